@@ -1,0 +1,39 @@
+# The two commands: `make run` and `make test`. Both work on a fresh machine with Python 3.11+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test init worker bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "woo-bridge needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run-deps: $(VENV)/bin/python requirements.txt
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+init: $(VENV)/.run-deps
+	$(PY) -m bridge init
+
+run: init
+	HOST=$(HOST) PORT=$(PORT) $(PY) app.py
+
+worker: init
+	$(PY) -m bridge worker
+
+test: $(VENV)/.test-deps
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.test-deps
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

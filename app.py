@@ -1,0 +1,74 @@
+"""woo-bridge application: `create_app()` for tests and WSGI servers, `python app.py` to run.
+
+`python app.py` serves on HOST:PORT (default 127.0.0.1:8000) with waitress and runs the
+background jobs in the same process.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from flask import Flask, request
+
+from bridge.config import ConfigError, Settings, load_settings
+from bridge.intake import MAX_BODY, record_rejection
+from bridge.rules import RulesError
+from bridge.service import Bridge
+from bridge.web import error
+
+
+def create_app(settings: Settings | None = None, start_scheduler: bool | None = None) -> Flask:
+    settings = settings or load_settings()
+    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["SECRET_KEY"] = settings.secret_key or None
+    b = Bridge(settings)
+    app.extensions["bridge"] = b
+
+    from bridge.web import callbacks, health, hooks
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(callbacks.bp)
+    app.register_blueprint(health.bp)
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        record_rejection(b.db, request.path, 413, "body over the 1 MiB limit", request.remote_addr,
+                         request.headers, b"")
+        return error(413, "body over the 1 MiB limit")
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return error(404, f"no endpoint at {request.method} {request.path}")
+
+    @app.errorhandler(405)
+    def not_allowed(_exc):
+        return error(405, f"{request.method} is not allowed on {request.path}")
+
+    if start_scheduler if start_scheduler is not None else settings.run_scheduler:
+        b.start_scheduler()
+    return app
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        app = create_app(settings)
+    except (ConfigError, RulesError, ValueError) as exc:
+        print(f"woo-bridge cannot start: {exc}", file=sys.stderr)
+        return 2
+    b: Bridge = app.extensions["bridge"]
+    print(b.banner(), flush=True)
+    logging.getLogger("bridge").info("listening on http://%s:%s", settings.host, settings.port)
+    from waitress import serve
+    try:
+        serve(app, host=settings.host, port=settings.port, threads=settings.web_threads,
+              ident="woo-bridge")
+    finally:
+        b.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Outbound channels: one adapter per provider, looked up by name from configuration."""

@@ -1,0 +1,105 @@
+"""What every outbound adapter speaks: our message in, a normalized outcome out.
+
+Adapters translate a provider's vocabulary (result codes, status numbers) into the few words
+the outbox understands, the way django-anymail's backends do: mostly a table from the
+provider's codes to ours. The raw answer travels with the outcome for the admin to read.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(str, Enum):
+    ACCEPTED = "accepted"      # the provider took the message (not yet delivered)
+    DUPLICATE = "duplicate"    # the provider already had this message id: it was sent before
+    TRANSIENT = "transient"    # try again later (provider error, 5xx, timeout, connection)
+    PERMANENT = "permanent"    # will not work until someone fixes configuration or data
+    DRY_RUN = "dry-run"        # recorded only; the channel has no credentials
+
+
+class Event(str, Enum):
+    """Normalized delivery events, in the seeds' status vocabulary."""
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: str              # our message id: the provider's idempotency key
+    recipient: str       # E.164
+    text: str
+    unicode: bool
+    segments: int
+    channel: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    provider_id: str | None = None
+    code: str | None = None
+    detail: str = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    event: Event
+    provider_status: str
+    detail: str = ""
+    raw: str = ""
+
+
+class Channel:
+    """Base class: an adapter sets `name` and implements `send` (and `poll` if it can)."""
+
+    name = "base"
+
+    def __init__(self, name: str, settings: Settings):
+        self.name = name
+        self.settings = settings
+
+    @property
+    def configured(self) -> bool:
+        return True
+
+    @property
+    def why_not_configured(self) -> str:
+        return ""
+
+    def send(self, msg: OutgoingMessage) -> SendResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def poll(self, provider_id: str) -> StatusReport | None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {"configured": self.configured, "mode": "live" if self.configured else "dry-run",
+                "reason": self.why_not_configured}
+
+
+def load_channels(settings: Settings) -> dict[str, Channel]:
+    """Instantiate every adapter named in settings.channel_adapters ("pkg.module:Class")."""
+    channels: dict[str, Channel] = {}
+    for name, target in settings.channel_adapters.items():
+        module_name, _, class_name = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"CHANNEL_ADAPTERS: channel {name!r}: cannot load {target!r}: {exc}") from exc
+        channels[name] = cls(name, settings)
+    if "dry-run" not in channels:
+        raise ValueError("CHANNEL_ADAPTERS: a 'dry-run' channel is required")
+    return channels

@@ -1,0 +1,167 @@
+"""eSMS.vn adapter (PROTOCOLS §3, seeds 004 and 002): send, poll status, balance, callbacks.
+
+eSMS answers HTTP 200 with a `CodeResult` for nearly everything, so the decision whether to
+retry lives in the code table below. Our message id is sent as `RequestId`; eSMS refuses a
+repeat within 24 h with 124, which is what makes a retry after a crash or timeout safe.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping
+
+import requests
+
+from ..config import Settings
+from ..phones import national
+from .base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+
+log = logging.getLogger(__name__)
+
+SEND_PATH = "/json/SendMultipleMessage_V4_post_json/"
+
+# CodeResult -> (outcome, what it means for the shop owner)
+SEND_CODES: dict[str, tuple[Outcome, str]] = {
+    "100": (Outcome.ACCEPTED, "accepted by eSMS"),
+    "124": (Outcome.DUPLICATE, "RequestId already accepted by eSMS (sent before)"),
+    "99": (Outcome.TRANSIENT, "eSMS unknown error, retry later"),
+    "101": (Outcome.PERMANENT, "eSMS login failed: wrong ESMS_API_KEY or ESMS_SECRET_KEY"),
+    "102": (Outcome.PERMANENT, "eSMS account locked"),
+    "103": (Outcome.PERMANENT, "eSMS balance too low to send"),
+    "104": (Outcome.PERMANENT, "eSMS brandname wrong or cancelled (ESMS_BRANDNAME)"),
+    "118": (Outcome.PERMANENT, "eSMS message type invalid (ESMS_SMS_TYPE)"),
+    "119": (Outcome.PERMANENT, "eSMS advertising brandname needs at least 20 recipients"),
+    "131": (Outcome.PERMANENT, "eSMS advertising message longer than 422 characters"),
+    "132": (Outcome.PERMANENT, "eSMS: no permission for fixed number 8755"),
+    "145": (Outcome.PERMANENT, "eSMS template not registered"),
+    "146": (Outcome.PERMANENT, "eSMS template not registered for this brandname"),
+    "159": (Outcome.PERMANENT, "eSMS RequestId too long"),
+    "177": (Outcome.PERMANENT, "eSMS brandname not registered for this carrier"),
+}
+
+# SendStatus (callback and GetSendStatus) -> normalized event. 5 depends on the counts.
+SEND_STATUS: dict[str, Event] = {
+    "1": Event.QUEUED,      # awaiting approval
+    "2": Event.QUEUED,      # waiting to send
+    "3": Event.QUEUED,      # sending
+    "4": Event.FAILED,      # rejected
+    "5": Event.DELIVERED,   # finished sending (see counts)
+    "6": Event.FAILED,      # deleted
+    "7": Event.SENT,        # sent, awaiting carrier report
+}
+STATUS_WORDS = {"1": "awaiting approval", "2": "waiting", "3": "sending", "4": "rejected", "5": "sent",
+                "6": "deleted", "7": "sent, awaiting report"}
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(float(str(v)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def normalize_status(params: Mapping[str, Any]) -> StatusReport:
+    """SendStatus plus the success/failure counts -> one normalized event."""
+    status = str(params.get("SendStatus", "")).strip()
+    event = SEND_STATUS.get(status, Event.UNKNOWN)
+    success, failed = _int(params.get("SendSuccess")), _int(params.get("SendFailed"))
+    if status == "5":
+        if success > 0:
+            event = Event.DELIVERED
+        elif failed > 0:
+            event = Event.FAILED
+        else:
+            event = Event.SENT
+    detail = f"SendStatus {status or '?'} ({STATUS_WORDS.get(status, 'unknown')}), success {success}, failed {failed}"
+    return StatusReport(event=event, provider_status=status, detail=detail,
+                        raw=json.dumps(dict(params), ensure_ascii=False))
+
+
+class EsmsChannel(Channel):
+    def __init__(self, name: str, settings: Settings):
+        super().__init__(name, settings)
+        self.base = settings.esms_base_url.rstrip("/")
+        self.session = requests.Session()
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.esms_configured
+
+    @property
+    def why_not_configured(self) -> str:
+        return "" if self.configured else "ESMS_API_KEY and ESMS_SECRET_KEY are not set"
+
+    def callback_url(self) -> str:
+        s = self.settings
+        return f"{s.public_url}/callbacks/esms?token={s.inbound_token}" if s.public_url else ""
+
+    def send(self, msg: OutgoingMessage) -> SendResult:
+        s = self.settings
+        if not msg.recipient.startswith("+84"):
+            return SendResult(Outcome.PERMANENT, code="not-vn",
+                              detail=f"eSMS delivers to Vietnamese numbers only, not {msg.recipient}")
+        body = {
+            "ApiKey": s.esms_api_key,
+            "SecretKey": s.esms_secret_key,
+            "Phone": national(msg.recipient),
+            "Content": msg.text,
+            "SmsType": str(s.esms_sms_type),
+            "IsUnicode": "1" if msg.unicode else "0",
+            "Sandbox": "1" if s.esms_sandbox else "0",
+            "RequestId": msg.id,
+            "CallbackUrl": self.callback_url(),
+        }
+        if s.esms_brandname:
+            body["Brandname"] = s.esms_brandname
+        try:
+            r = self.session.post(self.base + SEND_PATH, json=body, timeout=(5, s.esms_timeout))
+        except requests.Timeout as exc:
+            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"eSMS did not answer in time: {exc}")
+        except requests.RequestException as exc:
+            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach eSMS: {exc}")
+        raw = r.text[:2000]
+        if r.status_code >= 500 or r.status_code == 429:
+            return SendResult(Outcome.TRANSIENT, code=f"http-{r.status_code}", detail=f"eSMS HTTP {r.status_code}", raw=raw)
+        if r.status_code >= 400:
+            return SendResult(Outcome.PERMANENT, code=f"http-{r.status_code}",
+                              detail=f"eSMS HTTP {r.status_code}: check ESMS_BASE_URL", raw=raw)
+        try:
+            data = r.json()
+        except ValueError:
+            return SendResult(Outcome.TRANSIENT, code="bad-json", detail="eSMS answered something that is not JSON", raw=raw)
+        code = str(data.get("CodeResult", "")).strip()
+        outcome, meaning = SEND_CODES.get(code, (Outcome.PERMANENT, f"eSMS error {code or '(no code)'}"))
+        detail = meaning
+        if data.get("ErrorMessage"):
+            detail = f"{meaning}: {data['ErrorMessage']}"
+        smsid = data.get("SMSID") or None
+        return SendResult(outcome, provider_id=str(smsid) if smsid else None, code=code, detail=detail, raw=raw)
+
+    def poll(self, provider_id: str) -> StatusReport | None:
+        s = self.settings
+        try:
+            r = self.session.get(f"{self.base}/json/GetSendStatus",
+                                 params={"RefId": provider_id, "ApiKey": s.esms_api_key, "SecretKey": s.esms_secret_key},
+                                 timeout=(5, s.esms_timeout))
+            data = r.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("eSMS status poll for %s failed: %s", provider_id, exc)
+            return None
+        if str(data.get("CodeResponse")) != "100":
+            log.warning("eSMS status poll for %s answered %s", provider_id, data.get("CodeResponse"))
+            return None
+        return normalize_status(data)
+
+    def balance(self) -> int | None:
+        s = self.settings
+        try:
+            r = self.session.get(f"{self.base}/json/GetBalance/{s.esms_api_key}/{s.esms_secret_key}",
+                                 timeout=(5, s.esms_timeout))
+            data = r.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("eSMS balance check failed: %s", exc)
+            return None
+        if str(data.get("CodeResponse")) != "100":
+            log.warning("eSMS balance check answered CodeResponse %s", data.get("CodeResponse"))
+            return None
+        return _int(data.get("Balance"))

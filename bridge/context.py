@@ -1,0 +1,114 @@
+"""Template variables: what a shop owner can write inside `{{ }}` in a rule.
+
+Kept apart from rendering so the admin preview, the test-send and the real notifications all
+see exactly the same names, and so the names are documented in one place (README).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import Settings
+from .money import format_money
+from .phones import normalize_phone
+from .woo_payload import CustomerSnapshot, LineItem, OrderSnapshot
+
+STATUS_LABELS = {
+    "pending": "chờ thanh toán",
+    "on-hold": "chờ xác nhận thanh toán",
+    "processing": "đang xử lý",
+    "completed": "đã hoàn thành",
+    "cancelled": "đã hủy",
+    "refunded": "đã hoàn tiền",
+    "failed": "thanh toán thất bại",
+}
+
+
+def payment_code(settings: Settings, order_number: str) -> str:
+    return f"{settings.payment_code_prefix}{order_number}"
+
+
+def item_summary(items: tuple[LineItem, ...]) -> str:
+    return ", ".join(f"{i.name} x{i.quantity}" for i in items)
+
+
+def order_link(settings: Settings, order: OrderSnapshot, source_url: str = "") -> str:
+    base = (settings.woo_url or source_url or "").rstrip("/")
+    if not base:
+        return ""
+    return f"{base}/checkout/order-received/{order.id}/?key={order.order_key}"
+
+
+def shop_context(settings: Settings) -> dict[str, Any]:
+    return {
+        "shop_name": settings.shop_name,
+        "bank": settings.transfer_bank,
+        "account": settings.transfer_account,
+        "holder": settings.transfer_holder,
+    }
+
+
+def order_context(settings: Settings, order: OrderSnapshot, source_url: str = "") -> dict[str, Any]:
+    return {
+        **shop_context(settings),
+        "order_id": order.id,
+        "order_number": order.number,
+        "status": order.status,
+        "status_label": STATUS_LABELS.get(order.status, order.status),
+        "total": format_money(order.total_minor, order.currency),
+        "total_amount": order.total_minor,
+        "refund_total": format_money(order.refunded_minor, order.currency),
+        "currency": order.currency,
+        "customer_name": order.customer_name,
+        "first_name": order.first_name,
+        "last_name": order.last_name,
+        "email": order.email,
+        "phone": order.phone.e164 or order.phone_raw,
+        "items": item_summary(order.items),
+        "item_count": sum(i.quantity for i in order.items),
+        "payment_method": order.payment_method,
+        "payment_method_title": order.payment_method_title,
+        "payment_code": payment_code(settings, order.number),
+        "order_link": order_link(settings, order, source_url),
+        "customer_note": order.customer_note,
+    }
+
+
+def customer_context(settings: Settings, customer: CustomerSnapshot) -> dict[str, Any]:
+    return {
+        **shop_context(settings),
+        "customer_id": customer.id,
+        "customer_name": customer.customer_name,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone.e164 or customer.phone_raw,
+    }
+
+
+def sample_order(status: str = "on-hold") -> OrderSnapshot:
+    """A realistic order for previews and for validating templates at start."""
+    return OrderSnapshot(
+        id=10231, number="10231", order_key="wc_order_sample", status=status, currency="VND",
+        total_minor=1_290_000, refunded_minor=0, date_modified_gmt="2026-11-23T02:41:58",
+        payment_method="bacs", payment_method_title="Chuyển khoản ngân hàng",
+        first_name="Văn An", last_name="Nguyễn", email="an.nguyen@example.test",
+        phone_raw="0912 345 678", phone=normalize_phone("0912 345 678"),
+        items=(LineItem("Tai nghe Bluetooth không dây", 1, 1_290_000),),
+    )
+
+
+def sample_customer() -> CustomerSnapshot:
+    return CustomerSnapshot(id=2, first_name="Lan", last_name="Nguyễn Thị", email="lan@example.test",
+                            phone_raw="0987 654 321", phone=normalize_phone("0987 654 321"),
+                            date_modified_gmt="2026-11-23T02:44:37")
+
+
+def sample_contexts(settings: Settings) -> dict[str, dict[str, Any]]:
+    order = order_context(settings, sample_order(), "https://shop.example/")
+    return {
+        "order.status": order,
+        "order.new": order,
+        "payment.confirmed": {**order, "paid_amount": order["total"], "paid_bank": "Vietcombank",
+                              "transaction_ref": "FT2632712345"},
+        "customer.created": customer_context(settings, sample_customer()),
+    }

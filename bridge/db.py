@@ -1,0 +1,173 @@
+"""The one place that knows the storage: SQLite in WAL mode, schema and migrations.
+
+Everything the service accepts becomes a row here before it is acknowledged, so this module
+keeps connections per thread, a busy timeout long enough for several processes sharing the
+file, and write transactions that take the lock up front (BEGIN IMMEDIATE) so two writers
+never deadlock half-way through.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+
+def now() -> float:
+    return time.time()
+
+
+class Database:
+    """Per-thread sqlite3 connections to one file, plus the schema."""
+
+    def __init__(self, path: str, synchronous: str = "FULL", busy_timeout_ms: int = 15_000):
+        self.path = path
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    # -- connections -------------------------------------------------------------------
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                                check_same_thread=False)
+            c.row_factory = sqlite3.Row
+            c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._local.conn = c
+        return c
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        c = self.conn()
+        if c.in_transaction:  # nested use joins the outer transaction
+            yield c
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.conn().execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        return self.conn().execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn().execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # -- small key/value store for generated secrets and last-known figures -------------
+    def kv_get(self, key: str, default: str | None = None) -> str | None:
+        v = self.scalar("SELECT value FROM kv WHERE key=?", (key,))
+        return default if v is None else v
+
+    def kv_set(self, key: str, value: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO kv(key, value, updated_at) VALUES(?,?,?) "
+                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                      (key, value, now()))
+
+    def kv_setdefault(self, key: str, value: str) -> str:
+        """Store `value` unless the key exists; return what is stored (first writer wins)."""
+        with self.tx() as c:
+            c.execute("INSERT OR IGNORE INTO kv(key, value, updated_at) VALUES(?,?,?)", (key, value, now()))
+            return c.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()[0]
+
+    # -- schema ------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create or upgrade the schema; safe to run on every start and from several processes."""
+        c = self.conn()
+        with self.tx():
+            db = sqlite_utils.Database(c)
+            _create_schema(db)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _create_schema(db: sqlite_utils.Database) -> None:
+    db["kv"].create({"key": str, "value": str, "updated_at": float}, pk="key", if_not_exists=True)
+
+    # Every accepted WooCommerce delivery, raw, before anything is decided from it.
+    db["deliveries"].create({
+        "id": int, "received_at": float, "delivery_id": str, "webhook_id": str, "topic": str,
+        "resource": str, "resource_id": int, "source_url": str, "headers": str, "body": bytes,
+        "state": str, "reason": str, "processed_at": float,
+    }, pk="id", if_not_exists=True)
+    db["deliveries"].create_index(["delivery_id"], unique=True, if_not_exists=True)
+    db["deliveries"].create_index(["state"], if_not_exists=True)
+    db["deliveries"].create_index(["resource", "resource_id"], if_not_exists=True)
+
+    # Requests we refused (bad signature, malformed, too large...): kept so an admin sees them.
+    db["rejections"].create({
+        "id": int, "at": float, "endpoint": str, "http_status": int, "reason": str,
+        "remote_addr": str, "headers": str, "body_excerpt": bytes,
+    }, pk="id", if_not_exists=True)
+
+    db["orders"].create({
+        "id": int, "number": str, "order_key": str, "status": str, "date_modified_gmt": str,
+        "notified_status": str, "notified_at": float, "payment_method": str,
+        "payment_method_title": str, "currency": str, "total_minor": int, "customer_name": str,
+        "phone_raw": str, "phone_e164": str, "email": str, "source_url": str, "deleted": int,
+        "body": str, "first_seen_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+    db["orders"].create_index(["status"], if_not_exists=True)
+
+    db["customers"].create({
+        "id": int, "name": str, "phone_raw": str, "phone_e164": str, "email": str,
+        "welcomed_at": float, "body": str, "first_seen_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+
+    # The outbox: a message is a row here before any provider is called.
+    db["messages"].create({
+        "id": str, "created_at": float, "updated_at": float, "dedupe_key": str,
+        "delivery_ref": int, "order_id": int, "customer_id": int, "rule": str, "event": str,
+        "audience": str, "channel": str, "recipient_raw": str, "recipient": str, "text": str,
+        "encoding": str, "length": int, "segments": int, "status": str, "reason": str,
+        "attempts": int, "due_at": float, "lease_until": float, "provider_id": str,
+        "provider_status": str, "sent_at": float, "delivered_at": float, "last_polled_at": float,
+    }, pk="id", not_null={"status", "dedupe_key"}, defaults={"attempts": 0}, if_not_exists=True)
+    db["messages"].create_index(["dedupe_key"], unique=True, if_not_exists=True)
+    db["messages"].create_index(["status", "due_at"], if_not_exists=True)
+    db["messages"].create_index(["provider_id"], if_not_exists=True)
+    db["messages"].create_index(["order_id"], if_not_exists=True)
+
+    # One row per call to a provider, with its answer.
+    db["attempts"].create({
+        "id": int, "message_id": str, "at": float, "channel": str, "outcome": str, "code": str,
+        "detail": str, "duration_ms": float,
+    }, pk="id", if_not_exists=True)
+    db["attempts"].create_index(["message_id"], if_not_exists=True)
+
+    # Delivery reports (callbacks and polls), raw payload beside the normalized event.
+    db["message_events"].create({
+        "id": int, "at": float, "message_id": str, "source": str, "provider_id": str,
+        "event": str, "raw": str,
+    }, pk="id", if_not_exists=True)
+    db["message_events"].create_index(["message_id"], if_not_exists=True)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)

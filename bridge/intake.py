@@ -1,0 +1,254 @@
+"""WooCommerce webhook intake: verify, store, then decide what to notify.
+
+Two steps on purpose. `store_delivery` commits the raw delivery before the HTTP answer, so an
+acknowledged webhook can never be lost (WooCommerce does not retry). `process_delivery` then
+turns it into order state and outbox rows in one transaction; if the process dies between the
+two, the sweeper job finds the delivery still `received` and finishes it.
+
+Decisions come from the last status seen and the last status notified per order, never from
+the topic: WooCommerce sends `order.updated` before `order.created`, coalesces quick changes
+into one delivery, and builds every payload at delivery time (PROTOCOLS §1).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .config import Settings
+from .context import customer_context, order_context
+from .db import Database, dumps, now
+from .outbox import Draft, enqueue
+from .phones import normalize_phone
+from .rules import Rule, RuleSet
+from .smstext import prepare
+from .woo_payload import PayloadError, parse_customer, parse_order, resource_id
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+PING_RE = re.compile(rb"^webhook_id=(\d+)$")
+ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
+HANDLED_TOPICS = ORDER_TOPICS | {"order.deleted", "customer.created", "customer.updated", "customer.deleted"}
+
+RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def signature_ok(body: bytes, signature: str | None, secret: str) -> bool:
+    if not signature or not secret:
+        return False
+    return hmac.compare_digest(sign(body, secret), signature.strip())
+
+
+def is_ping(body: bytes, headers: Mapping[str, str]) -> int | None:
+    """WooCommerce's creation ping: form-encoded `webhook_id=N`, no X-WC-* headers."""
+    if headers.get("X-WC-Webhook-Topic") or headers.get("X-WC-Webhook-Signature"):
+        return None
+    ctype = headers.get("Content-Type", "")
+    m = PING_RE.match(body.strip())
+    if m and "application/x-www-form-urlencoded" in ctype:
+        return int(m.group(1))
+    return None
+
+
+def record_rejection(db: Database, endpoint: str, status: int, reason: str, remote_addr: str | None,
+                     headers: Mapping[str, str], body: bytes) -> None:
+    """Keep what we refused, so an admin can see a misconfigured secret or a probe."""
+    safe_headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+    with db.tx() as c:
+        c.execute("INSERT INTO rejections(at, endpoint, http_status, reason, remote_addr, headers, body_excerpt)"
+                  " VALUES (?,?,?,?,?,?,?)",
+                  (now(), endpoint, status, reason, remote_addr or "", dumps(safe_headers), body[:4096]))
+
+
+@dataclass(frozen=True)
+class Stored:
+    row_id: int
+    duplicate: bool
+
+
+def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
+                   reason: str = "") -> Stored:
+    """Commit the raw delivery. A repeated X-WC-Webhook-Delivery-ID is reported, not stored twice."""
+    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
+    topic = headers.get("X-WC-Webhook-Topic", "")
+    resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
+    with db.tx() as c:
+        if delivery_id:
+            row = c.execute("SELECT id FROM deliveries WHERE delivery_id=?", (delivery_id,)).fetchone()
+            if row:
+                return Stored(row["id"], True)
+        cur = c.execute(
+            "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
+            " headers, body, state, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, resource_id(parsed),
+             headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason))
+        return Stored(cur.lastrowid, False)
+
+
+class Intake:
+    """Turns stored deliveries into order/customer state and outbox rows."""
+
+    def __init__(self, db: Database, settings: Settings, rules: RuleSet):
+        self.db = db
+        self.settings = settings
+        self.rules = rules
+
+    def process_pending(self, older_than: float = 0.0, limit: int = 500) -> int:
+        """Finish deliveries left `received` (a crash between store and process)."""
+        rows = self.db.query("SELECT id FROM deliveries WHERE state=? AND received_at <= ? ORDER BY id LIMIT ?",
+                             (RECEIVED, now() - older_than, limit))
+        n = 0
+        for r in rows:
+            if self.process_delivery(r["id"]) is not None:
+                n += 1
+        return n
+
+    def process_delivery(self, row_id: int) -> tuple[str, int] | None:
+        """Decide from one delivery. Returns (state, messages enqueued), None if already done."""
+        try:
+            with self.db.tx() as c:
+                row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
+                if row is None or row["state"] != RECEIVED:
+                    return None
+                state, reason, n = self._decide(c, row)
+                c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?",
+                          (state, reason, now(), row_id))
+                return state, n
+        except Exception as exc:  # a bug must not lose the delivery: mark it for an admin
+            log.exception("processing delivery %s failed", row_id)
+            with self.db.tx() as c:
+                c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=? AND state=?",
+                          (ERROR, f"processing failed: {type(exc).__name__}: {exc}", now(), row_id, RECEIVED))
+            return ERROR, 0
+
+    # -- decisions ---------------------------------------------------------------------
+    def _decide(self, c: sqlite3.Connection, row: sqlite3.Row) -> tuple[str, str, int]:
+        topic = row["topic"]
+        try:
+            body = json.loads(row["body"])
+        except ValueError:
+            return ERROR, "body is not JSON", 0
+        try:
+            if topic in ORDER_TOPICS:
+                return self._order(c, row, body)
+            if topic == "order.deleted":
+                return self._order_deleted(c, body)
+            if topic == "customer.created":
+                return self._customer(c, row, body, created=True)
+            if topic == "customer.updated":
+                return self._customer(c, row, body, created=False)
+        except PayloadError as exc:
+            return ERROR, f"{topic}: {exc}", 0
+        if topic.startswith("action."):
+            return IGNORED, f"topic {topic} carries no order status; ignored", 0
+        return IGNORED, f"topic {topic or '(none)'} is not handled; ignored", 0
+
+    def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
+        snap = parse_order(body)
+        existing = c.execute("SELECT * FROM orders WHERE id=?", (snap.id,)).fetchone()
+        if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
+                and snap.date_modified_gmt < existing["date_modified_gmt"]:
+            return STALE, (f"order {snap.id}: body modified {snap.date_modified_gmt} is older than the one "
+                           f"already seen ({existing['date_modified_gmt']}, {existing['status']}); ignored"), 0
+        t = now()
+        c.execute(
+            "INSERT INTO orders(id, number, order_key, status, date_modified_gmt, payment_method, payment_method_title,"
+            " currency, total_minor, customer_name, phone_raw, phone_e164, email, source_url, deleted, body,"
+            " first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET number=excluded.number, order_key=excluded.order_key,"
+            " status=excluded.status, date_modified_gmt=excluded.date_modified_gmt,"
+            " payment_method=excluded.payment_method, payment_method_title=excluded.payment_method_title,"
+            " currency=excluded.currency, total_minor=excluded.total_minor, customer_name=excluded.customer_name,"
+            " phone_raw=excluded.phone_raw, phone_e164=excluded.phone_e164, email=excluded.email,"
+            " source_url=excluded.source_url, deleted=0, body=excluded.body, updated_at=excluded.updated_at",
+            (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.payment_method,
+             snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name, snap.phone_raw,
+             snap.phone.e164, snap.email, row["source_url"], row["body"].decode("utf-8", "replace")
+             if isinstance(row["body"], bytes) else row["body"], t, t))
+        ctx = order_context(self.settings, snap, row["source_url"] or "")
+        n = 0
+        notes = []
+        if existing is None:
+            for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
+                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
+                                       key=f"order:{snap.id}:new")
+            notes.append("new order")
+        last = existing["notified_status"] if existing else None
+        # The shop corrected an unusable phone: the customer never got this status's message.
+        phone_fixed = existing is not None and snap.status == last and not existing["phone_e164"] and snap.phone.ok
+        if snap.status != last or phone_fixed:
+            for rule in self.rules.matching("order.status", status=snap.status, payment_method=snap.payment_method):
+                if phone_fixed and rule.to != "customer":
+                    continue
+                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
+                                       key=f"order:{snap.id}:status:{row['id']}")
+            c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?", (snap.status, t, snap.id))
+            notes.append(f"phone corrected to {snap.phone.e164}: {snap.status} sent again" if phone_fixed
+                         else f"status {last or '(none)'} -> {snap.status}")
+        else:
+            notes.append(f"status {snap.status} already notified")
+        return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
+
+    def _order_deleted(self, c: sqlite3.Connection, body: Any) -> tuple[str, str, int]:
+        oid = resource_id(body)
+        if oid is None:
+            raise PayloadError("field 'id' must be a positive integer")
+        cur = c.execute("UPDATE orders SET deleted=1, updated_at=? WHERE id=?", (now(), oid))
+        known = "" if cur.rowcount else " (not seen before)"
+        return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
+
+    def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool) -> tuple[str, str, int]:
+        snap = parse_customer(body)
+        existing = c.execute("SELECT * FROM customers WHERE id=?", (snap.id,)).fetchone()
+        t = now()
+        c.execute(
+            "INSERT INTO customers(id, name, phone_raw, phone_e164, email, body, first_seen_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
+            " phone_raw=excluded.phone_raw, phone_e164=excluded.phone_e164, email=excluded.email,"
+            " body=excluded.body, updated_at=excluded.updated_at",
+            (snap.id, snap.customer_name, snap.phone_raw, snap.phone.e164, snap.email,
+             row["body"].decode("utf-8", "replace") if isinstance(row["body"], bytes) else row["body"], t, t))
+        if not created:
+            return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
+        if existing is not None and existing["welcomed_at"]:
+            return PROCESSED, f"customer {snap.id} already welcomed", 0
+        ctx = customer_context(self.settings, snap)
+        n = 0
+        for rule in self.rules.matching("customer.created"):
+            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
+                                   key=f"customer:{snap.id}:created")
+        c.execute("UPDATE customers SET welcomed_at=? WHERE id=?", (t, snap.id))
+        return PROCESSED, f"customer {snap.id} created; {n} message(s)", n
+
+    # -- outbox ------------------------------------------------------------------------
+    def _to_audience(self, c: sqlite3.Connection, rule: Rule, ctx: dict[str, Any], delivery_ref: int,
+                     customer_phone: str, key: str, order_id: int | None = None,
+                     customer_id: int | None = None) -> int:
+        if rule.to == "owner":
+            phones = list(self.settings.owner_phones)
+            if not phones:
+                return 0
+        else:
+            phones = [customer_phone]
+        text = self.rules.render(rule, ctx)
+        n = 0
+        for raw in phones:
+            draft = Draft(
+                dedupe_key=f"{key}:{rule.name}:{raw}", rule=rule.name, event=rule.event, audience=rule.to,
+                channel=rule.channels[0], recipient_raw=raw, phone=normalize_phone(raw),
+                sms=prepare(text, rule.unicode), order_id=order_id, customer_id=customer_id,
+                delivery_ref=delivery_ref)
+            if enqueue(c, draft):
+                n += 1
+        return n

@@ -1,0 +1,78 @@
+"""Background jobs (APScheduler): drain the outbox, finish stranded deliveries, poll eSMS
+status for messages without a report, and watch the eSMS balance.
+
+The same jobs run inside the web process (default) or in `python -m bridge worker` when a
+deployment separates the two (then set RUN_SCHEDULER=false on the web process).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+
+from .db import now
+from .outbox import apply_report
+
+log = logging.getLogger(__name__)
+
+
+def poll_esms(bridge) -> int:
+    """Ask eSMS for the status of messages that got no delivery report after a while."""
+    s = bridge.settings
+    ch = bridge.channels.get("esms")
+    if ch is None or not ch.configured:
+        return 0
+    t = now()
+    rows = bridge.db.query(
+        "SELECT id, provider_id FROM messages WHERE channel='esms' AND status IN ('queued','sent')"
+        " AND provider_id IS NOT NULL AND sent_at <= ? AND sent_at >= ?"
+        " AND (last_polled_at IS NULL OR last_polled_at <= ?) ORDER BY sent_at LIMIT 200",
+        (t - s.esms_poll_after, t - s.esms_poll_give_up, t - s.esms_poll_after))
+    n = 0
+    for r in rows:
+        report = ch.poll(r["provider_id"])
+        with bridge.db.tx() as c:
+            c.execute("UPDATE messages SET last_polled_at=? WHERE id=?", (now(), r["id"]))
+        if report is not None:
+            apply_report(bridge.db, "esms-poll", report, r["provider_id"])
+            n += 1
+    return n
+
+
+def check_balance(bridge) -> int | None:
+    ch = bridge.channels.get("esms")
+    if ch is None or not ch.configured or not hasattr(ch, "balance"):
+        return None
+    balance = ch.balance()
+    if balance is None:
+        return None
+    bridge.db.kv_set("esms.balance", str(balance))
+    bridge.db.kv_set("esms.balance_at", str(now()))
+    if balance < bridge.settings.esms_low_balance:
+        log.warning("eSMS balance is low: %s VND (below ESMS_LOW_BALANCE=%s); top up to keep sending",
+                    balance, bridge.settings.esms_low_balance)
+    else:
+        log.info("eSMS balance: %s VND", balance)
+    return balance
+
+
+def install_jobs(scheduler: BaseScheduler, bridge) -> None:
+    s = bridge.settings
+    start = datetime.now(timezone.utc)
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    scheduler.add_job(bridge.worker.drain, "interval", seconds=s.worker_interval, id="drain_outbox",
+                      next_run_time=start, **common)
+    scheduler.add_job(lambda: bridge.intake.process_pending(older_than=5.0), "interval", seconds=10,
+                      id="finish_deliveries", next_run_time=start, **common)
+    scheduler.add_job(lambda: poll_esms(bridge), "interval", seconds=max(30.0, min(300.0, s.esms_poll_after / 2)),
+                      id="poll_esms_status", **common)
+    scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
+                      id="esms_balance", next_run_time=start, **common)
+
+
+def make_scheduler(bridge) -> BackgroundScheduler:
+    sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1})
+    install_jobs(sched, bridge)
+    return sched

@@ -1,0 +1,160 @@
+"""The outbox: enqueue, claim, record the provider's answer, retry or give up.
+
+A message is a row before any provider is called, and a claimed row carries a lease rather
+than a status change, so a worker that dies mid-send leaves a row that the next run picks up
+when the lease runs out. The retry reuses the same message id as the provider's idempotency
+key, which is why a crash can delay an SMS but never double it.
+"""
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from dataclasses import dataclass
+
+from .channels.base import Event, Outcome, SendResult, StatusReport
+from .db import Database, now
+from .phones import PhoneResult
+from .smstext import SmsText
+
+# Statuses, in the seeds' vocabulary (+ dry-run). A message only moves forward.
+PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN = (
+    "pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run")
+WAITING = (PENDING, SCHEDULED)
+RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3}
+EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
+
+
+def new_message_id() -> str:
+    # 32 hex chars: well under eSMS's RequestId limit, unique across processes.
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A message the rules decided on, before it is a row."""
+    dedupe_key: str
+    rule: str
+    event: str
+    audience: str
+    channel: str
+    recipient_raw: str
+    phone: PhoneResult
+    sms: SmsText
+    order_id: int | None = None
+    customer_id: int | None = None
+    delivery_ref: int | None = None
+    due_at: float | None = None
+
+
+def enqueue(c: sqlite3.Connection, d: Draft) -> str | None:
+    """Insert the message inside the caller's transaction. None if its dedupe key exists."""
+    t = now()
+    mid = new_message_id()
+    status, reason = PENDING, ""
+    if not d.phone.ok:
+        status, reason = FAILED, f"no usable phone number: {d.phone.reason}"
+    elif not d.sms.text:
+        status, reason = FAILED, "template rendered an empty text"
+    elif d.due_at and d.due_at > t:
+        status = SCHEDULED
+    cur = c.execute(
+        "INSERT OR IGNORE INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id,"
+        " customer_id, rule, event, audience, channel, recipient_raw, recipient, text, encoding, length,"
+        " segments, status, reason, attempts, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)",
+        (mid, t, t, d.dedupe_key, d.delivery_ref, d.order_id, d.customer_id, d.rule, d.event, d.audience,
+         d.channel, d.recipient_raw, d.phone.e164, d.sms.text, d.sms.encoding, d.sms.length, d.sms.segments,
+         status, reason, d.due_at or t))
+    return mid if cur.rowcount else None
+
+
+def claim(db: Database, limit: int, lease: float) -> list[sqlite3.Row]:
+    """Take up to `limit` due messages for this worker, leasing them for `lease` seconds."""
+    t = now()
+    with db.tx() as c:
+        rows = c.execute(
+            "SELECT id FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
+            " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?", (t, t, limit)).fetchall()
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        c.execute(f"UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id IN ({marks})",
+                  (t + lease, t, *ids))
+        return c.execute(f"SELECT * FROM messages WHERE id IN ({marks}) ORDER BY due_at", ids).fetchall()
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter, so a recovering provider is not hit by a synchronized wave."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay * (0.5 + random.random())
+
+
+def record_result(db: Database, msg: sqlite3.Row, channel: str, result: SendResult, duration_ms: float,
+                  max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
+    """Store one attempt and move the message accordingly. Returns the new status."""
+    t = now()
+    with db.tx() as c:
+        c.execute("INSERT INTO attempts(message_id, at, channel, outcome, code, detail, duration_ms)"
+                  " VALUES (?,?,?,?,?,?,?)",
+                  (msg["id"], t, channel, result.outcome.value, result.code, result.detail, round(duration_ms, 1)))
+        current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (msg["id"],)).fetchone()
+        attempts = current["attempts"]
+        if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            # A delivery report may already have moved it further: only move forward.
+            new_status = QUEUED if RANK[current["status"]] < RANK[QUEUED] else current["status"]
+            c.execute("UPDATE messages SET status=?, provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?),"
+                      " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+                      (new_status, result.provider_id, t, result.detail if result.outcome is Outcome.DUPLICATE else "",
+                       t, msg["id"]))
+            return new_status
+        if result.outcome is Outcome.DRY_RUN:
+            c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+                      (DRY_RUN, result.detail, t, msg["id"]))
+            return DRY_RUN
+        if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
+            due = t + backoff(attempts, backoff_base, backoff_cap)
+            c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+                      (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, msg["id"]))
+            return PENDING
+        reason = result.detail if result.outcome is Outcome.PERMANENT else \
+            f"gave up after {attempts} attempts: {result.detail}"
+        c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+                  (FAILED, reason, t, msg["id"]))
+        return FAILED
+
+
+def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,
+                 request_id: str | None = None) -> str | None:
+    """Record a delivery report and move the message forward. Returns the message id, if known."""
+    t = now()
+    with db.tx() as c:
+        row = None
+        if provider_id:
+            row = c.execute("SELECT id, status FROM messages WHERE provider_id=?", (provider_id,)).fetchone()
+        if row is None and request_id:
+            row = c.execute("SELECT id, status FROM messages WHERE id=?", (request_id,)).fetchone()
+        mid = row["id"] if row else None
+        c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
+                  (t, mid, source, provider_id, report.event.value, report.raw))
+        if row is None:
+            return None
+        new = EVENT_STATUS.get(report.event)
+        if new and RANK[new] > RANK[row["status"]]:
+            sets = "status=?, provider_status=?, reason=?, updated_at=?"
+            args: list[object] = [new, report.provider_status, report.detail if new == FAILED else "", t]
+            if new == DELIVERED:
+                sets += ", delivered_at=?"
+                args.append(t)
+            if provider_id:
+                sets += ", provider_id=COALESCE(provider_id, ?)"
+                args.append(provider_id)
+            c.execute(f"UPDATE messages SET {sets} WHERE id=?", (*args, mid))
+        else:
+            c.execute("UPDATE messages SET provider_status=?, updated_at=? WHERE id=?",
+                      (report.provider_status, t, mid))
+        return mid
+
+
+def counts(db: Database) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db.query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")}

@@ -1,0 +1,155 @@
+"""Notification rules: which event sends what text to whom, through which channel.
+
+Shop owners edit `mappings/*.yaml`; a mistake there must stop the service at start with a
+message naming the file, the rule and the field, not surface later as a customer who never
+got an SMS. So every rule is validated and every template is test-rendered on load.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+EVENTS = ("order.status", "order.new", "customer.created", "payment.confirmed")
+AUDIENCES = ("customer", "owner")
+ORDER_STATUSES = ("pending", "on-hold", "processing", "completed", "cancelled", "refunded", "failed")
+RULE_FIELDS = {"name", "event", "status", "to", "channel", "unicode", "urgent", "enabled", "template",
+               "payment_methods"}
+
+
+class RulesError(ValueError):
+    """A mapping file is wrong; the message says where."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    event: str
+    template: str
+    source: str
+    to: str = "customer"
+    channels: tuple[str, ...] = ("esms",)
+    statuses: tuple[str, ...] = ()
+    payment_methods: tuple[str, ...] = ()
+    unicode: bool = True
+    urgent: bool = True
+    enabled: bool = True
+
+    def matches(self, event: str, status: str | None = None, payment_method: str | None = None) -> bool:
+        if not self.enabled or event != self.event:
+            return False
+        if self.statuses and status not in self.statuses:
+            return False
+        if self.payment_methods and payment_method not in self.payment_methods:
+            return False
+        return True
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule] = field(default_factory=list)
+    env: SandboxedEnvironment = field(default_factory=lambda: make_env())
+
+    def matching(self, event: str, status: str | None = None, payment_method: str | None = None) -> list[Rule]:
+        return [r for r in self.rules if r.matches(event, status, payment_method)]
+
+    def render(self, rule: Rule, context: dict[str, Any]) -> str:
+        return self.env.from_string(rule.template).render(**context).strip()
+
+    def by_name(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def make_env() -> SandboxedEnvironment:
+    # Sandboxed: templates are edited by shop owners and must not reach into Python objects.
+    # StrictUndefined: a misspelt variable is an error at load time, not an empty gap in an SMS.
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def _as_tuple(value: Any, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(x, str) and x for x in items):
+        raise RulesError(f"{where}: must be a name or a list of names")
+    if allowed:
+        bad = [x for x in items if x not in allowed]
+        if bad:
+            raise RulesError(f"{where}: unknown {bad[0]!r}; expected one of {', '.join(allowed)}")
+    return tuple(items)
+
+
+def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ...]) -> Rule:
+    label = f"{source}: rule #{index + 1}"
+    if not isinstance(raw, dict):
+        raise RulesError(f"{label}: must be a mapping with name, event, template")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RulesError(f"{label}: field 'name' is required")
+    label = f"{source}: rule {name!r}"
+    unknown = set(raw) - RULE_FIELDS
+    if unknown:
+        raise RulesError(f"{label}: unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(RULE_FIELDS))}")
+    event = raw.get("event")
+    if event not in EVENTS:
+        raise RulesError(f"{label}: field 'event' must be one of {', '.join(EVENTS)} (got {event!r})")
+    template = raw.get("template")
+    if not isinstance(template, str) or not template.strip():
+        raise RulesError(f"{label}: field 'template' is required and must be text")
+    to = raw.get("to", "customer")
+    if to not in AUDIENCES:
+        raise RulesError(f"{label}: field 'to' must be one of {', '.join(AUDIENCES)} (got {to!r})")
+    channels = _as_tuple(raw.get("channel", "esms"), f"{label}: field 'channel'", known_channels)
+    statuses: tuple[str, ...] = ()
+    if "status" in raw:
+        if event != "order.status":
+            raise RulesError(f"{label}: field 'status' only applies to event order.status")
+        statuses = _as_tuple(raw["status"], f"{label}: field 'status'", ORDER_STATUSES)
+    elif event == "order.status":
+        raise RulesError(f"{label}: field 'status' is required for event order.status")
+    payment_methods = _as_tuple(raw["payment_methods"], f"{label}: field 'payment_methods'") \
+        if "payment_methods" in raw else ()
+    flags = {}
+    for key, default in (("unicode", True), ("urgent", True), ("enabled", True)):
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise RulesError(f"{label}: field {key!r} must be true or false (got {value!r})")
+        flags[key] = value
+    return Rule(name=name, event=event, template=template, source=source, to=to, channels=channels,
+                statuses=statuses, payment_methods=payment_methods, **flags)
+
+
+def load_rules(directory: str | Path, known_channels: tuple[str, ...],
+               sample_contexts: dict[str, dict[str, Any]]) -> RuleSet:
+    """Load every `*.yaml`/`*.yml` in `directory`, validate, and test-render each template."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise RulesError(f"mappings directory {str(d)!r} does not exist")
+    ruleset = RuleSet()
+    seen: dict[str, str] = {}
+    for path in sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml"))):
+        source = str(path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise RulesError(f"{source}: not valid YAML: {exc}") from exc
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or "rules" not in doc:
+            # other mapping files (devices, keyword forwards...) live beside the rules
+            continue
+        if not isinstance(doc["rules"], list):
+            raise RulesError(f"{source}: 'rules' must be a list")
+        for i, raw in enumerate(doc["rules"]):
+            rule = _parse_rule(raw, source, i, known_channels)
+            if rule.name in seen:
+                raise RulesError(f"{source}: rule {rule.name!r}: name already used in {seen[rule.name]}")
+            seen[rule.name] = source
+            try:
+                ruleset.render(rule, sample_contexts[rule.event])
+            except TemplateError as exc:
+                raise RulesError(f"{source}: rule {rule.name!r}: field 'template': {exc}") from exc
+            ruleset.rules.append(rule)
+    return ruleset

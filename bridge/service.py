@@ -1,0 +1,100 @@
+"""The assembled service: settings, database, rules, channels, intake, worker, scheduler.
+
+One `Bridge` per process, held by the Flask app (no module-level globals), so tests can run
+several side by side against different databases and fakes.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timezone
+
+from .channels.base import load_channels
+from .config import Settings, settings_with
+from .context import sample_contexts
+from .db import Database
+from .intake import Intake
+from .jobs import make_scheduler
+from .rules import load_rules
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/woocommerce"
+
+
+def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[str, str]]:
+    """Fill the webhook secret and inbound token from the database, generating them once.
+
+    A shop owner without a configured secret still gets signed webhooks: the secret is made on
+    first start, kept in the database (so it survives restarts) and shown to be pasted into
+    WooCommerce.
+    """
+    origin: dict[str, str] = {}
+    changes: dict[str, str] = {}
+    for name in ("woo_webhook_secret", "inbound_token"):
+        if getattr(settings, name):
+            origin[name] = "configured"
+            continue
+        existing = db.kv_get(name)
+        changes[name] = existing or db.kv_setdefault(name, secrets.token_urlsafe(24))
+        origin[name] = "stored" if existing else "generated"
+    return (settings_with(settings, **changes) if changes else settings), origin
+
+
+class Bridge:
+    def __init__(self, settings: Settings):
+        self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
+        self.db.migrate()
+        self.settings, self.secret_origin = resolve_secrets(settings, self.db)
+        self.channels = load_channels(self.settings)
+        self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
+        self.intake = Intake(self.db, self.settings, self.rules)
+        self.worker = Worker(self.db, self.settings, self.channels)
+        self.scheduler = None
+        self.started_at = datetime.now(timezone.utc)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start_scheduler(self) -> None:
+        if self.scheduler is None:
+            self.scheduler = make_scheduler(self)
+            self.scheduler.start()
+            log.info("scheduler started: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
+
+    def wake_worker(self) -> None:
+        """Run the outbox drain now instead of at its next tick (new messages are waiting)."""
+        sched = self.scheduler
+        if sched is None or self.worker._drain_lock.locked():
+            return
+        try:
+            sched.modify_job("drain_outbox", next_run_time=datetime.now(timezone.utc))
+        except Exception:  # the scheduler may be shutting down
+            pass
+
+    def shutdown(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        self.worker.shutdown()
+
+    # -- what the owner needs to see at start -----------------------------------------
+    def banner(self) -> str:
+        s = self.settings
+        lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
+        lines.append(f"  WooCommerce webhook URL : {s.public_url}{WEBHOOK_PATH}")
+        origin = self.secret_origin["woo_webhook_secret"]
+        if origin != "configured":
+            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   ({origin} in the database; paste it "
+                         "into WooCommerce > Settings > Advanced > Webhooks > Secret)")
+        lines.append(f"  eSMS delivery callback  : {s.public_url}/callbacks/esms?token={s.inbound_token}")
+        for name, ch in self.channels.items():
+            if name == "dry-run":
+                continue
+            if ch.configured:
+                lines.append(f"  channel {name:<15}: live")
+            else:
+                lines.append(f"  channel {name:<15}: DRY-RUN ({ch.why_not_configured}); messages are recorded, not sent")
+        if not s.owner_phones:
+            lines.append("  OWNER_PHONES is empty: no new-order alerts to the owner")
+        return "\n".join(lines)
+

@@ -1,0 +1,157 @@
+"""Translation of WooCommerce webhook bodies (REST v3 resources) into our records.
+
+WooCommerce's vocabulary stays in this module: string totals, `date_*_gmt`, free-text phones,
+`line_items`, `refunds`. The rest of the bridge sees OrderSnapshot and CustomerSnapshot.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from .money import to_minor
+from .phones import PhoneResult, normalize_phone
+
+
+class PayloadError(ValueError):
+    """The body is JSON but not the resource its topic says."""
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    quantity: int
+    total_minor: int
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    id: int
+    number: str
+    order_key: str
+    status: str
+    currency: str
+    total_minor: int
+    refunded_minor: int
+    date_modified_gmt: str
+    payment_method: str
+    payment_method_title: str
+    first_name: str
+    last_name: str
+    email: str
+    phone_raw: str
+    phone: PhoneResult
+    items: tuple[LineItem, ...] = field(default_factory=tuple)
+    customer_note: str = ""
+
+    @property
+    def customer_name(self) -> str:
+        # Vietnamese order: family name first ("Nguyễn Văn An"); WooCommerce splits it as
+        # first_name "Văn An", last_name "Nguyễn".
+        return " ".join(p for p in (self.last_name, self.first_name) if p).strip()
+
+
+@dataclass(frozen=True)
+class CustomerSnapshot:
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    phone_raw: str
+    phone: PhoneResult
+    date_modified_gmt: str
+
+    @property
+    def customer_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name) if p).strip()
+
+
+def _str(d: dict[str, Any], key: str) -> str:
+    v = d.get(key)
+    return "" if v is None else str(v)
+
+
+def _int_id(body: dict[str, Any]) -> int:
+    raw = body.get("id")
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit() or int(raw) <= 0:
+        raise PayloadError(f"field 'id' must be a positive integer (got {raw!r})")
+    return int(raw)
+
+
+def resource_id(body: Any) -> int | None:
+    """The id a delivery is about, for any topic (order.deleted bodies carry only `id`)."""
+    if isinstance(body, dict):
+        try:
+            if "id" in body:
+                return _int_id(body)
+            if "arg" in body and str(body["arg"]).isdigit():
+                return int(body["arg"])
+        except PayloadError:
+            return None
+    return None
+
+
+def parse_order(body: Any) -> OrderSnapshot:
+    if not isinstance(body, dict):
+        raise PayloadError("order body must be a JSON object")
+    oid = _int_id(body)
+    status = body.get("status")
+    if not isinstance(status, str) or not status:
+        raise PayloadError("field 'status' is missing")
+    currency = _str(body, "currency") or "VND"
+    try:
+        total = to_minor(body.get("total", "0"), currency)
+        refunded = sum(abs(to_minor(r.get("total", "0"), currency)) for r in body.get("refunds") or []
+                       if isinstance(r, dict))
+    except ValueError as exc:
+        raise PayloadError(f"order {oid}: {exc}") from exc
+    billing = body.get("billing") if isinstance(body.get("billing"), dict) else {}
+    shipping = body.get("shipping") if isinstance(body.get("shipping"), dict) else {}
+    phone_raw = _str(billing, "phone") or _str(shipping, "phone")
+    items = []
+    for li in body.get("line_items") or []:
+        if not isinstance(li, dict):
+            continue
+        try:
+            qty = int(li.get("quantity") or 0)
+            line_total = to_minor(li.get("total", "0"), currency)
+        except (TypeError, ValueError):
+            qty, line_total = 0, 0
+        items.append(LineItem(name=html.unescape(_str(li, "name")), quantity=qty, total_minor=line_total))
+    return OrderSnapshot(
+        id=oid,
+        number=_str(body, "number") or str(oid),
+        order_key=_str(body, "order_key"),
+        status=status,
+        currency=currency,
+        total_minor=total,
+        refunded_minor=refunded,
+        date_modified_gmt=_str(body, "date_modified_gmt") or _str(body, "date_created_gmt"),
+        payment_method=_str(body, "payment_method"),
+        payment_method_title=_str(body, "payment_method_title"),
+        first_name=_str(billing, "first_name").strip(),
+        last_name=_str(billing, "last_name").strip(),
+        email=_str(billing, "email"),
+        phone_raw=phone_raw,
+        phone=normalize_phone(phone_raw),
+        items=tuple(items),
+        customer_note=_str(body, "customer_note"),
+    )
+
+
+def parse_customer(body: Any) -> CustomerSnapshot:
+    if not isinstance(body, dict):
+        raise PayloadError("customer body must be a JSON object")
+    cid = _int_id(body)
+    billing = body.get("billing") if isinstance(body.get("billing"), dict) else {}
+    shipping = body.get("shipping") if isinstance(body.get("shipping"), dict) else {}
+    phone_raw = _str(billing, "phone") or _str(shipping, "phone")
+    return CustomerSnapshot(
+        id=cid,
+        first_name=(_str(body, "first_name") or _str(billing, "first_name")).strip(),
+        last_name=(_str(body, "last_name") or _str(billing, "last_name")).strip(),
+        email=_str(body, "email") or _str(billing, "email"),
+        phone_raw=phone_raw,
+        phone=normalize_phone(phone_raw),
+        date_modified_gmt=_str(body, "date_modified_gmt") or _str(body, "date_created_gmt"),
+    )

@@ -1,0 +1,209 @@
+"""Shared test harness: settings on a temp database, the service on a real loopback port,
+captured WooCommerce deliveries, and a subprocess runner for crash tests."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.config import Settings, load_settings, settings_with  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+WOO = FIXTURES / "woocommerce"
+SECRET = "test-webhook-secret"  # the secret that signed the captured deliveries
+
+
+def woo_samples() -> list[str]:
+    return sorted(p.name[: -len(".body")] for p in WOO.glob("*.body"))
+
+
+def load_delivery(name: str) -> tuple[dict[str, str], bytes]:
+    headers = json.loads((WOO / f"{name}.headers.json").read_text())
+    body = (WOO / f"{name}.body").read_bytes()
+    for h in ("Host", "Content-Length", "Connection", "Accept-Encoding"):
+        headers.pop(h, None)
+    return headers, body
+
+
+def signed_headers(body: bytes, topic: str = "order.updated", delivery_id: str | None = None,
+                   secret: str = SECRET) -> dict[str, str]:
+    sig = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    resource, _, event = topic.partition(".")
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "WooCommerce/9.2.5 Hookshot (WordPress/7.0)",
+        "X-WC-Webhook-Source": "http://127.0.0.1:8080/",
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": resource,
+        "X-WC-Webhook-Event": event,
+        "X-WC-Webhook-Signature": sig,
+        "X-WC-Webhook-ID": "9",
+        "X-WC-Webhook-Delivery-ID": delivery_id or os.urandom(16).hex(),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(tmp_path: Path, **changes) -> Settings:
+    base = load_settings(environ={}, env_file=None)
+    defaults = dict(
+        db_path=str(tmp_path / "bridge.db"),
+        mappings_dir=str(ROOT / "mappings"),
+        woo_webhook_secret=SECRET,
+        inbound_token="test-inbound-token",
+        owner_phones=("0901 234 567",),
+        shop_name="Shop Demo",
+        transfer_bank="Vietcombank",
+        transfer_account="0071009998887",
+        transfer_holder="CONG TY TNHH SHOP DEMO",
+        run_scheduler=False,
+        send_backoff_base=0.05,
+        send_backoff_max=0.2,
+        worker_interval=0.1,
+        sqlite_synchronous="NORMAL",
+    )
+    defaults.update(changes)
+    return settings_with(base, **defaults)
+
+
+class Service:
+    """The real app behind a real HTTP server on 127.0.0.1 (threaded), in this process."""
+
+    def __init__(self, settings: Settings, start_scheduler: bool = False, port: int = 0):
+        from app import create_app
+        self.app = create_app(settings, start_scheduler=start_scheduler)
+        self.bridge = self.app.extensions["bridge"]
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.settings = self.bridge.settings
+
+    @property
+    def db(self):
+        return self.bridge.db
+
+    def post_delivery(self, name: str) -> requests.Response:
+        headers, body = load_delivery(name)
+        return requests.post(self.url + "/webhooks/woocommerce", data=body, headers=headers, timeout=10)
+
+    def post_json(self, body: bytes, topic: str = "order.updated", **kw) -> requests.Response:
+        return requests.post(self.url + "/webhooks/woocommerce", data=body, headers=signed_headers(body, topic, **kw),
+                             timeout=10)
+
+    def messages(self, **where) -> list[dict]:
+        sql = "SELECT * FROM messages"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{k}=?" for k in where)
+        return [dict(r) for r in self.db.query(sql + " ORDER BY created_at, rowid", tuple(where.values()))]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.bridge.shutdown()
+
+
+@pytest.fixture
+def service_factory(tmp_path):
+    made: list[Service] = []
+
+    def make(start_scheduler: bool = False, **changes) -> Service:
+        port = free_port()
+        changes.setdefault("public_url", f"http://127.0.0.1:{port}")
+        svc = Service(make_settings(tmp_path, **changes), start_scheduler=start_scheduler, port=port)
+        made.append(svc)
+        return svc
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def fake_esms():
+    from tests.fakes.esms import FakeEsms
+    with FakeEsms() as fake:
+        yield fake
+
+
+def esms_settings(fake) -> dict:
+    return dict(esms_api_key=fake.api_key, esms_secret_key=fake.secret_key, esms_brandname="SHOPDEMO",
+                esms_base_url=fake.base_url, esms_timeout=2.0)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ServiceProcess:
+    """`python app.py` as a child process, for crash (kill -9) and start-up tests."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, cwd: Path = ROOT):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
+                    "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(env.get("BRIDGE_DB", "/tmp/bridge.db")).with_suffix(f".{self.port}.log")
+
+    def start(self, timeout: float = 20.0) -> "ServiceProcess":
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"service did not become healthy:\n{self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if hasattr(self, "log"):
+            self.log.close()

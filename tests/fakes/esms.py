@@ -1,0 +1,266 @@
+"""A fake eSMS.vn REST API on 127.0.0.1, faithful to PROTOCOLS §3 and seeds 004/002.
+
+It answers like the real service (HTTP 200 with a CodeResult for nearly everything), refuses a
+repeated RequestId within 24 h with 124, charges a balance per segment, and can misbehave on
+demand: error codes, HTTP 500, slow answers, answers lost after the message was accepted. It
+also performs the delivery callback eSMS makes (HTTP GET to the CallbackUrl).
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import requests
+from flask import Flask, Response, request
+from werkzeug.serving import make_server
+
+MESSAGES = {
+    "99": "Lỗi không xác định, thử lại sau",
+    "101": "Đăng nhập thất bại (api key hoặc secrect key không đúng)",
+    "102": "Tài khoản đã bị khóa",
+    "103": "Số dư tài khoản không đủ dể gửi tin",
+    "104": "Brandname không tồn tại hoặc đã bị hủy",
+    "118": "Loại tin nhắn không hợp lệ",
+    "124": "RequestId đã tồn tại",
+    "145": "Sai template mạng xã hội",
+    "146": "Template chưa được đăng ký",
+    "159": "RequestId quá 120 ký tự",
+    "177": "Brandname không có hướng",
+}
+
+
+def _gsm_segments(n: int) -> int:
+    return 1 if n <= 160 else math.ceil(n / 153)
+
+
+def _ucs_segments(n: int) -> int:
+    return 1 if n <= 70 else math.ceil(n / 67)
+
+
+class FakeEsms:
+    def __init__(self, api_key: str = "test-api-key", secret_key: str = "test-secret-key",
+                 brandnames: tuple[str, ...] = ("SHOPDEMO",), balance: int = 1_000_000,
+                 price_per_segment: int = 800, send_delay: float = 0.0):
+        self.api_key = api_key
+        self.secret_key = secret_key
+        self.brandnames = tuple(brandnames)
+        self.balance = balance
+        self.price_per_segment = price_per_segment
+        self.send_delay = send_delay
+        self.timeout_delay = 3.0
+        self.locked = False
+        self.clock: Callable[[], float] = time.time
+        self.accepted: list[dict[str, Any]] = []
+        self.requests_log: list[dict[str, Any]] = []
+        self.base_url = ""
+        self._by_request_id: dict[str, dict[str, Any]] = {}
+        self._by_smsid: dict[str, dict[str, Any]] = {}
+        self._failures: list[str] = []
+        self._outage: str | None = None
+        self._lock = threading.RLock()
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.app = self._make_app()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> "FakeEsms":
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}/MainService.svc"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self) -> "FakeEsms":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour on demand -------------------------------------------------------------
+    def fail_next(self, n: int, mode: str) -> None:
+        """The next n sends fail in `mode`: an error code ("99", "104", ...), "http500",
+        "timeout" (answers after timeout_delay but accepts), or "drop" (accepts, answers 502)."""
+        with self._lock:
+            self._failures.extend([mode] * n)
+
+    def set_outage(self, mode: str | None) -> None:
+        """Every send fails in `mode` ("99", "http500", "timeout": slow then 503) until None."""
+        with self._lock:
+            self._outage = mode
+
+    def accepted_for(self, request_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [a for a in self.accepted if a["RequestId"] == request_id]
+
+    def set_status(self, smsid: str, send_status: int, success: int | None = None, failed: int | None = None) -> None:
+        with self._lock:
+            entry = self._by_smsid[smsid]
+            entry["SendStatus"] = send_status
+            if success is not None:
+                entry["SendSuccess"] = success
+            if failed is not None:
+                entry["SendFailed"] = failed
+
+    def fire_callback(self, smsid: str, send_status: int = 5, success: int = 1, failed: int = 0,
+                      telcoid: int = 1) -> requests.Response:
+        """The GET eSMS makes to CallbackUrl, with seed 002's parameters in its order."""
+        with self._lock:
+            entry = self._by_smsid[smsid]
+            entry.update(SendStatus=send_status, SendSuccess=success, SendFailed=failed)
+        params = [("SMSID", smsid), ("SendFailed", str(failed)), ("SendStatus", str(send_status)),
+                  ("SendSuccess", str(success)), ("TotalPrice", f"{entry['price']:.4f}"), ("TotalReceiver", "1"),
+                  ("TotalSent", "1"), ("RequestId", entry["RequestId"]), ("TypeId", str(entry["SmsType"])),
+                  ("telcoid", str(telcoid)), ("phonenumber", entry["Phone"])]
+        url = entry["CallbackUrl"]
+        sep = "&" if "?" in url else "?"
+        return requests.get(url + sep + urlencode(params), timeout=10)
+
+    # -- the HTTP API --------------------------------------------------------------------
+    @staticmethod
+    def _json(data: dict[str, Any], status: int = 200) -> Response:
+        return Response(json.dumps(data, ensure_ascii=False), status=status,
+                        content_type="application/json; charset=utf-8")
+
+    def _error(self, code: str) -> Response:
+        return self._json({"CodeResult": code, "ErrorMessage": MESSAGES.get(code, "Lỗi")})
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-esms")
+        base = "/MainService.svc/json"
+
+        @app.post(base + "/SendMultipleMessage_V4_post_json/")
+        @app.post(base + "/SendMultipleMessage_V4_post_json")
+        def send_post():
+            try:
+                data = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                return self._error("99")
+            return self._send(data if isinstance(data, dict) else {}, "POST")
+
+        @app.get(base + "/SendMultipleMessage_V4_get")
+        def send_get():
+            data = dict(request.args)
+            if "CallBackUrl" in data and "CallbackUrl" not in data:
+                data["CallbackUrl"] = data.pop("CallBackUrl")
+            return self._send(data, "GET")
+
+        @app.get(base + "/GetSendStatus")
+        def get_status():
+            a = request.args
+            if (a.get("ApiKey"), a.get("SecretKey")) != (self.api_key, self.secret_key):
+                return self._json({"CodeResponse": "101"})
+            with self._lock:
+                e = self._by_smsid.get(a.get("RefId", ""))
+                if e is None:
+                    return self._json({"CodeResponse": "105", "SMSID": a.get("RefId")})
+                return self._json({"CodeResponse": "100", "SMSID": e["SMSID"], "SendFailed": e["SendFailed"],
+                                   "SendStatus": e["SendStatus"], "SendSuccess": e["SendSuccess"],
+                                   "TotalReceiver": 1, "TotalSent": 1})
+
+        @app.get(base + "/GetSmsReceiverStatus_get")
+        def receiver_status():
+            a = request.args
+            if (a.get("ApiKey"), a.get("SecretKey")) != (self.api_key, self.secret_key):
+                return self._json({"CodeResult": "101"})
+            with self._lock:
+                e = self._by_smsid.get(a.get("RefId", ""))
+                if e is None:
+                    return self._json({"CodeResult": "105"})
+                sent = e["SendStatus"] in (5, 7)
+                return self._json({"CodeResult": "100", "ReceiverList": [
+                    {"IsSent": sent, "Phone": e["Phone"], "SentResult": sent and e["SendSuccess"] > 0}]})
+
+        @app.get(base + "/GetBalance/<api_key>/<secret_key>")
+        def balance(api_key: str, secret_key: str):
+            if (api_key, secret_key) != (self.api_key, self.secret_key):
+                return self._json({"CodeResponse": "101"})
+            return self._json({"Balance": self.balance, "CodeResponse": "100", "UserID": 1})
+
+        @app.get(base + "/GetListBrandname/<api_key>/<secret_key>")
+        def brandnames(api_key: str, secret_key: str):
+            if (api_key, secret_key) != (self.api_key, self.secret_key):
+                return self._json({"CodeResponse": "101"})
+            return self._json({"CodeResponse": "100",
+                               "ListBrandName": [{"Brandname": b, "Type": 2} for b in self.brandnames]})
+
+        return app
+
+    def _send(self, data: dict[str, Any], method: str) -> Response:
+        fields = {k: ("" if data.get(k) is None else str(data.get(k)))
+                  for k in ("ApiKey", "SecretKey", "Phone", "Content", "Brandname", "SmsType", "IsUnicode",
+                            "Sandbox", "RequestId", "SendDate", "CallbackUrl")}
+        with self._lock:
+            mode = self._failures.pop(0) if self._failures else self._outage
+            outage = mode is not None and not self._failures and mode == self._outage
+        if self.send_delay:
+            time.sleep(self.send_delay)
+        log = {**fields, "method": method, "at": self.clock()}
+
+        def answer(code: str, resp: Response) -> Response:
+            with self._lock:
+                self.requests_log.append({**log, "CodeResult": code})
+            return resp
+
+        if mode == "http500":
+            return answer("http500", Response("<html><body>500 Internal Server Error</body></html>", status=500,
+                                              content_type="text/html"))
+        if mode == "timeout" and outage:
+            time.sleep(self.timeout_delay)
+            return answer("http503", Response("Service Unavailable", status=503))
+        if mode not in (None, "timeout", "drop"):
+            return answer(mode, self._error(mode))
+        code = self._validate(fields)
+        if code != "100":
+            return answer(code, self._error(code))
+        with self._lock:
+            code = self._validate(fields)  # again under the lock: concurrent duplicates
+            if code != "100":
+                return answer(code, self._error(code))
+            smsid = uuid.uuid4().hex + "99"
+            unicode = fields["IsUnicode"] == "1"
+            n = len(fields["Content"])
+            price = self.price_per_segment * (_ucs_segments(n) if unicode else _gsm_segments(n))
+            entry = {**log, "SMSID": smsid, "SendStatus": 2, "SendSuccess": 0, "SendFailed": 0, "price": price}
+            if fields["Sandbox"] != "1":
+                self.balance -= price
+            self.accepted.append(entry)
+            self._by_smsid[smsid] = entry
+            if fields["RequestId"]:
+                self._by_request_id[fields["RequestId"]] = entry
+        if mode == "timeout":
+            time.sleep(self.timeout_delay)
+        if mode == "drop":
+            return answer("100", Response("Bad Gateway", status=502))
+        return answer("100", self._json({"CodeResult": "100", "CountRegenerate": "0", "SMSID": smsid}))
+
+    def _validate(self, f: dict[str, str]) -> str:
+        if (f["ApiKey"], f["SecretKey"]) != (self.api_key, self.secret_key):
+            return "101"
+        if self.locked:
+            return "102"
+        if f["SmsType"] not in ("1", "2", "8"):
+            return "118"
+        if f["SmsType"] == "2" and f["Brandname"] not in self.brandnames:
+            return "104"
+        if len(f["RequestId"]) > 120:
+            return "159"
+        if not f["Phone"] or not f["Content"]:
+            return "99"
+        n = len(f["Content"])
+        price = self.price_per_segment * (_ucs_segments(n) if f["IsUnicode"] == "1" else _gsm_segments(n))
+        if f["Sandbox"] != "1" and self.balance < price:
+            return "103"
+        prev = self._by_request_id.get(f["RequestId"]) if f["RequestId"] else None
+        if prev is not None and self.clock() - prev["at"] < 86_400:
+            return "124"
+        return "100"
