@@ -31,9 +31,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_threads: int = 8
+    switch_interval: float = 0.001
     public_url: str = "http://127.0.0.1:8000"
     mappings_dir: str = "mappings"
-    sqlite_synchronous: str = "FULL"
+    sqlite_synchronous: str = "NORMAL"
 
     woo_url: str = ""
     woo_consumer_key: str = ""
@@ -65,6 +66,7 @@ class Settings:
     send_backoff_max: float = 1_800.0
     send_concurrency: int = 8
     send_lease: float = 120.0
+    send_stagger: float = 0.02
     worker_interval: float = 1.0
     run_scheduler: bool = True
 
@@ -143,6 +145,7 @@ ENV = {
     "HOST": ("host", str),
     "PORT": ("port", int),
     "WEB_THREADS": ("web_threads", _positive_int),
+    "SWITCH_INTERVAL": ("switch_interval", _positive_float),
     "PUBLIC_URL": ("public_url", _url),
     "MAPPINGS_DIR": ("mappings_dir", str),
     "SQLITE_SYNCHRONOUS": ("sqlite_synchronous", _sync),
@@ -173,6 +176,7 @@ ENV = {
     "SEND_BACKOFF_MAX": ("send_backoff_max", _positive_float),
     "SEND_CONCURRENCY": ("send_concurrency", _positive_int),
     "SEND_LEASE": ("send_lease", _positive_float),
+    "SEND_STAGGER": ("send_stagger", float),
     "WORKER_INTERVAL": ("worker_interval", _positive_float),
     "RUN_SCHEDULER": ("run_scheduler", _bool),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),

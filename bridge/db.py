@@ -27,11 +27,14 @@ def now() -> float:
 class Database:
     """Per-thread sqlite3 connections to one file, plus the schema."""
 
-    def __init__(self, path: str, synchronous: str = "FULL", busy_timeout_ms: int = 15_000):
+    def __init__(self, path: str, synchronous: str = "NORMAL", busy_timeout_ms: int = 15_000):
         self.path = path
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        # Writers in this process queue here instead of in SQLite's busy handler, whose
+        # sleep-and-retry steps (up to 100 ms) are what made acknowledgement latency spiky.
+        self._write_lock = threading.Lock()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -61,14 +64,15 @@ class Database:
         if c.in_transaction:  # nested use joins the outer transaction
             yield c
             return
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
-            c.execute("COMMIT")
+        with self._write_lock:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            else:
+                c.execute("COMMIT")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, params).fetchall()

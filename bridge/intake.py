@@ -1,9 +1,9 @@
 """WooCommerce webhook intake: verify, store, then decide what to notify.
 
-Two steps on purpose. `store_delivery` commits the raw delivery before the HTTP answer, so an
-acknowledged webhook can never be lost (WooCommerce does not retry). `process_delivery` then
-turns it into order state and outbox rows in one transaction; if the process dies between the
-two, the sweeper job finds the delivery still `received` and finishes it.
+The raw delivery and everything decided from it (order state, outbox rows) are committed
+together before the HTTP answer, so an acknowledged webhook can never be lost (WooCommerce
+does not retry) and never half-applied. If deciding fails, the raw delivery is still kept,
+marked `error` with the reason, for an admin to see.
 
 Decisions come from the last status seen and the last status notified per order, never from
 the topic: WooCommerce sends `order.updated` before `order.created`, coalesces quick changes
@@ -75,25 +75,32 @@ def record_rejection(db: Database, endpoint: str, status: int, reason: str, remo
 class Stored:
     row_id: int
     duplicate: bool
+    state: str = RECEIVED
+    messages: int = 0
+
+
+def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: bytes, parsed: Any, state: str,
+                     reason: str) -> Stored:
+    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
+    if delivery_id:
+        row = c.execute("SELECT id FROM deliveries WHERE delivery_id=?", (delivery_id,)).fetchone()
+        if row:
+            return Stored(row["id"], True)
+    topic = headers.get("X-WC-Webhook-Topic", "")
+    resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
+    cur = c.execute(
+        "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
+        " headers, body, state, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, resource_id(parsed),
+         headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason))
+    return Stored(cur.lastrowid, False, state)
 
 
 def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
                    reason: str = "") -> Stored:
     """Commit the raw delivery. A repeated X-WC-Webhook-Delivery-ID is reported, not stored twice."""
-    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
-    topic = headers.get("X-WC-Webhook-Topic", "")
-    resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
     with db.tx() as c:
-        if delivery_id:
-            row = c.execute("SELECT id FROM deliveries WHERE delivery_id=?", (delivery_id,)).fetchone()
-            if row:
-                return Stored(row["id"], True)
-        cur = c.execute(
-            "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-            " headers, body, state, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, resource_id(parsed),
-             headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason))
-        return Stored(cur.lastrowid, False)
+        return _insert_delivery(c, headers, body, parsed, state, reason)
 
 
 class Intake:
@@ -104,33 +111,31 @@ class Intake:
         self.settings = settings
         self.rules = rules
 
-    def process_pending(self, older_than: float = 0.0, limit: int = 500) -> int:
-        """Finish deliveries left `received` (a crash between store and process)."""
-        rows = self.db.query("SELECT id FROM deliveries WHERE state=? AND received_at <= ? ORDER BY id LIMIT ?",
-                             (RECEIVED, now() - older_than, limit))
-        n = 0
-        for r in rows:
-            if self.process_delivery(r["id"]) is not None:
-                n += 1
-        return n
+    def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any) -> Stored:
+        """Store a verified delivery and decide from it in one transaction (one commit).
 
-    def process_delivery(self, row_id: int) -> tuple[str, int] | None:
-        """Decide from one delivery. Returns (state, messages enqueued), None if already done."""
+        The decision runs inside a savepoint: if it fails, the delivery is still committed,
+        marked `error` with the reason, and nothing half-decided is kept.
+        """
+        with self.db.tx() as c:
+            stored = _insert_delivery(c, headers, body, parsed, RECEIVED, "")
+            if stored.duplicate:
+                return stored
+            state, n = self._decide_in_savepoint(c, stored.row_id)
+            return Stored(stored.row_id, False, state, n)
+
+    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int) -> tuple[str, int]:
+        row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
+        c.execute("SAVEPOINT decide")
         try:
-            with self.db.tx() as c:
-                row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
-                if row is None or row["state"] != RECEIVED:
-                    return None
-                state, reason, n = self._decide(c, row)
-                c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?",
-                          (state, reason, now(), row_id))
-                return state, n
-        except Exception as exc:  # a bug must not lose the delivery: mark it for an admin
+            state, reason, n = self._decide(c, row)
+        except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
-            with self.db.tx() as c:
-                c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=? AND state=?",
-                          (ERROR, f"processing failed: {type(exc).__name__}: {exc}", now(), row_id, RECEIVED))
-            return ERROR, 0
+            c.execute("ROLLBACK TO decide")
+            state, reason, n = ERROR, f"processing failed: {type(exc).__name__}: {exc}", 0
+        c.execute("RELEASE decide")
+        c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, now(), row_id))
+        return state, n
 
     # -- decisions ---------------------------------------------------------------------
     def _decide(self, c: sqlite3.Connection, row: sqlite3.Row) -> tuple[str, str, int]:

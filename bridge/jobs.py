@@ -1,5 +1,5 @@
-"""Background jobs (APScheduler): drain the outbox, finish stranded deliveries, poll eSMS
-status for messages without a report, and watch the eSMS balance.
+"""Background jobs (APScheduler): drain the outbox, poll eSMS status for messages without a
+report, and watch the eSMS balance.
 
 The same jobs run inside the web process (default) or in `python -m bridge worker` when a
 deployment separates the two (then set RUN_SCHEDULER=false on the web process).
@@ -64,8 +64,6 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(bridge.worker.drain, "interval", seconds=s.worker_interval, id="drain_outbox",
                       next_run_time=start, **common)
-    scheduler.add_job(lambda: bridge.intake.process_pending(older_than=5.0), "interval", seconds=10,
-                      id="finish_deliveries", next_run_time=start, **common)
     scheduler.add_job(lambda: poll_esms(bridge), "interval", seconds=max(30.0, min(300.0, s.esms_poll_after / 2)),
                       id="poll_esms_status", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,

@@ -90,38 +90,56 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return delay * (0.5 + random.random())
 
 
-def record_result(db: Database, msg: sqlite3.Row, channel: str, result: SendResult, duration_ms: float,
-                  max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
-    """Store one attempt and move the message accordingly. Returns the new status."""
-    t = now()
+@dataclass(frozen=True)
+class Attempt:
+    """One provider call and its answer, waiting to be recorded."""
+    message: sqlite3.Row
+    channel: str
+    result: SendResult
+    duration_ms: float
+
+
+def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
+                   backoff_cap: float) -> list[str]:
+    """Store a batch of attempts in one transaction and move each message. Returns new statuses.
+
+    One transaction per batch rather than per message: a batch of sends finishes nearly at
+    once, and per-message commits would queue webhook acknowledgements behind them.
+    """
     with db.tx() as c:
-        c.execute("INSERT INTO attempts(message_id, at, channel, outcome, code, detail, duration_ms)"
-                  " VALUES (?,?,?,?,?,?,?)",
-                  (msg["id"], t, channel, result.outcome.value, result.code, result.detail, round(duration_ms, 1)))
-        current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (msg["id"],)).fetchone()
-        attempts = current["attempts"]
-        if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-            # A delivery report may already have moved it further: only move forward.
-            new_status = QUEUED if RANK[current["status"]] < RANK[QUEUED] else current["status"]
-            c.execute("UPDATE messages SET status=?, provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?),"
-                      " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-                      (new_status, result.provider_id, t, result.detail if result.outcome is Outcome.DUPLICATE else "",
-                       t, msg["id"]))
-            return new_status
-        if result.outcome is Outcome.DRY_RUN:
-            c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                      (DRY_RUN, result.detail, t, msg["id"]))
-            return DRY_RUN
-        if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
-            due = t + backoff(attempts, backoff_base, backoff_cap)
-            c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-                      (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, msg["id"]))
-            return PENDING
-        reason = result.detail if result.outcome is Outcome.PERMANENT else \
-            f"gave up after {attempts} attempts: {result.detail}"
+        return [_record(c, a, max_attempts, backoff_base, backoff_cap) for a in attempts]
+
+
+def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
+    t = now()
+    msg, result = a.message, a.result
+    c.execute("INSERT INTO attempts(message_id, at, channel, outcome, code, detail, duration_ms)"
+              " VALUES (?,?,?,?,?,?,?)",
+              (msg["id"], t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1)))
+    current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (msg["id"],)).fetchone()
+    attempts = current["attempts"]
+    if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+        # A delivery report may already have moved it further: only move forward.
+        new_status = QUEUED if RANK[current["status"]] < RANK[QUEUED] else current["status"]
+        c.execute("UPDATE messages SET status=?, provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?),"
+                  " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+                  (new_status, result.provider_id, t, result.detail if result.outcome is Outcome.DUPLICATE else "",
+                   t, msg["id"]))
+        return new_status
+    if result.outcome is Outcome.DRY_RUN:
         c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                  (FAILED, reason, t, msg["id"]))
-        return FAILED
+                  (DRY_RUN, result.detail, t, msg["id"]))
+        return DRY_RUN
+    if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
+        due = t + backoff(attempts, backoff_base, backoff_cap)
+        c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+                  (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, msg["id"]))
+        return PENDING
+    reason = result.detail if result.outcome is Outcome.PERMANENT else \
+        f"gave up after {attempts} attempts: {result.detail}"
+    c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+              (FAILED, reason, t, msg["id"]))
+    return FAILED
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 EVENTS = ("order.status", "order.new", "customer.created", "payment.confirmed")
@@ -53,12 +53,17 @@ class Rule:
 class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     env: SandboxedEnvironment = field(default_factory=lambda: make_env())
+    _compiled: dict[str, Template] = field(default_factory=dict)
 
     def matching(self, event: str, status: str | None = None, payment_method: str | None = None) -> list[Rule]:
         return [r for r in self.rules if r.matches(event, status, payment_method)]
 
     def render(self, rule: Rule, context: dict[str, Any]) -> str:
-        return self.env.from_string(rule.template).render(**context).strip()
+        # Compiling a template costs milliseconds; rendering a compiled one, microseconds.
+        template = self._compiled.get(rule.template)
+        if template is None:
+            template = self._compiled[rule.template] = self.env.from_string(rule.template)
+        return template.render(**context).strip()
 
     def by_name(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .channels.base import Channel, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .db import Database
-from .outbox import claim, record_result
+from .outbox import Attempt, claim, record_results
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class Worker:
         self.channels = channels
         self.pool = ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix="send")
         self._drain_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def channel_for(self, name: str) -> Channel:
         ch = self.channels.get(name)
@@ -34,41 +35,61 @@ class Worker:
             return self.channels["dry-run"]
         return ch
 
-    def send_one(self, row: sqlite3.Row) -> str:
+    def call(self, row: sqlite3.Row) -> Attempt:
+        """One provider call; never raises (an adapter bug counts as a transient failure)."""
         ch = self.channel_for(row["channel"])
         msg = OutgoingMessage(id=row["id"], recipient=row["recipient"], text=row["text"],
                               unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=row["channel"])
         started = time.perf_counter()
         try:
             result = ch.send(msg)
-        except Exception as exc:  # an adapter bug is a transient failure, not a lost message
+        except Exception as exc:
             log.exception("channel %s raised while sending %s", ch.name, row["id"])
             result = SendResult(Outcome.TRANSIENT, code="exception", detail=f"{type(exc).__name__}: {exc}")
-        elapsed = (time.perf_counter() - started) * 1000
+        return Attempt(row, ch.name, result, (time.perf_counter() - started) * 1000)
+
+    def record(self, attempt: Attempt) -> str:
         s = self.settings
-        status = record_result(self.db, row, ch.name, result, elapsed, s.send_max_attempts, s.send_backoff_base,
-                               s.send_backoff_max)
-        level = logging.INFO if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN) \
+        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max)
+        r = attempt.result
+        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN) \
             else logging.WARNING
-        log.log(level, "message %s via %s to %s: %s (%s) -> %s", row["id"], ch.name, row["recipient"],
-                result.outcome.value, result.detail, status)
+        log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
+                attempt.message["recipient"], r.outcome.value, r.detail, status)
         return status
 
-    def drain(self, max_rounds: int = 1000) -> int:
-        """Send everything due now. Only one drain runs at a time in a process."""
+    def _slot(self) -> int:
+        """One send lane: claim a message, send it, record it, until nothing is due."""
+        n = 0
+        while not self._stopping.is_set():
+            rows = claim(self.db, 1, self.settings.send_lease)
+            if not rows:
+                return n
+            self.record(self.call(rows[0]))
+            n += 1
+        return n
+
+    def drain(self) -> int:
+        """Send everything due now, through up to `send_concurrency` lanes.
+
+        Lanes start a few milliseconds apart and each takes its next message as soon as it is
+        done, so provider answers arrive spread out instead of in one burst that would hold up
+        webhook acknowledgements in the same process.
+        """
         if not self._drain_lock.acquire(blocking=False):
             return 0
         try:
-            total = 0
-            for _ in range(max_rounds):
-                rows = claim(self.db, self.settings.send_concurrency, self.settings.send_lease)
-                if not rows:
-                    break
-                list(self.pool.map(self.send_one, rows))
-                total += len(rows)
-            return total
+            lanes = []
+            for k in range(self.settings.send_concurrency):
+                lanes.append(self.pool.submit(self._slot))
+                if k + 1 < self.settings.send_concurrency:
+                    time.sleep(self.settings.send_stagger)
+                    if lanes[0].done():  # the first lane found nothing more: no need for others
+                        break
+            return sum(f.result() for f in lanes)
         finally:
             self._drain_lock.release()
 
     def shutdown(self) -> None:
+        self._stopping.set()
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -46,12 +46,9 @@ def woocommerce():
         return _reject(400, f"body is not valid JSON: {exc}", raw)
     if not isinstance(parsed, dict):
         return _reject(400, "body must be a JSON object", raw)
-    stored = store_delivery(b.db, request.headers, raw, parsed)
+    stored = b.intake.accept(request.headers, raw, parsed)  # committed before we answer
     if stored.duplicate:
         return jsonify({"ok": True, "duplicate": True, "delivery": stored.row_id})
-    # Stored and committed: from here nothing may turn this into a non-2xx answer.
-    outcome = b.intake.process_delivery(stored.row_id)
-    state, n = outcome if outcome else ("received", 0)
-    if n:
+    if stored.messages:
         b.wake_worker()
-    return jsonify({"ok": True, "delivery": stored.row_id, "state": state, "messages": n})
+    return jsonify({"ok": True, "delivery": stored.row_id, "state": stored.state, "messages": stored.messages})

@@ -86,6 +86,10 @@ class FakeEsms:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def root_url(self) -> str:
+        return self.base_url.rsplit("/MainService.svc", 1)[0]
+
     # -- behaviour on demand -------------------------------------------------------------
     def fail_next(self, n: int, mode: str) -> None:
         """The next n sends fail in `mode`: an error code ("99", "104", ...), "http500",
@@ -193,6 +197,13 @@ class FakeEsms:
             return self._json({"CodeResponse": "100",
                                "ListBrandName": [{"Brandname": b, "Type": 2} for b in self.brandnames]})
 
+        @app.get("/_fake/accepted")
+        def fake_accepted():
+            """Control endpoint for tests and benchmarks that run the fake in another process."""
+            with self._lock:
+                ids = [a["RequestId"] for a in self.accepted]
+            return self._json({"accepted": len(ids), "unique_request_ids": len(set(ids)), "balance": self.balance})
+
         return app
 
     def _send(self, data: dict[str, Any], method: str) -> Response:
@@ -264,3 +275,12 @@ class FakeEsms:
         if prev is not None and self.clock() - prev["at"] < 86_400:
             return "124"
         return "100"
+
+
+if __name__ == "__main__":  # run on its own: python -m tests.fakes.esms [send_delay]
+    import sys
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    fake = FakeEsms(balance=10**12, send_delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    print(fake.base_url, flush=True)
+    threading.Event().wait()
