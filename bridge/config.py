@@ -17,7 +17,13 @@ ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
 # imports an adapter module itself; CHANNEL_ADAPTERS can add or replace entries.
 DEFAULT_CHANNEL_ADAPTERS = {
     "esms": "bridge.channels.esms:EsmsChannel",
+    "smsgate": "bridge.channels.smsgate:SmsGateChannel",
+    "http": "bridge.channels.http_forward:HttpForwardChannel",
     "dry-run": "bridge.channels.dryrun:DryRunChannel",
+}
+# What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
+DEFAULT_INBOUND_HANDLERS = {
+    "forward": "bridge.inbound.forward:KeywordForwarder",
 }
 
 
@@ -70,6 +76,26 @@ class Settings:
     worker_interval: float = 1.0
     run_scheduler: bool = True
 
+    smsgate_url: str = ""
+    smsgate_user: str = ""
+    smsgate_password: str = ""
+    smsgate_mode: str = "cloud"
+    smsgate_device_id: str = ""
+    smsgate_sim: int | None = None
+    smsgate_devices: str = ""
+    smsgate_signing_key: str = ""
+    smsgate_per_minute: int = 6
+    smsgate_per_hour: int = 60
+    smsgate_gap_min: float = 10.0
+    smsgate_gap_max: float = 25.0
+    smsgate_pause_after: int = 5
+    smsgate_cooldown: float = 900.0
+    smsgate_timeout: float = 10.0
+    smsgate_poll_after: float = 300.0
+    quiet_hours: tuple[int, int] | None = (21 * 60, 7 * 60)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    inbound_handlers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INBOUND_HANDLERS))
+
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
     log_level: str = "INFO"
@@ -93,8 +119,8 @@ def _phones(v: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in v.split(",") if p.strip())
 
 
-def _adapters(v: str) -> dict[str, str]:
-    out = dict(DEFAULT_CHANNEL_ADAPTERS)
+def _adapters(v: str, defaults: dict[str, str] = DEFAULT_CHANNEL_ADAPTERS) -> dict[str, str]:
+    out = dict(defaults)
     for item in v.split(","):
         if not item.strip():
             continue
@@ -103,6 +129,43 @@ def _adapters(v: str) -> dict[str, str]:
             raise ValueError(f"expected name=package.module:Class, got {item.strip()!r}")
         out[name.strip()] = target.strip()
     return out
+
+
+def _handlers(v: str) -> dict[str, str]:
+    return _adapters(v, DEFAULT_INBOUND_HANDLERS)
+
+
+def _quiet(v: str) -> tuple[int, int] | None:
+    s = v.strip().lower()
+    if s in ("", "off", "none"):
+        return None
+    start, sep, end = s.partition("-")
+    if not sep:
+        raise ValueError("expected HH:MM-HH:MM (e.g. 21:00-07:00) or off")
+    out = []
+    for part in (start, end):
+        hh, _, mm = part.strip().partition(":")
+        h, m = int(hh), int(mm or 0)
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError(f"{part.strip()!r} is not a time of day")
+        out.append(h * 60 + m)
+    return out[0], out[1]
+
+
+def _tz(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(v.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (expected e.g. Asia/Ho_Chi_Minh)") from None
+    return v.strip()
+
+
+def _mode(v: str) -> str:
+    s = v.strip().lower()
+    if s not in ("cloud", "local"):
+        raise ValueError("expected cloud (cloud or private server) or local (the phone's own server)")
+    return s
 
 
 def _sync(v: str) -> str:
@@ -180,6 +243,25 @@ ENV = {
     "WORKER_INTERVAL": ("worker_interval", _positive_float),
     "RUN_SCHEDULER": ("run_scheduler", _bool),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
+    "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
+    "SMSGATE_URL": ("smsgate_url", _url),
+    "SMSGATE_USER": ("smsgate_user", str),
+    "SMSGATE_PASSWORD": ("smsgate_password", str),
+    "SMSGATE_MODE": ("smsgate_mode", _mode),
+    "SMSGATE_DEVICE_ID": ("smsgate_device_id", str),
+    "SMSGATE_SIM": ("smsgate_sim", _positive_int),
+    "SMSGATE_DEVICES": ("smsgate_devices", str),
+    "SMSGATE_SIGNING_KEY": ("smsgate_signing_key", str),
+    "SMSGATE_PER_MINUTE": ("smsgate_per_minute", _positive_int),
+    "SMSGATE_PER_HOUR": ("smsgate_per_hour", _positive_int),
+    "SMSGATE_GAP_MIN": ("smsgate_gap_min", float),
+    "SMSGATE_GAP_MAX": ("smsgate_gap_max", float),
+    "SMSGATE_PAUSE_AFTER": ("smsgate_pause_after", _positive_int),
+    "SMSGATE_COOLDOWN": ("smsgate_cooldown", _positive_float),
+    "SMSGATE_TIMEOUT": ("smsgate_timeout", _positive_float),
+    "SMSGATE_POLL_AFTER": ("smsgate_poll_after", _positive_float),
+    "QUIET_HOURS": ("quiet_hours", _quiet),
+    "TIMEZONE": ("timezone", _tz),
     "SECRET_KEY": ("secret_key", str),
     "LOG_LEVEL": ("log_level", str),
 }
@@ -201,6 +283,8 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path | 
             values[name] = parse(raw)
         except (ValueError, TypeError) as exc:
             errors.append(f"{var}={raw!r}: {exc}")
+    if values.get("smsgate_gap_min", Settings.smsgate_gap_min) > values.get("smsgate_gap_max", Settings.smsgate_gap_max):
+        errors.append("SMSGATE_GAP_MIN must not be larger than SMSGATE_GAP_MAX")
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     if "public_url" not in values:

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def now() -> float:
@@ -171,6 +171,32 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         "event": str, "raw": str,
     }, pk="id", if_not_exists=True)
     db["message_events"].create_index(["message_id"], if_not_exists=True)
+
+    # v2: the shop's phones, and channel fallback / urgency per message.
+    _ensure_columns(db["messages"], {"device": str, "urgent": int, "fallback": str})
+    db["devices"].create({
+        "name": str, "next_at": float, "consecutive_failures": int, "paused_until": float,
+        "pause_reason": str, "last_used_at": float,
+    }, pk="name", if_not_exists=True)
+    db["device_sends"].create({"id": int, "device": str, "at": float}, pk="id", if_not_exists=True)
+    db["device_sends"].create_index(["device", "at"], if_not_exists=True)
+
+    # Every inbound SMS (phone gateway, Fibo) before anything is decided from it.
+    db["inbox"].create({
+        "id": int, "created_at": float, "source": str, "external_id": str, "device": str, "sim": int,
+        "sender": str, "recipient": str, "text": str, "received_at": float, "raw": str, "state": str,
+        "handled_by": str, "reason": str,
+    }, pk="id", if_not_exists=True)
+    db["inbox"].create_index(["source", "external_id"], unique=True, if_not_exists=True)
+    db["inbox"].create_index(["sender", "received_at"], if_not_exists=True)
+
+
+def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:
+    """Add columns that a newer version introduced to a table an older version created."""
+    have = {c.name for c in table.columns}
+    for name, kind in columns.items():
+        if name not in have:
+            table.add_column(name, kind)
 
 
 def dumps(obj: Any) -> str:

@@ -249,11 +249,10 @@ class Intake:
         text = self.rules.render(rule, ctx)
         n = 0
         for raw in phones:
-            draft = Draft(
-                dedupe_key=f"{key}:{rule.name}:{raw}", rule=rule.name, event=rule.event, audience=rule.to,
-                channel=rule.channels[0], recipient_raw=raw, phone=normalize_phone(raw),
-                sms=prepare(text, rule.unicode), order_id=order_id, customer_id=customer_id,
-                delivery_ref=delivery_ref)
-            if enqueue(c, draft):
+            draft = Draft.to_phone(
+                normalize_phone(raw), dedupe_key=f"{key}:{rule.name}:{raw}", rule=rule.name, event=rule.event,
+                audience=rule.to, channels=rule.channels, sms=prepare(text, rule.unicode), order_id=order_id,
+                customer_id=customer_id, delivery_ref=delivery_ref, urgent=rule.urgent)
+            if enqueue(c, draft, self.settings.quiet_hours, self.settings.timezone):
                 n += 1
         return n

@@ -1,5 +1,5 @@
-"""Background jobs (APScheduler): drain the outbox, poll eSMS status for messages without a
-report, and watch the eSMS balance.
+"""Background jobs (APScheduler): drain the outbox, poll eSMS and SMSGate status for messages
+without a report, and watch the eSMS balance.
 
 The same jobs run inside the web process (default) or in `python -m bridge worker` when a
 deployment separates the two (then set RUN_SCHEDULER=false on the web process).
@@ -18,27 +18,36 @@ from .outbox import apply_report
 log = logging.getLogger(__name__)
 
 
-def poll_esms(bridge) -> int:
-    """Ask eSMS for the status of messages that got no delivery report after a while."""
-    s = bridge.settings
-    ch = bridge.channels.get("esms")
+def poll_channel(bridge, name: str, after: float, give_up: float) -> int:
+    """Ask a provider for the state of messages that got no delivery report after a while."""
+    ch = bridge.channels.get(name)
     if ch is None or not ch.configured:
         return 0
     t = now()
     rows = bridge.db.query(
-        "SELECT id, provider_id FROM messages WHERE channel='esms' AND status IN ('queued','sent')"
+        "SELECT id, provider_id, device FROM messages WHERE channel=? AND status IN ('queued','sent')"
         " AND provider_id IS NOT NULL AND sent_at <= ? AND sent_at >= ?"
         " AND (last_polled_at IS NULL OR last_polled_at <= ?) ORDER BY sent_at LIMIT 200",
-        (t - s.esms_poll_after, t - s.esms_poll_give_up, t - s.esms_poll_after))
+        (name, t - after, t - give_up, t - after))
     n = 0
     for r in rows:
-        report = ch.poll(r["provider_id"])
+        report = ch.poll(r["provider_id"], r["device"])
         with bridge.db.tx() as c:
             c.execute("UPDATE messages SET last_polled_at=? WHERE id=?", (now(), r["id"]))
         if report is not None:
-            apply_report(bridge.db, "esms-poll", report, r["provider_id"])
+            apply_report(bridge.db, f"{name}-poll", report, r["provider_id"])
             n += 1
     return n
+
+
+def poll_esms(bridge) -> int:
+    s = bridge.settings
+    return poll_channel(bridge, "esms", s.esms_poll_after, s.esms_poll_give_up)
+
+
+def poll_smsgate(bridge) -> int:
+    s = bridge.settings
+    return poll_channel(bridge, "smsgate", s.smsgate_poll_after, s.esms_poll_give_up)
 
 
 def check_balance(bridge) -> int | None:
@@ -66,6 +75,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       next_run_time=start, **common)
     scheduler.add_job(lambda: poll_esms(bridge), "interval", seconds=max(30.0, min(300.0, s.esms_poll_after / 2)),
                       id="poll_esms_status", **common)
+    scheduler.add_job(lambda: poll_smsgate(bridge), "interval",
+                      seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
                       id="esms_balance", next_run_time=start, **common)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .channels.base import Event, Outcome, SendResult, StatusReport
 from .db import Database, now
 from .phones import PhoneResult
+from .quiet import quiet_until
 from .smstext import SmsText
 
 # Statuses, in the seeds' vocabulary (+ dry-run). A message only moves forward.
@@ -37,34 +38,47 @@ class Draft:
     rule: str
     event: str
     audience: str
-    channel: str
+    channels: tuple[str, ...]      # the first, then the ones to fall back to, in order
     recipient_raw: str
-    phone: PhoneResult
+    recipient: str | None          # E.164 for SMS, a URL for forwards; None when unusable
+    problem: str | None            # why there is no usable recipient
     sms: SmsText
     order_id: int | None = None
     customer_id: int | None = None
     delivery_ref: int | None = None
     due_at: float | None = None
+    urgent: bool = True
+
+    @classmethod
+    def to_phone(cls, phone: PhoneResult, **kw) -> "Draft":
+        problem = None if phone.ok else f"no usable phone number: {phone.reason}"
+        return cls(recipient_raw=phone.raw, recipient=phone.e164, problem=problem, **kw)
 
 
-def enqueue(c: sqlite3.Connection, d: Draft) -> str | None:
+def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = None,
+            tz: str = "Asia/Ho_Chi_Minh") -> str | None:
     """Insert the message inside the caller's transaction. None if its dedupe key exists."""
     t = now()
     mid = new_message_id()
     status, reason = PENDING, ""
-    if not d.phone.ok:
-        status, reason = FAILED, f"no usable phone number: {d.phone.reason}"
+    due = d.due_at or t
+    if not d.urgent:
+        later = quiet_until(due, quiet, tz)
+        if later:
+            due, reason = later, "not urgent: waits for the end of quiet hours"
+    if d.problem:
+        status, reason = FAILED, d.problem
     elif not d.sms.text:
         status, reason = FAILED, "template rendered an empty text"
-    elif d.due_at and d.due_at > t:
+    elif due > t:
         status = SCHEDULED
     cur = c.execute(
         "INSERT OR IGNORE INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id,"
-        " customer_id, rule, event, audience, channel, recipient_raw, recipient, text, encoding, length,"
-        " segments, status, reason, attempts, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)",
+        " customer_id, rule, event, audience, channel, fallback, urgent, recipient_raw, recipient, text, encoding,"
+        " length, segments, status, reason, attempts, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)",
         (mid, t, t, d.dedupe_key, d.delivery_ref, d.order_id, d.customer_id, d.rule, d.event, d.audience,
-         d.channel, d.recipient_raw, d.phone.e164, d.sms.text, d.sms.encoding, d.sms.length, d.sms.segments,
-         status, reason, d.due_at or t))
+         d.channels[0], ",".join(d.channels[1:]), int(d.urgent), d.recipient_raw, d.recipient, d.sms.text,
+         d.sms.encoding, d.sms.length, d.sms.segments, status, reason, due))
     return mid if cur.rowcount else None
 
 
@@ -97,6 +111,7 @@ class Attempt:
     channel: str
     result: SendResult
     duration_ms: float
+    remaining: tuple[str, ...] = ()   # fallback channels after `channel`
 
 
 def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
@@ -113,33 +128,54 @@ def record_results(db: Database, attempts: list[Attempt], max_attempts: int, bac
 def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
     t = now()
     msg, result = a.message, a.result
+    mid = msg["id"]
+    if result.outcome is Outcome.DEFERRED:
+        # Not an attempt: nothing was sent. Give the claim back and wait for capacity.
+        c.execute("UPDATE messages SET status=?, due_at=?, attempts=MAX(0, attempts-1), lease_until=NULL, reason=?,"
+                  " updated_at=? WHERE id=?", (SCHEDULED, result.retry_at or t + 60, result.detail, t, mid))
+        return SCHEDULED
     c.execute("INSERT INTO attempts(message_id, at, channel, outcome, code, detail, duration_ms)"
               " VALUES (?,?,?,?,?,?,?)",
-              (msg["id"], t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1)))
-    current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (msg["id"],)).fetchone()
+              (mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1)))
+    current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (mid,)).fetchone()
     attempts = current["attempts"]
+    fallback = ",".join(a.remaining)
     if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
         # A delivery report may already have moved it further: only move forward.
-        new_status = QUEUED if RANK[current["status"]] < RANK[QUEUED] else current["status"]
-        c.execute("UPDATE messages SET status=?, provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?),"
-                  " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-                  (new_status, result.provider_id, t, result.detail if result.outcome is Outcome.DUPLICATE else "",
-                   t, msg["id"]))
+        target = DELIVERED if result.delivered else QUEUED
+        new_status = target if RANK[current["status"]] < RANK[target] else current["status"]
+        c.execute("UPDATE messages SET status=?, channel=?, fallback=?, device=COALESCE(?, device),"
+                  " provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?), lease_until=NULL, reason=?,"
+                  " delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END, updated_at=? WHERE id=?",
+                  (new_status, a.channel, fallback, result.device, result.provider_id, t,
+                   result.detail if result.outcome is Outcome.DUPLICATE else "", new_status, t, t, mid))
         return new_status
     if result.outcome is Outcome.DRY_RUN:
         c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                  (DRY_RUN, result.detail, t, msg["id"]))
+                  (DRY_RUN, result.detail, t, mid))
         return DRY_RUN
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
         c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-                  (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, msg["id"]))
+                  (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, mid))
         return PENDING
     reason = result.detail if result.outcome is Outcome.PERMANENT else \
         f"gave up after {attempts} attempts: {result.detail}"
-    c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-              (FAILED, reason, t, msg["id"]))
+    if a.remaining:
+        return _fall_back(c, mid, a.channel, a.remaining, reason, t)
+    c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+              (FAILED, a.channel, reason, t, mid))
     return FAILED
+
+
+def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: tuple[str, ...], reason: str,
+               t: float) -> str:
+    """The channel gave up on this message: hand it to the next one in the rule's list."""
+    c.execute("UPDATE messages SET status=?, channel=?, fallback=?, attempts=0, due_at=?, lease_until=NULL,"
+              " provider_id=NULL, device=NULL, reason=?, updated_at=? WHERE id=?",
+              (PENDING, remaining[0], ",".join(remaining[1:]), t,
+               f"{failed_channel} failed ({reason}); trying {remaining[0]}", t, mid))
+    return PENDING
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,
@@ -158,6 +194,12 @@ def apply_report(db: Database, source: str, report: StatusReport, provider_id: s
         if row is None:
             return None
         new = EVENT_STATUS.get(report.event)
+        if new == FAILED and RANK[row["status"]] < RANK[FAILED]:
+            full = c.execute("SELECT channel, fallback FROM messages WHERE id=?", (mid,)).fetchone()
+            remaining = tuple(x for x in (full["fallback"] or "").split(",") if x)
+            if remaining:
+                _fall_back(c, mid, full["channel"], remaining, report.detail or "failed report", t)
+                return mid
         if new and RANK[new] > RANK[row["status"]]:
             sets = "status=?, provider_status=?, reason=?, updated_at=?"
             args: list[object] = [new, report.provider_status, report.detail if new == FAILED else "", t]

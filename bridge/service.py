@@ -13,6 +13,8 @@ from .channels.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
 from .db import Database
+from .inbound import load_handlers
+from .inbox import Inbox
 from .intake import Intake
 from .jobs import make_scheduler
 from .rules import load_rules
@@ -32,7 +34,7 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
-    for name in ("woo_webhook_secret", "inbound_token"):
+    for name in ("woo_webhook_secret", "inbound_token", "smsgate_signing_key"):
         if getattr(settings, name):
             origin[name] = "configured"
             continue
@@ -47,10 +49,11 @@ class Bridge:
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
         self.settings, self.secret_origin = resolve_secrets(settings, self.db)
-        self.channels = load_channels(self.settings)
+        self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.intake = Intake(self.db, self.settings, self.rules)
         self.worker = Worker(self.db, self.settings, self.channels)
+        self.inbox = Inbox(self.db, load_handlers(self.settings, self))
         self.scheduler = None
         self.started_at = datetime.now(timezone.utc)
 
@@ -87,6 +90,9 @@ class Bridge:
             lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   ({origin} in the database; paste it "
                          "into WooCommerce > Settings > Advanced > Webhooks > Secret)")
         lines.append(f"  eSMS delivery callback  : {s.public_url}/callbacks/esms?token={s.inbound_token}")
+        lines.append(f"  SMSGate webhooks        : {s.public_url}/inbound/smsgate   (signing key: "
+                     f"{s.smsgate_signing_key}{'' if self.secret_origin['smsgate_signing_key'] == 'configured' else ', ' + self.secret_origin['smsgate_signing_key'] + ' in the database'})")
+        lines.append(f"  FiboSMS push URL        : {s.public_url}/inbound/fibo?token={s.inbound_token}")
         for name, ch in self.channels.items():
             if name == "dry-run":
                 continue

@@ -16,6 +16,7 @@ from .channels.base import Channel, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .db import Database
 from .outbox import Attempt, claim, record_results
+from .quiet import quiet_until
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,26 @@ class Worker:
         self._drain_lock = threading.Lock()
         self._stopping = threading.Event()
 
-    def channel_for(self, name: str) -> Channel:
-        ch = self.channels.get(name)
-        if ch is None or not ch.configured:
-            return self.channels["dry-run"]
-        return ch
+    def route(self, row: sqlite3.Row) -> tuple[Channel, tuple[str, ...]]:
+        """The first configured channel of the message's list, and the ones left after it.
+
+        With none configured the dry-run channel stands in, so the message is still recorded.
+        """
+        names = [row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]]
+        for i, name in enumerate(names):
+            ch = self.channels.get(name)
+            if ch is not None and ch.configured:
+                return ch, tuple(names[i + 1:])
+        return self.channels["dry-run"], ()
 
     def call(self, row: sqlite3.Row) -> Attempt:
         """One provider call; never raises (an adapter bug counts as a transient failure)."""
-        ch = self.channel_for(row["channel"])
+        ch, remaining = self.route(row)
+        later = None if row["urgent"] in (None, 1) else \
+            quiet_until(time.time(), self.settings.quiet_hours, self.settings.timezone)
+        if later:
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
+                                                    detail="not urgent: waits for the end of quiet hours"), 0.0, remaining)
         msg = OutgoingMessage(id=row["id"], recipient=row["recipient"], text=row["text"],
                               unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=row["channel"])
         started = time.perf_counter()
@@ -46,13 +58,13 @@ class Worker:
         except Exception as exc:
             log.exception("channel %s raised while sending %s", ch.name, row["id"])
             result = SendResult(Outcome.TRANSIENT, code="exception", detail=f"{type(exc).__name__}: {exc}")
-        return Attempt(row, ch.name, result, (time.perf_counter() - started) * 1000)
+        return Attempt(row, ch.name, result, (time.perf_counter() - started) * 1000, remaining)
 
     def record(self, attempt: Attempt) -> str:
         s = self.settings
         (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max)
         r = attempt.result
-        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN) \
+        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED) \
             else logging.WARNING
         log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
                 attempt.message["recipient"], r.outcome.value, r.detail, status)

@@ -207,3 +207,45 @@ class ServiceProcess:
                 self.proc.kill()
         if hasattr(self, "log"):
             self.log.close()
+
+
+ORDER_RULES = """
+rules:
+  - name: order-awaiting-transfer
+    event: order.status
+    status: [on-hold, pending]
+    to: customer
+    channel: {channel}
+    unicode: false
+    urgent: {urgent}
+    template: "Don #{{{{ order_number }}}} {{{{ total }}}}: chuyen khoan, noi dung {{{{ payment_code }}}}"
+"""
+
+
+def write_mappings(tmp_path: Path, channel: str = "smsgate", urgent: str = "true", forwards: str | None = None,
+                   devices: str | None = None) -> Path:
+    """A mappings directory for a test: one order rule on `channel`, optional forwards/devices."""
+    d = tmp_path / "mappings"
+    d.mkdir(exist_ok=True)
+    (d / "rules.yaml").write_text(ORDER_RULES.format(channel=channel, urgent=urgent), encoding="utf-8")
+    if forwards is not None:
+        (d / "forwards.yaml").write_text(forwards, encoding="utf-8")
+    if devices is not None:
+        (d / "devices.yaml").write_text(devices, encoding="utf-8")
+    return d
+
+
+@pytest.fixture
+def fake_smsgate():
+    from tests.fakes.smsgate import FakeSmsGate
+    with FakeSmsGate() as fake:
+        yield fake
+
+
+def smsgate_settings(fake, **over) -> dict:
+    base = dict(smsgate_url=fake.url, smsgate_user=fake.user,
+                smsgate_password=fake.password, smsgate_signing_key=fake.signing_key, smsgate_gap_min=0.0,
+                smsgate_gap_max=0.0, smsgate_per_minute=1000, smsgate_per_hour=10000, smsgate_timeout=2.0,
+                owner_phones=())
+    base.update(over)
+    return base

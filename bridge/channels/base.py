@@ -23,6 +23,7 @@ class Outcome(str, Enum):
     TRANSIENT = "transient"    # try again later (provider error, 5xx, timeout, connection)
     PERMANENT = "permanent"    # will not work until someone fixes configuration or data
     DRY_RUN = "dry-run"        # recorded only; the channel has no credentials
+    DEFERRED = "deferred"      # not now (no capacity on the phones): wait until retry_at, not an attempt
 
 
 class Event(str, Enum):
@@ -52,6 +53,9 @@ class SendResult:
     code: str | None = None
     detail: str = ""
     raw: str = ""
+    retry_at: float | None = None    # with DEFERRED
+    device: str | None = None        # which phone took it (phone gateway)
+    delivered: bool = False          # the receiver itself answered (HTTP forward): nothing more to wait for
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,10 @@ class Channel:
 
     name = "base"
 
-    def __init__(self, name: str, settings: Settings):
+    def __init__(self, name: str, settings: Settings, db: Any = None):
         self.name = name
         self.settings = settings
+        self.db = db
 
     @property
     def configured(self) -> bool:
@@ -82,7 +87,7 @@ class Channel:
     def send(self, msg: OutgoingMessage) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def poll(self, provider_id: str) -> StatusReport | None:
+    def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         return None
 
     def status(self) -> dict[str, Any]:
@@ -90,7 +95,7 @@ class Channel:
                 "reason": self.why_not_configured}
 
 
-def load_channels(settings: Settings) -> dict[str, Channel]:
+def load_channels(settings: Settings, db: Any = None) -> dict[str, Channel]:
     """Instantiate every adapter named in settings.channel_adapters ("pkg.module:Class")."""
     channels: dict[str, Channel] = {}
     for name, target in settings.channel_adapters.items():
@@ -99,7 +104,7 @@ def load_channels(settings: Settings) -> dict[str, Channel]:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as exc:
             raise ValueError(f"CHANNEL_ADAPTERS: channel {name!r}: cannot load {target!r}: {exc}") from exc
-        channels[name] = cls(name, settings)
+        channels[name] = cls(name, settings, db)
     if "dry-run" not in channels:
         raise ValueError("CHANNEL_ADAPTERS: a 'dry-run' channel is required")
     return channels

@@ -78,8 +78,8 @@ def normalize_status(params: Mapping[str, Any]) -> StatusReport:
 
 
 class EsmsChannel(Channel):
-    def __init__(self, name: str, settings: Settings):
-        super().__init__(name, settings)
+    def __init__(self, name: str, settings: Settings, db=None):
+        super().__init__(name, settings, db)
         self.base = settings.esms_base_url.rstrip("/")
         self.session = requests.Session()
 
@@ -137,7 +137,7 @@ class EsmsChannel(Channel):
         smsid = data.get("SMSID") or None
         return SendResult(outcome, provider_id=str(smsid) if smsid else None, code=code, detail=detail, raw=raw)
 
-    def poll(self, provider_id: str) -> StatusReport | None:
+    def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         s = self.settings
         try:
             r = self.session.get(f"{self.base}/json/GetSendStatus",

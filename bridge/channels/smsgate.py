@@ -1,0 +1,137 @@
+"""The shop's own Android phone(s) as SMS gateway: SMSGate ("SMS Gateway for Android"), PROTOCOLS §5.
+
+Cloud or private-server mode posts to `<base>/3rdparty/v1/messages`; local mode posts to the
+phone itself at `http://<phone>:8080/message`. Our message id is SMSGate's `id`: a repeat is
+answered 409, which means it was accepted before. Which phone sends, and when, is decided by
+the persisted device budget (carrier-safe pacing, rotation, pause on repeated failures).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from ..config import Settings
+from ..devices import Device, DeviceBudget, load_devices
+from ..db import now
+from .base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+
+log = logging.getLogger(__name__)
+
+# SMSGate message state -> normalized event (the seed's vocabulary: Pending/Queued, Sent, ...)
+STATE_EVENT: dict[str, Event] = {
+    "Pending": Event.QUEUED,     # waiting on the server for the phone (offline or busy)
+    "Processed": Event.QUEUED,   # the phone took it
+    "Sent": Event.SENT,          # sent, delivery unknown (may stay so: no report ever comes)
+    "Delivered": Event.DELIVERED,
+    "Failed": Event.FAILED,      # SIM out of credit, number blocked, wrong number
+}
+# webhook event -> normalized event
+WEBHOOK_EVENT: dict[str, Event] = {
+    "sms:sent": Event.SENT,
+    "sms:delivered": Event.DELIVERED,
+    "sms:failed": Event.FAILED,
+}
+
+
+def message_url(d: Device, message_id: str | None = None) -> str:
+    base = f"{d.url}/message" if d.mode == "local" else f"{d.url}/3rdparty/v1/messages"
+    return base if message_id is None else f"{base}/{message_id}"
+
+
+class SmsGateChannel(Channel):
+    def __init__(self, name: str, settings: Settings, db: Any = None):
+        super().__init__(name, settings, db)
+        self.devices = load_devices(settings)
+        self.budget = DeviceBudget(db, self.devices, settings.smsgate_pause_after, settings.smsgate_cooldown) \
+            if db is not None and self.devices else None
+        self.session = requests.Session()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.devices) and self.budget is not None
+
+    @property
+    def why_not_configured(self) -> str:
+        return "" if self.configured else "no phone configured (SMSGATE_URL or mappings/devices.yaml)"
+
+    def device(self, name: str | None) -> Device | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+    def send(self, msg: OutgoingMessage) -> SendResult:
+        assert self.budget is not None
+        res = self.budget.reserve()
+        if res.device is None:
+            return SendResult(Outcome.DEFERRED, retry_at=res.wait_until or now() + 60, detail=res.why)
+        d = res.device
+        body: dict[str, Any] = {"id": msg.id, "textMessage": {"text": msg.text}, "phoneNumbers": [msg.recipient],
+                                "withDeliveryReport": True, "ttl": 86_400}
+        if d.sim:
+            body["simNumber"] = d.sim
+        if d.device_id:
+            body["deviceId"] = d.device_id
+        try:
+            r = self.session.post(message_url(d), json=body, auth=(d.user, d.password),
+                                  timeout=(5, self.settings.smsgate_timeout))
+        except requests.Timeout as exc:
+            self.budget.outcome(d.name, False, "timeout")
+            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"{d.name} did not answer in time: {exc}",
+                              device=d.name)
+        except requests.RequestException as exc:
+            self.budget.outcome(d.name, False, "unreachable")
+            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach {d.name}: {exc}",
+                              device=d.name)
+        raw = r.text[:2000]
+        if r.status_code in (200, 201, 202):
+            self.budget.outcome(d.name, True)
+            return SendResult(Outcome.ACCEPTED, provider_id=msg.id, code=str(r.status_code),
+                              detail=f"accepted by {d.name}", raw=raw, device=d.name)
+        if r.status_code == 409:
+            return SendResult(Outcome.DUPLICATE, provider_id=msg.id, code="409",
+                              detail=f"{d.name} already has this message (sent before)", raw=raw, device=d.name)
+        if r.status_code in (401, 403):
+            self.budget.outcome(d.name, False, f"HTTP {r.status_code}")
+            return SendResult(Outcome.PERMANENT, code=str(r.status_code),
+                              detail=f"{d.name} refused the login: check SMSGATE_USER / SMSGATE_PASSWORD", raw=raw,
+                              device=d.name)
+        if r.status_code == 503:
+            self.budget.outcome(d.name, False, "queue full")
+            return SendResult(Outcome.TRANSIENT, code="503", detail=f"{d.name} queue is full", raw=raw, device=d.name)
+        if r.status_code >= 500 or r.status_code == 429:
+            self.budget.outcome(d.name, False, f"HTTP {r.status_code}")
+            return SendResult(Outcome.TRANSIENT, code=str(r.status_code), detail=f"{d.name} HTTP {r.status_code}",
+                              raw=raw, device=d.name)
+        return SendResult(Outcome.PERMANENT, code=str(r.status_code),
+                          detail=f"{d.name} refused the message: HTTP {r.status_code} {raw[:200]}", raw=raw, device=d.name)
+
+    def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
+        d = self.device(device)
+        if d is None:
+            return None
+        try:
+            r = self.session.get(message_url(d, provider_id), auth=(d.user, d.password),
+                                 timeout=(5, self.settings.smsgate_timeout))
+            data = r.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("SMSGate status poll for %s on %s failed: %s", provider_id, d.name, exc)
+            return None
+        if r.status_code != 200 or not isinstance(data, dict):
+            return None
+        return normalize_state(data)
+
+    def report_outcome(self, device: str | None, event: Event, detail: str = "") -> None:
+        """Delivery reports count toward the device's health too (a failing SIM pauses it)."""
+        if self.budget is None or device is None or event not in (Event.SENT, Event.DELIVERED, Event.FAILED):
+            return
+        self.budget.outcome(device, event is not Event.FAILED, detail)
+
+
+def normalize_state(data: dict[str, Any]) -> StatusReport:
+    import json
+    state = str(data.get("state", ""))
+    event = STATE_EVENT.get(state, Event.UNKNOWN)
+    errors = [f"{r.get('phoneNumber')}: {r.get('error')}" for r in data.get("recipients") or []
+              if isinstance(r, dict) and r.get("error")]
+    detail = f"SMSGate state {state or '?'}" + (f" ({'; '.join(errors)})" if errors else "")
+    return StatusReport(event=event, provider_status=state, detail=detail, raw=json.dumps(data, ensure_ascii=False))

@@ -1,0 +1,53 @@
+"""Inbound SMS: what every handler receives, and how handlers are found.
+
+Sources (the phone gateway's webhook, FiboSMS push) store the SMS first; then each handler
+named in INBOUND_HANDLERS looks at it, in order, inside the same transaction. The payment
+confirmation plugs in here as one more handler.
+"""
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Settings
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    id: int               # our inbox row id
+    source: str           # "smsgate" | "fibo" | ...
+    external_id: str
+    device: str
+    sim: int | None
+    sender: str
+    recipient: str
+    text: str
+    received_at: float
+
+
+class InboundHandler:
+    """Base class. `handle` returns a short note when it acted on the SMS, else None."""
+
+    name = "handler"
+
+    def __init__(self, name: str, settings: Settings, bridge: Any):
+        self.name = name
+        self.settings = settings
+        self.bridge = bridge
+
+    def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:
+    out = []
+    for name, target in settings.inbound_handlers.items():
+        module_name, _, class_name = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"INBOUND_HANDLERS: handler {name!r}: cannot load {target!r}: {exc}") from exc
+        out.append(cls(name, settings, bridge))
+    return out

@@ -1,0 +1,134 @@
+"""Inbound SMS from the shop's phone: SMSGate webhooks (signed) and FiboSMS push (token)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..channels.smsgate import WEBHOOK_EVENT
+from ..channels.base import StatusReport
+from ..intake import record_rejection
+from ..outbox import apply_report
+from .callbacks import token_ok
+from . import bridge, error
+
+log = logging.getLogger(__name__)
+bp = Blueprint("inbound", __name__)
+
+MAX_SKEW = 300  # seconds either side of our clock for X-Timestamp
+
+
+def _reject(status: int, reason: str, body: bytes = b""):
+    b = bridge()
+    record_rejection(b.db, request.path, status, reason, request.remote_addr, request.headers, body)
+    log.warning("refused %s %s: %s", request.method, request.path, reason)
+    return error(status, reason)
+
+
+def smsgate_signature_ok(body: bytes, timestamp: str, signature: str, key: str) -> bool:
+    expected = hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def _parse_time(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+@bp.post("/inbound/smsgate")
+def smsgate():
+    b = bridge()
+    raw = request.get_data(cache=True)
+    sig, ts = request.headers.get("X-Signature", ""), request.headers.get("X-Timestamp", "")
+    if not sig or not ts:
+        return _reject(401, "missing X-Signature or X-Timestamp: SMSGate webhooks must be signed "
+                            "(set the signing key in the app to SMSGATE_SIGNING_KEY)", raw)
+    try:
+        skew = abs(time.time() - int(ts))
+    except ValueError:
+        return _reject(401, f"X-Timestamp {ts[:20]!r} is not Unix seconds", raw)
+    if skew > MAX_SKEW:
+        return _reject(401, f"X-Timestamp is {int(skew)} s away from our clock (more than {MAX_SKEW} s)", raw)
+    if not smsgate_signature_ok(raw, ts, sig, b.settings.smsgate_signing_key):
+        return _reject(401, "X-Signature does not match: the signing key differs from SMSGATE_SIGNING_KEY", raw)
+    try:
+        envelope = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _reject(400, "body is not UTF-8", raw)
+    except ValueError as exc:
+        return _reject(400, f"body is not valid JSON: {exc}", raw)
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
+        return _reject(400, "body must be a JSON object with an 'event'", raw)
+    event, payload = envelope["event"], envelope.get("payload")
+    if event == "system:ping":
+        return jsonify({"ok": True, "event": event})
+    if not isinstance(payload, dict):
+        return _reject(400, f"{event}: 'payload' must be an object", raw)
+    device = str(envelope.get("deviceId") or "")
+    if event == "sms:received":
+        text, sender = payload.get("message"), payload.get("sender") or payload.get("phoneNumber")
+        if not isinstance(text, str):
+            return _reject(400, "sms:received: payload.message (the SMS text) is required and must be text", raw)
+        if not isinstance(sender, str) or not sender:
+            return _reject(400, "sms:received: payload.sender is required", raw)
+        sim = payload.get("simNumber")
+        result = b.inbox.accept(
+            source="smsgate", external_id=str(payload.get("messageId") or envelope.get("id") or ""), device=device,
+            sim=sim if isinstance(sim, int) and not isinstance(sim, bool) else None, sender=sender,
+            recipient=str(payload.get("recipient") or ""), text=text,
+            received_at=_parse_time(payload.get("receivedAt")), raw=raw.decode("utf-8"))
+        b.wake_worker()
+        return jsonify({"ok": True, "inbox": result.row_id, "duplicate": result.duplicate, "state": result.state})
+    normalized = WEBHOOK_EVENT.get(event)
+    if normalized is None:
+        return jsonify({"ok": True, "event": event, "ignored": True})
+    message_id = payload.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        return _reject(400, f"{event}: payload.messageId is required", raw)
+    detail = f"SMSGate {event}" + (f": {payload['reason']}" if payload.get("reason") else "")
+    report = StatusReport(event=normalized, provider_status=event, detail=detail, raw=raw.decode("utf-8"))
+    mid = apply_report(b.db, "smsgate-webhook", report, message_id)
+    if mid:
+        row = b.db.one("SELECT device FROM messages WHERE id=?", (mid,))
+        ch = b.channels.get("smsgate")
+        if ch is not None and hasattr(ch, "report_outcome"):
+            ch.report_outcome(row["device"] if row else None, normalized, detail)
+        b.wake_worker()
+    return jsonify({"ok": True, "message": mid, "event": normalized.value, "known": mid is not None})
+
+
+def _fibo(status: int, http: int = 200) -> Response:
+    return Response(f"<Status>{status}</Status>", status=http, content_type="text/xml; charset=utf-8")
+
+
+@bp.get("/inbound/fibo")
+def fibo():
+    """FiboSMS push (seed 003): answer <Status>2</Status> once stored, <Status>1</Status> if not."""
+    b = bridge()
+    if not token_ok(request.args.get("token"), b.settings.inbound_token):
+        record_rejection(b.db, request.path, 403, "missing or wrong token", request.remote_addr, request.headers,
+                         request.query_string[:4096])
+        return error(403, "missing or wrong token: use the URL shown at start (INBOUND_TOKEN)")
+    message, phone, guid = request.args.get("message"), request.args.get("phone"), request.args.get("guid")
+    missing = [k for k, v in (("message", message), ("phone", phone), ("guid", guid)) if not v]
+    if missing:
+        record_rejection(b.db, request.path, 400, f"missing {', '.join(missing)}", request.remote_addr,
+                         request.headers, request.query_string[:4096])
+        return error(400, f"missing query parameter(s): {', '.join(missing)}")
+    try:
+        b.inbox.accept(source="fibo", external_id=guid, device="fibo", sim=None, sender=phone, recipient="",
+                       text=message, received_at=None, raw=dict(request.args))
+    except Exception:  # we could not store it: FiboSMS will push it again
+        log.exception("could not store FiboSMS push %s", guid)
+        return _fibo(1, 500)
+    b.wake_worker()
+    return _fibo(2)
