@@ -34,6 +34,7 @@ test: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/ingest.py
+	$(PY) bench/inbound.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

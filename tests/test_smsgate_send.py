@@ -201,3 +201,14 @@ def test_quiet_window_arithmetic():
     assert quiet_until(at(7, 0), night, "Asia/Ho_Chi_Minh") is None
     assert quiet_until(at(12, 0), night, "Asia/Ho_Chi_Minh") is None
     assert quiet_until(at(12, 0), None, "Asia/Ho_Chi_Minh") is None
+
+
+def test_healthz_shows_the_phones(service_factory, tmp_path, fake_smsgate):
+    import requests
+    svc = make(service_factory, tmp_path, fake_smsgate)
+    order(svc, 571)
+    svc.bridge.worker.drain()
+    health = requests.get(svc.url + "/healthz", timeout=5).json()
+    assert health["channels"]["smsgate"]["mode"] == "live"
+    (dev,) = health["devices"]
+    assert dev["name"] == "phone-1" and dev["sent_last_hour"] == 1 and dev["paused"] is False

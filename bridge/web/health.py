@@ -35,5 +35,12 @@ def healthz():
         "channels": {n: c.status() for n, c in b.channels.items() if n != "dry-run"},
         "outbox": outbox,
         "esms_balance": b.db.kv_get("esms.balance") if db_ok else None,
+        "devices": _devices(b) if db_ok else [],
     }
     return jsonify(body), 200 if ok else 503
+
+
+def _devices(b) -> list[dict]:
+    ch = b.channels.get("smsgate")
+    budget = getattr(ch, "budget", None)
+    return budget.status() if budget is not None else []
