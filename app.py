@@ -22,6 +22,8 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     settings = settings or load_settings()
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler announces every run of every job at INFO: once a second for the outbox.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["SECRET_KEY"] = settings.secret_key or None

@@ -46,6 +46,7 @@ def cmd_worker(_args) -> int:
     settings = load_settings()
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     b = _bridge(True)
     b.start_scheduler()
     print(b.banner(), flush=True)

@@ -72,13 +72,13 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     start = datetime.now(timezone.utc)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(bridge.worker.drain, "interval", seconds=s.worker_interval, id="drain_outbox",
-                      next_run_time=start, **common)
+                      name="drain outbox", next_run_time=start, **common)
     scheduler.add_job(lambda: poll_esms(bridge), "interval", seconds=max(30.0, min(300.0, s.esms_poll_after / 2)),
-                      id="poll_esms_status", **common)
+                      id="poll_esms_status", name="poll eSMS status", **common)
     scheduler.add_job(lambda: poll_smsgate(bridge), "interval",
-                      seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", **common)
+                      seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", name="poll SMSGate status", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
-                      id="esms_balance", next_run_time=start, **common)
+                      id="esms_balance", name="eSMS balance", next_run_time=start, **common)
 
 
 def make_scheduler(bridge) -> BackgroundScheduler:

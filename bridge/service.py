@@ -94,7 +94,7 @@ class Bridge:
                      f"{s.smsgate_signing_key}{'' if self.secret_origin['smsgate_signing_key'] == 'configured' else ', ' + self.secret_origin['smsgate_signing_key'] + ' in the database'})")
         lines.append(f"  FiboSMS push URL        : {s.public_url}/inbound/fibo?token={s.inbound_token}")
         for name, ch in self.channels.items():
-            if name == "dry-run":
+            if name in ("dry-run", "http"):
                 continue
             if ch.configured:
                 lines.append(f"  channel {name:<15}: live")
