@@ -6,13 +6,13 @@ provider's codes to ours. The raw answer travels with the outcome for the admin 
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from ..config import Settings
+from ..plugins import load_class
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,7 @@ def load_channels(settings: Settings, db: Any = None) -> dict[str, Channel]:
     """Instantiate every adapter named in settings.channel_adapters ("pkg.module:Class")."""
     channels: dict[str, Channel] = {}
     for name, target in settings.channel_adapters.items():
-        module_name, _, class_name = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"CHANNEL_ADAPTERS: channel {name!r}: cannot load {target!r}: {exc}") from exc
-        channels[name] = cls(name, settings, db)
+        channels[name] = load_class(target, "CHANNEL_ADAPTERS", name)(name, settings, db)
     if "dry-run" not in channels:
         raise ValueError("CHANNEL_ADAPTERS: a 'dry-run' channel is required")
     return channels

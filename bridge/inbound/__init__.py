@@ -6,12 +6,12 @@ confirmation plugs in here as one more handler.
 """
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
+from ..plugins import load_class
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,5 @@ class InboundHandler:
 
 
 def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:
-    out = []
-    for name, target in settings.inbound_handlers.items():
-        module_name, _, class_name = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"INBOUND_HANDLERS: handler {name!r}: cannot load {target!r}: {exc}") from exc
-        out.append(cls(name, settings, bridge))
-    return out
+    return [load_class(target, "INBOUND_HANDLERS", name)(name, settings, bridge)
+            for name, target in settings.inbound_handlers.items()]

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+
+from .server import LoopbackServer
 
 MESSAGES = {
     "99": "Lỗi không xác định, thử lại sau",
@@ -42,7 +43,7 @@ def _ucs_segments(n: int) -> int:
     return 1 if n <= 70 else math.ceil(n / 67)
 
 
-class FakeEsms:
+class FakeEsms(LoopbackServer):
     def __init__(self, api_key: str = "test-api-key", secret_key: str = "test-secret-key",
                  brandnames: tuple[str, ...] = ("SHOPDEMO",), balance: int = 1_000_000,
                  price_per_segment: int = 800, send_delay: float = 0.0):
@@ -63,28 +64,11 @@ class FakeEsms:
         self._failures: list[str] = []
         self._outage: str | None = None
         self._lock = threading.RLock()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.app = self._make_app()
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> "FakeEsms":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}/MainService.svc"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
-
-    def __enter__(self) -> "FakeEsms":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def started(self) -> None:
+        self.base_url = f"http://127.0.0.1:{self.port}/MainService.svc"
 
     @property
     def root_url(self) -> str:

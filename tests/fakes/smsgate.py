@@ -18,14 +18,15 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+
+from .server import LoopbackServer
 
 
 def sign(body: bytes, timestamp: str, key: str) -> str:
     return hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
 
 
-class FakeSmsGate:
+class FakeSmsGate(LoopbackServer):
     def __init__(self, user: str = "sms", password: str = "gate-pass", signing_key: str = "test-signing-key",
                  device_id: str = "dev-1", max_queue: int = 1000):
         self.user, self.password, self.signing_key = user, password, signing_key
@@ -39,26 +40,11 @@ class FakeSmsGate:
         self._failures: list[str] = []
         self._lock = threading.RLock()
         self.url = ""
-        self._server = None
+        super().__init__()
         self.app = self._make_app()
 
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "FakeSmsGate":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
-
-    def __enter__(self) -> "FakeSmsGate":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def started(self) -> None:
+        self.url = f"http://127.0.0.1:{self.port}"
 
     # -- behaviour on demand ---------------------------------------------------------------
     def fail_next(self, n: int, mode: str) -> None:

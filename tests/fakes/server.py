@@ -1,0 +1,35 @@
+"""A WSGI app served on 127.0.0.1 in a background thread: the common part of every fake."""
+from __future__ import annotations
+
+import threading
+
+from werkzeug.serving import make_server
+
+
+class LoopbackServer:
+    app = None  # set by the subclass
+
+    def __init__(self) -> None:
+        self._server = None
+        self.port = 0
+
+    def start(self):
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.port = self._server.server_port
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.started()
+        return self
+
+    def started(self) -> None:
+        """Hook: the port is known."""
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
