@@ -110,3 +110,36 @@ def test_retries_give_up_after_the_limit_with_the_reason(service_factory, fake_e
                all(m["status"] == "failed" for m in svc.messages()), timeout=10, what="give up")
     for m in svc.messages():
         assert m["attempts"] == 3 and m["reason"].startswith("gave up after 3 attempts")
+
+
+def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
+    """RUN_SCHEDULER=0 on the web process, `python -m bridge worker` sends: same database."""
+    import subprocess
+    import sys
+    env = {
+        "BRIDGE_DB": str(tmp_path / "bridge.db"), "MAPPINGS_DIR": str(ROOT / "mappings"), "WOO_WEBHOOK_SECRET": SECRET,
+        "INBOUND_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
+        "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "OWNER_PHONES": "",
+        "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0",
+    }
+    web = ServiceProcess(env).start()
+    try:
+        health = requests.get(web.url + "/healthz", timeout=5).json()
+        assert health["ok"] and health["scheduler"] == {"running": False, "in_process": False, "jobs": []}
+        for i in range(5):
+            body = order_body(4000 + i)
+            assert requests.post(web.url + "/webhooks/woocommerce", data=body,
+                                 headers=signed_headers(body, "order.created"), timeout=5).status_code == 200
+        time.sleep(0.5)
+        assert fake_esms.accepted == []  # nobody sends from the web process
+        worker = subprocess.Popen([sys.executable, "-m", "bridge", "worker"], cwd=ROOT,
+                                  env={**web.env, "RUN_SCHEDULER": "1"}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: len(fake_esms.accepted) == 5, timeout=20, what="the worker process to send")
+        finally:
+            worker.terminate()
+            worker.wait(10)
+    finally:
+        web.stop()
+    assert len({a["RequestId"] for a in fake_esms.accepted}) == 5

@@ -1,0 +1,63 @@
+"""Random input at every endpoint: never a 5xx, never a crash; accepted rows only when signed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from tests.conftest import make_settings, signed_headers
+
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+headers = st.dictionaries(st.sampled_from(["Content-Type", "X-WC-Webhook-Topic", "X-WC-Webhook-Signature",
+                                           "X-WC-Webhook-Delivery-ID", "X-Signature", "X-Timestamp",
+                                           "X-WC-Webhook-Source"]), header_values, max_size=5)
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           max_leaves=20)
+bodies = st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode()))
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    app = create_app(make_settings(tmp_path_factory.mktemp("fuzz")), start_scheduler=False)
+    yield app.test_client()
+    app.extensions["bridge"].shutdown()
+
+
+@given(body=bodies, hdrs=headers)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_woocommerce_webhook_never_fails_with_5xx(client, body, hdrs):
+    r = client.post("/webhooks/woocommerce", data=body, headers=hdrs)
+    assert r.status_code < 500 and r.is_json
+
+
+@given(body=json_values, topic=st.sampled_from(["order.created", "order.updated", "order.deleted", "order.restored",
+                                                "customer.created", "customer.updated", "product.created"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_signed_garbage_is_kept_and_answered_without_5xx(client, body, topic):
+    raw = json.dumps(body).encode()
+    r = client.post("/webhooks/woocommerce", data=raw, headers=signed_headers(raw, topic))
+    assert r.status_code in (200, 400), r.get_json()
+
+
+@given(body=bodies, hdrs=headers)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_smsgate_webhook_never_fails_with_5xx(client, body, hdrs):
+    r = client.post("/inbound/smsgate", data=body, headers=hdrs)
+    assert r.status_code in (400, 401, 413) and r.is_json
+
+
+@given(params=st.dictionaries(st.sampled_from(["token", "message", "phone", "guid", "SMSID", "SendStatus",
+                                               "SendSuccess", "SendFailed", "RequestId"]),
+                              st.text(max_size=30), max_size=6),
+       with_token=st.booleans())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_query_endpoints_never_fail_with_5xx(client, params, with_token):
+    if with_token:
+        params = {**params, "token": "test-inbound-token"}
+    for path in ("/inbound/fibo", "/callbacks/esms"):
+        r = client.get(path, query_string=params)
+        assert r.status_code < 500, (path, params, r.data)
