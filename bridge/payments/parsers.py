@@ -1,0 +1,110 @@
+"""Bank and MoMo messages -> a transaction, a non-transaction, or a rejection with the reason.
+
+Authenticity comes first (BANK_SMS.md, matching rule 1): a message is only read as a bank's if
+its sender is one of that bank's sender IDs for the channel it came by (and its app package,
+where known), and its body fits one of that bank's templates. Phone-number senders, links,
+`Fwd:` texts, payer-side receipts and app text arriving as SMS are spoofs, whatever they claim.
+OTP, promo and notice texts are recognised before any amount is read.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .banks import BANKS
+from .banks.base import IN_WORDS, OUT_WORDS, BankFormat, Family, parse_amount
+
+TRANSACTION, OTP, PROMO, NOTICE, SPOOF, UNKNOWN = "transaction", "otp", "promo", "notice", "spoof", "unknown"
+
+PHONE_SENDER = re.compile(r"^\+?[\d .()-]{6,}$")
+LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:net|com|vn|xyz|top|info|link|online)\b", re.IGNORECASE)
+FORWARDED = re.compile(r"^\s*(?:Fwd?|FW)\s*:", re.IGNORECASE)
+PAYER_RECEIPT = re.compile(r"chuyen tien thanh cong|giao dich thanh cong|transfer successful", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    kind: str                       # transaction | otp | promo | notice | spoof | unknown
+    reason: str
+    bank: str | None = None
+    family: str | None = None
+    direction: str | None = None    # "in" | "out"
+    amount: int | None = None       # VND, positive
+    balance: int | None = None
+    memo: str | None = None         # as printed
+    account: str | None = None      # as printed (maybe masked)
+    time: str | None = None         # as printed
+    reference: str | None = None
+
+    @property
+    def is_credit(self) -> bool:
+        return self.kind == TRANSACTION and self.direction == "in" and bool(self.amount)
+
+
+def _direction(groups: dict[str, str | None], family: Family) -> str | None:
+    word = (groups.get("sign") or groups.get("dir") or "").strip().lower()
+    if word in IN_WORDS:
+        return "in"
+    if word in OUT_WORDS:
+        return "out"
+    return family.direction
+
+
+def _reference(groups: dict[str, str | None], family: Family) -> str | None:
+    if groups.get("ref"):
+        return groups["ref"]
+    memo = groups.get("memo")
+    if family.ref is None or not memo:
+        return None
+    m = family.ref.search(memo)
+    return family.ref_format.format(m.group(0), *m.groups()) if m else None
+
+
+def _read(bank: BankFormat, family: Family, m: re.Match[str]) -> Parsed:
+    g = m.groupdict()
+    direction = _direction(g, family)
+    if direction is None:
+        return Parsed(SPOOF, f"{bank.bank} template {family.name} without a direction", bank.bank, family.name)
+    return Parsed(
+        kind=TRANSACTION, reason=f"{bank.bank} {family.name}", bank=bank.bank, family=family.name,
+        direction=direction, amount=parse_amount(g.get("amount")), balance=parse_amount(g.get("balance")),
+        memo=g.get("memo"), account=g.get("account"), time=g.get("time"), reference=_reference(g, family))
+
+
+def banks_for(sender: str, channel: str) -> list[BankFormat]:
+    return [b for b in BANKS if b.uses(sender, channel)]
+
+
+def parse(sender: str, channel: str, body: str, package: str | None = None, title: str | None = None) -> Parsed:
+    sender = (sender or "").strip()
+    body = body or ""
+    if not sender:
+        return Parsed(SPOOF, "no sender")
+    if PHONE_SENDER.match(sender):
+        return Parsed(SPOOF, f"sender {sender} is a phone number, not a bank sender ID")
+    banks = banks_for(sender, channel)
+    if not banks:
+        return Parsed(UNKNOWN, f"{sender!r} is not a known bank sender ID for {channel}")
+    for bank in banks:
+        if channel == "app_notification" and bank.packages and package and package not in bank.packages:
+            return Parsed(SPOOF, f"app package {package} is not {bank.bank}'s", bank.bank)
+    if LINK.search(body):
+        return Parsed(SPOOF, "contains a link (banks never send links with balance changes)", banks[0].bank)
+    if FORWARDED.match(body):
+        return Parsed(SPOOF, "a forwarded (Fwd:) text", banks[0].bank)
+    if PAYER_RECEIPT.search(body):
+        return Parsed(SPOOF, "a payer-side transfer receipt, not the bank's notice to the shop", banks[0].bank)
+    for bank in banks:
+        for kind, pattern in bank.non_transactions:
+            if pattern.search(body):
+                return Parsed(kind, f"{bank.bank} {kind}", bank.bank)
+    candidates = [(b, f) for b in banks for f in b.families if not f.senders or sender in f.senders]
+    for bank, family in candidates:
+        if channel in family.channels:
+            m = family.pattern.match(body)
+            if m is not None:
+                return _read(bank, family, m)
+    for bank, family in candidates:
+        if channel not in family.channels and family.pattern.match(body):
+            return Parsed(SPOOF, f"{bank.bank} {family.name} text arrived by {channel}", bank.bank, family.name)
+    return Parsed(SPOOF, f"does not fit any template {banks[0].bank} uses", banks[0].bank)
