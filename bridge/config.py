@@ -19,10 +19,12 @@ DEFAULT_CHANNEL_ADAPTERS = {
     "esms": "bridge.channels.esms:EsmsChannel",
     "smsgate": "bridge.channels.smsgate:SmsGateChannel",
     "http": "bridge.channels.http_forward:HttpForwardChannel",
+    "woocommerce": "bridge.channels.woocommerce:WooCommerceChannel",
     "dry-run": "bridge.channels.dryrun:DryRunChannel",
 }
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
+    "payments": "bridge.payments.handler:PaymentHandler",
     "forward": "bridge.inbound.forward:KeywordForwarder",
 }
 
@@ -66,6 +68,10 @@ class Settings:
     transfer_account: str = ""
     transfer_holder: str = ""
     payment_code_prefix: str = "DH"
+    bank_accounts: tuple[tuple[str, str], ...] = ()
+    payment_paid_status: str = "processing"
+    payment_overpaid: str = "hold"
+    woo_timeout: float = 10.0
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -99,6 +105,22 @@ class Settings:
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
     log_level: str = "INFO"
+
+    @property
+    def receiving_accounts(self) -> tuple[tuple[str, str], ...]:
+        """BANK_ACCOUNTS, or the account shown in transfer instructions when that is unset."""
+        if self.bank_accounts:
+            return self.bank_accounts
+        if self.transfer_bank and self.transfer_account:
+            try:
+                return ((bank_name(self.transfer_bank), self.transfer_account),)
+            except ValueError:
+                return ()
+        return ()
+
+    @property
+    def woo_configured(self) -> bool:
+        return bool(self.woo_url and self.woo_consumer_key and self.woo_consumer_secret)
 
     @property
     def esms_configured(self) -> bool:
@@ -150,6 +172,50 @@ def _quiet(v: str) -> tuple[int, int] | None:
             raise ValueError(f"{part.strip()!r} is not a time of day")
         out.append(h * 60 + m)
     return out[0], out[1]
+
+
+BANK_ALIASES = {
+    "vcb": "Vietcombank", "vietcombank": "Vietcombank", "vietinbank": "VietinBank", "ctg": "VietinBank",
+    "bidv": "BIDV", "techcombank": "Techcombank", "tcb": "Techcombank", "mb": "MBBank", "mbbank": "MBBank",
+    "acb": "ACB", "tpbank": "TPBank", "tpb": "TPBank", "vpbank": "VPBank", "vpb": "VPBank", "agribank": "Agribank",
+    "sacombank": "Sacombank", "stb": "Sacombank", "vib": "VIB", "donga": "DongA Bank", "dongabank": "DongA Bank",
+    "ocb": "OCB", "hdbank": "HDBank", "seabank": "SeABank", "msb": "MSB", "ncb": "NCB", "scb": "SCB",
+    "eximbank": "Eximbank", "eib": "Eximbank", "shinhan": "Shinhan Bank", "shinhanbank": "Shinhan Bank",
+    "pvcombank": "PVcomBank", "gpbank": "GPBank", "vietabank": "VietABank", "vietbank": "VietBank", "vrb": "VRB",
+    "ivb": "Indovina Bank", "indovina": "Indovina Bank", "abbank": "ABBANK", "publicbank": "Public Bank Vietnam",
+    "momo": "MoMo",
+}
+
+
+BANK_ALIASES.update({"".join(ch for ch in v.lower() if ch.isalnum()): v for v in list(BANK_ALIASES.values())})
+
+
+def bank_name(v: str) -> str:
+    key = "".join(ch for ch in v.lower() if ch.isalnum())
+    if key not in BANK_ALIASES:
+        raise ValueError(f"unknown bank {v.strip()!r} (e.g. Vietcombank, MB, BIDV, Techcombank, MoMo)")
+    return BANK_ALIASES[key]
+
+
+def _accounts(v: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in v.split(","):
+        if not item.strip():
+            continue
+        bank, sep, account = item.partition(":")
+        if not sep or not account.strip():
+            raise ValueError(f"expected BANK:ACCOUNT, got {item.strip()!r}")
+        out.append((bank_name(bank), account.strip()))
+    return tuple(out)
+
+
+def _choice(*options: str):
+    def parse(v: str) -> str:
+        s = v.strip().lower()
+        if s not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return s
+    return parse
 
 
 def _tz(v: str) -> str:
@@ -234,6 +300,10 @@ ENV = {
     "TRANSFER_ACCOUNT": ("transfer_account", str),
     "TRANSFER_HOLDER": ("transfer_holder", str),
     "PAYMENT_CODE_PREFIX": ("payment_code_prefix", str),
+    "BANK_ACCOUNTS": ("bank_accounts", _accounts),
+    "PAYMENT_PAID_STATUS": ("payment_paid_status", _choice("processing", "completed", "on-hold")),
+    "PAYMENT_OVERPAID": ("payment_overpaid", _choice("hold", "confirm")),
+    "WOO_TIMEOUT": ("woo_timeout", _positive_float),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", _positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", _positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", _positive_float),

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def now() -> float:
@@ -189,6 +189,21 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="id", if_not_exists=True)
     db["inbox"].create_index(["source", "external_id"], unique=True, if_not_exists=True)
     db["inbox"].create_index(["sender", "received_at"], if_not_exists=True)
+
+    # v3: payments. Every bank/MoMo message read becomes a row with its decision and reason.
+    _ensure_columns(db["orders"], {"paid_at": float, "paid_transaction": int})
+    db["orders"].create_index(["number"], if_not_exists=True)
+    _ensure_columns(db["inbox"], {"package": str, "title": str})
+    db["transactions"].create({
+        "id": int, "created_at": float, "inbox_id": int, "source": str, "sender": str, "channel": str, "bank": str,
+        "family": str, "kind": str, "direction": str, "amount": int, "balance": int, "memo": str, "account": str,
+        "time_printed": str, "reference": str, "text": str, "fingerprint": str, "duplicate_of": int,
+        "order_id": int, "code": str, "decision": str, "reason": str, "review_action": str, "reviewed_by": str,
+        "reviewed_at": float, "review_note": str,
+    }, pk="id", if_not_exists=True)
+    db["transactions"].create_index(["fingerprint"], unique=True, if_not_exists=True)
+    db["transactions"].create_index(["decision", "review_action"], if_not_exists=True)
+    db["transactions"].create_index(["order_id"], if_not_exists=True)
 
 
 def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:

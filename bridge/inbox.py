@@ -8,7 +8,6 @@ text, received within 2 minutes); a repeat is answered as success and not handed
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,9 @@ class Inbox:
         self.handlers = handlers
 
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
-               text: str, received_at: float | None, raw: Any) -> InboxResult:
+               text: str, received_at: float | None, raw: Any, package: str | None = None,
+               title: str | None = None) -> InboxResult:
+        """Store (committed before anything else), then hand to the handlers."""
         t = now()
         received = received_at or t
         with self.db.tx() as c:
@@ -50,29 +51,40 @@ class Inbox:
                 if twin else ("received", "")
             cur = c.execute(
                 "INSERT INTO inbox(created_at, source, external_id, device, sim, sender, recipient, text, received_at,"
-                " raw, state, handled_by, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " raw, state, handled_by, reason, package, title) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (t, source, external_id or None, device, sim, sender, recipient, text, received,
-                 raw if isinstance(raw, str) else dumps(raw), state, "", reason))
+                 raw if isinstance(raw, str) else dumps(raw), state, "", reason, package, title))
             row_id = cur.lastrowid
-            if twin:
-                return InboxResult(row_id, True, state, reason)
-            sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received)
-            state, handled_by, note = self._handle(c, sms)
-            c.execute("UPDATE inbox SET state=?, handled_by=?, reason=? WHERE id=?", (state, handled_by, note, row_id))
-            return InboxResult(row_id, False, state, note)
+        if twin:
+            return InboxResult(row_id, True, state, reason)
+        sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title)
+        state, note = self.handle(sms)
+        return InboxResult(row_id, False, state, note)
 
-    def _handle(self, c: sqlite3.Connection, sms: InboundSms) -> tuple[str, str, str]:
+    def handle(self, sms: InboundSms) -> tuple[str, str]:
+        """Run every handler; one broken handler neither loses the SMS nor stops the others."""
         names, notes = [], []
         for h in self.handlers:
-            c.execute("SAVEPOINT handler")
             try:
-                note = h.handle(c, sms)
-            except Exception as exc:  # one broken handler must not lose the SMS or stop the others
+                note = h.process(sms)
+            except Exception as exc:
                 log.exception("inbound handler %s failed on inbox #%s", h.name, sms.id)
-                c.execute("ROLLBACK TO handler")
                 note = f"{h.name} failed: {type(exc).__name__}: {exc}"
-            c.execute("RELEASE handler")
             if note:
                 names.append(h.name)
                 notes.append(note)
-        return ("handled" if names else "stored"), ",".join(names), "; ".join(notes)
+        state = "handled" if names else "stored"
+        with self.db.tx() as c:
+            c.execute("UPDATE inbox SET state=?, handled_by=?, reason=? WHERE id=?",
+                      (state, ",".join(names), "; ".join(notes), sms.id))
+        return state, "; ".join(notes)
+
+    def finish_stranded(self, older_than: float = 30.0) -> int:
+        """SMS stored but never handed on (the process died in between): hand them on now.
+        Handlers are idempotent per inbox row, so a second run does nothing twice."""
+        rows = self.db.query("SELECT * FROM inbox WHERE state='received' AND created_at < ? ORDER BY id LIMIT 200",
+                             (now() - older_than,))
+        for r in rows:
+            self.handle(InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"],
+                                   r["recipient"], r["text"], r["received_at"], r["package"], r["title"]))
+        return len(rows)

@@ -77,6 +77,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       id="poll_esms_status", name="poll eSMS status", **common)
     scheduler.add_job(lambda: poll_smsgate(bridge), "interval",
                       seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", name="poll SMSGate status", **common)
+    scheduler.add_job(lambda: bridge.inbox.finish_stranded(), "interval", seconds=30, id="finish_inbox",
+                      name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
                       id="esms_balance", name="eSMS balance", next_run_time=start, **common)
 

@@ -66,7 +66,9 @@ def test_received_sms_is_stored_with_everything(service_factory, tmp_path, fake_
     assert (row["source"], row["external_id"], row["device"], row["sim"], row["sender"]) == \
         ("smsgate", "m-1", "dev-1", 2, "Vietcombank")
     assert row["text"].endswith("ND: DH20") and json.loads(row["raw"])["event"] == "sms:received"
-    assert row["received_at"] and row["state"] == "stored"
+    # a "Vietcombank" SMS that fits none of Vietcombank's templates: the payments handler rejects it
+    assert row["received_at"] and row["state"] == "handled" and row["handled_by"] == "payments"
+    assert row["reason"].startswith("reject_spoof")
 
 
 def test_duplicates_of_every_kind_are_kept_once(service_factory, tmp_path, fake_smsgate):
@@ -84,7 +86,8 @@ def test_duplicates_of_every_kind_are_kept_once(service_factory, tmp_path, fake_
                                  received_at=(when + timedelta(minutes=3)).isoformat())
     assert later.json()["duplicate"] is False
     states = [r["state"] for r in inbox(svc)]
-    assert states == ["stored", "duplicate", "stored"]
+    assert states == ["handled", "duplicate", "handled"]  # "MoMo" by SMS claiming money: rejected, once each
+    assert svc.db.scalar("SELECT COUNT(*) FROM transactions") == 2
 
 
 def test_signature_problems_are_401_and_store_nothing(service_factory, tmp_path, fake_smsgate):

@@ -56,7 +56,7 @@ STATUS_WORDS = {"1": "awaiting approval", "2": "waiting", "3": "sending", "4": "
 def _int(v: Any) -> int:
     try:
         return int(float(str(v)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "inf", "nan", garbage from a stranger
         return 0
 
 

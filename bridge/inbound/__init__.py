@@ -25,6 +25,12 @@ class InboundSms:
     recipient: str
     text: str
     received_at: float
+    package: str | None = None      # app notifications: the Android package
+    title: str | None = None        # app notifications: the notification title
+
+    @property
+    def channel(self) -> str:
+        return "app_notification" if self.source == "notification" else "sms"
 
 
 class InboundHandler:
@@ -39,6 +45,12 @@ class InboundHandler:
 
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def process(self, sms: InboundSms) -> str | None:
+        """Runs after the SMS is stored. Handlers that must talk to the outside world first
+        (e.g. look an order up) override this and keep their own transactions short."""
+        with self.bridge.db.tx() as c:
+            return self.handle(c, sms)
 
 
 def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:

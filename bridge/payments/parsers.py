@@ -19,7 +19,15 @@ TRANSACTION, OTP, PROMO, NOTICE, SPOOF, UNKNOWN = "transaction", "otp", "promo",
 PHONE_SENDER = re.compile(r"^\+?[\d .()-]{6,}$")
 LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:net|com|vn|xyz|top|info|link|online)\b", re.IGNORECASE)
 FORWARDED = re.compile(r"^\s*(?:Fwd?|FW)\s*:", re.IGNORECASE)
+MONEY_TALK = re.compile(r"[+-]? ?\d{1,3}(?:[.,]\d{3})+ ?(?:VND|đ|₫|d\b)|\bVND\b|so du|số dư|\bSD\b|chuyen tien|"
+                        r"nhan tien|nhận tiền|bien dong|biến động", re.IGNORECASE)
 PAYER_RECEIPT = re.compile(r"chuyen tien thanh cong|giao dich thanh cong|transfer successful", re.IGNORECASE)
+
+
+def looks_like_money(text: str) -> bool:
+    """Whether a text from a non-bank sender claims a money movement (then it is recorded as a
+    rejected spoof; a customer's ordinary SMS is none of the payments' business)."""
+    return bool(MONEY_TALK.search(text or ""))
 
 
 @dataclass(frozen=True)

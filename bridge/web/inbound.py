@@ -132,3 +132,43 @@ def fibo():
         return _fibo(1, 500)
     b.wake_worker()
     return _fibo(2)
+
+
+KNOWN_APPS = {"com.mbmobile": "MBBank", "com.mservice.momotransfer": "MoMo"}
+
+
+@bp.post("/inbound/notification")
+def notification():
+    """App notifications (MoMo, bank apps) from a notification forwarder on the shop's phone."""
+    b = bridge()
+    raw = request.get_data(cache=True)
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") or not token_ok(auth[7:].strip(), b.settings.inbound_token):
+        return _reject(401, "missing or wrong 'Authorization: Bearer <INBOUND_TOKEN>'", raw)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _reject(400, "body is not UTF-8", raw)
+    except ValueError as exc:
+        return _reject(400, f"body is not valid JSON: {exc}", raw)
+    if not isinstance(data, dict):
+        return _reject(400, "body must be a JSON object {device, package, title, text, posted_at}", raw)
+    text, package = data.get("text"), data.get("package")
+    if not isinstance(text, str) or not text:
+        return _reject(400, "field 'text' (the notification text) is required", raw)
+    for field in ("package", "title", "device", "app", "id"):
+        if data.get(field) is not None and not isinstance(data[field], (str, int)):
+            return _reject(400, f"field {field!r} must be text", raw)
+    app = str(data.get("app") or KNOWN_APPS.get(str(package or "")) or data.get("title") or package or "")
+    if not app:
+        return _reject(400, "say which app posted it: 'package' (or 'app')", raw)
+    posted = data.get("posted_at")
+    received = _parse_time(posted) if isinstance(posted, str) else (
+        posted / (1000 if posted > 10**11 else 1) if isinstance(posted, (int, float)) and not isinstance(posted, bool)
+        else None)
+    result = b.inbox.accept(source="notification", external_id=str(data.get("id") or ""),
+                            device=str(data.get("device") or ""), sim=None, sender=app, recipient="", text=text,
+                            received_at=received, raw=raw.decode("utf-8"), package=str(package) if package else None,
+                            title=str(data["title"]) if data.get("title") else None)
+    return jsonify({"ok": True, "inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
+                    "decision": result.note})

@@ -1,0 +1,238 @@
+"""Bank and MoMo messages -> a decision on which order they pay, made once, recorded always.
+
+Order of the rules (BANK_SMS.md): authenticity and kind, then the event fingerprint (a second
+delivery gets no action), then direction, receiving account, payment code, order and amount.
+Only an exact match confirms; every other credit is kept with its reason and, where a person
+can act, is queued for review. Confirming marks the order paid in our books at once and hands
+the WooCommerce update to the outbox, which retries it durably and never doubles it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from typing import Any
+
+from ..context import order_context
+from ..db import now
+from ..inbound import InboundHandler, InboundSms
+from ..money import format_vnd
+from ..outbox import Draft, enqueue
+from ..phones import normalize_phone
+from ..smstext import prepare
+from ..woo import WooClient
+from ..woo_payload import PayloadError, parse_order
+from .matcher import account_ok, fingerprint, read_codes
+from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
+
+log = logging.getLogger(__name__)
+
+CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", "ignore_non_transaction", "reject_spoof"
+NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
+    "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT)
+AWAITING = ("on-hold", "pending")
+BIDV_HARD_CUT = 160
+
+
+class PaymentHandler(InboundHandler):
+    def __init__(self, name: str, settings: Any, bridge: Any):
+        super().__init__(name, settings, bridge)
+        self.db = bridge.db
+        self.woo = WooClient(settings) if settings.woo_configured else None
+
+    # -- entry ----------------------------------------------------------------------------
+    def process(self, sms: InboundSms) -> str | None:
+        done = self.db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (sms.id,))
+        if done is not None:  # handled before a crash: never twice
+            return f"{done['decision']}: {done['reason']}"
+        p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title)
+        if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
+            return None  # not from a bank and not about money: other handlers may want it
+        if p.kind == TRANSACTION and p.direction == "in":
+            for n in self._order_numbers(p):
+                self._ensure_order(n)
+        with self.db.tx() as c:
+            decision, reason, tx_id = self.decide(c, sms, p)
+        if decision in (CONFIRM, UNDERPAID, OVERPAID):
+            self.bridge.wake_worker()
+        log.log(logging.INFO if decision != REJECT_SPOOF else logging.WARNING,
+                "inbox #%s -> transaction #%s: %s (%s)", sms.id, tx_id, decision, reason)
+        return f"{decision}: {reason}"
+
+    def _order_numbers(self, p: Parsed) -> list[int]:
+        reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
+                             BIDV_HARD_CUT if p.bank == "BIDV" else None)
+        return [*reading.orders, *([reading.wrapped] if reading.wrapped else [])]
+
+    def _ensure_order(self, number: int) -> None:
+        """An order we never received a webhook for: ask WooCommerce before deciding."""
+        if self.woo is None or self.db.one("SELECT 1 FROM orders WHERE number=? OR id=?", (str(number), number)):
+            return
+        answer = self.woo.get_order(number)
+        if not answer.ok or not isinstance(answer.data, dict):
+            return
+        try:
+            snap = parse_order(answer.data)
+        except PayloadError:
+            return
+        t = now()
+        with self.db.tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO orders(id, number, order_key, status, date_modified_gmt, notified_status,"
+                " payment_method, payment_method_title, currency, total_minor, customer_name, phone_raw, phone_e164,"
+                " email, source_url, deleted, body, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)",
+                (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.status,
+                 snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
+                 snap.phone_raw, snap.phone.e164, snap.email, self.settings.woo_url, json.dumps(answer.data), t, t))
+
+    # -- the rules --------------------------------------------------------------------------
+    def decide(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed) -> tuple[str, str, int]:
+        row: dict[str, Any] = {"inbox_id": sms.id, "source": sms.source, "sender": sms.sender, "channel": sms.channel,
+                               "bank": p.bank, "family": p.family, "kind": p.kind, "direction": p.direction,
+                               "amount": p.amount, "balance": p.balance, "memo": p.memo, "account": p.account,
+                               "time_printed": p.time, "reference": p.reference, "text": sms.text}
+        if p.kind in (OTP, PROMO, NOTICE):
+            return self._record(c, row, IGNORE_NON_TX, f"{p.bank} {p.kind}, not a money movement")
+        if p.kind != TRANSACTION:
+            return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
+        fp = fingerprint(p, sms.text, int(sms.received_at // 60))
+        first = c.execute("SELECT id FROM transactions WHERE fingerprint=?", (fp,)).fetchone()
+        if first is not None:
+            row["duplicate_of"] = first["id"]
+            return self._record(c, row, DUPLICATE, f"same event as transaction #{first['id']}: no second action")
+        row["fingerprint"] = fp
+        if p.direction != "in":
+            return self._record(c, row, IGNORE_DEBIT, f"money out ({format_vnd(p.amount or 0)}): no order action")
+        if not account_ok(p, self.settings.receiving_accounts):
+            return self._record(c, row, WRONG_ACCOUNT,
+                                f"credit to {p.bank} {p.account or '(no account)'}, not a configured receiving account")
+        reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
+                             BIDV_HARD_CUT if p.bank == "BIDV" else None)
+        prefix = self.settings.payment_code_prefix
+        if len(reading.orders) >= 2:
+            codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
+            return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
+        if reading.unusable and not reading.orders:
+            if reading.wrapped is None:
+                return self._record(c, row, AMBIGUOUS, f"payment code {reading.unusable[0]} is cut off: not repaired")
+        if reading.unusable and reading.orders:
+            return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
+        order = self._order(c, reading.single) if reading.single is not None else None
+        if order is not None and order["status"] in AWAITING and not order["paid_at"] and not order["deleted"]:
+            return self._amount(c, row, p, order, via_wrap=False)
+        if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
+            row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
+            self._woo_note(c, order["id"], row, f"Thanh toán thêm {format_vnd(p.amount or 0)} cho đơn đã thanh toán "
+                                               f"({self._facts(p)}). Cần kiểm tra, có thể hoàn tiền.")
+            return self._record(c, row, OVERPAID, f"payment for order {order['number']}, which is already paid: "
+                                                  "recorded with a note, not confirmed again")
+        # the narrow line-wrap exception
+        if reading.wrapped is not None:
+            wrapped = self._order(c, reading.wrapped)
+            if wrapped is not None and wrapped["status"] in AWAITING and not wrapped["paid_at"] \
+                    and wrapped["total_minor"] == p.amount:
+                return self._amount(c, row, p, wrapped, via_wrap=True)
+            return self._record(c, row, AMBIGUOUS, f"only a line-wrapped reading ({prefix}{reading.wrapped}) names an "
+                                                   "order, and it does not match exactly")
+        if reading.single is not None:
+            what = "is unknown" if order is None else f"is {order['status']}"
+            return self._record(c, row, AMBIGUOUS, f"payment code {prefix}{reading.single} names no order awaiting "
+                                                   f"payment (order {what})")
+        return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
+                                             "never matched by amount alone")
+
+    def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
+        return c.execute("SELECT * FROM orders WHERE number=? OR id=? ORDER BY number=? DESC LIMIT 1",
+                         (str(number), number, str(number))).fetchone()
+
+    def _amount(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
+                via_wrap: bool) -> tuple[str, str, int]:
+        row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
+        total, amount = order["total_minor"], p.amount or 0
+        how = " (code read across a line wrap)" if via_wrap else ""
+        if amount == total:
+            decision, reason, tx_id = self._record(c, row, CONFIRM, f"{format_vnd(amount)} pays order {order['number']} "
+                                                                   f"exactly{how}")
+            self._confirm(c, order, p, tx_id, note="")
+            return decision, reason, tx_id
+        if amount < total:
+            short = format_vnd(total - amount)
+            self._woo_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
+                                                f"tổng {format_vnd(total)}. Đơn vẫn chờ thanh toán.")
+            return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {order['number']} of "
+                                                   f"{format_vnd(total)}: {short} short; order stays on-hold")
+        excess = format_vnd(amount - total)
+        note = f"Nhận {format_vnd(amount)} ({self._facts(p)}), thừa {excess} so với tổng {format_vnd(total)}."
+        if self.settings.payment_overpaid == "confirm":
+            decision, reason, tx_id = self._record(c, row, OVERPAID, f"{excess} more than order {order['number']}: "
+                                                                    "confirmed with a note (PAYMENT_OVERPAID=confirm)")
+            self._confirm(c, order, p, tx_id, note=note)
+            return decision, reason, tx_id
+        self._woo_note(c, order["id"], row, note + " Đơn được giữ để chủ shop kiểm tra.")
+        return self._record(c, row, OVERPAID, f"{excess} more than order {order['number']} of {format_vnd(total)}: "
+                                              "held for the owner")
+
+    @staticmethod
+    def _facts(p: Parsed) -> str:
+        return ", ".join(x for x in (p.bank, f"TK {p.account}" if p.account else "", p.time or "",
+                                     f"mã GD {p.reference}" if p.reference else "") if x)
+
+    def _record(self, c: sqlite3.Connection, row: dict[str, Any], decision: str, reason: str) -> tuple[str, str, int]:
+        notes = row.pop("_notes", [])
+        data = {**row, "decision": decision, "reason": reason, "created_at": now()}
+        cols = ",".join(data)
+        cur = c.execute(f"INSERT INTO transactions({cols}) VALUES ({','.join('?' * len(data))})", tuple(data.values()))
+        for i, (order_id, note) in enumerate(notes):
+            woo_action(c, f"tx:{cur.lastrowid}:note:{i}", order_id,
+                       {"action": "note", "note": f"woo-bridge: {note}\nTin nhắn: {row['text']}"}, "payment-note")
+        return decision, reason, cur.lastrowid
+
+    def _woo_note(self, c: sqlite3.Connection, order_id: int, row: dict[str, Any], note: str) -> None:
+        """A private order note, queued once the transaction row exists."""
+        row.setdefault("_notes", []).append((order_id, note))
+
+    def _confirm(self, c: sqlite3.Connection, order: sqlite3.Row, p: Parsed, tx_id: int, note: str) -> None:
+        text = c.execute("SELECT text FROM transactions WHERE id=?", (tx_id,)).fetchone()["text"]
+        confirm_orders(self.bridge, c, order, tx_id, p.reference, p.amount or 0,
+                       f"woo-bridge: đã nhận {format_vnd(p.amount or 0)} ({self._facts(p)}). {note}".strip()
+                       + f"\nTin nhắn: {text}", paid_bank=p.bank or "")
+
+
+def woo_action(c: sqlite3.Connection, key: str, order_id: int, action: dict[str, Any], rule: str) -> None:
+    body = json.dumps({"order_id": order_id, **action}, ensure_ascii=False)
+    enqueue(c, Draft(dedupe_key=key, rule=rule, event="woocommerce", audience="shop", channels=("woocommerce",),
+                     recipient_raw=f"order {order_id}", recipient=str(order_id), problem=None,
+                     sms=prepare(body, True), order_id=order_id))
+
+
+def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id: int, reference: str | None,
+                   amount: int, note: str, paid_bank: str = "", by: str = "") -> None:
+    """Mark paid in our books now (an order is confirmed at most once), then queue the
+    WooCommerce update and the customer's payment.confirmed message."""
+    s = bridge.settings
+    t = now()
+    cur = c.execute("UPDATE orders SET paid_at=?, paid_transaction=?, status=?, notified_status=?, updated_at=?"
+                    " WHERE id=? AND paid_at IS NULL", (t, tx_id, s.payment_paid_status, s.payment_paid_status, t,
+                                                          order["id"]))
+    if cur.rowcount == 0:
+        raise ValueError(f"order {order['id']} is already paid")
+    c.execute("UPDATE transactions SET order_id=? WHERE id=?", (order["id"], tx_id))
+    woo_action(c, f"tx:{tx_id}:mark-paid", order["id"],
+               {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
+                "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")
+    try:
+        snap = parse_order(json.loads(order["body"]))
+    except (PayloadError, ValueError, TypeError):
+        return
+    ctx = {**order_context(s, snap, order["source_url"] or ""), "paid_amount": format_vnd(amount),
+           "paid_bank": paid_bank, "transaction_ref": reference or ""}
+    for rule in bridge.rules.matching("payment.confirmed"):
+        phones = list(s.owner_phones) if rule.to == "owner" else [snap.phone_raw]
+        text = bridge.rules.render(rule, ctx)
+        for raw in phones:
+            enqueue(c, Draft.to_phone(normalize_phone(raw), dedupe_key=f"tx:{tx_id}:{rule.name}:{raw}", rule=rule.name,
+                                      event=rule.event, audience=rule.to, channels=rule.channels,
+                                      sms=prepare(text, rule.unicode), order_id=order["id"], urgent=rule.urgent),
+                    s.quiet_hours, s.timezone)

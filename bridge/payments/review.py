@@ -1,0 +1,73 @@
+"""What a person does with a transaction the matcher would not decide: confirm it against an
+order they chose, reject it, or mark it not a payment. Each action records who and when; the
+admin web calls these functions."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..db import now
+from ..money import format_vnd
+from .handler import REVIEW, confirm_orders
+
+CONFIRMED, REJECTED, NOT_A_PAYMENT = "confirmed", "rejected", "not_a_payment"
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def review_queue(db: Any) -> list[sqlite3.Row]:
+    marks = ",".join("?" * len(REVIEW))
+    return db.query(f"SELECT * FROM transactions WHERE decision IN ({marks}) AND review_action IS NULL ORDER BY id",
+                    REVIEW)
+
+
+def _open(c: sqlite3.Connection, tx_id: int) -> sqlite3.Row:
+    tx = c.execute("SELECT * FROM transactions WHERE id=?", (tx_id,)).fetchone()
+    if tx is None:
+        raise ReviewError(f"no transaction #{tx_id}")
+    if tx["review_action"]:
+        raise ReviewError(f"transaction #{tx_id} was already {tx['review_action']} by {tx['reviewed_by']}")
+    if tx["decision"] not in REVIEW:
+        raise ReviewError(f"transaction #{tx_id} ({tx['decision']}) is not waiting for review")
+    return tx
+
+
+def _mark(c: sqlite3.Connection, tx_id: int, action: str, who: str, note: str) -> None:
+    c.execute("UPDATE transactions SET review_action=?, reviewed_by=?, reviewed_at=?, review_note=? WHERE id=?",
+              (action, who, now(), note, tx_id))
+
+
+def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") -> None:
+    """Confirm against a chosen order: the same WooCommerce update as an automatic match."""
+    if not who:
+        raise ReviewError("say who confirms")
+    with bridge.db.tx() as c:
+        tx = _open(c, tx_id)
+        if tx["direction"] != "in":
+            raise ReviewError("only a credit can pay an order")
+        order = c.execute("SELECT * FROM orders WHERE id=?", (order_id,)).fetchone()
+        if order is None:
+            raise ReviewError(f"no order {order_id} known")
+        if order["paid_at"]:
+            raise ReviewError(f"order {order_id} is already paid (transaction #{order['paid_transaction']})")
+        text = (f"woo-bridge: {who} xác nhận {format_vnd(tx['amount'] or 0)} ({tx['bank']}"
+                f"{', TK ' + tx['account'] if tx['account'] else ''}) cho đơn này. {note}".strip()
+                + f"\nTin nhắn: {tx['text']}")
+        confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
+                       by=who)
+        _mark(c, tx_id, CONFIRMED, who, note or f"confirmed against order {order_id}")
+    bridge.wake_worker()
+
+
+def reject(bridge: Any, tx_id: int, who: str, note: str = "") -> None:
+    with bridge.db.tx() as c:
+        _open(c, tx_id)
+        _mark(c, tx_id, REJECTED, who, note)
+
+
+def not_a_payment(bridge: Any, tx_id: int, who: str, note: str = "") -> None:
+    with bridge.db.tx() as c:
+        _open(c, tx_id)
+        _mark(c, tx_id, NOT_A_PAYMENT, who, note)

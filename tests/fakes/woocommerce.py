@@ -1,0 +1,176 @@
+"""A fake WooCommerce REST API v3 (wp-json/wc/v3) on 127.0.0.1, as the real one behaves over
+plain HTTP: OAuth 1.0a in the query string (HMAC-SHA256, timestamp window, single-use nonce),
+orders and their notes, 404 on GET / 400 on PUT of an unknown id with
+`woocommerce_rest_shop_order_invalid_id`, `rest_invalid_param` for an unknown status.
+It records every status change and note, and can fail on demand.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from flask import Flask, Response, request
+
+from .server import LoopbackServer
+
+SAMPLE = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce" / "orders_api" /
+                     "get-order-20.json").read_text())
+STATUSES = ["pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "checkout-draft"]
+
+
+def _norm(value: str) -> str:
+    return quote(unquote(value)).replace("%", "%25")
+
+
+def oauth_signature(method: str, url: str, params: dict[str, str], secret: str) -> str:
+    """WooCommerce's server-side OAuth 1.0a signature (wc-rest-authentication), written from its spec."""
+    pairs = sorted((k, v) for k, v in params.items() if k != "oauth_signature")
+    joined = "%26".join(f"{_norm(k)}%3D{_norm(v)}" for k, v in pairs)
+    base = f"{method.upper()}&{quote(url, '')}&{joined}"
+    return base64.b64encode(hmac.new(f"{secret}&".encode(), base.encode(), hashlib.sha256).digest()).decode()
+
+
+class FakeWooCommerce(LoopbackServer):
+    def __init__(self, consumer_key: str = "ck_test", consumer_secret: str = "cs_test"):
+        self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.notes: dict[int, list[dict[str, Any]]] = {}
+        self.status_changes: list[tuple[int, str, str]] = []   # (order id, from, to)
+        self.puts: list[tuple[int, dict[str, Any]]] = []
+        self.requests_log: list[dict[str, Any]] = []
+        self._nonces: set[str] = set()
+        self._failures: list[str] = []
+        self.down = False
+        self.delay = 0.0
+        self._lock = threading.RLock()
+        self.url = ""
+        super().__init__()
+        self.app = self._make_app()
+
+    def started(self) -> None:
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # -- data ---------------------------------------------------------------------------
+    def add_order(self, order_id: int, total: int, status: str = "on-hold", payment_method: str = "bacs",
+                  phone: str = "0912 345 678") -> dict[str, Any]:
+        o = copy.deepcopy(SAMPLE)
+        o.update(id=order_id, number=str(order_id), status=status, total=str(total), date_paid=None,
+                 date_paid_gmt=None, transaction_id="", payment_method=payment_method, set_paid=False,
+                 order_key=f"wc_order_{order_id:08d}", date_modified_gmt="2026-11-23T02:41:58")
+        o["billing"] = {**o["billing"], "phone": phone}
+        with self._lock:
+            self.orders[order_id] = o
+            self.notes.setdefault(order_id, [])
+        return o
+
+    def fail_next(self, n: int, mode: str) -> None:
+        """"http500" or "timeout" (sleeps 3 s) for the next n API calls."""
+        with self._lock:
+            self._failures.extend([mode] * n)
+
+    # -- HTTP ---------------------------------------------------------------------------
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> Response:
+        return Response(json.dumps(data), status=status, content_type="application/json; charset=UTF-8")
+
+    def _error(self, code: str, message: str, status: int, **data: Any) -> Response:
+        return self._json({"code": code, "message": message, "data": {"status": status, **data}}, status)
+
+    def _authenticate(self) -> Response | None:
+        q = request.args.to_dict()
+        if request.authorization is not None:  # Basic auth is refused over plain HTTP by the real shop
+            return self._error("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.", 401)
+        needed = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature_method", "oauth_signature")
+        if any(k not in q for k in needed):
+            return self._error("woocommerce_rest_authentication_error", "Missing OAuth parameter.", 401)
+        if q["oauth_consumer_key"] != self.consumer_key:
+            return self._error("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
+        if q["oauth_signature_method"] not in ("HMAC-SHA256", "HMAC-SHA1"):
+            return self._error("woocommerce_rest_authentication_error", "Invalid signature method.", 401)
+        if abs(time.time() - int(q["oauth_timestamp"])) > 900:
+            return self._error("woocommerce_rest_authentication_error", "Invalid timestamp.", 401)
+        expected = oauth_signature(request.method, request.base_url, q, self.consumer_secret)
+        if not hmac.compare_digest(expected, q["oauth_signature"]):
+            return self._error("woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.", 401)
+        with self._lock:
+            if q["oauth_nonce"] in self._nonces:
+                return self._error("woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.", 401)
+            self._nonces.add(q["oauth_nonce"])
+        return None
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-woocommerce")
+        base = "/wp-json/wc/v3"
+
+        @app.before_request
+        def gate():
+            with self._lock:
+                mode = self._failures.pop(0) if self._failures else None
+            self.requests_log.append({"method": request.method, "path": request.path, "mode": mode})
+            if self.delay:
+                time.sleep(self.delay)
+            if self.down or mode == "http500":
+                return Response("<html>Error establishing a database connection</html>", status=500)
+            if mode == "timeout":
+                time.sleep(3.0)
+            return self._authenticate()
+
+        @app.get(base + "/orders/<int:oid>")
+        def get_order(oid: int):
+            with self._lock:
+                o = self.orders.get(oid)
+                if o is None:
+                    return self._error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
+                return self._json(o)
+
+        @app.put(base + "/orders/<int:oid>")
+        def put_order(oid: int):
+            body = request.get_json(silent=True) or {}
+            with self._lock:
+                o = self.orders.get(oid)
+                if o is None:
+                    return self._error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 400)
+                status = body.get("status")
+                if status is not None and status not in STATUSES:
+                    return self._error("rest_invalid_param", "Invalid parameter(s): status", 400,
+                                       params={"status": f"status is not one of {', '.join(STATUSES)}."})
+                self.puts.append((oid, body))
+                if status and status != o["status"]:
+                    self.status_changes.append((oid, o["status"], status))
+                    o["status"] = status
+                if body.get("set_paid"):
+                    o["date_paid_gmt"] = o["date_paid_gmt"] or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                    o["date_paid"] = o["date_paid_gmt"]
+                if "transaction_id" in body:
+                    o["transaction_id"] = body["transaction_id"]
+                return self._json(o)
+
+        @app.get(base + "/orders/<int:oid>/notes")
+        def get_notes(oid: int):
+            with self._lock:
+                if oid not in self.orders:
+                    return self._error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
+                return self._json(list(reversed(self.notes[oid])))
+
+        @app.post(base + "/orders/<int:oid>/notes")
+        def post_note(oid: int):
+            body = request.get_json(silent=True) or {}
+            with self._lock:
+                if oid not in self.orders:
+                    return self._error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
+                if not body.get("note"):
+                    return self._error("rest_missing_callback_param", "Missing parameter(s): note", 400)
+                n = {"id": 1000 + sum(len(v) for v in self.notes.values()), "author": "woo-bridge",
+                     "note": body["note"], "customer_note": bool(body.get("customer_note"))}
+                self.notes[oid].append(n)
+                return self._json(n, 201)
+
+        return app
