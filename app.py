@@ -30,8 +30,9 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     b = Bridge(settings)
     app.extensions["bridge"] = b
 
-    from bridge.web import callbacks, health, hooks, inbound
+    from bridge.web import callbacks, health, hooks, inbound, pay
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(pay.bp)
     app.register_blueprint(inbound.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(health.bp)

@@ -69,6 +69,7 @@ def order_context(settings: Settings, order: OrderSnapshot, source_url: str = ""
         "payment_method_title": order.payment_method_title,
         "payment_code": payment_code(settings, order.number),
         "order_link": order_link(settings, order, source_url),
+        "pay_link": f"{settings.public_url}/pay/{order.order_key}" if order.order_key else "",
         "customer_note": order.customer_note,
     }
 

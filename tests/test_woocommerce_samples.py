@@ -63,8 +63,9 @@ def test_message_texts_carry_the_order_facts(service_factory):
     transfer = svc.messages(order_id=20, rule="order-awaiting-transfer")[0]
     # unicode: false in the rule: diacritics removed, đ -> d, amounts the Vietnamese way
     assert transfer["text"] == ("Shop Demo: Don #20 513.000d. Vui long chuyen khoan 513.000d den Vietcombank "
-                                "STK 0071009998887 (CONG TY TNHH SHOP DEMO), noi dung: DH20. Cam on Nguyen Van An!")
-    assert transfer["encoding"] == "GSM-7" and transfer["segments"] == 1 and transfer["length"] == len(transfer["text"])
+                                "STK 0071009998887 (CONG TY TNHH SHOP DEMO), noi dung: DH20. "
+                                f"Ma QR: {svc.url}/pay/wc_order_bnPZIU7YDw4bK")
+    assert transfer["encoding"] == "GSM-7" and transfer["segments"] == 2 and transfer["length"] == len(transfer["text"])
     refund = svc.messages(order_id=23, rule="order-refunded")[0]
     assert "370.000d" in refund["text"]
     cod = svc.messages(order_id=21, rule="order-processing")[0]
