@@ -35,6 +35,7 @@ test: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbound.py
+	$(PY) bench/match.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

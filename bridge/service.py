@@ -67,7 +67,7 @@ class Bridge:
     def wake_worker(self) -> None:
         """Run the outbox drain now instead of at its next tick (new messages are waiting)."""
         sched = self.scheduler
-        if sched is None or self.worker._drain_lock.locked():
+        if not self.worker.poke() or sched is None:
             return
         try:
             sched.modify_job("drain_outbox", next_run_time=datetime.now(timezone.utc))

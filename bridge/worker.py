@@ -28,6 +28,7 @@ class Worker:
         self.channels = channels
         self.pool = ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix="send")
         self._drain_lock = threading.Lock()
+        self._wanted = threading.Event()  # new work arrived while a drain was running
         self._stopping = threading.Event()
 
     def route(self, row: sqlite3.Row) -> tuple[Channel, tuple[str, ...]]:
@@ -86,21 +87,39 @@ class Worker:
 
         Lanes start a few milliseconds apart and each takes its next message as soon as it is
         done, so provider answers arrive spread out instead of in one burst that would hold up
-        webhook acknowledgements in the same process.
+        webhook acknowledgements in the same process. Work announced by `poke` during a drain
+        gets another round at once instead of waiting for the next tick.
         """
-        if not self._drain_lock.acquire(blocking=False):
-            return 0
-        try:
-            lanes = []
-            for k in range(self.settings.send_concurrency):
-                lanes.append(self.pool.submit(self._slot))
-                if k + 1 < self.settings.send_concurrency:
-                    time.sleep(self.settings.send_stagger)
-                    if lanes[0].done():  # the first lane found nothing more: no need for others
-                        break
-            return sum(f.result() for f in lanes)
-        finally:
-            self._drain_lock.release()
+        total = 0
+        while True:
+            if not self._drain_lock.acquire(blocking=False):
+                return total
+            try:
+                self._wanted.clear()
+                total += self._lanes()
+            finally:
+                self._drain_lock.release()
+            if not self._wanted.is_set() or self._stopping.is_set():
+                return total
+
+    def poke(self) -> bool:
+        """Announce new work; True when no drain is running (the caller should start one).
+
+        The flag is set before the lock is looked at, so a drain that is just finishing either
+        sees the flag and goes round again, or has already released the lock and we start one.
+        """
+        self._wanted.set()
+        return not self._drain_lock.locked()
+
+    def _lanes(self) -> int:
+        lanes = []
+        for k in range(self.settings.send_concurrency):
+            lanes.append(self.pool.submit(self._slot))
+            if k + 1 < self.settings.send_concurrency:
+                time.sleep(self.settings.send_stagger)
+                if lanes[0].done():  # the first lane found nothing more: no need for others
+                    break
+        return sum(f.result() for f in lanes)
 
     def shutdown(self) -> None:
         self._stopping.set()

@@ -143,3 +143,16 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
     finally:
         web.stop()
     assert len({a["RequestId"] for a in fake_esms.accepted}) == 5
+
+
+def test_work_arriving_during_a_send_goes_out_at_once_not_at_the_next_tick(service_factory, fake_esms):
+    """A webhook accepted while the worker is busy with a slow provider must not wait for the
+    next scheduled tick (a minute here): the drain goes round again."""
+    svc = service_factory(start_scheduler=True, worker_interval=60, send_concurrency=1, owner_phones=(),
+                          **esms_settings(fake_esms))
+    fake_esms.send_delay = 0.4
+    time.sleep(0.3)  # the scheduler's first (empty) drain is over
+    assert svc.post_json(order_body(3001), topic="order.created").status_code == 200
+    wait_until(lambda: svc.bridge.worker._drain_lock.locked(), timeout=5, interval=0.005, what="a drain running")
+    assert svc.post_json(order_body(3002), topic="order.created").status_code == 200
+    wait_until(lambda: len(fake_esms.accepted) == 2, timeout=5, what="both SMS sent well before the next tick")

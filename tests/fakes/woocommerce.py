@@ -45,6 +45,7 @@ class FakeWooCommerce(LoopbackServer):
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.status_changes: list[tuple[int, str, str]] = []   # (order id, from, to)
         self.puts: list[tuple[int, dict[str, Any]]] = []
+        self.put_times: dict[int, float] = {}                  # order id -> time.time() of its first PUT
         self.requests_log: list[dict[str, Any]] = []
         self._nonces: set[str] = set()
         self._failures: list[str] = []
@@ -143,6 +144,7 @@ class FakeWooCommerce(LoopbackServer):
                     return self._error("rest_invalid_param", "Invalid parameter(s): status", 400,
                                        params={"status": f"status is not one of {', '.join(STATUSES)}."})
                 self.puts.append((oid, body))
+                self.put_times.setdefault(oid, time.time())
                 if status and status != o["status"]:
                     self.status_changes.append((oid, o["status"], status))
                     o["status"] = status
