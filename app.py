@@ -26,15 +26,16 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.config["SECRET_KEY"] = settings.secret_key or None
     b = Bridge(settings)
+    app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 
-    from bridge.web import callbacks, health, hooks, inbound, pay
+    from bridge.web import callbacks, health, hooks, inbound, messenger, pay
     app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(inbound.bp)
     app.register_blueprint(callbacks.bp)
+    app.register_blueprint(messenger.bp)
     app.register_blueprint(health.bp)
 
     @app.errorhandler(413)

@@ -1,4 +1,4 @@
-"""Command line: `python -m bridge init | run | worker | check-config`."""
+"""Command line: `python -m bridge init | run | worker | check-config | admin-password`."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,20 @@ def cmd_check_config(_args) -> int:
     print(f"configuration OK: {len(b.rules.rules)} rules, channels: "
           + ", ".join(f"{n} ({'live' if c.configured else 'dry-run'})" for n, c in b.channels.items() if n != "dry-run"))
     b.shutdown()
+    return 0
+
+
+def cmd_admin_password(_args) -> int:
+    """A new admin password when the generated one was lost (without ADMIN_PASSWORD set)."""
+    from . import admin_password
+    from .db import Database
+    settings = load_settings()
+    if settings.admin_password:
+        print("ADMIN_PASSWORD is set: that is the password; change it there", file=sys.stderr)
+        return 2
+    db = Database(settings.db_path)
+    db.migrate()
+    print(f"new admin password: {admin_password.reset(db)}   (the old one no longer works)")
     return 0
 
 
@@ -65,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate environment and mappings; exit non-zero with reasons")
     sub.add_parser("run", help="start the web service with background jobs (same as python app.py)")
     sub.add_parser("worker", help="run only the background jobs (outbox, polling) as their own process")
+    sub.add_parser("admin-password", help="make a new admin password (when ADMIN_PASSWORD is not set)")
     args = p.parse_args(argv)
-    handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker}
+    handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
+                "admin-password": cmd_admin_password}
     try:
         return handlers[args.command](args)
     except (ConfigError, RulesError, ValueError) as exc:

@@ -20,6 +20,9 @@ DEFAULT_CHANNEL_ADAPTERS = {
     "smsgate": "bridge.channels.smsgate:SmsGateChannel",
     "http": "bridge.channels.http_forward:HttpForwardChannel",
     "woocommerce": "bridge.channels.woocommerce:WooCommerceChannel",
+    "messenger": "bridge.channels.messenger:MessengerChannel",
+    "zalo": "bridge.channels.zalo:ZaloZnsChannel",
+    "zalo-sms": "bridge.channels.zalo:ZaloSmsChannel",
     "dry-run": "bridge.channels.dryrun:DryRunChannel",
 }
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
@@ -73,6 +76,15 @@ class Settings:
     payment_overpaid: str = "hold"
     woo_timeout: float = 10.0
 
+    graph_base_url: str = "https://graph.facebook.com/v21.0"
+    messenger_page: str = ""
+    messenger_page_token: str = ""
+    messenger_app_secret: str = ""
+    messenger_verify_token: str = ""
+    messenger_tag: str = ""
+    messenger_timeout: float = 10.0
+    zalo_oaid: str = ""
+
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
     send_backoff_max: float = 1_800.0
@@ -104,6 +116,7 @@ class Settings:
 
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
+    admin_password: str = ""
     log_level: str = "INFO"
 
     @property
@@ -304,6 +317,14 @@ ENV = {
     "PAYMENT_PAID_STATUS": ("payment_paid_status", _choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", _choice("hold", "confirm")),
     "WOO_TIMEOUT": ("woo_timeout", _positive_float),
+    "GRAPH_BASE_URL": ("graph_base_url", _url),
+    "MESSENGER_PAGE": ("messenger_page", str),
+    "MESSENGER_PAGE_TOKEN": ("messenger_page_token", str),
+    "MESSENGER_APP_SECRET": ("messenger_app_secret", str),
+    "MESSENGER_VERIFY_TOKEN": ("messenger_verify_token", str),
+    "MESSENGER_TAG": ("messenger_tag", str),
+    "MESSENGER_TIMEOUT": ("messenger_timeout", _positive_float),
+    "ZALO_OAID": ("zalo_oaid", str),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", _positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", _positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", _positive_float),
@@ -333,6 +354,7 @@ ENV = {
     "QUIET_HOURS": ("quiet_hours", _quiet),
     "TIMEZONE": ("timezone", _tz),
     "SECRET_KEY": ("secret_key", str),
+    "ADMIN_PASSWORD": ("admin_password", str),
     "LOG_LEVEL": ("log_level", str),
 }
 

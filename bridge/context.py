@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import Settings
+from .messenger_contacts import messenger_link
 from .money import format_money
 from .phones import normalize_phone
 from .woo_payload import CustomerSnapshot, LineItem, OrderSnapshot
@@ -70,6 +71,7 @@ def order_context(settings: Settings, order: OrderSnapshot, source_url: str = ""
         "payment_code": payment_code(settings, order.number),
         "order_link": order_link(settings, order, source_url),
         "pay_link": f"{settings.public_url}/pay/{order.order_key}" if order.order_key else "",
+        "messenger_link": messenger_link(settings, order_id=order.id),
         "customer_note": order.customer_note,
     }
 
@@ -83,6 +85,8 @@ def customer_context(settings: Settings, customer: CustomerSnapshot) -> dict[str
         "last_name": customer.last_name,
         "email": customer.email,
         "phone": customer.phone.e164 or customer.phone_raw,
+        "username": customer.username,
+        "messenger_link": messenger_link(settings, customer_id=customer.id),
     }
 
 
@@ -112,4 +116,5 @@ def sample_contexts(settings: Settings) -> dict[str, dict[str, Any]]:
         "payment.confirmed": {**order, "paid_amount": order["total"], "paid_bank": "Vietcombank",
                               "transaction_ref": "FT2632712345"},
         "customer.created": customer_context(settings, sample_customer()),
+        "account.password_reset": customer_context(settings, sample_customer()),
     }

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def now() -> float:
@@ -211,6 +211,28 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["inbox"].create_index(["sender", "text", "received_at"], if_not_exists=True)
     db.execute("DROP INDEX IF EXISTS idx_inbox_sender_received_at")  # v2's; the planner preferred it, scanning
     db["orders"].create_index(["order_key"], if_not_exists=True)
+
+    # v5: channel chains and Messenger. `payload` holds what a rule adds beyond the text (a link
+    # button, a Zalo template); `leg` counts the channels a message has fallen through; every
+    # finished leg is kept in message_legs with its provider id, so a late report still lands.
+    _ensure_columns(db["messages"], {"payload": str, "leg": int, "fallback_after": float})
+    db["message_legs"].create({
+        "id": int, "message_id": str, "leg": int, "channel": str, "provider_id": str, "started_at": float,
+        "ended_at": float, "outcome": str, "reason": str,
+    }, pk="id", if_not_exists=True)
+    db["message_legs"].create_index(["message_id"], if_not_exists=True)
+    db["message_legs"].create_index(["provider_id"], if_not_exists=True)
+    # Who a Messenger user (PSID) is, bound through a signed m.me ref, and when they last wrote.
+    db["messenger_contacts"].create({
+        "psid": str, "phone_e164": str, "email": str, "customer_id": int, "order_id": int, "name": str,
+        "bound_at": float, "last_inbound_at": float, "updated_at": float,
+    }, pk="psid", if_not_exists=True)
+    db["messenger_contacts"].create_index(["phone_e164"], if_not_exists=True)
+    db["messenger_contacts"].create_index(["email"], if_not_exists=True)
+    # Full-text search over messages for the admin (text and recipients; "nguyen" finds "Nguyễn").
+    if not db["messages_fts"].exists():
+        db["messages"].enable_fts(["text", "recipient", "recipient_raw"], create_triggers=True,
+                                  tokenize="unicode61 remove_diacritics 2")
 
 
 def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:

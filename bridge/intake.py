@@ -40,6 +40,10 @@ HANDLED_TOPICS = ORDER_TOPICS | {"order.deleted", "customer.created", "customer.
 RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
 
 
+# WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
+PASSWORD_RESET_TOPICS = ("action.woocommerce_reset_password_notification", "action.retrieve_password")
+
+
 def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
@@ -155,6 +159,8 @@ class Intake:
                 return self._customer(c, row, body, created=False)
         except PayloadError as exc:
             return ERROR, f"{topic}: {exc}", 0
+        if topic in PASSWORD_RESET_TOPICS:
+            return self._password_reset(c, row, body)
         if topic.startswith("action."):
             return IGNORED, f"topic {topic} carries no order status; ignored", 0
         return IGNORED, f"topic {topic or '(none)'} is not handled; ignored", 0
@@ -205,6 +211,26 @@ class Intake:
             notes.append(f"status {snap.status} already notified")
         return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
 
+    def _password_reset(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
+        """WordPress's password-reset hooks, delivered as WooCommerce action webhooks
+        (`{"action": ..., "arg": <login or email>}`): tell the account's phone that a reset was
+        asked for, so a customer who did not ask knows at once."""
+        login = body.get("arg") if isinstance(body, dict) else None
+        if not isinstance(login, str) or not login.strip():
+            raise PayloadError("field 'arg' must be the account's login or email")
+        login = login.strip()
+        found = c.execute("SELECT body FROM customers WHERE json_extract(body, '$.username')=? OR lower(email)=lower(?)"
+                          " ORDER BY updated_at DESC LIMIT 1", (login, login)).fetchone()
+        if found is None:
+            return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
+        snap = parse_customer(json.loads(found["body"]))
+        ctx = customer_context(self.settings, snap)
+        n = 0
+        for rule in self.rules.matching("account.password_reset"):
+            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
+                                   key=f"customer:{snap.id}:password-reset:{row['id']}")
+        return PROCESSED, f"password reset for customer {snap.id}; {n} message(s)", n
+
     def _order_deleted(self, c: sqlite3.Connection, body: Any) -> tuple[str, str, int]:
         oid = resource_id(body)
         if oid is None:
@@ -252,7 +278,8 @@ class Intake:
             draft = Draft.to_phone(
                 normalize_phone(raw), dedupe_key=f"{key}:{rule.name}:{raw}", rule=rule.name, event=rule.event,
                 audience=rule.to, channels=rule.channels, sms=prepare(text, rule.unicode), order_id=order_id,
-                customer_id=customer_id, delivery_ref=delivery_ref, urgent=rule.urgent)
+                customer_id=customer_id, delivery_ref=delivery_ref, urgent=rule.urgent,
+                payload=self.rules.extras(rule, ctx), fallback_after=rule.fallback_after)
             if enqueue(c, draft, self.settings.quiet_hours, self.settings.timezone):
                 n += 1
         return n

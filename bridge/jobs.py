@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from .db import now
-from .outbox import apply_report
+from .outbox import advance_stalled, apply_report
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       id="poll_esms_status", name="poll eSMS status", **common)
     scheduler.add_job(lambda: poll_smsgate(bridge), "interval",
                       seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", name="poll SMSGate status", **common)
+    scheduler.add_job(lambda: _advance(bridge), "interval", seconds=max(1.0, min(15.0, s.worker_interval * 10)),
+                      id="advance_chains", name="next channel for messages without a delivery report", **common)
     scheduler.add_job(lambda: bridge.inbox.finish_stranded(), "interval", seconds=30, id="finish_inbox",
                       name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
@@ -87,3 +90,8 @@ def make_scheduler(bridge) -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1})
     install_jobs(sched, bridge)
     return sched
+
+
+def _advance(bridge: Any) -> None:
+    if advance_stalled(bridge.db):
+        bridge.wake_worker()

@@ -7,10 +7,13 @@ key, which is why a crash can delay an SMS but never double it.
 """
 from __future__ import annotations
 
+import json
 import random
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from .channels.base import Event, Outcome, SendResult, StatusReport
 from .db import Database, now
@@ -19,10 +22,10 @@ from .quiet import quiet_until
 from .smstext import SmsText
 
 # Statuses, in the seeds' vocabulary (+ dry-run). A message only moves forward.
-PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN = (
-    "pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run")
+PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
+    "pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
 WAITING = (PENDING, SCHEDULED)
-RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3}
+RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3, CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
 
@@ -48,6 +51,8 @@ class Draft:
     delivery_ref: int | None = None
     due_at: float | None = None
     urgent: bool = True
+    payload: dict[str, Any] | None = None   # the rule's extras beyond the text: link button, Zalo template
+    fallback_after: float | None = None     # no delivery report within this many seconds: next channel
 
     @classmethod
     def to_phone(cls, phone: PhoneResult, **kw) -> "Draft":
@@ -75,11 +80,35 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
     cur = c.execute(
         "INSERT OR IGNORE INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id,"
         " customer_id, rule, event, audience, channel, fallback, urgent, recipient_raw, recipient, text, encoding,"
-        " length, segments, status, reason, attempts, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)",
+        " length, segments, status, reason, attempts, due_at, payload, leg, fallback_after)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,0,?)",
         (mid, t, t, d.dedupe_key, d.delivery_ref, d.order_id, d.customer_id, d.rule, d.event, d.audience,
          d.channels[0], ",".join(d.channels[1:]), int(d.urgent), d.recipient_raw, d.recipient, d.sms.text,
-         d.sms.encoding, d.sms.length, d.sms.segments, status, reason, due))
+         d.sms.encoding, d.sms.length, d.sms.segments, status, reason, due,
+         json.dumps(d.payload, ensure_ascii=False) if d.payload else None, d.fallback_after))
     return mid if cur.rowcount else None
+
+
+def send_id(row: sqlite3.Row) -> str:
+    """The idempotency key a provider sees: our id on the first channel, `id-N` after N fall-throughs.
+
+    Two channels of one chain can be the same provider (Zalo and SMS both through eSMS), and
+    eSMS refuses a RequestId it has seen (124): the second channel must not look like a retry.
+    """
+    return row["id"] if not row["leg"] else f"{row['id']}-{row['leg']}"
+
+
+def message_id_of(send_key: str) -> str:
+    """Our message id from a provider's copy of `send_id`."""
+    return re.sub(r"-\d+$", "", send_key)
+
+
+def payload_of(row: sqlite3.Row) -> dict[str, Any]:
+    try:
+        data = json.loads(row["payload"]) if row["payload"] else {}
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
 
 
 def claim(db: Database, limit: int, lease: float) -> list[sqlite3.Row]:
@@ -150,9 +179,18 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
                   (new_status, a.channel, fallback, result.device, result.provider_id, t,
                    result.detail if result.outcome is Outcome.DUPLICATE else "", new_status, t, t, mid))
         return new_status
+    if result.outcome is Outcome.UNAVAILABLE:
+        reason = f"{a.channel} cannot reach this recipient: {result.detail}"
+        if a.remaining:
+            return _fall_back(c, mid, a.channel, a.remaining, reason, t, outcome="unavailable")
+        c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+                  (FAILED, a.channel, f"no channel left: {reason}", t, mid))
+        return FAILED
     if result.outcome is Outcome.DRY_RUN:
-        c.execute("UPDATE messages SET status=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                  (DRY_RUN, result.detail, t, mid))
+        # No channel of the list is configured: shown against the last one, the safety net.
+        chain = [msg["channel"], *[x for x in (msg["fallback"] or "").split(",") if x]]
+        c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
+                  (DRY_RUN, chain[-1], result.detail, t, mid))
         return DRY_RUN
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
@@ -169,30 +207,84 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
 
 
 def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: tuple[str, ...], reason: str,
-               t: float) -> str:
-    """The channel gave up on this message: hand it to the next one in the rule's list."""
+               t: float, outcome: str = "failed") -> str:
+    """The channel gave up on this message: keep its leg in the history, hand the message to the
+    next channel of the rule's list."""
+    cur = c.execute("SELECT leg, provider_id, sent_at, created_at FROM messages WHERE id=?", (mid,)).fetchone()
+    c.execute("INSERT INTO message_legs(message_id, leg, channel, provider_id, started_at, ended_at, outcome, reason)"
+              " VALUES (?,?,?,?,?,?,?,?)", (mid, cur["leg"] or 0, failed_channel, cur["provider_id"],
+                                            cur["sent_at"], t, outcome, reason))
     c.execute("UPDATE messages SET status=?, channel=?, fallback=?, attempts=0, due_at=?, lease_until=NULL,"
-              " provider_id=NULL, device=NULL, reason=?, updated_at=? WHERE id=?",
+              " provider_id=NULL, device=NULL, sent_at=NULL, leg=COALESCE(leg, 0)+1, reason=?, updated_at=?"
+              " WHERE id=?",
               (PENDING, remaining[0], ",".join(remaining[1:]), t,
-               f"{failed_channel} failed ({reason}); trying {remaining[0]}", t, mid))
+               f"{failed_channel}: {reason}; trying {remaining[0]}", t, mid))
     return PENDING
+
+
+def advance_stalled(db: Database) -> int:
+    """Messages whose rule set `fallback_after` and whose channel has not reported delivery in
+    time go to the next channel. A message already delivered is never sent again."""
+    t = now()
+    n = 0
+    with db.tx() as c:
+        rows = c.execute(
+            "SELECT id, channel, fallback, fallback_after FROM messages WHERE status IN ('queued','sent')"
+            " AND fallback_after IS NOT NULL AND fallback != '' AND sent_at + fallback_after <= ?", (t,)).fetchall()
+        for r in rows:
+            remaining = tuple(x for x in r["fallback"].split(",") if x)
+            _fall_back(c, r["id"], r["channel"], remaining,
+                       f"no delivery report within {r['fallback_after']:g} s", t, outcome="no report")
+            n += 1
+    return n
+
+
+def history(db: Database, mid: str) -> list[dict[str, Any]]:
+    """The channels a message went through, in order: finished legs, then the current one."""
+    legs = [dict(r) for r in db.query("SELECT leg, channel, provider_id, started_at, ended_at, outcome, reason"
+                                      " FROM message_legs WHERE message_id=? ORDER BY leg", (mid,))]
+    m = db.one("SELECT leg, channel, provider_id, sent_at, status, reason FROM messages WHERE id=?", (mid,))
+    if m is not None:
+        legs.append({"leg": m["leg"] or 0, "channel": m["channel"], "provider_id": m["provider_id"],
+                     "started_at": m["sent_at"], "ended_at": None, "outcome": m["status"], "reason": m["reason"]})
+    return legs
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,
                  request_id: str | None = None) -> str | None:
-    """Record a delivery report and move the message forward. Returns the message id, if known."""
+    """Record a delivery report and move the message forward. Returns the message id, if known.
+
+    A report for an earlier channel of the chain (found through message_legs) can only say the
+    customer got it: then the message is delivered and no later channel is used."""
     t = now()
     with db.tx() as c:
         row = None
         if provider_id:
             row = c.execute("SELECT id, status FROM messages WHERE provider_id=?", (provider_id,)).fetchone()
         if row is None and request_id:
-            row = c.execute("SELECT id, status FROM messages WHERE id=?", (request_id,)).fetchone()
-        mid = row["id"] if row else None
+            row = c.execute("SELECT id, status, leg FROM messages WHERE id=?", (message_id_of(request_id),)).fetchone()
+            if row is not None and send_id(row) != request_id:
+                row = None  # the report is about an earlier leg
+        if row is None:
+            leg = None
+            if provider_id:
+                leg = c.execute("SELECT message_id, channel FROM message_legs WHERE provider_id=?",
+                                (provider_id,)).fetchone()
+            if leg is None and request_id:
+                leg = c.execute("SELECT message_id, channel FROM message_legs WHERE message_id=? AND leg=?",
+                                (message_id_of(request_id), _leg_of(request_id))).fetchone()
+            mid = leg["message_id"] if leg else None
+            c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
+                      (t, mid, source, provider_id, report.event.value, report.raw))
+            if leg is not None and report.event is Event.DELIVERED:
+                c.execute("UPDATE messages SET status=?, delivered_at=?, reason=?, updated_at=? WHERE id=?"
+                          " AND status NOT IN ('delivered')",
+                          (DELIVERED, t, f"delivered through {leg['channel']} (an earlier channel of the chain)", t,
+                           mid))
+            return mid
+        mid = row["id"]
         c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
                   (t, mid, source, provider_id, report.event.value, report.raw))
-        if row is None:
-            return None
         new = EVENT_STATUS.get(report.event)
         if new == FAILED and RANK[row["status"]] < RANK[FAILED]:
             full = c.execute("SELECT channel, fallback FROM messages WHERE id=?", (mid,)).fetchone()
@@ -214,6 +306,52 @@ def apply_report(db: Database, source: str, report: StatusReport, provider_id: s
             c.execute("UPDATE messages SET provider_status=?, updated_at=? WHERE id=?",
                       (report.provider_status, t, mid))
         return mid
+
+
+def _leg_of(send_key: str) -> int:
+    m = re.search(r"-(\d+)$", send_key)
+    return int(m.group(1)) if m else 0
+
+
+def cancel(db: Database, mid: str, who: str) -> None:
+    """Stop a message that has not gone out. One being sent right now (leased) cannot be stopped."""
+    t = now()
+    with db.tx() as c:
+        row = c.execute("SELECT status, lease_until FROM messages WHERE id=?", (mid,)).fetchone()
+        if row is None:
+            raise ValueError(f"no message {mid}")
+        if row["status"] not in WAITING:
+            raise ValueError(f"message is {row['status']}: only pending or scheduled messages can be cancelled")
+        if row["lease_until"] and row["lease_until"] > t:
+            raise ValueError("message is being sent right now; it can no longer be cancelled")
+        c.execute("UPDATE messages SET status=?, reason=?, updated_at=? WHERE id=?",
+                  (CANCELLED, f"cancelled by {who}", t, mid))
+
+
+def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
+    """A new message with the same text to the same recipient (on `channel`, or the same chain).
+
+    A new row with its own id, so the provider sees a new request; the original is untouched."""
+    t = now()
+    with db.tx() as c:
+        row = c.execute("SELECT * FROM messages WHERE id=?", (mid,)).fetchone()
+        if row is None:
+            raise ValueError(f"no message {mid}")
+        if not row["recipient"]:
+            raise ValueError("the message has no usable recipient")
+        n = c.execute("SELECT COUNT(*) FROM messages WHERE dedupe_key LIKE ?", (f"resend:{mid}:%",)).fetchone()[0]
+        chain = (channel,) if channel else (row["channel"], *[x for x in (row["fallback"] or "").split(",") if x])
+        new_id = new_message_id()
+        c.execute(
+            "INSERT INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id, customer_id, rule,"
+            " event, audience, channel, fallback, urgent, recipient_raw, recipient, text, encoding, length, segments,"
+            " status, reason, attempts, due_at, payload, leg, fallback_after)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?,?,?,?,?,?,0,?,?,0,?)",
+            (new_id, t, t, f"resend:{mid}:{n + 1}", row["delivery_ref"], row["order_id"], row["customer_id"],
+             row["rule"], row["event"], row["audience"], chain[0], ",".join(chain[1:]), row["recipient_raw"],
+             row["recipient"], row["text"], row["encoding"], row["length"], row["segments"], PENDING,
+             f"resent by {who} (copy of {mid})", t, row["payload"], row["fallback_after"] if len(chain) > 1 else None))
+    return new_id
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -14,11 +14,11 @@ import yaml
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-EVENTS = ("order.status", "order.new", "customer.created", "payment.confirmed")
+EVENTS = ("order.status", "order.new", "customer.created", "account.password_reset", "payment.confirmed")
 AUDIENCES = ("customer", "owner")
 ORDER_STATUSES = ("pending", "on-hold", "processing", "completed", "cancelled", "refunded", "failed")
 RULE_FIELDS = {"name", "event", "status", "to", "channel", "unicode", "urgent", "enabled", "template",
-               "payment_methods"}
+               "payment_methods", "fallback_after", "link", "link_title", "zns"}
 
 
 class RulesError(ValueError):
@@ -38,6 +38,11 @@ class Rule:
     unicode: bool = True
     urgent: bool = True
     enabled: bool = True
+    fallback_after: float | None = None   # seconds without a delivery report before the next channel
+    link: str = ""                        # template of a URL shown as a button where the channel can
+    link_title: str = "Xem đơn hàng"
+    zns_template: str = ""                # Zalo ZNS template id (TempID)
+    zns_data: tuple[tuple[str, str], ...] = ()  # ZNS parameter -> template of its value
 
     def matches(self, event: str, status: str | None = None, payment_method: str | None = None) -> bool:
         if not self.enabled or event != self.event:
@@ -60,10 +65,25 @@ class RuleSet:
 
     def render(self, rule: Rule, context: dict[str, Any]) -> str:
         # Compiling a template costs milliseconds; rendering a compiled one, microseconds.
-        template = self._compiled.get(rule.template)
+        return self._text(rule.template, context)
+
+    def _text(self, source: str, context: dict[str, Any]) -> str:
+        template = self._compiled.get(source)
         if template is None:
-            template = self._compiled[rule.template] = self.env.from_string(rule.template)
+            template = self._compiled[source] = self.env.from_string(source)
         return template.render(**context).strip()
+
+    def extras(self, rule: Rule, context: dict[str, Any]) -> dict[str, Any] | None:
+        """What the rule sends besides the text: a link button (Messenger), a Zalo template."""
+        out: dict[str, Any] = {}
+        if rule.link:
+            url = self._text(rule.link, context)
+            if url:
+                out["link"] = {"url": url, "title": rule.link_title}
+        if rule.zns_template:
+            out["zns"] = {"template_id": rule.zns_template,
+                          "data": {k: self._text(v, context) for k, v in rule.zns_data}}
+        return out or None
 
     def by_name(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -84,6 +104,9 @@ def _as_tuple(value: Any, where: str, allowed: tuple[str, ...] | None = None) ->
         if bad:
             raise RulesError(f"{where}: unknown {bad[0]!r}; expected one of {', '.join(allowed)}")
     return tuple(items)
+
+
+ZALO_CHANNELS = ("zalo", "zalo-sms")  # channels that send a registered ZNS template, not free text
 
 
 def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ...]) -> Rule:
@@ -122,8 +145,34 @@ def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ..
         if not isinstance(value, bool):
             raise RulesError(f"{label}: field {key!r} must be true or false (got {value!r})")
         flags[key] = value
+    fallback_after = raw.get("fallback_after")
+    if fallback_after is not None:
+        if isinstance(fallback_after, bool) or not isinstance(fallback_after, (int, float)) or fallback_after <= 0:
+            raise RulesError(f"{label}: field 'fallback_after' must be a number of seconds > 0 (got {fallback_after!r})")
+        if len(channels) < 2:
+            raise RulesError(f"{label}: field 'fallback_after' needs a list of channels to fall back to")
+    link, link_title = raw.get("link", ""), raw.get("link_title", "Xem đơn hàng")
+    for key, value in (("link", link), ("link_title", link_title)):
+        if not isinstance(value, str):
+            raise RulesError(f"{label}: field {key!r} must be text")
+    zns_template, zns_data = "", ()
+    if "zns" in raw:
+        zns = raw["zns"]
+        if not isinstance(zns, dict) or set(zns) - {"template_id", "data"} or "template_id" not in zns:
+            raise RulesError(f"{label}: field 'zns' must be a mapping with template_id and data")
+        zns_template = str(zns["template_id"]).strip()
+        data = zns.get("data") or {}
+        if not zns_template or not isinstance(data, dict) or not all(
+                isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in data.items()):
+            raise RulesError(f"{label}: field 'zns': template_id must be set and data must map names to templates")
+        zns_data = tuple((k, str(v)) for k, v in data.items())
+    zalo = [c for c in channels if c in ZALO_CHANNELS]
+    if zalo and not zns_template:
+        raise RulesError(f"{label}: channel {zalo[0]!r} sends a Zalo ZNS template: field 'zns' with template_id"
+                         " and data is required")
     return Rule(name=name, event=event, template=template, source=source, to=to, channels=channels,
-                statuses=statuses, payment_methods=payment_methods, **flags)
+                statuses=statuses, payment_methods=payment_methods, fallback_after=fallback_after, link=link,
+                link_title=link_title, zns_template=zns_template, zns_data=zns_data, **flags)
 
 
 def load_rules(directory: str | Path, known_channels: tuple[str, ...],
@@ -156,5 +205,9 @@ def load_rules(directory: str | Path, known_channels: tuple[str, ...],
                 ruleset.render(rule, sample_contexts[rule.event])
             except TemplateError as exc:
                 raise RulesError(f"{source}: rule {rule.name!r}: field 'template': {exc}") from exc
+            try:
+                ruleset.extras(rule, sample_contexts[rule.event])
+            except TemplateError as exc:
+                raise RulesError(f"{source}: rule {rule.name!r}: field 'link' or 'zns': {exc}") from exc
             ruleset.rules.append(rule)
     return ruleset

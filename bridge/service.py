@@ -9,6 +9,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
+from . import admin_password
 from .channels.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -34,7 +35,7 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
-    for name in ("woo_webhook_secret", "inbound_token", "smsgate_signing_key"):
+    for name in ("woo_webhook_secret", "inbound_token", "smsgate_signing_key", "secret_key"):
         if getattr(settings, name):
             origin[name] = "configured"
             continue
@@ -49,6 +50,7 @@ class Bridge:
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
         self.settings, self.secret_origin = resolve_secrets(settings, self.db)
+        self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.intake = Intake(self.db, self.settings, self.rules)
@@ -89,10 +91,20 @@ class Bridge:
         if origin != "configured":
             lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   ({origin} in the database; paste it "
                          "into WooCommerce > Settings > Advanced > Webhooks > Secret)")
+        if self.new_admin_password:
+            how = f"password {self.new_admin_password}   (generated and shown only now; set ADMIN_PASSWORD to choose one)"
+        elif s.admin_password:
+            how = "password from ADMIN_PASSWORD"
+        else:
+            how = "password stored (hashed) in the database; `python -m bridge admin-password` makes a new one"
+        lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
         lines.append(f"  eSMS delivery callback  : {s.public_url}/callbacks/esms?token={s.inbound_token}")
         lines.append(f"  SMSGate webhooks        : {s.public_url}/inbound/smsgate   (signing key: "
                      f"{s.smsgate_signing_key}{'' if self.secret_origin['smsgate_signing_key'] == 'configured' else ', ' + self.secret_origin['smsgate_signing_key'] + ' in the database'})")
         lines.append(f"  FiboSMS push URL        : {s.public_url}/inbound/fibo?token={s.inbound_token}")
+        if s.messenger_page_token:
+            lines.append(f"  Messenger webhook       : {s.public_url}/webhooks/messenger   (verify token: "
+                         f"{s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'})")
         for name, ch in self.channels.items():
             if name in ("dry-run", "http"):
                 continue

@@ -60,6 +60,7 @@ class CustomerSnapshot:
     phone_raw: str
     phone: PhoneResult
     date_modified_gmt: str
+    username: str = ""
 
     @property
     def customer_name(self) -> str:
@@ -154,4 +155,5 @@ def parse_customer(body: Any) -> CustomerSnapshot:
         phone_raw=phone_raw,
         phone=normalize_phone(phone_raw),
         date_modified_gmt=_str(body, "date_modified_gmt") or _str(body, "date_created_gmt"),
+        username=_str(body, "username"),
     )

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .channels.base import Channel, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .db import Database
-from .outbox import Attempt, claim, record_results
+from .outbox import Attempt, claim, payload_of, record_results, send_id
 from .quiet import quiet_until
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,12 @@ class Worker:
         if later:
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
                                                     detail="not urgent: waits for the end of quiet hours"), 0.0, remaining)
-        msg = OutgoingMessage(id=row["id"], recipient=row["recipient"], text=row["text"],
-                              unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=row["channel"])
+        meta = {**payload_of(row), "order_id": row["order_id"], "customer_id": row["customer_id"],
+                "rule": row["rule"], "audience": row["audience"], "leg": row["leg"] or 0}
+        chain = row["channel"] if remaining or ch.name != "dry-run" else \
+            ",".join([row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]])
+        msg = OutgoingMessage(id=send_id(row), recipient=row["recipient"], text=row["text"],
+                              unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta)
         started = time.perf_counter()
         try:
             result = ch.send(msg)
@@ -65,7 +69,8 @@ class Worker:
         s = self.settings
         (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max)
         r = attempt.result
-        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED) \
+        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED,
+                                             Outcome.UNAVAILABLE) \
             else logging.WARNING
         log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
                 attempt.message["recipient"], r.outcome.value, r.detail, status)

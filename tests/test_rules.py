@@ -8,7 +8,7 @@ from bridge.context import sample_contexts
 from bridge.rules import RulesError, load_rules
 from tests.conftest import ROOT
 
-CHANNELS = ("esms", "dry-run")
+CHANNELS = ("esms", "messenger", "dry-run")
 
 
 def load(tmp_path, text: str):

@@ -71,7 +71,7 @@ def test_failed_sms_falls_back_to_esms_when_the_rule_says_so(service_factory, tm
     m = svc.messages()[0]
     assert m["status"] == "pending" and m["channel"] == "esms" and "RESULT_ERROR_NO_SERVICE" in m["reason"]
     svc.bridge.worker.drain()
-    assert [a["RequestId"] for a in fake_esms.accepted] == [mid]
+    assert [a["RequestId"] for a in fake_esms.accepted] == [f"{mid}-1"]  # the second channel's own key
     assert svc.messages()[0]["status"] == "queued"
 
 

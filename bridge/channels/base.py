@@ -24,6 +24,8 @@ class Outcome(str, Enum):
     PERMANENT = "permanent"    # will not work until someone fixes configuration or data
     DRY_RUN = "dry-run"        # recorded only; the channel has no credentials
     DEFERRED = "deferred"      # not now (no capacity on the phones): wait until retry_at, not an attempt
+    UNAVAILABLE = "unavailable"  # this channel cannot reach this recipient (no Messenger link, outside the
+                                 # 24 h window): not a failure of the message, the next channel should try
 
 
 class Event(str, Enum):
@@ -43,7 +45,7 @@ class OutgoingMessage:
     unicode: bool
     segments: int
     channel: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # the rule's extras (link, zns) and order/customer ids
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Channel:
     """Base class: an adapter sets `name` and implements `send` (and `poll` if it can)."""
 
     name = "base"
+    # True when the provider itself tries another way after its first one fails (eSMS
+    # MultiChannel: Zalo, then SMS): a failure report for the first way is not the end.
+    provider_falls_back = False
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         self.name = name

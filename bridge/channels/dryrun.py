@@ -7,4 +7,11 @@ from .base import Channel, OutgoingMessage, Outcome, SendResult
 class DryRunChannel(Channel):
     def send(self, msg: OutgoingMessage) -> SendResult:
         return SendResult(Outcome.DRY_RUN, code="dry-run",
-                          detail=f"dry-run: channel {msg.channel!r} is not configured; recorded, not sent")
+                          detail=f"dry-run: {_names(msg.channel)}; recorded, not sent")
+
+
+def _names(chain: str) -> str:
+    names = [x for x in chain.split(",") if x]
+    if len(names) == 1:
+        return f"channel {names[0]!r} is not configured"
+    return "channels " + ", ".join(repr(x) for x in names) + " are not configured"

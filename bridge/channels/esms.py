@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any, Mapping
+from urllib.parse import unquote
 
 import requests
 
@@ -60,8 +61,40 @@ def _int(v: Any) -> int:
         return 0
 
 
+ZALO_TYPES = {"24", "25", "26", "27"}   # TypeId of Zalo reports (24 priority ZNS, 25 normal ZNS, 26/27 other)
+
+
+def decode_error_info(value: str | None) -> dict[str, Any] | None:
+    """Zalo's `error_info` as eSMS sends it: JSON, URL-encoded once more (sometimes JSON inside a
+    JSON string, sometimes with `____<time>` appended). Never raises: it comes from outside."""
+    if not value:
+        return None
+    text = str(value).strip()
+    for _ in range(3):
+        if "%" not in text:
+            break
+        text = unquote(text)
+    at = ""
+    if "____" in text:
+        text, at = text.split("____", 1)
+    data: Any = text
+    for _ in range(3):
+        if not isinstance(data, str):
+            break
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {"raw": str(value)[:500]}
+    if not isinstance(data, dict):
+        return {"raw": str(value)[:500]}
+    if at:
+        data["at"] = at.strip()
+    return data
+
+
 def normalize_status(params: Mapping[str, Any]) -> StatusReport:
-    """SendStatus plus the success/failure counts -> one normalized event."""
+    """SendStatus plus the success/failure counts -> one normalized event. Zalo reports also
+    carry Zalo's own error, which is what the shop owner needs to read."""
     status = str(params.get("SendStatus", "")).strip()
     event = SEND_STATUS.get(status, Event.UNKNOWN)
     success, failed = _int(params.get("SendSuccess")), _int(params.get("SendFailed"))
@@ -73,8 +106,23 @@ def normalize_status(params: Mapping[str, Any]) -> StatusReport:
         else:
             event = Event.SENT
     detail = f"SendStatus {status or '?'} ({STATUS_WORDS.get(status, 'unknown')}), success {success}, failed {failed}"
+    raw: dict[str, Any] = dict(params)
+    if str(params.get("TypeId", "")).strip() in ZALO_TYPES:
+        info = decode_error_info(params.get("error_info"))
+        if info is not None:
+            raw["error_info"] = info
+            code, message = info.get("error"), info.get("message")
+            if code not in (None, 0, "0"):
+                detail = f"Zalo error {code}: {message or 'no message'}; {detail}"
+            elif "raw" in info:
+                detail = f"Zalo error_info unreadable; {detail}"
+        detail = f"Zalo (TypeId {params.get('TypeId')}): {detail}"
     return StatusReport(event=event, provider_status=status, detail=detail,
-                        raw=json.dumps(dict(params), ensure_ascii=False))
+                        raw=json.dumps(raw, ensure_ascii=False, default=str))
+
+
+def is_zalo_report(params: Mapping[str, Any]) -> bool:
+    return str(params.get("TypeId", "")).strip() in ZALO_TYPES
 
 
 class EsmsChannel(Channel):
@@ -113,8 +161,12 @@ class EsmsChannel(Channel):
         }
         if s.esms_brandname:
             body["Brandname"] = s.esms_brandname
+        return self.post(SEND_PATH, body, SEND_CODES)
+
+    def post(self, path: str, body: dict[str, Any], codes: Mapping[str, tuple[Outcome, str]]) -> SendResult:
+        """One send request to eSMS (SMS, ZNS or MultiChannel: same answers, same codes)."""
         try:
-            r = self.session.post(self.base + SEND_PATH, json=body, timeout=(5, s.esms_timeout))
+            r = self.session.post(self.base + path, json=body, timeout=(5, self.settings.esms_timeout))
         except requests.Timeout as exc:
             return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"eSMS did not answer in time: {exc}")
         except requests.RequestException as exc:
@@ -129,8 +181,10 @@ class EsmsChannel(Channel):
             data = r.json()
         except ValueError:
             return SendResult(Outcome.TRANSIENT, code="bad-json", detail="eSMS answered something that is not JSON", raw=raw)
+        if not isinstance(data, dict):
+            return SendResult(Outcome.TRANSIENT, code="bad-json", detail="eSMS answered JSON without a CodeResult", raw=raw)
         code = str(data.get("CodeResult", "")).strip()
-        outcome, meaning = SEND_CODES.get(code, (Outcome.PERMANENT, f"eSMS error {code or '(no code)'}"))
+        outcome, meaning = codes.get(code, (Outcome.PERMANENT, f"eSMS error {code or '(no code)'}"))
         detail = meaning
         if data.get("ErrorMessage"):
             detail = f"{meaning}: {data['ErrorMessage']}"

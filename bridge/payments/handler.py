@@ -44,6 +44,8 @@ class PaymentHandler(InboundHandler):
 
     # -- entry ----------------------------------------------------------------------------
     def process(self, sms: InboundSms) -> str | None:
+        if sms.source == "messenger":
+            return None  # a customer writing to the page is never a bank
         done = self.db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (sms.id,))
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
@@ -234,5 +236,6 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
         for raw in phones:
             enqueue(c, Draft.to_phone(normalize_phone(raw), dedupe_key=f"tx:{tx_id}:{rule.name}:{raw}", rule=rule.name,
                                       event=rule.event, audience=rule.to, channels=rule.channels,
-                                      sms=prepare(text, rule.unicode), order_id=order["id"], urgent=rule.urgent),
+                                      sms=prepare(text, rule.unicode), order_id=order["id"], urgent=rule.urgent,
+                                      payload=bridge.rules.extras(rule, ctx), fallback_after=rule.fallback_after),
                     s.quiet_hours, s.timezone)

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import hmac
+import json
 
 from flask import Blueprint, jsonify, request
 
-from ..channels.esms import normalize_status
+from dataclasses import replace
+
+from ..channels.base import Event
+from ..channels.esms import is_zalo_report, normalize_status
 from ..intake import record_rejection
 from ..outbox import apply_report
 from . import bridge, error
@@ -31,5 +35,13 @@ def esms():
         return error(400, "SMSID or RequestId is required")
     params = {k: v for k, v in request.args.items() if k != "token"}
     report = normalize_status(params)
+    if report.event is Event.FAILED and is_zalo_report(params) and smsid:
+        # ZNS-then-SMS (MultiChannel): eSMS sends the SMS itself now; its own report decides.
+        row = b.db.one("SELECT channel FROM messages WHERE provider_id=?", (smsid,))
+        channel = b.channels.get(row["channel"]) if row else None
+        if channel is not None and channel.provider_falls_back:
+            note = f"{report.detail}; eSMS sends the SMS instead"
+            report = replace(report, event=Event.SENT, detail=note,
+                             raw=json.dumps({**json.loads(report.raw), "note": note}, ensure_ascii=False))
     mid = apply_report(b.db, "esms-callback", report, smsid or None, request_id or None)
     return jsonify({"ok": True, "message": mid, "event": report.event.value, "known": mid is not None})

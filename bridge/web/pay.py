@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 
 from ..config import bank_name
+from ..messenger_contacts import messenger_link
 from ..money import format_money
 from ..payments.vietqr import BINS, payload, png, svg
 from . import bridge
@@ -49,7 +50,8 @@ def page(order_key: str):
     html = render_template("pay.html", order=o, shop_name=s.shop_name, total=format_money(o["total_minor"], o["currency"]),
                            payment_code=f"{s.payment_code_prefix}{o['number']}", bank=s.transfer_bank,
                            account=s.transfer_account, holder=s.transfer_holder, qr_svg=svg(data) if data else "",
-                           status_url=url_for("pay.status", order_key=order_key), **_status(o))
+                           status_url=url_for("pay.status", order_key=order_key),
+                           messenger_link=messenger_link(s, order_id=o["id"]), **_status(o))
     return Response(html, content_type="text/html; charset=utf-8",
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 

@@ -32,6 +32,8 @@ MESSAGES = {
     "146": "Template chưa được đăng ký",
     "159": "RequestId quá 120 ký tự",
     "177": "Brandname không có hướng",
+    "789": "Template chưa được cấu hình cho OA",
+    "799": "OA chưa được kích hoạt",
 }
 
 
@@ -53,6 +55,10 @@ class FakeEsms(LoopbackServer):
         self.balance = balance
         self.price_per_segment = price_per_segment
         self.send_delay = send_delay
+        self.oaid = "4097311281936189049"      # the shop's Zalo Official Account
+        self.oa_active = True                   # False: every ZNS answers 799
+        self.zns_templates = {"2056446": ["order_code", "amount", "customer_name"]}  # TempID -> its keys
+        self.zns_price = 300
         self.timeout_delay = 3.0
         self.locked = False
         self.clock: Callable[[], float] = time.time
@@ -113,6 +119,33 @@ class FakeEsms(LoopbackServer):
         sep = "&" if "?" in url else "?"
         return requests.get(url + sep + urlencode(params), timeout=10)
 
+    def fire_zalo_callback(self, smsid: str, ok: bool, error: int = -114,
+                           message: str = "User is inactive, or reject the message, or using an outdated Zalo"
+                                          " version, or other internal errors",
+                           style: str = "json-string") -> requests.Response:
+        """The GET eSMS makes for a ZNS (seed 002): TypeId 24/25, RequestId empty, `error_info`
+        JSON encoded the way the seed shows ("json-string": JSON inside a JSON string;
+        "double-url": URL-encoded twice with `____<time>` appended)."""
+        with self._lock:
+            entry = self._by_smsid[smsid]
+            entry.update(SendStatus=5, SendSuccess=1 if ok else 0, SendFailed=0 if ok else 1, zalo_reported=True)
+        info = {"error": 0, "message": "Success", "data": {"msg_id": uuid.uuid4().hex[:20]}} if ok else \
+            {"error": error, "message": message}
+        if style == "double-url":
+            from urllib.parse import quote
+            error_info = quote(json.dumps(info, separators=(",", ":")), safe="") + "____24/11/2026 09:30:00"
+        else:
+            error_info = json.dumps(json.dumps(info, separators=(",", ":")))
+        params = [("SMSID", smsid), ("SendFailed", "0" if ok else "1"), ("SendStatus", "5"),
+                  ("SendSuccess", "1" if ok else "0"), ("TotalPrice", f"{entry['price'] if ok else 0:.4f}"),
+                  ("TotalReceiver", "1"), ("TotalSent", "1" if ok else "0"), ("RequestId", ""),
+                  ("TypeId", entry["TypeId"]), ("telcoid", "2"), ("phonenumber", entry["Phone"]),
+                  ("partnerids", info.get("data", {}).get("msg_id", "") if ok else ""), ("error_info", error_info),
+                  ("oaid", entry["OAID"]), ("tempid", entry["TempID"])]
+        url = entry["CallbackUrl"]
+        sep = "&" if "?" in url else "?"
+        return requests.get(url + sep + urlencode(params), timeout=10)
+
     # -- the HTTP API --------------------------------------------------------------------
     @staticmethod
     def _json(data: dict[str, Any], status: int = 200) -> Response:
@@ -141,6 +174,27 @@ class FakeEsms(LoopbackServer):
             if "CallBackUrl" in data and "CallbackUrl" not in data:
                 data["CallbackUrl"] = data.pop("CallBackUrl")
             return self._send(data, "GET")
+
+        @app.post(base + "/SendZaloMessage_V5_post/")
+        @app.post(base + "/SendZaloMessage_V5_post")
+        def send_zns():
+            data = self._body()
+            return self._send_zalo(data, data, None) if data is not None else self._error("99")
+
+        @app.post(base + "/MultiChannelMessage/")
+        @app.post(base + "/MultiChannelMessage")
+        def send_multi():
+            data = self._body()
+            if data is None:
+                return self._error("99")
+            channels, parts = data.get("Channels"), data.get("Data")
+            if channels != ["zalo", "sms"] or not isinstance(parts, list) or len(parts) != 2 \
+                    or not all(isinstance(p, dict) for p in parts):
+                return self._error("99")
+            zalo, sms = parts
+            if not sms.get("Content"):
+                return self._error("99")
+            return self._send_zalo({**data, **zalo}, zalo, sms)
 
         @app.get(base + "/GetSendStatus")
         def get_status():
@@ -189,6 +243,72 @@ class FakeEsms(LoopbackServer):
             return self._json({"accepted": len(ids), "unique_request_ids": len(set(ids)), "balance": self.balance})
 
         return app
+
+    @staticmethod
+    def _body() -> dict[str, Any] | None:
+        try:
+            data = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _send_zalo(self, data: dict[str, Any], zalo: dict[str, Any], sms: dict[str, Any] | None) -> Response:
+        """ZNS (V5, TempData key/value) or ZNS-then-SMS (MultiChannel, Params in template order)."""
+        f = {k: ("" if data.get(k) is None else str(data.get(k)))
+             for k in ("ApiKey", "SecretKey", "Phone", "OAID", "TempID", "Sandbox", "RequestId", "CallbackUrl")}
+        with self._lock:
+            mode = self._failures.pop(0) if self._failures else self._outage
+        log = {**f, "method": "POST", "at": self.clock(), "kind": "multi" if sms else "zns",
+               "TempData": zalo.get("TempData"), "Params": zalo.get("Params"), "sms": sms}
+
+        def answer(code: str, resp: Response) -> Response:
+            with self._lock:
+                self.requests_log.append({**log, "CodeResult": code})
+            return resp
+
+        if mode == "http500":
+            return answer("http500", Response("Internal Server Error", status=500))
+        if mode not in (None, "timeout", "drop"):
+            return answer(mode, self._error(mode))
+        with self._lock:
+            code = "100"
+            keys = self.zns_templates.get(f["TempID"])
+            if (f["ApiKey"], f["SecretKey"]) != (self.api_key, self.secret_key):
+                code = "101"
+            elif self.locked:
+                code = "102"
+            elif not f["Phone"]:
+                code = "99"
+            elif f["OAID"] != self.oaid or not self.oa_active:
+                code = "799"
+            elif keys is None:
+                code = "789"
+            elif sms is None and sorted(d.get("key") for d in (zalo.get("TempData") or [])
+                                        if isinstance(d, dict)) != sorted(keys):
+                code = "99"   # a template parameter missing or unknown
+            elif sms is not None and len(zalo.get("Params") or []) != len(keys):
+                code = "99"
+            elif len(f["RequestId"]) > 120:
+                code = "159"
+            else:
+                prev = self._by_request_id.get(f["RequestId"]) if f["RequestId"] else None
+                if prev is not None and self.clock() - prev["at"] < 86_400:
+                    code = "124"
+            if code != "100":
+                return answer(code, self._error(code))
+            smsid = uuid.uuid4().hex + "25"
+            entry = {**log, "SMSID": smsid, "SendStatus": 2, "SendSuccess": 0, "SendFailed": 0,
+                     "price": self.zns_price, "TypeId": "25", "SmsType": "2", "Content": json.dumps(
+                         zalo.get("TempData") or zalo.get("Params"), ensure_ascii=False)}
+            if f["Sandbox"] != "1":
+                self.balance -= self.zns_price
+            self.accepted.append(entry)
+            self._by_smsid[smsid] = entry
+            if f["RequestId"]:
+                self._by_request_id[f["RequestId"]] = entry
+        if mode == "drop":
+            return answer("100", Response("Bad Gateway", status=502))
+        return answer("100", self._json({"CodeResult": "100", "CountRegenerate": 0, "SMSID": smsid}))
 
     def _send(self, data: dict[str, Any], method: str) -> Response:
         fields = {k: ("" if data.get(k) is None else str(data.get(k)))

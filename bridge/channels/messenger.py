@@ -1,0 +1,119 @@
+"""Facebook Messenger adapter (PROTOCOLS §6): the Send API, translated to our outcomes.
+
+A customer is reachable only after they opened our signed m.me link (their PSID is bound to
+the order's phone and email), and freely only within 24 h of their last message; outside it the
+configured MESSENGER_TAG is used, or the message goes to the next channel of the rule. Graph
+answers errors as `{"error": {"code", "error_subcode", "message"}}`; the table below says what
+each means for the message.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from .. import messenger_contacts
+from ..config import Settings
+from .base import Channel, OutgoingMessage, Outcome, SendResult
+
+TEXT_LIMIT = 2000      # Send API text message
+BUTTON_TEXT_LIMIT = 640  # button template text
+BUTTON_TITLE_LIMIT = 20
+
+# Graph error code -> (outcome, what it means). Subcodes refine a few below.
+GRAPH_CODES: dict[int, tuple[Outcome, str]] = {
+    190: (Outcome.PERMANENT, "Messenger page token invalid or expired (MESSENGER_PAGE_TOKEN)"),
+    2: (Outcome.TRANSIENT, "Messenger temporarily unavailable"),
+    4: (Outcome.TRANSIENT, "Messenger rate limit (application)"),
+    613: (Outcome.TRANSIENT, "Messenger rate limit (calls)"),
+    1200: (Outcome.TRANSIENT, "Messenger temporary send failure"),
+    551: (Outcome.UNAVAILABLE, "this person is not available on Messenger right now"),
+    10: (Outcome.UNAVAILABLE, "outside the window in which the page may message this person"),
+    100: (Outcome.UNAVAILABLE, "Messenger refused the recipient or the message type"),
+    200: (Outcome.PERMANENT, "the page lacks permission to send (pages_messaging)"),
+}
+GRAPH_SUBCODES: dict[int, tuple[Outcome, str]] = {
+    2018278: (Outcome.UNAVAILABLE, "outside the 24 h window and the tag is not allowed"),
+    2018001: (Outcome.UNAVAILABLE, "no Messenger user with this id"),
+    2018108: (Outcome.UNAVAILABLE, "this person cannot receive messages from the page"),
+    1545041: (Outcome.UNAVAILABLE, "this person is not available on Messenger right now"),
+}
+
+
+def translate_error(status: int, body: Any) -> tuple[Outcome, str, str]:
+    """(outcome, code, readable reason) of a Graph error answer."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        if status >= 500 or status == 429:
+            return Outcome.TRANSIENT, f"http-{status}", f"Graph HTTP {status}"
+        return Outcome.PERMANENT, f"http-{status}", f"Graph HTTP {status} without an error body: check GRAPH_BASE_URL"
+    code, sub = err.get("code"), err.get("error_subcode")
+    outcome, meaning = GRAPH_SUBCODES.get(sub) if sub in GRAPH_SUBCODES else GRAPH_CODES.get(
+        code, (Outcome.TRANSIENT if status >= 500 else Outcome.PERMANENT, "Messenger error"))
+    text = f"{meaning} (Graph {code}{'/' + str(sub) if sub else ''}: {err.get('message', '')})".strip()
+    return outcome, str(code if not sub else f"{code}/{sub}"), text
+
+
+class MessengerChannel(Channel):
+    def __init__(self, name: str, settings: Settings, db: Any = None):
+        super().__init__(name, settings, db)
+        self.session = requests.Session()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.messenger_page_token)
+
+    @property
+    def why_not_configured(self) -> str:
+        return "" if self.configured else "MESSENGER_PAGE_TOKEN is not set"
+
+    def body(self, psid: str, msg: OutgoingMessage, tag: str | None) -> dict[str, Any]:
+        """The Send API request: plain text, or a button template when the rule has a link."""
+        link = msg.meta.get("link") if isinstance(msg.meta.get("link"), dict) else None
+        if link and link.get("url"):
+            message: dict[str, Any] = {"attachment": {"type": "template", "payload": {
+                "template_type": "button", "text": msg.text[:BUTTON_TEXT_LIMIT],
+                "buttons": [{"type": "web_url", "url": link["url"],
+                             "title": (link.get("title") or "Xem")[:BUTTON_TITLE_LIMIT]}]}}}
+        else:
+            message = {"text": msg.text[:TEXT_LIMIT]}
+        out: dict[str, Any] = {"recipient": {"id": psid}, "message": message}
+        if tag:
+            out.update(messaging_type="MESSAGE_TAG", tag=tag)
+        else:
+            out["messaging_type"] = "RESPONSE"
+        return out
+
+    def send(self, msg: OutgoingMessage) -> SendResult:
+        s = self.settings
+        contact = messenger_contacts.find(self.db, msg.recipient, msg.meta)
+        if contact is None:
+            return SendResult(Outcome.UNAVAILABLE, code="no-psid",
+                              detail="the customer has not linked Messenger (no m.me referral from them)")
+        tag = None
+        if not contact.in_window():
+            if not s.messenger_tag:
+                return SendResult(Outcome.UNAVAILABLE, code="window",
+                                  detail="more than 24 h since the customer last wrote, and no MESSENGER_TAG")
+            tag = s.messenger_tag
+        body = self.body(contact.psid, msg, tag)
+        try:
+            r = self.session.post(f"{s.graph_base_url}/me/messages", params={"access_token": s.messenger_page_token},
+                                  json=body, timeout=(5, s.messenger_timeout))
+        except requests.Timeout as exc:
+            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"Graph did not answer in time: {exc}")
+        except requests.RequestException as exc:
+            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach Graph: {exc}")
+        raw = r.text[:2000]
+        try:
+            data = r.json()
+        except ValueError:
+            data = None
+        if r.status_code == 200 and isinstance(data, dict) and data.get("message_id"):
+            how = f"tag {tag}" if tag else "within 24 h"
+            return SendResult(Outcome.ACCEPTED, provider_id=str(data["message_id"]), code="200",
+                              detail=f"accepted by Messenger for PSID {contact.psid} ({how})", raw=raw,
+                              device=None)
+        outcome, code, reason = translate_error(r.status_code, data)
+        return SendResult(outcome, code=code, detail=reason, raw=raw or json.dumps(data))
