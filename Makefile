@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test init worker bench clean
+.PHONY: run test init worker bench translations clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "woo-bridge needs Python 3.11+"'
@@ -30,12 +30,18 @@ worker: init
 	$(PY) -m bridge worker
 
 test: $(VENV)/.test-deps
+	scripts/ensure-debian-packages chromium=chromium
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbound.py
 	$(PY) bench/match.py
+
+translations: $(VENV)/.test-deps
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --omit-header -o bridge/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i bridge/translations/messages.pot -d bridge/translations -l vi --no-location --width 100
+	$(VENV)/bin/pybabel compile -d bridge/translations -l vi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(messenger.bp)
     app.register_blueprint(health.bp)
+    from bridge.web import admin
+    admin.init_app(app)
 
     @app.errorhandler(413)
     def too_large(_exc):

@@ -83,6 +83,32 @@ class Bridge:
         self.worker.shutdown()
 
     # -- what the owner needs to see at start -----------------------------------------
+    def channel_status(self) -> dict[str, dict]:
+        """Each channel live or dry-run, and why (healthz, the admin dashboard and settings)."""
+        return {n: c.status() for n, c in self.channels.items() if n != "dry-run"}
+
+    def device_status(self) -> list[dict]:
+        """The shop's phones (SMSGate) with their health and hourly use; empty without any."""
+        budget = getattr(self.channels.get("smsgate"), "budget", None)
+        return budget.status() if budget is not None else []
+
+    def public_endpoints(self) -> list[tuple[str, str, str]]:
+        """(what, URL, note) for everything outside systems call on us: shown in the banner
+        and on the admin settings page, so both say the same thing."""
+        s = self.settings
+        key_origin = self.secret_origin["smsgate_signing_key"]
+        out = [
+            ("eSMS delivery callback", f"{s.public_url}/callbacks/esms?token={s.inbound_token}", ""),
+            ("SMSGate webhooks", f"{s.public_url}/inbound/smsgate",
+             f"signing key: {s.smsgate_signing_key}" + ("" if key_origin == "configured" else f", {key_origin} in the database")),
+            ("FiboSMS push URL", f"{s.public_url}/inbound/fibo?token={s.inbound_token}", ""),
+            ("App notifications", f"{s.public_url}/inbound/notification", f"Authorization: Bearer {s.inbound_token}"),
+        ]
+        if s.messenger_page_token:
+            out.append(("Messenger webhook", f"{s.public_url}/webhooks/messenger",
+                        f"verify token: {s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'}"))
+        return out
+
     def banner(self) -> str:
         s = self.settings
         lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
@@ -98,13 +124,8 @@ class Bridge:
         else:
             how = "password stored (hashed) in the database; `python -m bridge admin-password` makes a new one"
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
-        lines.append(f"  eSMS delivery callback  : {s.public_url}/callbacks/esms?token={s.inbound_token}")
-        lines.append(f"  SMSGate webhooks        : {s.public_url}/inbound/smsgate   (signing key: "
-                     f"{s.smsgate_signing_key}{'' if self.secret_origin['smsgate_signing_key'] == 'configured' else ', ' + self.secret_origin['smsgate_signing_key'] + ' in the database'})")
-        lines.append(f"  FiboSMS push URL        : {s.public_url}/inbound/fibo?token={s.inbound_token}")
-        if s.messenger_page_token:
-            lines.append(f"  Messenger webhook       : {s.public_url}/webhooks/messenger   (verify token: "
-                         f"{s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'})")
+        for label, url, note in self.public_endpoints():
+            lines.append(f"  {label:<24}: {url}" + (f"   ({note})" if note else ""))
         for name, ch in self.channels.items():
             if name in ("dry-run", "http"):
                 continue

@@ -32,15 +32,10 @@ def healthz():
         "ok": ok,
         "database": {"ok": db_ok, "path": b.settings.db_path, "schema_version": schema, "error": db_error},
         "scheduler": scheduler,
-        "channels": {n: c.status() for n, c in b.channels.items() if n != "dry-run"},
+        "channels": b.channel_status(),
         "outbox": outbox,
         "esms_balance": b.db.kv_get("esms.balance") if db_ok else None,
-        "devices": _devices(b) if db_ok else [],
+        "devices": b.device_status() if db_ok else [],
     }
     return jsonify(body), 200 if ok else 503
 
-
-def _devices(b) -> list[dict]:
-    ch = b.channels.get("smsgate")
-    budget = getattr(ch, "budget", None)
-    return budget.status() if budget is not None else []

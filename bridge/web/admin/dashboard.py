@@ -1,0 +1,77 @@
+"""The page an owner opens every morning: today and the last 7 days at a glance."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import render_template
+
+from ...payments.handler import CONFIRM, OVERPAID, REJECT_SPOOF
+from ...payments.review import CONFIRMED, REJECTED, review_queue
+from .. import bridge
+from . import bp, day_start, local_zone
+
+LEFT = ("queued", "sent", "delivered", "failed")   # statuses of messages that went to a provider
+
+
+def _period(db: Any, since: float) -> dict[str, Any]:
+    by = [dict(r) for r in db.query(
+        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE created_at >= ? GROUP BY status, channel"
+        " ORDER BY status, channel", (since,))]
+    by_status: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
+    for r in by:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
+        by_channel[r["channel"] or "?"] = by_channel.get(r["channel"] or "?", 0) + r["n"]
+    left = sum(by_status.get(s, 0) for s in LEFT)
+    tx = db.one(
+        "SELECT SUM(decision IN (?, ?) OR review_action=?) AS confirmed,"
+        " SUM(decision=? OR review_action=?) AS rejected FROM transactions WHERE created_at >= ?",
+        (CONFIRM, OVERPAID, CONFIRMED, REJECT_SPOOF, REJECTED, since))
+    return {
+        "orders": db.scalar("SELECT COUNT(*) FROM orders WHERE first_seen_at >= ?", (since,)),
+        "messages": sum(by_status.values()), "by_status": by_status, "by_channel": by_channel,
+        "delivery_rate": (by_status.get("delivered", 0) / left) if left else None,
+        "confirmed": tx["confirmed"] or 0, "rejected": tx["rejected"] or 0,
+    }
+
+
+def _per_day(db: Any, days: int = 14) -> list[dict[str, Any]]:
+    out = []
+    for ago in range(days - 1, -1, -1):
+        start, end = day_start(ago), day_start(ago - 1) if ago else 4e9
+        out.append({
+            "day": datetime.fromtimestamp(start, local_zone()).strftime("%d/%m"),
+            "messages": db.scalar("SELECT COUNT(*) FROM messages WHERE created_at >= ? AND created_at < ?"
+                                  " AND channel != 'woocommerce'", (start, end)),
+            "payments": db.scalar("SELECT COUNT(*) FROM transactions WHERE created_at >= ? AND created_at < ?"
+                                  " AND order_id IS NOT NULL", (start, end)),
+        })
+    return out
+
+
+def chart_svg(days: list[dict[str, Any]], width: int = 640, height: int = 180) -> dict[str, Any]:
+    """Bars for a small chart drawn in the template as SVG: no script, no CDN."""
+    top = max([1] + [d["messages"] for d in days] + [d["payments"] for d in days])
+    slot = width / max(1, len(days))
+    bar = slot * 0.35
+    bars = []
+    for i, d in enumerate(days):
+        x = i * slot + slot * 0.1
+        for j, key in enumerate(("messages", "payments")):
+            h = (height - 30) * d[key] / top
+            bars.append({"x": round(x + j * bar, 1), "y": round(height - 20 - h, 1), "w": round(bar - 1, 1),
+                         "h": round(h, 1), "kind": key, "value": d[key], "day": d["day"]})
+    labels = [{"x": round(i * slot + slot / 2, 1), "text": d["day"]} for i, d in enumerate(days)]
+    return {"width": width, "height": height, "bars": bars, "labels": labels, "top": top}
+
+
+@bp.get("/")
+def dashboard():
+    b = bridge()
+    db = b.db
+    days = _per_day(db)
+    return render_template(
+        "admin/dashboard.html", today=_period(db, day_start(0)), week=_period(db, day_start(6)),
+        review_count=len(review_queue(db)), balance=db.kv_get("esms.balance"),
+        devices=b.device_status(), chart=chart_svg(days), days=days, channels=b.channel_status())

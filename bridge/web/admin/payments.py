@@ -1,0 +1,86 @@
+"""Payments: every transaction with its decision, and the review queue where a person decides
+what the matcher would not (money is never guessed)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ...payments import review
+from .. import bridge
+from . import bp, who
+
+PAGE = 50
+
+
+def candidates(db: Any, q: str, amount: int | None) -> list[dict[str, Any]]:
+    """Orders a reviewer may mean: by payment code / number, phone, or the transferred amount."""
+    if not q and not amount:
+        return []
+    where, params = [], []
+    if q:
+        number = re.sub(r"^[A-Za-z]+", "", q.strip().lstrip("#"))
+        digits = re.sub(r"\D", "", q)
+        where.append("(number = ? OR customer_name LIKE ? OR (? != '' AND length(?) >= 6 AND phone_e164 LIKE ?))")
+        params += [number, f"%{q}%", digits, digits, f"%{digits[-9:]}%"]
+    if amount:
+        where.append("total_minor = ?")
+        params.append(amount)
+    return [dict(r) for r in db.query(
+        "SELECT id, number, status, total_minor, customer_name, phone_e164, paid_at FROM orders WHERE "
+        + " OR ".join(where) + " ORDER BY paid_at IS NOT NULL, updated_at DESC LIMIT 20", tuple(params))]
+
+
+@bp.get("/payments")
+def payments():
+    db = bridge().db
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    decision = request.args.get("decision", "").strip()[:40]
+    where, params = (" WHERE decision = ?", [decision]) if decision else ("", [])
+    total = db.scalar(f"SELECT COUNT(*) FROM transactions{where}", tuple(params))
+    rows = [dict(r) for r in db.query(f"SELECT * FROM transactions{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                                      (*params, PAGE, (page - 1) * PAGE))]
+    queue = [dict(r) for r in review.review_queue(db)]
+    decisions = [r["decision"] for r in db.query("SELECT DISTINCT decision FROM transactions ORDER BY decision")]
+    return render_template("admin/payments.html", rows=rows, queue=queue, decision=decision, decisions=decisions,
+                           page=page, total=total, pages=max(1, (total + PAGE - 1) // PAGE))
+
+
+@bp.get("/payments/<int:tx_id>")
+def transaction(tx_id: int):
+    db = bridge().db
+    tx = db.one("SELECT * FROM transactions WHERE id=?", (tx_id,))
+    if tx is None:
+        return render_template("admin/error.html", title="404", message=_("No such transaction.")), 404
+    q = request.args.get("q", "").strip()[:100]
+    by_amount = request.args.get("by_amount") == "1"
+    found = candidates(db, q or (tx["code"] or ""), tx["amount"] if by_amount else None)
+    return render_template("admin/transaction.html", tx=dict(tx), q=q, by_amount=by_amount, found=found,
+                           open=tx["decision"] in review.REVIEW and not tx["review_action"])
+
+
+@bp.post("/payments/<int:tx_id>/<action>")
+def review_action(tx_id: int, action: str):
+    b = bridge()
+    note = request.form.get("note", "").strip()[:500]
+    try:
+        if action == "confirm":
+            order_id = request.form.get("order_id", type=int)
+            if not order_id:
+                raise review.ReviewError(_("Choose the order this transfer pays."))
+            review.confirm(b, tx_id, order_id, who(), note)
+            flash(_("Confirmed: the order is marked paid and WooCommerce is being updated."), "ok")
+        elif action == "reject":
+            review.reject(b, tx_id, who(), note)
+            flash(_("Rejected."), "ok")
+        elif action == "not-a-payment":
+            review.not_a_payment(b, tx_id, who(), note)
+            flash(_("Marked as not a payment."), "ok")
+        else:
+            flash(_("Unknown action."), "error")
+    except (review.ReviewError, ValueError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.transaction", tx_id=tx_id))
+    return redirect(url_for("admin.payments"))

@@ -1,0 +1,131 @@
+"""The admin page in a real browser: Debian's Chromium driven by Playwright against the service
+over real HTTP, with the fake eSMS and fake WooCommerce behind it. Screenshots of each step go
+to tests/artifacts/ (git-ignored) for a person to look at."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from bridge.config import _accounts
+from tests.conftest import esms_settings, wait_until
+from tests.fakes.woocommerce import FakeWooCommerce
+from tests.orders import order_body
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PASSWORD = "mat-khau-cua-shop"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        reason = f"{CHROMIUM} is missing (`make test` installs the chromium package with apt-get)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def shop(service_factory, fake_esms):
+    with FakeWooCommerce() as woo:
+        svc = service_factory(start_scheduler=True, admin_password=PASSWORD, woo_url=woo.url,
+                              woo_consumer_key="ck_test", woo_consumer_secret="cs_test",
+                              bank_accounts=_accounts("Vietcombank:0181003749261"), **esms_settings(fake_esms))
+        yield svc, woo
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
+
+
+def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_switches_language(
+        browser, shop, fake_esms):
+    svc, woo = shop
+    woo.add_order(901, 513000)
+    body = json.loads(order_body(901, phone="0987 111 222"))
+    body["billing"]["first_name"] = "Thị Lan"
+    body["billing"]["last_name"] = "Nguyễn"
+    assert svc.post_json(json.dumps(body).encode(), topic="order.created").status_code == 200
+    wait_until(lambda: len(fake_esms.accepted) == 2, what="customer SMS and owner alert")
+    sms = ("SD TK 0181003749261 +513,000VND luc 23-11-2026 09:12:40. SD 6,801,000VND. Ref MBVCB.9911.chi Lan tra "
+           "tien hang.CT tu 1047263815 NGUYEN THI LAN toi 0181003749261 CUA H...")
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "Vietcombank",
+                                                        "message": sms, "guid": uuid.uuid4().hex}, timeout=5)
+    assert r.status_code == 200
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 1, what="the bank SMS read")
+
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    # sign in (a wrong password first)
+    page.goto(svc.url + "/admin/")
+    assert "/admin/login" in page.url
+    page.fill("input[name=password]", "sai")
+    page.click("button[type=submit]")
+    assert page.locator(".flash.error").inner_text() == "Sai mật khẩu."
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(svc.url + "/admin/")
+    assert page.locator("h1").inner_text() == "Tổng quan"
+    assert page.locator("#review-count").inner_text() == "1"
+    shot(page, "1-dashboard")
+
+    # search a message without diacritics, open it, resend it
+    page.click("text=Tin nhắn")
+    page.fill("input[name=q]", "lan")
+    page.click("button:has-text('Lọc')")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1 and "Nguyen Thi Lan" in rows.first.inner_text()   # the owner's new-order alert
+    shot(page, "2-search")
+    rows.first.locator("a").first.click()
+    original = page.url.rsplit("/", 1)[1]
+    page.click("#resend")
+    page.wait_for_url(lambda url: url.rsplit("/", 1)[1] != original)
+    assert "Đã gửi lại thành một tin mới." in page.locator(".flash.ok").inner_text()
+    copy = page.url.rsplit("/", 1)[1]
+    wait_until(lambda: len(fake_esms.accepted) == 3, what="the resent SMS at eSMS")
+    first = next(a for a in fake_esms.accepted if a["RequestId"] == original)
+    assert fake_esms.accepted[2]["RequestId"] == copy and fake_esms.accepted[2]["Content"] == first["Content"]
+    shot(page, "3-resent")
+
+    # the review queue: find the order by the customer's phone and confirm the payment
+    page.click("text=Thanh toán")
+    page.click("a.button:has-text('Duyệt')")
+    page.fill("#order-search", "0987111222")
+    page.click("button:has-text('Tìm đơn')")
+    shot(page, "4-review")
+    page.click("button.confirm-order")
+    assert "Đã xác nhận" in page.locator(".flash.ok").inner_text()
+    wait_until(lambda: woo.status_changes == [(901, "on-hold", "processing")], timeout=15,
+               what="WooCommerce marked the order paid")
+    assert "Chờ duyệt (0)" in page.content()
+    shot(page, "5-confirmed")
+
+    # live template preview (the page's only script) and the language switch
+    page.click("text=Mẫu tin")
+    section = page.locator("#rule-order-processing")
+    section.locator("textarea").fill("Đơn {{ order_number }} đã xong")
+    page.wait_for_function("document.querySelector('#rule-order-processing .preview-without').textContent"
+                           " === 'Don 10231 da xong'")
+    page.click("button:has-text('English')")
+    assert page.locator("h1").inner_text() == "Templates"
+    page.click("text=Dashboard")
+    assert page.locator("h1").inner_text() == "Dashboard"
+    shot(page, "6-english")
+    context.close()
