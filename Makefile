@@ -30,7 +30,7 @@ worker: init
 	$(PY) -m bridge worker
 
 test: $(VENV)/.test-deps
-	scripts/ensure-debian-packages chromium=chromium
+	scripts/ensure-debian-packages chromium=chromium nginx=nginx-light logrotate=logrotate openssl=openssl
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.test-deps

@@ -9,8 +9,9 @@ import gc
 import logging
 import sys
 
-from flask import Flask, request
+from flask import Flask, g, request
 
+from bridge import logs
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.intake import MAX_BODY, record_rejection
 from bridge.rules import RulesError
@@ -20,25 +21,37 @@ from bridge.web import error
 
 def create_app(settings: Settings | None = None, start_scheduler: bool | None = None) -> Flask:
     settings = settings or load_settings()
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # APScheduler announces every run of every job at INFO: once a second for the outbox.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.setup(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     b = Bridge(settings)
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 
-    from bridge.web import callbacks, health, hooks, inbound, messenger, pay
+    from bridge.web import callbacks, health, hooks, inbound, messenger, metrics, pay
     app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(inbound.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(messenger.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+
+    @app.before_request
+    def request_id():
+        g.request_id = logs.request_id_from(request.headers.get("X-Request-ID"))
+
+    @app.after_request
+    def echo_request_id(response):
+        response.headers["X-Request-ID"] = getattr(g, "request_id", "-")
+        return response
     from bridge.web import admin
     admin.init_app(app)
+    if settings.proxy_count > 0:
+        # Behind nginx: the client's address (rate limits, logs) and https come from X-Forwarded-*.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     @app.errorhandler(413)
     def too_large(_exc):

@@ -60,6 +60,12 @@ class Settings:
     esms_base_url: str = ESMS_REAL_BASE_URL
     esms_timeout: float = 10.0
     esms_low_balance: int = 50_000
+    alert_channels: tuple[str, ...] = ("esms", "smsgate")  # owner alerts: tried in order, like a rule's list
+    alert_repeat: float = 21_600.0       # the same trouble is alerted at most once per this many seconds
+    reconcile_every: float = 900.0       # seconds between reconciles with the WooCommerce REST API
+    stale_pending_hours: float = 48.0    # a bank-transfer order unpaid this long is flagged to the owner
+    alert_every: float = 60.0            # how often the alert conditions are checked (seconds)
+    alert_review_queue: int = 5          # alert when the payment review queue reaches a multiple of this
     esms_poll_after: float = 600.0
     esms_poll_give_up: float = 86_400.0
     esms_balance_every: float = 3_600.0
@@ -92,6 +98,7 @@ class Settings:
     send_lease: float = 120.0
     send_stagger: float = 0.02
     worker_interval: float = 1.0
+    scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
 
     smsgate_url: str = ""
@@ -118,6 +125,8 @@ class Settings:
     secret_key: str = ""
     admin_password: str = ""
     log_level: str = "INFO"
+    proxy_count: int = 0                 # reverse proxies in front (nginx: 1): trust that many X-Forwarded-* hops
+    log_format: str = "text"             # "text" for people, "json" (one object per line) for log collectors
 
     @property
     def receiving_accounts(self) -> tuple[tuple[str, str], ...]:
@@ -254,6 +263,13 @@ def _sync(v: str) -> str:
     return s
 
 
+def _names(v: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in v.split(",") if x.strip())
+    if not names:
+        raise ValueError("expected a comma list of channel names, e.g. esms,smsgate")
+    return names
+
+
 def _positive_int(v: str) -> int:
     n = int(v)
     if n < 1:
@@ -282,6 +298,13 @@ def _url(v: str) -> str:
     return s
 
 
+def _log_format(value: str) -> str:
+    v = value.strip().lower()
+    if v not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return v
+
+
 ENV = {
     "BRIDGE_DB": ("db_path", str),
     "HOST": ("host", str),
@@ -303,6 +326,12 @@ ENV = {
     "ESMS_BASE_URL": ("esms_base_url", _url),
     "ESMS_TIMEOUT": ("esms_timeout", _positive_float),
     "ESMS_LOW_BALANCE": ("esms_low_balance", int),
+    "ALERT_CHANNELS": ("alert_channels", _names),
+    "ALERT_REPEAT": ("alert_repeat", _positive_float),
+    "ALERT_EVERY": ("alert_every", _positive_float),
+    "RECONCILE_EVERY": ("reconcile_every", _positive_float),
+    "STALE_PENDING_HOURS": ("stale_pending_hours", _positive_float),
+    "ALERT_REVIEW_QUEUE": ("alert_review_queue", _positive_int),
     "ESMS_POLL_AFTER": ("esms_poll_after", _positive_float),
     "ESMS_POLL_GIVE_UP": ("esms_poll_give_up", _positive_float),
     "ESMS_BALANCE_EVERY": ("esms_balance_every", _positive_float),
@@ -332,6 +361,7 @@ ENV = {
     "SEND_LEASE": ("send_lease", _positive_float),
     "SEND_STAGGER": ("send_stagger", float),
     "WORKER_INTERVAL": ("worker_interval", _positive_float),
+    "SCHEDULER_LEASE": ("scheduler_lease", _positive_float),
     "RUN_SCHEDULER": ("run_scheduler", _bool),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
@@ -356,6 +386,8 @@ ENV = {
     "SECRET_KEY": ("secret_key", str),
     "ADMIN_PASSWORD": ("admin_password", str),
     "LOG_LEVEL": ("log_level", str),
+    "LOG_FORMAT": ("log_format", _log_format),
+    "PROXY_COUNT": ("proxy_count", int),
 }
 
 

@@ -115,7 +115,7 @@ class Intake:
         self.settings = settings
         self.rules = rules
 
-    def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any) -> Stored:
+    def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any, notify: bool = True) -> Stored:
         """Store a verified delivery and decide from it in one transaction (one commit).
 
         The decision runs inside a savepoint: if it fails, the delivery is still committed,
@@ -125,14 +125,14 @@ class Intake:
             stored = _insert_delivery(c, headers, body, parsed, RECEIVED, "")
             if stored.duplicate:
                 return stored
-            state, n = self._decide_in_savepoint(c, stored.row_id)
+            state, n = self._decide_in_savepoint(c, stored.row_id, notify)
             return Stored(stored.row_id, False, state, n)
 
-    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int) -> tuple[str, int]:
+    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, notify: bool = True) -> tuple[str, int]:
         row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
         c.execute("SAVEPOINT decide")
         try:
-            state, reason, n = self._decide(c, row)
+            state, reason, n = self._decide(c, row, notify)
         except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
             c.execute("ROLLBACK TO decide")
@@ -142,7 +142,7 @@ class Intake:
         return state, n
 
     # -- decisions ---------------------------------------------------------------------
-    def _decide(self, c: sqlite3.Connection, row: sqlite3.Row) -> tuple[str, str, int]:
+    def _decide(self, c: sqlite3.Connection, row: sqlite3.Row, notify: bool = True) -> tuple[str, str, int]:
         topic = row["topic"]
         try:
             body = json.loads(row["body"])
@@ -150,7 +150,7 @@ class Intake:
             return ERROR, "body is not JSON", 0
         try:
             if topic in ORDER_TOPICS:
-                return self._order(c, row, body)
+                return self._order(c, row, body, notify)
             if topic == "order.deleted":
                 return self._order_deleted(c, body)
             if topic == "customer.created":
@@ -165,7 +165,7 @@ class Intake:
             return IGNORED, f"topic {topic} carries no order status; ignored", 0
         return IGNORED, f"topic {topic or '(none)'} is not handled; ignored", 0
 
-    def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
+    def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, notify: bool = True) -> tuple[str, str, int]:
         snap = parse_order(body)
         existing = c.execute("SELECT * FROM orders WHERE id=?", (snap.id,)).fetchone()
         if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
@@ -190,6 +190,10 @@ class Intake:
         ctx = order_context(self.settings, snap, row["source_url"] or "")
         n = 0
         notes = []
+        if not notify:   # an import of old orders: known from now on, nobody is told about the past
+            c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?",
+                      (snap.status, t, snap.id))
+            return PROCESSED, f"order {snap.id}: imported ({snap.status}) without notifying", 0
         if existing is None:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
                 n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,

@@ -13,6 +13,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
+from . import alerts, reconcile
 from .db import now
 from .outbox import advance_stalled, apply_report
 
@@ -84,11 +85,31 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
                       id="esms_balance", name="eSMS balance", next_run_time=start, **common)
+    scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
+                      name="owner alerts", **common)
+    if s.woo_configured:
+        scheduler.add_job(lambda: reconcile.run(bridge), "interval", seconds=s.reconcile_every, id="reconcile",
+                          name="reconcile with WooCommerce", **common)
+
+
+def leader_only(bridge: Any, fn: Any) -> Any:
+    """The job runs only in the process holding the scheduler lease (bridge/leader.py)."""
+    def run() -> Any:
+        if bridge.leader.leading:
+            return fn()
+        return None
+    run.__name__ = getattr(fn, "__name__", "job")
+    return run
 
 
 def make_scheduler(bridge) -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1})
     install_jobs(sched, bridge)
+    for job in sched.get_jobs():
+        job.modify(func=leader_only(bridge, job.func))
+    lease = bridge.settings.scheduler_lease
+    sched.add_job(bridge.leader.renew, "interval", seconds=max(1.0, lease / 3), id="scheduler_lease",
+                  name="hold or take the scheduler lease", max_instances=1, coalesce=True, misfire_grace_time=30)
     return sched
 
 

@@ -18,6 +18,7 @@ from .inbound import load_handlers
 from .inbox import Inbox
 from .intake import Intake
 from .jobs import make_scheduler
+from .leader import LeaderLock
 from .rules import load_rules
 from .worker import Worker
 
@@ -57,11 +58,13 @@ class Bridge:
         self.worker = Worker(self.db, self.settings, self.channels)
         self.inbox = Inbox(self.db, load_handlers(self.settings, self))
         self.scheduler = None
+        self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
         self.started_at = datetime.now(timezone.utc)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:
         if self.scheduler is None:
+            self.leader.renew()
             self.scheduler = make_scheduler(self)
             self.scheduler.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
@@ -80,6 +83,8 @@ class Bridge:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+            if self.leader.leading:
+                self.leader.release()
         self.worker.shutdown()
 
     # -- what the owner needs to see at start -----------------------------------------

@@ -22,6 +22,7 @@ class WooAnswer:
     data: Any = None
     transient: bool = False
     detail: str = ""
+    pages: int = 1       # X-WP-TotalPages of a list answer
 
 
 class WooClient:
@@ -45,7 +46,11 @@ class WooClient:
         except ValueError:
             body = None
         if 200 <= r.status_code < 300:
-            return WooAnswer(True, r.status_code, body)
+            try:
+                pages = int(r.headers.get("X-WP-TotalPages", 1))
+            except ValueError:
+                pages = 1
+            return WooAnswer(True, r.status_code, body, pages=pages)
         code = body.get("code", "") if isinstance(body, dict) else ""
         message = body.get("message", "") if isinstance(body, dict) else r.text[:200]
         transient = r.status_code >= 500 or r.status_code == 429
@@ -66,3 +71,18 @@ class WooClient:
 
     def add_note(self, order_id: int, note: str) -> WooAnswer:
         return self._call("post", f"orders/{order_id}/notes", {"note": note, "customer_note": False})
+
+    def list_orders(self, modified_after: str, page: int, per_page: int = 100) -> tuple[WooAnswer, int]:
+        """One page of orders changed after `modified_after` (GMT, oldest first) and the page count."""
+        return self._paged("orders", page, per_page, modified_after=modified_after, dates_are_gmt="true",
+                           orderby="modified", order="asc")
+
+    def list_webhooks(self, page: int = 1) -> tuple[WooAnswer, int]:
+        return self._paged("webhooks", page, 100)
+
+    def activate_webhook(self, webhook_id: int) -> WooAnswer:
+        return self._call("put", f"webhooks/{webhook_id}", {"status": "active"})
+
+    def _paged(self, endpoint: str, page: int, per_page: int, **params: str) -> tuple[WooAnswer, int]:
+        answer = self._call("get", endpoint, params={**params, "per_page": str(per_page), "page": str(page)})
+        return answer, answer.pages

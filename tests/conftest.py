@@ -144,6 +144,18 @@ def fake_esms():
         yield fake
 
 
+@pytest.fixture
+def woo():
+    """The fake WooCommerce REST API (tests/fakes/woocommerce.py) on a loopback port."""
+    from tests.fakes.woocommerce import FakeWooCommerce
+    with FakeWooCommerce() as fake:
+        yield fake
+
+
+def woo_settings(fake) -> dict:
+    return dict(woo_url=fake.url, woo_consumer_key=fake.consumer_key, woo_consumer_secret=fake.consumer_secret)
+
+
 def esms_settings(fake) -> dict:
     return dict(esms_api_key=fake.api_key, esms_secret_key=fake.secret_key, esms_brandname="SHOPDEMO",
                 esms_base_url=fake.base_url, esms_timeout=2.0)

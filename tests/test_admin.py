@@ -15,8 +15,7 @@ from bridge.db import now
 from bridge.outbox import Draft, enqueue
 from bridge.phones import normalize_phone
 from bridge.smstext import prepare
-from tests.conftest import esms_settings, wait_until
-from tests.fakes.woocommerce import FakeWooCommerce
+from tests.conftest import esms_settings, wait_until, woo_settings
 from tests.orders import order_body
 
 PASSWORD = "correct horse 42"
@@ -28,16 +27,9 @@ VCB = ("SD TK 0181003749261 +513,000VND luc 23-11-2026 09:{minute:02d}:40. SD {b
 
 
 @pytest.fixture
-def woo():
-    with FakeWooCommerce() as w:
-        yield w
-
-
-@pytest.fixture
 def svc(service_factory, fake_esms, woo):
-    return service_factory(start_scheduler=True, admin_password=PASSWORD, woo_url=woo.url, woo_consumer_key="ck_test",
-                           woo_consumer_secret="cs_test", bank_accounts=_accounts("Vietcombank:0181003749261"),
-                           **esms_settings(fake_esms))
+    return service_factory(start_scheduler=True, admin_password=PASSWORD, **woo_settings(woo),
+                           bank_accounts=_accounts("Vietcombank:0181003749261"), **esms_settings(fake_esms))
 
 
 def token_of(html: str) -> str:

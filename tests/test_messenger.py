@@ -136,8 +136,8 @@ def test_outside_the_24h_window_falls_back_to_sms_unless_a_tag_is_set(service_fa
     psid = linked_customer(svc, fake_esms, graph)
     svc.db.conn().execute("UPDATE messenger_contacts SET last_inbound_at=? WHERE psid=?", (time.time() - 25 * 3600, psid))
     status_update(svc, 501, "processing", 50)
-    wait_until(lambda: len(fake_esms.accepted) == 2, what="the SMS")
-    assert graph.sent == []
+    wait_until(lambda: len(svc.messages(channel="esms", status="queued")) == 2, what="the SMS recorded as queued")
+    assert graph.sent == [] and len(fake_esms.accepted) == 2
     m = svc.messages(channel="esms", status="queued")[-1]
     assert "24 h" in history(svc.db, m["id"])[0]["reason"]
 
@@ -181,7 +181,9 @@ def test_no_delivery_report_in_time_moves_to_sms_and_a_late_report_sends_nothing
     psid = linked_customer(svc, fake_esms, graph)
     status_update(svc, 501, "processing", 50)
     wait_until(lambda: graph.sent_to(psid), what="Messenger")
-    wait_until(lambda: len(fake_esms.accepted) == 2, timeout=10, what="the SMS after the time limit")
+    wait_until(lambda: len(svc.messages(channel="esms", rule="order-status", status="queued")) == 2, timeout=10,
+               what="the SMS after the time limit, recorded")
+    assert len(fake_esms.accepted) == 2
     m = svc.messages(channel="esms", rule="order-status")[-1]
     legs = history(svc.db, m["id"])
     assert [(x["channel"], x["outcome"]) for x in legs][-2:] == [("messenger", "no report"), ("esms", "queued")]

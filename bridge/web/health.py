@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from ..outbox import counts
 from . import bridge
@@ -36,6 +36,8 @@ def healthz():
         "outbox": outbox,
         "esms_balance": b.db.kv_get("esms.balance") if db_ok else None,
         "devices": b.device_status() if db_ok else [],
+        # as this service sees the caller: behind a proxy, shows whether PROXY_COUNT is right
+        "request": {"scheme": request.scheme, "remote_addr": request.remote_addr, "host": request.host},
     }
     return jsonify(body), 200 if ok else 503
 

@@ -64,6 +64,7 @@ class FakeEsms(LoopbackServer):
         self.clock: Callable[[], float] = time.time
         self.accepted: list[dict[str, Any]] = []
         self.requests_log: list[dict[str, Any]] = []
+        self.balance_calls: list[float] = []
         self.base_url = ""
         self._by_request_id: dict[str, dict[str, Any]] = {}
         self._by_smsid: dict[str, dict[str, Any]] = {}
@@ -224,6 +225,8 @@ class FakeEsms(LoopbackServer):
 
         @app.get(base + "/GetBalance/<api_key>/<secret_key>")
         def balance(api_key: str, secret_key: str):
+            with self._lock:
+                self.balance_calls.append(time.time())
             if (api_key, secret_key) != (self.api_key, self.secret_key):
                 return self._json({"CodeResponse": "101"})
             return self._json({"Balance": self.balance, "CodeResponse": "100", "UserID": 1})

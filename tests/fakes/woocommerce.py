@@ -50,6 +50,8 @@ class FakeWooCommerce(LoopbackServer):
         self._nonces: set[str] = set()
         self._failures: list[str] = []
         self.down = False
+        self.webhooks: dict[int, dict[str, Any]] = {}
+        self.webhook_puts: list[tuple[int, dict[str, Any]]] = []
         self.delay = 0.0
         self._lock = threading.RLock()
         self.url = ""
@@ -71,6 +73,39 @@ class FakeWooCommerce(LoopbackServer):
             self.orders[order_id] = o
             self.notes.setdefault(order_id, [])
         return o
+
+    def change(self, order_id: int, status: str, modified: str) -> dict[str, Any]:
+        """The shop changes an order (in wp-admin) without us hearing of it."""
+        with self._lock:
+            o = self.orders[order_id]
+            o.update(status=status, date_modified_gmt=modified, date_modified=modified)
+            return o
+
+    def add_webhook(self, webhook_id: int, delivery_url: str, topic: str = "order.updated",
+                    status: str = "active") -> dict[str, Any]:
+        w = {"id": webhook_id, "name": f"woo-bridge {topic}", "status": status, "topic": topic,
+             "resource": topic.split(".")[0], "event": topic.split(".")[1], "hooks": [], "delivery_url": delivery_url,
+             "date_created_gmt": "2026-11-01T00:00:00", "date_modified_gmt": "2026-11-01T00:00:00"}
+        with self._lock:
+            self.webhooks[webhook_id] = w
+        return w
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]]) -> Response:
+        """WordPress pagination: per_page (1-100, default 10), page; totals in X-WP-* headers."""
+        try:
+            per_page = int(request.args.get("per_page", 10))
+            page = int(request.args.get("page", 1))
+        except ValueError:
+            per_page, page = 0, 0
+        if not 1 <= per_page <= 100 or page < 1:
+            return FakeWooCommerce._json({"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
+                                          "data": {"status": 400}}, 400)
+        total = len(items)
+        r = FakeWooCommerce._json(items[(page - 1) * per_page: page * per_page])
+        r.headers["X-WP-Total"] = str(total)
+        r.headers["X-WP-TotalPages"] = str(max(1, -(-total // per_page)) if total else 0)
+        return r
 
     def fail_next(self, n: int, mode: str) -> None:
         """"http500" or "timeout" (sleeps 3 s) for the next n API calls."""
@@ -124,6 +159,36 @@ class FakeWooCommerce(LoopbackServer):
                 time.sleep(3.0)
             return self._authenticate()
 
+        @app.get(base + "/orders")
+        def list_orders():
+            after = request.args.get("modified_after")
+            with self._lock:
+                items = [copy.deepcopy(o) for o in self.orders.values()
+                         if not after or o.get("date_modified_gmt", "") > after[:19]]
+            key = "date_modified_gmt" if request.args.get("orderby") == "modified" else "id"
+            items.sort(key=lambda o: (o.get(key) or "", o["id"]), reverse=request.args.get("order", "desc") == "desc")
+            return self._page(items)
+
+        @app.get(base + "/webhooks")
+        def list_webhooks():
+            with self._lock:
+                items = [dict(w) for w in self.webhooks.values()
+                         if request.args.get("status", "all") in ("all", w["status"])]
+            return self._page(sorted(items, key=lambda w: w["id"]))
+
+        @app.put(base + "/webhooks/<int:wid>")
+        def put_webhook(wid: int):
+            body = request.get_json(silent=True) or {}
+            with self._lock:
+                w = self.webhooks.get(wid)
+                if w is None:
+                    return self._error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", 404)
+                if "status" in body and body["status"] not in ("active", "paused", "disabled"):
+                    return self._error("rest_invalid_param", "Invalid parameter(s): status", 400)
+                self.webhook_puts.append((wid, body))
+                w.update({k: v for k, v in body.items() if k in ("status", "name", "delivery_url", "secret")})
+                return self._json(w)
+
         @app.get(base + "/orders/<int:oid>")
         def get_order(oid: int):
             with self._lock:
@@ -148,6 +213,7 @@ class FakeWooCommerce(LoopbackServer):
                 if status and status != o["status"]:
                     self.status_changes.append((oid, o["status"], status))
                     o["status"] = status
+                o["date_modified_gmt"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
                 if body.get("set_paid"):
                     o["date_paid_gmt"] = o["date_paid_gmt"] or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
                     o["date_paid"] = o["date_paid_gmt"]

@@ -1,0 +1,80 @@
+"""SMS to the owner when something needs their hand: a provider refusing every message, the
+eSMS balance running low, a phone paused, a WooCommerce webhook disabled, the payment review
+queue growing, a bank-transfer order unpaid for too long.
+
+Each alert is an ordinary outbox message (audience `owner`, rule `alert:<kind>`), so it is
+durable, visible in the admin page and never sent twice: its dedupe key carries the kind, the
+subject and a time bucket, so the same trouble is repeated at most every ALERT_REPEAT seconds.
+The channel list falls through like any rule's: when eSMS itself is the trouble, the phone
+gateway carries the alert.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .db import now
+from .money import format_vnd
+from .outbox import Draft, enqueue
+from .payments.review import review_queue
+from .phones import normalize_phone
+from .smstext import prepare
+
+log = logging.getLogger(__name__)
+
+
+def alert_owner(bridge: Any, kind: str, subject: str, text: str, once: bool = False) -> int:
+    """Queue `text` to every OWNER_PHONES number. Returns how many messages were queued (0 when
+    this alert went out within ALERT_REPEAT seconds, or always after the first time if `once`)."""
+    s = bridge.settings
+    if not s.owner_phones:
+        log.warning("owner alert (%s) not sent, OWNER_PHONES is empty: %s", kind, text)
+        return 0
+    bucket = "once" if once else str(int(now() // s.alert_repeat))
+    channels = tuple(c for c in s.alert_channels if c in bridge.channels) or ("dry-run",)
+    n = 0
+    with bridge.db.tx() as c:
+        for raw in s.owner_phones:
+            mid = enqueue(c, Draft.to_phone(normalize_phone(raw), dedupe_key=f"alert:{kind}:{subject}:{bucket}:{raw}",
+                                            rule=f"alert:{kind}", event="alert", audience="owner", channels=channels,
+                                            sms=prepare(f"{s.shop_name}: {text}", False), urgent=True))
+            n += mid is not None
+    if n:
+        log.warning("owner alert %s (%s): %s", kind, subject, text)
+        bridge.wake_worker()
+    return n
+
+
+def failing_channels(db: Any, window: float = 3600, at_least: int = 3) -> dict[str, str]:
+    """Channels whose last `at_least` attempts within `window` all failed for good."""
+    out = {}
+    since = now() - window
+    for ch in [r[0] for r in db.query("SELECT DISTINCT channel FROM attempts WHERE at > ?", (since,))]:
+        last = db.query("SELECT outcome, detail FROM attempts WHERE channel=? AND at > ? ORDER BY id DESC LIMIT ?",
+                        (ch, since, at_least))
+        if len(last) == at_least and all(r["outcome"] == "permanent" for r in last):
+            out[ch] = last[0]["detail"] or "permanent failure"
+    return out
+
+
+def watch(bridge: Any) -> int:
+    """The periodic check (leader only): every condition that should wake the owner."""
+    s, db = bridge.settings, bridge.db
+    sent = 0
+    for ch, detail in failing_channels(db).items():
+        sent += alert_owner(bridge, "provider", ch, f"kenh {ch} dang tu choi gui tin: {detail}. Kiem tra cau hinh.")
+    balance = db.kv_get("esms.balance")
+    if balance is not None and int(float(balance)) < s.esms_low_balance:
+        sent += alert_owner(bridge, "balance", "esms",
+                            f"so du eSMS con {format_vnd(int(float(balance)))}, duoi muc {format_vnd(s.esms_low_balance)}."
+                            " Nap them de khong bi gian doan tin nhan.")
+    for d in bridge.device_status():
+        if d["paused"]:
+            paused_at = db.scalar("SELECT paused_until FROM devices WHERE name=?", (d["name"],))
+            sent += alert_owner(bridge, "device", f"{d['name']}:{int(paused_at or 0)}",
+                                f"dien thoai {d['name']} tam dung gui tin: {d['pause_reason']}", once=True)
+    queue = len(review_queue(db))
+    if queue >= s.alert_review_queue:
+        sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),
+                            f"{queue} giao dich chuyen khoan dang cho duyet trong trang quan tri.")
+    return sent

@@ -1,0 +1,26 @@
+"""gunicorn for woo-bridge on a small VPS (2 cores): `gunicorn -c deploy/gunicorn.conf.py`.
+
+Workers: the work per request is short (verify, one SQLite transaction, answer) and SQLite takes
+one writer at a time, so more processes do not mean more throughput; three processes (one per
+core plus one to cover a process being recycled) with four threads each keep every core busy
+while a request waits on the database lock. The periodic jobs and the sending run in the separate
+worker process (`python -m bridge worker`), hence RUN_SCHEDULER=0 here.
+"""
+import os
+
+wsgi_app = "app:create_app()"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+preload_app = False            # each worker opens its own SQLite connections after the fork
+timeout = 30                   # a webhook is answered in milliseconds; 30 s means a stuck worker
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000            # recycle workers now and then: bounded memory over months
+max_requests_jitter = 500
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+raw_env = ["RUN_SCHEDULER=0"]

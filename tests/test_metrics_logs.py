@@ -1,0 +1,72 @@
+"""/metrics in Prometheus format counts what really happened; logs can be JSON lines carrying
+the request id that the response also returns."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ROOT, ServiceProcess, esms_settings, wait_until
+from tests.orders import order_body
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    r = requests.get(url + "/metrics", timeout=5)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    out = {}
+    for fam in text_string_to_metric_families(r.text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_follow_webhooks_sends_reports_and_payments(service_factory, fake_esms):
+    svc = service_factory(start_scheduler=True, **esms_settings(fake_esms))
+    for oid in (11, 12):
+        assert svc.post_json(order_body(oid), topic="order.created").status_code == 200
+    requests.post(svc.url + "/webhooks/woocommerce", data=b"{}", headers={"X-WC-Webhook-Topic": "order.created"},
+                  timeout=5)   # unsigned: refused
+    wait_until(lambda: len(fake_esms.accepted) == 4, what="4 SMS")
+    fake_esms.fire_callback(fake_esms.accepted[0]["SMSID"], send_status=5, success=1)
+    m = scrape(svc.url)
+    assert m[("woobridge_webhook_deliveries_total", (("state", "processed"), ("topic", "order.created")))] == 2
+    assert m[("woobridge_rejected_requests_total", (("endpoint", "/webhooks/woocommerce"), ("status", "401")))] == 1
+    assert m[("woobridge_messages", (("channel", "esms"), ("status", "delivered")))] == 1
+    assert m[("woobridge_messages", (("channel", "esms"), ("status", "queued")))] == 3
+    assert m[("woobridge_send_attempts_total", (("channel", "esms"), ("outcome", "accepted")))] == 4
+    assert m[("woobridge_send_duration_seconds_count", (("channel", "esms"),))] == 4
+    assert m[("woobridge_send_duration_seconds_bucket", (("channel", "esms"), ("le", "+Inf")))] == 4
+    assert m[("woobridge_message_delivery_seconds_count", (("channel", "esms"),))] == 1
+    assert m[("woobridge_outbox_depth", (("status", "pending"),))] == 0
+    assert m[("woobridge_review_queue", ())] == 0
+    assert m[("woobridge_scheduler_leader", ())] == 1
+    assert m[("woobridge_esms_balance_vnd", ())] in {1_000_000 - k * 800 for k in range(5)}  # read at start
+
+
+def test_every_response_carries_a_request_id_and_json_logs_carry_it_too(tmp_path):
+    env = {"BRIDGE_DB": str(tmp_path / "b.db"), "LOG_FORMAT": "json", "WOO_WEBHOOK_SECRET": "s"}
+    svc = ServiceProcess(env).start()
+    try:
+        r = requests.post(svc.url + "/webhooks/woocommerce", data=b"{}", timeout=5,
+                          headers={"X-WC-Webhook-Topic": "order.created", "X-Request-ID": "proxy-abc.123"})
+        assert r.status_code == 401 and r.headers["X-Request-ID"] == "proxy-abc.123"
+        own = requests.get(svc.url + "/healthz", headers={"X-Request-ID": "bad id <x>"}, timeout=5)
+        assert len(own.headers["X-Request-ID"]) == 16 and own.headers["X-Request-ID"] != "bad id"
+        wait_until(lambda: "proxy-abc.123" in svc.output(), what="the refusal in the log")
+    finally:
+        svc.stop()
+    lines = [json.loads(line) for line in svc.output().splitlines() if line.startswith("{")]
+    refusal = [x for x in lines if x.get("request_id") == "proxy-abc.123"]
+    assert refusal and refusal[0]["level"] == "WARNING" and "X-WC-Webhook-Signature" in refusal[0]["message"]
+    assert all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+
+
+def test_unknown_log_format_is_refused_at_start(tmp_path):
+    env = {**os.environ, "BRIDGE_DB": str(tmp_path / "b.db"), "LOG_FORMAT": "xml"}
+    r = subprocess.run([sys.executable, "-m", "bridge", "check-config"], cwd=ROOT, env=env, capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "LOG_FORMAT" in r.stderr
