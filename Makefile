@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test init worker bench translations clean
+.PHONY: run test init worker bench soak translations clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "woo-bridge needs Python 3.11+"'
@@ -38,9 +38,12 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/inbound.py
 	$(PY) bench/match.py
 
+soak: $(VENV)/.test-deps
+	$(PY) bench/soak.py --minutes 10
+
 translations: $(VENV)/.test-deps
 	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --omit-header -o bridge/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i bridge/translations/messages.pot -d bridge/translations -l vi --no-location --width 100
+	$(VENV)/bin/pybabel update -i bridge/translations/messages.pot -d bridge/translations -l vi --width 100
 	$(VENV)/bin/pybabel compile -d bridge/translations -l vi
 
 clean:

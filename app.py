@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sqlite3
 import sys
 
 from flask import Flask, g, request
@@ -58,6 +59,15 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
         record_rejection(b.db, request.path, 413, "body over the 1 MiB limit", request.remote_addr,
                          request.headers, b"")
         return error(413, "body over the 1 MiB limit")
+
+    @app.errorhandler(sqlite3.Error)
+    def storage_unavailable(exc):
+        # Nothing was committed, so nothing may be acknowledged: a 2xx here would lose the delivery.
+        # 503 tells WooCommerce (and every provider) this one failed; reconcile catches up later.
+        logging.getLogger("bridge").error("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        resp, status = error(503, f"storage unavailable, nothing was accepted ({exc}); try again later")
+        resp.headers["Retry-After"] = "60"
+        return resp, status
 
     @app.errorhandler(404)
     def not_found(_exc):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 import threading
+from typing import Any
 
 from . import logs
 from .config import ConfigError, load_settings, settings_with
@@ -25,12 +27,58 @@ def cmd_init(_args) -> int:
     return 0
 
 
-def cmd_check_config(_args) -> int:
+def cmd_check_config(_args: argparse.Namespace) -> int:
+    """Validate the environment and `mappings/` (building the service does both, naming the
+    variable, file, rule and field), then what only makes sense across settings."""
     b = _bridge(False)
-    print(f"configuration OK: {len(b.rules.rules)} rules, channels: "
-          + ", ".join(f"{n} ({'live' if c.configured else 'dry-run'})" for n, c in b.channels.items() if n != "dry-run"))
-    b.shutdown()
-    return 0
+    try:
+        errors, warnings = config_problems(b)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if errors:
+            print("woo-bridge: invalid configuration:\n  " + "\n  ".join(errors), file=sys.stderr)
+            return 2
+        print(f"configuration OK: {len(b.rules.rules)} rules, channels: "
+              + ", ".join(f"{n} ({'live' if c.configured else 'dry-run'})" for n, c in b.channels.items()
+                          if n != "dry-run")
+              + (f"; reconcile with WooCommerce every {b.settings.reconcile_every:g} s" if b.settings.woo_configured
+                 else "; reconcile off (WooCommerce REST not configured)"))
+        return 0
+    finally:
+        b.shutdown()
+
+
+def config_problems(b: Any) -> tuple[list[str], list[str]]:
+    """(errors, warnings) no single variable shows: half-given credentials, owner phones that
+    cannot be texted, alert channels that do not exist, a PUBLIC_URL WordPress cannot reach."""
+    from urllib.parse import urlsplit
+
+    from .phones import normalize_phone
+    s = b.settings
+    errors, warnings = [], []
+    woo = {"WOO_URL": s.woo_url, "WOO_CONSUMER_KEY": s.woo_consumer_key, "WOO_CONSUMER_SECRET": s.woo_consumer_secret}
+    if (s.woo_consumer_key or s.woo_consumer_secret) and not s.woo_configured:
+        errors.append("WooCommerce REST needs all of " + ", ".join(woo) + "; missing: "
+                      + ", ".join(k for k, v in woo.items() if not v))
+    if bool(s.esms_api_key) != bool(s.esms_secret_key):
+        errors.append("eSMS needs both ESMS_API_KEY and ESMS_SECRET_KEY; missing: "
+                      + ("ESMS_SECRET_KEY" if s.esms_api_key else "ESMS_API_KEY"))
+    for raw in s.owner_phones:
+        phone = normalize_phone(raw)
+        if not phone.ok:
+            errors.append(f"OWNER_PHONES: {raw!r} cannot be texted: {phone.reason}")
+    unknown = [c for c in s.alert_channels if c not in b.channels]
+    if unknown:
+        errors.append(f"ALERT_CHANNELS: unknown channel(s) {', '.join(unknown)}; known: {', '.join(b.channels)}")
+    if s.woo_url and (urlsplit(s.public_url).hostname or "") in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+        warnings.append(f"PUBLIC_URL is {s.public_url}: WordPress cannot deliver webhooks there, and reconcile only "
+                        "re-activates webhooks whose delivery URL is under PUBLIC_URL")
+    if s.woo_url and not s.woo_configured:
+        warnings.append("WOO_URL without WOO_CONSUMER_KEY/WOO_CONSUMER_SECRET: no reconcile, and payments are not "
+                        "written back to WooCommerce (dry-run)")
+    if not s.owner_phones:
+        warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
+    return errors, warnings
 
 
 def cmd_admin_password(_args) -> int:
@@ -71,8 +119,9 @@ def cmd_worker(_args) -> int:
     return 0
 
 
-def cmd_send_test(args) -> int:
-    """One real message now, through the normal outbox (recorded, idempotent), to check a channel."""
+def cmd_send_test(args: argparse.Namespace) -> int:
+    """One message now, through the normal outbox (recorded, visible in the admin page), to see a
+    channel work end to end. Only this message is sent: a backlog waits for the service."""
     import uuid
 
     from .outbox import Draft, enqueue
@@ -80,112 +129,148 @@ def cmd_send_test(args) -> int:
     from .smstext import prepare
     b = _bridge(False)
     try:
-        if args.channel not in b.channels:
+        channel = b.channels.get(args.channel)
+        if channel is None:
             raise ValueError(f"unknown channel {args.channel!r}; known: {', '.join(sorted(b.channels))}")
         phone = normalize_phone(args.phone)
         if not phone.ok:
             raise ValueError(f"{args.phone!r} is not a usable phone number: {phone.reason}")
+        if not channel.configured:
+            print(f"channel {args.channel} is not configured ({channel.why_not_configured}): DRY-RUN, the message "
+                  "is recorded, not sent")
         text = args.text or f"{b.settings.shop_name}: tin nhan thu tu woo-bridge."
         with b.db.tx() as c:
             mid = enqueue(c, Draft.to_phone(phone, dedupe_key=f"send-test:{uuid.uuid4().hex}", rule="send-test",
                                             event="test", audience="test", channels=(args.channel,),
                                             sms=prepare(text, not args.plain)))
-        b.worker.drain()
-        m = b.db.one("SELECT status, channel, reason, provider_id, segments FROM messages WHERE id=?", (mid,))
+        row = _lease(b, mid)
+        if row is not None:
+            b.worker.record(b.worker.call(row))
+        m = b.db.one("SELECT status, channel, reason, provider_id, segments, encoding FROM messages WHERE id=?", (mid,))
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"
               + (f" (provider id {m['provider_id']})" if m["provider_id"] else "")
-              + (f": {m['reason']}" if m["reason"] else "") + f"; {m['segments']} SMS")
+              + (f": {m['reason']}" if m["reason"] else "") + f"; {m['segments']} SMS, {m['encoding']}")
+        if m["status"] in ("pending", "scheduled"):
+            print("not sent yet: the running service (python app.py or worker) sends it when it is due",
+                  file=sys.stderr)
         return 0 if m["status"] in ("queued", "sent", "delivered", "dry-run") else 1
     finally:
         b.shutdown()
 
 
-def _print_summary(summary) -> int:
-    print(f"since {summary.since}: {summary.fetched} orders fetched, {summary.processed} taken in, "
-          f"{summary.notified} messages queued")
+def _lease(b: Any, mid: str) -> Any:
+    """Claim one message for this process (the same lease the worker takes), if it is due."""
+    from .db import now
+    t = now()
+    with b.db.tx() as c:
+        cur = c.execute("UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id=?"
+                        " AND status IN ('pending','scheduled') AND due_at <= ?"
+                        " AND (lease_until IS NULL OR lease_until < ?)",
+                        (t + b.settings.send_lease, t, mid, t, t))
+        return c.execute("SELECT * FROM messages WHERE id=?", (mid,)).fetchone() if cur.rowcount else None
+
+
+def _print_summary(summary: Any) -> int:
+    """The pass as the owner reads it; 1 when it failed (the error on stderr)."""
+    print(f"since {summary.since or '-'}: {summary.fetched} orders fetched, {summary.processed} taken in, "
+          f"{summary.notified} messages queued" + (f", {summary.failed} unusable" if summary.failed else ""))
     if summary.webhooks_reactivated:
         print(f"webhooks re-activated: {', '.join(map(str, summary.webhooks_reactivated))}")
     if summary.stale_pending:
-        print(f"bank-transfer orders still unpaid: {', '.join(summary.stale_pending)}")
+        print(f"bank-transfer orders unpaid too long: {', '.join('#' + n for n in summary.stale_pending)}"
+              + (f" (new: {', '.join('#' + n for n in summary.stale_new)})" if summary.stale_new else ""))
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
         return 1
     return 0
 
 
-def cmd_reconcile(_args) -> int:
-    """One reconcile pass now (the scheduler also runs it every RECONCILE_EVERY seconds)."""
+def cmd_reconcile(_args: argparse.Namespace) -> int:
+    """One reconcile pass now (the scheduler also runs it every RECONCILE_EVERY seconds); the
+    messages it queued are sent before the command returns."""
     from . import reconcile
     b = _bridge(False)
     try:
+        _need_woo(b)
         summary = reconcile.run(b)
-        b.worker.drain()
-        return _print_summary(summary)
-    finally:
-        b.shutdown()
-
-
-def cmd_import_orders(args) -> int:
-    """Take in the shop's orders changed since a date, without messaging anyone (unless --notify)."""
-    from datetime import datetime
-
-    from tqdm import tqdm
-
-    from . import reconcile
-    try:
-        since = datetime.strptime(args.since, "%Y-%m-%d").strftime("%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        raise ValueError(f"--since must be a date like 2026-11-01, not {args.since!r}") from None
-    b = _bridge(False)
-    bar = tqdm(unit="page", desc="importing orders", file=sys.stderr, disable=args.quiet)
-
-    def progress(page: int, pages: int) -> None:
-        bar.total = pages
-        bar.update(1)
-
-    try:
-        summary = reconcile.run(b, since=since, notify=args.notify, progress=progress)
-        bar.close()
-        if args.notify:
+        if summary.notified:
             b.worker.drain()
         return _print_summary(summary)
     finally:
         b.shutdown()
 
 
-def cmd_backup(args) -> int:
-    """A consistent copy of the live database (SQLite's online backup), checked after writing."""
+def _need_woo(b: Any) -> None:
+    if not b.settings.woo_configured:
+        raise ValueError("WooCommerce REST is not configured: set WOO_URL, WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET "
+                         "(WooCommerce > Settings > Advanced > REST API, Read/Write)")
+
+
+def cmd_import_orders(args: argparse.Namespace) -> int:
+    """Take in the shop's orders changed since a date so later changes are told as news, without
+    messaging anyone about the old ones (unless --notify)."""
+    from datetime import datetime
+
+    from tqdm import tqdm
+
+    from . import reconcile
+    try:
+        since = datetime.strptime(args.since, "%Y-%m-%d").strftime(reconcile.ISO)
+    except ValueError:
+        raise ValueError(f"--since must be a date like 2026-11-01, not {args.since!r}") from None
+    b = _bridge(False)
+    bar = tqdm(unit="order", desc="importing orders", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
+    def progress(read: int, total: int) -> None:
+        bar.total = total
+        bar.n = read
+        bar.refresh()
+
+    try:
+        _need_woo(b)
+        summary = reconcile.run(b, since=since, notify=args.notify, progress=progress)
+        bar.close()
+        if args.notify and summary.notified:
+            b.worker.drain()
+        return _print_summary(summary)
+    finally:
+        b.shutdown()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the live database with SQLite's online backup API (one read
+    transaction, so writers go on meanwhile), checked with integrity_check before it is kept."""
     import os
     import sqlite3
     from pathlib import Path
     settings = load_settings()
     target = Path(args.path)
+    if target.is_dir():
+        raise ValueError(f"{target} is a directory; give the path of the copy, e.g. {target / 'bridge-backup.db'}")
     if target.exists() and not args.force:
         raise ValueError(f"{target} exists; use --force to overwrite it")
-    if not Path(settings.db_path).exists():
+    if not Path(settings.db_path).is_file():
         raise ValueError(f"no database at {settings.db_path} (BRIDGE_DB)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
+    tmp.unlink(missing_ok=True)
     src = sqlite3.connect(settings.db_path, timeout=30)
     dst = sqlite3.connect(tmp)
     try:
-        src.backup(dst, pages=1024)
+        src.backup(dst)              # all pages in one step: a snapshot, never restarted by writers
+        dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file, no -wal beside it
+        result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        orders = dst.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        messages = dst.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     finally:
         dst.close()
         src.close()
-    check = sqlite3.connect(tmp)
-    try:
-        result = check.execute("PRAGMA integrity_check").fetchone()[0]
-        orders = check.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-        messages = check.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-    finally:
-        check.close()
     if result != "ok":
         tmp.unlink(missing_ok=True)
         print(f"backup failed its integrity check: {result}", file=sys.stderr)
         return 1
     os.replace(tmp, target)
-    print(f"backup written to {target}: {target.stat().st_size} bytes, integrity ok, {orders} orders, "
+    print(f"backup written to {target}: {target.stat().st_size} bytes, integrity_check ok, {orders} orders, "
           f"{messages} messages")
     return 0
 
@@ -220,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RulesError, ValueError) as exc:
         print(f"woo-bridge: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:   # disk, permissions, a database that is not one
+        print(f"woo-bridge {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -103,7 +104,10 @@ def leader_only(bridge: Any, fn: Any) -> Any:
 
 
 def make_scheduler(bridge) -> BackgroundScheduler:
-    sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1})
+    # A few threads are enough for a handful of short jobs (the drain fans out on its own lanes);
+    # every thread that touches the database keeps its own SQLite connection and page cache.
+    sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1},
+                                executors={"default": APThreadPool(max_workers=4)})
     install_jobs(sched, bridge)
     for job in sched.get_jobs():
         job.modify(func=leader_only(bridge, job.func))

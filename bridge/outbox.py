@@ -178,6 +178,8 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
                   " delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END, updated_at=? WHERE id=?",
                   (new_status, a.channel, fallback, result.device, result.provider_id, t,
                    result.detail if result.outcome is Outcome.DUPLICATE else "", new_status, t, t, mid))
+        if result.provider_id:
+            new_status = _adopt_early_reports(c, mid, result.provider_id, new_status, t)
         return new_status
     if result.outcome is Outcome.UNAVAILABLE:
         reason = f"{a.channel} cannot reach this recipient: {result.detail}"
@@ -204,6 +206,24 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
     c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
               (FAILED, a.channel, reason, t, mid))
     return FAILED
+
+
+def _adopt_early_reports(c: sqlite3.Connection, mid: str, provider_id: str, status: str, t: float) -> str:
+    """A report can arrive before we have recorded the provider's id (Messenger's delivery
+    receipt racing the Send API answer): it was kept without a message; claim it now."""
+    early = c.execute("SELECT event FROM message_events WHERE provider_id=? AND message_id IS NULL",
+                      (provider_id,)).fetchall()
+    if not early:
+        return status
+    c.execute("UPDATE message_events SET message_id=? WHERE provider_id=? AND message_id IS NULL", (mid, provider_id))
+    reached = [s for s in (EVENT_STATUS.get(Event(e["event"])) for e in early if e["event"] in Event._value2member_map_)
+               if s in (SENT, DELIVERED)]
+    best = max(reached, key=lambda s: RANK[s], default=None)
+    if best and RANK[best] > RANK[status]:
+        c.execute("UPDATE messages SET status=?, delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END,"
+                  " updated_at=? WHERE id=?", (best, best, t, t, mid))
+        return best
+    return status
 
 
 def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: tuple[str, ...], reason: str,

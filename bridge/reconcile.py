@@ -1,10 +1,17 @@
 """Catch up with WooCommerce when webhooks did not reach us.
 
-WooCommerce gives up on a webhook after repeated failed deliveries (it disables it), and nothing
-is delivered while we are down. The reconcile job asks the REST API for every order modified
-since the last change we saw and feeds each through the same intake as a webhook, so a status
-is still notified exactly once whichever way it arrives. It also re-activates our disabled
-webhooks (and tells the owner), and flags bank-transfer orders left unpaid too long.
+WooCommerce never retries a webhook, disables it after repeated failed deliveries, and
+delivers nothing while we are down (PROTOCOLS §1). The reconcile job asks the REST API for every
+order modified since the last change we saw and feeds each through the same intake as a
+webhook: the intake keeps per order the last `date_modified_gmt` and the last status notified,
+so a status is notified exactly once whether the webhook, the reconcile or both bring it. The
+same pass re-activates our webhooks that WooCommerce disabled (and tells the owner), and flags
+bank-transfer orders left unpaid too long.
+
+What a pass found is kept in kv `reconcile.last` (JSON, shown on the admin Settings page), the
+high-water mark in `reconcile.since`, the unpaid orders in `reconcile.stale`. A failure (shop
+down, bad answer, a bug) is recorded there and the next pass tries again: the job never raises
+into the scheduler.
 """
 from __future__ import annotations
 
@@ -15,24 +22,38 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from . import alerts
-from .db import now
-from .woo import WooClient
+from .db import Database
+from .woo import WooAnswer, WooClient
 
 log = logging.getLogger(__name__)
 
-SINCE_KEY, LAST_KEY = "reconcile.since", "reconcile.last"
-OVERLAP = timedelta(minutes=2)   # re-read the edge: two changes in one second, clocks a little apart
+SINCE_KEY, LAST_KEY, STALE_KEY = "reconcile.since", "reconcile.last", "reconcile.stale"
+# Re-read a little before the mark: two changes in one second, or written a moment apart.
+OVERLAP = timedelta(minutes=2)
+# A shop clock far ahead must not push the mark past changes still to come.
+MAX_AHEAD = timedelta(minutes=10)
+MAX_PASSES = 3       # orders changing while we page through them: read the range again
+STALE_ALERT_ONE_BY_ONE = 3   # more new stale orders than this in one pass: one SMS listing them
+ISO = "%Y-%m-%dT%H:%M:%S"
+
+Progress = Callable[[int, int], None]   # (orders read, orders in the range as WooCommerce counts them)
 
 
 @dataclass
 class Summary:
+    """One pass, as stored in `reconcile.last` and printed by the CLI."""
+    kind: str = "reconcile"          # "import" (import-orders), "first" (nothing known yet: taken in quietly)
     at: str = ""
+    finished_at: str = ""
     since: str = ""
-    fetched: int = 0
-    processed: int = 0              # orders taken in (not already seen in this version)
-    notified: int = 0               # messages queued from what reconcile found
+    fetched: int = 0                 # orders read from WooCommerce (again when a range was re-read)
+    processed: int = 0               # new order versions taken in by the intake
+    notified: int = 0                # messages queued from them
+    failed: int = 0                  # orders the intake could not use (recorded as deliveries in error)
+    passes: int = 0
     webhooks_reactivated: list[int] = field(default_factory=list)
-    stale_pending: list[str] = field(default_factory=list)
+    stale_pending: list[str] = field(default_factory=list)   # order numbers unpaid too long
+    stale_new: list[str] = field(default_factory=list)       # of which flagged (and alerted) by this pass
     error: str = ""
 
 
@@ -41,96 +62,232 @@ def _gmt(ts: str) -> datetime:
 
 
 def start_mark(bridge: Any, since: str | None) -> str:
+    """Where a pass starts: `since` when given, else the stored mark less OVERLAP; the first time,
+    the newest order already known (or a day back)."""
     if since:
         return since
     stored = bridge.db.kv_get(SINCE_KEY)
     if stored:
-        return (_gmt(stored) - OVERLAP).strftime("%Y-%m-%dT%H:%M:%S")
+        return (_gmt(stored) - OVERLAP).strftime(ISO)
     newest = bridge.db.scalar("SELECT MAX(date_modified_gmt) FROM orders")
     base = _gmt(newest) - OVERLAP if newest else datetime.now(timezone.utc) - timedelta(days=1)
-    return base.strftime("%Y-%m-%dT%H:%M:%S")
+    return base.strftime(ISO)
 
 
-def run(bridge: Any, since: str | None = None, notify: bool = True,
-        progress: Callable[[int, int], None] | None = None) -> Summary:
-    """One pass. `since` (GMT ISO) overrides the stored mark (import-orders); `notify=False`
-    records orders without telling anyone (old orders)."""
+def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Progress | None = None) -> Summary:
+    """One pass; never raises for WooCommerce's or the data's sake (the error is in the summary).
+
+    `since` (GMT, `YYYY-MM-DDTHH:MM:SS`) reads from that point instead of the stored mark and
+    skips the webhook and stale checks (import-orders); `notify=False` records the orders as
+    known without messaging anyone (old orders)."""
+    summary = Summary(kind="reconcile" if since is None else "import", at=_utc_now())
     s = bridge.settings
-    summary = Summary(at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     if not s.woo_configured:
         summary.error = "WooCommerce REST is not configured (WOO_URL, WOO_CONSUMER_KEY, WOO_CONSUMER_SECRET)"
         return _finish(bridge, summary)
-    woo = WooClient(s)
-    summary.since = start_mark(bridge, since)
-    newest = bridge.db.kv_get(SINCE_KEY) or ""
-    page, pages = 1, 1
-    while page <= pages:
-        answer, pages = woo.list_orders(summary.since, page)
-        if not answer.ok:
-            summary.error = f"orders page {page}: {answer.detail}"
-            break
-        for order in answer.data or []:
-            summary.fetched += 1
-            modified = str(order.get("date_modified_gmt") or "")
-            body = json.dumps(order, ensure_ascii=False).encode()
-            headers = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Resource": "order",
-                       "X-WC-Webhook-Delivery-ID": f"reconcile:{order.get('id')}:{modified}:{order.get('status')}",
-                       "X-WC-Webhook-Source": s.woo_url.rstrip("/") + "/"}
-            stored = bridge.intake.accept(headers, body, order, notify=notify)
-            if not stored.duplicate and stored.state == "processed":
-                summary.processed += 1
-                summary.notified += stored.messages
-            newest = max(newest, modified)
-        if progress:
-            progress(page, pages)
-        page += 1
-    if newest and not summary.error:
-        bridge.db.kv_set(SINCE_KEY, newest)
-    if summary.notified:
-        bridge.wake_worker()
-    if since is None:
-        _webhooks(bridge, woo, summary)
-        _stale(bridge, summary)
+    try:
+        woo = WooClient(s)
+        known = bridge.db.kv_get(SINCE_KEY) or bridge.db.scalar("SELECT 1 FROM orders LIMIT 1")
+        if since is None and not known:
+            # A new installation: the shop's past is not news. Take it in quietly (import-orders
+            # reaches further back); from here on every change is told.
+            summary.kind, notify = "first", False
+        summary.since = start_mark(bridge, since)
+        _orders(bridge, woo, summary, notify, progress)
+        if since is None:
+            _webhooks(bridge, woo, summary)
+            _stale(bridge, summary)
+    except Exception as exc:   # a bug or a locked database: recorded, and the next pass tries again
+        log.exception("reconcile failed")
+        summary.error = summary.error or f"{type(exc).__name__}: {exc}"
     return _finish(bridge, summary)
 
 
+def _orders(bridge: Any, woo: WooClient, summary: Summary, notify: bool, progress: Progress | None) -> None:
+    """Read the range until one pass saw it whole, then move the mark to the newest change read."""
+    newest = ""
+    for _ in range(MAX_PASSES):
+        summary.passes += 1
+        complete, newest_here = _one_pass(bridge, woo, summary, notify, progress)
+        newest = max(newest, newest_here)
+        if summary.error or complete:
+            break
+        log.info("orders changed while reconcile paged through them; reading from %s again", summary.since)
+    if not summary.error:
+        # Nothing changed: the start stays the mark (the first pass of an empty shop sets one).
+        cap = (datetime.now(timezone.utc) + MAX_AHEAD).strftime(ISO)
+        bridge.db.kv_set(SINCE_KEY, max(bridge.db.kv_get(SINCE_KEY) or summary.since, min(newest, cap)))
+    if summary.notified:
+        bridge.wake_worker()
+
+
+def _one_pass(bridge: Any, woo: WooClient, summary: Summary, notify: bool,
+              progress: Progress | None) -> tuple[bool, str]:
+    """Page through `modified_after=since`, oldest first. Paging is by offset, so an order changed
+    meanwhile moves to the end and shifts the rest, and one could slip between two pages: when an
+    order comes twice or the count moves, the pass says it was not complete."""
+    seen: set[Any] = set()
+    moved, first_total, last_total = False, None, None
+    newest, page, pages = "", 1, 1
+    while page <= pages:
+        answer = woo.list_orders(summary.since, page)
+        if not answer.ok or not isinstance(answer.data, list):
+            summary.error = f"orders page {page}: {_problem(answer, 'a list of orders')}"
+            return False, newest
+        pages, last_total = answer.pages, answer.total
+        if page == 1:
+            first_total = answer.total
+        moved = moved or answer.total != first_total
+        for order in answer.data:
+            summary.fetched += 1
+            oid = order.get("id") if isinstance(order, dict) else None
+            moved = moved or oid in seen       # came twice: an order before it changed and moved
+            seen.add(oid)
+            newest = max(newest, _take(bridge, summary, order, notify))
+        if progress:
+            progress(len(seen), max(len(seen), last_total or 0))
+        page += 1
+    moved = moved or (last_total is not None and len(seen) < last_total)
+    return not moved, newest
+
+
+def _take(bridge: Any, summary: Summary, order: Any, notify: bool) -> str:
+    """One order through the webhook intake, as an `order.updated` delivery whose id names the
+    version (id, modified, status): reading it again is a duplicate, not a second decision."""
+    if not isinstance(order, dict):
+        summary.failed += 1
+        return ""
+    modified = str(order.get("date_modified_gmt") or "")
+    headers = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Resource": "order",
+               "X-WC-Webhook-Event": "updated", "X-WC-Webhook-ID": "reconcile",
+               "X-WC-Webhook-Delivery-ID": f"reconcile:{order.get('id')}:{modified}:{order.get('status')}",
+               "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
+    body = json.dumps(order, ensure_ascii=False).encode()
+    stored = bridge.intake.accept(headers, body, order, notify=notify)
+    if not stored.duplicate:
+        if stored.state == "processed":
+            summary.processed += 1
+            summary.notified += stored.messages
+        elif stored.state == "error":
+            summary.failed += 1
+    return modified[:19]
+
+
+def _problem(answer: WooAnswer, expected: str) -> str:
+    return answer.detail if not answer.ok else f"WooCommerce answered HTTP {answer.status} without {expected}"
+
+
+def ours(settings: Any, delivery_url: str) -> bool:
+    """A webhook delivering to this service: its URL is under PUBLIC_URL."""
+    base = settings.public_url.rstrip("/").lower()
+    url = str(delivery_url or "").strip().lower()
+    return url == base or url.startswith(base + "/")
+
+
 def _webhooks(bridge: Any, woo: WooClient, summary: Summary) -> None:
-    ours = bridge.settings.public_url.rstrip("/") + "/webhooks/woocommerce"
-    answer, _ = woo.list_webhooks()
-    if not answer.ok:
-        summary.error = summary.error or f"webhooks: {answer.detail}"
-        return
-    for w in answer.data or []:
-        if w.get("status") == "disabled" and str(w.get("delivery_url", "")).startswith(ours):
+    """Turn our disabled webhooks back on (WooCommerce disables one after repeated failed
+    deliveries and never tries it again); the owner is told, at most once per ALERT_REPEAT."""
+    page, pages = 1, 1
+    while page <= pages:
+        answer = woo.list_webhooks(page)
+        if not answer.ok or not isinstance(answer.data, list):
+            summary.error = summary.error or f"webhooks: {_problem(answer, 'a list of webhooks')}"
+            return
+        pages = answer.pages
+        for w in answer.data:
+            if not isinstance(w, dict) or w.get("status") != "disabled" \
+                    or not ours(bridge.settings, w.get("delivery_url")):
+                continue
             done = woo.activate_webhook(int(w["id"]))
-            if done.ok:
-                summary.webhooks_reactivated.append(int(w["id"]))
-                alerts.alert_owner(bridge, "webhook", str(w["id"]),
-                                   f"WooCommerce da tat webhook #{w['id']} ({w.get('topic')}) vi loi gui; da bat lai. "
-                                   "Kiem tra ket noi toi may chu woo-bridge.")
-            else:
+            if not done.ok:
                 summary.error = summary.error or f"webhook {w['id']}: {done.detail}"
+                continue
+            summary.webhooks_reactivated.append(int(w["id"]))
+            log.warning("WooCommerce had disabled webhook %s (%s); re-activated", w["id"], w.get("topic"))
+            alerts.alert_owner(bridge, "webhook", str(w["id"]),
+                               f"WooCommerce da tat webhook #{w['id']} ({w.get('topic')}) vi gui loi nhieu lan; "
+                               "da bat lai. Kiem tra ket noi toi may chu woo-bridge.")
+        page += 1
 
 
 def _stale(bridge: Any, summary: Summary) -> None:
+    """Bank-transfer orders still unpaid STALE_PENDING_HOURS after they were placed: listed in
+    kv `reconcile.stale` for the admin page, and each told to the owner once."""
     s = bridge.settings
-    cutoff = now() - s.stale_pending_hours * 3600
+    cutoff = datetime.now(timezone.utc) - timedelta(hours=s.stale_pending_hours)
     rows = bridge.db.query(
-        "SELECT id, number, total_minor, customer_name FROM orders WHERE status IN ('pending', 'on-hold')"
-        " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 AND first_seen_at < ? ORDER BY id", (cutoff,))
+        "SELECT id, number, total_minor, customer_name, status, first_seen_at,"
+        " json_extract(body, '$.date_created_gmt') AS created FROM orders WHERE status IN ('pending', 'on-hold')"
+        " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 ORDER BY id")
+    before = {o["id"]: o for o in stale_orders(bridge.db)}
+    current = []
     for r in rows:
-        summary.stale_pending.append(r["number"])
-        alerts.alert_owner(bridge, "stale", str(r["id"]),
-                           f"don #{r['number']} ({r['customer_name']}) cho chuyen khoan qua {s.stale_pending_hours:g}"
-                           " gio. Lien he khach hoac huy don.", once=True)
+        created = _created(r)
+        if created is None or created >= cutoff:
+            continue
+        flagged_at = before.get(r["id"], {}).get("flagged_at") or _utc_now()
+        current.append({"id": r["id"], "number": r["number"], "customer": r["customer_name"],
+                        "total_minor": r["total_minor"], "status": r["status"], "created_gmt": created.strftime(ISO),
+                        "flagged_at": flagged_at})
+    new = [o for o in current if o["id"] not in before]
+    bridge.db.kv_set(STALE_KEY, json.dumps(current, ensure_ascii=False))
+    summary.stale_pending = [o["number"] for o in current]
+    summary.stale_new = [o["number"] for o in new]
+    hours = f"{s.stale_pending_hours:g}"
+    if len(new) > STALE_ALERT_ONE_BY_ONE:
+        numbers = ", ".join(f"#{o['number']}" for o in new[:10])
+        if len(new) > 10:
+            numbers += f" va {len(new) - 10} don khac"
+        alerts.alert_owner(bridge, "stale", f"batch:{new[0]['id']}-{new[-1]['id']}:{len(new)}",
+                           f"{len(new)} don cho chuyen khoan qua {hours} gio: {numbers}. Xem trang quan tri.",
+                           once=True)
+        return
+    for o in new:
+        alerts.alert_owner(bridge, "stale", str(o["id"]),
+                           f"don #{o['number']} ({o['customer']}) cho chuyen khoan qua {hours} gio."
+                           " Lien he khach hoac huy don.", once=True)
+
+
+def _created(row: Any) -> datetime | None:
+    """When the order was placed (WooCommerce's date_created_gmt), else when we first saw it."""
+    if row["created"]:
+        try:
+            return _gmt(str(row["created"]))
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(row["first_seen_at"], timezone.utc) if row["first_seen_at"] else None
+
+
+def stale_orders(db: Database) -> list[dict[str, Any]]:
+    """The bank-transfer orders the last reconcile found unpaid too long (for the admin page):
+    id, number, customer, total_minor, status, created_gmt, flagged_at."""
+    try:
+        data = json.loads(db.kv_get(STALE_KEY) or "[]")
+    except ValueError:
+        return []
+    return [o for o in data if isinstance(o, dict) and "id" in o] if isinstance(data, list) else []
+
+
+def last_run(db: Database) -> dict[str, Any] | None:
+    """The summary of the last pass (kv `reconcile.last`), or None before the first."""
+    try:
+        data = json.loads(db.kv_get(LAST_KEY) or "null")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _finish(bridge: Any, summary: Summary) -> Summary:
+    summary.finished_at = _utc_now()
     bridge.db.kv_set(LAST_KEY, json.dumps(asdict(summary), ensure_ascii=False))
     if summary.error:
-        log.warning("reconcile with WooCommerce: %s", summary.error)
+        log.warning("reconcile with WooCommerce: %s (tried again in the next pass)", summary.error)
     else:
-        log.info("reconcile: %d orders fetched since %s, %d messages, %d webhooks re-activated, %d stale",
-                 summary.fetched, summary.since, summary.notified, len(summary.webhooks_reactivated),
-                 len(summary.stale_pending))
+        log.info("reconcile: %d orders read since %s, %d taken in, %d messages, %d webhooks re-activated,"
+                 " %d stale", summary.fetched, summary.since, summary.processed, summary.notified,
+                 len(summary.webhooks_reactivated), len(summary.stale_pending))
     return summary

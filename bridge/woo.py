@@ -23,6 +23,7 @@ class WooAnswer:
     transient: bool = False
     detail: str = ""
     pages: int = 1       # X-WP-TotalPages of a list answer
+    total: int | None = None   # X-WP-Total of a list answer
 
 
 class WooClient:
@@ -46,11 +47,9 @@ class WooClient:
         except ValueError:
             body = None
         if 200 <= r.status_code < 300:
-            try:
-                pages = int(r.headers.get("X-WP-TotalPages", 1))
-            except ValueError:
-                pages = 1
-            return WooAnswer(True, r.status_code, body, pages=pages)
+            pages = _header_int(r, "X-WP-TotalPages")
+            return WooAnswer(True, r.status_code, body, pages=1 if pages is None else pages,
+                             total=_header_int(r, "X-WP-Total"))
         code = body.get("code", "") if isinstance(body, dict) else ""
         message = body.get("message", "") if isinstance(body, dict) else r.text[:200]
         transient = r.status_code >= 500 or r.status_code == 429
@@ -72,17 +71,25 @@ class WooClient:
     def add_note(self, order_id: int, note: str) -> WooAnswer:
         return self._call("post", f"orders/{order_id}/notes", {"note": note, "customer_note": False})
 
-    def list_orders(self, modified_after: str, page: int, per_page: int = 100) -> tuple[WooAnswer, int]:
-        """One page of orders changed after `modified_after` (GMT, oldest first) and the page count."""
-        return self._paged("orders", page, per_page, modified_after=modified_after, dates_are_gmt="true",
-                           orderby="modified", order="asc")
+    def list_orders(self, modified_after: str, page: int, per_page: int = 100) -> WooAnswer:
+        """One page of orders changed after `modified_after` (GMT), oldest change first; the page
+        count and total are in `pages` and `total` (X-WP-TotalPages, X-WP-Total)."""
+        return self._call("get", "orders", params={"modified_after": modified_after, "dates_are_gmt": "true",
+                                                   "orderby": "modified", "order": "asc",
+                                                   "per_page": str(per_page), "page": str(page)})
 
-    def list_webhooks(self, page: int = 1) -> tuple[WooAnswer, int]:
-        return self._paged("webhooks", page, 100)
+    def list_webhooks(self, page: int = 1) -> WooAnswer:
+        """One page of the shop's webhooks, every status (reconcile looks for disabled ones of ours)."""
+        return self._call("get", "webhooks", params={"status": "all", "per_page": "100", "page": str(page)})
 
     def activate_webhook(self, webhook_id: int) -> WooAnswer:
+        """Turn a webhook WooCommerce disabled after failed deliveries back on."""
         return self._call("put", f"webhooks/{webhook_id}", {"status": "active"})
 
-    def _paged(self, endpoint: str, page: int, per_page: int, **params: str) -> tuple[WooAnswer, int]:
-        answer = self._call("get", endpoint, params={**params, "per_page": str(per_page), "page": str(page)})
-        return answer, answer.pages
+
+def _header_int(r: requests.Response, name: str) -> int | None:
+    """A WordPress pagination header (X-WP-Total, X-WP-TotalPages); None when absent or garbled."""
+    try:
+        return int(r.headers[name])
+    except (KeyError, ValueError):
+        return None

@@ -306,6 +306,10 @@ def test_settings_show_what_to_paste_and_mask_secrets(admin, svc):
     assert "test-secret-key" not in html and "cs_test" not in html   # provider secrets masked
     assert "/callbacks/esms?token=" in html and "/inbound/fibo" in html
     assert '"fetched": 3' in html
+    svc.db.kv_set("reconcile.stale", json.dumps([{"id": 77, "number": "77", "customer": SCRIPT, "total_minor": 513000,
+                                                  "status": "on-hold", "created_gmt": "2026-11-20T01:00:00"}]))
+    html = admin.get("/admin/settings").text
+    assert "Đơn chuyển khoản chờ quá lâu (1)" in html and "/admin/orders/77" in html and "<script>alert" not in html
 
 
 def test_a_paused_phone_can_be_resumed(service_factory, fake_smsgate):

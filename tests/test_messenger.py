@@ -194,6 +194,20 @@ def test_no_delivery_report_in_time_moves_to_sms_and_a_late_report_sends_nothing
     assert len(fake_esms.accepted) == 2 and len(graph.sent_to(psid)) == 1
 
 
+def test_a_delivery_receipt_that_overtakes_the_send_answer_still_counts(service_factory, tmp_path, fake_esms,
+                                                                         graph):
+    svc = shop(service_factory, tmp_path, fake_esms, graph, extra="    fallback_after: 2")
+    psid = linked_customer(svc, fake_esms, graph)
+    graph.answer_delay = 1.0
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: graph.sent_to(psid), what="Messenger accepting the message")
+    r = graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])   # before our send call has returned
+    assert r.status_code == 200
+    wait_until(lambda: svc.messages(channel="messenger", status="delivered"), what="delivered once recorded")
+    time.sleep(2.5)   # past fallback_after: delivered means no SMS
+    assert len(fake_esms.accepted) == 1
+
+
 def test_delivered_in_time_means_no_sms(service_factory, tmp_path, fake_esms, graph):
     svc = shop(service_factory, tmp_path, fake_esms, graph, extra="    fallback_after: 2")
     psid = linked_customer(svc, fake_esms, graph)

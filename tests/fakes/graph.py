@@ -50,6 +50,7 @@ class FakeGraph(LoopbackServer):
         self.requests_log: list[dict[str, Any]] = []
         self._failures: list[str] = []
         self.delay = 0.0
+        self.answer_delay = 0.0   # accept the message, then wait before answering (receipts can overtake)
         self._lock = threading.Lock()
         self.webhook_url = ""
         self.app = self._make_app()
@@ -150,6 +151,8 @@ class FakeGraph(LoopbackServer):
             mid = f"m_{uuid.uuid4().hex}"
             with self._lock:
                 self.sent.append({**body, "message_id": mid})
+            if self.answer_delay:
+                time.sleep(self.answer_delay)
             return Response(json.dumps({"recipient_id": psid, "message_id": mid}), content_type="application/json")
 
         return app

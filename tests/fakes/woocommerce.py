@@ -13,8 +13,9 @@ import hmac
 import json
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, unquote
 
 from flask import Flask, Response, request
@@ -23,6 +24,9 @@ from .server import LoopbackServer
 
 SAMPLE = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce" / "orders_api" /
                      "get-order-20.json").read_text())
+SHOP_OFFSET = timedelta(hours=7)   # the shop's time zone: date_* fields are local, date_*_gmt are UTC
+ORDERBY = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id", "include": "id", "title": "id",
+           "slug": "id"}
 STATUSES = ["pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "checkout-draft"]
 
 
@@ -52,6 +56,7 @@ class FakeWooCommerce(LoopbackServer):
         self.down = False
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.webhook_puts: list[tuple[int, dict[str, Any]]] = []
+        self.after_orders_page: Callable[[int], None] | None = None   # the shop changing things between pages
         self.delay = 0.0
         self._lock = threading.RLock()
         self.url = ""
@@ -63,11 +68,13 @@ class FakeWooCommerce(LoopbackServer):
 
     # -- data ---------------------------------------------------------------------------
     def add_order(self, order_id: int, total: int, status: str = "on-hold", payment_method: str = "bacs",
-                  phone: str = "0912 345 678") -> dict[str, Any]:
+                  phone: str = "0912 345 678", created: str = "2026-11-23T02:41:58") -> dict[str, Any]:
         o = copy.deepcopy(SAMPLE)
         o.update(id=order_id, number=str(order_id), status=status, total=str(total), date_paid=None,
                  date_paid_gmt=None, transaction_id="", payment_method=payment_method, set_paid=False,
-                 order_key=f"wc_order_{order_id:08d}", date_modified_gmt="2026-11-23T02:41:58")
+                 order_key=f"wc_order_{order_id:08d}")
+        _stamp(o, "date_created", created)
+        _stamp(o, "date_modified", created)
         o["billing"] = {**o["billing"], "phone": phone}
         with self._lock:
             self.orders[order_id] = o
@@ -78,7 +85,8 @@ class FakeWooCommerce(LoopbackServer):
         """The shop changes an order (in wp-admin) without us hearing of it."""
         with self._lock:
             o = self.orders[order_id]
-            o.update(status=status, date_modified_gmt=modified, date_modified=modified)
+            o["status"] = status
+            _stamp(o, "date_modified", modified)
             return o
 
     def add_webhook(self, webhook_id: int, delivery_url: str, topic: str = "order.updated",
@@ -150,7 +158,8 @@ class FakeWooCommerce(LoopbackServer):
         def gate():
             with self._lock:
                 mode = self._failures.pop(0) if self._failures else None
-            self.requests_log.append({"method": request.method, "path": request.path, "mode": mode})
+            self.requests_log.append({"method": request.method, "path": request.path, "mode": mode,
+                                      "args": request.args.to_dict()})
             if self.delay:
                 time.sleep(self.delay)
             if self.down or mode == "http500":
@@ -161,13 +170,32 @@ class FakeWooCommerce(LoopbackServer):
 
         @app.get(base + "/orders")
         def list_orders():
-            after = request.args.get("modified_after")
+            """modified_after (ISO 8601; shop-local time unless dates_are_gmt=true), orderby
+            (default date), order (default desc), status (default any), per_page and page."""
+            args = request.args
+            gmt = args.get("dates_are_gmt", "false").lower() in ("1", "true")
+            orderby, order = args.get("orderby", "date"), args.get("order", "desc")
+            if orderby not in ORDERBY or order not in ("asc", "desc"):
+                return self._error("rest_invalid_param", "Invalid parameter(s): orderby, order", 400)
+            after = args.get("modified_after")
+            if after is not None:
+                try:
+                    after = datetime.fromisoformat(after.replace("Z", "+00:00")).strftime("%Y-%m-%dT%H:%M:%S")
+                except ValueError:
+                    return self._error("rest_invalid_param", "Invalid parameter(s): modified_after", 400,
+                                       params={"modified_after": "Invalid date."})
+            field = "date_modified_gmt" if gmt else "date_modified"
+            statuses = [x for x in args.get("status", "any").split(",") if x]
             with self._lock:
                 items = [copy.deepcopy(o) for o in self.orders.values()
-                         if not after or o.get("date_modified_gmt", "") > after[:19]]
-            key = "date_modified_gmt" if request.args.get("orderby") == "modified" else "id"
-            items.sort(key=lambda o: (o.get(key) or "", o["id"]), reverse=request.args.get("order", "desc") == "desc")
-            return self._page(items)
+                         if (after is None or o.get(field, "") > after)
+                         and ("any" in statuses or o["status"] in statuses)]
+            key = ORDERBY[orderby]
+            items.sort(key=lambda o: (str(o.get(key) or ""), o["id"]), reverse=order == "desc")
+            answer = self._page(items)
+            if self.after_orders_page is not None:
+                self.after_orders_page(int(request.args.get("page", 1)))
+            return answer
 
         @app.get(base + "/webhooks")
         def list_webhooks():
@@ -213,7 +241,7 @@ class FakeWooCommerce(LoopbackServer):
                 if status and status != o["status"]:
                     self.status_changes.append((oid, o["status"], status))
                     o["status"] = status
-                o["date_modified_gmt"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                _stamp(o, "date_modified", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
                 if body.get("set_paid"):
                     o["date_paid_gmt"] = o["date_paid_gmt"] or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
                     o["date_paid"] = o["date_paid_gmt"]
@@ -242,3 +270,9 @@ class FakeWooCommerce(LoopbackServer):
                 return self._json(n, 201)
 
         return app
+
+
+def _stamp(o: dict[str, Any], name: str, gmt: str) -> None:
+    """Set `name_gmt` and the shop-local `name`, as WooCommerce keeps both."""
+    o[f"{name}_gmt"] = gmt
+    o[name] = (datetime.fromisoformat(gmt) + SHOP_OFFSET).strftime("%Y-%m-%dT%H:%M:%S")

@@ -2,13 +2,13 @@
 recent refusals, and the last reconcile."""
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from typing import Any
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
+from ... import reconcile
 from ...config import ENV
 from ...service import WEBHOOK_PATH
 from .. import bridge
@@ -46,15 +46,12 @@ def configuration() -> list[dict[str, Any]]:
 def settings():
     b = bridge()
     s = b.settings
-    try:
-        last_reconcile = json.loads(b.db.kv_get("reconcile.last") or "null")
-    except ValueError:
-        last_reconcile = None
+    last_reconcile = reconcile.last_run(b.db)
     return render_template(
         "admin/settings.html", webhook_url=f"{s.public_url}{WEBHOOK_PATH}", webhook_secret=s.woo_webhook_secret,
         secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=b.public_endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
-        last_reconcile=last_reconcile, balance=b.db.kv_get("esms.balance"),
+        last_reconcile=last_reconcile, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
             "SELECT id, at, endpoint, http_status, reason, remote_addr FROM rejections ORDER BY id DESC LIMIT 50")])
 
