@@ -119,9 +119,12 @@ class Bridge:
         lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
         lines.append(f"  WooCommerce webhook URL : {s.public_url}{WEBHOOK_PATH}")
         origin = self.secret_origin["woo_webhook_secret"]
-        if origin != "configured":
-            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   ({origin} in the database; paste it "
+        if origin == "generated":
+            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; paste it "
                          "into WooCommerce > Settings > Advanced > Webhooks > Secret)")
+        elif origin == "stored":
+            # Logs are kept for weeks: a stored secret is shown once, then only on the admin page.
+            lines.append("  WooCommerce secret      : stored in the database (admin page > Settings shows it)")
         if self.new_admin_password:
             how = f"password {self.new_admin_password}   (generated and shown only now; set ADMIN_PASSWORD to choose one)"
         elif s.admin_password:
@@ -129,8 +132,13 @@ class Bridge:
         else:
             how = "password stored (hashed) in the database; `python -m bridge admin-password` makes a new one"
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
+        hide = [v for k, v in (("inbound_token", s.inbound_token), ("smsgate_signing_key", s.smsgate_signing_key))
+                if self.secret_origin.get(k) == "stored" and v]
         for label, url, note in self.public_endpoints():
-            lines.append(f"  {label:<24}: {url}" + (f"   ({note})" if note else ""))
+            line = f"  {label:<24}: {url}" + (f"   ({note})" if note else "")
+            for secret in hide:
+                line = line.replace(secret, "…(admin page > Settings)")
+            lines.append(line)
         for name, ch in self.channels.items():
             if name in ("dry-run", "http"):
                 continue

@@ -264,6 +264,7 @@ def test_review_queue_confirm_reject_and_not_a_payment(admin, svc, woo):
     r = admin.post(f"/admin/payments/{first}/confirm", {"order_id": "701", "note": "khách gọi điện"})
     assert r.status_code == 302
     wait_until(lambda: woo.status_changes == [(701, "on-hold", "processing")], timeout=15, what="marked paid")
+    wait_until(lambda: woo.notes[701], what="the note after the status")   # same action: PUT, then the note
     assert "khách gọi điện" in woo.notes[701][0]["note"] and "513.000đ" in woo.notes[701][0]["note"]
     again = admin.post(f"/admin/payments/{second}/confirm", {"order_id": "701"})
     assert again.status_code == 302 and "already paid" in admin.get(f"/admin/payments/{second}").text

@@ -111,8 +111,8 @@ def test_review_actions(shop):
     with pytest.raises(review.ReviewError, match="say who"):
         review.confirm(svc.bridge, tx["id"], 20126, who="")
     review.confirm(svc.bridge, tx["id"], 20126, who="chủ shop", note="khách gọi xác nhận")
-    wait_until(lambda: svc.bridge.worker.drain() == 0 and woo.orders[20126]["status"] == "processing",
-               what="manual confirmation reaches WooCommerce")
+    wait_until(lambda: svc.bridge.worker.drain() == 0 and woo.orders[20126]["status"] == "processing"
+               and woo.notes[20126], what="manual confirmation reaches WooCommerce (status, then the note)")
     assert "chủ shop" in woo.notes[20126][0]["note"]
     with pytest.raises(review.ReviewError, match="already confirmed"):
         review.reject(svc.bridge, tx["id"], who="x")
