@@ -20,6 +20,7 @@ from .intake import Intake
 from .jobs import make_scheduler
 from .leader import LeaderLock
 from .rules import load_rules
+from .wakeup import Listener, Waker
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Bridge:
         self.inbox = Inbox(self.db, load_handlers(self.settings, self))
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
+        self.waker = Waker(self.settings.db_path)
+        self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -67,12 +70,17 @@ class Bridge:
             self.leader.renew()
             self.scheduler = make_scheduler(self)
             self.scheduler.start()
+            self.listener = Listener(self.settings.db_path, self.wake_worker)
+            self.listener.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
 
     def wake_worker(self) -> None:
         """Run the outbox drain now instead of at its next tick (new messages are waiting)."""
         sched = self.scheduler
-        if not self.worker.poke() or sched is None:
+        if sched is None:   # the sender is another process (gunicorn + `python -m bridge worker`)
+            self.waker.notify()
+            return
+        if not self.worker.poke():
             return
         try:
             sched.modify_job("drain_outbox", next_run_time=datetime.now(timezone.utc))
@@ -83,6 +91,8 @@ class Bridge:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+            if self.listener is not None:
+                self.listener.stop()
             if self.leader.leading:
                 self.leader.release()
         self.worker.shutdown()

@@ -145,6 +145,39 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
     assert len({a["RequestId"] for a in fake_esms.accepted}) == 5
 
 
+def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms):
+    """With a long WORKER_INTERVAL, a webhook taken by the web process is sent by the worker
+    process within a fraction of a second: the web side wakes it (a datagram beside the DB)."""
+    import subprocess
+    import sys
+    env = {
+        "BRIDGE_DB": str(tmp_path / "bridge.db"), "WOO_WEBHOOK_SECRET": SECRET, "ESMS_API_KEY": fake_esms.api_key,
+        "ESMS_SECRET_KEY": fake_esms.secret_key, "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url,
+        "OWNER_PHONES": "", "WORKER_INTERVAL": "30", "RUN_SCHEDULER": "0",
+    }
+    web = ServiceProcess(env).start()
+    worker = subprocess.Popen([sys.executable, "-m", "bridge", "worker"], cwd=ROOT,
+                              env={**web.env, "RUN_SCHEDULER": "1"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (tmp_path / ".bridge.db.wake").exists(), timeout=20, what="the worker listening")
+        time.sleep(1.0)   # past the worker's first drain at start
+        latencies = []
+        for i in range(5):
+            body = order_body(4100 + i)
+            t0 = time.time()
+            assert requests.post(web.url + "/webhooks/woocommerce", data=body,
+                                 headers=signed_headers(body, "order.created"), timeout=5).status_code == 200
+            wait_until(lambda: len(fake_esms.accepted) == i + 1, timeout=10, what="the SMS")
+            latencies.append(fake_esms.accepted[i]["at"] - t0)
+        assert max(latencies) < 2.0, latencies   # not the 30 s interval
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        web.stop()
+    assert not (tmp_path / ".bridge.db.wake").exists()   # removed on a clean stop
+
+
 def test_work_arriving_during_a_send_goes_out_at_once_not_at_the_next_tick(service_factory, fake_esms):
     """A webhook accepted while the worker is busy with a slow provider must not wait for the
     next scheduled tick (a minute here): the drain goes round again."""

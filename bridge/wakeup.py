@@ -1,0 +1,91 @@
+"""Wake the sending process from another process: a datagram on a Unix socket beside the
+database.
+
+When the web side and the worker are separate processes (gunicorn + `python -m bridge
+worker`), a message committed by the web side would otherwise wait for the worker's next look
+at the outbox (WORKER_INTERVAL). The web side sends one byte to the worker's socket after
+committing; the worker drains at once. The socket lives next to the SQLite file, so it works
+wherever the database is shared (same host, or containers sharing the volume). Losing a wake-up
+costs nothing but latency: the interval still runs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+def socket_path(db_path: str) -> str:
+    p = Path(db_path).resolve()
+    path = str(p.with_name(f".{p.name}.wake"))
+    # AF_UNIX paths are limited to ~107 bytes; a deep data directory falls back to /tmp
+    return path if len(path.encode()) < 100 else f"/tmp/woo-bridge-{abs(hash(path)) % 10**12}.wake"
+
+
+class Waker:
+    """The sending side of the wake-up (web processes)."""
+
+    def __init__(self, db_path: str):
+        self.path = socket_path(db_path)
+        self._sock: socket.socket | None = None
+
+    def notify(self) -> bool:
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sock.setblocking(False)
+            self._sock.sendto(b"w", self.path)
+            return True
+        except OSError:   # no worker listening (yet), or its queue is full: the interval covers it
+            return False
+
+
+class Listener:
+    """The receiving side (the process running the scheduler): calls `on_wake` per datagram."""
+
+    def __init__(self, db_path: str, on_wake: Callable[[], None]):
+        self.path = socket_path(db_path)
+        self.on_wake = on_wake
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> bool:
+        try:
+            if os.path.exists(self.path):
+                os.unlink(self.path)   # a previous worker's socket (crash, kill -9)
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sock.bind(self.path)
+            self._sock.settimeout(0.5)
+        except OSError as exc:
+            log.warning("cross-process wake-up unavailable (%s): sending follows WORKER_INTERVAL", exc)
+            return False
+        threading.Thread(target=self._run, name="wake-listener", daemon=True).start()
+        return True
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                self._sock.recv(64)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self.on_wake()
+            except Exception:  # never let the listener die on a bug in the callback
+                log.exception("wake-up handler failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sock is not None:
+            self._sock.close()
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
