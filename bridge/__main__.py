@@ -124,7 +124,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     channel work end to end. Only this message is sent: a backlog waits for the service."""
     import uuid
 
-    from .outbox import Draft, enqueue
+    from .outbox import Draft, claim, enqueue
     from .phones import normalize_phone
     from .smstext import prepare
     b = _bridge(False)
@@ -143,8 +143,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
             mid = enqueue(c, Draft.to_phone(phone, dedupe_key=f"send-test:{uuid.uuid4().hex}", rule="send-test",
                                             event="test", audience="test", channels=(args.channel,),
                                             sms=prepare(text, not args.plain)))
-        row = _lease(b, mid)
-        if row is not None:
+        for row in claim(b.db, 1, b.settings.send_lease, only=mid):
             b.worker.record(b.worker.call(row))
         m = b.db.one("SELECT status, channel, reason, provider_id, segments, encoding FROM messages WHERE id=?", (mid,))
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"
@@ -156,18 +155,6 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         return 0 if m["status"] in ("queued", "sent", "delivered", "dry-run") else 1
     finally:
         b.shutdown()
-
-
-def _lease(b: Any, mid: str) -> Any:
-    """Claim one message for this process (the same lease the worker takes), if it is due."""
-    from .db import now
-    t = now()
-    with b.db.tx() as c:
-        cur = c.execute("UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id=?"
-                        " AND status IN ('pending','scheduled') AND due_at <= ?"
-                        " AND (lease_until IS NULL OR lease_until < ?)",
-                        (t + b.settings.send_lease, t, mid, t, t))
-        return c.execute("SELECT * FROM messages WHERE id=?", (mid,)).fetchone() if cur.rowcount else None
 
 
 def _print_summary(summary: Any) -> int:

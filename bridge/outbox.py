@@ -111,13 +111,16 @@ def payload_of(row: sqlite3.Row) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def claim(db: Database, limit: int, lease: float) -> list[sqlite3.Row]:
-    """Take up to `limit` due messages for this worker, leasing them for `lease` seconds."""
+def claim(db: Database, limit: int, lease: float, only: str | None = None) -> list[sqlite3.Row]:
+    """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
+    (`only`: just that message, if it is due and free: the CLI's send-test)."""
     t = now()
+    which, args = (" AND id = ?", (only,)) if only else ("", ())
     with db.tx() as c:
         rows = c.execute(
             "SELECT id FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
-            " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?", (t, t, limit)).fetchall()
+            f" AND (lease_until IS NULL OR lease_until < ?){which} ORDER BY due_at LIMIT ?",
+            (t, t, *args, limit)).fetchall()
         if not rows:
             return []
         ids = [r["id"] for r in rows]
