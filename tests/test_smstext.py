@@ -74,6 +74,7 @@ def test_empty_text_costs_nothing() -> None:
 
 @pytest.mark.parametrize("text, plain", [
     ("Đơn hàng của Nguyễn", "Don hang cua Nguyen"),
+    ("Đơn hàng của Nguyễn Thị Bích Ngọc: 1.290.000đ", "Don hang cua Nguyen Thi Bich Ngoc: 1.290.000d"),
     (VIETNAMESE, VIETNAMESE_PLAIN),
     ("đ Đ ₫", "d D d"),
     ("Dòng 1\nDòng 2\r\nDòng 3", "Dong 1\nDong 2\r\nDong 3"),
