@@ -1,5 +1,5 @@
 """Command line: `python -m bridge init | run | worker | check-config | admin-password | send-test |
-reconcile | import-orders | backup`."""
+connect | reconcile | import-orders | backup`."""
 from __future__ import annotations
 
 import argparse
@@ -161,8 +161,12 @@ def _print_summary(summary: Any) -> int:
     """The pass as the owner reads it; 1 when it failed (the error on stderr)."""
     print(f"since {summary.since or '-'}: {summary.fetched} orders fetched, {summary.processed} taken in, "
           f"{summary.notified} messages queued" + (f", {summary.failed} unusable" if summary.failed else ""))
-    if summary.webhooks_reactivated:
-        print(f"webhooks re-activated: {', '.join(map(str, summary.webhooks_reactivated))}")
+    if summary.customers_fetched:
+        print(f"customers registered since the last seen: {summary.customers_fetched}, "
+              f"{summary.customers_taken} taken in")
+    for line in summary.webhooks:
+        if not line.startswith("already right"):
+            print(f"webhooks {line}")
     if summary.stale_pending:
         print(f"bank-transfer orders unpaid too long: {', '.join('#' + n for n in summary.stale_pending)}"
               + (f" (new: {', '.join('#' + n for n in summary.stale_new)})" if summary.stale_new else ""))
@@ -183,6 +187,22 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
         if summary.notified:
             b.worker.drain()
         return _print_summary(summary)
+    finally:
+        b.shutdown()
+
+
+def cmd_connect(_args: argparse.Namespace) -> int:
+    """Create or repair every webhook the bridge needs in the shop (running it again changes nothing)."""
+    from . import woo_webhooks
+    from .woo import WooClient
+    b = _bridge(False)
+    try:
+        _need_woo(b)
+        report = woo_webhooks.ensure(WooClient(b.settings), b.settings, b.db)
+        print(f"webhooks -> {woo_webhooks.delivery_url(b.settings)}")
+        for line in report.lines():
+            print(f"  {line}", file=sys.stderr if line.startswith("error") else sys.stdout)
+        return 1 if report.error else 0
     finally:
         b.shutdown()
 
@@ -275,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--channel", default="esms", help="channel to use (default esms)")
     st.add_argument("--text", default="", help="the text (default: a short test message)")
     st.add_argument("--plain", action="store_true", help="send without diacritics (GSM-7)")
+    sub.add_parser("connect", help="create or repair the shop's webhooks to this service (needs REST keys)")
     sub.add_parser("reconcile", help="fetch orders changed since the last seen change from WooCommerce now")
     im = sub.add_parser("import-orders", help="take in existing orders without messaging customers")
     im.add_argument("--since", required=True, help="date (YYYY-MM-DD, GMT) of the oldest change to import")
@@ -285,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     args = p.parse_args(argv)
     handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
-                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile,
+                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile, "connect": cmd_connect,
                 "import-orders": cmd_import_orders, "backup": cmd_backup}
     try:
         return handlers[args.command](args)

@@ -51,6 +51,8 @@ class Settings:
     woo_consumer_key: str = ""
     woo_consumer_secret: str = ""
     woo_webhook_secret: str = ""
+    woo_order_received_endpoint: str = "order-received"   # WooCommerce > Advanced > checkout endpoints
+    welcome_catch_up_hours: float = 48.0   # reconcile welcomes customers it finds registered this recently
 
     esms_api_key: str = ""
     esms_secret_key: str = ""
@@ -318,6 +320,8 @@ ENV = {
     "WOO_CONSUMER_KEY": ("woo_consumer_key", str),
     "WOO_CONSUMER_SECRET": ("woo_consumer_secret", str),
     "WOO_WEBHOOK_SECRET": ("woo_webhook_secret", str),
+    "WOO_ORDER_RECEIVED_ENDPOINT": ("woo_order_received_endpoint", str),
+    "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", _positive_float),
     "ESMS_API_KEY": ("esms_api_key", str),
     "ESMS_SECRET_KEY": ("esms_secret_key", str),
     "ESMS_BRANDNAME": ("esms_brandname", str),

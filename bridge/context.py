@@ -6,6 +6,7 @@ see exactly the same names, and so the names are documented in one place (README
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Settings
 from .messenger_contacts import messenger_link
@@ -33,10 +34,29 @@ def item_summary(items: tuple[LineItem, ...]) -> str:
 
 
 def order_link(settings: Settings, order: OrderSnapshot, source_url: str = "") -> str:
+    """The customer's "order received" page, built from WooCommerce's own `payment_url`.
+
+    That link is the checkout page's real address plus the order-pay endpoint, so it carries the
+    shop's slug (`thanh-toan`, not always `checkout`) and permalink style; swapping the endpoint
+    gives the order-received page. Without it (an old capture) the English default is assumed.
+    """
+    key = order.order_key
+    received = settings.woo_order_received_endpoint or "order-received"
+    parts = urlsplit(order.payment_url or "")
+    if parts.scheme in ("http", "https") and parts.netloc:
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("pay_for_order", "key")]
+        pay_arg = next((k for k, v in query if v == str(order.id)), None)
+        if pay_arg is not None:   # plain permalinks: ?page_id=7&order-pay=31
+            query = [(received if k == pay_arg else k, v) for k, v in query]
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("key", key)]), ""))
+        segs = parts.path.rstrip("/").split("/")
+        if len(segs) >= 2 and segs[-1] == str(order.id):   # pretty: /thanh-toan/order-pay/31/
+            path = "/".join(segs[:-2] + [received, str(order.id)]) + "/"
+            return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query + [("key", key)]), ""))
     base = (settings.woo_url or source_url or "").rstrip("/")
     if not base:
         return ""
-    return f"{base}/checkout/order-received/{order.id}/?key={order.order_key}"
+    return f"{base}/checkout/{received}/{order.id}/?key={key}"
 
 
 def shop_context(settings: Settings) -> dict[str, Any]:

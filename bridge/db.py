@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def now() -> float:
@@ -120,7 +120,6 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         "resource": str, "resource_id": int, "source_url": str, "headers": str, "body": bytes,
         "state": str, "reason": str, "processed_at": float,
     }, pk="id", if_not_exists=True)
-    db["deliveries"].create_index(["delivery_id"], unique=True, if_not_exists=True)
     db["deliveries"].create_index(["state"], if_not_exists=True)
     db["deliveries"].create_index(["resource", "resource_id"], if_not_exists=True)
 
@@ -233,6 +232,15 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     if not db["messages_fts"].exists():
         db["messages"].enable_fts(["text", "recipient", "recipient_raw"], create_triggers=True,
                                   tokenize="unicode61 remove_diacritics 2")
+
+    # v6: WooCommerce repeats X-WC-Webhook-Delivery-ID for every delivery of one webhook within a
+    # second, so it is no identity: an exact replay is (webhook, delivery id, body) hashed.
+    _ensure_columns(db["deliveries"], {"replay_key": str})
+    db.execute("DROP INDEX IF EXISTS idx_deliveries_delivery_id")
+    db["deliveries"].create_index(["delivery_id"], index_name="idx_deliveries_delivery_id_v6", if_not_exists=True)
+    db["deliveries"].create_index(["replay_key"], unique=True, if_not_exists=True)
+    # Why a customer got no welcome (registered without a phone), for the admin.
+    _ensure_columns(db["customers"], {"welcome_skipped": str})
 
 
 def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:

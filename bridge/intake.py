@@ -19,7 +19,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .config import Settings
 from .context import customer_context, order_context
@@ -83,26 +83,44 @@ class Stored:
     messages: int = 0
 
 
+def replay_key(headers: Mapping[str, str], body: bytes) -> str:
+    """What makes a delivery the same delivery: the webhook, its delivery id and the exact body.
+
+    WooCommerce's X-WC-Webhook-Delivery-ID is `wp_hash(webhook id . current second)`, so every
+    delivery one webhook sends within a second shares it, even for different orders: alone it
+    identifies nothing. An exact replay (same webhook, same id, same bytes) is caught here
+    cheaply; anything else is decided from the body, where the per-order state (last status seen
+    and notified, date_modified_gmt) makes a replayed order version harmless.
+    """
+    h = hashlib.sha256()
+    for part in (headers.get("X-WC-Webhook-ID") or "", headers.get("X-WC-Webhook-Delivery-ID") or ""):
+        h.update(part.encode("utf-8", "replace") + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
 def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: bytes, parsed: Any, state: str,
                      reason: str) -> Stored:
     delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
-    if delivery_id:
-        row = c.execute("SELECT id FROM deliveries WHERE delivery_id=?", (delivery_id,)).fetchone()
+    key = replay_key(headers, body) if delivery_id else None
+    if key:
+        row = c.execute("SELECT id FROM deliveries WHERE replay_key=?", (key,)).fetchone()
         if row:
             return Stored(row["id"], True)
     topic = headers.get("X-WC-Webhook-Topic", "")
     resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, state, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, resource_id(parsed),
-         headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason))
+         headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key))
     return Stored(cur.lastrowid, False, state)
 
 
 def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
                    reason: str = "") -> Stored:
-    """Commit the raw delivery. A repeated X-WC-Webhook-Delivery-ID is reported, not stored twice."""
+    """Commit the raw delivery. An exact replay (same webhook, delivery id and body) is reported,
+    not stored twice."""
     with db.tx() as c:
         return _insert_delivery(c, headers, body, parsed, state, reason)
 
@@ -110,10 +128,13 @@ def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed
 class Intake:
     """Turns stored deliveries into order/customer state and outbox rows."""
 
-    def __init__(self, db: Database, settings: Settings, rules: RuleSet):
+    def __init__(self, db: Database, settings: Settings, rules: RuleSet,
+                 alert: Callable[[str, str, str], Any] | None = None):
         self.db = db
         self.settings = settings
         self.rules = rules
+        # (kind, subject, text) -> tell the owner once; joins the deciding transaction
+        self.alert = alert
 
     def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any, notify: bool = True) -> Stored:
         """Store a verified delivery and decide from it in one transaction (one commit).
@@ -154,7 +175,7 @@ class Intake:
             if topic == "order.deleted":
                 return self._order_deleted(c, body)
             if topic == "customer.created":
-                return self._customer(c, row, body, created=True)
+                return self._customer(c, row, body, created=True, notify=notify)
             if topic == "customer.updated":
                 return self._customer(c, row, body, created=False)
         except PayloadError as exc:
@@ -190,6 +211,9 @@ class Intake:
         ctx = order_context(self.settings, snap, row["source_url"] or "")
         n = 0
         notes = []
+        if snap.total_rounded:
+            notes.append(f"total {snap.total_raw} has fractions of a dong: {snap.total_minor} expected by transfer")
+            self._tell_rounded(snap)
         if not notify:   # an import of old orders: known from now on, nobody is told about the past
             c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?",
                       (snap.status, t, snap.id))
@@ -215,6 +239,18 @@ class Intake:
             notes.append(f"status {snap.status} already notified")
         return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
 
+    def _tell_rounded(self, snap: Any) -> None:
+        """A VND shop set to 2 decimals sends totals like "150750.50". The order is kept (it was
+        refused once, and then nothing at all happened to it); the owner hears once that the
+        currency setting is wrong, since no bank transfer can carry half a dong."""
+        log.warning("order %s: total %s has fractions of a dong; WooCommerce's price decimals should be 0 for VND",
+                    snap.id, snap.total_raw)
+        if self.alert is not None:
+            self.alert("currency-decimals", "shop",
+                       f"WooCommerce dang de {snap.currency} voi so le (don #{snap.number}: {snap.total_raw}). "
+                       "Vao WooCommerce > Cai dat > Chung, dat So chu so thap phan = 0. "
+                       f"Khach can chuyen {snap.total_minor} (lam tron len).")
+
     def _password_reset(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
         """WordPress's password-reset hooks, delivered as WooCommerce action webhooks
         (`{"action": ..., "arg": <login or email>}`): tell the account's phone that a reset was
@@ -228,6 +264,8 @@ class Intake:
         if found is None:
             return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
         snap = parse_customer(json.loads(found["body"]))
+        if not snap.phone_raw.strip():
+            return PROCESSED, f"password reset for customer {snap.id}: no phone number known; nothing sent", 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("account.password_reset"):
@@ -243,7 +281,8 @@ class Intake:
         known = "" if cur.rowcount else " (not seen before)"
         return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
 
-    def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool) -> tuple[str, str, int]:
+    def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool,
+                  notify: bool = True) -> tuple[str, str, int]:
         snap = parse_customer(body)
         existing = c.execute("SELECT * FROM customers WHERE id=?", (snap.id,)).fetchone()
         t = now()
@@ -258,6 +297,17 @@ class Intake:
             return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
         if existing is not None and existing["welcomed_at"]:
             return PROCESSED, f"customer {snap.id} already welcomed", 0
+        if not notify:
+            reason = f"customer {snap.id} registered too long ago to be welcomed now"
+            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, reason, snap.id))
+            return PROCESSED, reason, 0
+        if not snap.phone_raw.strip():
+            # My Account registration asks for an e-mail only. Nothing is sent, and the welcome is
+            # not sent later when an order brings a phone: that order's own message is the first
+            # word the customer gets, and a "welcome" after it would be noise they pay for in trust.
+            reason = f"customer {snap.id} registered without a phone number: welcome skipped"
+            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, reason, snap.id))
+            return PROCESSED, reason, 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("customer.created"):

@@ -5,7 +5,7 @@ everywhere; binary floats cannot promise that ("44.88" is not representable).
 """
 from __future__ import annotations
 
-from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, Decimal, Inexact, InvalidOperation, localcontext
 
 # Digits after the decimal point (ISO 4217). Unknown currencies are assumed to have 2.
 CURRENCY_DECIMALS = {
@@ -68,6 +68,27 @@ def to_minor(amount: str | int | float | None, currency: str) -> int:
         except Inexact:
             raise ValueError(f"amount {_shown(amount)} has more decimals than {currency or '?'} allows ({d})") from None
     return int(minor)
+
+
+def to_minor_rounded_up(amount: str | int | float | None, currency: str) -> tuple[int, bool]:
+    """Like `to_minor`, but a total with fractions of the currency's smallest unit (a VND shop
+    set to 2 decimals: "150750.50") is rounded *up* to the next whole unit instead of refused.
+    Returns (minor units, whether it was rounded). Bank transfers move whole dong, so the
+    rounded-up amount is what a customer must send; asking less would shortchange the shop and
+    refusing the order would make it invisible."""
+    try:
+        return to_minor(amount, currency), False
+    except ValueError:
+        if not isinstance(amount, (str, int, float, Decimal)) or isinstance(amount, bool):
+            raise
+        try:
+            value = Decimal(str(amount).strip())
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"amount {_shown(amount)} is not a number") from None
+        if not value.is_finite() or value.adjusted() + decimals(currency) >= MAX_MINOR_DIGITS:
+            raise
+        whole = value.scaleb(decimals(currency)).to_integral_value(rounding=ROUND_CEILING)
+        return int(whole), True
 
 
 def format_vnd(minor: int, *, symbol: str = "đ") -> str:

@@ -21,13 +21,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from . import alerts
+from . import alerts, woo_webhooks
 from .db import Database
 from .woo import WooAnswer, WooClient
 
 log = logging.getLogger(__name__)
 
 SINCE_KEY, LAST_KEY, STALE_KEY = "reconcile.since", "reconcile.last", "reconcile.stale"
+CUSTOMERS_KEY = "reconcile.customers_since_id"   # the highest customer id seen
 # Re-read a little before the mark: two changes in one second, or written a moment apart.
 OVERLAP = timedelta(minutes=2)
 # A shop clock far ahead must not push the mark past changes still to come.
@@ -51,7 +52,10 @@ class Summary:
     notified: int = 0                # messages queued from them
     failed: int = 0                  # orders the intake could not use (recorded as deliveries in error)
     passes: int = 0
-    webhooks_reactivated: list[int] = field(default_factory=list)
+    webhooks_reactivated: list[int] = field(default_factory=list)   # disabled/foreign webhooks replaced
+    webhooks: list[str] = field(default_factory=list)               # what the webhook check found, readable
+    customers_fetched: int = 0       # customers registered since the last one seen
+    customers_taken: int = 0         # of which taken in by the intake now
     stale_pending: list[str] = field(default_factory=list)   # order numbers unpaid too long
     stale_new: list[str] = field(default_factory=list)       # of which flagged (and alerted) by this pass
     error: str = ""
@@ -95,6 +99,7 @@ def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Pr
         summary.since = start_mark(bridge, since)
         _orders(bridge, woo, summary, notify, progress)
         if since is None:
+            _customers(bridge, woo, summary, notify)
             _webhooks(bridge, woo, summary)
             _stale(bridge, summary)
     except Exception as exc:   # a bug or a locked database: recorded, and the next pass tries again
@@ -177,37 +182,68 @@ def _problem(answer: WooAnswer, expected: str) -> str:
     return answer.detail if not answer.ok else f"WooCommerce answered HTTP {answer.status} without {expected}"
 
 
-def ours(settings: Any, delivery_url: str) -> bool:
-    """A webhook delivering to this service: its URL is under PUBLIC_URL."""
-    base = settings.public_url.rstrip("/").lower()
-    url = str(delivery_url or "").strip().lower()
-    return url == base or url.startswith(base + "/")
-
-
 def _webhooks(bridge: Any, woo: WooClient, summary: Summary) -> None:
-    """Turn our disabled webhooks back on (WooCommerce disables one after repeated failed
-    deliveries and never tries it again); the owner is told, at most once per ALERT_REPEAT."""
-    page, pages = 1, 1
+    """Repair our webhooks the way `connect` builds them: a disabled one (WooCommerce gives up
+    after repeated failed deliveries and never tries again) is replaced by a new one, since
+    re-activating keeps its failure count above the limit; the owner is told once per webhook."""
+    report = woo_webhooks.ensure(woo, bridge.settings, bridge.db, repair_only=True)
+    summary.webhooks = report.lines()
+    if report.error:
+        summary.error = summary.error or f"webhooks: {report.error}"
+    summary.webhooks_reactivated = [wid for wid in report.deleted]
+    for topic in report.recreated + report.replaced:
+        log.warning("webhook for %s re-created by reconcile", topic)
+    if report.recreated:
+        topics = ", ".join(report.recreated)
+        alerts.alert_owner(bridge, "webhook", topics,
+                           f"WooCommerce da tat webhook ({topics}) vi gui loi nhieu lan; da tao lai. "
+                           "Kiem tra ket noi toi may chu woo-bridge.")
+
+
+def _customers(bridge: Any, woo: WooClient, summary: Summary, notify: bool) -> None:
+    """Customers registered while no webhook reached us, newest first down to the last one
+    seen, through the intake as `customer.created` (which welcomes each at most once). Only
+    registrations within WELCOME_CATCH_UP_HOURS are welcomed: an old account is no news."""
+    mark = int(bridge.db.kv_get(CUSTOMERS_KEY) or 0)
+    known_max = int(bridge.db.scalar("SELECT MAX(id) FROM customers") or 0)
+    first = mark == 0 and known_max == 0
+    cutoff = datetime.now(timezone.utc) - timedelta(hours=bridge.settings.welcome_catch_up_hours)
+    newest, page, pages = mark, 1, 1
+    found: list[dict[str, Any]] = []
     while page <= pages:
-        answer = woo.list_webhooks(page)
+        answer = woo.list_customers(page)
         if not answer.ok or not isinstance(answer.data, list):
-            summary.error = summary.error or f"webhooks: {_problem(answer, 'a list of webhooks')}"
+            summary.error = summary.error or f"customers page {page}: {_problem(answer, 'a list of customers')}"
             return
         pages = answer.pages
-        for w in answer.data:
-            if not isinstance(w, dict) or w.get("status") != "disabled" \
-                    or not ours(bridge.settings, w.get("delivery_url")):
+        older = False
+        for cust in answer.data:
+            cid = cust.get("id") if isinstance(cust, dict) else None
+            if not isinstance(cid, int) or cid <= 0:
                 continue
-            done = woo.activate_webhook(int(w["id"]))
-            if not done.ok:
-                summary.error = summary.error or f"webhook {w['id']}: {done.detail}"
-                continue
-            summary.webhooks_reactivated.append(int(w["id"]))
-            log.warning("WooCommerce had disabled webhook %s (%s); re-activated", w["id"], w.get("topic"))
-            alerts.alert_owner(bridge, "webhook", str(w["id"]),
-                               f"WooCommerce da tat webhook #{w['id']} ({w.get('topic')}) vi gui loi nhieu lan; "
-                               "da bat lai. Kiem tra ket noi toi may chu woo-bridge.")
+            if cid <= mark:
+                older = True
+                break
+            newest = max(newest, cid)
+            found.append(cust)
+        if older or first:   # the first pass only sets the mark: the shop's past is not news
+            break
         page += 1
+    if not first:
+        for cust in reversed(found):
+            summary.customers_fetched += 1
+            created = str(cust.get("date_created_gmt") or "")
+            recent = bool(created) and _gmt(created) >= cutoff
+            headers = {"X-WC-Webhook-Topic": "customer.created", "X-WC-Webhook-Resource": "customer",
+                       "X-WC-Webhook-Event": "created", "X-WC-Webhook-ID": "reconcile",
+                       "X-WC-Webhook-Delivery-ID": f"reconcile:customer:{cust['id']}",
+                       "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
+            body = json.dumps(cust, ensure_ascii=False).encode()
+            stored = bridge.intake.accept(headers, body, cust, notify=notify and recent)
+            if not stored.duplicate and stored.state == "processed":
+                summary.customers_taken += 1
+                summary.notified += stored.messages
+    bridge.db.kv_set(CUSTOMERS_KEY, str(max(newest, known_max)))
 
 
 def _stale(bridge: Any, summary: Summary) -> None:

@@ -9,7 +9,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
-from . import admin_password
+from . import admin_password, alerts
 from .channels.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -55,7 +55,8 @@ class Bridge:
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
-        self.intake = Intake(self.db, self.settings, self.rules)
+        self.intake = Intake(self.db, self.settings, self.rules,
+                             alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
         self.worker = Worker(self.db, self.settings, self.channels)
         self.inbox = Inbox(self.db, load_handlers(self.settings, self))
         self.scheduler = None

@@ -59,6 +59,22 @@ class WooClient:
     def get_order(self, order_id: int) -> WooAnswer:
         return self._call("get", f"orders/{order_id}")
 
+    def find_order_by_number(self, number: str) -> dict[str, Any] | None:
+        """The order whose *number* is `number`, or None: the order with that id when its number
+        agrees (plain shops, number == id), else a search, each answer checked against `number`.
+        A shop whose plugin keeps the number where search cannot see it gives None (the payment
+        then waits for a person)."""
+        answer = self.get_order(int(number)) if number.isdigit() and len(number) < 19 else None
+        if answer is not None and answer.ok and isinstance(answer.data, dict) \
+                and str(answer.data.get("number")) == number:
+            return answer.data
+        found = self._call("get", "orders", params={"search": number, "per_page": "20"})
+        if found.ok and isinstance(found.data, list):
+            same = [o for o in found.data if isinstance(o, dict) and str(o.get("number")) == number]
+            if len(same) == 1:
+                return same[0]
+        return None
+
     def mark_paid(self, order_id: int, status: str, transaction_id: str | None) -> WooAnswer:
         body: dict[str, Any] = {"status": status, "set_paid": True}
         if transaction_id:
@@ -79,12 +95,23 @@ class WooClient:
                                                    "per_page": str(per_page), "page": str(page)})
 
     def list_webhooks(self, page: int = 1) -> WooAnswer:
-        """One page of the shop's webhooks, every status (reconcile looks for disabled ones of ours)."""
+        """One page of the shop's webhooks, every status (REST v3 shows neither secret nor failure count)."""
         return self._call("get", "webhooks", params={"status": "all", "per_page": "100", "page": str(page)})
 
-    def activate_webhook(self, webhook_id: int) -> WooAnswer:
-        """Turn a webhook WooCommerce disabled after failed deliveries back on."""
-        return self._call("put", f"webhooks/{webhook_id}", {"status": "active"})
+    def create_webhook(self, spec: dict[str, Any]) -> WooAnswer:
+        return self._call("post", "webhooks", spec)
+
+    def update_webhook(self, webhook_id: int, changes: dict[str, Any]) -> WooAnswer:
+        return self._call("put", f"webhooks/{webhook_id}", changes)
+
+    def delete_webhook(self, webhook_id: int) -> WooAnswer:
+        """WooCommerce refuses to trash webhooks (501): only a forced delete removes one."""
+        return self._call("delete", f"webhooks/{webhook_id}", params={"force": "true"})
+
+    def list_customers(self, page: int, per_page: int = 100) -> WooAnswer:
+        """One page of customers, newest registration (highest id) first."""
+        return self._call("get", "customers", params={"orderby": "id", "order": "desc", "per_page": str(per_page),
+                                                      "page": str(page)})
 
 
 def _header_int(r: requests.Response, name: str) -> int | None:

@@ -9,7 +9,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from .money import to_minor
+from .money import to_minor_rounded_up
 from .phones import PhoneResult, normalize_phone
 
 
@@ -43,6 +43,9 @@ class OrderSnapshot:
     phone: PhoneResult
     items: tuple[LineItem, ...] = field(default_factory=tuple)
     customer_note: str = ""
+    total_rounded: bool = False    # the shop sent fractions of the smallest unit (VND on 2 decimals)
+    total_raw: str = ""
+    payment_url: str = ""          # WooCommerce's own order-pay link: carries the checkout page's real slug
 
     @property
     def customer_name(self) -> str:
@@ -101,9 +104,9 @@ def parse_order(body: Any) -> OrderSnapshot:
         raise PayloadError("field 'status' is missing")
     currency = _str(body, "currency") or "VND"
     try:
-        total = to_minor(body.get("total", "0"), currency)
-        refunded = sum(abs(to_minor(r.get("total", "0"), currency)) for r in body.get("refunds") or []
-                       if isinstance(r, dict))
+        total, rounded = to_minor_rounded_up(body.get("total", "0"), currency)
+        refunded = sum(to_minor_rounded_up(_abs_text(r.get("total", "0")), currency)[0]
+                       for r in body.get("refunds") or [] if isinstance(r, dict))
     except ValueError as exc:
         raise PayloadError(f"order {oid}: {exc}") from exc
     billing = body.get("billing") if isinstance(body.get("billing"), dict) else {}
@@ -115,7 +118,7 @@ def parse_order(body: Any) -> OrderSnapshot:
             continue
         try:
             qty = int(li.get("quantity") or 0)
-            line_total = to_minor(li.get("total", "0"), currency)
+            line_total = to_minor_rounded_up(li.get("total", "0"), currency)[0]
         except (TypeError, ValueError):
             qty, line_total = 0, 0
         items.append(LineItem(name=html.unescape(_str(li, "name")), quantity=qty, total_minor=line_total))
@@ -137,7 +140,15 @@ def parse_order(body: Any) -> OrderSnapshot:
         phone=normalize_phone(phone_raw),
         items=tuple(items),
         customer_note=_str(body, "customer_note"),
+        total_rounded=rounded,
+        total_raw=_str(body, "total"),
+        payment_url=_str(body, "payment_url"),
     )
+
+
+def _abs_text(value: Any) -> Any:
+    """A refund total without its sign ("-150000" -> "150000"), left alone when not text."""
+    return value.strip().lstrip("-") if isinstance(value, str) else (abs(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
 
 
 def parse_customer(body: Any) -> CustomerSnapshot:

@@ -63,7 +63,7 @@ def test_the_requests_are_the_documented_ones(svc, woo):
     svc.db.kv_set("reconcile.since", "2026-11-22T00:02:00")
     reconcile.run(svc.bridge)
     calls = [(r["method"], r["path"].rsplit("/", 1)[-1], r["args"]) for r in woo.requests_log]
-    assert [(m, p) for m, p, _ in calls] == [("GET", "orders"), ("GET", "webhooks")]
+    assert [(m, p) for m, p, _ in calls] == [("GET", "orders"), ("GET", "customers"), ("GET", "webhooks")]
     sent = {k: v for k, v in calls[0][2].items() if not k.startswith("oauth_")}
     assert sent == {"modified_after": "2026-11-22T00:00:00", "dates_are_gmt": "true", "orderby": "modified",
                     "order": "asc", "per_page": "100", "page": "1"}
@@ -101,22 +101,52 @@ def test_an_order_changed_while_paging_does_not_hide_another(svc, woo, fake_esms
     assert svc.db.kv_get("reconcile.since") == "2026-11-21T01:00:00"
 
 
-def test_a_disabled_webhook_of_ours_is_reactivated_and_the_owner_told_once(svc, woo, fake_esms):
-    woo.add_webhook(7, svc.url + "/webhooks/woocommerce", status="disabled")
-    woo.add_webhook(8, "https://other.example/hook", status="disabled")
+def test_a_disabled_webhook_of_ours_is_recreated_and_the_owner_told_once(svc, woo, fake_esms):
+    """Re-activating keeps WooCommerce's failure count above the limit (the next single failure
+    disables it again), so a disabled webhook is replaced by a new one whose count is 0."""
+    woo.add_webhook(7, svc.url + "/webhooks/woocommerce", status="disabled", secret=svc.settings.woo_webhook_secret,
+                    failure_count=6)
+    woo.add_webhook(8, "https://other.example/hook", status="disabled", name="someone else's")
     woo.add_webhook(9, svc.url + "/webhooks/woocommerce", topic="order.created", status="paused")
     s = reconcile.run(svc.bridge)
     assert s.webhooks_reactivated == [7] and s.error == ""
-    assert [w["status"] for w in (woo.webhooks[7], woo.webhooks[8], woo.webhooks[9])] == ["active", "disabled",
-                                                                                           "paused"]
-    assert woo.webhook_puts == [(7, {"status": "active"})]
+    assert 7 not in woo.webhooks and woo.webhooks[8]["status"] == "disabled" and woo.webhooks[9]["status"] == "paused"
+    new = [w for w in woo.webhooks.values() if w["topic"] == "order.updated" and w["id"] != 8]
+    assert len(new) == 1 and new[0]["status"] == "active" and new[0]["failure_count"] == 0
+    assert new[0]["secret"] == svc.settings.woo_webhook_secret and new[0]["delivery_url"] == svc.url + "/webhooks/woocommerce"
+    # reconcile repairs, it does not add topics the owner has not asked for
+    assert sorted(w["topic"] for w in woo.webhooks.values()) == ["order.created", "order.updated", "order.updated"]
     alerts = svc.messages(rule="alert:webhook")
-    assert len(alerts) == 1 and "webhook #7" in alerts[0]["text"] and alerts[0]["recipient"] == "+84901234567"
+    assert len(alerts) == 1 and "order.updated" in alerts[0]["text"] and alerts[0]["recipient"] == "+84901234567"
     wait_until(lambda: [a for a in fake_esms.accepted if a["Phone"] == "0901234567"], what="the owner's SMS")
-    woo.webhooks[7]["status"] = "disabled"   # disabled again the same day: fixed again, owner not re-told
-    assert reconcile.run(svc.bridge).webhooks_reactivated == [7]
+    # a single failed delivery after the repair does not disable it again (it would after a PUT active)
+    svc.server.shutdown()
+    assert woo.deliver("order.updated", woo.add_order(810, 100000)) == [0]
+    assert new[0]["status"] == "active"
+    new[0]["status"] = "disabled"   # disabled again the same day: fixed again, owner not re-told
+    assert reconcile.run(svc.bridge).webhooks_reactivated == [new[0]["id"]]
     assert len(svc.messages(rule="alert:webhook")) == 1
-    assert json.loads(svc.db.kv_get("reconcile.last"))["webhooks_reactivated"] == [7]
+    assert json.loads(svc.db.kv_get("reconcile.last"))["webhooks_reactivated"] == [new[0]["id"]]
+
+
+def test_customers_registered_while_we_were_down_are_welcomed_once(svc, woo, fake_esms):
+    woo.add_customer(3, "old@example.test", "0987 000 111", created=hours_ago(24 * 30))
+    first = reconcile.run(svc.bridge)            # a new installation: the past is not news
+    assert first.error == "" and first.customers_fetched == 0
+    woo.add_customer(4, "lan@example.test", "0987 654 321", created=hours_ago(1), first_name="Lan")
+    woo.add_customer(5, "nophone@example.test", "", created=hours_ago(1))
+    woo.add_customer(6, "stale@example.test", "0987 222 333", created=hours_ago(24 * 10))
+    s = reconcile.run(svc.bridge)
+    assert (s.customers_fetched, s.customers_taken, s.error) == (3, 3, "")
+    welcomes = svc.messages(rule="customer-welcome")
+    assert [m["recipient"] for m in welcomes] == ["+84987654321"]
+    reasons = {r["id"]: r["welcome_skipped"] for r in svc.db.query("SELECT id, welcome_skipped FROM customers")}
+    assert "without a phone number" in reasons[5] and "too long ago" in reasons[6] and reasons[4] is None
+    again = reconcile.run(svc.bridge)
+    assert again.customers_fetched == 0 and len(svc.messages(rule="customer-welcome")) == 1
+    # the webhook for customer 4 arriving late welcomes nobody twice
+    r = svc.post_json(json.dumps(woo.customers[4]).encode(), topic="customer.created")
+    assert r.json()["messages"] == 0 and len(svc.messages(rule="customer-welcome")) == 1
 
 
 def old_order(oid: int, created: str, status: str = "on-hold", payment_method: str = "bacs") -> bytes:

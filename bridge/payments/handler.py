@@ -69,14 +69,20 @@ class PaymentHandler(InboundHandler):
         return [*reading.orders, *([reading.wrapped] if reading.wrapped else [])]
 
     def _ensure_order(self, number: int) -> None:
-        """An order we never received a webhook for: ask WooCommerce before deciding."""
-        if self.woo is None or self.db.one("SELECT 1 FROM orders WHERE number=? OR id=?", (str(number), number)):
+        """An order we never received a webhook for: ask WooCommerce before deciding.
+
+        A payment code names an order *number*, which shops with sequential-number plugins make
+        differ from the id. WooCommerce is asked for candidates (the order with that id, then a
+        search for the number) and only one whose returned `number` is exactly the code's is
+        kept, so a code can never reach an order through its id.
+        """
+        if self.woo is None or self.db.one("SELECT 1 FROM orders WHERE number=?", (str(number),)):
             return
-        answer = self.woo.get_order(number)
-        if not answer.ok or not isinstance(answer.data, dict):
+        found = self.woo.find_order_by_number(str(number))
+        if found is None:
             return
         try:
-            snap = parse_order(answer.data)
+            snap = parse_order(found)
         except PayloadError:
             return
         t = now()
@@ -87,7 +93,7 @@ class PaymentHandler(InboundHandler):
                 " email, source_url, deleted, body, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)",
                 (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.status,
                  snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
-                 snap.phone_raw, snap.phone.e164, snap.email, self.settings.woo_url, json.dumps(answer.data), t, t))
+                 snap.phone_raw, snap.phone.e164, snap.email, self.settings.woo_url, json.dumps(found), t, t))
 
     # -- the rules --------------------------------------------------------------------------
     def decide(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed) -> tuple[str, str, int]:
@@ -146,8 +152,10 @@ class PaymentHandler(InboundHandler):
                                              "never matched by amount alone")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
-        return c.execute("SELECT * FROM orders WHERE number=? OR id=? ORDER BY number=? DESC LIMIT 1",
-                         (str(number), number, str(number))).fetchone()
+        """The order a code names: by its number only, never by its id (they differ in shops
+        with sequential order numbers, and a transfer must not pay the order whose *id* it is)."""
+        return c.execute("SELECT * FROM orders WHERE number=? ORDER BY deleted, id DESC LIMIT 1",
+                         (str(number),)).fetchone()
 
     def _amount(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
                 via_wrap: bool) -> tuple[str, str, int]:

@@ -3,6 +3,14 @@ plain HTTP: OAuth 1.0a in the query string (HMAC-SHA256, timestamp window, singl
 orders and their notes, 404 on GET / 400 on PUT of an unknown id with
 `woocommerce_rest_shop_order_invalid_id`, `rest_invalid_param` for an unknown status.
 It records every status change and note, and can fail on demand.
+
+What the real shop (tests/woolab) showed and this fake now does too: an order's `number` may
+differ from its `id` (`number_offset`); webhooks are created with POST, deleted only with
+`force=true`, never show their secret or failure count; `deliver()` sends a signed delivery the
+way WooCommerce does, with `X-WC-Webhook-Delivery-ID` = hash(webhook id, current second) shared
+by every delivery of that webhook in the same second, counting failures and disabling the
+webhook after more than 5 in a row (re-activating does not reset the count; a success does);
+and our own PUT of an order is echoed back as an `order.updated` delivery.
 """
 from __future__ import annotations
 
@@ -43,8 +51,13 @@ def oauth_signature(method: str, url: str, params: dict[str, str], secret: str) 
 
 
 class FakeWooCommerce(LoopbackServer):
-    def __init__(self, consumer_key: str = "ck_test", consumer_secret: str = "cs_test"):
+    def __init__(self, consumer_key: str = "ck_test", consumer_secret: str = "cs_test", number_offset: int = 0):
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
+        self.number_offset = number_offset
+        self.customers: dict[int, dict[str, Any]] = {}
+        self.deliveries: list[dict[str, Any]] = []    # every delivery attempted: webhook, topic, delivery id, code
+        self._next_webhook = 100
+        self.echo_puts = True
         self.orders: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.status_changes: list[tuple[int, str, str]] = []   # (order id, from, to)
@@ -70,7 +83,7 @@ class FakeWooCommerce(LoopbackServer):
     def add_order(self, order_id: int, total: int, status: str = "on-hold", payment_method: str = "bacs",
                   phone: str = "0912 345 678", created: str = "2026-11-23T02:41:58") -> dict[str, Any]:
         o = copy.deepcopy(SAMPLE)
-        o.update(id=order_id, number=str(order_id), status=status, total=str(total), date_paid=None,
+        o.update(id=order_id, number=str(order_id + self.number_offset), status=status, total=str(total), date_paid=None,
                  date_paid_gmt=None, transaction_id="", payment_method=payment_method, set_paid=False,
                  order_key=f"wc_order_{order_id:08d}")
         _stamp(o, "date_created", created)
@@ -90,13 +103,64 @@ class FakeWooCommerce(LoopbackServer):
             return o
 
     def add_webhook(self, webhook_id: int, delivery_url: str, topic: str = "order.updated",
-                    status: str = "active") -> dict[str, Any]:
-        w = {"id": webhook_id, "name": f"woo-bridge {topic}", "status": status, "topic": topic,
+                    status: str = "active", name: str | None = None, secret: str = "",
+                    failure_count: int = 0) -> dict[str, Any]:
+        w = {"id": webhook_id, "name": name or f"woo-bridge: {topic}", "status": status, "topic": topic,
              "resource": topic.split(".")[0], "event": topic.split(".")[1], "hooks": [], "delivery_url": delivery_url,
-             "date_created_gmt": "2026-11-01T00:00:00", "date_modified_gmt": "2026-11-01T00:00:00"}
+             "date_created_gmt": "2026-11-01T00:00:00", "date_modified_gmt": "2026-11-01T00:00:00",
+             "secret": secret, "failure_count": failure_count}
         with self._lock:
             self.webhooks[webhook_id] = w
         return w
+
+    @staticmethod
+    def _public(w: dict[str, Any]) -> dict[str, Any]:
+        """What REST v3 shows of a webhook: never its secret, API version or failure count."""
+        return {k: v for k, v in w.items() if k not in ("secret", "failure_count", "api_version")}
+
+    def add_customer(self, customer_id: int, email: str, phone: str = "", created: str | None = None,
+                     first_name: str = "", last_name: str = "") -> dict[str, Any]:
+        created = created or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        c = {"id": customer_id, "email": email, "first_name": first_name, "last_name": last_name,
+             "username": email.split("@")[0], "role": "customer", "date_created_gmt": created,
+             "date_modified_gmt": created, "billing": {"first_name": first_name, "last_name": last_name,
+                                                        "phone": phone, "email": email}, "shipping": {}}
+        with self._lock:
+            self.customers[customer_id] = c
+        return c
+
+    def deliver(self, topic: str, resource: dict[str, Any]) -> list[int]:
+        """Send `resource` to every active webhook of `topic` as WooCommerce does; returns the
+        HTTP codes (0 for a transport error). A failure counts; more than 5 in a row disable."""
+        import requests
+        body = json.dumps(resource).encode()
+        codes = []
+        with self._lock:
+            hooks = [w for w in self.webhooks.values() if w["topic"] == topic and w["status"] == "active"]
+        for w in hooks:
+            delivery_id = hashlib.md5(f"{w['id']}{int(time.time())}".encode()).hexdigest()
+            sig = base64.b64encode(hmac.new(w["secret"].encode(), body, hashlib.sha256).digest()).decode()
+            headers = {"Content-Type": "application/json", "User-Agent": "WooCommerce/9.9.5 Hookshot (WordPress/6.8.8)",
+                       "X-WC-Webhook-Source": self.url + "/", "X-WC-Webhook-Topic": topic,
+                       "X-WC-Webhook-Resource": w["resource"], "X-WC-Webhook-Event": w["event"],
+                       "X-WC-Webhook-Signature": sig, "X-WC-Webhook-ID": str(w["id"]),
+                       "X-WC-Webhook-Delivery-ID": delivery_id}
+            try:
+                code = requests.post(w["delivery_url"], data=body, headers=headers, timeout=10,
+                                     allow_redirects=False).status_code
+            except requests.RequestException:
+                code = 0
+            with self._lock:
+                self.deliveries.append({"webhook": w["id"], "topic": topic, "delivery_id": delivery_id, "code": code,
+                                        "resource_id": resource.get("id")})
+                if 200 <= code <= 302:
+                    w["failure_count"] = 0
+                elif w["failure_count"] > 5:
+                    w["status"] = "disabled"
+                else:
+                    w["failure_count"] += 1
+            codes.append(code)
+        return codes
 
     @staticmethod
     def _page(items: list[dict[str, Any]]) -> Response:
@@ -185,11 +249,13 @@ class FakeWooCommerce(LoopbackServer):
                     return self._error("rest_invalid_param", "Invalid parameter(s): modified_after", 400,
                                        params={"modified_after": "Invalid date."})
             field = "date_modified_gmt" if gmt else "date_modified"
+            search = args.get("search")
             statuses = [x for x in args.get("status", "any").split(",") if x]
             with self._lock:
                 items = [copy.deepcopy(o) for o in self.orders.values()
                          if (after is None or o.get(field, "") > after)
-                         and ("any" in statuses or o["status"] in statuses)]
+                         and ("any" in statuses or o["status"] in statuses)
+                         and (search is None or search == str(o["id"]) or search in json.dumps(o["billing"]))]
             key = ORDERBY[orderby]
             items.sort(key=lambda o: (str(o.get(key) or ""), o["id"]), reverse=order == "desc")
             answer = self._page(items)
@@ -200,7 +266,7 @@ class FakeWooCommerce(LoopbackServer):
         @app.get(base + "/webhooks")
         def list_webhooks():
             with self._lock:
-                items = [dict(w) for w in self.webhooks.values()
+                items = [self._public(w) for w in self.webhooks.values()
                          if request.args.get("status", "all") in ("all", w["status"])]
             return self._page(sorted(items, key=lambda w: w["id"]))
 
@@ -215,7 +281,46 @@ class FakeWooCommerce(LoopbackServer):
                     return self._error("rest_invalid_param", "Invalid parameter(s): status", 400)
                 self.webhook_puts.append((wid, body))
                 w.update({k: v for k, v in body.items() if k in ("status", "name", "delivery_url", "secret")})
-                return self._json(w)
+                return self._json(self._public(w))
+
+        @app.post(base + "/webhooks")
+        def post_webhook():
+            body = request.get_json(silent=True) or {}
+            topic = str(body.get("topic") or "")
+            resource, _, event = topic.partition(".")
+            if not (topic.startswith("action.woocommerce_") or (resource in ("order", "customer", "product", "coupon")
+                                                                and event in ("created", "updated", "deleted",
+                                                                              "restored"))):
+                return self._error("woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be "
+                                   "valid.", 400)
+            if not str(body.get("delivery_url") or "").startswith(("http://", "https://")):
+                return self._error("woocommerce_rest_webhook_invalid_delivery_url", "Webhook delivery URL must be a "
+                                   "valid URL starting with http:// or https://.", 400)
+            with self._lock:
+                self._next_webhook += 1
+                wid = self._next_webhook
+            # status is always saved active on create, whatever was asked
+            w = self.add_webhook(wid, body["delivery_url"], topic, "active", name=body.get("name"),
+                                 secret=str(body.get("secret") or "generated-secret"))
+            return self._json(self._public(w), 201)
+
+        @app.delete(base + "/webhooks/<int:wid>")
+        def delete_webhook(wid: int):
+            if request.args.get("force") not in ("true", "1"):
+                return self._error("woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.", 501)
+            with self._lock:
+                w = self.webhooks.pop(wid, None)
+            if w is None:
+                return self._error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", 404)
+            return self._json(self._public(w))
+
+        @app.get(base + "/customers")
+        def list_customers():
+            with self._lock:
+                items = [copy.deepcopy(c) for c in self.customers.values()]
+            reverse = request.args.get("order", "desc") == "desc"
+            items.sort(key=lambda c: c["id"], reverse=reverse)
+            return self._page(items)
 
         @app.get(base + "/orders/<int:oid>")
         def get_order(oid: int):
@@ -247,7 +352,10 @@ class FakeWooCommerce(LoopbackServer):
                     o["date_paid"] = o["date_paid_gmt"]
                 if "transaction_id" in body:
                     o["transaction_id"] = body["transaction_id"]
-                return self._json(o)
+                echoed = copy.deepcopy(o)
+            if self.echo_puts:   # WooCommerce tells its webhooks about our own change, a moment later
+                threading.Thread(target=self.deliver, args=("order.updated", echoed), daemon=True).start()
+            return self._json(echoed)
 
         @app.get(base + "/orders/<int:oid>/notes")
         def get_notes(oid: int):

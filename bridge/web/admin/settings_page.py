@@ -8,7 +8,8 @@ from typing import Any
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ... import reconcile
+from ... import reconcile, woo_webhooks
+from ...woo import WooClient
 from ...config import ENV
 from ...service import WEBHOOK_PATH
 from .. import bridge
@@ -51,7 +52,7 @@ def settings():
         "admin/settings.html", webhook_url=f"{s.public_url}{WEBHOOK_PATH}", webhook_secret=s.woo_webhook_secret,
         secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=b.public_endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
-        last_reconcile=last_reconcile, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
+        last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
             "SELECT id, at, endpoint, http_status, reason, remote_addr FROM rejections ORDER BY id DESC LIMIT 50")])
 
@@ -63,4 +64,24 @@ def device_resume(name: str):
         flash(_("Phone %(name)s resumed.", name=name), "ok")
     else:
         flash(_("No paused phone named %(name)s.", name=name), "error")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/woocommerce/connect")
+def woo_connect():
+    """The admin's `python -m bridge connect`: create or repair our webhooks in the shop."""
+    b = bridge()
+    if not b.settings.woo_configured:
+        flash(_("WooCommerce REST keys are not set: the webhooks cannot be created from here."), "error")
+        return redirect(url_for("admin.settings"))
+    report = woo_webhooks.ensure(WooClient(b.settings), b.settings, b.db)
+    if report.error:
+        flash(_("WooCommerce refused: %(error)s", error=report.error), "error")
+    elif report.changed:
+        flash(_("Webhooks created or repaired: %(n)d. The shop now delivers every event to woo-bridge.",
+                n=len(report.created) + len(report.recreated) + len(report.replaced) + len(report.fixed)), "ok")
+    else:
+        flash(_("All %(n)d webhooks were already right; nothing changed.", n=len(report.healthy)), "ok")
+    for warning in report.warnings:
+        flash(_("Warning: %(text)s", text=warning), "error")
     return redirect(url_for("admin.settings"))
