@@ -30,10 +30,13 @@ worker: init
 	$(PY) -m bridge worker
 
 test: $(VENV)/.test-deps
-	scripts/ensure-debian-packages chromium=chromium nginx=nginx-light logrotate=logrotate openssl=openssl
+	scripts/ensure-debian-packages chromium=chromium nginx=nginx-light logrotate=logrotate openssl=openssl \
+	  php=php-cli php=php-mysql php=php-xml php=php-mbstring php=php-curl php=php-intl php=php-gd php=php-zip \
+	  php=php-bcmath mariadb-install-db=mariadb-server mariadb=mariadb-client curl=curl xz=xz-utils
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.test-deps
+	$(PY) bench/woolab.py
 	$(PY) bench/ingest.py
 	$(PY) bench/inbound.py
 	$(PY) bench/match.py

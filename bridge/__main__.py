@@ -71,8 +71,12 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
     if unknown:
         errors.append(f"ALERT_CHANNELS: unknown channel(s) {', '.join(unknown)}; known: {', '.join(b.channels)}")
     if s.woo_url and (urlsplit(s.public_url).hostname or "") in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
-        warnings.append(f"PUBLIC_URL is {s.public_url}: WordPress cannot deliver webhooks there, and reconcile only "
-                        "re-activates webhooks whose delivery URL is under PUBLIC_URL")
+        warnings.append(f"PUBLIC_URL is {s.public_url}: WordPress cannot deliver webhooks there, and `connect` "
+                        "would point the shop's webhooks at it")
+    elif s.woo_url:
+        from .woo_webhooks import port_warning
+        if port_warning(s):
+            warnings.append(port_warning(s))
     if s.woo_url and not s.woo_configured:
         warnings.append("WOO_URL without WOO_CONSUMER_KEY/WOO_CONSUMER_SECRET: no reconcile, and payments are not "
                         "written back to WooCommerce (dry-run)")

@@ -73,6 +73,14 @@ def watch(bridge: Any) -> int:
             paused_at = db.scalar("SELECT paused_until FROM devices WHERE name=?", (d["name"],))
             sent += alert_owner(bridge, "device", f"{d['name']}:{int(paused_at or 0)}",
                                 f"dien thoai {d['name']} tam dung gui tin: {d['pause_reason']}", once=True)
+    # The customer heard "paid" at once (the bank's message is the proof); an update WooCommerce
+    # then refused for good (order deleted, a plugin blocking the status) is the owner's to fix.
+    for m in db.query("SELECT m.id, m.order_id, m.reason, o.number FROM messages m LEFT JOIN orders o ON o.id=m.order_id"
+                      " WHERE m.rule='payment-mark-paid' AND m.status='failed' AND m.updated_at > ?",
+                      (now() - 7 * 86400,)):
+        sent += alert_owner(bridge, "mark-paid", m["id"],
+                            f"don #{m['number'] or m['order_id']} da nhan tien nhung WooCommerce tu choi danh dau da "
+                            f"thanh toan ({(m['reason'] or '')[:80]}). Cap nhat don bang tay.", once=True)
     queue = len(review_queue(db))
     if queue >= s.alert_review_queue:
         sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),

@@ -145,6 +145,11 @@ def ensure(woo: WooClient, settings: Any, db: Database, repair_only: bool = Fals
                     if extra is not keeper:
                         _delete(woo, int(extra["id"]))
                         report.deleted.append(int(extra["id"]))
+        if not repair_only:   # ours, but for a topic the bridge does not use: deliveries nobody reads
+            for extra in hooks:
+                if extra.get("topic") not in TOPICS:
+                    _delete(woo, int(extra["id"]))
+                    report.deleted.append(int(extra["id"]))
         db.kv_set(KV_IDS, json.dumps(ids))
     except WebhookError as exc:
         report.error = str(exc)

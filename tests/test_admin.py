@@ -327,6 +327,25 @@ def test_a_paused_phone_can_be_resumed(service_factory, fake_smsgate):
     assert svc.bridge.channels["smsgate"].budget.status()[0]["paused"] is False
 
 
+def test_settings_creates_the_shops_webhooks_in_one_click(admin, svc, woo):
+    woo.add_webhook(3, svc.url + "/webhooks/woocommerce", status="disabled", name="Order updated (by hand)")
+    woo.add_webhook(4, svc.url + "/webhooks/woocommerce", topic="product.updated")   # ours, of no use
+    woo.add_webhook(5, "https://crm.example/hook", topic="order.created", name="the CRM's")
+    assert "woo-bridge chưa tạo webhook nào" in admin.get("/admin/settings").text
+    r = admin.post("/admin/woocommerce/connect", follow_redirects=True)
+    assert "Đã tạo hoặc sửa 7 webhook" in r.text
+    assert woo.webhooks.pop(5)["delivery_url"] == "https://crm.example/hook"   # not ours: untouched
+    assert sorted(w["topic"] for w in woo.webhooks.values()) == sorted(
+        ["order.created", "order.updated", "order.deleted", "order.restored", "customer.created", "customer.updated",
+         "action.woocommerce_reset_password_notification"])
+    assert 3 not in woo.webhooks and 4 not in woo.webhooks
+    assert all(w["status"] == "active" and w["secret"] == svc.settings.woo_webhook_secret for w in woo.webhooks.values())
+    html = admin.post("/admin/woocommerce/connect", follow_redirects=True).text
+    assert "Cả 7 webhook đều đã đúng" in html and "order.created" in html
+    woo.down = True
+    assert "WooCommerce từ chối" in admin.post("/admin/woocommerce/connect", follow_redirects=True).text
+
+
 def test_interface_is_vietnamese_by_default_with_an_english_switch(admin):
     assert "Tổng quan" in admin.get("/admin/").text
     r = admin.post("/admin/lang", {"lang": "en", "next": "/admin/messages"})

@@ -176,6 +176,64 @@ def test_unknown_order_is_fetched_from_woocommerce(service_factory, tmp_path, fa
         assert any(r["path"] == "/wp-json/wc/v3/orders/20107" and r["method"] == "GET" for r in woo.requests_log)
 
 
+def _vcb(amount: int, code: str, ref: str) -> str:
+    return (f"SD TK 0181003749261 +{amount:,}VND luc 11-09-2025 08:47:13. SD 6,288,000VND. Ref MBVCB.{ref}.{code}.CT tu "
+            "1047263815 VO MINH KHANG toi 0181003749261 CUA H...")
+
+
+def test_a_code_names_an_order_number_never_an_id(service_factory, fake_smsgate):
+    """Sequential-number plugins make number != id (here number = id + 5000, as in the lab).
+    A transfer naming order 31's *id* pays nothing; one naming its number pays order 31."""
+    from bridge.config import _accounts
+    with FakeWooCommerce(number_offset=5000) as woo:
+        svc = service_factory(**smsgate_settings(fake_smsgate), woo_url=woo.url, woo_consumer_key="ck_test",
+                              woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),
+                              mappings_dir=str(ROOT / "mappings"))
+        fake_smsgate.webhook_url = svc.url + "/inbound/smsgate"
+        woo.add_order(31, 213000)
+        woo.add_order(5031 - 5000 + 1, 213000)   # id 32, number 5032: known to WooCommerce only
+        body = json.dumps(woo.orders[31]).encode()
+        assert svc.post_json(body, topic="order.created").json()["state"] == "processed"
+        r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH31", "1000000001")).json()
+        assert decision_of(svc, r["inbox"]) == "ambiguous" and woo.puts == []
+        r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH32", "1000000002")).json()
+        assert decision_of(svc, r["inbox"]) == "ambiguous" and woo.puts == []   # id 32 exists, its number is 5032
+        r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH5031", "1000000003")).json()
+        assert decision_of(svc, r["inbox"]) == "confirm"
+        wait_until(lambda: svc.bridge.worker.drain() == 0 and woo.puts, what="the mark-paid PUT")
+        assert [oid for oid, _ in woo.puts] == [31]
+        # an order known only to WooCommerce, whose number search cannot see: waits for a person
+        r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH5032", "1000000004")).json()
+        assert decision_of(svc, r["inbox"]) == "ambiguous"
+        assert "unknown" in svc.db.one("SELECT reason FROM transactions ORDER BY id DESC LIMIT 1")["reason"]
+
+
+def test_woocommerce_refusing_the_mark_paid_for_good_tells_the_owner(service_factory, fake_smsgate):
+    """The customer was told at once (the bank message is the proof); if WooCommerce then
+    refuses the update for good (the order was deleted meanwhile), the owner must hear of it."""
+    from bridge import alerts
+    from bridge.config import _accounts
+    woo = FakeWooCommerce().start()
+    svc = service_factory(**{**smsgate_settings(fake_smsgate), "owner_phones": ("0901 234 567",)}, woo_url=woo.url,
+                          woo_consumer_key="ck_test", woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),
+                          mappings_dir=str(ROOT / "mappings"))
+    gate = fake_smsgate
+    gate.webhook_url = svc.url + "/inbound/smsgate"
+    code, total = "DH20101", 415000
+    oid = 20101
+    assert svc.post_json(order_body(oid, total=total), topic="order.created").status_code == 200
+    r = gate.receive("Vietcombank", _vcb(total, code, "2000000001")).json()
+    assert decision_of(svc, r["inbox"]) == "confirm"
+    wait_until(lambda: svc.bridge.worker.drain() == 0 and svc.messages(rule="payment-mark-paid", status="failed"),
+               what="the refused update")
+    assert alerts.watch(svc.bridge) >= 1
+    text = svc.messages(rule="alert:mark-paid")[0]["text"]
+    assert f"#{oid}" in text and "WooCommerce" in text
+    alerts.watch(svc.bridge)
+    assert len(svc.messages(rule="alert:mark-paid")) == 1   # told once, not at every check
+    woo.stop()
+
+
 def test_notification_endpoint_refuses_bad_input(shop):
     svc, _, _ = shop
     url = svc.url + "/inbound/notification"

@@ -3,6 +3,7 @@ admin, and nothing already accepted is lost."""
 from __future__ import annotations
 
 import json
+import time
 
 import requests
 
@@ -84,6 +85,33 @@ def test_unknown_topic_is_200_and_recorded_as_ignored(service_factory):
                       topic="action.woocommerce_order_status_changed")
     assert r.status_code == 200 and r.json()["state"] == "ignored"
     assert svc.messages() == []
+
+
+def test_deliveries_sharing_a_delivery_id_are_all_decided(service_factory, woo):
+    """WooCommerce's delivery id is hash(webhook id, current second): two orders delivered by one
+    webhook in the same second carry the same id. Both must be decided (the first version kept
+    only the first); only the same body again is a replay."""
+    svc = service_factory()
+    woo.add_webhook(5, svc.url + "/webhooks/woocommerce", secret=svc.settings.woo_webhook_secret)
+    woo.echo_puts = False
+    orders = [woo.add_order(oid, 150000, status="processing", payment_method="cod") for oid in (41, 42, 43)]
+    deadline = time.time() + 30
+    while True:   # all three inside one wall-clock second, as one queue run sends them
+        start = int(time.time())
+        before = len(woo.deliveries)
+        for o in orders:
+            woo.deliver("order.updated", o)
+        if int(time.time()) == start or time.time() > deadline:
+            break
+    sent = woo.deliveries[before:]
+    assert len({d["delivery_id"] for d in sent}) == 1 and [d["code"] for d in sent] == [200, 200, 200]
+    for oid in (41, 42, 43):
+        assert [m["rule"] for m in svc.messages(order_id=oid, audience="customer")] == ["order-processing"]
+    headers, body = signed_headers(json.dumps(orders[0]).encode(), "order.updated", sent[0]["delivery_id"],
+                                   svc.settings.woo_webhook_secret), json.dumps(orders[0]).encode()
+    headers["X-WC-Webhook-ID"] = "5"
+    replay = requests.post(svc.url + "/webhooks/woocommerce", data=body, headers=headers, timeout=10).json()
+    assert replay["duplicate"] is True
 
 
 def test_same_delivery_id_is_processed_once(service_factory):

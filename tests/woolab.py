@@ -36,7 +36,7 @@ def unavailable() -> str | None:
     for name in ARCHIVES:
         if not (WOOLAB_DIR / name).is_file():
             return f"missing {WOOLAB_DIR / name}"
-    if os.geteuid() != 0 and not (shutil.which("php") and shutil.which("mariadbd")):
+    if os.geteuid() != 0 and not (shutil.which("php") and shutil.which("mariadb-install-db")):
         return "PHP and MariaDB are not installed and this is not root (build.sh installs them as root)"
     return None
 
