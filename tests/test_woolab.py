@@ -332,3 +332,42 @@ def test_outage_disables_the_webhook_and_reconcile_catches_up_without_doubles(la
     assert status_messages(svc, ids[0]) == ["order-processing", "order-completed", "order-cancelled"]
     again = reconcile.run(svc.bridge)
     assert again.notified == 0 and not again.webhooks_reactivated
+
+
+# -- the fake learns from the real thing ----------------------------------------------------------
+@pytest.mark.parametrize("which", ["real", "fake"])
+def test_the_fake_answers_as_the_real_shop_does(which, lab, tmp_path):
+    """The same REST calls against the lab and against tests/fakes/woocommerce.py: what the
+    fast tests rely on must be what WooCommerce 9.9.5 does."""
+    from tests.fakes.woocommerce import FakeWooCommerce
+    fake = None
+    if which == "real":
+        settings = make_settings(tmp_path, **lab.bridge_settings())
+        order_id = lab.create_order(product=13)["id"]
+    else:
+        fake = FakeWooCommerce(number_offset=OFFSET).start()
+        settings = make_settings(tmp_path, woo_url=fake.url, woo_consumer_key="ck_test", woo_consumer_secret="cs_test")
+        order_id = fake.add_order(77, PRODUCTS[13])["id"]
+    woo = WooClient(settings)
+    try:
+        got = woo.get_order(order_id)
+        assert got.ok and got.data["number"] == str(order_id + OFFSET)
+        assert woo.find_order_by_number(str(order_id)) is None
+        missing = woo.get_order(999999)
+        assert missing.status == 404 and missing.data["code"] == "woocommerce_rest_shop_order_invalid_id"
+        put = woo.mark_paid(999999, "processing", "X")
+        assert put.status == 400 and put.data["code"] == "woocommerce_rest_shop_order_invalid_id"
+        made = woo.create_webhook({"name": "woo-bridge: test", "topic": "order.deleted", "status": "paused",
+                                   "delivery_url": "http://127.0.0.1:9/x", "secret": "s3cret"})
+        assert made.status == 201 and made.data["status"] == "active"     # always saved active
+        assert "secret" not in made.data and "failure_count" not in made.data
+        listed = [w for w in woo.list_webhooks().data if w["id"] == made.data["id"]]
+        assert listed and "secret" not in listed[0]
+        bad = woo.create_webhook({"topic": "order.exploded", "delivery_url": "http://127.0.0.1:9/x"})
+        assert bad.status == 400 and bad.data["code"].endswith("invalid_topic")
+        trash = woo._call("delete", f"webhooks/{made.data['id']}")
+        assert trash.status == 501 and trash.data["code"] == "woocommerce_rest_trash_not_supported"
+        assert woo.delete_webhook(made.data["id"]).ok
+    finally:
+        if fake is not None:
+            fake.stop()
