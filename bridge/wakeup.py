@@ -10,6 +10,7 @@ costs nothing but latency: the interval still runs.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -23,8 +24,10 @@ log = logging.getLogger(__name__)
 def socket_path(db_path: str) -> str:
     p = Path(db_path).resolve()
     path = str(p.with_name(f".{p.name}.wake"))
-    # AF_UNIX paths are limited to ~107 bytes; a deep data directory falls back to /tmp
-    return path if len(path.encode()) < 100 else f"/tmp/woo-bridge-{abs(hash(path)) % 10**12}.wake"
+    # AF_UNIX paths are limited to ~107 bytes; a deep data directory falls back to /tmp, under a
+    # name every process computes alike (Python's hash() of a str differs per process)
+    digest = hashlib.sha256(path.encode()).hexdigest()[:20]
+    return path if len(path.encode()) < 100 else f"/tmp/woo-bridge-{digest}.wake"
 
 
 class Waker:

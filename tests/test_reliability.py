@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.conftest import ROOT, SECRET, ServiceProcess, esms_settings, signed_headers, wait_until
@@ -145,13 +147,21 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
     assert len({a["RequestId"] for a in fake_esms.accepted}) == 5
 
 
-def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms):
+@pytest.mark.parametrize("deep", [False, True], ids=["beside-the-db", "deep-data-dir"])
+def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms, deep):
     """With a long WORKER_INTERVAL, a webhook taken by the web process is sent by the worker
-    process within a fraction of a second: the web side wakes it (a datagram beside the DB)."""
+    process within a fraction of a second: the web side wakes it (a datagram beside the DB, or
+    under /tmp when the data directory is too deep for a Unix socket name: both processes must
+    compute the same name)."""
     import subprocess
     import sys
+    from bridge.wakeup import socket_path
+    data = tmp_path / ("d" * 60) / ("e" * 40) if deep else tmp_path
+    data.mkdir(parents=True, exist_ok=True)
+    wake = Path(socket_path(str(data / "bridge.db")))
+    assert wake.parent == (Path("/tmp") if deep else data)
     env = {
-        "BRIDGE_DB": str(tmp_path / "bridge.db"), "WOO_WEBHOOK_SECRET": SECRET, "ESMS_API_KEY": fake_esms.api_key,
+        "BRIDGE_DB": str(data / "bridge.db"), "WOO_WEBHOOK_SECRET": SECRET, "ESMS_API_KEY": fake_esms.api_key,
         "ESMS_SECRET_KEY": fake_esms.secret_key, "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url,
         "OWNER_PHONES": "", "WORKER_INTERVAL": "30", "RUN_SCHEDULER": "0",
     }
@@ -160,7 +170,7 @@ def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms):
                               env={**web.env, "RUN_SCHEDULER": "1"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: (tmp_path / ".bridge.db.wake").exists(), timeout=20, what="the worker listening")
+        wait_until(lambda: wake.exists(), timeout=20, what="the worker listening")
         time.sleep(1.0)   # past the worker's first drain at start
         latencies = []
         for i in range(5):
@@ -175,7 +185,7 @@ def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms):
         worker.terminate()
         worker.wait(10)
         web.stop()
-    assert not (tmp_path / ".bridge.db.wake").exists()   # removed on a clean stop
+    assert not wake.exists()   # removed on a clean stop
 
 
 def test_work_arriving_during_a_send_goes_out_at_once_not_at_the_next_tick(service_factory, fake_esms):
