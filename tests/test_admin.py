@@ -78,7 +78,7 @@ def named_order(svc, oid: int, first_name: str = "Văn An", total: int = 513000,
 def bank_sms(svc, memo: str, minute: int = 12) -> None:
     """A Vietcombank credit of 513.000đ, as the shop's phone forwards it (FiboSMS push)."""
     text = VCB.format(memo=memo, minute=minute, balance=6_000_000 + minute * 513_000)
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "Vietcombank",
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
                                                         "message": text, "guid": uuid.uuid4().hex}, timeout=5)
     assert r.status_code == 200, r.text
 

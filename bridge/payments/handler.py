@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", "ignore_non_transaction", "reject_spoof"
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT)
+UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token (FiboSMS)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
 
@@ -46,6 +47,8 @@ class PaymentHandler(InboundHandler):
     def process(self, sms: InboundSms) -> str | None:
         if sms.source == "messenger":
             return None  # a customer writing to the page is never a bank
+        if sms.source == "fibo" and self.settings.fibo_payments == "off":
+            return None  # FIBO_PAYMENTS=off: FiboSMS pushes are not a payment source here
         done = self.db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (sms.id,))
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
@@ -113,6 +116,8 @@ class PaymentHandler(InboundHandler):
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
+        if sms.source == "fibo" and self.settings.fibo_payments != "confirm":
+            return self._unverified(c, row, reading)
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
@@ -144,6 +149,24 @@ class PaymentHandler(InboundHandler):
                                                    f"payment (order {what})")
         return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
                                              "never matched by amount alone")
+
+    def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any) -> tuple[str, str, int]:
+        """A bank credit pushed by FiboSMS (FIBO_PAYMENTS=review): the push names the bank in a
+        query parameter, so it proves only that the FIBO_TOKEN holder sent it. It waits for a
+        person with the order it names, acts on nothing (no confirmation, no WooCommerce note),
+        and keeps no fingerprint, so the same transfer arriving by a signed source still counts."""
+        row["fingerprint"] = None
+        prefix = self.settings.payment_code_prefix
+        order = self._order(c, reading.single) if reading.single is not None else None
+        names = ""
+        if order is not None:
+            row["order_id"], row["code"] = order["id"], f"{prefix}{order['number']}"
+            names = f"; it names order {order['number']} ({order['status']})"
+        elif reading.single is not None:
+            row["code"] = f"{prefix}{reading.single}"
+            names = f"; it names {prefix}{reading.single}, unknown"
+        return self._record(c, row, UNVERIFIED, "FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, "
+                                                f"so it is never confirmed automatically (FIBO_PAYMENTS=review){names}")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         return c.execute("SELECT * FROM orders WHERE number=? OR id=? ORDER BY number=? DESC LIMIT 1",

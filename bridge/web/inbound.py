@@ -14,7 +14,7 @@ from ..channels.smsgate import WEBHOOK_EVENT
 from ..channels.base import StatusReport
 from ..intake import record_rejection
 from ..outbox import apply_report
-from .callbacks import token_ok
+from .callbacks import redacted_query, token_ok
 from . import bridge, error
 
 log = logging.getLogger(__name__)
@@ -110,28 +110,69 @@ def _fibo(status: int, http: int = 200) -> Response:
     return Response(f"<Status>{status}</Status>", status=http, content_type="text/xml; charset=utf-8")
 
 
+def _legacy(given: str | None) -> str:
+    """A hint when a sender still uses the old single INBOUND_TOKEN (it opens no ingest now)."""
+    legacy = bridge().settings.inbound_token
+    return (" (INBOUND_TOKEN no longer opens payment ingest: see admin page > Settings)"
+            if given and legacy and token_ok(given, legacy) else "")
+
+
 @bp.get("/inbound/fibo")
 def fibo():
-    """FiboSMS push (seed 003): answer <Status>2</Status> once stored, <Status>1</Status> if not."""
+    """FiboSMS push (seed 003): answer <Status>2</Status> once stored, <Status>1</Status> if not.
+
+    Guarded by FIBO_TOKEN alone. The push names its sender in a query parameter, so it proves
+    only that the token holder sent it: what a bank credit from here may do is FIBO_PAYMENTS."""
     b = bridge()
-    if not token_ok(request.args.get("token"), b.settings.inbound_token):
-        record_rejection(b.db, request.path, 403, "missing or wrong token", request.remote_addr, request.headers,
-                         request.query_string[:4096])
-        return error(403, "missing or wrong token: use the URL shown at start (INBOUND_TOKEN)")
+    given = request.args.get("token")
+    if not token_ok(given, b.settings.fibo_token):
+        reason = "missing or wrong token" + _legacy(given)
+        record_rejection(b.db, request.path, 403, reason, request.remote_addr, request.headers, redacted_query())
+        return error(403, f"{reason}: use the FiboSMS push URL shown at start (FIBO_TOKEN)")
     message, phone, guid = request.args.get("message"), request.args.get("phone"), request.args.get("guid")
     missing = [k for k, v in (("message", message), ("phone", phone), ("guid", guid)) if not v]
     if missing:
         record_rejection(b.db, request.path, 400, f"missing {', '.join(missing)}", request.remote_addr,
-                         request.headers, request.query_string[:4096])
+                         request.headers, redacted_query())
         return error(400, f"missing query parameter(s): {', '.join(missing)}")
     try:
         b.inbox.accept(source="fibo", external_id=guid, device="fibo", sim=None, sender=phone, recipient="",
-                       text=message, received_at=None, raw=dict(request.args))
+                       text=message, received_at=None, raw={k: v for k, v in request.args.items() if k != "token"})
     except Exception:  # we could not store it: FiboSMS will push it again
         log.exception("could not store FiboSMS push %s", guid)
         return _fibo(1, 500)
     b.wake_worker()
     return _fibo(2)
+
+
+def notification_auth(raw: bytes) -> str | None:
+    """Why a notification request is not ours, or None.
+
+    Signed like SMSGate: X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, raw body + X-Timestamp),
+    X-Timestamp within 5 minutes: the body cannot be altered and an old request cannot be
+    replayed later. A bearer token (NOTIFY_AUTH=bearer, the default) is accepted too because the
+    forwarder apps a shop can install (MacroDroid, Tasker, notification forwarders) send a fixed
+    header but cannot compute an HMAC; it travels in a header over TLS, never in a URL or a log."""
+    s = bridge().settings
+    sig, ts = request.headers.get("X-Signature", ""), request.headers.get("X-Timestamp", "")
+    if sig or ts:
+        if not sig or not ts:
+            return "signed requests need both X-Signature and X-Timestamp"
+        if not ts.strip().isdigit() or len(ts.strip()) > 12:
+            return f"X-Timestamp {ts[:20]!r} is not Unix seconds"
+        skew = abs(time.time() - int(ts))
+        if skew > MAX_SKEW:
+            return f"X-Timestamp is {int(skew)} s away from our clock (more than {MAX_SKEW} s)"
+        if not smsgate_signature_ok(raw, ts.strip(), sig, s.notify_token):
+            return "X-Signature does not match: sign body + X-Timestamp with NOTIFY_TOKEN (HMAC-SHA256, hex)"
+        return None
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth.startswith("Bearer ") else None
+    if s.notify_auth == "signed":
+        return "NOTIFY_AUTH=signed: sign the request (X-Signature, X-Timestamp); a bearer token is not accepted"
+    if not token_ok(given, s.notify_token):
+        return "missing or wrong 'Authorization: Bearer <NOTIFY_TOKEN>' (or sign the request)" + _legacy(given)
+    return None
 
 
 KNOWN_APPS = {"com.mbmobile": "MBBank", "com.mservice.momotransfer": "MoMo"}
@@ -142,9 +183,9 @@ def notification():
     """App notifications (MoMo, bank apps) from a notification forwarder on the shop's phone."""
     b = bridge()
     raw = request.get_data(cache=True)
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer ") or not token_ok(auth[7:].strip(), b.settings.inbound_token):
-        return _reject(401, "missing or wrong 'Authorization: Bearer <INBOUND_TOKEN>'", raw)
+    refused = notification_auth(raw)
+    if refused:
+        return _reject(401, refused, raw)
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
