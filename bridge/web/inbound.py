@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from datetime import datetime
 
@@ -35,13 +36,39 @@ def smsgate_signature_ok(body: bytes, timestamp: str, signature: str, key: str) 
     return hmac.compare_digest(expected, signature.strip().lower())
 
 
-def _parse_time(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
+EARLIEST = 946_684_800.0     # 2000-01-01 UTC: no bank or MoMo message in this shop is older
+AHEAD = 86_400.0            # a phone's clock may run ahead; more than a day ahead is not a time
+
+
+class BadTime(ValueError):
+    """A timestamp field that is not a plausible moment; the message names the field."""
+
+
+def parse_time(value: object, name: str) -> float | None:
+    """A timestamp field of an inbound body as Unix seconds, or None when absent.
+
+    ISO 8601 text, or epoch seconds / milliseconds as a number. Anything else (NaN, Infinity,
+    1e20, negative, before 2000 or more than a day ahead, unparseable text) raises BadTime:
+    stored, such a value broke every page that shows the row, or made the payment handler fail
+    without leaving a review item. Refusing it with a reason lets the sender see its bug."""
+    if value is None or value == "":
         return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
+    if isinstance(value, bool):
+        raise BadTime(f"{name} must be an ISO 8601 time or epoch seconds/milliseconds, not {value!r}")
+    if isinstance(value, str):
+        try:
+            t = datetime.fromisoformat(value.strip()).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise BadTime(f"{name} {value[:40]!r} is not an ISO 8601 time (e.g. 2026-11-23T09:15:00+07:00)") from None
+    elif isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise BadTime(f"{name} must be a finite number of epoch seconds or milliseconds, not {value!r}")
+        t = float(value) / 1000 if value > 10**11 else float(value)
+    else:
+        raise BadTime(f"{name} must be an ISO 8601 time or epoch seconds/milliseconds")
+    if not math.isfinite(t) or not EARLIEST <= t <= time.time() + AHEAD:
+        raise BadTime(f"{name} {str(value)[:40]!r} is not a plausible time (before 2000 or more than a day ahead)")
+    return t
 
 
 @bp.post("/inbound/smsgate")
@@ -52,10 +79,9 @@ def smsgate():
     if not sig or not ts:
         return _reject(401, "missing X-Signature or X-Timestamp: SMSGate webhooks must be signed "
                             "(set the signing key in the app to SMSGATE_SIGNING_KEY)", raw)
-    try:
-        skew = abs(time.time() - int(ts))
-    except ValueError:
+    if not ts.strip().isdigit() or len(ts.strip()) > 12:   # "1e20", "NaN", 10**400: not Unix seconds
         return _reject(401, f"X-Timestamp {ts[:20]!r} is not Unix seconds", raw)
+    skew = abs(time.time() - int(ts))
     if skew > MAX_SKEW:
         return _reject(401, f"X-Timestamp is {int(skew)} s away from our clock (more than {MAX_SKEW} s)", raw)
     if not smsgate_signature_ok(raw, ts, sig, b.settings.smsgate_signing_key):
@@ -81,11 +107,15 @@ def smsgate():
         if not isinstance(sender, str) or not sender:
             return _reject(400, "sms:received: payload.sender is required", raw)
         sim = payload.get("simNumber")
+        try:
+            received_at = parse_time(payload.get("receivedAt"), "payload.receivedAt")
+        except BadTime as exc:
+            return _reject(400, f"sms:received: {exc}", raw)
         result = b.inbox.accept(
             source="smsgate", external_id=str(payload.get("messageId") or envelope.get("id") or ""), device=device,
             sim=sim if isinstance(sim, int) and not isinstance(sim, bool) else None, sender=sender,
             recipient=str(payload.get("recipient") or ""), text=text,
-            received_at=_parse_time(payload.get("receivedAt")), raw=raw.decode("utf-8"))
+            received_at=received_at, raw=raw.decode("utf-8"))
         b.wake_worker()
         return jsonify({"ok": True, "inbox": result.row_id, "duplicate": result.duplicate, "state": result.state})
     normalized = WEBHOOK_EVENT.get(event)
@@ -203,10 +233,10 @@ def notification():
     app = str(data.get("app") or KNOWN_APPS.get(str(package or "")) or data.get("title") or package or "")
     if not app:
         return _reject(400, "say which app posted it: 'package' (or 'app')", raw)
-    posted = data.get("posted_at")
-    received = _parse_time(posted) if isinstance(posted, str) else (
-        posted / (1000 if posted > 10**11 else 1) if isinstance(posted, (int, float)) and not isinstance(posted, bool)
-        else None)
+    try:
+        received = parse_time(data.get("posted_at"), "posted_at")
+    except BadTime as exc:
+        return _reject(400, str(exc), raw)
     result = b.inbox.accept(source="notification", external_id=str(data.get("id") or ""),
                             device=str(data.get("device") or ""), sim=None, sender=app, recipient="", text=text,
                             received_at=received, raw=raw.decode("utf-8"), package=str(package) if package else None,

@@ -1,0 +1,119 @@
+"""Issue 12, items 2-5 and 15: what a payment may do, through the real endpoints and the admin.
+
+- a person's confirmation refuses exactly what the matcher refuses (2);
+- a WooCommerce action is never resent from the admin (3);
+- a MoMo notification re-posted with later `posted_at` values is one transfer (4);
+- impossible timestamps are refused with a reason, and old rows holding one do not break pages (5);
+- how a payment code is read: normalised (full-width, zero-width), never glued after a letter (15).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from bridge.config import _accounts
+from tests.conftest import smsgate_settings
+from tests.orders import order_body
+from tests.test_admin import PASSWORD, Admin, bank_sms
+
+ACCOUNT = "0181003749261"
+MOMO = "com.mservice.momotransfer"
+
+
+def momo_text(memo: str, amount: int) -> str:
+    dotted = f"{amount:,}".replace(",", ".")
+    return f'Số tiền {dotted} ₫, kèm lời nhắn: "{memo}".'
+
+
+def post_notification(svc, body: dict | bytes, raw: bool = False) -> requests.Response:
+    data = body if raw else json.dumps(body, ensure_ascii=False).encode()
+    return requests.post(svc.url + "/inbound/notification", data=data, timeout=5,
+                         headers={"Authorization": "Bearer test-notify-token", "Content-Type": "application/json"})
+
+
+def momo(svc, memo: str, amount: int, posted_at: float, nid: str | None = None) -> str:
+    """A MoMo credit notification; returns the payment decision (or the inbox's duplicate state)."""
+    body = {"device": "shop-phone", "package": MOMO, "text": momo_text(memo, amount), "posted_at": posted_at}
+    if nid:
+        body["id"] = nid
+    r = post_notification(svc, body)
+    assert r.status_code == 200, r.text
+    return r.json()["decision"].split(":")[0] or r.json()["state"]
+
+
+def order(svc, oid: int, total: int, status: str = "on-hold", minute: int = 0, topic: str = "order.created") -> None:
+    body = order_body(oid, total=total, status=status, modified=f"2026-11-23T02:{minute:02d}:00")
+    assert svc.post_json(body, topic=topic).status_code == 200
+
+
+def count(svc, sql: str, *args) -> int:
+    return svc.db.scalar(sql, args)
+
+
+@pytest.fixture
+def shop(service_factory):
+    return service_factory(admin_password=PASSWORD, bank_accounts=_accounts(f"Vietcombank:{ACCOUNT}"))
+
+
+@pytest.fixture
+def admin(shop):
+    a = Admin(shop)
+    assert a.sign_in().status_code == 302
+    return a
+
+
+# -- 5: impossible timestamps -------------------------------------------------------------------
+@pytest.mark.parametrize("posted", [b"1e20", b"NaN", b"Infinity", b"-Infinity", b"-5", b"0", b"1e15",
+                                    b'"not a time"', b'"9999-12-31T00:00:00+00:00"', b"true"])
+def test_impossible_posted_at_is_refused_with_a_reason(shop, posted):
+    body = (b'{"package": "com.mservice.momotransfer", "text": "' + momo_text("DH1", 1000).encode().replace(
+        b'"', b'\\"') + b'", "posted_at": ' + posted + b"}")
+    r = post_notification(shop, body, raw=True)
+    assert r.status_code == 400 and "posted_at" in r.json()["error"], r.text
+    assert count(shop, "SELECT COUNT(*) FROM inbox") == 0
+
+
+def test_plausible_posted_at_forms_are_accepted(shop):
+    now = time.time()
+    for i, posted in enumerate((now - 60, int((now - 120) * 1000), "2026-11-23T09:15:00+07:00")):
+        body = {"package": MOMO, "text": momo_text(f"loi nhan {i}", 1000), "posted_at": posted, "id": f"p{i}"}
+        assert post_notification(shop, body).status_code == 200
+
+
+def test_smsgate_times_out_of_range_are_refused_not_500(service_factory, fake_smsgate):
+    svc = service_factory(**smsgate_settings(fake_smsgate))
+    key = fake_smsgate.signing_key
+    body = json.dumps({"deviceId": "d", "event": "sms:received", "id": "e1",
+                       "payload": {"messageId": "m1", "message": "hi", "sender": "+84912345678",
+                                   "receivedAt": "99999-01-01T00:00:00"}}).encode()
+    for ts in ("1e20", "9" * 400, "NaN"):
+        sig = hmac.new(key.encode(), body + ts.encode(), hashlib.sha256).hexdigest()
+        r = requests.post(svc.url + "/inbound/smsgate", data=body, timeout=5,
+                          headers={"X-Signature": sig, "X-Timestamp": ts, "Content-Type": "application/json"})
+        assert r.status_code == 401 and "Unix seconds" in r.json()["error"]
+    ts = str(int(time.time()))
+    sig = hmac.new(key.encode(), body + ts.encode(), hashlib.sha256).hexdigest()
+    r = requests.post(svc.url + "/inbound/smsgate", data=body, timeout=5,
+                      headers={"X-Signature": sig, "X-Timestamp": ts, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "receivedAt" in r.json()["error"]
+    assert svc.db.scalar("SELECT COUNT(*) FROM inbox") == 0
+
+
+def test_admin_pages_show_a_row_stored_with_an_impossible_time(shop, admin):
+    """Rows stored before the check: every page that shows them still answers."""
+    with shop.db.tx() as c:
+        c.execute("INSERT INTO inbox(created_at, source, external_id, device, sender, recipient, text, received_at,"
+                  " raw, state, handled_by, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (time.time(), "notification", "old-1", "p", "MoMo", "", "x", 1e20, "{}", "stored", "", ""))
+        c.execute("INSERT INTO transactions(inbox_id, source, sender, channel, kind, text, decision, reason,"
+                  " created_at) VALUES (1, 'notification', 'MoMo', 'app_notification', 'transaction', 'x',"
+                  " 'no_code', 'old', ?)", (1e20,))
+    for path in ("/admin/inbound", "/admin/payments", "/admin/payments/1", "/admin/"):
+        r = admin.get(path)
+        assert r.status_code == 200, path
