@@ -68,6 +68,38 @@ def admin(shop):
     return a
 
 
+# -- 2: a person cannot do what the matcher refuses --------------------------------------------
+@pytest.mark.parametrize("later", ["processing", "completed", "cancelled", "deleted"])
+def test_manual_confirm_refuses_an_order_not_awaiting_payment(shop, admin, later):
+    order(shop, 801, 513_000)
+    if later == "deleted":
+        assert shop.post_json(json.dumps({"id": 801}).encode(), topic="order.deleted").status_code == 200
+    else:
+        order(shop, 801, 513_000, status=later, minute=5, topic="order.updated")
+    before = shop.db.one("SELECT status, deleted FROM orders WHERE id=801")
+    bank_sms(shop, "tien hang chi Lan")                     # no code: waits for review
+    tx = shop.db.one("SELECT id, decision FROM transactions")
+    assert tx["decision"] == "no_code"
+    messages = count(shop, "SELECT COUNT(*) FROM messages")
+    r = admin.post(f"/admin/payments/{tx['id']}/confirm", {"order_id": "801"})
+    assert r.status_code == 302
+    page = admin.get(f"/admin/payments/{tx['id']}").text
+    assert "Đơn 801" in page and ("không chờ thanh toán" in page or "đã bị xóa" in page), page[-3000:]
+    after = shop.db.one("SELECT status, deleted, paid_at FROM orders WHERE id=801")
+    assert (after["status"], after["deleted"], after["paid_at"]) == (before["status"], before["deleted"], None)
+    assert count(shop, "SELECT COUNT(*) FROM messages") == messages       # no mark-paid, no "paid" SMS
+    assert shop.db.one("SELECT review_action FROM transactions WHERE id=?", (tx["id"],))["review_action"] is None
+
+
+def test_manual_confirm_still_pays_an_order_awaiting_payment(shop, admin):
+    order(shop, 802, 513_000, status="pending")
+    bank_sms(shop, "tien hang chi Lan")
+    tx = shop.db.one("SELECT id FROM transactions")["id"]
+    assert admin.post(f"/admin/payments/{tx}/confirm", {"order_id": "802"}).status_code == 302
+    assert shop.db.one("SELECT paid_at FROM orders WHERE id=802")["paid_at"]
+    assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid'") == 1
+
+
 # -- 5: impossible timestamps -------------------------------------------------------------------
 @pytest.mark.parametrize("posted", [b"1e20", b"NaN", b"Infinity", b"-Infinity", b"-5", b"0", b"1e15",
                                     b'"not a time"', b'"9999-12-31T00:00:00+00:00"', b"true"])

@@ -37,6 +37,20 @@ AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
 
 
+def not_awaiting(order: Any) -> str | None:
+    """Why an order cannot be confirmed as paid now ("paid", "deleted", "status"), or None when it
+    awaits payment. The automatic match and a person's confirmation both ask this one question,
+    so a person cannot do what the matcher refuses (e.g. move a completed order back to
+    processing and tell the customer "paid" a second time)."""
+    if order["paid_at"]:
+        return "paid"
+    if order["deleted"]:
+        return "deleted"
+    if order["status"] not in AWAITING:
+        return "status"
+    return None
+
+
 class PaymentHandler(InboundHandler):
     def __init__(self, name: str, settings: Any, bridge: Any):
         super().__init__(name, settings, bridge)
@@ -127,7 +141,7 @@ class PaymentHandler(InboundHandler):
         if reading.unusable and reading.orders:
             return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
         order = self._order(c, reading.single) if reading.single is not None else None
-        if order is not None and order["status"] in AWAITING and not order["paid_at"] and not order["deleted"]:
+        if order is not None and not_awaiting(order) is None:
             return self._amount(c, row, p, order, via_wrap=False)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
