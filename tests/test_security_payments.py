@@ -100,6 +100,24 @@ def test_manual_confirm_still_pays_an_order_awaiting_payment(shop, admin):
     assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid'") == 1
 
 
+# -- 3: WooCommerce actions are never resent ----------------------------------------------------
+def test_resending_a_woocommerce_action_is_refused_with_a_reason(shop, admin):
+    order(shop, 803, 513_000)
+    bank_sms(shop, "chuyen tien DH803")
+    mark = shop.messages(rule="payment-mark-paid")
+    assert len(mark) == 1 and shop.db.one("SELECT paid_at FROM orders WHERE id=803")["paid_at"]
+    total = count(shop, "SELECT COUNT(*) FROM messages")
+    r = admin.post(f"/admin/messages/{mark[0]['id']}/resend")
+    assert r.status_code == 409 and "không bao giờ được gửi lại" in r.text
+    r = admin.post(f"/admin/messages/{mark[0]['id']}/resend", {"channel": "esms"})   # not on another channel either
+    assert r.status_code == 409
+    sms = next(m for m in shop.messages() if m["channel"] != "woocommerce")
+    r = admin.post(f"/admin/messages/{sms['id']}/resend", {"channel": "woocommerce"})   # nor an SMS turned into one
+    assert r.status_code == 409
+    assert count(shop, "SELECT COUNT(*) FROM messages") == total
+    assert admin.post(f"/admin/messages/{sms['id']}/resend").status_code == 302    # an SMS is still resent
+
+
 # -- 5: impossible timestamps -------------------------------------------------------------------
 @pytest.mark.parametrize("posted", [b"1e20", b"NaN", b"Infinity", b"-Infinity", b"-5", b"0", b"1e15",
                                     b'"not a time"', b'"9999-12-31T00:00:00+00:00"', b"true"])
