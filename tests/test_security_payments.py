@@ -118,6 +118,39 @@ def test_resending_a_woocommerce_action_is_refused_with_a_reason(shop, admin):
     assert admin.post(f"/admin/messages/{sms['id']}/resend").status_code == 302    # an SMS is still resent
 
 
+# -- 4: MoMo re-deliveries are one transfer -----------------------------------------------------
+def test_a_momo_notification_reposted_with_later_times_is_one_payment(shop):
+    order(shop, 302, 187_000)
+    t0 = time.time() - 20 * 3600
+    memo = "VU THI KIM NGAN chuyen tien DH302"
+    assert momo(shop, memo, 187_000, t0) == "confirm"
+    again = [momo(shop, memo, 187_000, t0 + i * 600) for i in range(1, 16)]   # the forwarder re-posts, 10 min apart
+    assert set(again) == {"duplicate"}
+    assert count(shop, "SELECT COUNT(*) FROM transactions WHERE decision='confirm'") == 1
+    assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid'") == 1
+    assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-note'") == 0   # no "overpaid" notes
+    from bridge.payments import review
+    assert review.review_queue(shop.db) == []
+
+
+def test_identical_momo_texts_with_other_ids_or_after_the_window_go_to_a_person(shop):
+    order(shop, 303, 99_000)
+    t1 = time.time() - 30 * 3600
+    memo = "DH303 mua hang"
+    assert momo(shop, memo, 99_000, t1, nid="notif-a") == "confirm"
+    # another notification id within the window: maybe a second transfer, maybe a re-post
+    assert momo(shop, memo, 99_000, t1 + 3600, nid="notif-b") == "ambiguous"
+    # the same text 26 h later: outside the window of every earlier one
+    assert momo(shop, memo, 99_000, t1 + 26 * 3600) == "ambiguous"
+    rows = shop.db.query("SELECT decision, reason FROM transactions ORDER BY id")
+    assert [r["decision"] for r in rows] == ["confirm", "ambiguous", "ambiguous"]
+    assert "another notification id" in rows[1]["reason"] and "h apart" in rows[2]["reason"]
+    assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid'") == 1   # never confirmed twice
+    assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-note'") == 0       # and no note
+    from bridge.payments import review
+    assert len(review.review_queue(shop.db)) == 2
+
+
 # -- 5: impossible timestamps -------------------------------------------------------------------
 @pytest.mark.parametrize("posted", [b"1e20", b"NaN", b"Infinity", b"-Infinity", b"-5", b"0", b"1e15",
                                     b'"not a time"', b'"9999-12-31T00:00:00+00:00"', b"true"])

@@ -23,7 +23,7 @@ from ..phones import normalize_phone
 from ..smstext import prepare
 from ..woo import WooClient
 from ..woo_payload import PayloadError, parse_order
-from .matcher import account_ok, fingerprint, read_codes
+from .matcher import account_ok, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ UNVERIFIED = "unverified_source"   # a credit from a source that proves only who
 REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
+# A message that prints no balance, reference or time (MoMo) is identified by its text and
+# amount: the same text again within this many seconds of its posted time is a re-delivery of
+# one transfer (no action), unless the forwarder gave both a notification id and they differ.
+REPEAT_WINDOW = 86_400.0
 
 
 def not_awaiting(order: Any) -> str | None:
@@ -116,7 +120,7 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, IGNORE_NON_TX, f"{p.bank} {p.kind}, not a money movement")
         if p.kind != TRANSACTION:
             return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
-        fp = fingerprint(p, sms.text, int(sms.received_at // 60))
+        fp = fingerprint(p, sms.text, int(sms.received_at // 60), event_key=f"inbox:{sms.id}")
         first = c.execute("SELECT id FROM transactions WHERE fingerprint=?", (fp,)).fetchone()
         if first is not None:
             row["duplicate_of"] = first["id"]
@@ -124,6 +128,10 @@ class PaymentHandler(InboundHandler):
         row["fingerprint"] = fp
         if p.direction != "in":
             return self._record(c, row, IGNORE_DEBIT, f"money out ({format_vnd(p.amount or 0)}): no order action")
+        if not prints_event(p):
+            repeat = self._repeat(c, sms, p, row)
+            if repeat is not None:
+                return repeat
         if not account_ok(p, self.settings.receiving_accounts):
             return self._record(c, row, WRONG_ACCOUNT,
                                 f"credit to {p.bank} {p.account or '(no account)'}, not a configured receiving account")
@@ -181,6 +189,36 @@ class PaymentHandler(InboundHandler):
             names = f"; it names {prefix}{reading.single}, unknown"
         return self._record(c, row, UNVERIFIED, "FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, "
                                                 f"so it is never confirmed automatically (FIBO_PAYMENTS=review){names}")
+
+    def _repeat(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed,
+                row: dict[str, Any]) -> tuple[str, str, int] | None:
+        """The same text and amount seen before, for a message without event fields (MoMo).
+
+        Within REPEAT_WINDOW of the earlier one's posted time and without two different
+        forwarder ids: the same transfer delivered again, no action (a forwarder re-posted one
+        MoMo notification with later posted_at values: one confirmation and 15 "overpaid" notes).
+        Two different ids, or outside the window: maybe a second identical transfer, maybe a late
+        re-delivery; a person decides (review, no WooCommerce note), it is never confirmed twice."""
+        earlier = c.execute(
+            "SELECT t.id, i.external_id, i.received_at FROM transactions t JOIN inbox i ON i.id = t.inbox_id"
+            " WHERE t.bank IS ? AND t.text = ? AND t.amount IS ? AND t.direction IS ? AND t.fingerprint IS NOT NULL"
+            " ORDER BY abs(i.received_at - ?) LIMIT 50",
+            (p.bank, sms.text, p.amount, p.direction, sms.received_at)).fetchall()
+        if not earlier:
+            return None
+        mine = sms.external_id or ""
+        for e in earlier:
+            near = abs((e["received_at"] or 0) - sms.received_at) <= REPEAT_WINDOW
+            if near and (not mine or not e["external_id"] or e["external_id"] == mine):
+                row["duplicate_of"], row["fingerprint"] = e["id"], None
+                return self._record(c, row, DUPLICATE, f"same text and amount as transaction #{e['id']} within "
+                                                       f"{REPEAT_WINDOW / 3600:g} h: the same transfer delivered "
+                                                       "again, no second action")
+        e = earlier[0]
+        hours = abs((e["received_at"] or 0) - sms.received_at) / 3600
+        why = "under another notification id" if hours * 3600 <= REPEAT_WINDOW else f"{hours:.0f} h apart"
+        return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
+                                               "identical transfer or a late re-delivery; a person must check")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         return c.execute("SELECT * FROM orders WHERE number=? OR id=? ORDER BY number=? DESC LIMIT 1",

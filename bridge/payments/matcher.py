@@ -71,15 +71,24 @@ def account_ok(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> bool:
     return any(bank == p.bank and account_matches(p.account, acct) for bank, acct in accounts)
 
 
-def fingerprint(p: Parsed, text: str, received_minute: int) -> str:
+def prints_event(p: Parsed) -> bool:
+    """Whether the message prints what identifies a transfer (balance after, reference, time).
+    MoMo's notification prints none of them: only its text and amount, so its re-deliveries are
+    found by `handler.REPEAT_WINDOW` instead of by the fingerprint."""
+    return p.balance is not None or bool(p.reference) or bool(p.time)
+
+
+def fingerprint(p: Parsed, text: str, received_minute: int, event_key: str = "") -> str:
     """The event, not the text: the same transfer seen as SMS and as app notification, or
-    delivered twice, has one fingerprint. MoMo prints none of the fields: its text and the
-    minute it arrived stand in."""
+    delivered twice, has one fingerprint. A message that prints no event fields (MoMo) gets a
+    fingerprint of its own inbox row (`event_key`): a forwarder re-posting it with a later
+    posted_at must not look like a new minute's transfer, so the handler matches those on text
+    and amount within a window instead."""
     signed = p.amount if p.direction == "in" else -(p.amount or 0)
-    if p.balance is not None or p.reference or p.time:
+    if prints_event(p):
         minute = re.sub(r":\d\d$", "", p.time) if p.time and re.search(r"\d:\d\d:\d\d$", p.time) else p.time
         ref = re.sub(r"\s+", "", p.reference or "").upper()
         key = f"{p.bank}|{p.account}|{signed}|{p.balance}|{ref}|{minute}"
     else:
-        key = f"{p.bank}|{text}|{received_minute}"
+        key = f"{p.bank}|{text}|{received_minute}|{event_key}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
