@@ -200,3 +200,20 @@ def test_admin_pages_show_a_row_stored_with_an_impossible_time(shop, admin):
     for path in ("/admin/inbound", "/admin/payments", "/admin/payments/1", "/admin/"):
         r = admin.get(path)
         assert r.status_code == 200, path
+
+
+# -- 15: how a payment code is read ------------------------------------------------------------
+@pytest.mark.parametrize("memo, expected", [
+    ("chuyen tien ＤＨ３０５", "confirm"),             # full-width, as some banking apps render it: NFKC
+    ("chuyen tien DH\u200b305", "confirm"),          # a zero-width space inside
+    ("chuyen tien D\u200dH305\ufeff", "confirm"),    # zero-width joiner, BOM
+    ("chuyen tien XDH305", "ambiguous"),             # glued after a letter: not a code, a person looks
+    ("chuyen tien 1DH305", "ambiguous"),             # glued after a digit
+    ("chuyen tien DH٣٠٥", "no_code"),                # Arabic-Indic digits are not what the shop printed
+    ("thanh toan;DH305", "confirm"),                 # after punctuation it is a code
+])
+def test_payment_code_reading(shop, memo, expected):
+    order(shop, 305, 55_000)
+    assert momo(shop, memo, 55_000, time.time(), nid=uuid.uuid4().hex) == expected
+    paid = shop.db.one("SELECT paid_at FROM orders WHERE id=305")["paid_at"]
+    assert bool(paid) == (expected == "confirm")

@@ -143,6 +143,9 @@ class PaymentHandler(InboundHandler):
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
+        if reading.glued:
+            return self._record(c, row, AMBIGUOUS, f"{reading.glued[0]}: the prefix glued after a letter or digit is "
+                                                   "not a payment code; a person must check")
         if reading.unusable and not reading.orders:
             if reading.wrapped is None:
                 return self._record(c, row, AMBIGUOUS, f"payment code {reading.unusable[0]} is cut off: not repaired")

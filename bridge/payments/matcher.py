@@ -5,12 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from ..smstext import strip_diacritics
 from .parsers import Parsed
 
 CUT_AFTER = re.compile(r"^(?:\.\.|~|\(\.\.\.\))")
+# Invisible characters a banking app or a copy-paste may leave inside a code (ZWSP, ZWNJ, ZWJ,
+# WORD JOINER, BOM): removed before reading, like NFKC's width folding; this is not a repair.
+ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
+# A code starts at the start of the memo or after a character that is neither letter nor digit:
+# "XDH309" and "1DH309" are other words that happen to contain the prefix, not payment codes
+# (kept as `glued` so that they send the credit to a person instead of being ignored).
+BOUNDARY = r"(?<![A-Z0-9])"
+GLUED_BEFORE = re.compile(r"[A-Z0-9]")
+
+
+def memo_for_codes(memo: str | None) -> str:
+    """The memo as codes are read from it: NFKC (full-width ＤＨ３０２ -> DH302), zero-width
+    characters removed, digits of other scripts (٣٠٢) made unreadable (they are not what the shop
+    printed: a person decides), then diacritics folded and upper-cased."""
+    text = ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", memo or ""))
+    text = "".join("#" if ch.isdecimal() and not ch.isascii() else ch for ch in text)
+    return strip_diacritics(text).upper()
+
+
 MASK = re.compile(r"^(\d*)(?:[xX]+|\*+|\.{3})(\d*)$")
 
 
@@ -19,25 +39,36 @@ class CodeReading:
     orders: tuple[int, ...]       # distinct order numbers named by usable candidates
     unusable: tuple[str, ...]     # candidates touching a cut
     wrapped: int | None = None    # the single order a line-wrap reading gives, when the strict one gives none
+    glued: tuple[str, ...] = ()   # the prefix glued after a letter or digit (XDH309): not a code, a doubt
 
     @property
     def single(self) -> int | None:
-        return self.orders[0] if len(self.orders) == 1 and not self.unusable else None
+        return self.orders[0] if len(self.orders) == 1 and not self.unusable and not self.glued else None
 
 
 def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int | None = None) -> CodeReading:
-    """All candidates: the prefix, at most one space or hyphen, digits not followed by a digit.
+    """All candidates: the prefix (not glued after a letter or digit), at most one space or
+    hyphen, ASCII digits not followed by a digit; read from `memo_for_codes(memo)`.
+
+    The prefix glued after a letter or digit (`XDH309`, `1DH309`, the second of
+    `DH20118DH20119`) is no code; it is returned in `glued` so the caller sends the credit to a
+    person rather than confirming on another reading.
 
     A candidate that touches a cut (`...`, `..`, `~`, `(...)`, or the end of a message cut at
     exactly `hard_cut` characters) is unusable. The line-wrap reading (spaces inside the digits
     collapsed) is given separately; the caller uses it only under the narrow exception.
     """
-    text = strip_diacritics(memo or "").upper()
-    p = re.escape(strip_diacritics(prefix).upper())
-    strict = re.compile(p + r"[ -]?(\d+)(?!\d)")
+    text = memo_for_codes(memo)
+    bare = re.escape(strip_diacritics(prefix).upper())
+    p = BOUNDARY + bare
+    strict = re.compile(bare + r"[ -]?([0-9]+)(?![0-9])")
     orders: list[int] = []
     unusable: list[str] = []
+    glued: list[str] = []
     for m in strict.finditer(text):
+        if m.start() > 0 and GLUED_BEFORE.match(text[m.start() - 1]):
+            glued.append(text[max(0, m.start() - 1):m.end()])
+            continue
         rest = text[m.end():]
         at_hard_cut = hard_cut is not None and body_len == hard_cut and not rest.strip()
         if CUT_AFTER.match(rest) or at_hard_cut:
@@ -47,10 +78,11 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
         if n not in orders:
             orders.append(n)
     wrapped = None
-    collapsed = [int(re.sub(r"\D", "", m.group(1))) for m in re.finditer(p + r"[ -]?(\d+(?: \d+)+)(?![\d~]|\.\.)", text)]
+    collapsed = [int(re.sub(r"[^0-9]", "", m.group(1)))
+                 for m in re.finditer(p + r"[ -]?([0-9]+(?: [0-9]+)+)(?![0-9~]|\.\.)", text)]
     if len(collapsed) == 1:
         wrapped = collapsed[0]
-    return CodeReading(tuple(orders), tuple(unusable), wrapped)
+    return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued))
 
 
 def account_matches(printed: str, configured: str) -> bool:
