@@ -31,6 +31,7 @@ worker: init
 
 test: $(VENV)/.test-deps
 	scripts/ensure-debian-packages chromium=chromium nginx=nginx-light logrotate=logrotate openssl=openssl
+	$(PY) scripts/audit-deps $(PY)
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.test-deps
