@@ -236,3 +236,14 @@ def test_our_own_log_lines_never_carry_a_token(service_factory):
     text = buf.getvalue()
     assert "/inbound/fibo?token=[redacted]" in text and "GetBalance/[redacted]/k" in text
     assert "fibo-secret-abcdef-123456" not in text and "a-wrong-guess-998877" not in text
+
+
+def test_admin_settings_show_each_door_with_its_own_secret_in_vietnamese(service_factory):
+    from tests.test_admin import PASSWORD, Admin
+    svc = service_factory(admin_password=PASSWORD)
+    a = Admin(svc)
+    assert a.sign_in().status_code == 302
+    html = a.get("/admin/settings").text
+    assert "/callbacks/esms?token=test-esms-callback-token" in html and "/inbound/fibo?token=test-fibo-token" in html
+    assert "Bearer test-notify-token" in html
+    assert "chỉ chứng minh người giữ FIBO_TOKEN" in html and "không mở được địa chỉ nào khác" in html
