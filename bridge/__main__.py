@@ -78,6 +78,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
                         "written back to WooCommerce (dry-run)")
     if not s.owner_phones:
         warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
+    warnings.extend(getattr(b, "secret_warnings", []))
     return errors, warnings
 
 

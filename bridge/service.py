@@ -9,7 +9,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
-from . import admin_password
+from . import admin_password, logs
 from .channels.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -108,11 +108,10 @@ class Bridge:
         self.secret_warnings = secret_warnings(settings, self.secret_origin)
         for w in self.secret_warnings:
             log.warning("%s", w)
-        from . import logs
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",
                                                               "esms_api_key", "woo_consumer_secret",
                                                               "messenger_page_token", "messenger_app_secret",
-                                                              "smsgate_password"))
+                                                              "smsgate_password", "admin_password"))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))

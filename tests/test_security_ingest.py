@@ -247,3 +247,12 @@ def test_admin_settings_show_each_door_with_its_own_secret_in_vietnamese(service
     assert "/callbacks/esms?token=test-esms-callback-token" in html and "/inbound/fibo?token=test-fibo-token" in html
     assert "Bearer test-notify-token" in html
     assert "chỉ chứng minh người giữ FIBO_TOKEN" in html and "không mở được địa chỉ nào khác" in html
+
+
+def test_check_config_warns_about_a_legacy_inbound_token(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
+           **_env(tmp_path, INBOUND_TOKEN="legacy-inbound-token-1234")}
+    r = subprocess.run([sys.executable, "-m", "bridge", "check-config"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "warning: INBOUND_TOKEN no longer opens payment ingest" in r.stderr
+    assert "legacy-inbound-token-1234" not in r.stdout + r.stderr
