@@ -73,9 +73,17 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     return (settings_with(settings, **changes) if changes else settings), origin
 
 
-def secret_warnings(settings: Settings, origin: dict[str, str]) -> list[str]:
-    """What an operator upgrading from the single INBOUND_TOKEN must do (start-up log and banner)."""
+def secret_warnings(settings: Settings, origin: dict[str, str], legacy_stored: bool = False) -> list[str]:
+    """What an operator upgrading from the single INBOUND_TOKEN must do (start-up log and banner).
+
+    `settings` as configured (before resolve_secrets); `legacy_stored`: an older version generated
+    and stored an INBOUND_TOKEN, so FiboSMS and the forwarder were given it: said on the start that
+    makes their new tokens (the upgrade), with the new URLs printed in the same banner."""
     out = []
+    if legacy_stored and "generated" in (origin.get("fibo_token"), origin.get("notify_token")):
+        out.append("upgrade: the stored INBOUND_TOKEN no longer opens payment ingest (it stays the eSMS callback "
+                   "token). Give FiboSMS the new FiboSMS push URL (FIBO_TOKEN) and the notification forwarder "
+                   "NOTIFY_TOKEN, both printed above and on the admin page > Settings.")
     if settings.inbound_token:
         out.append("INBOUND_TOKEN no longer opens payment ingest: it only guards the eSMS delivery callback"
                    + (" (ESMS_CALLBACK_TOKEN is set, so not even that)" if origin.get("esms_callback_token") ==
@@ -105,7 +113,9 @@ class Bridge:
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
         self.settings, self.secret_origin = resolve_secrets(settings, self.db)
-        self.secret_warnings = secret_warnings(settings, self.secret_origin)
+        self.secret_warnings = secret_warnings(settings, self.secret_origin,
+                                               legacy_stored=bool(self.settings.inbound_token
+                                                                  and not settings.inbound_token))
         for w in self.secret_warnings:
             log.warning("%s", w)
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",

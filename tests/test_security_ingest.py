@@ -256,3 +256,26 @@ def test_check_config_warns_about_a_legacy_inbound_token(tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 0 and "warning: INBOUND_TOKEN no longer opens payment ingest" in r.stderr
     assert "legacy-inbound-token-1234" not in r.stdout + r.stderr
+
+
+def test_upgrading_a_database_with_a_stored_inbound_token(tmp_path):
+    """An older version generated INBOUND_TOKEN and stored it; FiboSMS and the forwarder were
+    given it. After the upgrade it opens only the eSMS callback, and the first start says what to do."""
+    from bridge.db import Database
+    env = _env(tmp_path)
+    db = Database(env["BRIDGE_DB"])
+    db.migrate()
+    db.kv_set("inbound_token", "old-generated-token-5678")
+    svc = ServiceProcess(env).start()
+    try:
+        out = svc.output()
+        assert "upgrade: the stored INBOUND_TOKEN no longer opens payment ingest" in out
+        assert "old-generated-token-5678" not in out
+        q = {"phone": "Vietcombank", "message": credit(ORDER), "guid": "g"}
+        r = requests.get(svc.url + "/inbound/fibo", params={**q, "token": "old-generated-token-5678"}, timeout=5)
+        assert r.status_code == 403 and "INBOUND_TOKEN" in r.json()["error"]
+        r = requests.get(svc.url + "/callbacks/esms", params={"token": "old-generated-token-5678", "SMSID": "1"},
+                         timeout=5)
+        assert r.status_code == 200
+    finally:
+        svc.stop()
