@@ -11,10 +11,17 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from .logs import redact
+from .logs import RedactFilter, redact
 
 
 class RedactingLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
         return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's error log quotes the request URI when a request fails ("Error handling
+        request /inbound/fibo?token=…"): its handlers redact too."""
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.addFilter(RedactFilter())
