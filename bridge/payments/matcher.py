@@ -20,6 +20,9 @@ ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
 # (kept as `glued` so that they send the credit to a person instead of being ignored).
 BOUNDARY = r"(?<![A-Z0-9])"
 GLUED_BEFORE = re.compile(r"[A-Z0-9]")
+# An order number is a SQLite integer: DH followed by 19 digits or more names no order (and
+# would overflow the lookup, failing the handler without a review item): not a code.
+MAX_ORDER = 10**18
 
 
 def memo_for_codes(memo: str | None) -> str:
@@ -75,12 +78,14 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
             unusable.append(m.group(0))
             continue
         n = int(m.group(1))
+        if n >= MAX_ORDER:
+            continue
         if n not in orders:
             orders.append(n)
     wrapped = None
     collapsed = [int(re.sub(r"[^0-9]", "", m.group(1)))
                  for m in re.finditer(p + r"[ -]?([0-9]+(?: [0-9]+)+)(?![0-9~]|\.\.)", text)]
-    if len(collapsed) == 1:
+    if len(collapsed) == 1 and collapsed[0] < MAX_ORDER:
         wrapped = collapsed[0]
     return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued))
 
