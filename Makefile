@@ -33,6 +33,7 @@ test: $(VENV)/.test-deps
 	scripts/ensure-debian-packages chromium=chromium nginx=nginx-light logrotate=logrotate openssl=openssl \
 	  php=php-cli php=php-mysql php=php-xml php=php-mbstring php=php-curl php=php-intl php=php-gd php=php-zip \
 	  php=php-bcmath mariadb-install-db=mariadb-server mariadb=mariadb-client curl=curl xz=xz-utils
+	$(PY) scripts/audit-deps $(PY)
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.test-deps

@@ -87,7 +87,7 @@ def stream(n: int, pending: int, offset: int = 0) -> list[tuple[str, str]]:
 
 def settings_for(db: Path, **extra: str):
     env = {"BRIDGE_DB": str(db), "BANK_ACCOUNTS": f"Vietcombank:{ACCOUNT}", "WOO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "INBOUND_TOKEN": TOKEN, "SMSGATE_SIGNING_KEY": KEY, "LOG_LEVEL": "WARNING",
+           "FIBO_TOKEN": TOKEN, "SMSGATE_SIGNING_KEY": KEY, "LOG_LEVEL": "WARNING",
            "MAPPINGS_DIR": str(ROOT / "mappings"), **extra}
     return load_settings(env, env_file=None)
 
@@ -176,7 +176,7 @@ def end_to_end(tmp: Path, orders: int, rate: float, pin: bool) -> list[float]:
         env = {**os.environ, "BRIDGE_DB": str(tmp / "e2e.db"), "HOST": "127.0.0.1", "PORT": str(port),
                "WOO_URL": woo.url, "WOO_CONSUMER_KEY": "ck_test", "WOO_CONSUMER_SECRET": "cs_test",
                "BANK_ACCOUNTS": f"Vietcombank:{ACCOUNT}", "WOO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-               "INBOUND_TOKEN": TOKEN, "SMSGATE_SIGNING_KEY": KEY, "LOG_LEVEL": "WARNING"}
+               "FIBO_TOKEN": TOKEN, "SMSGATE_SIGNING_KEY": KEY, "LOG_LEVEL": "WARNING"}
         proc = subprocess.Popen([*(["taskset", "-c", "0"] if pin else []), sys.executable, str(ROOT / "app.py")],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -105,7 +105,7 @@ class Soak:
         url = f"http://127.0.0.1:{port}"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
                "BRIDGE_DB": str(tmp / "bridge.db"), "PUBLIC_URL": url, "WOO_WEBHOOK_SECRET": SECRET,
-               "INBOUND_TOKEN": TOKEN, "ESMS_API_KEY": esms.api_key, "ESMS_SECRET_KEY": esms.secret_key,
+               "FIBO_TOKEN": TOKEN, "FIBO_PAYMENTS": "confirm", "ESMS_API_KEY": esms.api_key, "ESMS_SECRET_KEY": esms.secret_key,
                "ESMS_BASE_URL": esms.base_url, "ESMS_BRANDNAME": "SHOPDEMO", "WOO_URL": woo.url,
                "WOO_CONSUMER_KEY": "ck_test", "WOO_CONSUMER_SECRET": "cs_test", "OWNER_PHONES": "0901234567",
                "BANK_ACCOUNTS": f"Vietcombank:{ACCOUNT}", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json",

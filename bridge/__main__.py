@@ -1,5 +1,5 @@
 """Command line: `python -m bridge init | run | worker | check-config | admin-password | send-test |
-connect | reconcile | import-orders | backup`."""
+connect | reconcile | import-orders | backup | rotate-secret`."""
 from __future__ import annotations
 
 import argparse
@@ -82,6 +82,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
                         "written back to WooCommerce (dry-run)")
     if not s.owner_phones:
         warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
+    warnings.extend(getattr(b, "secret_warnings", []))
     return errors, warnings
 
 
@@ -96,6 +97,22 @@ def cmd_admin_password(_args) -> int:
     db = Database(settings.db_path)
     db.migrate()
     print(f"new admin password: {admin_password.reset(db)}   (the old one no longer works)")
+    return 0
+
+
+def cmd_rotate_secret(args: argparse.Namespace) -> int:
+    """A new value for one generated secret (FIBO_TOKEN, NOTIFY_TOKEN, ESMS_CALLBACK_TOKEN,
+    SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET, SECRET_KEY), printed once; the service reads it at
+    its next start. A secret set in the environment is changed there instead."""
+    from .db import Database
+    from .service import GENERATED_SECRETS, rotate_secret
+    settings = load_settings()
+    db = Database(settings.db_path)
+    db.migrate()
+    value = rotate_secret(db, settings, args.name)
+    env = next(e for a, e in GENERATED_SECRETS.items() if args.name in (a, e, e.lower()))
+    print(f"new {env}: {value}   (shown only now; restart the service, then give it to its sender: "
+          "the old value stops working at the restart)")
     return 0
 
 
@@ -305,13 +322,17 @@ def main(argv: list[str] | None = None) -> int:
     im.add_argument("--since", required=True, help="date (YYYY-MM-DD, GMT) of the oldest change to import")
     im.add_argument("--notify", action="store_true", help="send the notices as if the webhooks had arrived")
     im.add_argument("--quiet", action="store_true", help="no progress bar")
+    rs = sub.add_parser("rotate-secret", help="make a new value for a generated secret (e.g. FIBO_TOKEN), print it once")
+    rs.add_argument("name", help="ESMS_CALLBACK_TOKEN, FIBO_TOKEN, NOTIFY_TOKEN, SMSGATE_SIGNING_KEY, "
+                                 "WOO_WEBHOOK_SECRET or SECRET_KEY")
     bk = sub.add_parser("backup", help="copy the live database to PATH (safe while the service runs)")
     bk.add_argument("path")
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     args = p.parse_args(argv)
     handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
-                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile, "connect": cmd_connect,
-                "import-orders": cmd_import_orders, "backup": cmd_backup}
+                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile,
+                "connect": cmd_connect, "import-orders": cmd_import_orders, "backup": cmd_backup,
+                "rotate-secret": cmd_rotate_secret}
     try:
         return handlers[args.command](args)
     except (ConfigError, RulesError, ValueError) as exc:

@@ -72,7 +72,12 @@ class Settings:
     esms_poll_give_up: float = 86_400.0
     esms_balance_every: float = 3_600.0
 
-    inbound_token: str = ""
+    inbound_token: str = ""              # legacy (before issue 12): now only a fallback for esms_callback_token
+    esms_callback_token: str = ""        # in the CallbackUrl handed to eSMS: opens only /callbacks/esms
+    fibo_token: str = ""                 # in the FiboSMS push URL: opens only /inbound/fibo
+    notify_token: str = ""               # signs (or is the bearer of) /inbound/notification requests
+    notify_auth: str = "bearer"          # "signed": only X-Signature/X-Timestamp; "bearer": that or the bearer token
+    fibo_payments: str = "review"        # what a bank credit pushed by FiboSMS may do: off | review | confirm
     owner_phones: tuple[str, ...] = ()
     shop_name: str = "Cửa hàng"
     transfer_bank: str = ""
@@ -340,6 +345,11 @@ ENV = {
     "ESMS_POLL_GIVE_UP": ("esms_poll_give_up", _positive_float),
     "ESMS_BALANCE_EVERY": ("esms_balance_every", _positive_float),
     "INBOUND_TOKEN": ("inbound_token", str),
+    "ESMS_CALLBACK_TOKEN": ("esms_callback_token", str),
+    "FIBO_TOKEN": ("fibo_token", str),
+    "NOTIFY_TOKEN": ("notify_token", str),
+    "NOTIFY_AUTH": ("notify_auth", _choice("signed", "bearer")),
+    "FIBO_PAYMENTS": ("fibo_payments", _choice("off", "review", "confirm")),
     "OWNER_PHONES": ("owner_phones", _phones),
     "SHOP_NAME": ("shop_name", str),
     "TRANSFER_BANK": ("transfer_bank", str),

@@ -351,15 +351,24 @@ def cancel(db: Database, mid: str, who: str) -> None:
                   (CANCELLED, f"cancelled by {who}", t, mid))
 
 
+def is_shop_action(row: Any) -> bool:
+    """A WooCommerce action (mark paid, order note): never resent, its own dedupe key is its
+    only protection against confirming a payment twice."""
+    return row["channel"] == "woocommerce" or "woocommerce" in (row["fallback"] or "").split(",")
+
+
 def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
     """A new message with the same text to the same recipient (on `channel`, or the same chain).
 
-    A new row with its own id, so the provider sees a new request; the original is untouched."""
+    A new row with its own id, so the provider sees a new request; the original is untouched.
+    WooCommerce actions are refused (a second mark-paid is a second confirmation)."""
     t = now()
     with db.tx() as c:
         row = c.execute("SELECT * FROM messages WHERE id=?", (mid,)).fetchone()
         if row is None:
             raise ValueError(f"no message {mid}")
+        if is_shop_action(row) or channel == "woocommerce":
+            raise ValueError(f"message {mid} is a WooCommerce action (mark paid, order note): never resent")
         if not row["recipient"]:
             raise ValueError("the message has no usable recipient")
         n = c.execute("SELECT COUNT(*) FROM messages WHERE dedupe_key LIKE ?", (f"resend:{mid}:%",)).fetchone()[0]

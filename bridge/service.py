@@ -9,7 +9,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
-from . import admin_password, alerts
+from . import admin_password, alerts, logs
 from .channels.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -28,23 +28,84 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/woocommerce"
 
 
-def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[str, str]]:
-    """Fill the webhook secret and inbound token from the database, generating them once.
+# Secrets made on first start when not configured: kept in the database, printed once.
+# Each opens one door only (SECURITY.md): the eSMS callback token travels to eSMS inside every
+# message's CallbackUrl, so it must be worthless for payment ingest.
+GENERATED_SECRETS = {
+    "woo_webhook_secret": "WOO_WEBHOOK_SECRET", "esms_callback_token": "ESMS_CALLBACK_TOKEN",
+    "fibo_token": "FIBO_TOKEN", "notify_token": "NOTIFY_TOKEN", "smsgate_signing_key": "SMSGATE_SIGNING_KEY",
+    "secret_key": "SECRET_KEY",
+}
 
-    A shop owner without a configured secret still gets signed webhooks: the secret is made on
-    first start, kept in the database (so it survives restarts) and shown to be pasted into
-    WooCommerce.
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[str, str]]:
+    """Fill the generated secrets from the database, generating each once.
+
+    A shop owner without a configured secret still gets signed webhooks and guarded callbacks:
+    the secret is made on first start, kept in the database (so it survives restarts) and shown
+    once to be pasted where it belongs.
+
+    INBOUND_TOKEN (one token for everything, before issue 12) is only a fallback for the eSMS
+    callback token: eSMS still holds CallbackUrls carrying it for messages sent before the
+    upgrade. It no longer opens /inbound/fibo or /inbound/notification.
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
-    for name in ("woo_webhook_secret", "inbound_token", "smsgate_signing_key", "secret_key"):
+    legacy = settings.inbound_token or db.kv_get("inbound_token") or ""
+    if legacy and not settings.inbound_token:
+        changes["inbound_token"] = legacy   # only to recognise it and say why it is refused
+    for name in GENERATED_SECRETS:
         if getattr(settings, name):
             origin[name] = "configured"
             continue
+        if name == "esms_callback_token" and settings.inbound_token:
+            changes[name], origin[name] = settings.inbound_token, "configured"
+            continue
         existing = db.kv_get(name)
-        changes[name] = existing or db.kv_setdefault(name, secrets.token_urlsafe(24))
+        if existing is None and name == "esms_callback_token" and legacy:
+            existing = db.kv_setdefault(name, legacy)
+        changes[name] = existing or db.kv_setdefault(name, new_secret())
         origin[name] = "stored" if existing else "generated"
     return (settings_with(settings, **changes) if changes else settings), origin
+
+
+def secret_warnings(settings: Settings, origin: dict[str, str], legacy_stored: bool = False) -> list[str]:
+    """What an operator upgrading from the single INBOUND_TOKEN must do (start-up log and banner).
+
+    `settings` as configured (before resolve_secrets); `legacy_stored`: an older version generated
+    and stored an INBOUND_TOKEN, so FiboSMS and the forwarder were given it: said on the start that
+    makes their new tokens (the upgrade), with the new URLs printed in the same banner."""
+    out = []
+    if legacy_stored and "generated" in (origin.get("fibo_token"), origin.get("notify_token")):
+        out.append("upgrade: the stored INBOUND_TOKEN no longer opens payment ingest (it stays the eSMS callback "
+                   "token). Give FiboSMS the new FiboSMS push URL (FIBO_TOKEN) and the notification forwarder "
+                   "NOTIFY_TOKEN, both printed above and on the admin page > Settings.")
+    if settings.inbound_token:
+        out.append("INBOUND_TOKEN no longer opens payment ingest: it only guards the eSMS delivery callback"
+                   + (" (ESMS_CALLBACK_TOKEN is set, so not even that)" if origin.get("esms_callback_token") ==
+                      "configured" and settings.esms_callback_token != settings.inbound_token else "")
+                   + ". FiboSMS needs the FIBO_TOKEN push URL and the notification forwarder NOTIFY_TOKEN"
+                   " (admin page > Settings); then rename INBOUND_TOKEN to ESMS_CALLBACK_TOKEN.")
+    return out
+
+
+def rotate_secret(db: Database, settings: Settings, name: str) -> str:
+    """A new value for a generated secret, stored in the database (read at the next start).
+
+    Refused for a secret set in the environment: that one is changed where it is set."""
+    attr = next((a for a, env in GENERATED_SECRETS.items() if name in (a, env, env.lower())), None)
+    if attr is None:
+        raise ValueError(f"unknown secret {name!r}; generated secrets: {', '.join(GENERATED_SECRETS.values())}")
+    env = GENERATED_SECRETS[attr]
+    if getattr(settings, attr) or (attr == "esms_callback_token" and settings.inbound_token):
+        raise ValueError(f"{env} is set in the environment (or .env): change it there and restart")
+    value = new_secret()
+    db.kv_set(attr, value)
+    return value
 
 
 class Bridge:
@@ -52,6 +113,15 @@ class Bridge:
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
         self.settings, self.secret_origin = resolve_secrets(settings, self.db)
+        self.secret_warnings = secret_warnings(settings, self.secret_origin,
+                                               legacy_stored=bool(self.settings.inbound_token
+                                                                  and not settings.inbound_token))
+        for w in self.secret_warnings:
+            log.warning("%s", w)
+        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",
+                                                              "esms_api_key", "woo_consumer_secret",
+                                                              "messenger_page_token", "messenger_app_secret",
+                                                              "smsgate_password", "admin_password"))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
@@ -110,15 +180,19 @@ class Bridge:
 
     def public_endpoints(self) -> list[tuple[str, str, str]]:
         """(what, URL, note) for everything outside systems call on us: shown in the banner
-        and on the admin settings page, so both say the same thing."""
+        and on the admin settings page, so both say the same thing. Each carries its own secret."""
         s = self.settings
         key_origin = self.secret_origin["smsgate_signing_key"]
+        notify = (f"X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + X-Timestamp), NOTIFY_TOKEN {s.notify_token}"
+                  + ("" if s.notify_auth == "signed" else f"; or Authorization: Bearer {s.notify_token}"))
         out = [
-            ("eSMS delivery callback", f"{s.public_url}/callbacks/esms?token={s.inbound_token}", ""),
+            ("eSMS delivery callback", f"{s.public_url}/callbacks/esms?token={s.esms_callback_token}",
+             "sent to eSMS with every message; opens nothing else"),
             ("SMSGate webhooks", f"{s.public_url}/inbound/smsgate",
              f"signing key: {s.smsgate_signing_key}" + ("" if key_origin == "configured" else f", {key_origin} in the database")),
-            ("FiboSMS push URL", f"{s.public_url}/inbound/fibo?token={s.inbound_token}", ""),
-            ("App notifications", f"{s.public_url}/inbound/notification", f"Authorization: Bearer {s.inbound_token}"),
+            ("FiboSMS push URL", f"{s.public_url}/inbound/fibo?token={s.fibo_token}",
+             f"bank credits: FIBO_PAYMENTS={s.fibo_payments}"),
+            ("App notifications", f"{s.public_url}/inbound/notification", notify),
         ]
         if s.messenger_page_token:
             out.append(("Messenger webhook", f"{s.public_url}/webhooks/messenger",
@@ -143,8 +217,13 @@ class Bridge:
         else:
             how = "password stored (hashed) in the database; `python -m bridge admin-password` makes a new one"
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
-        hide = [v for k, v in (("inbound_token", s.inbound_token), ("smsgate_signing_key", s.smsgate_signing_key))
-                if self.secret_origin.get(k) == "stored" and v]
+        # A secret is printed on the start that generated it, never again: logs are kept for weeks
+        # (configured ones are the operator's own, and stay out of the logs too).
+        hide = [v for k, v in ((k, getattr(s, k)) for k in ("esms_callback_token", "fibo_token", "notify_token",
+                                                               "smsgate_signing_key"))
+                if self.secret_origin.get(k) != "generated" and v]
+        if s.inbound_token:
+            hide.append(s.inbound_token)
         for label, url, note in self.public_endpoints():
             line = f"  {label:<24}: {url}" + (f"   ({note})" if note else "")
             for secret in hide:
@@ -159,5 +238,6 @@ class Bridge:
                 lines.append(f"  channel {name:<15}: DRY-RUN ({ch.why_not_configured}); messages are recorded, not sent")
         if not s.owner_phones:
             lines.append("  OWNER_PHONES is empty: no new-order alerts to the owner")
+        lines.extend(f"  WARNING: {w}" for w in self.secret_warnings)
         return "\n".join(lines)
 

@@ -25,6 +25,9 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 capture_output = True          # with errorlog in a file, the app's own log lines (stderr) go there too
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# The eSMS callback and FiboSMS push URLs carry their token in the query string: every field of an
+# access line goes through bridge.logs.redact (token=[redacted]), whatever the format above says.
+logger_class = "bridge.accesslog.RedactingLogger"
 raw_env = ["RUN_SCHEDULER=0"]
 
 DRAIN_LIMIT = 4 << 20          # more than nginx lets through (client_max_body_size 2m)

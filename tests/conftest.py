@@ -69,7 +69,12 @@ def make_settings(tmp_path: Path, **changes) -> Settings:
         db_path=str(tmp_path / "bridge.db"),
         mappings_dir=str(ROOT / "mappings"),
         woo_webhook_secret=SECRET,
-        inbound_token="test-inbound-token",
+        esms_callback_token="test-esms-callback-token",
+        fibo_token="test-fibo-token",
+        notify_token="test-notify-token",
+        # the payment tests push bank SMS through FiboSMS for brevity; the default (review) is
+        # tested in test_security_ingest.py
+        fibo_payments="confirm",
         owner_phones=("0901 234 567",),
         shop_name="Shop Demo",
         transfer_bank="Vietcombank",

@@ -78,7 +78,7 @@ def named_order(svc, oid: int, first_name: str = "Văn An", total: int = 513000,
 def bank_sms(svc, memo: str, minute: int = 12) -> None:
     """A Vietcombank credit of 513.000đ, as the shop's phone forwards it (FiboSMS push)."""
     text = VCB.format(memo=memo, minute=minute, balance=6_000_000 + minute * 513_000)
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "Vietcombank",
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
                                                         "message": text, "guid": uuid.uuid4().hex}, timeout=5)
     assert r.status_code == 200, r.text
 
@@ -267,7 +267,7 @@ def test_review_queue_confirm_reject_and_not_a_payment(admin, svc, woo):
     wait_until(lambda: woo.notes[701], what="the note after the status")   # same action: PUT, then the note
     assert "khách gọi điện" in woo.notes[701][0]["note"] and "513.000đ" in woo.notes[701][0]["note"]
     again = admin.post(f"/admin/payments/{second}/confirm", {"order_id": "701"})
-    assert again.status_code == 302 and "already paid" in admin.get(f"/admin/payments/{second}").text
+    assert again.status_code == 302 and "Đơn 701 đã được thanh toán" in admin.get(f"/admin/payments/{second}").text
     admin.post(f"/admin/payments/{second}/reject", {"note": "không rõ"})
     admin.post(f"/admin/payments/{third}/not-a-payment")
     assert "Chờ duyệt (0)" in admin.get("/admin/payments").text

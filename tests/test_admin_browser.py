@@ -64,7 +64,7 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     wait_until(lambda: len(fake_esms.accepted) == 2, what="customer SMS and owner alert")
     sms = ("SD TK 0181003749261 +513,000VND luc 23-11-2026 09:12:40. SD 6,801,000VND. Ref MBVCB.9911.chi Lan tra "
            "tien hang.CT tu 1047263815 NGUYEN THI LAN toi 0181003749261 CUA H...")
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "Vietcombank",
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
                                                         "message": sms, "guid": uuid.uuid4().hex}, timeout=5)
     assert r.status_code == 200
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 1, what="the bank SMS read")

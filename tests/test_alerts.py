@@ -60,7 +60,7 @@ def test_a_paused_phone_and_a_growing_review_queue_are_alerted(service_factory, 
     for minute in (1, 2):
         text = (f"SD TK 0181003749261 +100,000VND luc 23-11-2026 09:0{minute}:00. SD {minute},000,000VND. Ref "
                 f"MBVCB.55{minute}.tien hang.CT tu 1 A toi 0181003749261 CUA H...")
-        r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "Vietcombank",
+        r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
                                                             "message": text, "guid": uuid.uuid4().hex}, timeout=5)
         assert r.status_code == 200
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 2, what="two transfers to review")

@@ -159,6 +159,25 @@ def test_web_unit_commands_serve_with_three_workers_and_tell_systemd_they_are_re
     assert "deploy-test-401" not in (web.tmp / "stdout.log").read_text()
 
 
+def test_access_and_app_logs_never_keep_a_token(web):
+    """gunicorn's access log (deploy/gunicorn.conf.py's logger_class) and the app's own log
+    redact the token of the eSMS callback and FiboSMS push URLs, right or wrong."""
+    for path in ("/callbacks/esms?token=gunicorn-probe-token-1&SMSID=1",
+                 "/inbound/fibo?phone=Vietcombank&token=gunicorn-probe-token-2&message=hi&guid=g",
+                 "/webhooks/messenger?hub.mode=subscribe&hub.verify_token=gunicorn-probe-token-3&hub.challenge=1"):
+        requests.get(web.url + path, headers={"X-Request-ID": "deploy-test-redact"}, timeout=5)
+    logs = web.tmp / "log"
+    wait_until(lambda: (logs / "access.log").read_text().count("rid=deploy-test-redact") >= 3, timeout=5,
+               what="three access lines")
+    access = (logs / "access.log").read_text()
+    assert "/callbacks/esms?token=[redacted]&SMSID=1" in access
+    assert "/inbound/fibo?phone=Vietcombank&token=[redacted]&message=hi&guid=g" in access
+    assert "hub.verify_token=[redacted]" in access
+    for f in ("access.log", "web.log"):
+        assert "gunicorn-probe-token" not in (logs / f).read_text(), f
+    assert "gunicorn-probe-token" not in (web.tmp / "stdout.log").read_text()
+
+
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     reason = debian.ensure_packages("openssl")
@@ -197,7 +216,8 @@ def _nginx_conf(tmp: Path, upstream_port: int) -> tuple[Path, int, int]:
                         ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"), ("listen [::]:443 ssl;", ""),
                         ("/etc/letsencrypt/live/shop-bridge.example.com/fullchain.pem", str(cert)),
                         ("/etc/letsencrypt/live/shop-bridge.example.com/privkey.pem", str(key)),
-                        ("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")):
+                        ("127.0.0.1:8000", f"127.0.0.1:{upstream_port}"),
+                        ("/var/log/nginx/woo-bridge.access.log", str(tmp / "access.log"))):
         assert there in site, there
         site = site.replace(there, here)
     (tmp / "site.conf").write_text(site)
@@ -281,9 +301,19 @@ def test_nginx_accepts_the_site_and_proxies_with_tls_limits_and_forwarded_header
             assert mid.status_code == 413 and "over the 1 MiB limit" in mid.json()["error"], mid.text
         big = requests.post(base + "/webhooks/woocommerce", data=b"x" * (3 * MIB), verify=False, timeout=10)
         assert big.status_code == 413 and "nginx" in big.text   # stopped at the door
+        # the eSMS and FiboSMS URLs carry their token in the query: it stays out of the access log
+        for path in ("/callbacks/esms?token=nginx-probe-token-4711&SMSID=1",
+                     "/inbound/fibo?phone=Vietcombank&guid=g&message=hi&TOKEN=nginx-probe-token-4712",
+                     "/webhooks/messenger?hub.mode=subscribe&hub.verify_token=nginx-probe-token-4713&hub.challenge=1"):
+            requests.get(base + path, verify=False, timeout=5)
+        requests.get(f"http://127.0.0.1:{http_port}/callbacks/esms?token=nginx-probe-token-4714", timeout=5,
+                     allow_redirects=False)
     finally:
         stop(proc, 10)
-    assert "POST /webhooks/woocommerce" in (tmp / "access.log").read_text()
+    access = (tmp / "access.log").read_text()
+    assert "POST /webhooks/woocommerce" in access
+    assert "GET /callbacks/esms?[query redacted]" in access and "GET /inbound/fibo?[query redacted]" in access
+    assert "nginx-probe-token" not in access, access
     assert "upstream" not in (tmp / "error.log").read_text()   # no reset, no 502 on the way
 
 

@@ -23,7 +23,7 @@ def test_messages_go_out_through_esms_with_our_id_as_request_id(service_factory,
     req = sent[customer["id"]]
     assert req["Phone"] == "0912345678" and str(req["SmsType"]) == "2" and req["Brandname"] == "SHOPDEMO"
     assert str(req["IsUnicode"]) == "0" and req["Content"] == customer["text"]
-    assert req["CallbackUrl"].endswith("/callbacks/esms?token=test-inbound-token")
+    assert req["CallbackUrl"].endswith("/callbacks/esms?token=test-esms-callback-token")
     assert customer["provider_id"] == req["SMSID"]
     attempts = svc.db.query("SELECT * FROM attempts WHERE message_id=?", (customer["id"],))
     assert [a["outcome"] for a in attempts] == ["accepted"]
@@ -59,7 +59,7 @@ def test_failed_report_marks_failed_with_reason(service_factory, fake_esms):
     svc.bridge.worker.drain()
     m = svc.messages(audience="customer")[0]
     r = requests.get(svc.url + "/callbacks/esms", params={
-        "token": "test-inbound-token", "SMSID": m["provider_id"], "SendFailed": "1", "SendStatus": "5",
+        "token": "test-esms-callback-token", "SMSID": m["provider_id"], "SendFailed": "1", "SendStatus": "5",
         "SendSuccess": "0", "TotalPrice": "0.0000", "TotalReceiver": "1", "TotalSent": "1", "RequestId": m["id"],
         "TypeId": "2", "telcoid": "1", "phonenumber": "0912345678"}, timeout=5)
     assert r.status_code == 200
@@ -79,7 +79,7 @@ def test_callback_with_wrong_token_is_refused_and_recorded(service_factory, fake
 
 def test_callback_for_an_unknown_sms_is_kept(service_factory, fake_esms):
     svc = service_factory(**esms_settings(fake_esms))
-    r = requests.get(svc.url + "/callbacks/esms", params={"token": "test-inbound-token", "SMSID": "unknown-1",
+    r = requests.get(svc.url + "/callbacks/esms", params={"token": "test-esms-callback-token", "SMSID": "unknown-1",
                                                            "SendStatus": "5", "SendSuccess": "1"}, timeout=5)
     assert r.status_code == 200 and r.json()["known"] is False
     assert svc.db.one("SELECT * FROM message_events")["provider_id"] == "unknown-1"

@@ -133,7 +133,7 @@ def test_bad_bodies_get_clear_4xx(service_factory, tmp_path, fake_smsgate):
 
 def test_fibo_push_follows_the_retry_protocol(service_factory, tmp_path, fake_smsgate):
     svc = make(service_factory, tmp_path, fake_smsgate)
-    q = {"token": "test-inbound-token", "message": "DH20 da chuyen khoan", "phone": "0912345678", "guid": "g-77"}
+    q = {"token": "test-fibo-token", "message": "DH20 da chuyen khoan", "phone": "0912345678", "guid": "g-77"}
     r = requests.get(svc.url + "/inbound/fibo", params=q, timeout=5)
     assert r.status_code == 200 and r.text == "<Status>2</Status>" and r.headers["Content-Type"].startswith("text/xml")
     r = requests.get(svc.url + "/inbound/fibo", params=q, timeout=5)  # FiboSMS pushes again
@@ -141,14 +141,14 @@ def test_fibo_push_follows_the_retry_protocol(service_factory, tmp_path, fake_sm
     rows = inbox(svc)
     assert len(rows) == 1 and (rows[0]["source"], rows[0]["external_id"], rows[0]["sender"]) == ("fibo", "g-77", "0912345678")
     assert requests.get(svc.url + "/inbound/fibo", params={**q, "token": "x"}, timeout=5).status_code == 403
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-inbound-token", "phone": "1"}, timeout=5)
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "1"}, timeout=5)
     assert r.status_code == 400 and "message" in r.json()["error"] and "guid" in r.json()["error"]
 
 
 def test_fibo_answers_1_when_it_cannot_store(service_factory, tmp_path, fake_smsgate):
     svc = make(service_factory, tmp_path, fake_smsgate)
     svc.db.conn().execute("DROP TABLE inbox")  # the database lost its table: we cannot store
-    q = {"token": "test-inbound-token", "message": "hi", "phone": "0912345678", "guid": "g-1"}
+    q = {"token": "test-fibo-token", "message": "hi", "phone": "0912345678", "guid": "g-1"}
     r = requests.get(svc.url + "/inbound/fibo", params=q, timeout=5)
     assert r.text == "<Status>1</Status>" and r.status_code == 500
 

@@ -48,7 +48,7 @@ def deliver(svc, gate, rec, message_id=None) -> dict:
     if rec["channel"] == "sms":
         r = gate.receive(rec["sender"], rec["body"], message_id=message_id or rec["id"])
     else:
-        r = requests.post(svc.url + "/inbound/notification", headers={"Authorization": "Bearer test-inbound-token"},
+        r = requests.post(svc.url + "/inbound/notification", headers={"Authorization": "Bearer test-notify-token"},
                           json={"id": message_id or rec["id"], "device": "shop-phone", "package": rec["package"],
                                 "app": rec["sender"], "title": rec["title"], "text": rec["body"]}, timeout=10)
     assert r.status_code == 200, r.text
@@ -238,7 +238,7 @@ def test_notification_endpoint_refuses_bad_input(shop):
     svc, _, _ = shop
     url = svc.url + "/inbound/notification"
     assert requests.post(url, json={"text": "x", "package": "com.mbmobile"}, timeout=5).status_code == 401
-    h = {"Authorization": "Bearer test-inbound-token"}
+    h = {"Authorization": "Bearer test-notify-token"}
     assert requests.post(url, data=b"{", headers=h, timeout=5).status_code == 400
     assert "text" in requests.post(url, json={"package": "com.mbmobile"}, headers=h, timeout=5).json()["error"]
     assert requests.post(url, json={"text": "x"}, headers=h, timeout=5).status_code == 400

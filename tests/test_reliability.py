@@ -29,7 +29,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_doubles_nothing(tmp_path, fake_
     db_path = tmp_path / "bridge.db"
     env = {
         "BRIDGE_DB": str(db_path), "MAPPINGS_DIR": str(ROOT / "mappings"), "WOO_WEBHOOK_SECRET": SECRET,
-        "INBOUND_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
+        "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "ESMS_TIMEOUT": "3",
         "SEND_CONCURRENCY": "4", "WORKER_INTERVAL": "0.1", "SEND_LEASE": "1", "SEND_BACKOFF_BASE": "0.1",
         "SEND_BACKOFF_MAX": "0.5", "OWNER_PHONES": "", "SHOP_NAME": "Shop Demo",
@@ -120,7 +120,7 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
     import sys
     env = {
         "BRIDGE_DB": str(tmp_path / "bridge.db"), "MAPPINGS_DIR": str(ROOT / "mappings"), "WOO_WEBHOOK_SECRET": SECRET,
-        "INBOUND_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
+        "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "OWNER_PHONES": "",
         "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0",
     }

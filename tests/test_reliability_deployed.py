@@ -39,7 +39,7 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
-                    "BRIDGE_DB": str(self.db_path), "WOO_WEBHOOK_SECRET": SECRET, "INBOUND_TOKEN": TOKEN,
+                    "BRIDGE_DB": str(self.db_path), "WOO_WEBHOOK_SECRET": SECRET, "FIBO_TOKEN": TOKEN, "FIBO_PAYMENTS": "confirm",
                     "PUBLIC_URL": self.url, "LOG_LEVEL": "WARNING", "GUNICORN_WORKERS": str(workers),
                     "QUIET_HOURS": "off", **env}
         self.log_path = tmp_path / "deployment.log"
@@ -225,7 +225,7 @@ def test_woocommerce_down_while_payments_arrive_confirms_each_once_when_it_is_ba
         assert svc.post_json(order_body(7000 + i, total=300_000), topic="order.created").status_code == 200
     woo.down = True
     for i in range(10):
-        assert push_sms(svc.url, bank_sms(7000 + i, 300_000, i), uuid.uuid4().hex, token="test-inbound-token")
+        assert push_sms(svc.url, bank_sms(7000 + i, 300_000, i), uuid.uuid4().hex, token="test-fibo-token")
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions WHERE decision='confirm'") == 10,
                what="decisions made while WooCommerce is down")
     time.sleep(2)

@@ -180,7 +180,7 @@ def test_error_info_in_the_seed_formats_is_decoded(value, expected):
 def test_garbage_error_info_never_breaks_the_callback(service_factory, tmp_path, fake_esms, junk):
     svc = shop(service_factory, tmp_path, fake_esms)
     assert isinstance(decode_error_info(junk), dict)   # never raises, never None for a non-empty value
-    r = requests.get(svc.url + "/callbacks/esms", params={"token": "test-inbound-token", "SMSID": "nope",
+    r = requests.get(svc.url + "/callbacks/esms", params={"token": "test-esms-callback-token", "SMSID": "nope",
                                                           "SendStatus": "5", "SendFailed": "1", "TypeId": "25",
                                                           "error_info": junk}, timeout=5)
     assert r.status_code == 200 and r.json()["known"] is False

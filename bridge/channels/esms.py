@@ -141,7 +141,7 @@ class EsmsChannel(Channel):
 
     def callback_url(self) -> str:
         s = self.settings
-        return f"{s.public_url}/callbacks/esms?token={s.inbound_token}" if s.public_url else ""
+        return f"{s.public_url}/callbacks/esms?token={s.esms_callback_token}" if s.public_url else ""
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         s = self.settings

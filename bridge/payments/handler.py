@@ -23,7 +23,7 @@ from ..phones import normalize_phone
 from ..smstext import prepare
 from ..woo import WooClient
 from ..woo_payload import PayloadError, parse_order
-from .matcher import account_ok, fingerprint, read_codes
+from .matcher import account_ok, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,28 @@ log = logging.getLogger(__name__)
 CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", "ignore_non_transaction", "reject_spoof"
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT)
+UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token (FiboSMS)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
+# A message that prints no balance, reference or time (MoMo) is identified by its text and
+# amount: the same text again within this many seconds of its posted time is a re-delivery of
+# one transfer (no action), unless the forwarder gave both a notification id and they differ.
+REPEAT_WINDOW = 86_400.0
+
+
+def not_awaiting(order: Any) -> str | None:
+    """Why an order cannot be confirmed as paid now ("paid", "deleted", "status"), or None when it
+    awaits payment. The automatic match and a person's confirmation both ask this one question,
+    so a person cannot do what the matcher refuses (e.g. move a completed order back to
+    processing and tell the customer "paid" a second time)."""
+    if order["paid_at"]:
+        return "paid"
+    if order["deleted"]:
+        return "deleted"
+    if order["status"] not in AWAITING:
+        return "status"
+    return None
 
 
 class PaymentHandler(InboundHandler):
@@ -46,6 +65,8 @@ class PaymentHandler(InboundHandler):
     def process(self, sms: InboundSms) -> str | None:
         if sms.source == "messenger":
             return None  # a customer writing to the page is never a bank
+        if sms.source == "fibo" and self.settings.fibo_payments == "off":
+            return None  # FIBO_PAYMENTS=off: FiboSMS pushes are not a payment source here
         done = self.db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (sms.id,))
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
@@ -105,7 +126,7 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, IGNORE_NON_TX, f"{p.bank} {p.kind}, not a money movement")
         if p.kind != TRANSACTION:
             return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
-        fp = fingerprint(p, sms.text, int(sms.received_at // 60))
+        fp = fingerprint(p, sms.text, int(sms.received_at // 60), event_key=f"inbox:{sms.id}")
         first = c.execute("SELECT id FROM transactions WHERE fingerprint=?", (fp,)).fetchone()
         if first is not None:
             row["duplicate_of"] = first["id"]
@@ -113,22 +134,31 @@ class PaymentHandler(InboundHandler):
         row["fingerprint"] = fp
         if p.direction != "in":
             return self._record(c, row, IGNORE_DEBIT, f"money out ({format_vnd(p.amount or 0)}): no order action")
+        if not prints_event(p):
+            repeat = self._repeat(c, sms, p, row)
+            if repeat is not None:
+                return repeat
         if not account_ok(p, self.settings.receiving_accounts):
             return self._record(c, row, WRONG_ACCOUNT,
                                 f"credit to {p.bank} {p.account or '(no account)'}, not a configured receiving account")
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
+        if sms.source == "fibo" and self.settings.fibo_payments != "confirm":
+            return self._unverified(c, row, reading)
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
+        if reading.glued:
+            return self._record(c, row, AMBIGUOUS, f"{reading.glued[0]}: the prefix glued after a letter or digit is "
+                                                   "not a payment code; a person must check")
         if reading.unusable and not reading.orders:
             if reading.wrapped is None:
                 return self._record(c, row, AMBIGUOUS, f"payment code {reading.unusable[0]} is cut off: not repaired")
         if reading.unusable and reading.orders:
             return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
         order = self._order(c, reading.single) if reading.single is not None else None
-        if order is not None and order["status"] in AWAITING and not order["paid_at"] and not order["deleted"]:
+        if order is not None and not_awaiting(order) is None:
             return self._amount(c, row, p, order, via_wrap=False)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
@@ -150,6 +180,54 @@ class PaymentHandler(InboundHandler):
                                                    f"payment (order {what})")
         return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
                                              "never matched by amount alone")
+
+    def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any) -> tuple[str, str, int]:
+        """A bank credit pushed by FiboSMS (FIBO_PAYMENTS=review): the push names the bank in a
+        query parameter, so it proves only that the FIBO_TOKEN holder sent it. It waits for a
+        person with the order it names, acts on nothing (no confirmation, no WooCommerce note),
+        and keeps no fingerprint, so the same transfer arriving by a signed source still counts."""
+        row["fingerprint"] = None
+        prefix = self.settings.payment_code_prefix
+        order = self._order(c, reading.single) if reading.single is not None else None
+        names = ""
+        if order is not None:
+            row["order_id"], row["code"] = order["id"], f"{prefix}{order['number']}"
+            names = f"; it names order {order['number']} ({order['status']})"
+        elif reading.single is not None:
+            row["code"] = f"{prefix}{reading.single}"
+            names = f"; it names {prefix}{reading.single}, unknown"
+        return self._record(c, row, UNVERIFIED, "FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, "
+                                                f"so it is never confirmed automatically (FIBO_PAYMENTS=review){names}")
+
+    def _repeat(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed,
+                row: dict[str, Any]) -> tuple[str, str, int] | None:
+        """The same text and amount seen before, for a message without event fields (MoMo).
+
+        Within REPEAT_WINDOW of the earlier one's posted time and without two different
+        forwarder ids: the same transfer delivered again, no action (a forwarder re-posted one
+        MoMo notification with later posted_at values: one confirmation and 15 "overpaid" notes).
+        Two different ids, or outside the window: maybe a second identical transfer, maybe a late
+        re-delivery; a person decides (review, no WooCommerce note), it is never confirmed twice."""
+        earlier = c.execute(
+            "SELECT t.id, i.external_id, i.received_at FROM transactions t JOIN inbox i ON i.id = t.inbox_id"
+            " WHERE t.bank IS ? AND t.text = ? AND t.amount IS ? AND t.direction IS ? AND t.fingerprint IS NOT NULL"
+            " ORDER BY abs(i.received_at - ?) LIMIT 50",
+            (p.bank, sms.text, p.amount, p.direction, sms.received_at)).fetchall()
+        if not earlier:
+            return None
+        mine = sms.external_id or ""
+        for e in earlier:
+            near = abs((e["received_at"] or 0) - sms.received_at) <= REPEAT_WINDOW
+            if near and (not mine or not e["external_id"] or e["external_id"] == mine):
+                row["duplicate_of"], row["fingerprint"] = e["id"], None
+                return self._record(c, row, DUPLICATE, f"same text and amount as transaction #{e['id']} within "
+                                                       f"{REPEAT_WINDOW / 3600:g} h: the same transfer delivered "
+                                                       "again, no second action")
+        e = earlier[0]
+        hours = abs((e["received_at"] or 0) - sms.received_at) / 3600
+        why = "under another notification id" if hours * 3600 <= REPEAT_WINDOW else f"{hours:.0f} h apart"
+        return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
+                                               "identical transfer or a late re-delivery; a person must check")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops

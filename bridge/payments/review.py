@@ -8,13 +8,19 @@ from typing import Any
 
 from ..db import now
 from ..money import format_vnd
-from .handler import REVIEW, confirm_orders
+from .handler import REVIEW, confirm_orders, not_awaiting
 
 CONFIRMED, REJECTED, NOT_A_PAYMENT = "confirmed", "rejected", "not_a_payment"
 
 
 class ReviewError(ValueError):
-    pass
+    """A refused review action. `kind` and `params` let the admin page say why in the reader's
+    language (the English message is for logs, the CLI and tests)."""
+
+    def __init__(self, message: str, kind: str = "", **params: Any):
+        super().__init__(message)
+        self.kind = kind
+        self.params = params
 
 
 def review_queue(db: Any) -> list[sqlite3.Row]:
@@ -26,11 +32,13 @@ def review_queue(db: Any) -> list[sqlite3.Row]:
 def _open(c: sqlite3.Connection, tx_id: int) -> sqlite3.Row:
     tx = c.execute("SELECT * FROM transactions WHERE id=?", (tx_id,)).fetchone()
     if tx is None:
-        raise ReviewError(f"no transaction #{tx_id}")
+        raise ReviewError(f"no transaction #{tx_id}", "no_transaction", tx=tx_id)
     if tx["review_action"]:
-        raise ReviewError(f"transaction #{tx_id} was already {tx['review_action']} by {tx['reviewed_by']}")
+        raise ReviewError(f"transaction #{tx_id} was already {tx['review_action']} by {tx['reviewed_by']}",
+                          "reviewed", tx=tx_id, action=tx["review_action"], who=tx["reviewed_by"])
     if tx["decision"] not in REVIEW:
-        raise ReviewError(f"transaction #{tx_id} ({tx['decision']}) is not waiting for review")
+        raise ReviewError(f"transaction #{tx_id} ({tx['decision']}) is not waiting for review", "not_queued",
+                          tx=tx_id, decision=tx["decision"])
     return tx
 
 
@@ -42,16 +50,26 @@ def _mark(c: sqlite3.Connection, tx_id: int, action: str, who: str, note: str) -
 def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") -> None:
     """Confirm against a chosen order: the same WooCommerce update as an automatic match."""
     if not who:
-        raise ReviewError("say who confirms")
+        raise ReviewError("say who confirms", "no_who")
     with bridge.db.tx() as c:
         tx = _open(c, tx_id)
         if tx["direction"] != "in":
-            raise ReviewError("only a credit can pay an order")
+            raise ReviewError("only a credit can pay an order", "not_credit")
         order = c.execute("SELECT * FROM orders WHERE id=?", (order_id,)).fetchone()
         if order is None:
-            raise ReviewError(f"no order {order_id} known")
-        if order["paid_at"]:
-            raise ReviewError(f"order {order_id} is already paid (transaction #{order['paid_transaction']})")
+            raise ReviewError(f"no order {order_id} known", "no_order", order=order_id)
+        # exactly what the automatic match refuses: paid, deleted, or not on-hold/pending
+        why = not_awaiting(order)
+        number = order["number"] or str(order_id)
+        if why == "paid":
+            raise ReviewError(f"order {number} is already paid (transaction #{order['paid_transaction']})",
+                              "order_paid", number=number, tx=order["paid_transaction"])
+        if why == "deleted":
+            raise ReviewError(f"order {number} was deleted in WooCommerce: not awaiting payment", "order_deleted",
+                              number=number)
+        if why == "status":
+            raise ReviewError(f"order {number} is {order['status']}, not awaiting payment (on-hold or pending): "
+                              "nothing changed", "order_status", number=number, status=order["status"])
         text = (f"woo-bridge: {who} xác nhận {format_vnd(tx['amount'] or 0)} ({tx['bank']}"
                 f"{', TK ' + tx['account'] if tx['account'] else ''}) cho đơn này. {note}".strip()
                 + f"\nTin nhắn: {tx['text']}")

@@ -11,6 +11,7 @@ from dataclasses import replace
 from ..channels.base import Event
 from ..channels.esms import is_zalo_report, normalize_status
 from ..intake import record_rejection
+from ..logs import redact
 from ..outbox import apply_report
 from . import bridge, error
 
@@ -21,14 +22,21 @@ def token_ok(given: str | None, expected: str) -> bool:
     return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def redacted_query() -> bytes:
+    """The query string as stored with a rejection: the admin page lists those, so the token
+    (right or wrong) is not kept."""
+    return redact(request.query_string[:4096].decode("utf-8", "replace")).encode()
+
+
 @bp.get("/callbacks/esms")
 def esms():
+    """eSMS delivery reports. Its token is handed to eSMS inside every message's CallbackUrl, so
+    it opens this endpoint only: it can move a message's delivery status, never pay an order."""
     b = bridge()
-    if not token_ok(request.args.get("token"), b.settings.inbound_token):
+    if not token_ok(request.args.get("token"), b.settings.esms_callback_token):
         reason = "missing or wrong token" if request.args.get("token") is not None else "missing token"
-        record_rejection(b.db, request.path, 403, reason, request.remote_addr, request.headers,
-                         request.query_string[:4096])
-        return error(403, f"{reason}: use the callback URL shown at start (INBOUND_TOKEN)")
+        record_rejection(b.db, request.path, 403, reason, request.remote_addr, request.headers, redacted_query())
+        return error(403, f"{reason}: use the callback URL shown at start (ESMS_CALLBACK_TOKEN)")
     smsid = (request.args.get("SMSID") or "").strip()
     request_id = (request.args.get("RequestId") or "").strip()
     if not smsid and not request_id:

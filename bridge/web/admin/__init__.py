@@ -94,9 +94,15 @@ def day_start(days_ago: int = 0) -> float:
 
 @bp.app_template_filter("when")
 def when(ts: float | None) -> str:
+    """A stored time in the shop's zone. Defensive: a row stored before inbound times were
+    checked may hold 1e20, NaN or text; it is shown as it is ("?" + value) instead of failing
+    the whole page."""
     if not ts:
         return ""
-    return datetime.fromtimestamp(float(ts), local_zone()).strftime("%d/%m %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(float(ts), local_zone()).strftime("%d/%m %H:%M:%S")
+    except (OverflowError, OSError, ValueError, TypeError):
+        return f"? {str(ts)[:24]}"
 
 
 @bp.app_template_filter("vnd")

@@ -108,8 +108,14 @@ def message(mid: str):
 @bp.post("/messages/<mid>/resend")
 def resend(mid: str):
     b = bridge()
-    _message_or_404(mid)
+    m = _message_or_404(mid)
     channel = request.form.get("channel") or None
+    if outbox.is_shop_action(m) or channel == "woocommerce":
+        # A WooCommerce action (mark paid, order note) done twice is a second payment
+        # confirmation in the shop; the button is hidden, and the server refuses it too.
+        flash(_("A WooCommerce action (mark paid, order note) is never resent: it would confirm or note the "
+                "payment twice. Retry or fix it in WooCommerce instead."), "error")
+        return message(mid), 409
     if channel is not None and channel not in b.channels:
         flash(_("Unknown channel %(name)s.", name=channel), "error")
         return redirect(url_for("admin.message", mid=mid))

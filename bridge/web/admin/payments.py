@@ -33,6 +33,31 @@ def candidates(db: Any, q: str, amount: int | None) -> list[dict[str, Any]]:
         + " OR ".join(where) + " ORDER BY paid_at IS NOT NULL, updated_at DESC LIMIT 20", tuple(params))]
 
 
+def refusal(exc: review.ReviewError) -> str:
+    """Why a review action was refused, in the admin's language (review.py speaks English)."""
+    p, kind = exc.params, exc.kind
+    if kind == "order_paid":
+        return _("Order %(number)s is already paid (transaction #%(tx)s): it is not confirmed a second time.", **p)
+    if kind == "order_deleted":
+        return _("Order %(number)s was deleted in WooCommerce: it is not awaiting payment, nothing was changed.", **p)
+    if kind == "order_status":
+        return _("Order %(number)s is %(status)s, not awaiting payment (on-hold or pending): confirming would move it "
+                 "back and tell the customer again. Nothing was changed.", **p)
+    if kind == "no_order":
+        return _("No order %(order)s is known.", **p)
+    if kind == "not_credit":
+        return _("Only money received can pay an order.")
+    if kind == "reviewed":
+        return _("Transaction #%(tx)s was already reviewed (%(action)s by %(who)s).", **p)
+    if kind == "not_queued":
+        return _("Transaction #%(tx)s (%(decision)s) is not waiting for review.", **p)
+    if kind == "no_transaction":
+        return _("No such transaction.")
+    if kind == "no_who":
+        return _("Say who confirms.")
+    return str(exc)
+
+
 @bp.get("/payments")
 def payments():
     db = bridge().db
@@ -80,7 +105,10 @@ def review_action(tx_id: int, action: str):
             flash(_("Marked as not a payment."), "ok")
         else:
             flash(_("Unknown action."), "error")
-    except (review.ReviewError, ValueError) as exc:
-        flash(str(exc), "error")
+    except review.ReviewError as exc:
+        flash(refusal(exc), "error")
+        return redirect(url_for("admin.transaction", tx_id=tx_id))
+    except ValueError as exc:   # confirm_orders' last guard: another request confirmed it meanwhile
+        flash(_("Refused: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("admin.transaction", tx_id=tx_id))
     return redirect(url_for("admin.payments"))

@@ -43,6 +43,32 @@ def configuration() -> list[dict[str, Any]]:
     return rows
 
 
+def endpoints() -> list[tuple[str, str, str]]:
+    """The banner's list of URLs outside systems call (Bridge.public_endpoints), with the label
+    and note in the admin's language; each URL carries its own secret."""
+    b = bridge()
+    s = b.settings
+    labels = {"eSMS delivery callback": _("eSMS delivery callback"), "SMSGate webhooks": _("SMSGate webhooks"),
+              "FiboSMS push URL": _("FiboSMS push URL"), "App notifications": _("App notifications"),
+              "Messenger webhook": _("Messenger webhook")}
+    notify = _("Sign each request: X-Timestamp (Unix seconds) and X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + "
+               "X-Timestamp); NOTIFY_TOKEN: %(key)s.", key=s.notify_token)
+    if s.notify_auth != "signed":
+        notify += " " + _("Or send the header Authorization: Bearer %(key)s.", key=s.notify_token)
+    notes = {
+        "eSMS delivery callback": _("Sent to eSMS with every message; this token opens nothing else."),
+        "SMSGate webhooks": _("Signing key: %(key)s", key=s.smsgate_signing_key),
+        "FiboSMS push URL": _("A push proves only that the FIBO_TOKEN holder sent it: bank credits from it are %(mode)s "
+                              "(FIBO_PAYMENTS).", mode={"review": _("queued for a person to confirm"),
+                                                        "confirm": _("confirmed automatically"),
+                                                        "off": _("not read as payments")}[s.fibo_payments]),
+        "App notifications": notify,
+        "Messenger webhook": _("Verify token: %(token)s", token=s.messenger_verify_token)
+        if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."),
+    }
+    return [(labels.get(label, label), url, notes.get(label, note)) for label, url, note in b.public_endpoints()]
+
+
 @bp.get("/settings")
 def settings():
     b = bridge()
@@ -50,7 +76,7 @@ def settings():
     last_reconcile = reconcile.last_run(b.db)
     return render_template(
         "admin/settings.html", webhook_url=f"{s.public_url}{WEBHOOK_PATH}", webhook_secret=s.woo_webhook_secret,
-        secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=b.public_endpoints(),
+        secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
