@@ -1,5 +1,5 @@
-"""Command line: `python -m bridge init | run | worker | check-config | admin-password | send-test |
-reconcile | import-orders | backup`."""
+"""Command line: `python -m bridge init | run | worker | check-config | admin-password | rotate-secret |
+send-test | reconcile | import-orders | backup`."""
 from __future__ import annotations
 
 import argparse
@@ -92,6 +92,39 @@ def cmd_admin_password(_args) -> int:
     db = Database(settings.db_path)
     db.migrate()
     print(f"new admin password: {admin_password.reset(db)}   (the old one no longer works)")
+    return 0
+
+
+ROTATABLE = {
+    "secret_key": ("SECRET_KEY", "admin sessions and outstanding Messenger refs stop working"),
+    "woo_webhook_secret": ("WOO_WEBHOOK_SECRET", "paste the new secret into every WooCommerce webhook"),
+    "inbound_token": ("INBOUND_TOKEN", "update the eSMS callback URL, the FiboSMS push URL and the app-notification "
+                                       "bearer token (admin page > Settings shows them)"),
+    "smsgate_signing_key": ("SMSGATE_SIGNING_KEY", "set the new signing key on every SMSGate phone"),
+}
+
+
+def cmd_rotate_secret(args: argparse.Namespace) -> int:
+    """Replace a generated secret stored in the database. Configured ones (environment, .env)
+    are changed there. Rotating secret_key also ends every admin session at once."""
+    import secrets as _secrets
+
+    from . import admin_password
+    from .db import Database
+    env, effect = ROTATABLE[args.name]
+    settings = load_settings()
+    if getattr(settings, args.name):
+        print(f"{env} is set in the environment or .env: put a new value there (e.g. "
+              f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and restart the service; {effect}",
+              file=sys.stderr)
+        return 2
+    db = Database(settings.db_path)
+    db.migrate()
+    value = _secrets.token_urlsafe(32 if args.name == "secret_key" else 24)
+    db.kv_set(args.name, value)
+    admin_password.end_sessions(db)
+    shown = "(not shown: nobody needs to paste it anywhere)" if args.name == "secret_key" else value
+    print(f"new {args.name}: {shown}\nrestart the service (web and worker) so every process uses it; {effect}")
     return 0
 
 
@@ -241,6 +274,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     tmp.unlink(missing_ok=True)
+    # a copy of the database holds every secret: created empty 0600 (SQLite takes an empty file
+    # as a new database), so it is never readable by other accounts, not even while it is written
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     src = sqlite3.connect(settings.db_path, timeout=30)
     dst = sqlite3.connect(tmp)
     try:
@@ -270,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start the web service with background jobs (same as python app.py)")
     sub.add_parser("worker", help="run only the background jobs (outbox, polling) as their own process")
     sub.add_parser("admin-password", help="make a new admin password (when ADMIN_PASSWORD is not set)")
+    rs = sub.add_parser("rotate-secret", help="replace a generated secret stored in the database")
+    rs.add_argument("name", choices=sorted(ROTATABLE))
     st = sub.add_parser("send-test", help="send one test message now and print what the provider said")
     st.add_argument("phone")
     st.add_argument("--channel", default="esms", help="channel to use (default esms)")
@@ -285,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     args = p.parse_args(argv)
     handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
-                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile,
+                "admin-password": cmd_admin_password, "rotate-secret": cmd_rotate_secret, "send-test": cmd_send_test, "reconcile": cmd_reconcile,
                 "import-orders": cmd_import_orders, "backup": cmd_backup}
     try:
         return handlers[args.command](args)
