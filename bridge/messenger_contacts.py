@@ -153,7 +153,8 @@ def bind(c: sqlite3.Connection, psid: str, ref: dict[str, int], at: float, token
     holder = _holder(c, psid, phone, email)
     if holder is not None:
         waiting = c.execute("SELECT id FROM messenger_pending WHERE psid=? AND COALESCE(phone_e164,'')=?"
-                            " AND COALESCE(email,'')=? AND decision IS NULL", (psid, phone or "", email or "")).fetchone()
+                            " AND COALESCE(email,'')=? AND decision IS NULL",
+                            (psid, phone or "", email or "")).fetchone()
         if waiting is None:
             c.execute("INSERT INTO messenger_pending(psid, phone_e164, email, customer_id, order_id, name, bound_psid,"
                       " requested_at) VALUES (?,?,?,?,?,?,?,?)",

@@ -26,7 +26,7 @@ from . import bridge, error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
-PROBE_BUSY_TIMEOUT = 1.0   # seconds a probe waits for another writer before calling the database locked
+PROBE_BUSY_TIMEOUT = 2.0   # seconds a probe waits for another writer (Docker's check gives up after 5)
 PROBE_KEY = "health.probe"
 
 

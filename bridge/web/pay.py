@@ -54,7 +54,8 @@ def page(order_key: str):
                            status_url=url_for("pay.status", order_key=order_key),
                            messenger_link=messenger_link(s, order_id=o["id"]), **_status(o))
     # no-referrer: the page's URL is the order key, which must not travel to m.me or a bank's site
-    return secure_headers(Response(html, content_type="text/html; charset=utf-8"), csp_nonce(), referrer="no-referrer")
+    return secure_headers(Response(html, content_type="text/html; charset=utf-8"), csp_nonce(),
+                          referrer="no-referrer")
 
 
 @bp.get("/pay/<order_key>/status")
