@@ -38,7 +38,8 @@ def select_locale() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Wire the admin into the app: sessions, translations, rate limits, the blueprint."""
+    """Wire the admin into the app: sessions, translations, the blueprint (the sign-in limit is
+    the Bridge's LoginLimiter, in the database)."""
     s = app.extensions["bridge"].settings
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=s.public_url.startswith("https://"), PERMANENT_SESSION_LIFETIME=12 * 3600,
@@ -81,6 +82,7 @@ def signed_in() -> bool:
 
 @bp.after_request
 def admin_headers(response: Response) -> Response:
+    """Every admin response, redirects and error pages included."""
     return secure_headers(response, g.get("csp_nonce"))
 
 
@@ -96,8 +98,7 @@ def bad_request(_exc):
 
 @bp.app_context_processor
 def inject():
-    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES, "csp_nonce": csp_nonce,
-            "signed_in": signed_in}
+    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES, "csp_nonce": csp_nonce}
 
 
 MAX_PAGE = 100_000
