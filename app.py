@@ -10,7 +10,8 @@ import logging
 import sqlite3
 import sys
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
+from werkzeug.exceptions import HTTPException
 
 from bridge import logs
 from bridge.config import ConfigError, Settings, load_settings
@@ -18,6 +19,10 @@ from bridge.intake import MAX_BODY, record_rejection
 from bridge.rules import RulesError
 from bridge.service import Bridge
 from bridge.web import error
+
+
+# What Python or SQLite raise on input they cannot represent (not our bugs): a 400, not a 500.
+HOSTILE_INPUT = (RecursionError, OverflowError, UnicodeError)
 
 
 def create_app(settings: Settings | None = None, start_scheduler: bool | None = None) -> Flask:
@@ -72,6 +77,40 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     @app.errorhandler(404)
     def not_found(_exc):
         return error(404, f"no endpoint at {request.method} {request.path}")
+
+    @app.url_value_preprocessor
+    def ids_fit_sqlite(_endpoint, values):
+        # An id SQLite cannot store (over 64 bits) names nothing we have: 404 here, instead of an
+        # OverflowError deep inside a query.
+        if values and any(isinstance(v, int) and not -2**63 <= v < 2**63 for v in values.values()):
+            abort(404)
+
+    @app.errorhandler(Exception)
+    def last_resort(exc):
+        """Nothing is answered with an HTML 500 page. Input Python or SQLite cannot represent
+        (nesting deeper than the recursion limit, integers over 64 bits or 4,300 digits, lone
+        surrogates) is the caller's: 400 with the reason, recorded like any refusal. Anything else
+        is our bug: 500 in JSON with the request id to find the traceback in the log."""
+        if isinstance(exc, HTTPException):
+            if request.path.startswith("/admin/"):
+                return exc
+            return error(exc.code or 500, exc.description or exc.name)
+        rid = getattr(g, "request_id", "-")
+        if isinstance(exc, HOSTILE_INPUT):
+            reason = f"the request could not be read: {type(exc).__name__} ({str(exc)[:120]})"
+            logging.getLogger("bridge").warning("refused %s %s: %s", request.method, request.path, reason)
+            if request.path.startswith("/admin/"):
+                from bridge.web.admin import bad_request
+                return bad_request(exc)
+            try:
+                record_rejection(b.db, request.path, 400, reason, request.remote_addr, request.headers,
+                                 request.get_data(cache=True)[:1024])
+            except Exception:   # noqa: BLE001 - the answer matters more than the record
+                logging.getLogger("bridge").exception("could not record the refusal")
+            return error(400, reason)
+        logging.getLogger("bridge").exception("unexpected error on %s %s (request id %s)", request.method,
+                                              request.path, rid)
+        return error(500, f"internal error; the log has the details under request id {rid}")
 
     @app.errorhandler(405)
     def not_allowed(_exc):

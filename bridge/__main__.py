@@ -1,5 +1,5 @@
-"""Command line: `python -m bridge init | run | worker | check-config | admin-password | send-test |
-connect | reconcile | import-orders | backup | rotate-secret`."""
+"""Command line: `python -m bridge init | run | worker | check-config | admin-password | rotate-secret |
+send-test | connect | reconcile | import-orders | backup`."""
 from __future__ import annotations
 
 import argparse
@@ -100,19 +100,32 @@ def cmd_admin_password(_args) -> int:
     return 0
 
 
+ROTATION_EFFECT = {
+    "secret_key": "admin sessions and outstanding Messenger refs stop working",
+    "woo_webhook_secret": "run `python -m bridge connect` (or paste it into every WooCommerce webhook)",
+    "esms_callback_token": "new messages carry the new callback URL; reports for older ones are refused",
+    "fibo_token": "give FiboSMS the new push URL (admin page > Settings)",
+    "notify_token": "give the notification forwarder the new token",
+    "smsgate_signing_key": "set the new signing key on every SMSGate phone",
+}
+
+
 def cmd_rotate_secret(args: argparse.Namespace) -> int:
     """A new value for one generated secret (FIBO_TOKEN, NOTIFY_TOKEN, ESMS_CALLBACK_TOKEN,
-    SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET, SECRET_KEY), printed once; the service reads it at
-    its next start. A secret set in the environment is changed there instead."""
+    SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET, SECRET_KEY), printed once (SECRET_KEY never: nobody
+    pastes it anywhere); the service reads it at its next start. Every admin session ends. A
+    secret set in the environment is changed there instead."""
+    from . import admin_password
     from .db import Database
     from .service import GENERATED_SECRETS, rotate_secret
     settings = load_settings()
     db = Database(settings.db_path)
     db.migrate()
     value = rotate_secret(db, settings, args.name)
-    env = next(e for a, e in GENERATED_SECRETS.items() if args.name in (a, e, e.lower()))
-    print(f"new {env}: {value}   (shown only now; restart the service, then give it to its sender: "
-          "the old value stops working at the restart)")
+    attr, env = next((a, e) for a, e in GENERATED_SECRETS.items() if args.name in (a, e, e.lower()))
+    admin_password.end_sessions(db)
+    shown = "(not shown: nobody needs to paste it anywhere)" if attr == "secret_key" else f"{value}   (shown only now)"
+    print(f"new {env}: {shown}\nrestart the service (web and worker) so every process uses it; {ROTATION_EFFECT[attr]}")
     return 0
 
 
@@ -282,6 +295,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     tmp.unlink(missing_ok=True)
+    # a copy of the database holds every secret: created empty 0600 (SQLite takes an empty file
+    # as a new database), so it is never readable by other accounts, not even while it is written
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     src = sqlite3.connect(settings.db_path, timeout=30)
     dst = sqlite3.connect(tmp)
     try:

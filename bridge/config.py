@@ -131,6 +131,8 @@ class Settings:
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
     admin_password: str = ""
+    health_token: str = ""               # Bearer token for /healthz?details (empty: details need the admin sign-in)
+    messenger_ref_ttl: float = 3 * 86_400.0   # seconds an m.me ref in a message or pay page binds (then refused)
     log_level: str = "INFO"
     proxy_count: int = 0                 # reverse proxies in front (nginx: 1): trust that many X-Forwarded-* hops
     log_format: str = "text"             # "text" for people, "json" (one object per line) for log collectors
@@ -399,6 +401,8 @@ ENV = {
     "TIMEZONE": ("timezone", _tz),
     "SECRET_KEY": ("secret_key", str),
     "ADMIN_PASSWORD": ("admin_password", str),
+    "HEALTH_TOKEN": ("health_token", str),
+    "MESSENGER_REF_TTL": ("messenger_ref_ttl", _positive_float),
     "LOG_LEVEL": ("log_level", str),
     "LOG_FORMAT": ("log_format", _log_format),
     "PROXY_COUNT": ("proxy_count", int),

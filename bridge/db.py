@@ -8,7 +8,10 @@ never deadlock half-way through.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -17,7 +20,56 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+PRIVATE_UMASK = 0o077
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Files created inside are readable by this account only.
+
+    The database holds `secret_key` (which signs admin cookies) and every token in clear: a
+    world-readable file let any local account forge an admin session. The umask is per process,
+    so it is only narrowed around creation, then restored."""
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def make_private(path: str | Path, mode: int = 0o600) -> None:
+    """chmod a file (or directory) we own down to `mode`, when it is wider; files made by an
+    older version (0644) are tightened on the next start."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & ~mode == 0:
+        return
+    os.chmod(path, mode)
+    log.warning("%s was readable by other accounts: now %o", path, mode)
+
+
+def private_dir(path: Path) -> None:
+    """The data directory: created 0700; an existing one of ours is tightened to 0700 unless it
+    is a shared place (world-writable with the sticky bit, like /tmp)."""
+    if not path.exists():
+        with private_umask():
+            path.mkdir(parents=True, exist_ok=True)
+        return
+    st = path.stat()
+    if st.st_mode & stat.S_ISVTX:
+        return
+    make_private(path, 0o700)
+
+
+def private_files(db_path: str) -> None:
+    """The database and its -wal/-shm companions: 0600 (SQLite gives the companions the main
+    file's mode, so this also covers the ones it creates later)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        make_private(db_path + suffix)
 
 
 def now() -> float:
@@ -36,17 +88,19 @@ class Database:
         # sleep-and-retry steps (up to 100 ms) are what made acknowledgement latency spiky.
         self._write_lock = threading.Lock()
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
+            private_files(path)
 
     # -- connections -------------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
-                                check_same_thread=False)
-            c.row_factory = sqlite3.Row
-            c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            c.execute("PRAGMA journal_mode=WAL")
+            with private_umask():   # the first connection creates the file, -wal and -shm
+                c = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                                    check_same_thread=False)
+                c.row_factory = sqlite3.Row
+                c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+                c.execute("PRAGMA journal_mode=WAL")
             c.execute(f"PRAGMA synchronous={self.synchronous}")
             self._local.conn = c
         return c
@@ -228,12 +282,26 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="psid", if_not_exists=True)
     db["messenger_contacts"].create_index(["phone_e164"], if_not_exists=True)
     db["messenger_contacts"].create_index(["email"], if_not_exists=True)
+    # v6 (security): repeated refusals are one row with a count; failed admin sign-ins shared by
+    # every web process; the admin session generation; Messenger refs used once, and bindings of
+    # an already-bound phone waiting for the admin.
+    _ensure_columns(db["rejections"], {"count": int, "last_at": float})
+    db["rejections"].create_index(["endpoint", "reason", "remote_addr", "at"], if_not_exists=True)
+    db["login_failures"].create({"id": int, "at": float, "remote": str}, pk="id", if_not_exists=True)
+    db["login_failures"].create_index(["remote", "at"], if_not_exists=True)
+    db["login_failures"].create_index(["at"], if_not_exists=True)
+    db["messenger_refs"].create({"ref_hash": str, "psid": str, "used_at": float}, pk="ref_hash", if_not_exists=True)
+    db["messenger_pending"].create({
+        "id": int, "psid": str, "phone_e164": str, "email": str, "customer_id": int, "order_id": int, "name": str,
+        "bound_psid": str, "requested_at": float, "decision": str, "decided_at": float, "decided_by": str,
+    }, pk="id", if_not_exists=True)
+    db["messenger_pending"].create_index(["decision"], if_not_exists=True)
     # Full-text search over messages for the admin (text and recipients; "nguyen" finds "Nguyễn").
     if not db["messages_fts"].exists():
         db["messages"].enable_fts(["text", "recipient", "recipient_raw"], create_triggers=True,
                                   tokenize="unicode61 remove_diacritics 2")
 
-    # v6: WooCommerce repeats X-WC-Webhook-Delivery-ID for every delivery of one webhook within a
+    # v7: WooCommerce repeats X-WC-Webhook-Delivery-ID for every delivery of one webhook within a
     # second, so it is no identity: an exact replay is (webhook, delivery id, body) hashed.
     _ensure_columns(db["deliveries"], {"replay_key": str})
     db.execute("DROP INDEX IF EXISTS idx_deliveries_delivery_id")

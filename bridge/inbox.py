@@ -19,6 +19,17 @@ log = logging.getLogger(__name__)
 DEDUPE_WINDOW = 120.0
 
 
+def storable(value: Any) -> Any:
+    """Text as SQLite can store it: a lone surrogate (valid in JSON's \\uD800, not in UTF-8) would
+    fail the insert; it becomes '?'. Anything else is returned as it is."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 @dataclass(frozen=True)
 class InboxResult:
     row_id: int | None
@@ -38,6 +49,11 @@ class Inbox:
         """Store (committed before anything else), then hand to the handlers."""
         t = now()
         received = received_at or t
+        if not isinstance(received, (int, float)) or not -1e12 < received < 1e12:
+            received = t   # a timestamp no calendar has: when we got it
+        external_id, device, sender, recipient, text, package, title = (
+            storable(v) for v in (external_id, device, sender, recipient, text, package, title))
+        raw = storable(raw if isinstance(raw, str) else dumps(raw))
         with self.db.tx() as c:
             if external_id:
                 row = c.execute("SELECT id FROM inbox WHERE source=? AND external_id=?", (source, external_id)).fetchone()
@@ -53,7 +69,7 @@ class Inbox:
                 "INSERT INTO inbox(created_at, source, external_id, device, sim, sender, recipient, text, received_at,"
                 " raw, state, handled_by, reason, package, title) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (t, source, external_id or None, device, sim, sender, recipient, text, received,
-                 raw if isinstance(raw, str) else dumps(raw), state, "", reason, package, title))
+                 raw, state, "", reason, package, title))
             row_id = cur.lastrowid
         if twin:
             return InboxResult(row_id, True, state, reason)

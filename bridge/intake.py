@@ -33,7 +33,7 @@ from .woo_payload import PayloadError, parse_customer, parse_order, resource_id
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-PING_RE = re.compile(rb"^webhook_id=(\d+)$")
+PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
 ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
 HANDLED_TOPICS = ORDER_TOPICS | {"order.deleted", "customer.created", "customer.updated", "customer.deleted"}
 
@@ -65,14 +65,60 @@ def is_ping(body: bytes, headers: Mapping[str, str]) -> int | None:
     return None
 
 
+REJECTION_HEADERS_MAX = 2048      # all kept headers together, as JSON
+REJECTION_HEADER_VALUE_MAX = 256
+REJECTION_BODY_MAX = 1024
+REJECTION_REASON_MAX = 500
+REJECTION_REPEAT_WINDOW = 600.0   # the same refusal again within this: one more on the existing row
+REJECTION_KEEP_DAYS = 30
+REJECTION_KEEP_ROWS = 10_000
+_SECRET_HEADERS = ("authorization", "cookie", "x-hub-signature-256", "x-wc-webhook-signature", "x-signature")
+
+
+def _excerpt_headers(headers: Mapping[str, str]) -> str:
+    """The headers, bounded: each value cut, the whole capped, credentials left out."""
+    kept: dict[str, str] = {}
+    size = 2
+    for k, v in headers.items():
+        if k.lower() in _SECRET_HEADERS:
+            continue
+        v = str(v)
+        if len(v) > REJECTION_HEADER_VALUE_MAX:
+            v = v[:REJECTION_HEADER_VALUE_MAX] + f"…(+{len(v) - REJECTION_HEADER_VALUE_MAX})"
+        k = str(k)[:100]
+        size += len(k) + len(v) + 6
+        if size > REJECTION_HEADERS_MAX:
+            kept["…"] = f"{len(headers) - len(kept)} more header(s) left out"
+            break
+        kept[k] = v
+    return dumps(kept)
+
+
 def record_rejection(db: Database, endpoint: str, status: int, reason: str, remote_addr: str | None,
-                     headers: Mapping[str, str], body: bytes) -> None:
-    """Keep what we refused, so an admin can see a misconfigured secret or a probe."""
-    safe_headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+                     headers: Mapping[str, str], body: bytes, at: float | None = None) -> None:
+    """Keep what we refused, so an admin can see a misconfigured secret or a probe.
+
+    Bounded, because whoever is refused is by definition not trusted: a bounded excerpt of the
+    headers and body, and the same refusal (endpoint, reason, address) repeated within
+    REJECTION_REPEAT_WINDOW only counts up on its row. Without this, 200 requests with 240 KB of
+    headers each grew the database by 50 MB. Old rows are pruned (REJECTION_KEEP_DAYS,
+    REJECTION_KEEP_ROWS) whenever a new row is added."""
+    t = now() if at is None else at
+    endpoint = endpoint[:200]
+    reason = reason[:REJECTION_REASON_MAX]
+    remote = (remote_addr or "")[:64]
     with db.tx() as c:
-        c.execute("INSERT INTO rejections(at, endpoint, http_status, reason, remote_addr, headers, body_excerpt)"
-                  " VALUES (?,?,?,?,?,?,?)",
-                  (now(), endpoint, status, reason, remote_addr or "", dumps(safe_headers), body[:4096]))
+        row = c.execute("SELECT id FROM rejections WHERE endpoint=? AND reason=? AND remote_addr=? AND at>?"
+                        " ORDER BY at DESC LIMIT 1", (endpoint, reason, remote, t - REJECTION_REPEAT_WINDOW)).fetchone()
+        if row is not None:
+            c.execute("UPDATE rejections SET count=COALESCE(count, 1)+1, last_at=? WHERE id=?", (t, row["id"]))
+            return
+        c.execute("INSERT INTO rejections(at, endpoint, http_status, reason, remote_addr, headers, body_excerpt,"
+                  " count, last_at) VALUES (?,?,?,?,?,?,?,1,?)",
+                  (t, endpoint, status, reason, remote, _excerpt_headers(headers), bytes(body[:REJECTION_BODY_MAX]), t))
+        c.execute("DELETE FROM rejections WHERE COALESCE(last_at, at) < ?", (t - REJECTION_KEEP_DAYS * 86_400,))
+        c.execute("DELETE FROM rejections WHERE id <= (SELECT id FROM rejections ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                  (REJECTION_KEEP_ROWS,))
 
 
 @dataclass(frozen=True)
@@ -109,10 +155,16 @@ def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: by
             return Stored(row["id"], True)
     topic = headers.get("X-WC-Webhook-Topic", "")
     resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
+    try:
+        rid = resource_id(parsed)
+    except ValueError:   # an "arg" of more digits than int() reads
+        rid = None
+    if rid is not None and not 0 < rid < 2**63:   # SQLite stores 64 bits: kept, the decision says why
+        rid = None
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
         " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, resource_id(parsed),
+        (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, rid,
          headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key))
     return Stored(cur.lastrowid, False, state)
 

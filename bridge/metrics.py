@@ -42,7 +42,8 @@ class BridgeCollector(Collector):
         yield c
         c = CounterMetricFamily("woobridge_rejected_requests", "Requests refused (bad signature, token, body)",
                                 labels=["endpoint", "status"])
-        for r in db.query("SELECT endpoint, http_status, COUNT(*) FROM rejections GROUP BY endpoint, http_status"):
+        for r in db.query("SELECT endpoint, http_status, SUM(COALESCE(count, 1)) FROM rejections"
+                          " GROUP BY endpoint, http_status"):   # a repeated refusal is one row with a count
             c.add_metric([r[0] or "", str(r[1])], r[2])
         yield c
         g = GaugeMetricFamily("woobridge_messages", "Messages by current status and channel",

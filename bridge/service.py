@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from . import admin_password, alerts, logs
 from .channels.base import load_channels
@@ -19,6 +21,7 @@ from .inbox import Inbox
 from .intake import Intake
 from .jobs import make_scheduler
 from .leader import LeaderLock
+from .login_limit import LoginLimiter
 from .rules import load_rules
 from .wakeup import Listener, Waker
 from .worker import Worker
@@ -134,6 +137,9 @@ class Bridge:
         self.waker = Waker(self.settings.db_path)
         self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
+        # "now" for security decisions (ref expiry, sign-in limits); tests move it forward
+        self.clock: Callable[[], float] = time.time
+        self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:
@@ -217,11 +223,11 @@ class Bridge:
         else:
             how = "password stored (hashed) in the database; `python -m bridge admin-password` makes a new one"
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
-        # A secret is printed on the start that generated it, never again: logs are kept for weeks
-        # (configured ones are the operator's own, and stay out of the logs too).
+        # Logs are kept for weeks and read by more people than the admin page: a secret is printed
+        # only by the start that generated it; configured and stored ones are masked.
         hide = [v for k, v in ((k, getattr(s, k)) for k in ("esms_callback_token", "fibo_token", "notify_token",
-                                                               "smsgate_signing_key"))
-                if self.secret_origin.get(k) != "generated" and v]
+                                                               "smsgate_signing_key", "messenger_verify_token"))
+                if self.secret_origin.get(k, "configured") != "generated" and v]
         if s.inbound_token:
             hide.append(s.inbound_token)
         for label, url, note in self.public_endpoints():

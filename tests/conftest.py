@@ -26,6 +26,15 @@ from bridge.config import Settings, load_settings, settings_with  # noqa: E402
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WOO = FIXTURES / "woocommerce"
 SECRET = "test-webhook-secret"  # the secret that signed the captured deliveries
+HEALTH_TOKEN = "test-health-token"   # /healthz?details=1 with it shows what the public answer leaves out
+
+
+def health_details(url: str, token: str = HEALTH_TOKEN, timeout: float = 5) -> dict:
+    """The operator's view of /healthz (database, scheduler, channels, outbox, phones)."""
+    r = requests.get(url + "/healthz", params={"details": "1"}, headers={"Authorization": f"Bearer {token}"},
+                     timeout=timeout)
+    assert r.status_code in (200, 503), r.text
+    return r.json()
 
 
 def woo_samples() -> list[str]:
@@ -85,6 +94,7 @@ def make_settings(tmp_path: Path, **changes) -> Settings:
         send_backoff_max=0.2,
         worker_interval=0.1,
         sqlite_synchronous="NORMAL",
+        health_token=HEALTH_TOKEN,
     )
     defaults.update(changes)
     return settings_with(base, **defaults)

@@ -71,6 +71,8 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
 
     context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    refused = []   # what the page's Content-Security-Policy blocked: nothing of ours may be
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_default_timeout(10_000)
 
     # sign in (a wrong password first)
@@ -121,11 +123,13 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     page.click("text=Mẫu tin")
     section = page.locator("#rule-order-processing")
     section.locator("textarea").fill("Đơn {{ order_number }} đã xong")
-    page.wait_for_function("document.querySelector('#rule-order-processing .preview-without').textContent"
-                           " === 'Don 10231 da xong'")
+    # a locator wait, not wait_for_function: the page's CSP (no 'unsafe-eval') refuses evaluated strings
+    from playwright.sync_api import expect
+    expect(section.locator(".preview-without")).to_have_text("Don 10231 da xong")
     page.click("button:has-text('English')")
     assert page.locator("h1").inner_text() == "Templates"
     page.click("text=Dashboard")
     assert page.locator("h1").inner_text() == "Dashboard"
     shot(page, "6-english")
+    assert refused == [], refused
     context.close()

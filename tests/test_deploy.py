@@ -29,7 +29,7 @@ import urllib3
 import yaml
 
 from tests import debian
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import HEALTH_TOKEN, ROOT, free_port, health_details, wait_until
 
 DEPLOY = ROOT / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -39,7 +39,7 @@ MIB = 1024 * 1024
 def base_env(**extra: str) -> dict[str, str]:
     """This process's environment without any woo-bridge settings, plus test settings."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_", "GUNICORN_"))},
-            "WOO_WEBHOOK_SECRET": "s", "LOG_LEVEL": "WARNING", **extra}
+            "WOO_WEBHOOK_SECRET": "s", "LOG_LEVEL": "WARNING", "HEALTH_TOKEN": HEALTH_TOKEN, **extra}
 
 
 class Unit:
@@ -145,7 +145,7 @@ def test_web_unit_commands_serve_with_three_workers_and_tell_systemd_they_are_re
     assert web.notify.recv(4096).decode().startswith("READY=1")   # what Type=notify waits for
     children = subprocess.run(["pgrep", "-P", str(web.proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) == 3
-    health = requests.get(web.url + "/healthz", timeout=5).json()
+    health = health_details(web.url)
     assert health["scheduler"]["in_process"] is False   # RUN_SCHEDULER=0: the jobs are the worker's
     r = requests.post(web.url + "/webhooks/woocommerce", data=b"{}", timeout=5,
                       headers={"X-WC-Webhook-Topic": "order.created", "X-Request-ID": "deploy-test-401"})
@@ -245,12 +245,15 @@ http {{
     return conf, http_port, https_port
 
 
-def _from(source: str, port: int, path: str) -> tuple[int, bytes]:
+BEARER = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+
+
+def _from(source: str, port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """GET over TLS from a chosen loopback address (127.0.0.2 is not 'localhost' to nginx)."""
     conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, source_address=(source, 0),
                                        context=ssl._create_unverified_context())
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.read()
     finally:
@@ -286,10 +289,12 @@ def test_nginx_accepts_the_site_and_proxies_with_tls_limits_and_forwarded_header
         assert hook.status_code == 403 and "use https://127.0.0.1/webhooks/woocommerce" in hook.text
         r = requests.get(base + "/healthz", verify=False, timeout=5)
         assert r.status_code == 200 and re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-ID"])  # nginx's id
-        seen = r.json()["request"]   # X-Forwarded-Proto/Host reached the app (PROXY_COUNT=1)
+        assert r.json() == {"ok": True}
+        seen = requests.get(base + "/healthz?details=1", verify=False, timeout=5,
+                            headers=BEARER).json()["request"]   # X-Forwarded-Proto/Host reached the app (PROXY_COUNT=1)
         assert seen["scheme"] == "https" and seen["host"] == "127.0.0.1"
         # X-Forwarded-For: gunicorn's peer is nginx (127.0.0.1), the app sees the client
-        status, body = _from("127.0.0.2", https_port, "/healthz")
+        status, body = _from("127.0.0.2", https_port, "/healthz?details=1", BEARER)
         assert status == 200 and json.loads(body)["request"]["remote_addr"] == "127.0.0.2"
         assert _from("127.0.0.2", https_port, "/metrics")[0] == 403       # not from this machine
         assert requests.get(base + "/metrics", verify=False, timeout=5).status_code == 200   # from localhost

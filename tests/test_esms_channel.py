@@ -6,7 +6,7 @@ import logging
 import requests
 
 from bridge.jobs import check_balance, poll_esms
-from tests.conftest import esms_settings, wait_until
+from tests.conftest import esms_settings, health_details, wait_until
 
 ORDER = "001-order.updated-o20-checkout-bacs-on-hold"
 
@@ -139,7 +139,7 @@ def test_balance_job_warns_when_low(service_factory, fake_esms, caplog):
         assert check_balance(svc.bridge) == 12_000
     assert any("balance is low" in r.message for r in caplog.records)
     assert svc.db.kv_get("esms.balance") == "12000"
-    assert requests.get(svc.url + "/healthz", timeout=5).json()["esms_balance"] == "12000"
+    assert health_details(svc.url)["esms_balance"] == "12000"
 
 
 def test_without_credentials_messages_are_dry_run(service_factory, caplog):
@@ -151,5 +151,5 @@ def test_without_credentials_messages_are_dry_run(service_factory, caplog):
     assert {m["status"] for m in msgs} == {"dry-run"}
     assert all("not configured" in m["reason"] for m in msgs)
     assert any("dry-run" in r.message for r in caplog.records)
-    health = requests.get(svc.url + "/healthz", timeout=5).json()
+    health = health_details(svc.url)
     assert health["channels"]["esms"]["mode"] == "dry-run"

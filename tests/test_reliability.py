@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import ROOT, SECRET, ServiceProcess, esms_settings, signed_headers, wait_until
+from tests.conftest import HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, health_details, signed_headers, wait_until
 from tests.orders import order_body
 
 
@@ -122,11 +122,11 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
         "BRIDGE_DB": str(tmp_path / "bridge.db"), "MAPPINGS_DIR": str(ROOT / "mappings"), "WOO_WEBHOOK_SECRET": SECRET,
         "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "OWNER_PHONES": "",
-        "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0",
+        "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0", "HEALTH_TOKEN": HEALTH_TOKEN,
     }
     web = ServiceProcess(env).start()
     try:
-        health = requests.get(web.url + "/healthz", timeout=5).json()
+        health = health_details(web.url)
         assert health["ok"] and health["scheduler"] == {"running": False, "in_process": False, "jobs": []}
         for i in range(5):
             body = order_body(4000 + i)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, SECRET, ServiceProcess, esms_settings, free_port, signed_headers, wait_until
+from tests.conftest import (ROOT, SECRET, ServiceProcess, esms_settings, free_port, health_details, signed_headers,
+                            wait_until)
 from tests.orders import order_body
 
 ACCOUNT = "0181003749261"
@@ -313,4 +314,4 @@ def test_provider_down_for_a_minute_then_back_sends_every_message_once(service_f
     ids = [a["RequestId"] for a in fake_esms.accepted]
     assert len(ids) == n and sorted(ids) == sorted(m["id"] for m in svc.messages())
     assert svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE code='http-500'") >= n
-    assert json.loads(requests.get(svc.url + "/healthz", timeout=5).text)["outbox"] == {"queued": n}
+    assert health_details(svc.url)["outbox"] == {"queued": n}

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.jobs import poll_smsgate
-from tests.conftest import esms_settings, smsgate_settings, wait_until, write_mappings
+from tests.conftest import esms_settings, health_details, smsgate_settings, wait_until, write_mappings
 from tests.orders import order_body
 
 
@@ -208,7 +208,7 @@ def test_healthz_shows_the_phones(service_factory, tmp_path, fake_smsgate):
     svc = make(service_factory, tmp_path, fake_smsgate)
     order(svc, 571)
     svc.bridge.worker.drain()
-    health = requests.get(svc.url + "/healthz", timeout=5).json()
+    health = health_details(svc.url)
     assert health["channels"]["smsgate"]["mode"] == "live"
     (dev,) = health["devices"]
     assert dev["name"] == "phone-1" and dev["sent_last_hour"] == 1 and dev["paused"] is False

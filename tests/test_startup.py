@@ -7,15 +7,16 @@ import sqlite3
 
 import requests
 
-from tests.conftest import ServiceProcess, signed_headers, wait_until
+from tests.conftest import HEALTH_TOKEN, ServiceProcess, health_details, signed_headers, wait_until
 from tests.orders import order_body
 
 
 def test_unconfigured_service_starts_and_records_dry_run(tmp_path):
-    env = {"BRIDGE_DB": str(tmp_path / "bridge.db"), "WORKER_INTERVAL": "0.2"}
+    env = {"BRIDGE_DB": str(tmp_path / "bridge.db"), "WORKER_INTERVAL": "0.2", "HEALTH_TOKEN": HEALTH_TOKEN}
     svc = ServiceProcess(env).start()
     try:
-        health = requests.get(svc.url + "/healthz", timeout=5).json()
+        assert requests.get(svc.url + "/healthz", timeout=5).json() == {"ok": True}   # all the public learns
+        health = health_details(svc.url)
         assert health["ok"] and health["database"]["ok"] and health["scheduler"]["running"]
         assert health["channels"]["esms"]["mode"] == "dry-run"
         out = svc.output()

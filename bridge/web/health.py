@@ -1,43 +1,125 @@
-"""GET /healthz: is the database answering and is the scheduler running."""
+"""GET /healthz: can the service accept work right now (a real write to the database) and is the
+scheduler running.
+
+The public answer is only `{"ok": true}` (200) or `{"ok": false}` (503): the details (database
+path, phones, balance, outbox counts, what the proxy forwards) help an attacker more than a load
+balancer. They are shown with `?details=1` to a caller holding HEALTH_TOKEN (`Authorization:
+Bearer …`) or signed in to the admin, and at /admin/health.
+
+"Answering" is not enough: a locked database or a full disk still answers SELECT 1 while every
+webhook fails. The probe writes a kv row inside BEGIN IMMEDIATE with a short busy timeout, on
+its own connection, so it fails exactly when a webhook would.
+"""
 from __future__ import annotations
 
+import hmac
+import logging
 import sqlite3
+import time
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 
 from ..outbox import counts
-from . import bridge
+from ..service import Bridge
+from . import bridge, error
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
+PROBE_BUSY_TIMEOUT = 2.0   # seconds a probe waits for another writer (Docker's check gives up after 5)
+PROBE_KEY = "health.probe"
 
 
-@bp.get("/healthz")
-def healthz():
-    b = bridge()
-    db_ok, db_error, outbox = True, "", {}
+def write_probe(b: Bridge, timeout: float = PROBE_BUSY_TIMEOUT) -> str:
+    """'' when a write transaction commits within `timeout`, else why not."""
     try:
-        b.db.scalar("SELECT 1")
-        outbox = counts(b.db)
-        schema = b.db.scalar("PRAGMA user_version")
+        c = sqlite3.connect(b.settings.db_path, timeout=timeout, isolation_level=None)
     except sqlite3.Error as exc:
-        db_ok, db_error, schema = False, str(exc), None
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
+                      " value=excluded.value, updated_at=excluded.updated_at", (PROBE_KEY, "ok", time.time()))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return ""
+    except sqlite3.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        c.close()
+
+
+def _scheduler(b: Bridge) -> dict[str, Any]:
     sched = b.scheduler
     jobs = []
     if sched is not None:
         for j in sched.get_jobs():
             jobs.append({"id": j.id, "next_run": j.next_run_time.isoformat() if j.next_run_time else None})
-    scheduler = {"running": bool(sched and sched.running), "in_process": b.settings.run_scheduler, "jobs": jobs}
-    ok = db_ok and (scheduler["running"] or not b.settings.run_scheduler)
+    return {"running": bool(sched and sched.running), "in_process": b.settings.run_scheduler, "jobs": jobs}
+
+
+def check(b: Bridge) -> tuple[bool, str, dict[str, Any]]:
+    """(ok, why not, scheduler state)."""
+    problem = write_probe(b)
+    scheduler = _scheduler(b)
+    if not problem and b.settings.run_scheduler and not scheduler["running"]:
+        problem = "the in-process scheduler is not running"
+    return not problem, problem, scheduler
+
+
+def details(b: Bridge) -> tuple[dict[str, Any], bool]:
+    """Everything an operator wants to see (admins and HEALTH_TOKEN holders only)."""
+    ok, problem, scheduler = check(b)
+    outbox: dict[str, int] = {}
+    schema = None
+    read_error = ""
+    try:
+        outbox = counts(b.db)
+        schema = b.db.scalar("PRAGMA user_version")
+    except sqlite3.Error as exc:
+        read_error = str(exc)
+    db_ok = not read_error and not problem.startswith(("OperationalError", "DatabaseError"))
     body = {
         "ok": ok,
-        "database": {"ok": db_ok, "path": b.settings.db_path, "schema_version": schema, "error": db_error},
+        "problem": problem,
+        "database": {"ok": db_ok, "path": b.settings.db_path, "schema_version": schema,
+                     "error": read_error or (problem if not db_ok else "")},
         "scheduler": scheduler,
         "channels": b.channel_status(),
         "outbox": outbox,
-        "esms_balance": b.db.kv_get("esms.balance") if db_ok else None,
-        "devices": b.device_status() if db_ok else [],
+        "esms_balance": b.db.kv_get("esms.balance") if not read_error else None,
+        "devices": b.device_status() if not read_error else [],
         # as this service sees the caller: behind a proxy, shows whether PROXY_COUNT is right
         "request": {"scheme": request.scheme, "remote_addr": request.remote_addr, "host": request.host},
     }
-    return jsonify(body), 200 if ok else 503
+    return body, ok
 
+
+def _may_see_details(b: Bridge) -> bool:
+    token = b.settings.health_token
+    given = request.headers.get("Authorization", "")
+    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+        return True
+    from .admin import signed_in
+    return signed_in()
+
+
+@bp.get("/healthz")
+def healthz():
+    b = bridge()
+    if "details" in request.args:
+        if not _may_see_details(b):
+            return error(401, "details need `Authorization: Bearer <HEALTH_TOKEN>` or an admin session; "
+                              "/healthz without ?details says only ok or not")
+        body, ok = details(b)
+        return jsonify(body), 200 if ok else 503
+    ok, problem, _ = check(b)
+    if not ok:
+        log.warning("health check failed: %s", problem)
+    resp = jsonify({"ok": ok})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp, 200 if ok else 503

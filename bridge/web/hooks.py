@@ -44,6 +44,8 @@ def woocommerce():
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return _reject(400, f"body is not valid JSON: {exc}", raw)
+    except RecursionError:
+        return _reject(400, "body is JSON nested deeper than we read", raw)
     if not isinstance(parsed, dict):
         return _reject(400, "body must be a JSON object", raw)
     stored = b.intake.accept(request.headers, raw, parsed)  # committed before we answer

@@ -66,9 +66,11 @@ def events():
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return _refuse(400, f"body is not UTF-8 JSON: {exc}", raw)
+    except RecursionError:
+        return _refuse(400, "body is JSON nested deeper than we read", raw)
     if not isinstance(data, dict) or data.get("object") != "page" or not isinstance(data.get("entry"), list):
         return _refuse(400, "expected {\"object\": \"page\", \"entry\": [...]}", raw)
-    done: dict[str, int] = {"bound": 0, "messages": 0, "receipts": 0, "ignored": 0}
+    done: dict[str, int] = {"bound": 0, "pending": 0, "messages": 0, "receipts": 0, "ignored": 0}
     for entry in data["entry"]:
         for ev in (entry.get("messaging") if isinstance(entry, dict) else None) or []:
             if isinstance(ev, dict):
@@ -88,7 +90,7 @@ def _at(ev: dict[str, Any]) -> float:
 
 
 def _handle(ev: dict[str, Any]) -> str:
-    """One messaging event -> what it was: bound, messages, receipts or ignored."""
+    """One messaging event -> what it was: bound, pending, messages, receipts or ignored."""
     b = bridge()
     psid = _psid(ev)
     if psid is None:
@@ -103,7 +105,7 @@ def _handle(ev: dict[str, Any]) -> str:
     at = _at(ev)
     kind = "ignored"
     if ref is not None:
-        kind = "bound" if _bind(psid, ref, at) else "ignored"
+        kind = _bind(psid, ref, at)
     if message is not None:
         text = message.get("text") if isinstance(message.get("text"), str) else ""
         if not text and message.get("attachments"):
@@ -130,22 +132,34 @@ def _ref_of(ev: dict[str, Any]) -> str | None:
     return None
 
 
-def _bind(psid: str, token: str, at: float) -> bool:
+def _bind(psid: str, token: str, at: float) -> str:
+    """'bound', 'pending' (the phone has another PSID: the admin decides) or 'ignored'."""
     b = bridge()
-    ref = messenger_contacts.read_ref(b.settings, token)
+    ref, why = messenger_contacts.check_ref(b.settings, token, at=b.clock())
+    excerpt = token.encode("utf-8", "replace")[:1024]
     if ref is None:
-        record_rejection(b.db, request.path, 400, f"Messenger referral from PSID {psid} with a ref we did not sign",
-                         request.remote_addr, request.headers, token.encode()[:4096])
-        log.warning("Messenger referral from %s with an unsigned ref: not bound", psid)
-        return False
+        what = "with a ref we did not sign" if why == "not signed by us" else f"with a ref that is {why}"
+        record_rejection(b.db, request.path, 400, f"Messenger referral from PSID {psid} {what}",
+                         request.remote_addr, request.headers, excerpt)
+        log.warning("Messenger referral from %s %s: not bound", psid, what)
+        return "ignored"
     with b.db.tx() as c:
-        who = messenger_contacts.bind(c, psid, ref, at)
-    if who is None:
+        result = messenger_contacts.bind(c, psid, ref, at, token)
+    if result.kind == "unknown":
         record_rejection(b.db, request.path, 400, f"Messenger referral from PSID {psid} names {ref}, which we do not "
-                         "know", request.remote_addr, request.headers, token.encode()[:4096])
-        return False
-    log.info("Messenger PSID %s bound to %s", psid, who)
-    return True
+                         "know", request.remote_addr, request.headers, excerpt)
+        return "ignored"
+    if result.kind == "used":
+        record_rejection(b.db, request.path, 409, f"Messenger referral from PSID {psid}: this ref was already used by "
+                         f"PSID {result.other_psid}; a ref binds once", request.remote_addr, request.headers, excerpt)
+        log.warning("Messenger PSID %s opened a ref already used by %s: not bound", psid, result.other_psid)
+        return "ignored"
+    if result.kind == "pending":
+        log.warning("Messenger PSID %s asks for %s, already bound to PSID %s: waiting for the admin (admin page > "
+                    "Messenger)", psid, result.who, result.other_psid)
+        return "pending"
+    log.info("Messenger PSID %s bound to %s", psid, result.who)
+    return "bound"
 
 
 def _receipts(psid: str, ev: dict[str, Any]) -> None:

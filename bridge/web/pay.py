@@ -12,6 +12,7 @@ from ..messenger_contacts import messenger_link
 from ..money import format_money
 from ..payments.vietqr import BINS, payload, png, svg
 from . import bridge
+from .security import csp_nonce, secure_headers
 
 bp = Blueprint("pay", __name__, template_folder="templates")
 
@@ -52,14 +53,17 @@ def page(order_key: str):
                            account=s.transfer_account, holder=s.transfer_holder, qr_svg=svg(data) if data else "",
                            status_url=url_for("pay.status", order_key=order_key),
                            messenger_link=messenger_link(s, order_id=o["id"]), **_status(o))
-    return Response(html, content_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    # no-referrer: the page's URL is the order key, which must not travel to m.me or a bank's site
+    return secure_headers(Response(html, content_type="text/html; charset=utf-8"), csp_nonce(),
+                          referrer="no-referrer")
 
 
 @bp.get("/pay/<order_key>/status")
 def status(order_key: str):
     o = _order(order_key)
-    return jsonify({"order": o["number"], "status": o["status"], **_status(o)})
+    resp = jsonify({"order": o["number"], "status": o["status"], **_status(o)})
+    resp.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return resp
 
 
 @bp.get("/pay/<order_key>/qr.png")
@@ -67,4 +71,4 @@ def qr_png(order_key: str):
     data = _qr_data(_order(order_key))
     if data is None:
         abort(404)
-    return Response(png(data), content_type="image/png", headers={"Cache-Control": "no-store"})
+    return Response(png(data), content_type="image/png", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

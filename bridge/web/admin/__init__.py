@@ -2,27 +2,33 @@
 
 Server-rendered pages behind one password. Everything shown that came from outside (SMS text,
 customer names, webhook bodies) is autoescaped by Jinja; every form and action carries a CSRF
-token; sign-in is rate-limited. Vietnamese is the default language, English one click away.
+token; sign-in is rate-limited in the database (bridge/login_limit.py, shared by every web
+process); a session is only good while its generation matches the database's (sign-out,
+password changes and `rotate-secret` end every session); pages carry a strict CSP (scripts and
+styles only with the request's nonce) and are never cached. Vietnamese is the default language,
+English one click away.
 """
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
+from ... import admin_password
 from .. import bridge
+from ..security import csp_nonce, secure_headers
 
 LANGUAGES = ("vi", "en")
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templates")
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[], headers_enabled=False)
 OPEN_VIEWS = {"admin.login", "admin.language", "admin.static"}
 
 
@@ -32,15 +38,16 @@ def select_locale() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Wire the admin into the app: sessions, translations, rate limits, the blueprint."""
+    """Wire the admin into the app: sessions, translations, the blueprint (the sign-in limit is
+    the Bridge's LoginLimiter, in the database)."""
     s = app.extensions["bridge"].settings
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=s.public_url.startswith("https://"), PERMANENT_SESSION_LIFETIME=12 * 3600,
                       BABEL_DEFAULT_LOCALE="vi", BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
-    limiter.init_app(app)
-    from . import auth, dashboard, messages, orders, payments, rules_page, settings_page  # noqa: F401
+    from . import (auth, dashboard, messages, messenger_page, orders, payments, rules_page,  # noqa: F401
+                   settings_page)
     app.register_blueprint(bp)
 
 
@@ -52,29 +59,66 @@ def guard():
             validate_csrf(request.form.get("csrf_token", ""))
         except (ValidationError, CSRFError):
             return render_template("admin/error.html", title="CSRF",
-                                   message="The form expired or did not come from this page: go back, reload and "
-                                           "try again."), 400
+                                   message=_("The form expired or did not come from this page: go back, reload "
+                                             "and try again.")), 400
     if request.endpoint in OPEN_VIEWS:
         return None
-    if not session.get("admin"):
+    if not signed_in():
+        if session.get("admin"):   # signed out elsewhere, password changed or secret rotated
+            session.pop("admin", None)
+            session.pop("gen", None)
         return redirect(url_for("admin.login", next=request.full_path if request.method == "GET" else None))
     g.bridge = bridge()
     return None
 
 
-@bp.errorhandler(429)
-def too_many(_exc):
-    return render_template("admin/login.html", next="", limited=True), 429
+def signed_in() -> bool:
+    """A signed cookie is not enough: its generation must still be the database's, so that an
+    old copy of the cookie stops working after sign-out, a password change or a secret rotation."""
+    gen = session.get("gen")
+    return bool(session.get("admin")) and isinstance(gen, str) and \
+        secrets.compare_digest(gen, admin_password.session_generation(bridge().db))
+
+
+@bp.after_request
+def admin_headers(response: Response) -> Response:
+    """Every admin response, redirects and error pages included."""
+    return secure_headers(response, g.get("csp_nonce"))
 
 
 @bp.errorhandler(404)
 def missing(_exc):
-    return render_template("admin/error.html", title="404", message="Not found."), 404
+    return render_template("admin/error.html", title="404", message=_("Not found.")), 404
+
+
+@bp.errorhandler(400)
+def bad_request(_exc):
+    return render_template("admin/error.html", title="400", message=_("That request could not be understood.")), 400
 
 
 @bp.app_context_processor
 def inject():
-    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES}
+    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES, "csp_nonce": csp_nonce}
+
+
+MAX_PAGE = 100_000
+
+
+def page_arg() -> int:
+    """?page=N as a page number: 1 for junk, at most MAX_PAGE (page * 50 must stay a 64-bit
+    OFFSET for SQLite; past the end is simply an empty page)."""
+    raw = request.args.get("page", "1").strip()
+    if not raw.isdigit() or len(raw) > 6:
+        return MAX_PAGE if raw.isdigit() else 1
+    return min(MAX_PAGE, max(1, int(raw)))
+
+
+def int_arg(raw: str | None) -> int | None:
+    """A form or query id: None unless it is digits that fit SQLite's 64 bits."""
+    raw = (raw or "").strip().lstrip("#")
+    if not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
 
 
 def who() -> str:

@@ -6,9 +6,10 @@ import logging
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from ...admin_password import verify
+from ... import admin_password
+from ...login_limit import LoginLimiter
 from .. import bridge
-from . import LANGUAGES, bp, limiter
+from . import LANGUAGES, bp
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +21,37 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.dashboard")
 
 
+def limiter() -> LoginLimiter:
+    """Failed sign-ins counted in the database, shared by every web process."""
+    return bridge().login_limiter
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute;30 per hour", methods=["POST"],
-               error_message="Too many sign-in attempts: wait a minute and try again.")
 def login():
     if request.method == "POST":
         b = bridge()
-        if verify(b.admin_password_hash, request.form.get("password", "")):
+        remote = request.remote_addr or ""
+        verdict = limiter().check(remote)
+        if not verdict.allowed:
+            # refused even with the right password: the limit must stop guesses, not slow them
+            log.warning("admin sign-in from %s refused: too many failures (%s), retry in %d s", remote,
+                        verdict.scope, verdict.retry_after)
+            resp = render_template("admin/login.html", next=request.form.get("next", ""), limited=True,
+                                   retry_after=verdict.retry_after, everyone=verdict.scope == "everyone")
+            return resp, 429, {"Retry-After": str(verdict.retry_after)}
+        # the database's hash, not this process's copy: `admin-password` takes effect at once
+        current = b.db.kv_get(admin_password.KEY) or b.admin_password_hash
+        if admin_password.verify(current, request.form.get("password", "")):
+            lang = session.get("lang")
             session.clear()
             session["admin"] = True
+            session["gen"] = admin_password.session_generation(b.db)
+            if lang:
+                session["lang"] = lang
             session.permanent = True
             return redirect(_safe_next(request.form.get("next")))
-        log.warning("admin sign-in failed from %s", request.remote_addr)
+        limiter().failed(remote)
+        log.warning("admin sign-in failed from %s", remote)
         flash(_("Wrong password."), "error")
         return render_template("admin/login.html", next=request.form.get("next", "")), 401
     return render_template("admin/login.html", next=request.args.get("next", ""))
@@ -39,6 +59,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Sign out here and everywhere: the session generation changes, so a copied cookie (another
+    browser, a stolen one) stops working too."""
+    admin_password.end_sessions(bridge().db)
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import render_template
+from flask import jsonify, render_template
 
 from ...payments.handler import CONFIRM, OVERPAID, REJECT_SPOOF
 from ...payments.review import CONFIRMED, REJECTED, review_queue
@@ -75,3 +75,12 @@ def dashboard():
         "admin/dashboard.html", today=_period(db, day_start(0)), week=_period(db, day_start(6)),
         review_count=len(review_queue(db)), balance=db.kv_get("esms.balance"),
         devices=b.device_status(), chart=chart_svg(days), days=days, channels=b.channel_status())
+
+
+@bp.get("/health")
+def health():
+    """What /healthz shows only to HEALTH_TOKEN holders: database, scheduler, channels, outbox,
+    balance, phones (JSON, for the admin and scripts using the admin session)."""
+    from ..health import details
+    body, ok = details(bridge())
+    return jsonify(body), 200 if ok else 503

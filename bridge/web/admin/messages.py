@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from ... import outbox
 from ...phones import normalize_phone
 from .. import bridge
-from . import bp, local_zone, who
+from . import bp, int_arg, local_zone, page_arg, who
 
 PAGE = 50
 STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
@@ -41,9 +41,9 @@ def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any
     if args.get("channel"):
         where.append("m.channel = ?")
         params.append(args["channel"])
-    if args.get("order", "").strip().lstrip("#").isdigit():
+    if int_arg(args.get("order")) is not None:
         where.append("(m.order_id = ? OR m.order_id IN (SELECT id FROM orders WHERE number = ?))")
-        params += [int(args["order"].strip().lstrip("#")), args["order"].strip().lstrip("#")]
+        params += [int_arg(args["order"]), args["order"].strip().lstrip("#")]
     if args.get("phone", "").strip():
         raw = args["phone"].strip()
         phone = normalize_phone(raw)
@@ -73,7 +73,7 @@ def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any
 def messages():
     b = bridge()
     args = {k: request.args.get(k, "").strip()[:200] for k in ("status", "channel", "order", "phone", "from", "to", "q")}
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     rows, total = search(b.db, args, page)
     pages = max(1, (total + PAGE - 1) // PAGE)
     return render_template("admin/messages.html", rows=rows, total=total, page=page, pages=pages, args=args,

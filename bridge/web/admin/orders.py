@@ -9,7 +9,7 @@ from typing import Any
 from flask import abort, render_template, request
 
 from .. import bridge
-from . import bp
+from . import bp, page_arg
 
 PAGE = 50
 
@@ -18,7 +18,7 @@ PAGE = 50
 def orders():
     db = bridge().db
     q = request.args.get("q", "").strip()[:100]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     where, params = "", []
     if q:
         digits = re.sub(r"\D", "", q)
@@ -76,7 +76,7 @@ def order(order_id: int):
 def inbound():
     db = bridge().db
     source = request.args.get("source", "").strip()[:40]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     where, params = (" WHERE i.source = ?", [source]) if source else ("", [])
     total = db.scalar(f"SELECT COUNT(*) FROM inbox i{where}", tuple(params))
     rows = [dict(r) for r in db.query(

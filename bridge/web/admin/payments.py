@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from ...payments import review
 from .. import bridge
-from . import bp, who
+from . import bp, int_arg, page_arg, who
 
 PAGE = 50
 
@@ -61,7 +61,7 @@ def refusal(exc: review.ReviewError) -> str:
 @bp.get("/payments")
 def payments():
     db = bridge().db
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     decision = request.args.get("decision", "").strip()[:40]
     where, params = (" WHERE decision = ?", [decision]) if decision else ("", [])
     total = db.scalar(f"SELECT COUNT(*) FROM transactions{where}", tuple(params))
@@ -92,7 +92,7 @@ def review_action(tx_id: int, action: str):
     note = request.form.get("note", "").strip()[:500]
     try:
         if action == "confirm":
-            order_id = request.form.get("order_id", type=int)
+            order_id = int_arg(request.form.get("order_id"))
             if not order_id:
                 raise review.ReviewError(_("Choose the order this transfer pays."))
             review.confirm(b, tx_id, order_id, who(), note)

@@ -80,7 +80,8 @@ def settings():
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
-            "SELECT id, at, endpoint, http_status, reason, remote_addr FROM rejections ORDER BY id DESC LIMIT 50")])
+            "SELECT id, at, COALESCE(last_at, at) AS last_at, COALESCE(count, 1) AS count, endpoint, http_status,"
+            " reason, remote_addr FROM rejections ORDER BY COALESCE(last_at, at) DESC LIMIT 50")])
 
 
 @bp.post("/devices/<name>/resume")
