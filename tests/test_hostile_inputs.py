@@ -138,8 +138,9 @@ def admin(app):
 def test_admin_pages_answer_hostile_input_without_a_500(admin, path):
     r = admin.get(path)
     assert r.status_code in (200, 400, 404), (path, r.status_code, r.data[:300])
-    if r.status_code == 404:
-        assert "Không tìm thấy" in r.text   # the translated error page, not a traceback
+    if r.status_code == 404:   # the translated error page ("not found", or which thing), not a traceback
+        assert 'lang="vi"' in r.text and ("Không tìm thấy" in r.text or "Không có" in r.text), r.text[-400:]
+        assert "Traceback" not in r.text
 
 
 def test_admin_forms_with_hostile_ids_are_refused_without_a_500(admin):
