@@ -211,8 +211,9 @@ class Bridge:
         lines.append(f"  WooCommerce webhook URL : {s.public_url}{WEBHOOK_PATH}")
         origin = self.secret_origin["woo_webhook_secret"]
         if origin == "generated":
-            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; paste it "
-                         "into WooCommerce > Settings > Advanced > Webhooks > Secret)")
+            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; "
+                         "`python -m bridge connect` sets it on the shop's webhooks, or paste it into WooCommerce > "
+                         "Settings > Advanced > Webhooks > Secret)")
         elif origin == "stored":
             # Logs are kept for weeks: a stored secret is shown once, then only on the admin page.
             lines.append("  WooCommerce secret      : stored in the database (admin page > Settings shows it)")
