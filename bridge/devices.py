@@ -128,8 +128,10 @@ class DeviceBudget:
                 at = max(at, oldest["at"] + window)
         return at
 
-    def reserve(self, exclude: tuple[str, ...] = ()) -> Reservation:
-        """Take a send slot on the device that is free soonest (round-robin among equals)."""
+    def reserve(self, exclude: tuple[str, ...] = (), only: str | None = None) -> Reservation:
+        """Take a send slot on the device that is free soonest (round-robin among equals), or on
+        `only`: the phone an earlier attempt of this message may have reached, which alone can
+        tell a retry from a second SMS (its idempotency is per device)."""
         if not self.devices:
             return Reservation(None, None, "no SMSGate device configured")
         t = now()
@@ -137,7 +139,7 @@ class DeviceBudget:
             best: tuple[float, float, Device] | None = None
             paused = []
             for d in self.devices.values():
-                if d.name in exclude:
+                if d.name in exclude or (only is not None and d.name != only):
                     continue
                 st = c.execute("SELECT * FROM devices WHERE name=?", (d.name,)).fetchone()
                 if st["paused_until"] and st["paused_until"] > t:

@@ -197,6 +197,8 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
                   (DRY_RUN, chain[-1], result.detail, t, mid))
         return DRY_RUN
+    if result.sticky is not None:   # where a retry may go (see SendResult.sticky)
+        c.execute("UPDATE messages SET device=? WHERE id=?", (result.device if result.sticky else None, mid))
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
         c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",

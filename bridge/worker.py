@@ -56,7 +56,8 @@ class Worker:
         chain = row["channel"] if remaining or ch.name != "dry-run" else \
             ",".join([row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]])
         msg = OutgoingMessage(id=send_id(row), recipient=row["recipient"], text=row["text"],
-                              unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta)
+                              unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta,
+                              device=row["device"])
         started = time.perf_counter()
         try:
             result = ch.send(msg)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.jobs import poll_smsgate
-from tests.conftest import esms_settings, health_details, smsgate_settings, wait_until, write_mappings
+from tests.conftest import esms_settings, free_port, health_details, smsgate_settings, wait_until, write_mappings
 from tests.orders import order_body
 
 
@@ -47,6 +47,78 @@ def test_timeout_then_retry_is_answered_409_and_sends_once(service_factory, tmp_
     assert len(fake_smsgate.accepted) == 1
     outcomes = [r["outcome"] for r in svc.db.query("SELECT outcome FROM attempts ORDER BY id")]
     assert outcomes == ["transient", "duplicate"]
+
+
+TWO_PHONES = """
+devices:
+  - name: shop-phone-a
+    url: {a}
+    gap_min: 0
+    gap_max: 0
+  - name: shop-phone-b
+    url: {b}
+    gap_min: 0
+    gap_max: 0
+"""
+
+
+def test_a_lost_answer_then_a_crash_is_retried_on_the_same_phone_only(service_factory, tmp_path, fake_smsgate):
+    """Phone A accepts but its answer is lost; the service dies and comes back. The retry must
+    go to A again (which answers 409: sent before), never round-robin to B, which has never seen
+    our id and would send the customer a second SMS."""
+    from tests.conftest import Service, make_settings
+    from tests.fakes.smsgate import FakeSmsGate
+    with FakeSmsGate() as second:
+        devices = TWO_PHONES.format(a=fake_smsgate.url, b=second.url)
+        svc = make(service_factory, tmp_path, fake_smsgate, devices=devices, smsgate_timeout=0.3)
+        fake_smsgate.timeout_delay = 1.0
+        fake_smsgate.fail_next(1, "timeout")
+        order(svc, 561)
+        svc.bridge.worker.drain()
+        (m,) = svc.messages()
+        assert m["status"] == "pending" and m["device"] == "shop-phone-a" and len(fake_smsgate.accepted) == 1
+        settings = svc.settings
+        svc.close()                                        # the worker dies with the retry pending
+        again = Service(settings)                          # restart on the same database
+        try:
+            again.db.conn().execute("UPDATE messages SET due_at=0")
+            again.bridge.worker.drain()
+            (m,) = again.messages()
+            assert m["status"] == "queued" and m["device"] == "shop-phone-a"
+            assert len(fake_smsgate.accepted) == 1 and second.accepted == []   # one SMS in all
+            outcomes = [r["outcome"] for r in again.db.query("SELECT outcome FROM attempts ORDER BY id")]
+            assert outcomes == ["transient", "duplicate"]
+        finally:
+            again.close()
+
+
+def test_a_retry_waits_for_its_paused_phone_and_a_phone_never_reached_pins_nothing(service_factory, tmp_path,
+                                                                                    fake_smsgate):
+    from bridge.db import now
+    from tests.fakes.smsgate import FakeSmsGate
+    with FakeSmsGate() as second:
+        devices = TWO_PHONES.format(a=fake_smsgate.url, b=second.url)
+        svc = make(service_factory, tmp_path, fake_smsgate, devices=devices, smsgate_timeout=0.3)
+        fake_smsgate.timeout_delay = 1.0
+        fake_smsgate.fail_next(1, "timeout")
+        order(svc, 562)
+        svc.bridge.worker.drain()
+        with svc.db.tx() as c:   # phone A is paused (say, after failures) while the retry waits
+            c.execute("UPDATE devices SET paused_until=?, pause_reason='SIM out of credit' WHERE name='shop-phone-a'",
+                      (now() + 900,))
+            c.execute("UPDATE messages SET due_at=0")
+        svc.bridge.worker.drain()
+        (m,) = svc.messages()
+        assert m["status"] == "scheduled" and "shop-phone-a" in m["reason"] and second.accepted == []
+        # a phone that refuses the connection never got the request: nothing is pinned
+        dead = f"http://127.0.0.1:{free_port()}"
+        (tmp_path / "two").mkdir()
+        svc2 = make(service_factory, tmp_path / "two", fake_smsgate, devices=TWO_PHONES.format(a=dead, b=second.url),
+                    smsgate_timeout=0.3, db_path=str(tmp_path / "two.db"))
+        order(svc2, 563)
+        wait_until(lambda: svc2.bridge.worker.drain() == 0 and svc2.messages()[0]["status"] == "queued",
+                   what="the retry on the other phone")
+        assert svc2.messages()[0]["device"] == "shop-phone-b" and len(second.accepted) == 1
 
 
 def test_webhook_states_move_the_message_and_parts_count_once(service_factory, tmp_path, fake_smsgate):

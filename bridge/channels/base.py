@@ -46,6 +46,7 @@ class OutgoingMessage:
     segments: int
     channel: str
     meta: dict[str, Any] = field(default_factory=dict)  # the rule's extras (link, zns) and order/customer ids
+    device: str | None = None   # the phone an earlier attempt may have reached: a retry must go there
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class SendResult:
     retry_at: float | None = None    # with DEFERRED
     device: str | None = None        # which phone took it (phone gateway)
     delivered: bool = False          # the receiver itself answered (HTTP forward): nothing more to wait for
+    # A failed attempt whose request may still have been taken (timeout, 5xx): True pins the
+    # message to `device`, whose idempotency on our id is the only thing that makes a retry safe;
+    # False releases it (the device answered that it does not have it); None leaves it as it was.
+    sticky: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from ..config import Settings
 from ..devices import Device, DeviceBudget, load_devices
@@ -61,9 +62,11 @@ class SmsGateChannel(Channel):
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         assert self.budget is not None
-        res = self.budget.reserve()
+        pinned = msg.device if msg.device and self.device(msg.device) else None
+        res = self.budget.reserve(only=pinned)
         if res.device is None:
-            return SendResult(Outcome.DEFERRED, retry_at=res.wait_until or now() + 60, detail=res.why)
+            why = f"waiting for {pinned}, which may already have this message: {res.why}" if pinned else res.why
+            return SendResult(Outcome.DEFERRED, retry_at=res.wait_until or now() + 60, detail=why)
         d = res.device
         body: dict[str, Any] = {"id": msg.id, "textMessage": {"text": msg.text}, "phoneNumbers": [msg.recipient],
                                 "withDeliveryReport": True, "ttl": 86_400}
@@ -74,14 +77,15 @@ class SmsGateChannel(Channel):
         try:
             r = self.session.post(message_url(d), json=body, auth=(d.user, d.password),
                                   timeout=(5, self.settings.smsgate_timeout))
-        except requests.Timeout as exc:
-            self.budget.outcome(d.name, False, "timeout")
-            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"{d.name} did not answer in time: {exc}",
-                              device=d.name)
         except requests.RequestException as exc:
-            self.budget.outcome(d.name, False, "unreachable")
-            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach {d.name}: {exc}",
-                              device=d.name)
+            # Sent but unanswered (read timeout, connection dropped, and below a gateway's 502/504):
+            # the phone may have it, so the retry is pinned to it. Never connected: nothing left
+            # us. A phone's own refusal (500, 503, 429) keeps an earlier pin but makes none.
+            sent = not _never_connected(exc)
+            self.budget.outcome(d.name, False, "timeout" if isinstance(exc, requests.Timeout) else "unreachable")
+            what = "did not answer in time" if isinstance(exc, requests.Timeout) else "cannot be reached"
+            return SendResult(Outcome.TRANSIENT, code="timeout" if isinstance(exc, requests.Timeout) else "connection",
+                              detail=f"{d.name} {what}: {exc}", device=d.name, sticky=True if sent else None)
         raw = r.text[:2000]
         if r.status_code in (200, 201, 202):
             self.budget.outcome(d.name, True)
@@ -101,7 +105,7 @@ class SmsGateChannel(Channel):
         if r.status_code >= 500 or r.status_code == 429:
             self.budget.outcome(d.name, False, f"HTTP {r.status_code}")
             return SendResult(Outcome.TRANSIENT, code=str(r.status_code), detail=f"{d.name} HTTP {r.status_code}",
-                              raw=raw, device=d.name)
+                              raw=raw, device=d.name, sticky=True if r.status_code in (502, 504) else None)
         return SendResult(Outcome.PERMANENT, code=str(r.status_code),
                           detail=f"{d.name} refused the message: HTTP {r.status_code} {raw[:200]}", raw=raw, device=d.name)
 
@@ -125,6 +129,17 @@ class SmsGateChannel(Channel):
         if self.budget is None or device is None or event not in (Event.SENT, Event.DELIVERED, Event.FAILED):
             return
         self.budget.outcome(device, event is not Event.FAILED, detail)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """The request never reached the phone: no connection was made (refused, no route, connect
+    timeout). Anything else may have been received."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
 
 
 def normalize_state(data: dict[str, Any]) -> StatusReport:
