@@ -204,9 +204,10 @@ def _customers(bridge: Any, woo: WooClient, summary: Summary, notify: bool) -> N
     """Customers registered while no webhook reached us, newest first down to the last one
     seen, through the intake as `customer.created` (which welcomes each at most once). Only
     registrations within WELCOME_CATCH_UP_HOURS are welcomed: an old account is no news."""
-    mark = int(bridge.db.kv_get(CUSTOMERS_KEY) or 0)
+    stored = bridge.db.kv_get(CUSTOMERS_KEY)
+    mark = int(stored or 0)
     known_max = int(bridge.db.scalar("SELECT MAX(id) FROM customers") or 0)
-    first = mark == 0 and known_max == 0
+    first = stored is None   # never read before: one page sets the mark, however many customers there are
     cutoff = datetime.now(timezone.utc) - timedelta(hours=bridge.settings.welcome_catch_up_hours)
     newest, page, pages = mark, 1, 1
     found: list[dict[str, Any]] = []

@@ -250,3 +250,19 @@ def test_the_first_pass_of_a_new_installation_tells_nobody_about_the_past(svc, w
 def test_no_job_without_rest_keys(service_factory):
     svc = service_factory(start_scheduler=True, woo_url="https://shop.example")
     assert svc.bridge.scheduler.get_job("reconcile") is None
+
+
+def test_the_first_customer_pass_reads_one_page_and_welcomes_nobody(svc, woo):
+    """A shop with years of customers: the first pass only notes where the customers end, even
+    when webhooks already brought some (the bridge never read the list before)."""
+    for cid in range(1, 251):
+        woo.add_customer(cid, f"c{cid}@example.test", "0987 654 321", created=hours_ago(1))
+    r = svc.post_json(json.dumps(woo.customers[250]).encode(), topic="customer.created")
+    assert r.json()["messages"] == 1                     # the webhook's own welcome
+    s = reconcile.run(svc.bridge)
+    assert s.error == "" and s.customers_fetched == 0
+    assert len([q for q in woo.requests_log if q["path"].endswith("/customers")]) == 1
+    assert len(svc.messages(rule="customer-welcome")) == 1
+    woo.add_customer(251, "new@example.test", "0987 111 222", created=hours_ago(0.1))
+    assert reconcile.run(svc.bridge).customers_taken == 1
+    assert len(svc.messages(rule="customer-welcome")) == 2
