@@ -11,6 +11,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from .bank_registry import ALIASES, bank_name  # noqa: F401  (bank_name is part of this module's API)
+
 ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
 
 # Which adapter serves which channel name. The core looks channels up here by name and never
@@ -205,27 +207,7 @@ def _quiet(v: str) -> tuple[int, int] | None:
     return out[0], out[1]
 
 
-BANK_ALIASES = {
-    "vcb": "Vietcombank", "vietcombank": "Vietcombank", "vietinbank": "VietinBank", "ctg": "VietinBank",
-    "bidv": "BIDV", "techcombank": "Techcombank", "tcb": "Techcombank", "mb": "MBBank", "mbbank": "MBBank",
-    "acb": "ACB", "tpbank": "TPBank", "tpb": "TPBank", "vpbank": "VPBank", "vpb": "VPBank", "agribank": "Agribank",
-    "sacombank": "Sacombank", "stb": "Sacombank", "vib": "VIB", "donga": "DongA Bank", "dongabank": "DongA Bank",
-    "ocb": "OCB", "hdbank": "HDBank", "seabank": "SeABank", "msb": "MSB", "ncb": "NCB", "scb": "SCB",
-    "eximbank": "Eximbank", "eib": "Eximbank", "shinhan": "Shinhan Bank", "shinhanbank": "Shinhan Bank",
-    "pvcombank": "PVcomBank", "gpbank": "GPBank", "vietabank": "VietABank", "vietbank": "VietBank", "vrb": "VRB",
-    "ivb": "Indovina Bank", "indovina": "Indovina Bank", "abbank": "ABBANK", "publicbank": "Public Bank Vietnam",
-    "momo": "MoMo",
-}
-
-
-BANK_ALIASES.update({"".join(ch for ch in v.lower() if ch.isalnum()): v for v in list(BANK_ALIASES.values())})
-
-
-def bank_name(v: str) -> str:
-    key = "".join(ch for ch in v.lower() if ch.isalnum())
-    if key not in BANK_ALIASES:
-        raise ValueError(f"unknown bank {v.strip()!r} (e.g. Vietcombank, MB, BIDV, Techcombank, MoMo)")
-    return BANK_ALIASES[key]
+BANK_ALIASES = ALIASES   # one registry: bridge/bank_registry.py
 
 
 def _accounts(v: str) -> tuple[tuple[str, str], ...]:

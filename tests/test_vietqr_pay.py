@@ -72,3 +72,27 @@ def test_pay_page_escapes_what_strangers_typed(service_factory):
     html = requests.get(svc.url + "/pay/wc_order_00000090", timeout=5).text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert len(re.findall(r"<script\b", html)) == 1  # only the page's own status poller (with the CSP nonce)
+
+
+@pytest.mark.parametrize("typed, qr", [("SHB", True), ("shb", True), ("DongA Bank", True), ("ncb", True),
+                                       ("VietBank", False)])
+def test_every_bank_a_shop_can_name_gets_its_qr_when_its_bin_is_known(service_factory, typed, qr):
+    """SHB had a BIN but no alias, so an SHB shop never showed a QR; one registry now feeds the
+    settings, the QR and the parsers. A bank whose BIN is not confirmed shows the details only."""
+    svc = service_factory(transfer_bank=typed, transfer_account="1234567890")
+    svc.post_delivery("002-order.created-o20-bacs-on-hold-phone-spaces")
+    url = svc.url + "/pay/wc_order_bnPZIU7YDw4bK"
+    assert requests.get(url, timeout=5).status_code == 200
+    assert (requests.get(url + "/qr.png", timeout=5).status_code == 200) is qr
+
+
+def test_the_parsers_name_banks_as_the_registry_does():
+    from bridge import bank_registry
+    from bridge.payments.banks import BANKS as FORMATS
+    names = {b.name for b in bank_registry.BANKS}
+    assert {f.bank for f in FORMATS} <= names, {f.bank for f in FORMATS} - names
+    for b in bank_registry.BANKS:
+        assert bank_registry.bank_name(b.name) == b.name
+        assert all(bank_registry.bank_name(a) == b.name for a in b.aliases)
+    assert set(bank_registry.BINS.values()) >= {"970436", "970415", "970418", "970443"}
+    assert len(set(bank_registry.BINS.values())) == len(bank_registry.BINS)   # no BIN given to two banks

@@ -9,12 +9,7 @@ import io
 
 import segno
 
-BINS = {
-    "Vietcombank": "970436", "VietinBank": "970415", "BIDV": "970418", "Agribank": "970405", "Techcombank": "970407",
-    "MBBank": "970422", "ACB": "970416", "VPBank": "970432", "TPBank": "970423", "Sacombank": "970403",
-    "HDBank": "970437", "VIB": "970441", "MSB": "970426", "Eximbank": "970431", "Shinhan Bank": "970424",
-    "OCB": "970448", "SHB": "970443", "SeABank": "970440",
-}
+from ..bank_registry import BINS  # noqa: F401  (canonical bank name -> NAPAS BIN, used by the pay page)
 
 
 def tlv(tag: str, value: str) -> str:
