@@ -5,8 +5,9 @@ Three tables used to say this separately (the config's aliases, the VietQR BINs,
 bank names) and disagreed: "SHB" had a BIN but no alias, so an SHB shop never showed a QR. The
 parsers in bridge/payments/banks/ name banks by the canonical names here (a test holds them to it).
 
-A BIN is listed only where NAPAS's published list agrees with PROTOCOLS.md §7; a wrong BIN would
-send a customer's money to another bank, so a bank without one shows transfer details but no QR.
+BINs come from NAPAS's published member list, which agrees with all 18 of PROTOCOLS.md §7; a
+wrong BIN would send a customer's money to another bank, so a bank whose BIN we could not
+confirm there has none here, and its pay page shows the transfer details without a QR.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ BANKS: tuple[Bank, ...] = (
     Bank("PVcomBank", ("pvcb",), "970412"),
     Bank("GPBank", ("gpb",), "970408"),
     Bank("VietABank", ("vab",), "970427"),
-    Bank("VietBank", (), None),          # BIN not confirmed by NAPAS's list we read: no QR
+    Bank("VietBank", (), None),          # not in the NAPAS list we read: no QR until confirmed
     Bank("VRB", (), "970421"),
     Bank("Indovina Bank", ("ivb", "indovina"), "970434"),
     Bank("ABBANK", ("abb",), "970425"),
