@@ -62,19 +62,25 @@ devices:
 """
 
 
+def answer_lost_on_phone_a(service_factory, tmp_path, phone_a, phone_b, oid: int):
+    """Two phones; phone A takes the order's SMS but its answer never comes back."""
+    svc = make(service_factory, tmp_path, phone_a, devices=TWO_PHONES.format(a=phone_a.url, b=phone_b.url),
+               smsgate_timeout=0.3)
+    phone_a.timeout_delay = 1.0
+    phone_a.fail_next(1, "timeout")
+    order(svc, oid)
+    svc.bridge.worker.drain()
+    return svc
+
+
 def test_a_lost_answer_then_a_crash_is_retried_on_the_same_phone_only(service_factory, tmp_path, fake_smsgate):
     """Phone A accepts but its answer is lost; the service dies and comes back. The retry must
     go to A again (which answers 409: sent before), never round-robin to B, which has never seen
     our id and would send the customer a second SMS."""
-    from tests.conftest import Service, make_settings
+    from tests.conftest import Service
     from tests.fakes.smsgate import FakeSmsGate
     with FakeSmsGate() as second:
-        devices = TWO_PHONES.format(a=fake_smsgate.url, b=second.url)
-        svc = make(service_factory, tmp_path, fake_smsgate, devices=devices, smsgate_timeout=0.3)
-        fake_smsgate.timeout_delay = 1.0
-        fake_smsgate.fail_next(1, "timeout")
-        order(svc, 561)
-        svc.bridge.worker.drain()
+        svc = answer_lost_on_phone_a(service_factory, tmp_path, fake_smsgate, second, 561)
         (m,) = svc.messages()
         assert m["status"] == "pending" and m["device"] == "shop-phone-a" and len(fake_smsgate.accepted) == 1
         settings = svc.settings
@@ -97,12 +103,7 @@ def test_a_retry_waits_for_its_paused_phone_and_a_phone_never_reached_pins_nothi
     from bridge.db import now
     from tests.fakes.smsgate import FakeSmsGate
     with FakeSmsGate() as second:
-        devices = TWO_PHONES.format(a=fake_smsgate.url, b=second.url)
-        svc = make(service_factory, tmp_path, fake_smsgate, devices=devices, smsgate_timeout=0.3)
-        fake_smsgate.timeout_delay = 1.0
-        fake_smsgate.fail_next(1, "timeout")
-        order(svc, 562)
-        svc.bridge.worker.drain()
+        svc = answer_lost_on_phone_a(service_factory, tmp_path, fake_smsgate, second, 562)
         with svc.db.tx() as c:   # phone A is paused (say, after failures) while the retry waits
             c.execute("UPDATE devices SET paused_until=?, pause_reason='SIM out of credit' WHERE name='shop-phone-a'",
                       (now() + 900,))
