@@ -163,12 +163,8 @@ def _take(bridge: Any, summary: Summary, order: Any, notify: bool) -> str:
         summary.failed += 1
         return ""
     modified = str(order.get("date_modified_gmt") or "")
-    headers = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Resource": "order",
-               "X-WC-Webhook-Event": "updated", "X-WC-Webhook-ID": "reconcile",
-               "X-WC-Webhook-Delivery-ID": f"reconcile:{order.get('id')}:{modified}:{order.get('status')}",
-               "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
-    body = json.dumps(order, ensure_ascii=False).encode()
-    stored = bridge.intake.accept(headers, body, order, notify=notify)
+    stored = _as_delivery(bridge, "order.updated", f"reconcile:{order.get('id')}:{modified}:{order.get('status')}",
+                          order, notify)
     if not stored.duplicate:
         if stored.state == "processed":
             summary.processed += 1
@@ -176,6 +172,16 @@ def _take(bridge: Any, summary: Summary, order: Any, notify: bool) -> str:
         elif stored.state == "error":
             summary.failed += 1
     return modified[:19]
+
+
+def _as_delivery(bridge: Any, topic: str, delivery_id: str, resource: dict[str, Any], notify: bool) -> Any:
+    """A resource read from REST, through the webhook intake as if WooCommerce had delivered it
+    under `topic` (webhook id "reconcile"); the same version read again is an exact replay."""
+    resource_type, _, event = topic.partition(".")
+    headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": resource_type, "X-WC-Webhook-Event": event,
+               "X-WC-Webhook-ID": "reconcile", "X-WC-Webhook-Delivery-ID": delivery_id,
+               "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
+    return bridge.intake.accept(headers, json.dumps(resource, ensure_ascii=False).encode(), resource, notify=notify)
 
 
 def _problem(answer: WooAnswer, expected: str) -> str:
@@ -235,12 +241,8 @@ def _customers(bridge: Any, woo: WooClient, summary: Summary, notify: bool) -> N
             summary.customers_fetched += 1
             created = str(cust.get("date_created_gmt") or "")
             recent = bool(created) and _gmt(created) >= cutoff
-            headers = {"X-WC-Webhook-Topic": "customer.created", "X-WC-Webhook-Resource": "customer",
-                       "X-WC-Webhook-Event": "created", "X-WC-Webhook-ID": "reconcile",
-                       "X-WC-Webhook-Delivery-ID": f"reconcile:customer:{cust['id']}",
-                       "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
-            body = json.dumps(cust, ensure_ascii=False).encode()
-            stored = bridge.intake.accept(headers, body, cust, notify=notify and recent)
+            stored = _as_delivery(bridge, "customer.created", f"reconcile:customer:{cust['id']}", cust,
+                                  notify and recent)
             if not stored.duplicate and stored.state == "processed":
                 summary.customers_taken += 1
                 summary.notified += stored.messages
