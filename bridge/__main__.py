@@ -75,8 +75,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
                         "would point the shop's webhooks at it")
     elif s.woo_url:
         from .woo_webhooks import port_warning
-        if port_warning(s):
-            warnings.append(port_warning(s))
+        warnings += [w for w in (port_warning(s),) if w]
     if s.woo_url and not s.woo_configured:
         warnings.append("WOO_URL without WOO_CONSUMER_KEY/WOO_CONSUMER_SECRET: no reconcile, and payments are not "
                         "written back to WooCommerce (dry-run)")

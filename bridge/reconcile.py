@@ -196,9 +196,7 @@ def _webhooks(bridge: Any, woo: WooClient, summary: Summary) -> None:
     summary.webhooks = report.lines()
     if report.error:
         summary.error = summary.error or f"webhooks: {report.error}"
-    summary.webhooks_reactivated = [wid for wid in report.deleted]
-    for topic in report.recreated + report.replaced:
-        log.warning("webhook for %s re-created by reconcile", topic)
+    summary.webhooks_reactivated = list(report.deleted)
     if report.recreated:
         topics = ", ".join(report.recreated)
         alerts.alert_owner(bridge, "webhook", topics,

@@ -23,12 +23,12 @@ from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
+from .woo_webhooks import delivery_url
 from .wakeup import Listener, Waker
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/webhooks/woocommerce"
 
 
 # Secrets made on first start when not configured: kept in the database, printed once.
@@ -208,7 +208,7 @@ class Bridge:
     def banner(self) -> str:
         s = self.settings
         lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
-        lines.append(f"  WooCommerce webhook URL : {s.public_url}{WEBHOOK_PATH}")
+        lines.append(f"  WooCommerce webhook URL : {delivery_url(s)}")
         origin = self.secret_origin["woo_webhook_secret"]
         if origin == "generated":
             lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; "

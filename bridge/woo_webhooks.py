@@ -174,6 +174,7 @@ def _repair(woo: WooClient, db: Database, hook: dict[str, Any], topic: str, url:
         _delete(woo, wid)
         report.replaced.append(topic)
         report.deleted.append(wid)
+        log.warning("webhook %s (%s) was not made by woo-bridge; replaced by webhook %s", wid, topic, new)
         return new
     if hook.get("status") == "disabled":
         # failure_count stays above 5 through a re-activation: only a new webhook starts from 0.

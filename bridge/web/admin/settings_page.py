@@ -11,7 +11,6 @@ from flask_babel import gettext as _
 from ... import reconcile, woo_webhooks
 from ...woo import WooClient
 from ...config import ENV
-from ...service import WEBHOOK_PATH
 from .. import bridge
 from . import bp
 
@@ -75,7 +74,7 @@ def settings():
     s = b.settings
     last_reconcile = reconcile.last_run(b.db)
     return render_template(
-        "admin/settings.html", webhook_url=f"{s.public_url}{WEBHOOK_PATH}", webhook_secret=s.woo_webhook_secret,
+        "admin/settings.html", webhook_url=woo_webhooks.delivery_url(s), webhook_secret=s.woo_webhook_secret,
         secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
