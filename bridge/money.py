@@ -38,8 +38,21 @@ def to_minor(amount: str | int | float | None, currency: str) -> int:
     None or a blank string is 0 (WooCommerce leaves absent totals empty). Garbage, non-finite
     values, more decimals than the currency has, and absurd magnitudes raise ValueError.
     """
+    return _minor(amount, currency, round_up=False)[0]
+
+
+def to_minor_rounded_up(amount: str | int | float | None, currency: str) -> tuple[int, bool]:
+    """Like `to_minor`, but a total with fractions of the currency's smallest unit (a VND shop
+    set to 2 decimals: "150750.50") is rounded *up* to the next whole unit instead of refused.
+    Returns (minor units, whether it was rounded). Bank transfers move whole dong, so the
+    rounded-up amount is what a customer must send; asking less would shortchange the shop and
+    refusing the order would make it invisible."""
+    return _minor(amount, currency, round_up=True)
+
+
+def _minor(amount: str | int | float | None, currency: str, round_up: bool) -> tuple[int, bool]:
     if amount is None or (isinstance(amount, str) and not amount.strip()):
-        return 0
+        return 0, False
     if isinstance(amount, bool) or not isinstance(amount, (str, int, float, Decimal)):
         raise ValueError(f"amount must be a number or a numeric string, not {_shown(amount)}")
     try:
@@ -54,41 +67,23 @@ def to_minor(amount: str | int | float | None, currency: str) -> int:
     if not value.is_finite():
         raise ValueError(f"amount {_shown(amount)} is not a finite number")
     if not value:
-        return 0
+        return 0, False
     d = decimals(currency)
     if value.adjusted() + d >= MAX_MINOR_DIGITS:
         raise ValueError(f"amount {_shown(amount)} is too large")
     with localcontext() as ctx:
         # Enough precision that quantize is exact for every accepted magnitude; dropping a
-        # non-zero digit (44.885 USD) is an error, not a silent rounding.
+        # non-zero digit (44.885 USD) is an error, not a silent rounding, unless asked to round up.
         ctx.prec = MAX_MINOR_DIGITS + 2
         ctx.traps[Inexact] = True
         try:
-            minor = value.scaleb(d).quantize(Decimal(1))
+            return int(value.scaleb(d).quantize(Decimal(1))), False
         except Inexact:
-            raise ValueError(f"amount {_shown(amount)} has more decimals than {currency or '?'} allows ({d})") from None
-    return int(minor)
-
-
-def to_minor_rounded_up(amount: str | int | float | None, currency: str) -> tuple[int, bool]:
-    """Like `to_minor`, but a total with fractions of the currency's smallest unit (a VND shop
-    set to 2 decimals: "150750.50") is rounded *up* to the next whole unit instead of refused.
-    Returns (minor units, whether it was rounded). Bank transfers move whole dong, so the
-    rounded-up amount is what a customer must send; asking less would shortchange the shop and
-    refusing the order would make it invisible."""
-    try:
-        return to_minor(amount, currency), False
-    except ValueError:
-        if not isinstance(amount, (str, int, float, Decimal)) or isinstance(amount, bool):
-            raise
-        try:
-            value = Decimal(str(amount).strip())
-        except (InvalidOperation, ValueError):
-            raise ValueError(f"amount {_shown(amount)} is not a number") from None
-        if not value.is_finite() or value.adjusted() + decimals(currency) >= MAX_MINOR_DIGITS:
-            raise
-        whole = value.scaleb(decimals(currency)).to_integral_value(rounding=ROUND_CEILING)
-        return int(whole), True
+            if not round_up:
+                raise ValueError(f"amount {_shown(amount)} has more decimals than {currency or '?'} allows "
+                                 f"({d})") from None
+            ctx.traps[Inexact] = False
+            return int(value.scaleb(d).quantize(Decimal(1), rounding=ROUND_CEILING)), True
 
 
 def format_vnd(minor: int, *, symbol: str = "đ") -> str:
