@@ -349,17 +349,17 @@ class Intake:
             return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
         if existing is not None and existing["welcomed_at"]:
             return PROCESSED, f"customer {snap.id} already welcomed", 0
+        skipped = ""
         if not notify:
-            reason = f"customer {snap.id} registered too long ago to be welcomed now"
-            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, reason, snap.id))
-            return PROCESSED, reason, 0
-        if not snap.phone_raw.strip():
+            skipped = f"customer {snap.id} registered too long ago to be welcomed now"
+        elif not snap.phone_raw.strip():
             # My Account registration asks for an e-mail only. Nothing is sent, and the welcome is
             # not sent later when an order brings a phone: that order's own message is the first
             # word the customer gets, and a "welcome" after it would be noise they pay for in trust.
-            reason = f"customer {snap.id} registered without a phone number: welcome skipped"
-            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, reason, snap.id))
-            return PROCESSED, reason, 0
+            skipped = f"customer {snap.id} registered without a phone number: welcome skipped"
+        if skipped:
+            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, skipped, snap.id))
+            return PROCESSED, skipped, 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("customer.created"):

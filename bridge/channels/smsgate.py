@@ -82,9 +82,10 @@ class SmsGateChannel(Channel):
             # the phone may have it, so the retry is pinned to it. Never connected: nothing left
             # us. A phone's own refusal (500, 503, 429) keeps an earlier pin but makes none.
             sent = not _never_connected(exc)
-            self.budget.outcome(d.name, False, "timeout" if isinstance(exc, requests.Timeout) else "unreachable")
-            what = "did not answer in time" if isinstance(exc, requests.Timeout) else "cannot be reached"
-            return SendResult(Outcome.TRANSIENT, code="timeout" if isinstance(exc, requests.Timeout) else "connection",
+            timeout = isinstance(exc, requests.Timeout)
+            self.budget.outcome(d.name, False, "timeout" if timeout else "unreachable")
+            what = "did not answer in time" if timeout else "cannot be reached"
+            return SendResult(Outcome.TRANSIENT, code="timeout" if timeout else "connection",
                               detail=f"{d.name} {what}: {exc}", device=d.name, sticky=True if sent else None)
         raw = r.text[:2000]
         if r.status_code in (200, 201, 202):
