@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,7 +88,6 @@ def main() -> int:
                "RECONCILE_EVERY": "3600", "WOO_TIMEOUT": "60"}
         proc = ServiceProcess(env, port=bridge_port).start()
         gate.webhook_url = proc.url + "/inbound/smsgate"
-        import subprocess
         out = subprocess.run([sys.executable, "-m", "bridge", "connect"], cwd=ROOT, env={**os.environ, **env},
                              capture_output=True, text=True, timeout=120)
         if out.returncode:
