@@ -170,20 +170,10 @@ def _repair(woo: WooClient, db: Database, hook: dict[str, Any], topic: str, url:
     wid = int(hook["id"])
     if not str(hook.get("name") or "").startswith(NAME_PREFIX):
         # Made by hand: its secret and API version cannot be read back, so it cannot be trusted.
-        new = _create(woo, db, topic, url, secret)
-        _delete(woo, wid)
-        report.replaced.append(topic)
-        report.deleted.append(wid)
-        log.warning("webhook %s (%s) was not made by woo-bridge; replaced by webhook %s", wid, topic, new)
-        return new
+        return _replace(woo, db, wid, topic, url, secret, report, report.replaced, "was not made by woo-bridge")
     if hook.get("status") == "disabled":
         # failure_count stays above 5 through a re-activation: only a new webhook starts from 0.
-        new = _create(woo, db, topic, url, secret)
-        _delete(woo, wid)
-        report.recreated.append(topic)
-        report.deleted.append(wid)
-        log.warning("WooCommerce had disabled webhook %s (%s); replaced by webhook %s", wid, topic, new)
-        return new
+        return _replace(woo, db, wid, topic, url, secret, report, report.recreated, "was disabled by WooCommerce")
     changes: dict[str, Any] = {}
     if not _same_url(hook.get("delivery_url"), url):
         changes["delivery_url"] = url
@@ -204,6 +194,17 @@ def _repair(woo: WooClient, db: Database, hook: dict[str, Any], topic: str, url:
     else:
         report.healthy.append(topic)
     return wid
+
+
+def _replace(woo: WooClient, db: Database, wid: int, topic: str, url: str, secret: str, report: WebhookReport,
+             listed_in: list[str], why: str) -> int:
+    """A new webhook of ours for `topic` first (no gap in deliveries), then the old one goes."""
+    new = _create(woo, db, topic, url, secret)
+    _delete(woo, wid)
+    listed_in.append(topic)
+    report.deleted.append(wid)
+    log.warning("webhook %s (%s) %s; replaced by webhook %s", wid, topic, why, new)
+    return new
 
 
 def _create(woo: WooClient, db: Database, topic: str, url: str, secret: str) -> int:
