@@ -74,7 +74,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
         warnings.append(f"PUBLIC_URL is {s.public_url}: WordPress cannot deliver webhooks there, and `connect` "
                         "would point the shop's webhooks at it")
     elif s.woo_url:
-        from .woo_webhooks import port_warning
+        from .providers.woocommerce.ownership import port_warning
         warnings += [w for w in (port_warning(s),) if w]
     if s.woo_url and not s.woo_configured:
         warnings.append("WOO_URL without WOO_CONSUMER_KEY/WOO_CONSUMER_SECRET: no reconcile, and payments are not "
@@ -212,7 +212,7 @@ def _print_summary(summary: Any) -> int:
 def cmd_reconcile(_args: argparse.Namespace) -> int:
     """One reconcile pass now (the scheduler also runs it every RECONCILE_EVERY seconds); the
     messages it queued are sent before the command returns."""
-    from . import reconcile
+    from .providers.woocommerce import reconcile
     b = _bridge(False)
     try:
         _need_woo(b)
@@ -226,8 +226,8 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
 
 def cmd_connect(_args: argparse.Namespace) -> int:
     """Create or repair every webhook the bridge needs in the shop (running it again changes nothing)."""
-    from . import woo_webhooks
-    from .woo import WooClient
+    from .providers.woocommerce import ownership as woo_webhooks
+    from .providers.woocommerce.client import WooClient
     b = _bridge(False)
     try:
         _need_woo(b)
@@ -253,7 +253,7 @@ def cmd_import_orders(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from . import reconcile
+    from .providers.woocommerce import reconcile
     try:
         since = datetime.strptime(args.since, "%Y-%m-%d").strftime(reconcile.ISO)
     except ValueError:

@@ -18,14 +18,14 @@ ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
 # Which adapter serves which channel name. The core looks channels up here by name and never
 # imports an adapter module itself; CHANNEL_ADAPTERS can add or replace entries.
 DEFAULT_CHANNEL_ADAPTERS = {
-    "esms": "bridge.channels.esms:EsmsChannel",
-    "smsgate": "bridge.channels.smsgate:SmsGateChannel",
-    "http": "bridge.channels.http_forward:HttpForwardChannel",
-    "woocommerce": "bridge.channels.woocommerce:WooCommerceChannel",
-    "messenger": "bridge.channels.messenger:MessengerChannel",
-    "zalo": "bridge.channels.zalo:ZaloZnsChannel",
-    "zalo-sms": "bridge.channels.zalo:ZaloSmsChannel",
-    "dry-run": "bridge.channels.dryrun:DryRunChannel",
+    "esms": "bridge.providers.esms.sender:EsmsChannel",
+    "smsgate": "bridge.providers.smsgate.sender:SmsGateChannel",
+    "http": "bridge.providers.http.sender:HttpForwardChannel",
+    "woocommerce": "bridge.providers.woocommerce.writeback:WooCommerceChannel",
+    "messenger": "bridge.providers.messenger.sender:MessengerChannel",
+    "zalo": "bridge.providers.esms.zalo:ZaloZnsChannel",
+    "zalo-sms": "bridge.providers.esms.zalo:ZaloSmsChannel",
+    "dry-run": "bridge.providers.dryrun:DryRunChannel",
 }
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {

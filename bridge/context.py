@@ -9,10 +9,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Settings
-from .messenger_contacts import messenger_link
+from .providers.messenger.contacts import messenger_link
 from .money import format_money
 from .phones import normalize_phone
-from .woo_payload import CustomerSnapshot, LineItem, OrderSnapshot
+from .providers.woocommerce.payload import CustomerSnapshot, LineItem, OrderSnapshot
 
 STATUS_LABELS = {
     "pending": "chờ thanh toán",

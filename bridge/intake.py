@@ -28,7 +28,7 @@ from .outbox import Draft, enqueue
 from .phones import normalize_phone
 from .rules import Rule, RuleSet
 from .smstext import prepare
-from .woo_payload import PayloadError, parse_customer, parse_order, resource_id
+from .providers.woocommerce.payload import PayloadError, parse_customer, parse_order, resource_id
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts, reconcile
+from . import alerts
+from .providers.woocommerce import reconcile
 from .db import now
 from .outbox import advance_stalled, apply_report
 

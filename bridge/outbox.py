@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .channels.base import Event, Outcome, SendResult, StatusReport
+from .providers.base import Event, Outcome, SendResult, StatusReport
 from .db import Database, now
 from .phones import PhoneResult
 from .quiet import quiet_until

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from . import admin_password, alerts, logs
-from .channels.base import load_channels
+from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
 from .db import Database
@@ -23,7 +23,7 @@ from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
-from .woo_webhooks import delivery_url
+from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
 from .worker import Worker
 

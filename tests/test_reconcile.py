@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bridge import reconcile
+from bridge.providers.woocommerce import reconcile
 from tests.conftest import esms_settings, free_port, wait_until, woo_settings
 from tests.orders import order_body
 

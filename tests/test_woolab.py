@@ -19,8 +19,9 @@ from collections import Counter
 import pytest
 import requests
 
-from bridge import reconcile, woo_webhooks
-from bridge.woo import WooClient
+from bridge.providers.woocommerce import reconcile
+from bridge.providers.woocommerce import ownership as woo_webhooks
+from bridge.providers.woocommerce.client import WooClient
 from tests.conftest import ROOT, Service, free_port, make_settings, smsgate_settings, wait_until
 from tests.woolab import PRODUCTS, Lab, require
 
@@ -292,7 +293,7 @@ def test_order_links_follow_the_shops_own_checkout_slug(legacy_lab, bridge_for):
         order = legacy_lab.create_order(method="cod")
         wait_until(lambda: order_state(svc, order["id"]), timeout=60, what="the order")
         from bridge.context import order_link
-        from bridge.woo_payload import parse_order
+        from bridge.providers.woocommerce.payload import parse_order
         link = order_link(svc.settings, parse_order(json.loads(order_state(svc, order["id"])["body"])))
         assert f"/thanh-toan/order-received/{order['id']}/?key={order['order_key']}" in link
         page = requests.get(link, timeout=60)

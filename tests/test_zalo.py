@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from bridge.channels.esms import decode_error_info
+from bridge.providers.esms.sender import decode_error_info
 from bridge.config import load_settings
 from bridge.context import sample_contexts
 from bridge.outbox import history

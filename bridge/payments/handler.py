@@ -21,8 +21,8 @@ from ..money import format_vnd
 from ..outbox import Draft, enqueue
 from ..phones import normalize_phone
 from ..smstext import prepare
-from ..woo import WooClient
-from ..woo_payload import PayloadError, parse_order
+from ..providers.woocommerce.client import WooClient
+from ..providers.woocommerce.payload import PayloadError, parse_order
 from .matcher import account_ok, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 
 from ..config import bank_name
-from ..messenger_contacts import messenger_link
+from ..providers.messenger.contacts import messenger_link
 from ..money import format_money
 from ..payments.vietqr import BINS, payload, png, svg
 from . import bridge

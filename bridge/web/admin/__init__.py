@@ -46,8 +46,8 @@ def init_app(app: Flask) -> None:
                       BABEL_DEFAULT_LOCALE="vi", BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
-    from . import (auth, dashboard, messages, messenger_page, orders, payments, rules_page,  # noqa: F401
-                   settings_page)
+    from . import auth, dashboard, messages, orders, payments, rules_page, settings_page
+    from ...providers.messenger import admin_page as messenger_page
     app.register_blueprint(bp)
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ... import reconcile, woo_webhooks
-from ...woo import WooClient
+from ...providers.woocommerce import reconcile
+from ...providers.woocommerce import ownership as woo_webhooks
+from ...providers.woocommerce.client import WooClient
 from ...config import ENV
 from .. import bridge
 from . import bp

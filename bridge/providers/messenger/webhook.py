@@ -15,12 +15,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from .. import messenger_contacts
-from ..channels.base import Event, StatusReport
-from ..db import now
-from ..intake import record_rejection
-from ..outbox import apply_report
-from . import bridge, error
+from . import contacts as messenger_contacts
+from ..base import Event, StatusReport
+from ...db import now
+from ...intake import record_rejection
+from ...outbox import apply_report
+from ...web import bridge, error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("messenger", __name__)

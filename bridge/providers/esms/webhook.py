@@ -8,12 +8,12 @@ from flask import Blueprint, jsonify, request
 
 from dataclasses import replace
 
-from ..channels.base import Event
-from ..channels.esms import is_zalo_report, normalize_status
-from ..intake import record_rejection
-from ..logs import redact
-from ..outbox import apply_report
-from . import bridge, error
+from ..base import Event
+from .sender import is_zalo_report, normalize_status
+from ...intake import record_rejection
+from ...logs import redact
+from ...outbox import apply_report
+from ...web import bridge, error
 
 bp = Blueprint("callbacks", __name__)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..phones import national
-from .base import Outcome, OutgoingMessage, SendResult
-from .esms import SEND_CODES, EsmsChannel
+from ...phones import national
+from ..base import Outcome, OutgoingMessage, SendResult
+from .sender import SEND_CODES, EsmsChannel
 
 ZNS_PATH = "/json/SendZaloMessage_V5_post/"
 MULTI_PATH = "/json/MultiChannelMessage/"

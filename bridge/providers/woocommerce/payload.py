@@ -9,8 +9,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from .money import to_minor_rounded_up
-from .phones import PhoneResult, normalize_phone
+from ...money import to_minor_rounded_up
+from ...phones import PhoneResult, normalize_phone
 
 
 class PayloadError(ValueError):

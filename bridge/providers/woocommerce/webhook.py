@@ -6,8 +6,8 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from ..intake import IGNORED, MAX_BODY, is_ping, record_rejection, signature_ok, store_delivery
-from . import bridge, error
+from ...intake import IGNORED, MAX_BODY, is_ping, record_rejection, signature_ok, store_delivery
+from ...web import bridge, error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)

@@ -13,10 +13,10 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from ..config import Settings
-from ..devices import Device, DeviceBudget, load_devices
-from ..db import now
-from .base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+from ...config import Settings
+from .devices import Device, DeviceBudget, load_devices
+from ...db import now
+from ..base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
 

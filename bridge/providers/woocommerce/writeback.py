@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..woo import WooAnswer, WooClient
-from .base import Channel, OutgoingMessage, Outcome, SendResult
+from .client import WooAnswer, WooClient
+from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 
 class WooCommerceChannel(Channel):

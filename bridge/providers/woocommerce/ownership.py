@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .db import Database
-from .woo import WooClient
+from ...db import Database
+from .client import WooClient
 
 log = logging.getLogger(__name__)
 

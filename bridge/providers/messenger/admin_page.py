@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ... import messenger_contacts
+from . import contacts as messenger_contacts
 from ...db import now
-from .. import bridge
-from . import bp, who
+from ...web import bridge
+from ...web.admin import bp, who
 
 
 @bp.get("/messenger")

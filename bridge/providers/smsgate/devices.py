@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .config import Settings
-from .db import Database, now
+from ...config import Settings
+from ...db import Database, now
 
 
 class DeviceConfigError(ValueError):

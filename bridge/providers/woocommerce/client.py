@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
-from .config import Settings
+from ...config import Settings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import json
 
 import requests
 
-from .base import Channel, OutgoingMessage, Outcome, SendResult
+from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 
 class HttpForwardChannel(Channel):

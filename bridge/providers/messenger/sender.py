@@ -13,9 +13,9 @@ from typing import Any
 
 import requests
 
-from .. import messenger_contacts
-from ..config import Settings
-from .base import Channel, OutgoingMessage, Outcome, SendResult
+from . import contacts as messenger_contacts
+from ...config import Settings
+from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from . import alerts, woo_webhooks
-from .db import Database
-from .woo import WooAnswer, WooClient
+from ... import alerts
+from . import ownership as woo_webhooks
+from ...db import Database
+from .client import WooAnswer, WooClient
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..channels.smsgate import WEBHOOK_EVENT
-from ..channels.base import StatusReport
-from ..intake import record_rejection
-from ..outbox import apply_report
-from .callbacks import redacted_query, token_ok
-from . import bridge, error
+from .sender import WEBHOOK_EVENT
+from ..base import StatusReport
+from ...intake import record_rejection
+from ...outbox import apply_report
+from ..esms.webhook import redacted_query, token_ok
+from ...web import bridge, error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("inbound", __name__)

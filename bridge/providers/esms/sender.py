@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 import requests
 
-from ..config import Settings
-from ..phones import national
-from .base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+from ...config import Settings
+from ...phones import national
+from ..base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
 

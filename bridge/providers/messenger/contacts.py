@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from .config import Settings
-from .db import Database, now
+from ...config import Settings
+from ...db import Database, now
 
 WINDOW = 24 * 3600.0
 _SALT = "messenger-ref"

@@ -1,1 +1,0 @@
-"""Outbound channels: one adapter per provider, looked up by name from configuration."""
