@@ -34,16 +34,15 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 
-    from bridge.web import health, metrics, pay
-    from bridge.providers.esms import webhook as callbacks
+    from bridge.web import health, metrics, pay, webhooks
     from bridge.providers.woocommerce import webhook as hooks
     from bridge.providers.smsgate import webhook as inbound
     from bridge.providers.messenger import webhook as messenger
     app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(inbound.bp)
-    app.register_blueprint(callbacks.bp)
     app.register_blueprint(messenger.bp)
+    webhooks.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
 

@@ -6,27 +6,22 @@ misconfiguration is reported with the variable's name before any request is acce
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from . import envparse as p
+from . import providers
 from .bank_registry import ALIASES, bank_name  # noqa: F401  (bank_name is part of this module's API)
+
+BANK_ALIASES = ALIASES   # one registry: bridge/bank_registry.py
 
 ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
 
 # Which adapter serves which channel name. The core looks channels up here by name and never
 # imports an adapter module itself; CHANNEL_ADAPTERS can add or replace entries.
-DEFAULT_CHANNEL_ADAPTERS = {
-    "esms": "bridge.providers.esms.sender:EsmsChannel",
-    "smsgate": "bridge.providers.smsgate.sender:SmsGateChannel",
-    "http": "bridge.providers.http.sender:HttpForwardChannel",
-    "woocommerce": "bridge.providers.woocommerce.writeback:WooCommerceChannel",
-    "messenger": "bridge.providers.messenger.sender:MessengerChannel",
-    "zalo": "bridge.providers.esms.zalo:ZaloZnsChannel",
-    "zalo-sms": "bridge.providers.esms.zalo:ZaloSmsChannel",
-    "dry-run": "bridge.providers.dryrun:DryRunChannel",
-}
+DEFAULT_CHANNEL_ADAPTERS = providers.channel_adapters()
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",
@@ -39,7 +34,10 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
+class CoreSettings:
+    """The core's settings; each provider adds its own (providers/<name>/settings.py) and `Settings`
+    below is all of them in one frozen record, so code reads `settings.<field>` either way."""
+
     db_path: str = "data/bridge.db"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -160,22 +158,8 @@ class Settings:
         return bool(self.esms_api_key and self.esms_secret_key)
 
 
-# env var -> (field, parser). One table, so the README and .env.example can be checked against it.
-def _bool(v: str) -> bool:
-    s = v.strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
-
-
-def _phones(v: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in v.split(",") if p.strip())
-
-
-def _adapters(v: str, defaults: dict[str, str] = DEFAULT_CHANNEL_ADAPTERS) -> dict[str, str]:
-    out = dict(defaults)
+def _adapters(v: str, defaults: dict[str, str] | None = None) -> dict[str, str]:
+    out = dict(DEFAULT_CHANNEL_ADAPTERS if defaults is None else defaults)
     for item in v.split(","):
         if not item.strip():
             continue
@@ -190,205 +174,110 @@ def _handlers(v: str) -> dict[str, str]:
     return _adapters(v, DEFAULT_INBOUND_HANDLERS)
 
 
-def _quiet(v: str) -> tuple[int, int] | None:
-    s = v.strip().lower()
-    if s in ("", "off", "none"):
-        return None
-    start, sep, end = s.partition("-")
-    if not sep:
-        raise ValueError("expected HH:MM-HH:MM (e.g. 21:00-07:00) or off")
-    out = []
-    for part in (start, end):
-        hh, _, mm = part.strip().partition(":")
-        h, m = int(hh), int(mm or 0)
-        if not (0 <= h < 24 and 0 <= m < 60):
-            raise ValueError(f"{part.strip()!r} is not a time of day")
-        out.append(h * 60 + m)
-    return out[0], out[1]
+
+Settings = make_dataclass("Settings", [], bases=(*providers.settings_mixins(), CoreSettings), frozen=True)
+Settings.__doc__ = CoreSettings.__doc__
+Settings.__module__ = __name__
 
 
-BANK_ALIASES = ALIASES   # one registry: bridge/bank_registry.py
-
-
-def _accounts(v: str) -> tuple[tuple[str, str], ...]:
-    out = []
-    for item in v.split(","):
-        if not item.strip():
-            continue
-        bank, sep, account = item.partition(":")
-        if not sep or not account.strip():
-            raise ValueError(f"expected BANK:ACCOUNT, got {item.strip()!r}")
-        out.append((bank_name(bank), account.strip()))
-    return tuple(out)
-
-
-def _choice(*options: str):
-    def parse(v: str) -> str:
-        s = v.strip().lower()
-        if s not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
-        return s
-    return parse
-
-
-def _tz(v: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-    try:
-        ZoneInfo(v.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("unknown time zone (expected e.g. Asia/Ho_Chi_Minh)") from None
-    return v.strip()
-
-
-def _mode(v: str) -> str:
-    s = v.strip().lower()
-    if s not in ("cloud", "local"):
-        raise ValueError("expected cloud (cloud or private server) or local (the phone's own server)")
-    return s
-
-
-def _sync(v: str) -> str:
-    s = v.strip().upper()
-    if s not in ("FULL", "NORMAL", "EXTRA"):
-        raise ValueError("expected FULL, NORMAL or EXTRA")
-    return s
-
-
-def _names(v: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in v.split(",") if x.strip())
-    if not names:
-        raise ValueError("expected a comma list of channel names, e.g. esms,smsgate")
-    return names
-
-
-def _positive_int(v: str) -> int:
-    n = int(v)
-    if n < 1:
-        raise ValueError("must be 1 or more")
-    return n
-
-
-def _positive_float(v: str) -> float:
-    n = float(v)
-    if n <= 0:
-        raise ValueError("must be greater than 0")
-    return n
-
-
-def _sms_type(v: str) -> int:
-    n = int(v)
-    if n not in (2, 8):
-        raise ValueError("eSMS SmsType must be 2 (brandname customer care) or 8 (fixed 10-digit number)")
-    return n
-
-
-def _url(v: str) -> str:
-    s = v.strip().rstrip("/")
-    if s and not (s.startswith("http://") or s.startswith("https://")):
-        raise ValueError("must start with http:// or https://")
-    return s
-
-
-def _log_format(value: str) -> str:
-    v = value.strip().lower()
-    if v not in ("text", "json"):
-        raise ValueError("must be text or json")
-    return v
-
-
-ENV = {
+# env var -> (field, parser). One table (the core's, then every provider's), so the README and
+# .env.example can be checked against it.
+CORE_ENV = {
     "BRIDGE_DB": ("db_path", str),
     "HOST": ("host", str),
     "PORT": ("port", int),
-    "WEB_THREADS": ("web_threads", _positive_int),
-    "SWITCH_INTERVAL": ("switch_interval", _positive_float),
-    "PUBLIC_URL": ("public_url", _url),
+    "WEB_THREADS": ("web_threads", p.positive_int),
+    "SWITCH_INTERVAL": ("switch_interval", p.positive_float),
+    "PUBLIC_URL": ("public_url", p.url),
     "MAPPINGS_DIR": ("mappings_dir", str),
-    "SQLITE_SYNCHRONOUS": ("sqlite_synchronous", _sync),
-    "WOO_URL": ("woo_url", _url),
+    "SQLITE_SYNCHRONOUS": ("sqlite_synchronous", p.sqlite_sync),
+    "WOO_URL": ("woo_url", p.url),
     "WOO_CONSUMER_KEY": ("woo_consumer_key", str),
     "WOO_CONSUMER_SECRET": ("woo_consumer_secret", str),
     "WOO_WEBHOOK_SECRET": ("woo_webhook_secret", str),
     "WOO_ORDER_RECEIVED_ENDPOINT": ("woo_order_received_endpoint", str),
-    "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", _positive_float),
+    "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", p.positive_float),
     "ESMS_API_KEY": ("esms_api_key", str),
     "ESMS_SECRET_KEY": ("esms_secret_key", str),
     "ESMS_BRANDNAME": ("esms_brandname", str),
-    "ESMS_SMS_TYPE": ("esms_sms_type", _sms_type),
-    "ESMS_SANDBOX": ("esms_sandbox", _bool),
-    "ESMS_BASE_URL": ("esms_base_url", _url),
-    "ESMS_TIMEOUT": ("esms_timeout", _positive_float),
+    "ESMS_SMS_TYPE": ("esms_sms_type", p.sms_type),
+    "ESMS_SANDBOX": ("esms_sandbox", p.boolean),
+    "ESMS_BASE_URL": ("esms_base_url", p.url),
+    "ESMS_TIMEOUT": ("esms_timeout", p.positive_float),
     "ESMS_LOW_BALANCE": ("esms_low_balance", int),
-    "ALERT_CHANNELS": ("alert_channels", _names),
-    "ALERT_REPEAT": ("alert_repeat", _positive_float),
-    "ALERT_EVERY": ("alert_every", _positive_float),
-    "RECONCILE_EVERY": ("reconcile_every", _positive_float),
-    "STALE_PENDING_HOURS": ("stale_pending_hours", _positive_float),
-    "ALERT_REVIEW_QUEUE": ("alert_review_queue", _positive_int),
-    "ESMS_POLL_AFTER": ("esms_poll_after", _positive_float),
-    "ESMS_POLL_GIVE_UP": ("esms_poll_give_up", _positive_float),
-    "ESMS_BALANCE_EVERY": ("esms_balance_every", _positive_float),
+    "ALERT_CHANNELS": ("alert_channels", p.name_list),
+    "ALERT_REPEAT": ("alert_repeat", p.positive_float),
+    "ALERT_EVERY": ("alert_every", p.positive_float),
+    "RECONCILE_EVERY": ("reconcile_every", p.positive_float),
+    "STALE_PENDING_HOURS": ("stale_pending_hours", p.positive_float),
+    "ALERT_REVIEW_QUEUE": ("alert_review_queue", p.positive_int),
+    "ESMS_POLL_AFTER": ("esms_poll_after", p.positive_float),
+    "ESMS_POLL_GIVE_UP": ("esms_poll_give_up", p.positive_float),
+    "ESMS_BALANCE_EVERY": ("esms_balance_every", p.positive_float),
     "INBOUND_TOKEN": ("inbound_token", str),
     "ESMS_CALLBACK_TOKEN": ("esms_callback_token", str),
     "FIBO_TOKEN": ("fibo_token", str),
     "NOTIFY_TOKEN": ("notify_token", str),
-    "NOTIFY_AUTH": ("notify_auth", _choice("signed", "bearer")),
-    "FIBO_PAYMENTS": ("fibo_payments", _choice("off", "review", "confirm")),
-    "OWNER_PHONES": ("owner_phones", _phones),
+    "NOTIFY_AUTH": ("notify_auth", p.choice("signed", "bearer")),
+    "FIBO_PAYMENTS": ("fibo_payments", p.choice("off", "review", "confirm")),
+    "OWNER_PHONES": ("owner_phones", p.phone_list),
     "SHOP_NAME": ("shop_name", str),
     "TRANSFER_BANK": ("transfer_bank", str),
     "TRANSFER_ACCOUNT": ("transfer_account", str),
     "TRANSFER_HOLDER": ("transfer_holder", str),
     "PAYMENT_CODE_PREFIX": ("payment_code_prefix", str),
-    "BANK_ACCOUNTS": ("bank_accounts", _accounts),
-    "PAYMENT_PAID_STATUS": ("payment_paid_status", _choice("processing", "completed", "on-hold")),
-    "PAYMENT_OVERPAID": ("payment_overpaid", _choice("hold", "confirm")),
-    "WOO_TIMEOUT": ("woo_timeout", _positive_float),
-    "GRAPH_BASE_URL": ("graph_base_url", _url),
+    "BANK_ACCOUNTS": ("bank_accounts", p.bank_accounts),
+    "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
+    "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
+    "WOO_TIMEOUT": ("woo_timeout", p.positive_float),
+    "GRAPH_BASE_URL": ("graph_base_url", p.url),
     "MESSENGER_PAGE": ("messenger_page", str),
     "MESSENGER_PAGE_TOKEN": ("messenger_page_token", str),
     "MESSENGER_APP_SECRET": ("messenger_app_secret", str),
     "MESSENGER_VERIFY_TOKEN": ("messenger_verify_token", str),
     "MESSENGER_TAG": ("messenger_tag", str),
-    "MESSENGER_TIMEOUT": ("messenger_timeout", _positive_float),
+    "MESSENGER_TIMEOUT": ("messenger_timeout", p.positive_float),
     "ZALO_OAID": ("zalo_oaid", str),
-    "SEND_MAX_ATTEMPTS": ("send_max_attempts", _positive_int),
-    "SEND_BACKOFF_BASE": ("send_backoff_base", _positive_float),
-    "SEND_BACKOFF_MAX": ("send_backoff_max", _positive_float),
-    "SEND_CONCURRENCY": ("send_concurrency", _positive_int),
-    "SEND_LEASE": ("send_lease", _positive_float),
+    "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
+    "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
+    "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),
+    "SEND_CONCURRENCY": ("send_concurrency", p.positive_int),
+    "SEND_LEASE": ("send_lease", p.positive_float),
     "SEND_STAGGER": ("send_stagger", float),
-    "WORKER_INTERVAL": ("worker_interval", _positive_float),
-    "SCHEDULER_LEASE": ("scheduler_lease", _positive_float),
-    "RUN_SCHEDULER": ("run_scheduler", _bool),
+    "WORKER_INTERVAL": ("worker_interval", p.positive_float),
+    "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
+    "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
-    "SMSGATE_URL": ("smsgate_url", _url),
+    "SMSGATE_URL": ("smsgate_url", p.url),
     "SMSGATE_USER": ("smsgate_user", str),
     "SMSGATE_PASSWORD": ("smsgate_password", str),
-    "SMSGATE_MODE": ("smsgate_mode", _mode),
+    "SMSGATE_MODE": ("smsgate_mode", p.gateway_mode),
     "SMSGATE_DEVICE_ID": ("smsgate_device_id", str),
-    "SMSGATE_SIM": ("smsgate_sim", _positive_int),
+    "SMSGATE_SIM": ("smsgate_sim", p.positive_int),
     "SMSGATE_DEVICES": ("smsgate_devices", str),
     "SMSGATE_SIGNING_KEY": ("smsgate_signing_key", str),
-    "SMSGATE_PER_MINUTE": ("smsgate_per_minute", _positive_int),
-    "SMSGATE_PER_HOUR": ("smsgate_per_hour", _positive_int),
+    "SMSGATE_PER_MINUTE": ("smsgate_per_minute", p.positive_int),
+    "SMSGATE_PER_HOUR": ("smsgate_per_hour", p.positive_int),
     "SMSGATE_GAP_MIN": ("smsgate_gap_min", float),
     "SMSGATE_GAP_MAX": ("smsgate_gap_max", float),
-    "SMSGATE_PAUSE_AFTER": ("smsgate_pause_after", _positive_int),
-    "SMSGATE_COOLDOWN": ("smsgate_cooldown", _positive_float),
-    "SMSGATE_TIMEOUT": ("smsgate_timeout", _positive_float),
-    "SMSGATE_POLL_AFTER": ("smsgate_poll_after", _positive_float),
-    "QUIET_HOURS": ("quiet_hours", _quiet),
-    "TIMEZONE": ("timezone", _tz),
+    "SMSGATE_PAUSE_AFTER": ("smsgate_pause_after", p.positive_int),
+    "SMSGATE_COOLDOWN": ("smsgate_cooldown", p.positive_float),
+    "SMSGATE_TIMEOUT": ("smsgate_timeout", p.positive_float),
+    "SMSGATE_POLL_AFTER": ("smsgate_poll_after", p.positive_float),
+    "QUIET_HOURS": ("quiet_hours", p.quiet_hours),
+    "TIMEZONE": ("timezone", p.time_zone),
     "SECRET_KEY": ("secret_key", str),
     "ADMIN_PASSWORD": ("admin_password", str),
     "HEALTH_TOKEN": ("health_token", str),
-    "MESSENGER_REF_TTL": ("messenger_ref_ttl", _positive_float),
+    "MESSENGER_REF_TTL": ("messenger_ref_ttl", p.positive_float),
     "LOG_LEVEL": ("log_level", str),
-    "LOG_FORMAT": ("log_format", _log_format),
+    "LOG_FORMAT": ("log_format", p.log_format),
     "PROXY_COUNT": ("proxy_count", int),
 }
+
+
+ENV = {**CORE_ENV, **providers.env_table()}
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -409,6 +298,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path | 
             errors.append(f"{var}={raw!r}: {exc}")
     if values.get("smsgate_gap_min", Settings.smsgate_gap_min) > values.get("smsgate_gap_max", Settings.smsgate_gap_max):
         errors.append("SMSGATE_GAP_MIN must not be larger than SMSGATE_GAP_MAX")
+    for mixin in providers.settings_mixins():
+        check = getattr(mixin, "problems_in", None)
+        if check is not None:
+            errors.extend(check(values))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     if "public_url" not in values:

@@ -1,5 +1,6 @@
-"""Background jobs (APScheduler): drain the outbox, poll eSMS and SMSGate status for messages
-without a report, and watch the eSMS balance.
+"""Background jobs (APScheduler): drain the outbox, move stalled chains on, finish stranded
+inbound texts, watch for owner alerts, and whatever periodic jobs the providers declare (status
+polls, balance, reconcile with the shop).
 
 The same jobs run inside the web process (default) or in `python -m bridge worker` when a
 deployment separates the two (then set RUN_SCHEDULER=false on the web process).
@@ -15,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from . import alerts
-from .providers.woocommerce import reconcile
+from . import providers
 from .db import now
 from .outbox import advance_stalled, apply_report
 
@@ -44,54 +45,24 @@ def poll_channel(bridge, name: str, after: float, give_up: float) -> int:
     return n
 
 
-def poll_esms(bridge) -> int:
-    s = bridge.settings
-    return poll_channel(bridge, "esms", s.esms_poll_after, s.esms_poll_give_up)
-
-
-def poll_smsgate(bridge) -> int:
-    s = bridge.settings
-    return poll_channel(bridge, "smsgate", s.smsgate_poll_after, s.esms_poll_give_up)
-
-
-def check_balance(bridge) -> int | None:
-    ch = bridge.channels.get("esms")
-    if ch is None or not ch.configured or not hasattr(ch, "balance"):
-        return None
-    balance = ch.balance()
-    if balance is None:
-        return None
-    bridge.db.kv_set("esms.balance", str(balance))
-    bridge.db.kv_set("esms.balance_at", str(now()))
-    if balance < bridge.settings.esms_low_balance:
-        log.warning("eSMS balance is low: %s VND (below ESMS_LOW_BALANCE=%s); top up to keep sending",
-                    balance, bridge.settings.esms_low_balance)
-    else:
-        log.info("eSMS balance: %s VND", balance)
-    return balance
-
-
 def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     s = bridge.settings
     start = datetime.now(timezone.utc)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(bridge.worker.drain, "interval", seconds=s.worker_interval, id="drain_outbox",
                       name="drain outbox", next_run_time=start, **common)
-    scheduler.add_job(lambda: poll_esms(bridge), "interval", seconds=max(30.0, min(300.0, s.esms_poll_after / 2)),
-                      id="poll_esms_status", name="poll eSMS status", **common)
-    scheduler.add_job(lambda: poll_smsgate(bridge), "interval",
-                      seconds=max(30.0, min(300.0, s.smsgate_poll_after / 2)), id="poll_smsgate_status", name="poll SMSGate status", **common)
     scheduler.add_job(lambda: _advance(bridge), "interval", seconds=max(1.0, min(15.0, s.worker_interval * 10)),
                       id="advance_chains", name="next channel for messages without a delivery report", **common)
     scheduler.add_job(lambda: bridge.inbox.finish_stranded(), "interval", seconds=30, id="finish_inbox",
                       name="finish stranded inbound SMS", **common)
-    scheduler.add_job(lambda: check_balance(bridge), "interval", seconds=s.esms_balance_every,
-                      id="esms_balance", name="eSMS balance", next_run_time=start, **common)
     scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
                       name="owner alerts", **common)
-    if s.woo_configured:
-        scheduler.add_job(lambda: reconcile.run(bridge), "interval", seconds=s.reconcile_every, id="reconcile",
-                          name="reconcile with WooCommerce", **common)
+    for job in providers.jobs():
+        if not job.when(s):
+            continue
+        fn = providers.resolve(job.target)
+        scheduler.add_job(lambda fn=fn: fn(bridge), "interval", seconds=job.every(s), id=job.id, name=job.name,
+                          **({"next_run_time": start} if job.at_start else {}), **common)
 
 
 def leader_only(bridge: Any, fn: Any) -> Any:

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .providers.base import Event, Outcome, SendResult, StatusReport
+from .sending import Event, Outcome, SendResult, StatusReport
 from .db import Database, now
 from .phones import PhoneResult
 from .quiet import quiet_until
@@ -273,6 +273,16 @@ def history(db: Database, mid: str) -> list[dict[str, Any]]:
         legs.append({"leg": m["leg"] or 0, "channel": m["channel"], "provider_id": m["provider_id"],
                      "started_at": m["sent_at"], "ended_at": None, "outcome": m["status"], "reason": m["reason"]})
     return legs
+
+
+def channel_of(db: Database, provider_id: str) -> str | None:
+    """The channel of the message a provider knows by this id."""
+    row = db.one("SELECT channel FROM messages WHERE provider_id=?", (provider_id,))
+    return row["channel"] if row else None
+
+
+def message_row(db: Database, message_id: str) -> sqlite3.Row | None:
+    return db.one("SELECT id, channel, device, status FROM messages WHERE id=?", (message_id,))
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,

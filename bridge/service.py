@@ -5,11 +5,13 @@ several side by side against different databases and fakes.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+from dataclasses import replace
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from . import admin_password, alerts, logs
 from .providers.base import load_channels
@@ -25,6 +27,10 @@ from .login_limit import LoginLimiter
 from .rules import load_rules
 from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
+from .events import DeliveryReport, ReceivedText, ShopDelivery, ShopPing
+from .intake import IGNORED, store_delivery
+from .outbox import apply_report, channel_of, message_row
+from .sending import Event
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -111,6 +117,14 @@ def rotate_secret(db: Database, settings: Settings, name: str) -> str:
     return value
 
 
+def _json_object(raw: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"raw": raw}
+    return data if isinstance(data, dict) else {"raw": data}
+
+
 class Bridge:
     def __init__(self, settings: Settings):
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
@@ -173,6 +187,45 @@ class Bridge:
             if self.leader.leading:
                 self.leader.release()
         self.worker.shutdown()
+
+    # -- what the outside world tells us (every webhook's normalized events) ------------
+    def accept(self, event: Any) -> dict[str, Any]:
+        """Act on one normalized event from a webhook; what the answer to the caller reports."""
+        if isinstance(event, DeliveryReport):
+            report = event.report
+            if report.provider_retries and report.event is Event.FAILED and event.provider_id:
+                channel = self.channels.get(channel_of(self.db, event.provider_id) or "")
+                if channel is not None and channel.provider_falls_back:
+                    note = f"{report.detail}; {report.provider_retries}"
+                    report = replace(report, event=Event.SENT, detail=note, raw=json.dumps(
+                        {**_json_object(report.raw), "note": note}, ensure_ascii=False))
+            mid = apply_report(self.db, event.source, report, event.provider_id, event.send_key)
+            if mid:
+                row = message_row(self.db, mid)
+                if row is not None and row["channel"] in self.channels:
+                    self.channels[row["channel"]].on_report(row["device"], report.event, report.detail)
+                self.wake_worker()
+            return {"message": mid, "event": report.event.value, "known": mid is not None}
+        if isinstance(event, ReceivedText):
+            result = self.inbox.accept(source=event.source, external_id=event.external_id, device=event.device,
+                                       sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
+                                       received_at=event.received_at, raw=event.raw, package=event.package,
+                                       title=event.title)
+            self.wake_worker()
+            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
+                    "decision": result.note}
+        if isinstance(event, ShopPing):
+            store_delivery(self.db, {**event.headers, "X-WC-Webhook-Topic": "ping", "X-WC-Webhook-ID": event.webhook_id},
+                           event.raw, None, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
+            return {"ping": int(event.webhook_id) if event.webhook_id.isdigit() else event.webhook_id}
+        if isinstance(event, ShopDelivery):
+            stored = self.intake.accept(event.headers, event.raw, event.body)  # committed before we answer
+            if stored.duplicate:
+                return {"duplicate": True, "delivery": stored.row_id}
+            if stored.messages:
+                self.wake_worker()
+            return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
+        raise TypeError(f"no core handler for {type(event).__name__}")
 
     # -- what the owner needs to see at start -----------------------------------------
     def channel_status(self) -> dict[str, dict]:

@@ -12,7 +12,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .providers.base import Channel, OutgoingMessage, Outcome, SendResult
+from .providers.base import Channel
+from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .db import Database
 from .outbox import Attempt, claim, payload_of, record_results, send_id

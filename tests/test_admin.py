@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from bridge.config import _accounts
+from bridge.envparse import bank_accounts as _accounts
 from bridge.db import now
 from bridge.outbox import Draft, enqueue
 from bridge.phones import normalize_phone

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bridge.config import _accounts
+from bridge.envparse import bank_accounts as _accounts
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body

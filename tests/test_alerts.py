@@ -7,7 +7,7 @@ import uuid
 import requests
 
 from bridge import alerts
-from bridge.config import _accounts
+from bridge.envparse import bank_accounts as _accounts
 from bridge.db import now
 from tests.conftest import esms_settings, smsgate_settings, wait_until
 from tests.orders import order_body

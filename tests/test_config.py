@@ -31,7 +31,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path):
 
 
 def test_channel_adapters_can_be_replaced():
-    s = load_settings(environ={"CHANNEL_ADAPTERS": "esms=bridge.providers.dryrun:DryRunChannel"}, env_file=None)
-    assert s.channel_adapters["esms"] == "bridge.providers.dryrun:DryRunChannel"
+    s = load_settings(environ={"CHANNEL_ADAPTERS": "esms=bridge.providers.dryrun.channel:DryRunChannel"}, env_file=None)
+    assert s.channel_adapters["esms"] == "bridge.providers.dryrun.channel:DryRunChannel"
     with pytest.raises(ConfigError, match="CHANNEL_ADAPTERS"):
         load_settings(environ={"CHANNEL_ADAPTERS": "esms"}, env_file=None)

@@ -5,7 +5,7 @@ import logging
 
 import requests
 
-from bridge.jobs import check_balance, poll_esms
+from bridge.providers.esms.jobs import check_balance, poll_esms
 from tests.conftest import esms_settings, health_details, wait_until
 
 ORDER = "001-order.updated-o20-checkout-bacs-on-hold"

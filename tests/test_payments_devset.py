@@ -31,7 +31,7 @@ ORDERS = sorted({(r["order_code"], r["order_total"]) for r in RECORDS if r["orde
 
 @pytest.fixture
 def shop(service_factory, tmp_path, fake_smsgate):
-    from bridge.config import _accounts
+    from bridge.envparse import bank_accounts as _accounts
     with FakeWooCommerce() as woo:
         svc = service_factory(**smsgate_settings(fake_smsgate), woo_url=woo.url, woo_consumer_key="ck_test",
                               woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),
@@ -164,7 +164,7 @@ def test_woocommerce_down_while_payments_arrive(shop):
 
 
 def test_unknown_order_is_fetched_from_woocommerce(service_factory, tmp_path, fake_smsgate):
-    from bridge.config import _accounts
+    from bridge.envparse import bank_accounts as _accounts
     with FakeWooCommerce() as woo:
         svc = service_factory(**smsgate_settings(fake_smsgate), woo_url=woo.url, woo_consumer_key="ck_test",
                               woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),
@@ -184,7 +184,7 @@ def _vcb(amount: int, code: str, ref: str) -> str:
 def test_a_code_names_an_order_number_never_an_id(service_factory, fake_smsgate):
     """Sequential-number plugins make number != id (here number = id + 5000, as in the lab).
     A transfer naming order 31's *id* pays nothing; one naming its number pays order 31."""
-    from bridge.config import _accounts
+    from bridge.envparse import bank_accounts as _accounts
     with FakeWooCommerce(number_offset=5000) as woo:
         svc = service_factory(**smsgate_settings(fake_smsgate), woo_url=woo.url, woo_consumer_key="ck_test",
                               woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),
@@ -212,7 +212,7 @@ def test_woocommerce_refusing_the_mark_paid_for_good_tells_the_owner(service_fac
     """The customer was told at once (the bank message is the proof); if WooCommerce then
     refuses the update for good (the order was deleted meanwhile), the owner must hear of it."""
     from bridge import alerts
-    from bridge.config import _accounts
+    from bridge.envparse import bank_accounts as _accounts
     woo = FakeWooCommerce().start()
     svc = service_factory(**{**smsgate_settings(fake_smsgate), "owner_phones": ("0901 234 567",)}, woo_url=woo.url,
                           woo_consumer_key="ck_test", woo_consumer_secret="cs_test", bank_accounts=_accounts(ACCOUNTS),

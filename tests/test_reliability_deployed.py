@@ -216,7 +216,7 @@ def test_four_gunicorn_workers_and_the_worker_hammering_one_database(tmp_path, f
 
 def test_woocommerce_down_while_payments_arrive_confirms_each_once_when_it_is_back(service_factory, fake_esms,
                                                                                     woo):
-    from bridge.config import _accounts
+    from bridge.envparse import bank_accounts as _accounts
     svc = service_factory(start_scheduler=True, woo_url=woo.url, woo_consumer_key="ck_test",
                           woo_consumer_secret="cs_test", bank_accounts=_accounts(f"Vietcombank:{ACCOUNT}"),
                           send_backoff_base=0.2, send_backoff_max=1.0, send_max_attempts=100, owner_phones=(),

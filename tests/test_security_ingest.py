@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from bridge.config import _accounts
+from bridge.envparse import bank_accounts as _accounts
 from tests.conftest import ROOT, SECRET, ServiceProcess, esms_settings, wait_until
 from tests.orders import order_body
 

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from bridge.config import _accounts
+from bridge.envparse import bank_accounts as _accounts
 from tests.conftest import smsgate_settings
 from tests.orders import order_body
 from tests.test_admin import PASSWORD, Admin, bank_sms

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.jobs import poll_smsgate
+from bridge.providers.smsgate.jobs import poll_smsgate
 from tests.conftest import esms_settings, free_port, health_details, smsgate_settings, wait_until, write_mappings
 from tests.orders import order_body
 

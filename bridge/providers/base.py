@@ -1,4 +1,5 @@
-"""What every outbound adapter speaks: our message in, a normalized outcome out.
+"""What every provider builds on: the Channel (our message in, a normalized outcome out), the one
+HTTP ladder senders share, and the Webhook (validate -> parse -> normalized events).
 
 Adapters translate a provider's vocabulary (result codes, status numbers) into the few words
 the outbox understands, the way django-anymail's backends do: mostly a table from the
@@ -6,71 +7,20 @@ provider's codes to ours. The raw answer travels with the outcome for the admin 
 """
 from __future__ import annotations
 
+import hmac
+import json
 import logging
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import requests
+from urllib3.exceptions import NewConnectionError
 
 from ..config import Settings
+from ..sending import Event, OutgoingMessage, Outcome, SendResult, StatusReport  # noqa: F401  (re-exported for providers)
 from ..plugins import load_class
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(str, Enum):
-    ACCEPTED = "accepted"      # the provider took the message (not yet delivered)
-    DUPLICATE = "duplicate"    # the provider already had this message id: it was sent before
-    TRANSIENT = "transient"    # try again later (provider error, 5xx, timeout, connection)
-    PERMANENT = "permanent"    # will not work until someone fixes configuration or data
-    DRY_RUN = "dry-run"        # recorded only; the channel has no credentials
-    DEFERRED = "deferred"      # not now (no capacity on the phones): wait until retry_at, not an attempt
-    UNAVAILABLE = "unavailable"  # this channel cannot reach this recipient (no Messenger link, outside the
-                                 # 24 h window): not a failure of the message, the next channel should try
-
-
-class Event(str, Enum):
-    """Normalized delivery events, in the seeds' status vocabulary."""
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    id: str              # our message id: the provider's idempotency key
-    recipient: str       # E.164
-    text: str
-    unicode: bool
-    segments: int
-    channel: str
-    meta: dict[str, Any] = field(default_factory=dict)  # the rule's extras (link, zns) and order/customer ids
-    device: str | None = None   # the phone an earlier attempt may have reached: a retry must go there
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: Outcome
-    provider_id: str | None = None
-    code: str | None = None
-    detail: str = ""
-    raw: str = ""
-    retry_at: float | None = None    # with DEFERRED
-    device: str | None = None        # which phone took it (phone gateway)
-    delivered: bool = False          # the receiver itself answered (HTTP forward): nothing more to wait for
-    # A failed attempt whose request may still have been taken (timeout, 5xx): True pins the
-    # message to `device`, whose idempotency on our id is the only thing that makes a retry safe;
-    # False releases it (the device answered that it does not have it); None leaves it as it was.
-    sticky: bool | None = None
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    event: Event
-    provider_status: str
-    detail: str = ""
-    raw: str = ""
 
 
 class Channel:
@@ -100,6 +50,10 @@ class Channel:
     def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         return None
 
+    def on_report(self, device: str | None, event: Event, detail: str = "") -> None:
+        """A delivery report for one of this channel's messages was applied (a phone gateway
+        learns from it which phone works); most channels have nothing to learn."""
+
     def status(self) -> dict[str, Any]:
         return {"configured": self.configured, "mode": "live" if self.configured else "dry-run",
                 "reason": self.why_not_configured}
@@ -113,3 +67,135 @@ def load_channels(settings: Settings, db: Any = None) -> dict[str, Channel]:
     if "dry-run" not in channels:
         raise ValueError("CHANNEL_ADAPTERS: a 'dry-run' channel is required")
     return channels
+
+
+# -- sending over HTTP -----------------------------------------------------------------------
+
+def never_connected(exc: requests.RequestException) -> bool:
+    """The request never reached the provider: no connection was made (refused, no route,
+    connect timeout). Anything else may have been received and acted on."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+class HttpChannel(Channel):
+    """A channel that speaks HTTP. `request` is the one place where timeouts, connection errors,
+    429/5xx and 4xx become outcomes; a provider only reads the answers that mean something to it
+    (a 200 with an error code in the body, a 4xx with a documented error object)."""
+
+    who = "the provider"            # named in every detail the admin reads
+    connect_timeout = 5.0
+
+    def __init__(self, name: str, settings: Settings, db: Any = None):
+        super().__init__(name, settings, db)
+        self.session = requests.Session()
+
+    def read_timeout(self) -> float:
+        return 10.0
+
+    def request(self, method: str, url: str, *, errors: Callable[[requests.Response], SendResult | None] | None = None,
+                **kw: Any) -> requests.Response | SendResult:
+        """The answer to read, or the outcome when there is nothing meaningful to read.
+
+        `errors` sees every 4xx/5xx answer first and may translate the provider's own error body;
+        what it leaves (None) gets the common reading: 408/429/5xx try again, other 4xx are ours
+        to fix. Every failure that may have reached the provider says so (`maybe_taken`)."""
+        try:
+            r = self.session.request(method, url, timeout=(self.connect_timeout, self.read_timeout()), **kw)
+        except requests.Timeout as exc:
+            taken = not never_connected(exc)
+            return SendResult(Outcome.TRANSIENT, code="timeout", maybe_taken=taken,
+                              detail=f"{self.who} did not answer in time: {exc}")
+        except requests.RequestException as exc:
+            taken = not never_connected(exc)
+            return SendResult(Outcome.TRANSIENT, code="connection", maybe_taken=taken,
+                              detail=f"cannot reach {self.who}: {exc}")
+        if r.status_code >= 400:
+            translated = errors(r) if errors is not None else None
+            if translated is not None:
+                return translated
+            raw = r.text[:2000]
+            if r.status_code >= 500 or r.status_code in (408, 429):
+                return SendResult(Outcome.TRANSIENT, code=f"http-{r.status_code}", raw=raw,
+                                  maybe_taken=r.status_code >= 500,
+                                  detail=f"{self.who} HTTP {r.status_code}")
+            return SendResult(Outcome.PERMANENT, code=f"http-{r.status_code}", raw=raw,
+                              detail=f"{self.who} HTTP {r.status_code}: refused (check the URL and credentials)")
+        return r
+
+
+# -- receiving: webhooks ---------------------------------------------------------------------
+
+class Refused(Exception):
+    """Why a request to a webhook is not accepted: answered with `status` and recorded (bounded)
+    where the admin sees refusals."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a webhook may read of a request (the generic view builds it; no Flask in providers)."""
+    method: str
+    path: str
+    args: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    remote_addr: str | None = None
+
+    def json(self) -> Any:
+        """The body as JSON, or Refused with the reason (the one decoding ladder)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise Refused(400, "body is not UTF-8") from None
+        except RecursionError:
+            raise Refused(400, "body is JSON nested deeper than we read") from None
+        except ValueError as exc:
+            raise Refused(400, f"body is not valid JSON: {exc}") from None
+
+    def json_object(self, shape: str = "") -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise Refused(400, "body must be a JSON object" + (f" {shape}" if shape else ""))
+        return data
+
+
+class Webhook:
+    """One endpoint an outside system calls: validate (who is calling) -> parse (what it says, as
+    normalized events from bridge/events.py carrying the raw payload) -> the core -> answer.
+
+    The generic view (bridge/web/webhooks.py) records every refusal, decodes nothing by itself
+    and hands the events to the core; a provider writes no table and imports no Flask."""
+
+    rule = ""                        # the URL rule, e.g. "/callbacks/esms"
+    methods: tuple[str, ...] = ("POST",)
+    secret_in_query = False          # the query carries a secret: a recorded refusal keeps it redacted
+
+    def validate(self, req: Request, settings: Settings) -> None:
+        """Raise Refused unless the caller proved who it is."""
+        raise NotImplementedError
+
+    def parse(self, req: Request, settings: Settings) -> list[Any]:
+        """The request as normalized events (raise Refused for what cannot be read)."""
+        raise NotImplementedError
+
+    def answer(self, events: list[Any], results: list[Any]) -> tuple[Any, int] | Any:
+        """The body the caller expects (JSON by default) from what the core made of each event."""
+        return {"ok": True, "results": [r for r in results if r is not None]}, 200
+
+    def refusal(self, status: int, reason: str) -> tuple[Any, int] | Any:
+        """How a refusal is answered (JSON with the reason unless the caller needs its own format)."""
+        return {"ok": False, "error": reason}, status
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """A shared secret compared in constant time; an empty one never matches."""
+    return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

@@ -1,7 +1,7 @@
 """The stand-in for any channel without credentials: the message is rendered and stored, not sent."""
 from __future__ import annotations
 
-from .base import Channel, OutgoingMessage, Outcome, SendResult
+from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 
 class DryRunChannel(Channel):

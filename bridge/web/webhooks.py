@@ -1,0 +1,67 @@
+"""The one view every provider webhook goes through: bounded body, validate, parse, hand the
+normalized events to the core, answer in the provider's format, and record every refusal (bounded)
+where the admin sees it. A provider declares its webhooks (providers/<name>/__init__.py) and writes
+neither Flask code nor SQL."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from .. import providers
+from ..intake import MAX_BODY, record_rejection
+from ..logs import redact
+from ..providers.base import Refused, Request, Webhook
+from . import bridge
+
+log = logging.getLogger(__name__)
+
+
+def _respond(answer: Any) -> Response | tuple[Any, int]:
+    body, status = answer if isinstance(answer, tuple) else (answer, 200)
+    if isinstance(body, Response):
+        body.status_code = status
+        return body
+    return jsonify(body), status
+
+
+def _recorded_body(hook: Webhook, req: Request) -> bytes:
+    if hook.secret_in_query:
+        # the admin page lists refusals: the secret (right or wrong) is not kept
+        return redact(request.query_string[:4096].decode("utf-8", "replace")).encode()
+    return req.body
+
+
+def make_view(hook: Webhook):
+    def view():
+        b = bridge()
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            record_rejection(b.db, request.path, 413, f"body of {request.content_length} bytes is over the 1 MiB limit",
+                             request.remote_addr, request.headers, b"")
+            return _respond(hook.refusal(413, f"body of {request.content_length} bytes is over the 1 MiB limit"))
+        req = Request(method=request.method, path=request.path, args=request.args.to_dict(flat=True),
+                      headers=request.headers, body=request.get_data(cache=True), remote_addr=request.remote_addr)
+        try:
+            hook.validate(req, b.settings)
+            events = hook.parse(req, b.settings)
+        except Refused as refused:
+            record_rejection(b.db, request.path, refused.status, refused.reason, request.remote_addr,
+                             request.headers, _recorded_body(hook, req))
+            log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
+            return _respond(hook.refusal(refused.status, refused.reason))
+        results = [b.accept(e) for e in events]
+        return _respond(hook.answer(events, results))
+    view.__name__ = f"webhook_{hook.rule.strip('/').replace('/', '_')}_{'_'.join(hook.methods).lower()}"
+    return view
+
+
+def register(app: Flask) -> None:
+    """Every installed provider's webhooks and blueprints on the app."""
+    for p in providers.installed():
+        for target in p.webhooks:
+            hook: Webhook = providers.resolve(target)
+            view = make_view(hook)
+            app.add_url_rule(hook.rule, endpoint=view.__name__, view_func=view, methods=list(hook.methods))
+        for target in p.blueprints:
+            app.register_blueprint(providers.resolve(target))
