@@ -27,6 +27,12 @@ DEFAULT_CHANNEL_ADAPTERS = {
     "zalo-sms": "bridge.providers.esms.zalo:ZaloSmsChannel",
     "dry-run": "bridge.providers.dryrun:DryRunChannel",
 }
+# Which channel carries each outbox job kind that is not a message (bridge.outbox names the
+# kinds by what is done; this is where a kind meets the adapter that does it).
+JOB_CHANNELS = {
+    "order_update": "woocommerce",   # mark an order paid, add a private note
+    "forward": "http",               # POST a JSON body to a URL
+}
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",

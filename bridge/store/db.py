@@ -158,3 +158,33 @@ class Database:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def fetch_one(db_or_c: Any, sql: str, params: Any = ()) -> sqlite3.Row | None:
+    """One row, read through the Database (its thread's connection) or a caller's transaction."""
+    if isinstance(db_or_c, Database):
+        return db_or_c.one(sql, params)
+    return db_or_c.execute(sql, params).fetchone()
+
+
+def fetch_all(db_or_c: Any, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    if isinstance(db_or_c, Database):
+        return db_or_c.query(sql, params)
+    return db_or_c.execute(sql, params).fetchall()
+
+
+def backup(src_path: str, dst_path: str | Path) -> tuple[str, int, int]:
+    """Copy the database into `dst_path` (an empty file already made private) in one step and
+    check the copy: (integrity_check's answer, orders, outbox rows)."""
+    src = sqlite3.connect(src_path, timeout=30)
+    dst = sqlite3.connect(dst_path)
+    try:
+        src.backup(dst)              # all pages in one step: a snapshot, never restarted by writers
+        dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file, no -wal beside it
+        result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        orders = dst.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        messages = dst.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    finally:
+        dst.close()
+        src.close()
+    return result, orders, messages

@@ -9,7 +9,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def migrate(db: Database) -> None:
@@ -168,6 +168,34 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["deliveries"].create_index(["replay_key"], unique=True, if_not_exists=True)
     # Why a customer got no welcome (registered without a phone), for the admin.
     _ensure_columns(db["customers"], {"welcome_skipped": str})
+
+    # v8: the outbox carries jobs, not only messages. `kind` says what a row does ('message': an
+    # SMS or chat message with text and segments; 'order_update', 'forward': a job whose `payload`
+    # is everything its channel needs). Rows from before were all messages, the jobs among them
+    # with their JSON in `text`: that JSON moves to `payload` and `text` becomes what a person reads.
+    _ensure_columns(db["messages"], {"kind": str})
+    _kinds_for_old_rows(db)
+
+
+def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
+    """Give every row without a kind its kind (once: a row with a kind is never touched again).
+
+    Before v8 an order update was queued with audience 'shop', recipient 'order N' and the action
+    as JSON in the text; a forward with event 'sms.forward', audience 'webhook' and the body as
+    JSON in the text. Everything else was a message."""
+    note = "COALESCE(json_extract(text, '$.note'), '')"
+    db.execute(
+        "UPDATE messages SET kind='order_update', event='order.update', payload=text, encoding=NULL, length=0,"
+        " segments=0, text=CASE WHEN json_extract(text, '$.action')='mark_paid'"
+        f" THEN rtrim('mark paid (' || COALESCE(json_extract(text, '$.status'), '') || '): ' || {note}, ': ')"
+        f" ELSE {note} END"
+        " WHERE kind IS NULL AND audience='shop' AND recipient_raw LIKE 'order %' AND json_valid(text)"
+        " AND json_extract(text, '$.order_id') IS NOT NULL")
+    db.execute(
+        "UPDATE messages SET kind='forward', payload=text, encoding=NULL, length=0, segments=0,"
+        " text=COALESCE(json_extract(text, '$.sender'), '') || ': ' || COALESCE(json_extract(text, '$.text'), '')"
+        " WHERE kind IS NULL AND event='sms.forward' AND audience='webhook' AND json_valid(text)")
+    db.execute("UPDATE messages SET kind='message' WHERE kind IS NULL")
 
 
 def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:
