@@ -387,6 +387,8 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             raise ValueError(f"no message {mid}")
         if never_resent(row) or (channel in job_channels() and kind_of(row) == MESSAGE):
             raise ValueError(f"message {mid} is an order update (mark paid, order note): never resent")
+        if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):
+            raise ValueError(f"{mid} is a {kind_of(row)} job: it is only resent through its own channel")
         if not row["recipient"]:
             raise ValueError("the message has no usable recipient")
         n = q.count_copies(c, mid)
