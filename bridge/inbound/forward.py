@@ -120,8 +120,8 @@ class KeywordForwarder(InboundHandler):
                     "received_at": datetime.fromtimestamp(sms.received_at, timezone.utc).isoformat(),
                 }
                 enqueue_job(c, Job(kind=FORWARD, dedupe_key=f"inbox:{sms.id}:forward:{rule.name}", rule=rule.name,
-                                   event="sms.forward", audience="webhook", target=rule.forward_to, target_label=rule.forward_to,
-                                   payload=body, summary=f"{sms.sender}: {sms.text}"))
+                                   event="sms.forward", audience="webhook", target=rule.forward_to,
+                                   target_label=rule.forward_to, payload=body, summary=f"{sms.sender}: {sms.text}"))
                 done.append(f"forwarded by {rule.name}")
             if rule.reply:
                 text = self.env.from_string(rule.reply).render(sender=sms.sender, text=sms.text,

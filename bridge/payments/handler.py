@@ -283,9 +283,9 @@ def woo_action(c: sqlite3.Connection, key: str, order_id: int, action: dict[str,
     summary = action.get("note") or ""
     if action.get("action") == "mark_paid":
         summary = f"mark paid ({action.get('status', '')}): {summary}".rstrip(": ")
-    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule=rule, event="order.update", audience="shop", target=str(order_id),
-                       target_label=f"order {order_id}", payload={"order_id": order_id, **action},
-                       summary=summary, order_id=order_id))
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule=rule, event="order.update", audience="shop",
+                       target=str(order_id), target_label=f"order {order_id}",
+                       payload={"order_id": order_id, **action}, summary=summary, order_id=order_id))
 
 
 def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id: int, reference: str | None,
