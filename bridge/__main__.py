@@ -88,7 +88,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
 def cmd_admin_password(_args) -> int:
     """A new admin password when the generated one was lost (without ADMIN_PASSWORD set)."""
     from . import admin_password
-    from .db import Database
+    from .store.db import Database
     settings = load_settings()
     if settings.admin_password:
         print("ADMIN_PASSWORD is set: that is the password; change it there", file=sys.stderr)
@@ -115,7 +115,7 @@ def cmd_rotate_secret(args: argparse.Namespace) -> int:
     pastes it anywhere); the service reads it at its next start. Every admin session ends. A
     secret set in the environment is changed there instead."""
     from . import admin_password
-    from .db import Database
+    from .store.db import Database
     from .service import GENERATED_SECRETS, rotate_secret
     settings = load_settings()
     db = Database(settings.db_path)
@@ -158,6 +158,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     import uuid
 
     from .outbox import Draft, claim, enqueue
+    from .store import messages
     from .phones import normalize_phone
     from .smstext import prepare
     b = _bridge(False)
@@ -178,7 +179,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
                                             sms=prepare(text, not args.plain)))
         for row in claim(b.db, 1, b.settings.send_lease, only=mid):
             b.worker.record(b.worker.call(row))
-        m = b.db.one("SELECT status, channel, reason, provider_id, segments, encoding FROM messages WHERE id=?", (mid,))
+        m = messages.get(b.db, mid)
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"
               + (f" (provider id {m['provider_id']})" if m["provider_id"] else "")
               + (f": {m['reason']}" if m["reason"] else "") + f"; {m['segments']} SMS, {m['encoding']}")
@@ -281,8 +282,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the live database with SQLite's online backup API (one read
     transaction, so writers go on meanwhile), checked with integrity_check before it is kept."""
     import os
-    import sqlite3
     from pathlib import Path
+
+    from .store.db import backup
     settings = load_settings()
     target = Path(args.path)
     if target.is_dir():
@@ -297,17 +299,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     # a copy of the database holds every secret: created empty 0600 (SQLite takes an empty file
     # as a new database), so it is never readable by other accounts, not even while it is written
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    src = sqlite3.connect(settings.db_path, timeout=30)
-    dst = sqlite3.connect(tmp)
-    try:
-        src.backup(dst)              # all pages in one step: a snapshot, never restarted by writers
-        dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file, no -wal beside it
-        result = dst.execute("PRAGMA integrity_check").fetchone()[0]
-        orders = dst.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-        messages = dst.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-    finally:
-        dst.close()
-        src.close()
+    result, orders, messages = backup(settings.db_path, tmp)
     if result != "ok":
         tmp.unlink(missing_ok=True)
         print(f"backup failed its integrity check: {result}", file=sys.stderr)

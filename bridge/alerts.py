@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .db import now
+from .store import messages
+from .store.db import now
 from .money import format_vnd
 from .outbox import Draft, enqueue
 from .payments.review import review_queue
@@ -49,9 +50,8 @@ def failing_channels(db: Any, window: float = 3600, at_least: int = 3) -> dict[s
     """Channels whose last `at_least` attempts within `window` all failed for good."""
     out = {}
     since = now() - window
-    for ch in [r[0] for r in db.query("SELECT DISTINCT channel FROM attempts WHERE at > ?", (since,))]:
-        last = db.query("SELECT outcome, detail FROM attempts WHERE channel=? AND at > ? ORDER BY id DESC LIMIT ?",
-                        (ch, since, at_least))
+    for ch in messages.recent_channels(db, since):
+        last = messages.last_attempts(db, ch, since, at_least)
         if len(last) == at_least and all(r["outcome"] == "permanent" for r in last):
             out[ch] = last[0]["detail"] or "permanent failure"
     return out
@@ -75,9 +75,7 @@ def watch(bridge: Any) -> int:
                                 f"dien thoai {d['name']} tam dung gui tin: {d['pause_reason']}", once=True)
     # The customer heard "paid" at once (the bank's message is the proof); an update WooCommerce
     # then refused for good (order deleted, a plugin blocking the status) is the owner's to fix.
-    for m in db.query("SELECT m.id, m.order_id, m.reason, o.number FROM messages m LEFT JOIN orders o ON o.id=m.order_id"
-                      " WHERE m.rule='payment-mark-paid' AND m.status='failed' AND m.updated_at > ?",
-                      (now() - 7 * 86400,)):
+    for m in messages.failed_since(db, "payment-mark-paid", now() - 7 * 86400):
         sent += alert_owner(bridge, "mark-paid", m["id"],
                             f"don #{m['number'] or m['order_id']} da nhan tien nhung WooCommerce tu choi danh dau da "
                             f"thanh toan ({(m['reason'] or '')[:80]}). Cap nhat don bang tay.", once=True)

@@ -22,6 +22,9 @@ ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
 # Which adapter serves which channel name. The core looks channels up here by name and never
 # imports an adapter module itself; CHANNEL_ADAPTERS can add or replace entries.
 DEFAULT_CHANNEL_ADAPTERS = providers.channel_adapters()
+# Which channel carries each outbox job kind that is not a message (bridge.outbox names the
+# kinds by what is done; the provider that does it declares the kind).
+JOB_CHANNELS = providers.job_channels()
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, dumps, now
+from .store import inbox as stored
+from .store.db import Database, dumps, now
 from .inbound import InboundHandler, InboundSms
 
 log = logging.getLogger(__name__)
@@ -56,21 +57,14 @@ class Inbox:
         raw = storable(raw if isinstance(raw, str) else dumps(raw))
         with self.db.tx() as c:
             if external_id:
-                row = c.execute("SELECT id FROM inbox WHERE source=? AND external_id=?", (source, external_id)).fetchone()
+                row = stored.by_external_id(c, source, external_id)
                 if row:
                     return InboxResult(row["id"], True, "duplicate", f"{source} id {external_id} already stored")
-            twin = c.execute(
-                "SELECT id FROM inbox WHERE sender=? AND device=? AND text=? AND received_at BETWEEN ? AND ?"
-                " AND state != 'duplicate' LIMIT 1",
-                (sender, device, text, received - DEDUPE_WINDOW, received + DEDUPE_WINDOW)).fetchone()
+            twin = stored.twin(c, sender, device, text, received - DEDUPE_WINDOW, received + DEDUPE_WINDOW)
             state, reason = ("duplicate", f"same sender, device and text as #{twin['id']} within 2 minutes") \
                 if twin else ("received", "")
-            cur = c.execute(
-                "INSERT INTO inbox(created_at, source, external_id, device, sim, sender, recipient, text, received_at,"
-                " raw, state, handled_by, reason, package, title) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (t, source, external_id or None, device, sim, sender, recipient, text, received,
-                 raw, state, "", reason, package, title))
-            row_id = cur.lastrowid
+            row_id = stored.insert(c, t, source, external_id or None, device, sim, sender, recipient, text, received,
+                                   raw, state, reason, package, title)
         if twin:
             return InboxResult(row_id, True, state, reason)
         sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title)
@@ -91,15 +85,13 @@ class Inbox:
                 notes.append(note)
         state = "handled" if names else "stored"
         with self.db.tx() as c:
-            c.execute("UPDATE inbox SET state=?, handled_by=?, reason=? WHERE id=?",
-                      (state, ",".join(names), "; ".join(notes), sms.id))
+            stored.set_handled(c, sms.id, state, ",".join(names), "; ".join(notes))
         return state, "; ".join(notes)
 
     def finish_stranded(self, older_than: float = 30.0) -> int:
         """SMS stored but never handed on (the process died in between): hand them on now.
         Handlers are idempotent per inbox row, so a second run does nothing twice."""
-        rows = self.db.query("SELECT * FROM inbox WHERE state='received' AND created_at < ? ORDER BY id LIMIT 200",
-                             (now() - older_than,))
+        rows = stored.stranded(self.db, now() - older_than)
         for r in rows:
             self.handle(InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"],
                                    r["recipient"], r["text"], r["received_at"], r["package"], r["title"]))

@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 
 from .config import Settings
 from .context import customer_context, order_context
-from .db import Database, dumps, now
+from .store import customers, deliveries, orders
+from .store.db import Database, dumps, now
 from .outbox import Draft, enqueue
 from .phones import normalize_phone
 from .rules import Rule, RuleSet
@@ -108,17 +109,11 @@ def record_rejection(db: Database, endpoint: str, status: int, reason: str, remo
     reason = reason[:REJECTION_REASON_MAX]
     remote = (remote_addr or "")[:64]
     with db.tx() as c:
-        row = c.execute("SELECT id FROM rejections WHERE endpoint=? AND reason=? AND remote_addr=? AND at>?"
-                        " ORDER BY at DESC LIMIT 1", (endpoint, reason, remote, t - REJECTION_REPEAT_WINDOW)).fetchone()
-        if row is not None:
-            c.execute("UPDATE rejections SET count=COALESCE(count, 1)+1, last_at=? WHERE id=?", (t, row["id"]))
+        if deliveries.count_repeat_rejection(c, endpoint, reason, remote, t - REJECTION_REPEAT_WINDOW, t):
             return
-        c.execute("INSERT INTO rejections(at, endpoint, http_status, reason, remote_addr, headers, body_excerpt,"
-                  " count, last_at) VALUES (?,?,?,?,?,?,?,1,?)",
-                  (t, endpoint, status, reason, remote, _excerpt_headers(headers), bytes(body[:REJECTION_BODY_MAX]), t))
-        c.execute("DELETE FROM rejections WHERE COALESCE(last_at, at) < ?", (t - REJECTION_KEEP_DAYS * 86_400,))
-        c.execute("DELETE FROM rejections WHERE id <= (SELECT id FROM rejections ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                  (REJECTION_KEEP_ROWS,))
+        deliveries.add_rejection(c, t, endpoint, status, reason, remote, _excerpt_headers(headers),
+                                 bytes(body[:REJECTION_BODY_MAX]))
+        deliveries.prune_rejections(c, t - REJECTION_KEEP_DAYS * 86_400, REJECTION_KEEP_ROWS)
 
 
 @dataclass(frozen=True)
@@ -150,7 +145,7 @@ def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: by
     delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
     key = replay_key(headers, body) if delivery_id else None
     if key:
-        row = c.execute("SELECT id FROM deliveries WHERE replay_key=?", (key,)).fetchone()
+        row = deliveries.by_replay_key(c, key)
         if row:
             return Stored(row["id"], True)
     topic = headers.get("X-WC-Webhook-Topic", "")
@@ -161,12 +156,9 @@ def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: by
         rid = None
     if rid is not None and not 0 < rid < 2**63:   # SQLite stores 64 bits: kept, the decision says why
         rid = None
-    cur = c.execute(
-        "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, rid,
-         headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key))
-    return Stored(cur.lastrowid, False, state)
+    row_id = deliveries.insert(c, now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, rid,
+                               headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key)
+    return Stored(row_id, False, state)
 
 
 def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
@@ -202,16 +194,16 @@ class Intake:
             return Stored(stored.row_id, False, state, n)
 
     def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, notify: bool = True) -> tuple[str, int]:
-        row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
-        c.execute("SAVEPOINT decide")
+        row = deliveries.get(c, row_id)
+        deliveries.savepoint(c, "decide")
         try:
             state, reason, n = self._decide(c, row, notify)
         except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
-            c.execute("ROLLBACK TO decide")
+            deliveries.rollback_to(c, "decide")
             state, reason, n = ERROR, f"processing failed: {type(exc).__name__}: {exc}", 0
-        c.execute("RELEASE decide")
-        c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, now(), row_id))
+        deliveries.release(c, "decide")
+        deliveries.set_outcome(c, row_id, state, reason, now())
         return state, n
 
     # -- decisions ---------------------------------------------------------------------
@@ -240,26 +232,14 @@ class Intake:
 
     def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, notify: bool = True) -> tuple[str, str, int]:
         snap = parse_order(body)
-        existing = c.execute("SELECT * FROM orders WHERE id=?", (snap.id,)).fetchone()
+        existing = orders.get(c, snap.id)
         if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
                 and snap.date_modified_gmt < existing["date_modified_gmt"]:
             return STALE, (f"order {snap.id}: body modified {snap.date_modified_gmt} is older than the one "
                            f"already seen ({existing['date_modified_gmt']}, {existing['status']}); ignored"), 0
         t = now()
-        c.execute(
-            "INSERT INTO orders(id, number, order_key, status, date_modified_gmt, payment_method, payment_method_title,"
-            " currency, total_minor, customer_name, phone_raw, phone_e164, email, source_url, deleted, body,"
-            " first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)"
-            " ON CONFLICT(id) DO UPDATE SET number=excluded.number, order_key=excluded.order_key,"
-            " status=excluded.status, date_modified_gmt=excluded.date_modified_gmt,"
-            " payment_method=excluded.payment_method, payment_method_title=excluded.payment_method_title,"
-            " currency=excluded.currency, total_minor=excluded.total_minor, customer_name=excluded.customer_name,"
-            " phone_raw=excluded.phone_raw, phone_e164=excluded.phone_e164, email=excluded.email,"
-            " source_url=excluded.source_url, deleted=0, body=excluded.body, updated_at=excluded.updated_at",
-            (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.payment_method,
-             snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name, snap.phone_raw,
-             snap.phone.e164, snap.email, row["source_url"], row["body"].decode("utf-8", "replace")
-             if isinstance(row["body"], bytes) else row["body"], t, t))
+        orders.save(c, snap, row["source_url"], row["body"].decode("utf-8", "replace")
+                    if isinstance(row["body"], bytes) else row["body"], t)
         ctx = order_context(self.settings, snap, row["source_url"] or "")
         n = 0
         notes = []
@@ -267,8 +247,7 @@ class Intake:
             notes.append(f"total {snap.total_raw} has fractions of a dong: {snap.total_minor} expected by transfer")
             self._tell_rounded(snap)
         if not notify:   # an import of old orders: known from now on, nobody is told about the past
-            c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?",
-                      (snap.status, t, snap.id))
+            orders.set_notified(c, snap.id, snap.status, t)
             return PROCESSED, f"order {snap.id}: imported ({snap.status}) without notifying", 0
         if existing is None:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
@@ -284,7 +263,7 @@ class Intake:
                     continue
                 n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:status:{row['id']}")
-            c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?", (snap.status, t, snap.id))
+            orders.set_notified(c, snap.id, snap.status, t)
             notes.append(f"phone corrected to {snap.phone.e164}: {snap.status} sent again" if phone_fixed
                          else f"status {last or '(none)'} -> {snap.status}")
         else:
@@ -311,8 +290,7 @@ class Intake:
         if not isinstance(login, str) or not login.strip():
             raise PayloadError("field 'arg' must be the account's login or email")
         login = login.strip()
-        found = c.execute("SELECT body FROM customers WHERE json_extract(body, '$.username')=? OR lower(email)=lower(?)"
-                          " ORDER BY updated_at DESC LIMIT 1", (login, login)).fetchone()
+        found = customers.by_login(c, login)
         if found is None:
             return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
         snap = parse_customer(json.loads(found["body"]))
@@ -329,22 +307,16 @@ class Intake:
         oid = resource_id(body)
         if oid is None:
             raise PayloadError("field 'id' must be a positive integer")
-        cur = c.execute("UPDATE orders SET deleted=1, updated_at=? WHERE id=?", (now(), oid))
-        known = "" if cur.rowcount else " (not seen before)"
+        known = "" if orders.mark_deleted(c, oid, now()) else " (not seen before)"
         return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
 
     def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool,
                   notify: bool = True) -> tuple[str, str, int]:
         snap = parse_customer(body)
-        existing = c.execute("SELECT * FROM customers WHERE id=?", (snap.id,)).fetchone()
+        existing = customers.get(c, snap.id)
         t = now()
-        c.execute(
-            "INSERT INTO customers(id, name, phone_raw, phone_e164, email, body, first_seen_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
-            " phone_raw=excluded.phone_raw, phone_e164=excluded.phone_e164, email=excluded.email,"
-            " body=excluded.body, updated_at=excluded.updated_at",
-            (snap.id, snap.customer_name, snap.phone_raw, snap.phone.e164, snap.email,
-             row["body"].decode("utf-8", "replace") if isinstance(row["body"], bytes) else row["body"], t, t))
+        customers.save(c, snap, row["body"].decode("utf-8", "replace") if isinstance(row["body"], bytes)
+                       else row["body"], t)
         if not created:
             return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
         if existing is not None and existing["welcomed_at"]:
@@ -358,14 +330,14 @@ class Intake:
             # word the customer gets, and a "welcome" after it would be noise they pay for in trust.
             skipped = f"customer {snap.id} registered without a phone number: welcome skipped"
         if skipped:
-            c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, skipped, snap.id))
+            customers.mark_welcomed(c, snap.id, t, skipped)
             return PROCESSED, skipped, 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("customer.created"):
             n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
                                    key=f"customer:{snap.id}:created")
-        c.execute("UPDATE customers SET welcomed_at=? WHERE id=?", (t, snap.id))
+        customers.mark_welcomed(c, snap.id, t)
         return PROCESSED, f"customer {snap.id} created; {n} message(s)", n
 
     # -- outbox ------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from . import alerts
 from . import providers
-from .db import now
+from .store import messages
+from .store.db import now
 from .outbox import advance_stalled, apply_report
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,12 @@ def poll_channel(bridge, name: str, after: float, give_up: float) -> int:
     if ch is None or not ch.configured:
         return 0
     t = now()
-    rows = bridge.db.query(
-        "SELECT id, provider_id, device FROM messages WHERE channel=? AND status IN ('queued','sent')"
-        " AND provider_id IS NOT NULL AND sent_at <= ? AND sent_at >= ?"
-        " AND (last_polled_at IS NULL OR last_polled_at <= ?) ORDER BY sent_at LIMIT 200",
-        (name, t - after, t - give_up, t - after))
+    rows = messages.to_poll(bridge.db, name, t - after, t - give_up, t - after)
     n = 0
     for r in rows:
         report = ch.poll(r["provider_id"], r["device"])
         with bridge.db.tx() as c:
-            c.execute("UPDATE messages SET last_polled_at=? WHERE id=?", (now(), r["id"]))
+            messages.mark_polled(c, r["id"], now())
         if report is not None:
             apply_report(bridge.db, f"{name}-poll", report, r["provider_id"])
             n += 1

@@ -14,7 +14,8 @@ import os
 import socket
 import uuid
 
-from .db import Database, now
+from .store import kv
+from .store.db import Database, now
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,9 @@ class LeaderLock:
         restart after kill -9 need not wait out the TTL); keep it if it is ours."""
         t = now()
         with self.db.tx() as c:
-            c.execute("INSERT OR IGNORE INTO kv(key, value, updated_at) VALUES (?,?,?)", (KEY, self.holder, t))
-            held = c.execute("SELECT value FROM kv WHERE key=?", (KEY,)).fetchone()["value"]
+            held = kv.lease_holder(c, KEY, self.holder, t)
             stale_before = t - self.ttl if not _dead_here(held) else t + 1
-            cur = c.execute("UPDATE kv SET value=?, updated_at=? WHERE key=? AND (value=? OR updated_at < ?)",
-                            (self.holder, t, KEY, self.holder, stale_before))
-            leading = cur.rowcount == 1
+            leading = kv.take_lease(c, KEY, self.holder, t, stale_before)
         if leading != self.leading:
             log.info("%s the periodic jobs (%s)", "running" if leading else "no longer running", self.holder)
         self.leading = leading
@@ -47,12 +45,11 @@ class LeaderLock:
     def release(self) -> None:
         """On a clean shutdown: let another process take over at once instead of after the TTL."""
         with self.db.tx() as c:
-            c.execute("UPDATE kv SET updated_at=0 WHERE key=? AND value=?", (KEY, self.holder))
+            kv.drop_lease(c, KEY, self.holder)
         self.leading = False
 
     def current(self) -> tuple[str | None, float | None]:
-        row = self.db.one("SELECT value, updated_at FROM kv WHERE key=?", (KEY,))
-        return (row["value"], row["updated_at"]) if row else (None, None)
+        return kv.lease(self.db, KEY)
 
 
 def _dead_here(holder: str | None) -> bool:

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .db import Database
+from .store import sessions
+from .store.db import Database
 
 PER_ADDRESS_MINUTE = 5
 PER_ADDRESS_HOUR = 30
@@ -46,20 +47,18 @@ class LoginLimiter:
     def check(self, remote: str) -> Verdict:
         """May `remote` try a password now?"""
         now = self.clock()
-        for scope, where, args, limit, window in (
-                ("address", "remote=? AND at>?", (remote, now - 60), PER_ADDRESS_MINUTE, 60.0),
-                ("address", "remote=? AND at>?", (remote, now - 3600), PER_ADDRESS_HOUR, 3600.0),
-                ("everyone", "at>?", (now - 3600,), GLOBAL_HOUR, 3600.0)):
-            n = self.db.scalar(f"SELECT COUNT(*) FROM login_failures WHERE {where}", args)
+        for scope, who, since, limit, window in (
+                ("address", remote, now - 60, PER_ADDRESS_MINUTE, 60.0),
+                ("address", remote, now - 3600, PER_ADDRESS_HOUR, 3600.0),
+                ("everyone", None, now - 3600, GLOBAL_HOUR, 3600.0)):
+            n = sessions.failures_since(self.db, since, who)
             if n >= limit:
                 # the failure that must leave the window before one more try is allowed
-                oldest = self.db.scalar(f"SELECT at FROM login_failures WHERE {where} ORDER BY at DESC"
-                                        f" LIMIT 1 OFFSET ?", (*args, limit - 1))
+                oldest = sessions.nth_newest_failure(self.db, since, limit, who)
                 return Verdict(False, max(1, int((oldest or now) + window - now + 0.999)), scope)
         return Verdict(True)
 
     def failed(self, remote: str) -> None:
         now = self.clock()
         with self.db.tx() as c:
-            c.execute("INSERT INTO login_failures(at, remote) VALUES (?,?)", (now, remote))
-            c.execute("DELETE FROM login_failures WHERE at < ?", (now - KEEP,))
+            sessions.add_failure(c, remote, now, now - KEEP)

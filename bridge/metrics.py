@@ -11,17 +11,17 @@ from typing import Any, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from .store import reports
+
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
 
 
-def _histogram(db: Any, name: str, doc: str, expr: str, table_where: str, buckets: tuple[float, ...],
-               label: str, params: tuple = ()) -> HistogramMetricFamily:
+def _histogram(name: str, doc: str, rows: list[Any], buckets: tuple[float, ...],
+               label: str) -> HistogramMetricFamily:
     """One histogram per label value, bucketed by SQL so no row leaves the database."""
-    cases = ", ".join(f"SUM(CASE WHEN {expr} <= {b} THEN 1 ELSE 0 END)" for b in buckets)
     fam = HistogramMetricFamily(name, doc, labels=[label])
-    for row in db.query(f"SELECT {label}, {cases}, COUNT(*), COALESCE(SUM({expr}), 0) FROM {table_where}"
-                        f" GROUP BY {label}", params):
+    for row in rows:
         counts = [row[i + 1] or 0 for i in range(len(buckets))]
         total, total_sum = row[len(buckets) + 1], row[len(buckets) + 2]
         fam.add_metric([row[0] or ""], [(str(b), c) for b, c in zip(buckets, counts)] + [("+Inf", total)],
@@ -37,37 +37,40 @@ class BridgeCollector(Collector):
         db = self.bridge.db
         c = CounterMetricFamily("woobridge_webhook_deliveries", "WooCommerce webhook deliveries stored, by topic"
                                 " and what became of them", labels=["topic", "state"])
-        for r in db.query("SELECT topic, state, COUNT(*) FROM deliveries GROUP BY topic, state"):
+        for r in reports.deliveries_by_topic_state(db):
             c.add_metric([r[0] or "", r[1] or ""], r[2])
         yield c
         c = CounterMetricFamily("woobridge_rejected_requests", "Requests refused (bad signature, token, body)",
                                 labels=["endpoint", "status"])
-        for r in db.query("SELECT endpoint, http_status, SUM(COALESCE(count, 1)) FROM rejections"
-                          " GROUP BY endpoint, http_status"):   # a repeated refusal is one row with a count
+        for r in reports.rejections_by_endpoint(db):   # a repeated refusal is one row with a count
             c.add_metric([r[0] or "", str(r[1])], r[2])
         yield c
-        g = GaugeMetricFamily("woobridge_messages", "Messages by current status and channel",
+        g = GaugeMetricFamily("woobridge_messages", "Messages (SMS, chat) by current status and channel",
                               labels=["status", "channel"])
-        for r in db.query("SELECT status, channel, COUNT(*) FROM messages GROUP BY status, channel"):
+        for r in reports.messages_by_status_channel_all(db):
             g.add_metric([r[0], r[1] or ""], r[2])
+        yield g
+        g = GaugeMetricFamily("woobridge_outbox_jobs", "Outbox jobs that are not messages (order updates, forwards)"
+                              " by kind and current status", labels=["kind", "status"])
+        for r in reports.jobs_by_kind_status(db):
+            g.add_metric([r[0] or "", r[1] or ""], r[2])
         yield g
         c = CounterMetricFamily("woobridge_send_attempts", "Provider calls by channel and outcome",
                                 labels=["channel", "outcome"])
-        for r in db.query("SELECT channel, outcome, COUNT(*) FROM attempts GROUP BY channel, outcome"):
+        for r in reports.attempts_by_channel_outcome(db):
             c.add_metric([r[0] or "", r[1] or ""], r[2])
         yield c
-        yield _histogram(db, "woobridge_send_duration_seconds", "Time of one provider call",
-                         "duration_ms / 1000.0", "attempts", SEND_BUCKETS, "channel")
-        yield _histogram(db, "woobridge_message_delivery_seconds", "From the message row to its delivery report",
-                         "(delivered_at - created_at)", "messages WHERE delivered_at IS NOT NULL", DELIVERY_BUCKETS,
-                         "channel")
+        yield _histogram("woobridge_send_duration_seconds", "Time of one provider call",
+                         reports.send_durations(db, SEND_BUCKETS), SEND_BUCKETS, "channel")
+        yield _histogram("woobridge_message_delivery_seconds", "From the message row to its delivery report",
+                         reports.delivery_times(db, DELIVERY_BUCKETS), DELIVERY_BUCKETS, "channel")
         g = GaugeMetricFamily("woobridge_outbox_depth", "Messages waiting to be sent (pending or scheduled)",
                               labels=["status"])
         for status in ("pending", "scheduled"):
-            g.add_metric([status], db.scalar("SELECT COUNT(*) FROM messages WHERE status=?", (status,)))
+            g.add_metric([status], reports.outbox_waiting(db, status))
         yield g
         c = CounterMetricFamily("woobridge_payments", "Bank/MoMo transactions by decision", labels=["decision"])
-        for r in db.query("SELECT decision, COUNT(*) FROM transactions GROUP BY decision"):
+        for r in reports.transactions_by_decision(db):
             c.add_metric([r[0] or ""], r[1])
         yield c
         from .payments.review import review_queue
@@ -75,7 +78,7 @@ class BridgeCollector(Collector):
                                 value=len(review_queue(db)))
         c = CounterMetricFamily("woobridge_inbound", "Inbound SMS, notifications and Messenger messages",
                                 labels=["source", "state"])
-        for r in db.query("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state"):
+        for r in reports.inbox_by_source_state(db):
             c.add_metric([r[0] or "", r[1] or ""], r[2])
         yield c
         balance = db.kv_get("esms.balance")

@@ -1,6 +1,8 @@
 """The outbox: enqueue, claim, record the provider's answer, retry or give up.
 
-A message is a row before any provider is called, and a claimed row carries a lease rather
+A message is a row before any provider is called, and so is every other job the outbox carries
+(a job kind names what is done: a shop order update, an HTTP forward; its payload is its own,
+not JSON posing as a message's text), and a claimed row carries a lease rather
 than a status change, so a worker that dies mid-send leaves a row that the next run picks up
 when the lease runs out. The retry reuses the same message id as the provider's idempotency
 key, which is why a crash can delay an SMS but never double it.
@@ -15,8 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .config import JOB_CHANNELS
 from .sending import Event, Outcome, SendResult, StatusReport
-from .db import Database, now
+from .store import messages as q
+from .store.db import Database, now
 from .phones import PhoneResult
 from .quiet import quiet_until
 from .smstext import SmsText
@@ -27,6 +31,13 @@ PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
 WAITING = (PENDING, SCHEDULED)
 RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3, CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
+
+# Job kinds. A message (SMS, Zalo, Messenger) has a text, an encoding and segments; every other
+# kind carries a payload for its channel and is never counted as an SMS.
+MESSAGE, ORDER_UPDATE, FORWARD = "message", "order_update", "forward"
+JOB_KINDS = (ORDER_UPDATE, FORWARD)
+# Done twice, an order update is a second payment confirmation in the shop: never resent.
+NEVER_RESENT = (ORDER_UPDATE,)
 
 
 def new_message_id() -> str:
@@ -77,16 +88,58 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
         status, reason = FAILED, "template rendered an empty text"
     elif due > t:
         status = SCHEDULED
-    cur = c.execute(
-        "INSERT OR IGNORE INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id,"
-        " customer_id, rule, event, audience, channel, fallback, urgent, recipient_raw, recipient, text, encoding,"
-        " length, segments, status, reason, attempts, due_at, payload, leg, fallback_after)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,0,?)",
-        (mid, t, t, d.dedupe_key, d.delivery_ref, d.order_id, d.customer_id, d.rule, d.event, d.audience,
-         d.channels[0], ",".join(d.channels[1:]), int(d.urgent), d.recipient_raw, d.recipient, d.sms.text,
-         d.sms.encoding, d.sms.length, d.sms.segments, status, reason, due,
-         json.dumps(d.payload, ensure_ascii=False) if d.payload else None, d.fallback_after))
-    return mid if cur.rowcount else None
+    row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": d.dedupe_key, "delivery_ref": d.delivery_ref,
+           "order_id": d.order_id, "customer_id": d.customer_id, "rule": d.rule, "event": d.event,
+           "audience": d.audience, "channel": d.channels[0], "fallback": ",".join(d.channels[1:]),
+           "urgent": int(d.urgent), "recipient_raw": d.recipient_raw, "recipient": d.recipient, "text": d.sms.text,
+           "encoding": d.sms.encoding, "length": d.sms.length, "segments": d.sms.segments, "status": status,
+           "reason": reason, "attempts": 0, "due_at": due,
+           "payload": json.dumps(d.payload, ensure_ascii=False) if d.payload else None, "leg": 0,
+           "fallback_after": d.fallback_after, "kind": MESSAGE}
+    return mid if q.insert(c, row, ignore_duplicate=True) else None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work for the outbox that is not a message: `kind` says what is done, `payload` is
+    everything its channel needs; `summary` is what a person reads in the admin."""
+    kind: str
+    dedupe_key: str
+    rule: str
+    event: str
+    audience: str
+    target: str                    # what the job acts on, for its channel: an order id, a URL
+    target_label: str              # the same, for a person
+    payload: dict[str, Any]
+    summary: str
+    order_id: int | None = None
+    customer_id: int | None = None
+    delivery_ref: int | None = None
+
+
+def enqueue_job(c: sqlite3.Connection, job: Job) -> str | None:
+    """Insert a job inside the caller's transaction, on the channel that does its kind. None if its
+    dedupe key exists. No text, encoding or segments: it is no SMS."""
+    if job.kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {job.kind!r}")
+    t = now()
+    mid = new_message_id()
+    row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": job.dedupe_key,
+           "delivery_ref": job.delivery_ref, "order_id": job.order_id, "customer_id": job.customer_id,
+           "rule": job.rule, "event": job.event, "audience": job.audience, "channel": JOB_CHANNELS[job.kind],
+           "fallback": "", "urgent": 1, "recipient_raw": job.target_label, "recipient": job.target,
+           "text": job.summary, "encoding": None, "length": 0, "segments": 0, "status": PENDING, "reason": "",
+           "attempts": 0, "due_at": t, "payload": json.dumps(job.payload, ensure_ascii=False), "leg": 0,
+           "fallback_after": None, "kind": job.kind}
+    return mid if q.insert(c, row, ignore_duplicate=True) else None
+
+
+def kind_of(row: Any) -> str:
+    """MESSAGE for rows written before job kinds existed."""
+    try:
+        return row["kind"] or MESSAGE
+    except (IndexError, KeyError):
+        return MESSAGE
 
 
 def send_id(row: sqlite3.Row) -> str:
@@ -115,19 +168,11 @@ def claim(db: Database, limit: int, lease: float, only: str | None = None) -> li
     """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
     (`only`: just that message, if it is due and free: the CLI's send-test)."""
     t = now()
-    which, args = (" AND id = ?", (only,)) if only else ("", ())
     with db.tx() as c:
-        rows = c.execute(
-            "SELECT id FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
-            f" AND (lease_until IS NULL OR lease_until < ?){which} ORDER BY due_at LIMIT ?",
-            (t, t, *args, limit)).fetchall()
-        if not rows:
+        ids = q.due_ids(c, t, limit, only)
+        if not ids:
             return []
-        ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
-        c.execute(f"UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id IN ({marks})",
-                  (t + lease, t, *ids))
-        return c.execute(f"SELECT * FROM messages WHERE id IN ({marks}) ORDER BY due_at", ids).fetchall()
+        return q.lease(c, ids, t + lease, t)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -163,24 +208,18 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
     mid = msg["id"]
     if result.outcome is Outcome.DEFERRED:
         # Not an attempt: nothing was sent. Give the claim back and wait for capacity.
-        c.execute("UPDATE messages SET status=?, due_at=?, attempts=MAX(0, attempts-1), lease_until=NULL, reason=?,"
-                  " updated_at=? WHERE id=?", (SCHEDULED, result.retry_at or t + 60, result.detail, t, mid))
+        q.give_back(c, mid, SCHEDULED, result.retry_at or t + 60, result.detail, t)
         return SCHEDULED
-    c.execute("INSERT INTO attempts(message_id, at, channel, outcome, code, detail, duration_ms)"
-              " VALUES (?,?,?,?,?,?,?)",
-              (mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1)))
-    current = c.execute("SELECT status, attempts FROM messages WHERE id=?", (mid,)).fetchone()
+    q.add_attempt(c, mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1))
+    current = q.status_and_attempts(c, mid)
     attempts = current["attempts"]
     fallback = ",".join(a.remaining)
     if result.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
         # A delivery report may already have moved it further: only move forward.
         target = DELIVERED if result.delivered else QUEUED
         new_status = target if RANK[current["status"]] < RANK[target] else current["status"]
-        c.execute("UPDATE messages SET status=?, channel=?, fallback=?, device=COALESCE(?, device),"
-                  " provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?), lease_until=NULL, reason=?,"
-                  " delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END, updated_at=? WHERE id=?",
-                  (new_status, a.channel, fallback, result.device, result.provider_id, t,
-                   result.detail if result.outcome is Outcome.DUPLICATE else "", new_status, t, t, mid))
+        q.mark_taken(c, mid, new_status, a.channel, fallback, result.device, result.provider_id,
+                     result.detail if result.outcome is Outcome.DUPLICATE else "", t)
         if result.provider_id:
             new_status = _adopt_early_reports(c, mid, result.provider_id, new_status, t)
         return new_status
@@ -188,45 +227,39 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         reason = f"{a.channel} cannot reach this recipient: {result.detail}"
         if a.remaining:
             return _fall_back(c, mid, a.channel, a.remaining, reason, t, outcome="unavailable")
-        c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                  (FAILED, a.channel, f"no channel left: {reason}", t, mid))
+        q.finish(c, mid, FAILED, a.channel, f"no channel left: {reason}", t)
         return FAILED
     if result.outcome is Outcome.DRY_RUN:
         # No channel of the list is configured: shown against the last one, the safety net.
         chain = [msg["channel"], *[x for x in (msg["fallback"] or "").split(",") if x]]
-        c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-                  (DRY_RUN, chain[-1], result.detail, t, mid))
+        q.finish(c, mid, DRY_RUN, chain[-1], result.detail, t)
         return DRY_RUN
     if result.sticky is not None:   # where a retry may go (see SendResult.sticky)
-        c.execute("UPDATE messages SET device=? WHERE id=?", (result.device if result.sticky else None, mid))
+        q.pin_device(c, mid, result.device if result.sticky else None)
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
-        c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-                  (PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t, mid))
+        q.retry_at(c, mid, PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t)
         return PENDING
     reason = result.detail if result.outcome is Outcome.PERMANENT else \
         f"gave up after {attempts} attempts: {result.detail}"
     if a.remaining:
         return _fall_back(c, mid, a.channel, a.remaining, reason, t)
-    c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-              (FAILED, a.channel, reason, t, mid))
+    q.finish(c, mid, FAILED, a.channel, reason, t)
     return FAILED
 
 
 def _adopt_early_reports(c: sqlite3.Connection, mid: str, provider_id: str, status: str, t: float) -> str:
     """A report can arrive before we have recorded the provider's id (Messenger's delivery
     receipt racing the Send API answer): it was kept without a message; claim it now."""
-    early = c.execute("SELECT event FROM message_events WHERE provider_id=? AND message_id IS NULL",
-                      (provider_id,)).fetchall()
+    early = q.early_events(c, provider_id)
     if not early:
         return status
-    c.execute("UPDATE message_events SET message_id=? WHERE provider_id=? AND message_id IS NULL", (mid, provider_id))
+    q.adopt_events(c, mid, provider_id)
     reached = [s for s in (EVENT_STATUS.get(Event(e["event"])) for e in early if e["event"] in Event._value2member_map_)
                if s in (SENT, DELIVERED)]
     best = max(reached, key=lambda s: RANK[s], default=None)
     if best and RANK[best] > RANK[status]:
-        c.execute("UPDATE messages SET status=?, delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END,"
-                  " updated_at=? WHERE id=?", (best, best, t, t, mid))
+        q.advance(c, mid, best, t)
         return best
     return status
 
@@ -235,15 +268,10 @@ def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: 
                t: float, outcome: str = "failed") -> str:
     """The channel gave up on this message: keep its leg in the history, hand the message to the
     next channel of the rule's list."""
-    cur = c.execute("SELECT leg, provider_id, sent_at, created_at FROM messages WHERE id=?", (mid,)).fetchone()
-    c.execute("INSERT INTO message_legs(message_id, leg, channel, provider_id, started_at, ended_at, outcome, reason)"
-              " VALUES (?,?,?,?,?,?,?,?)", (mid, cur["leg"] or 0, failed_channel, cur["provider_id"],
-                                            cur["sent_at"], t, outcome, reason))
-    c.execute("UPDATE messages SET status=?, channel=?, fallback=?, attempts=0, due_at=?, lease_until=NULL,"
-              " provider_id=NULL, device=NULL, sent_at=NULL, leg=COALESCE(leg, 0)+1, reason=?, updated_at=?"
-              " WHERE id=?",
-              (PENDING, remaining[0], ",".join(remaining[1:]), t,
-               f"{failed_channel}: {reason}; trying {remaining[0]}", t, mid))
+    cur = q.current_leg(c, mid)
+    q.add_leg(c, mid, cur["leg"] or 0, failed_channel, cur["provider_id"], cur["sent_at"], t, outcome, reason)
+    q.next_leg(c, mid, PENDING, remaining[0], ",".join(remaining[1:]),
+               f"{failed_channel}: {reason}; trying {remaining[0]}", t)
     return PENDING
 
 
@@ -253,10 +281,7 @@ def advance_stalled(db: Database) -> int:
     t = now()
     n = 0
     with db.tx() as c:
-        rows = c.execute(
-            "SELECT id, channel, fallback, fallback_after FROM messages WHERE status IN ('queued','sent')"
-            " AND fallback_after IS NOT NULL AND fallback != '' AND sent_at + fallback_after <= ?", (t,)).fetchall()
-        for r in rows:
+        for r in q.stalled(c, t):
             remaining = tuple(x for x in r["fallback"].split(",") if x)
             _fall_back(c, r["id"], r["channel"], remaining,
                        f"no delivery report within {r['fallback_after']:g} s", t, outcome="no report")
@@ -266,9 +291,8 @@ def advance_stalled(db: Database) -> int:
 
 def history(db: Database, mid: str) -> list[dict[str, Any]]:
     """The channels a message went through, in order: finished legs, then the current one."""
-    legs = [dict(r) for r in db.query("SELECT leg, channel, provider_id, started_at, ended_at, outcome, reason"
-                                      " FROM message_legs WHERE message_id=? ORDER BY leg", (mid,))]
-    m = db.one("SELECT leg, channel, provider_id, sent_at, status, reason FROM messages WHERE id=?", (mid,))
+    legs = [dict(r) for r in q.legs(db, mid)]
+    m = q.leg_now(db, mid)
     if m is not None:
         legs.append({"leg": m["leg"] or 0, "channel": m["channel"], "provider_id": m["provider_id"],
                      "started_at": m["sent_at"], "ended_at": None, "outcome": m["status"], "reason": m["reason"]})
@@ -277,12 +301,12 @@ def history(db: Database, mid: str) -> list[dict[str, Any]]:
 
 def channel_of(db: Database, provider_id: str) -> str | None:
     """The channel of the message a provider knows by this id."""
-    row = db.one("SELECT channel FROM messages WHERE provider_id=?", (provider_id,))
+    row = q.by_provider_id_channel(db, provider_id)
     return row["channel"] if row else None
 
 
 def message_row(db: Database, message_id: str) -> sqlite3.Row | None:
-    return db.one("SELECT id, channel, device, status FROM messages WHERE id=?", (message_id,))
+    return q.routing(db, message_id)
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,
@@ -295,51 +319,37 @@ def apply_report(db: Database, source: str, report: StatusReport, provider_id: s
     with db.tx() as c:
         row = None
         if provider_id:
-            row = c.execute("SELECT id, status FROM messages WHERE provider_id=?", (provider_id,)).fetchone()
+            row = q.by_provider_id(c, provider_id)
         if row is None and request_id:
-            row = c.execute("SELECT id, status, leg FROM messages WHERE id=?", (message_id_of(request_id),)).fetchone()
+            row = q.for_report(c, message_id_of(request_id))
             if row is not None and send_id(row) != request_id:
                 row = None  # the report is about an earlier leg
         if row is None:
             leg = None
             if provider_id:
-                leg = c.execute("SELECT message_id, channel FROM message_legs WHERE provider_id=?",
-                                (provider_id,)).fetchone()
+                leg = q.leg_by_provider_id(c, provider_id)
             if leg is None and request_id:
-                leg = c.execute("SELECT message_id, channel FROM message_legs WHERE message_id=? AND leg=?",
-                                (message_id_of(request_id), _leg_of(request_id))).fetchone()
+                leg = q.leg_by_number(c, message_id_of(request_id), _leg_of(request_id))
             mid = leg["message_id"] if leg else None
-            c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
-                      (t, mid, source, provider_id, report.event.value, report.raw))
+            q.add_event(c, t, mid, source, provider_id, report.event.value, report.raw)
             if leg is not None and report.event is Event.DELIVERED:
-                c.execute("UPDATE messages SET status=?, delivered_at=?, reason=?, updated_at=? WHERE id=?"
-                          " AND status NOT IN ('delivered')",
-                          (DELIVERED, t, f"delivered through {leg['channel']} (an earlier channel of the chain)", t,
-                           mid))
+                q.delivered_earlier(c, mid, DELIVERED,
+                                    f"delivered through {leg['channel']} (an earlier channel of the chain)", t)
             return mid
         mid = row["id"]
-        c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
-                  (t, mid, source, provider_id, report.event.value, report.raw))
+        q.add_event(c, t, mid, source, provider_id, report.event.value, report.raw)
         new = EVENT_STATUS.get(report.event)
         if new == FAILED and RANK[row["status"]] < RANK[FAILED]:
-            full = c.execute("SELECT channel, fallback FROM messages WHERE id=?", (mid,)).fetchone()
+            full = q.chain(c, mid)
             remaining = tuple(x for x in (full["fallback"] or "").split(",") if x)
             if remaining:
                 _fall_back(c, mid, full["channel"], remaining, report.detail or "failed report", t)
                 return mid
         if new and RANK[new] > RANK[row["status"]]:
-            sets = "status=?, provider_status=?, reason=?, updated_at=?"
-            args: list[object] = [new, report.provider_status, report.detail if new == FAILED else "", t]
-            if new == DELIVERED:
-                sets += ", delivered_at=?"
-                args.append(t)
-            if provider_id:
-                sets += ", provider_id=COALESCE(provider_id, ?)"
-                args.append(provider_id)
-            c.execute(f"UPDATE messages SET {sets} WHERE id=?", (*args, mid))
+            q.report_moves(c, mid, new, report.provider_status, report.detail if new == FAILED else "", t,
+                           delivered=new == DELIVERED, provider_id=provider_id)
         else:
-            c.execute("UPDATE messages SET provider_status=?, updated_at=? WHERE id=?",
-                      (report.provider_status, t, mid))
+            q.report_seen(c, mid, report.provider_status, t)
         return mid
 
 
@@ -352,51 +362,60 @@ def cancel(db: Database, mid: str, who: str) -> None:
     """Stop a message that has not gone out. One being sent right now (leased) cannot be stopped."""
     t = now()
     with db.tx() as c:
-        row = c.execute("SELECT status, lease_until FROM messages WHERE id=?", (mid,)).fetchone()
+        row = q.lease_state(c, mid)
         if row is None:
             raise ValueError(f"no message {mid}")
         if row["status"] not in WAITING:
             raise ValueError(f"message is {row['status']}: only pending or scheduled messages can be cancelled")
         if row["lease_until"] and row["lease_until"] > t:
             raise ValueError("message is being sent right now; it can no longer be cancelled")
-        c.execute("UPDATE messages SET status=?, reason=?, updated_at=? WHERE id=?",
-                  (CANCELLED, f"cancelled by {who}", t, mid))
+        q.set_status(c, mid, CANCELLED, f"cancelled by {who}", t)
 
 
-def is_shop_action(row: Any) -> bool:
-    """A WooCommerce action (mark paid, order note): never resent, its own dedupe key is its
-    only protection against confirming a payment twice."""
-    return row["channel"] == "woocommerce" or "woocommerce" in (row["fallback"] or "").split(",")
+def never_resent(row: Any) -> bool:
+    """An order update (mark paid, order note) is never resent: its own dedupe key is its only
+    protection against confirming a payment twice."""
+    return kind_of(row) in NEVER_RESENT
+
+
+def job_channels() -> set[str]:
+    """Channels that carry jobs rather than messages: a message is never resent onto one."""
+    return set(JOB_CHANNELS.values())
 
 
 def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
-    """A new message with the same text to the same recipient (on `channel`, or the same chain).
+    """A new row with the same text (a job: the same payload) to the same recipient (on `channel`,
+    or the same chain).
 
     A new row with its own id, so the provider sees a new request; the original is untouched.
-    WooCommerce actions are refused (a second mark-paid is a second confirmation)."""
+    Order updates are refused (a second mark-paid is a second confirmation), and so is a message
+    moved onto a channel that carries jobs."""
     t = now()
     with db.tx() as c:
-        row = c.execute("SELECT * FROM messages WHERE id=?", (mid,)).fetchone()
+        row = q.get(c, mid)
         if row is None:
             raise ValueError(f"no message {mid}")
-        if is_shop_action(row) or channel == "woocommerce":
-            raise ValueError(f"message {mid} is a WooCommerce action (mark paid, order note): never resent")
+        if never_resent(row) or (channel in job_channels() and kind_of(row) == MESSAGE):
+            raise ValueError(f"message {mid} is an order update (mark paid, order note): never resent")
+        if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):
+            raise ValueError(f"{mid} is a {kind_of(row)} job: it is only resent through its own channel")
         if not row["recipient"]:
             raise ValueError("the message has no usable recipient")
-        n = c.execute("SELECT COUNT(*) FROM messages WHERE dedupe_key LIKE ?", (f"resend:{mid}:%",)).fetchone()[0]
+        n = q.count_copies(c, mid)
         chain = (channel,) if channel else (row["channel"], *[x for x in (row["fallback"] or "").split(",") if x])
         new_id = new_message_id()
-        c.execute(
-            "INSERT INTO messages(id, created_at, updated_at, dedupe_key, delivery_ref, order_id, customer_id, rule,"
-            " event, audience, channel, fallback, urgent, recipient_raw, recipient, text, encoding, length, segments,"
-            " status, reason, attempts, due_at, payload, leg, fallback_after)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?,?,?,?,?,?,0,?,?,0,?)",
-            (new_id, t, t, f"resend:{mid}:{n + 1}", row["delivery_ref"], row["order_id"], row["customer_id"],
-             row["rule"], row["event"], row["audience"], chain[0], ",".join(chain[1:]), row["recipient_raw"],
-             row["recipient"], row["text"], row["encoding"], row["length"], row["segments"], PENDING,
-             f"resent by {who} (copy of {mid})", t, row["payload"], row["fallback_after"] if len(chain) > 1 else None))
+        q.insert(c, {
+            "id": new_id, "created_at": t, "updated_at": t, "dedupe_key": f"resend:{mid}:{n + 1}",
+            "delivery_ref": row["delivery_ref"], "order_id": row["order_id"], "customer_id": row["customer_id"],
+            "rule": row["rule"], "event": row["event"], "audience": row["audience"], "channel": chain[0],
+            "fallback": ",".join(chain[1:]), "urgent": 1, "recipient_raw": row["recipient_raw"],
+            "recipient": row["recipient"], "text": row["text"], "encoding": row["encoding"], "length": row["length"],
+            "segments": row["segments"], "status": PENDING, "reason": f"resent by {who} (copy of {mid})",
+            "attempts": 0, "due_at": t, "payload": row["payload"], "leg": 0,
+            "fallback_after": row["fallback_after"] if len(chain) > 1 else None, "kind": kind_of(row)},
+            ignore_duplicate=False)
     return new_id
 
 
 def counts(db: Database) -> dict[str, int]:
-    return {r["status"]: r["n"] for r in db.query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")}
+    return q.counts(db)

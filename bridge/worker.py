@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
-from .db import Database
-from .outbox import Attempt, claim, payload_of, record_results, send_id
+from .outbox import MESSAGE, Attempt, claim, kind_of, payload_of, record_results, send_id
+from .store.db import Database
 from .quiet import quiet_until
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,11 @@ class Worker:
         if later:
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
                                                     detail="not urgent: waits for the end of quiet hours"), 0.0, remaining)
-        meta = {**payload_of(row), "order_id": row["order_id"], "customer_id": row["customer_id"],
-                "rule": row["rule"], "audience": row["audience"], "leg": row["leg"] or 0}
+        ids = {"order_id": row["order_id"], "customer_id": row["customer_id"], "rule": row["rule"],
+               "audience": row["audience"], "leg": row["leg"] or 0}
+        kind = kind_of(row)
+        # A message's payload is its rule's extras beside the text; a job's payload is the job.
+        meta = {**payload_of(row), **ids} if kind == MESSAGE else {**ids, "kind": kind, "job": payload_of(row)}
         chain = row["channel"] if remaining or ch.name != "dry-run" else \
             ",".join([row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]])
         msg = OutgoingMessage(id=send_id(row), recipient=row["recipient"], text=row["text"],

@@ -6,7 +6,6 @@ retried like any message) and/or answer the sender with a template SMS.
 """
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 from jinja2 import TemplateError
 
-from ..outbox import Draft, enqueue
+from ..outbox import FORWARD, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..rules import RulesError, make_env
 from ..smstext import prepare, strip_diacritics
@@ -115,15 +114,14 @@ class KeywordForwarder(InboundHandler):
             if not rule.matches(sms):
                 continue
             if rule.forward_to:
-                body = json.dumps({
+                body = {
                     "id": sms.id, "source": sms.source, "device": sms.device, "sim": sms.sim, "sender": sms.sender,
                     "recipient": sms.recipient, "text": sms.text, "rule": rule.name,
                     "received_at": datetime.fromtimestamp(sms.received_at, timezone.utc).isoformat(),
-                }, ensure_ascii=False)
-                enqueue(c, Draft(dedupe_key=f"inbox:{sms.id}:forward:{rule.name}", rule=rule.name,
-                                 event="sms.forward", audience="webhook", channels=("http",),
-                                 recipient_raw=rule.forward_to, recipient=rule.forward_to, problem=None,
-                                 sms=prepare(body, True)))
+                }
+                enqueue_job(c, Job(kind=FORWARD, dedupe_key=f"inbox:{sms.id}:forward:{rule.name}", rule=rule.name,
+                                   event="sms.forward", audience="webhook", target=rule.forward_to,
+                                   target_label=rule.forward_to, payload=body, summary=f"{sms.sender}: {sms.text}"))
                 done.append(f"forwarded by {rule.name}")
             if rule.reply:
                 text = self.env.from_string(rule.reply).render(sender=sms.sender, text=sms.text,

@@ -15,10 +15,11 @@ import time
 from typing import Any
 
 from ..context import order_context
-from ..db import now
+from ..store import orders as stored_orders, payments as stored_payments
+from ..store.db import now
 from ..inbound import InboundHandler, InboundSms
 from ..money import format_vnd
-from ..outbox import Draft, enqueue
+from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
 from ..providers.woocommerce.client import WooClient
@@ -67,7 +68,7 @@ class PaymentHandler(InboundHandler):
             return None  # a customer writing to the page is never a bank
         if sms.source == "fibo" and self.settings.fibo_payments == "off":
             return None  # FIBO_PAYMENTS=off: FiboSMS pushes are not a payment source here
-        done = self.db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (sms.id,))
+        done = stored_payments.decided_for_inbox(self.db, sms.id)
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
         p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title)
@@ -97,7 +98,7 @@ class PaymentHandler(InboundHandler):
         search for the number) and only one whose returned `number` is exactly the code's is
         kept, so a code can never reach an order through its id.
         """
-        if self.woo is None or self.db.one("SELECT 1 FROM orders WHERE number=?", (str(number),)):
+        if self.woo is None or stored_orders.number_known(self.db, str(number)):
             return
         found = self.woo.find_order_by_number(str(number))
         if found is None:
@@ -108,13 +109,8 @@ class PaymentHandler(InboundHandler):
             return
         t = now()
         with self.db.tx() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO orders(id, number, order_key, status, date_modified_gmt, notified_status,"
-                " payment_method, payment_method_title, currency, total_minor, customer_name, phone_raw, phone_e164,"
-                " email, source_url, deleted, body, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)",
-                (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.status,
-                 snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
-                 snap.phone_raw, snap.phone.e164, snap.email, self.settings.woo_url, json.dumps(found), t, t))
+            stored_orders.save(c, snap, self.settings.woo_url, json.dumps(found), t, notified_status=snap.status,
+                               keep_existing=True)
 
     # -- the rules --------------------------------------------------------------------------
     def decide(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed) -> tuple[str, str, int]:
@@ -127,7 +123,7 @@ class PaymentHandler(InboundHandler):
         if p.kind != TRANSACTION:
             return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
         fp = fingerprint(p, sms.text, int(sms.received_at // 60), event_key=f"inbox:{sms.id}")
-        first = c.execute("SELECT id FROM transactions WHERE fingerprint=?", (fp,)).fetchone()
+        first = stored_payments.by_fingerprint(c, fp)
         if first is not None:
             row["duplicate_of"] = first["id"]
             return self._record(c, row, DUPLICATE, f"same event as transaction #{first['id']}: no second action")
@@ -208,11 +204,7 @@ class PaymentHandler(InboundHandler):
         MoMo notification with later posted_at values: one confirmation and 15 "overpaid" notes).
         Two different ids, or outside the window: maybe a second identical transfer, maybe a late
         re-delivery; a person decides (review, no WooCommerce note), it is never confirmed twice."""
-        earlier = c.execute(
-            "SELECT t.id, i.external_id, i.received_at FROM transactions t JOIN inbox i ON i.id = t.inbox_id"
-            " WHERE t.bank IS ? AND t.text = ? AND t.amount IS ? AND t.direction IS ? AND t.fingerprint IS NOT NULL"
-            " ORDER BY abs(i.received_at - ?) LIMIT 50",
-            (p.bank, sms.text, p.amount, p.direction, sms.received_at)).fetchall()
+        earlier = stored_payments.same_text_and_amount(c, p.bank, sms.text, p.amount, p.direction, sms.received_at)
         if not earlier:
             return None
         mine = sms.external_id or ""
@@ -232,8 +224,7 @@ class PaymentHandler(InboundHandler):
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops
         with sequential order numbers, and a transfer must not pay the order whose *id* it is)."""
-        return c.execute("SELECT * FROM orders WHERE number=? ORDER BY deleted, id DESC LIMIT 1",
-                         (str(number),)).fetchone()
+        return stored_orders.by_number(c, str(number))
 
     def _amount(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
                 via_wrap: bool) -> tuple[str, str, int]:
@@ -270,29 +261,31 @@ class PaymentHandler(InboundHandler):
     def _record(self, c: sqlite3.Connection, row: dict[str, Any], decision: str, reason: str) -> tuple[str, str, int]:
         notes = row.pop("_notes", [])
         data = {**row, "decision": decision, "reason": reason, "created_at": now()}
-        cols = ",".join(data)
-        cur = c.execute(f"INSERT INTO transactions({cols}) VALUES ({','.join('?' * len(data))})", tuple(data.values()))
+        tx_id = stored_payments.insert(c, data)
         for i, (order_id, note) in enumerate(notes):
-            woo_action(c, f"tx:{cur.lastrowid}:note:{i}", order_id,
+            woo_action(c, f"tx:{tx_id}:note:{i}", order_id,
                        {"action": "note", "note": f"woo-bridge: {note}\nTin nhắn: {row['text']}"}, "payment-note")
-        return decision, reason, cur.lastrowid
+        return decision, reason, tx_id
 
     def _woo_note(self, c: sqlite3.Connection, order_id: int, row: dict[str, Any], note: str) -> None:
         """A private order note, queued once the transaction row exists."""
         row.setdefault("_notes", []).append((order_id, note))
 
     def _confirm(self, c: sqlite3.Connection, order: sqlite3.Row, p: Parsed, tx_id: int, note: str) -> None:
-        text = c.execute("SELECT text FROM transactions WHERE id=?", (tx_id,)).fetchone()["text"]
+        text = stored_payments.text_of(c, tx_id)
         confirm_orders(self.bridge, c, order, tx_id, p.reference, p.amount or 0,
                        f"woo-bridge: đã nhận {format_vnd(p.amount or 0)} ({self._facts(p)}). {note}".strip()
                        + f"\nTin nhắn: {text}", paid_bank=p.bank or "")
 
 
 def woo_action(c: sqlite3.Connection, key: str, order_id: int, action: dict[str, Any], rule: str) -> None:
-    body = json.dumps({"order_id": order_id, **action}, ensure_ascii=False)
-    enqueue(c, Draft(dedupe_key=key, rule=rule, event="woocommerce", audience="shop", channels=("woocommerce",),
-                     recipient_raw=f"order {order_id}", recipient=str(order_id), problem=None,
-                     sms=prepare(body, True), order_id=order_id))
+    """Queue an order update in the shop (mark paid and/or a private note) as an outbox job."""
+    summary = action.get("note") or ""
+    if action.get("action") == "mark_paid":
+        summary = f"mark paid ({action.get('status', '')}): {summary}".rstrip(": ")
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule=rule, event="order.update", audience="shop",
+                       target=str(order_id), target_label=f"order {order_id}",
+                       payload={"order_id": order_id, **action}, summary=summary, order_id=order_id))
 
 
 def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id: int, reference: str | None,
@@ -301,12 +294,9 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
     WooCommerce update and the customer's payment.confirmed message."""
     s = bridge.settings
     t = now()
-    cur = c.execute("UPDATE orders SET paid_at=?, paid_transaction=?, status=?, notified_status=?, updated_at=?"
-                    " WHERE id=? AND paid_at IS NULL", (t, tx_id, s.payment_paid_status, s.payment_paid_status, t,
-                                                          order["id"]))
-    if cur.rowcount == 0:
+    if not stored_orders.mark_paid(c, order["id"], tx_id, s.payment_paid_status, t):
         raise ValueError(f"order {order['id']} is already paid")
-    c.execute("UPDATE transactions SET order_id=? WHERE id=?", (order["id"], tx_id))
+    stored_payments.set_order(c, tx_id, order["id"])
     woo_action(c, f"tx:{tx_id}:mark-paid", order["id"],
                {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
                 "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")

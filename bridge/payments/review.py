@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..db import now
+from ..store import orders as stored_orders, payments as stored_payments
+from ..store.db import now
 from ..money import format_vnd
 from .handler import REVIEW, confirm_orders, not_awaiting
 
@@ -24,13 +25,11 @@ class ReviewError(ValueError):
 
 
 def review_queue(db: Any) -> list[sqlite3.Row]:
-    marks = ",".join("?" * len(REVIEW))
-    return db.query(f"SELECT * FROM transactions WHERE decision IN ({marks}) AND review_action IS NULL ORDER BY id",
-                    REVIEW)
+    return stored_payments.review_queue(db, REVIEW)
 
 
 def _open(c: sqlite3.Connection, tx_id: int) -> sqlite3.Row:
-    tx = c.execute("SELECT * FROM transactions WHERE id=?", (tx_id,)).fetchone()
+    tx = stored_payments.get(c, tx_id)
     if tx is None:
         raise ReviewError(f"no transaction #{tx_id}", "no_transaction", tx=tx_id)
     if tx["review_action"]:
@@ -43,8 +42,7 @@ def _open(c: sqlite3.Connection, tx_id: int) -> sqlite3.Row:
 
 
 def _mark(c: sqlite3.Connection, tx_id: int, action: str, who: str, note: str) -> None:
-    c.execute("UPDATE transactions SET review_action=?, reviewed_by=?, reviewed_at=?, review_note=? WHERE id=?",
-              (action, who, now(), note, tx_id))
+    stored_payments.mark_reviewed(c, tx_id, action, who, now(), note)
 
 
 def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") -> None:
@@ -55,7 +53,7 @@ def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") ->
         tx = _open(c, tx_id)
         if tx["direction"] != "in":
             raise ReviewError("only a credit can pay an order", "not_credit")
-        order = c.execute("SELECT * FROM orders WHERE id=?", (order_id,)).fetchone()
+        order = stored_orders.get(c, order_id)
         if order is None:
             raise ReviewError(f"no order {order_id} known", "no_order", order=order_id)
         # exactly what the automatic match refuses: paid, deleted, or not on-hold/pending

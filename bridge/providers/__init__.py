@@ -43,6 +43,8 @@ class Provider:
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
+    # Outbox job kinds (bridge/outbox.py, named by what is done) this provider carries out: kind -> channel.
+    performs: dict[str, str] = field(default_factory=dict)
 
 
 def resolve(target: str) -> Any:
@@ -86,6 +88,13 @@ def sensitive_fields() -> tuple[str, ...]:
 
 def jobs() -> tuple[Job, ...]:
     return tuple(j for p in installed() for j in p.jobs)
+
+
+def job_channels() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in installed():
+        out.update(p.performs)
+    return out
 
 
 def retry_safety(channel: str) -> str:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import hmac
 import logging
 import sqlite3
-import time
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
 from ..outbox import counts
+from ..store import kv
+from ..store.schema import schema_version
 from ..service import Bridge
 from . import bridge, error
 
@@ -32,25 +33,7 @@ PROBE_KEY = "health.probe"
 
 def write_probe(b: Bridge, timeout: float = PROBE_BUSY_TIMEOUT) -> str:
     """'' when a write transaction commits within `timeout`, else why not."""
-    try:
-        c = sqlite3.connect(b.settings.db_path, timeout=timeout, isolation_level=None)
-    except sqlite3.Error as exc:
-        return f"{type(exc).__name__}: {exc}"
-    try:
-        c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
-                      " value=excluded.value, updated_at=excluded.updated_at", (PROBE_KEY, "ok", time.time()))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        return ""
-    except sqlite3.Error as exc:
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        c.close()
+    return kv.probe_write(b.settings.db_path, PROBE_KEY, timeout)
 
 
 def _scheduler(b: Bridge) -> dict[str, Any]:
@@ -79,7 +62,7 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
     read_error = ""
     try:
         outbox = counts(b.db)
-        schema = b.db.scalar("PRAGMA user_version")
+        schema = schema_version(b.db)
     except sqlite3.Error as exc:
         read_error = str(exc)
     db_ok = not read_error and not problem.startswith(("OperationalError", "DatabaseError"))

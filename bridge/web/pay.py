@@ -11,6 +11,7 @@ from ..config import bank_name
 from ..providers.messenger.contacts import messenger_link
 from ..money import format_money
 from ..payments.vietqr import BINS, payload, png, svg
+from ..store import orders
 from . import bridge
 from .security import csp_nonce, secure_headers
 
@@ -18,7 +19,7 @@ bp = Blueprint("pay", __name__, template_folder="templates")
 
 
 def _order(order_key: str):
-    row = bridge().db.one("SELECT * FROM orders WHERE order_key=? AND deleted=0", (order_key,))
+    row = orders.by_key(bridge().db, order_key)
     if row is None:
         abort(404)
     return row

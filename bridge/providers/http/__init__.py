@@ -5,5 +5,6 @@ PROVIDER = Provider(
     name="http",
     channels={"http": "bridge.providers.http.sender:HttpForwardChannel"},
     # Our id goes out as Idempotency-Key; whether the receiver honours it is the receiver's.
+    performs={"forward": "http"},
     retry_safety={"http": "key"},
 )

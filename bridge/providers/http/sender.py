@@ -5,8 +5,6 @@ body, so a receiver can drop the repeat that a retry after a lost answer may cau
 """
 from __future__ import annotations
 
-import json
-
 import requests
 
 from ..base import Channel, OutgoingMessage, Outcome, SendResult
@@ -14,9 +12,8 @@ from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 class HttpForwardChannel(Channel):
     def send(self, msg: OutgoingMessage) -> SendResult:
-        try:
-            body = json.loads(msg.text)
-        except ValueError:
+        body = msg.meta.get("job")
+        if not isinstance(body, dict) or not body:
             return SendResult(Outcome.PERMANENT, code="bad-body", detail="forward body is not JSON")
         try:
             r = requests.post(msg.recipient, json=body, headers={"Idempotency-Key": msg.id}, timeout=(5, 15))

@@ -6,7 +6,6 @@ only posted when the order's notes do not hold it yet. Marking paid is naturally
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .client import WooAnswer, WooClient
@@ -34,7 +33,7 @@ class WooCommerceChannel(Channel):
     def send(self, msg: OutgoingMessage) -> SendResult:
         assert self.client is not None
         try:
-            action = json.loads(msg.text)
+            action = msg.meta["job"]
             order_id = int(action["order_id"])
         except (ValueError, KeyError, TypeError):
             return SendResult(Outcome.PERMANENT, code="bad-action", detail="not a WooCommerce action")

@@ -8,6 +8,7 @@ from flask import jsonify, render_template
 
 from ...payments.handler import CONFIRM, OVERPAID, REJECT_SPOOF
 from ...payments.review import CONFIRMED, REJECTED, review_queue
+from ...store import reports
 from .. import bridge
 from . import bp, day_start, local_zone
 
@@ -15,21 +16,16 @@ LEFT = ("queued", "sent", "delivered", "failed")   # statuses of messages that w
 
 
 def _period(db: Any, since: float) -> dict[str, Any]:
-    by = [dict(r) for r in db.query(
-        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE created_at >= ? GROUP BY status, channel"
-        " ORDER BY status, channel", (since,))]
+    by = [dict(r) for r in reports.messages_by_status_channel(db, since)]
     by_status: dict[str, int] = {}
     by_channel: dict[str, int] = {}
     for r in by:
         by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
         by_channel[r["channel"] or "?"] = by_channel.get(r["channel"] or "?", 0) + r["n"]
     left = sum(by_status.get(s, 0) for s in LEFT)
-    tx = db.one(
-        "SELECT SUM(decision IN (?, ?) OR review_action=?) AS confirmed,"
-        " SUM(decision=? OR review_action=?) AS rejected FROM transactions WHERE created_at >= ?",
-        (CONFIRM, OVERPAID, CONFIRMED, REJECT_SPOOF, REJECTED, since))
+    tx = reports.payment_outcomes(db, since, (CONFIRM, OVERPAID), CONFIRMED, REJECT_SPOOF, REJECTED)
     return {
-        "orders": db.scalar("SELECT COUNT(*) FROM orders WHERE first_seen_at >= ?", (since,)),
+        "orders": reports.orders_since(db, since),
         "messages": sum(by_status.values()), "by_status": by_status, "by_channel": by_channel,
         "delivery_rate": (by_status.get("delivered", 0) / left) if left else None,
         "confirmed": tx["confirmed"] or 0, "rejected": tx["rejected"] or 0,
@@ -42,10 +38,8 @@ def _per_day(db: Any, days: int = 14) -> list[dict[str, Any]]:
         start, end = day_start(ago), day_start(ago - 1) if ago else 4e9
         out.append({
             "day": datetime.fromtimestamp(start, local_zone()).strftime("%d/%m"),
-            "messages": db.scalar("SELECT COUNT(*) FROM messages WHERE created_at >= ? AND created_at < ?"
-                                  " AND channel != 'woocommerce'", (start, end)),
-            "payments": db.scalar("SELECT COUNT(*) FROM transactions WHERE created_at >= ? AND created_at < ?"
-                                  " AND order_id IS NOT NULL", (start, end)),
+            "messages": reports.messages_between(db, start, end),
+            "payments": reports.payments_between(db, start, end),
         })
     return out
 

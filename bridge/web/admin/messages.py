@@ -11,11 +11,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ... import outbox
+from ...store import messages as stored, reports
 from ...phones import normalize_phone
 from .. import bridge
 from . import bp, int_arg, local_zone, page_arg, who
 
 PAGE = 50
+KINDS = ("all", *outbox.JOB_KINDS)
 STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
 
 
@@ -34,54 +36,33 @@ def _day(value: str, end: bool = False) -> float | None:
 
 
 def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any]], int]:
-    where, params = [], []
-    if args.get("status") in STATUSES:
-        where.append("m.status = ?")
-        params.append(args["status"])
-    if args.get("channel"):
-        where.append("m.channel = ?")
-        params.append(args["channel"])
-    if int_arg(args.get("order")) is not None:
-        where.append("(m.order_id = ? OR m.order_id IN (SELECT id FROM orders WHERE number = ?))")
-        params += [int_arg(args["order"]), args["order"].strip().lstrip("#")]
-    if args.get("phone", "").strip():
-        raw = args["phone"].strip()
-        phone = normalize_phone(raw)
-        digits = re.sub(r"\D", "", raw)
-        where.append("(m.recipient = ? OR m.recipient LIKE ? OR m.recipient_raw LIKE ?)")
-        params += [phone.e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"]
-    start, end = _day(args.get("from", "")), _day(args.get("to", ""), end=True)
-    if start is not None:
-        where.append("m.created_at >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("m.created_at < ?")
-        params.append(end)
-    q = fts_query(args.get("q", ""))
-    if q:
-        where.append("m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
-        params.append(q)
-    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-    total = db.scalar(f"SELECT COUNT(*) FROM messages m{sql_where}", tuple(params))
-    rows = [dict(r) for r in db.query(
-        f"SELECT m.* FROM messages m{sql_where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
-        (*params, PAGE, (page - 1) * PAGE))]
-    return rows, total
+    """Messages (SMS, chat) by default; `kind` = a job kind or "all" shows jobs too."""
+    order_id = int_arg(args.get("order"))
+    raw = args.get("phone", "").strip()
+    f = reports.MessageFilter(
+        status=args["status"] if args.get("status") in STATUSES else None, channel=args.get("channel") or None,
+        order_id=order_id, order_number=args["order"].strip().lstrip("#") if order_id is not None else "",
+        phone_e164=normalize_phone(raw).e164 if raw else None, phone_raw=raw,
+        from_ts=_day(args.get("from", "")), to_ts=_day(args.get("to", ""), end=True), fts=fts_query(args.get("q", "")),
+        kind=args["kind"] if args.get("kind") in KINDS else None)
+    rows, total = reports.search_messages(db, f, PAGE, (page - 1) * PAGE)
+    return [dict(r) for r in rows], total
 
 
 @bp.get("/messages")
 def messages():
     b = bridge()
-    args = {k: request.args.get(k, "").strip()[:200] for k in ("status", "channel", "order", "phone", "from", "to", "q")}
+    args = {k: request.args.get(k, "").strip()[:200]
+            for k in ("status", "channel", "order", "phone", "from", "to", "q", "kind")}
     page = page_arg()
     rows, total = search(b.db, args, page)
     pages = max(1, (total + PAGE - 1) // PAGE)
     return render_template("admin/messages.html", rows=rows, total=total, page=page, pages=pages, args=args,
-                           statuses=STATUSES, channels=sorted(b.channels))
+                           statuses=STATUSES, channels=sorted(b.channels), kinds=KINDS)
 
 
 def _message_or_404(mid: str) -> dict[str, Any]:
-    row = bridge().db.one("SELECT * FROM messages WHERE id=?", (mid,))
+    row = stored.get(bridge().db, mid)
     if row is None:
         abort(404)
     return dict(row)
@@ -95,14 +76,13 @@ def message(mid: str):
         payload = json.loads(m["payload"]) if m["payload"] else None
     except ValueError:
         payload = None
-    copies = [dict(r) for r in b.db.query("SELECT id, status, channel, created_at FROM messages WHERE dedupe_key LIKE ?"
-                                          " ORDER BY created_at", (f"resend:{mid}:%",))]
+    copies = [dict(r) for r in stored.copies(b.db, mid)]
     return render_template(
         "admin/message.html", m=m, payload=payload, legs=outbox.history(b.db, mid), copies=copies,
-        attempts=[dict(r) for r in b.db.query("SELECT * FROM attempts WHERE message_id=? ORDER BY id", (mid,))],
-        events=[dict(r) for r in b.db.query("SELECT * FROM message_events WHERE message_id=? ORDER BY id", (mid,))],
-        channels=[n for n in sorted(b.channels) if n not in ("woocommerce", "http")],
-        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and m["channel"] != "woocommerce")
+        attempts=[dict(r) for r in stored.attempts_of(b.db, mid)],
+        events=[dict(r) for r in stored.events_of(b.db, mid)],
+        channels=[n for n in sorted(b.channels) if n not in outbox.job_channels()],
+        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and not outbox.never_resent(m))
 
 
 @bp.post("/messages/<mid>/resend")
@@ -110,7 +90,7 @@ def resend(mid: str):
     b = bridge()
     m = _message_or_404(mid)
     channel = request.form.get("channel") or None
-    if outbox.is_shop_action(m) or channel == "woocommerce":
+    if outbox.never_resent(m) or (channel in outbox.job_channels() and outbox.kind_of(m) == outbox.MESSAGE):
         # A WooCommerce action (mark paid, order note) done twice is a second payment
         # confirmation in the shop; the button is hidden, and the server refuses it too.
         flash(_("A WooCommerce action (mark paid, order note) is never resent: it would confirm or note the "

@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ...payments import review
+from ...store import payments as stored_payments, reports
 from .. import bridge
 from . import bp, int_arg, page_arg, who
 
@@ -19,18 +20,9 @@ def candidates(db: Any, q: str, amount: int | None) -> list[dict[str, Any]]:
     """Orders a reviewer may mean: by payment code / number, phone, or the transferred amount."""
     if not q and not amount:
         return []
-    where, params = [], []
-    if q:
-        number = re.sub(r"^[A-Za-z]+", "", q.strip().lstrip("#"))
-        digits = re.sub(r"\D", "", q)
-        where.append("(number = ? OR customer_name LIKE ? OR (? != '' AND length(?) >= 6 AND phone_e164 LIKE ?))")
-        params += [number, f"%{q}%", digits, digits, f"%{digits[-9:]}%"]
-    if amount:
-        where.append("total_minor = ?")
-        params.append(amount)
-    return [dict(r) for r in db.query(
-        "SELECT id, number, status, total_minor, customer_name, phone_e164, paid_at FROM orders WHERE "
-        + " OR ".join(where) + " ORDER BY paid_at IS NOT NULL, updated_at DESC LIMIT 20", tuple(params))]
+    number = re.sub(r"^[A-Za-z]+", "", q.strip().lstrip("#")) if q else ""
+    digits = re.sub(r"\D", "", q) if q else ""
+    return [dict(r) for r in reports.order_candidates(db, number, q, digits, amount)]
 
 
 def refusal(exc: review.ReviewError) -> str:
@@ -63,12 +55,10 @@ def payments():
     db = bridge().db
     page = page_arg()
     decision = request.args.get("decision", "").strip()[:40]
-    where, params = (" WHERE decision = ?", [decision]) if decision else ("", [])
-    total = db.scalar(f"SELECT COUNT(*) FROM transactions{where}", tuple(params))
-    rows = [dict(r) for r in db.query(f"SELECT * FROM transactions{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                                      (*params, PAGE, (page - 1) * PAGE))]
+    found, total = reports.search_transactions(db, decision, PAGE, (page - 1) * PAGE)
+    rows = [dict(r) for r in found]
     queue = [dict(r) for r in review.review_queue(db)]
-    decisions = [r["decision"] for r in db.query("SELECT DISTINCT decision FROM transactions ORDER BY decision")]
+    decisions = reports.decisions(db)
     return render_template("admin/payments.html", rows=rows, queue=queue, decision=decision, decisions=decisions,
                            page=page, total=total, pages=max(1, (total + PAGE - 1) // PAGE))
 
@@ -76,7 +66,7 @@ def payments():
 @bp.get("/payments/<int:tx_id>")
 def transaction(tx_id: int):
     db = bridge().db
-    tx = db.one("SELECT * FROM transactions WHERE id=?", (tx_id,))
+    tx = stored_payments.get(db, tx_id)
     if tx is None:
         return render_template("admin/error.html", title="404", message=_("No such transaction.")), 404
     q = request.args.get("q", "").strip()[:100]

@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from jinja2 import TemplateError
 
 from ...context import order_context, sample_contexts, sample_order
-from ...db import now
+from ...store import messages
+from ...store.db import now
 from ...outbox import Draft, enqueue
 from ...phones import normalize_phone
 from ...rules import Rule, make_env
@@ -83,7 +84,7 @@ def template_test_send(name: str):
         mid = enqueue(c, Draft.to_phone(phone, dedupe_key=f"test:{uuid.uuid4().hex}", rule=rule.name, event="test",
                                         audience="test", channels=rule.channels, sms=prepare(text, rule.unicode),
                                         payload=b.rules.extras(rule, ctx), due_at=now()))
-        c.execute("UPDATE messages SET reason=? WHERE id=?", (f"test send by {who()}", mid))
+        messages.set_reason(c, mid, f"test send by {who()}")
     b.wake_worker()
     flash(_("Test message queued to %(phone)s.", phone=phone.e164), "ok")
     return redirect(url_for("admin.message", mid=mid))

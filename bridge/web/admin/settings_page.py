@@ -12,6 +12,7 @@ from ...providers.woocommerce import reconcile
 from ...providers.woocommerce import ownership as woo_webhooks
 from ...providers.woocommerce.client import WooClient
 from ...config import ENV
+from ...store import reports
 from .. import bridge
 from . import bp
 
@@ -79,9 +80,7 @@ def settings():
         secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
-        rejections=[dict(r) for r in b.db.query(
-            "SELECT id, at, COALESCE(last_at, at) AS last_at, COALESCE(count, 1) AS count, endpoint, http_status,"
-            " reason, remote_addr FROM rejections ORDER BY COALESCE(last_at, at) DESC LIMIT 50")])
+        rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)])
 
 
 @bp.post("/devices/<name>/resume")

@@ -1,0 +1,40 @@
+"""The inbox table: every inbound SMS, app notification and chat message, stored before anything
+is decided from it."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .db import Database
+
+
+def by_external_id(c: sqlite3.Connection, source: str, external_id: str) -> sqlite3.Row | None:
+    return c.execute("SELECT id FROM inbox WHERE source=? AND external_id=?", (source, external_id)).fetchone()
+
+
+def twin(c: sqlite3.Connection, sender: str, device: str, text: str, start: float, end: float) -> sqlite3.Row | None:
+    """A row (not itself a duplicate) with the same sender, device and text received in [start, end]."""
+    return c.execute(
+        "SELECT id FROM inbox WHERE sender=? AND device=? AND text=? AND received_at BETWEEN ? AND ?"
+        " AND state != 'duplicate' LIMIT 1", (sender, device, text, start, end)).fetchone()
+
+
+def insert(c: sqlite3.Connection, t: float, source: str, external_id: str | None, device: str, sim: int | None,
+           sender: str, recipient: str, text: str, received_at: float, raw: Any, state: str, reason: str,
+           package: str | None, title: str | None) -> int:
+    cur = c.execute(
+        "INSERT INTO inbox(created_at, source, external_id, device, sim, sender, recipient, text, received_at,"
+        " raw, state, handled_by, reason, package, title) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (t, source, external_id, device, sim, sender, recipient, text, received_at, raw, state, "", reason,
+         package, title))
+    return cur.lastrowid
+
+
+def set_handled(c: sqlite3.Connection, row_id: int, state: str, handled_by: str, reason: str) -> None:
+    c.execute("UPDATE inbox SET state=?, handled_by=?, reason=? WHERE id=?", (state, handled_by, reason, row_id))
+
+
+def stranded(db: Database, created_before: float, limit: int = 200) -> list[sqlite3.Row]:
+    """Stored but never handed on (still 'received'), oldest first."""
+    return db.query("SELECT * FROM inbox WHERE state='received' AND created_at < ? ORDER BY id LIMIT ?",
+                    (created_before, limit))

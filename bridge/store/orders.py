@@ -1,0 +1,69 @@
+"""The orders table: the last state seen of each WooCommerce order, what was last notified, and
+whether we hold it paid."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .db import Database, fetch_one
+
+_UPDATED_ON_CONFLICT = (
+    "number=excluded.number, order_key=excluded.order_key, status=excluded.status,"
+    " date_modified_gmt=excluded.date_modified_gmt, payment_method=excluded.payment_method,"
+    " payment_method_title=excluded.payment_method_title, currency=excluded.currency,"
+    " total_minor=excluded.total_minor, customer_name=excluded.customer_name, phone_raw=excluded.phone_raw,"
+    " phone_e164=excluded.phone_e164, email=excluded.email, source_url=excluded.source_url, deleted=0,"
+    " body=excluded.body, updated_at=excluded.updated_at")
+
+
+def save(c: sqlite3.Connection, snap: Any, source_url: str, body: str, t: float, *,
+         notified_status: str | None = None, keep_existing: bool = False) -> None:
+    """Store an order snapshot (a parsed WooCommerce order) inside the caller's transaction.
+
+    By default a known order takes the snapshot (and is no longer deleted), keeping its first
+    sighting and what was notified. With `keep_existing` (an order fetched because a payment
+    names it) a known order is left as it is; a new one is stored with `notified_status`, so
+    nobody is told about a status nobody saw change."""
+    verb = "INSERT OR IGNORE" if keep_existing else "INSERT"
+    conflict = "" if keep_existing else f" ON CONFLICT(id) DO UPDATE SET {_UPDATED_ON_CONFLICT}"
+    c.execute(
+        f"{verb} INTO orders(id, number, order_key, status, date_modified_gmt, notified_status, payment_method,"
+        " payment_method_title, currency, total_minor, customer_name, phone_raw, phone_e164, email, source_url,"
+        " deleted, body, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)" + conflict,
+        (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, notified_status,
+         snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
+         snap.phone_raw, snap.phone.e164, snap.email, source_url, body, t, t))
+
+
+def get(db_or_c: Database | sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
+    return fetch_one(db_or_c, "SELECT * FROM orders WHERE id=?", (order_id,))
+
+
+def number_known(db: Database, number: str) -> bool:
+    return db.one("SELECT 1 FROM orders WHERE number=?", (number,)) is not None
+
+
+def by_number(c: sqlite3.Connection, number: str) -> sqlite3.Row | None:
+    """The order with this number, a live one before a deleted one, the newest first."""
+    return c.execute("SELECT * FROM orders WHERE number=? ORDER BY deleted, id DESC LIMIT 1", (number,)).fetchone()
+
+
+def by_key(db: Database, order_key: str) -> sqlite3.Row | None:
+    """A live order by the key in its /pay link."""
+    return db.one("SELECT * FROM orders WHERE order_key=? AND deleted=0", (order_key,))
+
+
+def set_notified(c: sqlite3.Connection, order_id: int, status: str, t: float) -> None:
+    c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?", (status, t, order_id))
+
+
+def mark_deleted(c: sqlite3.Connection, order_id: int, t: float) -> bool:
+    """Moved to the trash in the shop; False when the order was never seen."""
+    return bool(c.execute("UPDATE orders SET deleted=1, updated_at=? WHERE id=?", (t, order_id)).rowcount)
+
+
+def mark_paid(c: sqlite3.Connection, order_id: int, tx_id: int, status: str, t: float) -> bool:
+    """Paid in our books, once: False when it already was."""
+    cur = c.execute("UPDATE orders SET paid_at=?, paid_transaction=?, status=?, notified_status=?, updated_at=?"
+                    " WHERE id=? AND paid_at IS NULL", (t, tx_id, status, status, t, order_id))
+    return cur.rowcount != 0

@@ -1,0 +1,61 @@
+"""The transactions table: every bank/MoMo message read, with its decision, reason and review."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Sequence
+
+from .db import Database, fetch_one
+
+
+def get(db_or_c: Database | sqlite3.Connection, tx_id: int) -> sqlite3.Row | None:
+    return fetch_one(db_or_c, "SELECT * FROM transactions WHERE id=?", (tx_id,))
+
+
+def decided_for_inbox(db: Database, inbox_id: int) -> sqlite3.Row | None:
+    """The decision already taken on an inbound message (restart idempotence)."""
+    return db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (inbox_id,))
+
+
+def by_fingerprint(c: sqlite3.Connection, fp: str) -> sqlite3.Row | None:
+    return c.execute("SELECT id FROM transactions WHERE fingerprint=?", (fp,)).fetchone()
+
+
+def same_text_and_amount(c: sqlite3.Connection, bank: str | None, text: str, amount: int | None,
+                         direction: str | None, received_at: float, limit: int = 50) -> list[sqlite3.Row]:
+    """Earlier events with the same bank, text, amount and direction, nearest in time first, with
+    their inbox row's external id and time."""
+    return c.execute(
+        "SELECT t.id, i.external_id, i.received_at FROM transactions t JOIN inbox i ON i.id = t.inbox_id"
+        " WHERE t.bank IS ? AND t.text = ? AND t.amount IS ? AND t.direction IS ? AND t.fingerprint IS NOT NULL"
+        " ORDER BY abs(i.received_at - ?) LIMIT ?", (bank, text, amount, direction, received_at, limit)).fetchall()
+
+
+def insert(c: sqlite3.Connection, data: dict[str, Any]) -> int:
+    """A transaction row from its column values."""
+    cols = ",".join(data)
+    cur = c.execute(f"INSERT INTO transactions({cols}) VALUES ({','.join('?' * len(data))})", tuple(data.values()))
+    return cur.lastrowid
+
+
+def text_of(c: sqlite3.Connection, tx_id: int) -> str:
+    return c.execute("SELECT text FROM transactions WHERE id=?", (tx_id,)).fetchone()["text"]
+
+
+def set_order(c: sqlite3.Connection, tx_id: int, order_id: int) -> None:
+    c.execute("UPDATE transactions SET order_id=? WHERE id=?", (order_id, tx_id))
+
+
+def review_queue(db: Database, decisions: Sequence[str]) -> list[sqlite3.Row]:
+    """Transactions with one of `decisions` that no person has acted on yet, oldest first."""
+    marks = ",".join("?" * len(decisions))
+    return db.query(f"SELECT * FROM transactions WHERE decision IN ({marks}) AND review_action IS NULL ORDER BY id",
+                    tuple(decisions))
+
+
+def mark_reviewed(c: sqlite3.Connection, tx_id: int, action: str, who: str, t: float, note: str) -> None:
+    c.execute("UPDATE transactions SET review_action=?, reviewed_by=?, reviewed_at=?, review_note=? WHERE id=?",
+              (action, who, t, note, tx_id))
+
+
+def of_order(db: Database, order_id: int) -> list[sqlite3.Row]:
+    return db.query("SELECT * FROM transactions WHERE order_id=? ORDER BY id", (order_id,))

@@ -1,0 +1,215 @@
+"""What the admin pages and the metrics read: filtered, paged lists and counts.
+
+Where a count is about messages (SMS, chat), job rows (order updates, forwards) are left out:
+they are no SMS. An order's timeline (store.messages.of_order) shows both.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Database
+from .messages import IS_MESSAGE
+
+
+@dataclass
+class MessageFilter:
+    """The admin's message search. `kind`: None for messages only, a job kind, or "all"."""
+    status: str | None = None
+    channel: str | None = None
+    order_id: int | None = None
+    order_number: str = ""
+    phone_e164: str | None = None
+    phone_raw: str = ""
+    from_ts: float | None = None
+    to_ts: float | None = None
+    fts: str = ""
+    kind: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where, params = [], []
+        if self.kind is None:
+            where.append(IS_MESSAGE.replace("kind", "m.kind"))
+        elif self.kind != "all":
+            where.append("m.kind = ?")
+            params.append(self.kind)
+        if self.status:
+            where.append("m.status = ?")
+            params.append(self.status)
+        if self.channel:
+            where.append("m.channel = ?")
+            params.append(self.channel)
+        if self.order_id is not None:
+            where.append("(m.order_id = ? OR m.order_id IN (SELECT id FROM orders WHERE number = ?))")
+            params += [self.order_id, self.order_number]
+        if self.phone_raw:
+            raw = self.phone_raw
+            digits = re.sub(r"\D", "", raw)
+            where.append("(m.recipient = ? OR m.recipient LIKE ? OR m.recipient_raw LIKE ?)")
+            params += [self.phone_e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"]
+        if self.from_ts is not None:
+            where.append("m.created_at >= ?")
+            params.append(self.from_ts)
+        if self.to_ts is not None:
+            where.append("m.created_at < ?")
+            params.append(self.to_ts)
+        if self.fts:
+            where.append("m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
+            params.append(self.fts)
+        return ((" WHERE " + " AND ".join(where)) if where else ""), params
+
+
+def search_messages(db: Database, f: MessageFilter, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    where, params = f.sql()
+    total = db.scalar(f"SELECT COUNT(*) FROM messages m{where}", tuple(params))
+    rows = db.query(f"SELECT m.* FROM messages m{where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
+                    (*params, limit, offset))
+    return rows, total
+
+
+# -- orders and inbound -----------------------------------------------------------------------
+def search_orders(db: Database, q: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    where, params = "", []
+    if q:
+        digits = re.sub(r"\D", "", q)
+        where = " WHERE number = ? OR customer_name LIKE ? OR email LIKE ? OR (? != '' AND phone_e164 LIKE ?)"
+        params = [q.lstrip("#"), f"%{q}%", f"%{q}%", digits, f"%{digits[-9:]}%"]
+    total = db.scalar(f"SELECT COUNT(*) FROM orders{where}", tuple(params))
+    rows = db.query(
+        f"SELECT id, number, status, notified_status, total_minor, customer_name, phone_e164, payment_method,"
+        f" paid_at, updated_at FROM orders{where} ORDER BY updated_at DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset))
+    return rows, total
+
+
+def order_candidates(db: Database, number: str, name: str, digits: str, amount: int | None,
+                     limit: int = 20) -> list[sqlite3.Row]:
+    """Orders a transfer may pay: by number, name or phone (when `name` is given), or by amount."""
+    where, params = [], []
+    if name:
+        where.append("(number = ? OR customer_name LIKE ? OR (? != '' AND length(?) >= 6 AND phone_e164 LIKE ?))")
+        params += [number, f"%{name}%", digits, digits, f"%{digits[-9:]}%"]
+    if amount:
+        where.append("total_minor = ?")
+        params.append(amount)
+    if not where:
+        return []
+    return db.query(
+        "SELECT id, number, status, total_minor, customer_name, phone_e164, paid_at FROM orders WHERE "
+        + " OR ".join(where) + " ORDER BY paid_at IS NOT NULL, updated_at DESC LIMIT ?", (*params, limit))
+
+
+def search_inbound(db: Database, source: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    where, params = (" WHERE i.source = ?", [source]) if source else ("", [])
+    total = db.scalar(f"SELECT COUNT(*) FROM inbox i{where}", tuple(params))
+    rows = db.query(
+        f"SELECT i.*, t.id AS tx_id, t.decision, t.amount, t.order_id FROM inbox i"
+        f" LEFT JOIN transactions t ON t.inbox_id = i.id{where} ORDER BY i.id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset))
+    return rows, total
+
+
+def inbound_sources(db: Database) -> list[str]:
+    return [r["source"] for r in db.query("SELECT DISTINCT source FROM inbox ORDER BY source")]
+
+
+def search_transactions(db: Database, decision: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    where, params = (" WHERE decision = ?", [decision]) if decision else ("", [])
+    total = db.scalar(f"SELECT COUNT(*) FROM transactions{where}", tuple(params))
+    rows = db.query(f"SELECT * FROM transactions{where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+    return rows, total
+
+
+def decisions(db: Database) -> list[str]:
+    return [r["decision"] for r in db.query("SELECT DISTINCT decision FROM transactions ORDER BY decision")]
+
+
+def recent_rejections(db: Database, limit: int = 50) -> list[sqlite3.Row]:
+    return db.query(
+        "SELECT id, at, COALESCE(last_at, at) AS last_at, COALESCE(count, 1) AS count, endpoint, http_status,"
+        " reason, remote_addr FROM rejections ORDER BY COALESCE(last_at, at) DESC LIMIT ?", (limit,))
+
+
+# -- the dashboard ----------------------------------------------------------------------------
+def messages_by_status_channel(db: Database, since: float) -> list[sqlite3.Row]:
+    return db.query(
+        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE created_at >= ?"
+        f" AND {IS_MESSAGE} GROUP BY status, channel ORDER BY status, channel", (since,))
+
+
+def payment_outcomes(db: Database, since: float, confirmed: tuple[str, str], confirmed_review: str,
+                     rejected: str, rejected_review: str) -> sqlite3.Row:
+    return db.one(
+        "SELECT SUM(decision IN (?, ?) OR review_action=?) AS confirmed,"
+        " SUM(decision=? OR review_action=?) AS rejected FROM transactions WHERE created_at >= ?",
+        (*confirmed, confirmed_review, rejected, rejected_review, since))
+
+
+def orders_since(db: Database, since: float) -> int:
+    return db.scalar("SELECT COUNT(*) FROM orders WHERE first_seen_at >= ?", (since,))
+
+
+def messages_between(db: Database, start: float, end: float) -> int:
+    return db.scalar(f"SELECT COUNT(*) FROM messages WHERE created_at >= ? AND created_at < ? AND {IS_MESSAGE}",
+                     (start, end))
+
+
+def payments_between(db: Database, start: float, end: float) -> int:
+    return db.scalar("SELECT COUNT(*) FROM transactions WHERE created_at >= ? AND created_at < ?"
+                     " AND order_id IS NOT NULL", (start, end))
+
+
+# -- metrics ----------------------------------------------------------------------------------
+def histogram(db: Database, label: str, expr: str, table_where: str, buckets: tuple[float, ...],
+              params: tuple = ()) -> list[sqlite3.Row]:
+    """Per `label`: the count at or under each bucket, the count and the sum of `expr`."""
+    cases = ", ".join(f"SUM(CASE WHEN {expr} <= {b} THEN 1 ELSE 0 END)" for b in buckets)
+    return db.query(f"SELECT {label}, {cases}, COUNT(*), COALESCE(SUM({expr}), 0) FROM {table_where}"
+                    f" GROUP BY {label}", params)
+
+
+def send_durations(db: Database, buckets: tuple[float, ...]) -> list[sqlite3.Row]:
+    return histogram(db, "channel", "duration_ms / 1000.0", "attempts", buckets)
+
+
+def delivery_times(db: Database, buckets: tuple[float, ...]) -> list[sqlite3.Row]:
+    """Created -> delivered, messages only (a job is 'delivered' when its receiver answered)."""
+    return histogram(db, "channel", "(delivered_at - created_at)",
+                     f"messages WHERE delivered_at IS NOT NULL AND {IS_MESSAGE}", buckets)
+
+
+def deliveries_by_topic_state(db: Database) -> list[sqlite3.Row]:
+    return db.query("SELECT topic, state, COUNT(*) FROM deliveries GROUP BY topic, state")
+
+
+def rejections_by_endpoint(db: Database) -> list[sqlite3.Row]:
+    # a repeated refusal is one row with a count
+    return db.query("SELECT endpoint, http_status, SUM(COALESCE(count, 1)) FROM rejections"
+                    " GROUP BY endpoint, http_status")
+
+
+def messages_by_status_channel_all(db: Database) -> list[sqlite3.Row]:
+    return db.query(f"SELECT status, channel, COUNT(*) FROM messages WHERE {IS_MESSAGE} GROUP BY status, channel")
+
+
+def jobs_by_kind_status(db: Database) -> list[sqlite3.Row]:
+    return db.query(f"SELECT kind, status, COUNT(*) FROM messages WHERE NOT ({IS_MESSAGE}) GROUP BY kind, status")
+
+
+def attempts_by_channel_outcome(db: Database) -> list[sqlite3.Row]:
+    return db.query("SELECT channel, outcome, COUNT(*) FROM attempts GROUP BY channel, outcome")
+
+
+def outbox_waiting(db: Database, status: str) -> int:
+    """Rows waiting in the outbox with `status` (messages and jobs: both hold the queue)."""
+    return db.scalar("SELECT COUNT(*) FROM messages WHERE status=?", (status,))
+
+
+def transactions_by_decision(db: Database) -> list[sqlite3.Row]:
+    return db.query("SELECT decision, COUNT(*) FROM transactions GROUP BY decision")
+
+
+def inbox_by_source_state(db: Database) -> list[sqlite3.Row]:
+    return db.query("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state")

@@ -1,0 +1,208 @@
+"""The schema and its migrations: safe to run on every start and from several processes.
+
+Each version adds tables, columns and indexes with `if_not_exists`, so an older database is
+upgraded in place; data moves between versions are written to run once and be harmless again.
+"""
+from __future__ import annotations
+
+import sqlite_utils
+
+from .db import Database
+
+SCHEMA_VERSION = 8
+
+
+def migrate(db: Database) -> None:
+    """Create or upgrade the schema inside one write transaction."""
+    c = db.conn()
+    with db.tx():
+        _create_schema(sqlite_utils.Database(c))
+        c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def schema_version(db: Database) -> int:
+    return db.scalar("PRAGMA user_version")
+
+
+def _create_schema(db: sqlite_utils.Database) -> None:
+    db["kv"].create({"key": str, "value": str, "updated_at": float}, pk="key", if_not_exists=True)
+
+    # Every accepted WooCommerce delivery, raw, before anything is decided from it.
+    db["deliveries"].create({
+        "id": int, "received_at": float, "delivery_id": str, "webhook_id": str, "topic": str,
+        "resource": str, "resource_id": int, "source_url": str, "headers": str, "body": bytes,
+        "state": str, "reason": str, "processed_at": float,
+    }, pk="id", if_not_exists=True)
+    db["deliveries"].create_index(["state"], if_not_exists=True)
+    db["deliveries"].create_index(["resource", "resource_id"], if_not_exists=True)
+
+    # Requests we refused (bad signature, malformed, too large...): kept so an admin sees them.
+    db["rejections"].create({
+        "id": int, "at": float, "endpoint": str, "http_status": int, "reason": str,
+        "remote_addr": str, "headers": str, "body_excerpt": bytes,
+    }, pk="id", if_not_exists=True)
+
+    db["orders"].create({
+        "id": int, "number": str, "order_key": str, "status": str, "date_modified_gmt": str,
+        "notified_status": str, "notified_at": float, "payment_method": str,
+        "payment_method_title": str, "currency": str, "total_minor": int, "customer_name": str,
+        "phone_raw": str, "phone_e164": str, "email": str, "source_url": str, "deleted": int,
+        "body": str, "first_seen_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+    db["orders"].create_index(["status"], if_not_exists=True)
+
+    db["customers"].create({
+        "id": int, "name": str, "phone_raw": str, "phone_e164": str, "email": str,
+        "welcomed_at": float, "body": str, "first_seen_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+
+    # The outbox: a message is a row here before any provider is called.
+    db["messages"].create({
+        "id": str, "created_at": float, "updated_at": float, "dedupe_key": str,
+        "delivery_ref": int, "order_id": int, "customer_id": int, "rule": str, "event": str,
+        "audience": str, "channel": str, "recipient_raw": str, "recipient": str, "text": str,
+        "encoding": str, "length": int, "segments": int, "status": str, "reason": str,
+        "attempts": int, "due_at": float, "lease_until": float, "provider_id": str,
+        "provider_status": str, "sent_at": float, "delivered_at": float, "last_polled_at": float,
+    }, pk="id", not_null={"status", "dedupe_key"}, defaults={"attempts": 0}, if_not_exists=True)
+    db["messages"].create_index(["dedupe_key"], unique=True, if_not_exists=True)
+    db["messages"].create_index(["status", "due_at"], if_not_exists=True)
+    db["messages"].create_index(["provider_id"], if_not_exists=True)
+    db["messages"].create_index(["order_id"], if_not_exists=True)
+
+    # One row per call to a provider, with its answer.
+    db["attempts"].create({
+        "id": int, "message_id": str, "at": float, "channel": str, "outcome": str, "code": str,
+        "detail": str, "duration_ms": float,
+    }, pk="id", if_not_exists=True)
+    db["attempts"].create_index(["message_id"], if_not_exists=True)
+
+    # Delivery reports (callbacks and polls), raw payload beside the normalized event.
+    db["message_events"].create({
+        "id": int, "at": float, "message_id": str, "source": str, "provider_id": str,
+        "event": str, "raw": str,
+    }, pk="id", if_not_exists=True)
+    db["message_events"].create_index(["message_id"], if_not_exists=True)
+
+    # v2: the shop's phones, and channel fallback / urgency per message.
+    _ensure_columns(db["messages"], {"device": str, "urgent": int, "fallback": str})
+    db["devices"].create({
+        "name": str, "next_at": float, "consecutive_failures": int, "paused_until": float,
+        "pause_reason": str, "last_used_at": float,
+    }, pk="name", if_not_exists=True)
+    db["device_sends"].create({"id": int, "device": str, "at": float}, pk="id", if_not_exists=True)
+    db["device_sends"].create_index(["device", "at"], if_not_exists=True)
+
+    # Every inbound SMS (phone gateway, Fibo) before anything is decided from it.
+    db["inbox"].create({
+        "id": int, "created_at": float, "source": str, "external_id": str, "device": str, "sim": int,
+        "sender": str, "recipient": str, "text": str, "received_at": float, "raw": str, "state": str,
+        "handled_by": str, "reason": str,
+    }, pk="id", if_not_exists=True)
+    db["inbox"].create_index(["source", "external_id"], unique=True, if_not_exists=True)
+
+    # v3: payments. Every bank/MoMo message read becomes a row with its decision and reason.
+    _ensure_columns(db["orders"], {"paid_at": float, "paid_transaction": int})
+    db["orders"].create_index(["number"], if_not_exists=True)
+    _ensure_columns(db["inbox"], {"package": str, "title": str})
+    db["transactions"].create({
+        "id": int, "created_at": float, "inbox_id": int, "source": str, "sender": str, "channel": str, "bank": str,
+        "family": str, "kind": str, "direction": str, "amount": int, "balance": int, "memo": str, "account": str,
+        "time_printed": str, "reference": str, "text": str, "fingerprint": str, "duplicate_of": int,
+        "order_id": int, "code": str, "decision": str, "reason": str, "review_action": str, "reviewed_by": str,
+        "reviewed_at": float, "review_note": str,
+    }, pk="id", if_not_exists=True)
+    db["transactions"].create_index(["fingerprint"], unique=True, if_not_exists=True)
+    db["transactions"].create_index(["decision", "review_action"], if_not_exists=True)
+    db["transactions"].create_index(["order_id"], if_not_exists=True)
+
+    # v4: lookups that must stay indexed as the tables grow (bench/match.py measures them):
+    # a transaction by its inbox row (restart idempotence), an inbox twin by sender and text,
+    # an order by the key in its /pay link.
+    db["transactions"].create_index(["inbox_id"], if_not_exists=True)
+    db["inbox"].create_index(["sender", "text", "received_at"], if_not_exists=True)
+    db.execute("DROP INDEX IF EXISTS idx_inbox_sender_received_at")  # v2's; the planner preferred it, scanning
+    db["orders"].create_index(["order_key"], if_not_exists=True)
+
+    # v5: channel chains and Messenger. `payload` holds what a rule adds beyond the text (a link
+    # button, a Zalo template); `leg` counts the channels a message has fallen through; every
+    # finished leg is kept in message_legs with its provider id, so a late report still lands.
+    _ensure_columns(db["messages"], {"payload": str, "leg": int, "fallback_after": float})
+    db["message_legs"].create({
+        "id": int, "message_id": str, "leg": int, "channel": str, "provider_id": str, "started_at": float,
+        "ended_at": float, "outcome": str, "reason": str,
+    }, pk="id", if_not_exists=True)
+    db["message_legs"].create_index(["message_id"], if_not_exists=True)
+    db["message_legs"].create_index(["provider_id"], if_not_exists=True)
+    # Who a Messenger user (PSID) is, bound through a signed m.me ref, and when they last wrote.
+    db["messenger_contacts"].create({
+        "psid": str, "phone_e164": str, "email": str, "customer_id": int, "order_id": int, "name": str,
+        "bound_at": float, "last_inbound_at": float, "updated_at": float,
+    }, pk="psid", if_not_exists=True)
+    db["messenger_contacts"].create_index(["phone_e164"], if_not_exists=True)
+    db["messenger_contacts"].create_index(["email"], if_not_exists=True)
+    # v6 (security): repeated refusals are one row with a count; failed admin sign-ins shared by
+    # every web process; the admin session generation; Messenger refs used once, and bindings of
+    # an already-bound phone waiting for the admin.
+    _ensure_columns(db["rejections"], {"count": int, "last_at": float})
+    db["rejections"].create_index(["endpoint", "reason", "remote_addr", "at"], if_not_exists=True)
+    db["login_failures"].create({"id": int, "at": float, "remote": str}, pk="id", if_not_exists=True)
+    db["login_failures"].create_index(["remote", "at"], if_not_exists=True)
+    db["login_failures"].create_index(["at"], if_not_exists=True)
+    db["messenger_refs"].create({"ref_hash": str, "psid": str, "used_at": float}, pk="ref_hash", if_not_exists=True)
+    db["messenger_pending"].create({
+        "id": int, "psid": str, "phone_e164": str, "email": str, "customer_id": int, "order_id": int, "name": str,
+        "bound_psid": str, "requested_at": float, "decision": str, "decided_at": float, "decided_by": str,
+    }, pk="id", if_not_exists=True)
+    db["messenger_pending"].create_index(["decision"], if_not_exists=True)
+    # Full-text search over messages for the admin (text and recipients; "nguyen" finds "Nguyễn").
+    if not db["messages_fts"].exists():
+        db["messages"].enable_fts(["text", "recipient", "recipient_raw"], create_triggers=True,
+                                  tokenize="unicode61 remove_diacritics 2")
+
+    # v7: WooCommerce repeats X-WC-Webhook-Delivery-ID for every delivery of one webhook within a
+    # second, so it is no identity: an exact replay is (webhook, delivery id, body) hashed.
+    _ensure_columns(db["deliveries"], {"replay_key": str})
+    db.execute("DROP INDEX IF EXISTS idx_deliveries_delivery_id")
+    db["deliveries"].create_index(["delivery_id"], index_name="idx_deliveries_delivery_id_v6", if_not_exists=True)
+    db["deliveries"].create_index(["replay_key"], unique=True, if_not_exists=True)
+    # Why a customer got no welcome (registered without a phone), for the admin.
+    _ensure_columns(db["customers"], {"welcome_skipped": str})
+
+    # v8: the outbox carries jobs, not only messages. `kind` says what a row does ('message': an
+    # SMS or chat message with text and segments; 'order_update', 'forward': a job whose `payload`
+    # is everything its channel needs). Rows from before were all messages, the jobs among them
+    # with their JSON in `text`: that JSON moves to `payload` and `text` becomes what a person reads.
+    _ensure_columns(db["messages"], {"kind": str})
+    _kinds_for_old_rows(db)
+
+
+def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
+    """Give every row without a kind its kind (once: a row with a kind is never touched again).
+
+    Before v8 an order update was queued with audience 'shop', recipient 'order N' and the action
+    as JSON in the text; a forward with event 'sms.forward', audience 'webhook' and the body as
+    JSON in the text. Everything else was a message."""
+    note = "COALESCE(json_extract(text, '$.note'), '')"
+    db.execute(
+        "UPDATE messages SET kind='order_update', event='order.update', payload=text, encoding=NULL, length=0,"
+        " segments=0, text=CASE WHEN json_extract(text, '$.action')='mark_paid'"
+        f" THEN rtrim('mark paid (' || COALESCE(json_extract(text, '$.status'), '') || '): ' || {note}, ': ')"
+        f" ELSE {note} END"
+        " WHERE kind IS NULL AND audience='shop' AND recipient_raw LIKE 'order %' AND json_valid(text)"
+        " AND json_extract(text, '$.order_id') IS NOT NULL")
+    db.execute(
+        "UPDATE messages SET kind='forward', payload=text, encoding=NULL, length=0, segments=0,"
+        " text=COALESCE(json_extract(text, '$.sender'), '') || ': ' || COALESCE(json_extract(text, '$.text'), '')"
+        " WHERE kind IS NULL AND event='sms.forward' AND audience='webhook' AND json_valid(text)")
+    db.execute("UPDATE messages SET kind='message' WHERE kind IS NULL")
+
+
+def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:
+    """Add columns that a newer version introduced to a table an older version created."""
+    have = {c.name for c in table.columns}
+    for name, kind in columns.items():
+        if name not in have:
+            table.add_column(name, kind)
+
+
