@@ -99,13 +99,6 @@ def positive_float(v: str) -> float:
     return n
 
 
-def sms_type(v: str) -> int:
-    n = int(v)
-    if n not in (2, 8):
-        raise ValueError("eSMS SmsType must be 2 (brandname customer care) or 8 (fixed 10-digit number)")
-    return n
-
-
 def url(v: str) -> str:
     s = v.strip().rstrip("/")
     if s and not (s.startswith("http://") or s.startswith("https://")):
