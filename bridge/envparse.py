@@ -81,7 +81,7 @@ def sqlite_sync(v: str) -> str:
 def name_list(v: str) -> tuple[str, ...]:
     names = tuple(x.strip() for x in v.split(",") if x.strip())
     if not names:
-        raise ValueError("expected a comma list of channel names, e.g. esms,smsgate")
+        raise ValueError("expected a comma list of channel names")
     return names
 
 

@@ -61,6 +61,10 @@ class Provider:
     inbound_token_fallback: dict[str, str] = field(default_factory=dict)
     endpoints: str = ""                        # "module:function"(bridge) -> [(label, url, note)] for banner/settings
     owner_channels: tuple[str, ...] = ()       # its channels that can alert the owner (default ALERT_CHANNELS)
+    default_channel: str = ""                  # the channel of a rule without `channel:` (first provider declaring one)
+    template_channels: tuple[str, ...] = ()    # its channels that send a registered template (the rule's `zns`)
+    rotation_effect: dict[str, str] = field(default_factory=dict)   # secret field -> what rotating it means
+    check: str = ""                            # "module:function"(settings) -> [error] for check-config
     status: str = ""                           # "module:function"(bridge) -> [StatusItem]
     watch: str = ""                            # "module:function"(bridge) -> [(kind, subject, text)] to alert the owner
     # How a retry after an answer that may have been lost is made safe, per channel it serves
@@ -116,6 +120,26 @@ def inbound_token_fallbacks() -> dict[str, str]:
 
 def owner_channels() -> tuple[str, ...]:
     return tuple(c for p in installed() for c in p.owner_channels)
+
+
+def default_channel() -> str:
+    return next((p.default_channel for p in installed() if p.default_channel), "dry-run")
+
+
+def template_channels() -> tuple[str, ...]:
+    return tuple(c for p in installed() for c in p.template_channels)
+
+
+def rotation_effects() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in installed():
+        out.update(p.rotation_effect)
+    return out
+
+
+def config_errors(settings: Any) -> list[str]:
+    """What each provider finds wrong in a configuration that loaded (half-given credentials)."""
+    return [e for p in installed() if p.check for e in resolve(p.check)(settings)]
 
 
 def _gather(attr: str, bridge: Any) -> list[Any]:

@@ -42,6 +42,14 @@ class EsmsSettings:
         return bool(self.esms_api_key and self.esms_secret_key)
 
 
+def config_errors(settings: Any) -> list[str]:
+    """One key without the other is a typo, not a choice: said by check-config."""
+    if bool(settings.esms_api_key) == bool(settings.esms_secret_key):
+        return []
+    return ["eSMS needs both ESMS_API_KEY and ESMS_SECRET_KEY; missing: "
+            + ("ESMS_SECRET_KEY" if settings.esms_api_key else "ESMS_API_KEY")]
+
+
 ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ESMS_API_KEY": ("esms_api_key", str),
     "ESMS_SECRET_KEY": ("esms_secret_key", str),
