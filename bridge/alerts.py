@@ -1,6 +1,6 @@
 """SMS to the owner when something needs their hand: a provider refusing every message, what a
-provider watches (a prepaid balance running low), a phone paused, a WooCommerce webhook disabled, the payment review
-queue growing, a bank-transfer order unpaid for too long.
+provider watches (a prepaid balance running low), a phone paused, a WooCommerce webhook
+disabled, the payment review queue growing, a bank-transfer order unpaid for too long.
 
 Each alert is an ordinary outbox message (audience `owner`, rule `alert:<kind>`), so it is
 durable, visible in the admin page and never sent twice: its dedupe key carries the kind, the
