@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from . import logs
+from . import logs, providers
 from .config import ConfigError, load_settings, settings_with
 from .rules import RulesError
 
@@ -60,9 +60,7 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
     if (s.woo_consumer_key or s.woo_consumer_secret) and not s.woo_configured:
         errors.append("WooCommerce REST needs all of " + ", ".join(woo) + "; missing: "
                       + ", ".join(k for k, v in woo.items() if not v))
-    if bool(s.esms_api_key) != bool(s.esms_secret_key):
-        errors.append("eSMS needs both ESMS_API_KEY and ESMS_SECRET_KEY; missing: "
-                      + ("ESMS_SECRET_KEY" if s.esms_api_key else "ESMS_API_KEY"))
+    errors += providers.config_errors(s)
     for raw in s.owner_phones:
         phone = normalize_phone(raw)
         if not phone.ok:
@@ -102,16 +100,16 @@ def cmd_admin_password(_args) -> int:
 ROTATION_EFFECT = {
     "secret_key": "admin sessions and outstanding Messenger refs stop working",
     "woo_webhook_secret": "run `python -m bridge connect` (or paste it into every WooCommerce webhook)",
-    "esms_callback_token": "new messages carry the new callback URL; reports for older ones are refused",
     "fibo_token": "give FiboSMS the new push URL (admin page > Settings)",
     "notify_token": "give the notification forwarder the new token",
     "smsgate_signing_key": "set the new signing key on every SMSGate phone",
+    **providers.rotation_effects(),
 }
 
 
 def cmd_rotate_secret(args: argparse.Namespace) -> int:
-    """A new value for one generated secret (FIBO_TOKEN, NOTIFY_TOKEN, ESMS_CALLBACK_TOKEN,
-    SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET, SECRET_KEY), printed once (SECRET_KEY never: nobody
+    """A new value for one generated secret (FIBO_TOKEN, NOTIFY_TOKEN, SMSGATE_SIGNING_KEY,
+    WOO_WEBHOOK_SECRET, SECRET_KEY, a provider's callback token), printed once (SECRET_KEY never: nobody
     pastes it anywhere); the service reads it at its next start. Every admin session ends. A
     secret set in the environment is changed there instead."""
     from . import admin_password
@@ -320,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("admin-password", help="make a new admin password (when ADMIN_PASSWORD is not set)")
     st = sub.add_parser("send-test", help="send one test message now and print what the provider said")
     st.add_argument("phone")
-    st.add_argument("--channel", default="esms", help="channel to use (default esms)")
+    st.add_argument("--channel", default=providers.default_channel(),
+                    help=f"channel to use (default {providers.default_channel()})")
     st.add_argument("--text", default="", help="the text (default: a short test message)")
     st.add_argument("--plain", action="store_true", help="send without diacritics (GSM-7)")
     sub.add_parser("connect", help="create or repair the shop's webhooks to this service (needs REST keys)")
@@ -330,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     im.add_argument("--notify", action="store_true", help="send the notices as if the webhooks had arrived")
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     rs = sub.add_parser("rotate-secret", help="make a new value for a generated secret (e.g. FIBO_TOKEN), print it once")
-    rs.add_argument("name", help="ESMS_CALLBACK_TOKEN, FIBO_TOKEN, NOTIFY_TOKEN, SMSGATE_SIGNING_KEY, "
-                                 "WOO_WEBHOOK_SECRET or SECRET_KEY")
+    rs.add_argument("name", help=", ".join(providers.generated_secrets().values()) + ", FIBO_TOKEN, NOTIFY_TOKEN, "
+                                 "SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET or SECRET_KEY")
     bk = sub.add_parser("backup", help="copy the live database to PATH (safe while the service runs)")
     bk.add_argument("path")
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")

@@ -1,21 +1,21 @@
-"""SMS to the owner when something needs their hand: a provider refusing every message, the
-eSMS balance running low, a phone paused, a WooCommerce webhook disabled, the payment review
-queue growing, a bank-transfer order unpaid for too long.
+"""SMS to the owner when something needs their hand: a provider refusing every message, what a
+provider watches (a prepaid balance running low), a phone paused, a WooCommerce webhook
+disabled, the payment review queue growing, a bank-transfer order unpaid for too long.
 
 Each alert is an ordinary outbox message (audience `owner`, rule `alert:<kind>`), so it is
 durable, visible in the admin page and never sent twice: its dedupe key carries the kind, the
 subject and a time bucket, so the same trouble is repeated at most every ALERT_REPEAT seconds.
-The channel list falls through like any rule's: when eSMS itself is the trouble, the phone
-gateway carries the alert.
+The channel list falls through like any rule's: when the SMS provider itself is the trouble, the
+phone gateway carries the alert.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from . import providers
 from .store import messages
 from .store.db import now
-from .money import format_vnd
 from .outbox import Draft, enqueue
 from .payments.review import review_queue
 from .phones import normalize_phone
@@ -63,11 +63,8 @@ def watch(bridge: Any) -> int:
     sent = 0
     for ch, detail in failing_channels(db).items():
         sent += alert_owner(bridge, "provider", ch, f"kenh {ch} dang tu choi gui tin: {detail}. Kiem tra cau hinh.")
-    balance = db.kv_get("esms.balance")
-    if balance is not None and int(float(balance)) < s.esms_low_balance:
-        sent += alert_owner(bridge, "balance", "esms",
-                            f"so du eSMS con {format_vnd(int(float(balance)))}, duoi muc {format_vnd(s.esms_low_balance)}."
-                            " Nap them de khong bi gian doan tin nhan.")
+    for kind, subject, text in providers.owner_alerts(bridge):
+        sent += alert_owner(bridge, kind, subject, text)
     for d in bridge.device_status():
         if d["paused"]:
             paused_at = db.scalar("SELECT paused_until FROM devices WHERE name=?", (d["name"],))

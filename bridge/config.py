@@ -17,14 +17,14 @@ from .bank_registry import ALIASES, bank_name  # noqa: F401  (bank_name is part 
 
 BANK_ALIASES = ALIASES   # one registry: bridge/bank_registry.py
 
-ESMS_REAL_BASE_URL = "https://rest.esms.vn/MainService.svc"
-
 # Which adapter serves which channel name. The core looks channels up here by name and never
 # imports an adapter module itself; CHANNEL_ADAPTERS can add or replace entries.
 DEFAULT_CHANNEL_ADAPTERS = providers.channel_adapters()
 # Which channel carries each outbox job kind that is not a message (bridge.outbox names the
 # kinds by what is done; the provider that does it declares the kind).
 JOB_CHANNELS = providers.job_channels()
+# Which channels carry an owner alert, in order: those the providers say can (ALERT_CHANNELS overrides).
+DEFAULT_ALERT_CHANNELS = providers.owner_channels()
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",
@@ -57,26 +57,14 @@ class CoreSettings:
     woo_order_received_endpoint: str = "order-received"   # WooCommerce > Advanced > checkout endpoints
     welcome_catch_up_hours: float = 48.0   # reconcile welcomes customers it finds registered this recently
 
-    esms_api_key: str = ""
-    esms_secret_key: str = ""
-    esms_brandname: str = ""
-    esms_sms_type: int = 2
-    esms_sandbox: bool = False
-    esms_base_url: str = ESMS_REAL_BASE_URL
-    esms_timeout: float = 10.0
-    esms_low_balance: int = 50_000
-    alert_channels: tuple[str, ...] = ("esms", "smsgate")  # owner alerts: tried in order, like a rule's list
+    alert_channels: tuple[str, ...] = DEFAULT_ALERT_CHANNELS  # owner alerts: tried in order, like a rule's list
     alert_repeat: float = 21_600.0       # the same trouble is alerted at most once per this many seconds
     reconcile_every: float = 900.0       # seconds between reconciles with the WooCommerce REST API
     stale_pending_hours: float = 48.0    # a bank-transfer order unpaid this long is flagged to the owner
     alert_every: float = 60.0            # how often the alert conditions are checked (seconds)
     alert_review_queue: int = 5          # alert when the payment review queue reaches a multiple of this
-    esms_poll_after: float = 600.0
-    esms_poll_give_up: float = 86_400.0
-    esms_balance_every: float = 3_600.0
 
-    inbound_token: str = ""              # legacy (before issue 12): now only a fallback for esms_callback_token
-    esms_callback_token: str = ""        # in the CallbackUrl handed to eSMS: opens only /callbacks/esms
+    inbound_token: str = ""              # legacy (before issue 12): now only a fallback (Provider.inbound_token_fallback)
     fibo_token: str = ""                 # in the FiboSMS push URL: opens only /inbound/fibo
     notify_token: str = ""               # signs (or is the bearer of) /inbound/notification requests
     notify_auth: str = "bearer"          # "signed": only X-Signature/X-Timestamp; "bearer": that or the bearer token
@@ -99,7 +87,6 @@ class CoreSettings:
     messenger_verify_token: str = ""
     messenger_tag: str = ""
     messenger_timeout: float = 10.0
-    zalo_oaid: str = ""
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -156,10 +143,6 @@ class CoreSettings:
     def woo_configured(self) -> bool:
         return bool(self.woo_url and self.woo_consumer_key and self.woo_consumer_secret)
 
-    @property
-    def esms_configured(self) -> bool:
-        return bool(self.esms_api_key and self.esms_secret_key)
-
 
 def _adapters(v: str, defaults: dict[str, str] | None = None) -> dict[str, str]:
     out = dict(DEFAULT_CHANNEL_ADAPTERS if defaults is None else defaults)
@@ -200,25 +183,13 @@ CORE_ENV = {
     "WOO_WEBHOOK_SECRET": ("woo_webhook_secret", str),
     "WOO_ORDER_RECEIVED_ENDPOINT": ("woo_order_received_endpoint", str),
     "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", p.positive_float),
-    "ESMS_API_KEY": ("esms_api_key", str),
-    "ESMS_SECRET_KEY": ("esms_secret_key", str),
-    "ESMS_BRANDNAME": ("esms_brandname", str),
-    "ESMS_SMS_TYPE": ("esms_sms_type", p.sms_type),
-    "ESMS_SANDBOX": ("esms_sandbox", p.boolean),
-    "ESMS_BASE_URL": ("esms_base_url", p.url),
-    "ESMS_TIMEOUT": ("esms_timeout", p.positive_float),
-    "ESMS_LOW_BALANCE": ("esms_low_balance", int),
     "ALERT_CHANNELS": ("alert_channels", p.name_list),
     "ALERT_REPEAT": ("alert_repeat", p.positive_float),
     "ALERT_EVERY": ("alert_every", p.positive_float),
     "RECONCILE_EVERY": ("reconcile_every", p.positive_float),
     "STALE_PENDING_HOURS": ("stale_pending_hours", p.positive_float),
     "ALERT_REVIEW_QUEUE": ("alert_review_queue", p.positive_int),
-    "ESMS_POLL_AFTER": ("esms_poll_after", p.positive_float),
-    "ESMS_POLL_GIVE_UP": ("esms_poll_give_up", p.positive_float),
-    "ESMS_BALANCE_EVERY": ("esms_balance_every", p.positive_float),
     "INBOUND_TOKEN": ("inbound_token", str),
-    "ESMS_CALLBACK_TOKEN": ("esms_callback_token", str),
     "FIBO_TOKEN": ("fibo_token", str),
     "NOTIFY_TOKEN": ("notify_token", str),
     "NOTIFY_AUTH": ("notify_auth", p.choice("signed", "bearer")),
@@ -240,7 +211,6 @@ CORE_ENV = {
     "MESSENGER_VERIFY_TOKEN": ("messenger_verify_token", str),
     "MESSENGER_TAG": ("messenger_tag", str),
     "MESSENGER_TIMEOUT": ("messenger_timeout", p.positive_float),
-    "ZALO_OAID": ("zalo_oaid", str),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),

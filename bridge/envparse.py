@@ -81,7 +81,7 @@ def sqlite_sync(v: str) -> str:
 def name_list(v: str) -> tuple[str, ...]:
     names = tuple(x.strip() for x in v.split(",") if x.strip())
     if not names:
-        raise ValueError("expected a comma list of channel names, e.g. esms,smsgate")
+        raise ValueError("expected a comma list of channel names")
     return names
 
 
@@ -96,13 +96,6 @@ def positive_float(v: str) -> float:
     n = float(v)
     if n <= 0:
         raise ValueError("must be greater than 0")
-    return n
-
-
-def sms_type(v: str) -> int:
-    n = int(v)
-    if n not in (2, 8):
-        raise ValueError("eSMS SmsType must be 2 (brandname customer care) or 8 (fixed 10-digit number)")
     return n
 
 

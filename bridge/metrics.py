@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .store import reports
+from . import providers
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
@@ -81,9 +82,10 @@ class BridgeCollector(Collector):
         for r in reports.inbox_by_source_state(db):
             c.add_metric([r[0] or "", r[1] or ""], r[2])
         yield c
-        balance = db.kv_get("esms.balance")
-        if balance is not None:
-            yield GaugeMetricFamily("woobridge_esms_balance_vnd", "Last eSMS balance read", value=float(balance))
+        for item in providers.status_items(self.bridge):
+            if item.value is not None and item.unit:
+                yield GaugeMetricFamily(f"woobridge_{item.key}_{item.unit}", item.help or item.label,
+                                        value=float(item.value))
         g = GaugeMetricFamily("woobridge_device_paused", "1 when a phone is paused after failures", labels=["device"])
         for d in self.bridge.device_status():
             g.add_metric([d["name"]], 1 if d["paused"] else 0)

@@ -14,9 +14,12 @@ import yaml
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from . import providers
+
 EVENTS = ("order.status", "order.new", "customer.created", "account.password_reset", "payment.confirmed")
 AUDIENCES = ("customer", "owner")
 ORDER_STATUSES = ("pending", "on-hold", "processing", "completed", "cancelled", "refunded", "failed")
+DEFAULT_CHANNEL = providers.default_channel()   # of a rule without `channel:` (the provider that declares it)
 RULE_FIELDS = {"name", "event", "status", "to", "channel", "unicode", "urgent", "enabled", "template",
                "payment_methods", "fallback_after", "link", "link_title", "zns"}
 
@@ -32,7 +35,7 @@ class Rule:
     template: str
     source: str
     to: str = "customer"
-    channels: tuple[str, ...] = ("esms",)
+    channels: tuple[str, ...] = (DEFAULT_CHANNEL,)
     statuses: tuple[str, ...] = ()
     payment_methods: tuple[str, ...] = ()
     unicode: bool = True
@@ -106,7 +109,7 @@ def _as_tuple(value: Any, where: str, allowed: tuple[str, ...] | None = None) ->
     return tuple(items)
 
 
-ZALO_CHANNELS = ("zalo", "zalo-sms")  # channels that send a registered ZNS template, not free text
+TEMPLATE_CHANNELS = providers.template_channels()  # channels that send a registered template, not free text
 
 
 def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ...]) -> Rule:
@@ -129,7 +132,7 @@ def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ..
     to = raw.get("to", "customer")
     if to not in AUDIENCES:
         raise RulesError(f"{label}: field 'to' must be one of {', '.join(AUDIENCES)} (got {to!r})")
-    channels = _as_tuple(raw.get("channel", "esms"), f"{label}: field 'channel'", known_channels)
+    channels = _as_tuple(raw.get("channel", DEFAULT_CHANNEL), f"{label}: field 'channel'", known_channels)
     statuses: tuple[str, ...] = ()
     if "status" in raw:
         if event != "order.status":
@@ -166,10 +169,10 @@ def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ..
                 isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in data.items()):
             raise RulesError(f"{label}: field 'zns': template_id must be set and data must map names to templates")
         zns_data = tuple((k, str(v)) for k, v in data.items())
-    zalo = [c for c in channels if c in ZALO_CHANNELS]
-    if zalo and not zns_template:
-        raise RulesError(f"{label}: channel {zalo[0]!r} sends a Zalo ZNS template: field 'zns' with template_id"
-                         " and data is required")
+    templated = [c for c in channels if c in TEMPLATE_CHANNELS]
+    if templated and not zns_template:
+        raise RulesError(f"{label}: channel {templated[0]!r} sends a registered template: field 'zns' with"
+                         " template_id and data is required")
     return Rule(name=name, event=event, template=template, source=source, to=to, channels=channels,
                 statuses=statuses, payment_methods=payment_methods, fallback_after=fallback_after, link=link,
                 link_title=link_title, zns_template=zns_template, zns_data=zns_data, **flags)

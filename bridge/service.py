@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, logs
+from . import admin_password, alerts, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -38,13 +38,16 @@ log = logging.getLogger(__name__)
 
 
 # Secrets made on first start when not configured: kept in the database, printed once.
-# Each opens one door only (SECURITY.md): the eSMS callback token travels to eSMS inside every
-# message's CallbackUrl, so it must be worthless for payment ingest.
-GENERATED_SECRETS = {
-    "woo_webhook_secret": "WOO_WEBHOOK_SECRET", "esms_callback_token": "ESMS_CALLBACK_TOKEN",
+# Each opens one door only (SECURITY.md): a callback token travels to its provider inside every
+# message, so it must be worthless for payment ingest. Providers declare their own (`secrets=`).
+CORE_SECRETS = {
+    "woo_webhook_secret": "WOO_WEBHOOK_SECRET",
     "fibo_token": "FIBO_TOKEN", "notify_token": "NOTIFY_TOKEN", "smsgate_signing_key": "SMSGATE_SIGNING_KEY",
     "secret_key": "SECRET_KEY",
 }
+GENERATED_SECRETS = {**CORE_SECRETS, **providers.generated_secrets()}
+# Generated secrets INBOUND_TOKEN still stands in for while unset -> what it opens through them.
+INBOUND_FALLBACK = providers.inbound_token_fallbacks()
 
 
 def new_secret() -> str:
@@ -58,9 +61,9 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     the secret is made on first start, kept in the database (so it survives restarts) and shown
     once to be pasted where it belongs.
 
-    INBOUND_TOKEN (one token for everything, before issue 12) is only a fallback for the eSMS
-    callback token: eSMS still holds CallbackUrls carrying it for messages sent before the
-    upgrade. It no longer opens /inbound/fibo or /inbound/notification.
+    INBOUND_TOKEN (one token for everything, before issue 12) is only a fallback for the secrets
+    a provider declares (`inbound_token_fallback`: eSMS still holds CallbackUrls carrying it for
+    messages sent before the upgrade). It no longer opens /inbound/fibo or /inbound/notification.
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
@@ -71,11 +74,11 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
         if getattr(settings, name):
             origin[name] = "configured"
             continue
-        if name == "esms_callback_token" and settings.inbound_token:
+        if name in INBOUND_FALLBACK and settings.inbound_token:
             changes[name], origin[name] = settings.inbound_token, "configured"
             continue
         existing = db.kv_get(name)
-        if existing is None and name == "esms_callback_token" and legacy:
+        if existing is None and name in INBOUND_FALLBACK and legacy:
             existing = db.kv_setdefault(name, legacy)
         changes[name] = existing or db.kv_setdefault(name, new_secret())
         origin[name] = "stored" if existing else "generated"
@@ -89,16 +92,19 @@ def secret_warnings(settings: Settings, origin: dict[str, str], legacy_stored: b
     and stored an INBOUND_TOKEN, so FiboSMS and the forwarder were given it: said on the start that
     makes their new tokens (the upgrade), with the new URLs printed in the same banner."""
     out = []
+    guards = " and ".join(INBOUND_FALLBACK.values()) or "nothing"
     if legacy_stored and "generated" in (origin.get("fibo_token"), origin.get("notify_token")):
-        out.append("upgrade: the stored INBOUND_TOKEN no longer opens payment ingest (it stays the eSMS callback "
-                   "token). Give FiboSMS the new FiboSMS push URL (FIBO_TOKEN) and the notification forwarder "
+        out.append(f"upgrade: the stored INBOUND_TOKEN no longer opens payment ingest (it still guards {guards})."
+                   " Give FiboSMS the new FiboSMS push URL (FIBO_TOKEN) and the notification forwarder "
                    "NOTIFY_TOKEN, both printed above and on the admin page > Settings.")
     if settings.inbound_token:
-        out.append("INBOUND_TOKEN no longer opens payment ingest: it only guards the eSMS delivery callback"
-                   + (" (ESMS_CALLBACK_TOKEN is set, so not even that)" if origin.get("esms_callback_token") ==
-                      "configured" and settings.esms_callback_token != settings.inbound_token else "")
+        own = [GENERATED_SECRETS[n] for n in INBOUND_FALLBACK
+               if origin.get(n) == "configured" and getattr(settings, n) != settings.inbound_token]
+        out.append(f"INBOUND_TOKEN no longer opens payment ingest: it only guards {guards}"
+                   + (f" ({' and '.join(own)} is set, so not even that)" if own else "")
                    + ". FiboSMS needs the FIBO_TOKEN push URL and the notification forwarder NOTIFY_TOKEN"
-                   " (admin page > Settings); then rename INBOUND_TOKEN to ESMS_CALLBACK_TOKEN.")
+                   " (admin page > Settings)"
+                   + "".join(f"; then rename INBOUND_TOKEN to {GENERATED_SECRETS[n]}" for n in INBOUND_FALLBACK) + ".")
     return out
 
 
@@ -110,7 +116,7 @@ def rotate_secret(db: Database, settings: Settings, name: str) -> str:
     if attr is None:
         raise ValueError(f"unknown secret {name!r}; generated secrets: {', '.join(GENERATED_SECRETS.values())}")
     env = GENERATED_SECRETS[attr]
-    if getattr(settings, attr) or (attr == "esms_callback_token" and settings.inbound_token):
+    if getattr(settings, attr) or (attr in INBOUND_FALLBACK and settings.inbound_token):
         raise ValueError(f"{env} is set in the environment (or .env): change it there and restart")
     value = new_secret()
     db.kv_set(attr, value)
@@ -135,8 +141,8 @@ class Bridge:
                                                                   and not settings.inbound_token))
         for w in self.secret_warnings:
             log.warning("%s", w)
-        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",
-                                                              "esms_api_key", "woo_consumer_secret",
+        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token",
+                                                              *providers.sensitive_fields(), "woo_consumer_secret",
                                                               "messenger_page_token", "messenger_app_secret",
                                                               "smsgate_password", "admin_password"))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
@@ -245,8 +251,7 @@ class Bridge:
         notify = (f"X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + X-Timestamp), NOTIFY_TOKEN {s.notify_token}"
                   + ("" if s.notify_auth == "signed" else f"; or Authorization: Bearer {s.notify_token}"))
         out = [
-            ("eSMS delivery callback", f"{s.public_url}/callbacks/esms?token={s.esms_callback_token}",
-             "sent to eSMS with every message; opens nothing else"),
+            *providers.endpoints(self),
             ("SMSGate webhooks", f"{s.public_url}/inbound/smsgate",
              f"signing key: {s.smsgate_signing_key}" + ("" if key_origin == "configured" else f", {key_origin} in the database")),
             ("FiboSMS push URL", f"{s.public_url}/inbound/fibo?token={s.fibo_token}",
@@ -279,7 +284,7 @@ class Bridge:
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
         # Logs are kept for weeks and read by more people than the admin page: a secret is printed
         # only by the start that generated it; configured and stored ones are masked.
-        hide = [v for k, v in ((k, getattr(s, k)) for k in ("esms_callback_token", "fibo_token", "notify_token",
+        hide = [v for k, v in ((k, getattr(s, k)) for k in (*providers.generated_secrets(), "fibo_token", "notify_token",
                                                                "smsgate_signing_key", "messenger_verify_token"))
                 if self.secret_origin.get(k, "configured") != "generated" and v]
         if s.inbound_token:

@@ -95,6 +95,18 @@ def test_permanent_errors_fail_at_once_with_the_providers_reason(service_factory
     assert fake_esms.accepted == []
 
 
+def test_a_base_url_that_is_not_esms_fails_at_once_naming_the_setting(service_factory, fake_esms):
+    """eSMS answers its own errors with HTTP 200 and a code: a 404 means ESMS_BASE_URL is wrong,
+    and retrying for a day would not fix it."""
+    svc = service_factory(**{**esms_settings(fake_esms), "esms_base_url": fake_esms.root_url + "/NoSuchService.svc"})
+    svc.post_delivery(ORDER)
+    svc.bridge.worker.drain()
+    for m in svc.messages():
+        assert m["status"] == "failed" and m["attempts"] == 1
+        assert "eSMS HTTP 404: check ESMS_BASE_URL" in m["reason"]
+    assert fake_esms.accepted == []
+
+
 def test_wrong_keys_fail_with_101(service_factory, fake_esms):
     settings = esms_settings(fake_esms)
     settings["esms_secret_key"] = "wrong"

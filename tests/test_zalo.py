@@ -166,16 +166,6 @@ def test_unconfigured_zalo_says_what_is_missing(service_factory, tmp_path, fake_
     assert fake_esms.accepted == []
 
 
-@pytest.mark.parametrize("value, expected", [
-    ('"{\\"error\\":-114,\\"message\\":\\"User is inactive\\"}"', {"error": -114, "message": "User is inactive"}),
-    ("%7B%22data%22%3A%7B%22message_id%22%3A%22e1a6%22%7D%2C%22error%22%3A0%2C%22message%22%3A%22Success%22%7D"
-     "____24/04/2024%2016:58:01", {"error": 0, "message": "Success", "at": "24/04/2024 16:58:01"}),
-])
-def test_error_info_in_the_seed_formats_is_decoded(value, expected):
-    info = decode_error_info(value)
-    assert {k: info[k] for k in expected} == expected
-
-
 @pytest.mark.parametrize("junk", ["{", "%E0%A4%A", "null", "[1,2]", '"\\"x', "x" * 5000])
 def test_garbage_error_info_never_breaks_the_callback(service_factory, tmp_path, fake_esms, junk):
     svc = shop(service_factory, tmp_path, fake_esms)

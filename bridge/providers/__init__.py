@@ -28,6 +28,23 @@ class Job:
     at_start: bool = False                     # run once right at start as well
 
 
+def N_(text: str) -> str:
+    """Marks English text a provider hands the admin pages, which translate it (Flask-Babel
+    extracts N_ strings); the banner and the logs keep the English."""
+    return text
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    """One fact about a provider the owner watches (a prepaid balance), shown on the dashboard,
+    the settings page, /healthz?details (as `key`) and /metrics (as woobridge_<key>_<unit>)."""
+    key: str
+    label: str                                 # English, marked with N_
+    value: str | None                          # None: not known yet
+    unit: str = ""                             # "vnd": money in dong
+    help: str = ""                             # the metric's description
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -39,7 +56,17 @@ class Provider:
     jobs: tuple[Job, ...] = ()
     secrets: dict[str, str] = field(default_factory=dict)     # generated on first start: field -> VAR
     sensitive: tuple[str, ...] = ()            # settings fields never to appear in a log
+    # Generated secrets the legacy INBOUND_TOKEN (one token for everything, before issue 12)
+    # stands in for while they are unset: field -> what it still opens (said in the upgrade warning).
+    inbound_token_fallback: dict[str, str] = field(default_factory=dict)
     endpoints: str = ""                        # "module:function"(bridge) -> [(label, url, note)] for banner/settings
+    owner_channels: tuple[str, ...] = ()       # its channels that can alert the owner (default ALERT_CHANNELS)
+    default_channel: str = ""                  # the channel of a rule without `channel:` (first provider declaring one)
+    template_channels: tuple[str, ...] = ()    # its channels that send a registered template (the rule's `zns`)
+    rotation_effect: dict[str, str] = field(default_factory=dict)   # secret field -> what rotating it means
+    check: str = ""                            # "module:function"(settings) -> [error] for check-config
+    status: str = ""                           # "module:function"(bridge) -> [StatusItem]
+    watch: str = ""                            # "module:function"(bridge) -> [(kind, subject, text)] to alert the owner
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
@@ -84,6 +111,54 @@ def generated_secrets() -> dict[str, str]:
 
 def sensitive_fields() -> tuple[str, ...]:
     return tuple(f for p in installed() for f in p.sensitive)
+
+
+def inbound_token_fallbacks() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in installed():
+        out.update(p.inbound_token_fallback)
+    return out
+
+
+def owner_channels() -> tuple[str, ...]:
+    return tuple(c for p in installed() for c in p.owner_channels)
+
+
+def default_channel() -> str:
+    return next((p.default_channel for p in installed() if p.default_channel), "dry-run")
+
+
+def template_channels() -> tuple[str, ...]:
+    return tuple(c for p in installed() for c in p.template_channels)
+
+
+def rotation_effects() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in installed():
+        out.update(p.rotation_effect)
+    return out
+
+
+def config_errors(settings: Any) -> list[str]:
+    """What each provider finds wrong in a configuration that loaded (half-given credentials)."""
+    return [e for p in installed() if p.check for e in resolve(p.check)(settings)]
+
+
+def _gather(attr: str, bridge: Any) -> list[Any]:
+    """Every installed provider's `attr` hook called with the bridge, results in registry order."""
+    return [x for p in installed() if getattr(p, attr) for x in resolve(getattr(p, attr))(bridge)]
+
+
+def endpoints(bridge: Any) -> list[tuple[str, str, str]]:
+    return _gather("endpoints", bridge)
+
+
+def status_items(bridge: Any) -> list[StatusItem]:
+    return _gather("status", bridge)
+
+
+def owner_alerts(bridge: Any) -> list[tuple[str, str, str]]:
+    return _gather("watch", bridge)
 
 
 def jobs() -> tuple[Job, ...]:

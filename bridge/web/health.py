@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from .. import providers
 from ..outbox import counts
 from ..store import kv
 from ..store.schema import schema_version
@@ -65,6 +66,12 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
         schema = schema_version(b.db)
     except sqlite3.Error as exc:
         read_error = str(exc)
+    status: dict[str, Any] = {}
+    if not read_error:
+        try:
+            status = {i.key: i.value for i in providers.status_items(b)}
+        except sqlite3.Error:
+            pass
     db_ok = not read_error and not problem.startswith(("OperationalError", "DatabaseError"))
     body = {
         "ok": ok,
@@ -74,7 +81,7 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
         "scheduler": scheduler,
         "channels": b.channel_status(),
         "outbox": outbox,
-        "esms_balance": b.db.kv_get("esms.balance") if not read_error else None,
+        **status,   # what the providers watch (a prepaid balance)
         "devices": b.device_status() if not read_error else [],
         # as this service sees the caller: behind a proxy, shows whether PROXY_COUNT is right
         "request": {"scheme": request.scheme, "remote_addr": request.remote_addr, "host": request.host},

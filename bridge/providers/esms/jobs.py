@@ -5,6 +5,7 @@ import logging
 
 from ...db import now
 from ...jobs import poll_channel
+from .status import BALANCE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,8 @@ def check_balance(bridge) -> int | None:
     balance = ch.balance()
     if balance is None:
         return None
-    bridge.db.kv_set("esms.balance", str(balance))
-    bridge.db.kv_set("esms.balance_at", str(now()))
+    bridge.db.kv_set(BALANCE_KEY, str(balance))
+    bridge.db.kv_set(BALANCE_KEY + "_at", str(now()))
     if balance < bridge.settings.esms_low_balance:
         log.warning("eSMS balance is low: %s VND (below ESMS_LOW_BALANCE=%s); top up to keep sending",
                     balance, bridge.settings.esms_low_balance)

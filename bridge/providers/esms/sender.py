@@ -15,7 +15,8 @@ import requests
 
 from ...config import Settings
 from ...phones import national
-from ..base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
+from .status import callback_url
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,15 @@ def is_zalo_report(params: Mapping[str, Any]) -> bool:
     return str(params.get("TypeId", "")).strip() in ZALO_TYPES
 
 
-class EsmsChannel(Channel):
-    def __init__(self, name: str, settings: Settings, db=None):
+class EsmsChannel(HttpChannel):
+    who = "eSMS"
+
+    def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
         self.base = settings.esms_base_url.rstrip("/")
-        self.session = requests.Session()
+
+    def read_timeout(self) -> float:
+        return self.settings.esms_timeout
 
     @property
     def configured(self) -> bool:
@@ -140,8 +145,7 @@ class EsmsChannel(Channel):
         return "" if self.configured else "ESMS_API_KEY and ESMS_SECRET_KEY are not set"
 
     def callback_url(self) -> str:
-        s = self.settings
-        return f"{s.public_url}/callbacks/esms?token={s.esms_callback_token}" if s.public_url else ""
+        return callback_url(self.settings) if self.settings.public_url else ""
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         s = self.settings
@@ -165,57 +169,62 @@ class EsmsChannel(Channel):
 
     def post(self, path: str, body: dict[str, Any], codes: Mapping[str, tuple[Outcome, str]]) -> SendResult:
         """One send request to eSMS (SMS, ZNS or MultiChannel: same answers, same codes)."""
-        try:
-            r = self.session.post(self.base + path, json=body, timeout=(5, self.settings.esms_timeout))
-        except requests.Timeout as exc:
-            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"eSMS did not answer in time: {exc}")
-        except requests.RequestException as exc:
-            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach eSMS: {exc}")
+        r = self.request("POST", self.base + path, json=body, errors=_wrong_address)
+        if isinstance(r, SendResult):
+            return r
         raw = r.text[:2000]
-        if r.status_code >= 500 or r.status_code == 429:
-            return SendResult(Outcome.TRANSIENT, code=f"http-{r.status_code}", detail=f"eSMS HTTP {r.status_code}", raw=raw)
-        if r.status_code >= 400:
-            return SendResult(Outcome.PERMANENT, code=f"http-{r.status_code}",
-                              detail=f"eSMS HTTP {r.status_code}: check ESMS_BASE_URL", raw=raw)
         try:
             data = r.json()
         except ValueError:
             return SendResult(Outcome.TRANSIENT, code="bad-json", detail="eSMS answered something that is not JSON", raw=raw)
         if not isinstance(data, dict):
             return SendResult(Outcome.TRANSIENT, code="bad-json", detail="eSMS answered JSON without a CodeResult", raw=raw)
-        code = str(data.get("CodeResult", "")).strip()
-        outcome, meaning = codes.get(code, (Outcome.PERMANENT, f"eSMS error {code or '(no code)'}"))
-        detail = meaning
-        if data.get("ErrorMessage"):
-            detail = f"{meaning}: {data['ErrorMessage']}"
-        smsid = data.get("SMSID") or None
-        return SendResult(outcome, provider_id=str(smsid) if smsid else None, code=code, detail=detail, raw=raw)
+        return read_send_answer(data, codes, raw)
+
+    def _get(self, url: str, what: str, **kw: Any) -> dict[str, Any] | None:
+        """A read-only question to eSMS (status, balance): its answer when CodeResponse is 100;
+        otherwise None, logged (nothing was sent, so there is no outcome to record)."""
+        r = self.request("GET", url, **kw)
+        if isinstance(r, SendResult):
+            log.warning("eSMS %s failed: %s", what, r.detail)
+            return None
+        try:
+            data = r.json()
+        except ValueError as exc:
+            log.warning("eSMS %s failed: %s", what, exc)
+            return None
+        if not isinstance(data, dict) or str(data.get("CodeResponse")) != "100":
+            log.warning("eSMS %s answered CodeResponse %s", what, data.get("CodeResponse") if isinstance(data, dict) else None)
+            return None
+        return data
 
     def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         s = self.settings
-        try:
-            r = self.session.get(f"{self.base}/json/GetSendStatus",
-                                 params={"RefId": provider_id, "ApiKey": s.esms_api_key, "SecretKey": s.esms_secret_key},
-                                 timeout=(5, s.esms_timeout))
-            data = r.json()
-        except (requests.RequestException, ValueError) as exc:
-            log.warning("eSMS status poll for %s failed: %s", provider_id, exc)
-            return None
-        if str(data.get("CodeResponse")) != "100":
-            log.warning("eSMS status poll for %s answered %s", provider_id, data.get("CodeResponse"))
-            return None
-        return normalize_status(data)
+        data = self._get(f"{self.base}/json/GetSendStatus", f"status poll for {provider_id}",
+                         params={"RefId": provider_id, "ApiKey": s.esms_api_key, "SecretKey": s.esms_secret_key})
+        return normalize_status(data) if data is not None else None
 
     def balance(self) -> int | None:
         s = self.settings
-        try:
-            r = self.session.get(f"{self.base}/json/GetBalance/{s.esms_api_key}/{s.esms_secret_key}",
-                                 timeout=(5, s.esms_timeout))
-            data = r.json()
-        except (requests.RequestException, ValueError) as exc:
-            log.warning("eSMS balance check failed: %s", exc)
-            return None
-        if str(data.get("CodeResponse")) != "100":
-            log.warning("eSMS balance check answered CodeResponse %s", data.get("CodeResponse"))
-            return None
-        return _int(data.get("Balance"))
+        data = self._get(f"{self.base}/json/GetBalance/{s.esms_api_key}/{s.esms_secret_key}", "balance check")
+        return _int(data.get("Balance")) if data is not None else None
+
+
+def _wrong_address(r: requests.Response) -> SendResult | None:
+    """eSMS answers its own errors with HTTP 200 and a code: a 4xx means we are not talking to it."""
+    if r.status_code < 500 and r.status_code not in (408, 429):
+        return SendResult(Outcome.PERMANENT, code=f"http-{r.status_code}", raw=r.text[:2000],
+                          detail=f"eSMS HTTP {r.status_code}: check ESMS_BASE_URL")
+    return None
+
+
+def read_send_answer(data: Mapping[str, Any], codes: Mapping[str, tuple[Outcome, str]], raw: str = "") -> SendResult:
+    """A send answer's CodeResult through the code table (an unknown code is permanent: a person
+    reads it before anything is sent again)."""
+    code = str(data.get("CodeResult", "")).strip()
+    outcome, meaning = codes.get(code, (Outcome.PERMANENT, f"eSMS error {code or '(no code)'}"))
+    detail = meaning
+    if data.get("ErrorMessage"):
+        detail = f"{meaning}: {data['ErrorMessage']}"
+    smsid = data.get("SMSID") or None
+    return SendResult(outcome, provider_id=str(smsid) if smsid else None, code=code, detail=detail, raw=raw)

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from ...providers.woocommerce import reconcile
 from ...providers.woocommerce import ownership as woo_webhooks
 from ...providers.woocommerce.client import WooClient
+from ... import providers
 from ...config import ENV
 from ...store import reports
 from .. import bridge
@@ -49,7 +50,7 @@ def endpoints() -> list[tuple[str, str, str]]:
     and note in the admin's language; each URL carries its own secret."""
     b = bridge()
     s = b.settings
-    labels = {"eSMS delivery callback": _("eSMS delivery callback"), "SMSGate webhooks": _("SMSGate webhooks"),
+    labels = {"SMSGate webhooks": _("SMSGate webhooks"),
               "FiboSMS push URL": _("FiboSMS push URL"), "App notifications": _("App notifications"),
               "Messenger webhook": _("Messenger webhook")}
     notify = _("Sign each request: X-Timestamp (Unix seconds) and X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + "
@@ -57,7 +58,6 @@ def endpoints() -> list[tuple[str, str, str]]:
     if s.notify_auth != "signed":
         notify += " " + _("Or send the header Authorization: Bearer %(key)s.", key=s.notify_token)
     notes = {
-        "eSMS delivery callback": _("Sent to eSMS with every message; this token opens nothing else."),
         "SMSGate webhooks": _("Signing key: %(key)s", key=s.smsgate_signing_key),
         "FiboSMS push URL": _("A push proves only that the FIBO_TOKEN holder sent it: bank credits from it are %(mode)s "
                               "(FIBO_PAYMENTS).", mode={"review": _("queued for a person to confirm"),
@@ -67,7 +67,9 @@ def endpoints() -> list[tuple[str, str, str]]:
         "Messenger webhook": _("Verify token: %(token)s", token=s.messenger_verify_token)
         if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."),
     }
-    return [(labels.get(label, label), url, notes.get(label, note)) for label, url, note in b.public_endpoints()]
+    # Lines a provider declares (Provider.endpoints) carry English marked for translation.
+    return [(labels.get(label) or _(label), url, notes.get(label) or (_(note) if note else note))
+            for label, url, note in b.public_endpoints()]
 
 
 @bp.get("/settings")
@@ -79,7 +81,7 @@ def settings():
         "admin/settings.html", webhook_url=woo_webhooks.delivery_url(s), webhook_secret=s.woo_webhook_secret,
         secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
-        last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
+        last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), status_items=providers.status_items(b),
         rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)])
 
 
