@@ -67,8 +67,7 @@ def watch(bridge: Any) -> int:
         sent += alert_owner(bridge, kind, subject, text)
     for d in bridge.device_status():
         if d["paused"]:
-            paused_at = db.scalar("SELECT paused_until FROM devices WHERE name=?", (d["name"],))
-            sent += alert_owner(bridge, "device", f"{d['name']}:{int(paused_at or 0)}",
+            sent += alert_owner(bridge, "device", f"{d['name']}:{int(d['paused_until'] or 0)}",
                                 f"dien thoai {d['name']} tam dung gui tin: {d['pause_reason']}", once=True)
     # The customer heard "paid" at once (the bank's message is the proof); an update WooCommerce
     # then refused for good (order deleted, a plugin blocking the status) is the owner's to fix.

@@ -65,10 +65,6 @@ class CoreSettings:
     alert_review_queue: int = 5          # alert when the payment review queue reaches a multiple of this
 
     inbound_token: str = ""              # legacy (before issue 12): now only a fallback (Provider.inbound_token_fallback)
-    fibo_token: str = ""                 # in the FiboSMS push URL: opens only /inbound/fibo
-    notify_token: str = ""               # signs (or is the bearer of) /inbound/notification requests
-    notify_auth: str = "bearer"          # "signed": only X-Signature/X-Timestamp; "bearer": that or the bearer token
-    fibo_payments: str = "review"        # what a bank credit pushed by FiboSMS may do: off | review | confirm
     owner_phones: tuple[str, ...] = ()
     shop_name: str = "Cửa hàng"
     transfer_bank: str = ""
@@ -98,22 +94,6 @@ class CoreSettings:
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
 
-    smsgate_url: str = ""
-    smsgate_user: str = ""
-    smsgate_password: str = ""
-    smsgate_mode: str = "cloud"
-    smsgate_device_id: str = ""
-    smsgate_sim: int | None = None
-    smsgate_devices: str = ""
-    smsgate_signing_key: str = ""
-    smsgate_per_minute: int = 6
-    smsgate_per_hour: int = 60
-    smsgate_gap_min: float = 10.0
-    smsgate_gap_max: float = 25.0
-    smsgate_pause_after: int = 5
-    smsgate_cooldown: float = 900.0
-    smsgate_timeout: float = 10.0
-    smsgate_poll_after: float = 300.0
     quiet_hours: tuple[int, int] | None = (21 * 60, 7 * 60)
     timezone: str = "Asia/Ho_Chi_Minh"
     inbound_handlers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INBOUND_HANDLERS))
@@ -190,10 +170,6 @@ CORE_ENV = {
     "STALE_PENDING_HOURS": ("stale_pending_hours", p.positive_float),
     "ALERT_REVIEW_QUEUE": ("alert_review_queue", p.positive_int),
     "INBOUND_TOKEN": ("inbound_token", str),
-    "FIBO_TOKEN": ("fibo_token", str),
-    "NOTIFY_TOKEN": ("notify_token", str),
-    "NOTIFY_AUTH": ("notify_auth", p.choice("signed", "bearer")),
-    "FIBO_PAYMENTS": ("fibo_payments", p.choice("off", "review", "confirm")),
     "OWNER_PHONES": ("owner_phones", p.phone_list),
     "SHOP_NAME": ("shop_name", str),
     "TRANSFER_BANK": ("transfer_bank", str),
@@ -222,22 +198,6 @@ CORE_ENV = {
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
-    "SMSGATE_URL": ("smsgate_url", p.url),
-    "SMSGATE_USER": ("smsgate_user", str),
-    "SMSGATE_PASSWORD": ("smsgate_password", str),
-    "SMSGATE_MODE": ("smsgate_mode", p.gateway_mode),
-    "SMSGATE_DEVICE_ID": ("smsgate_device_id", str),
-    "SMSGATE_SIM": ("smsgate_sim", p.positive_int),
-    "SMSGATE_DEVICES": ("smsgate_devices", str),
-    "SMSGATE_SIGNING_KEY": ("smsgate_signing_key", str),
-    "SMSGATE_PER_MINUTE": ("smsgate_per_minute", p.positive_int),
-    "SMSGATE_PER_HOUR": ("smsgate_per_hour", p.positive_int),
-    "SMSGATE_GAP_MIN": ("smsgate_gap_min", float),
-    "SMSGATE_GAP_MAX": ("smsgate_gap_max", float),
-    "SMSGATE_PAUSE_AFTER": ("smsgate_pause_after", p.positive_int),
-    "SMSGATE_COOLDOWN": ("smsgate_cooldown", p.positive_float),
-    "SMSGATE_TIMEOUT": ("smsgate_timeout", p.positive_float),
-    "SMSGATE_POLL_AFTER": ("smsgate_poll_after", p.positive_float),
     "QUIET_HOURS": ("quiet_hours", p.quiet_hours),
     "TIMEZONE": ("timezone", p.time_zone),
     "SECRET_KEY": ("secret_key", str),
@@ -269,8 +229,6 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path | 
             values[name] = parse(raw)
         except (ValueError, TypeError) as exc:
             errors.append(f"{var}={raw!r}: {exc}")
-    if values.get("smsgate_gap_min", Settings.smsgate_gap_min) > values.get("smsgate_gap_max", Settings.smsgate_gap_max):
-        errors.append("SMSGATE_GAP_MIN must not be larger than SMSGATE_GAP_MAX")
     for mixin in providers.settings_mixins():
         check = getattr(mixin, "problems_in", None)
         if check is not None:

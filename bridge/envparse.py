@@ -64,13 +64,6 @@ def time_zone(v: str) -> str:
     return v.strip()
 
 
-def gateway_mode(v: str) -> str:
-    s = v.strip().lower()
-    if s not in ("cloud", "local"):
-        raise ValueError("expected cloud (cloud or private server) or local (the phone's own server)")
-    return s
-
-
 def sqlite_sync(v: str) -> str:
     s = v.strip().upper()
     if s not in ("FULL", "NORMAL", "EXTRA"):

@@ -49,3 +49,12 @@ class ShopPing:
     headers: Mapping[str, str]
     raw: bytes
     webhook_id: str
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """A notification that asks nothing of us (a provider's ping, an event we did not subscribe
+    to): answered as received, so the provider does not retry it for days."""
+    source: str
+    what: str
+    ignored: bool = False

@@ -27,7 +27,7 @@ from .login_limit import LoginLimiter
 from .rules import load_rules
 from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
-from .events import DeliveryReport, ReceivedText, ShopDelivery, ShopPing
+from .events import Acknowledged, DeliveryReport, ReceivedText, ShopDelivery, ShopPing
 from .intake import IGNORED, store_delivery
 from .outbox import apply_report, channel_of, message_row
 from .sending import Event
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 # message, so it must be worthless for payment ingest. Providers declare their own (`secrets=`).
 CORE_SECRETS = {
     "woo_webhook_secret": "WOO_WEBHOOK_SECRET",
-    "fibo_token": "FIBO_TOKEN", "notify_token": "NOTIFY_TOKEN", "smsgate_signing_key": "SMSGATE_SIGNING_KEY",
     "secret_key": "SECRET_KEY",
 }
 GENERATED_SECRETS = {**CORE_SECRETS, **providers.generated_secrets()}
@@ -144,7 +143,7 @@ class Bridge:
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token",
                                                               *providers.sensitive_fields(), "woo_consumer_secret",
                                                               "messenger_page_token", "messenger_app_secret",
-                                                              "smsgate_password", "admin_password"))
+                                                              "admin_password", *providers.sensitive_fields()))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
@@ -231,6 +230,8 @@ class Bridge:
             if stored.messages:
                 self.wake_worker()
             return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
+        if isinstance(event, Acknowledged):
+            return {"event": event.what, **({"ignored": True} if event.ignored else {})}
         raise TypeError(f"no core handler for {type(event).__name__}")
 
     # -- what the owner needs to see at start -----------------------------------------
@@ -239,25 +240,20 @@ class Bridge:
         return {n: c.status() for n, c in self.channels.items() if n != "dry-run"}
 
     def device_status(self) -> list[dict]:
-        """The shop's phones (SMSGate) with their health and hourly use; empty without any."""
-        budget = getattr(self.channels.get("smsgate"), "budget", None)
-        return budget.status() if budget is not None else []
+        """The shop's phones (every channel that sends through devices) with their health and
+        hourly use; empty without any."""
+        return [d for ch in self.channels.values() for d in ch.device_status()]
 
-    def public_endpoints(self) -> list[tuple[str, str, str]]:
+    def resume_device(self, name: str) -> bool:
+        """Admin action: put a paused phone back into rotation, whichever channel has it."""
+        return any(ch.resume_device(name) for ch in self.channels.values())
+
+    def public_endpoints(self, translate: Callable[..., str] | None = None) -> list[tuple[str, str, str]]:
         """(what, URL, note) for everything outside systems call on us: shown in the banner
-        and on the admin settings page, so both say the same thing. Each carries its own secret."""
+        and on the admin settings page (`translate`: the admin's gettext), so both say the same
+        thing. Each carries its own secret."""
         s = self.settings
-        key_origin = self.secret_origin["smsgate_signing_key"]
-        notify = (f"X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + X-Timestamp), NOTIFY_TOKEN {s.notify_token}"
-                  + ("" if s.notify_auth == "signed" else f"; or Authorization: Bearer {s.notify_token}"))
-        out = [
-            *providers.endpoints(self),
-            ("SMSGate webhooks", f"{s.public_url}/inbound/smsgate",
-             f"signing key: {s.smsgate_signing_key}" + ("" if key_origin == "configured" else f", {key_origin} in the database")),
-            ("FiboSMS push URL", f"{s.public_url}/inbound/fibo?token={s.fibo_token}",
-             f"bank credits: FIBO_PAYMENTS={s.fibo_payments}"),
-            ("App notifications", f"{s.public_url}/inbound/notification", notify),
-        ]
+        out = providers.endpoints(self, translate)
         if s.messenger_page_token:
             out.append(("Messenger webhook", f"{s.public_url}/webhooks/messenger",
                         f"verify token: {s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'}"))
@@ -284,8 +280,8 @@ class Bridge:
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
         # Logs are kept for weeks and read by more people than the admin page: a secret is printed
         # only by the start that generated it; configured and stored ones are masked.
-        hide = [v for k, v in ((k, getattr(s, k)) for k in (*providers.generated_secrets(), "fibo_token", "notify_token",
-                                                               "smsgate_signing_key", "messenger_verify_token"))
+        hide = [v for k, v in ((k, getattr(s, k)) for k in (*providers.generated_secrets(),
+                                                               "messenger_verify_token"))
                 if self.secret_origin.get(k, "configured") != "generated" and v]
         if s.inbound_token:
             hide.append(s.inbound_token)

@@ -149,8 +149,10 @@ def _gather(attr: str, bridge: Any) -> list[Any]:
     return [x for p in installed() if getattr(p, attr) for x in resolve(getattr(p, attr))(bridge)]
 
 
-def endpoints(bridge: Any) -> list[tuple[str, str, str]]:
-    return _gather("endpoints", bridge)
+def endpoints(bridge: Any, translate: Callable[..., str] | None = None) -> list[tuple[str, str, str]]:
+    """(what, URL, note) of every provider's inbound endpoints, in English for the banner, or
+    through `translate` (the admin's gettext) for the settings page."""
+    return [x for p in installed() if p.endpoints for x in resolve(p.endpoints)(bridge, translate)]
 
 
 def status_items(bridge: Any) -> list[StatusItem]:

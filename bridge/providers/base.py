@@ -58,6 +58,16 @@ class Channel:
         return {"configured": self.configured, "mode": "live" if self.configured else "dry-run",
                 "reason": self.why_not_configured}
 
+    def device_status(self) -> list[dict[str, Any]]:
+        """The phones this channel sends through, each {name, mode, paused, pause_reason,
+        paused_until, sent_last_hour, per_hour}: the dashboard, health and alerts show them.
+        A channel without devices of its own has none."""
+        return []
+
+    def resume_device(self, name: str) -> bool:
+        """Put a paused device of this channel back into rotation; False when it has none by that name."""
+        return False
+
 
 def load_channels(settings: Settings, db: Any = None) -> dict[str, Channel]:
     """Instantiate every adapter named in settings.channel_adapters ("pkg.module:Class")."""
@@ -98,22 +108,24 @@ class HttpChannel(Channel):
         return 10.0
 
     def request(self, method: str, url: str, *, errors: Callable[[requests.Response], SendResult | None] | None = None,
-                **kw: Any) -> requests.Response | SendResult:
+                who: str | None = None, **kw: Any) -> requests.Response | SendResult:
         """The answer to read, or the outcome when there is nothing meaningful to read.
 
         `errors` sees every 4xx/5xx answer first and may translate the provider's own error body;
         what it leaves (None) gets the common reading: 408/429/5xx try again, other 4xx are ours
-        to fix. Every failure that may have reached the provider says so (`maybe_taken`)."""
+        to fix. Every failure that may have reached the provider says so (`maybe_taken`). `who`
+        names the party in the details when it is not always the same (one phone among several)."""
+        who = who or self.who
         try:
             r = self.session.request(method, url, timeout=(self.connect_timeout, self.read_timeout()), **kw)
         except requests.Timeout as exc:
             taken = not never_connected(exc)
             return SendResult(Outcome.TRANSIENT, code="timeout", maybe_taken=taken,
-                              detail=f"{self.who} did not answer in time: {exc}")
+                              detail=f"{who} did not answer in time: {exc}")
         except requests.RequestException as exc:
             taken = not never_connected(exc)
             return SendResult(Outcome.TRANSIENT, code="connection", maybe_taken=taken,
-                              detail=f"cannot reach {self.who}: {exc}")
+                              detail=f"cannot reach {who}: {exc}")
         if r.status_code >= 400:
             translated = errors(r) if errors is not None else None
             if translated is not None:
@@ -122,9 +134,9 @@ class HttpChannel(Channel):
             if r.status_code >= 500 or r.status_code in (408, 429):
                 return SendResult(Outcome.TRANSIENT, code=f"http-{r.status_code}", raw=raw,
                                   maybe_taken=r.status_code >= 500,
-                                  detail=f"{self.who} HTTP {r.status_code}")
+                                  detail=f"{who} HTTP {r.status_code}")
             return SendResult(Outcome.PERMANENT, code=f"http-{r.status_code}", raw=raw,
-                              detail=f"{self.who} HTTP {r.status_code}: refused (check the URL and credentials)")
+                              detail=f"{who} HTTP {r.status_code}: refused (check the URL and credentials)")
         return r
 
 
@@ -194,6 +206,19 @@ class Webhook:
     def refusal(self, status: int, reason: str) -> tuple[Any, int] | Any:
         """How a refusal is answered (JSON with the reason unless the caller needs its own format)."""
         return {"ok": False, "error": reason}, status
+
+    def failed(self, exc: Exception) -> tuple[Any, int] | None:
+        """How to answer when the core could not take the events (storage failed), for a caller
+        whose contract names that answer (FiboSMS: `<Status>1</Status>`, push again); None lets
+        the application's error handlers answer as for any other endpoint."""
+        return None
+
+
+@dataclass(frozen=True)
+class Text:
+    """A body in the caller's own format (FiboSMS reads XML), answered as is instead of JSON."""
+    body: str
+    content_type: str
 
 
 def secret_matches(given: str | None, expected: str) -> bool:

@@ -12,7 +12,7 @@ from flask import Flask, Response, jsonify, request
 from .. import providers
 from ..intake import MAX_BODY, record_rejection
 from ..logs import redact
-from ..providers.base import Refused, Request, Webhook
+from ..providers.base import Refused, Request, Text, Webhook
 from . import bridge
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 def _respond(answer: Any) -> Response | tuple[Any, int]:
     body, status = answer if isinstance(answer, tuple) else (answer, 200)
+    if isinstance(body, Text):
+        return Response(body.body, status=status, content_type=body.content_type)
     if isinstance(body, Response):
         body.status_code = status
         return body
@@ -50,7 +52,14 @@ def make_view(hook: Webhook):
                              request.headers, _recorded_body(hook, req))
             log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
             return _respond(hook.refusal(refused.status, refused.reason))
-        results = [b.accept(e) for e in events]
+        try:
+            results = [b.accept(e) for e in events]
+        except Exception as exc:
+            answer = hook.failed(exc)
+            if answer is None:
+                raise
+            log.exception("could not take %s %s", request.method, request.path)
+            return _respond(answer)
         return _respond(hook.answer(events, results))
     view.__name__ = f"webhook_{hook.rule.strip('/').replace('/', '_')}_{'_'.join(hook.methods).lower()}"
     return view

@@ -2,7 +2,7 @@
 settings), the last balance read (dashboard, health, metrics) and the owner's low-balance alert."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ...money import format_vnd
 from .. import N_, StatusItem
@@ -14,9 +14,10 @@ def callback_url(settings: Any) -> str:
     return f"{settings.public_url}/callbacks/esms?token={settings.esms_callback_token}"
 
 
-def endpoints(bridge: Any) -> list[tuple[str, str, str]]:
-    return [(N_("eSMS delivery callback"), callback_url(bridge.settings),
-             N_("Sent to eSMS with every message; this token opens nothing else."))]
+def endpoints(bridge: Any, translate: Callable[..., str] | None = None) -> list[tuple[str, str, str]]:
+    _ = translate or (lambda text: text)
+    return [(_("eSMS delivery callback"), callback_url(bridge.settings),
+             _("Sent to eSMS with every message; this token opens nothing else."))]
 
 
 def balance(bridge: Any) -> list[StatusItem]:

@@ -1,4 +1,12 @@
 """App notifications (bank apps, MoMo) forwarded from the shop's phone by a notification forwarder."""
 from .. import Provider
+from .settings import ENV, NotificationSettings
 
-PROVIDER = Provider(name="notification")
+PROVIDER = Provider(
+    name="notification",
+    settings=NotificationSettings,
+    env=ENV,
+    webhooks=("bridge.providers.notification.webhook:webhook",),
+    secrets={"notify_token": "NOTIFY_TOKEN"},
+    endpoints="bridge.providers.notification.webhook:endpoints",
+)

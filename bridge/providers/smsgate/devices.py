@@ -18,6 +18,7 @@ import yaml
 
 from ...config import Settings
 from ...db import Database, now
+from ...store import devices as store
 
 
 class DeviceConfigError(ValueError):
@@ -105,27 +106,21 @@ def load_devices(settings: Settings) -> list[Device]:
 
 
 class DeviceBudget:
-    """Persisted pacing and health for the devices."""
+    """Persisted pacing and health for the devices (bridge/store/devices.py keeps them)."""
 
     def __init__(self, db: Database, devices: list[Device], pause_after: int, cooldown: float):
         self.db = db
         self.devices = {d.name: d for d in devices}
         self.pause_after = pause_after
         self.cooldown = cooldown
-        with db.tx() as c:
-            for d in devices:
-                c.execute("INSERT OR IGNORE INTO devices(name, next_at, consecutive_failures, paused_until,"
-                          " pause_reason, last_used_at) VALUES (?, 0, 0, 0, '', 0)", (d.name,))
+        store.ensure(db, self.devices)
 
     def _free_at(self, c: sqlite3.Connection, d: Device, state: sqlite3.Row, t: float) -> float:
         at = max(t, state["next_at"] or 0)
         for window, cap in ((60.0, d.per_minute), (3600.0, d.per_hour)):
-            rows = c.execute("SELECT at FROM device_sends WHERE device=? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-                             (d.name, t - window, cap - 1)).fetchone()
-            if rows is not None:  # `cap` sends inside the window: free when the oldest of them leaves it
-                oldest = c.execute("SELECT at FROM device_sends WHERE device=? AND at > ? ORDER BY at LIMIT 1",
-                                   (d.name, t - window)).fetchone()
-                at = max(at, oldest["at"] + window)
+            if store.nth_latest_send_since(c, d.name, t - window, cap) is not None:
+                # `cap` sends inside the window: free when the oldest of them leaves it
+                at = max(at, store.oldest_send_since(c, d.name, t - window) + window)
         return at
 
     def reserve(self, exclude: tuple[str, ...] = (), only: str | None = None) -> Reservation:
@@ -141,7 +136,7 @@ class DeviceBudget:
             for d in self.devices.values():
                 if d.name in exclude or (only is not None and d.name != only):
                     continue
-                st = c.execute("SELECT * FROM devices WHERE name=?", (d.name,)).fetchone()
+                st = store.state(c, d.name)
                 if st["paused_until"] and st["paused_until"] > t:
                     paused.append(f"{d.name} paused ({st['pause_reason']})")
                     continue
@@ -150,43 +145,31 @@ class DeviceBudget:
                 if best is None or key[:2] < best[:2]:
                     best = key
             if best is None:
-                soonest = c.execute("SELECT MIN(paused_until) FROM devices WHERE paused_until > ?", (t,)).fetchone()[0]
-                return Reservation(None, soonest, "; ".join(paused) or "no device available")
+                return Reservation(None, store.soonest_resume(c, t), "; ".join(paused) or "no device available")
             free, _, d = best
             if free > t:
                 return Reservation(None, free, f"phone send budget: next slot on {d.name}")
-            c.execute("INSERT INTO device_sends(device, at) VALUES (?, ?)", (d.name, t))
-            c.execute("UPDATE devices SET next_at=?, last_used_at=? WHERE name=?",
-                      (t + random.uniform(d.gap_min, d.gap_max), t, d.name))
-            c.execute("DELETE FROM device_sends WHERE device=? AND at < ?", (d.name, t - 7200))
+            store.record_send(c, d.name, t, t + random.uniform(d.gap_min, d.gap_max))
             return Reservation(d)
 
     def outcome(self, name: str, ok: bool, detail: str = "") -> None:
         """Count consecutive failures; pause the device after `pause_after` of them."""
-        with self.db.tx() as c:
-            if ok:
-                c.execute("UPDATE devices SET consecutive_failures=0 WHERE name=?", (name,))
-                return
-            c.execute("UPDATE devices SET consecutive_failures=consecutive_failures+1 WHERE name=?", (name,))
-            n = c.execute("SELECT consecutive_failures FROM devices WHERE name=?", (name,)).fetchone()[0]
-            if n >= self.pause_after:
-                c.execute("UPDATE devices SET paused_until=?, pause_reason=?, consecutive_failures=0 WHERE name=?",
-                          (now() + self.cooldown, f"{n} failures in a row, last: {detail}", name))
+        if ok:
+            store.record_success(self.db, name)
+        else:
+            store.record_failure(self.db, name, self.pause_after, self.cooldown, detail)
 
     def resume(self, name: str) -> bool:
         """Admin action: put a paused device back into rotation now."""
-        with self.db.tx() as c:
-            cur = c.execute("UPDATE devices SET paused_until=0, pause_reason='', consecutive_failures=0 WHERE name=?",
-                            (name,))
-            return cur.rowcount > 0
+        return store.resume(self.db, name)
 
     def status(self) -> list[dict[str, Any]]:
         t = now()
         out = []
         for d in self.devices.values():
-            st = self.db.one("SELECT * FROM devices WHERE name=?", (d.name,))
-            sent_hour = self.db.scalar("SELECT COUNT(*) FROM device_sends WHERE device=? AND at > ?", (d.name, t - 3600))
+            st = store.state(self.db, d.name)
             out.append({"name": d.name, "mode": d.mode, "paused": bool(st and st["paused_until"] > t),
-                        "pause_reason": st["pause_reason"] if st else "", "sent_last_hour": sent_hour,
-                        "per_hour": d.per_hour})
+                        "pause_reason": st["pause_reason"] if st else "",
+                        "paused_until": st["paused_until"] if st else 0,
+                        "sent_last_hour": store.sends_since(self.db, d.name, t - 3600), "per_hour": d.per_hour})
         return out

@@ -6,4 +6,4 @@ from ...jobs import poll_channel
 
 def poll_smsgate(bridge) -> int:
     s = bridge.settings
-    return poll_channel(bridge, "smsgate", s.smsgate_poll_after, s.esms_poll_give_up)
+    return poll_channel(bridge, "smsgate", s.smsgate_poll_after, s.smsgate_poll_give_up)

@@ -8,15 +8,15 @@ the persisted device budget (carrier-safe pacing, rotation, pause on repeated fa
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...db import now
-from ..base import Channel, Event, OutgoingMessage, Outcome, SendResult, StatusReport
+from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,14 @@ def message_url(d: Device, message_id: str | None = None) -> str:
     return base if message_id is None else f"{base}/{message_id}"
 
 
-class SmsGateChannel(Channel):
+class SmsGateChannel(HttpChannel):
+    who = "the phone"
+
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
         self.devices = load_devices(settings)
         self.budget = DeviceBudget(db, self.devices, settings.smsgate_pause_after, settings.smsgate_cooldown) \
             if db is not None and self.devices else None
-        self.session = requests.Session()
 
     @property
     def configured(self) -> bool:
@@ -56,6 +57,9 @@ class SmsGateChannel(Channel):
     @property
     def why_not_configured(self) -> str:
         return "" if self.configured else "no phone configured (SMSGATE_URL or mappings/devices.yaml)"
+
+    def read_timeout(self) -> float:
+        return self.settings.smsgate_timeout
 
     def device(self, name: str | None) -> Device | None:
         return next((d for d in self.devices if d.name == name), None)
@@ -74,24 +78,30 @@ class SmsGateChannel(Channel):
             body["simNumber"] = d.sim
         if d.device_id:
             body["deviceId"] = d.device_id
-        try:
-            r = self.session.post(message_url(d), json=body, auth=(d.user, d.password),
-                                  timeout=(5, self.settings.smsgate_timeout))
-        except requests.RequestException as exc:
-            # Sent but unanswered (read timeout, connection dropped, and below a gateway's 502/504):
-            # the phone may have it, so the retry is pinned to it. Never connected: nothing left
-            # us. A phone's own refusal (500, 503, 429) keeps an earlier pin but makes none.
-            sent = not _never_connected(exc)
-            timeout = isinstance(exc, requests.Timeout)
-            self.budget.outcome(d.name, False, "timeout" if timeout else "unreachable")
-            what = "did not answer in time" if timeout else "cannot be reached"
-            return SendResult(Outcome.TRANSIENT, code="timeout" if timeout else "connection",
-                              detail=f"{d.name} {what}: {exc}", device=d.name, sticky=True if sent else None)
+        r = self.request("POST", message_url(d), json=body, auth=(d.user, d.password), who=d.name,
+                         errors=lambda r: self._refusal(d, msg, r))
+        if isinstance(r, SendResult):
+            if r.code in ("timeout", "connection"):
+                # Sent but unanswered (read timeout, connection dropped, and below a gateway's
+                # 502/504): the phone may have it, so the retry is pinned to it. Never connected:
+                # nothing left us. A phone's own refusal (500, 503, 429) keeps an earlier pin but
+                # makes none.
+                self.budget.outcome(d.name, False, "timeout" if r.code == "timeout" else "unreachable")
+                return replace(r, device=d.name, sticky=True if r.maybe_taken else None)
+            return r
         raw = r.text[:2000]
         if r.status_code in (200, 201, 202):
             self.budget.outcome(d.name, True)
             return SendResult(Outcome.ACCEPTED, provider_id=msg.id, code=str(r.status_code),
                               detail=f"accepted by {d.name}", raw=raw, device=d.name)
+        return SendResult(Outcome.PERMANENT, code=str(r.status_code),
+                          detail=f"{d.name} refused the message: HTTP {r.status_code} {raw[:200]}", raw=raw, device=d.name)
+
+    def _refusal(self, d: Device, msg: OutgoingMessage, r: requests.Response) -> SendResult:
+        """The phone's error answers (PROTOCOLS §5): 409 is a repeat of an id it has (sent
+        before), 401/403 a wrong login, 503 a full queue, and only a 502/504 (a gateway in front
+        of the phone) may hide a send it made."""
+        raw = r.text[:2000]
         if r.status_code == 409:
             return SendResult(Outcome.DUPLICATE, provider_id=msg.id, code="409",
                               detail=f"{d.name} already has this message (sent before)", raw=raw, device=d.name)
@@ -105,8 +115,9 @@ class SmsGateChannel(Channel):
             return SendResult(Outcome.TRANSIENT, code="503", detail=f"{d.name} queue is full", raw=raw, device=d.name)
         if r.status_code >= 500 or r.status_code == 429:
             self.budget.outcome(d.name, False, f"HTTP {r.status_code}")
+            gateway = r.status_code in (502, 504)
             return SendResult(Outcome.TRANSIENT, code=str(r.status_code), detail=f"{d.name} HTTP {r.status_code}",
-                              raw=raw, device=d.name, sticky=True if r.status_code in (502, 504) else None)
+                              raw=raw, device=d.name, sticky=True if gateway else None, maybe_taken=gateway)
         return SendResult(Outcome.PERMANENT, code=str(r.status_code),
                           detail=f"{d.name} refused the message: HTTP {r.status_code} {raw[:200]}", raw=raw, device=d.name)
 
@@ -114,33 +125,30 @@ class SmsGateChannel(Channel):
         d = self.device(device)
         if d is None:
             return None
+        r = self.request("GET", message_url(d, provider_id), auth=(d.user, d.password), who=d.name)
+        if isinstance(r, SendResult):
+            log.warning("SMSGate status poll for %s on %s failed: %s", provider_id, d.name, r.detail)
+            return None
         try:
-            r = self.session.get(message_url(d, provider_id), auth=(d.user, d.password),
-                                 timeout=(5, self.settings.smsgate_timeout))
             data = r.json()
-        except (requests.RequestException, ValueError) as exc:
+        except ValueError as exc:
             log.warning("SMSGate status poll for %s on %s failed: %s", provider_id, d.name, exc)
             return None
         if r.status_code != 200 or not isinstance(data, dict):
             return None
         return normalize_state(data)
 
-    def report_outcome(self, device: str | None, event: Event, detail: str = "") -> None:
+    def on_report(self, device: str | None, event: Event, detail: str = "") -> None:
         """Delivery reports count toward the device's health too (a failing SIM pauses it)."""
         if self.budget is None or device is None or event not in (Event.SENT, Event.DELIVERED, Event.FAILED):
             return
         self.budget.outcome(device, event is not Event.FAILED, detail)
 
+    def device_status(self) -> list[dict[str, Any]]:
+        return self.budget.status() if self.budget is not None else []
 
-def _never_connected(exc: requests.RequestException) -> bool:
-    """The request never reached the phone: no connection was made (refused, no route, connect
-    timeout). Anything else may have been received."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError):
-        reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
+    def resume_device(self, name: str) -> bool:
+        return self.budget is not None and self.budget.resume(name)
 
 
 def normalize_state(data: dict[str, Any]) -> StatusReport:

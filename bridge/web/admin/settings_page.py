@@ -40,7 +40,7 @@ def configuration() -> list[dict[str, Any]]:
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         value = "" if value is None else str(value)
-        secret = any(w in env.lower() for w in SECRET_WORDS) and env not in ("SMSGATE_SIM",)
+        secret = any(w in env.lower() for w in SECRET_WORDS)
         rows.append({"env": env, "value": mask(value) if secret else value, "secret": secret})
     return rows
 
@@ -50,26 +50,12 @@ def endpoints() -> list[tuple[str, str, str]]:
     and note in the admin's language; each URL carries its own secret."""
     b = bridge()
     s = b.settings
-    labels = {"SMSGate webhooks": _("SMSGate webhooks"),
-              "FiboSMS push URL": _("FiboSMS push URL"), "App notifications": _("App notifications"),
-              "Messenger webhook": _("Messenger webhook")}
-    notify = _("Sign each request: X-Timestamp (Unix seconds) and X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + "
-               "X-Timestamp); NOTIFY_TOKEN: %(key)s.", key=s.notify_token)
-    if s.notify_auth != "signed":
-        notify += " " + _("Or send the header Authorization: Bearer %(key)s.", key=s.notify_token)
+    labels = {"Messenger webhook": _("Messenger webhook")}
     notes = {
-        "SMSGate webhooks": _("Signing key: %(key)s", key=s.smsgate_signing_key),
-        "FiboSMS push URL": _("A push proves only that the FIBO_TOKEN holder sent it: bank credits from it are %(mode)s "
-                              "(FIBO_PAYMENTS).", mode={"review": _("queued for a person to confirm"),
-                                                        "confirm": _("confirmed automatically"),
-                                                        "off": _("not read as payments")}[s.fibo_payments]),
-        "App notifications": notify,
         "Messenger webhook": _("Verify token: %(token)s", token=s.messenger_verify_token)
         if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."),
     }
-    # Lines a provider declares (Provider.endpoints) carry English marked for translation.
-    return [(labels.get(label) or _(label), url, notes.get(label) or (_(note) if note else note))
-            for label, url, note in b.public_endpoints()]
+    return [(labels.get(label, label), url, notes.get(label, note)) for label, url, note in b.public_endpoints(_)]
 
 
 @bp.get("/settings")
@@ -87,8 +73,7 @@ def settings():
 
 @bp.post("/devices/<name>/resume")
 def device_resume(name: str):
-    budget = getattr(bridge().channels.get("smsgate"), "budget", None)
-    if budget is not None and budget.resume(name):
+    if bridge().resume_device(name):
         flash(_("Phone %(name)s resumed.", name=name), "ok")
     else:
         flash(_("No paused phone named %(name)s.", name=name), "error")

@@ -1,0 +1,19 @@
+"""FiboSMS settings: the push URL's token and what a bank credit pushed through it may do."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ... import envparse as p
+
+
+@dataclass(frozen=True)
+class FiboSettings:
+    fibo_token: str = ""                 # in the FiboSMS push URL: opens only /inbound/fibo
+    fibo_payments: str = "review"        # what a bank credit pushed by FiboSMS may do: off | review | confirm
+
+
+ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "FIBO_TOKEN": ("fibo_token", str),
+    "FIBO_PAYMENTS": ("fibo_payments", p.choice("off", "review", "confirm")),
+}
