@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, logs
+from . import admin_password, alerts, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -27,10 +27,10 @@ from .login_limit import LoginLimiter
 from .rules import load_rules
 from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
-from .events import DeliveryReport, ReceivedText, ShopDelivery, ShopPing
-from .intake import IGNORED, store_delivery
+from .events import ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery, ShopPing
+from .intake import IGNORED, record_rejection, store_delivery
 from .outbox import apply_report, channel_of, message_row
-from .sending import Event
+from .sending import Event, StatusReport
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class Bridge:
             log.warning("%s", w)
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",
                                                               "esms_api_key", "woo_consumer_secret",
-                                                              "messenger_page_token", "messenger_app_secret",
+                                                              *providers.sensitive_fields(),
                                                               "smsgate_password", "admin_password"))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
@@ -225,6 +225,23 @@ class Bridge:
             if stored.messages:
                 self.wake_worker()
             return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
+        if isinstance(event, ChatLinked):
+            linked = providers.chat(event.provider).link(self.db, self.settings, event, self.clock())
+            if linked.kind == "refused":
+                # seeing a link must not be enough: what the provider's rules refuse, the admin sees
+                record_rejection(self.db, event.endpoint, linked.status, linked.detail, event.remote_addr,
+                                 event.headers, event.token.encode("utf-8", "replace")[:1024])
+                log.warning("%s: not bound", linked.detail)
+                return {"linked": "ignored"}
+            (log.warning if linked.kind == "pending" else log.info)("%s", linked.detail)
+            return {"linked": linked.kind}
+        if isinstance(event, ChatSeen):
+            providers.chat(event.provider).seen(self.db, event)
+            return {"seen": event.identity}
+        if isinstance(event, ChatRead):
+            report = StatusReport(Event.DELIVERED, "read", event.detail, event.raw)
+            return {"read": [self.accept(DeliveryReport(event.source, report, pid))["message"]
+                             for pid in providers.chat(event.provider).read(self.db, event)]}
         raise TypeError(f"no core handler for {type(event).__name__}")
 
     # -- what the owner needs to see at start -----------------------------------------
@@ -253,9 +270,9 @@ class Bridge:
              f"bank credits: FIBO_PAYMENTS={s.fibo_payments}"),
             ("App notifications", f"{s.public_url}/inbound/notification", notify),
         ]
-        if s.messenger_page_token:
-            out.append(("Messenger webhook", f"{s.public_url}/webhooks/messenger",
-                        f"verify token: {s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'}"))
+        for p in providers.installed():
+            if p.endpoints:
+                out.extend(providers.resolve(p.endpoints)(self))
         return out
 
     def banner(self) -> str:
@@ -280,7 +297,7 @@ class Bridge:
         # Logs are kept for weeks and read by more people than the admin page: a secret is printed
         # only by the start that generated it; configured and stored ones are masked.
         hide = [v for k, v in ((k, getattr(s, k)) for k in ("esms_callback_token", "fibo_token", "notify_token",
-                                                               "smsgate_signing_key", "messenger_verify_token"))
+                                                               "smsgate_signing_key", *providers.sensitive_fields()))
                 if self.secret_origin.get(k, "configured") != "generated" and v]
         if s.inbound_token:
             hide.append(s.inbound_token)

@@ -49,8 +49,7 @@ def endpoints() -> list[tuple[str, str, str]]:
     b = bridge()
     s = b.settings
     labels = {"eSMS delivery callback": _("eSMS delivery callback"), "SMSGate webhooks": _("SMSGate webhooks"),
-              "FiboSMS push URL": _("FiboSMS push URL"), "App notifications": _("App notifications"),
-              "Messenger webhook": _("Messenger webhook")}
+              "FiboSMS push URL": _("FiboSMS push URL"), "App notifications": _("App notifications")}
     notify = _("Sign each request: X-Timestamp (Unix seconds) and X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + "
                "X-Timestamp); NOTIFY_TOKEN: %(key)s.", key=s.notify_token)
     if s.notify_auth != "signed":
@@ -63,10 +62,8 @@ def endpoints() -> list[tuple[str, str, str]]:
                                                         "confirm": _("confirmed automatically"),
                                                         "off": _("not read as payments")}[s.fibo_payments]),
         "App notifications": notify,
-        "Messenger webhook": _("Verify token: %(token)s", token=s.messenger_verify_token)
-        if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."),
     }
-    return [(labels.get(label, label), url, notes.get(label, note)) for label, url, note in b.public_endpoints()]
+    return [(labels.get(label) or _(label), url, notes.get(label, note)) for label, url, note in b.public_endpoints()]
 
 
 @bp.get("/settings")

@@ -1,0 +1,1 @@
+"""The storage layer: the SQL of each table group, as named queries."""
