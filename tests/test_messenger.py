@@ -153,6 +153,8 @@ def test_outside_the_window_the_configured_tag_is_used(service_factory, tmp_path
     sent = graph.sent_to(psid)[0]
     assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "POST_PURCHASE_UPDATE"
     assert len(fake_esms.accepted) == 1
+    # the page token travels in a header: URLs are what access logs and error texts keep
+    assert graph.requests_log and not any("access_token" in r["url"] for r in graph.requests_log)
 
 
 @pytest.mark.parametrize("error, expect_channel, reason", [

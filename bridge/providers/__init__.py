@@ -45,6 +45,7 @@ class Provider:
     pay_links: str = ""                        # "module:function"(settings, order_id) -> [(text, url)] on the pay page
     admin_pages: tuple[str, ...] = ()          # modules adding pages to the admin blueprint
     admin_nav: tuple[tuple[str, str], ...] = ()   # (label, endpoint) in the admin menu
+    chat_sources: tuple[str, ...] = ()         # inbound sources that are people writing to the shop, never a bank
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
@@ -128,3 +129,7 @@ def admin_pages() -> tuple[str, ...]:
 
 def admin_nav() -> tuple[tuple[str, str], ...]:
     return tuple(item for p in installed() for item in p.admin_nav)
+
+
+def chat_sources() -> tuple[str, ...]:
+    return tuple(src for p in installed() for src in p.chat_sources)

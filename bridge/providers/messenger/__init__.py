@@ -17,6 +17,7 @@ PROVIDER = Provider(
     pay_links="bridge.providers.messenger.contacts:pay_links",
     admin_pages=("bridge.providers.messenger.admin_page",),
     admin_nav=(("Messenger", "admin.messenger"),),
+    chat_sources=("messenger",),
     # The Send API takes no idempotency key: a retry after a lost answer may send twice.
     retry_safety={"messenger": "none"},
 )
