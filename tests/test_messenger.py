@@ -211,6 +211,16 @@ def test_a_delivery_receipt_that_overtakes_the_send_answer_still_counts(service_
     assert len(fake_esms.accepted) == 1
 
 
+def test_a_read_receipt_delivers_what_was_sent_before_it(service_factory, tmp_path, fake_esms, graph):
+    svc = shop(service_factory, tmp_path, fake_esms, graph)
+    psid = linked_customer(svc, fake_esms, graph)
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: svc.messages(channel="messenger", status="queued"), what="Messenger accepting the message")
+    r = graph.read(psid)
+    assert r.status_code == 200 and r.json()["receipts"] == 1
+    wait_until(lambda: svc.messages(channel="messenger", status="delivered"), what="delivered by the read receipt")
+
+
 def test_delivered_in_time_means_no_sms(service_factory, tmp_path, fake_esms, graph):
     svc = shop(service_factory, tmp_path, fake_esms, graph, extra="    fallback_after: 2")
     psid = linked_customer(svc, fake_esms, graph)

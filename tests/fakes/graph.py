@@ -103,6 +103,12 @@ class FakeGraph(LoopbackServer):
         return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
                                  "delivery": {"mids": mids, "watermark": int(time.time() * 1000)}})
 
+    def read(self, psid: str, at: float | None = None) -> requests.Response:
+        """The user read the conversation up to `at` (a message_reads event: a watermark, no ids)."""
+        at = time.time() if at is None else at
+        return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
+                                 "timestamp": int(at * 1000), "read": {"watermark": int(at * 1000)}})
+
     # -- Graph --------------------------------------------------------------------------
     def _error(self, name: str) -> Response:
         status, code, sub, message = ERRORS[name]
