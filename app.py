@@ -36,10 +36,8 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
 
     from bridge.web import health, metrics, pay, webhooks
     from bridge.providers.woocommerce import webhook as hooks
-    from bridge.providers.messenger import webhook as messenger
     app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
-    app.register_blueprint(messenger.bp)
     webhooks.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -76,13 +76,6 @@ class CoreSettings:
     payment_overpaid: str = "hold"
     woo_timeout: float = 10.0
 
-    graph_base_url: str = "https://graph.facebook.com/v21.0"
-    messenger_page: str = ""
-    messenger_page_token: str = ""
-    messenger_app_secret: str = ""
-    messenger_verify_token: str = ""
-    messenger_tag: str = ""
-    messenger_timeout: float = 10.0
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -102,7 +95,6 @@ class CoreSettings:
     secret_key: str = ""
     admin_password: str = ""
     health_token: str = ""               # Bearer token for /healthz?details (empty: details need the admin sign-in)
-    messenger_ref_ttl: float = 3 * 86_400.0   # seconds an m.me ref in a message or pay page binds (then refused)
     log_level: str = "INFO"
     proxy_count: int = 0                 # reverse proxies in front (nginx: 1): trust that many X-Forwarded-* hops
     log_format: str = "text"             # "text" for people, "json" (one object per line) for log collectors
@@ -180,13 +172,6 @@ CORE_ENV = {
     "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
     "WOO_TIMEOUT": ("woo_timeout", p.positive_float),
-    "GRAPH_BASE_URL": ("graph_base_url", p.url),
-    "MESSENGER_PAGE": ("messenger_page", str),
-    "MESSENGER_PAGE_TOKEN": ("messenger_page_token", str),
-    "MESSENGER_APP_SECRET": ("messenger_app_secret", str),
-    "MESSENGER_VERIFY_TOKEN": ("messenger_verify_token", str),
-    "MESSENGER_TAG": ("messenger_tag", str),
-    "MESSENGER_TIMEOUT": ("messenger_timeout", p.positive_float),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),
@@ -203,7 +188,6 @@ CORE_ENV = {
     "SECRET_KEY": ("secret_key", str),
     "ADMIN_PASSWORD": ("admin_password", str),
     "HEALTH_TOKEN": ("health_token", str),
-    "MESSENGER_REF_TTL": ("messenger_ref_ttl", p.positive_float),
     "LOG_LEVEL": ("log_level", str),
     "LOG_FORMAT": ("log_format", p.log_format),
     "PROXY_COUNT": ("proxy_count", int),

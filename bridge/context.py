@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Settings
-from .providers.messenger.contacts import messenger_link
+from . import providers
 from .money import format_money
 from .phones import normalize_phone
 from .providers.woocommerce.payload import CustomerSnapshot, LineItem, OrderSnapshot
@@ -91,7 +91,7 @@ def order_context(settings: Settings, order: OrderSnapshot, source_url: str = ""
         "payment_code": payment_code(settings, order.number),
         "order_link": order_link(settings, order, source_url),
         "pay_link": f"{settings.public_url}/pay/{order.order_key}" if order.order_key else "",
-        "messenger_link": messenger_link(settings, order_id=order.id),
+        **providers.template_vars(settings, order_id=order.id),
         "customer_note": order.customer_note,
     }
 
@@ -106,7 +106,7 @@ def customer_context(settings: Settings, customer: CustomerSnapshot) -> dict[str
         "email": customer.email,
         "phone": customer.phone.e164 or customer.phone_raw,
         "username": customer.username,
-        "messenger_link": messenger_link(settings, customer_id=customer.id),
+        **providers.template_vars(settings, customer_id=customer.id),
     }
 
 

@@ -3,7 +3,7 @@ produces and the core (Bridge.accept) acts on. Each carries the raw payload it c
 admin can always see what the provider actually sent."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .sending import StatusReport
@@ -58,3 +58,48 @@ class Acknowledged:
     source: str
     what: str
     ignored: bool = False
+
+
+@dataclass(frozen=True)
+class ChatLinked:
+    """Someone opened, in a chat app, a link we gave a customer (an m.me link with a signed ref):
+    their id there asks to receive that order's or customer's notices. Whether it may is the
+    provider's rule (its `chat` hook); what the rule refuses is recorded where the admin sees
+    refusals, with where the request came from."""
+    provider: str
+    identity: str                    # the person's id in the chat app (Messenger: the PSID)
+    token: str                       # the ref, as the chat app passed it on
+    at: float
+    raw: Any
+    endpoint: str = ""
+    remote_addr: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What became of a ChatLinked: "bound", "pending" (the admin decides) or "refused"."""
+    kind: str
+    detail: str                      # who was bound, or why it was refused
+    status: int = 200                # the HTTP status a refusal is recorded with
+
+
+@dataclass(frozen=True)
+class ChatSeen:
+    """A person wrote to the shop in a chat app: the provider may write to them freely again for
+    a while (Messenger: 24 h)."""
+    provider: str
+    identity: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ChatRead:
+    """A person read the chat up to `up_to`: whatever we sent them there before has reached them,
+    though the chat app names no message."""
+    provider: str
+    source: str
+    identity: str
+    up_to: float
+    detail: str
+    raw: str

@@ -27,10 +27,11 @@ from .login_limit import LoginLimiter
 from .rules import load_rules
 from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
-from .events import Acknowledged, DeliveryReport, ReceivedText, ShopDelivery, ShopPing
-from .intake import IGNORED, store_delivery
+from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery,
+                     ShopPing)
+from .intake import IGNORED, record_rejection, store_delivery
 from .outbox import apply_report, channel_of, message_row
-from .sending import Event
+from .sending import Event, StatusReport
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,7 @@ class Bridge:
                                                                   and not settings.inbound_token))
         for w in self.secret_warnings:
             log.warning("%s", w)
-        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token",
-                                                              *providers.sensitive_fields(), "woo_consumer_secret",
-                                                              "messenger_page_token", "messenger_app_secret",
+        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "woo_consumer_secret",
                                                               "admin_password", *providers.sensitive_fields()))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
         self.channels = load_channels(self.settings, self.db)
@@ -232,6 +231,23 @@ class Bridge:
             return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
         if isinstance(event, Acknowledged):
             return {"event": event.what, **({"ignored": True} if event.ignored else {})}
+        if isinstance(event, ChatLinked):
+            linked = providers.chat(event.provider).link(self.db, self.settings, event, self.clock())
+            if linked.kind == "refused":
+                # seeing a link must not be enough: what the provider's rules refuse, the admin sees
+                record_rejection(self.db, event.endpoint, linked.status, linked.detail, event.remote_addr,
+                                 event.headers, event.token.encode("utf-8", "replace")[:1024])
+                log.warning("%s: not bound", linked.detail)
+                return {"linked": "ignored"}
+            (log.warning if linked.kind == "pending" else log.info)("%s", linked.detail)
+            return {"linked": linked.kind}
+        if isinstance(event, ChatSeen):
+            providers.chat(event.provider).seen(self.db, event)
+            return {"seen": event.identity}
+        if isinstance(event, ChatRead):
+            report = StatusReport(Event.DELIVERED, "read", event.detail, event.raw)
+            return {"read": [self.accept(DeliveryReport(event.source, report, pid))["message"]
+                             for pid in providers.chat(event.provider).read(self.db, event)]}
         raise TypeError(f"no core handler for {type(event).__name__}")
 
     # -- what the owner needs to see at start -----------------------------------------
@@ -252,12 +268,7 @@ class Bridge:
         """(what, URL, note) for everything outside systems call on us: shown in the banner
         and on the admin settings page (`translate`: the admin's gettext), so both say the same
         thing. Each carries its own secret."""
-        s = self.settings
-        out = providers.endpoints(self, translate)
-        if s.messenger_page_token:
-            out.append(("Messenger webhook", f"{s.public_url}/webhooks/messenger",
-                        f"verify token: {s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'}"))
-        return out
+        return providers.endpoints(self, translate)
 
     def banner(self) -> str:
         s = self.settings
@@ -280,8 +291,7 @@ class Bridge:
         lines.append(f"  Admin page              : {s.public_url}/admin   {how}")
         # Logs are kept for weeks and read by more people than the admin page: a secret is printed
         # only by the start that generated it; configured and stored ones are masked.
-        hide = [v for k, v in ((k, getattr(s, k)) for k in (*providers.generated_secrets(),
-                                                               "messenger_verify_token"))
+        hide = [v for k, v in ((k, getattr(s, k)) for k in (*providers.generated_secrets(), *providers.sensitive_fields()))
                 if self.secret_origin.get(k, "configured") != "generated" and v]
         if s.inbound_token:
             hide.append(s.inbound_token)

@@ -153,6 +153,8 @@ def test_outside_the_window_the_configured_tag_is_used(service_factory, tmp_path
     sent = graph.sent_to(psid)[0]
     assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "POST_PURCHASE_UPDATE"
     assert len(fake_esms.accepted) == 1
+    # the page token travels in a header: URLs are what access logs and error texts keep
+    assert graph.requests_log and not any("access_token" in r["url"] for r in graph.requests_log)
 
 
 @pytest.mark.parametrize("error, expect_channel, reason", [
@@ -207,6 +209,16 @@ def test_a_delivery_receipt_that_overtakes_the_send_answer_still_counts(service_
     wait_until(lambda: svc.messages(channel="messenger", status="delivered"), what="delivered once recorded")
     time.sleep(2.5)   # past fallback_after: delivered means no SMS
     assert len(fake_esms.accepted) == 1
+
+
+def test_a_read_receipt_delivers_what_was_sent_before_it(service_factory, tmp_path, fake_esms, graph):
+    svc = shop(service_factory, tmp_path, fake_esms, graph)
+    psid = linked_customer(svc, fake_esms, graph)
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: svc.messages(channel="messenger", status="queued"), what="Messenger accepting the message")
+    r = graph.read(psid)
+    assert r.status_code == 200 and r.json()["receipts"] == 1
+    wait_until(lambda: svc.messages(channel="messenger", status="delivered"), what="delivered by the read receipt")
 
 
 def test_delivered_in_time_means_no_sms(service_factory, tmp_path, fake_esms, graph):

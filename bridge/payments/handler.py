@@ -14,6 +14,7 @@ import sqlite3
 import time
 from typing import Any
 
+from .. import providers
 from ..context import order_context
 from ..store import orders as stored_orders, payments as stored_payments
 from ..store.db import now
@@ -64,8 +65,8 @@ class PaymentHandler(InboundHandler):
 
     # -- entry ----------------------------------------------------------------------------
     def process(self, sms: InboundSms) -> str | None:
-        if sms.source == "messenger":
-            return None  # a customer writing to the page is never a bank
+        if sms.source in providers.chat_sources():
+            return None  # a customer writing to the shop's chat is never a bank
         if sms.source == "fibo" and self.settings.fibo_payments == "off":
             return None  # FIBO_PAYMENTS=off: FiboSMS pushes are not a payment source here
         done = stored_payments.decided_for_inbox(self.db, sms.id)

@@ -67,6 +67,12 @@ class Provider:
     check: str = ""                            # "module:function"(settings) -> [error] for check-config
     status: str = ""                           # "module:function"(bridge) -> [StatusItem]
     watch: str = ""                            # "module:function"(bridge) -> [(kind, subject, text)] to alert the owner
+    chat: str = ""                             # "module:attr" deciding ChatLinked/ChatSeen/ChatRead (bridge.events)
+    template_vars: str = ""                    # "module:function"(settings, order_id=, customer_id=) -> rule variables
+    pay_links: str = ""                        # "module:function"(settings, order_id) -> [(text, url)] on the pay page
+    admin_pages: tuple[str, ...] = ()          # modules adding pages to the admin blueprint
+    admin_nav: tuple[tuple[str, str], ...] = ()   # (label, endpoint) in the admin menu
+    chat_sources: tuple[str, ...] = ()         # inbound sources that are people writing to the shop, never a bank
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
@@ -179,3 +185,37 @@ def retry_safety(channel: str) -> str:
         if channel in p.retry_safety:
             return p.retry_safety[channel]
     return "none"
+
+
+def chat(provider: str) -> Any:
+    """The provider's rules for chat identities (links, windows, read receipts)."""
+    for p in installed():
+        if p.name == provider and p.chat:
+            return resolve(p.chat)
+    raise LookupError(f"provider {provider!r} declares no chat hook")
+
+
+def template_vars(settings: Any, order_id: int | None = None, customer_id: int | None = None) -> dict[str, Any]:
+    """The rule variables every provider adds to an order's or a customer's context."""
+    out: dict[str, Any] = {}
+    for p in installed():
+        if p.template_vars:
+            out.update(resolve(p.template_vars)(settings, order_id=order_id, customer_id=customer_id))
+    return out
+
+
+def pay_links(settings: Any, order_id: int) -> list[tuple[str, str]]:
+    """(text, url) links the providers offer on an order's pay page."""
+    return [link for p in installed() if p.pay_links for link in resolve(p.pay_links)(settings, order_id)]
+
+
+def admin_pages() -> tuple[str, ...]:
+    return tuple(m for p in installed() for m in p.admin_pages)
+
+
+def admin_nav() -> tuple[tuple[str, str], ...]:
+    return tuple(item for p in installed() for item in p.admin_nav)
+
+
+def chat_sources() -> tuple[str, ...]:
+    return tuple(src for p in installed() for src in p.chat_sources)

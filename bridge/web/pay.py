@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 
 from ..config import bank_name
-from ..providers.messenger.contacts import messenger_link
+from .. import providers
 from ..money import format_money
 from ..payments.vietqr import BINS, payload, png, svg
 from ..store import orders
@@ -53,7 +53,7 @@ def page(order_key: str):
                            payment_code=f"{s.payment_code_prefix}{o['number']}", bank=s.transfer_bank,
                            account=s.transfer_account, holder=s.transfer_holder, qr_svg=svg(data) if data else "",
                            status_url=url_for("pay.status", order_key=order_key),
-                           messenger_link=messenger_link(s, order_id=o["id"]), **_status(o))
+                           chat_links=providers.pay_links(s, o["id"]), **_status(o))
     # no-referrer: the page's URL is the order key, which must not travel to m.me or a bank's site
     return secure_headers(Response(html, content_type="text/html; charset=utf-8"), csp_nonce(),
                           referrer="no-referrer")

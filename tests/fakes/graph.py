@@ -1,6 +1,7 @@
 """A fake Facebook Graph API (Send API, v21.0) on 127.0.0.1, and the Meta side of our webhook.
 
-Send: `POST /v21.0/me/messages?access_token=` with `{recipient: {id}, messaging_type, message,
+Send: `POST /v21.0/me/messages` with the page token as `Authorization: Bearer` or in the query
+(`?access_token=`, Graph takes either), and `{recipient: {id}, messaging_type, message,
 tag?}` -> `{"recipient_id", "message_id"}`, or Graph's error body `{"error": {message, type, code,
 error_subcode, fbtrace_id}}` with the HTTP status Graph uses. Enforces what the real one does
 that matters to us: a valid page token, a known PSID, RESPONSE only within 24 h of the user's
@@ -102,6 +103,12 @@ class FakeGraph(LoopbackServer):
         return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
                                  "delivery": {"mids": mids, "watermark": int(time.time() * 1000)}})
 
+    def read(self, psid: str, at: float | None = None) -> requests.Response:
+        """The user read the conversation up to `at` (a message_reads event: a watermark, no ids)."""
+        at = time.time() if at is None else at
+        return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
+                                 "timestamp": int(at * 1000), "read": {"watermark": int(at * 1000)}})
+
     # -- Graph --------------------------------------------------------------------------
     def _error(self, name: str) -> Response:
         status, code, sub, message = ERRORS[name]
@@ -121,12 +128,14 @@ class FakeGraph(LoopbackServer):
             body = request.get_json(silent=True)
             with self._lock:
                 mode = self._failures.pop(0) if self._failures else None
-                self.requests_log.append({"body": body, "mode": mode, "at": time.time()})
+                self.requests_log.append({"body": body, "mode": mode, "at": time.time(), "url": request.url})
             if self.delay:
                 time.sleep(self.delay)
             if mode:
                 return self._error(mode)
-            if request.args.get("access_token") != self.page_token:
+            auth = request.headers.get("Authorization", "")
+            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else request.args.get("access_token")
+            if token != self.page_token:
                 return self._error("token")
             if not isinstance(body, dict) or not isinstance(body.get("recipient"), dict):
                 return self._bad("param recipient must be non-empty.")

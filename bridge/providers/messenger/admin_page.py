@@ -3,20 +3,23 @@ PSID already receives notices for. Nothing moves until the admin approves (the n
 new PSID from then on) or refuses (they stay where they were)."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from . import contacts as messenger_contacts
 from ...db import now
+from ...store import messenger as store
 from ...web import bridge
 from ...web.admin import bp, who
+
+# Registered on the app only so that Flask finds this page's template (templates/admin/messenger.html).
+templates = Blueprint("messenger_templates", __name__, template_folder="templates")
 
 
 @bp.get("/messenger")
 def messenger():
     db = bridge().db
-    decided = db.query("SELECT * FROM messenger_pending WHERE decision IS NOT NULL ORDER BY decided_at DESC LIMIT 50")
-    return render_template("admin/messenger.html", waiting=messenger_contacts.pending(db), decided=decided)
+    return render_template("admin/messenger.html", waiting=messenger_contacts.pending(db), decided=store.decided(db))
 
 
 @bp.post("/messenger/<int:pending_id>/<any(approve, refuse):action>")

@@ -27,6 +27,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 from ...config import Settings
 from ...db import Database, now
+from ...events import ChatLinked, ChatRead, ChatSeen, LinkResult
+from ...store import messenger as store
 
 WINDOW = 24 * 3600.0
 _SALT = "messenger-ref"
@@ -104,35 +106,18 @@ class Binding:
 def _named(c: sqlite3.Connection, ref: dict[str, int]) -> tuple[str | None, str | None, str | None] | None:
     """(phone, email, name) of the order or customer a ref names; None when we do not know it."""
     if ref.get("o"):
-        row = c.execute("SELECT phone_e164, email, customer_name FROM orders WHERE id=?", (ref["o"],)).fetchone()
+        row = store.named_by_order(c, ref["o"])
     elif ref.get("c"):
-        row = c.execute("SELECT phone_e164, email, name FROM customers WHERE id=?", (ref["c"],)).fetchone()
+        row = store.named_by_customer(c, ref["c"])
     else:
         return None
-    return None if row is None else (row[0], row[1] or None, row[2])
-
-
-def _attach(c: sqlite3.Connection, psid: str, phone: str | None, email: str | None, customer_id: int | None,
-            order_id: int | None, name: str | None, at: float) -> None:
-    c.execute(
-        "INSERT INTO messenger_contacts(psid, phone_e164, email, customer_id, order_id, name, bound_at,"
-        " last_inbound_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(psid) DO UPDATE SET"
-        " phone_e164=excluded.phone_e164, email=excluded.email, customer_id=COALESCE(excluded.customer_id,"
-        " customer_id), order_id=COALESCE(excluded.order_id, order_id), name=excluded.name,"
-        " bound_at=excluded.bound_at, last_inbound_at=MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at),"
-        " updated_at=excluded.updated_at",
-        (psid, phone, email, customer_id, order_id, name, at, at, at))
+    return None if row is None else (row["phone_e164"], row["email"] or None, row["name"])
 
 
 def _holder(c: sqlite3.Connection, psid: str, phone: str | None, email: str | None) -> str | None:
     """Another PSID that already receives this phone's (or email's) notices."""
-    for column, value in (("phone_e164", phone), ("email", email)):
-        if value:
-            row = c.execute(f"SELECT psid FROM messenger_contacts WHERE {column}=? AND psid<>? ORDER BY bound_at"
-                            " LIMIT 1", (value, psid)).fetchone()
-            if row is not None:
-                return row["psid"]
-    return None
+    return ((store.holder_of_phone(c, phone, psid) if phone else None)
+            or (store.holder_of_email(c, email, psid) if email else None))
 
 
 def bind(c: sqlite3.Connection, psid: str, ref: dict[str, int], at: float, token: str = "") -> Binding:
@@ -145,71 +130,101 @@ def bind(c: sqlite3.Connection, psid: str, ref: dict[str, int], at: float, token
     who = ", ".join(x for x in (name, phone, email) if x) or f"order {ref.get('o')}"
     if token:
         digest = ref_hash(token)
-        owner = c.execute("SELECT psid FROM messenger_refs WHERE ref_hash=?", (digest,)).fetchone()
-        if owner is not None and owner["psid"] != psid:
-            return Binding("used", who, owner["psid"])
+        owner = store.ref_owner(c, digest)
+        if owner is not None and owner != psid:
+            return Binding("used", who, owner)
         if owner is None:
-            c.execute("INSERT INTO messenger_refs(ref_hash, psid, used_at) VALUES (?,?,?)", (digest, psid, at))
+            store.record_ref_use(c, digest, psid, at)
     holder = _holder(c, psid, phone, email)
     if holder is not None:
-        waiting = c.execute("SELECT id FROM messenger_pending WHERE psid=? AND COALESCE(phone_e164,'')=?"
-                            " AND COALESCE(email,'')=? AND decision IS NULL",
-                            (psid, phone or "", email or "")).fetchone()
-        if waiting is None:
-            c.execute("INSERT INTO messenger_pending(psid, phone_e164, email, customer_id, order_id, name, bound_psid,"
-                      " requested_at) VALUES (?,?,?,?,?,?,?,?)",
-                      (psid, phone, email, ref.get("c"), ref.get("o"), name, holder, at))
-        touch(c, psid, at)
+        if not store.pending_exists(c, psid, phone, email):
+            store.add_pending(c, psid, phone, email, ref.get("c"), ref.get("o"), name, holder, at)
+        store.touch(c, psid, at)
         return Binding("pending", who, holder)
-    _attach(c, psid, phone, email, ref.get("c"), ref.get("o"), name, at)
+    store.attach(c, psid, phone, email, ref.get("c"), ref.get("o"), name, at)
     return Binding("bound", who)
 
 
 def pending(db: Database) -> list[sqlite3.Row]:
     """Bindings waiting for the admin, oldest first."""
-    return db.query("SELECT * FROM messenger_pending WHERE decision IS NULL ORDER BY requested_at, id")
+    return store.waiting(db)
 
 
 def decide(c: sqlite3.Connection, pending_id: int, approve: bool, by: str, at: float) -> sqlite3.Row | None:
     """Approve (the phone's notices move to the new PSID; the PSIDs that had the phone or email
     lose it) or refuse a waiting binding. None when there is no such undecided binding."""
-    row = c.execute("SELECT * FROM messenger_pending WHERE id=? AND decision IS NULL", (pending_id,)).fetchone()
+    row = store.undecided(c, pending_id)
     if row is None:
         return None
     if approve:
-        for column in ("phone_e164", "email"):
-            if row[column]:
-                c.execute(f"UPDATE messenger_contacts SET {column}=NULL, updated_at=? WHERE {column}=? AND psid<>?",
-                          (at, row[column], row["psid"]))
-        _attach(c, row["psid"], row["phone_e164"], row["email"], row["customer_id"], row["order_id"], row["name"], at)
-    c.execute("UPDATE messenger_pending SET decision=?, decided_at=?, decided_by=? WHERE id=?",
-              ("approved" if approve else "refused", at, by, pending_id))
+        if row["phone_e164"]:
+            store.release_phone(c, row["phone_e164"], row["psid"], at)
+        if row["email"]:
+            store.release_email(c, row["email"], row["psid"], at)
+        store.attach(c, row["psid"], row["phone_e164"], row["email"], row["customer_id"], row["order_id"], row["name"],
+                     at)
+    store.record_decision(c, pending_id, "approved" if approve else "refused", by, at)
     return row
-
-
-def touch(c: sqlite3.Connection, psid: str, at: float) -> None:
-    """The customer wrote to the page: the 24 h window opens again (an unknown PSID is kept too,
-    so that binding it later finds the window already open)."""
-    c.execute("INSERT INTO messenger_contacts(psid, last_inbound_at, updated_at) VALUES (?,?,?)"
-              " ON CONFLICT(psid) DO UPDATE SET last_inbound_at=MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at),"
-              " updated_at=excluded.updated_at", (psid, at, at))
 
 
 def find(db: Database, phone_e164: str | None, meta: dict[str, Any]) -> Contact | None:
     """The customer's Messenger contact: by phone, else by the email of the order or customer."""
-    row = None
-    if phone_e164:
-        row = db.one("SELECT * FROM messenger_contacts WHERE phone_e164=? ORDER BY last_inbound_at DESC LIMIT 1",
-                     (phone_e164,))
+    row = store.by_phone(db, phone_e164) if phone_e164 else None
     if row is None:
         email = None
         if meta.get("order_id"):
-            email = db.scalar("SELECT email FROM orders WHERE id=?", (meta["order_id"],))
+            email = store.order_email(db, meta["order_id"])
         elif meta.get("customer_id"):
-            email = db.scalar("SELECT email FROM customers WHERE id=?", (meta["customer_id"],))
+            email = store.customer_email(db, meta["customer_id"])
         if email:
-            row = db.one("SELECT * FROM messenger_contacts WHERE email=? ORDER BY last_inbound_at DESC LIMIT 1",
-                         (email,))
+            row = store.by_email(db, email)
     if row is None:
         return None
     return Contact(row["psid"], row["phone_e164"], row["email"], row["last_inbound_at"])
+
+
+def template_vars(settings: Settings, order_id: int | None = None, customer_id: int | None = None) -> dict[str, str]:
+    """`{{ messenger_link }}` in rules (README: template variables)."""
+    return {"messenger_link": messenger_link(settings, order_id=order_id, customer_id=customer_id)}
+
+
+def pay_links(settings: Settings, order_id: int) -> list[tuple[str, str]]:
+    """The pay page offers the link too: a customer who pays there keeps getting notices."""
+    link = messenger_link(settings, order_id=order_id)
+    return [("Nhận thông báo đơn hàng qua Messenger", link)] if link else []
+
+
+class Identities:
+    """The core's questions about Messenger users (bridge.events ChatLinked, ChatSeen, ChatRead),
+    answered by the rules above."""
+
+    def link(self, db: Database, settings: Settings, event: ChatLinked, at: float) -> LinkResult:
+        """Bind the PSID to the customer a ref names, by the rules in this module's docstring;
+        `at` is now, for the ref's expiry."""
+        psid = event.identity
+        ref, why = check_ref(settings, event.token, at=at)
+        if ref is None:
+            what = "with a ref we did not sign" if why == "not signed by us" else f"with a ref that is {why}"
+            return LinkResult("refused", f"Messenger referral from PSID {psid} {what}", 400)
+        with db.tx() as c:
+            result = bind(c, psid, ref, event.at, event.token)
+        if result.kind == "unknown":
+            return LinkResult("refused", f"Messenger referral from PSID {psid} names {ref}, which we do not know", 400)
+        if result.kind == "used":
+            return LinkResult("refused", f"Messenger referral from PSID {psid}: this ref was already used by PSID "
+                                         f"{result.other_psid}; a ref binds once", 409)
+        if result.kind == "pending":
+            return LinkResult("pending", f"Messenger PSID {psid} asks for {result.who}, already bound to PSID "
+                                         f"{result.other_psid}: waiting for the admin (admin page > Messenger)")
+        return LinkResult("bound", f"Messenger PSID {psid} bound to {result.who}")
+
+    def seen(self, db: Database, event: ChatSeen) -> None:
+        with db.tx() as c:
+            store.touch(c, event.identity, event.at)
+
+    def read(self, db: Database, event: ChatRead) -> list[str]:
+        """Provider ids of the messages a read receipt covers (sent to this PSID's phone by then)."""
+        return store.sent_unread(db, "messenger", event.identity, event.up_to)
+
+
+identities = Identities()

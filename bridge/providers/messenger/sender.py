@@ -14,8 +14,7 @@ from typing import Any
 import requests
 
 from . import contacts as messenger_contacts
-from ...config import Settings
-from ..base import Channel, OutgoingMessage, Outcome, SendResult
+from ..base import HttpChannel, OutgoingMessage, Outcome, SendResult
 
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text
@@ -55,14 +54,26 @@ def translate_error(status: int, body: Any) -> tuple[Outcome, str, str]:
     return outcome, str(code if not sub else f"{code}/{sub}"), text
 
 
-class MessengerChannel(Channel):
-    def __init__(self, name: str, settings: Settings, db: Any = None):
-        super().__init__(name, settings, db)
-        self.session = requests.Session()
+def graph_error(r: requests.Response) -> SendResult:
+    """A Graph error answer as our outcome; a 5xx may have sent the message all the same."""
+    try:
+        data = r.json()
+    except ValueError:
+        data = None
+    outcome, code, reason = translate_error(r.status_code, data)
+    return SendResult(outcome, code=code, detail=reason, raw=r.text[:2000] or json.dumps(data),
+                      maybe_taken=r.status_code >= 500)
+
+
+class MessengerChannel(HttpChannel):
+    who = "Graph"
 
     @property
     def configured(self) -> bool:
         return bool(self.settings.messenger_page_token)
+
+    def read_timeout(self) -> float:
+        return self.settings.messenger_timeout
 
     @property
     def why_not_configured(self) -> str:
@@ -98,13 +109,12 @@ class MessengerChannel(Channel):
                                   detail="more than 24 h since the customer last wrote, and no MESSENGER_TAG")
             tag = s.messenger_tag
         body = self.body(contact.psid, msg, tag)
-        try:
-            r = self.session.post(f"{s.graph_base_url}/me/messages", params={"access_token": s.messenger_page_token},
-                                  json=body, timeout=(5, s.messenger_timeout))
-        except requests.Timeout as exc:
-            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"Graph did not answer in time: {exc}")
-        except requests.RequestException as exc:
-            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach Graph: {exc}")
+        # The token goes in a header (Graph takes it there as well as in the query): URLs end up
+        # in access logs and exception texts, headers do not.
+        r = self.request("POST", f"{s.graph_base_url}/me/messages", json=body, errors=graph_error,
+                         headers={"Authorization": f"Bearer {s.messenger_page_token}"})
+        if isinstance(r, SendResult):
+            return r
         raw = r.text[:2000]
         try:
             data = r.json()
@@ -115,5 +125,4 @@ class MessengerChannel(Channel):
             return SendResult(Outcome.ACCEPTED, provider_id=str(data["message_id"]), code="200",
                               detail=f"accepted by Messenger for PSID {contact.psid} ({how})", raw=raw,
                               device=None)
-        outcome, code, reason = translate_error(r.status_code, data)
-        return SendResult(outcome, code=code, detail=reason, raw=raw or json.dumps(data))
+        return graph_error(r)

@@ -1,29 +1,29 @@
 """/webhooks/messenger: Meta's verification handshake and the page's signed events.
 
 Events come batched (`{"object": "page", "entry": [{"messaging": [...]}]}`) and Meta wants a
-200 quickly; everything here is a few SQLite writes. A referral binds the PSID to the customer
-named by our signed ref; a message is stored like an inbound SMS and reopens the 24 h window;
-delivery and read receipts move our messages to delivered.
+200 quickly; each becomes normalized events for the core: a referral asks to bind the PSID to
+the customer named by our signed ref (ChatLinked), a message is stored like an inbound SMS
+(ReceivedText) and reopens the 24 h window (ChatSeen), delivery and read receipts move our
+messages to delivered (DeliveryReport, ChatRead). The answer counts what each messaging event
+was, as it always has.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import logging
-from typing import Any
+from typing import Any, Callable
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response
 
-from . import contacts as messenger_contacts
-from ..base import Event, StatusReport
+from ...config import Settings
 from ...db import now
-from ...intake import record_rejection
-from ...outbox import apply_report
-from ...web import bridge, error
+from ...events import ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText
+from ..base import Event, Refused, Request, StatusReport, Webhook, secret_matches
 
-log = logging.getLogger(__name__)
-bp = Blueprint("messenger", __name__)
+RULE = "/webhooks/messenger"
+SOURCE = "messenger-webhook"
+KINDS = ("bound", "pending", "messages", "receipts", "ignored")
 
 
 def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
@@ -33,49 +33,77 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
     return hmac.compare_digest(expected, header[7:].strip().lower())
 
 
-def _refuse(status: int, reason: str, body: bytes = b""):
-    b = bridge()
-    record_rejection(b.db, request.path, status, reason, request.remote_addr, request.headers, body[:4096])
-    log.warning("refused %s %s: %s", request.method, request.path, reason)
-    return error(status, reason)
-
-
-@bp.get("/webhooks/messenger")
-def verify():
+class Verification(Webhook):
     """Meta's subscription check: echo hub.challenge when hub.verify_token is ours."""
-    s = bridge().settings
-    if not s.messenger_verify_token:
-        return _refuse(403, "MESSENGER_VERIFY_TOKEN is not set: set it and use the same value in the Meta app")
-    if request.args.get("hub.mode") != "subscribe":
-        return _refuse(403, "hub.mode must be 'subscribe'")
-    given = request.args.get("hub.verify_token") or ""
-    if not hmac.compare_digest(given.encode(), s.messenger_verify_token.encode()):
-        return _refuse(403, "hub.verify_token does not match MESSENGER_VERIFY_TOKEN")
-    return Response(request.args.get("hub.challenge", ""), content_type="text/plain; charset=utf-8")
+    rule = RULE
+    methods = ("GET",)
+    secret_in_query = True
+
+    def validate(self, req: Request, settings: Settings) -> None:
+        if not settings.messenger_verify_token:
+            raise Refused(403, "MESSENGER_VERIFY_TOKEN is not set: set it and use the same value in the Meta app")
+        if req.args.get("hub.mode") != "subscribe":
+            raise Refused(403, "hub.mode must be 'subscribe'")
+        if not secret_matches(req.args.get("hub.verify_token") or "", settings.messenger_verify_token):
+            raise Refused(403, "hub.verify_token does not match MESSENGER_VERIFY_TOKEN")
+
+    def parse(self, req: Request, settings: Settings) -> list[Any]:
+        return Challenge(req.args.get("hub.challenge", ""))
+
+    def answer(self, events: list[Any], results: list[Any]) -> Response:
+        return Response(getattr(events, "challenge", ""), content_type="text/plain; charset=utf-8")
 
 
-@bp.post("/webhooks/messenger")
-def events():
-    b = bridge()
-    raw = request.get_data(cache=True)
-    if not b.settings.messenger_app_secret:
-        return _refuse(401, "MESSENGER_APP_SECRET is not set: events cannot be verified", raw)
-    if not signature_ok(raw, request.headers.get("X-Hub-Signature-256"), b.settings.messenger_app_secret):
-        return _refuse(401, "missing or wrong X-Hub-Signature-256 (HMAC-SHA256 of the body with the app secret)", raw)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _refuse(400, f"body is not UTF-8 JSON: {exc}", raw)
-    except RecursionError:
-        return _refuse(400, "body is JSON nested deeper than we read", raw)
-    if not isinstance(data, dict) or data.get("object") != "page" or not isinstance(data.get("entry"), list):
-        return _refuse(400, "expected {\"object\": \"page\", \"entry\": [...]}", raw)
-    done: dict[str, int] = {"bound": 0, "pending": 0, "messages": 0, "receipts": 0, "ignored": 0}
-    for entry in data["entry"]:
-        for ev in (entry.get("messaging") if isinstance(entry, dict) else None) or []:
-            if isinstance(ev, dict):
-                done[_handle(ev)] += 1
-    return jsonify({"ok": True, **done})
+class Challenge(list):
+    """No event for the core: only the number Meta wants echoed."""
+
+    def __init__(self, challenge: str) -> None:
+        super().__init__()
+        self.challenge = challenge
+
+
+class Batch(list):
+    """The normalized events of one POST, and what each messaging event in it was (the answer
+    counts those): a fixed kind, or "link" for the result of its ChatLinked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: list[tuple[str, ChatLinked | None]] = []
+
+    def add(self, kind: str, *events: Any, link: ChatLinked | None = None) -> None:
+        self.extend(events)
+        self.kinds.append((kind, link))
+
+
+class Events(Webhook):
+    rule = RULE
+    methods = ("POST",)
+
+    def validate(self, req: Request, settings: Settings) -> None:
+        if not settings.messenger_app_secret:
+            raise Refused(401, "MESSENGER_APP_SECRET is not set: events cannot be verified")
+        if not signature_ok(req.body, req.headers.get("X-Hub-Signature-256"), settings.messenger_app_secret):
+            raise Refused(401, "missing or wrong X-Hub-Signature-256 (HMAC-SHA256 of the body with the app secret)")
+
+    def parse(self, req: Request, settings: Settings) -> list[Any]:
+        data = req.json()
+        if not isinstance(data, dict) or data.get("object") != "page" or not isinstance(data.get("entry"), list):
+            raise Refused(400, "expected {\"object\": \"page\", \"entry\": [...]}")
+        batch = Batch()
+        for entry in data["entry"]:
+            for ev in (entry.get("messaging") if isinstance(entry, dict) else None) or []:
+                if isinstance(ev, dict):
+                    _read(req, ev, batch)
+        return batch
+
+    def answer(self, events: list[Any], results: list[Any]) -> tuple[Any, int]:
+        outcome = {id(e): r for e, r in zip(events, results)}
+        done = dict.fromkeys(KINDS, 0)
+        for kind, link in getattr(events, "kinds", ()):
+            if link is not None:
+                kind = outcome[id(link)]["linked"]
+            done[kind if kind in done else "ignored"] += 1
+        return {"ok": True, **done}, 200
 
 
 def _psid(ev: dict[str, Any]) -> str | None:
@@ -89,41 +117,6 @@ def _at(ev: dict[str, Any]) -> float:
     return ts / 1000 if isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts > 0 else now()
 
 
-def _handle(ev: dict[str, Any]) -> str:
-    """One messaging event -> what it was: bound, pending, messages, receipts or ignored."""
-    b = bridge()
-    psid = _psid(ev)
-    if psid is None:
-        return "ignored"
-    message = ev.get("message") if isinstance(ev.get("message"), dict) else None
-    if message and message.get("is_echo"):
-        return "ignored"  # our own page's messages, echoed back
-    if isinstance(ev.get("delivery"), dict) or isinstance(ev.get("read"), dict):
-        _receipts(psid, ev)
-        return "receipts"
-    ref = _ref_of(ev)
-    at = _at(ev)
-    kind = "ignored"
-    if ref is not None:
-        kind = _bind(psid, ref, at)
-    if message is not None:
-        text = message.get("text") if isinstance(message.get("text"), str) else ""
-        if not text and message.get("attachments"):
-            text = "[attachment]"
-        with b.db.tx() as c:
-            messenger_contacts.touch(c, psid, at)
-        if text:
-            b.inbox.accept(source="messenger", external_id=str(message.get("mid") or ""), device="messenger",
-                           sim=None, sender=psid, recipient="", text=text, received_at=at,
-                           raw=json.dumps(ev, ensure_ascii=False))
-        kind = "messages"
-    elif ev.get("postback") is not None and ref is None:
-        with b.db.tx() as c:
-            messenger_contacts.touch(c, psid, at)
-        kind = "messages"
-    return kind
-
-
 def _ref_of(ev: dict[str, Any]) -> str | None:
     for holder in (ev.get("referral"), (ev.get("postback") or {}).get("referral") if isinstance(ev.get("postback"), dict)
                    else None, (ev.get("message") or {}).get("referral") if isinstance(ev.get("message"), dict) else None):
@@ -132,54 +125,65 @@ def _ref_of(ev: dict[str, Any]) -> str | None:
     return None
 
 
-def _bind(psid: str, token: str, at: float) -> str:
-    """'bound', 'pending' (the phone has another PSID: the admin decides) or 'ignored'."""
-    b = bridge()
-    ref, why = messenger_contacts.check_ref(b.settings, token, at=b.clock())
-    excerpt = token.encode("utf-8", "replace")[:1024]
-    if ref is None:
-        what = "with a ref we did not sign" if why == "not signed by us" else f"with a ref that is {why}"
-        record_rejection(b.db, request.path, 400, f"Messenger referral from PSID {psid} {what}",
-                         request.remote_addr, request.headers, excerpt)
-        log.warning("Messenger referral from %s %s: not bound", psid, what)
-        return "ignored"
-    with b.db.tx() as c:
-        result = messenger_contacts.bind(c, psid, ref, at, token)
-    if result.kind == "unknown":
-        record_rejection(b.db, request.path, 400, f"Messenger referral from PSID {psid} names {ref}, which we do not "
-                         "know", request.remote_addr, request.headers, excerpt)
-        return "ignored"
-    if result.kind == "used":
-        record_rejection(b.db, request.path, 409, f"Messenger referral from PSID {psid}: this ref was already used by "
-                         f"PSID {result.other_psid}; a ref binds once", request.remote_addr, request.headers, excerpt)
-        log.warning("Messenger PSID %s opened a ref already used by %s: not bound", psid, result.other_psid)
-        return "ignored"
-    if result.kind == "pending":
-        log.warning("Messenger PSID %s asks for %s, already bound to PSID %s: waiting for the admin (admin page > "
-                    "Messenger)", psid, result.who, result.other_psid)
-        return "pending"
-    log.info("Messenger PSID %s bound to %s", psid, result.who)
-    return "bound"
+def _read(req: Request, ev: dict[str, Any], batch: Batch) -> None:
+    """One messaging event -> its normalized events, and what the answer counts it as."""
+    psid = _psid(ev)
+    if psid is None:
+        return batch.add("ignored")
+    message = ev.get("message") if isinstance(ev.get("message"), dict) else None
+    if message and message.get("is_echo"):
+        return batch.add("ignored")  # our own page's messages, echoed back
+    if isinstance(ev.get("delivery"), dict) or isinstance(ev.get("read"), dict):
+        return batch.add("receipts", *_receipts(psid, ev))
+    ref = _ref_of(ev)
+    at = _at(ev)
+    linked = None
+    if ref is not None:
+        linked = ChatLinked("messenger", psid, ref, at, ev, endpoint=req.path, remote_addr=req.remote_addr,
+                            headers=req.headers)
+    first = (linked,) if linked is not None else ()
+    if message is not None:
+        text = message.get("text") if isinstance(message.get("text"), str) else ""
+        if not text and message.get("attachments"):
+            text = "[attachment]"
+        received = (ReceivedText("messenger", str(message.get("mid") or ""), psid, text,
+                                 json.dumps(ev, ensure_ascii=False), device="messenger", received_at=at),) if text else ()
+        return batch.add("messages", *first, ChatSeen("messenger", psid, at), *received)
+    if ev.get("postback") is not None and linked is None:
+        return batch.add("messages", ChatSeen("messenger", psid, at))
+    if linked is not None:
+        return batch.add("link", linked, link=linked)
+    return batch.add("ignored")
 
 
-def _receipts(psid: str, ev: dict[str, Any]) -> None:
+def _receipts(psid: str, ev: dict[str, Any]) -> list[Any]:
     """Delivery receipts name our message ids; read receipts only a time (everything sent to
     this person before it has been seen)."""
-    b = bridge()
+    out: list[Any] = []
+    raw = json.dumps(ev)
     delivery = ev.get("delivery") if isinstance(ev.get("delivery"), dict) else {}
     for mid in delivery.get("mids") or []:
         if isinstance(mid, str) and mid:
-            apply_report(b.db, "messenger-webhook", StatusReport(Event.DELIVERED, "delivery", "Messenger delivery",
-                                                                 json.dumps(ev)), mid)
+            out.append(DeliveryReport(SOURCE, StatusReport(Event.DELIVERED, "delivery", "Messenger delivery", raw), mid))
     read = ev.get("read") if isinstance(ev.get("read"), dict) else None
     watermark = read.get("watermark") if read else None
     if isinstance(watermark, (int, float)) and not isinstance(watermark, bool):
-        contact = b.db.one("SELECT phone_e164 FROM messenger_contacts WHERE psid=?", (psid,))
-        if contact is None or not contact["phone_e164"]:
-            return
-        rows = b.db.query("SELECT provider_id FROM messages WHERE channel='messenger' AND recipient=?"
-                          " AND status IN ('queued','sent') AND sent_at <= ? AND provider_id IS NOT NULL",
-                          (contact["phone_e164"], watermark / 1000))
-        for r in rows:
-            apply_report(b.db, "messenger-webhook", StatusReport(Event.DELIVERED, "read", "Messenger read receipt",
-                                                                 json.dumps(ev)), r["provider_id"])
+        out.append(ChatRead("messenger", SOURCE, psid, watermark / 1000, "Messenger read receipt", raw))
+    return out
+
+
+def endpoints(bridge: Any, translate: Callable[..., str] | None = None) -> list[tuple[str, str, str]]:
+    """The webhook URL for the Meta app, once a page token says Messenger is in use."""
+    s = bridge.settings
+    if not s.messenger_page_token:
+        return []
+    url = f"{s.public_url}{RULE}"
+    if translate is not None:
+        _ = translate
+        return [(_("Messenger webhook"), url, _("Verify token: %(token)s", token=s.messenger_verify_token)
+                 if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."))]
+    return [("Messenger webhook", url, f"verify token: {s.messenger_verify_token or 'MESSENGER_VERIFY_TOKEN is not set'}")]
+
+
+verification = Verification()
+events = Events()

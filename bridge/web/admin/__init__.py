@@ -10,6 +10,7 @@ English one click away.
 """
 from __future__ import annotations
 
+import importlib
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
-from ... import admin_password
+from ... import admin_password, providers
 from .. import bridge
 from ..security import csp_nonce, secure_headers
 
@@ -47,7 +48,8 @@ def init_app(app: Flask) -> None:
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
     from . import auth, dashboard, messages, orders, payments, rules_page, settings_page
-    from ...providers.messenger import admin_page as messenger_page
+    for page in providers.admin_pages():   # each provider's own pages, on this blueprint
+        importlib.import_module(page)
     app.register_blueprint(bp)
 
 
@@ -98,7 +100,8 @@ def bad_request(_exc):
 
 @bp.app_context_processor
 def inject():
-    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES, "csp_nonce": csp_nonce}
+    return {"csrf_token": generate_csrf, "lang": select_locale(), "languages": LANGUAGES, "csp_nonce": csp_nonce,
+            "provider_nav": providers.admin_nav()}
 
 
 MAX_PAGE = 100_000

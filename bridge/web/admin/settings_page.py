@@ -48,14 +48,7 @@ def configuration() -> list[dict[str, Any]]:
 def endpoints() -> list[tuple[str, str, str]]:
     """The banner's list of URLs outside systems call (Bridge.public_endpoints), with the label
     and note in the admin's language; each URL carries its own secret."""
-    b = bridge()
-    s = b.settings
-    labels = {"Messenger webhook": _("Messenger webhook")}
-    notes = {
-        "Messenger webhook": _("Verify token: %(token)s", token=s.messenger_verify_token)
-        if s.messenger_verify_token else _("MESSENGER_VERIFY_TOKEN is not set."),
-    }
-    return [(labels.get(label, label), url, notes.get(label, note)) for label, url, note in b.public_endpoints(_)]
+    return bridge().public_endpoints(_)
 
 
 @bp.get("/settings")
