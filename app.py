@@ -35,10 +35,8 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     app.extensions["bridge"] = b
 
     from bridge.web import health, metrics, pay, webhooks
-    from bridge.providers.woocommerce import webhook as hooks
     from bridge.providers.smsgate import webhook as inbound
     from bridge.providers.messenger import webhook as messenger
-    app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(inbound.bp)
     app.register_blueprint(messenger.bp)

@@ -47,13 +47,6 @@ class CoreSettings:
     mappings_dir: str = "mappings"
     sqlite_synchronous: str = "NORMAL"
 
-    woo_url: str = ""
-    woo_consumer_key: str = ""
-    woo_consumer_secret: str = ""
-    woo_webhook_secret: str = ""
-    woo_order_received_endpoint: str = "order-received"   # WooCommerce > Advanced > checkout endpoints
-    welcome_catch_up_hours: float = 48.0   # reconcile welcomes customers it finds registered this recently
-
     esms_api_key: str = ""
     esms_secret_key: str = ""
     esms_brandname: str = ""
@@ -64,7 +57,6 @@ class CoreSettings:
     esms_low_balance: int = 50_000
     alert_channels: tuple[str, ...] = ("esms", "smsgate")  # owner alerts: tried in order, like a rule's list
     alert_repeat: float = 21_600.0       # the same trouble is alerted at most once per this many seconds
-    reconcile_every: float = 900.0       # seconds between reconciles with the WooCommerce REST API
     stale_pending_hours: float = 48.0    # a bank-transfer order unpaid this long is flagged to the owner
     alert_every: float = 60.0            # how often the alert conditions are checked (seconds)
     alert_review_queue: int = 5          # alert when the payment review queue reaches a multiple of this
@@ -87,7 +79,6 @@ class CoreSettings:
     bank_accounts: tuple[tuple[str, str], ...] = ()
     payment_paid_status: str = "processing"
     payment_overpaid: str = "hold"
-    woo_timeout: float = 10.0
 
     graph_base_url: str = "https://graph.facebook.com/v21.0"
     messenger_page: str = ""
@@ -150,10 +141,6 @@ class CoreSettings:
         return ()
 
     @property
-    def woo_configured(self) -> bool:
-        return bool(self.woo_url and self.woo_consumer_key and self.woo_consumer_secret)
-
-    @property
     def esms_configured(self) -> bool:
         return bool(self.esms_api_key and self.esms_secret_key)
 
@@ -191,12 +178,6 @@ CORE_ENV = {
     "PUBLIC_URL": ("public_url", p.url),
     "MAPPINGS_DIR": ("mappings_dir", str),
     "SQLITE_SYNCHRONOUS": ("sqlite_synchronous", p.sqlite_sync),
-    "WOO_URL": ("woo_url", p.url),
-    "WOO_CONSUMER_KEY": ("woo_consumer_key", str),
-    "WOO_CONSUMER_SECRET": ("woo_consumer_secret", str),
-    "WOO_WEBHOOK_SECRET": ("woo_webhook_secret", str),
-    "WOO_ORDER_RECEIVED_ENDPOINT": ("woo_order_received_endpoint", str),
-    "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", p.positive_float),
     "ESMS_API_KEY": ("esms_api_key", str),
     "ESMS_SECRET_KEY": ("esms_secret_key", str),
     "ESMS_BRANDNAME": ("esms_brandname", str),
@@ -208,7 +189,6 @@ CORE_ENV = {
     "ALERT_CHANNELS": ("alert_channels", p.name_list),
     "ALERT_REPEAT": ("alert_repeat", p.positive_float),
     "ALERT_EVERY": ("alert_every", p.positive_float),
-    "RECONCILE_EVERY": ("reconcile_every", p.positive_float),
     "STALE_PENDING_HOURS": ("stale_pending_hours", p.positive_float),
     "ALERT_REVIEW_QUEUE": ("alert_review_queue", p.positive_int),
     "ESMS_POLL_AFTER": ("esms_poll_after", p.positive_float),
@@ -229,7 +209,6 @@ CORE_ENV = {
     "BANK_ACCOUNTS": ("bank_accounts", p.bank_accounts),
     "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
-    "WOO_TIMEOUT": ("woo_timeout", p.positive_float),
     "GRAPH_BASE_URL": ("graph_base_url", p.url),
     "MESSENGER_PAGE": ("messenger_page", str),
     "MESSENGER_PAGE_TOKEN": ("messenger_page_token", str),

@@ -1,68 +1,38 @@
-"""WooCommerce webhook intake: verify, store, then decide what to notify.
+"""Shop webhook intake: store, then decide what to notify.
 
 The raw delivery and everything decided from it (order state, outbox rows) are committed
-together before the HTTP answer, so an acknowledged webhook can never be lost (WooCommerce
+together before the HTTP answer, so an acknowledged webhook can never be lost (the shop
 does not retry) and never half-applied. If deciding fails, the raw delivery is still kept,
 marked `error` with the reason, for an admin to see.
 
 Decisions come from the last status seen and the last status notified per order, never from
 the topic: WooCommerce sends `order.updated` before `order.created`, coalesces quick changes
 into one delivery, and builds every payload at delivery time (PROTOCOLS §1).
+
+The shop provider reads its own headers and JSON; this module sees a ShopDelivery (bridge/events.py).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import providers
 from .config import Settings
 from .context import customer_context, order_context
 from .db import Database, dumps, now
+from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
+from .orders import OrderSnapshot
 from .outbox import Draft, enqueue
 from .phones import normalize_phone
 from .rules import Rule, RuleSet
 from .smstext import prepare
-from .providers.woocommerce.payload import PayloadError, parse_customer, parse_order, resource_id
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
-ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
-HANDLED_TOPICS = ORDER_TOPICS | {"order.deleted", "customer.created", "customer.updated", "customer.deleted"}
-
 RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
-
-
-# WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
-PASSWORD_RESET_TOPICS = ("action.woocommerce_reset_password_notification", "action.retrieve_password")
-
-
-def sign(body: bytes, secret: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def signature_ok(body: bytes, signature: str | None, secret: str) -> bool:
-    if not signature or not secret:
-        return False
-    return hmac.compare_digest(sign(body, secret), signature.strip())
-
-
-def is_ping(body: bytes, headers: Mapping[str, str]) -> int | None:
-    """WooCommerce's creation ping: form-encoded `webhook_id=N`, no X-WC-* headers."""
-    if headers.get("X-WC-Webhook-Topic") or headers.get("X-WC-Webhook-Signature"):
-        return None
-    ctype = headers.get("Content-Type", "")
-    m = PING_RE.match(body.strip())
-    if m and "application/x-www-form-urlencoded" in ctype:
-        return int(m.group(1))
-    return None
 
 
 REJECTION_HEADERS_MAX = 2048      # all kept headers together, as JSON
@@ -129,52 +99,23 @@ class Stored:
     messages: int = 0
 
 
-def replay_key(headers: Mapping[str, str], body: bytes) -> str:
-    """What makes a delivery the same delivery: the webhook, its delivery id and the exact body.
-
-    WooCommerce's X-WC-Webhook-Delivery-ID is `wp_hash(webhook id . current second)`, so every
-    delivery one webhook sends within a second shares it, even for different orders: alone it
-    identifies nothing. An exact replay (same webhook, same id, same bytes) is caught here
-    cheaply; anything else is decided from the body, where the per-order state (last status seen
-    and notified, date_modified_gmt) makes a replayed order version harmless.
-    """
-    h = hashlib.sha256()
-    for part in (headers.get("X-WC-Webhook-ID") or "", headers.get("X-WC-Webhook-Delivery-ID") or ""):
-        h.update(part.encode("utf-8", "replace") + b"\0")
-    h.update(body)
-    return h.hexdigest()
-
-
-def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: bytes, parsed: Any, state: str,
-                     reason: str) -> Stored:
-    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
-    key = replay_key(headers, body) if delivery_id else None
-    if key:
-        row = c.execute("SELECT id FROM deliveries WHERE replay_key=?", (key,)).fetchone()
+def _insert_delivery(c: sqlite3.Connection, d: ShopDelivery, state: str, reason: str) -> Stored:
+    if d.replay_key:
+        row = c.execute("SELECT id FROM deliveries WHERE replay_key=?", (d.replay_key,)).fetchone()
         if row:
             return Stored(row["id"], True)
-    topic = headers.get("X-WC-Webhook-Topic", "")
-    resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
-    try:
-        rid = resource_id(parsed)
-    except ValueError:   # an "arg" of more digits than int() reads
-        rid = None
-    if rid is not None and not 0 < rid < 2**63:   # SQLite stores 64 bits: kept, the decision says why
-        rid = None
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
         " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, rid,
-         headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key))
+        (now(), d.delivery_id, d.webhook, d.topic, d.resource, d.resource_id, d.source_url, dumps(dict(d.headers)),
+         d.raw, state, reason, d.replay_key))
     return Stored(cur.lastrowid, False, state)
 
 
-def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
-                   reason: str = "") -> Stored:
-    """Commit the raw delivery. An exact replay (same webhook, delivery id and body) is reported,
-    not stored twice."""
+def store_delivery(db: Database, d: ShopDelivery, state: str = RECEIVED, reason: str = "") -> Stored:
+    """Commit the raw delivery. An exact replay (the same replay key) is reported, not stored twice."""
     with db.tx() as c:
-        return _insert_delivery(c, headers, body, parsed, state, reason)
+        return _insert_delivery(c, d, state, reason)
 
 
 class Intake:
@@ -188,24 +129,24 @@ class Intake:
         # (kind, subject, text) -> tell the owner once; joins the deciding transaction
         self.alert = alert
 
-    def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any, notify: bool = True) -> Stored:
+    def accept(self, delivery: ShopDelivery, notify: bool = True) -> Stored:
         """Store a verified delivery and decide from it in one transaction (one commit).
 
         The decision runs inside a savepoint: if it fails, the delivery is still committed,
         marked `error` with the reason, and nothing half-decided is kept.
         """
         with self.db.tx() as c:
-            stored = _insert_delivery(c, headers, body, parsed, RECEIVED, "")
+            stored = _insert_delivery(c, delivery, RECEIVED, "")
             if stored.duplicate:
                 return stored
-            state, n = self._decide_in_savepoint(c, stored.row_id, notify)
+            state, n = self._decide_in_savepoint(c, stored.row_id, delivery, notify)
             return Stored(stored.row_id, False, state, n)
 
-    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, notify: bool = True) -> tuple[str, int]:
-        row = c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
+    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery,
+                             notify: bool = True) -> tuple[str, int]:
         c.execute("SAVEPOINT decide")
         try:
-            state, reason, n = self._decide(c, row, notify)
+            state, reason, n = self._decide(c, row_id, d, notify)
         except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
             c.execute("ROLLBACK TO decide")
@@ -215,31 +156,21 @@ class Intake:
         return state, n
 
     # -- decisions ---------------------------------------------------------------------
-    def _decide(self, c: sqlite3.Connection, row: sqlite3.Row, notify: bool = True) -> tuple[str, str, int]:
-        topic = row["topic"]
-        try:
-            body = json.loads(row["body"])
-        except ValueError:
-            return ERROR, "body is not JSON", 0
-        try:
-            if topic in ORDER_TOPICS:
-                return self._order(c, row, body, notify)
-            if topic == "order.deleted":
-                return self._order_deleted(c, body)
-            if topic == "customer.created":
-                return self._customer(c, row, body, created=True, notify=notify)
-            if topic == "customer.updated":
-                return self._customer(c, row, body, created=False)
-        except PayloadError as exc:
-            return ERROR, f"{topic}: {exc}", 0
-        if topic in PASSWORD_RESET_TOPICS:
-            return self._password_reset(c, row, body)
-        if topic.startswith("action."):
-            return IGNORED, f"topic {topic} carries no order status; ignored", 0
-        return IGNORED, f"topic {topic or '(none)'} is not handled; ignored", 0
+    def _decide(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, notify: bool = True) -> tuple[str, str, int]:
+        if d.problem:
+            return ERROR, d.problem, 0
+        if d.kind == ORDER_CHANGED and d.order is not None:
+            return self._order(c, row_id, d, d.order, notify)
+        if d.kind == ORDER_DELETED and d.resource_id is not None:
+            return self._order_deleted(c, d.resource_id)
+        if d.kind in (CUSTOMER_CREATED, CUSTOMER_UPDATED) and d.customer is not None:
+            return self._customer(c, row_id, d, created=d.kind == CUSTOMER_CREATED, notify=notify)
+        if d.kind == PASSWORD_RESET:
+            return self._password_reset(c, row_id, d)
+        return IGNORED, d.ignored or f"topic {d.topic or '(none)'} is not handled; ignored", 0
 
-    def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, notify: bool = True) -> tuple[str, str, int]:
-        snap = parse_order(body)
+    def _order(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, snap: OrderSnapshot,
+               notify: bool = True) -> tuple[str, str, int]:
         existing = c.execute("SELECT * FROM orders WHERE id=?", (snap.id,)).fetchone()
         if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
                 and snap.date_modified_gmt < existing["date_modified_gmt"]:
@@ -258,9 +189,8 @@ class Intake:
             " source_url=excluded.source_url, deleted=0, body=excluded.body, updated_at=excluded.updated_at",
             (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, snap.payment_method,
              snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name, snap.phone_raw,
-             snap.phone.e164, snap.email, row["source_url"], row["body"].decode("utf-8", "replace")
-             if isinstance(row["body"], bytes) else row["body"], t, t))
-        ctx = order_context(self.settings, snap, row["source_url"] or "")
+             snap.phone.e164, snap.email, d.source_url, d.raw.decode("utf-8", "replace"), t, t))
+        ctx = order_context(self.settings, snap, d.source_url or "")
         n = 0
         notes = []
         if snap.total_rounded:
@@ -272,7 +202,7 @@ class Intake:
             return PROCESSED, f"order {snap.id}: imported ({snap.status}) without notifying", 0
         if existing is None:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
-                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
+                n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:new")
             notes.append("new order")
         last = existing["notified_status"] if existing else None
@@ -282,8 +212,8 @@ class Intake:
             for rule in self.rules.matching("order.status", status=snap.status, payment_method=snap.payment_method):
                 if phone_fixed and rule.to != "customer":
                     continue
-                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
-                                       key=f"order:{snap.id}:status:{row['id']}")
+                n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
+                                       key=f"order:{snap.id}:status:{row_id}")
             c.execute("UPDATE orders SET notified_status=?, notified_at=? WHERE id=?", (snap.status, t, snap.id))
             notes.append(f"phone corrected to {snap.phone.e164}: {snap.status} sent again" if phone_fixed
                          else f"status {last or '(none)'} -> {snap.status}")
@@ -303,39 +233,36 @@ class Intake:
                        "Vao WooCommerce > Cai dat > Chung, dat So chu so thap phan = 0. "
                        f"Khach can chuyen {snap.total_minor} (lam tron len).")
 
-    def _password_reset(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
-        """WordPress's password-reset hooks, delivered as WooCommerce action webhooks
-        (`{"action": ..., "arg": <login or email>}`): tell the account's phone that a reset was
-        asked for, so a customer who did not ask knows at once."""
-        login = body.get("arg") if isinstance(body, dict) else None
-        if not isinstance(login, str) or not login.strip():
-            raise PayloadError("field 'arg' must be the account's login or email")
-        login = login.strip()
+    def _password_reset(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery) -> tuple[str, str, int]:
+        """A password reset was asked on the shop: tell the account's phone, so a customer who
+        did not ask knows at once."""
+        login = d.login
         found = c.execute("SELECT body FROM customers WHERE json_extract(body, '$.username')=? OR lower(email)=lower(?)"
                           " ORDER BY updated_at DESC LIMIT 1", (login, login)).fetchone()
         if found is None:
             return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
-        snap = parse_customer(json.loads(found["body"]))
+        try:
+            snap = providers.shop().customer(found["body"])
+        except ValueError as exc:
+            return ERROR, f"{d.topic}: {exc}", 0
         if not snap.phone_raw.strip():
             return PROCESSED, f"password reset for customer {snap.id}: no phone number known; nothing sent", 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("account.password_reset"):
-            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
-                                   key=f"customer:{snap.id}:password-reset:{row['id']}")
+            n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
+                                   key=f"customer:{snap.id}:password-reset:{row_id}")
         return PROCESSED, f"password reset for customer {snap.id}; {n} message(s)", n
 
-    def _order_deleted(self, c: sqlite3.Connection, body: Any) -> tuple[str, str, int]:
-        oid = resource_id(body)
-        if oid is None:
-            raise PayloadError("field 'id' must be a positive integer")
+    def _order_deleted(self, c: sqlite3.Connection, oid: int) -> tuple[str, str, int]:
         cur = c.execute("UPDATE orders SET deleted=1, updated_at=? WHERE id=?", (now(), oid))
         known = "" if cur.rowcount else " (not seen before)"
         return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
 
-    def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool,
+    def _customer(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, created: bool,
                   notify: bool = True) -> tuple[str, str, int]:
-        snap = parse_customer(body)
+        snap = d.customer
+        assert snap is not None
         existing = c.execute("SELECT * FROM customers WHERE id=?", (snap.id,)).fetchone()
         t = now()
         c.execute(
@@ -344,7 +271,7 @@ class Intake:
             " phone_raw=excluded.phone_raw, phone_e164=excluded.phone_e164, email=excluded.email,"
             " body=excluded.body, updated_at=excluded.updated_at",
             (snap.id, snap.customer_name, snap.phone_raw, snap.phone.e164, snap.email,
-             row["body"].decode("utf-8", "replace") if isinstance(row["body"], bytes) else row["body"], t, t))
+             d.raw.decode("utf-8", "replace"), t, t))
         if not created:
             return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
         if existing is not None and existing["welcomed_at"]:
@@ -363,7 +290,7 @@ class Intake:
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("customer.created"):
-            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
+            n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
                                    key=f"customer:{snap.id}:created")
         c.execute("UPDATE customers SET welcomed_at=? WHERE id=?", (t, snap.id))
         return PROCESSED, f"customer {snap.id} created; {n} message(s)", n

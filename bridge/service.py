@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, logs
+from . import admin_password, alerts, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -25,7 +25,6 @@ from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
-from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
 from .events import DeliveryReport, ReceivedText, ShopDelivery, ShopPing
 from .intake import IGNORED, store_delivery
@@ -41,7 +40,8 @@ log = logging.getLogger(__name__)
 # Each opens one door only (SECURITY.md): the eSMS callback token travels to eSMS inside every
 # message's CallbackUrl, so it must be worthless for payment ingest.
 GENERATED_SECRETS = {
-    "woo_webhook_secret": "WOO_WEBHOOK_SECRET", "esms_callback_token": "ESMS_CALLBACK_TOKEN",
+    **providers.generated_secrets(),
+    "esms_callback_token": "ESMS_CALLBACK_TOKEN",
     "fibo_token": "FIBO_TOKEN", "notify_token": "NOTIFY_TOKEN", "smsgate_signing_key": "SMSGATE_SIGNING_KEY",
     "secret_key": "SECRET_KEY",
 }
@@ -136,7 +136,7 @@ class Bridge:
         for w in self.secret_warnings:
             log.warning("%s", w)
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "esms_secret_key",
-                                                              "esms_api_key", "woo_consumer_secret",
+                                                              "esms_api_key", *providers.sensitive_fields(),
                                                               "messenger_page_token", "messenger_app_secret",
                                                               "smsgate_password", "admin_password"))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
@@ -215,11 +215,10 @@ class Bridge:
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
                     "decision": result.note}
         if isinstance(event, ShopPing):
-            store_delivery(self.db, {**event.headers, "X-WC-Webhook-Topic": "ping", "X-WC-Webhook-ID": event.webhook_id},
-                           event.raw, None, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
+            store_delivery(self.db, event.delivery, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
             return {"ping": int(event.webhook_id) if event.webhook_id.isdigit() else event.webhook_id}
         if isinstance(event, ShopDelivery):
-            stored = self.intake.accept(event.headers, event.raw, event.body)  # committed before we answer
+            stored = self.intake.accept(event)  # committed before we answer
             if stored.duplicate:
                 return {"duplicate": True, "delivery": stored.row_id}
             if stored.messages:
@@ -245,6 +244,7 @@ class Bridge:
         notify = (f"X-Signature = hex HMAC-SHA256(NOTIFY_TOKEN, body + X-Timestamp), NOTIFY_TOKEN {s.notify_token}"
                   + ("" if s.notify_auth == "signed" else f"; or Authorization: Bearer {s.notify_token}"))
         out = [
+            *providers.endpoints(self),
             ("eSMS delivery callback", f"{s.public_url}/callbacks/esms?token={s.esms_callback_token}",
              "sent to eSMS with every message; opens nothing else"),
             ("SMSGate webhooks", f"{s.public_url}/inbound/smsgate",
@@ -261,15 +261,6 @@ class Bridge:
     def banner(self) -> str:
         s = self.settings
         lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
-        lines.append(f"  WooCommerce webhook URL : {delivery_url(s)}")
-        origin = self.secret_origin["woo_webhook_secret"]
-        if origin == "generated":
-            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; "
-                         "`python -m bridge connect` sets it on the shop's webhooks, or paste it into WooCommerce > "
-                         "Settings > Advanced > Webhooks > Secret)")
-        elif origin == "stored":
-            # Logs are kept for weeks: a stored secret is shown once, then only on the admin page.
-            lines.append("  WooCommerce secret      : stored in the database (admin page > Settings shows it)")
         if self.new_admin_password:
             how = f"password {self.new_admin_password}   (generated and shown only now; set ADMIN_PASSWORD to choose one)"
         elif s.admin_password:

@@ -40,6 +40,12 @@ class Provider:
     secrets: dict[str, str] = field(default_factory=dict)     # generated on first start: field -> VAR
     sensitive: tuple[str, ...] = ()            # settings fields never to appear in a log
     endpoints: str = ""                        # "module:function"(bridge) -> [(label, url, note)] for banner/settings
+    shop: str = ""                             # "module": the shop the orders come from (bridge.orders.Shop)
+    # "module" adding the provider's CLI commands: register(subparsers) -> {command: run(args)};
+    # optional problems(settings) -> (errors, warnings) and summary(settings) -> str for check-config
+    cli: str = ""
+    admin: str = ""                            # "module" adding its pages/actions to the admin blueprint;
+                                               # optional settings_context(bridge) -> dict for the Settings page
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
@@ -86,6 +92,26 @@ def sensitive_fields() -> tuple[str, ...]:
 
 def jobs() -> tuple[Job, ...]:
     return tuple(j for p in installed() for j in p.jobs)
+
+
+def shop() -> Any:
+    """The installed shop provider's module (bridge.orders.Shop): the core's one way to the shop."""
+    return next(importlib.import_module(p.shop) for p in installed() if p.shop)
+
+
+def cli_modules() -> list[Any]:
+    """The providers' CLI modules (Provider.cli), in INSTALLED order."""
+    return [importlib.import_module(p.cli) for p in installed() if p.cli]
+
+
+def admin_modules() -> list[Any]:
+    """The providers' admin modules (Provider.admin): importing one adds its routes to the admin."""
+    return [importlib.import_module(p.admin) for p in installed() if p.admin]
+
+
+def endpoints(bridge: Any) -> list[tuple[str, str, str]]:
+    """(what, URL, note) for every endpoint the providers want shown in the banner and on Settings."""
+    return [e for p in installed() if p.endpoints for e in resolve(p.endpoints)(bridge)]
 
 
 def retry_safety(channel: str) -> str:

@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
-from ... import admin_password
+from ... import admin_password, providers
 from .. import bridge
 from ..security import csp_nonce, secure_headers
 
@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     from . import auth, dashboard, messages, orders, payments, rules_page, settings_page
     from ...providers.messenger import admin_page as messenger_page
+    providers.admin_modules()   # each provider's pages and actions join the blueprint
     app.register_blueprint(bp)
 
 

@@ -8,9 +8,7 @@ from typing import Any
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ...providers.woocommerce import reconcile
-from ...providers.woocommerce import ownership as woo_webhooks
-from ...providers.woocommerce.client import WooClient
+from ... import providers
 from ...config import ENV
 from .. import bridge
 from . import bp
@@ -72,13 +70,12 @@ def endpoints() -> list[tuple[str, str, str]]:
 @bp.get("/settings")
 def settings():
     b = bridge()
-    s = b.settings
-    last_reconcile = reconcile.last_run(b.db)
+    provided = {k: v for m in providers.admin_modules() if hasattr(m, "settings_context")
+                for k, v in m.settings_context(b).items()}
     return render_template(
-        "admin/settings.html", webhook_url=woo_webhooks.delivery_url(s), webhook_secret=s.woo_webhook_secret,
-        secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
+        "admin/settings.html", endpoints=endpoints(),
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
-        last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), balance=b.db.kv_get("esms.balance"),
+        **provided, balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
             "SELECT id, at, COALESCE(last_at, at) AS last_at, COALESCE(count, 1) AS count, endpoint, http_status,"
             " reason, remote_addr FROM rejections ORDER BY COALESCE(last_at, at) DESC LIMIT 50")])
@@ -91,24 +88,4 @@ def device_resume(name: str):
         flash(_("Phone %(name)s resumed.", name=name), "ok")
     else:
         flash(_("No paused phone named %(name)s.", name=name), "error")
-    return redirect(url_for("admin.settings"))
-
-
-@bp.post("/woocommerce/connect")
-def woo_connect():
-    """The admin's `python -m bridge connect`: create or repair our webhooks in the shop."""
-    b = bridge()
-    if not b.settings.woo_configured:
-        flash(_("WooCommerce REST keys are not set: the webhooks cannot be created from here."), "error")
-        return redirect(url_for("admin.settings"))
-    report = woo_webhooks.ensure(WooClient(b.settings), b.settings, b.db)
-    if report.error:
-        flash(_("WooCommerce refused: %(error)s", error=report.error), "error")
-    elif report.changed:
-        flash(_("Webhooks created or repaired: %(n)d. The shop now delivers every event to woo-bridge.",
-                n=len(report.created) + len(report.recreated) + len(report.replaced) + len(report.fixed)), "ok")
-    else:
-        flash(_("All %(n)d webhooks were already right; nothing changed.", n=len(report.healthy)), "ok")
-    for warning in report.warnings:
-        flash(_("Warning: %(text)s", text=warning), "error")
     return redirect(url_for("admin.settings"))
