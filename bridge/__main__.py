@@ -90,7 +90,6 @@ def cmd_admin_password(_args) -> int:
 
 ROTATION_EFFECT = {
     "secret_key": "admin sessions and outstanding Messenger refs stop working",
-    "woo_webhook_secret": "run `python -m bridge connect` (or paste it into every WooCommerce webhook)",
     "esms_callback_token": "new messages carry the new callback URL; reports for older ones are refused",
     "fibo_token": "give FiboSMS the new push URL (admin page > Settings)",
     "notify_token": "give the notification forwarder the new token",
@@ -112,8 +111,10 @@ def cmd_rotate_secret(args: argparse.Namespace) -> int:
     value = rotate_secret(db, settings, args.name)
     attr, env = next((a, e) for a, e in GENERATED_SECRETS.items() if args.name in (a, e, e.lower()))
     admin_password.end_sessions(db)
+    effects = {**ROTATION_EFFECT,
+               **{k: v for m in providers.cli_modules() for k, v in getattr(m, "ROTATION_EFFECT", {}).items()}}
     shown = "(not shown: nobody needs to paste it anywhere)" if attr == "secret_key" else f"{value}   (shown only now)"
-    print(f"new {env}: {shown}\nrestart the service (web and worker) so every process uses it; {ROTATION_EFFECT[attr]}")
+    print(f"new {env}: {shown}\nrestart the service (web and worker) so every process uses it; {effects[attr]}")
     return 0
 
 

@@ -221,17 +221,14 @@ class Intake:
             notes.append(f"status {snap.status} already notified")
         return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
 
-    def _tell_rounded(self, snap: Any) -> None:
+    def _tell_rounded(self, snap: OrderSnapshot) -> None:
         """A VND shop set to 2 decimals sends totals like "150750.50". The order is kept (it was
         refused once, and then nothing at all happened to it); the owner hears once that the
         currency setting is wrong, since no bank transfer can carry half a dong."""
-        log.warning("order %s: total %s has fractions of a dong; WooCommerce's price decimals should be 0 for VND",
+        log.warning("order %s: total %s has fractions of a dong; the shop's price decimals should be 0 for VND",
                     snap.id, snap.total_raw)
         if self.alert is not None:
-            self.alert("currency-decimals", "shop",
-                       f"WooCommerce dang de {snap.currency} voi so le (don #{snap.number}: {snap.total_raw}). "
-                       "Vao WooCommerce > Cai dat > Chung, dat So chu so thap phan = 0. "
-                       f"Khach can chuyen {snap.total_minor} (lam tron len).")
+            self.alert("currency-decimals", "shop", providers.shop().decimals_advice(snap))
 
     def _password_reset(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery) -> tuple[str, str, int]:
         """A password reset was asked on the shop: tell the account's phone, so a customer who

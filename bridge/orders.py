@@ -91,3 +91,6 @@ class Shop(Protocol):
 
     def order_link(self, settings: Any, order: OrderSnapshot, source_url: str = "") -> str:
         """The customer's own page for the order on the shop."""
+
+    def decimals_advice(self, order: OrderSnapshot) -> str:
+        """The owner's alert (SMS text) when the shop sends totals with fractions of a dong."""

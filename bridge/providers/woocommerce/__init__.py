@@ -8,6 +8,7 @@ PROVIDER = Provider(
     env=ENV,
     channels={"woocommerce": "bridge.providers.woocommerce.writeback:WooCommerceChannel"},
     webhooks=("bridge.providers.woocommerce.webhook:webhook",),
+    blueprints=("bridge.providers.woocommerce.admin_page:templates",),
     # Marking paid is repeatable; a note carries our id and is added only when the order lacks it.
     jobs=(Job("reconcile", "reconcile with WooCommerce", "bridge.providers.woocommerce.reconcile:run",
               every=lambda s: s.reconcile_every, when=lambda s: s.woo_configured),),

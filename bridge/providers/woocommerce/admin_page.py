@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_babel import gettext as _
 
 from . import ownership, reconcile
@@ -12,11 +12,16 @@ from .client import WooClient
 from ...web import bridge
 from ...web.admin import bp
 
+# Only a template folder (templates/woocommerce/): the Settings page includes its sections.
+templates = Blueprint("woocommerce_templates", __name__, template_folder="templates")
+
 
 def settings_context(b: Any) -> dict[str, Any]:
-    """What the Settings page shows of the shop."""
+    """What the Settings page shows of the shop: its sections ("top": our webhooks in the shop,
+    "health": the last reconcile and the orders left unpaid) and what they read."""
     s = b.settings
-    return {"webhook_url": ownership.delivery_url(s), "webhook_secret": s.woo_webhook_secret,
+    return {"settings_sections": {"top": ["woocommerce/settings_webhooks.html"],
+                                  "health": ["woocommerce/settings_reconcile.html"]},"webhook_url": ownership.delivery_url(s), "webhook_secret": s.woo_webhook_secret,
             "secret_origin": b.secret_origin.get("woo_webhook_secret"), "last_reconcile": reconcile.last_run(b.db),
             "webhook_ids": ownership.ensured_ids(b.db), "woo_configured": s.woo_configured,
             "stale": reconcile.stale_orders(b.db)}

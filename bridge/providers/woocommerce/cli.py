@@ -8,6 +8,9 @@ import sys
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+# What an operator does after `rotate-secret` of a secret of ours (the core's table adds these).
+ROTATION_EFFECT = {"woo_webhook_secret": "run `python -m bridge connect` (or paste it into every WooCommerce webhook)"}
+
 
 def _bridge() -> Any:
     from ...config import load_settings, settings_with

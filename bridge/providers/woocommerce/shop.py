@@ -67,3 +67,10 @@ def order_link(settings: Any, order: OrderSnapshot, source_url: str = "") -> str
     if not base:
         return ""
     return f"{base}/checkout/{received}/{order.id}/?key={key}"
+
+
+def decimals_advice(order: OrderSnapshot) -> str:
+    """The owner's alert when the shop sends fractions of a dong: where WooCommerce sets the decimals."""
+    return (f"WooCommerce dang de {order.currency} voi so le (don #{order.number}: {order.total_raw}). "
+            "Vao WooCommerce > Cai dat > Chung, dat So chu so thap phan = 0. "
+            f"Khach can chuyen {order.total_minor} (lam tron len).")

@@ -70,10 +70,16 @@ def endpoints() -> list[tuple[str, str, str]]:
 @bp.get("/settings")
 def settings():
     b = bridge()
-    provided = {k: v for m in providers.admin_modules() if hasattr(m, "settings_context")
-                for k, v in m.settings_context(b).items()}
+    provided: dict[str, Any] = {}
+    sections: dict[str, list[str]] = {}   # where on the page -> the providers' templates shown there
+    for m in providers.admin_modules():
+        if hasattr(m, "settings_context"):
+            theirs = dict(m.settings_context(b))
+            for where, names in theirs.pop("settings_sections", {}).items():
+                sections.setdefault(where, []).extend(names)
+            provided.update(theirs)
     return render_template(
-        "admin/settings.html", endpoints=endpoints(),
+        "admin/settings.html", endpoints=endpoints(), settings_sections=sections,
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         **provided, balance=b.db.kv_get("esms.balance"),
         rejections=[dict(r) for r in b.db.query(
