@@ -35,8 +35,6 @@ def create_app(settings: Settings | None = None, start_scheduler: bool | None = 
     app.extensions["bridge"] = b
 
     from bridge.web import health, metrics, pay, webhooks
-    from bridge.providers.woocommerce import webhook as hooks
-    app.register_blueprint(hooks.bp)
     app.register_blueprint(pay.bp)
     webhooks.register(app)
     app.register_blueprint(health.bp)

@@ -41,8 +41,7 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         print(f"configuration OK: {len(b.rules.rules)} rules, channels: "
               + ", ".join(f"{n} ({'live' if c.configured else 'dry-run'})" for n, c in b.channels.items()
                           if n != "dry-run")
-              + (f"; reconcile with WooCommerce every {b.settings.reconcile_every:g} s" if b.settings.woo_configured
-                 else "; reconcile off (WooCommerce REST not configured)"))
+              + "".join(f"; {m.summary(b.settings)}" for m in providers.cli_modules() if hasattr(m, "summary")))
         return 0
     finally:
         b.shutdown()
@@ -51,15 +50,14 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 def config_problems(b: Any) -> tuple[list[str], list[str]]:
     """(errors, warnings) no single variable shows: half-given credentials, owner phones that
     cannot be texted, alert channels that do not exist, a PUBLIC_URL WordPress cannot reach."""
-    from urllib.parse import urlsplit
-
     from .phones import normalize_phone
     s = b.settings
     errors, warnings = [], []
-    woo = {"WOO_URL": s.woo_url, "WOO_CONSUMER_KEY": s.woo_consumer_key, "WOO_CONSUMER_SECRET": s.woo_consumer_secret}
-    if (s.woo_consumer_key or s.woo_consumer_secret) and not s.woo_configured:
-        errors.append("WooCommerce REST needs all of " + ", ".join(woo) + "; missing: "
-                      + ", ".join(k for k, v in woo.items() if not v))
+    for m in providers.cli_modules():
+        if hasattr(m, "problems"):
+            theirs, warned = m.problems(s)
+            errors += theirs
+            warnings += warned
     errors += providers.config_errors(s)
     for raw in s.owner_phones:
         phone = normalize_phone(raw)
@@ -68,15 +66,6 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
     unknown = [c for c in s.alert_channels if c not in b.channels]
     if unknown:
         errors.append(f"ALERT_CHANNELS: unknown channel(s) {', '.join(unknown)}; known: {', '.join(b.channels)}")
-    if s.woo_url and (urlsplit(s.public_url).hostname or "") in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
-        warnings.append(f"PUBLIC_URL is {s.public_url}: WordPress cannot deliver webhooks there, and `connect` "
-                        "would point the shop's webhooks at it")
-    elif s.woo_url:
-        from .providers.woocommerce.ownership import port_warning
-        warnings += [w for w in (port_warning(s),) if w]
-    if s.woo_url and not s.woo_configured:
-        warnings.append("WOO_URL without WOO_CONSUMER_KEY/WOO_CONSUMER_SECRET: no reconcile, and payments are not "
-                        "written back to WooCommerce (dry-run)")
     if not s.owner_phones:
         warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
     warnings.extend(getattr(b, "secret_warnings", []))
@@ -98,11 +87,7 @@ def cmd_admin_password(_args) -> int:
 
 
 ROTATION_EFFECT = {
-    "secret_key": "admin sessions and outstanding Messenger refs stop working",
-    "woo_webhook_secret": "run `python -m bridge connect` (or paste it into every WooCommerce webhook)",
-    "fibo_token": "give FiboSMS the new push URL (admin page > Settings)",
-    "notify_token": "give the notification forwarder the new token",
-    "smsgate_signing_key": "set the new signing key on every SMSGate phone",
+    "secret_key": "admin sessions and every outstanding signed link (chat refs) stop working",
     **providers.rotation_effects(),
 }
 
@@ -121,8 +106,10 @@ def cmd_rotate_secret(args: argparse.Namespace) -> int:
     value = rotate_secret(db, settings, args.name)
     attr, env = next((a, e) for a, e in GENERATED_SECRETS.items() if args.name in (a, e, e.lower()))
     admin_password.end_sessions(db)
+    effects = {**ROTATION_EFFECT,
+               **{k: v for m in providers.cli_modules() for k, v in getattr(m, "ROTATION_EFFECT", {}).items()}}
     shown = "(not shown: nobody needs to paste it anywhere)" if attr == "secret_key" else f"{value}   (shown only now)"
-    print(f"new {env}: {shown}\nrestart the service (web and worker) so every process uses it; {ROTATION_EFFECT[attr]}")
+    print(f"new {env}: {shown}\nrestart the service (web and worker) so every process uses it; {effects[attr]}")
     return 0
 
 
@@ -189,93 +176,6 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         b.shutdown()
 
 
-def _print_summary(summary: Any) -> int:
-    """The pass as the owner reads it; 1 when it failed (the error on stderr)."""
-    print(f"since {summary.since or '-'}: {summary.fetched} orders fetched, {summary.processed} taken in, "
-          f"{summary.notified} messages queued" + (f", {summary.failed} unusable" if summary.failed else ""))
-    if summary.customers_fetched:
-        print(f"customers registered since the last seen: {summary.customers_fetched}, "
-              f"{summary.customers_taken} taken in")
-    for line in summary.webhooks:
-        if not line.startswith("already right"):
-            print(f"webhooks {line}")
-    if summary.stale_pending:
-        print(f"bank-transfer orders unpaid too long: {', '.join('#' + n for n in summary.stale_pending)}"
-              + (f" (new: {', '.join('#' + n for n in summary.stale_new)})" if summary.stale_new else ""))
-    if summary.error:
-        print(f"error: {summary.error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_reconcile(_args: argparse.Namespace) -> int:
-    """One reconcile pass now (the scheduler also runs it every RECONCILE_EVERY seconds); the
-    messages it queued are sent before the command returns."""
-    from .providers.woocommerce import reconcile
-    b = _bridge(False)
-    try:
-        _need_woo(b)
-        summary = reconcile.run(b)
-        if summary.notified:
-            b.worker.drain()
-        return _print_summary(summary)
-    finally:
-        b.shutdown()
-
-
-def cmd_connect(_args: argparse.Namespace) -> int:
-    """Create or repair every webhook the bridge needs in the shop (running it again changes nothing)."""
-    from .providers.woocommerce import ownership as woo_webhooks
-    from .providers.woocommerce.client import WooClient
-    b = _bridge(False)
-    try:
-        _need_woo(b)
-        report = woo_webhooks.ensure(WooClient(b.settings), b.settings, b.db)
-        print(f"webhooks -> {woo_webhooks.delivery_url(b.settings)}")
-        for line in report.lines():
-            print(f"  {line}", file=sys.stderr if line.startswith("error") else sys.stdout)
-        return 1 if report.error else 0
-    finally:
-        b.shutdown()
-
-
-def _need_woo(b: Any) -> None:
-    if not b.settings.woo_configured:
-        raise ValueError("WooCommerce REST is not configured: set WOO_URL, WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET "
-                         "(WooCommerce > Settings > Advanced > REST API, Read/Write)")
-
-
-def cmd_import_orders(args: argparse.Namespace) -> int:
-    """Take in the shop's orders changed since a date so later changes are told as news, without
-    messaging anyone about the old ones (unless --notify)."""
-    from datetime import datetime
-
-    from tqdm import tqdm
-
-    from .providers.woocommerce import reconcile
-    try:
-        since = datetime.strptime(args.since, "%Y-%m-%d").strftime(reconcile.ISO)
-    except ValueError:
-        raise ValueError(f"--since must be a date like 2026-11-01, not {args.since!r}") from None
-    b = _bridge(False)
-    bar = tqdm(unit="order", desc="importing orders", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-
-    def progress(read: int, total: int) -> None:
-        bar.total = total
-        bar.n = read
-        bar.refresh()
-
-    try:
-        _need_woo(b)
-        summary = reconcile.run(b, since=since, notify=args.notify, progress=progress)
-        bar.close()
-        if args.notify and summary.notified:
-            b.worker.drain()
-        return _print_summary(summary)
-    finally:
-        b.shutdown()
-
-
 def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the live database with SQLite's online backup API (one read
     transaction, so writers go on meanwhile), checked with integrity_check before it is kept."""
@@ -322,12 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"channel to use (default {providers.default_channel()})")
     st.add_argument("--text", default="", help="the text (default: a short test message)")
     st.add_argument("--plain", action="store_true", help="send without diacritics (GSM-7)")
-    sub.add_parser("connect", help="create or repair the shop's webhooks to this service (needs REST keys)")
-    sub.add_parser("reconcile", help="fetch orders changed since the last seen change from WooCommerce now")
-    im = sub.add_parser("import-orders", help="take in existing orders without messaging customers")
-    im.add_argument("--since", required=True, help="date (YYYY-MM-DD, GMT) of the oldest change to import")
-    im.add_argument("--notify", action="store_true", help="send the notices as if the webhooks had arrived")
-    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    provided = {k: v for m in providers.cli_modules() for k, v in m.register(sub).items()}
     rs = sub.add_parser("rotate-secret", help="make a new value for a generated secret (e.g. FIBO_TOKEN), print it once")
     rs.add_argument("name", help=", ".join(providers.generated_secrets().values()) + ", FIBO_TOKEN, NOTIFY_TOKEN, "
                                  "SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET or SECRET_KEY")
@@ -336,9 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     args = p.parse_args(argv)
     handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
-                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "reconcile": cmd_reconcile,
-                "connect": cmd_connect, "import-orders": cmd_import_orders, "backup": cmd_backup,
-                "rotate-secret": cmd_rotate_secret}
+                "admin-password": cmd_admin_password, "send-test": cmd_send_test, "backup": cmd_backup,
+                "rotate-secret": cmd_rotate_secret, **provided}
     try:
         return handlers[args.command](args)
     except (ConfigError, RulesError, ValueError) as exc:

@@ -50,16 +50,8 @@ class CoreSettings:
     mappings_dir: str = "mappings"
     sqlite_synchronous: str = "NORMAL"
 
-    woo_url: str = ""
-    woo_consumer_key: str = ""
-    woo_consumer_secret: str = ""
-    woo_webhook_secret: str = ""
-    woo_order_received_endpoint: str = "order-received"   # WooCommerce > Advanced > checkout endpoints
-    welcome_catch_up_hours: float = 48.0   # reconcile welcomes customers it finds registered this recently
-
     alert_channels: tuple[str, ...] = DEFAULT_ALERT_CHANNELS  # owner alerts: tried in order, like a rule's list
     alert_repeat: float = 21_600.0       # the same trouble is alerted at most once per this many seconds
-    reconcile_every: float = 900.0       # seconds between reconciles with the WooCommerce REST API
     stale_pending_hours: float = 48.0    # a bank-transfer order unpaid this long is flagged to the owner
     alert_every: float = 60.0            # how often the alert conditions are checked (seconds)
     alert_review_queue: int = 5          # alert when the payment review queue reaches a multiple of this
@@ -74,8 +66,6 @@ class CoreSettings:
     bank_accounts: tuple[tuple[str, str], ...] = ()
     payment_paid_status: str = "processing"
     payment_overpaid: str = "hold"
-    woo_timeout: float = 10.0
-
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -111,10 +101,6 @@ class CoreSettings:
                 return ()
         return ()
 
-    @property
-    def woo_configured(self) -> bool:
-        return bool(self.woo_url and self.woo_consumer_key and self.woo_consumer_secret)
-
 
 def _adapters(v: str, defaults: dict[str, str] | None = None) -> dict[str, str]:
     out = dict(DEFAULT_CHANNEL_ADAPTERS if defaults is None else defaults)
@@ -149,16 +135,9 @@ CORE_ENV = {
     "PUBLIC_URL": ("public_url", p.url),
     "MAPPINGS_DIR": ("mappings_dir", str),
     "SQLITE_SYNCHRONOUS": ("sqlite_synchronous", p.sqlite_sync),
-    "WOO_URL": ("woo_url", p.url),
-    "WOO_CONSUMER_KEY": ("woo_consumer_key", str),
-    "WOO_CONSUMER_SECRET": ("woo_consumer_secret", str),
-    "WOO_WEBHOOK_SECRET": ("woo_webhook_secret", str),
-    "WOO_ORDER_RECEIVED_ENDPOINT": ("woo_order_received_endpoint", str),
-    "WELCOME_CATCH_UP_HOURS": ("welcome_catch_up_hours", p.positive_float),
     "ALERT_CHANNELS": ("alert_channels", p.name_list),
     "ALERT_REPEAT": ("alert_repeat", p.positive_float),
     "ALERT_EVERY": ("alert_every", p.positive_float),
-    "RECONCILE_EVERY": ("reconcile_every", p.positive_float),
     "STALE_PENDING_HOURS": ("stale_pending_hours", p.positive_float),
     "ALERT_REVIEW_QUEUE": ("alert_review_queue", p.positive_int),
     "INBOUND_TOKEN": ("inbound_token", str),
@@ -171,7 +150,6 @@ CORE_ENV = {
     "BANK_ACCOUNTS": ("bank_accounts", p.bank_accounts),
     "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
-    "WOO_TIMEOUT": ("woo_timeout", p.positive_float),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),

@@ -6,13 +6,12 @@ see exactly the same names, and so the names are documented in one place (README
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .config import Settings
 from . import providers
+from .config import Settings
 from .money import format_money
+from .orders import CustomerSnapshot, LineItem, OrderSnapshot
 from .phones import normalize_phone
-from .providers.woocommerce.payload import CustomerSnapshot, LineItem, OrderSnapshot
 
 STATUS_LABELS = {
     "pending": "chờ thanh toán",
@@ -31,32 +30,6 @@ def payment_code(settings: Settings, order_number: str) -> str:
 
 def item_summary(items: tuple[LineItem, ...]) -> str:
     return ", ".join(f"{i.name} x{i.quantity}" for i in items)
-
-
-def order_link(settings: Settings, order: OrderSnapshot, source_url: str = "") -> str:
-    """The customer's "order received" page, built from WooCommerce's own `payment_url`.
-
-    That link is the checkout page's real address plus the order-pay endpoint, so it carries the
-    shop's slug (`thanh-toan`, not always `checkout`) and permalink style; swapping the endpoint
-    gives the order-received page. Without it (an old capture) the English default is assumed.
-    """
-    key = order.order_key
-    received = settings.woo_order_received_endpoint or "order-received"
-    parts = urlsplit(order.payment_url or "")
-    if parts.scheme in ("http", "https") and parts.netloc:
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("pay_for_order", "key")]
-        pay_arg = next((k for k, v in query if v == str(order.id)), None)
-        if pay_arg is not None:   # plain permalinks: ?page_id=7&order-pay=31
-            query = [(received if k == pay_arg else k, v) for k, v in query]
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("key", key)]), ""))
-        segs = parts.path.rstrip("/").split("/")
-        if len(segs) >= 2 and segs[-1] == str(order.id):   # pretty: /thanh-toan/order-pay/31/
-            path = "/".join(segs[:-2] + [received, str(order.id)]) + "/"
-            return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query + [("key", key)]), ""))
-    base = (settings.woo_url or source_url or "").rstrip("/")
-    if not base:
-        return ""
-    return f"{base}/checkout/{received}/{order.id}/?key={key}"
 
 
 def shop_context(settings: Settings) -> dict[str, Any]:
@@ -89,7 +62,7 @@ def order_context(settings: Settings, order: OrderSnapshot, source_url: str = ""
         "payment_method": order.payment_method,
         "payment_method_title": order.payment_method_title,
         "payment_code": payment_code(settings, order.number),
-        "order_link": order_link(settings, order, source_url),
+        "order_link": providers.shop().order_link(settings, order, source_url),
         "pay_link": f"{settings.public_url}/pay/{order.order_key}" if order.order_key else "",
         **providers.template_vars(settings, order_id=order.id),
         "customer_note": order.customer_note,

@@ -1,69 +1,39 @@
-"""WooCommerce webhook intake: verify, store, then decide what to notify.
+"""Shop webhook intake: store, then decide what to notify.
 
 The raw delivery and everything decided from it (order state, outbox rows) are committed
-together before the HTTP answer, so an acknowledged webhook can never be lost (WooCommerce
+together before the HTTP answer, so an acknowledged webhook can never be lost (the shop
 does not retry) and never half-applied. If deciding fails, the raw delivery is still kept,
 marked `error` with the reason, for an admin to see.
 
 Decisions come from the last status seen and the last status notified per order, never from
 the topic: WooCommerce sends `order.updated` before `order.created`, coalesces quick changes
 into one delivery, and builds every payload at delivery time (PROTOCOLS §1).
+
+The shop provider reads its own headers and JSON; this module sees a ShopDelivery (bridge/events.py).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import providers
 from .config import Settings
 from .context import customer_context, order_context
+from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
+from .orders import OrderSnapshot
 from .store import customers, deliveries, orders
 from .store.db import Database, dumps, now
 from .outbox import Draft, enqueue
 from .phones import normalize_phone
 from .rules import Rule, RuleSet
 from .smstext import prepare
-from .providers.woocommerce.payload import PayloadError, parse_customer, parse_order, resource_id
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
-ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
-HANDLED_TOPICS = ORDER_TOPICS | {"order.deleted", "customer.created", "customer.updated", "customer.deleted"}
-
 RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
-
-
-# WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
-PASSWORD_RESET_TOPICS = ("action.woocommerce_reset_password_notification", "action.retrieve_password")
-
-
-def sign(body: bytes, secret: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def signature_ok(body: bytes, signature: str | None, secret: str) -> bool:
-    if not signature or not secret:
-        return False
-    return hmac.compare_digest(sign(body, secret), signature.strip())
-
-
-def is_ping(body: bytes, headers: Mapping[str, str]) -> int | None:
-    """WooCommerce's creation ping: form-encoded `webhook_id=N`, no X-WC-* headers."""
-    if headers.get("X-WC-Webhook-Topic") or headers.get("X-WC-Webhook-Signature"):
-        return None
-    ctype = headers.get("Content-Type", "")
-    m = PING_RE.match(body.strip())
-    if m and "application/x-www-form-urlencoded" in ctype:
-        return int(m.group(1))
-    return None
 
 
 REJECTION_HEADERS_MAX = 2048      # all kept headers together, as JSON
@@ -73,7 +43,7 @@ REJECTION_REASON_MAX = 500
 REJECTION_REPEAT_WINDOW = 600.0   # the same refusal again within this: one more on the existing row
 REJECTION_KEEP_DAYS = 30
 REJECTION_KEEP_ROWS = 10_000
-_SECRET_HEADERS = ("authorization", "cookie", "x-hub-signature-256", "x-wc-webhook-signature", "x-signature")
+_SECRET_HEADERS = ("authorization", "cookie")   # and every header naming a signature (each provider's own)
 
 
 def _excerpt_headers(headers: Mapping[str, str]) -> str:
@@ -81,7 +51,7 @@ def _excerpt_headers(headers: Mapping[str, str]) -> str:
     kept: dict[str, str] = {}
     size = 2
     for k, v in headers.items():
-        if k.lower() in _SECRET_HEADERS:
+        if k.lower() in _SECRET_HEADERS or "signature" in k.lower():
             continue
         v = str(v)
         if len(v) > REJECTION_HEADER_VALUE_MAX:
@@ -124,49 +94,20 @@ class Stored:
     messages: int = 0
 
 
-def replay_key(headers: Mapping[str, str], body: bytes) -> str:
-    """What makes a delivery the same delivery: the webhook, its delivery id and the exact body.
-
-    WooCommerce's X-WC-Webhook-Delivery-ID is `wp_hash(webhook id . current second)`, so every
-    delivery one webhook sends within a second shares it, even for different orders: alone it
-    identifies nothing. An exact replay (same webhook, same id, same bytes) is caught here
-    cheaply; anything else is decided from the body, where the per-order state (last status seen
-    and notified, date_modified_gmt) makes a replayed order version harmless.
-    """
-    h = hashlib.sha256()
-    for part in (headers.get("X-WC-Webhook-ID") or "", headers.get("X-WC-Webhook-Delivery-ID") or ""):
-        h.update(part.encode("utf-8", "replace") + b"\0")
-    h.update(body)
-    return h.hexdigest()
-
-
-def _insert_delivery(c: sqlite3.Connection, headers: Mapping[str, str], body: bytes, parsed: Any, state: str,
-                     reason: str) -> Stored:
-    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
-    key = replay_key(headers, body) if delivery_id else None
-    if key:
-        row = deliveries.by_replay_key(c, key)
+def _insert_delivery(c: sqlite3.Connection, d: ShopDelivery, state: str, reason: str) -> Stored:
+    if d.replay_key:
+        row = deliveries.by_replay_key(c, d.replay_key)
         if row:
             return Stored(row["id"], True)
-    topic = headers.get("X-WC-Webhook-Topic", "")
-    resource = headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
-    try:
-        rid = resource_id(parsed)
-    except ValueError:   # an "arg" of more digits than int() reads
-        rid = None
-    if rid is not None and not 0 < rid < 2**63:   # SQLite stores 64 bits: kept, the decision says why
-        rid = None
-    row_id = deliveries.insert(c, now(), delivery_id, headers.get("X-WC-Webhook-ID", ""), topic, resource, rid,
-                               headers.get("X-WC-Webhook-Source", ""), dumps(dict(headers)), body, state, reason, key)
+    row_id = deliveries.insert(c, now(), d.delivery_id, d.webhook, d.topic, d.resource, d.resource_id, d.source_url,
+                               dumps(dict(d.headers)), d.raw, state, reason, d.replay_key)
     return Stored(row_id, False, state)
 
 
-def store_delivery(db: Database, headers: Mapping[str, str], body: bytes, parsed: Any, state: str = RECEIVED,
-                   reason: str = "") -> Stored:
-    """Commit the raw delivery. An exact replay (same webhook, delivery id and body) is reported,
-    not stored twice."""
+def store_delivery(db: Database, d: ShopDelivery, state: str = RECEIVED, reason: str = "") -> Stored:
+    """Commit the raw delivery. An exact replay (the same replay key) is reported, not stored twice."""
     with db.tx() as c:
-        return _insert_delivery(c, headers, body, parsed, state, reason)
+        return _insert_delivery(c, d, state, reason)
 
 
 class Intake:
@@ -180,24 +121,24 @@ class Intake:
         # (kind, subject, text) -> tell the owner once; joins the deciding transaction
         self.alert = alert
 
-    def accept(self, headers: Mapping[str, str], body: bytes, parsed: Any, notify: bool = True) -> Stored:
+    def accept(self, delivery: ShopDelivery, notify: bool = True) -> Stored:
         """Store a verified delivery and decide from it in one transaction (one commit).
 
         The decision runs inside a savepoint: if it fails, the delivery is still committed,
         marked `error` with the reason, and nothing half-decided is kept.
         """
         with self.db.tx() as c:
-            stored = _insert_delivery(c, headers, body, parsed, RECEIVED, "")
+            stored = _insert_delivery(c, delivery, RECEIVED, "")
             if stored.duplicate:
                 return stored
-            state, n = self._decide_in_savepoint(c, stored.row_id, notify)
+            state, n = self._decide_in_savepoint(c, stored.row_id, delivery, notify)
             return Stored(stored.row_id, False, state, n)
 
-    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, notify: bool = True) -> tuple[str, int]:
-        row = deliveries.get(c, row_id)
+    def _decide_in_savepoint(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery,
+                             notify: bool = True) -> tuple[str, int]:
         deliveries.savepoint(c, "decide")
         try:
-            state, reason, n = self._decide(c, row, notify)
+            state, reason, n = self._decide(c, row_id, d, notify)
         except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
             deliveries.rollback_to(c, "decide")
@@ -207,40 +148,29 @@ class Intake:
         return state, n
 
     # -- decisions ---------------------------------------------------------------------
-    def _decide(self, c: sqlite3.Connection, row: sqlite3.Row, notify: bool = True) -> tuple[str, str, int]:
-        topic = row["topic"]
-        try:
-            body = json.loads(row["body"])
-        except ValueError:
-            return ERROR, "body is not JSON", 0
-        try:
-            if topic in ORDER_TOPICS:
-                return self._order(c, row, body, notify)
-            if topic == "order.deleted":
-                return self._order_deleted(c, body)
-            if topic == "customer.created":
-                return self._customer(c, row, body, created=True, notify=notify)
-            if topic == "customer.updated":
-                return self._customer(c, row, body, created=False)
-        except PayloadError as exc:
-            return ERROR, f"{topic}: {exc}", 0
-        if topic in PASSWORD_RESET_TOPICS:
-            return self._password_reset(c, row, body)
-        if topic.startswith("action."):
-            return IGNORED, f"topic {topic} carries no order status; ignored", 0
-        return IGNORED, f"topic {topic or '(none)'} is not handled; ignored", 0
+    def _decide(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, notify: bool = True) -> tuple[str, str, int]:
+        if d.problem:
+            return ERROR, d.problem, 0
+        if d.kind == ORDER_CHANGED and d.order is not None:
+            return self._order(c, row_id, d, d.order, notify)
+        if d.kind == ORDER_DELETED and d.resource_id is not None:
+            return self._order_deleted(c, d.resource_id)
+        if d.kind in (CUSTOMER_CREATED, CUSTOMER_UPDATED) and d.customer is not None:
+            return self._customer(c, row_id, d, created=d.kind == CUSTOMER_CREATED, notify=notify)
+        if d.kind == PASSWORD_RESET:
+            return self._password_reset(c, row_id, d)
+        return IGNORED, d.ignored or f"topic {d.topic or '(none)'} is not handled; ignored", 0
 
-    def _order(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, notify: bool = True) -> tuple[str, str, int]:
-        snap = parse_order(body)
+    def _order(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, snap: OrderSnapshot,
+               notify: bool = True) -> tuple[str, str, int]:
         existing = orders.get(c, snap.id)
         if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
                 and snap.date_modified_gmt < existing["date_modified_gmt"]:
             return STALE, (f"order {snap.id}: body modified {snap.date_modified_gmt} is older than the one "
                            f"already seen ({existing['date_modified_gmt']}, {existing['status']}); ignored"), 0
         t = now()
-        orders.save(c, snap, row["source_url"], row["body"].decode("utf-8", "replace")
-                    if isinstance(row["body"], bytes) else row["body"], t)
-        ctx = order_context(self.settings, snap, row["source_url"] or "")
+        orders.save(c, snap, d.source_url, d.raw.decode("utf-8", "replace"), t)
+        ctx = order_context(self.settings, snap, d.source_url or "")
         n = 0
         notes = []
         if snap.total_rounded:
@@ -251,7 +181,7 @@ class Intake:
             return PROCESSED, f"order {snap.id}: imported ({snap.status}) without notifying", 0
         if existing is None:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
-                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
+                n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:new")
             notes.append("new order")
         last = existing["notified_status"] if existing else None
@@ -261,8 +191,8 @@ class Intake:
             for rule in self.rules.matching("order.status", status=snap.status, payment_method=snap.payment_method):
                 if phone_fixed and rule.to != "customer":
                     continue
-                n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, order_id=snap.id,
-                                       key=f"order:{snap.id}:status:{row['id']}")
+                n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
+                                       key=f"order:{snap.id}:status:{row_id}")
             orders.set_notified(c, snap.id, snap.status, t)
             notes.append(f"phone corrected to {snap.phone.e164}: {snap.status} sent again" if phone_fixed
                          else f"status {last or '(none)'} -> {snap.status}")
@@ -270,53 +200,46 @@ class Intake:
             notes.append(f"status {snap.status} already notified")
         return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
 
-    def _tell_rounded(self, snap: Any) -> None:
+    def _tell_rounded(self, snap: OrderSnapshot) -> None:
         """A VND shop set to 2 decimals sends totals like "150750.50". The order is kept (it was
         refused once, and then nothing at all happened to it); the owner hears once that the
         currency setting is wrong, since no bank transfer can carry half a dong."""
-        log.warning("order %s: total %s has fractions of a dong; WooCommerce's price decimals should be 0 for VND",
+        log.warning("order %s: total %s has fractions of a dong; the shop's price decimals should be 0 for VND",
                     snap.id, snap.total_raw)
         if self.alert is not None:
-            self.alert("currency-decimals", "shop",
-                       f"WooCommerce dang de {snap.currency} voi so le (don #{snap.number}: {snap.total_raw}). "
-                       "Vao WooCommerce > Cai dat > Chung, dat So chu so thap phan = 0. "
-                       f"Khach can chuyen {snap.total_minor} (lam tron len).")
+            self.alert("currency-decimals", "shop", providers.shop().decimals_advice(snap))
 
-    def _password_reset(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any) -> tuple[str, str, int]:
-        """WordPress's password-reset hooks, delivered as WooCommerce action webhooks
-        (`{"action": ..., "arg": <login or email>}`): tell the account's phone that a reset was
-        asked for, so a customer who did not ask knows at once."""
-        login = body.get("arg") if isinstance(body, dict) else None
-        if not isinstance(login, str) or not login.strip():
-            raise PayloadError("field 'arg' must be the account's login or email")
-        login = login.strip()
+    def _password_reset(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery) -> tuple[str, str, int]:
+        """A password reset was asked on the shop: tell the account's phone, so a customer who
+        did not ask knows at once."""
+        login = d.login
         found = customers.by_login(c, login)
         if found is None:
             return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
-        snap = parse_customer(json.loads(found["body"]))
+        try:
+            snap = providers.shop().customer(found["body"])
+        except ValueError as exc:
+            return ERROR, f"{d.topic}: {exc}", 0
         if not snap.phone_raw.strip():
             return PROCESSED, f"password reset for customer {snap.id}: no phone number known; nothing sent", 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("account.password_reset"):
-            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
-                                   key=f"customer:{snap.id}:password-reset:{row['id']}")
+            n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
+                                   key=f"customer:{snap.id}:password-reset:{row_id}")
         return PROCESSED, f"password reset for customer {snap.id}; {n} message(s)", n
 
-    def _order_deleted(self, c: sqlite3.Connection, body: Any) -> tuple[str, str, int]:
-        oid = resource_id(body)
-        if oid is None:
-            raise PayloadError("field 'id' must be a positive integer")
+    def _order_deleted(self, c: sqlite3.Connection, oid: int) -> tuple[str, str, int]:
         known = "" if orders.mark_deleted(c, oid, now()) else " (not seen before)"
         return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
 
-    def _customer(self, c: sqlite3.Connection, row: sqlite3.Row, body: Any, created: bool,
+    def _customer(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, created: bool,
                   notify: bool = True) -> tuple[str, str, int]:
-        snap = parse_customer(body)
+        snap = d.customer
+        assert snap is not None
         existing = customers.get(c, snap.id)
         t = now()
-        customers.save(c, snap, row["body"].decode("utf-8", "replace") if isinstance(row["body"], bytes)
-                       else row["body"], t)
+        customers.save(c, snap, d.raw.decode("utf-8", "replace"), t)
         if not created:
             return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
         if existing is not None and existing["welcomed_at"]:
@@ -335,7 +258,7 @@ class Intake:
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("customer.created"):
-            n += self._to_audience(c, rule, ctx, row["id"], snap.phone_raw, customer_id=snap.id,
+            n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
                                    key=f"customer:{snap.id}:created")
         customers.mark_welcomed(c, snap.id, t)
         return PROCESSED, f"customer {snap.id} created; {n} message(s)", n

@@ -25,7 +25,6 @@ from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
-from .providers.woocommerce.ownership import delivery_url
 from .wakeup import Listener, Waker
 from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery,
                      ShopPing)
@@ -41,10 +40,7 @@ log = logging.getLogger(__name__)
 # Secrets made on first start when not configured: kept in the database, printed once.
 # Each opens one door only (SECURITY.md): a callback token travels to its provider inside every
 # message, so it must be worthless for payment ingest. Providers declare their own (`secrets=`).
-CORE_SECRETS = {
-    "woo_webhook_secret": "WOO_WEBHOOK_SECRET",
-    "secret_key": "SECRET_KEY",
-}
+CORE_SECRETS = {"secret_key": "SECRET_KEY"}
 GENERATED_SECRETS = {**CORE_SECRETS, **providers.generated_secrets()}
 # Generated secrets INBOUND_TOKEN still stands in for while unset -> what it opens through them.
 INBOUND_FALLBACK = providers.inbound_token_fallbacks()
@@ -219,11 +215,10 @@ class Bridge:
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
                     "decision": result.note}
         if isinstance(event, ShopPing):
-            store_delivery(self.db, {**event.headers, "X-WC-Webhook-Topic": "ping", "X-WC-Webhook-ID": event.webhook_id},
-                           event.raw, None, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
+            store_delivery(self.db, event.delivery, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
             return {"ping": int(event.webhook_id) if event.webhook_id.isdigit() else event.webhook_id}
         if isinstance(event, ShopDelivery):
-            stored = self.intake.accept(event.headers, event.raw, event.body)  # committed before we answer
+            stored = self.intake.accept(event)  # committed before we answer
             if stored.duplicate:
                 return {"duplicate": True, "delivery": stored.row_id}
             if stored.messages:
@@ -273,15 +268,6 @@ class Bridge:
     def banner(self) -> str:
         s = self.settings
         lines = [f"woo-bridge ready; database {s.db_path}; rules: {len(self.rules.rules)} from {s.mappings_dir}/"]
-        lines.append(f"  WooCommerce webhook URL : {delivery_url(s)}")
-        origin = self.secret_origin["woo_webhook_secret"]
-        if origin == "generated":
-            lines.append(f"  WooCommerce secret      : {s.woo_webhook_secret}   (generated in the database; "
-                         "`python -m bridge connect` sets it on the shop's webhooks, or paste it into WooCommerce > "
-                         "Settings > Advanced > Webhooks > Secret)")
-        elif origin == "stored":
-            # Logs are kept for weeks: a stored secret is shown once, then only on the admin page.
-            lines.append("  WooCommerce secret      : stored in the database (admin page > Settings shows it)")
         if self.new_admin_password:
             how = f"password {self.new_admin_password}   (generated and shown only now; set ADMIN_PASSWORD to choose one)"
         elif s.admin_password:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bridge.config import Settings, load_settings, settings_with  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-WOO = FIXTURES / "woocommerce"
+WOO = ROOT / "bridge" / "providers" / "woocommerce" / "fixtures"
 SECRET = "test-webhook-secret"  # the secret that signed the captured deliveries
 HEALTH_TOKEN = "test-health-token"   # /healthz?details=1 with it shows what the public answer leaves out
 

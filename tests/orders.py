@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-_BASE = json.loads((Path(__file__).resolve().parent / "fixtures" / "woocommerce" /
+_BASE = json.loads((Path(__file__).resolve().parent.parent / "bridge" / "providers" / "woocommerce" / "fixtures" /
                     "002-order.created-o20-bacs-on-hold-phone-spaces.body").read_bytes())
 
 

@@ -361,7 +361,8 @@ def test_every_interface_string_has_a_vietnamese_translation_and_the_catalog_is_
     from babel.messages.mofile import read_mo
     from babel.messages.pofile import read_po
     from tests.conftest import ROOT
-    method_map = [("bridge/web/admin/**.py", "python"), ("bridge/web/templates/admin/**.html", "jinja2")]
+    method_map = [("bridge/web/admin/**.py", "python"), ("bridge/web/templates/admin/**.html", "jinja2"),
+                  ("bridge/providers/**/admin_page.py", "python"), ("bridge/providers/**/templates/**.html", "jinja2")]
     used = {msg[2] if isinstance(msg[2], str) else msg[2][0]
             for msg in extract_from_dir(str(ROOT), method_map=method_map)}
     po_path = ROOT / "bridge/translations/vi/LC_MESSAGES/messages.po"

@@ -292,7 +292,7 @@ def test_order_links_follow_the_shops_own_checkout_slug(legacy_lab, bridge_for):
     try:
         order = legacy_lab.create_order(method="cod")
         wait_until(lambda: order_state(svc, order["id"]), timeout=60, what="the order")
-        from bridge.context import order_link
+        from bridge.providers.woocommerce.shop import order_link
         from bridge.providers.woocommerce.payload import parse_order
         link = order_link(svc.settings, parse_order(json.loads(order_state(svc, order["id"])["body"])))
         assert f"/thanh-toan/order-received/{order['id']}/?key={order['order_key']}" in link

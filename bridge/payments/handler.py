@@ -23,8 +23,6 @@ from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
-from ..providers.woocommerce.client import WooClient
-from ..providers.woocommerce.payload import PayloadError, parse_order
 from .matcher import account_ok, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 
@@ -61,7 +59,6 @@ class PaymentHandler(InboundHandler):
     def __init__(self, name: str, settings: Any, bridge: Any):
         super().__init__(name, settings, bridge)
         self.db = bridge.db
-        self.woo = WooClient(settings) if settings.woo_configured else None
 
     # -- entry ----------------------------------------------------------------------------
     def process(self, sms: InboundSms) -> str | None:
@@ -92,22 +89,16 @@ class PaymentHandler(InboundHandler):
         return [*reading.orders, *([reading.wrapped] if reading.wrapped else [])]
 
     def _ensure_order(self, number: int) -> None:
-        """An order we never received a webhook for: ask WooCommerce before deciding.
+        """An order we never received a webhook for: ask the shop before deciding.
 
-        A payment code names an order *number*, which shops with sequential-number plugins make
-        differ from the id. WooCommerce is asked for candidates (the order with that id, then a
-        search for the number) and only one whose returned `number` is exactly the code's is
-        kept, so a code can never reach an order through its id.
-        """
-        if self.woo is None or stored_orders.number_known(self.db, str(number)):
+        A payment code names an order *number*, never an id (bridge/orders.py); the shop provider
+        answers only an order whose number is exactly the code's."""
+        if stored_orders.number_known(self.db, str(number)):
             return
-        found = self.woo.find_order_by_number(str(number))
-        if found is None:
+        hit = providers.shop().order_named(self.settings, str(number))
+        if hit is None:
             return
-        try:
-            snap = parse_order(found)
-        except PayloadError:
-            return
+        snap, found = hit.snapshot, hit.body
         t = now()
         with self.db.tx() as c:
             stored_orders.save(c, snap, self.settings.woo_url, json.dumps(found), t, notified_status=snap.status,
@@ -302,8 +293,8 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
                {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
                 "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")
     try:
-        snap = parse_order(json.loads(order["body"]))
-    except (PayloadError, ValueError, TypeError):
+        snap = providers.shop().order(order["body"])
+    except (ValueError, TypeError):
         return
     ctx = {**order_context(s, snap, order["source_url"] or ""), "paid_amount": format_vnd(amount),
            "paid_bank": paid_bank, "transaction_ref": reference or ""}

@@ -70,9 +70,15 @@ class Provider:
     chat: str = ""                             # "module:attr" deciding ChatLinked/ChatSeen/ChatRead (bridge.events)
     template_vars: str = ""                    # "module:function"(settings, order_id=, customer_id=) -> rule variables
     pay_links: str = ""                        # "module:function"(settings, order_id) -> [(text, url)] on the pay page
-    admin_pages: tuple[str, ...] = ()          # modules adding pages to the admin blueprint
+    # modules adding pages/actions to the admin blueprint; optional settings_context(bridge) -> dict
+    # for the Settings page
+    admin_pages: tuple[str, ...] = ()
     admin_nav: tuple[tuple[str, str], ...] = ()   # (label, endpoint) in the admin menu
     chat_sources: tuple[str, ...] = ()         # inbound sources that are people writing to the shop, never a bank
+    shop: str = ""                             # "module": the shop the orders come from (bridge.orders.Shop)
+    # "module" adding the provider's CLI commands: register(subparsers) -> {command: run(args)};
+    # optional problems(settings) -> (errors, warnings) and summary(settings) -> str for check-config
+    cli: str = ""
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
@@ -155,6 +161,28 @@ def _gather(attr: str, bridge: Any) -> list[Any]:
     return [x for p in installed() if getattr(p, attr) for x in resolve(getattr(p, attr))(bridge)]
 
 
+def job_channels() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in installed():
+        out.update(p.performs)
+    return out
+
+
+def shop() -> Any:
+    """The installed shop provider's module (bridge.orders.Shop): the core's one way to the shop."""
+    return next(importlib.import_module(p.shop) for p in installed() if p.shop)
+
+
+def cli_modules() -> list[Any]:
+    """The providers' CLI modules (Provider.cli), in INSTALLED order."""
+    return [importlib.import_module(p.cli) for p in installed() if p.cli]
+
+
+def admin_modules() -> list[Any]:
+    """The providers' admin modules (Provider.admin_pages): importing one adds its routes to the admin."""
+    return [importlib.import_module(m) for p in installed() for m in p.admin_pages]
+
+
 def endpoints(bridge: Any, translate: Callable[..., str] | None = None) -> list[tuple[str, str, str]]:
     """(what, URL, note) of every provider's inbound endpoints, in English for the banner, or
     through `translate` (the admin's gettext) for the settings page."""
@@ -173,11 +201,6 @@ def jobs() -> tuple[Job, ...]:
     return tuple(j for p in installed() for j in p.jobs)
 
 
-def job_channels() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in installed():
-        out.update(p.performs)
-    return out
 
 
 def retry_safety(channel: str) -> str:

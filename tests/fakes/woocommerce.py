@@ -30,7 +30,7 @@ from flask import Flask, Response, request
 
 from .server import LoopbackServer
 
-SAMPLE = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce" / "orders_api" /
+SAMPLE = json.loads((Path(__file__).resolve().parents[2] / "bridge" / "providers" / "woocommerce" / "fixtures" / "orders_api" /
                      "get-order-20.json").read_text())
 SHOP_OFFSET = timedelta(hours=7)   # the shop's time zone: date_* fields are local, date_*_gmt are UTC
 ORDERBY = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id", "include": "id", "title": "id",

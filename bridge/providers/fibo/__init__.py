@@ -9,4 +9,5 @@ PROVIDER = Provider(
     webhooks=("bridge.providers.fibo.webhook:push",),
     secrets={"fibo_token": "FIBO_TOKEN"},
     endpoints="bridge.providers.fibo.webhook:endpoints",
+    rotation_effect={"fibo_token": "give FiboSMS the new push URL (admin page > Settings)"},
 )

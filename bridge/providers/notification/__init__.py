@@ -9,4 +9,5 @@ PROVIDER = Provider(
     webhooks=("bridge.providers.notification.webhook:webhook",),
     secrets={"notify_token": "NOTIFY_TOKEN"},
     endpoints="bridge.providers.notification.webhook:endpoints",
+    rotation_effect={"notify_token": "give the notification forwarder the new token"},
 )

@@ -231,3 +231,21 @@ def ensured_ids(db: Database) -> dict[str, int]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def endpoints(bridge: Any, translate: Any = None) -> list[tuple[str, str, str]]:
+    """The banner's lines for the shop: where WooCommerce delivers, and our secret (printed only by
+    the start that generated it: logs are kept for weeks). The Settings page (`translate` given)
+    has its own WooCommerce section with both, so nothing is listed twice there."""
+    if translate is not None:
+        return []
+    s = bridge.settings
+    out = [("WooCommerce webhook URL", delivery_url(s), "")]
+    origin = bridge.secret_origin.get("woo_webhook_secret")
+    if origin == "generated":
+        out.append(("WooCommerce secret", s.woo_webhook_secret,
+                    "generated in the database; `python -m bridge connect` sets it on the shop's webhooks, or paste "
+                    "it into WooCommerce > Settings > Advanced > Webhooks > Secret"))
+    elif origin == "stored":
+        out.append(("WooCommerce secret", "stored in the database (admin page > Settings shows it)", ""))
+    return out

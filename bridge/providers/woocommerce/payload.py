@@ -1,73 +1,21 @@
 """Translation of WooCommerce webhook bodies (REST v3 resources) into our records.
 
 WooCommerce's vocabulary stays in this module: string totals, `date_*_gmt`, free-text phones,
-`line_items`, `refunds`. The rest of the bridge sees OrderSnapshot and CustomerSnapshot.
+`line_items`, `refunds`. The rest of the bridge sees OrderSnapshot and CustomerSnapshot
+(bridge/orders.py).
 """
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...money import to_minor_rounded_up
-from ...phones import PhoneResult, normalize_phone
+from ...orders import CustomerSnapshot, LineItem, OrderSnapshot
+from ...phones import normalize_phone
 
 
 class PayloadError(ValueError):
     """The body is JSON but not the resource its topic says."""
-
-
-@dataclass(frozen=True)
-class LineItem:
-    name: str
-    quantity: int
-    total_minor: int
-
-
-@dataclass(frozen=True)
-class OrderSnapshot:
-    id: int
-    number: str
-    order_key: str
-    status: str
-    currency: str
-    total_minor: int
-    refunded_minor: int
-    date_modified_gmt: str
-    payment_method: str
-    payment_method_title: str
-    first_name: str
-    last_name: str
-    email: str
-    phone_raw: str
-    phone: PhoneResult
-    items: tuple[LineItem, ...] = field(default_factory=tuple)
-    customer_note: str = ""
-    total_rounded: bool = False    # the shop sent fractions of the smallest unit (VND on 2 decimals)
-    total_raw: str = ""
-    payment_url: str = ""          # WooCommerce's own order-pay link: carries the checkout page's real slug
-
-    @property
-    def customer_name(self) -> str:
-        # Vietnamese order: family name first ("Nguyễn Văn An"); WooCommerce splits it as
-        # first_name "Văn An", last_name "Nguyễn".
-        return " ".join(p for p in (self.last_name, self.first_name) if p).strip()
-
-
-@dataclass(frozen=True)
-class CustomerSnapshot:
-    id: int
-    first_name: str
-    last_name: str
-    email: str
-    phone_raw: str
-    phone: PhoneResult
-    date_modified_gmt: str
-    username: str = ""
-
-    @property
-    def customer_name(self) -> str:
-        return " ".join(p for p in (self.last_name, self.first_name) if p).strip()
 
 
 def _str(d: dict[str, Any], key: str) -> str:

@@ -25,6 +25,7 @@ from ... import alerts
 from . import ownership as woo_webhooks
 from ...db import Database
 from .client import WooAnswer, WooClient
+from .webhook import delivery
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def _as_delivery(bridge: Any, topic: str, delivery_id: str, resource: dict[str, 
     headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": resource_type, "X-WC-Webhook-Event": event,
                "X-WC-Webhook-ID": "reconcile", "X-WC-Webhook-Delivery-ID": delivery_id,
                "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
-    return bridge.intake.accept(headers, json.dumps(resource, ensure_ascii=False).encode(), resource, notify=notify)
+    raw = json.dumps(resource, ensure_ascii=False).encode()
+    return bridge.intake.accept(delivery(headers, raw, resource), notify=notify)
 
 
 def _problem(answer: WooAnswer, expected: str) -> str:

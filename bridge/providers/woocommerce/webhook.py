@@ -1,56 +1,142 @@
-"""POST /webhooks/woocommerce: verify, store, answer fast; decide right after storing."""
+"""POST /webhooks/woocommerce: WooCommerce's signed deliveries and its unsigned creation ping.
+
+Validate: the body's HMAC-SHA256 under our secret in X-WC-Webhook-Signature (base64); the one
+unsigned request answered is the ping WooCommerce sends when a webhook is saved (a form body
+`webhook_id=N` and no X-WC-* header), which is stored and decides nothing. Parse: the X-WC-*
+headers and the JSON body become a ShopDelivery in our words; the core stores it and decides from
+it before we answer (WooCommerce never retries, PROTOCOLS §1).
+
+The reconcile job feeds orders read over REST through `delivery()` too, as if delivered.
+"""
 from __future__ import annotations
 
-import json
-import logging
+import base64
+import hashlib
+import hmac
+import re
+from typing import Any, Mapping
 
-from flask import Blueprint, jsonify, request
+from ...config import Settings
+from ...events import (CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET,
+                       ShopDelivery, ShopPing)
+from ..base import Refused, Request, Webhook
+from .payload import PayloadError, parse_customer, parse_order, resource_id
 
-from ...intake import IGNORED, MAX_BODY, is_ping, record_rejection, signature_ok, store_delivery
-from ...web import bridge, error
-
-log = logging.getLogger(__name__)
-bp = Blueprint("hooks", __name__)
-
-
-def _reject(status: int, reason: str, body: bytes):
-    b = bridge()
-    record_rejection(b.db, request.path, status, reason, request.remote_addr, request.headers, body)
-    log.warning("refused %s %s: %s", request.method, request.path, reason)
-    return error(status, reason)
+PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
+ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
+# WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
+PASSWORD_RESET_TOPICS = ("action.woocommerce_reset_password_notification", "action.retrieve_password")
 
 
-@bp.post("/webhooks/woocommerce")
-def woocommerce():
-    b = bridge()
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return _reject(413, f"body of {request.content_length} bytes is over the 1 MiB limit", b"")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH for chunked bodies
-    ping = is_ping(raw, request.headers)
-    if ping is not None:
-        store_delivery(b.db, {**request.headers, "X-WC-Webhook-Topic": "ping", "X-WC-Webhook-ID": str(ping)},
-                       raw, None, state=IGNORED, reason=f"ping for webhook {ping}")
-        return jsonify({"ok": True, "ping": ping})
-    sig = request.headers.get("X-WC-Webhook-Signature")
-    if not sig:
-        return _reject(401, "missing X-WC-Webhook-Signature: unsigned webhooks are not accepted", raw)
-    if not signature_ok(raw, sig, b.settings.woo_webhook_secret):
-        return _reject(401, "X-WC-Webhook-Signature does not match: the webhook secret in WooCommerce differs "
-                            "from ours", raw)
-    topic = request.headers.get("X-WC-Webhook-Topic", "")
-    if not topic:
-        return _reject(400, "missing X-WC-Webhook-Topic header", raw)
+def sign(body: bytes, secret: str) -> str:
+    """X-WC-Webhook-Signature of `body`: base64 of its HMAC-SHA256 under the webhook's secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def signature_ok(body: bytes, signature: str | None, secret: str) -> bool:
+    if not signature or not secret:
+        return False
+    return hmac.compare_digest(sign(body, secret), signature.strip())
+
+
+def ping_of(body: bytes, headers: Mapping[str, str]) -> int | None:
+    """The webhook id of WooCommerce's creation ping (form-encoded `webhook_id=N`, no X-WC-* headers)."""
+    if headers.get("X-WC-Webhook-Topic") or headers.get("X-WC-Webhook-Signature"):
+        return None
+    m = PING_RE.match(body.strip())
+    if m and "application/x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        return int(m.group(1))
+    return None
+
+
+def replay_key(headers: Mapping[str, str], body: bytes) -> str:
+    """What makes a delivery the same delivery: the webhook, its delivery id and the exact body.
+
+    WooCommerce's X-WC-Webhook-Delivery-ID is `wp_hash(webhook id . current second)`, so every
+    delivery one webhook sends within a second shares it, even for different orders: alone it
+    identifies nothing. An exact replay (same webhook, same id, same bytes) is caught here
+    cheaply; anything else is decided from the body, where the per-order state (last status seen
+    and notified, date_modified_gmt) makes a replayed order version harmless.
+    """
+    h = hashlib.sha256()
+    for part in (headers.get("X-WC-Webhook-ID") or "", headers.get("X-WC-Webhook-Delivery-ID") or ""):
+        h.update(part.encode("utf-8", "replace") + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+def _stored_id(body: Any) -> int | None:
     try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _reject(400, f"body is not valid JSON: {exc}", raw)
-    except RecursionError:
-        return _reject(400, "body is JSON nested deeper than we read", raw)
-    if not isinstance(parsed, dict):
-        return _reject(400, "body must be a JSON object", raw)
-    stored = b.intake.accept(request.headers, raw, parsed)  # committed before we answer
-    if stored.duplicate:
-        return jsonify({"ok": True, "duplicate": True, "delivery": stored.row_id})
-    if stored.messages:
-        b.wake_worker()
-    return jsonify({"ok": True, "delivery": stored.row_id, "state": stored.state, "messages": stored.messages})
+        rid = resource_id(body)
+    except ValueError:   # an "arg" of more digits than int() reads
+        return None
+    if rid is not None and not 0 < rid < 2**63:   # SQLite stores 64 bits: kept, the decision says why
+        return None
+    return rid
+
+
+def _meaning(topic: str, body: Any) -> dict[str, Any]:
+    """What the delivery asks of the core, read from the topic and the body."""
+    try:
+        if topic in ORDER_TOPICS:
+            return {"kind": ORDER_CHANGED, "order": parse_order(body)}
+        if topic == "order.deleted":
+            oid = resource_id(body)
+            if oid is None:
+                raise PayloadError("field 'id' must be a positive integer")
+            if _stored_id(body) is None:
+                raise PayloadError(f"field 'id' {oid} is beyond any order id")
+            return {"kind": ORDER_DELETED}
+        if topic in ("customer.created", "customer.updated"):
+            return {"kind": CUSTOMER_CREATED if topic == "customer.created" else CUSTOMER_UPDATED,
+                    "customer": parse_customer(body)}
+        if topic in PASSWORD_RESET_TOPICS:
+            login = body.get("arg") if isinstance(body, dict) else None
+            if not isinstance(login, str) or not login.strip():
+                raise PayloadError("field 'arg' must be the account's login or email")
+            return {"kind": PASSWORD_RESET, "login": login.strip()}
+    except PayloadError as exc:
+        return {"kind": "", "problem": f"{topic}: {exc}"}
+    if topic.startswith("action."):
+        return {"kind": "", "ignored": f"topic {topic} carries no order status; ignored"}
+    return {"kind": "", "ignored": f"topic {topic or '(none)'} is not handled; ignored"}
+
+
+def delivery(headers: Mapping[str, str], raw: bytes, body: Any) -> ShopDelivery:
+    """A WooCommerce delivery (its X-WC-* headers, its bytes, its JSON) in our words."""
+    topic = headers.get("X-WC-Webhook-Topic", "")
+    delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
+    return ShopDelivery(
+        **_meaning(topic, body), resource_id=_stored_id(body), topic=topic, resource=headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0],
+        webhook=headers.get("X-WC-Webhook-ID", ""), source_url=headers.get("X-WC-Webhook-Source", ""),
+        headers=headers, raw=raw, delivery_id=delivery_id,
+        replay_key=replay_key(headers, raw) if delivery_id else None)
+
+
+class WooCommerceWebhook(Webhook):
+    rule = "/webhooks/woocommerce"
+
+    def validate(self, req: Request, settings: Settings) -> None:
+        if ping_of(req.body, req.headers) is not None:
+            return   # WooCommerce's creation ping is never signed; it decides nothing
+        sig = req.headers.get("X-WC-Webhook-Signature")
+        if not sig:
+            raise Refused(401, "missing X-WC-Webhook-Signature: unsigned webhooks are not accepted")
+        if not signature_ok(req.body, sig, settings.woo_webhook_secret):
+            raise Refused(401, "X-WC-Webhook-Signature does not match: the webhook secret in WooCommerce differs "
+                               "from ours")
+
+    def parse(self, req: Request, settings: Settings) -> list[Any]:
+        ping = ping_of(req.body, req.headers)
+        if ping is not None:
+            headers = {**req.headers, "X-WC-Webhook-Topic": "ping", "X-WC-Webhook-ID": str(ping)}
+            return [ShopPing(delivery(headers, req.body, None), str(ping))]
+        if not req.headers.get("X-WC-Webhook-Topic", ""):
+            raise Refused(400, "missing X-WC-Webhook-Topic header")
+        return [delivery(req.headers, req.body, req.json_object())]
+
+    def answer(self, events: list[Any], results: list[Any]) -> tuple[Any, int]:
+        return {"ok": True, **results[0]}, 200
+
+
+webhook = WooCommerceWebhook()

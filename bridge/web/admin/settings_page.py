@@ -8,9 +8,6 @@ from typing import Any
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ...providers.woocommerce import reconcile
-from ...providers.woocommerce import ownership as woo_webhooks
-from ...providers.woocommerce.client import WooClient
 from ... import providers
 from ...config import ENV
 from ...store import reports
@@ -54,13 +51,18 @@ def endpoints() -> list[tuple[str, str, str]]:
 @bp.get("/settings")
 def settings():
     b = bridge()
-    s = b.settings
-    last_reconcile = reconcile.last_run(b.db)
+    provided: dict[str, Any] = {}
+    sections: dict[str, list[str]] = {}   # where on the page -> the providers' templates shown there
+    for m in providers.admin_modules():
+        if hasattr(m, "settings_context"):
+            theirs = dict(m.settings_context(b))
+            for where, names in theirs.pop("settings_sections", {}).items():
+                sections.setdefault(where, []).extend(names)
+            provided.update(theirs)
     return render_template(
-        "admin/settings.html", webhook_url=woo_webhooks.delivery_url(s), webhook_secret=s.woo_webhook_secret,
-        secret_origin=b.secret_origin.get("woo_webhook_secret"), endpoints=endpoints(),
+        "admin/settings.html", endpoints=endpoints(), settings_sections=sections,
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
-        last_reconcile=last_reconcile, webhook_ids=woo_webhooks.ensured_ids(b.db), woo_configured=s.woo_configured, stale=reconcile.stale_orders(b.db), status_items=providers.status_items(b),
+        **provided, status_items=providers.status_items(b),
         rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)])
 
 
@@ -70,24 +72,4 @@ def device_resume(name: str):
         flash(_("Phone %(name)s resumed.", name=name), "ok")
     else:
         flash(_("No paused phone named %(name)s.", name=name), "error")
-    return redirect(url_for("admin.settings"))
-
-
-@bp.post("/woocommerce/connect")
-def woo_connect():
-    """The admin's `python -m bridge connect`: create or repair our webhooks in the shop."""
-    b = bridge()
-    if not b.settings.woo_configured:
-        flash(_("WooCommerce REST keys are not set: the webhooks cannot be created from here."), "error")
-        return redirect(url_for("admin.settings"))
-    report = woo_webhooks.ensure(WooClient(b.settings), b.settings, b.db)
-    if report.error:
-        flash(_("WooCommerce refused: %(error)s", error=report.error), "error")
-    elif report.changed:
-        flash(_("Webhooks created or repaired: %(n)d. The shop now delivers every event to woo-bridge.",
-                n=len(report.created) + len(report.recreated) + len(report.replaced) + len(report.fixed)), "ok")
-    else:
-        flash(_("All %(n)d webhooks were already right; nothing changed.", n=len(report.healthy)), "ok")
-    for warning in report.warnings:
-        flash(_("Warning: %(text)s", text=warning), "error")
     return redirect(url_for("admin.settings"))
