@@ -133,6 +133,9 @@ class Settings:
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
     admin_password: str = ""
+    # werkzeug's method for the admin password hash ("scrypt": its default work factor). Not read from
+    # the environment: only tests lower it (tests/conftest.py), since every start in a test hashes one.
+    password_hash_method: str = "scrypt"
     health_token: str = ""               # Bearer token for /healthz?details (empty: details need the admin sign-in)
     messenger_ref_ttl: float = 3 * 86_400.0   # seconds an m.me ref in a message or pay page binds (then refused)
     log_level: str = "INFO"

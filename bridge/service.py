@@ -125,7 +125,8 @@ class Bridge:
                                                               "esms_api_key", "woo_consumer_secret",
                                                               "messenger_page_token", "messenger_app_secret",
                                                               "smsgate_password", "admin_password"))
-        self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
+        self.admin_password_hash, self.new_admin_password = admin_password.resolve(
+            self.db, settings.admin_password, settings.password_hash_method)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.intake = Intake(self.db, self.settings, self.rules,
