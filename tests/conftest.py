@@ -66,6 +66,12 @@ def signed_headers(body: bytes, topic: str = "order.updated", delivery_id: str |
     }
 
 
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"   # same algorithm, 32x less work than werkzeug's default
+# How often a loopback server's loop looks for shutdown(): socketserver's default (0.5 s) was the
+# wait of every server stop, i.e. of every test that starts the service or a fake.
+POLL_INTERVAL = 0.01
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,6 +101,9 @@ def make_settings(tmp_path: Path, **changes) -> Settings:
         worker_interval=0.1,
         sqlite_synchronous="NORMAL",
         health_token=HEALTH_TOKEN,
+        # every service a test starts hashes an admin password: the production work factor
+        # (scrypt N=32768, ~0.15 s per hash, two per first start) is tested in test_admin_security.py
+        password_hash_method=TEST_PASSWORD_HASH,
     )
     defaults.update(changes)
     return settings_with(base, **defaults)
@@ -109,7 +118,7 @@ class Service:
         self.bridge = self.app.extensions["bridge"]
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
         self.thread.start()
         self.settings = self.bridge.settings
 
