@@ -119,5 +119,5 @@ def make_scheduler(bridge) -> BackgroundScheduler:
 
 
 def _advance(bridge: Any) -> None:
-    if advance_stalled(bridge.db):
+    if advance_stalled(bridge.db, bridge.clock()):
         bridge.wake_worker()
