@@ -109,6 +109,21 @@ def make_settings(tmp_path: Path, **changes) -> Settings:
     return settings_with(base, **defaults)
 
 
+class Clock:
+    """What tests give the service as Bridge.clock: the wall clock plus however far the test moved
+    it forward, so a deadline (a channel's fallback_after, a message due later) is passed with
+    `advance(seconds)` instead of a sleep. Rows written with the real time stay in its past."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Service:
     """The real app behind a real HTTP server on 127.0.0.1 (threaded), in this process."""
 
@@ -116,6 +131,7 @@ class Service:
         from app import create_app
         self.app = create_app(settings, start_scheduler=start_scheduler)
         self.bridge = self.app.extensions["bridge"]
+        self.clock = self.bridge.clock = Clock()
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
