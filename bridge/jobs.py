@@ -27,7 +27,7 @@ def poll_channel(bridge, name: str, after: float, give_up: float) -> int:
     ch = bridge.channels.get(name)
     if ch is None or not ch.configured:
         return 0
-    t = now()
+    t = bridge.clock()
     rows = bridge.db.query(
         "SELECT id, provider_id, device FROM messages WHERE channel=? AND status IN ('queued','sent')"
         " AND provider_id IS NOT NULL AND sent_at <= ? AND sent_at >= ?"
