@@ -120,13 +120,13 @@ def test_124_means_already_sent(service_factory, fake_esms):
 
 
 def test_poll_job_updates_messages_without_report(service_factory, fake_esms):
-    svc = service_factory(esms_poll_after=0.01, **esms_settings(fake_esms))
+    svc = service_factory(**esms_settings(fake_esms))
     svc.post_delivery(ORDER)
     svc.bridge.worker.drain()
     customer = svc.messages(audience="customer")[0]
     fake_esms.set_status(customer["provider_id"], 5, success=1, failed=0)
-    import time
-    time.sleep(0.05)
+    assert poll_esms(svc.bridge) == 0                         # not asked before ESMS_POLL_AFTER
+    svc.clock.advance(svc.settings.esms_poll_after + 1)
     assert poll_esms(svc.bridge) == 2
     assert svc.messages(id=customer["id"])[0]["status"] == "delivered"
     assert svc.db.scalar("SELECT COUNT(*) FROM message_events WHERE source='esms-poll'") == 2
