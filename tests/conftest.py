@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import requests
@@ -141,6 +142,18 @@ class Service:
     @property
     def db(self):
         return self.bridge.db
+
+    def job_runs(self, job_id: str) -> Callable[[], int]:
+        """A counter of the scheduler's runs of a job from now on (APScheduler's own events), to
+        wait for "several more passes" instead of sleeping for them."""
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+        runs = [0]
+
+        def seen(event) -> None:
+            if event.job_id == job_id:
+                runs[0] += 1
+        self.bridge.scheduler.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        return lambda: runs[0]
 
     def post_delivery(self, name: str) -> requests.Response:
         headers, body = load_delivery(name)
