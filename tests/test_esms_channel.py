@@ -105,12 +105,14 @@ def test_wrong_keys_fail_with_101(service_factory, fake_esms):
 
 
 def test_124_means_already_sent(service_factory, fake_esms):
-    svc = service_factory(**esms_settings(fake_esms))
+    # a backoff no drain can outrun (a 50 ms one could be over before the other message's send)
+    svc = service_factory(send_backoff_base=30, send_backoff_max=60, **esms_settings(fake_esms))
     svc.post_delivery(ORDER)
     # the provider took the messages but our process never heard back ("drop": 502 after accepting)
     fake_esms.fail_next(2, "drop")
     svc.bridge.worker.drain()
     assert {m["status"] for m in svc.messages()} == {"pending"}
+    svc.clock.advance(90)   # past the backoff: the retries are due
     wait_until(lambda: svc.bridge.worker.drain() == 0 and all(m["status"] == "queued" for m in svc.messages()),
                what="retries")
     assert len(fake_esms.accepted) == 2  # one SMS each, never two
