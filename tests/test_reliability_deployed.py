@@ -141,6 +141,11 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
     try:
         dep.start_web()
         dep.start_worker()
+        # the worker is up (it holds the scheduler lease) before the burst starts: on a loaded machine
+        # its start could outlast the 4 s burst, and then no kill could land during it
+        wait_until(lambda: [str(dep.worker.pid)] == [r[0].split(":")[1] for r in
+                                                     dep.query("SELECT value FROM kv WHERE key='scheduler.leader'")],
+                   timeout=30, what="the worker running")
         t0 = time.monotonic()
 
         def order_then_pay(i_oid):
