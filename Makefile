@@ -34,7 +34,7 @@ test: $(VENV)/.test-deps
 	  php=php-cli php=php-mysql php=php-xml php=php-mbstring php=php-curl php=php-intl php=php-gd php=php-zip \
 	  php=php-bcmath mariadb-install-db=mariadb-server mariadb=mariadb-client curl=curl xz=xz-utils
 	$(PY) scripts/audit-deps $(PY)
-	$(PY) -m pytest -q --durations=15 tests bridge/providers
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests bridge/providers
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/woolab.py

@@ -31,15 +31,16 @@ def end_sessions(db: Database) -> None:
     db.kv_set(GENERATION, secrets.token_urlsafe(16))
 
 
-def resolve(db: Database, configured: str) -> tuple[str, str | None]:
+def resolve(db: Database, configured: str, method: str = "scrypt") -> tuple[str, str | None]:
     """(hash to check against, the new password to print once or None).
 
-    A configured password different from the one last seen ends the sessions opened with it."""
+    A configured password different from the one last seen ends the sessions opened with it.
+    `method` is werkzeug's hash method for a new hash (Settings.password_hash_method)."""
     if configured:
         stored = db.kv_get(KEY)
         if stored and check_password_hash(stored, configured):
             return stored, None
-        new_hash = generate_password_hash(configured)
+        new_hash = generate_password_hash(configured, method=method)
         db.kv_set(KEY, new_hash)
         if stored:
             end_sessions(db)
@@ -48,7 +49,7 @@ def resolve(db: Database, configured: str) -> tuple[str, str | None]:
     if stored:
         return stored, None
     password = secrets.token_urlsafe(12)
-    winner = db.kv_setdefault(KEY, generate_password_hash(password))
+    winner = db.kv_setdefault(KEY, generate_password_hash(password, method=method))
     return winner, password if check_password_hash(winner, password) else None
 
 

@@ -84,6 +84,9 @@ class CoreSettings:
     channel_adapters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNEL_ADAPTERS))
     secret_key: str = ""
     admin_password: str = ""
+    # werkzeug's method for the admin password hash ("scrypt": its default work factor). Not read from
+    # the environment: only tests lower it (tests/conftest.py), since every start in a test hashes one.
+    password_hash_method: str = "scrypt"
     health_token: str = ""               # Bearer token for /healthz?details (empty: details need the admin sign-in)
     log_level: str = "INFO"
     proxy_count: int = 0                 # reverse proxies in front (nginx: 1): trust that many X-Forwarded-* hops

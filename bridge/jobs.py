@@ -29,7 +29,7 @@ def poll_channel(bridge, name: str, after: float, give_up: float) -> int:
     ch = bridge.channels.get(name)
     if ch is None or not ch.configured:
         return 0
-    t = now()
+    t = bridge.clock()
     rows = messages.to_poll(bridge.db, name, t - after, t - give_up, t - after)
     n = 0
     for r in rows:
@@ -87,5 +87,5 @@ def make_scheduler(bridge) -> BackgroundScheduler:
 
 
 def _advance(bridge: Any) -> None:
-    if advance_stalled(bridge.db):
+    if advance_stalled(bridge.db, bridge.clock()):
         bridge.wake_worker()

@@ -164,10 +164,10 @@ def payload_of(row: sqlite3.Row) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def claim(db: Database, limit: int, lease: float, only: str | None = None) -> list[sqlite3.Row]:
+def claim(db: Database, limit: int, lease: float, only: str | None = None, at: float | None = None) -> list[sqlite3.Row]:
     """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
-    (`only`: just that message, if it is due and free: the CLI's send-test)."""
-    t = now()
+    (`only`: just that message, if it is due and free: the CLI's send-test; `at`: now)."""
+    t = now() if at is None else at
     with db.tx() as c:
         ids = q.due_ids(c, t, limit, only)
         if not ids:
@@ -275,10 +275,10 @@ def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: 
     return PENDING
 
 
-def advance_stalled(db: Database) -> int:
+def advance_stalled(db: Database, at: float | None = None) -> int:
     """Messages whose rule set `fallback_after` and whose channel has not reported delivery in
-    time go to the next channel. A message already delivered is never sent again."""
-    t = now()
+    time (by `at`, default now) go to the next channel. A message already delivered is never sent again."""
+    t = now() if at is None else at
     n = 0
     with db.tx() as c:
         for r in q.stalled(c, t):

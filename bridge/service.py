@@ -137,21 +137,23 @@ class Bridge:
                                                                   and not settings.inbound_token))
         for w in self.secret_warnings:
             log.warning("%s", w)
-        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "woo_consumer_secret",
-                                                              "admin_password", *providers.sensitive_fields()))
-        self.admin_password_hash, self.new_admin_password = admin_password.resolve(self.db, settings.admin_password)
+        logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "admin_password",
+                                                              *providers.sensitive_fields()))
+        self.admin_password_hash, self.new_admin_password = admin_password.resolve(
+            self.db, settings.admin_password, settings.password_hash_method)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.intake = Intake(self.db, self.settings, self.rules,
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
-        self.worker = Worker(self.db, self.settings, self.channels)
+        self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
         self.inbox = Inbox(self.db, load_handlers(self.settings, self))
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
         self.waker = Waker(self.settings.db_path)
         self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
-        # "now" for security decisions (ref expiry, sign-in limits); tests move it forward
+        # "now" for security decisions (ref expiry, sign-in limits) and for the outbox (what is due,
+        # quiet hours, channel fallback deadlines); tests move it forward instead of sleeping
         self.clock: Callable[[], float] = time.time
         self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
 

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
@@ -23,8 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, db: Database, settings: Settings, channels: dict[str, Channel]):
+    def __init__(self, db: Database, settings: Settings, channels: dict[str, Channel],
+                 clock: Callable[[], float] = time.time):
         self.db = db
+        self.clock = clock   # "now" for what is due and for quiet hours (Bridge.clock; tests move it forward)
         self.settings = settings
         self.channels = channels
         self.pool = ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix="send")
@@ -48,7 +51,7 @@ class Worker:
         """One provider call; never raises (an adapter bug counts as a transient failure)."""
         ch, remaining = self.route(row)
         later = None if row["urgent"] in (None, 1) else \
-            quiet_until(time.time(), self.settings.quiet_hours, self.settings.timezone)
+            quiet_until(self.clock(), self.settings.quiet_hours, self.settings.timezone)
         if later:
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
                                                     detail="not urgent: waits for the end of quiet hours"), 0.0, remaining)
@@ -85,7 +88,7 @@ class Worker:
         """One send lane: claim a message, send it, record it, until nothing is due."""
         n = 0
         while not self._stopping.is_set():
-            rows = claim(self.db, 1, self.settings.send_lease)
+            rows = claim(self.db, 1, self.settings.send_lease, at=self.clock())
             if not rows:
                 return n
             self.record(self.call(rows[0]))

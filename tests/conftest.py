@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import requests
@@ -66,6 +67,12 @@ def signed_headers(body: bytes, topic: str = "order.updated", delivery_id: str |
     }
 
 
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"   # same algorithm, 32x less work than werkzeug's default
+# How often a loopback server's loop looks for shutdown(): socketserver's default (0.5 s) was the
+# wait of every server stop, i.e. of every test that starts the service or a fake.
+POLL_INTERVAL = 0.01
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,9 +102,27 @@ def make_settings(tmp_path: Path, **changes) -> Settings:
         worker_interval=0.1,
         sqlite_synchronous="NORMAL",
         health_token=HEALTH_TOKEN,
+        # every service a test starts hashes an admin password: the production work factor
+        # (scrypt N=32768, ~0.15 s per hash, two per first start) is tested in test_admin_security.py
+        password_hash_method=TEST_PASSWORD_HASH,
     )
     defaults.update(changes)
     return settings_with(base, **defaults)
+
+
+class Clock:
+    """What tests give the service as Bridge.clock: the wall clock plus however far the test moved
+    it forward, so a deadline (a channel's fallback_after, a message due later) is passed with
+    `advance(seconds)` instead of a sleep. Rows written with the real time stay in its past."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
 
 
 class Service:
@@ -107,15 +132,28 @@ class Service:
         from app import create_app
         self.app = create_app(settings, start_scheduler=start_scheduler)
         self.bridge = self.app.extensions["bridge"]
+        self.clock = self.bridge.clock = Clock()
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
         self.thread.start()
         self.settings = self.bridge.settings
 
     @property
     def db(self):
         return self.bridge.db
+
+    def job_runs(self, job_id: str) -> Callable[[], int]:
+        """A counter of the scheduler's runs of a job from now on (APScheduler's own events), to
+        wait for "several more passes" instead of sleeping for them."""
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+        runs = [0]
+
+        def seen(event) -> None:
+            if event.job_id == job_id:
+                runs[0] += 1
+        self.bridge.scheduler.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        return lambda: runs[0]
 
     def post_delivery(self, name: str) -> requests.Response:
         headers, body = load_delivery(name)

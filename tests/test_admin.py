@@ -227,8 +227,8 @@ def test_cancel_stops_a_waiting_message_and_refuses_a_sent_one(admin, svc, fake_
     sent = next(x for x in svc.messages() if x["status"] == "queued")
     admin.post(f"/admin/messages/{sent['id']}/cancel")
     assert "only pending or scheduled" in admin.get(f"/admin/messages/{sent['id']}").text
-    import time
-    time.sleep(2.5)   # the cancelled one was due by now: it must not have gone out
+    svc.clock.advance(5)          # the cancelled one is due by now: it must not go out
+    svc.bridge.worker.drain()
     assert svc.db.one("SELECT status FROM messages WHERE id=?", (mid,))["status"] == "cancelled"
     assert all(a["RequestId"] != mid for a in fake_esms.accepted)
 

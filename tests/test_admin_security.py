@@ -53,6 +53,20 @@ def test_a_copied_cookie_stops_working_after_sign_out(service_factory):
     assert sign_in(svc.url)[1].status_code == 302                # signing in again works
 
 
+def test_the_admin_password_is_stored_at_the_production_work_factor(service_factory, tmp_path):
+    """Tests start the service with a cheaper hash (tests/conftest.py); the default setting stores
+    werkzeug's scrypt at full strength, for a configured and for a generated password."""
+    from bridge.config import Settings
+    full = Settings().password_hash_method
+    configured = service_factory(admin_password=PASSWORD, password_hash_method=full,
+                                 db_path=str(tmp_path / "configured.db"))
+    generated = service_factory(password_hash_method=full, db_path=str(tmp_path / "generated.db"))
+    for svc in (configured, generated):
+        assert svc.db.kv_get("admin.password_hash").startswith("scrypt:32768:8:1$")
+    assert sign_in(configured.url)[1].status_code == 302
+    assert sign_in(generated.url, generated.bridge.new_admin_password)[1].status_code == 302
+
+
 def test_a_copied_cookie_stops_working_after_the_admin_password_command(service_factory, tmp_path):
     svc = service_factory()                                      # generated password, stored hashed
     s, r = sign_in(svc.url, svc.bridge.new_admin_password)

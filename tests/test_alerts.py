@@ -27,8 +27,8 @@ def test_low_balance_is_alerted_once_by_the_scheduled_check(service_factory, fak
     wait_until(lambda: fake_esms.accepted, what="the alert SMS at eSMS")
     assert "so du eSMS con 20.000d" in fake_esms.accepted[0]["Content"]
     assert fake_esms.accepted[0]["Phone"] == "0901234567"
-    import time
-    time.sleep(1.2)   # several more checks: still one alert
+    checks = svc.job_runs("owner_alerts")
+    wait_until(lambda: checks() >= 3, what="several more checks")   # still one alert
     assert len(owner_alerts(svc, "balance")) == 1 and len(fake_esms.accepted) == 1
 
 

@@ -117,12 +117,14 @@ def test_wrong_keys_fail_with_101(service_factory, fake_esms):
 
 
 def test_124_means_already_sent(service_factory, fake_esms):
-    svc = service_factory(**esms_settings(fake_esms))
+    # a backoff no drain can outrun (a 50 ms one could be over before the other message's send)
+    svc = service_factory(send_backoff_base=30, send_backoff_max=60, **esms_settings(fake_esms))
     svc.post_delivery(ORDER)
     # the provider took the messages but our process never heard back ("drop": 502 after accepting)
     fake_esms.fail_next(2, "drop")
     svc.bridge.worker.drain()
     assert {m["status"] for m in svc.messages()} == {"pending"}
+    svc.clock.advance(90)   # past the backoff: the retries are due
     wait_until(lambda: svc.bridge.worker.drain() == 0 and all(m["status"] == "queued" for m in svc.messages()),
                what="retries")
     assert len(fake_esms.accepted) == 2  # one SMS each, never two
@@ -132,13 +134,13 @@ def test_124_means_already_sent(service_factory, fake_esms):
 
 
 def test_poll_job_updates_messages_without_report(service_factory, fake_esms):
-    svc = service_factory(esms_poll_after=0.01, **esms_settings(fake_esms))
+    svc = service_factory(**esms_settings(fake_esms))
     svc.post_delivery(ORDER)
     svc.bridge.worker.drain()
     customer = svc.messages(audience="customer")[0]
     fake_esms.set_status(customer["provider_id"], 5, success=1, failed=0)
-    import time
-    time.sleep(0.05)
+    assert poll_esms(svc.bridge) == 0                         # not asked before ESMS_POLL_AFTER
+    svc.clock.advance(svc.settings.esms_poll_after + 1)
     assert poll_esms(svc.bridge) == 2
     assert svc.messages(id=customer["id"])[0]["status"] == "delivered"
     assert svc.db.scalar("SELECT COUNT(*) FROM message_events WHERE source='esms-poll'") == 2

@@ -11,7 +11,7 @@ import requests
 from werkzeug.serving import make_server
 from flask import Flask, request
 
-from tests.conftest import smsgate_settings, wait_until, write_mappings
+from tests.conftest import POLL_INTERVAL, smsgate_settings, wait_until, write_mappings
 
 FORWARDS = """
 forwards:
@@ -45,7 +45,7 @@ class Receiver:
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True).start()
 
 
 def make(service_factory, tmp_path, fake, forwards=None):

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from bridge.outbox import history
+from bridge.outbox import advance_stalled, history
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.graph import FakeGraph, sign
 from tests.orders import order_body
@@ -53,6 +53,14 @@ def shop(service_factory, tmp_path, fake_esms, graph, channel="[messenger, esms]
     svc = service_factory(start_scheduler=True, **{**settings, **changes})
     graph.webhook_url = svc.url + "/webhooks/messenger"
     return svc
+
+
+def past_every_deadline(svc, seconds: float = 60) -> None:
+    """Move the service's clock past any fallback_after, then run the fallback pass and the
+    worker as the scheduler would: what was due to fall back to SMS has been sent by now."""
+    svc.clock.advance(seconds)
+    advance_stalled(svc.db, svc.bridge.clock())
+    svc.bridge.worker.drain()
 
 
 def status_update(svc, oid: int, status: str, minute: int) -> None:
@@ -122,7 +130,8 @@ def test_unlinked_customer_gets_sms_then_messenger_once_linked(service_factory, 
     wait_until(lambda: graph.sent_to(psid), what="the Messenger message")
     sent = graph.sent_to(psid)[0]
     assert sent["messaging_type"] == "RESPONSE" and "dang xu ly" in sent["message"]["text"]
-    time.sleep(0.5)
+    wait_until(lambda: svc.messages(rule="order-status", status="queued", channel="messenger"),
+               what="the Messenger send recorded")
     assert len(fake_esms.accepted) == 1  # no SMS for the linked customer
     assert sorted(m["channel"] for m in svc.messages(rule="order-status", status="queued")) == ["esms", "messenger"]
 
@@ -193,7 +202,7 @@ def test_no_delivery_report_in_time_moves_to_sms_and_a_late_report_sends_nothing
     # the Messenger receipt arrives late: the message is delivered, nothing else is sent
     graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])
     wait_until(lambda: svc.db.one("SELECT status FROM messages WHERE id=?", (m["id"],))["status"] == "delivered")
-    time.sleep(1.5)
+    past_every_deadline(svc)
     assert len(fake_esms.accepted) == 2 and len(graph.sent_to(psid)) == 1
 
 
@@ -207,7 +216,7 @@ def test_a_delivery_receipt_that_overtakes_the_send_answer_still_counts(service_
     r = graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])   # before our send call has returned
     assert r.status_code == 200
     wait_until(lambda: svc.messages(channel="messenger", status="delivered"), what="delivered once recorded")
-    time.sleep(2.5)   # past fallback_after: delivered means no SMS
+    past_every_deadline(svc)   # past fallback_after: delivered means no SMS
     assert len(fake_esms.accepted) == 1
 
 
@@ -227,7 +236,8 @@ def test_delivered_in_time_means_no_sms(service_factory, tmp_path, fake_esms, gr
     status_update(svc, 501, "processing", 50)
     wait_until(lambda: graph.sent_to(psid), what="Messenger")
     graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])
-    time.sleep(3.5)
+    wait_until(lambda: svc.messages(rule="order-status", status="delivered"), what="the receipt recorded")
+    past_every_deadline(svc)
     assert len(fake_esms.accepted) == 1
     assert svc.messages(rule="order-status", status="delivered")[-1]["channel"] == "messenger"
 

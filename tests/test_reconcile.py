@@ -5,7 +5,6 @@ or unreachable survived."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,6 +22,12 @@ def svc(service_factory, fake_esms, woo):
 
 def customer_sms(fake_esms, oid: int) -> list[str]:
     return [a["Content"] for a in fake_esms.accepted if a["Phone"] == "0912345678" and f"#{oid}" in a["Content"]]
+
+
+def outbox_settled(svc) -> bool:
+    """Every message recorded as sent or ended, and no drain under way: nothing more can go out."""
+    return (svc.db.scalar("SELECT COUNT(*) FROM messages WHERE status IN ('pending','scheduled')") == 0
+            and not svc.bridge.worker._drain_lock.locked())
 
 
 def hours_ago(h: float) -> str:
@@ -44,7 +49,7 @@ def test_a_missed_order_is_recovered_and_notified_once(svc, woo, fake_esms):
     body = json.dumps(woo.orders[801]).encode()
     assert json.loads(svc.post_json(body, topic="order.updated").text)["messages"] == 0
     assert [m["rule"] for m in svc.messages(order_id=801, audience="owner")] == ["owner-new-order"]
-    time.sleep(0.3)
+    wait_until(lambda: outbox_settled(svc), what="nothing left to send")
     assert len(customer_sms(fake_esms, 801)) == 2
     assert svc.db.scalar("SELECT COUNT(*) FROM deliveries WHERE webhook_id='reconcile'") == 2
 
@@ -55,7 +60,7 @@ def test_webhook_first_then_reconcile_sends_nothing_more(svc, woo, fake_esms):
     wait_until(lambda: customer_sms(fake_esms, 802), what="the webhook's SMS")
     s = reconcile.run(svc.bridge, since="2026-11-23T00:00:00")
     assert s.fetched == 1 and s.processed == 1 and s.notified == 0
-    time.sleep(0.3)
+    wait_until(lambda: outbox_settled(svc), what="nothing left to send")
     assert len(customer_sms(fake_esms, 802)) == 1
 
 
@@ -232,7 +237,8 @@ def test_the_scheduled_job_reconciles_by_itself_and_survives_woocommerce_down(se
     wait_until(lambda: customer_sms(fake_esms, 805), timeout=15, what="the job to find the order")
     wait_until(lambda: reconcile.last_run(svc.db)["error"] == "", what="a clean pass")
     assert svc.bridge.scheduler.get_job("reconcile") is not None
-    time.sleep(1.2)   # several more passes: still one SMS
+    passes = svc.job_runs("reconcile")
+    wait_until(lambda: passes() >= 2, what="several more passes")   # still one SMS
     assert len(customer_sms(fake_esms, 805)) == 1
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,14 +83,17 @@ def test_provider_outage_then_recovery_sends_every_message_once(service_factory,
                           **{k: v for k, v in esms_settings(fake_esms).items() if k != "esms_timeout"})
     fake_esms.timeout_delay = 1.0
     fake_esms.set_outage("99")
+    since = 0.0
     for i in range(10):
         body = order_body(2000 + i)
         assert svc.post_json(body, topic="order.created").status_code == 200
-    time.sleep(0.6)
-    fake_esms.set_outage("http500")
-    time.sleep(0.6)
-    fake_esms.set_outage("timeout")
-    time.sleep(1.5)
+    # each kind of outage lasts until sends have met it: the first until every message was refused
+    # by it, the next ones until a retry was
+    for kind, code, messages in (("99", "99", 20), ("http500", "http-500", 1), ("timeout", "timeout", 1)):
+        fake_esms.set_outage(kind)
+        wait_until(lambda: svc.db.scalar("SELECT COUNT(DISTINCT message_id) FROM attempts WHERE code=? AND at > ?",
+                                         (code, since)) >= messages, what=f"sends refused by the {kind} outage")
+        since = time.time()
     fake_esms.set_outage(None)
     fake_esms.fail_next(3, "timeout")  # answers too late for us, but accepts: the retry must get 124
     wait_until(lambda: all(m["status"] == "queued" for m in svc.messages()), timeout=30, what="recovery")
@@ -194,7 +198,10 @@ def test_work_arriving_during_a_send_goes_out_at_once_not_at_the_next_tick(servi
     svc = service_factory(start_scheduler=True, worker_interval=60, send_concurrency=1, owner_phones=(),
                           **esms_settings(fake_esms))
     fake_esms.send_delay = 0.4
-    time.sleep(0.3)  # the scheduler's first (empty) drain is over
+    # the scheduler's first (empty) drain is over: its next run is a minute away, and it is not running
+    wait_until(lambda: svc.bridge.scheduler.get_job("drain_outbox").next_run_time
+               > datetime.now(timezone.utc) + timedelta(seconds=30) and not svc.bridge.worker._drain_lock.locked(),
+               what="the scheduler's first (empty) drain over")
     assert svc.post_json(order_body(3001), topic="order.created").status_code == 200
     wait_until(lambda: svc.bridge.worker._drain_lock.locked(), timeout=5, interval=0.005, what="a drain running")
     assert svc.post_json(order_body(3002), topic="order.created").status_code == 200

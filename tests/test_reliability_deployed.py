@@ -24,7 +24,9 @@ from tests.orders import order_body
 
 ACCOUNT = "0181003749261"
 TOKEN = "tok"
-OUTAGE = float(os.environ.get("PROVIDER_OUTAGE_SECONDS", "60"))
+# "A minute" of outage, on a timeline scaled down 10x by default (backoff scaled with it, see
+# the test); PROVIDER_OUTAGE_SECONDS=60 runs it at full length.
+OUTAGE = float(os.environ.get("PROVIDER_OUTAGE_SECONDS", "6"))
 
 
 def bank_sms(order: int, amount: int, seq: int) -> str:
@@ -135,15 +137,23 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
         woo.add_order(oid, total)
     acked_orders: set[int] = set()
     acked_sms: dict[int, str] = {}
+    refused: list[int] = []
     try:
         dep.start_web()
         dep.start_worker()
+        # the worker is up (it holds the scheduler lease) before the burst starts: on a loaded machine
+        # its start could outlast the 4 s burst, and then no kill could land during it
+        wait_until(lambda: [str(dep.worker.pid)] == [r[0].split(":")[1] for r in
+                                                     dep.query("SELECT value FROM kv WHERE key='scheduler.leader'")],
+                   timeout=30, what="the worker running")
         t0 = time.monotonic()
 
         def order_then_pay(i_oid):
             i, oid = i_oid
             time.sleep(max(0.0, t0 + i / 40 - time.monotonic()))   # 40 orders per second
-            if post_order(dep.url, oid, orders[oid]):
+            if not post_order(dep.url, oid, orders[oid]):
+                refused.append(oid)
+            else:
                 acked_orders.add(oid)
                 if i % 2 == 0:   # half of them are paid at once by bank transfer
                     guid = f"g{oid}"
@@ -156,7 +166,8 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
             dep.kill9_worker()                     # mid-send
             wait_until(lambda: len(acked_orders) >= 60, timeout=20, what="more webhooks")
             dep.kill9_web()                        # mid-burst: clients see refused connections
-            time.sleep(0.5)
+            wait_until(lambda: refused or all(f.done() for f in futures), timeout=20,
+                       what="a webhook refused while the web is down")   # (or the burst over: asserted below)
             dep.start_web()
             dep.start_worker()
             for f in futures:
@@ -229,13 +240,17 @@ def test_woocommerce_down_while_payments_arrive_confirms_each_once_when_it_is_ba
         assert push_sms(svc.url, bank_sms(7000 + i, 300_000, i), uuid.uuid4().hex, token="test-fibo-token")
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions WHERE decision='confirm'") == 10,
                what="decisions made while WooCommerce is down")
-    time.sleep(2)
+    # every write-back tried and refused at least once while WooCommerce is down
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(DISTINCT message_id) FROM attempts WHERE channel='woocommerce'"
+                                     " AND outcome='transient'") == 10, what="each write-back refused")
     assert woo.status_changes == []
     assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE channel='woocommerce' AND status='delivered'") == 0
     assert svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE channel='woocommerce' AND outcome='transient'") >= 10
     woo.down = False
     wait_until(lambda: len(woo.status_changes) == 10, timeout=30, what="WooCommerce updated once it is back")
-    time.sleep(1.5)
+    # nothing left to retry (every write-back recorded as delivered), so no second note can follow
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM messages WHERE channel='woocommerce' AND status='delivered'")
+               == 10, what="every write-back delivered")
     assert sorted(o for o, _, _ in woo.status_changes) == list(range(7000, 7010))
     assert all(len(woo.notes[7000 + i]) == 1 for i in range(10))
 
@@ -298,8 +313,9 @@ def _ok(url: str) -> bool:
 
 
 def test_provider_down_for_a_minute_then_back_sends_every_message_once(service_factory, fake_esms):
-    svc = service_factory(start_scheduler=True, send_max_attempts=1000, send_backoff_base=1.0,
-                          send_backoff_max=8.0, owner_phones=(), **esms_settings(fake_esms))
+    scale = OUTAGE / 60   # backoff 1 s doubling up to 8 s over a 60 s outage, or the same shape scaled
+    svc = service_factory(start_scheduler=True, send_max_attempts=1000, send_backoff_base=1.0 * scale,
+                          send_backoff_max=8.0 * scale, owner_phones=(), **esms_settings(fake_esms))
     fake_esms.set_outage("http500")
     start = time.monotonic()
     n = 0
@@ -314,4 +330,7 @@ def test_provider_down_for_a_minute_then_back_sends_every_message_once(service_f
     ids = [a["RequestId"] for a in fake_esms.accepted]
     assert len(ids) == n and sorted(ids) == sorted(m["id"] for m in svc.messages())
     assert svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE code='http-500'") >= n
+    # the first message kept being retried through the whole outage, at the backoff ceiling
+    first = svc.messages()[0]["id"]
+    assert svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE message_id=? AND code='http-500'", (first,)) >= 5
     assert health_details(svc.url)["outbox"] == {"queued": n}

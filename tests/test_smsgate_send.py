@@ -158,11 +158,12 @@ def test_failed_sms_without_fallback_is_failed_with_the_reason(service_factory, 
 
 
 def test_polling_reads_the_state_when_no_webhook_comes(service_factory, tmp_path, fake_smsgate):
-    svc = make(service_factory, tmp_path, fake_smsgate, smsgate_poll_after=0.01)
+    svc = make(service_factory, tmp_path, fake_smsgate)
     order(svc, 506)
     svc.bridge.worker.drain()
     fake_smsgate.process(svc.messages()[0]["id"], "Sent", webhooks=False)
-    time.sleep(0.05)
+    assert poll_smsgate(svc.bridge) == 0                      # not asked before SMSGATE_POLL_AFTER
+    svc.clock.advance(svc.settings.smsgate_poll_after + 1)
     assert poll_smsgate(svc.bridge) == 1
     assert svc.messages()[0]["status"] == "sent"
 

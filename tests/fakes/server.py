@@ -16,7 +16,8 @@ class LoopbackServer:
     def start(self):
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.port = self._server.server_port
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # poll_interval: how soon shutdown() is noticed (socketserver's default 0.5 s was every stop's wait)
+        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
         self.started()
         return self
 
