@@ -89,17 +89,17 @@ def secret_warnings(settings: Settings, origin: dict[str, str], legacy_stored: b
     makes their new tokens (the upgrade), with the new URLs printed in the same banner."""
     out = []
     guards = " and ".join(INBOUND_FALLBACK.values()) or "nothing"
-    if legacy_stored and "generated" in (origin.get("fibo_token"), origin.get("notify_token")):
+    successors = providers.inbound_token_successors()   # what INBOUND_TOKEN used to open, each its own now
+    told = " and ".join(GENERATED_SECRETS[n] for n in successors)
+    if legacy_stored and any(origin.get(n) == "generated" for n in successors):
         out.append(f"upgrade: the stored INBOUND_TOKEN no longer opens payment ingest (it still guards {guards})."
-                   " Give FiboSMS the new FiboSMS push URL (FIBO_TOKEN) and the notification forwarder "
-                   "NOTIFY_TOKEN, both printed above and on the admin page > Settings.")
+                   f" Give each sender its new secret ({told}), printed above and on the admin page > Settings.")
     if settings.inbound_token:
         own = [GENERATED_SECRETS[n] for n in INBOUND_FALLBACK
                if origin.get(n) == "configured" and getattr(settings, n) != settings.inbound_token]
         out.append(f"INBOUND_TOKEN no longer opens payment ingest: it only guards {guards}"
                    + (f" ({' and '.join(own)} is set, so not even that)" if own else "")
-                   + ". FiboSMS needs the FIBO_TOKEN push URL and the notification forwarder NOTIFY_TOKEN"
-                   " (admin page > Settings)"
+                   + f". The senders of bank texts need their own secrets ({told}; admin page > Settings)"
                    + "".join(f"; then rename INBOUND_TOKEN to {GENERATED_SECRETS[n]}" for n in INBOUND_FALLBACK) + ".")
     return out
 

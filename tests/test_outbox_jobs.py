@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from bridge.outbox import FORWARD, MESSAGE, ORDER_UPDATE
-from bridge.payments.handler import woo_action
+from bridge.payments.handler import shop_action
 from bridge.store import reports
 from tests.test_admin import Admin
 from tests.conftest import woo_settings
@@ -74,7 +74,7 @@ def test_an_order_update_is_a_job_not_an_sms_and_survives_a_restart(service_fact
     svc = service_factory(**settings)
     before = len(metric_lines(svc, "woobridge_messages"))
     with svc.db.tx() as c:
-        woo_action(c, "tx:9:mark-paid", 20107, {"action": "mark_paid", "status": "processing", "transaction_id": "FT9",
+        shop_action(c, "tx:9:mark-paid", 20107, {"action": "mark_paid", "status": "processing", "transaction_id": "FT9",
                                                 "note": "woo-bridge: đã nhận 278.000 ₫"}, "payment-mark-paid")
     (row,) = svc.messages(rule="payment-mark-paid")
     assert row["kind"] == ORDER_UPDATE and row["segments"] == 0 and row["encoding"] is None

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from jinja2 import TemplateError
 
+from .. import providers
 from ..outbox import FORWARD, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..rules import RulesError, make_env
@@ -89,8 +90,8 @@ def load_forward_rules(path: Path, known_channels: tuple[str, ...]) -> list[Forw
             raise RulesError(f"{label}: give 'forward_to' (a URL) and/or 'reply' (a template)")
         if url and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
             raise RulesError(f"{label}: field 'forward_to' must be an http(s) URL")
-        channel = raw.get("reply_channel", "smsgate")
-        if channel not in known_channels:
+        channel = raw.get("reply_channel") or ""   # empty: answer on the line the SMS came in on
+        if channel and channel not in known_channels:
             raise RulesError(f"{label}: field 'reply_channel': unknown {channel!r}")
         if reply:
             try:
@@ -128,6 +129,12 @@ class KeywordForwarder(InboundHandler):
                                                                shop_name=self.settings.shop_name).strip()
                 enqueue(c, Draft.to_phone(normalize_phone(sms.sender), dedupe_key=f"inbox:{sms.id}:reply:{rule.name}",
                                           rule=rule.name, event="sms.reply", audience="customer",
-                                          channels=(rule.reply_channel,), sms=prepare(text, rule.unicode)))
+                                          channels=(self._reply_channel(rule, sms),), sms=prepare(text, rule.unicode)))
                 done.append(f"answered by {rule.name}")
         return ", ".join(done) or None
+
+    def _reply_channel(self, rule: ForwardRule, sms: InboundSms) -> str:
+        """The rule's channel, or the one that answers on the line the SMS came in on (the same
+        phone), or the first channel that can reach the owner's customers by SMS."""
+        return (rule.reply_channel or providers.reply_channel(sms.source)
+                or next(iter(self.settings.alert_channels), "dry-run"))

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", "ignore_non_transaction", "reject_spoof"
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
-UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token (FiboSMS)
+UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
 REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
@@ -64,8 +64,8 @@ class PaymentHandler(InboundHandler):
     def process(self, sms: InboundSms) -> str | None:
         if sms.source in providers.chat_sources():
             return None  # a customer writing to the shop's chat is never a bank
-        if sms.source == "fibo" and self.settings.fibo_payments == "off":
-            return None  # FIBO_PAYMENTS=off: FiboSMS pushes are not a payment source here
+        if providers.payment_trust(sms.source, self.settings)[0] == "off":
+            return None  # its provider says texts from there are not a payment source here
         done = stored_payments.decided_for_inbox(self.db, sms.id)
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
@@ -132,8 +132,9 @@ class PaymentHandler(InboundHandler):
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
-        if sms.source == "fibo" and self.settings.fibo_payments != "confirm":
-            return self._unverified(c, row, reading)
+        trust, why = providers.payment_trust(sms.source, self.settings)
+        if trust != "confirm":
+            return self._unverified(c, row, reading, why)
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
@@ -150,7 +151,7 @@ class PaymentHandler(InboundHandler):
             return self._amount(c, row, p, order, via_wrap=False)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
-            self._woo_note(c, order["id"], row, f"Thanh toán thêm {format_vnd(p.amount or 0)} cho đơn đã thanh toán "
+            self._shop_note(c, order["id"], row, f"Thanh toán thêm {format_vnd(p.amount or 0)} cho đơn đã thanh toán "
                                                f"({self._facts(p)}). Cần kiểm tra, có thể hoàn tiền.")
             return self._record(c, row, OVERPAID, f"payment for order {order['number']}, which is already paid: "
                                                   "recorded with a note, not confirmed again")
@@ -169,11 +170,11 @@ class PaymentHandler(InboundHandler):
         return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
                                              "never matched by amount alone")
 
-    def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any) -> tuple[str, str, int]:
-        """A bank credit pushed by FiboSMS (FIBO_PAYMENTS=review): the push names the bank in a
-        query parameter, so it proves only that the FIBO_TOKEN holder sent it. It waits for a
-        person with the order it names, acts on nothing (no confirmation, no WooCommerce note),
-        and keeps no fingerprint, so the same transfer arriving by a signed source still counts."""
+    def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any, why: str) -> tuple[str, str, int]:
+        """A bank credit from a source that proves less than a signed one (its provider's
+        payment_trust says "review"). It waits for a person with the order it names, acts on
+        nothing (no confirmation, no note on the order), and keeps no fingerprint, so the same
+        transfer arriving by a signed source still counts."""
         row["fingerprint"] = None
         prefix = self.settings.payment_code_prefix
         order = self._order(c, reading.single) if reading.single is not None else None
@@ -184,8 +185,7 @@ class PaymentHandler(InboundHandler):
         elif reading.single is not None:
             row["code"] = f"{prefix}{reading.single}"
             names = f"; it names {prefix}{reading.single}, unknown"
-        return self._record(c, row, UNVERIFIED, "FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, "
-                                                f"so it is never confirmed automatically (FIBO_PAYMENTS=review){names}")
+        return self._record(c, row, UNVERIFIED, f"{why}{names}")
 
     def _repeat(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed,
                 row: dict[str, Any]) -> tuple[str, str, int] | None:
@@ -230,7 +230,7 @@ class PaymentHandler(InboundHandler):
             return decision, reason, tx_id
         if amount < total:
             short = format_vnd(total - amount)
-            self._woo_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
+            self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
                                                 f"tổng {format_vnd(total)}. Đơn vẫn chờ thanh toán.")
             return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {order['number']} of "
                                                    f"{format_vnd(total)}: {short} short; order stays on-hold")
@@ -241,7 +241,7 @@ class PaymentHandler(InboundHandler):
                                                                     "confirmed with a note (PAYMENT_OVERPAID=confirm)")
             self._confirm(c, order, p, tx_id, note=note)
             return decision, reason, tx_id
-        self._woo_note(c, order["id"], row, note + " Đơn được giữ để chủ shop kiểm tra.")
+        self._shop_note(c, order["id"], row, note + " Đơn được giữ để chủ shop kiểm tra.")
         return self._record(c, row, OVERPAID, f"{excess} more than order {order['number']} of {format_vnd(total)}: "
                                               "held for the owner")
 
@@ -255,11 +255,11 @@ class PaymentHandler(InboundHandler):
         data = {**row, "decision": decision, "reason": reason, "created_at": now()}
         tx_id = stored_payments.insert(c, data)
         for i, (order_id, note) in enumerate(notes):
-            woo_action(c, f"tx:{tx_id}:note:{i}", order_id,
+            shop_action(c, f"tx:{tx_id}:note:{i}", order_id,
                        {"action": "note", "note": f"woo-bridge: {note}\nTin nhắn: {row['text']}"}, "payment-note")
         return decision, reason, tx_id
 
-    def _woo_note(self, c: sqlite3.Connection, order_id: int, row: dict[str, Any], note: str) -> None:
+    def _shop_note(self, c: sqlite3.Connection, order_id: int, row: dict[str, Any], note: str) -> None:
         """A private order note, queued once the transaction row exists."""
         row.setdefault("_notes", []).append((order_id, note))
 
@@ -270,7 +270,7 @@ class PaymentHandler(InboundHandler):
                        + f"\nTin nhắn: {text}", paid_bank=p.bank or "")
 
 
-def woo_action(c: sqlite3.Connection, key: str, order_id: int, action: dict[str, Any], rule: str) -> None:
+def shop_action(c: sqlite3.Connection, key: str, order_id: int, action: dict[str, Any], rule: str) -> None:
     """Queue an order update in the shop (mark paid and/or a private note) as an outbox job."""
     summary = action.get("note") or ""
     if action.get("action") == "mark_paid":
@@ -289,7 +289,7 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
     if not stored_orders.mark_paid(c, order["id"], tx_id, s.payment_paid_status, t):
         raise ValueError(f"order {order['id']} is already paid")
     stored_payments.set_order(c, tx_id, order["id"])
-    woo_action(c, f"tx:{tx_id}:mark-paid", order["id"],
+    shop_action(c, f"tx:{tx_id}:mark-paid", order["id"],
                {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
                 "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")
     try:

@@ -82,6 +82,13 @@ class Provider:
     # How a retry after an answer that may have been lost is made safe, per channel it serves
     # ("key": the provider deduplicates on our id; "device": only the same phone does; "none").
     retry_safety: dict[str, str] = field(default_factory=dict)
+    # "module:function"(settings) -> (level, why) for texts from this provider's sources, when they
+    # prove less than a signed source: level "off" (not a payment source), "review" (a person
+    # confirms), "confirm" (as trusted as any); `why` is the reason a reviewer reads.
+    payment_trust: str = ""
+    # its generated secrets that took over from the single INBOUND_TOKEN of old versions (upgrade advice)
+    inbound_token_successors: tuple[str, ...] = ()
+    replies: dict[str, str] = field(default_factory=dict)      # inbound source -> the channel answering on that line
     # Outbox job kinds (bridge/outbox.py, named by what is done) this provider carries out: kind -> channel.
     performs: dict[str, str] = field(default_factory=dict)
 
@@ -159,6 +166,26 @@ def config_errors(settings: Any) -> list[str]:
 def _gather(attr: str, bridge: Any) -> list[Any]:
     """Every installed provider's `attr` hook called with the bridge, results in registry order."""
     return [x for p in installed() if getattr(p, attr) for x in resolve(getattr(p, attr))(bridge)]
+
+
+def payment_trust(source: str, settings: Any) -> tuple[str, str]:
+    """How far a bank credit received from `source` may go on its own (Provider.payment_trust)."""
+    for p in installed():
+        if p.name == source and p.payment_trust:
+            return resolve(p.payment_trust)(settings)
+    return "confirm", ""
+
+
+def inbound_token_successors() -> tuple[str, ...]:
+    return tuple(n for p in installed() for n in p.inbound_token_successors)
+
+
+def reply_channel(source: str) -> str | None:
+    """The channel that answers a text received from `source` on the same line (the same phone)."""
+    for p in installed():
+        if source in p.replies:
+            return p.replies[source]
+    return None
 
 
 def job_channels() -> dict[str, str]:

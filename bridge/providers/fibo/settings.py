@@ -17,3 +17,10 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FIBO_TOKEN": ("fibo_token", str),
     "FIBO_PAYMENTS": ("fibo_payments", p.choice("off", "review", "confirm")),
 }
+
+
+def payment_trust(settings: Any) -> tuple[str, str]:
+    """A push names the bank in a query parameter, so it proves only that the FIBO_TOKEN holder
+    sent it: FIBO_PAYMENTS decides how far its bank credits go."""
+    return settings.fibo_payments, ("FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, so it is never "
+                                    f"confirmed automatically (FIBO_PAYMENTS={settings.fibo_payments})")

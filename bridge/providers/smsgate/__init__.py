@@ -6,6 +6,7 @@ PROVIDER = Provider(
     name="smsgate",
     settings=SmsGateSettings,
     env=ENV,
+    replies={"smsgate": "smsgate"},   # a text the phone received is answered from the phone
     channels={"smsgate": "bridge.providers.smsgate.sender:SmsGateChannel"},
     webhooks=("bridge.providers.smsgate.webhook:webhook",),
     jobs=(Job("poll_smsgate_status", "poll SMSGate status", "bridge.providers.smsgate.jobs:poll_smsgate",
