@@ -18,7 +18,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from . import alerts
 from . import providers
 from .db import now
-from .outbox import advance_stalled, apply_report
+from .outbox import advance_stalled, apply_report, resolve_in_doubt
 
 log = logging.getLogger(__name__)
 
@@ -90,5 +90,5 @@ def make_scheduler(bridge) -> BackgroundScheduler:
 
 
 def _advance(bridge: Any) -> None:
-    if advance_stalled(bridge.db):
+    if advance_stalled(bridge.db) + resolve_in_doubt(bridge.db):
         bridge.wake_worker()

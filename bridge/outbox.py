@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .sending import Event, Outcome, SendResult, StatusReport
+from .providers import retry_safety
 from .db import Database, now
 from .phones import PhoneResult
 from .quiet import quiet_until
@@ -24,8 +25,12 @@ from .smstext import SmsText
 # Statuses, in the seeds' vocabulary (+ dry-run). A message only moves forward.
 PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
     "pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
+# The provider may have taken it but cannot be asked again safely (no idempotency): it waits for a
+# receipt, the rule's next channel or a person. Below queued: a late "accepted" answer clears the doubt.
+IN_DOUBT = "in-doubt"
 WAITING = (PENDING, SCHEDULED)
-RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3, CANCELLED: 3}
+RANK = {PENDING: 0, SCHEDULED: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
+        CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
 
@@ -147,17 +152,18 @@ class Attempt:
 
 
 def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
-                   backoff_cap: float) -> list[str]:
+                   backoff_cap: float, in_doubt_after: float = 600.0) -> list[str]:
     """Store a batch of attempts in one transaction and move each message. Returns new statuses.
 
     One transaction per batch rather than per message: a batch of sends finishes nearly at
     once, and per-message commits would queue webhook acknowledgements behind them.
     """
     with db.tx() as c:
-        return [_record(c, a, max_attempts, backoff_base, backoff_cap) for a in attempts]
+        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after) for a in attempts]
 
 
-def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
+def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float,
+            in_doubt_after: float = 600.0) -> str:
     t = now()
     msg, result = a.message, a.result
     mid = msg["id"]
@@ -197,6 +203,8 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
                   (DRY_RUN, chain[-1], result.detail, t, mid))
         return DRY_RUN
+    if result.maybe_taken and retry_safety(a.channel) == "none":
+        return _doubt(c, mid, a.channel, a.remaining, result.detail, t, t - a.duration_ms / 1000, in_doubt_after)
     if result.sticky is not None:   # where a retry may go (see SendResult.sticky)
         c.execute("UPDATE messages SET device=? WHERE id=?", (result.device if result.sticky else None, mid))
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
@@ -211,6 +219,82 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
     c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
               (FAILED, a.channel, reason, t, mid))
     return FAILED
+
+
+def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, ...], why: str, t: float,
+           started: float, after: float) -> str:
+    """The provider may have the message and would send it again if asked again: stop here.
+
+    `sent_at` keeps when the attempt began (a receipt after it settles the doubt) and `due_at`
+    when the rule's next channel takes over; without one the message waits for a person."""
+    then = f"{remaining[0]} takes over after {after:g} s without a receipt" if remaining else \
+        "waiting for a person: resend, or mark delivered"
+    c.execute("UPDATE messages SET status=?, channel=?, fallback=?, sent_at=COALESCE(sent_at, ?), due_at=?,"
+              " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+              (IN_DOUBT, channel, ",".join(remaining), started, t + after,
+               f"in doubt: {channel} may have taken it ({why}); not resent blindly, {then}", t, mid))
+    return IN_DOUBT
+
+
+def doubt_abandoned(db: Database, after: float) -> int:
+    """A claim whose lease ran out without a record: the worker died during the call. Where the
+    provider does not deduplicate, that call may have gone through, so the message is in doubt
+    instead of being claimed again (a record always clears `lease_until`)."""
+    t = now()
+    n = 0
+    with db.tx() as c:
+        rows = c.execute("SELECT id, channel, fallback, updated_at FROM messages WHERE status IN ('pending','scheduled')"
+                         " AND lease_until IS NOT NULL AND lease_until < ?", (t,)).fetchall()
+        for r in rows:
+            if retry_safety(r["channel"]) == "none":
+                remaining = tuple(x for x in (r["fallback"] or "").split(",") if x)
+                _doubt(c, r["id"], r["channel"], remaining, "the worker stopped during the call", t,
+                       r["updated_at"], after)
+                n += 1
+    return n
+
+
+def resolve_in_doubt(db: Database) -> int:
+    """In-doubt messages with a next channel and no receipt by their time go to that channel: a
+    second notice on another channel is the lesser harm than none. The others wait for a person."""
+    t = now()
+    n = 0
+    with db.tx() as c:
+        rows = c.execute("SELECT id, channel, fallback FROM messages WHERE status='in-doubt' AND fallback != ''"
+                         " AND due_at <= ?", (t,)).fetchall()
+        for r in rows:
+            remaining = tuple(x for x in r["fallback"].split(",") if x)
+            _fall_back(c, r["id"], r["channel"], remaining, "in doubt, no receipt in time", t, outcome="in doubt")
+            n += 1
+    return n
+
+
+def settle_in_doubt(db: Database, source: str, channel: str, recipient: str, seen_at: float, raw: str = "") -> list[str]:
+    """A receipt from the provider shows a message of ours reached this recipient after an in-doubt
+    attempt began: the lost answer was an acceptance, the message is delivered."""
+    t = now()
+    with db.tx() as c:
+        rows = c.execute("SELECT id FROM messages WHERE status='in-doubt' AND channel=? AND recipient=?"
+                         " AND sent_at <= ?", (channel, recipient, seen_at)).fetchall()
+        for r in rows:
+            c.execute("INSERT INTO message_events(at, message_id, source, provider_id, event, raw) VALUES (?,?,?,?,?,?)",
+                      (t, r["id"], source, None, Event.DELIVERED.value, raw))
+            c.execute("UPDATE messages SET status=?, delivered_at=?, reason=?, updated_at=? WHERE id=?",
+                      (DELIVERED, t, f"was in doubt; {source} reported delivery to this recipient", t, r["id"]))
+    return [r["id"] for r in rows]
+
+
+def mark_delivered(db: Database, mid: str, who: str) -> None:
+    """A person confirmed the customer got an in-doubt message (asked them, saw it in the inbox)."""
+    t = now()
+    with db.tx() as c:
+        row = c.execute("SELECT status FROM messages WHERE id=?", (mid,)).fetchone()
+        if row is None:
+            raise ValueError(f"no message {mid}")
+        if row["status"] != IN_DOUBT:
+            raise ValueError(f"message is {row['status']}: only a message in doubt can be marked delivered")
+        c.execute("UPDATE messages SET status=?, delivered_at=?, reason=?, updated_at=? WHERE id=?",
+                  (DELIVERED, t, f"marked delivered by {who} (was in doubt)", t, mid))
 
 
 def _adopt_early_reports(c: sqlite3.Connection, mid: str, provider_id: str, status: str, t: float) -> str:

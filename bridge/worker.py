@@ -16,7 +16,7 @@ from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .db import Database
-from .outbox import Attempt, claim, payload_of, record_results, send_id
+from .outbox import Attempt, claim, doubt_abandoned, payload_of, record_results, send_id
 from .quiet import quiet_until
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class Worker:
 
     def record(self, attempt: Attempt) -> str:
         s = self.settings
-        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max)
+        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
+                                   s.in_doubt_after)
         r = attempt.result
         level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED,
                                              Outcome.UNAVAILABLE) \
@@ -103,6 +104,7 @@ class Worker:
                 return total
             try:
                 self._wanted.clear()
+                doubt_abandoned(self.db, self.settings.in_doubt_after)
                 total += self._lanes()
             finally:
                 self._drain_lock.release()

@@ -15,7 +15,7 @@ import requests
 
 from . import contacts as messenger_contacts
 from ...config import Settings
-from ..base import Channel, OutgoingMessage, Outcome, SendResult
+from ..base import Channel, OutgoingMessage, Outcome, SendResult, never_connected
 
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text
@@ -102,9 +102,11 @@ class MessengerChannel(Channel):
             r = self.session.post(f"{s.graph_base_url}/me/messages", params={"access_token": s.messenger_page_token},
                                   json=body, timeout=(5, s.messenger_timeout))
         except requests.Timeout as exc:
-            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"Graph did not answer in time: {exc}")
+            return SendResult(Outcome.TRANSIENT, code="timeout", detail=f"Graph did not answer in time: {exc}",
+                              maybe_taken=not never_connected(exc))
         except requests.RequestException as exc:
-            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach Graph: {exc}")
+            return SendResult(Outcome.TRANSIENT, code="connection", detail=f"cannot reach Graph: {exc}",
+                              maybe_taken=not never_connected(exc))
         raw = r.text[:2000]
         try:
             data = r.json()
@@ -116,4 +118,5 @@ class MessengerChannel(Channel):
                               detail=f"accepted by Messenger for PSID {contact.psid} ({how})", raw=raw,
                               device=None)
         outcome, code, reason = translate_error(r.status_code, data)
-        return SendResult(outcome, code=code, detail=reason, raw=raw or json.dumps(data))
+        return SendResult(outcome, code=code, detail=reason, raw=raw or json.dumps(data),
+                          maybe_taken=r.status_code >= 500)

@@ -19,7 +19,7 @@ from . import contacts as messenger_contacts
 from ..base import Event, StatusReport
 from ...db import now
 from ...intake import record_rejection
-from ...outbox import apply_report
+from ...outbox import apply_report, settle_in_doubt
 from ...web import bridge, error
 
 log = logging.getLogger(__name__)
@@ -169,8 +169,9 @@ def _receipts(psid: str, ev: dict[str, Any]) -> None:
     delivery = ev.get("delivery") if isinstance(ev.get("delivery"), dict) else {}
     for mid in delivery.get("mids") or []:
         if isinstance(mid, str) and mid:
-            apply_report(b.db, "messenger-webhook", StatusReport(Event.DELIVERED, "delivery", "Messenger delivery",
-                                                                 json.dumps(ev)), mid)
+            if apply_report(b.db, "messenger-webhook", StatusReport(Event.DELIVERED, "delivery", "Messenger delivery",
+                                                                    json.dumps(ev)), mid) is None:
+                _settle(psid, delivery.get("watermark"), ev)
     read = ev.get("read") if isinstance(ev.get("read"), dict) else None
     watermark = read.get("watermark") if read else None
     if isinstance(watermark, (int, float)) and not isinstance(watermark, bool):
@@ -183,3 +184,15 @@ def _receipts(psid: str, ev: dict[str, Any]) -> None:
         for r in rows:
             apply_report(b.db, "messenger-webhook", StatusReport(Event.DELIVERED, "read", "Messenger read receipt",
                                                                  json.dumps(ev)), r["provider_id"])
+
+
+def _settle(psid: str, watermark: Any, ev: dict[str, Any]) -> None:
+    """A delivered message id we never got back: the answer to a send of ours was lost. The Send
+    API has no idempotency key, so this receipt is the only proof that an in-doubt message went."""
+    b = bridge()
+    contact = b.db.one("SELECT phone_e164 FROM messenger_contacts WHERE psid=?", (psid,))
+    if contact is None or not contact["phone_e164"]:
+        return
+    seen = watermark / 1000 if isinstance(watermark, (int, float)) and not isinstance(watermark, bool) else now()
+    for mid in settle_in_doubt(b.db, "messenger-webhook", "messenger", contact["phone_e164"], seen, json.dumps(ev)):
+        log.info("message %s was in doubt: Messenger reports a delivery to PSID %s after it, delivered", mid, psid)
