@@ -192,20 +192,20 @@ def test_a_graph_5xx_is_never_resent_on_messenger_the_sms_takes_over_after_the_d
 
 
 def test_a_lost_answer_is_settled_by_the_delivery_receipt(service_factory, tmp_path, fake_esms, graph):
-    """Graph took the message but its answer came after our timeout: the message is in doubt,
-    with no next channel it waits; Messenger's receipt for a message id we never got settles it."""
-    svc = shop(service_factory, tmp_path, fake_esms, graph, channel="messenger", messenger_timeout=0.5)
+    """Graph took the message but its answer came after our timeout: the message is in doubt (the
+    SMS waits its turn); Messenger's receipt for a message id we never got settles it, no SMS."""
+    svc = shop(service_factory, tmp_path, fake_esms, graph, messenger_timeout=0.5)
     psid = linked_customer(svc, fake_esms, graph)
     graph.answer_delay = 1.5
     status_update(svc, 501, "processing", 50)
     wait_until(lambda: svc.messages(rule="order-status", status="in-doubt"), what="the message in doubt")
     m = svc.messages(rule="order-status")[-1]
-    assert "waiting for a person" in m["reason"]
+    assert "esms takes over after 600 s" in m["reason"]
     graph.answer_delay = 0
     r = graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])
     assert r.status_code == 200
     wait_until(lambda: svc.messages(rule="order-status")[-1]["status"] == "delivered", what="settled by the receipt")
-    assert len(graph.sent_to(psid)) == 1
+    assert len(graph.sent_to(psid)) == 1 and len(fake_esms.accepted) == 1
 
 
 def test_no_delivery_report_in_time_moves_to_sms_and_a_late_report_sends_nothing_more(
