@@ -479,6 +479,9 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
              row["rule"], row["event"], row["audience"], chain[0], ",".join(chain[1:]), row["recipient_raw"],
              row["recipient"], row["text"], row["encoding"], row["length"], row["segments"], PENDING,
              f"resent by {who} (copy of {mid})", t, row["payload"], row["fallback_after"] if len(chain) > 1 else None))
+        if row["status"] == IN_DOUBT:   # the person decided: the doubt is over, the copy carries on
+            c.execute("UPDATE messages SET status=?, reason=?, updated_at=? WHERE id=?",
+                      (CANCELLED, f"was in doubt; resent by {who} as {new_id}", t, mid))
     return new_id
 
 

@@ -16,7 +16,7 @@ from .. import bridge
 from . import bp, int_arg, local_zone, page_arg, who
 
 PAGE = 50
-STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
+STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled", outbox.IN_DOUBT)
 
 
 def fts_query(text: str) -> str:
@@ -102,7 +102,8 @@ def message(mid: str):
         attempts=[dict(r) for r in b.db.query("SELECT * FROM attempts WHERE message_id=? ORDER BY id", (mid,))],
         events=[dict(r) for r in b.db.query("SELECT * FROM message_events WHERE message_id=? ORDER BY id", (mid,))],
         channels=[n for n in sorted(b.channels) if n not in ("woocommerce", "http")],
-        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and m["channel"] != "woocommerce")
+        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and m["channel"] != "woocommerce",
+        in_doubt=m["status"] == outbox.IN_DOUBT)
 
 
 @bp.post("/messages/<mid>/resend")
@@ -136,6 +137,20 @@ def cancel(mid: str):
     try:
         outbox.cancel(b.db, mid, who())
         flash(_("Cancelled: it will not be sent."), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.message", mid=mid))
+
+
+@bp.post("/messages/<mid>/delivered")
+def mark_delivered(mid: str):
+    """A person's answer to "in doubt": the customer did get it (they said so, or it shows in the
+    page's inbox), so neither the next channel nor a resend is wanted."""
+    b = bridge()
+    _message_or_404(mid)
+    try:
+        outbox.mark_delivered(b.db, mid, who())
+        flash(_("Marked as delivered: it will not be sent again."), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("admin.message", mid=mid))
