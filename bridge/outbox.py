@@ -205,7 +205,7 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         return DRY_RUN
     if result.maybe_taken and retry_safety(a.channel) == "none":
         return _doubt(c, mid, a.channel, a.remaining, result.detail, t, t - a.duration_ms / 1000, in_doubt_after)
-    if result.sticky is not None:   # where a retry may go (see SendResult.sticky)
+    if result.sticky is not None and retry_safety(a.channel) == "device":   # where a retry may go (SendResult.sticky)
         c.execute("UPDATE messages SET device=? WHERE id=?", (result.device if result.sticky else None, mid))
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
