@@ -11,7 +11,7 @@ from ...payments.review import CONFIRMED, REJECTED, review_queue
 from .. import bridge
 from . import bp, day_start, local_zone
 
-LEFT = ("queued", "sent", "delivered", "failed")   # statuses of messages that went to a provider
+LEFT = ("queued", "sent", "delivered", "failed", "in-doubt")   # statuses of messages that went to a provider
 
 
 def _period(db: Any, since: float) -> dict[str, Any]:
