@@ -13,7 +13,7 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .sending import Event, Outcome, SendResult, StatusReport
 from .providers import retry_safety
@@ -236,20 +236,20 @@ def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, 
     return IN_DOUBT
 
 
-def doubt_abandoned(db: Database, after: float) -> int:
+def doubt_abandoned(db: Database, after: float, route: Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]) -> int:
     """A claim whose lease ran out without a record: the worker died during the call. Where the
     provider does not deduplicate, that call may have gone through, so the message is in doubt
-    instead of being claimed again (a record always clears `lease_until`)."""
+    instead of being claimed again (a record always clears `lease_until`). `route` names the
+    channel the call went to (the first configured one of the list) and the ones after it."""
     t = now()
     n = 0
     with db.tx() as c:
         rows = c.execute("SELECT id, channel, fallback, updated_at FROM messages WHERE status IN ('pending','scheduled')"
                          " AND lease_until IS NOT NULL AND lease_until < ?", (t,)).fetchall()
         for r in rows:
-            if retry_safety(r["channel"]) == "none":
-                remaining = tuple(x for x in (r["fallback"] or "").split(",") if x)
-                _doubt(c, r["id"], r["channel"], remaining, "the worker stopped during the call", t,
-                       r["updated_at"], after)
+            channel, remaining = route(r)
+            if retry_safety(channel) == "none":
+                _doubt(c, r["id"], channel, remaining, "the worker stopped during the call", t, r["updated_at"], after)
                 n += 1
     return n
 

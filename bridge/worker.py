@@ -44,6 +44,10 @@ class Worker:
                 return ch, tuple(names[i + 1:])
         return self.channels["dry-run"], ()
 
+    def _route_names(self, row: sqlite3.Row) -> tuple[str, tuple[str, ...]]:
+        ch, remaining = self.route(row)
+        return ch.name, remaining
+
     def call(self, row: sqlite3.Row) -> Attempt:
         """One provider call; never raises (an adapter bug counts as a transient failure)."""
         ch, remaining = self.route(row)
@@ -104,7 +108,7 @@ class Worker:
                 return total
             try:
                 self._wanted.clear()
-                doubt_abandoned(self.db, self.settings.in_doubt_after)
+                doubt_abandoned(self.db, self.settings.in_doubt_after, self._route_names)
                 total += self._lanes()
             finally:
                 self._drain_lock.release()

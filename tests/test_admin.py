@@ -385,7 +385,10 @@ def _in_doubt(svc, key: str) -> str:
     return mid
 
 
-def test_a_message_in_doubt_waits_for_a_person_who_marks_it_delivered_or_resends_it(admin, svc):
+def test_a_message_in_doubt_waits_for_a_person_who_marks_it_delivered_or_resends_it(service_factory):
+    svc = service_factory(admin_password=PASSWORD, messenger_page_token="EAAG-test", graph_base_url="http://127.0.0.1:9")
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
     first, second = _in_doubt(svc, "doubt-1"), _in_doubt(svc, "doubt-2")
     listing = admin.get("/admin/messages?status=in-doubt").text
     assert "cần kiểm tra" in listing and first in listing and second in listing
