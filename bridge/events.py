@@ -17,6 +17,10 @@ class DeliveryReport:
     report: StatusReport
     provider_id: str | None = None
     send_key: str | None = None      # our id as the provider echoes it (RequestId, message id)
+    # For a report naming an id we never got back (the send's answer was lost): who it reached in a
+    # chat app (provider, identity) and when, so an in-doubt message to that person is settled.
+    chat: tuple[str, str] | None = None
+    seen_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from . import alerts
 from . import providers
 from .store import messages
 from .store.db import now
-from .outbox import advance_stalled, apply_report
+from .outbox import advance_stalled, apply_report, resolve_in_doubt
 
 log = logging.getLogger(__name__)
 
@@ -87,5 +87,5 @@ def make_scheduler(bridge) -> BackgroundScheduler:
 
 
 def _advance(bridge: Any) -> None:
-    if advance_stalled(bridge.db, bridge.clock()):
+    if advance_stalled(bridge.db, bridge.clock()) + resolve_in_doubt(bridge.db):
         bridge.wake_worker()

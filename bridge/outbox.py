@@ -15,10 +15,11 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .config import JOB_CHANNELS
 from .sending import Event, Outcome, SendResult, StatusReport
+from .providers import retry_safety
 from .store import messages as q
 from .store.db import Database, now
 from .phones import PhoneResult
@@ -28,8 +29,12 @@ from .smstext import SmsText
 # Statuses, in the seeds' vocabulary (+ dry-run). A message only moves forward.
 PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
     "pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
+# The provider may have taken it but cannot be asked again safely (no idempotency): it waits for a
+# receipt, the rule's next channel or a person. Below queued: a late "accepted" answer clears the doubt.
+IN_DOUBT = "in-doubt"
 WAITING = (PENDING, SCHEDULED)
-RANK = {PENDING: 0, SCHEDULED: 0, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3, CANCELLED: 3}
+RANK = {PENDING: 0, SCHEDULED: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
+        CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
 # Job kinds. A message (SMS, Zalo, Messenger) has a text, an encoding and segments; every other
@@ -192,17 +197,18 @@ class Attempt:
 
 
 def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
-                   backoff_cap: float) -> list[str]:
+                   backoff_cap: float, in_doubt_after: float = 600.0) -> list[str]:
     """Store a batch of attempts in one transaction and move each message. Returns new statuses.
 
     One transaction per batch rather than per message: a batch of sends finishes nearly at
     once, and per-message commits would queue webhook acknowledgements behind them.
     """
     with db.tx() as c:
-        return [_record(c, a, max_attempts, backoff_base, backoff_cap) for a in attempts]
+        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after) for a in attempts]
 
 
-def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float) -> str:
+def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float,
+            in_doubt_after: float = 600.0) -> str:
     t = now()
     msg, result = a.message, a.result
     mid = msg["id"]
@@ -234,7 +240,9 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         chain = [msg["channel"], *[x for x in (msg["fallback"] or "").split(",") if x]]
         q.finish(c, mid, DRY_RUN, chain[-1], result.detail, t)
         return DRY_RUN
-    if result.sticky is not None:   # where a retry may go (see SendResult.sticky)
+    if result.maybe_taken and retry_safety(a.channel) == "none":
+        return _doubt(c, mid, a.channel, a.remaining, result.detail, t, t - a.duration_ms / 1000, in_doubt_after)
+    if result.sticky is not None and retry_safety(a.channel) == "device":   # where a retry may go (SendResult.sticky)
         q.pin_device(c, mid, result.device if result.sticky else None)
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
@@ -246,6 +254,74 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         return _fall_back(c, mid, a.channel, a.remaining, reason, t)
     q.finish(c, mid, FAILED, a.channel, reason, t)
     return FAILED
+
+
+def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, ...], why: str, t: float,
+           started: float, after: float) -> str:
+    """The provider may have the message and would send it again if asked again: stop here.
+
+    `sent_at` keeps when the attempt began (a receipt after it settles the doubt) and `due_at`
+    when the rule's next channel takes over; without one the message waits for a person."""
+    then = f"{remaining[0]} takes over after {after:g} s without a receipt" if remaining else \
+        "waiting for a person: resend, or mark delivered"
+    q.set_in_doubt(c, mid, IN_DOUBT, channel, ",".join(remaining), started, t + after,
+                   f"in doubt: {channel} may have taken it ({why}); not resent blindly, {then}", t)
+    return IN_DOUBT
+
+
+def doubt_abandoned(db: Database, after: float, route: Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]) -> int:
+    """A claim whose lease ran out without a record: the worker died during the call. Where the
+    provider does not deduplicate, that call may have gone through, so the message is in doubt
+    instead of being claimed again (a record always clears `lease_until`). `route` names the
+    channel the call went to (the first configured one of the list) and the ones after it."""
+    t = now()
+    n = 0
+    with db.tx() as c:
+        rows = q.abandoned_claims(c, t)
+        for r in rows:
+            channel, remaining = route(r)
+            if retry_safety(channel) == "none":
+                _doubt(c, r["id"], channel, remaining, "the worker stopped during the call", t, r["updated_at"], after)
+                n += 1
+    return n
+
+
+def resolve_in_doubt(db: Database) -> int:
+    """In-doubt messages with a next channel and no receipt by their time go to that channel: a
+    second notice on another channel is the lesser harm than none. The others wait for a person."""
+    t = now()
+    n = 0
+    with db.tx() as c:
+        rows = q.doubts_due(c, t)
+        for r in rows:
+            remaining = tuple(x for x in r["fallback"].split(",") if x)
+            _fall_back(c, r["id"], r["channel"], remaining, "in doubt, no receipt in time", t, outcome="in doubt")
+            n += 1
+    return n
+
+
+def settle_in_doubt(db: Database, source: str, channel: str, recipient: str, seen_at: float, raw: str = "") -> list[str]:
+    """A receipt from the provider shows a message of ours reached this recipient after an in-doubt
+    attempt began: the lost answer was an acceptance, the message is delivered."""
+    t = now()
+    with db.tx() as c:
+        rows = q.doubts_of(c, channel, recipient, seen_at)
+        for r in rows:
+            q.add_event(c, t, r["id"], source, None, Event.DELIVERED.value, raw)
+            q.set_delivered(c, r["id"], DELIVERED, f"was in doubt; {source} reported delivery to this recipient", t)
+    return [r["id"] for r in rows]
+
+
+def mark_delivered(db: Database, mid: str, who: str) -> None:
+    """A person confirmed the customer got an in-doubt message (asked them, saw it in the inbox)."""
+    t = now()
+    with db.tx() as c:
+        row = q.get(c, mid)
+        if row is None:
+            raise ValueError(f"no message {mid}")
+        if row["status"] != IN_DOUBT:
+            raise ValueError(f"message is {row['status']}: only a message in doubt can be marked delivered")
+        q.set_delivered(c, mid, DELIVERED, f"marked delivered by {who} (was in doubt)", t)
 
 
 def _adopt_early_reports(c: sqlite3.Connection, mid: str, provider_id: str, status: str, t: float) -> str:
@@ -414,6 +490,8 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             "attempts": 0, "due_at": t, "payload": row["payload"], "leg": 0,
             "fallback_after": row["fallback_after"] if len(chain) > 1 else None, "kind": kind_of(row)},
             ignore_duplicate=False)
+        if row["status"] == IN_DOUBT:   # the person decided: the doubt is over, the copy carries on
+            q.set_status(c, mid, CANCELLED, f"was in doubt; resent by {who} as {new_id}", t)
     return new_id
 
 

@@ -29,7 +29,7 @@ from .wakeup import Listener, Waker
 from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery,
                      ShopPing)
 from .intake import IGNORED, record_rejection, store_delivery
-from .outbox import apply_report, channel_of, message_row
+from .outbox import apply_report, channel_of, message_row, settle_in_doubt
 from .sending import Event, StatusReport
 from .worker import Worker
 
@@ -202,6 +202,17 @@ class Bridge:
                     report = replace(report, event=Event.SENT, detail=note, raw=json.dumps(
                         {**_json_object(report.raw), "note": note}, ensure_ascii=False))
             mid = apply_report(self.db, event.source, report, event.provider_id, event.send_key)
+            if mid is None and event.chat is not None and report.event is Event.DELIVERED:
+                chat = providers.chat(event.chat[0])
+                phone = chat.phone_of(self.db, event.chat[1])
+                if phone:
+                    settled = settle_in_doubt(self.db, event.source, chat.channel, phone,
+                                              event.seen_at or self.clock(), report.raw)
+                    for m in settled:
+                        log.info("message %s was in doubt: %s reports a delivery to %s after it", m, event.source,
+                                 event.chat[1])
+                    return {"message": settled[0] if settled else None, "event": report.event.value,
+                            "known": bool(settled)}
             if mid:
                 row = message_row(self.db, mid)
                 if row is not None and row["channel"] in self.channels:

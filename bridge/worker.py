@@ -16,7 +16,7 @@ from typing import Callable
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
-from .outbox import MESSAGE, Attempt, claim, kind_of, payload_of, record_results, send_id
+from .outbox import MESSAGE, Attempt, claim, doubt_abandoned, kind_of, payload_of, record_results, send_id
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -47,6 +47,10 @@ class Worker:
                 return ch, tuple(names[i + 1:])
         return self.channels["dry-run"], ()
 
+    def _route_names(self, row: sqlite3.Row) -> tuple[str, tuple[str, ...]]:
+        ch, remaining = self.route(row)
+        return ch.name, remaining
+
     def call(self, row: sqlite3.Row) -> Attempt:
         """One provider call; never raises (an adapter bug counts as a transient failure)."""
         ch, remaining = self.route(row)
@@ -75,7 +79,8 @@ class Worker:
 
     def record(self, attempt: Attempt) -> str:
         s = self.settings
-        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max)
+        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
+                                   s.in_doubt_after)
         r = attempt.result
         level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED,
                                              Outcome.UNAVAILABLE) \
@@ -109,6 +114,7 @@ class Worker:
                 return total
             try:
                 self._wanted.clear()
+                doubt_abandoned(self.db, self.settings.in_doubt_after, self._route_names)
                 total += self._lanes()
             finally:
                 self._drain_lock.release()

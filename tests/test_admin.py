@@ -372,3 +372,36 @@ def test_every_interface_string_has_a_vietnamese_translation_and_the_catalog_is_
     mo = read_mo((po_path.with_suffix(".mo")).open("rb"))
     assert {m.id: m.string for m in po if m.id} == {m.id: m.string for m in mo if m.id}, \
         "messages.mo is out of date: run `make translations`"
+
+
+def _in_doubt(svc, key: str) -> str:
+    """A Messenger message whose worker died during the Send API call (the lease it left ran out):
+    Graph may have it, so it is in doubt, and with no next channel it waits for a person."""
+    with svc.db.tx() as c:
+        mid = enqueue(c, Draft.to_phone(normalize_phone("0912345678"), dedupe_key=key, rule="r", event="e",
+                                        audience="customer", channels=("messenger",), sms=prepare("Đơn đã gửi", True)))
+        c.execute("UPDATE messages SET lease_until=?, attempts=1 WHERE id=?", (now() - 1, mid))
+    wait_until(lambda: (svc.bridge.worker.drain() or True) and
+               svc.db.one("SELECT status FROM messages WHERE id=?", (mid,))["status"] == "in-doubt", what="in doubt")
+    return mid
+
+
+def test_a_message_in_doubt_waits_for_a_person_who_marks_it_delivered_or_resends_it(service_factory):
+    svc = service_factory(admin_password=PASSWORD, messenger_page_token="EAAG-test", graph_base_url="http://127.0.0.1:9")
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    first, second = _in_doubt(svc, "doubt-1"), _in_doubt(svc, "doubt-2")
+    listing = admin.get("/admin/messages?status=in-doubt").text
+    assert "cần kiểm tra" in listing and first in listing and second in listing
+    page = admin.get(f"/admin/messages/{first}").text
+    assert 'id="in-doubt"' in page and "Đánh dấu đã nhận" in page and "Gửi lại" in page
+    assert admin.post(f"/admin/messages/{first}/delivered").status_code == 302
+    m = svc.db.one("SELECT status, reason FROM messages WHERE id=?", (first,))
+    assert m["status"] == "delivered" and "marked delivered by" in m["reason"]
+    assert "Đã đánh dấu đã nhận" in admin.get(f"/admin/messages/{first}").text
+    r = admin.post(f"/admin/messages/{second}/resend")
+    new_id = r.headers["Location"].rsplit("/", 1)[1]
+    m = svc.db.one("SELECT status, reason FROM messages WHERE id=?", (second,))
+    assert m["status"] == "cancelled" and new_id in m["reason"]
+    assert admin.post(f"/admin/messages/{new_id}/delivered").status_code == 302   # refused: not in doubt
+    assert svc.db.one("SELECT status FROM messages WHERE id=?", (new_id,))["status"] != "delivered"

@@ -170,7 +170,6 @@ def test_outside_the_window_the_configured_tag_is_used(service_factory, tmp_path
     ("token", "esms", "page token"),         # 190: permanent, the next channel takes over
     ("unavailable", "esms", "not available"),  # 551
     ("rate", "messenger", ""),               # 613: retried on Messenger, sent once
-    ("http500", "messenger", ""),
 ])
 def test_graph_errors(service_factory, tmp_path, fake_esms, graph, error, expect_channel, reason):
     svc = shop(service_factory, tmp_path, fake_esms, graph)
@@ -185,6 +184,39 @@ def test_graph_errors(service_factory, tmp_path, fake_esms, graph, error, expect
         assert reason in history(svc.db, m["id"])[0]["reason"]
     else:
         assert len(graph.sent_to(psid)) == 1 and len(fake_esms.accepted) == 1
+
+
+def test_a_graph_5xx_is_never_resent_on_messenger_the_sms_takes_over_after_the_doubt_window(
+        service_factory, tmp_path, fake_esms, graph):
+    """Graph has no idempotency key: a 500 may come after it took the message, so Messenger is
+    not asked again; the rule's next channel sends after IN_DOUBT_AFTER."""
+    svc = shop(service_factory, tmp_path, fake_esms, graph, in_doubt_after=0.5)
+    linked_customer(svc, fake_esms, graph)
+    graph.fail_next(1, "http500")
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: len(svc.messages(rule="order-status", channel="esms", status="queued")) == 2, timeout=20,
+               what="the SMS after the doubt window")
+    m = svc.messages(rule="order-status")[-1]
+    assert [(x["channel"], x["outcome"]) for x in history(svc.db, m["id"])] == [("messenger", "in doubt"),
+                                                                                ("esms", "queued")]
+    assert len(graph.requests_log) == 1 and len(fake_esms.accepted) == 2
+
+
+def test_a_lost_answer_is_settled_by_the_delivery_receipt(service_factory, tmp_path, fake_esms, graph):
+    """Graph took the message but its answer came after our timeout: the message is in doubt (the
+    SMS waits its turn); Messenger's receipt for a message id we never got settles it, no SMS."""
+    svc = shop(service_factory, tmp_path, fake_esms, graph, messenger_timeout=0.5)
+    psid = linked_customer(svc, fake_esms, graph)
+    graph.answer_delay = 1.5
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: svc.messages(rule="order-status", status="in-doubt"), what="the message in doubt")
+    m = svc.messages(rule="order-status")[-1]
+    assert "esms takes over after 600 s" in m["reason"]
+    graph.answer_delay = 0
+    r = graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])
+    assert r.status_code == 200
+    wait_until(lambda: svc.messages(rule="order-status")[-1]["status"] == "delivered", what="settled by the receipt")
+    assert len(graph.sent_to(psid)) == 1 and len(fake_esms.accepted) == 1
 
 
 def test_no_delivery_report_in_time_moves_to_sms_and_a_late_report_sends_nothing_more(

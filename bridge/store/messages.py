@@ -278,3 +278,32 @@ def by_provider_id_channel(db: Database, provider_id: str) -> sqlite3.Row | None
 def routing(db: Database, mid: str) -> sqlite3.Row | None:
     """Where a message went: its channel and the device that took it."""
     return db.one("SELECT id, channel, device, status FROM messages WHERE id=?", (mid,))
+
+
+def set_in_doubt(c: sqlite3.Connection, mid: str, status: str, channel: str, fallback: str, started: float,
+                 due: float, reason: str, t: float) -> None:
+    """`sent_at` keeps when the doubtful attempt began; `due_at` when the next channel may take over."""
+    c.execute("UPDATE messages SET status=?, channel=?, fallback=?, sent_at=COALESCE(sent_at, ?), due_at=?,"
+              " lease_until=NULL, reason=?, updated_at=? WHERE id=?",
+              (status, channel, fallback, started, due, reason, t, mid))
+
+
+def abandoned_claims(c: sqlite3.Connection, t: float) -> list[sqlite3.Row]:
+    """Claims whose lease ran out with nothing recorded (a record always clears lease_until)."""
+    return c.execute("SELECT id, channel, fallback, updated_at FROM messages WHERE status IN ('pending','scheduled')"
+                     " AND lease_until IS NOT NULL AND lease_until < ?", (t,)).fetchall()
+
+
+def doubts_due(c: sqlite3.Connection, t: float) -> list[sqlite3.Row]:
+    return c.execute("SELECT id, channel, fallback FROM messages WHERE status='in-doubt' AND fallback != ''"
+                     " AND due_at <= ?", (t,)).fetchall()
+
+
+def doubts_of(c: sqlite3.Connection, channel: str, recipient: str, seen_at: float) -> list[sqlite3.Row]:
+    return c.execute("SELECT id FROM messages WHERE status='in-doubt' AND channel=? AND recipient=?"
+                     " AND sent_at <= ?", (channel, recipient, seen_at)).fetchall()
+
+
+def set_delivered(c: sqlite3.Connection, mid: str, status: str, reason: str, t: float) -> None:
+    c.execute("UPDATE messages SET status=?, delivered_at=?, reason=?, updated_at=? WHERE id=?",
+              (status, t, reason, t, mid))

@@ -137,3 +137,8 @@ def sent_unread(db: Database, channel: str, psid: str, up_to: float) -> list[str
                     " WHERE c.psid=? AND m.channel=? AND m.status IN ('queued','sent') AND m.sent_at <= ?"
                     " AND m.provider_id IS NOT NULL", (psid, channel, up_to))
     return [r["provider_id"] for r in rows]
+
+
+def phone_of(db: Database, psid: str) -> str | None:
+    row = db.one("SELECT phone_e164 FROM messenger_contacts WHERE psid=?", (psid,))
+    return row["phone_e164"] if row and row["phone_e164"] else None

@@ -309,6 +309,8 @@ class FakeEsms(LoopbackServer):
             self._by_smsid[smsid] = entry
             if f["RequestId"]:
                 self._by_request_id[f["RequestId"]] = entry
+        if mode == "timeout":
+            time.sleep(self.timeout_delay)
         if mode == "drop":
             return answer("100", Response("Bad Gateway", status=502))
         return answer("100", self._json({"CodeResult": "100", "CountRegenerate": 0, "SMSID": smsid}))

@@ -71,6 +71,8 @@ class FakeWooCommerce(LoopbackServer):
         self.webhook_puts: list[tuple[int, dict[str, Any]]] = []
         self.after_orders_page: Callable[[int], None] | None = None   # the shop changing things between pages
         self.delay = 0.0
+        self.timeout_delay = 3.0
+        self._lose: list[tuple[str, str]] = []    # (method, path ending): do it, then answer too late
         self._lock = threading.RLock()
         self.url = ""
         super().__init__()
@@ -179,6 +181,12 @@ class FakeWooCommerce(LoopbackServer):
         r.headers["X-WP-TotalPages"] = str(max(1, -(-total // per_page)) if total else 0)
         return r
 
+    def lose_answer_to(self, method: str, path_end: str) -> None:
+        """The next such call is carried out (the order changed, the note stored), then the
+        answer comes after `timeout_delay`: what a client that gave up never learns."""
+        with self._lock:
+            self._lose.append((method, path_end))
+
     def fail_next(self, n: int, mode: str) -> None:
         """"http500" or "timeout" (sleeps 3 s) for the next n API calls."""
         with self._lock:
@@ -217,6 +225,16 @@ class FakeWooCommerce(LoopbackServer):
     def _make_app(self) -> Flask:
         app = Flask("fake-woocommerce")
         base = "/wp-json/wc/v3"
+
+        @app.after_request
+        def late(resp: Response) -> Response:
+            with self._lock:
+                hit = next((x for x in self._lose if request.method == x[0] and request.path.endswith(x[1])), None)
+                if hit and resp.status_code < 300:
+                    self._lose.remove(hit)
+            if hit and resp.status_code < 300:
+                time.sleep(self.timeout_delay)
+            return resp
 
         @app.before_request
         def gate():

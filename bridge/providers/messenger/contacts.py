@@ -198,6 +198,12 @@ class Identities:
     """The core's questions about Messenger users (bridge.events ChatLinked, ChatSeen, ChatRead),
     answered by the rules above."""
 
+    channel = "messenger"   # the channel that writes to these identities
+
+    def phone_of(self, db: Database, psid: str) -> str | None:
+        """The phone a PSID is bound to: our messages are addressed by phone."""
+        return store.phone_of(db, psid)
+
     def link(self, db: Database, settings: Settings, event: ChatLinked, at: float) -> LinkResult:
         """Bind the PSID to the customer a ref names, by the rules in this module's docstring;
         `at` is now, for the ref's expiry."""

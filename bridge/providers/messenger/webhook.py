@@ -156,6 +156,10 @@ def _read(req: Request, ev: dict[str, Any], batch: Batch) -> None:
     return batch.add("ignored")
 
 
+def _seconds(watermark: Any) -> float | None:
+    return watermark / 1000 if isinstance(watermark, (int, float)) and not isinstance(watermark, bool) else None
+
+
 def _receipts(psid: str, ev: dict[str, Any]) -> list[Any]:
     """Delivery receipts name our message ids; read receipts only a time (everything sent to
     this person before it has been seen)."""
@@ -164,7 +168,10 @@ def _receipts(psid: str, ev: dict[str, Any]) -> list[Any]:
     delivery = ev.get("delivery") if isinstance(ev.get("delivery"), dict) else {}
     for mid in delivery.get("mids") or []:
         if isinstance(mid, str) and mid:
-            out.append(DeliveryReport(SOURCE, StatusReport(Event.DELIVERED, "delivery", "Messenger delivery", raw), mid))
+            # a mid we never got back (the Send API's answer was lost) settles an in-doubt message
+            # to this person: the chat names who, the watermark when
+            out.append(DeliveryReport(SOURCE, StatusReport(Event.DELIVERED, "delivery", "Messenger delivery", raw), mid,
+                                      chat=("messenger", psid), seen_at=_seconds(delivery.get("watermark"))))
     read = ev.get("read") if isinstance(ev.get("read"), dict) else None
     watermark = read.get("watermark") if read else None
     if isinstance(watermark, (int, float)) and not isinstance(watermark, bool):

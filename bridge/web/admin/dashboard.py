@@ -13,7 +13,7 @@ from ...store import reports
 from .. import bridge
 from . import bp, day_start, local_zone
 
-LEFT = ("queued", "sent", "delivered", "failed")   # statuses of messages that went to a provider
+LEFT = ("queued", "sent", "delivered", "failed", "in-doubt")   # statuses of messages that went to a provider
 
 
 def _period(db: Any, since: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from . import bp, int_arg, local_zone, page_arg, who
 
 PAGE = 50
 KINDS = ("all", *outbox.JOB_KINDS)
-STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled")
+STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled", outbox.IN_DOUBT)
 
 
 def fts_query(text: str) -> str:
@@ -82,7 +82,8 @@ def message(mid: str):
         attempts=[dict(r) for r in stored.attempts_of(b.db, mid)],
         events=[dict(r) for r in stored.events_of(b.db, mid)],
         channels=[n for n in sorted(b.channels) if n not in outbox.job_channels()],
-        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and not outbox.never_resent(m))
+        can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and not outbox.never_resent(m),
+        in_doubt=m["status"] == outbox.IN_DOUBT)
 
 
 @bp.post("/messages/<mid>/resend")
@@ -116,6 +117,20 @@ def cancel(mid: str):
     try:
         outbox.cancel(b.db, mid, who())
         flash(_("Cancelled: it will not be sent."), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.message", mid=mid))
+
+
+@bp.post("/messages/<mid>/delivered")
+def mark_delivered(mid: str):
+    """A person's answer to "in doubt": the customer did get it (they said so, or it shows in the
+    page's inbox), so neither the next channel nor a resend is wanted."""
+    b = bridge()
+    _message_or_404(mid)
+    try:
+        outbox.mark_delivered(b.db, mid, who())
+        flash(_("Marked as delivered: it will not be sent again."), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("admin.message", mid=mid))
