@@ -1,119 +1,29 @@
-"""woo-bridge application: `create_app()` for tests and WSGI servers, `python app.py` to run.
+"""woo-bridge runner: `python app.py` serves on HOST:PORT (default 127.0.0.1:8000) with waitress
+and runs the background jobs in the same process; `create_app()` is the WSGI entry (gunicorn
+`app:create_app()`) and what tests build.
 
-`python app.py` serves on HOST:PORT (default 127.0.0.1:8000) with waitress and runs the
-background jobs in the same process.
+The factory itself (bridge/web/app.py) starts nothing in the background; this runner decides,
+from RUN_SCHEDULER, whether this process also runs the scheduler.
 """
 from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import sys
 
-from flask import Flask, abort, g, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
-from bridge import logs
 from bridge.config import ConfigError, Settings, load_settings
-from bridge.intake import MAX_BODY, record_rejection
 from bridge.rules import RulesError
 from bridge.service import Bridge
-from bridge.web import error
-
-
-# What Python or SQLite raise on input they cannot represent (not our bugs): a 400, not a 500.
-HOSTILE_INPUT = (RecursionError, OverflowError, UnicodeError)
+from bridge.web.app import create_app as build_app
 
 
 def create_app(settings: Settings | None = None, start_scheduler: bool | None = None) -> Flask:
-    settings = settings or load_settings()
-    logs.setup(settings.log_level, settings.log_format)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    b = Bridge(settings)
-    app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
-    app.extensions["bridge"] = b
-
-    from bridge.web import health, metrics, pay, webhooks
-    app.register_blueprint(pay.bp)
-    webhooks.register(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(metrics.bp)
-
-    @app.before_request
-    def request_id():
-        g.request_id = logs.request_id_from(request.headers.get("X-Request-ID"))
-
-    @app.after_request
-    def echo_request_id(response):
-        response.headers["X-Request-ID"] = getattr(g, "request_id", "-")
-        return response
-    from bridge.web import admin
-    admin.init_app(app)
-    if settings.proxy_count > 0:
-        # Behind nginx: the client's address (rate limits, logs) and https come from X-Forwarded-*.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        n = settings.proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-
-    @app.errorhandler(413)
-    def too_large(_exc):
-        record_rejection(b.db, request.path, 413, "body over the 1 MiB limit", request.remote_addr,
-                         request.headers, b"")
-        return error(413, "body over the 1 MiB limit")
-
-    @app.errorhandler(sqlite3.Error)
-    def storage_unavailable(exc):
-        # Nothing was committed, so nothing may be acknowledged: a 2xx here would lose the delivery.
-        # 503 tells WooCommerce (and every provider) this one failed; reconcile catches up later.
-        logging.getLogger("bridge").error("storage unavailable on %s %s: %s", request.method, request.path, exc)
-        resp, status = error(503, f"storage unavailable, nothing was accepted ({exc}); try again later")
-        resp.headers["Retry-After"] = "60"
-        return resp, status
-
-    @app.errorhandler(404)
-    def not_found(_exc):
-        return error(404, f"no endpoint at {request.method} {request.path}")
-
-    @app.url_value_preprocessor
-    def ids_fit_sqlite(_endpoint, values):
-        # An id SQLite cannot store (over 64 bits) names nothing we have: 404 here, instead of an
-        # OverflowError deep inside a query.
-        if values and any(isinstance(v, int) and not -2**63 <= v < 2**63 for v in values.values()):
-            abort(404)
-
-    @app.errorhandler(Exception)
-    def last_resort(exc):
-        """Nothing is answered with an HTML 500 page. Input Python or SQLite cannot represent
-        (nesting deeper than the recursion limit, integers over 64 bits or 4,300 digits, lone
-        surrogates) is the caller's: 400 with the reason, recorded like any refusal. Anything else
-        is our bug: 500 in JSON with the request id to find the traceback in the log."""
-        if isinstance(exc, HTTPException):
-            if request.path.startswith("/admin/"):
-                return exc
-            return error(exc.code or 500, exc.description or exc.name)
-        rid = getattr(g, "request_id", "-")
-        if isinstance(exc, HOSTILE_INPUT):
-            reason = f"the request could not be read: {type(exc).__name__} ({str(exc)[:120]})"
-            logging.getLogger("bridge").warning("refused %s %s: %s", request.method, request.path, reason)
-            if request.path.startswith("/admin/"):
-                from bridge.web.admin import bad_request
-                return bad_request(exc)
-            try:
-                record_rejection(b.db, request.path, 400, reason, request.remote_addr, request.headers,
-                                 request.get_data(cache=True)[:1024])
-            except Exception:   # noqa: BLE001 - the answer matters more than the record
-                logging.getLogger("bridge").exception("could not record the refusal")
-            return error(400, reason)
-        logging.getLogger("bridge").exception("unexpected error on %s %s (request id %s)", request.method,
-                                              request.path, rid)
-        return error(500, f"internal error; the log has the details under request id {rid}")
-
-    @app.errorhandler(405)
-    def not_allowed(_exc):
-        return error(405, f"{request.method} is not allowed on {request.path}")
-
-    if start_scheduler if start_scheduler is not None else settings.run_scheduler:
+    """The app, with the scheduler started when `start_scheduler` (default: RUN_SCHEDULER) says so."""
+    app = build_app(settings)
+    b: Bridge = app.extensions["bridge"]
+    if start_scheduler if start_scheduler is not None else b.settings.run_scheduler:
         b.start_scheduler()
     return app
 
