@@ -4,7 +4,7 @@
    underpaid, no code, debits, repeats) against a database holding 1,000 and then 100,000
    on-hold orders; the per-message cost ratio shows whether lookups stay indexed (target <= 1.2).
 2. Throughput: 100,000 bank messages against 100,000 on-hold orders, in process, through
-   `Inbox.accept` (store, dedupe, parse, match, decide, queue the WooCommerce update and the
+   `ReceivedTexts.accept` (store, dedupe, parse, match, decide, queue the WooCommerce update and the
    customer SMS) exactly as the endpoints call it; messages per second, and the cost of the last
    10,000 messages against the first 10,000 (growth of the inbox and transactions tables).
 3. End to end: woo-bridge as its own process (`python app.py`), a fake WooCommerce REST server
@@ -117,7 +117,7 @@ def feed(bridge: Bridge, messages: list[tuple[str, str]], t0: float) -> list[flo
     costs = []
     for i, (ext, text) in enumerate(messages):
         start = time.perf_counter()
-        bridge.inbox.accept(source="smsgate", external_id=ext, device="bench-phone", sim=1, sender="Vietcombank",
+        bridge.received.accept(source="smsgate", external_id=ext, device="bench-phone", sim=1, sender="Vietcombank",
                             recipient="", text=text, received_at=t0 + i * 0.5, raw="")
         costs.append(time.perf_counter() - start)
     return costs

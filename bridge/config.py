@@ -28,7 +28,7 @@ DEFAULT_ALERT_CHANNELS = providers.owner_channels()
 # What runs on every inbound SMS, in order (name=package.module:Class); INBOUND_HANDLERS adds more.
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",
-    "forward": "bridge.inbound.forward:KeywordForwarder",
+    "forward": "bridge.text_handlers.forward:KeywordForwarder",
 }
 
 

@@ -50,7 +50,7 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="drain outbox", next_run_time=start, **common)
     scheduler.add_job(lambda: _advance(bridge), "interval", seconds=max(1.0, min(15.0, s.worker_interval * 10)),
                       id="advance_chains", name="next channel for messages without a delivery report", **common)
-    scheduler.add_job(lambda: bridge.inbox.finish_stranded(), "interval", seconds=30, id="finish_inbox",
+    scheduler.add_job(lambda: bridge.received.finish_stranded(), "interval", seconds=30, id="finish_inbox",
                       name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
                       name="owner alerts", **common)

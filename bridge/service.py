@@ -18,9 +18,9 @@ from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
 from .db import Database
-from .inbound import load_handlers
-from .inbox import Inbox
-from .intake import Intake
+from .text_handlers import load_handlers
+from .received_texts import ReceivedTexts
+from .shop_events import ShopEvents
 from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
@@ -28,7 +28,8 @@ from .rules import load_rules
 from .wakeup import Listener, Waker
 from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery,
                      ShopPing)
-from .intake import IGNORED, record_rejection, store_delivery
+from .rejections import record_rejection
+from .shop_events import IGNORED, store_delivery
 from .outbox import apply_report, channel_of, message_row, settle_in_doubt
 from .sending import Event, StatusReport
 from .worker import Worker
@@ -143,10 +144,10 @@ class Bridge:
             self.db, settings.admin_password, settings.password_hash_method)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
-        self.intake = Intake(self.db, self.settings, self.rules,
+        self.shop_events = ShopEvents(self.db, self.settings, self.rules,
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
-        self.inbox = Inbox(self.db, load_handlers(self.settings, self))
+        self.received = ReceivedTexts(self.db, load_handlers(self.settings, self))
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
         self.waker = Waker(self.settings.db_path)
@@ -220,7 +221,7 @@ class Bridge:
                 self.wake_worker()
             return {"message": mid, "event": report.event.value, "known": mid is not None}
         if isinstance(event, ReceivedText):
-            result = self.inbox.accept(source=event.source, external_id=event.external_id, device=event.device,
+            result = self.received.accept(source=event.source, external_id=event.external_id, device=event.device,
                                        sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
                                        received_at=event.received_at, raw=event.raw, package=event.package,
                                        title=event.title)
@@ -231,7 +232,7 @@ class Bridge:
             store_delivery(self.db, event.delivery, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
             return {"ping": int(event.webhook_id) if event.webhook_id.isdigit() else event.webhook_id}
         if isinstance(event, ShopDelivery):
-            stored = self.intake.accept(event)  # committed before we answer
+            stored = self.shop_events.accept(event)  # committed before we answer
             if stored.duplicate:
                 return {"duplicate": True, "delivery": stored.row_id}
             if stored.messages:

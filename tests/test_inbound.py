@@ -182,7 +182,7 @@ def test_keyword_forwarding_and_reply(service_factory, tmp_path, fake_smsgate):
 
 def test_forward_rules_are_validated(tmp_path):
     import pytest
-    from bridge.inbound.forward import load_forward_rules
+    from bridge.text_handlers.forward import load_forward_rules
     from bridge.rules import RulesError
     p = tmp_path / "forwards.yaml"
     for text, expected in [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.inbound import InboundSms
+from bridge.text_handlers import InboundSms
 from bridge.payments.handler import PaymentHandler
 from bridge.payments.parsers import Parsed
 from bridge.smstext import strip_diacritics

@@ -8,7 +8,7 @@ import sqlite3
 
 import requests
 
-from bridge.intake import REJECTION_KEEP_DAYS, REJECTION_KEEP_ROWS, record_rejection
+from bridge.rejections import REJECTION_KEEP_DAYS, REJECTION_KEEP_ROWS, record_rejection
 
 PASSWORD = "rejections admin pw"
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from typing import Any
 
 from .. import providers
 from ..context import order_context
 from ..store import orders as stored_orders, payments as stored_payments
 from ..store.db import now
-from ..inbound import InboundHandler, InboundSms
+from ..text_handlers import InboundHandler, InboundSms
 from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import logs
 from ..config import Settings, load_settings
-from ..intake import MAX_BODY, record_rejection
+from ..rejections import MAX_BODY, record_rejection
 from ..service import Bridge
 from . import error
 

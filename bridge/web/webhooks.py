@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from .. import providers
-from ..intake import MAX_BODY, record_rejection
+from ..rejections import MAX_BODY, record_rejection
 from ..logs import redact
 from ..providers.base import Refused, Request, Text, Webhook
 from . import bridge

@@ -184,7 +184,7 @@ def _as_delivery(bridge: Any, topic: str, delivery_id: str, resource: dict[str, 
                "X-WC-Webhook-ID": "reconcile", "X-WC-Webhook-Delivery-ID": delivery_id,
                "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
     raw = json.dumps(resource, ensure_ascii=False).encode()
-    return bridge.intake.accept(delivery(headers, raw, resource), notify=notify)
+    return bridge.shop_events.accept(delivery(headers, raw, resource), notify=notify)
 
 
 def _problem(answer: WooAnswer, expected: str) -> str:

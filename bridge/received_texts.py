@@ -13,7 +13,7 @@ from typing import Any
 
 from .store import inbox as stored
 from .store.db import Database, dumps, now
-from .inbound import InboundHandler, InboundSms
+from .text_handlers import InboundHandler, InboundSms
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class InboxResult:
     note: str = ""
 
 
-class Inbox:
+class ReceivedTexts:
     def __init__(self, db: Database, handlers: list[InboundHandler]):
         self.db = db
         self.handlers = handlers

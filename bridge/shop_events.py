@@ -1,4 +1,4 @@
-"""Shop webhook intake: store, then decide what to notify.
+"""What the shop tells us (orders and customers changed): store, then decide what to notify.
 
 The raw delivery and everything decided from it (order state, outbox rows) are committed
 together before the HTTP answer, so an acknowledged webhook can never be lost (the shop
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from . import providers
 from .config import Settings
@@ -32,58 +32,7 @@ from .smstext import prepare
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024
 RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
-
-
-REJECTION_HEADERS_MAX = 2048      # all kept headers together, as JSON
-REJECTION_HEADER_VALUE_MAX = 256
-REJECTION_BODY_MAX = 1024
-REJECTION_REASON_MAX = 500
-REJECTION_REPEAT_WINDOW = 600.0   # the same refusal again within this: one more on the existing row
-REJECTION_KEEP_DAYS = 30
-REJECTION_KEEP_ROWS = 10_000
-_SECRET_HEADERS = ("authorization", "cookie")   # and every header naming a signature (each provider's own)
-
-
-def _excerpt_headers(headers: Mapping[str, str]) -> str:
-    """The headers, bounded: each value cut, the whole capped, credentials left out."""
-    kept: dict[str, str] = {}
-    size = 2
-    for k, v in headers.items():
-        if k.lower() in _SECRET_HEADERS or "signature" in k.lower():
-            continue
-        v = str(v)
-        if len(v) > REJECTION_HEADER_VALUE_MAX:
-            v = v[:REJECTION_HEADER_VALUE_MAX] + f"…(+{len(v) - REJECTION_HEADER_VALUE_MAX})"
-        k = str(k)[:100]
-        size += len(k) + len(v) + 6
-        if size > REJECTION_HEADERS_MAX:
-            kept["…"] = f"{len(headers) - len(kept)} more header(s) left out"
-            break
-        kept[k] = v
-    return dumps(kept)
-
-
-def record_rejection(db: Database, endpoint: str, status: int, reason: str, remote_addr: str | None,
-                     headers: Mapping[str, str], body: bytes, at: float | None = None) -> None:
-    """Keep what we refused, so an admin can see a misconfigured secret or a probe.
-
-    Bounded, because whoever is refused is by definition not trusted: a bounded excerpt of the
-    headers and body, and the same refusal (endpoint, reason, address) repeated within
-    REJECTION_REPEAT_WINDOW only counts up on its row. Without this, 200 requests with 240 KB of
-    headers each grew the database by 50 MB. Old rows are pruned (REJECTION_KEEP_DAYS,
-    REJECTION_KEEP_ROWS) whenever a new row is added."""
-    t = now() if at is None else at
-    endpoint = endpoint[:200]
-    reason = reason[:REJECTION_REASON_MAX]
-    remote = (remote_addr or "")[:64]
-    with db.tx() as c:
-        if deliveries.count_repeat_rejection(c, endpoint, reason, remote, t - REJECTION_REPEAT_WINDOW, t):
-            return
-        deliveries.add_rejection(c, t, endpoint, status, reason, remote, _excerpt_headers(headers),
-                                 bytes(body[:REJECTION_BODY_MAX]))
-        deliveries.prune_rejections(c, t - REJECTION_KEEP_DAYS * 86_400, REJECTION_KEEP_ROWS)
 
 
 @dataclass(frozen=True)
@@ -110,7 +59,7 @@ def store_delivery(db: Database, d: ShopDelivery, state: str = RECEIVED, reason:
         return _insert_delivery(c, d, state, reason)
 
 
-class Intake:
+class ShopEvents:
     """Turns stored deliveries into order/customer state and outbox rows."""
 
     def __init__(self, db: Database, settings: Settings, rules: RuleSet,
