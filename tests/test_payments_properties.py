@@ -69,6 +69,12 @@ def test_a_wrong_amount_never_confirms(handler, amount):
     assert decide(handler, "DH20101", amount) in ("underpaid", "overpaid")
 
 
+def test_a_second_code_too_long_for_an_order_number_is_not_ignored(handler):
+    # found by the property above: the long code was dropped and DH20101 confirmed
+    assert decide(handler, "DH20101 DH20101201012010120101") == "ambiguous"
+    assert decide(handler, "DH20101") == "confirm"
+
+
 def test_amount_alone_never_matches(handler):
     assert decide(handler, "chuyen tien mua hang") == "no_code"
     assert decide(handler, "thanh toan don hang 20101") == "no_code"

@@ -140,6 +140,9 @@ class PaymentHandler(InboundHandler):
         if reading.glued:
             return self._record(c, row, AMBIGUOUS, f"{reading.glued[0]}: the prefix glued after a letter or digit is "
                                                    "not a payment code; a person must check")
+        if reading.oversized and reading.orders:
+            return self._record(c, row, AMBIGUOUS, f"{reading.oversized[0][:40]} looks like a payment code but has more "
+                                                   "digits than any order number: a person must check")
         if reading.unusable and not reading.orders:
             if reading.wrapped is None:
                 return self._record(c, row, AMBIGUOUS, f"payment code {reading.unusable[0]} is cut off: not repaired")

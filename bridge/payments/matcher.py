@@ -43,10 +43,12 @@ class CodeReading:
     unusable: tuple[str, ...]     # candidates touching a cut
     wrapped: int | None = None    # the single order a line-wrap reading gives, when the strict one gives none
     glued: tuple[str, ...] = ()   # the prefix glued after a letter or digit (XDH309): not a code, a doubt
+    oversized: tuple[str, ...] = ()   # a code with more digits than any order number: not ignored, a doubt
 
     @property
     def single(self) -> int | None:
-        return self.orders[0] if len(self.orders) == 1 and not self.unusable and not self.glued else None
+        return (self.orders[0] if len(self.orders) == 1 and not self.unusable and not self.glued
+                and not self.oversized else None)
 
 
 def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int | None = None) -> CodeReading:
@@ -68,6 +70,7 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
     orders: list[int] = []
     unusable: list[str] = []
     glued: list[str] = []
+    oversized: list[str] = []
     for m in strict.finditer(text):
         if m.start() > 0 and GLUED_BEFORE.match(text[m.start() - 1]):
             glued.append(text[max(0, m.start() - 1):m.end()])
@@ -78,7 +81,8 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
             unusable.append(m.group(0))
             continue
         n = int(m.group(1))
-        if n >= MAX_ORDER:
+        if n >= MAX_ORDER:   # names no order we could have; next to a real code it makes the memo doubtful
+            oversized.append(m.group(0))
             continue
         if n not in orders:
             orders.append(n)
@@ -87,7 +91,7 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
                  for m in re.finditer(p + r"[ -]?([0-9]+(?: [0-9]+)+)(?![0-9~]|\.\.)", text)]
     if len(collapsed) == 1 and collapsed[0] < MAX_ORDER:
         wrapped = collapsed[0]
-    return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued))
+    return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued), tuple(oversized))
 
 
 def account_matches(printed: str, configured: str) -> bool:

@@ -111,15 +111,16 @@ def page_arg() -> int:
     """?page=N as a page number: 1 for junk, at most MAX_PAGE (page * 50 must stay a 64-bit
     OFFSET for SQLite; past the end is simply an empty page)."""
     raw = request.args.get("page", "1").strip()
-    if not raw.isdigit() or len(raw) > 6:
-        return MAX_PAGE if raw.isdigit() else 1
+    digits = raw.isascii() and raw.isdigit()   # str.isdigit() also takes "²", which int() refuses
+    if not digits or len(raw) > 6:
+        return MAX_PAGE if digits else 1
     return min(MAX_PAGE, max(1, int(raw)))
 
 
 def int_arg(raw: str | None) -> int | None:
     """A form or query id: None unless it is digits that fit SQLite's 64 bits."""
     raw = (raw or "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return None
     return int(raw)
 
