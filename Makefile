@@ -38,6 +38,7 @@ test: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/woolab.py
+	$(PY) bench/servers.py
 	$(PY) bench/ingest.py
 	$(PY) bench/inbound.py
 	$(PY) bench/match.py
