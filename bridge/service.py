@@ -301,7 +301,7 @@ class Bridge:
                 line = line.replace(secret, "…(admin page > Settings)")
             lines.append(line)
         for name, ch in self.channels.items():
-            if name in ("dry-run", "http"):
+            if not ch.listed:
                 continue
             if ch.configured:
                 lines.append(f"  channel {name:<15}: live")

@@ -88,6 +88,7 @@ class Provider:
     payment_trust: str = ""
     # its generated secrets that took over from the single INBOUND_TOKEN of old versions (upgrade advice)
     inbound_token_successors: tuple[str, ...] = ()
+    text_kinds: dict[str, str] = field(default_factory=dict)   # inbound source -> what its texts are (not "sms")
     replies: dict[str, str] = field(default_factory=dict)      # inbound source -> the channel answering on that line
     # Outbox job kinds (bridge/outbox.py, named by what is done) this provider carries out: kind -> channel.
     performs: dict[str, str] = field(default_factory=dict)
@@ -178,6 +179,14 @@ def payment_trust(source: str, settings: Any) -> tuple[str, str]:
 
 def inbound_token_successors() -> tuple[str, ...]:
     return tuple(n for p in installed() for n in p.inbound_token_successors)
+
+
+def text_kind(source: str) -> str:
+    """What texts from `source` are for the bank parsers: "sms" unless its provider says otherwise."""
+    for p in installed():
+        if source in p.text_kinds:
+            return p.text_kinds[source]
+    return "sms"
 
 
 def reply_channel(source: str) -> str | None:

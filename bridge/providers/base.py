@@ -30,6 +30,9 @@ class Channel:
     # True when the provider itself tries another way after its first one fails (eSMS
     # MultiChannel: Zalo, then SMS): a failure report for the first way is not the end.
     provider_falls_back = False
+    # False for a channel with nothing to configure or to worry about (forwards to the shop's own
+    # tools, dry-run): left out of the banner's and the dashboard's "live or dry-run" lines.
+    listed = True
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         self.name = name
@@ -56,7 +59,7 @@ class Channel:
 
     def status(self) -> dict[str, Any]:
         return {"configured": self.configured, "mode": "live" if self.configured else "dry-run",
-                "reason": self.why_not_configured}
+                "reason": self.why_not_configured, "listed": self.listed}
 
     def device_status(self) -> list[dict[str, Any]]:
         """The phones this channel sends through, each {name, mode, paused, pause_reason,

@@ -31,3 +31,7 @@ def mark_welcomed(c: sqlite3.Connection, customer_id: int, t: float, skipped: st
         c.execute("UPDATE customers SET welcomed_at=? WHERE id=?", (t, customer_id))
     else:
         c.execute("UPDATE customers SET welcomed_at=?, welcome_skipped=? WHERE id=?", (t, skipped, customer_id))
+
+
+def highest_id(db: Any) -> int:
+    return int(db.scalar("SELECT MAX(id) FROM customers") or 0)

@@ -67,3 +67,20 @@ def mark_paid(c: sqlite3.Connection, order_id: int, tx_id: int, status: str, t: 
     cur = c.execute("UPDATE orders SET paid_at=?, paid_transaction=?, status=?, notified_status=?, updated_at=?"
                     " WHERE id=? AND paid_at IS NULL", (t, tx_id, status, status, t, order_id))
     return cur.rowcount != 0
+
+
+def newest_modified(db: Database) -> str | None:
+    """The latest date_modified_gmt we hold: where a reconcile with the shop starts."""
+    return db.scalar("SELECT MAX(date_modified_gmt) FROM orders")
+
+
+def any_known(db: Database) -> bool:
+    return db.scalar("SELECT 1 FROM orders LIMIT 1") is not None
+
+
+def unpaid_transfers(db: Database) -> list[sqlite3.Row]:
+    """Bank-transfer orders still waiting for their money, with when the shop created them."""
+    return db.query(
+        "SELECT id, number, total_minor, customer_name, status, first_seen_at,"
+        " json_extract(body, '$.date_created_gmt') AS created FROM orders WHERE status IN ('pending', 'on-hold')"
+        " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 ORDER BY id")

@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from .. import providers
 from ..config import Settings
 from ..plugins import load_class
 
@@ -17,7 +18,7 @@ from ..plugins import load_class
 @dataclass(frozen=True)
 class InboundSms:
     id: int               # our inbox row id
-    source: str           # "smsgate" | "fibo" | ...
+    source: str           # the provider it came from
     external_id: str
     device: str
     sim: int | None
@@ -30,7 +31,8 @@ class InboundSms:
 
     @property
     def channel(self) -> str:
-        return "app_notification" if self.source == "notification" else "sms"
+        """What kind of text it is for the bank parsers ("sms" unless its provider says otherwise)."""
+        return providers.text_kind(self.source)
 
 
 class InboundHandler:

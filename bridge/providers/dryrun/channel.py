@@ -5,6 +5,8 @@ from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 
 class DryRunChannel(Channel):
+    listed = False
+
     def send(self, msg: OutgoingMessage) -> SendResult:
         return SendResult(Outcome.DRY_RUN, code="dry-run",
                           detail=f"dry-run: {_names(msg.channel)}; recorded, not sent")

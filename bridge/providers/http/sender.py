@@ -11,6 +11,8 @@ from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 
 class HttpForwardChannel(Channel):
+    listed = False
+
     def send(self, msg: OutgoingMessage) -> SendResult:
         body = msg.meta.get("job")
         if not isinstance(body, dict) or not body:

@@ -9,6 +9,7 @@ PROVIDER = Provider(
     webhooks=("bridge.providers.notification.webhook:webhook",),
     secrets={"notify_token": "NOTIFY_TOKEN"},
     endpoints="bridge.providers.notification.webhook:endpoints",
+    text_kinds={"notification": "app_notification"},
     inbound_token_successors=("notify_token",),
     rotation_effect={"notify_token": "give the notification forwarder the new token"},
 )

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from ... import alerts
 from . import ownership as woo_webhooks
 from ...db import Database
+from ...store import customers as stored_customers, orders as stored_orders
 from .client import WooAnswer, WooClient
 from .webhook import delivery
 
@@ -75,7 +76,7 @@ def start_mark(bridge: Any, since: str | None) -> str:
     stored = bridge.db.kv_get(SINCE_KEY)
     if stored:
         return (_gmt(stored) - OVERLAP).strftime(ISO)
-    newest = bridge.db.scalar("SELECT MAX(date_modified_gmt) FROM orders")
+    newest = stored_orders.newest_modified(bridge.db)
     base = _gmt(newest) - OVERLAP if newest else datetime.now(timezone.utc) - timedelta(days=1)
     return base.strftime(ISO)
 
@@ -93,7 +94,7 @@ def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Pr
         return _finish(bridge, summary)
     try:
         woo = WooClient(s)
-        known = bridge.db.kv_get(SINCE_KEY) or bridge.db.scalar("SELECT 1 FROM orders LIMIT 1")
+        known = bridge.db.kv_get(SINCE_KEY) or stored_orders.any_known(bridge.db)
         if since is None and not known:
             # A new installation: the shop's past is not news. Take it in quietly (import-orders
             # reaches further back); from here on every change is told.
@@ -213,7 +214,7 @@ def _customers(bridge: Any, woo: WooClient, summary: Summary, notify: bool) -> N
     registrations within WELCOME_CATCH_UP_HOURS are welcomed: an old account is no news."""
     stored = bridge.db.kv_get(CUSTOMERS_KEY)
     mark = int(stored or 0)
-    known_max = int(bridge.db.scalar("SELECT MAX(id) FROM customers") or 0)
+    known_max = stored_customers.highest_id(bridge.db)
     first = stored is None   # never read before: one page sets the mark, however many customers there are
     cutoff = datetime.now(timezone.utc) - timedelta(hours=bridge.settings.welcome_catch_up_hours)
     newest, page, pages = mark, 1, 1
@@ -255,10 +256,7 @@ def _stale(bridge: Any, summary: Summary) -> None:
     kv `reconcile.stale` for the admin page, and each told to the owner once."""
     s = bridge.settings
     cutoff = datetime.now(timezone.utc) - timedelta(hours=s.stale_pending_hours)
-    rows = bridge.db.query(
-        "SELECT id, number, total_minor, customer_name, status, first_seen_at,"
-        " json_extract(body, '$.date_created_gmt') AS created FROM orders WHERE status IN ('pending', 'on-hold')"
-        " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 ORDER BY id")
+    rows = stored_orders.unpaid_transfers(bridge.db)
     before = {o["id"]: o for o in stale_orders(bridge.db)}
     current = []
     for r in rows:
