@@ -191,3 +191,53 @@ def test_accepted_answer_lost_worker_killed_and_restarted_reaches_the_customer_a
         reason = c.execute("SELECT reason FROM messages WHERE channel=?", (case.channel,)).fetchone()[0]
     if case.ends == "in-doubt":
         assert "may have taken it" in reason and "waiting for a person" in reason
+
+
+TWO_PHONES = """
+devices:
+  - name: shop-phone-a
+    url: {a}
+    gap_min: 0
+    gap_max: 0
+  - name: shop-phone-b
+    url: {b}
+    gap_min: 0
+    gap_max: 0
+"""
+
+
+def test_two_phones_a_worker_killed_during_the_send_retries_only_on_the_phone_it_asked(tmp_path, fake_smsgate):
+    """The phone is recorded before it is asked: a worker killed while the phone holds its answer
+    leaves a message pinned to that phone, never handed round-robin to one that has not seen it."""
+    from tests.fakes.smsgate import FakeSmsGate
+    with FakeSmsGate() as phone_b:
+        phones = (fake_smsgate, phone_b)
+        for phone in phones:          # whichever is asked first takes the SMS and holds its answer
+            phone.timeout_delay = LATE
+            phone.fail_next(1, "timeout")
+        db = tmp_path / "bridge.db"
+        mappings = write_mappings(tmp_path, channel="smsgate",
+                                  devices=TWO_PHONES.format(a=fake_smsgate.url, b=phone_b.url))
+        env = {"BRIDGE_DB": str(db), "WOO_WEBHOOK_SECRET": SECRET, "OWNER_PHONES": "", "QUIET_HOURS": "off",
+               "WORKER_INTERVAL": "0.1", "SEND_LEASE": "1", "SEND_BACKOFF_BASE": "0.1", "SEND_BACKOFF_MAX": "0.5",
+               "MAPPINGS_DIR": str(mappings), **smsgate_env(Fakes(None, None, fake_smsgate, None, None))}
+        svc = ServiceProcess(env).start()
+        try:
+            order_created(svc.url, db, None)
+            wait_until(lambda: sum(len(p.accepted) for p in phones) >= 1, timeout=20, what="a phone takes it")
+            svc.kill9()
+        finally:
+            svc.stop()
+        asked = next(p for p in phones if p.accepted)
+        again = ServiceProcess(env, port=svc.port).start()
+        try:
+            def status() -> str | None:
+                with sqlite3.connect(db) as c:
+                    row = c.execute("SELECT status FROM messages WHERE channel='smsgate'").fetchone()
+                return row[0] if row else None
+            wait_until(lambda: status() == "queued", timeout=30, what="the retry answered by the phone asked first")
+        finally:
+            again.stop()
+        assert [len(p.accepted) for p in phones].count(1) == 1 and sum(len(p.accepted) for p in phones) == 1, \
+            "the SMS went out from both phones"
+        assert len(asked.accepted) == 1

@@ -16,6 +16,8 @@ import requests
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...db import now
+from ...outbox import message_id_of
+from ...store import messages as stored_messages
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,22 @@ class SmsGateChannel(HttpChannel):
             body["simNumber"] = d.sim
         if d.device_id:
             body["deviceId"] = d.device_id
+        if pinned is None:
+            self._pin(msg, d.name)   # before asking: a worker killed during the call leaves the pin
+        result = self._ask(d, msg, body)
+        if pinned is None and result.sticky is None and result.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            result = replace(result, sticky=False)   # this phone answered that it does not have it
+        return result
+
+    def _pin(self, msg: OutgoingMessage, device: str) -> None:
+        """Record the phone about to be asked, committed before the request leaves: each phone
+        deduplicates only its own ids, so a retry after a crash must find this phone, not the
+        round-robin's next one."""
+        if self.db is not None:
+            with self.db.tx() as c:
+                stored_messages.pin_device(c, message_id_of(msg.id), device)
+
+    def _ask(self, d: Device, msg: OutgoingMessage, body: dict[str, Any]) -> SendResult:
         r = self.request("POST", message_url(d), json=body, auth=(d.user, d.password), who=d.name,
                          errors=lambda r: self._refusal(d, msg, r))
         if isinstance(r, SendResult):
@@ -87,7 +105,7 @@ class SmsGateChannel(HttpChannel):
                 # nothing left us. A phone's own refusal (500, 503, 429) keeps an earlier pin but
                 # makes none.
                 self.budget.outcome(d.name, False, "timeout" if r.code == "timeout" else "unreachable")
-                return replace(r, device=d.name, sticky=True if r.maybe_taken else None)
+                return replace(r, device=d.name, sticky=True if r.maybe_taken else False)
             return r
         raw = r.text[:2000]
         if r.status_code in (200, 201, 202):
