@@ -137,6 +137,7 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
         woo.add_order(oid, total)
     acked_orders: set[int] = set()
     acked_sms: dict[int, str] = {}
+    pushed: set[int] = set()              # orders whose bank SMS was sent (acknowledged or not)
     refused: list[int] = []
     try:
         dep.start_web()
@@ -157,6 +158,7 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
                 acked_orders.add(oid)
                 if i % 2 == 0:   # half of them are paid at once by bank transfer
                     guid = f"g{oid}"
+                    pushed.add(oid)
                     if push_sms(dep.url, bank_sms(oid, orders[oid], i), guid):
                         acked_sms[oid] = guid
 
@@ -188,12 +190,15 @@ def test_kill_9_of_web_and_worker_during_a_burst_loses_nothing_and_doubles_nothi
     ids = [a["RequestId"] for a in fake_esms.accepted]
     assert len(ids) == len(set(ids)), "an SMS was sent twice"
     assert set(ids) == {r[0] for r in sms} and all(r[2] == "queued" for r in sms)
-    # every acknowledged bank SMS paid its order exactly once
-    paid = dep.query("SELECT order_id FROM transactions WHERE decision='confirm'")
-    assert sorted(r[0] for r in paid) == sorted(acked_sms), "a payment was lost or confirmed twice"
+    # every acknowledged bank SMS paid its order, each order once; a push the web stored just
+    # before it was killed (committed, its answer lost) may pay too, and nothing else does
+    paid = [r[0] for r in dep.query("SELECT order_id FROM transactions WHERE decision='confirm'")]
+    assert len(paid) == len(set(paid)), "a payment was confirmed twice"
+    assert set(acked_sms) <= set(paid), "an acknowledged payment was lost"
+    assert set(paid) <= pushed, "an order was paid by no bank SMS"
     changed = [oid for oid, _, _ in woo.status_changes]
-    assert sorted(changed) == sorted(acked_sms) and len(changed) == len(set(changed))
-    assert all(len(woo.notes[oid]) == 1 for oid in acked_sms), "a WooCommerce note was written twice"
+    assert sorted(changed) == sorted(paid) and len(changed) == len(set(changed))
+    assert all(len(woo.notes[oid]) == 1 for oid in paid), "a WooCommerce note was written twice"
     assert "database is locked" not in dep.logs()
 
 
