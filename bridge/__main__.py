@@ -93,8 +93,7 @@ ROTATION_EFFECT = {
 
 
 def cmd_rotate_secret(args: argparse.Namespace) -> int:
-    """A new value for one generated secret (FIBO_TOKEN, NOTIFY_TOKEN, SMSGATE_SIGNING_KEY,
-    WOO_WEBHOOK_SECRET, SECRET_KEY, a provider's callback token), printed once (SECRET_KEY never: nobody
+    """A new value for one generated secret (each provider's, or SECRET_KEY), printed once (SECRET_KEY never: nobody
     pastes it anywhere); the service reads it at its next start. Every admin session ends. A
     secret set in the environment is changed there instead."""
     from . import admin_password
@@ -223,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--text", default="", help="the text (default: a short test message)")
     st.add_argument("--plain", action="store_true", help="send without diacritics (GSM-7)")
     provided = {k: v for m in providers.cli_modules() for k, v in m.register(sub).items()}
-    rs = sub.add_parser("rotate-secret", help="make a new value for a generated secret (e.g. FIBO_TOKEN), print it once")
-    rs.add_argument("name", help=", ".join(providers.generated_secrets().values()) + ", FIBO_TOKEN, NOTIFY_TOKEN, "
-                                 "SMSGATE_SIGNING_KEY, WOO_WEBHOOK_SECRET or SECRET_KEY")
+    rs = sub.add_parser("rotate-secret", help="make a new value for a generated secret, print it once")
+    rs.add_argument("name", help=", ".join(providers.generated_secrets().values()) + " or SECRET_KEY")
     bk = sub.add_parser("backup", help="copy the live database to PATH (safe while the service runs)")
     bk.add_argument("path")
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")

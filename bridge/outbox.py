@@ -375,6 +375,13 @@ def history(db: Database, mid: str) -> list[dict[str, Any]]:
     return legs
 
 
+def pin_device(db: Database, mid: str, device: str) -> None:
+    """The device about to be asked for this message, committed before it is asked: a retry after
+    a crash during the call finds it (retry safety "device")."""
+    with db.tx() as c:
+        q.pin_device(c, mid, device)
+
+
 def channel_of(db: Database, provider_id: str) -> str | None:
     """The channel of the message a provider knows by this id."""
     row = q.by_provider_id_channel(db, provider_id)

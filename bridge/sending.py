@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 
 class Outcome(str, Enum):
@@ -37,6 +37,9 @@ class OutgoingMessage:
     channel: str
     meta: dict[str, Any] = field(default_factory=dict)  # the rule's extras (link, zns) and order/customer ids
     device: str | None = None   # the phone an earlier attempt may have reached: a retry must go there
+    # Records, committed before the provider is asked, the device about to be asked (the outbox's
+    # row, not the provider's to write): a provider that deduplicates per device calls it.
+    pin_device: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Callable
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
-from .outbox import MESSAGE, Attempt, claim, doubt_abandoned, kind_of, payload_of, record_results, send_id
+from .outbox import MESSAGE, pin_device, Attempt, claim, doubt_abandoned, kind_of, payload_of, record_results, send_id
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -68,7 +68,7 @@ class Worker:
             ",".join([row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]])
         msg = OutgoingMessage(id=send_id(row), recipient=row["recipient"], text=row["text"],
                               unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta,
-                              device=row["device"])
+                              device=row["device"], pin_device=lambda device: pin_device(self.db, row["id"], device))
         started = time.perf_counter()
         try:
             result = ch.send(msg)

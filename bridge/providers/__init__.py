@@ -191,9 +191,10 @@ def text_kind(source: str) -> str:
 
 def reply_channel(source: str) -> str | None:
     """The channel that answers a text received from `source` on the same line (the same phone)."""
-    for p in installed():
-        if source in p.replies:
-            return p.replies[source]
+    for key in (source, "*"):   # "*": the line that answers texts from any source by default
+        for p in installed():
+            if key in p.replies:
+                return p.replies[key]
     return None
 
 

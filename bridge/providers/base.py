@@ -168,7 +168,7 @@ class Request:
     def json(self) -> Any:
         """The body as JSON, or Refused with the reason (the one decoding ladder)."""
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return json.loads(self.body.decode("utf-8-sig"))   # a leading BOM is still UTF-8
         except UnicodeDecodeError:
             raise Refused(400, "body is not UTF-8") from None
         except RecursionError:

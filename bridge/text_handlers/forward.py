@@ -134,7 +134,7 @@ class KeywordForwarder(InboundHandler):
         return ", ".join(done) or None
 
     def _reply_channel(self, rule: ForwardRule, sms: InboundSms) -> str:
-        """The rule's channel, or the one that answers on the line the SMS came in on (the same
-        phone), or the first channel that can reach the owner's customers by SMS."""
+        """The rule's channel, or the one that answers on the line the SMS came in on (the shop's
+        own phone, also by default), or the first owner channel when no provider answers texts."""
         return (rule.reply_channel or providers.reply_channel(sms.source)
                 or next(iter(self.settings.alert_channels), "dry-run"))

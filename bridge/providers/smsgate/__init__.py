@@ -6,7 +6,8 @@ PROVIDER = Provider(
     name="smsgate",
     settings=SmsGateSettings,
     env=ENV,
-    replies={"smsgate": "smsgate"},   # a text the phone received is answered from the phone
+    # a text is answered from the shop's own phone (the one it came in on, or by default)
+    replies={"smsgate": "smsgate", "*": "smsgate"},
     channels={"smsgate": "bridge.providers.smsgate.sender:SmsGateChannel"},
     webhooks=("bridge.providers.smsgate.webhook:webhook",),
     jobs=(Job("poll_smsgate_status", "poll SMSGate status", "bridge.providers.smsgate.jobs:poll_smsgate",

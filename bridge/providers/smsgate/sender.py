@@ -16,8 +16,6 @@ import requests
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...db import now
-from ...outbox import message_id_of
-from ...store import messages as stored_messages
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
@@ -87,13 +85,13 @@ class SmsGateChannel(HttpChannel):
             result = replace(result, sticky=False)   # this phone answered that it does not have it
         return result
 
-    def _pin(self, msg: OutgoingMessage, device: str) -> None:
-        """Record the phone about to be asked, committed before the request leaves: each phone
-        deduplicates only its own ids, so a retry after a crash must find this phone, not the
-        round-robin's next one."""
-        if self.db is not None:
-            with self.db.tx() as c:
-                stored_messages.pin_device(c, message_id_of(msg.id), device)
+    @staticmethod
+    def _pin(msg: OutgoingMessage, device: str) -> None:
+        """Have the outbox record the phone about to be asked, committed before the request
+        leaves: each phone deduplicates only its own ids, so a retry after a crash must find this
+        phone, not the round-robin's next one."""
+        if msg.pin_device is not None:
+            msg.pin_device(device)
 
     def _ask(self, d: Device, msg: OutgoingMessage, body: dict[str, Any]) -> SendResult:
         r = self.request("POST", message_url(d), json=body, auth=(d.user, d.password), who=d.name,

@@ -97,6 +97,10 @@ def _meaning(topic: str, body: Any) -> dict[str, Any]:
             return {"kind": PASSWORD_RESET, "login": login.strip()}
     except PayloadError as exc:
         return {"kind": "", "problem": f"{topic}: {exc}"}
+    except Exception as exc:   # noqa: BLE001 - a signed delivery is stored whatever its body holds
+        # (an id of 5,000 digits, a shape no parser expected): kept as `error` with the reason,
+        # never a 500 that loses it, since WooCommerce does not retry
+        return {"kind": "", "problem": f"{topic}: processing failed: {type(exc).__name__}: {str(exc)[:200]}"}
     if topic.startswith("action."):
         return {"kind": "", "ignored": f"topic {topic} carries no order status; ignored"}
     return {"kind": "", "ignored": f"topic {topic or '(none)'} is not handled; ignored"}
