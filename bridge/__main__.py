@@ -161,7 +161,8 @@ def cmd_send_test(args: argparse.Namespace) -> int:
             mid = enqueue(c, Draft.to_phone(phone, dedupe_key=f"send-test:{uuid.uuid4().hex}", rule="send-test",
                                             event="test", audience="test", channels=(args.channel,),
                                             sms=prepare(text, not args.plain)))
-        for row in claim(b.db, 1, b.settings.send_lease, only=mid):
+        for row in claim(b.db, 1, b.settings.send_lease, only=mid,
+                         doubt=(b.settings.in_doubt_after, b.worker.route_names)):
             b.worker.record(b.worker.call(row))
         m = messages.get(b.db, mid)
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"

@@ -169,11 +169,18 @@ def payload_of(row: sqlite3.Row) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def claim(db: Database, limit: int, lease: float, only: str | None = None, at: float | None = None) -> list[sqlite3.Row]:
+def claim(db: Database, limit: int, lease: float, only: str | None = None, at: float | None = None,
+          doubt: tuple[float, Route] | None = None) -> list[sqlite3.Row]:
     """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
-    (`only`: just that message, if it is due and free: the CLI's send-test; `at`: now)."""
+    (`only`: just that message, if it is due and free: the CLI's send-test; `at`: now).
+
+    `doubt` (the in-doubt window and the router): in the same transaction, first put in doubt
+    the abandoned claims of channels no retry is safe on, so an expired lease of a dead worker is
+    never claimed again and resent, however long a drain runs."""
     t = now() if at is None else at
     with db.tx() as c:
+        if doubt is not None:
+            _doubt_abandoned(c, t, *doubt)
         ids = q.due_ids(c, t, limit, only)
         if not ids:
             return []
@@ -269,20 +276,25 @@ def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, 
     return IN_DOUBT
 
 
-def doubt_abandoned(db: Database, after: float, route: Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]) -> int:
+Route = Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]
+
+
+def doubt_abandoned(db: Database, after: float, route: Route, at: float | None = None) -> int:
     """A claim whose lease ran out without a record: the worker died during the call. Where the
     provider does not deduplicate, that call may have gone through, so the message is in doubt
     instead of being claimed again (a record always clears `lease_until`). `route` names the
     channel the call went to (the first configured one of the list) and the ones after it."""
-    t = now()
-    n = 0
     with db.tx() as c:
-        rows = q.abandoned_claims(c, t)
-        for r in rows:
-            channel, remaining = route(r)
-            if retry_safety(channel) == "none":
-                _doubt(c, r["id"], channel, remaining, "the worker stopped during the call", t, r["updated_at"], after)
-                n += 1
+        return _doubt_abandoned(c, now() if at is None else at, after, route)
+
+
+def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route) -> int:
+    n = 0
+    for r in q.abandoned_claims(c, t):
+        channel, remaining = route(r)
+        if retry_safety(channel) == "none":
+            _doubt(c, r["id"], channel, remaining, "the worker stopped during the call", t, r["updated_at"], after)
+            n += 1
     return n
 
 

@@ -47,7 +47,7 @@ class Worker:
                 return ch, tuple(names[i + 1:])
         return self.channels["dry-run"], ()
 
-    def _route_names(self, row: sqlite3.Row) -> tuple[str, tuple[str, ...]]:
+    def route_names(self, row: sqlite3.Row) -> tuple[str, tuple[str, ...]]:
         ch, remaining = self.route(row)
         return ch.name, remaining
 
@@ -93,7 +93,8 @@ class Worker:
         """One send lane: claim a message, send it, record it, until nothing is due."""
         n = 0
         while not self._stopping.is_set():
-            rows = claim(self.db, 1, self.settings.send_lease, at=self.clock())
+            rows = claim(self.db, 1, self.settings.send_lease, at=self.clock(),
+                         doubt=(self.settings.in_doubt_after, self.route_names))
             if not rows:
                 return n
             self.record(self.call(rows[0]))
@@ -114,7 +115,7 @@ class Worker:
                 return total
             try:
                 self._wanted.clear()
-                doubt_abandoned(self.db, self.settings.in_doubt_after, self._route_names)
+                doubt_abandoned(self.db, self.settings.in_doubt_after, self.route_names, at=self.clock())
                 total += self._lanes()
             finally:
                 self._drain_lock.release()
