@@ -312,12 +312,16 @@ def resolve_in_doubt(db: Database) -> int:
     return n
 
 
-def settle_in_doubt(db: Database, source: str, channel: str, recipient: str, seen_at: float, raw: str = "") -> list[str]:
-    """A receipt from the provider shows a message of ours reached this recipient after an in-doubt
-    attempt began: the lost answer was an acceptance, the message is delivered."""
+def settle_in_doubt(db: Database, source: str, channel: str, recipient: str, seen_at: float, text: str,
+                    raw: str = "") -> list[str]:
+    """The provider shows that a message with this text reached this recipient after an in-doubt
+    attempt began: the lost answer was an acceptance, that message is delivered. The text must be
+    ours (whole, or as the provider cut it): a receipt alone could be for anything the recipient
+    was sent (the shop answering by hand), and settling on it could hide a notice never sent."""
     t = now()
     with db.tx() as c:
-        rows = q.doubts_of(c, channel, recipient, seen_at)
+        rows = [r for r in q.doubts_of(c, channel, recipient, seen_at)
+                if text and (r["text"] == text or (len(text) >= 20 and r["text"].startswith(text)))]
         for r in rows:
             q.add_event(c, t, r["id"], source, None, Event.DELIVERED.value, raw)
             q.set_delivered(c, r["id"], DELIVERED, f"was in doubt; {source} reported delivery to this recipient", t)

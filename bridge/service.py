@@ -206,9 +206,11 @@ class Bridge:
             if mid is None and event.chat is not None and report.event is Event.DELIVERED:
                 chat = providers.chat(event.chat[0])
                 phone = chat.phone_of(self.db, event.chat[1])
-                if phone:
+                # a receipt names an id we never got back: what was sent under it decides
+                text = chat.message_text(self.settings, event.provider_id) if phone and event.provider_id else None
+                if phone and text:
                     settled = settle_in_doubt(self.db, event.source, chat.channel, phone,
-                                              event.seen_at or self.clock(), report.raw)
+                                              event.seen_at or self.clock(), text, report.raw)
                     for m in settled:
                         log.info("message %s was in doubt: %s reports a delivery to %s after it", m, event.source,
                                  event.chat[1])

@@ -204,7 +204,8 @@ def test_a_graph_5xx_is_never_resent_on_messenger_the_sms_takes_over_after_the_d
 
 def test_a_lost_answer_is_settled_by_the_delivery_receipt(service_factory, tmp_path, fake_esms, graph):
     """Graph took the message but its answer came after our timeout: the message is in doubt (the
-    SMS waits its turn); Messenger's receipt for a message id we never got settles it, no SMS."""
+    SMS waits its turn); Messenger's receipt for a message id we never got settles it once the
+    Conversations API shows our text under that id (a reply typed in the Page inbox does not), no SMS."""
     svc = shop(service_factory, tmp_path, fake_esms, graph, messenger_timeout=0.5)
     psid = linked_customer(svc, fake_esms, graph)
     graph.answer_delay = 1.5
@@ -213,6 +214,10 @@ def test_a_lost_answer_is_settled_by_the_delivery_receipt(service_factory, tmp_p
     m = svc.messages(rule="order-status")[-1]
     assert "esms takes over after 600 s" in m["reason"]
     graph.answer_delay = 0
+    # the shop answers the customer by hand from the Page inbox: that receipt proves nothing of ours
+    by_hand = graph.page_reply(psid, "Dạ shop đã nhận đơn ạ")
+    assert graph.deliver(psid, [by_hand]).status_code == 200
+    assert svc.messages(rule="order-status")[-1]["status"] == "in-doubt"
     r = graph.deliver(psid, [graph.sent_to(psid)[0]["message_id"]])
     assert r.status_code == 200
     wait_until(lambda: svc.messages(rule="order-status")[-1]["status"] == "delivered", what="settled by the receipt")

@@ -300,7 +300,7 @@ def doubts_due(c: sqlite3.Connection, t: float) -> list[sqlite3.Row]:
 
 
 def doubts_of(c: sqlite3.Connection, channel: str, recipient: str, seen_at: float) -> list[sqlite3.Row]:
-    return c.execute("SELECT id FROM messages WHERE status='in-doubt' AND channel=? AND recipient=?"
+    return c.execute("SELECT id, text FROM messages WHERE status='in-doubt' AND channel=? AND recipient=?"
                      " AND sent_at <= ?", (channel, recipient, seen_at)).fetchall()
 
 

@@ -68,7 +68,7 @@ class FakeGraph(LoopbackServer):
             self._failures.extend([name] * n)
 
     def sent_to(self, psid: str) -> list[dict[str, Any]]:
-        return [s for s in self.sent if s["recipient"]["id"] == psid]
+        return [s for s in self.sent if s["recipient"]["id"] == psid and not s.get("by_hand")]
 
     # -- Meta's side of our webhook -----------------------------------------------------
     def post_events(self, *events: dict[str, Any], secret: str | None = None,
@@ -164,7 +164,32 @@ class FakeGraph(LoopbackServer):
                 time.sleep(self.answer_delay)
             return Response(json.dumps({"recipient_id": psid, "message_id": mid}), content_type="application/json")
 
+        @app.get(f"/{VERSION}/<mid>")
+        def message(mid: str):
+            """The Conversations API's message lookup (`GET /{message-id}?fields=message`)."""
+            auth = request.headers.get("Authorization", "")
+            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else request.args.get("access_token")
+            if token != self.page_token:
+                return self._error("token")
+            with self._lock:
+                found = next((m for m in self.sent if m["message_id"] == mid), None)
+            if found is None:
+                return Response(json.dumps({"error": {"message": f"Unsupported get request. Object with ID '{mid}' "
+                                                                 "does not exist", "type": "GraphMethodException",
+                                                      "code": 100, "error_subcode": 33}}),
+                                status=400, content_type="application/json")
+            msg = found.get("message") or {}
+            text = msg.get("text") or (((msg.get("attachment") or {}).get("payload") or {}).get("text") or "")
+            return Response(json.dumps({"id": mid, "message": text}), content_type="application/json")
+
         return app
+
+    def page_reply(self, psid: str, text: str) -> str:
+        """The shop answers by hand from the Page inbox: a message of the page we did not send."""
+        mid = f"m_{uuid.uuid4().hex}"
+        with self._lock:
+            self.sent.append({"recipient": {"id": psid}, "message": {"text": text}, "message_id": mid, "by_hand": True})
+        return mid
 
     @staticmethod
     def _bad(message: str) -> Response:

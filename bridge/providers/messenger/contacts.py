@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import requests
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ...config import Settings
@@ -199,6 +200,19 @@ class Identities:
     answered by the rules above."""
 
     channel = "messenger"   # the channel that writes to these identities
+
+    def message_text(self, settings: Settings, mid: str) -> str | None:
+        """The text Messenger holds under a message id (Conversations API), to tell our lost
+        message from anything else the page sent; None when it cannot be read."""
+        try:
+            r = requests.get(f"{settings.graph_base_url}/{mid}", params={"fields": "message"},
+                             headers={"Authorization": f"Bearer {settings.messenger_page_token}"},
+                             timeout=(5, settings.messenger_timeout))
+            data = r.json() if r.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+        text = data.get("message") if isinstance(data, dict) else None
+        return text if isinstance(text, str) and text else None
 
     def phone_of(self, db: Database, psid: str) -> str | None:
         """The phone a PSID is bound to: our messages are addressed by phone."""
