@@ -15,7 +15,7 @@ import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import Database
+from .store.db import Database
 
 KEY = "admin.password_hash"
 GENERATION = "admin.session_generation"

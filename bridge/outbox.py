@@ -477,7 +477,7 @@ def never_resent(row: Any) -> bool:
     return kind_of(row) in NEVER_RESENT
 
 
-def job_channels() -> set[str]:
+def job_channel_names() -> set[str]:
     """Channels that carry jobs rather than messages: a message is never resent onto one."""
     return set(JOB_CHANNELS.values())
 
@@ -494,8 +494,10 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
         row = q.get(c, mid)
         if row is None:
             raise ValueError(f"no message {mid}")
-        if never_resent(row) or (channel in job_channels() and kind_of(row) == MESSAGE):
+        if never_resent(row):
             raise ValueError(f"message {mid} is an order update (mark paid, order note): never resent")
+        if channel in job_channel_names() and kind_of(row) == MESSAGE:
+            raise ValueError(f"{channel} carries jobs, not messages: message {mid} cannot be resent through it")
         if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):
             raise ValueError(f"{mid} is a {kind_of(row)} job: it is only resent through its own channel")
         if not row["recipient"]:

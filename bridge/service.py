@@ -1,4 +1,5 @@
-"""The assembled service: settings, database, rules, channels, intake, worker, scheduler.
+"""The assembled service: settings, database, rules, channels, shop events, received texts, worker,
+scheduler; and `accept`, where every normalized event from a webhook reaches the core.
 
 One `Bridge` per process, held by the Flask app (no module-level globals), so tests can run
 several side by side against different databases and fakes.
@@ -17,7 +18,7 @@ from . import admin_password, alerts, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
-from .db import Database
+from .store.db import Database
 from .text_handlers import load_handlers
 from .received_texts import ReceivedTexts
 from .shop_events import ShopEvents

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from bridge.envparse import bank_accounts as _accounts
-from bridge.db import now
+from bridge.store.db import now
 from bridge.outbox import Draft, enqueue
 from bridge.phones import normalize_phone
 from bridge.smstext import prepare

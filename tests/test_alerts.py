@@ -8,7 +8,7 @@ import requests
 
 from bridge import alerts
 from bridge.envparse import bank_accounts as _accounts
-from bridge.db import now
+from bridge.store.db import now
 from tests.conftest import esms_settings, smsgate_settings, wait_until
 from tests.orders import order_body
 

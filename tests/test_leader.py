@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from bridge.db import Database
+from bridge.store.db import Database
 from bridge.leader import KEY
 from tests.conftest import ROOT, wait_until
 

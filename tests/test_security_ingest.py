@@ -152,7 +152,7 @@ def test_generated_secrets_are_printed_once_then_never(tmp_path):
         out = first.output()
     finally:
         first.stop()
-    from bridge.db import Database
+    from bridge.store.db import Database
     db = Database(env["BRIDGE_DB"])
     secrets = {k: db.kv_get(k) for k in ("esms_callback_token", "fibo_token", "notify_token")}
     assert all(secrets.values()) and len(set(secrets.values())) == 3
@@ -194,7 +194,7 @@ def test_rotate_secret_makes_a_new_token_and_the_old_one_stops_working(tmp_path)
     env = _env(tmp_path)
     svc = ServiceProcess(env).start()
     svc.stop()
-    from bridge.db import Database
+    from bridge.store.db import Database
     old = Database(env["BRIDGE_DB"]).kv_get("fibo_token")
     run_env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))}, **env}
     r = subprocess.run([sys.executable, "-m", "bridge", "rotate-secret", "FIBO_TOKEN"], cwd=ROOT, env=run_env,
@@ -261,7 +261,7 @@ def test_check_config_warns_about_a_legacy_inbound_token(tmp_path):
 def test_upgrading_a_database_with_a_stored_inbound_token(tmp_path):
     """An older version generated INBOUND_TOKEN and stored it; FiboSMS and the forwarder were
     given it. After the upgrade it opens only the eSMS callback, and the first start says what to do."""
-    from bridge.db import Database
+    from bridge.store.db import Database
     env = _env(tmp_path)
     db = Database(env["BRIDGE_DB"])
     db.migrate()

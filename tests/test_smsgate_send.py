@@ -100,7 +100,7 @@ def test_a_lost_answer_then_a_crash_is_retried_on_the_same_phone_only(service_fa
 
 def test_a_retry_waits_for_its_paused_phone_and_a_phone_never_reached_pins_nothing(service_factory, tmp_path,
                                                                                     fake_smsgate):
-    from bridge.db import now
+    from bridge.store.db import now
     from tests.fakes.smsgate import FakeSmsGate
     with FakeSmsGate() as second:
         svc = answer_lost_on_phone_a(service_factory, tmp_path, fake_smsgate, second, 562)

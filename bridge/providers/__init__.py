@@ -1,6 +1,6 @@
 """Every outside system, one package each, and the registry the core reads them from.
 
-The core (outbox, intake, payments, web, scheduler) never imports a provider or names one: it
+The core (outbox, shop events, received texts, payments, web, scheduler) never imports a provider or names one: it
 asks this registry for the channels, webhooks, periodic jobs, settings and secrets the installed
 providers declare. Adding a provider is a new package here plus its name in INSTALLED.
 
@@ -174,6 +174,12 @@ def payment_trust(source: str, settings: Any) -> tuple[str, str]:
     for p in installed():
         if p.name == source and p.payment_trust:
             return resolve(p.payment_trust)(settings)
+    # a source no provider vouches for proves nothing about who sent the text: a person decides
+    return "review", f"{source or 'an unknown source'}: no provider vouches for texts from it, so a person confirms"
+
+
+def authenticated(settings: Any) -> tuple[str, str]:
+    """Payment trust of a source whose every request is signed or carries its own secret."""
     return "confirm", ""
 
 
@@ -267,10 +273,6 @@ def template_vars(settings: Any, order_id: int | None = None, customer_id: int |
 def pay_links(settings: Any, order_id: int) -> list[tuple[str, str]]:
     """(text, url) links the providers offer on an order's pay page."""
     return [link for p in installed() if p.pay_links for link in resolve(p.pay_links)(settings, order_id)]
-
-
-def admin_pages() -> tuple[str, ...]:
-    return tuple(m for p in installed() for m in p.admin_pages)
 
 
 def admin_nav() -> tuple[tuple[str, str], ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
-from ..db import Database, now
+from .db import Database, now
 
 KEEP_SENDS = 7200.0   # seconds of sends kept per device: the longest budget window (an hour), twice
 

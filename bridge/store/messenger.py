@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..db import Database
+from .db import Database
 
 
 def named_by_order(c: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:

@@ -1,4 +1,5 @@
-"""HTTP surfaces, one blueprint per outside party: WooCommerce hooks, provider callbacks, health."""
+"""HTTP surfaces: the application factory (app.py), the one provider-webhook view (webhooks.py),
+the pay page, health, metrics and the admin; shared helpers below."""
 from __future__ import annotations
 
 from flask import current_app, jsonify

@@ -9,7 +9,6 @@ PROVIDER = Provider(
     channels={"esms": "bridge.providers.esms.sender:EsmsChannel",
               "zalo": "bridge.providers.esms.zalo:ZaloZnsChannel",
               "zalo-sms": "bridge.providers.esms.zalo:ZaloSmsChannel"},
-    # eSMS refuses a RequestId it has already seen (code 124): a retry on our id cannot send twice.
     webhooks=("bridge.providers.esms.webhook:callback",),
     jobs=(Job("poll_esms_status", "poll eSMS status", "bridge.providers.esms.jobs:poll_esms",
               every=lambda s: max(30.0, min(300.0, s.esms_poll_after / 2))),
@@ -27,5 +26,6 @@ PROVIDER = Provider(
     check="bridge.providers.esms.settings:config_errors",
     status="bridge.providers.esms.status:balance",
     watch="bridge.providers.esms.status:low_balance",
+    # eSMS refuses a RequestId it has already seen (code 124): a retry on our id cannot send twice.
     retry_safety={"esms": "key", "zalo": "key", "zalo-sms": "key"},
 )

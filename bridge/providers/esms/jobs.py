@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from ...db import now
+from ...store.db import now
 from ...jobs import poll_channel
 from .status import BALANCE_KEY
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from . import contacts as messenger_contacts
-from ...db import now
+from ...store.db import now
 from ...store import messenger as store
 from ...web import bridge
 from ...web.admin import bp, who

@@ -27,7 +27,7 @@ import requests
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ...config import Settings
-from ...db import Database, now
+from ...store.db import Database, now
 from ...events import ChatLinked, ChatRead, ChatSeen, LinkResult
 from ...store import messenger as store
 
@@ -77,11 +77,6 @@ def check_ref(settings: Settings, token: str, at: float | None = None) -> tuple[
                                                          not isinstance(v, bool) for k, v in data.items()):
         return None, "not signed by us"
     return data, ""
-
-
-def read_ref(settings: Settings, token: str, at: float | None = None) -> dict[str, int] | None:
-    """The order/customer a ref names, or None when it was not made by us or has expired."""
-    return check_ref(settings, token, at)[0]
 
 
 def ref_hash(token: str) -> str:

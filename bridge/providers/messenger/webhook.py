@@ -17,7 +17,7 @@ from typing import Any, Callable
 from flask import Response
 
 from ...config import Settings
-from ...db import now
+from ...store.db import now
 from ...events import ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText
 from ..base import Event, Refused, Request, StatusReport, Webhook, secret_matches
 

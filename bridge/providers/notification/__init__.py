@@ -11,5 +11,6 @@ PROVIDER = Provider(
     endpoints="bridge.providers.notification.webhook:endpoints",
     text_kinds={"notification": "app_notification"},
     inbound_token_successors=("notify_token",),
+    payment_trust="bridge.providers:authenticated",   # signed requests (or its own bearer token)
     rotation_effect={"notify_token": "give the notification forwarder the new token"},
 )

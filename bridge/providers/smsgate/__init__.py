@@ -18,5 +18,6 @@ PROVIDER = Provider(
     endpoints="bridge.providers.smsgate.webhook:endpoints",
     # A phone refuses a message id it already has; another phone has never seen it.
     retry_safety={"smsgate": "device"},
+    payment_trust="bridge.providers:authenticated",   # signed requests (or its own bearer token)
     rotation_effect={"smsgate_signing_key": "set the new signing key on every SMSGate phone"},
 )

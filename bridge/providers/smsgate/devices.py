@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ...config import Settings
-from ...db import Database, now
+from ...store.db import Database, now
 from ...store import devices as store
 
 

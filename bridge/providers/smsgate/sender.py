@@ -15,7 +15,7 @@ import requests
 
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
-from ...db import now
+from ...store.db import now
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ PROVIDER = Provider(
     channels={"woocommerce": "bridge.providers.woocommerce.writeback:WooCommerceChannel"},
     webhooks=("bridge.providers.woocommerce.webhook:webhook",),
     blueprints=("bridge.providers.woocommerce.admin_page:templates",),
-    # Marking paid is repeatable; a note carries our id and is added only when the order lacks it.
     jobs=(Job("reconcile", "reconcile with WooCommerce", "bridge.providers.woocommerce.reconcile:run",
               every=lambda s: s.reconcile_every, when=lambda s: s.woo_configured),),
     performs={"order_update": "woocommerce"},
@@ -19,5 +18,6 @@ PROVIDER = Provider(
     shop="bridge.providers.woocommerce.shop",
     cli="bridge.providers.woocommerce.cli",
     admin_pages=("bridge.providers.woocommerce.admin_page",),
+    # Marking paid is repeatable; a note carries our id and is added only when the order lacks it.
     retry_safety={"woocommerce": "key"},
 )

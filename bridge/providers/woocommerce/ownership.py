@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...db import Database
+from ...store.db import Database
 from .client import WooClient
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 WooCommerce never retries a webhook, disables it after repeated failed deliveries, and
 delivers nothing while we are down (PROTOCOLS §1). The reconcile job asks the REST API for every
-order modified since the last change we saw and feeds each through the same intake as a
-webhook: the intake keeps per order the last `date_modified_gmt` and the last status notified,
+order modified since the last change we saw and feeds each through the same shop events as a
+webhook: shop_events keeps per order the last `date_modified_gmt` and the last status notified,
 so a status is notified exactly once whether the webhook, the reconcile or both bring it. The
 same pass re-activates our webhooks that WooCommerce disabled (and tells the owner), and flags
 bank-transfer orders left unpaid too long.
@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ... import alerts
 from . import ownership as woo_webhooks
-from ...db import Database
+from ...store.db import Database
 from ...store import customers as stored_customers, orders as stored_orders
 from .client import WooAnswer, WooClient
 from .webhook import delivery
@@ -51,14 +51,14 @@ class Summary:
     finished_at: str = ""
     since: str = ""
     fetched: int = 0                 # orders read from WooCommerce (again when a range was re-read)
-    processed: int = 0               # new order versions taken in by the intake
+    processed: int = 0               # new order versions taken in by shop_events
     notified: int = 0                # messages queued from them
-    failed: int = 0                  # orders the intake could not use (recorded as deliveries in error)
+    failed: int = 0                  # orders shop_events could not use (recorded as deliveries in error)
     passes: int = 0
     webhooks_reactivated: list[int] = field(default_factory=list)   # disabled/foreign webhooks replaced
     webhooks: list[str] = field(default_factory=list)               # what the webhook check found, readable
     customers_fetched: int = 0       # customers registered since the last one seen
-    customers_taken: int = 0         # of which taken in by the intake now
+    customers_taken: int = 0         # of which taken in by shop_events now
     stale_pending: list[str] = field(default_factory=list)   # order numbers unpaid too long
     stale_new: list[str] = field(default_factory=list)       # of which flagged (and alerted) by this pass
     error: str = ""
@@ -160,7 +160,7 @@ def _one_pass(bridge: Any, woo: WooClient, summary: Summary, notify: bool,
 
 
 def _take(bridge: Any, summary: Summary, order: Any, notify: bool) -> str:
-    """One order through the webhook intake, as an `order.updated` delivery whose id names the
+    """One order through the shop events, as an `order.updated` delivery whose id names the
     version (id, modified, status): reading it again is a duplicate, not a second decision."""
     if not isinstance(order, dict):
         summary.failed += 1
@@ -178,7 +178,7 @@ def _take(bridge: Any, summary: Summary, order: Any, notify: bool) -> str:
 
 
 def _as_delivery(bridge: Any, topic: str, delivery_id: str, resource: dict[str, Any], notify: bool) -> Any:
-    """A resource read from REST, through the webhook intake as if WooCommerce had delivered it
+    """A resource read from REST, through the shop events as if WooCommerce had delivered it
     under `topic` (webhook id "reconcile"); the same version read again is an exact replay."""
     resource_type, _, event = topic.partition(".")
     headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": resource_type, "X-WC-Webhook-Event": event,
@@ -210,7 +210,7 @@ def _webhooks(bridge: Any, woo: WooClient, summary: Summary) -> None:
 
 def _customers(bridge: Any, woo: WooClient, summary: Summary, notify: bool) -> None:
     """Customers registered while no webhook reached us, newest first down to the last one
-    seen, through the intake as `customer.created` (which welcomes each at most once). Only
+    seen, through the shop events as `customer.created` (which welcomes each at most once). Only
     registrations within WELCOME_CATCH_UP_HOURS are welcomed: an old account is no news."""
     stored = bridge.db.kv_get(CUSTOMERS_KEY)
     mark = int(stored or 0)

@@ -10,7 +10,6 @@ English one click away.
 """
 from __future__ import annotations
 
-import importlib
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,8 +47,7 @@ def init_app(app: Flask) -> None:
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
     from . import auth, dashboard, messages, orders, payments, rules_page, settings_page
-    for page in providers.admin_pages():   # each provider's own pages, on this blueprint
-        importlib.import_module(page)
+    providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 
 

@@ -81,7 +81,7 @@ def message(mid: str):
         "admin/message.html", m=m, payload=payload, legs=outbox.history(b.db, mid), copies=copies,
         attempts=[dict(r) for r in stored.attempts_of(b.db, mid)],
         events=[dict(r) for r in stored.events_of(b.db, mid)],
-        channels=[n for n in sorted(b.channels) if n not in outbox.job_channels()],
+        channels=[n for n in sorted(b.channels) if n not in outbox.job_channel_names()],
         can_cancel=m["status"] in outbox.WAITING, can_resend=bool(m["recipient"]) and not outbox.never_resent(m),
         in_doubt=m["status"] == outbox.IN_DOUBT)
 
@@ -91,7 +91,7 @@ def resend(mid: str):
     b = bridge()
     m = _message_or_404(mid)
     channel = request.form.get("channel") or None
-    if outbox.never_resent(m) or (channel in outbox.job_channels() and outbox.kind_of(m) == outbox.MESSAGE):
+    if outbox.never_resent(m) or (channel in outbox.job_channel_names() and outbox.kind_of(m) == outbox.MESSAGE):
         # A WooCommerce action (mark paid, order note) done twice is a second payment
         # confirmation in the shop; the button is hidden, and the server refuses it too.
         flash(_("A WooCommerce action (mark paid, order note) is never resent: it would confirm or note the "
