@@ -173,9 +173,9 @@ def _receipts(psid: str, ev: dict[str, Any]) -> list[Any]:
             out.append(DeliveryReport(SOURCE, StatusReport(Event.DELIVERED, "delivery", "Messenger delivery", raw), mid,
                                       chat=("messenger", psid), seen_at=_seconds(delivery.get("watermark"))))
     read = ev.get("read") if isinstance(ev.get("read"), dict) else None
-    watermark = read.get("watermark") if read else None
-    if isinstance(watermark, (int, float)) and not isinstance(watermark, bool):
-        out.append(ChatRead("messenger", SOURCE, psid, watermark / 1000, "Messenger read receipt", raw))
+    up_to = _seconds(read.get("watermark")) if read else None
+    if up_to is not None:
+        out.append(ChatRead("messenger", SOURCE, psid, up_to, "Messenger read receipt", raw))
     return out
 
 
