@@ -14,11 +14,12 @@ from typing import Any, Callable
 import pytest
 import requests
 
-from tests.conftest import ROOT, SECRET, ServiceProcess, signed_headers, wait_until, write_mappings
+from tests.conftest import SECRET, ServiceProcess, signed_headers, wait_until, write_mappings
 from tests.fakes.graph import FakeGraph
 from tests.fakes.receiver import FakeReceiver
 from tests.orders import order_body
 from tests.test_reliability_deployed import ACCOUNT, bank_sms, push_sms
+from tests.test_smsgate_send import TWO_PHONES
 from tests.test_zalo import RULES as ZALO_RULES
 
 ORDER = 8100
@@ -192,18 +193,6 @@ def test_accepted_answer_lost_worker_killed_and_restarted_reaches_the_customer_a
     if case.ends == "in-doubt":
         assert "may have taken it" in reason and "waiting for a person" in reason
 
-
-TWO_PHONES = """
-devices:
-  - name: shop-phone-a
-    url: {a}
-    gap_min: 0
-    gap_max: 0
-  - name: shop-phone-b
-    url: {b}
-    gap_min: 0
-    gap_max: 0
-"""
 
 
 def test_two_phones_a_worker_killed_during_the_send_retries_only_on_the_phone_it_asked(tmp_path, fake_smsgate):
