@@ -279,16 +279,11 @@ def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, 
 Route = Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]
 
 
-def doubt_abandoned(db: Database, after: float, route: Route, at: float | None = None) -> int:
+def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route) -> int:
     """A claim whose lease ran out without a record: the worker died during the call. Where the
     provider does not deduplicate, that call may have gone through, so the message is in doubt
     instead of being claimed again (a record always clears `lease_until`). `route` names the
     channel the call went to (the first configured one of the list) and the ones after it."""
-    with db.tx() as c:
-        return _doubt_abandoned(c, now() if at is None else at, after, route)
-
-
-def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route) -> int:
     n = 0
     for r in q.abandoned_claims(c, t):
         channel, remaining = route(r)
@@ -400,12 +395,8 @@ def pin_device(db: Database, mid: str, device: str) -> None:
 
 def channel_of(db: Database, provider_id: str) -> str | None:
     """The channel of the message a provider knows by this id."""
-    row = q.by_provider_id_channel(db, provider_id)
+    row = q.by_provider_id(db, provider_id)
     return row["channel"] if row else None
-
-
-def message_row(db: Database, message_id: str) -> sqlite3.Row | None:
-    return q.routing(db, message_id)
 
 
 def apply_report(db: Database, source: str, report: StatusReport, provider_id: str | None,

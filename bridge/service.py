@@ -18,6 +18,7 @@ from . import admin_password, alerts, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
+from .store import messages as stored_messages
 from .store.db import Database
 from .text_handlers import load_handlers
 from .received_texts import ReceivedTexts
@@ -31,7 +32,7 @@ from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryRepor
                      ShopPing)
 from .rejections import record_rejection
 from .shop_events import IGNORED, store_delivery
-from .outbox import apply_report, channel_of, message_row, settle_in_doubt
+from .outbox import apply_report, channel_of, settle_in_doubt
 from .sending import Event, StatusReport
 from .worker import Worker
 
@@ -218,7 +219,7 @@ class Bridge:
                     return {"message": settled[0] if settled else None, "event": report.event.value,
                             "known": bool(settled)}
             if mid:
-                row = message_row(self.db, mid)
+                row = stored_messages.get(self.db, mid)
                 if row is not None and row["channel"] in self.channels:
                     self.channels[row["channel"]].on_report(row["device"], report.event, report.detail)
                 self.wake_worker()

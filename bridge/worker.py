@@ -16,7 +16,7 @@ from typing import Callable
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
-from .outbox import MESSAGE, pin_device, Attempt, claim, doubt_abandoned, kind_of, payload_of, record_results, send_id
+from .outbox import MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -115,7 +115,6 @@ class Worker:
                 return total
             try:
                 self._wanted.clear()
-                doubt_abandoned(self.db, self.settings.in_doubt_after, self.route_names, at=self.clock())
                 total += self._lanes()
             finally:
                 self._drain_lock.release()

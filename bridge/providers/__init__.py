@@ -104,18 +104,30 @@ def installed() -> tuple[Provider, ...]:
     return tuple(importlib.import_module(f"{__name__}.{n}").PROVIDER for n in INSTALLED)
 
 
-def channel_adapters() -> dict[str, str]:
-    out: dict[str, str] = {}
+def _merged(attr: str) -> dict[str, Any]:
+    """Every provider's `attr` table in one (a later provider's entry wins, as in INSTALLED)."""
+    out: dict[str, Any] = {}
     for p in installed():
-        out.update(p.channels)
+        out.update(getattr(p, attr))
     return out
+
+
+def _joined(attr: str) -> tuple[Any, ...]:
+    """Every provider's `attr` list, one after the other in INSTALLED order."""
+    return tuple(x for p in installed() for x in getattr(p, attr))
+
+
+def _first(attr: str, key: str) -> Any:
+    """The first provider's entry for `key` in its `attr` table, or None."""
+    return next((getattr(p, attr)[key] for p in installed() if key in getattr(p, attr)), None)
+
+
+def channel_adapters() -> dict[str, str]:
+    return _merged("channels")
 
 
 def env_table() -> dict[str, tuple[str, Callable[[str], Any]]]:
-    out: dict[str, tuple[str, Callable[[str], Any]]] = {}
-    for p in installed():
-        out.update(p.env)
-    return out
+    return _merged("env")
 
 
 def settings_mixins() -> tuple[type, ...]:
@@ -123,25 +135,19 @@ def settings_mixins() -> tuple[type, ...]:
 
 
 def generated_secrets() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in installed():
-        out.update(p.secrets)
-    return out
+    return _merged("secrets")
 
 
 def sensitive_fields() -> tuple[str, ...]:
-    return tuple(f for p in installed() for f in p.sensitive)
+    return _joined("sensitive")
 
 
 def inbound_token_fallbacks() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in installed():
-        out.update(p.inbound_token_fallback)
-    return out
+    return _merged("inbound_token_fallback")
 
 
 def owner_channels() -> tuple[str, ...]:
-    return tuple(c for p in installed() for c in p.owner_channels)
+    return _joined("owner_channels")
 
 
 def default_channel() -> str:
@@ -149,14 +155,11 @@ def default_channel() -> str:
 
 
 def template_channels() -> tuple[str, ...]:
-    return tuple(c for p in installed() for c in p.template_channels)
+    return _joined("template_channels")
 
 
 def rotation_effects() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in installed():
-        out.update(p.rotation_effect)
-    return out
+    return _merged("rotation_effect")
 
 
 def config_errors(settings: Any) -> list[str]:
@@ -184,31 +187,22 @@ def authenticated(settings: Any) -> tuple[str, str]:
 
 
 def inbound_token_successors() -> tuple[str, ...]:
-    return tuple(n for p in installed() for n in p.inbound_token_successors)
+    return _joined("inbound_token_successors")
 
 
 def text_kind(source: str) -> str:
     """What texts from `source` are for the bank parsers: "sms" unless its provider says otherwise."""
-    for p in installed():
-        if source in p.text_kinds:
-            return p.text_kinds[source]
-    return "sms"
+    return _first("text_kinds", source) or "sms"
 
 
 def reply_channel(source: str) -> str | None:
     """The channel that answers a text received from `source` on the same line (the same phone)."""
-    for key in (source, "*"):   # "*": the line that answers texts from any source by default
-        for p in installed():
-            if key in p.replies:
-                return p.replies[key]
-    return None
+    # "*": the line that answers texts from any source by default
+    return _first("replies", source) or _first("replies", "*")
 
 
 def job_channels() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in installed():
-        out.update(p.performs)
-    return out
+    return _merged("performs")
 
 
 def shop() -> Any:
@@ -241,16 +235,11 @@ def owner_alerts(bridge: Any) -> list[tuple[str, str, str]]:
 
 
 def jobs() -> tuple[Job, ...]:
-    return tuple(j for p in installed() for j in p.jobs)
-
-
+    return _joined("jobs")
 
 
 def retry_safety(channel: str) -> str:
-    for p in installed():
-        if channel in p.retry_safety:
-            return p.retry_safety[channel]
-    return "none"
+    return _first("retry_safety", channel) or "none"
 
 
 def chat(provider: str) -> Any:
@@ -276,8 +265,8 @@ def pay_links(settings: Any, order_id: int) -> list[tuple[str, str]]:
 
 
 def admin_nav() -> tuple[tuple[str, str], ...]:
-    return tuple(item for p in installed() for item in p.admin_nav)
+    return _joined("admin_nav")
 
 
 def chat_sources() -> tuple[str, ...]:
-    return tuple(src for p in installed() for src in p.chat_sources)
+    return _joined("chat_sources")

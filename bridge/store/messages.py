@@ -176,8 +176,8 @@ def leg_now(db: Database, mid: str) -> sqlite3.Row | None:
 
 
 # -- delivery reports -------------------------------------------------------------------------
-def by_provider_id(c: sqlite3.Connection, provider_id: str) -> sqlite3.Row | None:
-    return c.execute("SELECT id, status FROM messages WHERE provider_id=?", (provider_id,)).fetchone()
+def by_provider_id(db_or_c: Database | sqlite3.Connection, provider_id: str) -> sqlite3.Row | None:
+    return fetch_one(db_or_c, "SELECT id, status, channel FROM messages WHERE provider_id=?", (provider_id,))
 
 
 def for_report(c: sqlite3.Connection, mid: str) -> sqlite3.Row | None:
@@ -269,15 +269,6 @@ def last_attempts(db: Database, channel: str, since: float, n: int) -> list[sqli
                     (channel, since, n))
 
 
-
-
-def by_provider_id_channel(db: Database, provider_id: str) -> sqlite3.Row | None:
-    return db.one("SELECT channel FROM messages WHERE provider_id=?", (provider_id,))
-
-
-def routing(db: Database, mid: str) -> sqlite3.Row | None:
-    """Where a message went: its channel and the device that took it."""
-    return db.one("SELECT id, channel, device, status FROM messages WHERE id=?", (mid,))
 
 
 def set_in_doubt(c: sqlite3.Connection, mid: str, status: str, channel: str, fallback: str, started: float,

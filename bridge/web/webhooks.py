@@ -35,23 +35,25 @@ def _recorded_body(hook: Webhook, req: Request) -> bytes:
     return req.body
 
 
+def _refuse(hook: Webhook, refused: Refused, kept: bytes) -> Response | tuple[Any, int]:
+    record_rejection(bridge().db, request.path, refused.status, refused.reason, request.remote_addr,
+                     request.headers, kept)
+    log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
+    return _respond(hook.refusal(refused.status, refused.reason))
+
+
 def make_view(hook: Webhook):
     def view():
         b = bridge()
         if request.content_length is not None and request.content_length > MAX_BODY:
-            record_rejection(b.db, request.path, 413, f"body of {request.content_length} bytes is over the 1 MiB limit",
-                             request.remote_addr, request.headers, b"")
-            return _respond(hook.refusal(413, f"body of {request.content_length} bytes is over the 1 MiB limit"))
+            return _refuse(hook, Refused(413, f"body of {request.content_length} bytes is over the 1 MiB limit"), b"")
         req = Request(method=request.method, path=request.path, args=request.args.to_dict(flat=True),
                       headers=request.headers, body=request.get_data(cache=True), remote_addr=request.remote_addr)
         try:
             hook.validate(req, b.settings)
             events = hook.parse(req, b.settings)
         except Refused as refused:
-            record_rejection(b.db, request.path, refused.status, refused.reason, request.remote_addr,
-                             request.headers, _recorded_body(hook, req))
-            log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
-            return _respond(hook.refusal(refused.status, refused.reason))
+            return _refuse(hook, refused, _recorded_body(hook, req))
         try:
             results = [b.accept(e) for e in events]
         except Exception as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -112,25 +112,23 @@ def resend(mid: str):
 
 @bp.post("/messages/<mid>/cancel")
 def cancel(mid: str):
-    b = bridge()
-    _message_or_404(mid)
-    try:
-        outbox.cancel(b.db, mid, who())
-        flash(_("Cancelled: it will not be sent."), "ok")
-    except ValueError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("admin.message", mid=mid))
+    return _decide(mid, outbox.cancel, _("Cancelled: it will not be sent."))
 
 
 @bp.post("/messages/<mid>/delivered")
 def mark_delivered(mid: str):
     """A person's answer to "in doubt": the customer did get it (they said so, or it shows in the
     page's inbox), so neither the next channel nor a resend is wanted."""
+    return _decide(mid, outbox.mark_delivered, _("Marked as delivered: it will not be sent again."))
+
+
+def _decide(mid: str, act: Callable[[Any, str, str], None], done: str):
+    """A person's decision on one message, flashed with what became of it."""
     b = bridge()
     _message_or_404(mid)
     try:
-        outbox.mark_delivered(b.db, mid, who())
-        flash(_("Marked as delivered: it will not be sent again."), "ok")
+        act(b.db, mid, who())
+        flash(done, "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("admin.message", mid=mid))
