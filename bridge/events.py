@@ -40,6 +40,33 @@ class ReceivedText:
     title: str | None = None
 
 
+@dataclass(frozen=True)
+class BankTransaction:
+    """A bank transaction that a bank-data service (SePay, Casso) or a payment gateway (payOS)
+    reports as fields, not as a text to read. It is stored (deduplicated on `source` +
+    `external_id`) before anything is decided, and decided by the same payment rules as a bank
+    SMS: the provider's own reading of a payment code is only a hint (`code_hint`), shown to a
+    person; our code reading of `memo` decides."""
+    source: str                      # the provider's name ("sepay", "casso", "payos")
+    external_id: str                 # the provider's transaction id: the same id again is the same event
+    bank: str                        # the bank as the provider names it ("Vietcombank", "MBB"); the core canonicalises
+    account: str                     # the receiving account as given (full, masked, or a virtual account)
+    direction: str                   # "in" (credit) or "out" (debit, never acts on an order)
+    amount: int                      # VND, positive
+    memo: str                        # the transfer content as the bank gave it
+    raw: Any                         # the provider's JSON for this transaction, as it came
+    reference: str = ""              # the bank's reference of the transfer
+    balance: int | None = None       # the account's balance after it, when the provider gives it
+    bank_time: float | None = None   # when the bank booked it (Unix seconds), when the provider says
+    code_hint: str = ""              # the provider's own reading of a payment code (never decides)
+    # An order number the provider binds this payment to by a link we created for that order
+    # (payOS orderCode), under the provider's signature: it counts like a payment code read from
+    # the memo; a memo naming another order makes the credit ambiguous.
+    order_hint: str = ""
+    payer: str = ""                  # the payer's name and/or account as given, for a person reviewing
+    virtual_account: str = ""        # the virtual (sub) account it was paid to, when any
+
+
 # What a shop delivery asks the core to do (ShopDelivery.kind).
 ORDER_CHANGED, ORDER_DELETED, CUSTOMER_CREATED, CUSTOMER_UPDATED, PASSWORD_RESET = (
     "order.changed", "order.deleted", "customer.created", "customer.updated", "account.password_reset")

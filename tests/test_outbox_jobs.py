@@ -12,6 +12,7 @@ import requests
 from bridge.outbox import FORWARD, MESSAGE, ORDER_UPDATE
 from bridge.payments.handler import shop_action
 from bridge.store import reports
+from bridge.store.schema import SCHEMA_VERSION
 from tests.test_admin import Admin
 from tests.conftest import woo_settings
 
@@ -33,7 +34,7 @@ def test_a_version_7_database_is_upgraded_in_place_and_its_old_jobs_run_once(ser
         c.executescript(V7.read_text())
     woo.add_order(20107, 278000)
     svc = service_factory(**woo_settings(woo))
-    assert svc.db.scalar("PRAGMA user_version") == 8
+    assert svc.db.scalar("PRAGMA user_version") == SCHEMA_VERSION
 
     rows = rows_by_rule(svc)
     mark, note, fwd, sms = rows["payment-mark-paid"], rows["payment-note"], rows["chatbot"], rows["order-new"]

@@ -9,7 +9,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def migrate(db: Database) -> None:
@@ -175,6 +175,15 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # with their JSON in `text`: that JSON moves to `payload` and `text` becomes what a person reads.
     _ensure_columns(db["messages"], {"kind": str})
     _kinds_for_old_rows(db)
+
+    # v9 (issue 14): payments from every source. A transaction reported as fields (SePay, Casso,
+    # payOS) keeps them in the inbox row (`fields`, JSON); a transaction row keeps what compares it
+    # with the same transfer seen by another source (bank time, account tail, reference key) and
+    # when the shop was told it is paid (the latency owners compare).
+    _ensure_columns(db["inbox"], {"fields": str})
+    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
+                                         "shop_written_at": float})
+    db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
