@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,11 +26,13 @@ SEQ = itertools.count(1)
 
 
 def credit(svc, fake, amount: int, memo: str, hours_ago: float = 0.0) -> dict:
-    """A Vietcombank credit SMS (a transfer of its own) received `hours_ago`; its transactions row."""
+    """A Vietcombank credit SMS (a transfer of its own) made and received `hours_ago`, the bank's
+    time printed in the shop's time zone; its transactions row."""
     n = next(SEQ)
-    text = (f"SD TK {ACCOUNT} +{amount:,}VND luc 23-11-2026 09:{n % 60:02d}:40. SD {5_000_000 + n * 1_000:,}VND. "
+    when = datetime.now(timezone.utc) - timedelta(hours=hours_ago, seconds=n)
+    printed = when.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d-%m-%Y %H:%M:%S")
+    text = (f"SD TK {ACCOUNT} +{amount:,}VND luc {printed}. SD {5_000_000 + n * 1_000:,}VND. "
             f"Ref MBVCB.{9900 + n}.{memo}.CT tu 1047263815 VO MINH KHANG toi {ACCOUNT} CUA H...")
-    when = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
     r = fake.receive("Vietcombank", text, received_at=when.isoformat())
     assert r.status_code == 200 and r.json()["duplicate"] is False, r.text
     return dict(svc.db.one("SELECT * FROM transactions WHERE inbox_id=?", (r.json()["inbox"],)))

@@ -179,7 +179,7 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
         order = self._order(c, reading.single) if reading.single is not None else None
         if order is not None and not_awaiting(order) is None:
-            return self._amount(c, row, p, order, via_wrap=False, received_at=sms.received_at)
+            return self._amount(c, row, p, order, via_wrap=False, at=row["event_at"])
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             return self._already_paid(c, row, p, order)
         # the narrow line-wrap exception
@@ -187,7 +187,7 @@ class PaymentHandler(InboundHandler):
             wrapped = self._order(c, reading.wrapped)
             if wrapped is not None and wrapped["status"] in AWAITING and not wrapped["paid_at"] \
                     and wrapped["total_minor"] == p.amount:
-                return self._amount(c, row, p, wrapped, via_wrap=True, received_at=sms.received_at)
+                return self._amount(c, row, p, wrapped, via_wrap=True, at=row["event_at"])
             return self._record(c, row, AMBIGUOUS, f"only a line-wrapped reading ({prefix}{reading.wrapped}) names an "
                                                    "order, and it does not match exactly")
         if reading.single is not None:
@@ -269,7 +269,7 @@ class PaymentHandler(InboundHandler):
         return stored_orders.by_number(c, str(number))
 
     def _amount(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
-                via_wrap: bool, received_at: float) -> tuple[str, str, int]:
+                via_wrap: bool, at: float) -> tuple[str, str, int]:
         row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
         total, amount = order["total_minor"], p.amount or 0
         how = " (code read across a line wrap)" if via_wrap else ""
@@ -279,19 +279,20 @@ class PaymentHandler(InboundHandler):
             self._confirm(c, order, p, tx_id, note="")
             return decision, reason, tx_id
         if amount < total:
-            return self._partial(c, row, p, order, received_at)
+            return self._partial(c, row, p, order, at)
         excess = format_vnd(amount - total)
         note = f"Nhận {format_vnd(amount)} ({self._facts(p)}), thừa {excess} so với tổng {format_vnd(total)}."
         return self._over(c, row, p, order, note, f"{excess} more than order {order['number']} of {format_vnd(total)}")
 
     def _partial(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
-                 received_at: float) -> tuple[str, str, int]:
+                 at: float) -> tuple[str, str, int]:
         """A credit below the total. With the transfers for this order still open in the window
-        (PAYMENT_PARTIAL_WINDOW_HOURS around this one's receipt) it may complete the order: their
+        (PAYMENT_PARTIAL_WINDOW_HOURS either side of this one's time, `at`: the bank's time, or
+        when it reached us) it may complete the order: their
         sum equal to the total confirms, above it is overpaid. One of them held as more than the
         total stops the adding: which transfers were meant is then a person's call."""
         total, amount, number = order["total_minor"], p.amount or 0, order["number"]
-        earlier = self._earlier_partials(c, order, received_at)
+        earlier = self._earlier_partials(c, order, at)
         held = [e["id"] for e in earlier if e["decision"] == OVERPAID]
         if held:
             short = format_vnd(total - amount)
@@ -327,15 +328,14 @@ class PaymentHandler(InboundHandler):
         return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}"
                                                f"{with_earlier}: {short} short; order stays on-hold")
 
-    def _earlier_partials(self, c: sqlite3.Connection, order: sqlite3.Row, received_at: float) -> list[sqlite3.Row]:
+    def _earlier_partials(self, c: sqlite3.Connection, order: sqlite3.Row, at: float) -> list[sqlite3.Row]:
         """Credits decided underpaid or overpaid (held) for this order that no person has acted
-        on, received within the window of this one (none when the window is 0: partials never
-        add up). Duplicates, debits, other orders' and reviewed transfers never count."""
+        on, made within the window of this one (none when the window is 0: partials never add
+        up). Duplicates, debits, other orders' and reviewed transfers never count."""
         window = self.settings.payment_partial_window_hours * 3600
         if window <= 0:
             return []
-        return stored_payments.open_credits_of_order(c, order["id"], (UNDERPAID, OVERPAID), received_at - window,
-                                                     received_at + window)
+        return stored_payments.open_credits_of_order(c, order["id"], (UNDERPAID, OVERPAID), at - window, at + window)
 
     @staticmethod
     def _added_up(c: sqlite3.Connection, earlier: list[sqlite3.Row], tx_id: int, number: str) -> None:

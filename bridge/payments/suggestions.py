@@ -84,10 +84,11 @@ def suggest(db: Any, tx: Mapping[str, Any], limit: int = 3) -> list[Suggestion]:
 
 
 def _arrival(db: Any, tx: Mapping[str, Any]) -> tuple[float, str]:
-    """When the transfer reached us, and the payer a structured source named (empty for a text,
-    or when the source gave none)."""
+    """When the transfer was made (the bank's time, else when it reached us), and the payer a
+    structured source named (empty for a text, or when the source gave none)."""
     row = stored_inbox.when_and_fields(db, tx["inbox_id"]) if tx["inbox_id"] else None
-    when = (row["received_at"] if row and row["received_at"] else None) or tx["created_at"] or 0.0
+    when = (tx["event_at"] if "event_at" in tx.keys() else None) or (row["received_at"] if row else None) \
+        or tx["created_at"] or 0.0
     payer = ""
     if row and row["fields"]:
         try:

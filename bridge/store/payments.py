@@ -60,12 +60,13 @@ def set_order(c: sqlite3.Connection, tx_id: int, order_id: int) -> None:
 def open_credits_of_order(c: sqlite3.Connection, order_id: int, decisions: Sequence[str], start: float,
                           end: float) -> list[sqlite3.Row]:
     """Credits decided for an order with one of `decisions` that nobody has acted on yet, whose
-    transfer reached us (its inbox row's time) in [start, end], oldest first."""
+    transfer was made (`event_at`; a row from before v9: when its inbox row reached us) in
+    [start, end], oldest first."""
     marks = ",".join("?" * len(decisions))
     return c.execute(
         "SELECT t.id, t.amount, t.decision FROM transactions t LEFT JOIN inbox i ON i.id = t.inbox_id"
         f" WHERE t.order_id = ? AND t.decision IN ({marks}) AND t.direction = 'in' AND t.review_action IS NULL"
-        " AND COALESCE(i.received_at, t.created_at) BETWEEN ? AND ? ORDER BY t.id",
+        " AND COALESCE(t.event_at, i.received_at, t.created_at) BETWEEN ? AND ? ORDER BY t.id",
         (order_id, *decisions, start, end)).fetchall()
 
 

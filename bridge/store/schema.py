@@ -182,19 +182,13 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # the account's last digits, the reference as compared, and `event_at` (the bank's time, or
     # when it reached us) that the comparison and the bank-to-shop latency are read by.
     _ensure_columns(db["inbox"], {"fields": str})
-<<<<<<< HEAD
-    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
-                                         "shop_written_at": float})
-    db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
+    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
+    db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
     # Orders a review item may mean (payments/suggestions.py): by amount, by the payer's phone,
     # by when they were first seen; each an index lookup with 100,000 orders awaiting payment.
     db["orders"].create_index(["total_minor"], if_not_exists=True)
     db["orders"].create_index(["phone_e164"], if_not_exists=True)
     db["orders"].create_index(["first_seen_at"], if_not_exists=True)
-=======
-    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
-    db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
->>>>>>> main
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
