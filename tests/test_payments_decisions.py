@@ -255,3 +255,21 @@ def test_suggestions_for_ambiguous_wrong_account_and_already_paid(shop, fake_sms
     assert wrong["decision"] == "wrong_account"
     assert suggest(svc.db, wrong)[0].order_id == 30302
     assert svc.db.scalar("SELECT COUNT(*) FROM orders WHERE paid_at IS NOT NULL") == 1
+
+
+def test_the_payer_a_source_reports_links_suggestions(shop, fake_smsgate, woo):
+    """A transaction reported as fields (Bridge.accept, as every provider's webhook calls it) names
+    its payer apart from the memo: name and phone are compared from there too."""
+    from bridge.events import BankTransaction
+    from bridge.payments.suggestions import suggest
+    svc = shop()
+    order(svc, woo, 30401, 725_000, name=("Thị Lan", "Trần"), phone="0987 654 321", created_hours_ago=300)
+    order(svc, woo, 30402, 725_000, created_hours_ago=300)
+    got = svc.bridge.accept(BankTransaction(
+        source="bank-feed", external_id="t-1", bank="Vietcombank", account="0999999999999", direction="in",
+        amount=725_000, memo="thanh toan tien hang", raw={"id": "t-1"}, payer="TRAN THI LAN 0987654321"))
+    assert got["decision"].startswith("wrong_account"), got
+    tx = svc.db.one("SELECT * FROM transactions WHERE inbox_id=?", (got["inbox"],))
+    assert [(s.order_id, s.reasons) for s in suggest(svc.db, tx)] == [
+        (30401, ("same_amount", "payer_phone", "payer_name")), (30402, ("same_amount",))]
+    assert svc.db.scalar("SELECT COUNT(*) FROM orders WHERE paid_at IS NOT NULL") == 0
