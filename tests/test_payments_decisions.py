@@ -135,6 +135,19 @@ def test_a_sum_above_the_total_is_held_as_overpaid(shop, fake_smsgate, woo):
     assert any("thừa 87.000đ" in n["note"] and "giữ" in n["note"] for n in woo.notes[30103])
 
 
+def test_a_sum_above_the_total_confirms_with_a_note_when_the_shop_says_so(shop, fake_smsgate, woo):
+    svc = shop(payment_overpaid="confirm")
+    order(svc, woo, 30108, 513_000)
+    a = credit(svc, fake_smsgate, 300_000, "DH30108")
+    b = credit(svc, fake_smsgate, 300_000, "DH30108")
+    assert b["decision"] == "overpaid" and "confirmed with a note (PAYMENT_OVERPAID=confirm)" in b["reason"]
+    drain(svc)
+    assert svc.db.one("SELECT paid_transaction FROM orders WHERE id=30108")["paid_transaction"] == b["id"]
+    assert queue(svc) == [b["id"]] and len(mark_paid_jobs(svc, 30108)) == 1   # the excess: the owner's to settle
+    assert svc.db.one("SELECT review_action FROM transactions WHERE id=?", (a["id"],))["review_action"] == "added_up"
+    assert any("thừa 87.000đ" in n["note"] for n in woo.notes[30108])
+
+
 def test_a_partial_outside_the_window_does_not_add(shop, fake_smsgate, woo):
     svc = shop(payment_partial_window_hours=72.0)
     order(svc, woo, 30104, 513_000, created_hours_ago=200)

@@ -287,10 +287,10 @@ class PaymentHandler(InboundHandler):
     def _partial(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
                  at: float) -> tuple[str, str, int]:
         """A credit below the total. With the transfers for this order still open in the window
-        (PAYMENT_PARTIAL_WINDOW_HOURS either side of this one's time, `at`: the bank's time, or
-        when it reached us) it may complete the order: their
-        sum equal to the total confirms, above it is overpaid. One of them held as more than the
-        total stops the adding: which transfers were meant is then a person's call."""
+        (PAYMENT_PARTIAL_WINDOW_HOURS either side of this one's time `at`: the bank's time, or
+        when it reached us) it may complete the order: their sum equal to the total confirms,
+        above it is overpaid. One of them held as more than the total stops the adding: which
+        transfers were meant is then a person's call."""
         total, amount, number = order["total_minor"], p.amount or 0, order["number"]
         earlier = self._earlier_partials(c, order, at)
         held = [e["id"] for e in earlier if e["decision"] == OVERPAID]
