@@ -261,7 +261,7 @@ def test_suggestions_for_ambiguous_wrong_account_and_already_paid(shop, fake_sms
     top = suggest(svc.db, again)[0]
     assert (top.order_id, top.reasons) == (30304, ("same_amount", "number_near", "recent"))   # 30303 -> 30304
     # the shop's other account: the same ranking, still a person's decision
-    text = (f"SD TK 0999999999999 +250,000VND luc 23-11-2026 10:01:40. SD 9,000,000VND. Ref MBVCB.7.DH30302 "
+    text = ("SD TK 0999999999999 +250,000VND luc 23-11-2026 10:01:40. SD 9,000,000VND. Ref MBVCB.7.DH30302 "
             "chuyen khoan.CT tu 1047263815 VO MINH KHANG toi 0999999999999 CUA H...")
     r = fake_smsgate.receive("Vietcombank", text)
     wrong = svc.db.one("SELECT * FROM transactions WHERE inbox_id=?", (r.json()["inbox"],))
@@ -286,3 +286,24 @@ def test_the_payer_a_source_reports_links_suggestions(shop, fake_smsgate, woo):
     assert [(s.order_id, s.reasons) for s in suggest(svc.db, tx)] == [
         (30401, ("same_amount", "payer_phone", "payer_name")), (30402, ("same_amount",))]
     assert svc.db.scalar("SELECT COUNT(*) FROM orders WHERE paid_at IS NOT NULL") == 0
+
+
+def test_suggestions_look_orders_up_by_index_never_by_scanning(shop, fake_smsgate, woo):
+    """What keeps a review page fast with 100,000 orders awaiting payment: every query of the
+    orders table that ranking runs is an index search (SQLite's own plan says so)."""
+    from bridge.payments.suggestions import suggest
+    svc = shop()
+    order(svc, woo, 30501, 513_000, phone="0987 654 321")
+    tx = credit(svc, fake_smsgate, 513_000, "NGUYEN VAN AN ck don 30510 sdt 0987654321")
+    c = svc.db.conn()
+    ran: list[str] = []
+    c.set_trace_callback(ran.append)
+    try:
+        assert suggest(svc.db, tx)[0].order_id == 30501
+    finally:
+        c.set_trace_callback(None)
+    queries = [sql for sql in ran if "FROM orders" in sql]
+    assert len(queries) >= 4
+    for sql in queries:
+        plan = " | ".join(r[3] for r in c.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "SCAN" not in plan and "USING INDEX" in plan, (sql[:200], plan)

@@ -166,8 +166,8 @@ def test_partial_transfers_confirm_an_order_at_most_once_and_only_when_they_add_
                 assert decision == expected, (sequence, reason)
                 if kind == "new":
                     ledger.record(tx_id, p.amount, when, decision, used)
-            confirms = c.execute("SELECT id, amount, event_at FROM transactions WHERE order_id=? AND decision='confirm'",
-                                 (order_id,)).fetchall()
+            confirms = c.execute("SELECT id, amount, event_at FROM transactions WHERE order_id=?"
+                                 " AND decision='confirm'", (order_id,)).fetchall()
             jobs = c.execute("SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid' AND order_id=?",
                              (order_id,)).fetchone()[0]
             paid = c.execute("SELECT paid_transaction FROM orders WHERE id=?", (order_id,)).fetchone()[0]
@@ -176,8 +176,8 @@ def test_partial_transfers_confirm_an_order_at_most_once_and_only_when_they_add_
                 x = confirms[0]
                 assert paid == x["id"]
                 added = c.execute("SELECT amount, event_at, decision, direction, duplicate_of FROM transactions"
-                                  " WHERE review_action='added_up' AND review_note LIKE ?", (f"added up with #{x['id']}:%",)
-                                  ).fetchall()
+                                  " WHERE review_action='added_up' AND review_note LIKE ?",
+                                  (f"added up with #{x['id']}:%",)).fetchall()
                 assert x["amount"] + sum(r["amount"] for r in added) == TOTAL     # exactly the total, never more
                 event(f"confirmed by {len(added) + 1} transfer(s)")
                 assert all(r["decision"] == "underpaid" and r["direction"] == "in" and r["duplicate_of"] is None

@@ -306,9 +306,9 @@ class PaymentHandler(InboundHandler):
         ids = ", ".join(f"#{e['id']}" for e in earlier)
         if earlier and paid == total:
             hours = f"{self.settings.payment_partial_window_hours:g}"
-            decision, reason, tx_id = self._record(c, row, CONFIRM, f"{format_vnd(amount)} completes order {number} "
-                                                                   f"({format_vnd(total)}) with {ids}: transfers within "
-                                                                   f"{hours} h add up to its total")
+            why = (f"{format_vnd(amount)} completes order {number} ({format_vnd(total)}) with {ids}: transfers within "
+                   f"{hours} h add up to its total")
+            decision, reason, tx_id = self._record(c, row, CONFIRM, why)
             parts = ", ".join(f"#{e['id']} {format_vnd(e['amount'])}" for e in earlier)
             self._confirm(c, order, p, tx_id, note=f"Đủ tổng {format_vnd(total)} cùng các lần chuyển trước ({parts}).")
             self._added_up(c, earlier, tx_id, number)
