@@ -69,6 +69,7 @@ class FakePayos(LoopbackServer):
         self.creates: list[dict[str, Any]] = []            # every create request body, refused or not
         self.cancels: list[tuple[str, dict[str, Any]]] = []
         self.webhook_url = ""
+        self.paid: list[dict[str, Any]] = []              # the webhook `data` of every payment, pushed or not
         self.late_by = 3.0
         self._lose_creates = 0
         self._rate_limited = 0
@@ -124,6 +125,7 @@ class FakePayos(LoopbackServer):
                     "counterAccountBankName": tx["counterAccountBankName"], "counterAccountName": counter_name,
                     "counterAccountNumber": tx["counterAccountNumber"], "virtualAccountName": "",
                     "virtualAccountNumber": ""}
+            self.paid.append(data)
         return self.push(data) if deliver else None
 
     def push(self, data: dict[str, Any], url: str = "", key: str | None = None) -> requests.Response:
