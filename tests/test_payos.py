@@ -16,7 +16,7 @@ from bridge import providers
 from bridge.__main__ import main
 from bridge.payments.vietqr import svg
 from tests.conftest import wait_until, woo_settings
-from tests.fakes.payos import FakePayos
+from tests.fakes.payos import FakePayos, sign
 from tests.orders import order_body
 
 ACCOUNT = "0071009998887"
@@ -86,7 +86,7 @@ def test_the_official_sdk_talks_to_the_fake(payos):
     link = sdk.payment_requests.get(made.payment_link_id)      # signed over its transactions list too
     assert link.status == "PAID" and link.transactions[0].amount == 2000
     body = {"code": "00", "desc": "success", "success": True, "data": payos.paid[0],
-            "signature": __import__("tests.fakes.payos", fromlist=["sign"]).sign(payos.paid[0], payos.checksum_key)}
+            "signature": sign(payos.paid[0], payos.checksum_key)}
     assert sdk.webhooks.verify(body).order_code == 77
 
 
@@ -209,3 +209,15 @@ def test_without_payos_keys_nothing_changes(service_factory):
     assert r.status_code == 404 and "PAYOS_CHECKSUM_KEY" in r.json()["error"]
     assert providers.template_vars(svc.settings, order_id=1)["payos_checkout_url"] == ""
     assert not [line for line in svc.bridge.banner().splitlines() if "payOS" in line]
+
+
+def test_a_link_whose_create_answer_was_lost_is_still_cancelled_with_its_order(shop, payos, woo):
+    svc = shop()
+    payos.lose_next_create()
+    new_order(svc, woo, 1209)
+    wait_until(lambda: (r := link_row(svc, 1209)) is not None and r["error"], timeout=15, what="the lost answer noticed")
+    new_order(svc, woo, 1209, status="cancelled", modified="2026-11-24T02:41:58")
+    svc.clock.advance(3600)
+    wait_until(lambda: payos.link_of(1209)["status"] == "CANCELLED", what="the link we never heard of cancelled")
+    wait_until(lambda: link_row(svc, 1209)["state"] == "cancelled", what="cancelled in our books")
+    assert len(payos.creates) == 1            # the cancelled order was not asked for a link again
