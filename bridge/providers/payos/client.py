@@ -47,11 +47,6 @@ def _error(exc: Exception) -> PayosError:
     return PayosError(TRANSIENT, f"payOS: {type(exc).__name__}: {exc}")
 
 
-def _link(data: Any) -> dict[str, Any]:
-    """A get/cancel answer in payOS's own (camelCase) words, the transactions with it."""
-    return data.model_dump_camel_case()
-
-
 class PayosClient:
     """One per pass of a job (its HTTP connections are closed at the end: use `with`)."""
 
@@ -67,9 +62,10 @@ class PayosClient:
     def __exit__(self, *exc: object) -> None:
         self.sdk.close()
 
-    def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+    def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
+        """The SDK's answer in payOS's own (camelCase) words (a link's transactions with it)."""
         try:
-            return fn(*args, **kw)
+            return fn(*args).model_dump_camel_case()
         except (PayOSError, ValidationError) as exc:
             raise _error(exc) from None
 
@@ -78,16 +74,16 @@ class PayosClient:
         """POST /v2/payment-requests; the new link as payOS describes it (camelCase)."""
         request = CreatePaymentLinkRequest(order_code=order_code, amount=amount, description=description,
                                            return_url=return_url, cancel_url=cancel_url)
-        return self._call(self.sdk.payment_requests.create, request).model_dump_camel_case()
+        return self._call(self.sdk.payment_requests.create, request)
 
     def get(self, link: int | str) -> dict[str, Any]:
         """GET /v2/payment-requests/{paymentLinkId or orderCode}."""
-        return _link(self._call(self.sdk.payment_requests.get, link))
+        return self._call(self.sdk.payment_requests.get, link)
 
     def cancel(self, link: int | str, reason: str) -> dict[str, Any]:
         """POST /v2/payment-requests/{id}/cancel."""
-        return _link(self._call(self.sdk.payment_requests.cancel, link, reason))
+        return self._call(self.sdk.payment_requests.cancel, link, reason)
 
     def confirm_webhook(self, url: str) -> dict[str, Any]:
         """POST /confirm-webhook: payOS calls `url` to check it, then sends its payments there."""
-        return self._call(self.sdk.webhooks.confirm, url).model_dump_camel_case()
+        return self._call(self.sdk.webhooks.confirm, url)
