@@ -66,6 +66,7 @@ class CoreSettings:
     bank_accounts: tuple[tuple[str, str], ...] = ()
     payment_paid_status: str = "processing"
     payment_overpaid: str = "hold"
+    payment_expire_hours: float = 0.0    # unpaid bank-transfer orders older than this are cancelled; 0: never
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -154,6 +155,7 @@ CORE_ENV = {
     "BANK_ACCOUNTS": ("bank_accounts", p.bank_accounts),
     "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
+    "PAYMENT_EXPIRE_HOURS": ("payment_expire_hours", p.non_negative_float),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),

@@ -22,6 +22,7 @@ from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
+from .expiry import expired
 from .matcher import account_ok, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 
@@ -31,7 +32,8 @@ CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", 
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
 UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
+PAID_AFTER_EXPIRY = "paid_after_expiry"   # names an order we cancelled for want of payment (payments/expiry.py)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, PAID_AFTER_EXPIRY)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
 # A message that prints no balance, reference or time (MoMo) is identified by its text and
@@ -151,6 +153,8 @@ class PaymentHandler(InboundHandler):
         order = self._order(c, reading.single) if reading.single is not None else None
         if order is not None and not_awaiting(order) is None:
             return self._amount(c, row, p, order, via_wrap=False)
+        if order is not None and expired(order):
+            return self._after_expiry(c, row, p, order)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
             self._shop_note(c, order["id"], row, f"Thanh toán thêm {format_vnd(p.amount or 0)} cho đơn đã thanh toán "
@@ -214,6 +218,20 @@ class PaymentHandler(InboundHandler):
         why = "under another notification id" if hours * 3600 <= REPEAT_WINDOW else f"{hours:.0f} h apart"
         return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
                                                "identical transfer or a late re-delivery; a person must check")
+
+    def _after_expiry(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
+                      order: sqlite3.Row) -> tuple[str, str, int]:
+        """A transfer for an order cancelled by payment expiry: never confirmed by itself (the
+        stock went back, the customer heard "cancelled"); a person restores and confirms it
+        (review.restore_and_confirm) or refunds it. The order gets a private note."""
+        row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
+        amount, total = p.amount or 0, order["total_minor"]
+        differs = "" if amount == total else f", not its total {format_vnd(total)}"
+        self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}) sau khi đơn đã bị hủy vì "
+                                             "quá hạn thanh toán. Cần kiểm tra: khôi phục và xác nhận, hoặc hoàn tiền.")
+        return self._record(c, row, PAID_AFTER_EXPIRY, f"{format_vnd(amount)} for order {order['number']}{differs}, "
+                                                       "which was cancelled for want of payment (PAYMENT_EXPIRE_HOURS): "
+                                                       "paid after expiry, a person restores and confirms it or refunds")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops

@@ -184,6 +184,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
                                          "shop_written_at": float})
     db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
+    # An unpaid bank-transfer order cancelled for want of payment (PAYMENT_EXPIRE_HOURS): when, set
+    # once in the transaction that queues the cancel and the customer's message.
+    _ensure_columns(db["orders"], {"expired_at": float})
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
