@@ -182,17 +182,11 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # the account's last digits, the reference as compared, and `event_at` (the bank's time, or
     # when it reached us) that the comparison and the bank-to-shop latency are read by.
     _ensure_columns(db["inbox"], {"fields": str})
-<<<<<<< HEAD
-    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
-                                         "shop_written_at": float})
-    db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
+    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
+    db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
     # An unpaid bank-transfer order cancelled for want of payment (PAYMENT_EXPIRE_HOURS): when, set
     # once in the transaction that queues the cancel and the customer's message.
     _ensure_columns(db["orders"], {"expired_at": float})
-=======
-    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
-    db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
->>>>>>> main
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
