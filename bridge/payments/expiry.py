@@ -70,13 +70,14 @@ def run(bridge: Any) -> int:
         created = created_at(row)
         if created is None or created > cutoff:
             continue
-        found = providers.shop().order_named(s, str(row["number"]))
+        found = providers.shop().order_now(s, row["id"])
         if found is None or found.snapshot.id != row["id"] or found.snapshot.status not in AWAITING:
             why = "the shop cannot be asked" if found is None else f"the shop holds it {found.snapshot.status}"
             log.info("order %s is past PAYMENT_EXPIRE_HOURS but %s: not expired", row["number"], why)
             continue
         with bridge.db.tx() as c:
-            n += expire(bridge, c, row["id"], t)
+            if expire(bridge, c, row["id"], t):
+                n += 1
     if n:
         log.info("%d unpaid bank-transfer order(s) expired", n)
         bridge.wake_worker()
