@@ -26,7 +26,8 @@ TOTAL = 513_000
 def bank_sms(svc, order_number: int | str, amount: int = TOTAL, ref: str = "") -> dict:
     """A Vietcombank credit naming DH<number>, as the shop's phone forwards it (FiboSMS push)."""
     ref = ref or uuid.uuid4().hex[:10].upper()
-    text = (f"SD TK {ACCOUNT} +{amount:,}VND luc 30-11-2026 10:12:40. SD 9,000,000VND. Ref MBVCB.{ref}."
+    balance = 9_000_000 + int(ref, 16) % 1_000_000 * 1000   # each transfer its own balance after it
+    text = (f"SD TK {ACCOUNT} +{amount:,}VND luc 30-11-2026 10:12:40. SD {balance:,}VND. Ref MBVCB.{ref}."
             f"DH{order_number}.CT tu 1047263815 VO MINH KHANG toi {ACCOUNT} CUA H...")
     r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
                                                         "message": text, "guid": uuid.uuid4().hex}, timeout=5)
@@ -205,6 +206,57 @@ def test_a_lost_answer_to_the_cancel_is_retried_without_a_second_note(shop, woo)
     assert svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE message_id=?", (job["id"],)) == 2
     assert woo.orders[411]["status"] == "cancelled" and len(woo.notes[411]) == 1
     assert [c for c in woo.status_changes if c[0] == 411] == [(411, "on-hold", "cancelled")]
+
+
+def test_a_payment_and_the_expiry_at_the_same_moment_one_wins_never_both(shop, woo):
+    """Ten orders past the deadline, each paid while the expiry pass runs (the pass walks them up,
+    the transfers come down, so they meet): each order ends either paid (confirmed, never
+    cancelled) or expired (cancelled, its transfer waiting as paid after expiry), never both and
+    never neither."""
+    from concurrent.futures import ThreadPoolExecutor
+    svc = shop()
+    ids = list(range(420, 430))
+    for oid in ids:
+        place(svc, woo, oid)
+    svc.clock.advance(25 * HOUR)
+    with ThreadPoolExecutor(2) as pool:
+        expiring = pool.submit(expiry.run, svc.bridge)
+        paying = pool.submit(lambda: [bank_sms(svc, oid) for oid in reversed(ids)])
+        expired_now, _ = expiring.result(), paying.result()
+    drained(svc)
+    assert expired_now == svc.db.scalar("SELECT COUNT(*) FROM orders WHERE expired_at IS NOT NULL")
+    for oid in ids:
+        decision = svc.db.one("SELECT decision FROM transactions WHERE order_id=?", (oid,))["decision"]
+        o = row(svc, oid)
+        if decision == "confirm":
+            assert o["paid_at"] and not o["expired_at"] and woo.orders[oid]["status"] == "processing"
+            assert told(svc, oid, "payment-expired") == [] and len(told(svc, oid, "payment-confirmed")) == 1
+        else:
+            assert decision == "paid_after_expiry" and o["expired_at"] and not o["paid_at"]
+            assert woo.orders[oid]["status"] == "cancelled" and not woo.orders[oid]["date_paid_gmt"]
+            assert told(svc, oid, "payment-confirmed") == [] and len(told(svc, oid, "payment-expired")) == 1
+
+
+def test_a_transfer_while_the_cancel_is_still_queued_is_paid_after_expiry(shop, woo):
+    svc = shop()
+    place(svc, woo, 431)
+    svc.clock.advance(25 * HOUR)
+    assert expiry.run(svc.bridge) == 1
+    assert woo.orders[431]["status"] == "on-hold"          # the cancel has not reached the shop yet
+    assert bank_sms(svc, 431)["decision"] == "paid_after_expiry"
+    drained(svc)
+    assert woo.orders[431]["status"] == "cancelled" and not woo.orders[431]["date_paid_gmt"]
+
+
+@pytest.mark.parametrize("value, ok", [("0", 0.0), ("48", 48.0), ("1.5", 1.5), ("-1", None), ("soon", None),
+                                       ("inf", None), ("nan", None)])
+def test_the_setting_is_read_or_refused_by_name(value, ok):
+    from bridge.config import ConfigError, load_settings
+    if ok is None:
+        with pytest.raises(ConfigError, match="PAYMENT_EXPIRE_HOURS"):
+            load_settings(environ={"PAYMENT_EXPIRE_HOURS": value}, env_file=None)
+    else:
+        assert load_settings(environ={"PAYMENT_EXPIRE_HOURS": value}, env_file=None).payment_expire_hours == ok
 
 
 # -- a transfer after expiry ------------------------------------------------------------------
