@@ -297,6 +297,25 @@ def test_a_late_transfer_waits_for_review_and_restore_and_confirm_pays_it(shop, 
     assert again.value.kind == "reviewed"
 
 
+def test_restore_while_the_shop_is_down_stops_the_cancel_that_never_went_out(shop, woo):
+    svc = shop(send_backoff_base=60.0)
+    place(svc, woo, 432, hours_ago=25)      # the clock stays: the retry's backoff is on the wall clock
+    assert expiry.run(svc.bridge) == 1
+    woo.down = True
+    svc.bridge.worker.drain()
+    job = svc.messages(order_id=432, rule="payment-expiry")[0]
+    assert job["status"] == "pending" and job["attempts"] == 1     # retried later
+    review.restore_and_confirm(svc.bridge, bank_sms(svc, 432)["id"], who="chủ shop")
+    assert svc.messages(order_id=432, rule="payment-expiry")[0]["status"] == "cancelled"
+    woo.down = False
+    svc.clock.advance(3600)
+    drained(svc)
+    assert woo.orders[432]["status"] == "processing" and woo.status_changes == [(432, "on-hold", "processing")]
+    from bridge import alerts
+    alerts.watch(svc.bridge)
+    assert svc.messages(rule="alert:expiry") == []
+
+
 def test_restore_is_refused_when_the_shop_moved_the_order_on(shop, woo):
     svc = shop()
     place(svc, woo, 413)

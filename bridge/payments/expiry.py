@@ -92,12 +92,17 @@ def expire(bridge: Any, c: sqlite3.Connection, order_id: int, t: float) -> bool:
     hours = f"{bridge.settings.payment_expire_hours:g}"
     note = (f"woo-bridge: đơn bị hủy vì chưa nhận được chuyển khoản sau {hours} giờ (PAYMENT_EXPIRE_HOURS). "
             "Nếu khách chuyển khoản sau khi hủy, giao dịch chờ duyệt với nút \"Khôi phục và xác nhận\".")
-    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"order:{order_id}:expire", rule="payment-expiry",
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=cancel_key(order_id), rule="payment-expiry",
                        event="order.update", audience="shop", target=str(order_id), target_label=f"order {order_id}",
                        payload={"order_id": order_id, "action": "cancel", "note": note}, summary=f"cancel: {note}",
                        order_id=order_id))
     _tell(bridge, c, order_id, hours)
     return True
+
+
+def cancel_key(order_id: int) -> str:
+    """The dedupe key of an order's cancel job: one per order, ever."""
+    return f"order:{order_id}:expire"
 
 
 def _tell(bridge: Any, c: sqlite3.Connection, order_id: int, hours: str) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..store import orders as stored_orders, payments as stored_payments
+from ..outbox import CANCELLED, WAITING
+from ..store import messages as stored_messages, orders as stored_orders, payments as stored_payments
 from ..store.db import now
 from ..money import format_vnd
-from .expiry import expired
+from .expiry import cancel_key, expired
 from .handler import PAID_AFTER_EXPIRY, REVIEW, confirm_orders, not_awaiting
 
 CONFIRMED, REJECTED, NOT_A_PAYMENT = "confirmed", "rejected", "not_a_payment"
@@ -111,6 +112,9 @@ def restore_and_confirm(bridge: Any, tx_id: int, who: str, note: str = "") -> No
         text = (f"woo-bridge: {who} khôi phục đơn (đã hủy vì quá hạn thanh toán) và xác nhận "
                 f"{format_vnd(tx['amount'] or 0)} ({tx['bank']}{', TK ' + tx['account'] if tx['account'] else ''}). "
                 f"{note}".strip() + f"\nTin nhắn: {tx['text']}")
+        # a cancel that has not gone out (the shop was down) is not needed any more
+        stored_messages.stop_unsent(c, cancel_key(order["id"]), CANCELLED, WAITING,
+                                    f"not sent: the order was restored and confirmed by {who}", now())
         confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
                        by=who)
         _mark(c, tx_id, RESTORED, who, note or f"order {number} restored after expiry and confirmed")
