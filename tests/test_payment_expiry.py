@@ -342,6 +342,7 @@ def test_the_admin_restores_and_confirms_in_one_click(shop, woo):
     late = bank_sms(svc, 414)
     admin = Admin(svc)
     assert admin.sign_in().status_code == 302
+    assert "hết hạn thanh toán" in admin.get("/admin/orders/414").text
     page = admin.get(f"/admin/payments/{late['id']}").text
     assert "Thanh toán sau khi hết hạn" in page and "Khôi phục và xác nhận" in page
     r = admin.post(f"/admin/payments/{late['id']}/restore-confirm", {"note": ""})
