@@ -5,7 +5,6 @@ push, and time moves with the service's drivable clock instead of sleeps."""
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 
