@@ -23,6 +23,7 @@ from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
+from .expiry import expired
 from .matcher import account_ok, fingerprint, prints_event, read_codes, with_order_hint
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, ref_key,
@@ -35,7 +36,8 @@ NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
 UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
 ALREADY_PAID = "already_paid"      # a credit naming an order that is paid already: never confirmed twice
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, ALREADY_PAID)
+PAID_AFTER_EXPIRY = "paid_after_expiry"   # names an order we cancelled for want of payment (payments/expiry.py)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, ALREADY_PAID, PAID_AFTER_EXPIRY)
 # What the matcher writes in review_action of an underpaid transfer that a later one completed
 # (with its reviewer MATCHER): it leaves the review queue, its decision stays what it was.
 ADDED_UP, MATCHER = "added_up", "woo-bridge"
@@ -180,6 +182,8 @@ class PaymentHandler(InboundHandler):
         order = self._order(c, reading.single) if reading.single is not None else None
         if order is not None and not_awaiting(order) is None:
             return self._amount(c, row, p, order, via_wrap=False, at=row["event_at"])
+        if order is not None and expired(order):
+            return self._after_expiry(c, row, p, order)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
             return self._already_paid(c, row, p, order)
         # the narrow line-wrap exception
@@ -262,6 +266,20 @@ class PaymentHandler(InboundHandler):
         why = "under another notification id" if hours * 3600 <= REPEAT_WINDOW else f"{hours:.0f} h apart"
         return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
                                                "identical transfer or a late re-delivery; a person must check")
+
+    def _after_expiry(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
+                      order: sqlite3.Row) -> tuple[str, str, int]:
+        """A transfer for an order cancelled by payment expiry: never confirmed by itself (the
+        stock went back, the customer heard "cancelled"); a person restores and confirms it
+        (review.restore_and_confirm) or refunds it. The order gets a private note."""
+        row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
+        amount, total = p.amount or 0, order["total_minor"]
+        differs = "" if amount == total else f", not its total {format_vnd(total)}"
+        self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}) sau khi đơn đã bị hủy vì "
+                                             "quá hạn thanh toán. Cần kiểm tra: khôi phục và xác nhận, hoặc hoàn tiền.")
+        return self._record(c, row, PAID_AFTER_EXPIRY, f"{format_vnd(amount)} for order {order['number']}{differs}, "
+                                                       "which was cancelled for want of payment (PAYMENT_EXPIRE_HOURS): "
+                                                       "paid after expiry, a person restores and confirms it or refunds")
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops

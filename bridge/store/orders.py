@@ -127,3 +127,25 @@ def awaiting_seen_between(db: Database, start: float, end: float, statuses: Sequ
     """Orders awaiting payment first seen in [start, end], the latest first."""
     return db.query(f"{_AWAITING_COLUMNS} WHERE first_seen_at BETWEEN ? AND ? AND{_awaiting(statuses)}"
                     " ORDER BY first_seen_at DESC LIMIT ?", (start, end, *statuses, limit))
+# An order that may be expired (PAYMENT_EXPIRE_HOURS): awaiting a bank transfer in our books (as
+# unpaid_transfers above), never expired, and no credit recorded for it (a partial or held payment
+# waits for a person, not for the deadline).
+_EXPIRABLE = ("status IN ('pending', 'on-hold') AND payment_method='bacs' AND paid_at IS NULL AND deleted=0"
+              " AND expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.order_id = orders.id"
+              " AND t.direction = 'in')")
+
+
+def expiry_candidates(db: Database) -> list[sqlite3.Row]:
+    """The orders that may be expired, with when the shop created them (date_created_gmt, UTC) and
+    when we first saw them."""
+    return db.query("SELECT id, number, first_seen_at, json_extract(body, '$.date_created_gmt') AS created"
+                    f" FROM orders WHERE {_EXPIRABLE} ORDER BY id")
+
+
+def expire(c: sqlite3.Connection, order_id: int, t: float) -> bool:
+    """Expired in our books, once, and only if it may still be: False when a payment (or the shop)
+    got there first. The status becomes cancelled, and so does the status notified, so
+    WooCommerce's echo of our cancel tells nobody a second time."""
+    cur = c.execute("UPDATE orders SET expired_at=?, status='cancelled', notified_status='cancelled', notified_at=?,"
+                    f" updated_at=? WHERE id=? AND {_EXPIRABLE}", (t, t, t, order_id))
+    return cur.rowcount != 0

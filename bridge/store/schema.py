@@ -197,6 +197,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="order_id", if_not_exists=True)
     db["payos_links"].create_index(["order_code"], unique=True, if_not_exists=True)
     db["payos_links"].create_index(["state", "next_at"], if_not_exists=True)
+    # An unpaid bank-transfer order cancelled for want of payment (PAYMENT_EXPIRE_HOURS): when, set
+    # once in the transaction that queues the cancel and the customer's message.
+    _ensure_columns(db["orders"], {"expired_at": float})
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

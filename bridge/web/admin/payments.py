@@ -48,6 +48,14 @@ def refusal(exc: review.ReviewError) -> str:
     if kind == "order_status":
         return _("Order %(number)s is %(status)s, not awaiting payment (on-hold or pending): confirming would move it "
                  "back and tell the customer again. Nothing was changed.", **p)
+    if kind == "not_expired":
+        return _("Order %(number)s is %(status)s, no longer cancelled by payment expiry: it is not restored. Nothing "
+                 "was changed.", **p)
+    if kind == "amount_differs":
+        return _("%(amount)s is not the total of order %(number)s (%(total)s): it is not restored. Nothing was "
+                 "changed.", **p)
+    if kind == "not_expiry":
+        return _("Transaction #%(tx)s (%(decision)s) is not a payment after expiry.", **p)
     if kind == "no_order":
         return _("No order %(order)s is known.", **p)
     if kind == "not_credit":
@@ -104,6 +112,9 @@ def review_action(tx_id: int, action: str):
                 raise review.ReviewError(_("Choose the order this transfer pays."))
             review.confirm(b, tx_id, order_id, who(), note)
             flash(_("Confirmed: the order is marked paid and WooCommerce is being updated."), "ok")
+        elif action == "restore-confirm":
+            review.restore_and_confirm(b, tx_id, who(), note)
+            flash(_("Restored and confirmed: the order is marked paid again and WooCommerce is being updated."), "ok")
         elif action == "reject":
             review.reject(b, tx_id, who(), note)
             flash(_("Rejected."), "ok")
