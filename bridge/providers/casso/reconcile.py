@@ -151,14 +151,13 @@ def run(bridge: Any) -> Summary:
 def _catch_up(bridge: Any, api: CassoApi, summary: Summary, now: float) -> None:
     mark = bridge.db.kv_get(FROM_KEY) or datetime.fromtimestamp(now, BANK_TZ).date().isoformat()
     summary.from_date = (date.fromisoformat(mark) - OVERLAP).isoformat()
-    accounts = bridge.settings.receiving_accounts
     for page in range(1, MAX_PAGES + 1):
         data = api.transactions(summary.from_date, page)
         records = data["records"]
         for i, record in enumerate(records):
             summary.fetched += 1
             try:
-                event = to_event(record, accounts, f"records[{i}] of page {page}")
+                event = to_event(record, f"records[{i}] of page {page}")
             except Refused as exc:
                 log.warning("Casso reconcile: %s", exc.reason)
                 summary.skipped.append(exc.reason)

@@ -10,7 +10,6 @@ Three shapes carry the same transaction (and the same Casso `id`):
 Each field is read from whichever name is present, so one reading serves all three."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,31 +68,21 @@ def _bank_time(text: str, where: str) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=BANK_TZ)).timestamp()
 
 
-def _same_account(a: str, b: str) -> bool:
-    return re.sub(r"[^0-9A-Za-z]", "", a).upper() == re.sub(r"[^0-9A-Za-z]", "", b).upper()
-
-
-def receiving_bank(names: list[str], account: str, accounts: tuple[tuple[str, str], ...]) -> str:
-    """The bank the money reached, as the payment rules name it.
-
-    Casso's own name when our bank registry knows it (v2 "MBBank", "VPBank"). Otherwise (v1 names
-    no bank; the API's `bankCodeName` is Casso's code, e.g. "acb_digi") the receiving account
-    decides: it is the account Casso reads, so when exactly one bank in BANK_ACCOUNTS has that
-    very number, that is the bank. With no such account (or two banks with the same number) the
-    name stays as Casso gave it (or empty), and the payment rules send the credit to review as
-    "wrong account" instead of confirming it."""
+def bank_as_named(names: list[str]) -> str:
+    """The bank the money reached, as Casso names it: the first of its names our bank registry
+    knows (V2 `bankName` "MBBank", or `bankAbbreviation`), else the first it gave. v1 names no
+    bank and the API gives its own code ("acb_digi"): then the core takes the bank of the one
+    account in BANK_ACCOUNTS with that number (`payments.transfer.bank_of`); with no such account
+    the payment rules hold the credit as "wrong account" instead of confirming it."""
     for name in names:
         try:
             return bank_name(name)
         except ValueError:
             continue
-    banks = {bank for bank, configured in accounts if account and _same_account(account, configured)}
-    if len(banks) == 1:
-        return banks.pop()
     return names[0] if names else ""
 
 
-def to_event(item: Any, accounts: tuple[tuple[str, str], ...], where: str) -> BankTransaction | Acknowledged:
+def to_event(item: Any, where: str) -> BankTransaction | Acknowledged:
     """One transaction object as a BankTransaction, or Acknowledged for Casso's test transaction
     ("Gọi thử" sends `id` 0): answered, never booked. `where` names it in a refusal ("data[2]")."""
     if not isinstance(item, dict):
@@ -123,14 +112,14 @@ def to_event(item: Any, accounts: tuple[tuple[str, str], ...], where: str) -> Ba
     if payer and payer_bank:
         payer += f" ({payer_bank})"
     return BankTransaction(
-        source=SOURCE, external_id=str(tid), bank=receiving_bank(banks, account, accounts), account=account,
+        source=SOURCE, external_id=str(tid), bank=bank_as_named(banks), account=account,
         direction="out" if signed < 0 else "in", amount=abs(signed), memo=description or "", raw=item,
         reference=_first(item, REFERENCE, where), balance=balance,
         bank_time=_bank_time(_first(item, (time_name,), where), f"{where}.{time_name}"),
         payer=payer, virtual_account=_first(item, VIRTUAL, where))
 
 
-def from_body(body: dict[str, Any], accounts: tuple[tuple[str, str], ...]) -> list[BankTransaction | Acknowledged]:
+def from_body(body: dict[str, Any]) -> list[BankTransaction | Acknowledged]:
     """A webhook body, v1 (`data` a list) or v2 (`data` one object), as events. A non-zero
     `error` is Casso saying something went wrong on its side: acknowledged, nothing booked."""
     error = body.get("error", 0)
@@ -140,9 +129,9 @@ def from_body(body: dict[str, Any], accounts: tuple[tuple[str, str], ...]) -> li
         return [Acknowledged(SOURCE, f"error {error} from Casso: nothing booked", ignored=True)]
     data = body.get("data")
     if isinstance(data, dict):
-        return [to_event(data, accounts, "data")]
+        return [to_event(data, "data")]
     if isinstance(data, list):
         if not data:
             return [Acknowledged(SOURCE, "no transactions", ignored=True)]
-        return [to_event(item, accounts, f"data[{i}]") for i, item in enumerate(data)]
+        return [to_event(item, f"data[{i}]") for i, item in enumerate(data)]
     raise Refused(400, "field 'data' must be a transaction (Webhook v2) or a list of them (Webhook v1)")

@@ -11,7 +11,6 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from bridge.config import Settings
-from bridge.envparse import bank_accounts
 from bridge.events import Acknowledged, BankTransaction
 from bridge.providers.base import Refused, Request
 from bridge.providers.casso.transactions import from_body, to_event
@@ -19,8 +18,7 @@ from bridge.providers.casso.webhook import webhook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-SETTINGS = Settings(casso_secure_token="eogrBiWqaq", casso_webhook_key="v2-key",
-                    bank_accounts=bank_accounts("VCB:0071009998887,MB:123456789"))
+SETTINGS = Settings(casso_secure_token="eogrBiWqaq", casso_webhook_key="v2-key")
 
 
 def fixture(name: str) -> dict:
@@ -67,27 +65,32 @@ def test_an_unset_token_opens_nothing():
 def test_v1_sample_as_a_bank_transaction():
     [tx] = events("v1_sample.json")
     assert tx == BankTransaction(
-        source="casso", external_id="1", bank="MBBank", account="123456789", direction="in", amount=200500,
+        source="casso", external_id="1", bank="", account="123456789", direction="in", amount=200500,
         memo="DH35", raw=fixture("v1_sample.json")["body"]["data"][0], reference="TF80307914", balance=15900500,
         bank_time=None)   # `when` is a day only: no time is made up
 
 
-def test_v1_names_no_bank_so_the_receiving_account_decides_and_an_unknown_one_stays_unknown():
-    """v1 has no bank name: the account Casso read is the shop's account only if BANK_ACCOUNTS has it."""
-    [tx] = events("v1_sample.json", Settings(casso_secure_token="t", bank_accounts=bank_accounts("ACB:555")))
-    assert (tx.bank, tx.account) == ("", "123456789")     # the payment rules hold it as "wrong account"
-    twice = Settings(bank_accounts=bank_accounts("VCB:123456789,ACB:123456789"))
-    assert events("v1_sample.json", twice)[0].bank == ""  # two banks with that number: not ours to choose
+def test_v1_names_no_bank_and_none_is_made_up():
+    """v1 has no bank name: the core takes the bank of the account Casso read, when BANK_ACCOUNTS
+    has it (tests/test_casso.py pays an order that way)."""
+    assert [tx.bank for tx in events("v1_documented.json")] == ["", ""]
 
 
 def test_v1_documented_fields_two_transactions_in_one_delivery():
     first, second = events("v1_documented.json")
     assert [first.external_id, second.external_id] == ["3267", "3268"]
-    assert (first.bank, first.account, first.memo, first.reference) == \
-        ("Vietcombank", "0071009998887", "DH1042 chuyen tien", "TF210403249039850")
+    assert (first.account, first.memo, first.reference) == ("0071009998887", "DH1042 chuyen tien", "TF210403249039850")
     assert first.bank_time is None
     assert second.bank_time == datetime(2021, 4, 3, 10, 15, tzinfo=VN).timestamp()
     assert second.balance == 9070904
+
+
+def test_v2_names_the_bank_as_our_registry_does():
+    body = fixture("v2_sample.json")["body"]
+    body["data"].update(bankName="Ngân hàng TMCP Việt Nam Thịnh Vượng", bankAbbreviation="VPB")
+    assert webhook.parse(request(body, {}), SETTINGS)[0].bank == "VPBank"     # the abbreviation is known
+    body["data"].update(bankName="Timo Plus by Viet Capital Bank", bankAbbreviation="TIMO")
+    assert webhook.parse(request(body, {}), SETTINGS)[0].bank == "Timo Plus by Viet Capital Bank"
 
 
 def test_v2_sample_as_a_bank_transaction():
@@ -129,17 +132,16 @@ def test_a_casso_error_is_acknowledged_and_books_nothing(error):
 
 
 def test_an_api_record_reads_the_same_way():
-    """The reconcile job's records: `bankCodeName` is Casso's code (not a bank name we know), so
-    the account decides the bank as for v1."""
+    """The reconcile job's records: `bankCodeName` is Casso's code, not a bank name we know, and
+    is passed on as given (the core then goes by the account, as for v1)."""
     record = fixture("api_transactions.json")["body"]["data"]["records"][0]
-    accounts = bank_accounts("ACB:8007041027107")
-    tx = to_event(record, accounts, "records[0]")
+    tx = to_event(record, "records[0]")
     assert (tx.external_id, tx.bank, tx.account, tx.direction, tx.amount, tx.balance) == \
-        ("5789", "ACB", "8007041027107", "out", 193000, 1070904)
+        ("5789", "acb_digi", "8007041027107", "out", 193000, 1070904)
     assert tx.bank_time is None      # "2021-04-15T00:00:00" is a day, not a midnight transfer
     camel = {**record, "cusumBalance": 5, "corresponsiveName": "LE VAN C", "corresponsiveAccount": "99"}
     del camel["cusum_balance"]
-    again = to_event(camel, accounts, "records[0]")
+    again = to_event(camel, "records[0]")
     assert (again.balance, again.payer) == (5, "LE VAN C 99")
 
 
@@ -172,5 +174,5 @@ def test_what_cannot_be_read_is_refused_with_the_reason(body, reason):
 
 
 def test_an_empty_list_is_acknowledged():
-    [ack] = from_body({"error": 0, "data": []}, ())
+    [ack] = from_body({"error": 0, "data": []})
     assert isinstance(ack, Acknowledged)
