@@ -9,10 +9,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from app import create_app
 from bridge.envparse import bank_accounts
 from bridge.providers.casso import reconcile
-from tests.fakes.casso import VN, FakeCasso
+from tests.conftest import make_settings
+from tests.fakes.casso import VN, FakeCasso, sign_v2
 from tests.orders import order_body
 
 ACCOUNT = "0071009998887"
@@ -209,3 +214,49 @@ def test_a_wrong_api_key_is_said_plainly(service_factory, casso):
     svc = service_factory(casso_api_key="not-it", casso_api_url=casso.api_url)
     summary = reconcile.run(svc.bridge)
     assert "HTTP 401" in summary.error and "CASSO_API_KEY" in summary.error
+
+
+# -- random input: never a 5xx ----------------------------------------------------------------
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                       max_size=5),
+                           max_leaves=25)
+transactions = st.fixed_dictionaries({}, optional={
+    k: json_values | st.integers(-10**16, 10**16) | st.text(max_size=30)
+    for k in ("id", "amount", "description", "tid", "reference", "when", "transactionDateTime", "runningBalance",
+              "cusum_balance", "accountNumber", "bank_sub_acc_id", "bankName", "counterAccountName")})
+bodies = st.fixed_dictionaries({"error": st.sampled_from([0, 0, 0, 1]) | json_values,
+                                "data": transactions | st.lists(transactions, max_size=3) | json_values})
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    app = create_app(make_settings(tmp_path_factory.mktemp("casso-fuzz"), casso_secure_token="fuzz-token",
+                                   casso_webhook_key="fuzz-key"), start_scheduler=False)
+    yield app.test_client()
+    app.extensions["bridge"].shutdown()
+
+
+@given(body=bodies | json_values)
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_signed_garbage_is_answered_200_or_400_never_5xx(client, body):
+    t = int(time.time() * 1000)
+    header = f"t={t},v1={sign_v2(body, t, 'fuzz-key')}" if isinstance(body, dict) else f"t={t},v1={'0' * 128}"
+    r = client.post("/inbound/casso", data=json.dumps(body).encode(), headers={"X-Casso-Signature": header})
+    assert r.status_code in ((200, 400) if isinstance(body, dict) else (400, 401)) and r.is_json, r.get_json()
+
+
+@given(body=bodies | json_values)
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_v1_garbage_with_the_token_is_answered_200_or_400_never_5xx(client, body):
+    r = client.post("/inbound/casso", data=json.dumps(body).encode(), headers={"Secure-Token": "fuzz-token"})
+    assert r.status_code in (200, 400) and r.is_json, r.get_json()
+
+
+@given(raw=st.binary(max_size=300), hdrs=st.dictionaries(
+    st.sampled_from(["X-Casso-Signature", "Secure-Token", "Content-Type"]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=160), max_size=3))
+@hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_anything_without_casso_s_proof_is_refused_never_5xx(client, raw, hdrs):
+    r = client.post("/inbound/casso", data=raw, headers=hdrs)
+    assert r.status_code in (400, 401) and r.is_json

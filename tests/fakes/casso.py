@@ -31,10 +31,23 @@ def sort_by_key(data: dict[str, Any]) -> dict[str, Any]:
     return {k: sort_by_key(data[k]) if isinstance(data[k], dict) else data[k] for k in sorted(data)}
 
 
+def as_javascript_numbers(value: Any) -> Any:
+    """JSON.parse then JSON.stringify prints 2.0 as 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: as_javascript_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_javascript_numbers(v) for v in value]
+    return value
+
+
 def sign_v2(body: dict[str, Any], t: int, key: str, style: str = "js") -> str:
     """`v1` as Casso's samples compute it: HMAC-SHA512(key, t + "." + sorted compact JSON).
-    style "js" is JSON.stringify (letters kept), "python" is json.dumps (non-ASCII escaped)."""
-    text = json.dumps(sort_by_key(body), separators=(",", ":"), ensure_ascii=(style == "python"))
+    style "js" is the JavaScript sample's JSON.stringify (letters kept, 2.0 printed 2), "python"
+    the Python sample's json.dumps (non-ASCII escaped)."""
+    data = sort_by_key(as_javascript_numbers(body) if style == "js" else body)
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=(style == "python"))
     return hmac.new(key.encode(), f"{t}.{text}".encode(), hashlib.sha512).hexdigest()
 
 

@@ -37,6 +37,14 @@ def parse_header(value: str) -> tuple[int, str]:
     return int(t), v1
 
 
+def _sorted(value: Any) -> Any:
+    """Keys A -> Z into nested objects, as Casso's samples sort (objects inside a list keep their
+    order there; a V2 body has no list)."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    return value
+
+
 def _js_numbers(value: Any) -> Any:
     """What JSON.stringify prints for a parsed number: 1.0 is 1 there."""
     if isinstance(value, float) and value.is_integer():
@@ -52,12 +60,14 @@ def signed_text(body: Any, t: int, ascii_only: bool = False) -> str:
     """The string Casso signs: `t.` + the body with sorted keys, compact; `ascii_only` escapes
     non-ASCII letters as Python's json.dumps does by default (its sample), otherwise they stay
     as JSON.stringify leaves them."""
-    data = body if ascii_only else _js_numbers(body)
-    return f"{t}." + json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only)
+    data = _sorted(body if ascii_only else _js_numbers(body))
+    return f"{t}." + json.dumps(data, separators=(",", ":"), ensure_ascii=ascii_only)
 
 
 def sign(body: Any, t: int, key: str, ascii_only: bool = False) -> str:
-    return hmac.new(key.encode("utf-8"), signed_text(body, t, ascii_only).encode("utf-8"),
+    # surrogatepass: a lone surrogate (valid in JSON text, not in UTF-8) gives a signature that
+    # matches nothing instead of an exception
+    return hmac.new(key.encode("utf-8", "surrogatepass"), signed_text(body, t, ascii_only).encode("utf-8", "surrogatepass"),
                     hashlib.sha512).hexdigest()
 
 
