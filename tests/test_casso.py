@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from app import create_app
+from bridge import providers
 from bridge.envparse import bank_accounts
 from bridge.providers.casso import reconcile
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_until
 from tests.fakes.casso import VN, FakeCasso, sign_v2
 from tests.orders import order_body
 
@@ -208,6 +210,16 @@ def test_a_slow_casso_leaves_the_mark_where_it_was(shop, casso):
     assert not paid(shop, 1012)
     assert reconcile.run(shop.bridge).error == "" and paid(shop, 1012)
     assert shop.db.kv_get(reconcile.FROM_KEY) == datetime.now(VN).date().isoformat()
+
+
+def test_the_scheduler_runs_the_catch_up_at_start_only_when_an_api_key_is_set(service_factory, casso):
+    casso.casso_reads(casso.transaction(52_000, "DH1014"))
+    svc = service_factory(start_scheduler=True, casso_api_key=casso.api_key, casso_api_url=casso.api_url)
+    assert "casso_reconcile" in [j.id for j in svc.bridge.scheduler.get_jobs()]
+    last = wait_until(lambda: svc.db.kv_get(reconcile.LAST_KEY), what="the first Casso pass")
+    assert json.loads(last)["fetched"] == 1 and casso_rows(svc) == 1
+    [job] = [j for j in providers.jobs() if j.id == "casso_reconcile"]
+    assert job.when(svc.settings) and not job.when(replace(svc.settings, casso_api_key=""))
 
 
 def test_a_wrong_api_key_is_said_plainly(service_factory, casso):
