@@ -187,6 +187,12 @@ def test_reconcile_pages_through_many_transactions(shop, casso):
     assert pages == ["1", "2"]
 
 
+def test_a_transaction_dated_in_the_future_does_not_move_the_mark_past_today(shop, casso):
+    casso.casso_reads(casso.transaction(10_000, "ngay sai", at=datetime.now(VN) + timedelta(days=30)))
+    assert reconcile.run(shop.bridge).error == ""
+    assert shop.db.kv_get(reconcile.FROM_KEY) == datetime.now(VN).date().isoformat()
+
+
 def test_reconcile_honours_429_and_waits_its_retry_after(shop, casso):
     order(shop, 1011, 80_000)
     casso.casso_reads(casso.transaction(80_000, "DH1011"))

@@ -149,7 +149,8 @@ def run(bridge: Any) -> Summary:
 
 
 def _catch_up(bridge: Any, api: CassoApi, summary: Summary, now: float) -> None:
-    mark = bridge.db.kv_get(FROM_KEY) or datetime.fromtimestamp(now, BANK_TZ).date().isoformat()
+    today = datetime.fromtimestamp(now, BANK_TZ).date().isoformat()
+    mark = bridge.db.kv_get(FROM_KEY) or today
     summary.from_date = (date.fromisoformat(mark) - OVERLAP).isoformat()
     for page in range(1, MAX_PAGES + 1):
         data = api.transactions(summary.from_date, page)
@@ -164,7 +165,7 @@ def _catch_up(bridge: Any, api: CassoApi, summary: Summary, now: float) -> None:
                 continue
             if isinstance(event, BankTransaction):
                 summary.new += not bridge.accept(event)["duplicate"]
-            mark = max(mark, _day(record) or mark)
+            mark = max(mark, min(_day(record) or mark, today))   # a day in the future is no mark
         bridge.db.kv_set(FROM_KEY, mark)     # this page is stored: the mark may pass it
         last = data.get("totalPages")
         if not records or (isinstance(last, int) and page >= last):

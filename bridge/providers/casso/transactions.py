@@ -10,6 +10,7 @@ Three shapes carry the same transaction (and the same Casso `id`):
 Each field is read from whichever name is present, so one reading serves all three."""
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from ...bank_registry import bank_name
 from ...events import Acknowledged, BankTransaction
 from ..base import Refused
+from ..common import AHEAD, EARLIEST
 
 SOURCE = "casso"
 # Casso and the banks it reads print Vietnamese local time, whatever the shop's TIMEZONE says.
@@ -65,7 +67,10 @@ def _bank_time(text: str, where: str) -> float | None:
         raise Refused(400, f"{where} {text[:40]!r} is not a time (YYYY-MM-DD HH:MM:SS)") from None
     if len(text) <= 10 or (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
         return None
-    return (t if t.tzinfo else t.replace(tzinfo=BANK_TZ)).timestamp()
+    at = (t if t.tzinfo else t.replace(tzinfo=BANK_TZ)).timestamp()
+    if not EARLIEST <= at <= time.time() + AHEAD:   # stored, an impossible time breaks the pages showing it
+        raise Refused(400, f"{where} {text[:40]!r} is not a plausible time (before 2000 or more than a day ahead)")
+    return at
 
 
 def bank_as_named(names: list[str]) -> str:
@@ -88,7 +93,7 @@ def to_event(item: Any, where: str) -> BankTransaction | Acknowledged:
     if not isinstance(item, dict):
         raise Refused(400, f"{where} must be a JSON object (one transaction)")
     tid = item.get("id")
-    if isinstance(tid, str) and tid.strip().isdigit():
+    if isinstance(tid, str) and tid.strip().isascii() and tid.strip().isdigit():
         tid = int(tid)
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
         raise Refused(400, f"{where}.id (Casso's transaction id) must be a whole number")
