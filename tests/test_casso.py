@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -157,6 +159,34 @@ def test_a_signature_older_than_the_tolerance_is_refused(shop, casso):
     assert casso_rows(shop) == 0
     shop.clock.advance(-301)
     assert casso.push_v2(tx, t=t).status_code == 200 and paid(shop, 1008)
+
+
+VCB_SMS = ("SD TK {account} +{amount:,}VND luc {when}. SD {balance:,}VND. Ref MBVCB.{ref}.{memo}.CT tu "
+           "1047263815 VO MINH KHANG toi {account} CUA H...")
+
+
+def bank_sms(svc, tx: dict) -> None:
+    """The shop's phone forwards Vietcombank's SMS of the same transfer (FiboSMS push)."""
+    text = VCB_SMS.format(account=ACCOUNT, amount=tx["amount"], when=tx["when"].strftime("%d-%m-%Y %H:%M:%S"),
+                          balance=tx["balance"], ref=tx["reference"][-10:], memo=tx["description"])
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
+                                                        "message": text, "guid": uuid.uuid4().hex}, timeout=5)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("sms_first", [True, False], ids=["bank SMS, then Casso", "Casso, then bank SMS"])
+def test_the_same_transfer_from_the_bank_sms_and_casso_pays_once(shop, casso, sms_first):
+    order(shop, 1016, 513_000)
+    tx = casso.transaction(513_000, "DH1016", at=datetime.now(VN) - timedelta(seconds=40))
+    if sms_first:
+        bank_sms(shop, tx)
+    r = casso.push_v2(tx)
+    assert r.status_code == 200, r.text
+    if not sms_first:
+        bank_sms(shop, tx)
+    rows = [dict(x) for x in shop.db.query("SELECT source, decision FROM transactions ORDER BY id")]
+    assert [x["decision"] for x in rows][0] == "confirm" and rows[1]["decision"].startswith("duplicate"), rows
+    assert paid(shop, 1016) and mark_paid_jobs(shop) == 1
 
 
 def test_reconcile_catches_up_a_missed_webhook_and_pays_exactly_once(shop, casso):
