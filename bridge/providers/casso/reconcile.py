@@ -35,6 +35,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 100            # 10,000 transactions in one pass: the rest is read by the next one
 OVERLAP = timedelta(days=1)
 DEFAULT_RETRY_AFTER = 60.0
+MAX_SKIPPED_KEPT = 20      # unreadable records named in the summary (each is logged)
 
 
 class RateLimited(Exception):
@@ -161,7 +162,8 @@ def _catch_up(bridge: Any, api: CassoApi, summary: Summary, now: float) -> None:
                 event = to_event(record, f"records[{i}] of page {page}")
             except Refused as exc:
                 log.warning("Casso reconcile: %s", exc.reason)
-                summary.skipped.append(exc.reason)
+                if len(summary.skipped) < MAX_SKIPPED_KEPT:
+                    summary.skipped.append(exc.reason)
                 continue
             if isinstance(event, BankTransaction):
                 summary.new += not bridge.accept(event)["duplicate"]
