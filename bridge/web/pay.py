@@ -35,6 +35,9 @@ def _status(o) -> dict:
 
 def _qr_data(o) -> str | None:
     s = bridge().settings
+    theirs = providers.pay_qr(s, o["id"])
+    if theirs:
+        return theirs
     try:
         b = BINS.get(bank_name(s.transfer_bank)) if s.transfer_bank else None
     except ValueError:
