@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import requests
@@ -164,6 +165,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     remote_addr: str | None = None
+    at: float = field(default_factory=time.time)   # when it arrived, by Bridge.clock (tests move it)
 
     def json(self) -> Any:
         """The body as JSON, or Refused with the reason (the one decoding ladder)."""
