@@ -193,3 +193,15 @@ def test_the_bank_to_woocommerce_time_is_on_the_dashboard_and_in_metrics(shop, w
     admin.sign_in()
     page = admin.get("/admin/").text
     assert 'id="payment-latency"' in page and "Thời gian từ ngân hàng" in page and "fibo" in page
+
+
+@pytest.mark.parametrize("given, account, expected", [
+    ("MBB", "", "MBBank"),                    # Casso's bankAbbreviation
+    ("VCB", "", "Vietcombank"),
+    ("Vietcombank", "", "Vietcombank"),      # SePay's gateway
+    ("", ACCOUNT, "Vietcombank"),            # Casso v1: no bank, the configured account tells
+    ("", "999999", ""),                      # no bank and an account not ours: nothing invented
+])
+def test_a_providers_bank_name_is_read_as_ours(given, account, expected):
+    from bridge.payments.transfer import bank_of
+    assert bank_of(given, account, (("Vietcombank", ACCOUNT), ("MBBank", "0801234567890"))) == expected
