@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "messenger", "http", "dryrun")
+INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "sepay", "messenger", "http", "dryrun")
 
 
 @dataclass(frozen=True)
