@@ -94,6 +94,18 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
     return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued), tuple(oversized))
 
 
+def with_order_hint(reading: CodeReading, hint: str, prefix: str) -> tuple[CodeReading, str]:
+    """A reading with the order a provider's signed payment link names (payOS): it stands for a
+    code when the memo names none (a bank cut it off, the payer rewrote it) and agrees when the
+    memo names the same order. Returns (reading, "") or (unchanged, what the memo names instead)."""
+    n = int(hint)
+    others = [f"{prefix}{o}" for o in reading.orders if o != n] + list(reading.unusable) + list(reading.glued) \
+        + list(reading.oversized)
+    if others:
+        return reading, ", ".join(others)
+    return CodeReading((n,), ()), ""
+
+
 def account_matches(printed: str, configured: str) -> bool:
     """Full numbers compare digit for digit; a masked form (312xxx6051, **3317, 112...7305)
     matches when its visible leading and trailing digits agree."""
