@@ -248,3 +248,26 @@ def test_the_endpoint_is_never_open_and_the_banner_says_what_to_paste(service_fa
     assert r.status_code == 401 and r.json()["success"] is False
     [(what, url, note)] = [e for e in svc.bridge.public_endpoints() if e[0] == "SePay webhook"]
     assert url == hook(svc) and key in note and "API Key" in note
+
+
+HOSTILE = [
+    ("deeply nested JSON", b"[" * 100_000 + b"]" * 100_000),
+    ("id of 5,000 digits", b'{"id": ' + b"9" * 5000 + b"}"),
+    ("id 10**30", json.dumps({"id": 10**30, "transferType": "in", "transferAmount": 1000}).encode()),
+    ("amount 10**30", json.dumps({"id": 1, "transferType": "in", "transferAmount": 10**30}).encode()),
+    ("amount Infinity", b'{"id": 1, "transferType": "in", "transferAmount": Infinity}'),
+    ("lone surrogates in the text fields", b'{"id": 90001, "gateway": "Vietcombank", "accountNumber": "0181003749261",'
+     b' "content": "DH\\ud800 701", "code": "\\udfff", "transferType": "in", "transferAmount": 1000,'
+     b' "transactionDate": "2026-11-30 10:00:00", "referenceCode": "\\ud800", "description": "\\udfff"}'),
+    ("a year 9999 date", json.dumps({"id": 2, "gateway": "VCB", "accountNumber": "1", "content": "x",
+                                     "transferType": "in", "transferAmount": 1,
+                                     "transactionDate": "9999-12-31 23:59:59"}).encode()),
+]
+
+
+@pytest.mark.parametrize("label, body", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_bodies_get_an_answer_sepay_can_read_never_a_500(shop, label, body):
+    r = requests.post(hook(shop), data=body, timeout=10,
+                      headers={"Authorization": f"Apikey {KEY}", "Content-Type": "application/json"})
+    assert r.status_code in (200, 400), (label, r.status_code, r.text[:300])
+    assert r.json()["success"] is (r.status_code == 200) and (r.status_code == 200 or r.json()["error"])
