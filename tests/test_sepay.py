@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -132,6 +133,19 @@ def test_sepays_code_naming_another_order_than_the_memo_does_not_decide(shop, se
     assert marks(shop) == 1
 
 
+def test_the_same_transfer_from_the_shops_phone_and_from_sepay_pays_once(sepay, service_factory):
+    from tests.test_admin import bank_sms
+    shop = service_factory(fibo_payments="confirm", **sepay_settings(sepay))
+    order(shop, 706, 513_000)
+    bank_sms(shop, "DH706", minute=12)                 # Vietcombank's SMS: +513,000 at 09:12:40, balance after
+    tx = sepay.transaction(513_000, "MBVCB.9912.DH706.CT tu 1047263815 VO MINH KHANG toi 0181003749261",
+                           at=datetime(2026, 11, 23, 2, 12, 40, tzinfo=timezone.utc).timestamp())
+    tx["accumulated"] = 6_000_000 + 12 * 513_000       # SePay reads the same balance after it
+    d = sepay.push(hook(shop), tx, api_key=KEY)
+    assert d.statuses == [200] and d.answers[0]["decision"].startswith("duplicate"), d.answers
+    assert marks(shop, 706) == 1 and decisions(shop) == ["confirm", "duplicate"]
+
+
 def test_a_delivery_while_we_are_down_is_taken_on_sepays_retry(sepay, tmp_path):
     port = free_port()
     tx = sepay.transaction(513_000, "DH705")
@@ -238,6 +252,16 @@ def test_the_scheduler_runs_reconcile_at_start_when_an_api_token_is_set(sepay, t
     plain = service_factory(**sepay_settings(sepay, sepay_api_token=""), start_scheduler=True, run_scheduler=True,
                             db_path=str(tmp_path / "other.db"))
     assert "sepay_reconcile" not in [j.id for j in plain.bridge.scheduler.get_jobs()]
+
+
+def test_the_settings_page_says_in_vietnamese_what_to_paste_into_sepay(sepay, service_factory):
+    from tests.test_admin import PASSWORD, Admin
+    svc = service_factory(admin_password=PASSWORD, **sepay_settings(sepay, sepay_auth="hmac"))
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    html = admin.get("/admin/settings").text
+    assert "Webhook của SePay" in html and hook(svc) in html
+    assert f"bước bảo mật: chọn HMAC-SHA256 với khóa bí mật {SECRET}" in html
 
 
 def test_the_endpoint_is_never_open_and_the_banner_says_what_to_paste(service_factory):

@@ -25,7 +25,7 @@ def signed_message(timestamp: str, body: bytes) -> bytes:
     return timestamp.encode() + b"." + body
 
 
-MAX_SKEW = 300      # SePay: reject a timestamp more than 5 minutes from our clock (no replay later)
+MAX_SKEW = 300      # SePay's advice: refuse a timestamp more than 5 minutes from our clock (no replay later)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
