@@ -27,7 +27,7 @@ PROBABLY_SAME = 3 * 60            # nothing to compare but amount and memo: this
 
 DATE_TIME = re.compile(
     r"(?:(?P<h1>\d{1,2})[:h](?P<m1>\d{2})(?::(?P<s1>\d{2}))?p?[ ,;]*)?"
-    r"(?P<d>\d{1,2})[/\-. ](?P<mo>\d{1,2})(?:[/\-. ](?P<y>\d{2,4}))?"
+    r"(?P<d>\d{1,2})[/\-. ](?P<mo>\d{1,2})(?:[/\-. ](?P<y>\d{4}|\d{2})(?![:h\d]))?"
     r"(?:[ ;,T]+(?P<h2>\d{1,2})[:h](?P<m2>\d{2})(?::(?P<s2>\d{2}))?)?")
 ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$")
 
