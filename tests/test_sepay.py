@@ -199,6 +199,17 @@ def test_reconcile_pages_through_everything_missed_at_sepays_pace(shop, sepay):
     assert len(waits) == len(sepay.api_calls) - 1 and all(0 < w <= 0.5 for w in waits)   # at most 2 a second
 
 
+def test_reconcile_leaves_the_owners_other_accounts_alone(shop, sepay):
+    order(shop, 736, 90_000)
+    shop.db.kv_set(CURSOR_KEY, "1")
+    sepay.transaction(90_000, "luong thang 11", account="1903555666777")      # the owner's own account at SePay
+    sepay.transaction(90_000, "DH736")
+    out = reconcile(shop.bridge, client(sepay, []))
+    assert (out["taken"], out["other_accounts"]) == (1, 1) and paid(shop, 736)
+    assert shop.db.scalar("SELECT COUNT(*) FROM inbox WHERE source='sepay'") == 1
+    assert shop.db.kv_get(CURSOR_KEY) == str(sepay.transactions[-1]["id"])
+
+
 def test_a_rate_limit_is_waited_out_or_left_to_the_next_pass(shop, sepay):
     order(shop, 741, 77_000)
     shop.db.kv_set(CURSOR_KEY, "1")

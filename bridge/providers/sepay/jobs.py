@@ -4,6 +4,10 @@ transactions after the last one seen and hand each to the core exactly as the we
 core deduplicates on SePay's id, so one the webhook already brought is a duplicate and nothing
 is done twice.
 
+The API lists every account linked to the SePay company, the owner's own ones too; only
+transactions to an account in BANK_ACCOUNTS (or to a virtual account of one) are handed over,
+the ones a webhook set up as the README says would have brought.
+
 The mark (kv `sepay.since_id`, the highest id handed over) moves only after the core has stored
 every transaction up to it: a pass that fails half-way starts again from the last stored one.
 What a pass did is kept in kv `sepay.reconcile.last` (JSON); a failure is recorded there and
@@ -17,6 +21,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...events import BankTransaction
+from ...payments.matcher import account_matches
 from ...rejections import record_rejection
 from .client import SepayApiError, SepayClient
 from .transactions import SEPAY_TIME_ZONE, BadTransaction, from_api
@@ -42,7 +48,7 @@ def reconcile(bridge: Any, client: SepayClient | None = None) -> dict[str, Any]:
     stored = bridge.db.kv_get(CURSOR_KEY)
     mark = int(stored) if stored else None
     out: dict[str, Any] = {"at": bridge.clock(), "since_id": mark, "fetched": 0, "taken": 0, "duplicates": 0,
-                           "refused": 0, "error": ""}
+                           "other_accounts": 0, "refused": 0, "error": ""}
     date_min = None
     if mark is None:
         date_min = datetime.fromtimestamp(bridge.clock() - FIRST_LOOK_BACK, SEPAY_TIME_ZONE).strftime("%Y-%m-%d")
@@ -63,8 +69,11 @@ def reconcile(bridge: Any, client: SepayClient | None = None) -> dict[str, Any]:
                     out["refused"] += 1
                     _refuse(bridge, client, item, str(exc))
                 else:
-                    result = bridge.accept(tx)
-                    out["duplicates" if result.get("duplicate") else "taken"] += 1
+                    if _for_the_shop(tx, s.receiving_accounts):
+                        result = bridge.accept(tx)
+                        out["duplicates" if result.get("duplicate") else "taken"] += 1
+                    else:
+                        out["other_accounts"] += 1
                 if tid is not None:
                     highest = tid if highest is None else max(highest, tid)
             if highest is None or highest == mark:
@@ -80,6 +89,15 @@ def reconcile(bridge: Any, client: SepayClient | None = None) -> dict[str, Any]:
                  out["taken"], out["duplicates"])
     bridge.db.kv_set(LAST_KEY, json.dumps(out))
     return out
+
+
+def _for_the_shop(tx: BankTransaction, accounts: tuple[tuple[str, str], ...]) -> bool:
+    """Paid to a receiving account (or its virtual account); with none configured, every one is
+    handed over and the core says what it makes of it."""
+    if not accounts:
+        return True
+    return any(account_matches(paid_to, acct) for paid_to in (tx.account, tx.virtual_account) if paid_to
+               for _, acct in accounts)
 
 
 def _refuse(bridge: Any, client: SepayClient, item: Any, reason: str) -> None:
