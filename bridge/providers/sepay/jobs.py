@@ -83,6 +83,9 @@ def reconcile(bridge: Any, client: SepayClient | None = None) -> dict[str, Any]:
     except SepayApiError as exc:
         out["error"] = str(exc)
         log.warning("SePay reconcile: %s; the next pass goes on from id %s", exc, mark)
+    except Exception as exc:       # the database, a bug: the same, with the traceback in the log
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        log.exception("SePay reconcile failed; the next pass goes on from id %s", mark)
     out["until_id"] = mark
     if out["taken"]:
         log.info("SePay reconcile: %d transaction(s) the webhook had not brought, %d already known",
