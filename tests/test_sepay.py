@@ -259,7 +259,8 @@ def test_the_scheduler_runs_reconcile_at_start_when_an_api_token_is_set(sepay, t
     missed = sepay.transaction(513_000, "DH771")
     svc = service_factory(start_scheduler=True, run_scheduler=True, **sepay_settings(sepay))
     assert "sepay_reconcile" in [j.id for j in svc.bridge.scheduler.get_jobs()]
-    wait_until(lambda: svc.db.kv_get(CURSOR_KEY) == str(missed["id"]), what="the first SePay reconcile")
+    wait_until(lambda: svc.db.kv_get(LAST_KEY), what="the first SePay reconcile")
+    assert json.loads(svc.db.kv_get(LAST_KEY))["until_id"] == missed["id"]
     plain = service_factory(**sepay_settings(sepay, sepay_api_token=""), start_scheduler=True, run_scheduler=True,
                             db_path=str(tmp_path / "other.db"))
     assert "sepay_reconcile" not in [j.id for j in plain.bridge.scheduler.get_jobs()]
