@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "messenger", "payos", "casso", "http", "dryrun")
+INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "sepay", "casso", "payos", "messenger",
+             "http", "dryrun")
 
 
 @dataclass(frozen=True)
