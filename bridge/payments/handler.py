@@ -22,7 +22,8 @@ from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
-from .matcher import account_ok, fingerprint, prints_event, read_codes
+from . import generic
+from .matcher import account_problem, fingerprint, prints_event, read_codes
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", 
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
 UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED)
+UNKNOWN_LAYOUT = "unknown_layout"  # a genuine bank's credit read by the generic rule (template drift)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, UNKNOWN_LAYOUT)
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
 # A message that prints no balance, reference or time (MoMo) is identified by its text and
@@ -68,7 +70,8 @@ class PaymentHandler(InboundHandler):
         done = stored_payments.decided_for_inbox(self.db, sms.id)
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
-        p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title)
+        p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
+                  self.settings.receiving_accounts, self.settings.payment_code_prefix)
         if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
             return None  # not from a bank and not about money: other handlers may want it
         if p.kind == TRANSACTION and p.direction == "in":
@@ -125,15 +128,21 @@ class PaymentHandler(InboundHandler):
             repeat = self._repeat(c, sms, p, row)
             if repeat is not None:
                 return repeat
-        if not account_ok(p, self.settings.receiving_accounts):
-            return self._record(c, row, WRONG_ACCOUNT,
-                                f"credit to {p.bank} {p.account or '(no account)'}, not a configured receiving account")
+        problem = account_problem(p, self.settings.receiving_accounts)
+        if problem:
+            return self._record(c, row, WRONG_ACCOUNT, f"credit to {p.bank} {p.account or '(no account)'}, not a "
+                                                       f"configured receiving account: {problem}")
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
         trust, why = providers.payment_trust(sms.source, self.settings)
         if trust != "confirm":
             return self._unverified(c, row, reading, why)
+        if p.family == generic.GENERIC:   # template drift: never stronger than review, whatever it reads
+            order = self._order(c, reading.single) if reading.single is not None else None
+            row["code"] = f"{prefix}{reading.single}" if reading.single is not None else None
+            return self._record(c, row, UNKNOWN_LAYOUT, generic.review_reason(
+                p.doubts, p.amount or 0, reading, order, not_awaiting(order) if order else None, prefix))
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
