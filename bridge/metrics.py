@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from .store import reports
 from . import providers
+from .payments.generic import unknown_layouts
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
@@ -73,6 +74,11 @@ class BridgeCollector(Collector):
         c = CounterMetricFamily("woobridge_payments", "Bank/MoMo transactions by decision", labels=["decision"])
         for r in reports.transactions_by_decision(db):
             c.add_metric([r[0] or ""], r[1])
+        yield c
+        c = CounterMetricFamily("woobridge_unknown_bank_layouts", "Messages from a genuine bank sender that no "
+                                "template fits (template drift), by bank", labels=["bank"])
+        for bank, n in unknown_layouts(db).items():
+            c.add_metric([bank], n)
         yield c
         from .payments.review import review_queue
         yield GaugeMetricFamily("woobridge_review_queue", "Transactions waiting for a person",

@@ -12,7 +12,8 @@ would wait unseen. The generic rule reads it instead when, and only when, it is 
   label (`So du: +22,431,118VND`) is a balance;
 * its first labelled account (`TK`, `STK`, `Tai khoan`, `Account`, maybe followed by one short
   word: `TK VCB`, `TK VND`, `TK so`) names a configured account of that bank in a form banks print (`payments/accounts.py`);
-* it carries something that reads as a payment code.
+* a credit carries something that reads as a payment code (a debit needs none: it is only
+  recorded as money out).
 
 A reading keeps the doubts a person should see (two balances, another money figure that could
 be the amount). Whatever it reads, the handler decides it no stronger than review
@@ -28,11 +29,13 @@ from typing import Any
 
 from ..money import format_vnd
 from ..smstext import strip_diacritics
+from ..store import reports
 from .accounts import name_account
 from .matcher import CodeReading, read_codes
 
 GENERIC = "generic"   # the family of a message read by this rule
 UNKNOWN = "unknown"   # the family of a genuine sender's message that fits no template and this rule cannot read
+DRIFT_WINDOW = 30 * 86_400   # the owner's view of unknown layouts: the last 30 days
 LAYOUT_REASON = ("the bank's message layout is not one we know (template drift): read by the generic rule, "
                  "a person confirms")
 
@@ -101,7 +104,7 @@ def read(bank: str, body: str, accounts: tuple[tuple[str, str], ...], prefix: st
     if named.configured is None:
         return named.why
     codes = read_codes(body, prefix)
-    if not (codes.orders or codes.unusable or codes.glued or codes.oversized or codes.wrapped is not None):
+    if sign == "+" and not (codes.orders or codes.unusable or codes.glued or codes.oversized or codes.wrapped is not None):
         return f"no payment code ({prefix} + order number)"
     others: list[str] = []
     for m in FIGURE.finditer(text):
@@ -145,3 +148,9 @@ def review_reason(doubts: tuple[str, ...], amount: int, codes: CodeReading, orde
         return f"{LAYOUT_REASON}; safety checks failed: {'; '.join(failed)}"
     return (f"{LAYOUT_REASON}; every safety check passes ({prefix}{order['number']} awaits exactly this amount), "
             "but an unknown layout does not prove the bank sent it")
+
+
+def unknown_layouts(db: Any, since: float = 0.0) -> dict[str, int]:
+    """Messages from a genuine bank sender that no template fits (read by this rule or not) per
+    bank since `since`: a bank that changed its layout shows here before its customers complain."""
+    return {r["bank"] or "?": r["n"] for r in reports.layouts_by_bank(db, (GENERIC, UNKNOWN), since)}

@@ -184,6 +184,8 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
                                          "shop_written_at": float})
     db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
+    # unknown bank layouts (template drift) counted per bank over the last 30 days
+    db["transactions"].create_index(["family", "created_at"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
