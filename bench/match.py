@@ -7,12 +7,18 @@
    `ReceivedTexts.accept` (store, dedupe, parse, match, decide, queue the WooCommerce update and the
    customer SMS) exactly as the endpoints call it; messages per second, and the cost of the last
    10,000 messages against the first 10,000 (growth of the inbox and transactions tables).
-3. End to end: woo-bridge as its own process (`python app.py`), a fake WooCommerce REST server
+3. Mixed sources (issue 14): the same measures for a stream from four sources -- bank SMS from
+   the shop's phone, SePay, Casso and payOS transaction records -- where every tenth event is
+   a transfer another source already reported (the same balance after it, the same bank time):
+   events per second against 100,000 pending orders, and the per-event cost ratio at 100,000
+   vs 1,000 pending orders (target <= 1.2); the cross-source duplicates must all collapse.
+4. End to end: woo-bridge as its own process (`python app.py`), a fake WooCommerce REST server
    (OAuth 1.0a over http) in this process, on-hold orders created by signed webhooks, then signed
    SMSGate `sms:received` webhooks with bank credits at a steady rate; latency from the start of
    the inbound POST to the arrival of the WooCommerce `PUT /orders/<id>` (target p99 < 200 ms).
 
     .venv/bin/python bench/match.py [--orders 100000] [--messages 100000] [--e2e 400] [--rate 20] [--no-pin]
+                                    [--only mixed]
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bridge.config import load_settings  # noqa: E402
+from bridge.events import BankTransaction  # noqa: E402
 from bridge.service import Bridge  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fakes.smsgate import FakeSmsGate, sign  # noqa: E402
@@ -83,6 +91,96 @@ def stream(n: int, pending: int, offset: int = 0) -> list[tuple[str, str]]:
             text = out[i // 2][1] if out else bank_sms(number, total_of(number), seq)
         out.append((f"bench-{seq}", text))
     return out
+
+
+SOURCES = ("smsgate", "sepay", "casso", "payos")
+BASE_TIME = 1_795_400_000.0   # 2026-11-23, the bank's clock for the mixed stream
+
+
+def mixed_event(seq: int, number: int | None, amount: int, source: str) -> Any:
+    """One transfer as `source` reports it: a Vietcombank SMS text, or a provider's record with
+    the same facts (balance after, bank time to the second, reference)."""
+    when = BASE_TIME + seq
+    balance = 10_000_000 + seq * 1000
+    memo = f"DH{number} chuyen khoan" if number else "chuyen tien hang thang"
+    if source == "smsgate":
+        printed = time.strftime("%d-%m-%Y %H:%M:%S", time.gmtime(when + 7 * 3600))
+        return (f"SD TK {ACCOUNT} +{amount:,}VND luc {printed}. SD {balance:,}VND. "
+                f"Ref MBVCB.{9700000000 + seq}.{memo}")[:160]
+    return BankTransaction(source=source, external_id=f"{source}-{seq}", bank="Vietcombank", account=ACCOUNT,
+                           direction="in", amount=amount, memo=memo, raw={}, reference=f"MBVCB.{9700000000 + seq}",
+                           balance=balance, bank_time=when)
+
+
+def mixed_stream(n: int, pending: int, offset: int = 0) -> tuple[list[tuple[str, Any]], int]:
+    """(source, event) for n events, sources in turn; every tenth repeats the transfer of five
+    events earlier as another source reports it. 90 % of the rest pay an order exactly, the
+    others carry no code. Returns the events and how many are cross-source repeats."""
+    stride = max(1, pending // n) if n <= pending else 1
+    out: list[tuple[str, Any]] = []
+    facts: list[tuple[int, int | None, int]] = []
+    repeats = 0
+    for i in range(n):
+        source = SOURCES[i % len(SOURCES)]
+        if i % 10 == 9:
+            seq, number, amount = facts[i - 5]
+            repeats += 1
+        else:
+            seq = offset + i
+            number = FIRST + (i * stride) % pending if i % 10 != 8 else None
+            amount = total_of(number) if number else 500_000
+        facts.append((seq, number, amount))
+        out.append((source, mixed_event(seq, number, amount, source)))
+    return out, repeats
+
+
+def feed_mixed(bridge: Bridge, events: list[tuple[str, Any]], t0: float) -> list[float]:
+    """Each event as its endpoint hands it on: a text through the inbox, a record through
+    Bridge.accept; seconds per event."""
+    costs = []
+    for i, (source, event) in enumerate(events):
+        start = time.perf_counter()
+        if isinstance(event, str):
+            bridge.received.accept(source=source, external_id=f"mixed-{i}-{t0}", device="bench-phone", sim=1,
+                                   sender="Vietcombank", recipient="", text=event, received_at=t0 + i * 0.5, raw="")
+        else:
+            bridge.accept(event)
+        costs.append(time.perf_counter() - start)
+    return costs
+
+
+def mixed(tmp: Path, small: int, large: int, n_scale: int, rounds: int, n: int) -> None:
+    per: dict[int, list[float]] = {small: [], large: []}
+    for r in range(rounds):
+        for pending in ((small, large) if r % 2 == 0 else (large, small)):
+            bridge = fresh_bridge(tmp, f"mixed-{pending}-{r}", pending + WARM)
+            warm, _ = mixed_stream(WARM, WARM, offset=10**7)
+            feed_mixed(bridge, [(s, e) for s, e in warm], time.time() - 3600)
+            events, _ = mixed_stream(n_scale, pending)
+            per[pending].append(statistics.mean(feed_mixed(bridge, events, time.time())))
+            bridge.shutdown()
+            for f in tmp.glob(f"mixed-{pending}-{r}.db*"):
+                f.unlink()
+    a, b = statistics.median(per[small]), statistics.median(per[large])
+    print(f"mixed sources, per event, {n_scale} events, 1,000 pending orders   : {a * 1000:8.3f} ms")
+    print(f"mixed sources, per event, {n_scale} events, {large:,} pending orders : {b * 1000:8.3f} ms")
+    print(f"mixed sources, cost ratio {large:,} / 1,000 pending orders     : {b / a:8.2f}  (target <= 1.2)")
+    bridge = fresh_bridge(tmp, "mixed-throughput", large)
+    events, repeats = mixed_stream(n, large)
+    start = time.perf_counter()
+    feed_mixed(bridge, events, time.time())
+    elapsed = time.perf_counter() - start
+    decisions = {r["decision"]: r["n"] for r in bridge.db.query(
+        "SELECT decision, COUNT(*) AS n FROM transactions GROUP BY decision")}
+    collapsed = bridge.db.scalar("SELECT COUNT(*) FROM transactions WHERE decision='duplicate'"
+                                 " AND duplicate_of IS NOT NULL")
+    bridge.shutdown()
+    print(f"mixed sources, {n:,} events ({', '.join(SOURCES)}) against {large:,} pending orders: "
+          f"{n / elapsed:8.1f} events/s")
+    print(f"  cross-source repeats {repeats:,}, collapsed as duplicates {collapsed:,}; "
+          f"decisions: {', '.join(f'{k} {v}' for k, v in sorted(decisions.items()))}")
+    if collapsed != repeats:
+        raise SystemExit("cross-source repeats were not all collapsed")
 
 
 def settings_for(db: Path, **extra: str):
@@ -252,6 +350,7 @@ def main() -> None:
     ap.add_argument("--e2e", type=int, default=400, help="payments timed end to end")
     ap.add_argument("--rate", type=float, default=20.0, help="bank SMS per second in the end-to-end part")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--only", choices=("mixed",), help="run only the mixed-source part")
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake's per-request lines
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
@@ -262,6 +361,9 @@ def main() -> None:
         print(f"woo-bridge payment matching benchmark; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
         if args.scale_messages > 1000:
             raise SystemExit("--scale-messages must be <= 1000: every message must name its own order in both runs")
+        if args.only == "mixed":
+            mixed(tmp, 1000, args.orders, args.scale_messages, args.rounds, args.messages)
+            return
         small, large = scale(tmp, 1000, args.orders, args.scale_messages, args.rounds)
         print(f"per message, {args.scale_messages} messages, 1,000 pending orders   : {small * 1000:8.3f} ms")
         print(f"per message, {args.scale_messages} messages, {args.orders:,} pending orders : {large * 1000:8.3f} ms")
@@ -271,6 +373,7 @@ def main() -> None:
               f"matched and decided")
         print(f"  per message, first 10% / last 10%                 : {first * 1000:.3f} / {last * 1000:.3f} ms")
         print(f"  decisions: {', '.join(f'{k} {v}' for k, v in sorted(decisions.items()))}")
+        mixed(tmp, 1000, args.orders, args.scale_messages, args.rounds, args.messages)
         lat = end_to_end(tmp, args.e2e, args.rate, pin)
         print(f"end to end, {args.e2e} bank SMS at {args.rate:g}/s, inbound POST -> WooCommerce PUT "
               f"({'service on CPU 0, client and fake WooCommerce on CPU 1' if pin else 'no CPU pinning'}):")

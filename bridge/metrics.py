@@ -11,12 +11,14 @@ from typing import Any, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from .payments.latency import latencies
 from .store import reports
 from . import providers
 from .payments.generic import unknown_layouts
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
+PAYMENT_BUCKETS = (5, 10, 30, 60, 120, 300, 900, 3600)                 # bank's time -> order marked paid, seconds
 
 
 def _histogram(name: str, doc: str, rows: list[Any], buckets: tuple[float, ...],
@@ -75,6 +77,16 @@ class BridgeCollector(Collector):
         for r in reports.transactions_by_decision(db):
             c.add_metric([r[0] or ""], r[1])
         yield c
+        yield _histogram("woobridge_payment_confirm_seconds", "From the bank's own transaction time to the order"
+                         " marked paid in WooCommerce, automatic confirmations, by payment source",
+                         reports.payment_latency_histogram(self.bridge.db, PAYMENT_BUCKETS), PAYMENT_BUCKETS, "source")
+        g = GaugeMetricFamily("woobridge_payment_confirm_quantile_seconds", "p50 and p95 of the bank-to-WooCommerce"
+                              " time over the last 30 days, by payment source ('all': every source)",
+                              labels=["source", "quantile"])
+        for lat in latencies(db, self.bridge.clock()):
+            g.add_metric([lat.source, "0.5"], lat.p50)
+            g.add_metric([lat.source, "0.95"], lat.p95)
+        yield g
         c = CounterMetricFamily("woobridge_unknown_bank_layouts", "Messages from a genuine bank sender that no "
                                 "template fits (template drift), by bank", labels=["bank"])
         for bank, n in unknown_layouts(db).items():

@@ -7,9 +7,12 @@ text, received within 2 minutes); a repeat is answered as success and not handed
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from .events import BankTransaction
 
 from .store import inbox as stored
 from .store.db import Database, dumps, now
@@ -71,6 +74,27 @@ class ReceivedTexts:
         state, note = self.handle(sms)
         return InboxResult(row_id, False, state, note)
 
+    def accept_transaction(self, event: BankTransaction) -> InboxResult:
+        """Store a provider's transaction record (committed before anything else), then hand it on.
+
+        Its provider's id is its identity: the same id again is a re-delivery (a webhook retried,
+        a reconcile run seeing it again). There is no twin check on text: two customers may send
+        the same amount with the same memo within a minute, and the provider's ids tell them apart."""
+        t = now()
+        fields = {k: storable(v) for k, v in asdict(event).items() if k not in ("source", "external_id", "raw")}
+        raw = storable(event.raw if isinstance(event.raw, str) else dumps(event.raw))
+        text = storable(transaction_text(event))
+        with self.db.tx() as c:
+            row = stored.by_external_id(c, event.source, event.external_id)
+            if row:
+                return InboxResult(row["id"], True, "duplicate", f"{event.source} id {event.external_id} already stored")
+            row_id = stored.insert(c, t, event.source, event.external_id, "", None, fields["bank"], fields["account"],
+                                   text, t, raw, "received", "", None, None, json.dumps(fields, ensure_ascii=False))
+        sms = InboundSms(row_id, event.source, event.external_id, "", None, fields["bank"], fields["account"], text, t,
+                         fields=fields)
+        state, note = self.handle(sms)
+        return InboxResult(row_id, False, state, note)
+
     def handle(self, sms: InboundSms) -> tuple[str, str]:
         """Run every handler; one broken handler neither loses the SMS nor stops the others."""
         names, notes = [], []
@@ -94,5 +118,16 @@ class ReceivedTexts:
         rows = stored.stranded(self.db, now() - older_than)
         for r in rows:
             self.handle(InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"],
-                                   r["recipient"], r["text"], r["received_at"], r["package"], r["title"]))
+                                   r["recipient"], r["text"], r["received_at"], r["package"], r["title"],
+                                   json.loads(r["fields"]) if r["fields"] else None))
         return len(rows)
+
+
+def transaction_text(event: BankTransaction) -> str:
+    """What a person reads of a provider's transaction (inbox list, order notes): the facts the
+    provider gave, in one line, memo last."""
+    sign = "+" if event.direction == "in" else "-"
+    parts = [f"{event.source}: {sign}{event.amount:,} VND".replace(",", "."), event.bank,
+             f"TK {event.account}" if event.account else "", f"ref {event.reference}" if event.reference else "",
+             f"ND: {event.memo}"]
+    return "; ".join(p for p in parts if p)

@@ -28,8 +28,8 @@ from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
 from .wakeup import Listener, Waker
-from .events import (Acknowledged, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText, ShopDelivery,
-                     ShopPing)
+from .events import (Acknowledged, BankTransaction, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText,
+                     ShopDelivery, ShopPing)
 from .rejections import record_rejection
 from .shop_events import IGNORED, store_delivery
 from .outbox import apply_report, channel_of, settle_in_doubt
@@ -229,6 +229,11 @@ class Bridge:
                                        sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
                                        received_at=event.received_at, raw=event.raw, package=event.package,
                                        title=event.title)
+            self.wake_worker()
+            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
+                    "decision": result.note}
+        if isinstance(event, BankTransaction):
+            result = self.received.accept_transaction(event)
             self.wake_worker()
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
                     "decision": result.note}

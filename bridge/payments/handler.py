@@ -8,6 +8,7 @@ the WooCommerce update to the outbox, which retries it durably and never doubles
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -23,8 +24,10 @@ from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
 from . import generic
-from .matcher import account_problem, fingerprint, prints_event, read_codes
+from .matcher import account_problem, fingerprint, prints_event, read_codes, with_order_hint
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
+from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, ref_key,
+                       same_transfer)
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,16 @@ class PaymentHandler(InboundHandler):
         done = stored_payments.decided_for_inbox(self.db, sms.id)
         if done is not None:  # handled before a crash: never twice
             return f"{done['decision']}: {done['reason']}"
-        p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
-                  self.settings.receiving_accounts, self.settings.payment_code_prefix)
-        if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
-            return None  # not from a bank and not about money: other handlers may want it
+        if sms.fields is not None:   # a provider's transaction record: its fields, not a text to read
+            p = parsed_from_fields(sms.source, sms.fields, self.settings.receiving_accounts, self.settings.timezone)
+        else:
+            p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
+                      self.settings.receiving_accounts, self.settings.payment_code_prefix)
+            if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
+                return None  # not from a bank and not about money: other handlers may want it
         if p.kind == TRANSACTION and p.direction == "in":
-            for n in self._order_numbers(p):
+            hint = str((sms.fields or {}).get("order_hint") or "")
+            for n in [*self._order_numbers(p), *([int(hint)] if hint.isdigit() else [])]:
                 self._ensure_order(n)
         with self.db.tx() as c:
             decision, reason, tx_id = self.decide(c, sms, p)
@@ -116,7 +123,15 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, IGNORE_NON_TX, f"{p.bank} {p.kind}, not a money movement")
         if p.kind != TRANSACTION:
             return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
-        fp = fingerprint(p, sms.text, int(sms.received_at // 60), event_key=f"inbox:{sms.id}")
+        fields = sms.fields
+        when = float(fields["bank_time"]) if fields and fields.get("bank_time") is not None \
+            else bank_time(p.time, sms.received_at, self.settings.timezone)
+        row.update(bank_time=when, event_at=when if when is not None else sms.received_at,
+                   account_tail=account_tail(p.account), ref_key=ref_key(p.reference))
+        # a provider's record is one event per provider id (the inbox already refused a second);
+        # a text is one event per what it prints (the same SMS by two phones, SMS and app notice)
+        fp = hashlib.sha256(f"{sms.source}|{sms.external_id}".encode()).hexdigest()[:32] if fields \
+            else fingerprint(p, sms.text, int(sms.received_at // 60), event_key=f"inbox:{sms.id}")
         first = stored_payments.by_fingerprint(c, fp)
         if first is not None:
             row["duplicate_of"] = first["id"]
@@ -124,10 +139,13 @@ class PaymentHandler(InboundHandler):
         row["fingerprint"] = fp
         if p.direction != "in":
             return self._record(c, row, IGNORE_DEBIT, f"money out ({format_vnd(p.amount or 0)}): no order action")
-        if not prints_event(p):
+        if not fields and not prints_event(p):
             repeat = self._repeat(c, sms, p, row)
             if repeat is not None:
                 return repeat
+        twin = self._other_source(c, row, sms.source)
+        if twin is not None:
+            return twin
         problem = account_problem(p, self.settings.receiving_accounts)
         if problem:
             return self._record(c, row, WRONG_ACCOUNT, f"credit to {p.bank} {p.account or '(no account)'}, not a "
@@ -135,6 +153,13 @@ class PaymentHandler(InboundHandler):
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
+        hint = str((fields or {}).get("order_hint") or "")
+        if hint:
+            reading, clash = with_order_hint(reading, hint, prefix)
+            if clash:
+                row["code"] = f"{prefix}{hint}"
+                return self._record(c, row, AMBIGUOUS, f"the {sms.source} payment link is for order {hint} but the "
+                                                       f"transfer text names {clash}: a person must check")
         trust, why = providers.payment_trust(sms.source, self.settings)
         if trust != "confirm":
             return self._unverified(c, row, reading, why)
@@ -180,6 +205,29 @@ class PaymentHandler(InboundHandler):
                                                    f"payment (order {what})")
         return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
                                              "never matched by amount alone")
+
+    def _other_source(self, c: sqlite3.Connection, row: dict[str, Any], source: str) -> tuple[str, str, int] | None:
+        """The same transfer already reported by another source (bank SMS and SePay, an app
+        notification and Casso, payOS and the bank's SMS): no second action. Only probably the
+        same (nothing but amount, memo and minute to compare): a person decides, nothing acts."""
+        at = row["event_at"]
+        new = Seen(0, source, row["account_tail"], row["balance"], row["ref_key"], row["bank_time"], at, row["memo"])
+        for old in stored_payments.credits_near(c, row["bank"], row["amount"], at - SAME_ARRIVAL, at + SAME_ARRIVAL,
+                                                source):
+            seen = Seen(old["id"], old["source"], old["account_tail"], old["balance"], old["ref_key"], old["bank_time"],
+                        old["event_at"], old["memo"])
+            verdict = same_transfer(new, seen)
+            if verdict is None:
+                continue
+            kind, why = verdict
+            if kind == "same":
+                row["duplicate_of"] = old["id"]
+                return self._record(c, row, DUPLICATE, f"the same transfer as transaction #{old['id']} from "
+                                                       f"{old['source']} ({why}): no second action")
+            row["fingerprint"] = None
+            return self._record(c, row, AMBIGUOUS, f"maybe the same transfer as transaction #{old['id']} from "
+                                                   f"{old['source']} ({why}): a person must check")
+        return None
 
     def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any, why: str) -> tuple[str, str, int]:
         """A bank credit from a source that proves less than a signed one (its provider's

@@ -95,6 +95,18 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
     return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued), tuple(oversized))
 
 
+def with_order_hint(reading: CodeReading, hint: str, prefix: str) -> tuple[CodeReading, str]:
+    """A reading with the order a provider's signed payment link names (payOS): it stands for a
+    code when the memo names none (a bank cut it off, the payer rewrote it) and agrees when the
+    memo names the same order. Returns (reading, "") or (unchanged, what the memo names instead)."""
+    n = int(hint)
+    others = [f"{prefix}{o}" for o in reading.orders if o != n] + list(reading.unusable) + list(reading.glued) \
+        + list(reading.oversized)
+    if others:
+        return reading, ", ".join(others)
+    return CodeReading((n,), ()), ""
+
+
 def account_problem(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> str:
     """Why the credit cannot be taken as paid into a configured receiving account ('' when it can).
 

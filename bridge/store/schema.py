@@ -178,12 +178,12 @@ def _create_schema(db: sqlite_utils.Database) -> None:
 
     # v9 (issue 14): payments from every source. A transaction reported as fields (SePay, Casso,
     # payOS) keeps them in the inbox row (`fields`, JSON); a transaction row keeps what compares it
-    # with the same transfer seen by another source (bank time, account tail, reference key) and
-    # when the shop was told it is paid (the latency owners compare).
+    # with the same transfer seen by another source (bank payments/transfer.py): the bank's time,
+    # the account's last digits, the reference as compared, and `event_at` (the bank's time, or
+    # when it reached us) that the comparison and the bank-to-shop latency are read by.
     _ensure_columns(db["inbox"], {"fields": str})
-    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str,
-                                         "shop_written_at": float})
-    db["transactions"].create_index(["bank", "amount", "bank_time"], if_not_exists=True)
+    _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
+    db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
     # unknown bank layouts (template drift) counted per bank over the last 30 days
     db["transactions"].create_index(["family", "created_at"], if_not_exists=True)
 

@@ -28,6 +28,9 @@ class InboundSms:
     received_at: float
     package: str | None = None      # app notifications: the Android package
     title: str | None = None        # app notifications: the notification title
+    # A transaction a provider reported as fields (bridge.events.BankTransaction), not a text to
+    # read: payments decide it from these; text handlers (keyword forwards) leave it alone.
+    fields: dict[str, Any] | None = None
 
     @property
     def channel(self) -> str:

@@ -110,6 +110,8 @@ class KeywordForwarder(InboundHandler):
         self.env = make_env()
 
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:
+        if sms.fields is not None:
+            return None   # a provider's transaction record, not a text anyone wrote: no keyword rule applies
         done = []
         for rule in self.rules:
             if not rule.matches(sms):

@@ -151,6 +151,17 @@ def when(ts: float | None) -> str:
         return f"? {str(ts)[:24]}"
 
 
+@bp.app_template_filter("seconds")
+def seconds(value: float) -> str:
+    """A duration as an owner reads it: "7 s", "2 min 5 s", "1 h 3 min"."""
+    total = int(round(value))
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min" + (f" {total % 60} s" if total % 60 else "")
+    return f"{total // 3600} h" + (f" {total % 3600 // 60} min" if total % 3600 // 60 else "")
+
+
 @bp.app_template_filter("vnd")
 def vnd(amount: int | None) -> str:
     from ...money import format_vnd
