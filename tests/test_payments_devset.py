@@ -152,6 +152,22 @@ def test_account_forms_and_template_drift(shop):
     assert scrape(svc.url)[("woobridge_unknown_bank_layouts_total", (("bank", "Vietcombank"),))] == 3
 
 
+def test_a_drifted_sms_does_not_hold_back_the_same_transfer_in_a_known_layout(shop):
+    """The MB SMS drifts (`SD:` renamed `So du:`) and is read by the generic rule: review. The
+    app notification of the same transfer, in its known layout, still confirms: an unknown layout
+    vouches for nothing, so it is not what later records are compared with."""
+    svc, woo, gate = shop
+    sms = next(r for r in RECORDS if r["id"] == "mb-d01")
+    drifted = {**sms, "id": "mb-drift", "body": sms["body"].replace("|SD:", "|So du: ")}
+    first = svc.db.one("SELECT * FROM transactions WHERE inbox_id=?", (deliver(svc, gate, drifted)["inbox"],))
+    assert (first["decision"], first["family"], first["code"]) == ("unknown_layout", "generic", "DH20113")
+    app = next(r for r in RECORDS if r["id"] == "mb-d05")
+    assert decision_of(svc, deliver(svc, gate, app)["inbox"]) == "confirm"
+    wait_until(lambda: svc.bridge.worker.drain() == 0 and woo.orders[20113]["status"] == "processing", what="paid")
+    with pytest.raises(review.ReviewError, match="already paid"):   # the review item cannot pay it twice
+        review.confirm(svc.bridge, first["id"], 20113, who="chủ shop")
+
+
 def test_review_actions(shop):
     svc, woo, gate = shop
     for rec in RECORDS:

@@ -164,6 +164,7 @@ class PaymentHandler(InboundHandler):
         if trust != "confirm":
             return self._unverified(c, row, reading, why)
         if p.family == generic.GENERIC:   # template drift: never stronger than review, whatever it reads
+            row["fingerprint"] = None   # like an unverified source: the same transfer read by a template still counts
             order = self._order(c, reading.single) if reading.single is not None else None
             row["code"] = f"{prefix}{reading.single}" if reading.single is not None else None
             return self._record(c, row, UNKNOWN_LAYOUT, generic.review_reason(
