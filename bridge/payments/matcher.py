@@ -120,10 +120,6 @@ def account_problem(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> str:
     return name_account(p.account, p.bank, accounts).why
 
 
-def account_ok(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> bool:
-    return not account_problem(p, accounts)
-
-
 def prints_event(p: Parsed) -> bool:
     """Whether the message prints what identifies a transfer (balance after, reference, time).
     MoMo's notification prints none of them: only its text and amount, so its re-deliveries are
