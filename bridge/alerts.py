@@ -75,6 +75,12 @@ def watch(bridge: Any) -> int:
         sent += alert_owner(bridge, "mark-paid", m["id"],
                             f"don #{m['number'] or m['order_id']} da nhan tien nhung WooCommerce tu choi danh dau da "
                             f"thanh toan ({(m['reason'] or '')[:80]}). Cap nhat don bang tay.", once=True)
+    # The customer was told "expired" and the order cancelled in our books; a shop that refused
+    # the cancel (it moved the order on meanwhile) leaves the two to reconcile by hand.
+    for m in messages.failed_since(db, "payment-expiry", now() - 7 * 86400):
+        sent += alert_owner(bridge, "expiry", m["id"],
+                            f"don #{m['number'] or m['order_id']} qua han thanh toan nhung WooCommerce khong huy "
+                            f"({(m['reason'] or '')[:80]}). Kiem tra don va bao lai khach.", once=True)
     queue = len(review_queue(db))
     if queue >= s.alert_review_queue:
         sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),

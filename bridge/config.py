@@ -66,6 +66,8 @@ class CoreSettings:
     bank_accounts: tuple[tuple[str, str], ...] = ()
     payment_paid_status: str = "processing"
     payment_overpaid: str = "hold"
+    payment_partial_window_hours: float = 72.0   # transfers for one order within this add up to its total; 0: never
+    payment_expire_hours: float = 0.0    # unpaid bank-transfer orders older than this are cancelled; 0: never
 
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
@@ -154,6 +156,8 @@ CORE_ENV = {
     "BANK_ACCOUNTS": ("bank_accounts", p.bank_accounts),
     "PAYMENT_PAID_STATUS": ("payment_paid_status", p.choice("processing", "completed", "on-hold")),
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
+    "PAYMENT_PARTIAL_WINDOW_HOURS": ("payment_partial_window_hours", p.non_negative_float),
+    "PAYMENT_EXPIRE_HOURS": ("payment_expire_hours", p.non_negative_float),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),

@@ -108,6 +108,8 @@ def sample_contexts(settings: Settings) -> dict[str, dict[str, Any]]:
         "order.new": order,
         "payment.confirmed": {**order, "paid_amount": order["total"], "paid_bank": "Vietcombank",
                               "transaction_ref": "FT2632712345"},
+        "payment.expired": {**order_context(settings, sample_order("cancelled"), "https://shop.example/"),
+                            "expire_hours": "24"},
         "customer.created": customer_context(settings, sample_customer()),
         "account.password_reset": customer_context(settings, sample_customer()),
     }

@@ -92,6 +92,13 @@ def positive_float(v: str) -> float:
     return n
 
 
+def non_negative_float(v: str) -> float:
+    n = float(v)
+    if not n >= 0 or n == float("inf"):
+        raise ValueError("must be 0 or more")
+    return n
+
+
 def url(v: str) -> str:
     s = v.strip().rstrip("/")
     if s and not (s.startswith("http://") or s.startswith("https://")):

@@ -1,5 +1,5 @@
 """Background jobs (APScheduler): drain the outbox, move stalled chains on, finish stranded
-inbound texts, watch for owner alerts, and whatever periodic jobs the providers declare (status
+inbound texts, watch for owner alerts, expire unpaid bank transfers, and whatever periodic jobs the providers declare (status
 polls, balance, reconcile with the shop).
 
 The same jobs run inside the web process (default) or in `python -m bridge worker` when a
@@ -17,6 +17,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from . import alerts
 from . import providers
+from .payments import expiry
 from .store import messages
 from .store.db import now
 from .outbox import advance_stalled, apply_report, resolve_in_doubt
@@ -54,6 +55,9 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
                       name="owner alerts", **common)
+    if s.payment_expire_hours > 0:
+        scheduler.add_job(lambda: expiry.run(bridge), "interval", seconds=expiry.EVERY, id="payment_expiry",
+                          name="cancel bank-transfer orders unpaid past PAYMENT_EXPIRE_HOURS", **common)
     for job in providers.jobs():
         if not job.when(s):
             continue

@@ -89,6 +89,11 @@ class Shop(Protocol):
     def order_named(self, settings: Any, number: str) -> FoundOrder | None:
         """The order whose NUMBER is `number`, asked of the shop (never the order with that id)."""
 
+    def order_now(self, settings: Any, order_id: int) -> FoundOrder | None:
+        """The order with this shop id as the shop holds it now, asked of the shop; None when it
+        cannot be asked or does not know it. Only for an order we already hold by its id, never
+        for a payment code (a code names a NUMBER)."""
+
     def order_link(self, settings: Any, order: OrderSnapshot, source_url: str = "") -> str:
         """The customer's own page for the order on the shop."""
 

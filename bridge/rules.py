@@ -16,7 +16,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import providers
 
-EVENTS = ("order.status", "order.new", "customer.created", "account.password_reset", "payment.confirmed")
+EVENTS = ("order.status", "order.new", "customer.created", "account.password_reset", "payment.confirmed",
+          "payment.expired")
 AUDIENCES = ("customer", "owner")
 ORDER_STATUSES = ("pending", "on-hold", "processing", "completed", "cancelled", "refunded", "failed")
 DEFAULT_CHANNEL = providers.default_channel()   # of a rule without `channel:` (the provider that declares it)

@@ -372,3 +372,46 @@ def test_the_fake_answers_as_the_real_shop_does(which, lab, tmp_path):
     finally:
         if fake is not None:
             fake.stop()
+
+
+# -- payment expiry (PAYMENT_EXPIRE_HOURS) ----------------------------------------------------------
+def test_expiry_cancels_in_the_shop_which_restores_stock_and_restore_and_confirm_takes_it_again(lab, bridge_for,
+                                                                                                  fake_smsgate):
+    """What WooCommerce 9.9.5 itself does with a managed stock: an on-hold bank-transfer order
+    holds it, our cancel gives it back, and restoring the order to processing takes it again."""
+    from bridge.payments import expiry, review
+    product = lab.rest("post", "products", {"name": "Áo thun (hết hạn)", "type": "simple", "regular_price": "120000",
+                                            "manage_stock": True, "stock_quantity": 10})
+    stock = lambda: lab.rest("get", f"products/{product['id']}")["stock_quantity"]   # noqa: E731
+    svc = bridge_for(lab, payment_expire_hours=24.0)
+    order = lab.create_order(product=product["id"], qty=2)
+    oid = order["id"]
+    assert stock() == 8   # on-hold holds the stock
+    wait_until(lambda: order_state(svc, oid), timeout=60, what="the order")
+    svc.clock.advance(23 * 3600)
+    assert expiry.run(svc.bridge) == 0
+    svc.clock.advance(3600 + 60)
+    assert expiry.run(svc.bridge) == 1
+    wait_until(lambda: lab.order_row(oid)["status"] == "cancelled", timeout=60, what="the cancel in WooCommerce")
+    assert stock() == 10  # WooCommerce gave the stock back
+    wait_until(lambda: [n for n in lab.notes(oid) if "PAYMENT_EXPIRE_HOURS" in n["note"]], timeout=30,
+               what="the cancel's note")
+    lab.wait_deliveries_sent()   # the echo of our cancel tells nobody again
+    wait_until(lambda: order_state(svc, oid)["date_modified_gmt"] >= lab.order_row(oid)["date_modified_gmt"][:19],
+               timeout=30, what="the echo")
+    assert status_messages(svc, oid).count("payment-expired") == 1 and "order-cancelled" not in status_messages(svc, oid)
+    # the transfer comes the next day: a person restores and confirms it
+    fake_smsgate.receive("Vietcombank", bank_sms(240_000, f"DH{order['number']}", "4242424242"))
+    tx = wait_until(lambda: svc.db.one("SELECT * FROM transactions WHERE order_id=?", (oid,)), what="the decision")
+    assert tx["decision"] == "paid_after_expiry"
+    assert lab.order_row(oid)["status"] == "cancelled" and stock() == 10
+    review.restore_and_confirm(svc.bridge, tx["id"], who="chủ shop")
+    wait_until(lambda: lab.order_row(oid)["status"] == "processing", timeout=60, what="the order restored")
+    paid = lab.order_row(oid)
+    assert paid["date_paid_gmt"] and paid["transaction_id"] == "MBVCB.4242424242"
+    assert stock() == 8   # WooCommerce took the stock again on the move to processing
+    lab.wait_deliveries_sent()
+    wait_until(lambda: order_state(svc, oid)["date_modified_gmt"] >= paid["date_modified_gmt"][:19], timeout=30,
+               what="the echo")
+    rules = status_messages(svc, oid)
+    assert rules.count("payment-confirmed") == 1 and "order-processing" not in rules, rules

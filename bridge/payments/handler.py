@@ -24,6 +24,7 @@ from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
 from . import generic
+from .expiry import expired
 from .matcher import account_problem, fingerprint, prints_event, read_codes, with_order_hint
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, ref_key,
@@ -35,8 +36,14 @@ CONFIRM, IGNORE_DEBIT, IGNORE_NON_TX, REJECT_SPOOF = "confirm", "ignore_debit", 
 NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
     "no_code", "ambiguous", "duplicate", "underpaid", "overpaid", "wrong_account")
 UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
+ALREADY_PAID = "already_paid"      # a credit naming an order that is paid already: never confirmed twice
+PAID_AFTER_EXPIRY = "paid_after_expiry"   # names an order we cancelled for want of payment (payments/expiry.py)
 UNKNOWN_LAYOUT = "unknown_layout"  # a genuine bank's credit read by the generic rule (template drift)
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, UNKNOWN_LAYOUT)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, ALREADY_PAID, PAID_AFTER_EXPIRY,
+          UNKNOWN_LAYOUT)
+# What the matcher writes in review_action of an underpaid transfer that a later one completed
+# (with its reviewer MATCHER): it leaves the review queue, its decision stays what it was.
+ADDED_UP, MATCHER = "added_up", "woo-bridge"
 AWAITING = ("on-hold", "pending")
 BIDV_HARD_CUT = 160
 # A message that prints no balance, reference or time (MoMo) is identified by its text and
@@ -86,7 +93,7 @@ class PaymentHandler(InboundHandler):
                 self._ensure_order(n)
         with self.db.tx() as c:
             decision, reason, tx_id = self.decide(c, sms, p)
-        if decision in (CONFIRM, UNDERPAID, OVERPAID):
+        if decision in (CONFIRM, UNDERPAID, OVERPAID, ALREADY_PAID):
             self.bridge.wake_worker()
         log.log(logging.INFO if decision != REJECT_SPOOF else logging.WARNING,
                 "inbox #%s -> transaction #%s: %s (%s)", sms.id, tx_id, decision, reason)
@@ -185,19 +192,17 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
         order = self._order(c, reading.single) if reading.single is not None else None
         if order is not None and not_awaiting(order) is None:
-            return self._amount(c, row, p, order, via_wrap=False)
+            return self._amount(c, row, p, order, via_wrap=False, at=row["event_at"])
+        if order is not None and expired(order):
+            return self._after_expiry(c, row, p, order)
         if order is not None and (order["paid_at"] or order["status"] in ("processing", "completed")):
-            row["order_id"], row["code"] = order["id"], f"{prefix}{reading.single}"
-            self._shop_note(c, order["id"], row, f"Thanh toán thêm {format_vnd(p.amount or 0)} cho đơn đã thanh toán "
-                                               f"({self._facts(p)}). Cần kiểm tra, có thể hoàn tiền.")
-            return self._record(c, row, OVERPAID, f"payment for order {order['number']}, which is already paid: "
-                                                  "recorded with a note, not confirmed again")
+            return self._already_paid(c, row, p, order)
         # the narrow line-wrap exception
         if reading.wrapped is not None:
             wrapped = self._order(c, reading.wrapped)
             if wrapped is not None and wrapped["status"] in AWAITING and not wrapped["paid_at"] \
                     and wrapped["total_minor"] == p.amount:
-                return self._amount(c, row, p, wrapped, via_wrap=True)
+                return self._amount(c, row, p, wrapped, via_wrap=True, at=row["event_at"])
             return self._record(c, row, AMBIGUOUS, f"only a line-wrapped reading ({prefix}{reading.wrapped}) names an "
                                                    "order, and it does not match exactly")
         if reading.single is not None:
@@ -273,13 +278,27 @@ class PaymentHandler(InboundHandler):
         return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
                                                "identical transfer or a late re-delivery; a person must check")
 
+    def _after_expiry(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
+                      order: sqlite3.Row) -> tuple[str, str, int]:
+        """A transfer for an order cancelled by payment expiry: never confirmed by itself (the
+        stock went back, the customer heard "cancelled"); a person restores and confirms it
+        (review.restore_and_confirm) or refunds it. The order gets a private note."""
+        row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
+        amount, total = p.amount or 0, order["total_minor"]
+        differs = "" if amount == total else f", not its total {format_vnd(total)}"
+        self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}) sau khi đơn đã bị hủy vì "
+                                             "quá hạn thanh toán. Cần kiểm tra: khôi phục và xác nhận, hoặc hoàn tiền.")
+        return self._record(c, row, PAID_AFTER_EXPIRY, f"{format_vnd(amount)} for order {order['number']}{differs}, "
+                                                       "which was cancelled for want of payment (PAYMENT_EXPIRE_HOURS): "
+                                                       "paid after expiry, a person restores and confirms it or refunds")
+
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops
         with sequential order numbers, and a transfer must not pay the order whose *id* it is)."""
         return stored_orders.by_number(c, str(number))
 
     def _amount(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
-                via_wrap: bool) -> tuple[str, str, int]:
+                via_wrap: bool, at: float) -> tuple[str, str, int]:
         row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
         total, amount = order["total_minor"], p.amount or 0
         how = " (code read across a line wrap)" if via_wrap else ""
@@ -289,21 +308,98 @@ class PaymentHandler(InboundHandler):
             self._confirm(c, order, p, tx_id, note="")
             return decision, reason, tx_id
         if amount < total:
-            short = format_vnd(total - amount)
-            self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
-                                                f"tổng {format_vnd(total)}. Đơn vẫn chờ thanh toán.")
-            return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {order['number']} of "
-                                                   f"{format_vnd(total)}: {short} short; order stays on-hold")
+            return self._partial(c, row, p, order, at)
         excess = format_vnd(amount - total)
         note = f"Nhận {format_vnd(amount)} ({self._facts(p)}), thừa {excess} so với tổng {format_vnd(total)}."
+        return self._over(c, row, p, order, note, f"{excess} more than order {order['number']} of {format_vnd(total)}")
+
+    def _partial(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
+                 at: float) -> tuple[str, str, int]:
+        """A credit below the total. With the transfers for this order still open in the window
+        (PAYMENT_PARTIAL_WINDOW_HOURS either side of this one's time `at`: the bank's time, or
+        when it reached us) it may complete the order: their sum equal to the total confirms,
+        above it is overpaid. One of them held as more than the total stops the adding: which
+        transfers were meant is then a person's call."""
+        total, amount, number = order["total_minor"], p.amount or 0, order["number"]
+        earlier = self._earlier_partials(c, order, at)
+        held = [e["id"] for e in earlier if e["decision"] == OVERPAID]
+        if held:
+            short = format_vnd(total - amount)
+            self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
+                                                f"tổng {format_vnd(total)}. Không cộng dồn: giao dịch #{held[0]} (thừa "
+                                                "tiền) đang chờ chủ shop kiểm tra.")
+            return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}: "
+                                                   f"{short} short; not added up while #{held[0]} (more than the "
+                                                   "total) waits for the owner")
+        paid = amount + sum(e["amount"] for e in earlier)
+        ids = ", ".join(f"#{e['id']}" for e in earlier)
+        if earlier and paid == total:
+            hours = f"{self.settings.payment_partial_window_hours:g}"
+            why = (f"{format_vnd(amount)} completes order {number} ({format_vnd(total)}) with {ids}: transfers within "
+                   f"{hours} h add up to its total")
+            decision, reason, tx_id = self._record(c, row, CONFIRM, why)
+            parts = ", ".join(f"#{e['id']} {format_vnd(e['amount'])}" for e in earlier)
+            self._confirm(c, order, p, tx_id, note=f"Đủ tổng {format_vnd(total)} cùng các lần chuyển trước ({parts}).")
+            self._added_up(c, earlier, tx_id, number)
+            return decision, reason, tx_id
+        if paid > total:
+            excess = format_vnd(paid - total)
+            note = (f"Nhận {format_vnd(amount)} ({self._facts(p)}); cùng {ids} là {format_vnd(paid)}, thừa {excess} so "
+                    f"với tổng {format_vnd(total)}.")
+            return self._over(c, row, p, order, note, f"{format_vnd(amount)} with {ids} makes {format_vnd(paid)}, "
+                                                      f"{excess} more than order {number} of {format_vnd(total)}",
+                              earlier)
+        short = format_vnd(total - paid)
+        so_far = f"; cùng {ids} đã nhận {format_vnd(paid)}" if earlier else ""
+        self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}){so_far}, thiếu {short} so "
+                                            f"với tổng {format_vnd(total)}. Đơn vẫn chờ thanh toán.")
+        with_earlier = f", {format_vnd(paid)} with {ids}" if earlier else ""
+        return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}"
+                                               f"{with_earlier}: {short} short; order stays on-hold")
+
+    def _earlier_partials(self, c: sqlite3.Connection, order: sqlite3.Row, at: float) -> list[sqlite3.Row]:
+        """Credits decided underpaid or overpaid (held) for this order that no person has acted
+        on, made within the window of this one (none when the window is 0: partials never add
+        up). Duplicates, debits, other orders' and reviewed transfers never count."""
+        window = self.settings.payment_partial_window_hours * 3600
+        if window <= 0:
+            return []
+        return stored_payments.open_credits_of_order(c, order["id"], (UNDERPAID, OVERPAID), at - window, at + window)
+
+    @staticmethod
+    def _added_up(c: sqlite3.Connection, earlier: list[sqlite3.Row], tx_id: int, number: str) -> None:
+        """The partials a transfer completed leave the review queue: marked by the matcher, their
+        own decision (what was true when each arrived) kept."""
+        for e in earlier:
+            stored_payments.mark_reviewed(c, e["id"], ADDED_UP, MATCHER, now(),
+                                          f"added up with #{tx_id}: order {number} paid")
+
+    def _over(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row, note: str, why: str,
+              earlier: list[sqlite3.Row] | None = None) -> tuple[str, str, int]:
+        """More than the total (one transfer, or several adding up): held for the owner, or
+        confirmed with a note under PAYMENT_OVERPAID=confirm."""
         if self.settings.payment_overpaid == "confirm":
-            decision, reason, tx_id = self._record(c, row, OVERPAID, f"{excess} more than order {order['number']}: "
-                                                                    "confirmed with a note (PAYMENT_OVERPAID=confirm)")
+            decision, reason, tx_id = self._record(c, row, OVERPAID, f"{why}: confirmed with a note "
+                                                                    "(PAYMENT_OVERPAID=confirm)")
             self._confirm(c, order, p, tx_id, note=note)
+            self._added_up(c, earlier or [], tx_id, order["number"])
             return decision, reason, tx_id
         self._shop_note(c, order["id"], row, note + " Đơn được giữ để chủ shop kiểm tra.")
-        return self._record(c, row, OVERPAID, f"{excess} more than order {order['number']} of {format_vnd(total)}: "
-                                              "held for the owner")
+        return self._record(c, row, OVERPAID, f"{why}: held for the owner")
+
+    def _already_paid(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
+                      order: sqlite3.Row) -> tuple[str, str, int]:
+        """A credit naming an order that is paid already (by an earlier transfer, a person, or in
+        the shop): recorded with a note on the order and queued for a person (a second order of
+        the same customer? a refund?), never confirmed a second time."""
+        row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
+        amount = format_vnd(p.amount or 0)
+        by = (f"transaction #{order['paid_transaction']}" if order["paid_at"] and order["paid_transaction"]
+              else f"{order['status']} in the shop")
+        self._shop_note(c, order["id"], row, f"Nhận thêm {amount} ({self._facts(p)}) cho đơn đã thanh toán. Không xác "
+                                            "nhận lại; cần kiểm tra: có thể là tiền cho đơn khác hoặc cần hoàn tiền.")
+        return self._record(c, row, ALREADY_PAID, f"{amount} for order {order['number']}, which is already paid "
+                                                  f"({by}): recorded with a note, not confirmed again")
 
     @staticmethod
     def _facts(p: Parsed) -> str:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..store import orders as stored_orders, payments as stored_payments
+from ..outbox import CANCELLED, WAITING
+from ..store import messages as stored_messages, orders as stored_orders, payments as stored_payments
 from ..store.db import now
 from ..money import format_vnd
-from .handler import REVIEW, confirm_orders, not_awaiting
+from .expiry import cancel_key, expired
+from .handler import PAID_AFTER_EXPIRY, REVIEW, confirm_orders, not_awaiting
 
 CONFIRMED, REJECTED, NOT_A_PAYMENT = "confirmed", "rejected", "not_a_payment"
+RESTORED = "restored"   # an order cancelled by payment expiry, restored and confirmed with the late transfer
 
 
 class ReviewError(ValueError):
@@ -74,6 +77,47 @@ def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") ->
         confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
                        by=who)
         _mark(c, tx_id, CONFIRMED, who, note or f"confirmed against order {order_id}")
+    bridge.wake_worker()
+
+
+def restore_and_confirm(bridge: Any, tx_id: int, who: str, note: str = "") -> None:
+    """A transfer that came after its order was cancelled for want of payment: restore the order
+    and confirm it, in one step. Only what review.confirm would confirm had the order not expired:
+    the transfer's order, still cancelled by expiry (not paid, deleted or moved on by the shop
+    since), and exactly its total. The shop's status goes back to PAYMENT_PAID_STATUS through the
+    same WooCommerce update as any confirmation (WooCommerce takes the stock again on that move)
+    and the customer hears payment.confirmed."""
+    if not who:
+        raise ReviewError("say who confirms", "no_who")
+    with bridge.db.tx() as c:
+        tx = _open(c, tx_id)
+        if tx["decision"] != PAID_AFTER_EXPIRY:
+            raise ReviewError(f"transaction #{tx_id} ({tx['decision']}) is not a payment after expiry", "not_expiry",
+                              tx=tx_id, decision=tx["decision"])
+        order = stored_orders.get(c, tx["order_id"]) if tx["order_id"] else None
+        if order is None:
+            raise ReviewError(f"no order {tx['order_id']} known", "no_order", order=tx["order_id"])
+        number = order["number"] or str(order["id"])
+        if order["paid_at"]:
+            raise ReviewError(f"order {number} is already paid (transaction #{order['paid_transaction']})",
+                              "order_paid", number=number, tx=order["paid_transaction"])
+        if not expired(order):
+            raise ReviewError(f"order {number} is {order['status']}{' (deleted)' if order['deleted'] else ''}, no longer "
+                              "cancelled by payment expiry: nothing changed", "not_expired", number=number,
+                              status=order["status"])
+        if (tx["amount"] or 0) != order["total_minor"]:
+            raise ReviewError(f"{format_vnd(tx['amount'] or 0)} is not the total of order {number} "
+                              f"({format_vnd(order['total_minor'])}): nothing changed", "amount_differs",
+                              number=number, amount=format_vnd(tx["amount"] or 0), total=format_vnd(order["total_minor"]))
+        text = (f"woo-bridge: {who} khôi phục đơn (đã hủy vì quá hạn thanh toán) và xác nhận "
+                f"{format_vnd(tx['amount'] or 0)} ({tx['bank']}{', TK ' + tx['account'] if tx['account'] else ''}). "
+                f"{note}".strip() + f"\nTin nhắn: {tx['text']}")
+        # a cancel that has not gone out (the shop was down) is not needed any more
+        stored_messages.stop_unsent(c, cancel_key(order["id"]), CANCELLED, WAITING,
+                                    f"not sent: the order was restored and confirmed by {who}", now())
+        confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
+                       by=who)
+        _mark(c, tx_id, RESTORED, who, note or f"order {number} restored after expiry and confirmed")
     bridge.wake_worker()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "messenger", "http", "dryrun")
+INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "messenger", "payos", "http", "dryrun")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Provider:
     chat: str = ""                             # "module:attr" deciding ChatLinked/ChatSeen/ChatRead (bridge.events)
     template_vars: str = ""                    # "module:function"(settings, order_id=, customer_id=) -> rule variables
     pay_links: str = ""                        # "module:function"(settings, order_id) -> [(text, url)] on the pay page
+    pay_qr: str = ""                           # "module:function"(settings, order_id) -> VietQR payload shown instead of ours
     # modules adding pages/actions to the admin blueprint; optional settings_context(bridge) -> dict
     # for the Settings page
     admin_pages: tuple[str, ...] = ()
@@ -262,6 +263,11 @@ def template_vars(settings: Any, order_id: int | None = None, customer_id: int |
 def pay_links(settings: Any, order_id: int) -> list[tuple[str, str]]:
     """(text, url) links the providers offer on an order's pay page."""
     return [link for p in installed() if p.pay_links for link in resolve(p.pay_links)(settings, order_id)]
+
+
+def pay_qr(settings: Any, order_id: int) -> str | None:
+    """A provider's VietQR payload for the order (a payment link's), shown instead of the shop's own."""
+    return next((qr for p in installed() if p.pay_qr for qr in (resolve(p.pay_qr)(settings, order_id),) if qr), None)
 
 
 def admin_nav() -> tuple[tuple[str, str], ...]:

@@ -38,3 +38,8 @@ def stranded(db: Database, created_before: float, limit: int = 200) -> list[sqli
     """Stored but never handed on (still 'received'), oldest first."""
     return db.query("SELECT * FROM inbox WHERE state='received' AND created_at < ? ORDER BY id LIMIT ?",
                     (created_before, limit))
+
+
+def when_and_fields(db: Database, row_id: int) -> sqlite3.Row | None:
+    """When a row reached us and the fields a structured source reported (JSON, or NULL for a text)."""
+    return db.one("SELECT received_at, fields FROM inbox WHERE id=?", (row_id,))

@@ -4,7 +4,7 @@ through). The outbox module decides; these queries only read and write rows."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Sequence
 
 from .db import Database, fetch_one
 
@@ -233,6 +233,16 @@ def lease_state(c: sqlite3.Connection, mid: str) -> sqlite3.Row | None:
 
 def set_status(c: sqlite3.Connection, mid: str, status: str, reason: str, t: float) -> None:
     c.execute("UPDATE messages SET status=?, reason=?, updated_at=? WHERE id=?", (status, reason, t, mid))
+
+
+def stop_unsent(c: sqlite3.Connection, dedupe_key: str, status: str, waiting: Sequence[str], reason: str,
+                t: float) -> bool:
+    """Give the row with this dedupe key `status` if it is still waiting and no worker holds it
+    now; False when it is gone out, being sent, or not there."""
+    marks = ",".join("?" * len(waiting))
+    cur = c.execute(f"UPDATE messages SET status=?, reason=?, updated_at=? WHERE dedupe_key=? AND status IN ({marks})"
+                    " AND (lease_until IS NULL OR lease_until <= ?)", (status, reason, t, dedupe_key, *waiting, t))
+    return cur.rowcount != 0
 
 
 def to_poll(db: Database, channel: str, sent_before: float, sent_after: float, polled_before: float,

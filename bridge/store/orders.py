@@ -3,7 +3,7 @@ whether we hold it paid."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Sequence
 
 from .db import Database, fetch_one
 
@@ -84,3 +84,68 @@ def unpaid_transfers(db: Database) -> list[sqlite3.Row]:
         "SELECT id, number, total_minor, customer_name, status, first_seen_at,"
         " json_extract(body, '$.date_created_gmt') AS created FROM orders WHERE status IN ('pending', 'on-hold')"
         " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 ORDER BY id")
+
+
+# -- orders a reviewer may mean (bridge/payments/suggestions.py): each an indexed lookup, never a scan
+_AWAITING_COLUMNS = ("SELECT id, number, total_minor, customer_name, phone_e164, first_seen_at,"
+                     " json_extract(body, '$.date_created_gmt') AS created FROM orders")
+# `+status`: the status index would hold most of a busy shop's orders; the planner must take the
+# selective index of each lookup (amount, number, phone, time seen) instead.
+_AWAITING = " +status IN ({}) AND paid_at IS NULL AND deleted = 0"
+
+
+def _awaiting(statuses: Sequence[str]) -> str:
+    return _AWAITING.format(",".join("?" * len(statuses)))
+
+
+def awaiting_by_amount(db: Database, amount: int, statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    """Orders awaiting payment with exactly this total, newest first."""
+    return db.query(f"{_AWAITING_COLUMNS} WHERE total_minor = ? AND{_awaiting(statuses)} ORDER BY id DESC LIMIT ?",
+                    (amount, *statuses, limit))
+
+
+def awaiting_by_numbers(db: Database, numbers: Sequence[str], statuses: Sequence[str]) -> list[sqlite3.Row]:
+    """Orders awaiting payment whose number is one of `numbers`."""
+    found: list[sqlite3.Row] = []
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i:i + 500]
+        found += db.query(f"{_AWAITING_COLUMNS} WHERE number IN ({','.join('?' * len(chunk))}) AND"
+                          f"{_awaiting(statuses)}", (*chunk, *statuses))
+    return found
+
+
+def awaiting_by_phones(db: Database, phones: Sequence[str], statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    """Orders awaiting payment whose customer's phone (E.164) is one of `phones`, newest first."""
+    if not phones:
+        return []
+    return db.query(f"{_AWAITING_COLUMNS} WHERE phone_e164 IN ({','.join('?' * len(phones))}) AND"
+                    f"{_awaiting(statuses)} ORDER BY id DESC LIMIT ?", (*phones, *statuses, limit))
+
+
+def awaiting_seen_between(db: Database, start: float, end: float, statuses: Sequence[str],
+                          limit: int) -> list[sqlite3.Row]:
+    """Orders awaiting payment first seen in [start, end], the latest first."""
+    return db.query(f"{_AWAITING_COLUMNS} WHERE first_seen_at BETWEEN ? AND ? AND{_awaiting(statuses)}"
+                    " ORDER BY first_seen_at DESC LIMIT ?", (start, end, *statuses, limit))
+# An order that may be expired (PAYMENT_EXPIRE_HOURS): awaiting a bank transfer in our books (as
+# unpaid_transfers above), never expired, and no credit recorded for it (a partial or held payment
+# waits for a person, not for the deadline).
+_EXPIRABLE = ("status IN ('pending', 'on-hold') AND payment_method='bacs' AND paid_at IS NULL AND deleted=0"
+              " AND expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.order_id = orders.id"
+              " AND t.direction = 'in')")
+
+
+def expiry_candidates(db: Database) -> list[sqlite3.Row]:
+    """The orders that may be expired, with when the shop created them (date_created_gmt, UTC) and
+    when we first saw them."""
+    return db.query("SELECT id, number, first_seen_at, json_extract(body, '$.date_created_gmt') AS created"
+                    f" FROM orders WHERE {_EXPIRABLE} ORDER BY id")
+
+
+def expire(c: sqlite3.Connection, order_id: int, t: float) -> bool:
+    """Expired in our books, once, and only if it may still be: False when a payment (or the shop)
+    got there first. The status becomes cancelled, and so does the status notified, so
+    WooCommerce's echo of our cancel tells nobody a second time."""
+    cur = c.execute("UPDATE orders SET expired_at=?, status='cancelled', notified_status='cancelled', notified_at=?,"
+                    f" updated_at=? WHERE id=? AND {_EXPIRABLE}", (t, t, t, order_id))
+    return cur.rowcount != 0

@@ -58,6 +58,19 @@ def set_order(c: sqlite3.Connection, tx_id: int, order_id: int) -> None:
     c.execute("UPDATE transactions SET order_id=? WHERE id=?", (order_id, tx_id))
 
 
+def open_credits_of_order(c: sqlite3.Connection, order_id: int, decisions: Sequence[str], start: float,
+                          end: float) -> list[sqlite3.Row]:
+    """Credits decided for an order with one of `decisions` that nobody has acted on yet, whose
+    transfer was made (`event_at`; a row from before v9: when its inbox row reached us) in
+    [start, end], oldest first."""
+    marks = ",".join("?" * len(decisions))
+    return c.execute(
+        "SELECT t.id, t.amount, t.decision FROM transactions t LEFT JOIN inbox i ON i.id = t.inbox_id"
+        f" WHERE t.order_id = ? AND t.decision IN ({marks}) AND t.direction = 'in' AND t.review_action IS NULL"
+        " AND COALESCE(t.event_at, i.received_at, t.created_at) BETWEEN ? AND ? ORDER BY t.id",
+        (order_id, *decisions, start, end)).fetchall()
+
+
 def review_queue(db: Database, decisions: Sequence[str]) -> list[sqlite3.Row]:
     """Transactions with one of `decisions` that no person has acted on yet, oldest first."""
     marks = ",".join("?" * len(decisions))

@@ -184,6 +184,22 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     _ensure_columns(db["inbox"], {"fields": str})
     _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
     db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
+    # Orders a review item may mean (payments/suggestions.py): by amount, by the payer's phone,
+    # by when they were first seen; each an index lookup with 100,000 orders awaiting payment.
+    db["orders"].create_index(["total_minor"], if_not_exists=True)
+    db["orders"].create_index(["phone_e164"], if_not_exists=True)
+    db["orders"].create_index(["first_seen_at"], if_not_exists=True)
+    # payOS payment links (bridge/store/payos.py): one per order, its orderCode fixed before payOS is asked.
+    db["payos_links"].create({
+        "order_id": int, "order_code": int, "number": str, "amount": int, "description": str, "state": str,
+        "link_id": str, "checkout_url": str, "qr_code": str, "bin": str, "account": str, "link_status": str,
+        "attempts": int, "next_at": float, "error": str, "created_at": float, "updated_at": float, "checked_at": float,
+    }, pk="order_id", if_not_exists=True)
+    db["payos_links"].create_index(["order_code"], unique=True, if_not_exists=True)
+    db["payos_links"].create_index(["state", "next_at"], if_not_exists=True)
+    # An unpaid bank-transfer order cancelled for want of payment (PAYMENT_EXPIRE_HOURS): when, set
+    # once in the transaction that queues the cancel and the customer's message.
+    _ensure_columns(db["orders"], {"expired_at": float})
     # unknown bank layouts (template drift) counted per bank over the last 30 days
     db["transactions"].create_index(["family", "created_at"], if_not_exists=True)
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 from ..config import bank_name
 from .. import providers
 from ..money import format_money
+from ..payments.expiry import expired
 from ..payments.vietqr import BINS, payload, png, svg
 from ..store import orders
 from . import bridge
@@ -28,6 +29,10 @@ def _order(order_key: str):
 def _status(o) -> dict:
     if o["paid_at"] or o["status"] in ("processing", "completed"):
         return {"awaiting": False, "status_class": "paid", "status_text": "Đã nhận thanh toán. Cảm ơn bạn!"}
+    if expired(o):   # no QR, no transfer details: a transfer now would pay a cancelled order
+        return {"awaiting": False, "status_class": "closed",
+                "status_text": "Đơn hàng đã hết hạn thanh toán và đã bị hủy. Nếu bạn đã chuyển khoản, "
+                               "vui lòng liên hệ cửa hàng."}
     if o["status"] in ("on-hold", "pending"):
         return {"awaiting": True, "status_class": "waiting", "status_text": "Đang chờ thanh toán"}
     return {"awaiting": False, "status_class": "closed", "status_text": f"Đơn hàng: {o['status']}"}
@@ -35,6 +40,9 @@ def _status(o) -> dict:
 
 def _qr_data(o) -> str | None:
     s = bridge().settings
+    theirs = providers.pay_qr(s, o["id"])
+    if theirs:
+        return theirs
     try:
         b = BINS.get(bank_name(s.transfer_bank)) if s.transfer_bank else None
     except ValueError:
@@ -53,7 +61,7 @@ def page(order_key: str):
                            payment_code=f"{s.payment_code_prefix}{o['number']}", bank=s.transfer_bank,
                            account=s.transfer_account, holder=s.transfer_holder, qr_svg=svg(data) if data else "",
                            status_url=url_for("pay.status", order_key=order_key),
-                           chat_links=providers.pay_links(s, o["id"]), **_status(o))
+                           chat_links=providers.pay_links(s, o["id"]), expired=expired(o), **_status(o))
     # no-referrer: the page's URL is the order key, which must not travel to m.me or a bank's site
     return secure_headers(Response(html, content_type="text/html; charset=utf-8"), csp_nonce(),
                           referrer="no-referrer")
@@ -62,14 +70,15 @@ def page(order_key: str):
 @bp.get("/pay/<order_key>/status")
 def status(order_key: str):
     o = _order(order_key)
-    resp = jsonify({"order": o["number"], "status": o["status"], **_status(o)})
+    resp = jsonify({"order": o["number"], "status": o["status"], "expired": expired(o), **_status(o)})
     resp.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     return resp
 
 
 @bp.get("/pay/<order_key>/qr.png")
 def qr_png(order_key: str):
-    data = _qr_data(_order(order_key))
-    if data is None:
+    o = _order(order_key)
+    data = _qr_data(o)
+    if data is None or expired(o):
         abort(404)
     return Response(png(data), content_type="image/png", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -81,6 +81,10 @@ class WooClient:
             body["transaction_id"] = transaction_id
         return self._call("put", f"orders/{order_id}", body)
 
+    def cancel(self, order_id: int) -> WooAnswer:
+        """Status cancelled: WooCommerce itself gives the order's reduced stock back."""
+        return self._call("put", f"orders/{order_id}", {"status": "cancelled"})
+
     def notes(self, order_id: int) -> WooAnswer:
         return self._call("get", f"orders/{order_id}/notes")
 

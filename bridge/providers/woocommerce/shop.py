@@ -43,6 +43,20 @@ def order_named(settings: Any, number: str) -> FoundOrder | None:
         return None
 
 
+def order_now(settings: Any, order_id: int) -> FoundOrder | None:
+    """The order with this id as WooCommerce holds it now; None when REST is not configured, the
+    shop cannot be reached or does not know it."""
+    if not settings.woo_configured:
+        return None
+    answer = WooClient(settings).get_order(order_id)
+    if not answer.ok or not isinstance(answer.data, dict):
+        return None
+    try:
+        return FoundOrder(parse_order(answer.data), answer.data)
+    except PayloadError:
+        return None
+
+
 def order_link(settings: Any, order: OrderSnapshot, source_url: str = "") -> str:
     """The customer's "order received" page, built from WooCommerce's own `payment_url`.
 

@@ -1,8 +1,11 @@
-"""WooCommerce order updates as outbox messages: mark an order paid, add a private note.
+"""WooCommerce order updates as outbox messages: mark an order paid, cancel an unpaid one (payment
+expiry), add a private note.
 
 Through the outbox so that a WooCommerce outage delays the update but never loses it. A
 retry after a lost answer must not double the note: each note carries our message id and is
-only posted when the order's notes do not hold it yet. Marking paid is naturally repeatable.
+only posted when the order's notes do not hold it yet. Marking paid is naturally repeatable; a
+cancel reads the order first and cancels only one still awaiting payment (a retry finds it
+cancelled and goes on to the note).
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from typing import Any
 
 from .client import WooAnswer, WooClient
 from ..base import Channel, OutgoingMessage, Outcome, SendResult
+
+AWAITING = ("on-hold", "pending")   # the statuses of an order still waiting for its money
 
 
 class WooCommerceChannel(Channel):
@@ -41,6 +46,10 @@ class WooCommerceChannel(Channel):
             a = self.client.mark_paid(order_id, action.get("status", "processing"), action.get("transaction_id"))
             if not a.ok:
                 return self._failed(a, f"marking order {order_id} paid")
+        if action.get("action") == "cancel":
+            refused = self._cancel(order_id)
+            if refused is not None:
+                return refused
         note = action.get("note")
         if note:
             marker = f"[{msg.id[:12]}]"
@@ -51,5 +60,29 @@ class WooCommerceChannel(Channel):
                 a = self.client.add_note(order_id, f"{note} {marker}")
                 if not a.ok:
                     return self._failed(a, f"adding a note to order {order_id}")
-        done = "marked paid" if action.get("action") == "mark_paid" else "note added"
+        done = {"mark_paid": "marked paid", "cancel": "cancelled"}.get(action.get("action"), "note added")
         return SendResult(Outcome.ACCEPTED, code="200", detail=f"order {order_id} {done}", delivered=True)
+
+    def _cancel(self, order_id: int) -> SendResult | None:
+        """Cancel an order the shop still holds as awaiting payment; None when it is cancelled now.
+
+        The shop may have moved it on since the bridge decided (paid by hand, another gateway): then
+        nothing is written and the job fails for good with the reason, for the owner to see. Between
+        this read and the write WooCommerce offers no condition, so a change in that instant is not
+        seen."""
+        assert self.client is not None
+        now = self.client.get_order(order_id)
+        if not now.ok:
+            return self._failed(now, f"reading order {order_id}")
+        data = now.data if isinstance(now.data, dict) else {}
+        status, paid = data.get("status", "unreadable"), data.get("date_paid_gmt")
+        if status == "cancelled":
+            return None
+        if status not in AWAITING or paid:
+            return SendResult(Outcome.PERMANENT, code="moved-on",
+                              detail=f"order {order_id} is {status}{' and paid' if paid else ''} in WooCommerce: "
+                                     "changed by the shop meanwhile, not cancelled")
+        a = self.client.cancel(order_id)
+        if not a.ok:
+            return self._failed(a, f"cancelling order {order_id}")
+        return None

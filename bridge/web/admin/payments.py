@@ -8,12 +8,13 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ...payments import review
+from ...payments import review, suggestions
 from ...store import payments as stored_payments, reports
 from .. import bridge
 from . import bp, int_arg, page_arg, who
 
 PAGE = 50
+SUGGESTED_ROWS = 50   # review items on the payments page that get their suggested orders (oldest first)
 
 
 def candidates(db: Any, q: str, amount: int | None) -> list[dict[str, Any]]:
@@ -23,6 +24,18 @@ def candidates(db: Any, q: str, amount: int | None) -> list[dict[str, Any]]:
     number = re.sub(r"^[A-Za-z]+", "", q.strip().lstrip("#")) if q else ""
     digits = re.sub(r"\D", "", q) if q else ""
     return [dict(r) for r in reports.order_candidates(db, number, q, digits, amount)]
+
+
+def reason_texts() -> dict[str, str]:
+    """Why an order is suggested, in the admin's language (suggestions.py speaks in codes)."""
+    return {
+        suggestions.SAME_AMOUNT: _("same amount as the transfer"),
+        suggestions.PAYER_PHONE: _("the payer's phone is the customer's"),
+        suggestions.PAYER_NAME: _("the payer's name is the customer's"),
+        suggestions.NUMBER_IN_MEMO: _("the transfer text contains the order number"),
+        suggestions.NUMBER_NEAR: _("a number in the transfer text is one digit off the order number"),
+        suggestions.RECENT: _("ordered shortly before the transfer"),
+    }
 
 
 def refusal(exc: review.ReviewError) -> str:
@@ -35,6 +48,14 @@ def refusal(exc: review.ReviewError) -> str:
     if kind == "order_status":
         return _("Order %(number)s is %(status)s, not awaiting payment (on-hold or pending): confirming would move it "
                  "back and tell the customer again. Nothing was changed.", **p)
+    if kind == "not_expired":
+        return _("Order %(number)s is %(status)s, no longer cancelled by payment expiry: it is not restored. Nothing "
+                 "was changed.", **p)
+    if kind == "amount_differs":
+        return _("%(amount)s is not the total of order %(number)s (%(total)s): it is not restored. Nothing was "
+                 "changed.", **p)
+    if kind == "not_expiry":
+        return _("Transaction #%(tx)s (%(decision)s) is not a payment after expiry.", **p)
     if kind == "no_order":
         return _("No order %(order)s is known.", **p)
     if kind == "not_credit":
@@ -58,9 +79,11 @@ def payments():
     found, total = reports.search_transactions(db, decision, PAGE, (page - 1) * PAGE)
     rows = [dict(r) for r in found]
     queue = [dict(r) for r in review.review_queue(db)]
+    for t in queue[:SUGGESTED_ROWS]:
+        t["suggestions"] = suggestions.suggest(db, t)
     decisions = reports.decisions(db)
     return render_template("admin/payments.html", rows=rows, queue=queue, decision=decision, decisions=decisions,
-                           page=page, total=total, pages=max(1, (total + PAGE - 1) // PAGE))
+                           page=page, total=total, pages=max(1, (total + PAGE - 1) // PAGE), why=reason_texts())
 
 
 @bp.get("/payments/<int:tx_id>")
@@ -72,8 +95,10 @@ def transaction(tx_id: int):
     q = request.args.get("q", "").strip()[:100]
     by_amount = request.args.get("by_amount") == "1"
     found = candidates(db, q or (tx["code"] or ""), tx["amount"] if by_amount else None)
+    is_open = tx["decision"] in review.REVIEW and not tx["review_action"]
     return render_template("admin/transaction.html", tx=dict(tx), q=q, by_amount=by_amount, found=found,
-                           open=tx["decision"] in review.REVIEW and not tx["review_action"])
+                           open=is_open, suggested=suggestions.suggest(db, tx) if is_open else [],
+                           why=reason_texts())
 
 
 @bp.post("/payments/<int:tx_id>/<action>")
@@ -87,6 +112,9 @@ def review_action(tx_id: int, action: str):
                 raise review.ReviewError(_("Choose the order this transfer pays."))
             review.confirm(b, tx_id, order_id, who(), note)
             flash(_("Confirmed: the order is marked paid and WooCommerce is being updated."), "ok")
+        elif action == "restore-confirm":
+            review.restore_and_confirm(b, tx_id, who(), note)
+            flash(_("Restored and confirmed: the order is marked paid again and WooCommerce is being updated."), "ok")
         elif action == "reject":
             review.reject(b, tx_id, who(), note)
             flash(_("Rejected."), "ok")
