@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from .payments.latency import latencies
 from .store import reports
 from . import providers
+from .payments.generic import unknown_layouts
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
@@ -86,6 +87,11 @@ class BridgeCollector(Collector):
             g.add_metric([lat.source, "0.5"], lat.p50)
             g.add_metric([lat.source, "0.95"], lat.p95)
         yield g
+        c = CounterMetricFamily("woobridge_unknown_bank_layouts", "Messages from a genuine bank sender that no "
+                                "template fits (template drift), by bank", labels=["bank"])
+        for bank, n in unknown_layouts(db).items():
+            c.add_metric([bank], n)
+        yield c
         from .payments.review import review_queue
         yield GaugeMetricFamily("woobridge_review_queue", "Transactions waiting for a person",
                                 value=len(review_queue(db)))

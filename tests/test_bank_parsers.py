@@ -8,8 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.envparse import bank_accounts
 from bridge.payments.banks import BANKS
 from bridge.payments.parsers import parse
+from tests.test_payments_devset import ACCOUNTS
+
+SHOP = bank_accounts(ACCOUNTS)
 
 RECORDS = [json.loads(line) for line in
            (Path(__file__).parent / "fixtures" / "bank" / "bank_sms_dev.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -17,7 +21,7 @@ RECORDS = [json.loads(line) for line in
 
 @pytest.mark.parametrize("rec", RECORDS, ids=[r["id"] for r in RECORDS])
 def test_record_parses_as_labelled(rec):
-    p = parse(rec["sender"], rec["channel"], rec["body"], rec["package"], rec["title"])
+    p = parse(rec["sender"], rec["channel"], rec["body"], rec["package"], rec["title"], SHOP, "DH")
     assert p.kind == rec["kind"], p.reason
     if rec["kind"] == "transaction":
         got = (p.bank, p.direction, p.amount, p.balance, p.memo, p.account, p.time, p.reference)
@@ -28,8 +32,12 @@ def test_record_parses_as_labelled(rec):
 
 def test_every_family_in_the_samples_is_known():
     families = {f.name for b in BANKS for f in b.families}
-    seen = {parse(r["sender"], r["channel"], r["body"], r["package"]).family for r in RECORDS if r["kind"] == "transaction"}
-    assert seen <= families and len(BANKS) == 29
+    seen = {parse(r["sender"], r["channel"], r["body"], r["package"], None, SHOP, "DH").family
+            for r in RECORDS if r["kind"] == "transaction"}
+    assert seen <= families | {"generic"} and len(BANKS) == 29
+    generic = {r["id"] for r in RECORDS if r["kind"] == "transaction"
+               and parse(r["sender"], r["channel"], r["body"], r["package"], None, SHOP, "DH").family == "generic"}
+    assert generic == {r["id"] for r in RECORDS if r["format_family"] == "generic"}
 
 
 def test_same_text_from_a_phone_number_is_a_spoof():

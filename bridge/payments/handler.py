@@ -23,8 +23,9 @@ from ..money import format_vnd
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
+from . import generic
 from .expiry import expired
-from .matcher import account_ok, fingerprint, prints_event, read_codes, with_order_hint
+from .matcher import account_problem, fingerprint, prints_event, read_codes, with_order_hint
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
 from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, ref_key,
                        same_transfer)
@@ -37,7 +38,9 @@ NO_CODE, AMBIGUOUS, DUPLICATE, UNDERPAID, OVERPAID, WRONG_ACCOUNT = (
 UNVERIFIED = "unverified_source"   # a credit from a source that proves only who holds its token
 ALREADY_PAID = "already_paid"      # a credit naming an order that is paid already: never confirmed twice
 PAID_AFTER_EXPIRY = "paid_after_expiry"   # names an order we cancelled for want of payment (payments/expiry.py)
-REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, ALREADY_PAID, PAID_AFTER_EXPIRY)
+UNKNOWN_LAYOUT = "unknown_layout"  # a genuine bank's credit read by the generic rule (template drift)
+REVIEW = (NO_CODE, AMBIGUOUS, UNDERPAID, OVERPAID, WRONG_ACCOUNT, UNVERIFIED, ALREADY_PAID, PAID_AFTER_EXPIRY,
+          UNKNOWN_LAYOUT)
 # What the matcher writes in review_action of an underpaid transfer that a later one completed
 # (with its reviewer MATCHER): it leaves the review queue, its decision stays what it was.
 ADDED_UP, MATCHER = "added_up", "woo-bridge"
@@ -80,7 +83,8 @@ class PaymentHandler(InboundHandler):
         if sms.fields is not None:   # a provider's transaction record: its fields, not a text to read
             p = parsed_from_fields(sms.source, sms.fields, self.settings.receiving_accounts, self.settings.timezone)
         else:
-            p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title)
+            p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
+                      self.settings.receiving_accounts, self.settings.payment_code_prefix)
             if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
                 return None  # not from a bank and not about money: other handlers may want it
         if p.kind == TRANSACTION and p.direction == "in":
@@ -149,9 +153,10 @@ class PaymentHandler(InboundHandler):
         twin = self._other_source(c, row, sms.source)
         if twin is not None:
             return twin
-        if not account_ok(p, self.settings.receiving_accounts):
-            return self._record(c, row, WRONG_ACCOUNT,
-                                f"credit to {p.bank} {p.account or '(no account)'}, not a configured receiving account")
+        problem = account_problem(p, self.settings.receiving_accounts)
+        if problem:
+            return self._record(c, row, WRONG_ACCOUNT, f"credit to {p.bank} {p.account or '(no account)'}, not a "
+                                                       f"configured receiving account: {problem}")
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
@@ -165,6 +170,12 @@ class PaymentHandler(InboundHandler):
         trust, why = providers.payment_trust(sms.source, self.settings)
         if trust != "confirm":
             return self._unverified(c, row, reading, why)
+        if p.family == generic.GENERIC:   # template drift: never stronger than review, whatever it reads
+            row["fingerprint"] = None   # like an unverified source: the same transfer read by a template still counts
+            order = self._order(c, reading.single) if reading.single is not None else None
+            row["code"] = f"{prefix}{reading.single}" if reading.single is not None else None
+            return self._record(c, row, UNKNOWN_LAYOUT, generic.review_reason(
+                p.doubts, p.amount or 0, reading, order, not_awaiting(order) if order else None, prefix))
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
             return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")

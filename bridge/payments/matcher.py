@@ -7,9 +7,13 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..smstext import strip_diacritics
-from .parsers import Parsed
+from .accounts import name_account
+
+if TYPE_CHECKING:   # the parser reads codes with this module (the generic rule), so no import cycle at run time
+    from .parsers import Parsed
 
 CUT_AFTER = re.compile(r"^(?:\.\.|~|\(\.\.\.\))")
 # Invisible characters a banking app or a copy-paste may leave inside a code (ZWSP, ZWNJ, ZWJ,
@@ -32,9 +36,6 @@ def memo_for_codes(memo: str | None) -> str:
     text = ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", memo or ""))
     text = "".join("#" if ch.isdecimal() and not ch.isascii() else ch for ch in text)
     return strip_diacritics(text).upper()
-
-
-MASK = re.compile(r"^(\d*)(?:[xX]+|\*+|\.{3})(\d*)$")
 
 
 @dataclass(frozen=True)
@@ -106,22 +107,17 @@ def with_order_hint(reading: CodeReading, hint: str, prefix: str) -> tuple[CodeR
     return CodeReading((n,), ()), ""
 
 
-def account_matches(printed: str, configured: str) -> bool:
-    """Full numbers compare digit for digit; a masked form (312xxx6051, **3317, 112...7305)
-    matches when its visible leading and trailing digits agree."""
-    printed = printed.strip()
-    m = MASK.match(printed)
-    if m:
-        head, tail = m.groups()
-        digits = re.sub(r"\D", "", configured)
-        return len(head) + len(tail) < len(digits) and digits.startswith(head) and digits.endswith(tail)
-    return re.sub(r"[^\dA-Za-z]", "", printed) == re.sub(r"[^\dA-Za-z]", "", configured)
+def account_problem(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> str:
+    """Why the credit cannot be taken as paid into a configured receiving account ('' when it can).
 
-
-def account_ok(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> bool:
+    The printed account names one configured account of the bank in any form banks print
+    (full, masked, bare tail: `payments/accounts.py`). MoMo prints none: the configured wallet is
+    assumed; another bank printing none is taken for its configured account only when the shop
+    has one there."""
     if p.account is None:
-        return p.bank == "MoMo" or any(bank == p.bank for bank, _ in accounts)
-    return any(bank == p.bank and account_matches(p.account, acct) for bank, acct in accounts)
+        return "" if p.bank == "MoMo" or any(bank == p.bank for bank, _ in accounts) else \
+            f"no {p.bank} account is configured"
+    return name_account(p.account, p.bank, accounts).why
 
 
 def prints_event(p: Parsed) -> bool:

@@ -5,12 +5,18 @@ its sender is one of that bank's sender IDs for the channel it came by (and its 
 where known), and its body fits one of that bank's templates. Phone-number senders, links,
 `Fwd:` texts, payer-side receipts and app text arriving as SMS are spoofs, whatever they claim.
 OTP, promo and notice texts are recognised before any amount is read.
+
+A genuine sender's message that fits none of the bank's templates is a changed layout or a
+forgery: given the shop's receiving accounts and code prefix, the per-bank generic rule
+(`generic.py`) may read it (family "generic", decided no stronger than review); otherwise it is
+rejected with family "unknown". Both are counted per bank so the owner sees a bank's drift.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from . import generic
 from .banks import BANKS
 from .banks.base import IN_WORDS, OUT_WORDS, BankFormat, Family, parse_amount
 
@@ -43,6 +49,7 @@ class Parsed:
     account: str | None = None      # as printed (maybe masked)
     time: str | None = None         # as printed
     reference: str | None = None
+    doubts: tuple[str, ...] = ()    # what the generic rule saw that a person should check
 
     @property
     def is_credit(self) -> bool:
@@ -83,7 +90,10 @@ def banks_for(sender: str, channel: str) -> list[BankFormat]:
     return [b for b in BANKS if b.uses(sender, channel)]
 
 
-def parse(sender: str, channel: str, body: str, package: str | None = None, title: str | None = None) -> Parsed:
+def parse(sender: str, channel: str, body: str, package: str | None = None, title: str | None = None,
+          accounts: tuple[tuple[str, str], ...] = (), prefix: str = "") -> Parsed:
+    """What the message is. `accounts` (the receiving accounts) and `prefix` (the payment code's)
+    let the generic rule read a layout no template fits; without them such a message is rejected."""
     sender = (sender or "").strip()
     body = body or ""
     if not sender:
@@ -115,4 +125,15 @@ def parse(sender: str, channel: str, body: str, package: str | None = None, titl
     for bank, family in candidates:
         if channel not in family.channels and family.pattern.match(body):
             return Parsed(SPOOF, f"{bank.bank} {family.name} text arrived by {channel}", bank.bank, family.name)
-    return Parsed(SPOOF, f"does not fit any template {banks[0].bank} uses", banks[0].bank)
+    why = ""
+    for bank in banks:
+        reading = generic.read(bank.bank, body, accounts, prefix) if accounts and prefix else \
+            "no receiving accounts or code prefix to read it with"
+        if isinstance(reading, generic.Reading):
+            return Parsed(kind=TRANSACTION, reason=f"{bank.bank} generic reading (no template fits)", bank=bank.bank,
+                          family=generic.GENERIC, direction=reading.direction, amount=reading.amount,
+                          balance=reading.balance, memo=body, account=reading.account, time=reading.time,
+                          doubts=reading.doubts)
+        why = why or reading
+    return Parsed(SPOOF, f"does not fit any template {banks[0].bank} uses, and the generic rule cannot read it: {why}",
+                  banks[0].bank, generic.UNKNOWN)

@@ -33,12 +33,13 @@ def same_text_and_amount(c: sqlite3.Connection, bank: str | None, text: str, amo
 def credits_near(c: sqlite3.Connection, bank: str | None, amount: int | None, start: float, end: float,
                  other_than: str) -> list[sqlite3.Row]:
     """Credits of `amount` to `bank` dated in [start, end] that another source than `other_than`
-    reported and that stand for a transfer (not themselves a duplicate, not from a source a
-    person must vouch for, not a rejected text): the records a new one may repeat."""
+    reported and that stand for a transfer (not themselves a duplicate, not from a source or a
+    layout a person must vouch for, not a rejected text): the records a new one may repeat."""
     return c.execute(
         "SELECT id, source, account_tail, balance, ref_key, bank_time, event_at, memo FROM transactions"
         " WHERE bank IS ? AND amount IS ? AND event_at BETWEEN ? AND ? AND direction='in' AND kind='transaction'"
-        " AND source != ? AND duplicate_of IS NULL AND decision NOT IN ('duplicate', 'unverified_source')"
+        " AND source != ? AND duplicate_of IS NULL"
+        " AND decision NOT IN ('duplicate', 'unverified_source', 'unknown_layout')"
         " ORDER BY abs(event_at - ?) LIMIT 20", (bank, amount, start, end, other_than, (start + end) / 2)).fetchall()
 
 

@@ -231,3 +231,10 @@ def transactions_by_decision(db: Database) -> list[sqlite3.Row]:
 
 def inbox_by_source_state(db: Database) -> list[sqlite3.Row]:
     return db.query("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state")
+
+
+def layouts_by_bank(db: Database, families: tuple[str, ...], since: float = 0.0) -> list[sqlite3.Row]:
+    """Transactions of the given families (the unknown layouts) per bank since `since`, most first."""
+    marks = ", ".join("?" for _ in families)
+    return db.query(f"SELECT bank, COUNT(*) AS n FROM transactions WHERE family IN ({marks}) AND created_at >= ?"
+                    " GROUP BY bank ORDER BY n DESC, bank", (*families, since))

@@ -200,6 +200,8 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # An unpaid bank-transfer order cancelled for want of payment (PAYMENT_EXPIRE_HOURS): when, set
     # once in the transaction that queues the cancel and the customer's message.
     _ensure_columns(db["orders"], {"expired_at": float})
+    # unknown bank layouts (template drift) counted per bank over the last 30 days
+    db["transactions"].create_index(["family", "created_at"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

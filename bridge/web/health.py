@@ -21,6 +21,7 @@ from flask import Blueprint, jsonify, request
 
 from .. import providers
 from ..outbox import counts
+from ..payments.generic import DRIFT_WINDOW, unknown_layouts
 from ..store import kv
 from ..store.schema import schema_version
 from ..service import Bridge
@@ -59,11 +60,13 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
     """Everything an operator wants to see (admins and HEALTH_TOKEN holders only)."""
     ok, problem, scheduler = check(b)
     outbox: dict[str, int] = {}
+    drift: dict[str, int] = {}
     schema = None
     read_error = ""
     try:
         outbox = counts(b.db)
         schema = schema_version(b.db)
+        drift = unknown_layouts(b.db, b.clock() - DRIFT_WINDOW)
     except sqlite3.Error as exc:
         read_error = str(exc)
     status: dict[str, Any] = {}
@@ -81,6 +84,7 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
         "scheduler": scheduler,
         "channels": b.channel_status(),
         "outbox": outbox,
+        "unknown_bank_layouts_30d": drift,   # per bank: a bank changed its message layout (template drift)
         **status,   # what the providers watch (a prepaid balance)
         "devices": b.device_status() if not read_error else [],
         # as this service sees the caller: behind a proxy, shows whether PROXY_COUNT is right

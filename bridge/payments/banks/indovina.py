@@ -1,12 +1,13 @@
-from .base import BankFormat, Family, rx
+from .base import ACCOUNT, BankFormat, Family, clock, date, moment, rx
 
 # Only the debit template is known.
 FORMAT = BankFormat(
     bank="Indovina Bank",
     senders={"sms": frozenset({"IVB"})},
     families=(
-        Family("IVB_SMS", rx(r"^TK (?P<account>[\d-]+) tai IVB (?P<dir>giam)\(-\) (?P<amount>[\d,]+) VND luc "
-                             r"(?P<time>\d\d/\d\d/\d\d \d\d:\d\d)\. SDC: (?P<balance>[\d,]+) VND\. ND: (?P<memo>.*)$")),
+        Family("IVB_SMS", rx(r"^TK " + ACCOUNT + r" tai IVB (?P<dir>giam)\(-\) (?P<amount>[\d,]+) VND luc "
+                             + moment(clock(), date(year=r"\d\d")) + r"\. SDC: (?P<balance>[\d,]+) VND\. "
+                             r"ND: (?P<memo>.*)$")),
     ),
     non_transactions=(("otp", rx(r"\bOTP\b")),),
 )

@@ -1,7 +1,7 @@
-from .base import BankFormat, Family, rx
+from .base import ACCOUNT, BankFormat, Family, clock, date, moment, rx
 
-PATTERN = (r"^TK (?P<account>[\dx]+)\|GD: ?(?P<sign>[+-])(?P<amount>[\d,]+)VND (?P<time>\d\d/\d\d/\d\d \d\d:\d\d) ?\|"
-           r"SD: ?(?P<balance>[\d,]+)VND\|(?:(?:TU|DEN): [^|]*\|)?ND: (?P<memo>.*)$")
+PATTERN = (r"^TK " + ACCOUNT + r"\|GD: ?(?P<sign>[+-])(?P<amount>[\d,]+)VND " + moment(clock(), date(year=r"\d\d"))
+           + r" ?\|SD: ?(?P<balance>[\d,]+)VND\|(?:(?:TU|DEN): [^|]*\|)?ND: (?P<memo>.*)$")
 TRACE = rx(r"Trace ?(\d+)")
 FORMAT = BankFormat(
     bank="MBBank",

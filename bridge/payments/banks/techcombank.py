@@ -1,10 +1,10 @@
-from .base import BankFormat, Family, rx
+from .base import ACCOUNT, BankFormat, Family, rx
 
 FORMAT = BankFormat(
     bank="Techcombank",
     senders={"sms": frozenset({"Techcombank", "techcombank"})},
     families=(
-        Family("TCB_SMS", rx(r"^TK (?P<account>\d+)[\n. ]So tien GD:(?P<sign>[+-])(?P<amount>[\d,]+)[\n. ]"
+        Family("TCB_SMS", rx(r"^TK " + ACCOUNT + r"[\n. ]So tien GD:(?P<sign>[+-])(?P<amount>[\d,]+)[\n. ]"
                              r"So du:(?P<balance>[\d,]+)[\n. ](?P<memo>.*)$")),
     ),
     non_transactions=(("otp", rx(r"\bOTP\b")),),

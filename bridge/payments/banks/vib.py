@@ -1,11 +1,12 @@
-from .base import BankFormat, Family, rx
+from .base import ACCOUNT, BankFormat, Family, clock, date, moment, rx
 
 FORMAT = BankFormat(
     bank="VIB",
     senders={"sms": frozenset({"VIB"})},
     families=(
-        Family("VIB_SMS", rx(r"^(?P<time>\d\d:\d\d;\d\d/\d\d/\d{4})[\n ]TK:(?P<account>\d+)VND[\n ]"
-                             r"PS:(?P<sign>[+-])(?P<amount>[\d,]+)[\n ]ND:(?P<memo>.*?)[\n ]SODU:\+?(?P<balance>[\d,]+)$")),
+        Family("VIB_SMS", rx(r"^" + moment(clock(), date()) + r"[\n ]TK:" + ACCOUNT + r"VND[\n ]"
+                             r"PS:(?P<sign>[+-])(?P<amount>[\d,]+)[\n ]"
+                             r"ND:(?P<memo>.*?)[\n ]SODU:\+?(?P<balance>[\d,]+)$")),
     ),
     non_transactions=(("otp", rx(r"\bOTP\b")),),
 )

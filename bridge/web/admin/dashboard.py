@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify, render_template
 
 from ... import providers
+from ...payments.generic import DRIFT_WINDOW, unknown_layouts
 from ...payments.handler import CONFIRM, OVERPAID, REJECT_SPOOF
 from ...payments.latency import latencies
 from ...payments.review import CONFIRMED, REJECTED, review_queue
@@ -70,7 +71,8 @@ def dashboard():
     return render_template(
         "admin/dashboard.html", today=_period(db, day_start(0)), week=_period(db, day_start(6)),
         review_count=len(review_queue(db)), status_items=providers.status_items(b), latencies=latencies(db, b.clock()),
-        devices=b.device_status(), chart=chart_svg(days), days=days, channels=b.channel_status())
+        devices=b.device_status(), chart=chart_svg(days), days=days, channels=b.channel_status(),
+        unknown_layouts=unknown_layouts(db, b.clock() - DRIFT_WINDOW))
 
 
 @bp.get("/health")
