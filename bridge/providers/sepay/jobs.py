@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...events import BankTransaction
-from ...payments.matcher import account_matches
+from ...payments.accounts import name_account
 from ...rejections import record_rejection
 from .client import SepayApiError, SepayClient
 from .transactions import SEPAY_TIME_ZONE, BadTransaction, from_api
@@ -99,8 +99,8 @@ def _for_the_shop(tx: BankTransaction, accounts: tuple[tuple[str, str], ...]) ->
     handed over and the core says what it makes of it."""
     if not accounts:
         return True
-    return any(account_matches(paid_to, acct) for paid_to in (tx.account, tx.virtual_account) if paid_to
-               for _, acct in accounts)
+    return any(name_account(paid_to, bank, accounts).configured for paid_to in (tx.account, tx.virtual_account)
+               if paid_to for bank in {b for b, _ in accounts})
 
 
 def _refuse(bridge: Any, client: SepayClient, item: Any, reason: str) -> None:
