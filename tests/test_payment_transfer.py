@@ -89,6 +89,9 @@ PAIRS = [
     # app notification (balance) and Casso v2 (runningBalance)
     (seen("notification", "9261", 6_288_000, None, SMS_TIME),
      seen("casso", ACCOUNT, 6_288_000, "FT24364030863634", SMS_TIME + 5), "same"),
+    # references in two formats (Casso's FT..., the SMS's MBVCB...) are not compared: the balance decides
+    (seen("smsgate", "0181xxx9261", 6_288_000, "MBVCB.0000000001.DH20", SMS_TIME),
+     seen("casso", ACCOUNT, 6_288_000, "FT24113000000001", SMS_TIME + 20), "same"),
     # payOS (reference, no balance) and the bank's SMS printing the same FT reference
     (seen("payos", ACCOUNT, None, "FT24364030863634", SMS_TIME),
      seen("smsgate", "0181xxx9261", 6_288_000, "FT24364030863634", SMS_TIME + 60), "same"),
@@ -96,7 +99,10 @@ PAIRS = [
      seen("smsgate", "0181xxx9261", 6_288_000, "FT24364030869999", SMS_TIME + 60), None),
     # SePay and Casso both report the same transfer (both print the balance)
     (seen("sepay", ACCOUNT, 9_000_000, "MBVCB.1", SMS_TIME),
-     seen("casso", ACCOUNT, 9_000_000, "FT1", SMS_TIME + 1), "same"),
+     seen("casso", ACCOUNT, 9_000_000, None, SMS_TIME + 1), "same"),
+    # the same balance after, but another reference and another bank minute: a person decides
+    (seen("smsgate", ACCOUNT, 6_513_000, "MBVCB.9734120586", SMS_TIME - 900),
+     seen("sepay", ACCOUNT, 6_513_000, "MBVCB.9739999999", SMS_TIME - 300), "probably"),
     # MoMo-like notice (nothing but memo and arrival) and Casso v1 (date only): probably, a person decides
     (seen("notification", None, None, None, None, ARRIVED), seen("casso", ACCOUNT, None, None, None, ARRIVED + 90),
      "probably"),
@@ -205,3 +211,52 @@ def test_the_bank_to_woocommerce_time_is_on_the_dashboard_and_in_metrics(shop, w
 def test_a_providers_bank_name_is_read_as_ours(given, account, expected):
     from bridge.payments.transfer import bank_of
     assert bank_of(given, account, (("Vietcombank", ACCOUNT), ("MBBank", "0801234567890"))) == expected
+
+
+def sepay_like(shop, ext: str, memo: str, amount: int, balance: int, ref: str, when: float) -> dict:
+    return shop.bridge.accept(BankTransaction(
+        source="sepay", external_id=ext, bank="Vietcombank", account=ACCOUNT, direction="in", amount=amount,
+        memo=memo, raw={}, reference=ref, balance=balance, bank_time=when))
+
+
+def test_a_source_giving_no_real_balance_is_matched_on_the_reference_and_pays_nothing_twice(service_factory):
+    """SePay's `accumulated` 0 is no balance: the same half payment from the SMS and from the
+    feed must not add up to the order's total."""
+    shop = service_factory(bank_accounts=_accounts(f"Vietcombank:{ACCOUNT}"))
+    order(shop, 20, 1_026_000)
+    now = time.time()
+    first = fibo_sms(shop, VCB_NOW.format(when=printed(now - 20), balance=6_513_000, ref="9734120586", memo="DH20"))
+    assert first["decision"] == "underpaid"
+    again = sepay_like(shop, "92704", "DH20", 513_000, 0, "MBVCB.9734120586", now - 20)
+    assert again["decision"].startswith("duplicate"), again
+    assert shop.db.scalar("SELECT paid_at FROM orders WHERE id=20") is None
+
+
+def test_the_same_half_payment_read_hours_apart_by_two_sources_is_not_added_up(service_factory):
+    """A source's time read in another zone puts its record of the SMS's transfer hours away:
+    not recognised as the same, yet its balance and reference agree, so the two halves are not
+    summed into a confirmation; a person decides."""
+    shop = service_factory(bank_accounts=_accounts(f"Vietcombank:{ACCOUNT}"))
+    order(shop, 20, 1_026_000)
+    now = time.time()
+    fibo_sms(shop, VCB_NOW.format(when=printed(now - 20), balance=6_513_000, ref="9734120586", memo="DH20"))
+    late = sepay_like(shop, "92705", "DH20", 513_000, 6_513_000, "MBVCB.9734120586", now - 20 - 7 * 3600)
+    assert late["decision"].startswith("underpaid") and "may be this same transfer" in late["decision"], late
+    assert shop.db.scalar("SELECT paid_at FROM orders WHERE id=20") is None
+    # while that doubt is open, a further transfer is not summed with it either: held for the owner
+    more = sepay_like(shop, "92706", "DH20", 513_000, 7_026_000, "MBVCB.9734129999", now - 10)
+    assert more["decision"].startswith("overpaid"), more
+    assert shop.db.scalar("SELECT paid_at FROM orders WHERE id=20") is None
+
+
+def test_an_equal_balance_with_another_reference_and_code_waits_for_a_person(service_factory):
+    """A refund between two transfers can bring the balance back to the same figure: the other
+    reference, code and minute say it is another transfer, so it is never dropped as a repeat."""
+    shop = service_factory(bank_accounts=_accounts(f"Vietcombank:{ACCOUNT}"))
+    order(shop, 20, 513_000)
+    order(shop, 21, 513_000)
+    now = time.time()
+    fibo_sms(shop, VCB_NOW.format(when=printed(now - 900), balance=6_513_000, ref="9734120586", memo="DH20"))
+    other = sepay_like(shop, "92707", "DH21", 513_000, 6_513_000, "MBVCB.9739999999", now - 300)
+    assert other["decision"].startswith("ambiguous") and "maybe the same transfer" in other["decision"], other
+    assert shop.db.scalar("SELECT COUNT(*) FROM transactions WHERE decision='duplicate'") == 0

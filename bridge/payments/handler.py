@@ -27,8 +27,8 @@ from . import generic
 from .expiry import expired
 from .matcher import account_problem, fingerprint, prints_event, read_codes, with_order_hint
 from .parsers import NOTICE, OTP, PROMO, TRANSACTION, Parsed, looks_like_money, parse
-from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, ref_key,
-                       same_transfer)
+from .transfer import (SAME_ARRIVAL, Seen, account_tail, bank_time, parsed_from_fields, plausible_balance,
+                       proven_different, ref_key, same_transfer)
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +217,10 @@ class PaymentHandler(InboundHandler):
         notification and Casso, payOS and the bank's SMS): no second action. Only probably the
         same (nothing but amount, memo and minute to compare): a person decides, nothing acts."""
         at = row["event_at"]
-        new = Seen(0, source, row["account_tail"], row["balance"], row["ref_key"], row["bank_time"], at, row["memo"])
+        new = self._seen(row | {"id": 0, "source": source})
         for old in stored_payments.credits_near(c, row["bank"], row["amount"], at - SAME_ARRIVAL, at + SAME_ARRIVAL,
                                                 source):
-            seen = Seen(old["id"], old["source"], old["account_tail"], old["balance"], old["ref_key"], old["bank_time"],
-                        old["event_at"], old["memo"])
-            verdict = same_transfer(new, seen)
+            verdict = same_transfer(new, self._seen(old, row["amount"]))
             if verdict is None:
                 continue
             kind, why = verdict
@@ -234,6 +232,13 @@ class PaymentHandler(InboundHandler):
             return self._record(c, row, AMBIGUOUS, f"maybe the same transfer as transaction #{old['id']} from "
                                                    f"{old['source']} ({why}): a person must check")
         return None
+
+    def _seen(self, r: Any, amount: int | None = None) -> Seen:
+        """A transaction row (or the row being decided) as compared with another source's record."""
+        amount = r["amount"] if amount is None else amount
+        return Seen(r["id"], r["source"], r["account_tail"], plausible_balance(r["balance"], amount), r["ref_key"],
+                    r["bank_time"], r["event_at"], r["memo"],
+                    read_codes(r["memo"], self.settings.payment_code_prefix).orders)
 
     def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any, why: str) -> tuple[str, str, int]:
         """A bank credit from a source that proves less than a signed one (its provider's
@@ -333,6 +338,14 @@ class PaymentHandler(InboundHandler):
                                                    "total) waits for the owner")
         paid = amount + sum(e["amount"] for e in earlier)
         ids = ", ".join(f"#{e['id']}" for e in earlier)
+        if earlier and paid >= total:
+            twins = self._maybe_one_transfer(row, earlier)
+            if twins:
+                short = format_vnd(total - amount)
+                return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of "
+                                                       f"{format_vnd(total)}: not added up with {twins}, which another "
+                                                       "source reported and which may be this same transfer; a person "
+                                                       f"must check ({short} short on its own)")
         if earlier and paid == total:
             hours = f"{self.settings.payment_partial_window_hours:g}"
             why = (f"{format_vnd(amount)} completes order {number} ({format_vnd(total)}) with {ids}: transfers within "
@@ -356,6 +369,15 @@ class PaymentHandler(InboundHandler):
         with_earlier = f", {format_vnd(paid)} with {ids}" if earlier else ""
         return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}"
                                                f"{with_earlier}: {short} short; order stays on-hold")
+
+    def _maybe_one_transfer(self, row: dict[str, Any], earlier: list[sqlite3.Row]) -> str:
+        """The earlier partials that may be this very transfer reported by another source (not
+        recognised as such: a bank name or a time zone read differently): adding them up would
+        count one payment twice, so the sum is a person's call. "" when each is surely another."""
+        mine = self._seen(row | {"id": 0})
+        doubtful = [e for e in earlier if e["amount"] == row["amount"]
+                    and not proven_different(mine, self._seen(e))]
+        return ", ".join(f"#{e['id']} ({e['source']})" for e in doubtful)
 
     def _earlier_partials(self, c: sqlite3.Connection, order: sqlite3.Row, at: float) -> list[sqlite3.Row]:
         """Credits decided underpaid or overpaid (held) for this order that no person has acted

@@ -92,6 +92,14 @@ def refs_agree(a: str, b: str) -> bool:
     return bool(digits_a & digits_b)
 
 
+def same_format(a: str, b: str) -> bool:
+    """Whether two references are written the same way (the same leading letters: `MBVCB…` and
+    `MBVCB…`, `FT…` and `FT…`), so that unequal ones name two transfers. Sources write one
+    transfer's reference in their own formats (Casso's `FT24364…` for an SMS's `MBVCB.…`): those
+    are not compared."""
+    return re.match(r"[A-Z]*", a).group(0) == re.match(r"[A-Z]*", b).group(0)
+
+
 def memo_key(memo: str | None) -> str:
     return re.sub(r"[^0-9A-Z]", "", (memo or "").upper())
 
@@ -102,32 +110,75 @@ class Seen:
     id: int
     source: str
     account_tail: str | None
-    balance: int | None
+    balance: int | None          # None also when implausible (below the amount credited: SePay's 0)
     ref_key: str | None
     bank_time: float | None
     event_at: float
     memo: str | None
+    codes: tuple[int, ...] = ()  # the order numbers its memo names
+
+
+SAME_MINUTES = 5 * 60            # the bank's times of one transfer, as two sources give them
+
+
+def plausible_balance(balance: int | None, amount: int | None) -> int | None:
+    """A balance after a credit is at least the credit; anything less (a source's 0 for "not
+    known") is no balance at all, not a fact to compare."""
+    return balance if balance is not None and amount is not None and balance >= amount > 0 else None
+
+
+def _facts(new: Seen, old: Seen) -> tuple[list[str], list[str]]:
+    """The facts two records both give, split into those that agree and those that do not."""
+    agree: list[str] = []
+    differ: list[str] = []
+    if new.balance is not None and old.balance is not None:
+        (agree if new.balance == old.balance else differ).append("balance after")
+    if new.ref_key and old.ref_key and (refs_agree(new.ref_key, old.ref_key) or same_format(new.ref_key, old.ref_key)):
+        (agree if refs_agree(new.ref_key, old.ref_key) else differ).append("bank reference")
+    if new.codes and old.codes:
+        (agree if set(new.codes) == set(old.codes) else differ).append("payment code")
+    if new.bank_time is not None and old.bank_time is not None and abs(new.bank_time - old.bank_time) > SAME_MINUTES:
+        differ.append("bank time")
+    return agree, differ
 
 
 def same_transfer(new: Seen, old: Seen) -> tuple[str, str] | None:
     """("same" | "probably", why) when `old` (another source's record of a credit with the same
     bank and amount, dated near `new`) is the same transfer, else None.
 
-    A disagreeing fact (balance, reference, account tail, bank time) proves two transfers: it
-    wins over every agreeing one."""
+    "same" needs a fact only one transfer has (the balance after it, the bank's reference) to
+    agree and no fact to disagree. Facts that agree and facts that disagree at once make it a
+    person's call ("probably"); only disagreeing facts, two transfers."""
     if new.account_tail and old.account_tail and new.account_tail != old.account_tail:
         return None
     if new.bank_time is not None and old.bank_time is not None and abs(new.bank_time - old.bank_time) > SAME_BANK_TIME:
         return None
     if abs(new.event_at - old.event_at) > (SAME_BANK_TIME if new.bank_time and old.bank_time else SAME_ARRIVAL):
         return None
-    if new.balance is not None and old.balance is not None:
-        return ("same", "the same amount and balance after") if new.balance == old.balance else None
-    if new.ref_key and old.ref_key:
-        return ("same", "the same bank reference") if refs_agree(new.ref_key, old.ref_key) else None
+    agree, differ = _facts(new, old)
+    strong = [f for f in agree if f != "payment code"]
+    if strong and not differ:
+        return "same", f"the same amount and {' and '.join(agree)}"
+    if strong:
+        return "probably", f"the same {' and '.join(agree)} but not the same {' and '.join(differ)}"
+    if differ:
+        return None
     if memo_key(new.memo) and memo_key(new.memo) == memo_key(old.memo) and abs(new.event_at - old.event_at) <= PROBABLY_SAME:
         return "probably", "the same amount and memo within minutes, but no balance or reference to compare"
     return None
+
+
+def proven_different(a: Seen, b: Seen) -> bool:
+    """Whether two credits of one order are surely two transfers, not one reported by two
+    sources: another account, or a balance, reference or bank time that differs while nothing
+    only one transfer has agrees."""
+    if a.source == b.source:
+        return True     # one source reports one transfer once (its id, or the text's fingerprint)
+    if a.account_tail and b.account_tail and a.account_tail != b.account_tail:
+        return True
+    agree, differ = _facts(a, b)
+    # a balance or reference that agrees outweighs a bank time read an hour off (a time zone)
+    return bool(differ) and not [f for f in agree if f != "payment code"]
 
 
 def bank_of(name: str, account: str, accounts: tuple[tuple[str, str], ...]) -> str:

@@ -40,7 +40,10 @@ def credits_near(c: sqlite3.Connection, bank: str | None, amount: int | None, st
         " WHERE bank IS ? AND amount IS ? AND event_at BETWEEN ? AND ? AND direction='in' AND kind='transaction'"
         " AND source != ? AND duplicate_of IS NULL"
         " AND decision NOT IN ('duplicate', 'unverified_source', 'unknown_layout')"
-        " ORDER BY abs(event_at - ?) LIMIT 20", (bank, amount, start, end, other_than, (start + end) / 2)).fetchall()
+        # a record another one from this source already repeats is taken: one transfer, one twin per source
+        " AND NOT EXISTS (SELECT 1 FROM transactions d WHERE d.duplicate_of = transactions.id AND d.source = ?)"
+        " ORDER BY abs(event_at - ?) LIMIT 20",
+        (bank, amount, start, end, other_than, other_than, (start + end) / 2)).fetchall()
 
 
 def insert(c: sqlite3.Connection, data: dict[str, Any]) -> int:
@@ -65,7 +68,8 @@ def open_credits_of_order(c: sqlite3.Connection, order_id: int, decisions: Seque
     [start, end], oldest first."""
     marks = ",".join("?" * len(decisions))
     return c.execute(
-        "SELECT t.id, t.amount, t.decision FROM transactions t LEFT JOIN inbox i ON i.id = t.inbox_id"
+        "SELECT t.id, t.amount, t.decision, t.source, t.account_tail, t.balance, t.ref_key, t.bank_time, t.event_at,"
+        " t.memo FROM transactions t LEFT JOIN inbox i ON i.id = t.inbox_id"
         f" WHERE t.order_id = ? AND t.decision IN ({marks}) AND t.direction = 'in' AND t.review_action IS NULL"
         " AND COALESCE(t.event_at, i.received_at, t.created_at) BETWEEN ? AND ? ORDER BY t.id",
         (order_id, *decisions, start, end)).fetchall()

@@ -184,6 +184,7 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     _ensure_columns(db["inbox"], {"fields": str})
     _ensure_columns(db["transactions"], {"bank_time": float, "account_tail": str, "ref_key": str, "event_at": float})
     db["transactions"].create_index(["bank", "amount", "event_at"], if_not_exists=True)
+    db["transactions"].create_index(["duplicate_of"], if_not_exists=True)   # a record's twins, by source
     # Orders a review item may mean (payments/suggestions.py): by amount, by the payer's phone,
     # by when they were first seen; each an index lookup with 100,000 orders awaiting payment.
     db["orders"].create_index(["total_minor"], if_not_exists=True)
