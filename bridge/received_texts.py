@@ -84,13 +84,14 @@ class ReceivedTexts:
         fields = {k: storable(v) for k, v in asdict(event).items() if k not in ("source", "external_id", "raw")}
         raw = storable(event.raw if isinstance(event.raw, str) else dumps(event.raw))
         text = storable(transaction_text(event))
+        external_id = storable(event.external_id)
         with self.db.tx() as c:
-            row = stored.by_external_id(c, event.source, event.external_id)
+            row = stored.by_external_id(c, event.source, external_id)
             if row:
-                return InboxResult(row["id"], True, "duplicate", f"{event.source} id {event.external_id} already stored")
-            row_id = stored.insert(c, t, event.source, event.external_id, "", None, fields["bank"], fields["account"],
+                return InboxResult(row["id"], True, "duplicate", f"{event.source} id {external_id} already stored")
+            row_id = stored.insert(c, t, event.source, external_id, "", None, fields["bank"], fields["account"],
                                    text, t, raw, "received", "", None, None, json.dumps(fields, ensure_ascii=False))
-        sms = InboundSms(row_id, event.source, event.external_id, "", None, fields["bank"], fields["account"], text, t,
+        sms = InboundSms(row_id, event.source, external_id, "", None, fields["bank"], fields["account"], text, t,
                          fields=fields)
         state, note = self.handle(sms)
         return InboxResult(row_id, False, state, note)

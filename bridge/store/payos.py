@@ -96,8 +96,10 @@ def _read_one(db_path: str, sql: str, params: tuple[Any, ...]) -> sqlite3.Row | 
         c.row_factory = sqlite3.Row
         try:
             return c.execute(sql, params).fetchone()
-        except sqlite3.OperationalError:
-            return None
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise   # a busy or broken database is no "unknown link": the caller answers 5xx and payOS retries
 
 
 def link_for_code(db_path: str, order_code: int) -> sqlite3.Row | None:

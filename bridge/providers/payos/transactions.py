@@ -13,6 +13,7 @@ link was made; failing that "payOS", which no receiving account has, so a person
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
@@ -36,6 +37,9 @@ def receiving_bank(settings: Any, account: str, bin_: str | None) -> str:
     return BANK_OF_BIN.get(bin_ or "", "payOS")
 
 
+PLAUSIBLE_FROM = 946_684_800.0   # 2000-01-01
+
+
 def bank_time(value: Any) -> float | None:
     """payOS's transactionDateTime as Unix seconds (Vietnam time unless it carries an offset)."""
     if not isinstance(value, str) or not value.strip():
@@ -44,7 +48,9 @@ def bank_time(value: Any) -> float | None:
         t = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return (t if t.tzinfo else t.replace(tzinfo=PAYOS_TIME)).timestamp()
+    at = (t if t.tzinfo else t.replace(tzinfo=PAYOS_TIME)).timestamp()
+    # a moment no payment has (year 1, next year): no bank time rather than a wrong one
+    return at if PLAUSIBLE_FROM <= at <= time.time() + 86_400 else None
 
 
 def bank_transaction(settings: Any, link: Mapping[str, Any], tx: Mapping[str, Any], link_id: str) -> BankTransaction:

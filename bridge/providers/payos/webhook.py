@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit() \
+            or not str(value).strip().isascii():   # "²" is a digit to isdigit, not to int
         raise Refused(400, f"data.{name} must be a whole number, not {str(value)[:40]!r}")
     return int(value)
 
