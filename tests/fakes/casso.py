@@ -71,12 +71,8 @@ class FakeCasso(LoopbackServer):
         self.slow_seconds = 2.0
         self._failures: list[str] = []
         self._lock = threading.RLock()
-        self.url = ""
         super().__init__()
         self.app = self._make_app()
-
-    def started(self) -> None:
-        self.url = f"http://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:

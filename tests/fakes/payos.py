@@ -74,12 +74,8 @@ class FakePayos(LoopbackServer):
         self._lose_creates = 0
         self._rate_limited = 0
         self._lock = threading.RLock()
-        self.url = ""
         super().__init__()
         self.app = self._make_app()
-
-    def started(self) -> None:
-        self.url = f"http://127.0.0.1:{self.port}"
 
     def settings(self) -> dict[str, Any]:
         """What the service needs to talk to this fake."""

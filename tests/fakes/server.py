@@ -12,10 +12,12 @@ class LoopbackServer:
     def __init__(self) -> None:
         self._server = None
         self.port = 0
+        self.url = ""        # http://127.0.0.1:<port> once started
 
     def start(self):
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
         # poll_interval: how soon shutdown() is noticed (socketserver's default 0.5 s was every stop's wait)
         threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
         self.started()

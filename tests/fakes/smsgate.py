@@ -39,12 +39,8 @@ class FakeSmsGate(LoopbackServer):
         self.events_sent: list[dict[str, Any]] = []
         self._failures: list[str] = []
         self._lock = threading.RLock()
-        self.url = ""
         super().__init__()
         self.app = self._make_app()
-
-    def started(self) -> None:
-        self.url = f"http://127.0.0.1:{self.port}"
 
     # -- behaviour on demand ---------------------------------------------------------------
     def fail_next(self, n: int, mode: str) -> None:

@@ -74,12 +74,8 @@ class FakeWooCommerce(LoopbackServer):
         self.timeout_delay = 3.0
         self._lose: list[tuple[str, str]] = []    # (method, path ending): do it, then answer too late
         self._lock = threading.RLock()
-        self.url = ""
         super().__init__()
         self.app = self._make_app()
-
-    def started(self) -> None:
-        self.url = f"http://127.0.0.1:{self.port}"
 
     # -- data ---------------------------------------------------------------------------
     def add_order(self, order_id: int, total: int, status: str = "on-hold", payment_method: str = "bacs",
