@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from functools import lru_cache
 import sqlite3
 from typing import Any
 
@@ -64,6 +65,13 @@ def not_awaiting(order: Any) -> str | None:
     if order["status"] not in AWAITING:
         return "status"
     return None
+
+
+@lru_cache(maxsize=8192)
+def codes_named(memo: str | None, prefix: str) -> tuple[int, ...]:
+    """The order numbers a memo names. Cached: one record is compared with every record of its
+    amount that arrives within the hour after it."""
+    return read_codes(memo, prefix).orders
 
 
 class PaymentHandler(InboundHandler):
@@ -237,8 +245,7 @@ class PaymentHandler(InboundHandler):
         """A transaction row (or the row being decided) as compared with another source's record."""
         amount = r["amount"] if amount is None else amount
         return Seen(r["id"], r["source"], r["account_tail"], plausible_balance(r["balance"], amount), r["ref_key"],
-                    r["bank_time"], r["event_at"], r["memo"],
-                    read_codes(r["memo"], self.settings.payment_code_prefix).orders)
+                    r["bank_time"], r["event_at"], r["memo"], codes_named(r["memo"], self.settings.payment_code_prefix))
 
     def _unverified(self, c: sqlite3.Connection, row: dict[str, Any], reading: Any, why: str) -> tuple[str, str, int]:
         """A bank credit from a source that proves less than a signed one (its provider's

@@ -72,10 +72,6 @@ class FakeSepay(LoopbackServer):
         super().__init__()
         self.app = self._make_app()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     # -- the bank side ---------------------------------------------------------------------------
     def transaction(self, amount: int, content: str, direction: str = "in", code: str | None = None,
                     account: str | None = None, sub_account: str | None = None,
