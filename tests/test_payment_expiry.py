@@ -162,6 +162,20 @@ def test_an_order_with_a_partial_payment_waits_for_a_person_not_the_deadline(sho
     assert expiry.run(svc.bridge) == 0 and row(svc, 408)["status"] == "on-hold"
 
 
+def test_an_order_a_waiting_credit_may_pay_is_not_cancelled_until_a_person_decides(shop, woo):
+    """A transfer of exactly the order's total without a code waits for a person: it may be this
+    order's payment, so the order is not cancelled under the customer meanwhile."""
+    from bridge.payments import review
+    svc = shop()
+    place(svc, woo, 409)
+    tx = bank_sms(svc, "")                       # the customer forgot the code
+    assert tx["decision"] == "no_code"
+    svc.clock.advance(25 * HOUR)
+    assert expiry.run(svc.bridge) == 0 and row(svc, 409)["status"] == "on-hold"
+    review.not_a_payment(svc.bridge, tx["id"], "owner", "a refund from a supplier")
+    assert expiry.run(svc.bridge) == 1 and row(svc, 409)["expired_at"] is not None
+
+
 def test_an_order_the_shop_moved_on_unheard_is_not_cancelled(shop, woo):
     """The owner marked it processing in wp-admin and the webhook never came: the pass asks the
     shop first and leaves it alone."""

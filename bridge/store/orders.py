@@ -132,7 +132,12 @@ def awaiting_seen_between(db: Database, start: float, end: float, statuses: Sequ
 # waits for a person, not for the deadline).
 _EXPIRABLE = ("status IN ('pending', 'on-hold') AND payment_method='bacs' AND paid_at IS NULL AND deleted=0"
               " AND expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.order_id = orders.id"
-              " AND t.direction = 'in')")
+              " AND t.direction = 'in')"
+              # a credit of exactly its total waiting for a person (no code, a doubt) may be this
+              # order's payment: the order waits for that person too, not for the deadline
+              " AND NOT EXISTS (SELECT 1 FROM transactions w WHERE w.decision IN ('no_code', 'ambiguous',"
+              " 'wrong_account', 'unverified_source', 'unknown_layout') AND w.review_action IS NULL"
+              " AND w.direction = 'in' AND w.amount = orders.total_minor)")
 
 
 def expiry_candidates(db: Database) -> list[sqlite3.Row]:
