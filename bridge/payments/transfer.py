@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from ..bank_registry import ALIASES
+from ..bank_registry import bank_name
 from .parsers import TRANSACTION, Parsed
 
 # How far apart two sources may date one transfer. Bank SMS print the minute (some only the
@@ -133,8 +133,10 @@ def _facts(new: Seen, old: Seen) -> tuple[list[str], list[str]]:
     differ: list[str] = []
     if new.balance is not None and old.balance is not None:
         (agree if new.balance == old.balance else differ).append("balance after")
-    if new.ref_key and old.ref_key and (refs_agree(new.ref_key, old.ref_key) or same_format(new.ref_key, old.ref_key)):
-        (agree if refs_agree(new.ref_key, old.ref_key) else differ).append("bank reference")
+    if new.ref_key and old.ref_key:
+        same = refs_agree(new.ref_key, old.ref_key)
+        if same or same_format(new.ref_key, old.ref_key):
+            (agree if same else differ).append("bank reference")
     if new.codes and old.codes:
         (agree if set(new.codes) == set(old.codes) else differ).append("payment code")
     if new.bank_time is not None and old.bank_time is not None and abs(new.bank_time - old.bank_time) > SAME_MINUTES:
@@ -184,9 +186,10 @@ def proven_different(a: Seen, b: Seen) -> bool:
 def bank_of(name: str, account: str, accounts: tuple[tuple[str, str], ...]) -> str:
     """Our name for the bank a provider names ("MBB", "Vietcombank"), or, when it names none
     (Casso's v1 push), the bank of the one configured account it was paid to; else as given."""
-    key = "".join(ch for ch in (name or "").lower() if ch.isalnum())
-    if key in ALIASES:
-        return ALIASES[key]
+    try:
+        return bank_name(name or "")
+    except ValueError:
+        pass
     digits = re.sub(r"\D", "", account or "")
     owners = {bank for bank, acct in accounts if digits and re.sub(r"\D", "", acct) == digits}
     return owners.pop() if len(owners) == 1 else (name or "")

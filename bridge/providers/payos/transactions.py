@@ -12,7 +12,6 @@ TRANSFER_ACCOUNT) gives that account; failing that, the bank whose NAPAS BIN pay
 link was made; failing that "payOS", which no receiving account has, so a person looks at it."""
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 from typing import Any, Mapping
@@ -20,24 +19,17 @@ from zoneinfo import ZoneInfo
 
 from ...bank_registry import BINS
 from ...events import BankTransaction
+from ...payments.transfer import bank_of
+from ..common import AHEAD, EARLIEST
 
 PAYOS_TIME = ZoneInfo("Asia/Ho_Chi_Minh")   # payOS prints Vietnam's local time ("2023-02-04 18:25:00")
 BANK_OF_BIN = {b: name for name, b in BINS.items()}
 
 
-def _digits(account: str) -> str:
-    return re.sub(r"\D", "", account or "")
-
-
 def receiving_bank(settings: Any, account: str, bin_: str | None) -> str:
-    mine = _digits(account)
-    for bank, configured in settings.receiving_accounts:
-        if mine and _digits(configured) == mine:
-            return bank
-    return BANK_OF_BIN.get(bin_ or "", "payOS")
-
-
-PLAUSIBLE_FROM = 946_684_800.0   # 2000-01-01
+    """The bank of the configured account payOS paid into, else the bank of the link's BIN, else
+    "payOS" (no configured account has it: the credit waits for a person)."""
+    return bank_of("", account, settings.receiving_accounts) or BANK_OF_BIN.get(bin_ or "", "payOS")
 
 
 def bank_time(value: Any) -> float | None:
@@ -50,7 +42,7 @@ def bank_time(value: Any) -> float | None:
         return None
     at = (t if t.tzinfo else t.replace(tzinfo=PAYOS_TIME)).timestamp()
     # a moment no payment has (year 1, next year): no bank time rather than a wrong one
-    return at if PLAUSIBLE_FROM <= at <= time.time() + 86_400 else None
+    return at if EARLIEST <= at <= time.time() + AHEAD else None
 
 
 def bank_transaction(settings: Any, link: Mapping[str, Any], tx: Mapping[str, Any], link_id: str) -> BankTransaction:
