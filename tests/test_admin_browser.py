@@ -4,39 +4,18 @@ to tests/artifacts/ (git-ignored) for a person to look at."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
 from bridge.envparse import bank_accounts as _accounts
+from tests.browser import browser, shot  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PASSWORD = "mat-khau-cua-shop"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        reason = f"{CHROMIUM} is missing (`make test` installs the chromium package with apt-get)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -46,11 +25,6 @@ def shop(service_factory, fake_esms):
                               woo_consumer_key="ck_test", woo_consumer_secret="cs_test",
                               bank_accounts=_accounts("Vietcombank:0181003749261"), **esms_settings(fake_esms))
         yield svc, woo
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
 
 
 def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_switches_language(

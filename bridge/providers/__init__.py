@@ -67,6 +67,7 @@ class Provider:
     rotation_effect: dict[str, str] = field(default_factory=dict)   # secret field -> what rotating it means
     check: str = ""                            # "module:function"(settings) -> [error] for check-config
     status: str = ""                           # "module:function"(bridge) -> [StatusItem]
+    checklist: str = ""                        # "module:function"(bridge) -> [setup_checklist.Step] on the dashboard
     watch: str = ""                            # "module:function"(bridge) -> [(kind, subject, text)] to alert the owner
     chat: str = ""                             # "module:attr" deciding ChatLinked/ChatSeen/ChatRead (bridge.events)
     template_vars: str = ""                    # "module:function"(settings, order_id=, customer_id=) -> rule variables
@@ -230,6 +231,10 @@ def endpoints(bridge: Any, translate: Callable[..., str] | None = None) -> list[
 
 def status_items(bridge: Any) -> list[StatusItem]:
     return _gather("status", bridge)
+
+
+def checklist_steps(bridge: Any) -> list[Any]:
+    return _gather("checklist", bridge)
 
 
 def owner_alerts(bridge: Any) -> list[tuple[str, str, str]]:

@@ -162,6 +162,13 @@ def seconds(value: float) -> str:
     return f"{total // 3600} h" + (f" {total % 3600 // 60} min" if total % 3600 // 60 else "")
 
 
+@bp.app_template_filter("reason")
+def reason(stored: str | None) -> str:
+    """A stored reason (bridge/reasons.py) in the reader's language; plain text as it is."""
+    from ... import reasons
+    return reasons.render(stored, _)
+
+
 @bp.app_template_filter("vnd")
 def vnd(amount: int | None) -> str:
     from ...money import format_vnd

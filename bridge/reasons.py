@@ -1,0 +1,88 @@
+"""Why something happened, stored as a code plus parameters and shown in the reader's language.
+
+A reason is written once (a payment decided, a message failed, a delivery refused) and read many
+times, by an owner in Vietnamese, by an engineer in English, by a log. Storing the English
+sentence froze the language at write time; storing `{"code": ..., "p": {...}}` keeps the row
+machine-readable (a report can count codes) and lets each reader render it. Every module that
+writes reasons registers its codes with their English text (marked with `N_` so the catalogue
+extracts it); the admin renders through gettext, logs and the CLI through `english`.
+
+Rows written before a reason had a code (and texts that come from outside, such as a provider's
+error message) are plain strings: they are shown as they are.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+_TEXTS: dict[str, str] = {}
+
+
+def N_(text: str) -> str:
+    """Marks English text that is translated where it is shown, not where it is written."""
+    return text
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def register(texts: dict[str, str]) -> None:
+    """Add codes and their English text (with %(name)s placeholders). A code names one thing:
+    registering it again with another text is a programming error, refused at import."""
+    for code, text in texts.items():
+        if _TEXTS.get(code, text) != text:
+            raise ValueError(f"reason code {code!r} registered twice with different texts")
+        _TEXTS[code] = text
+
+
+def encode(code: str, **params: Any) -> str:
+    """The stored form. Parameters are plain values (numbers, order numbers, amounts already
+    written as money, or another encoded reason, which is rendered in turn)."""
+    if code not in _TEXTS:
+        raise KeyError(f"unregistered reason code {code!r}")
+    return json.dumps({"code": code, "p": params}, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(stored: str | None) -> Reason | None:
+    """The code and parameters of a stored reason; None for a plain string."""
+    if not stored or not stored.startswith('{"code":'):
+        return None
+    try:
+        data = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("code"), str) or not isinstance(data.get("p", {}), dict):
+        return None
+    return Reason(data["code"], data.get("p", {}))
+
+
+def code_of(stored: str | None) -> str | None:
+    r = decode(stored)
+    return r.code if r else None
+
+
+def render(stored: str | None, translate: Callable[[str], str] = lambda s: s) -> str:
+    """The sentence for a reader: `translate` is gettext in the reader's language (the identity
+    gives English). An unknown code (a row written by a newer version) shows its code and
+    parameters rather than nothing."""
+    r = decode(stored)
+    if r is None:
+        return stored or ""
+    params = {k: render(v, translate) if isinstance(v, str) and v.startswith('{"code":') else v
+              for k, v in r.params.items()}
+    text = _TEXTS.get(r.code)
+    if text is None:
+        return f"{r.code} {json.dumps(params, ensure_ascii=False)}"
+    try:
+        return translate(text) % params
+    except (KeyError, TypeError, ValueError):   # a translation with a wrong placeholder: the English is right
+        return text % params
+
+
+def english(stored: str | None) -> str:
+    """For logs, the CLI and English API answers."""
+    return render(stored)
