@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
                       BABEL_DEFAULT_LOCALE="vi", BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
-    from . import auth, dashboard, messages, orders, payments, rules_page, settings_page
+    from . import auth, dashboard, labels, messages, orders, payments, rules_page, settings_page
     providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 

@@ -1,0 +1,57 @@
+"""Words the service stores as codes (a message's status, a payment's decision, an order's
+WooCommerce status, a payment method) shown as words in the reader's language.
+
+The code stays in the page's markup (CSS classes, filters in URLs); only what a person reads is
+translated. One table per kind of code, each extended by the feature that adds codes to it; a
+code no table knows is shown as it is.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from ...reasons import N_
+from . import bp
+
+MESSAGE_STATUSES = {
+    "pending": N_("waiting"), "scheduled": N_("scheduled"), "queued": N_("accepted by the provider"),
+    "sent": N_("sent"), "delivered": N_("delivered"), "failed": N_("failed"), "dry-run": N_("dry-run (not sent)"),
+    "cancelled": N_("cancelled"), "in-doubt": N_("in doubt"),
+}
+
+PAYMENT_DECISIONS = {
+    "confirm": N_("confirmed automatically"), "ignore_debit": N_("money out"),
+    "ignore_non_transaction": N_("not a transfer"), "reject_spoof": N_("not from the bank"),
+    "no_code": N_("no payment code"), "ambiguous": N_("needs a person"), "duplicate": N_("repeat"),
+    "underpaid": N_("underpaid"), "overpaid": N_("overpaid"), "wrong_account": N_("another account"),
+    "unverified_source": N_("unverified source"), "already_paid": N_("order already paid"),
+    "paid_after_expiry": N_("paid after expiry"), "unknown_layout": N_("unknown bank layout"),
+    "confirmed": N_("confirmed by hand"), "rejected": N_("rejected"), "not_a_payment": N_("not a payment"),
+    "restored": N_("restored and confirmed"),
+}
+
+ORDER_STATUSES = {   # WooCommerce's own
+    "pending": N_("pending payment"), "processing": N_("processing"), "on-hold": N_("on hold"),
+    "completed": N_("completed"), "cancelled": N_("cancelled"), "refunded": N_("refunded"),
+    "failed": N_("failed"), "checkout-draft": N_("draft"), "trash": N_("in the trash"),
+}
+
+PAYMENT_METHODS = {   # WooCommerce's gateway ids
+    "bacs": N_("bank transfer"), "cod": N_("cash on delivery"), "cheque": N_("cheque"),
+}
+
+DELIVERY_STATES = {
+    "received": N_("received"), "processed": N_("processed"), "ignored": N_("ignored"),
+    "stale": N_("older than what we have"), "error": N_("error"),
+}
+
+TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,
+          "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES}
+
+
+@bp.app_template_filter("label")
+def label(code: str | None, kind: str) -> str:
+    """`{{ m.status|label("message") }}`: the word for a code, translated."""
+    if not code:
+        return ""
+    text = TABLES[kind].get(code)
+    return _(text) if text else code
