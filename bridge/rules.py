@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import yaml
 from jinja2 import StrictUndefined, Template, TemplateError
@@ -63,13 +63,22 @@ class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     env: SandboxedEnvironment = field(default_factory=lambda: make_env())
     _compiled: dict[str, Template] = field(default_factory=dict)
+    # The owner's edits saved in the admin (rule name -> text), read at every render so a save
+    # reaches every process at once; None: the YAML texts only.
+    overrides: Callable[[], Mapping[str, str]] | None = None
 
     def matching(self, event: str, status: str | None = None, payment_method: str | None = None) -> list[Rule]:
         return [r for r in self.rules if r.matches(event, status, payment_method)]
 
+    def template_of(self, rule: Rule) -> str:
+        """The text a rule sends now: the owner's saved override, else the YAML default."""
+        if self.overrides is None:
+            return rule.template
+        return self.overrides().get(rule.name, rule.template)
+
     def render(self, rule: Rule, context: dict[str, Any]) -> str:
         # Compiling a template costs milliseconds; rendering a compiled one, microseconds.
-        return self._text(rule.template, context)
+        return self._text(self.template_of(rule), context)
 
     def _text(self, source: str, context: dict[str, Any]) -> str:
         template = self._compiled.get(source)
@@ -97,6 +106,19 @@ def make_env() -> SandboxedEnvironment:
     # Sandboxed: templates are edited by shop owners and must not reach into Python objects.
     # StrictUndefined: a misspelt variable is an error at load time, not an empty gap in an SMS.
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def template_problem(template: Any, context: dict[str, Any]) -> str | None:
+    """What is wrong with a template's text, or None: the one check for the YAML at load and for
+    the owner's edits in the admin (text, compiles in the sandbox, renders on the sample with no
+    undefined variable)."""
+    if not isinstance(template, str) or not template.strip():
+        return "is required and must be text"
+    try:
+        make_env().from_string(template).render(**context)
+    except (TemplateError, TypeError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def _as_tuple(value: Any, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -205,10 +227,9 @@ def load_rules(directory: str | Path, known_channels: tuple[str, ...],
             if rule.name in seen:
                 raise RulesError(f"{source}: rule {rule.name!r}: name already used in {seen[rule.name]}")
             seen[rule.name] = source
-            try:
-                ruleset.render(rule, sample_contexts[rule.event])
-            except TemplateError as exc:
-                raise RulesError(f"{source}: rule {rule.name!r}: field 'template': {exc}") from exc
+            problem = template_problem(rule.template, sample_contexts[rule.event])
+            if problem:
+                raise RulesError(f"{source}: rule {rule.name!r}: field 'template': {problem}")
             try:
                 ruleset.extras(rule, sample_contexts[rule.event])
             except TemplateError as exc:

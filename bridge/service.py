@@ -20,6 +20,7 @@ from .config import Settings, settings_with
 from .context import sample_contexts
 from .store import messages as stored_messages
 from .store.db import Database
+from .store.templates import Overrides
 from .text_handlers import load_handlers
 from .received_texts import ReceivedTexts
 from .shop_events import ShopEvents
@@ -146,6 +147,7 @@ class Bridge:
             self.db, settings.admin_password, settings.password_hash_method)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
+        self.rules.overrides = Overrides(self.db)   # the owner's edits from the admin, in every process
         self.shop_events = ShopEvents(self.db, self.settings, self.rules,
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())

@@ -290,7 +290,7 @@ def test_templates_preview_counts_and_test_send(admin, svc, fake_esms):
                      headers={"X-Requested-With": "fetch"}).get_json()
     assert "nope" in bad["error"]
     no_js = admin.post("/admin/templates/order-processing/preview", {"template": "Hi {{ customer_name }}"})
-    assert no_js.status_code == 200 and "Hi Nguyễn Văn An" in no_js.text
+    assert no_js.status_code == 200 and "Hi Nguyen Van An" in no_js.text   # as sent: this rule strips diacritics
     r = admin.post("/admin/templates/order-processing/test-send", {"phone": "0903 999 888"})
     assert r.status_code == 302
     wait_until(lambda: fake_esms.accepted, what="the test SMS")

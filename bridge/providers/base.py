@@ -34,6 +34,11 @@ class Channel:
     # False for a channel with nothing to configure or to worry about (forwards to the shop's own
     # tools, dry-run): left out of the banner's and the dashboard's "live or dry-run" lines.
     listed = True
+    # For the owner's price table (bridge/store/prices.py): what the channel is called there
+    # (English, N_-marked, translated where shown) and how it is billed by default, per SMS part
+    # or per message.
+    price_label = ""
+    billed_per = "part"
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         self.name = name

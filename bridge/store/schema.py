@@ -207,6 +207,10 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # v10 (issue 15). Each part below belongs to one feature; add to your own part only.
     # -- the shop connected from the admin (WooCommerce app authorization)
     # -- template overrides edited in the admin (history: every saved version is a row)
+    db["template_versions"].create({
+        "id": int, "rule": str, "template": str, "saved_at": float, "saved_by": str, "restored_from": int,
+    }, pk="id", if_not_exists=True)
+    db["template_versions"].create_index(["rule", "id"], if_not_exists=True)
     # -- orders search (case and diacritics folded)
     # -- reports and page speed (indexes)
 

@@ -15,6 +15,7 @@ import requests
 
 from ...config import Settings
 from ...phones import national
+from .. import N_
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 from .status import callback_url
 
@@ -128,6 +129,7 @@ def is_zalo_report(params: Mapping[str, Any]) -> bool:
 
 class EsmsChannel(HttpChannel):
     who = "eSMS"
+    price_label = N_("eSMS brandname SMS")
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)

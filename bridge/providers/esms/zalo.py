@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...phones import national
+from .. import N_
 from ..base import Outcome, OutgoingMessage, SendResult
 from .sender import SEND_CODES, EsmsChannel
 
@@ -31,6 +32,8 @@ ZNS_CODES: dict[str, tuple[Outcome, str]] = {
 
 class ZaloZnsChannel(EsmsChannel):
     path = ZNS_PATH
+    price_label = N_("Zalo ZNS (eSMS)")
+    billed_per = "message"
 
     @property
     def configured(self) -> bool:
@@ -67,6 +70,7 @@ class ZaloSmsChannel(ZaloZnsChannel):
 
     path = MULTI_PATH
     provider_falls_back = True
+    price_label = N_("Zalo ZNS, then SMS if Zalo cannot deliver (eSMS)")
 
     def body(self, msg: OutgoingMessage, zns: dict[str, Any]) -> dict[str, Any]:
         s = self.settings

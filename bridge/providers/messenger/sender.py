@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from . import contacts as messenger_contacts
+from .. import N_
 from ..base import HttpChannel, OutgoingMessage, Outcome, SendResult
 
 TEXT_LIMIT = 2000      # Send API text message
@@ -67,6 +68,8 @@ def graph_error(r: requests.Response) -> SendResult:
 
 class MessengerChannel(HttpChannel):
     who = "Graph"
+    price_label = N_("Facebook Messenger (free)")
+    billed_per = "message"
 
     @property
     def configured(self) -> bool:

@@ -16,6 +16,7 @@ import requests
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...store.db import now
+from .. import N_
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def message_url(d: Device, message_id: str | None = None) -> str:
 
 class SmsGateChannel(HttpChannel):
     who = "the phone"
+    price_label = N_("The shop's own SIM (SMSGate)")
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
