@@ -76,6 +76,14 @@ class RuleSet:
             return rule.template
         return self.overrides().get(rule.name, rule.template)
 
+    def override_problems(self, sample_contexts: dict[str, dict[str, Any]]) -> list[str]:
+        """Saved texts that no longer pass the check (their YAML rule changed event since): said at
+        start, since the YAML is checked there but the database is the owner's."""
+        saved = self.overrides() if self.overrides is not None else {}
+        return [f"rule {r.name!r}: the text saved in the admin: {problem} (the admin's Templates page"
+                " can put it back to the default)" for r in self.rules if r.name in saved
+                for problem in [template_problem(saved[r.name], sample_contexts[r.event])] if problem]
+
     def render(self, rule: Rule, context: dict[str, Any]) -> str:
         # Compiling a template costs milliseconds; rendering a compiled one, microseconds.
         return self._text(self.template_of(rule), context)

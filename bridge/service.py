@@ -148,6 +148,8 @@ class Bridge:
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.rules.overrides = Overrides(self.db)   # the owner's edits from the admin, in every process
+        for problem in self.rules.override_problems(sample_contexts(self.settings)):
+            log.warning("%s", problem)
         self.shop_events = ShopEvents(self.db, self.settings, self.rules,
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())

@@ -184,3 +184,21 @@ def test_an_override_saved_elsewhere_reaches_a_running_web_and_worker_without_a_
     texts = customer_sms(fake_esms)
     assert ": Don #8001 " in texts[0] and texts[3] == texts[0].replace("8001", "8004")
     assert texts[1:3] == ["Lan 1: don 8002", "Lan 2: don 8003"]
+
+
+def test_a_saved_text_that_no_longer_fits_its_rule_is_said_at_start(service_factory, tmp_path, caplog):
+    """The YAML is checked at every start; a text saved in the admin for a rule whose event has
+    changed since (no order variables any more) is named in the log, and the page shows why."""
+    first, later = tmp_path / "m1", tmp_path / "m2"
+    for d, event in ((first, "order.new"), (later, "customer.created")):
+        d.mkdir()
+        (d / "rules.yaml").write_text(f"rules:\n  - name: hello\n    event: {event}\n    channel: dry-run\n"
+                                      "    template: 'Chao {{ shop_name }}'\n", encoding="utf-8")
+    svc = service_factory(mappings_dir=str(first), admin_password=PASSWORD)
+    template_store.save(svc.db, "hello", "Don {{ order_number }}", "test")
+    with caplog.at_level("WARNING"):
+        again = service_factory(mappings_dir=str(later), admin_password=PASSWORD)
+    assert "rule 'hello': the text saved in the admin: 'order_number' is undefined" in caplog.text
+    admin = Admin(again)
+    admin.sign_in()
+    assert "order_number" in html.unescape(admin.get("/admin/templates").text.split('class="preview-error')[1][:300])
