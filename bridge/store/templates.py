@@ -20,9 +20,13 @@ def save(db: Database, rule: str, template: str | None, by: str, restored_from: 
         return int(cur.lastrowid)
 
 
-def history(db: Database, rule: str, limit: int = 20) -> list[sqlite3.Row]:
+def history(db: Database, rule: str, limit: int = 50) -> list[sqlite3.Row]:
     """The newest versions of one rule first."""
     return db.query("SELECT * FROM template_versions WHERE rule=? ORDER BY id DESC LIMIT ?", (rule, limit))
+
+
+def count(db: Database, rule: str) -> int:
+    return db.scalar("SELECT COUNT(*) FROM template_versions WHERE rule=?", (rule,))
 
 
 def version(db: Database, version_id: int) -> sqlite3.Row | None:

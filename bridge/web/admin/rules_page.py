@@ -96,7 +96,8 @@ def item(rule: Rule, draft: str | None = None, result: dict[str, Any] | None = N
     versions = overrides.history(b.db, rule.name)
     in_force = versions[0] if versions and versions[0]["template"] is not None else None
     return {"rule": rule, "text": draft if draft is not None else b.rules.template_of(rule), "preview": p,
-            "pricing": pricing(rule, p), "override": in_force, "history": versions}
+            "pricing": pricing(rule, p), "override": in_force, "history": versions,
+            "versions": overrides.count(b.db, rule.name) if versions else 0}
 
 
 def page(focus: str | None = None, draft: str | None = None, result: dict[str, Any] | None = None,
