@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from . import logs, providers
+from . import logs, providers, reasons
 from .config import ConfigError, load_settings, settings_with
 from .rules import RulesError
 
@@ -167,7 +167,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         m = messages.get(b.db, mid)
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"
               + (f" (provider id {m['provider_id']})" if m["provider_id"] else "")
-              + (f": {m['reason']}" if m["reason"] else "") + f"; {m['segments']} SMS, {m['encoding']}")
+              + (f": {reasons.english(m['reason'])}" if m["reason"] else "") + f"; {m['segments']} SMS, {m['encoding']}")
         if m["status"] in ("pending", "scheduled"):
             print("not sent yet: the running service (python app.py or worker) sends it when it is due",
                   file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import providers
+from . import providers, reasons
 from .store import messages
 from .store.db import now
 from .outbox import Draft, enqueue
@@ -62,7 +62,7 @@ def watch(bridge: Any) -> int:
     s, db = bridge.settings, bridge.db
     sent = 0
     for ch, detail in failing_channels(db).items():
-        sent += alert_owner(bridge, "provider", ch, f"kenh {ch} dang tu choi gui tin: {detail}. Kiem tra cau hinh.")
+        sent += alert_owner(bridge, "provider", ch, f"kenh {ch} dang tu choi gui tin: {reasons.english(detail)}. Kiem tra cau hinh.")
     for kind, subject, text in providers.owner_alerts(bridge):
         sent += alert_owner(bridge, kind, subject, text)
     for d in bridge.device_status():
@@ -74,13 +74,13 @@ def watch(bridge: Any) -> int:
     for m in messages.failed_since(db, "payment-mark-paid", now() - 7 * 86400):
         sent += alert_owner(bridge, "mark-paid", m["id"],
                             f"don #{m['number'] or m['order_id']} da nhan tien nhung WooCommerce tu choi danh dau da "
-                            f"thanh toan ({(m['reason'] or '')[:80]}). Cap nhat don bang tay.", once=True)
+                            f"thanh toan ({reasons.english(m['reason'])[:80]}). Cap nhat don bang tay.", once=True)
     # The customer was told "expired" and the order cancelled in our books; a shop that refused
     # the cancel (it moved the order on meanwhile) leaves the two to reconcile by hand.
     for m in messages.failed_since(db, "payment-expiry", now() - 7 * 86400):
         sent += alert_owner(bridge, "expiry", m["id"],
                             f"don #{m['number'] or m['order_id']} qua han thanh toan nhung WooCommerce khong huy "
-                            f"({(m['reason'] or '')[:80]}). Kiem tra don va bao lai khach.", once=True)
+                            f"({reasons.english(m['reason'])[:80]}). Kiem tra don va bao lai khach.", once=True)
     queue = len(review_queue(db))
     if queue >= s.alert_review_queue:
         sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),

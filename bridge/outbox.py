@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import reasons
 from .config import JOB_CHANNELS
+from .reasons import N_
 from .sending import Event, Outcome, SendResult, StatusReport
 from .providers import retry_safety
 from .store import messages as q
@@ -43,6 +45,51 @@ MESSAGE, ORDER_UPDATE, FORWARD = "message", "order_update", "forward"
 JOB_KINDS = (ORDER_UPDATE, FORWARD)
 # Done twice, an order update is a second payment confirmation in the shop: never resent.
 NEVER_RESENT = (ORDER_UPDATE,)
+
+# Why a message is where it is (messages.reason, message_legs.reason) and why a person's action
+# was refused: stored as codes (bridge/reasons.py), read in the owner's language. A `detail` is
+# the provider's own words (or another code, rendered in turn).
+reasons.register({
+    "outbox.phone_empty": N_("no usable phone number: the phone number is empty"),
+    "outbox.phone_invalid": N_("no usable phone number: %(phone)s is not a valid phone number"),
+    "outbox.quiet_hours": N_("not urgent: waits for the end of quiet hours"),
+    "outbox.empty_text": N_("the template rendered an empty text"),
+    "outbox.unreachable": N_("%(channel)s cannot reach this recipient: %(detail)s"),
+    "outbox.no_channel_left": N_("no channel left: %(reason)s"),
+    "outbox.retrying": N_("attempt %(n)s failed, retrying: %(detail)s"),
+    "outbox.gave_up": N_("gave up after %(n)s attempts: %(detail)s"),
+    "outbox.in_doubt_next": N_("in doubt: %(channel)s may have taken it (%(why)s); not resent blindly, "
+                               "%(next)s takes over after %(after)s s without a receipt"),
+    "outbox.in_doubt_person": N_("in doubt: %(channel)s may have taken it (%(why)s); not resent blindly, "
+                                 "waiting for a person: resend, or mark delivered"),
+    "outbox.worker_stopped": N_("the worker stopped during the call"),
+    "outbox.no_receipt_in_time": N_("in doubt, no receipt in time"),
+    "outbox.settled": N_("was in doubt; %(source)s reported delivery to this recipient"),
+    "outbox.marked_delivered": N_("marked delivered by %(who)s (was in doubt)"),
+    "outbox.fell_back": N_("%(channel)s: %(reason)s; trying %(next)s"),
+    "outbox.no_report": N_("no delivery report within %(seconds)s s"),
+    "outbox.delivered_earlier": N_("delivered through %(channel)s (an earlier channel of the chain)"),
+    "outbox.failed_report": N_("the provider reported a failure"),
+    "outbox.cancelled_by": N_("cancelled by %(who)s"),
+    "outbox.resent_by": N_("resent by %(who)s (copy of %(mid)s)"),
+    "outbox.resent_from_doubt": N_("was in doubt; resent by %(who)s as %(new)s"),
+    "outbox.no_message": N_("no message %(mid)s"),
+    "outbox.not_in_doubt": N_("only a message in doubt can be marked delivered (this one is %(status)s)"),
+    "outbox.not_waiting": N_("only waiting or scheduled messages can be cancelled (this one is %(status)s)"),
+    "outbox.being_sent": N_("the message is being sent right now; it can no longer be cancelled"),
+    "outbox.never_resent": N_("message %(mid)s is an order update (mark paid, order note): never resent"),
+    "outbox.job_channel": N_("%(channel)s carries jobs, not messages: message %(mid)s cannot be resent through it"),
+    "outbox.own_channel_only": N_("%(mid)s is a job: it is only resent through its own channel"),
+    "outbox.no_recipient": N_("the message has no usable recipient"),
+})
+
+
+class Refused(ValueError):
+    """A person's action the outbox will not do; `str()` is the stored form of the reason (show
+    it with reasons.render / the |reason filter, log it with reasons.english)."""
+
+    def __init__(self, code: str, **params: Any):
+        super().__init__(reasons.encode(code, **params))
 
 
 def new_message_id() -> str:
@@ -72,7 +119,8 @@ class Draft:
 
     @classmethod
     def to_phone(cls, phone: PhoneResult, **kw) -> "Draft":
-        problem = None if phone.ok else f"no usable phone number: {phone.reason}"
+        problem = None if phone.ok else (reasons.encode("outbox.phone_invalid", phone=phone.raw.strip())
+                                         if phone.raw.strip() else reasons.encode("outbox.phone_empty"))
         return cls(recipient_raw=phone.raw, recipient=phone.e164, problem=problem, **kw)
 
 
@@ -86,11 +134,11 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
     if not d.urgent:
         later = quiet_until(due, quiet, tz)
         if later:
-            due, reason = later, "not urgent: waits for the end of quiet hours"
+            due, reason = later, reasons.encode("outbox.quiet_hours")
     if d.problem:
         status, reason = FAILED, d.problem
     elif not d.sms.text:
-        status, reason = FAILED, "template rendered an empty text"
+        status, reason = FAILED, reasons.encode("outbox.empty_text")
     elif due > t:
         status = SCHEDULED
     row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": d.dedupe_key, "delivery_ref": d.delivery_ref,
@@ -237,10 +285,10 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
             new_status = _adopt_early_reports(c, mid, result.provider_id, new_status, t)
         return new_status
     if result.outcome is Outcome.UNAVAILABLE:
-        reason = f"{a.channel} cannot reach this recipient: {result.detail}"
+        reason = reasons.encode("outbox.unreachable", channel=a.channel, detail=result.detail)
         if a.remaining:
             return _fall_back(c, mid, a.channel, a.remaining, reason, t, outcome="unavailable")
-        q.finish(c, mid, FAILED, a.channel, f"no channel left: {reason}", t)
+        q.finish(c, mid, FAILED, a.channel, reasons.encode("outbox.no_channel_left", reason=reason), t)
         return FAILED
     if result.outcome is Outcome.DRY_RUN:
         # No channel of the list is configured: shown against the last one, the safety net.
@@ -253,10 +301,10 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         q.pin_device(c, mid, result.device if result.sticky else None)
     if result.outcome is Outcome.TRANSIENT and attempts < max_attempts:
         due = t + backoff(attempts, backoff_base, backoff_cap)
-        q.retry_at(c, mid, PENDING, due, f"attempt {attempts} failed, retrying: {result.detail}", t)
+        q.retry_at(c, mid, PENDING, due, reasons.encode("outbox.retrying", n=attempts, detail=result.detail), t)
         return PENDING
     reason = result.detail if result.outcome is Outcome.PERMANENT else \
-        f"gave up after {attempts} attempts: {result.detail}"
+        reasons.encode("outbox.gave_up", n=attempts, detail=result.detail)
     if a.remaining:
         return _fall_back(c, mid, a.channel, a.remaining, reason, t)
     q.finish(c, mid, FAILED, a.channel, reason, t)
@@ -269,10 +317,9 @@ def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, 
 
     `sent_at` keeps when the attempt began (a receipt after it settles the doubt) and `due_at`
     when the rule's next channel takes over; without one the message waits for a person."""
-    then = f"{remaining[0]} takes over after {after:g} s without a receipt" if remaining else \
-        "waiting for a person: resend, or mark delivered"
-    q.set_in_doubt(c, mid, IN_DOUBT, channel, ",".join(remaining), started, t + after,
-                   f"in doubt: {channel} may have taken it ({why}); not resent blindly, {then}", t)
+    reason = reasons.encode("outbox.in_doubt_next", channel=channel, why=why, next=remaining[0], after=f"{after:g}") \
+        if remaining else reasons.encode("outbox.in_doubt_person", channel=channel, why=why)
+    q.set_in_doubt(c, mid, IN_DOUBT, channel, ",".join(remaining), started, t + after, reason, t)
     return IN_DOUBT
 
 
@@ -288,7 +335,7 @@ def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route
     for r in q.abandoned_claims(c, t):
         channel, remaining = route(r)
         if retry_safety(channel) == "none":
-            _doubt(c, r["id"], channel, remaining, "the worker stopped during the call", t, r["updated_at"], after)
+            _doubt(c, r["id"], channel, remaining, reasons.encode("outbox.worker_stopped"), t, r["updated_at"], after)
             n += 1
     return n
 
@@ -302,7 +349,8 @@ def resolve_in_doubt(db: Database) -> int:
         rows = q.doubts_due(c, t)
         for r in rows:
             remaining = tuple(x for x in r["fallback"].split(",") if x)
-            _fall_back(c, r["id"], r["channel"], remaining, "in doubt, no receipt in time", t, outcome="in doubt")
+            _fall_back(c, r["id"], r["channel"], remaining, reasons.encode("outbox.no_receipt_in_time"), t,
+                       outcome="in doubt")
             n += 1
     return n
 
@@ -319,7 +367,7 @@ def settle_in_doubt(db: Database, source: str, channel: str, recipient: str, see
                 if text and (r["text"] == text or (len(text) >= 20 and r["text"].startswith(text)))]
         for r in rows:
             q.add_event(c, t, r["id"], source, None, Event.DELIVERED.value, raw)
-            q.set_delivered(c, r["id"], DELIVERED, f"was in doubt; {source} reported delivery to this recipient", t)
+            q.set_delivered(c, r["id"], DELIVERED, reasons.encode("outbox.settled", source=source), t)
     return [r["id"] for r in rows]
 
 
@@ -329,10 +377,10 @@ def mark_delivered(db: Database, mid: str, who: str) -> None:
     with db.tx() as c:
         row = q.get(c, mid)
         if row is None:
-            raise ValueError(f"no message {mid}")
+            raise Refused("outbox.no_message", mid=mid)
         if row["status"] != IN_DOUBT:
-            raise ValueError(f"message is {row['status']}: only a message in doubt can be marked delivered")
-        q.set_delivered(c, mid, DELIVERED, f"marked delivered by {who} (was in doubt)", t)
+            raise Refused("outbox.not_in_doubt", status=row["status"])
+        q.set_delivered(c, mid, DELIVERED, reasons.encode("outbox.marked_delivered", who=who), t)
 
 
 def _adopt_early_reports(c: sqlite3.Connection, mid: str, provider_id: str, status: str, t: float) -> str:
@@ -358,7 +406,7 @@ def _fall_back(c: sqlite3.Connection, mid: str, failed_channel: str, remaining: 
     cur = q.current_leg(c, mid)
     q.add_leg(c, mid, cur["leg"] or 0, failed_channel, cur["provider_id"], cur["sent_at"], t, outcome, reason)
     q.next_leg(c, mid, PENDING, remaining[0], ",".join(remaining[1:]),
-               f"{failed_channel}: {reason}; trying {remaining[0]}", t)
+               reasons.encode("outbox.fell_back", channel=failed_channel, reason=reason, next=remaining[0]), t)
     return PENDING
 
 
@@ -371,7 +419,7 @@ def advance_stalled(db: Database, at: float | None = None) -> int:
         for r in q.stalled(c, t):
             remaining = tuple(x for x in r["fallback"].split(",") if x)
             _fall_back(c, r["id"], r["channel"], remaining,
-                       f"no delivery report within {r['fallback_after']:g} s", t, outcome="no report")
+                       reasons.encode("outbox.no_report", seconds=f"{r['fallback_after']:g}"), t, outcome="no report")
             n += 1
     return n
 
@@ -423,8 +471,7 @@ def apply_report(db: Database, source: str, report: StatusReport, provider_id: s
             mid = leg["message_id"] if leg else None
             q.add_event(c, t, mid, source, provider_id, report.event.value, report.raw)
             if leg is not None and report.event is Event.DELIVERED:
-                q.delivered_earlier(c, mid, DELIVERED,
-                                    f"delivered through {leg['channel']} (an earlier channel of the chain)", t)
+                q.delivered_earlier(c, mid, DELIVERED, reasons.encode("outbox.delivered_earlier", channel=leg["channel"]), t)
             return mid
         mid = row["id"]
         q.add_event(c, t, mid, source, provider_id, report.event.value, report.raw)
@@ -433,7 +480,7 @@ def apply_report(db: Database, source: str, report: StatusReport, provider_id: s
             full = q.chain(c, mid)
             remaining = tuple(x for x in (full["fallback"] or "").split(",") if x)
             if remaining:
-                _fall_back(c, mid, full["channel"], remaining, report.detail or "failed report", t)
+                _fall_back(c, mid, full["channel"], remaining, report.detail or reasons.encode("outbox.failed_report"), t)
                 return mid
         if new and RANK[new] > RANK[row["status"]]:
             q.report_moves(c, mid, new, report.provider_status, report.detail if new == FAILED else "", t,
@@ -454,12 +501,12 @@ def cancel(db: Database, mid: str, who: str) -> None:
     with db.tx() as c:
         row = q.lease_state(c, mid)
         if row is None:
-            raise ValueError(f"no message {mid}")
+            raise Refused("outbox.no_message", mid=mid)
         if row["status"] not in WAITING:
-            raise ValueError(f"message is {row['status']}: only pending or scheduled messages can be cancelled")
+            raise Refused("outbox.not_waiting", status=row["status"])
         if row["lease_until"] and row["lease_until"] > t:
-            raise ValueError("message is being sent right now; it can no longer be cancelled")
-        q.set_status(c, mid, CANCELLED, f"cancelled by {who}", t)
+            raise Refused("outbox.being_sent")
+        q.set_status(c, mid, CANCELLED, reasons.encode("outbox.cancelled_by", who=who), t)
 
 
 def never_resent(row: Any) -> bool:
@@ -484,15 +531,15 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
     with db.tx() as c:
         row = q.get(c, mid)
         if row is None:
-            raise ValueError(f"no message {mid}")
+            raise Refused("outbox.no_message", mid=mid)
         if never_resent(row):
-            raise ValueError(f"message {mid} is an order update (mark paid, order note): never resent")
+            raise Refused("outbox.never_resent", mid=mid)
         if channel in job_channel_names() and kind_of(row) == MESSAGE:
-            raise ValueError(f"{channel} carries jobs, not messages: message {mid} cannot be resent through it")
+            raise Refused("outbox.job_channel", channel=channel, mid=mid)
         if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):
-            raise ValueError(f"{mid} is a {kind_of(row)} job: it is only resent through its own channel")
+            raise Refused("outbox.own_channel_only", mid=mid)
         if not row["recipient"]:
-            raise ValueError("the message has no usable recipient")
+            raise Refused("outbox.no_recipient")
         n = q.count_copies(c, mid)
         chain = (channel,) if channel else (row["channel"], *[x for x in (row["fallback"] or "").split(",") if x])
         new_id = new_message_id()
@@ -502,12 +549,12 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             "rule": row["rule"], "event": row["event"], "audience": row["audience"], "channel": chain[0],
             "fallback": ",".join(chain[1:]), "urgent": 1, "recipient_raw": row["recipient_raw"],
             "recipient": row["recipient"], "text": row["text"], "encoding": row["encoding"], "length": row["length"],
-            "segments": row["segments"], "status": PENDING, "reason": f"resent by {who} (copy of {mid})",
+            "segments": row["segments"], "status": PENDING, "reason": reasons.encode("outbox.resent_by", who=who, mid=mid),
             "attempts": 0, "due_at": t, "payload": row["payload"], "leg": 0,
             "fallback_after": row["fallback_after"] if len(chain) > 1 else None, "kind": kind_of(row)},
             ignore_duplicate=False)
         if row["status"] == IN_DOUBT:   # the person decided: the doubt is over, the copy carries on
-            q.set_status(c, mid, CANCELLED, f"was in doubt; resent by {who} as {new_id}", t)
+            q.set_status(c, mid, CANCELLED, reasons.encode("outbox.resent_from_doubt", who=who, new=new_id), t)
     return new_id
 
 

@@ -12,7 +12,9 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import reasons
 from .events import BankTransaction
+from .reasons import N_
 
 from .store import inbox as stored
 from .store.db import Database, dumps, now
@@ -21,6 +23,23 @@ from .text_handlers import InboundHandler, InboundSms
 log = logging.getLogger(__name__)
 
 DEDUPE_WINDOW = 120.0
+
+# What became of a received text (inbox.reason), in the owner's language where it is shown.
+reasons.register({
+    "inbox.twin": N_("same sender, device and text as #%(id)s within 2 minutes"),
+    "inbox.handler_failed": N_("%(handler)s failed: %(error)s"),
+    "inbox.and": N_("%(first)s; %(then)s"),
+})
+
+
+def joined(notes: list[str]) -> str:
+    """Several handlers' notes as one stored reason (each stays a code, or its own text)."""
+    if not notes:
+        return ""
+    out = notes[0]
+    for note in notes[1:]:
+        out = reasons.encode("inbox.and", first=out, then=note)
+    return out
 
 
 def storable(value: Any) -> Any:
@@ -64,12 +83,11 @@ class ReceivedTexts:
                 if row:
                     return InboxResult(row["id"], True, "duplicate", f"{source} id {external_id} already stored")
             twin = stored.twin(c, sender, device, text, received - DEDUPE_WINDOW, received + DEDUPE_WINDOW)
-            state, reason = ("duplicate", f"same sender, device and text as #{twin['id']} within 2 minutes") \
-                if twin else ("received", "")
+            state, reason = ("duplicate", reasons.encode("inbox.twin", id=twin["id"])) if twin else ("received", "")
             row_id = stored.insert(c, t, source, external_id or None, device, sim, sender, recipient, text, received,
                                    raw, state, reason, package, title)
         if twin:
-            return InboxResult(row_id, True, state, reason)
+            return InboxResult(row_id, True, state, reasons.english(reason))
         sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title)
         state, note = self.handle(sms)
         return InboxResult(row_id, False, state, note)
@@ -104,14 +122,14 @@ class ReceivedTexts:
                 note = h.process(sms)
             except Exception as exc:
                 log.exception("inbound handler %s failed on inbox #%s", h.name, sms.id)
-                note = f"{h.name} failed: {type(exc).__name__}: {exc}"
+                note = reasons.encode("inbox.handler_failed", handler=h.name, error=f"{type(exc).__name__}: {exc}")
             if note:
                 names.append(h.name)
                 notes.append(note)
         state = "handled" if names else "stored"
         with self.db.tx() as c:
-            stored.set_handled(c, sms.id, state, ",".join(names), "; ".join(notes))
-        return state, "; ".join(notes)
+            stored.set_handled(c, sms.id, state, ",".join(names), joined(notes))
+        return state, "; ".join(reasons.english(n) for n in notes)
 
     def finish_stranded(self, older_than: float = 30.0) -> int:
         """SMS stored but never handed on (the process died in between): hand them on now.

@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import providers
+from . import providers, reasons
 from .config import Settings
 from .context import customer_context, order_context
 from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
@@ -27,12 +27,41 @@ from .store import customers, deliveries, orders
 from .store.db import Database, dumps, now
 from .outbox import Draft, enqueue
 from .phones import normalize_phone
+from .reasons import N_
 from .rules import Rule, RuleSet
 from .smstext import prepare
 
 log = logging.getLogger(__name__)
 
 RECEIVED, PROCESSED, IGNORED, STALE, ERROR = "received", "processed", "ignored", "stale", "error"
+
+# What was decided from a delivery (deliveries.reason) and why a welcome was skipped
+# (customers.welcome_skipped), as codes (bridge/reasons.py). Statuses are WooCommerce's codes.
+reasons.register({
+    "shop.processing_failed": N_("processing failed: %(error)s"),
+    "shop.topic_ignored": N_("topic %(topic)s is not handled; ignored"),
+    "shop.stale": N_("order %(order)s: this delivery (modified %(modified)s) is older than the one already seen "
+                     "(%(seen)s, %(status)s); ignored"),
+    "shop.imported": N_("order %(order)s: imported (%(status)s) without notifying"),
+    "shop.order_new": N_("order %(order)s: new order (%(status)s); %(n)s message(s)"),
+    "shop.order_status": N_("order %(order)s: status %(old)s -> %(status)s; %(n)s message(s)"),
+    "shop.order_phone_fixed": N_("order %(order)s: phone corrected to %(phone)s, %(status)s sent again; "
+                                 "%(n)s message(s)"),
+    "shop.order_already": N_("order %(order)s: status %(status)s already notified; %(n)s message(s)"),
+    "shop.order_rounded": N_("%(then)s (total %(total)s has fractions of a dong: %(expected)s expected by transfer)"),
+    "shop.reset_unknown": N_("password reset for %(login)s: no customer with that login or e-mail known; "
+                             "nothing sent"),
+    "shop.reset_unreadable": N_("password reset: the customer could not be read (%(error)s)"),
+    "shop.reset_no_phone": N_("password reset for customer %(customer)s: no phone number known; nothing sent"),
+    "shop.reset_sent": N_("password reset for customer %(customer)s; %(n)s message(s)"),
+    "shop.order_trashed": N_("order %(order)s moved to the trash; nothing to send"),
+    "shop.order_trashed_unknown": N_("order %(order)s moved to the trash (not seen before); nothing to send"),
+    "shop.customer_updated": N_("customer %(customer)s updated; nothing to send"),
+    "shop.customer_welcomed": N_("customer %(customer)s already welcomed"),
+    "shop.customer_too_old": N_("customer %(customer)s registered too long ago to be welcomed now"),
+    "shop.customer_no_phone": N_("customer %(customer)s registered without a phone number: welcome skipped"),
+    "shop.customer_created": N_("customer %(customer)s created; %(n)s message(s)"),
+})
 
 
 @dataclass(frozen=True)
@@ -91,7 +120,7 @@ class ShopEvents:
         except Exception as exc:  # a bug must not lose the delivery: keep it, marked for an admin
             log.exception("processing delivery %s failed", row_id)
             deliveries.rollback_to(c, "decide")
-            state, reason, n = ERROR, f"processing failed: {type(exc).__name__}: {exc}", 0
+            state, reason, n = ERROR, reasons.encode("shop.processing_failed", error=f"{type(exc).__name__}: {exc}"), 0
         deliveries.release(c, "decide")
         deliveries.set_outcome(c, row_id, state, reason, now())
         return state, n
@@ -108,31 +137,28 @@ class ShopEvents:
             return self._customer(c, row_id, d, created=d.kind == CUSTOMER_CREATED, notify=notify)
         if d.kind == PASSWORD_RESET:
             return self._password_reset(c, row_id, d)
-        return IGNORED, d.ignored or f"topic {d.topic or '(none)'} is not handled; ignored", 0
+        return IGNORED, d.ignored or reasons.encode("shop.topic_ignored", topic=d.topic or "-"), 0
 
     def _order(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, snap: OrderSnapshot,
                notify: bool = True) -> tuple[str, str, int]:
         existing = orders.get(c, snap.id)
         if existing and existing["date_modified_gmt"] and snap.date_modified_gmt \
                 and snap.date_modified_gmt < existing["date_modified_gmt"]:
-            return STALE, (f"order {snap.id}: body modified {snap.date_modified_gmt} is older than the one "
-                           f"already seen ({existing['date_modified_gmt']}, {existing['status']}); ignored"), 0
+            return STALE, reasons.encode("shop.stale", order=snap.id, modified=snap.date_modified_gmt,
+                                         seen=existing["date_modified_gmt"], status=existing["status"]), 0
         t = now()
         orders.save(c, snap, d.source_url, d.raw.decode("utf-8", "replace"), t)
         ctx = order_context(self.settings, snap, d.source_url or "")
         n = 0
-        notes = []
         if snap.total_rounded:
-            notes.append(f"total {snap.total_raw} has fractions of a dong: {snap.total_minor} expected by transfer")
             self._tell_rounded(snap)
         if not notify:   # an import of old orders: known from now on, nobody is told about the past
             orders.set_notified(c, snap.id, snap.status, t)
-            return PROCESSED, f"order {snap.id}: imported ({snap.status}) without notifying", 0
+            return PROCESSED, self._rounded(snap, reasons.encode("shop.imported", order=snap.id, status=snap.status)), 0
         if existing is None:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
                 n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:new")
-            notes.append("new order")
         last = existing["notified_status"] if existing else None
         # The shop corrected an unusable phone: the customer never got this status's message.
         phone_fixed = existing is not None and snap.status == last and not existing["phone_e164"] and snap.phone.ok
@@ -143,11 +169,23 @@ class ShopEvents:
                 n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:status:{row_id}")
             orders.set_notified(c, snap.id, snap.status, t)
-            notes.append(f"phone corrected to {snap.phone.e164}: {snap.status} sent again" if phone_fixed
-                         else f"status {last or '(none)'} -> {snap.status}")
+        if existing is None:
+            reason = reasons.encode("shop.order_new", order=snap.id, status=snap.status, n=n)
+        elif phone_fixed:
+            reason = reasons.encode("shop.order_phone_fixed", order=snap.id, phone=snap.phone.e164,
+                                    status=snap.status, n=n)
+        elif snap.status != last:
+            reason = reasons.encode("shop.order_status", order=snap.id, old=last or "-", status=snap.status, n=n)
         else:
-            notes.append(f"status {snap.status} already notified")
-        return PROCESSED, f"order {snap.id}: {', '.join(notes)}; {n} message(s)", n
+            reason = reasons.encode("shop.order_already", order=snap.id, status=snap.status, n=n)
+        return PROCESSED, self._rounded(snap, reason), n
+
+    @staticmethod
+    def _rounded(snap: OrderSnapshot, reason: str) -> str:
+        """The reason, with the warning that the shop's total had fractions of a dong."""
+        if not snap.total_rounded:
+            return reason
+        return reasons.encode("shop.order_rounded", then=reason, total=snap.total_raw, expected=snap.total_minor)
 
     def _tell_rounded(self, snap: OrderSnapshot) -> None:
         """A VND shop set to 2 decimals sends totals like "150750.50". The order is kept (it was
@@ -164,23 +202,23 @@ class ShopEvents:
         login = d.login
         found = customers.by_login(c, login)
         if found is None:
-            return PROCESSED, f"password reset for {login!r}: no customer with that login or email known; nothing sent", 0
+            return PROCESSED, reasons.encode("shop.reset_unknown", login=repr(login)), 0
         try:
             snap = providers.shop().customer(found["body"])
         except ValueError as exc:
-            return ERROR, f"{d.topic}: {exc}", 0
+            return ERROR, reasons.encode("shop.reset_unreadable", error=str(exc)), 0
         if not snap.phone_raw.strip():
-            return PROCESSED, f"password reset for customer {snap.id}: no phone number known; nothing sent", 0
+            return PROCESSED, reasons.encode("shop.reset_no_phone", customer=snap.id), 0
         ctx = customer_context(self.settings, snap)
         n = 0
         for rule in self.rules.matching("account.password_reset"):
             n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
                                    key=f"customer:{snap.id}:password-reset:{row_id}")
-        return PROCESSED, f"password reset for customer {snap.id}; {n} message(s)", n
+        return PROCESSED, reasons.encode("shop.reset_sent", customer=snap.id, n=n), n
 
     def _order_deleted(self, c: sqlite3.Connection, oid: int) -> tuple[str, str, int]:
-        known = "" if orders.mark_deleted(c, oid, now()) else " (not seen before)"
-        return PROCESSED, f"order {oid} moved to trash{known}; nothing to send", 0
+        known = orders.mark_deleted(c, oid, now())
+        return PROCESSED, reasons.encode("shop.order_trashed" if known else "shop.order_trashed_unknown", order=oid), 0
 
     def _customer(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, created: bool,
                   notify: bool = True) -> tuple[str, str, int]:
@@ -190,17 +228,17 @@ class ShopEvents:
         t = now()
         customers.save(c, snap, d.raw.decode("utf-8", "replace"), t)
         if not created:
-            return PROCESSED, f"customer {snap.id} updated; nothing to send", 0
+            return PROCESSED, reasons.encode("shop.customer_updated", customer=snap.id), 0
         if existing is not None and existing["welcomed_at"]:
-            return PROCESSED, f"customer {snap.id} already welcomed", 0
+            return PROCESSED, reasons.encode("shop.customer_welcomed", customer=snap.id), 0
         skipped = ""
         if not notify:
-            skipped = f"customer {snap.id} registered too long ago to be welcomed now"
+            skipped = reasons.encode("shop.customer_too_old", customer=snap.id)
         elif not snap.phone_raw.strip():
             # My Account registration asks for an e-mail only. Nothing is sent, and the welcome is
             # not sent later when an order brings a phone: that order's own message is the first
             # word the customer gets, and a "welcome" after it would be noise they pay for in trust.
-            skipped = f"customer {snap.id} registered without a phone number: welcome skipped"
+            skipped = reasons.encode("shop.customer_no_phone", customer=snap.id)
         if skipped:
             customers.mark_welcomed(c, snap.id, t, skipped)
             return PROCESSED, skipped, 0
@@ -210,7 +248,7 @@ class ShopEvents:
             n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, customer_id=snap.id,
                                    key=f"customer:{snap.id}:created")
         customers.mark_welcomed(c, snap.id, t)
-        return PROCESSED, f"customer {snap.id} created; {n} message(s)", n
+        return PROCESSED, reasons.encode("shop.customer_created", customer=snap.id, n=n), n
 
     # -- outbox ------------------------------------------------------------------------
     def _to_audience(self, c: sqlite3.Connection, rule: Rule, ctx: dict[str, Any], delivery_ref: int,

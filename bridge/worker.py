@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from . import reasons
 from .providers.base import Channel
 from .sending import OutgoingMessage, Outcome, SendResult
 from .config import Settings
@@ -58,7 +59,7 @@ class Worker:
             quiet_until(self.clock(), self.settings.quiet_hours, self.settings.timezone)
         if later:
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
-                                                    detail="not urgent: waits for the end of quiet hours"), 0.0, remaining)
+                                                    detail=reasons.encode("outbox.quiet_hours")), 0.0, remaining)
         ids = {"order_id": row["order_id"], "customer_id": row["customer_id"], "rule": row["rule"],
                "audience": row["audience"], "leg": row["leg"] or 0}
         kind = kind_of(row)
@@ -86,7 +87,7 @@ class Worker:
                                              Outcome.UNAVAILABLE) \
             else logging.WARNING
         log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
-                attempt.message["recipient"], r.outcome.value, r.detail, status)
+                attempt.message["recipient"], r.outcome.value, reasons.english(r.detail), status)
         return status
 
     def _slot(self) -> int:

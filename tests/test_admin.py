@@ -10,6 +10,7 @@ import uuid
 import pytest
 import requests
 
+from bridge import reasons
 from bridge.envparse import bank_accounts as _accounts
 from bridge.store.db import now
 from bridge.outbox import Draft, enqueue
@@ -226,7 +227,7 @@ def test_cancel_stops_a_waiting_message_and_refuses_a_sent_one(admin, svc, fake_
     wait_until(lambda: len(fake_esms.accepted) == 2, what="order SMS")
     sent = next(x for x in svc.messages() if x["status"] == "queued")
     admin.post(f"/admin/messages/{sent['id']}/cancel")
-    assert "only pending or scheduled" in admin.get(f"/admin/messages/{sent['id']}").text
+    assert "chỉ hủy được tin nhắn đang chờ hoặc đã hẹn giờ" in admin.get(f"/admin/messages/{sent['id']}").text
     svc.clock.advance(5)          # the cancelled one is due by now: it must not go out
     svc.bridge.worker.drain()
     assert svc.db.one("SELECT status FROM messages WHERE id=?", (mid,))["status"] == "cancelled"
@@ -240,10 +241,10 @@ def test_order_timeline_from_webhook_to_payment_and_woocommerce_note(admin, svc,
     bank_sms(svc, "DH601")
     wait_until(lambda: woo.status_changes, timeout=15, what="WooCommerce marked paid")
     html = admin.get("/admin/orders/601").text
-    order = [html.index(s) for s in ("order.created", "order.updated", "Thanh toán: Vietcombank: confirm",
-                                     "Ghi vào WooCommerce")]
+    order = [html.index(s) for s in ("Cửa hàng gửi đơn hàng mới (đã xử lý)", "Cửa hàng gửi thay đổi của đơn",
+                                     "Thanh toán 513.000đ từ Vietcombank", "Đánh dấu đã thanh toán đơn #601")]
     assert order == sorted(order), "timeline out of order"
-    assert "đã thanh toán" in html and "esms" in html
+    assert "xác nhận tự động" in html and "qua esms" in html
     assert "601" in admin.get("/admin/orders?q=601").text
 
 
@@ -397,11 +398,11 @@ def test_a_message_in_doubt_waits_for_a_person_who_marks_it_delivered_or_resends
     assert 'id="in-doubt"' in page and "Đánh dấu đã nhận" in page and "Gửi lại" in page
     assert admin.post(f"/admin/messages/{first}/delivered").status_code == 302
     m = svc.db.one("SELECT status, reason FROM messages WHERE id=?", (first,))
-    assert m["status"] == "delivered" and "marked delivered by" in m["reason"]
+    assert m["status"] == "delivered" and reasons.code_of(m["reason"]) == "outbox.marked_delivered"
     assert "Đã đánh dấu đã nhận" in admin.get(f"/admin/messages/{first}").text
     r = admin.post(f"/admin/messages/{second}/resend")
     new_id = r.headers["Location"].rsplit("/", 1)[1]
     m = svc.db.one("SELECT status, reason FROM messages WHERE id=?", (second,))
-    assert m["status"] == "cancelled" and new_id in m["reason"]
+    assert m["status"] == "cancelled" and new_id in reasons.english(m["reason"])
     assert admin.post(f"/admin/messages/{new_id}/delivered").status_code == 302   # refused: not in doubt
     assert svc.db.one("SELECT status FROM messages WHERE id=?", (new_id,))["status"] != "delivered"

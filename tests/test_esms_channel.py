@@ -5,6 +5,7 @@ import logging
 
 import requests
 
+from bridge import reasons
 from bridge.providers.esms.jobs import check_balance, poll_esms
 from tests.conftest import esms_settings, health_details, wait_until
 
@@ -163,7 +164,7 @@ def test_without_credentials_messages_are_dry_run(service_factory, caplog):
         svc.bridge.worker.drain()
     msgs = svc.messages()
     assert {m["status"] for m in msgs} == {"dry-run"}
-    assert all("not configured" in m["reason"] for m in msgs)
+    assert all("not configured" in reasons.english(m["reason"]) for m in msgs)
     assert any("dry-run" in r.message for r in caplog.records)
     health = health_details(svc.url)
     assert health["channels"]["esms"]["mode"] == "dry-run"

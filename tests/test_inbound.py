@@ -11,6 +11,7 @@ import requests
 from werkzeug.serving import make_server
 from flask import Flask, request
 
+from bridge import reasons
 from tests.conftest import POLL_INTERVAL, smsgate_settings, wait_until, write_mappings
 
 FORWARDS = """
@@ -169,7 +170,7 @@ def test_keyword_forwarding_and_reply(service_factory, tmp_path, fake_smsgate):
     assert boss[0]["rule"] == "from-the-boss"
     rows = inbox(svc)
     assert [r["state"] for r in rows] == ["handled", "stored", "handled"]
-    assert "answered by chatbot-orders" in rows[0]["reason"]
+    assert "answered by chatbot-orders" in reasons.english(rows[0]["reason"])
     replies = [m for m in svc.messages() if m["event"] == "sms.reply"]
     assert len(replies) == 1 and replies[0]["recipient"] == "+84912345678"
     assert replies[0]["text"] == "Shop Demo da nhan tin cua ban, chung toi se tra loi som."

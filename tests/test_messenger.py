@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
+from bridge import reasons
 from bridge.outbox import advance_stalled, history
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.graph import FakeGraph, sign
@@ -212,7 +213,7 @@ def test_a_lost_answer_is_settled_by_the_delivery_receipt(service_factory, tmp_p
     status_update(svc, 501, "processing", 50)
     wait_until(lambda: svc.messages(rule="order-status", status="in-doubt"), what="the message in doubt")
     m = svc.messages(rule="order-status")[-1]
-    assert "esms takes over after 600 s" in m["reason"]
+    assert "esms takes over after 600 s" in reasons.english(m["reason"])
     graph.answer_delay = 0
     # the shop answers the customer by hand from the Page inbox: that receipt proves nothing of ours
     by_hand = graph.page_reply(psid, "Dạ shop đã nhận đơn ạ")
@@ -340,4 +341,4 @@ def test_with_nothing_configured_the_chain_is_dry_run_against_its_last_channel(s
     svc.bridge.worker.drain()
     m = svc.messages()[0]
     assert m["status"] == "dry-run" and m["channel"] == "esms"
-    assert "'messenger', 'esms' are not configured" in m["reason"]
+    assert "'messenger', 'esms' are not configured" in reasons.english(m["reason"])

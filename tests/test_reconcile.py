@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bridge import reasons
 from bridge.providers.woocommerce import reconcile
 from tests.conftest import esms_settings, free_port, wait_until, woo_settings
 from tests.orders import order_body
@@ -145,8 +146,9 @@ def test_customers_registered_while_we_were_down_are_welcomed_once(svc, woo, fak
     assert (s.customers_fetched, s.customers_taken, s.error) == (3, 3, "")
     welcomes = svc.messages(rule="customer-welcome")
     assert [m["recipient"] for m in welcomes] == ["+84987654321"]
-    reasons = {r["id"]: r["welcome_skipped"] for r in svc.db.query("SELECT id, welcome_skipped FROM customers")}
-    assert "without a phone number" in reasons[5] and "too long ago" in reasons[6] and reasons[4] is None
+    skipped = {r["id"]: r["welcome_skipped"] for r in svc.db.query("SELECT id, welcome_skipped FROM customers")}
+    assert reasons.code_of(skipped[5]) == "shop.customer_no_phone" and skipped[4] is None
+    assert "too long ago" in reasons.english(skipped[6])
     again = reconcile.run(svc.bridge)
     assert again.customers_fetched == 0 and len(svc.messages(rule="customer-welcome")) == 1
     # the webhook for customer 4 arriving late welcomes nobody twice

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from bridge import reasons
 from tests.conftest import HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, health_details, signed_headers, wait_until
 from tests.orders import order_body
 
@@ -115,7 +116,7 @@ def test_retries_give_up_after_the_limit_with_the_reason(service_factory, fake_e
     wait_until(lambda: (svc.bridge.worker.drain() or True) and
                all(m["status"] == "failed" for m in svc.messages()), timeout=10, what="give up")
     for m in svc.messages():
-        assert m["attempts"] == 3 and m["reason"].startswith("gave up after 3 attempts")
+        assert m["attempts"] == 3 and reasons.english(m["reason"]).startswith("gave up after 3 attempts")
 
 
 def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bridge import reasons
 from bridge.providers.smsgate.jobs import poll_smsgate
 from tests.conftest import esms_settings, free_port, health_details, smsgate_settings, wait_until, write_mappings
 from tests.orders import order_body
@@ -255,7 +256,7 @@ def test_non_urgent_messages_wait_for_the_morning(service_factory, tmp_path, fak
     svc.bridge.worker.drain()
     m = svc.messages()[0]
     assert fake_smsgate.accepted == [] and m["status"] == "scheduled"
-    assert 115 * 60 < m["due_at"] - time.time() <= 120 * 60 and "quiet hours" in m["reason"]
+    assert 115 * 60 < m["due_at"] - time.time() <= 120 * 60 and reasons.code_of(m["reason"]) == "outbox.quiet_hours"
 
 
 def test_urgent_messages_go_out_in_quiet_hours(service_factory, tmp_path, fake_smsgate):

@@ -7,6 +7,7 @@ import sqlite3
 
 import requests
 
+from bridge import reasons
 from tests.conftest import HEALTH_TOKEN, ServiceProcess, health_details, signed_headers, wait_until
 from tests.orders import order_body
 
@@ -35,7 +36,7 @@ def test_unconfigured_service_starts_and_records_dry_run(tmp_path):
             with sqlite3.connect(tmp_path / "bridge.db") as c:
                 return c.execute("SELECT status, reason FROM messages").fetchall()
         rows = wait_until(lambda: [r for r in dry_run() if r[0] == "dry-run"], what="dry-run message")
-        assert "not configured" in rows[0][1]
+        assert "not configured" in reasons.english(rows[0][1])
         wait_until(lambda: "dry-run" in svc.output(), what="dry-run in the log")
     finally:
         svc.stop()

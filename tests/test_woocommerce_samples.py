@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from bridge import reasons
 from tests.conftest import load_delivery, woo_samples
 
 SAMPLES = woo_samples()
@@ -74,7 +75,7 @@ def test_message_texts_carry_the_order_facts(service_factory):
     # this rule keeps diacritics (unicode: true): UCS-2, 70 characters per segment
     assert "Chào mừng Nguyễn Thị Lan" in welcome["text"] and welcome["encoding"] == "UCS-2"
     failed = svc.messages(order_id=26, audience="customer")[0]
-    assert failed["status"] == "failed" and "no usable phone number" in failed["reason"] and "12345" in failed["reason"]
+    assert failed["status"] == "failed" and reasons.code_of(failed["reason"]) == "outbox.phone_invalid" and "12345" in reasons.english(failed["reason"])
 
 
 def test_replaying_every_delivery_again_sends_nothing_more(service_factory):
@@ -105,7 +106,7 @@ def test_late_order_created_does_not_roll_back_a_newer_status(service_factory):
     rules = [m["rule"] for m in svc.messages(order_id=20, audience="customer")]
     assert rules == ["order-processing", "order-completed"]
     reason = svc.db.one("SELECT reason FROM deliveries WHERE id=?", (r.json()["delivery"],))["reason"]
-    assert "older than the one already seen" in reason
+    assert reasons.code_of(reason) == "shop.stale" and "older than the one already seen" in reasons.english(reason)
 
 
 def test_trash_and_restore_send_nothing(service_factory):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
+from anyascii import anyascii
+
 from .db import Database, fetch_one
 
 _UPDATED_ON_CONFLICT = (
@@ -13,7 +15,18 @@ _UPDATED_ON_CONFLICT = (
     " payment_method_title=excluded.payment_method_title, currency=excluded.currency,"
     " total_minor=excluded.total_minor, customer_name=excluded.customer_name, phone_raw=excluded.phone_raw,"
     " phone_e164=excluded.phone_e164, email=excluded.email, source_url=excluded.source_url, deleted=0,"
-    " body=excluded.body, updated_at=excluded.updated_at")
+    " body=excluded.body, updated_at=excluded.updated_at, search_folded=excluded.search_folded")
+
+
+def fold(text: str | None) -> str:
+    """Lower case without diacritics ("NGUYỄN Thị Bích" -> "nguyen thi bich", "Đ" -> "d"): how
+    the orders search compares names, since owners type without accents on a phone keyboard."""
+    return anyascii(text or "").lower()
+
+
+def search_folded(name: str | None, email: str | None) -> str:
+    """The folded text the orders search reads (name and e-mail), stored beside the order."""
+    return fold(f"{name or ''} {email or ''}")
 
 
 def save(c: sqlite3.Connection, snap: Any, source_url: str, body: str, t: float, *,
@@ -29,10 +42,12 @@ def save(c: sqlite3.Connection, snap: Any, source_url: str, body: str, t: float,
     c.execute(
         f"{verb} INTO orders(id, number, order_key, status, date_modified_gmt, notified_status, payment_method,"
         " payment_method_title, currency, total_minor, customer_name, phone_raw, phone_e164, email, source_url,"
-        " deleted, body, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)" + conflict,
+        " deleted, body, first_seen_at, updated_at, search_folded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?)"
+        + conflict,
         (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, notified_status,
          snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
-         snap.phone_raw, snap.phone.e164, snap.email, source_url, body, t, t))
+         snap.phone_raw, snap.phone.e164, snap.email, source_url, body, t, t,
+         search_folded(snap.customer_name, snap.email)))
 
 
 def get(db_or_c: Database | sqlite3.Connection, order_id: int) -> sqlite3.Row | None:

@@ -70,17 +70,37 @@ def search_messages(db: Database, f: MessageFilter, limit: int, offset: int) -> 
 
 
 # -- orders and inbound -----------------------------------------------------------------------
-def search_orders(db: Database, q: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
-    where, params = "", []
-    if q:
-        digits = re.sub(r"\D", "", q)
-        where = " WHERE number = ? OR customer_name LIKE ? OR email LIKE ? OR (? != '' AND phone_e164 LIKE ?)"
-        params = [q.lstrip("#"), f"%{q}%", f"%{q}%", digits, f"%{digits[-9:]}%"]
-    total = db.scalar(f"SELECT COUNT(*) FROM orders{where}", tuple(params))
+def search_orders(db: Database, number: str, phone: str, text: str, limit: int,
+                  offset: int) -> tuple[list[sqlite3.Row], int]:
+    """Orders whose number is `number`, whose phone contains the digits `phone`, or whose folded
+    name or e-mail contains `text` (all empty: every order), the latest updated first.
+
+    A phone or a text is compared in the `orders_search` index (it holds the folded text, the
+    phone, the number and the time), so even a search that matches nothing never reads the
+    orders' bodies; the page's rows are fetched by id afterwards."""
+    where, params = [], []
+    if number:
+        where.append("number = ?")
+        params.append(number)
+    if phone:
+        where.append("phone_e164 LIKE ?")
+        params.append(f"%{phone}%")
+    if text:
+        where.append("search_folded LIKE ? ESCAPE '\\'")
+        params.append("%" + re.sub(r"([%_\\])", r"\\\1", text) + "%")
+    # a number alone is found through its own index; a phone or text scans the covering one
+    scan = " INDEXED BY orders_search" if phone or text else ""
+    cond = (f"{scan} WHERE " + " OR ".join(where)) if where else ""
+    total = db.scalar(f"SELECT COUNT(*) FROM orders{cond}", tuple(params))
+    ids = [r[0] for r in db.query(f"SELECT id FROM orders{cond} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
+                                  (*params, limit, offset))]
+    if not ids:
+        return [], total
+    marks = ", ".join("?" for _ in ids)
     rows = db.query(
-        f"SELECT id, number, status, notified_status, total_minor, customer_name, phone_e164, payment_method,"
-        f" paid_at, updated_at FROM orders{where} ORDER BY updated_at DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset))
+        "SELECT id, number, status, notified_status, total_minor, customer_name, phone_e164, email, payment_method,"
+        f" payment_method_title, paid_at, expired_at, updated_at FROM orders WHERE id IN ({marks})"
+        " ORDER BY updated_at DESC, id DESC", tuple(ids))
     return rows, total
 
 

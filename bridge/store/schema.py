@@ -212,6 +212,17 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="id", if_not_exists=True)
     db["template_versions"].create_index(["rule", "id"], if_not_exists=True)
     # -- orders search (case and diacritics folded)
+    # `search_folded`: name and e-mail folded (store.orders.search_folded), filled for older rows
+    # here; the index covers what a search reads, so a scan never touches the wide `body`.
+    _ensure_columns(db["orders"], {"search_folded": str})
+    if db.execute("SELECT 1 FROM orders WHERE search_folded IS NULL LIMIT 1").fetchone():
+        from .orders import search_folded
+        db.register_function(search_folded, name="woo_search_folded", deterministic=True, replace=True)
+        db.execute("UPDATE orders SET search_folded = woo_search_folded(customer_name, email)"
+                   " WHERE search_folded IS NULL")
+    db["orders"].create_index(["search_folded", "phone_e164", "number", "updated_at"], index_name="orders_search",
+                              if_not_exists=True)
+    db["orders"].create_index(["updated_at"], if_not_exists=True)
     # -- reports and page speed (indexes)
 
 

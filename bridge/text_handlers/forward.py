@@ -16,13 +16,19 @@ from typing import Any
 import yaml
 from jinja2 import TemplateError
 
-from .. import providers
+from .. import providers, reasons
 from ..outbox import FORWARD, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
+from ..reasons import N_
+from ..received_texts import joined
 from ..rules import RulesError, make_env
 from ..smstext import prepare, strip_diacritics
 from . import InboundHandler, InboundSms
 
+reasons.register({
+    "forward.forwarded": N_("forwarded by %(rule)s"),
+    "forward.answered": N_("answered by %(rule)s"),
+})
 FIELDS = {"name", "senders", "keywords", "forward_to", "reply", "reply_channel", "unicode", "enabled"}
 
 
@@ -125,15 +131,15 @@ class KeywordForwarder(InboundHandler):
                 enqueue_job(c, Job(kind=FORWARD, dedupe_key=f"inbox:{sms.id}:forward:{rule.name}", rule=rule.name,
                                    event="sms.forward", audience="webhook", target=rule.forward_to,
                                    target_label=rule.forward_to, payload=body, summary=f"{sms.sender}: {sms.text}"))
-                done.append(f"forwarded by {rule.name}")
+                done.append(reasons.encode("forward.forwarded", rule=rule.name))
             if rule.reply:
                 text = self.env.from_string(rule.reply).render(sender=sms.sender, text=sms.text,
                                                                shop_name=self.settings.shop_name).strip()
                 enqueue(c, Draft.to_phone(normalize_phone(sms.sender), dedupe_key=f"inbox:{sms.id}:reply:{rule.name}",
                                           rule=rule.name, event="sms.reply", audience="customer",
                                           channels=(self._reply_channel(rule, sms),), sms=prepare(text, rule.unicode)))
-                done.append(f"answered by {rule.name}")
-        return ", ".join(done) or None
+                done.append(reasons.encode("forward.answered", rule=rule.name))
+        return joined(done) or None
 
     def _reply_channel(self, rule: ForwardRule, sms: InboundSms) -> str:
         """The rule's channel, or the one that answers on the line the SMS came in on (the shop's

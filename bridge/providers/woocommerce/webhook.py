@@ -16,7 +16,9 @@ import hmac
 import re
 from typing import Any, Mapping
 
+from ... import reasons
 from ...config import Settings
+from ...reasons import N_
 from ...events import (CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET,
                        ShopDelivery, ShopPing)
 from ..base import Refused, Request, Webhook
@@ -25,6 +27,11 @@ from .payload import PayloadError, parse_customer, parse_order, resource_id
 PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
 # WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
+# a delivery ignored (deliveries.reason), in the owner's language where it is shown
+reasons.register({
+    "woocommerce.no_status": N_("topic %(topic)s carries no order status; ignored"),
+    "woocommerce.topic_ignored": N_("topic %(topic)s is not handled; ignored"),
+})
 PASSWORD_RESET_TOPICS = ("action.woocommerce_reset_password_notification", "action.retrieve_password")
 
 
@@ -102,8 +109,8 @@ def _meaning(topic: str, body: Any) -> dict[str, Any]:
         # never a 500 that loses it, since WooCommerce does not retry
         return {"kind": "", "problem": f"{topic}: processing failed: {type(exc).__name__}: {str(exc)[:200]}"}
     if topic.startswith("action."):
-        return {"kind": "", "ignored": f"topic {topic} carries no order status; ignored"}
-    return {"kind": "", "ignored": f"topic {topic or '(none)'} is not handled; ignored"}
+        return {"kind": "", "ignored": reasons.encode("woocommerce.no_status", topic=topic)}
+    return {"kind": "", "ignored": reasons.encode("woocommerce.topic_ignored", topic=topic or "-")}
 
 
 def delivery(headers: Mapping[str, str], raw: bytes, body: Any) -> ShopDelivery:

@@ -10,15 +10,90 @@ from typing import Any, Callable
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ... import outbox
+from ... import outbox, reasons
+from ...reasons import N_
 from ...store import messages as stored, reports
 from ...phones import normalize_phone
 from .. import bridge
 from . import bp, int_arg, local_zone, page_arg, who
+from .labels import label
 
 PAGE = 50
 KINDS = ("all", *outbox.JOB_KINDS)
 STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled", outbox.IN_DOUBT)
+
+# Channel and kind names that are words rather than brands (eSMS, Zalo, Messenger stay as they are).
+CHANNEL_WORDS = {"dry-run": N_("none (dry-run)"), "http": N_("web address (forward)"),
+                 "smsgate": N_("shop phone (SMSGate)")}
+KIND_WORDS = {"all": N_("everything"), outbox.ORDER_UPDATE: N_("WooCommerce updates"),
+              outbox.FORWARD: N_("forwards to a web address")}
+AUDIENCES = {"customer": N_("customer"), "owner": N_("shop owner"), "shop": N_("the shop (WooCommerce)"),
+             "webhook": N_("a web address"), "test": N_("test")}
+# what became of one provider call (attempts.outcome) or of one channel (message_legs.outcome)
+OUTCOMES = {"accepted": N_("accepted"), "duplicate": N_("already sent before"), "transient": N_("temporary error"),
+            "permanent": N_("refused"), "dry-run": N_("dry-run (not sent)"), "deferred": N_("postponed"),
+            "unavailable": N_("cannot reach this recipient"), "no report": N_("no delivery report"),
+            "in doubt": N_("in doubt")}
+
+
+@bp.app_template_filter("channel")
+def channel_word(name: str | None) -> str:
+    text = CHANNEL_WORDS.get(name or "")
+    return _(text) if text else (name or "")
+
+
+@bp.app_template_filter("kind_word")
+def kind_word(kind: str | None) -> str:
+    text = KIND_WORDS.get(kind or "")
+    return _(text) if text else (kind or "")
+
+
+@bp.app_template_filter("audience")
+def audience_word(name: str | None) -> str:
+    text = AUDIENCES.get(name or "")
+    return _(text) if text else (name or "")
+
+
+@bp.app_template_filter("outcome")
+def outcome_word(code: str | None) -> str:
+    """An attempt's or a channel's outcome; a message status otherwise."""
+    text = OUTCOMES.get(code or "")
+    return _(text) if text else label(code, "message")
+
+
+def describe_job(row: dict[str, Any], number: str | None = None) -> str:
+    """What a job does, as a sentence in the reader's language ("Mark order #27 paid"): the
+    WooCommerce write-backs read from their payload, not shown as JSON. `number`: the order's
+    number when the caller knows it (the shop's number may differ from its id)."""
+    kind = outbox.kind_of(row)
+    if kind == outbox.FORWARD:
+        return _("Forward to %(url)s", url=row.get("recipient") or row.get("recipient_raw") or "")
+    if kind != outbox.ORDER_UPDATE:
+        return row.get("text") or ""
+    try:
+        payload = json.loads(row.get("payload") or "{}")
+    except ValueError:
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    n = number or str(payload.get("order_id") or row.get("order_id") or "")
+    action = payload.get("action")
+    if action == "mark_paid":
+        return _("Mark order #%(number)s paid (status: %(status)s)", number=n,
+                 status=label(payload.get("status") or "", "order"))
+    if action == "note":
+        return _("Add a private note to order #%(number)s", number=n)
+    if action == "cancel":
+        return _("Cancel order #%(number)s", number=n)
+    return _("Update order #%(number)s", number=n)
+
+
+def job_note(row: dict[str, Any]) -> str:
+    """The note a WooCommerce write-back adds to the order (written in the shop's language)."""
+    try:
+        payload = json.loads(row.get("payload") or "{}")
+    except ValueError:
+        return ""
+    return str(payload.get("note") or "") if isinstance(payload, dict) else ""
 
 
 def fts_query(text: str) -> str:
@@ -46,7 +121,10 @@ def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any
         from_ts=_day(args.get("from", "")), to_ts=_day(args.get("to", ""), end=True), fts=fts_query(args.get("q", "")),
         kind=args["kind"] if args.get("kind") in KINDS else None)
     rows, total = reports.search_messages(db, f, PAGE, (page - 1) * PAGE)
-    return [dict(r) for r in rows], total
+    found = [dict(r) for r in rows]
+    for r in found:
+        r["what"] = describe_job(r) if outbox.kind_of(r) != outbox.MESSAGE else ""
+    return found, total
 
 
 @bp.get("/messages")
@@ -77,8 +155,9 @@ def message(mid: str):
     except ValueError:
         payload = None
     copies = [dict(r) for r in stored.copies(b.db, mid)]
+    job = describe_job(m) if outbox.kind_of(m) != outbox.MESSAGE else ""
     return render_template(
-        "admin/message.html", m=m, payload=payload, legs=outbox.history(b.db, mid), copies=copies,
+        "admin/message.html", m=m, payload=payload, legs=outbox.history(b.db, mid), copies=copies, job=job,
         attempts=[dict(r) for r in stored.attempts_of(b.db, mid)],
         events=[dict(r) for r in stored.events_of(b.db, mid)],
         channels=[n for n in sorted(b.channels) if n not in outbox.job_channel_names()],
@@ -102,8 +181,8 @@ def resend(mid: str):
         return redirect(url_for("admin.message", mid=mid))
     try:
         new_id = outbox.resend(b.db, mid, channel, who())
-    except ValueError as exc:
-        flash(str(exc), "error")
+    except outbox.Refused as exc:
+        flash(reasons.render(str(exc), _), "error")
         return redirect(url_for("admin.message", mid=mid))
     b.wake_worker()
     flash(_("Resent as a new message."), "ok")
@@ -129,6 +208,6 @@ def _decide(mid: str, act: Callable[[Any, str, str], None], done: str):
     try:
         act(b.db, mid, who())
         flash(done, "ok")
-    except ValueError as exc:
-        flash(str(exc), "error")
+    except outbox.Refused as exc:
+        flash(reasons.render(str(exc), _), "error")
     return redirect(url_for("admin.message", mid=mid))
