@@ -333,6 +333,7 @@ def test_the_connect_page_fits_a_phone(browser, owner, shop_fake):  # noqa: F811
         page.goto(owner.svc.url + "/admin/woocommerce")
         page.fill("#shop-url", "https://cua-hang-thoi-trang-nguyen-thi-bich-ngoc-chi-nhanh-thu-duc.example.vn/shop")
         assert "ổn định" in page.inner_text("#webhooks-state")
+        assert page.locator("#callback-port").is_visible()   # a test port: WordPress would refuse it, said plainly
         assert_fits(page, "the connect page")
         assert page.locator("#connect").bounding_box()["height"] >= 44
         shot(page, "woocommerce-connect", "phone")

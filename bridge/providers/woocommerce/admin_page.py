@@ -42,7 +42,8 @@ def woo_connection():
     return render_template("woocommerce/connect.html", conn=conn, env_set=connection.env_set(s),
                            env_url=s.woo_url, key_mask=connection.mask(conn.consumer_key if conn else None),
                            last=store.last_authorization(b.db), callback_url=connection.callback_url(s),
-                           callback_problem=connection.callback_problem(s), webhook_ids=ownership.ensured_ids(b.db),
+                           callback_problem=connection.callback_problem(s),
+                           callback_port=connection.callback_port(s), webhook_ids=ownership.ensured_ids(b.db),
                            topics=ownership.TOPICS, woo_configured=connection.effective(s).woo_configured,
                            shop_url=request.args.get("shop", "")[:500])
 

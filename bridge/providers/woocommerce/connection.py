@@ -115,6 +115,18 @@ def callback_problem(settings: Any) -> str:
     return ""
 
 
+def callback_port(settings: Any) -> int | None:
+    """PUBLIC_URL's port when WordPress would refuse to post there, else None: wp_safe_remote_post
+    (the key callback) and webhook deliveries go only to ports 80, 443 and 8080, or to the shop's
+    own host and port (WordPress 6.8 wp_http_validate_url, seen in the lab)."""
+    parts = urlsplit(settings.public_url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return None if port in ownership.DELIVERABLE_PORTS else port
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
