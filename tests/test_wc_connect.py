@@ -12,8 +12,12 @@ import datetime
 import html
 import ipaddress
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,10 +29,13 @@ from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
 from bridge import providers
+from bridge.envparse import bank_accounts
 from bridge.providers.woocommerce import connection, ownership, shop
 from bridge.setup_checklist import DONE, TODO, steps
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
-from tests.conftest import Clock, free_port, make_settings, wait_until, woo_settings
+from tests.conftest import ROOT, SECRET, Clock, free_port, make_settings, signed_headers, wait_until, woo_settings
+from tests.orders import order_body
+from tests.test_admin import VCB
 
 PASSWORD = "correct horse 42"
 KEY_RE = re.compile(rb"c[ks]_[0-9a-f]{40}")
@@ -342,3 +349,35 @@ def test_the_connect_page_fits_a_phone(browser, owner, shop_fake):  # noqa: F811
         page.wait_for_url(owner.svc.url + "/admin/woocommerce")
     finally:
         context.close()
+
+
+def test_a_separate_worker_process_uses_the_new_connection_without_a_restart(services, shop_fake, tmp_path):
+    """`python -m bridge worker`, started before the shop was connected, marks a paid order in the
+    shop with the keys the web process stored: it reads the connection from the database."""
+    svc = services(bank_accounts=bank_accounts("Vietcombank:0181003749261"))
+    o = Owner(svc)
+    o.sign_in()
+    shop_fake.add_order(4321, 513000)
+    body = order_body(4321)
+    assert requests.post(svc.url + "/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created"),
+                         verify=str(svc.cert), timeout=10).status_code == 200
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
+           "BRIDGE_DB": svc.bridge.settings.db_path, "MAPPINGS_DIR": str(ROOT / "mappings"),
+           "WOO_WEBHOOK_SECRET": SECRET, "RUN_SCHEDULER": "1", "WORKER_INTERVAL": "0.2"}
+    worker = subprocess.Popen([sys.executable, "-m", "bridge", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        o.at_shop(o.start(shop_fake.url))
+        ck = shop_fake.callbacks[-1]["body"]["consumer_key"]
+        text = VCB.format(memo="DH4321", minute=12, balance=6_000_000)
+        r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
+                                                            "message": text, "guid": uuid.uuid4().hex},
+                         verify=str(svc.cert), timeout=10)
+        assert r.status_code == 200, r.text
+        wait_until(lambda: (4321, "on-hold", "processing") in shop_fake.status_changes, timeout=30,
+                   what="the worker process to mark the order paid in the shop")
+        puts = [x for x in shop_fake.requests_log if x["method"] == "PUT" and x["path"].endswith("/orders/4321")]
+        assert puts and puts[-1]["args"]["oauth_consumer_key"] == ck
+    finally:
+        worker.terminate()
+        worker.wait(10)

@@ -9,8 +9,6 @@ cancelled and goes on to the note).
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .client import WooAnswer, WooClient
 from .connection import effective
 from ..base import Channel, OutgoingMessage, Outcome, SendResult
@@ -31,7 +29,7 @@ class WooCommerceChannel(Channel):
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else ("the shop is not connected (admin > Kết nối WooCommerce) and WOO_URL, "
+        return "" if self.configured else ("the shop is not connected (admin > Connect WooCommerce) and WOO_URL, "
                                            "WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET are not set")
 
     @staticmethod
