@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 
 from bridge import providers
 from bridge.envparse import bank_accounts
-from bridge.providers.woocommerce import connection, ownership, shop
+from bridge.providers.woocommerce import cli, connection, ownership, shop
 from bridge.setup_checklist import DONE, TODO, steps
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
 from tests.conftest import ROOT, SECRET, Clock, free_port, make_settings, signed_headers, wait_until, woo_settings
@@ -299,6 +299,7 @@ def test_a_crash_after_the_answer_loses_no_webhook_the_job_creates_them(owner, s
     providers.resolve(job.target)(svc.bridge)   # what the scheduler runs every minute
     assert our_topics(woo) == sorted(ownership.TOPICS)
     assert connection.create_webhooks(svc.bridge) is None   # done: nothing left to do
+    assert f"reconcile with {woo.url} (connected from the admin)" in cli.summary(svc.bridge.settings)   # check-config
 
 
 def test_environment_variables_win_and_the_page_says_so(services, shop_fake):

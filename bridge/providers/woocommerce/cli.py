@@ -144,6 +144,11 @@ def problems(s: Any) -> tuple[list[str], list[str]]:
 
 
 def summary(s: Any) -> str:
-    """check-config's word on the shop's periodic work."""
-    return (f"reconcile with WooCommerce every {s.reconcile_every:g} s" if s.woo_configured
-            else "reconcile off (WooCommerce REST not configured)")
+    """check-config's word on the shop's periodic work (a shop connected from the admin counts)."""
+    from .connection import env_set, stored
+    if s.woo_configured:
+        return f"reconcile with WooCommerce every {s.reconcile_every:g} s"
+    found = None if env_set(s) else stored(s)
+    if found is not None:
+        return f"reconcile with {found.shop_url} (connected from the admin) every {s.reconcile_every:g} s"
+    return "reconcile off (WooCommerce REST not configured; connect the shop from the admin)"
