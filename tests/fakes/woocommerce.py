@@ -11,6 +11,17 @@ way WooCommerce does, with `X-WC-Webhook-Delivery-ID` = hash(webhook id, current
 by every delivery of that webhook in the same second, counting failures and disabling the
 webhook after more than 5 in a row (re-activating does not reset the count; a success does);
 and our own PUT of an order is echoed back as an `order.updated` delivery.
+
+App authorization (/wc-auth/v1/<route>, class-wc-auth.php of WooCommerce 9.9.5, and what the lab
+showed): every route validates the five parameters first (missing, bad scope, a callback_url not
+https: a 401 "Error: ...." page); `authorize` while logged out redirects to `login`, whose form
+(username, password, hidden `redirect`) posts to itself and goes on to `authorize`; the grant
+page links Approve (`access_granted` with a nonce) and Deny (return_url?success=0&user_id=...);
+Approve creates a key (ck_/cs_ + 40 hex, permissions = scope), server-POSTs the JSON keys to
+callback_url (timeout 60 s, TLS verified against `callback_ca`), and unless the answer is exactly
+200 deletes the key and shows a 401 "Error: ..." page; on 200 it redirects to
+return_url?success=1&user_id=.... Not modelled: wp_safe_remote_post's refusal of loopback hosts
+and ports other than 80/443/8080 (the lab has it for real).
 """
 from __future__ import annotations
 
@@ -24,9 +35,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
 from .server import LoopbackServer
 
@@ -53,6 +64,14 @@ def oauth_signature(method: str, url: str, params: dict[str, str], secret: str) 
 class FakeWooCommerce(LoopbackServer):
     def __init__(self, consumer_key: str = "ck_test", consumer_secret: str = "cs_test", number_offset: int = 0):
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
+        # every REST key the shop knows: consumer key -> (secret, permissions); app authorization adds
+        self.keys: dict[str, tuple[str, str]] = {consumer_key: (consumer_secret, "read_write")}
+        self.admin_login = ("admin", "admin")
+        self.callback_ca: str | bool = True     # what the callback POST verifies TLS against
+        self.callbacks: list[dict[str, Any]] = []   # every key POST: url, body, answer code (0: transport error)
+        self._sessions: set[str] = set()
+        self._nonces_granted: set[str] = set()
+        self._next_key = 1
         self.number_offset = number_offset
         self.customers: dict[int, dict[str, Any]] = {}
         self.deliveries: list[dict[str, Any]] = []    # every delivery attempted: webhook, topic, delivery id, code
@@ -203,13 +222,15 @@ class FakeWooCommerce(LoopbackServer):
         needed = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature_method", "oauth_signature")
         if any(k not in q for k in needed):
             return self._error("woocommerce_rest_authentication_error", "Missing OAuth parameter.", 401)
-        if q["oauth_consumer_key"] != self.consumer_key:
+        with self._lock:
+            known = self.keys.get(q["oauth_consumer_key"])
+        if known is None:
             return self._error("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
         if q["oauth_signature_method"] not in ("HMAC-SHA256", "HMAC-SHA1"):
             return self._error("woocommerce_rest_authentication_error", "Invalid signature method.", 401)
         if abs(time.time() - int(q["oauth_timestamp"])) > 900:
             return self._error("woocommerce_rest_authentication_error", "Invalid timestamp.", 401)
-        expected = oauth_signature(request.method, request.base_url, q, self.consumer_secret)
+        expected = oauth_signature(request.method, request.base_url, q, known[0])
         if not hmac.compare_digest(expected, q["oauth_signature"]):
             return self._error("woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.", 401)
         with self._lock:
@@ -217,6 +238,97 @@ class FakeWooCommerce(LoopbackServer):
                 return self._error("woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.", 401)
             self._nonces.add(q["oauth_nonce"])
         return None
+
+    # -- app authorization (/wc-auth/v1) --------------------------------------------------
+    def _auth_routes(self, app: Flask) -> None:
+        params = ("app_name", "user_id", "return_url", "callback_url", "scope")
+
+        def formatted(url: str) -> str:
+            url = unquote(url)
+            return url if "://" in url else "https://" + url
+
+        def denied(message: str) -> Response:
+            return Response(f"<html><body><p>Error: {message}.</p></body></html>", status=401,
+                            content_type="text/html; charset=UTF-8")
+
+        def build(data: dict[str, str], route: str, **extra: str) -> str:
+            return f"{self.url}/wc-auth/v1/{route}?" + urlencode({**{k: data[k] for k in params}, **extra})
+
+        def with_args(url: str, **args: str) -> str:
+            return url + ("&" if "?" in url else "?") + urlencode(args)
+
+        def logged_in() -> bool:
+            with self._lock:
+                return request.cookies.get("wordpress_logged_in_fake", "") in self._sessions
+
+        @app.route("/wc-auth/v1/<route>", methods=["GET", "POST"])
+        def wc_auth(route: str):
+            data = {k: request.values.get(k, "") for k in params}
+            for k in params:
+                if not data[k]:
+                    return denied(f"Missing parameter {k}")
+            if data["scope"] not in ("read", "write", "read_write"):
+                return denied(f"Invalid scope {data['scope']}")
+            if not formatted(data["callback_url"]).lower().startswith("https://"):
+                return denied("The callback_url needs to be over SSL")
+            refused = with_args(formatted(data["return_url"]), success="0", user_id=data["user_id"])
+            if route == "login" and not logged_in():
+                if request.method == "POST" and (request.form.get("username"), request.form.get("password")) \
+                        == self.admin_login:
+                    session = hashlib.sha256(str(time.time_ns()).encode()).hexdigest()
+                    with self._lock:
+                        self._sessions.add(session)
+                    r = redirect(request.form.get("redirect") or build(data, "authorize"))
+                    r.set_cookie("wordpress_logged_in_fake", session, httponly=True)
+                    return r
+                return Response(f'<html><body><p>To connect to {data["app_name"]} you need to be logged in. '
+                                f'<a href="{refused}">cancel</a></p><form method="post" class="wc-auth-login">'
+                                '<input type="text" name="username" id="username"><input type="password" '
+                                'name="password" id="password"><input type="hidden" name="redirect" '
+                                f'value="{build(data, "authorize")}"><button type="submit" '
+                                'class="wc-auth-login-button" name="login" value="Login">Login</button></form>'
+                                '</body></html>', content_type="text/html; charset=UTF-8")
+            if route in ("login", "authorize") and not logged_in():
+                return redirect(build(data, "login"))
+            if route == "login":
+                return redirect(build(data, "authorize"))
+            if route == "authorize":
+                nonce = hashlib.sha256(f"nonce{time.time_ns()}".encode()).hexdigest()[:10]
+                with self._lock:
+                    self._nonces_granted.add(nonce)
+                granted = build(data, "access_granted", wc_auth_nonce=nonce)
+                return Response(f'<html><body><p>{data["app_name"]} would like to {data["scope"]}</p>'
+                                f'<a href="{granted}" class="button wc-auth-approve">Approve</a> '
+                                f'<a href="{refused}" class="button wc-auth-deny">Deny</a></body></html>',
+                                content_type="text/html; charset=UTF-8")
+            if route != "access_granted":
+                return denied("You do not have permission to access this page")
+            with self._lock:
+                if request.args.get("wc_auth_nonce") not in self._nonces_granted:
+                    return denied("Invalid nonce verification")
+                self._nonces_granted.discard(request.args["wc_auth_nonce"])
+                key_id, self._next_key = self._next_key, self._next_key + 1
+                ck = "ck_" + hashlib.sha1(f"ck{time.time_ns()}{key_id}".encode()).hexdigest()
+                cs = "cs_" + hashlib.sha1(f"cs{time.time_ns()}{key_id}".encode()).hexdigest()
+                self.keys[ck] = (cs, data["scope"])
+            body = {"key_id": key_id, "user_id": data["user_id"], "consumer_key": ck, "consumer_secret": cs,
+                    "key_permissions": data["scope"]}
+            code, error = 0, ""
+            try:
+                import requests
+                code = requests.post(formatted(data["callback_url"]), data=json.dumps(body),
+                                     headers={"Content-Type": "application/json;charset=UTF-8"}, timeout=60,
+                                     verify=self.callback_ca).status_code
+            except Exception as exc:   # noqa: BLE001 - WordPress turns any transport failure into its message
+                error = str(exc)
+            with self._lock:
+                self.callbacks.append({"url": formatted(data["callback_url"]), "body": body, "code": code})
+                if code != 200:
+                    self.keys.pop(ck, None)   # maybe_delete_key
+            if code != 200:
+                return denied(error or "An error occurred in the request and at the time were unable to send the "
+                                       "consumer data")
+            return redirect(with_args(formatted(data["return_url"]), success="1", user_id=data["user_id"]))
 
     def _make_app(self) -> Flask:
         app = Flask("fake-woocommerce")
@@ -232,8 +344,12 @@ class FakeWooCommerce(LoopbackServer):
                 time.sleep(self.timeout_delay)
             return resp
 
+        self._auth_routes(app)
+
         @app.before_request
         def gate():
+            if not request.path.startswith("/wp-json/"):
+                return None
             with self._lock:
                 mode = self._failures.pop(0) if self._failures else None
             self.requests_log.append({"method": request.method, "path": request.path, "mode": mode,

@@ -18,10 +18,15 @@ def _bridge() -> Any:
     return Bridge(settings_with(load_settings(), run_scheduler=False))
 
 
-def _need_woo(b: Any) -> None:
-    if not b.settings.woo_configured:
-        raise ValueError("WooCommerce REST is not configured: set WOO_URL, WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET "
-                         "(WooCommerce > Settings > Advanced > REST API, Read/Write)")
+def _need_woo(b: Any) -> Any:
+    """The settings the shop is reached with (environment, else the connection stored from the admin)."""
+    from .connection import effective
+    s = effective(b.settings)
+    if not s.woo_configured:
+        raise ValueError("WooCommerce REST is not configured: connect the shop in the admin (Kết nối WooCommerce), "
+                         "or set WOO_URL, WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET (WooCommerce > Settings > "
+                         "Advanced > REST API, Read/Write)")
+    return s
 
 
 def _print_summary(summary: Any) -> int:
@@ -60,13 +65,14 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
 
 def cmd_connect(_args: argparse.Namespace) -> int:
     """Create or repair every webhook the bridge needs in the shop (running it again changes nothing)."""
-    from . import ownership
+    from . import connection, ownership
     from .client import WooClient
     b = _bridge()
     try:
-        _need_woo(b)
-        report = ownership.ensure(WooClient(b.settings), b.settings, b.db)
-        print(f"webhooks -> {ownership.delivery_url(b.settings)}")
+        s = _need_woo(b)
+        report = ownership.ensure(WooClient(s), s, b.db)
+        connection.record_report(b, report)
+        print(f"webhooks -> {ownership.delivery_url(s)}")
         for line in report.lines():
             print(f"  {line}", file=sys.stderr if line.startswith("error") else sys.stdout)
         return 1 if report.error else 0
@@ -138,6 +144,11 @@ def problems(s: Any) -> tuple[list[str], list[str]]:
 
 
 def summary(s: Any) -> str:
-    """check-config's word on the shop's periodic work."""
-    return (f"reconcile with WooCommerce every {s.reconcile_every:g} s" if s.woo_configured
-            else "reconcile off (WooCommerce REST not configured)")
+    """check-config's word on the shop's periodic work (a shop connected from the admin counts)."""
+    from .connection import env_set, stored
+    if s.woo_configured:
+        return f"reconcile with WooCommerce every {s.reconcile_every:g} s"
+    found = None if env_set(s) else stored(s)
+    if found is not None:
+        return f"reconcile with {found.shop_url} (connected from the admin) every {s.reconcile_every:g} s"
+    return "reconcile off (WooCommerce REST not configured; connect the shop from the admin)"

@@ -50,6 +50,7 @@ class WebhookReport:
     paused: list[str] = field(default_factory=list)       # left paused (reconcile respects the owner's pause)
     warnings: list[str] = field(default_factory=list)
     error: str = ""
+    transient: bool = False   # the error was the shop unreachable or failing (5xx): worth another try
 
     @property
     def changed(self) -> bool:
@@ -105,7 +106,8 @@ def _all_webhooks(woo: WooClient) -> list[dict[str, Any]]:
     while page <= pages:
         answer = woo.list_webhooks(page)
         if not answer.ok or not isinstance(answer.data, list):
-            raise WebhookError(answer.detail or f"WooCommerce answered HTTP {answer.status} without a list of webhooks")
+            raise WebhookError(answer.detail or f"WooCommerce answered HTTP {answer.status} without a list of webhooks",
+                               answer.transient)
         hooks += [w for w in answer.data if isinstance(w, dict) and "id" in w]
         pages = answer.pages
         page += 1
@@ -114,6 +116,10 @@ def _all_webhooks(woo: WooClient) -> list[dict[str, Any]]:
 
 class WebhookError(Exception):
     """WooCommerce refused or did not answer; the pass stops and says why."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 def ensure(woo: WooClient, settings: Any, db: Database, repair_only: bool = False) -> WebhookReport:
@@ -152,7 +158,7 @@ def ensure(woo: WooClient, settings: Any, db: Database, repair_only: bool = Fals
                     report.deleted.append(int(extra["id"]))
         db.kv_set(KV_IDS, json.dumps(ids))
     except WebhookError as exc:
-        report.error = str(exc)
+        report.error, report.transient = str(exc), exc.transient
     return report
 
 
@@ -187,7 +193,7 @@ def _repair(woo: WooClient, db: Database, hook: dict[str, Any], topic: str, url:
     if changes:
         answer = woo.update_webhook(wid, changes)
         if not answer.ok:
-            raise WebhookError(f"webhook {wid} ({topic}): {answer.detail}")
+            raise WebhookError(f"webhook {wid} ({topic}): {answer.detail}", answer.transient)
         if "secret" in changes:
             db.kv_set(KV_SECRET.format(id=wid), _secret_hash(secret))
         report.fixed.append(f"{topic}: {', '.join(k.replace('_', ' ') for k in changes)}")
@@ -212,7 +218,7 @@ def _create(woo: WooClient, db: Database, topic: str, url: str, secret: str) -> 
                                  "secret": secret, "status": "active"})
     if not answer.ok or not isinstance(answer.data, dict) or "id" not in answer.data:
         hint = " (the REST key needs Read/Write permission)" if answer.status in (401, 403) else ""
-        raise WebhookError(f"creating the {topic} webhook: {answer.detail or answer.status}{hint}")
+        raise WebhookError(f"creating the {topic} webhook: {answer.detail or answer.status}{hint}", answer.transient)
     wid = int(answer.data["id"])
     db.kv_set(KV_SECRET.format(id=wid), _secret_hash(secret))
     return wid
@@ -221,7 +227,7 @@ def _create(woo: WooClient, db: Database, topic: str, url: str, secret: str) -> 
 def _delete(woo: WooClient, wid: int) -> None:
     answer = woo.delete_webhook(wid)
     if not answer.ok and answer.status != 404:
-        raise WebhookError(f"deleting webhook {wid}: {answer.detail}")
+        raise WebhookError(f"deleting webhook {wid}: {answer.detail}", answer.transient)
 
 
 def ensured_ids(db: Database) -> dict[str, int]:

@@ -26,6 +26,7 @@ from . import ownership as woo_webhooks
 from ...store.db import Database
 from ...store import customers as stored_customers, orders as stored_orders
 from .client import WooAnswer, WooClient
+from .connection import effective
 from .webhook import delivery
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,14 @@ def start_mark(bridge: Any, since: str | None) -> str:
     return base.strftime(ISO)
 
 
+def scheduled(bridge: Any) -> Summary | None:
+    """The periodic pass; nothing while no shop is configured or connected, so a shop connected
+    from the admin is reconciled from the next tick on, without a restart."""
+    if not effective(bridge.settings).woo_configured:
+        return None
+    return run(bridge)
+
+
 def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Progress | None = None) -> Summary:
     """One pass; never raises for WooCommerce's or the data's sake (the error is in the summary).
 
@@ -88,7 +97,7 @@ def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Pr
     skips the webhook and stale checks (import-orders); `notify=False` records the orders as
     known without messaging anyone (old orders)."""
     summary = Summary(kind="reconcile" if since is None else "import", at=_utc_now())
-    s = bridge.settings
+    s = effective(bridge.settings)
     if not s.woo_configured:
         summary.error = "WooCommerce REST is not configured (WOO_URL, WOO_CONSUMER_KEY, WOO_CONSUMER_SECRET)"
         return _finish(bridge, summary)
@@ -183,7 +192,7 @@ def _as_delivery(bridge: Any, topic: str, delivery_id: str, resource: dict[str, 
     resource_type, _, event = topic.partition(".")
     headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": resource_type, "X-WC-Webhook-Event": event,
                "X-WC-Webhook-ID": "reconcile", "X-WC-Webhook-Delivery-ID": delivery_id,
-               "X-WC-Webhook-Source": bridge.settings.woo_url.rstrip("/") + "/"}
+               "X-WC-Webhook-Source": effective(bridge.settings).woo_url.rstrip("/") + "/"}
     raw = json.dumps(resource, ensure_ascii=False).encode()
     return bridge.shop_events.accept(delivery(headers, raw, resource), notify=notify)
 
@@ -196,7 +205,7 @@ def _webhooks(bridge: Any, woo: WooClient, summary: Summary) -> None:
     """Repair our webhooks the way `connect` builds them: a disabled one (WooCommerce gives up
     after repeated failed deliveries and never tries again) is replaced by a new one, since
     re-activating keeps its failure count above the limit; the owner is told once per webhook."""
-    report = woo_webhooks.ensure(woo, bridge.settings, bridge.db, repair_only=True)
+    report = woo_webhooks.ensure(woo, effective(bridge.settings), bridge.db, repair_only=True)
     summary.webhooks = report.lines()
     if report.error:
         summary.error = summary.error or f"webhooks: {report.error}"

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...orders import CustomerSnapshot, FoundOrder, OrderSnapshot
 from .client import WooClient
+from .connection import effective
 from .payload import PayloadError, parse_customer, parse_order
 
 
@@ -32,6 +33,7 @@ def customer(body: Any) -> CustomerSnapshot:
 def order_named(settings: Any, number: str) -> FoundOrder | None:
     """The order whose number is `number`, asked of the shop; None when REST is not configured,
     the shop does not know it, or more than one order claims it (a person decides then)."""
+    settings = effective(settings)
     if not settings.woo_configured:
         return None
     found = WooClient(settings).find_order_by_number(number)
@@ -46,6 +48,7 @@ def order_named(settings: Any, number: str) -> FoundOrder | None:
 def order_now(settings: Any, order_id: int) -> FoundOrder | None:
     """The order with this id as WooCommerce holds it now; None when REST is not configured, the
     shop cannot be reached or does not know it."""
+    settings = effective(settings)
     if not settings.woo_configured:
         return None
     answer = WooClient(settings).get_order(order_id)
@@ -77,7 +80,7 @@ def order_link(settings: Any, order: OrderSnapshot, source_url: str = "") -> str
         if len(segs) >= 2 and segs[-1] == str(order.id):   # pretty: /thanh-toan/order-pay/31/
             path = "/".join(segs[:-2] + [received, str(order.id)]) + "/"
             return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query + [("key", key)]), ""))
-    base = (settings.woo_url or source_url or "").rstrip("/")
+    base = (effective(settings).woo_url or source_url or "").rstrip("/")
     if not base:
         return ""
     return f"{base}/checkout/{received}/{order.id}/?key={key}"

@@ -9,26 +9,28 @@ cancelled and goes on to the note).
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .client import WooAnswer, WooClient
+from .connection import effective
 from ..base import Channel, OutgoingMessage, Outcome, SendResult
 
 AWAITING = ("on-hold", "pending")   # the statuses of an order still waiting for its money
 
 
 class WooCommerceChannel(Channel):
-    def __init__(self, name: str, settings: Any, db: Any = None):
-        super().__init__(name, settings, db)
-        self.client = WooClient(settings) if settings.woo_configured else None
+    @property
+    def client(self) -> WooClient | None:
+        """Made from the settings in force now: a shop connected from the admin since the start counts."""
+        s = effective(self.settings)
+        return WooClient(s) if s.woo_configured else None
 
     @property
     def configured(self) -> bool:
-        return self.client is not None
+        return effective(self.settings).woo_configured
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else "WOO_URL, WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET are not set"
+        return "" if self.configured else ("the shop is not connected (admin > Connect WooCommerce) and WOO_URL, "
+                                           "WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET are not set")
 
     @staticmethod
     def _failed(a: WooAnswer, what: str) -> SendResult:
@@ -36,42 +38,42 @@ class WooCommerceChannel(Channel):
                           detail=f"{what}: {a.detail}")
 
     def send(self, msg: OutgoingMessage) -> SendResult:
-        assert self.client is not None
+        client = self.client
+        assert client is not None
         try:
             action = msg.meta["job"]
             order_id = int(action["order_id"])
         except (ValueError, KeyError, TypeError):
             return SendResult(Outcome.PERMANENT, code="bad-action", detail="not a WooCommerce action")
         if action.get("action") == "mark_paid":
-            a = self.client.mark_paid(order_id, action.get("status", "processing"), action.get("transaction_id"))
+            a = client.mark_paid(order_id, action.get("status", "processing"), action.get("transaction_id"))
             if not a.ok:
                 return self._failed(a, f"marking order {order_id} paid")
         if action.get("action") == "cancel":
-            refused = self._cancel(order_id)
+            refused = self._cancel(client, order_id)
             if refused is not None:
                 return refused
         note = action.get("note")
         if note:
             marker = f"[{msg.id[:12]}]"
-            existing = self.client.notes(order_id)
+            existing = client.notes(order_id)
             if not existing.ok:
                 return self._failed(existing, f"reading notes of order {order_id}")
             if not any(marker in str(n.get("note", "")) for n in existing.data or [] if isinstance(n, dict)):
-                a = self.client.add_note(order_id, f"{note} {marker}")
+                a = client.add_note(order_id, f"{note} {marker}")
                 if not a.ok:
                     return self._failed(a, f"adding a note to order {order_id}")
         done = {"mark_paid": "marked paid", "cancel": "cancelled"}.get(action.get("action"), "note added")
         return SendResult(Outcome.ACCEPTED, code="200", detail=f"order {order_id} {done}", delivered=True)
 
-    def _cancel(self, order_id: int) -> SendResult | None:
+    def _cancel(self, client: WooClient, order_id: int) -> SendResult | None:
         """Cancel an order the shop still holds as awaiting payment; None when it is cancelled now.
 
         The shop may have moved it on since the bridge decided (paid by hand, another gateway): then
         nothing is written and the job fails for good with the reason, for the owner to see. Between
         this read and the write WooCommerce offers no condition, so a change in that instant is not
         seen."""
-        assert self.client is not None
-        now = self.client.get_order(order_id)
+        now = client.get_order(order_id)
         if not now.ok:
             return self._failed(now, f"reading order {order_id}")
         data = now.data if isinstance(now.data, dict) else {}
@@ -82,7 +84,7 @@ class WooCommerceChannel(Channel):
             return SendResult(Outcome.PERMANENT, code="moved-on",
                               detail=f"order {order_id} is {status}{' and paid' if paid else ''} in WooCommerce: "
                                      "changed by the shop meanwhile, not cancelled")
-        a = self.client.cancel(order_id)
+        a = client.cancel(order_id)
         if not a.ok:
             return self._failed(a, f"cancelling order {order_id}")
         return None
