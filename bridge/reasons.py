@@ -44,7 +44,18 @@ def encode(code: str, **params: Any) -> str:
     written as money, or another encoded reason, which is rendered in turn)."""
     if code not in _TEXTS:
         raise KeyError(f"unregistered reason code {code!r}")
-    return json.dumps({"code": code, "p": params}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps({"code": code, "p": {k: _nested(v) for k, v in params.items()}}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _nested(value: Any) -> Any:
+    """A parameter that is itself a reason we wrote is kept as a reason ({"r": ...}) and rendered
+    in turn; every other string (a provider's error text, whatever it looks like) stays text."""
+    if isinstance(value, str):
+        r = decode(value)
+        if r is not None and r.code in _TEXTS:
+            return {"r": {"code": r.code, "p": r.params}}
+    return value
 
 
 def decode(stored: str | None) -> Reason | None:
@@ -72,15 +83,24 @@ def render(stored: str | None, translate: Callable[[str], str] = lambda s: s) ->
     r = decode(stored)
     if r is None:
         return stored or ""
-    params = {k: render(v, translate) if isinstance(v, str) and v.startswith('{"code":') else v
-              for k, v in r.params.items()}
+    return _render(r, translate, 0)
+
+
+def _render(r: Reason, translate: Callable[[str], str], depth: int) -> str:
+    params = {k: _render(Reason(v["r"].get("code", "?"), v["r"].get("p") or {}), translate, depth + 1)
+              if _is_nested(v) and depth < 3 else v for k, v in r.params.items()}
     text = _TEXTS.get(r.code)
-    if text is None:
-        return f"{r.code} {json.dumps(params, ensure_ascii=False)}"
-    try:
-        return translate(text) % params
-    except (KeyError, TypeError, ValueError):   # a translation with a wrong placeholder: the English is right
-        return text % params
+    for template in ((translate(text), text) if text is not None else ()):
+        try:
+            return template % params
+        except (KeyError, TypeError, ValueError):   # a wrong placeholder in a translation: the English is right
+            continue
+    # an unknown code (a row of a newer version) or parameters that do not fit: never nothing, never an error
+    return f"{r.code} {json.dumps(params, ensure_ascii=False, default=str)}"
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("r"), dict) and isinstance(value["r"].get("p", {}), dict)
 
 
 def english(stored: str | None) -> str:

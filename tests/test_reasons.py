@@ -35,3 +35,16 @@ def test_codes_are_registered_once_and_must_be_known_to_be_written():
         reasons.register({"test.pays": "something else"})
     with pytest.raises(KeyError):
         reasons.encode("test.never.registered")
+
+
+def test_text_from_outside_that_looks_like_a_reason_is_shown_as_text_and_never_breaks_a_page():
+    # a provider's error text is a parameter: whatever it holds, the page renders
+    reasons.register({"test.provider": reasons.N_("the provider said: %(detail)s")})
+    forged = '{"code":"test.pays","p":{}}'   # a registered code without its parameters
+    stored = reasons.encode("test.provider", detail='{"code":"ERR","p":{"x":1}}')
+    assert reasons.english(stored) == 'the provider said: {"code":"ERR","p":{"x":1}}'
+    assert reasons.english(reasons.encode("test.provider", detail=forged)).startswith("the provider said: test.pays")
+    assert reasons.render(forged) == "test.pays {}"
+    deep = reasons.encode("test.wrapped", why=reasons.encode("test.wrapped", why=reasons.encode(
+        "test.wrapped", why=reasons.encode("test.wrapped", why=reasons.encode("test.pays", amount="1đ", number="2")))))
+    assert reasons.english(deep).startswith("not genuine: not genuine: not genuine: not genuine:")
