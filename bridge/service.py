@@ -53,7 +53,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[str, str]]:
+def resolve_secrets(settings: Settings, db: Database, shows: bool = True) -> tuple[Settings, dict[str, str]]:
     """Fill the generated secrets from the database, generating each once.
 
     A shop owner without a configured secret still gets signed webhooks and guarded callbacks:
@@ -63,6 +63,9 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     INBOUND_TOKEN (one token for everything, before issue 12) is only a fallback for the secrets
     a provider declares (`inbound_token_fallback`: eSMS still holds CallbackUrls carrying it for
     messages sent before the upgrade). It no longer opens /inbound/fibo or /inbound/notification.
+
+    `shows`: this process prints the banner. A secret made by one that does not (check-config
+    before the first start) stays "generated" until a start that prints it.
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
@@ -81,6 +84,12 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
             existing = db.kv_setdefault(name, legacy)
         changes[name] = existing or db.kv_setdefault(name, new_secret())
         origin[name] = "stored" if existing else "generated"
+        unshown = f"{name}.unshown"
+        if origin[name] == "generated" and not shows:
+            db.kv_set(unshown, "1")
+        elif shows and existing and db.kv_get(unshown) == "1":
+            origin[name] = "generated"
+            db.kv_set(unshown, "0")
     return (settings_with(settings, **changes) if changes else settings), origin
 
 
@@ -131,10 +140,13 @@ def _json_object(raw: str) -> dict[str, Any]:
 
 
 class Bridge:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, shows: bool = False):
+        """`shows`: this process serves the admin or prints the banner, so it makes the one-time
+        admin password and shows what was generated. A command that prints no banner
+        (check-config, send-test, a provider's command) leaves both to the first start that does."""
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
-        self.settings, self.secret_origin = resolve_secrets(settings, self.db)
+        self.settings, self.secret_origin = resolve_secrets(settings, self.db, shows)
         self.secret_warnings = secret_warnings(settings, self.secret_origin,
                                                legacy_stored=bool(self.settings.inbound_token
                                                                   and not settings.inbound_token))
@@ -143,7 +155,7 @@ class Bridge:
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "admin_password",
                                                               *providers.sensitive_fields()))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(
-            self.db, settings.admin_password, settings.password_hash_method)
+            self.db, settings.admin_password, settings.password_hash_method, generate=shows)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.shop_events = ShopEvents(self.db, self.settings, self.rules,
