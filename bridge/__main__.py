@@ -73,6 +73,10 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
         errors.append(f"ALERT_CHANNELS: unknown channel(s) {', '.join(unknown)}; known: {', '.join(b.channels)}")
     if not s.owner_phones:
         warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
+    from . import bank_details
+    bank = bank_details.warning(s, bank_details.count(b.db))
+    if bank:
+        warnings.append(bank)
     warnings.extend(getattr(b, "secret_warnings", []))
     return errors, warnings
 

@@ -32,8 +32,10 @@ PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
 # The provider may have taken it but cannot be asked again safely (no idempotency): it waits for a
 # receipt, the rule's next channel or a person. Below queued: a late "accepted" answer clears the doubt.
 IN_DOUBT = "in-doubt"
-WAITING = (PENDING, SCHEDULED)
-RANK = {PENDING: 0, SCHEDULED: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
+# Never claimed: its text would lack what the owner has not configured yet (bridge/bank_details.py).
+HELD = "held"
+WAITING = (PENDING, SCHEDULED, HELD)
+RANK = {PENDING: 0, SCHEDULED: 0, HELD: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
         CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
@@ -69,6 +71,7 @@ class Draft:
     urgent: bool = True
     payload: dict[str, Any] | None = None   # the rule's extras beyond the text: link button, Zalo template
     fallback_after: float | None = None     # no delivery report within this many seconds: next channel
+    held: str = ""                          # an encoded reason: stored as HELD, not sent until released
 
     @classmethod
     def to_phone(cls, phone: PhoneResult, **kw) -> "Draft":
@@ -91,6 +94,8 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
         status, reason = FAILED, d.problem
     elif not d.sms.text:
         status, reason = FAILED, "template rendered an empty text"
+    elif d.held:
+        status, reason = HELD, d.held
     elif due > t:
         status = SCHEDULED
     row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": d.dedupe_key, "delivery_ref": d.delivery_ref,
@@ -456,7 +461,7 @@ def cancel(db: Database, mid: str, who: str) -> None:
         if row is None:
             raise ValueError(f"no message {mid}")
         if row["status"] not in WAITING:
-            raise ValueError(f"message is {row['status']}: only pending or scheduled messages can be cancelled")
+            raise ValueError(f"message is {row['status']}: only pending, scheduled or held messages can be cancelled")
         if row["lease_until"] and row["lease_until"] > t:
             raise ValueError("message is being sent right now; it can no longer be cancelled")
         q.set_status(c, mid, CANCELLED, f"cancelled by {who}", t)

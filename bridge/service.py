@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, logs, providers
+from . import admin_password, alerts, bank_details, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -330,6 +330,9 @@ class Bridge:
                 lines.append(f"  channel {name:<15}: DRY-RUN ({ch.why_not_configured}); messages are recorded, not sent")
         if not s.owner_phones:
             lines.append("  OWNER_PHONES is empty: no new-order alerts to the owner")
+        bank = bank_details.warning(s, bank_details.count(self.db))
+        if bank:
+            lines.append(f"  WARNING: {bank}")
         lines.extend(f"  WARNING: {w}" for w in self.secret_warnings)
         return "\n".join(lines)
 
