@@ -171,6 +171,7 @@ class Bridge:
         # quiet hours, channel fallback deadlines); tests move it forward instead of sleeping
         self.clock: Callable[[], float] = time.time
         self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
+        self.heard_written: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:
@@ -208,6 +209,7 @@ class Bridge:
     # -- what the outside world tells us (every webhook's normalized events) ------------
     def accept(self, event: Any) -> dict[str, Any]:
         """Act on one normalized event from a webhook; what the answer to the caller reports."""
+        self._heard(getattr(event, "source", ""))
         if isinstance(event, DeliveryReport):
             report = event.report
             if report.provider_retries and report.event is Event.FAILED and event.provider_id:
@@ -279,6 +281,15 @@ class Bridge:
             return {"read": [self.accept(DeliveryReport(event.source, report, pid))["message"]
                              for pid in providers.chat(event.provider).read(self.db, event)]}
         raise TypeError(f"no core handler for {type(event).__name__}")
+
+    def _heard(self, source: str) -> None:
+        """When each source last reached us (a phone's ping counts): the set-up checklist's "seen
+        in the last hour". Written at most once a minute per source and process."""
+        t = self.clock()
+        if not source or t - self.heard_written.get(source, 0.0) < 60:
+            return
+        self.heard_written[source] = t
+        self.db.kv_set(f"heard.{source}", repr(t))
 
     # -- what the owner needs to see at start -----------------------------------------
     def channel_status(self) -> dict[str, dict]:
