@@ -461,7 +461,7 @@ def cancel(db: Database, mid: str, who: str) -> None:
         if row is None:
             raise ValueError(f"no message {mid}")
         if row["status"] not in WAITING:
-            raise ValueError(f"message is {row['status']}: only pending, scheduled or held messages can be cancelled")
+            raise ValueError(f"message is {row['status']}: only pending or scheduled messages can be cancelled")
         if row["lease_until"] and row["lease_until"] > t:
             raise ValueError("message is being sent right now; it can no longer be cancelled")
         q.set_status(c, mid, CANCELLED, f"cancelled by {who}", t)
@@ -492,6 +492,8 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             raise ValueError(f"no message {mid}")
         if never_resent(row):
             raise ValueError(f"message {mid} is an order update (mark paid, order note): never resent")
+        if row["status"] == HELD:   # a copy would carry the text without the bank details
+            raise ValueError(f"message {mid} is held until the bank-transfer details are set: it goes out then")
         if channel in job_channel_names() and kind_of(row) == MESSAGE:
             raise ValueError(f"{channel} carries jobs, not messages: message {mid} cannot be resent through it")
         if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):

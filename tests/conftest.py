@@ -31,6 +31,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WOO = ROOT / "bridge" / "providers" / "woocommerce" / "fixtures"
 SECRET = "test-webhook-secret"  # the secret that signed the captured deliveries
 HEALTH_TOKEN = "test-health-token"   # /healthz?details=1 with it shows what the public answer leaves out
+# The bank-transfer details a shop prints in its transfer message: without them that message is
+# held, not sent (tests/test_bank_details.py), so subprocess tests that send it give them.
+BANK_ENV = {"TRANSFER_BANK": "Vietcombank", "TRANSFER_ACCOUNT": "0071009998887", "TRANSFER_HOLDER": "SHOP DEMO"}
 
 
 def health_details(url: str, token: str = HEALTH_TOKEN, timeout: float = 5) -> dict:

@@ -52,6 +52,8 @@ def test_the_owner_cancels_a_held_message_and_it_stays_cancelled(service_factory
     admin.sign_in()
     page = admin.get(f"/admin/messages/{m['id']}").text
     assert f"/admin/messages/{m['id']}/cancel" in page            # the cancel button is offered
+    admin.post(f"/admin/messages/{m['id']}/resend")                # a copy would lack the account: refused
+    assert len(svc.messages(rule="order-awaiting-transfer")) == 1
     assert admin.post(f"/admin/messages/{m['id']}/cancel").status_code == 302
     assert held_rows(svc)[0]["status"] == "cancelled"
     svc.close()
