@@ -126,10 +126,9 @@ def _one(bridge: Any, c: Any, row: Any) -> int:
         if order["paid_at"] or not rule.matches(row["event"], status=snap.status, payment_method=snap.payment_method):
             store.drop(c, row["id"], CANCELLED, reasons.encode("held_order_settled", number=snap.number), t)
             return 0
-    render = lambda v: bridge.rules.render(rule, v)   # noqa: E731 - the rule's own rendering, twice
-    if needs(render, ctx):
+    if needs(lambda v: bridge.rules.render(rule, v), ctx):
         return 0
-    sms = prepare(render(ctx), rule.unicode)
+    sms = prepare(bridge.rules.render(rule, ctx), rule.unicode)
     extras = bridge.rules.extras(rule, ctx)
     due = t if rule.urgent else (quiet_until(t, bridge.settings.quiet_hours, bridge.settings.timezone) or t)
     return int(store.release(c, row["id"], sms.text, sms.encoding, sms.length, sms.segments,
