@@ -23,10 +23,11 @@ $(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.txt
 init: $(VENV)/.run-deps
 	$(PY) -m bridge init
 
-run: init
+# app.py creates or upgrades the database itself and prints the banner once (no `init` before it)
+run: $(VENV)/.run-deps
 	HOST=$(HOST) PORT=$(PORT) $(PY) app.py
 
-worker: init
+worker: $(VENV)/.run-deps
 	$(PY) -m bridge worker
 
 test: $(VENV)/.test-deps

@@ -14,14 +14,16 @@ from .config import ConfigError, load_settings, settings_with
 from .rules import RulesError
 
 
-def _bridge(run_scheduler: bool):
+def _bridge(run_scheduler: bool, shows: bool = False):
+    """`shows`: the command prints the banner (init, worker), so what is shown once is made and
+    shown here; the others leave it to such a start (service.Bridge)."""
     from .service import Bridge
     settings = load_settings()
-    return Bridge(settings_with(settings, run_scheduler=run_scheduler))
+    return Bridge(settings_with(settings, run_scheduler=run_scheduler), shows=shows)
 
 
 def cmd_init(_args) -> int:
-    b = _bridge(False)
+    b = _bridge(False, shows=True)
     print(b.banner())
     b.shutdown()
     return 0
@@ -42,6 +44,9 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
               + ", ".join(f"{n} ({'live' if c.configured else 'dry-run'})" for n, c in b.channels.items()
                           if n != "dry-run")
               + "".join(f"; {m.summary(b.settings)}" for m in providers.cli_modules() if hasattr(m, "summary")))
+        if not b.admin_password_hash:
+            print("admin password: none yet; the first start (python app.py, make run or python -m bridge init) "
+                  "makes one and prints it once (or set ADMIN_PASSWORD)")
         return 0
     finally:
         b.shutdown()
@@ -68,6 +73,10 @@ def config_problems(b: Any) -> tuple[list[str], list[str]]:
         errors.append(f"ALERT_CHANNELS: unknown channel(s) {', '.join(unknown)}; known: {', '.join(b.channels)}")
     if not s.owner_phones:
         warnings.append("OWNER_PHONES is empty: nobody receives new-order and trouble alerts")
+    from . import bank_details
+    bank = bank_details.warning(s, bank_details.count(b.db))
+    if bank:
+        warnings.append(bank)
     warnings.extend(getattr(b, "secret_warnings", []))
     return errors, warnings
 
@@ -125,7 +134,7 @@ def cmd_worker(_args) -> int:
     """The background jobs without the web surface, for deployments that separate them."""
     settings = load_settings()
     logs.setup(settings.log_level, settings.log_format)
-    b = _bridge(True)
+    b = _bridge(True, shows=True)
     b.start_scheduler()
     print(b.banner(), flush=True)
     stop = threading.Event()

@@ -31,11 +31,13 @@ def end_sessions(db: Database) -> None:
     db.kv_set(GENERATION, secrets.token_urlsafe(16))
 
 
-def resolve(db: Database, configured: str, method: str = "scrypt") -> tuple[str, str | None]:
+def resolve(db: Database, configured: str, method: str = "scrypt", generate: bool = True) -> tuple[str, str | None]:
     """(hash to check against, the new password to print once or None).
 
     A configured password different from the one last seen ends the sessions opened with it.
-    `method` is werkzeug's hash method for a new hash (Settings.password_hash_method)."""
+    `method` is werkzeug's hash method for a new hash (Settings.password_hash_method).
+    `generate` False (a command that prints no banner): none is made, so the first start still
+    shows one; the hash is then "" (nobody can sign in with it)."""
     if configured:
         stored = db.kv_get(KEY)
         if stored and check_password_hash(stored, configured):
@@ -46,8 +48,8 @@ def resolve(db: Database, configured: str, method: str = "scrypt") -> tuple[str,
             end_sessions(db)
         return new_hash, None
     stored = db.kv_get(KEY)
-    if stored:
-        return stored, None
+    if stored or not generate:
+        return stored or "", None
     password = secrets.token_urlsafe(12)
     winner = db.kv_setdefault(KEY, generate_password_hash(password, method=method))
     return winner, password if check_password_hash(winner, password) else None
@@ -62,4 +64,4 @@ def reset(db: Database) -> str:
 
 
 def verify(password_hash: str, given: str) -> bool:
-    return bool(given) and check_password_hash(password_hash, given)
+    return bool(given) and bool(password_hash) and check_password_hash(password_hash, given)

@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts
+from . import alerts, bank_details, setup_checklist
 from . import providers
 from .payments import expiry
 from .store import messages
@@ -55,6 +55,12 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="finish stranded inbound SMS", **common)
     scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
                       name="owner alerts", **common)
+    scheduler.add_job(lambda: bank_details.release(bridge), "interval", seconds=bank_details.EVERY,
+                      id="release_held", name="send the messages held for the bank-transfer details once they are set",
+                      next_run_time=start, **common)
+    scheduler.add_job(lambda: setup_checklist.check_public_url(bridge), "interval", seconds=setup_checklist.EVERY,
+                      id="check_public_url", name="does PUBLIC_URL reach this service (set-up checklist)",
+                      next_run_time=start, **common)
     if s.payment_expire_hours > 0:
         scheduler.add_job(lambda: expiry.run(bridge), "interval", seconds=expiry.EVERY, id="payment_expiry",
                           name="cancel bank-transfer orders unpaid past PAYMENT_EXPIRE_HOURS", **common)

@@ -34,8 +34,10 @@ PENDING, SCHEDULED, QUEUED, SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED = (
 # The provider may have taken it but cannot be asked again safely (no idempotency): it waits for a
 # receipt, the rule's next channel or a person. Below queued: a late "accepted" answer clears the doubt.
 IN_DOUBT = "in-doubt"
-WAITING = (PENDING, SCHEDULED)
-RANK = {PENDING: 0, SCHEDULED: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
+# Never claimed: its text would lack what the owner has not configured yet (bridge/bank_details.py).
+HELD = "held"
+WAITING = (PENDING, SCHEDULED, HELD)
+RANK = {PENDING: 0, SCHEDULED: 0, HELD: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DELIVERED: 3, FAILED: 3, DRY_RUN: 3,
         CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
@@ -78,6 +80,7 @@ reasons.register({
     "outbox.not_waiting": N_("only waiting or scheduled messages can be cancelled (this one is %(status)s)"),
     "outbox.being_sent": N_("the message is being sent right now; it can no longer be cancelled"),
     "outbox.never_resent": N_("message %(mid)s is an order update (mark paid, order note): never resent"),
+    "outbox.held_no_resend": N_("message %(mid)s is held until the bank-transfer details are set: it goes out then"),
     "outbox.job_channel": N_("%(channel)s carries jobs, not messages: message %(mid)s cannot be resent through it"),
     "outbox.own_channel_only": N_("%(mid)s is a job: it is only resent through its own channel"),
     "outbox.no_recipient": N_("the message has no usable recipient"),
@@ -116,6 +119,7 @@ class Draft:
     urgent: bool = True
     payload: dict[str, Any] | None = None   # the rule's extras beyond the text: link button, Zalo template
     fallback_after: float | None = None     # no delivery report within this many seconds: next channel
+    held: str = ""                          # an encoded reason: stored as HELD, not sent until released
 
     @classmethod
     def to_phone(cls, phone: PhoneResult, **kw) -> "Draft":
@@ -139,6 +143,8 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
         status, reason = FAILED, d.problem
     elif not d.sms.text:
         status, reason = FAILED, reasons.encode("outbox.empty_text")
+    elif d.held:
+        status, reason = HELD, d.held
     elif due > t:
         status = SCHEDULED
     row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": d.dedupe_key, "delivery_ref": d.delivery_ref,
@@ -534,6 +540,8 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             raise Refused("outbox.no_message", mid=mid)
         if never_resent(row):
             raise Refused("outbox.never_resent", mid=mid)
+        if row["status"] == HELD:   # a copy would carry the text without the bank details
+            raise Refused("outbox.held_no_resend", mid=mid)
         if channel in job_channel_names() and kind_of(row) == MESSAGE:
             raise Refused("outbox.job_channel", channel=channel, mid=mid)
         if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, logs, providers
+from . import admin_password, alerts, bank_details, logs, providers
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -54,7 +54,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[str, str]]:
+def resolve_secrets(settings: Settings, db: Database, shows: bool = True) -> tuple[Settings, dict[str, str]]:
     """Fill the generated secrets from the database, generating each once.
 
     A shop owner without a configured secret still gets signed webhooks and guarded callbacks:
@@ -64,6 +64,9 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
     INBOUND_TOKEN (one token for everything, before issue 12) is only a fallback for the secrets
     a provider declares (`inbound_token_fallback`: eSMS still holds CallbackUrls carrying it for
     messages sent before the upgrade). It no longer opens /inbound/fibo or /inbound/notification.
+
+    `shows`: this process prints the banner. A secret made by one that does not (check-config
+    before the first start) stays "generated" until a start that prints it.
     """
     origin: dict[str, str] = {}
     changes: dict[str, str] = {}
@@ -82,6 +85,12 @@ def resolve_secrets(settings: Settings, db: Database) -> tuple[Settings, dict[st
             existing = db.kv_setdefault(name, legacy)
         changes[name] = existing or db.kv_setdefault(name, new_secret())
         origin[name] = "stored" if existing else "generated"
+        unshown = f"{name}.unshown"
+        if origin[name] == "generated" and not shows:
+            db.kv_set(unshown, "1")
+        elif shows and existing and db.kv_get(unshown) == "1":
+            origin[name] = "generated"
+            db.kv_set(unshown, "0")
     return (settings_with(settings, **changes) if changes else settings), origin
 
 
@@ -132,10 +141,13 @@ def _json_object(raw: str) -> dict[str, Any]:
 
 
 class Bridge:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, shows: bool = False):
+        """`shows`: this process serves the admin or prints the banner, so it makes the one-time
+        admin password and shows what was generated. A command that prints no banner
+        (check-config, send-test, a provider's command) leaves both to the first start that does."""
         self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
         self.db.migrate()
-        self.settings, self.secret_origin = resolve_secrets(settings, self.db)
+        self.settings, self.secret_origin = resolve_secrets(settings, self.db, shows)
         self.secret_warnings = secret_warnings(settings, self.secret_origin,
                                                legacy_stored=bool(self.settings.inbound_token
                                                                   and not settings.inbound_token))
@@ -144,7 +156,7 @@ class Bridge:
         logs.add_secrets(getattr(self.settings, n) for n in (*GENERATED_SECRETS, "inbound_token", "admin_password",
                                                               *providers.sensitive_fields()))
         self.admin_password_hash, self.new_admin_password = admin_password.resolve(
-            self.db, settings.admin_password, settings.password_hash_method)
+            self.db, settings.admin_password, settings.password_hash_method, generate=shows)
         self.channels = load_channels(self.settings, self.db)
         self.rules = load_rules(self.settings.mappings_dir, tuple(self.channels), sample_contexts(self.settings))
         self.rules.overrides = Overrides(self.db)   # the owner's edits from the admin, in every process
@@ -163,6 +175,7 @@ class Bridge:
         # quiet hours, channel fallback deadlines); tests move it forward instead of sleeping
         self.clock: Callable[[], float] = time.time
         self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
+        self.heard_written: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:
@@ -200,6 +213,7 @@ class Bridge:
     # -- what the outside world tells us (every webhook's normalized events) ------------
     def accept(self, event: Any) -> dict[str, Any]:
         """Act on one normalized event from a webhook; what the answer to the caller reports."""
+        self._heard(getattr(event, "source", ""))
         if isinstance(event, DeliveryReport):
             report = event.report
             if report.provider_retries and report.event is Event.FAILED and event.provider_id:
@@ -272,6 +286,15 @@ class Bridge:
                              for pid in providers.chat(event.provider).read(self.db, event)]}
         raise TypeError(f"no core handler for {type(event).__name__}")
 
+    def _heard(self, source: str) -> None:
+        """When each source last reached us (a phone's ping counts): the set-up checklist's "seen
+        in the last hour". Written at most once a minute per source and process."""
+        t = self.clock()
+        if not source or t - self.heard_written.get(source, 0.0) < 60:
+            return
+        self.heard_written[source] = t
+        self.db.kv_set(f"heard.{source}", repr(t))
+
     # -- what the owner needs to see at start -----------------------------------------
     def channel_status(self) -> dict[str, dict]:
         """Each channel live or dry-run, and why (healthz, the admin dashboard and settings)."""
@@ -322,6 +345,9 @@ class Bridge:
                 lines.append(f"  channel {name:<15}: DRY-RUN ({ch.why_not_configured}); messages are recorded, not sent")
         if not s.owner_phones:
             lines.append("  OWNER_PHONES is empty: no new-order alerts to the owner")
+        bank = bank_details.warning(s, bank_details.count(self.db))
+        if bank:
+            lines.append(f"  WARNING: {bank}")
         lines.extend(f"  WARNING: {w}" for w in self.secret_warnings)
         return "\n".join(lines)
 

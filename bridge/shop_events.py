@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import providers, reasons
+from . import bank_details, providers, reasons
 from .config import Settings
 from .context import customer_context, order_context
 from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
@@ -261,13 +261,17 @@ class ShopEvents:
         else:
             phones = [customer_phone]
         text = self.rules.render(rule, ctx)
+        needed = bank_details.needs(lambda v: self.rules.render(rule, v), ctx)
+        if needed:
+            log.warning("rule %s: held, not sent: its text prints %s, empty now", rule.name, ", ".join(needed))
         n = 0
         for raw in phones:
             draft = Draft.to_phone(
                 normalize_phone(raw), dedupe_key=f"{key}:{rule.name}:{raw}", rule=rule.name, event=rule.event,
                 audience=rule.to, channels=rule.channels, sms=prepare(text, rule.unicode), order_id=order_id,
                 customer_id=customer_id, delivery_ref=delivery_ref, urgent=rule.urgent,
-                payload=self.rules.extras(rule, ctx), fallback_after=rule.fallback_after)
+                payload=self.rules.extras(rule, ctx), fallback_after=rule.fallback_after,
+                held=bank_details.held_reason(needed) if needed else "")
             if enqueue(c, draft, self.settings.quiet_hours, self.settings.timezone):
                 n += 1
         return n

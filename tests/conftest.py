@@ -8,10 +8,13 @@ import hmac
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +31,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WOO = ROOT / "bridge" / "providers" / "woocommerce" / "fixtures"
 SECRET = "test-webhook-secret"  # the secret that signed the captured deliveries
 HEALTH_TOKEN = "test-health-token"   # /healthz?details=1 with it shows what the public answer leaves out
+# The bank-transfer details a shop prints in its transfer message: without them that message is
+# held, not sent (tests/test_bank_details.py), so subprocess tests that send it give them.
+BANK_ENV = {"TRANSFER_BANK": "Vietcombank", "TRANSFER_ACCOUNT": "0071009998887", "TRANSFER_HOLDER": "SHOP DEMO"}
 
 
 def health_details(url: str, token: str = HEALTH_TOKEN, timeout: float = 5) -> dict:
@@ -228,6 +234,7 @@ class ServiceProcess:
     """`python app.py` as a child process, for crash (kill -9) and start-up tests."""
 
     def __init__(self, env: dict[str, str], port: int | None = None, cwd: Path = ROOT):
+        self.chosen = port is None   # a port of ours: another may be taken if someone beats us to it
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
@@ -238,19 +245,46 @@ class ServiceProcess:
 
     def start(self, timeout: float = 20.0) -> "ServiceProcess":
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(3):
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+            if self._healthy(timeout):
+                return self
+            # free_port() gave the port back before our child took it: another test's service may
+            # hold it now (the child says so and exits); ours starts on another one
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.env["PORT"] = str(self.port)
+        raise AssertionError(f"no free port for the service:\n{self.output()}")
+
+    def _healthy(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self.chosen and self.proc.returncode == 1 and "already in use" in self.output():
+                    return False
                 raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                if self._answers_for_itself():
+                    return True
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"service did not become healthy:\n{self.output()}")
+
+    def _answers_for_itself(self) -> bool:
+        """A 200 on our port is not enough: /healthz?probe=<nonce> stores the nonce in the
+        answering service's database, so finding it in ours proves the answer came from our child."""
+        nonce = uuid.uuid4().hex
+        if requests.get(self.url + "/healthz", params={"probe": nonce}, timeout=1).status_code != 200:
+            return False
+        db = self.cwd / self.env.get("BRIDGE_DB", "data/bridge.db")
+        try:
+            with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)) as c:
+                row = c.execute("SELECT value FROM kv WHERE key='setup.probe'").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == nonce
 
     def output(self) -> str:
         try:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from bridge import reasons
-from tests.conftest import HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, health_details, signed_headers, wait_until
+from tests.conftest import BANK_ENV, HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, health_details, signed_headers, wait_until
 from tests.orders import order_body
 
 
@@ -34,7 +34,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_doubles_nothing(tmp_path, fake_
         "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "ESMS_TIMEOUT": "3",
         "SEND_CONCURRENCY": "4", "WORKER_INTERVAL": "0.1", "SEND_LEASE": "1", "SEND_BACKOFF_BASE": "0.1",
-        "SEND_BACKOFF_MAX": "0.5", "OWNER_PHONES": "", "SHOP_NAME": "Shop Demo",
+        "SEND_BACKOFF_MAX": "0.5", "OWNER_PHONES": "", "SHOP_NAME": "Shop Demo", **BANK_ENV,
     }
     svc = ServiceProcess(env).start()
     accepted: list[int] = []
@@ -127,7 +127,7 @@ def test_web_and_worker_as_separate_processes(tmp_path, fake_esms):
         "BRIDGE_DB": str(tmp_path / "bridge.db"), "MAPPINGS_DIR": str(ROOT / "mappings"), "WOO_WEBHOOK_SECRET": SECRET,
         "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "OWNER_PHONES": "",
-        "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0", "HEALTH_TOKEN": HEALTH_TOKEN,
+        "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0", "HEALTH_TOKEN": HEALTH_TOKEN, **BANK_ENV,
     }
     web = ServiceProcess(env).start()
     try:
@@ -168,7 +168,7 @@ def test_the_web_process_wakes_the_worker_process_at_once(tmp_path, fake_esms, d
     env = {
         "BRIDGE_DB": str(data / "bridge.db"), "WOO_WEBHOOK_SECRET": SECRET, "ESMS_API_KEY": fake_esms.api_key,
         "ESMS_SECRET_KEY": fake_esms.secret_key, "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url,
-        "OWNER_PHONES": "", "WORKER_INTERVAL": "30", "RUN_SCHEDULER": "0",
+        "OWNER_PHONES": "", "WORKER_INTERVAL": "30", "RUN_SCHEDULER": "0", **BANK_ENV,
     }
     web = ServiceProcess(env).start()
     worker = subprocess.Popen([sys.executable, "-m", "bridge", "worker"], cwd=ROOT,

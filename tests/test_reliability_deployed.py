@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import (ROOT, SECRET, ServiceProcess, esms_settings, free_port, health_details, signed_headers,
+from tests.conftest import (BANK_ENV, ROOT, SECRET, ServiceProcess, esms_settings, free_port, health_details, signed_headers,
                             wait_until)
 from tests.orders import order_body
 
@@ -44,7 +44,7 @@ class Deployment:
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_"))},
                     "BRIDGE_DB": str(self.db_path), "WOO_WEBHOOK_SECRET": SECRET, "FIBO_TOKEN": TOKEN, "FIBO_PAYMENTS": "confirm",
                     "PUBLIC_URL": self.url, "LOG_LEVEL": "WARNING", "GUNICORN_WORKERS": str(workers),
-                    "QUIET_HOURS": "off", **env}
+                    "QUIET_HOURS": "off", **BANK_ENV, **env}
         self.log_path = tmp_path / "deployment.log"
         self.log = open(self.log_path, "ab")
         self.web: subprocess.Popen | None = None

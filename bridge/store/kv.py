@@ -51,7 +51,7 @@ def lease(db: Database, key: str) -> tuple[str | None, float | None]:
     return (row["value"], row["updated_at"]) if row else (None, None)
 
 
-def probe_write(path: str, key: str, timeout: float) -> str:
+def probe_write(path: str, key: str, timeout: float, value: str = "ok") -> str:
     """'' when a write transaction on a fresh connection commits within `timeout`, else why not."""
     try:
         c = sqlite3.connect(path, timeout=timeout, isolation_level=None)
@@ -62,7 +62,7 @@ def probe_write(path: str, key: str, timeout: float) -> str:
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
-                      " value=excluded.value, updated_at=excluded.updated_at", (key, "ok", time.time()))
+                      " value=excluded.value, updated_at=excluded.updated_at", (key, value, time.time()))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")

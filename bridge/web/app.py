@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.setup(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    b = Bridge(settings)
+    b = Bridge(settings, shows=True)   # it serves the admin: the one-time password is made here
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from .. import providers
+from .. import providers, setup_checklist
 from ..outbox import counts
 from ..payments.generic import DRIFT_WINDOW, unknown_layouts
 from ..store import kv
@@ -33,8 +33,12 @@ PROBE_BUSY_TIMEOUT = 2.0   # seconds a probe waits for another writer (Docker's 
 PROBE_KEY = "health.probe"
 
 
-def write_probe(b: Bridge, timeout: float = PROBE_BUSY_TIMEOUT) -> str:
-    """'' when a write transaction commits within `timeout`, else why not."""
+def write_probe(b: Bridge, timeout: float = PROBE_BUSY_TIMEOUT, probe: str = "") -> str:
+    """'' when a write transaction commits within `timeout`, else why not. A `probe` (the set-up
+    checklist asking through PUBLIC_URL, bridge/setup_checklist.py) is what that write stores, so
+    the asker sees its request reached a process of this very service (its database)."""
+    if probe and setup_checklist.PROBE_SHAPE.fullmatch(probe):
+        return kv.probe_write(b.settings.db_path, setup_checklist.PROBE_KEY, timeout, probe)
     return kv.probe_write(b.settings.db_path, PROBE_KEY, timeout)
 
 
@@ -47,9 +51,9 @@ def _scheduler(b: Bridge) -> dict[str, Any]:
     return {"running": bool(sched and sched.running), "in_process": b.settings.run_scheduler, "jobs": jobs}
 
 
-def check(b: Bridge) -> tuple[bool, str, dict[str, Any]]:
+def check(b: Bridge, probe: str = "") -> tuple[bool, str, dict[str, Any]]:
     """(ok, why not, scheduler state)."""
-    problem = write_probe(b)
+    problem = write_probe(b, probe=probe)
     scheduler = _scheduler(b)
     if not problem and b.settings.run_scheduler and not scheduler["running"]:
         problem = "the in-process scheduler is not running"
@@ -111,7 +115,7 @@ def healthz():
                               "/healthz without ?details says only ok or not")
         body, ok = details(b)
         return jsonify(body), 200 if ok else 503
-    ok, problem, _ = check(b)
+    ok, problem, _ = check(b, request.args.get("probe", ""))
     if not ok:
         log.warning("health check failed: %s", problem)
     resp = jsonify({"ok": ok})

@@ -16,6 +16,7 @@ PROVIDER = Provider(
     secrets={"smsgate_signing_key": "SMSGATE_SIGNING_KEY"},
     sensitive=("smsgate_password",),
     endpoints="bridge.providers.smsgate.webhook:endpoints",
+    checklist="bridge.providers.smsgate.checklist:steps",
     # A phone refuses a message id it already has; another phone has never seen it.
     retry_safety={"smsgate": "device"},
     payment_trust="bridge.providers:authenticated",   # signed requests (or its own bearer token)

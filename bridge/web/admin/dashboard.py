@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import jsonify, render_template
+from flask import jsonify, render_template, url_for
+from flask_babel import gettext as _
 
-from ... import providers
+from ... import providers, setup_checklist
+from ...store import held as held_messages
 from ...payments.generic import DRIFT_WINDOW, unknown_layouts
 from ...payments.handler import CONFIRM, OVERPAID, REJECT_SPOOF
 from ...payments.latency import latencies
@@ -63,15 +65,40 @@ def chart_svg(days: list[dict[str, Any]], width: int = 640, height: int = 180) -
     return {"width": width, "height": height, "bars": bars, "labels": labels, "top": top}
 
 
+def _said(text: str, params: dict[str, str]) -> str:
+    """A step's English sentence in the reader's language, its parameters filled in."""
+    if not text:
+        return ""
+    try:
+        return _(text) % params if params else _(text)
+    except (KeyError, TypeError, ValueError):   # a translation with a wrong placeholder: the English is right
+        return text % params if params else text
+
+
+def checklist(b: Any) -> list[dict[str, Any]]:
+    """The set-up steps as the page shows them: translated, each with its link."""
+    out = []
+    for st in setup_checklist.steps(b):
+        params = dict(st.params)
+        endpoint, _hash, anchor = st.endpoint.partition("#")
+        url = endpoint if endpoint.startswith(("http://", "https://")) else url_for(endpoint) if endpoint else ""
+        out.append({"key": st.key, "state": st.state, "title": _said(st.title, params),
+                    "hint": _said(st.hint, params), "url": url + (f"#{anchor}" if anchor else "")})
+    return out
+
+
 @bp.get("/")
 def dashboard():
     b = bridge()
     db = b.db
     days = _per_day(db)
+    steps = checklist(b)
     return render_template(
-        "admin/dashboard.html", today=_period(db, day_start(0)), week=_period(db, day_start(6)),
+        "admin/dashboard.html", steps=steps, steps_todo=sum(st["state"] == setup_checklist.TODO for st in steps),
+        held=[dict(r) for r in held_messages.held(db, 5)], held_count=held_messages.count(db),
+        today=_period(db, day_start(0)), week=_period(db, day_start(6)),
         review_count=len(review_queue(db)), status_items=providers.status_items(b), latencies=latencies(db, b.clock()),
-        devices=b.device_status(), chart=chart_svg(days), days=days, channels=b.channel_status(),
+        devices=b.device_status(), chart=chart_svg(days), days=days,
         unknown_layouts=unknown_layouts(db, b.clock() - DRIFT_WINDOW))
 
 

@@ -16,6 +16,7 @@ MESSAGE_STATUSES = {
     "pending": N_("waiting"), "scheduled": N_("scheduled"), "queued": N_("accepted by the provider"),
     "sent": N_("sent"), "delivered": N_("delivered"), "failed": N_("failed"), "dry-run": N_("dry-run (not sent)"),
     "cancelled": N_("cancelled"), "in-doubt": N_("in doubt"),
+    "held": N_("held: bank details missing"),
 }
 
 PAYMENT_DECISIONS = {
