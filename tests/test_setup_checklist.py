@@ -10,7 +10,7 @@ from werkzeug.serving import make_server
 
 from bridge import setup_checklist
 from bridge.envparse import bank_accounts
-from tests.conftest import POLL_INTERVAL, esms_settings, smsgate_settings
+from tests.conftest import POLL_INTERVAL, esms_settings, smsgate_settings, woo_settings
 from tests.test_admin import PASSWORD, Admin
 
 FRESH = dict(admin_password=PASSWORD, transfer_bank="", transfer_account="", transfer_holder="", owner_phones=())
@@ -52,7 +52,9 @@ def test_a_fresh_install_shows_every_core_step_to_do_in_vietnamese(service_facto
     svc = service_factory(**FRESH)
     html, states = steps_of(svc)
     assert 'id="setup"' in html and "Danh sách việc cần làm" in html
-    assert states == {"sending": "info", "bank": "todo", "receiving": "todo", "public_url": "todo"}
+    assert states == {"sending": "info", "bank": "todo", "receiving": "todo", "public_url": "todo",
+                      "woocommerce": "todo"}   # the shop provider's own step: not connected yet
+    assert 'href="/admin/woocommerce"' in step_html(html, "woocommerce")
     assert "ghi lại, không gửi" in step_html(html, "sending")                    # dry-run said plainly
     assert "TRANSFER_BANK, TRANSFER_ACCOUNT, TRANSFER_HOLDER" in step_html(html, "bank")
     assert "BANK_ACCOUNTS" in step_html(html, "receiving")
@@ -121,15 +123,20 @@ def test_the_phone_step_appears_with_smsgate_and_is_done_once_the_phone_reports(
     assert states["smsgate"] == "todo" and "giờ qua" in step_html(html, "smsgate")
 
 
-def test_the_checklist_gives_way_to_one_line_when_everything_is_done(service_factory, fake_esms):
-    svc = service_factory(**{**FRESH, "transfer_bank": "Vietcombank", "transfer_account": "0071009998887",
-                             "transfer_holder": "SHOP DEMO"}, **esms_settings(fake_esms))
+def test_the_checklist_gives_way_to_one_line_when_everything_is_done(service_factory, fake_esms, woo):
+    shop = {"transfer_bank": "Vietcombank", "transfer_account": "0071009998887", "transfer_holder": "SHOP DEMO",
+            **woo_settings(woo), **esms_settings(fake_esms)}
+    svc = service_factory(**{**FRESH, **shop})
     front = Served(svc.app)
     try:
-        done = service_factory(**{**FRESH, "db_path": svc.settings.db_path, "public_url": front.url,
-                                  "transfer_bank": "Vietcombank", "transfer_account": "0071009998887",
-                                  "transfer_holder": "SHOP DEMO"}, **esms_settings(fake_esms))
+        done = service_factory(**{**FRESH, **shop, "db_path": svc.settings.db_path, "public_url": front.url})
         assert setup_checklist.check_public_url(done.bridge) == "reached"
+        html, states = steps_of(done)
+        assert states == {"sending": "done", "bank": "done", "receiving": "done", "public_url": "done",
+                          "woocommerce": "todo"}   # the shop's webhooks are not there yet
+        a = Admin(done)
+        a.sign_in()
+        a.post("/admin/woocommerce/connect")        # the owner's one click creates them
         html, _ = steps_of(done)
     finally:
         front.close()
