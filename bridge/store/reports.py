@@ -238,3 +238,59 @@ def layouts_by_bank(db: Database, families: tuple[str, ...], since: float = 0.0)
     marks = ", ".join("?" for _ in families)
     return db.query(f"SELECT bank, COUNT(*) AS n FROM transactions WHERE family IN ({marks}) AND created_at >= ?"
                     " GROUP BY bank ORDER BY n DESC, bank", (*families, since))
+
+
+# -- the monthly report (admin/report) ---------------------------------------------------------
+# Statuses of a message that went to a provider; a failed one is counted but not costed (a
+# provider that refused or could not deliver a message does not bill it). Pending, scheduled,
+# dry-run and cancelled messages never left: they are not in the report.
+REPORT_STATUSES = ("queued", "sent", "delivered", "failed", "in-doubt")
+
+
+def month_messages(db: Database, start: float, end: float) -> list[sqlite3.Row]:
+    """Per channel and template (rule) for messages created in [start, end): messages, SMS parts,
+    delivered, failed, and what is billed (sends and parts, a part at least per send, as
+    prices.cost counts them)."""
+    marks = ", ".join("?" for _ in REPORT_STATUSES)
+    return db.query(
+        "SELECT COALESCE(channel, '') AS channel, COALESCE(rule, '') AS rule, COUNT(*) AS messages,"
+        " SUM(COALESCE(segments, 0)) AS parts, SUM(status = 'delivered') AS delivered,"
+        " SUM(status = 'failed') AS failed, SUM(status != 'failed') AS billed_sends,"
+        " SUM(CASE WHEN status != 'failed' THEN MAX(1, COALESCE(segments, 0)) ELSE 0 END) AS billed_parts"
+        f" FROM messages WHERE created_at >= ? AND created_at < ? AND {IS_MESSAGE} AND status IN ({marks})"
+        " GROUP BY 1, 2 ORDER BY 1, 2", (start, end, *REPORT_STATUSES))
+
+
+# An order marked paid in the month with the transaction that paid it; "by hand" when a person
+# confirmed that transaction from the review queue (review_action set), automatic otherwise.
+_PAID_IN = ("orders o JOIN transactions t ON t.id = o.paid_transaction"
+            " WHERE o.paid_at >= ? AND o.paid_at < ?")
+
+
+def month_payments(db: Database, start: float, end: float) -> sqlite3.Row:
+    """Payments confirmed in [start, end): count and amount, automatically and by hand."""
+    return db.one(
+        "SELECT COALESCE(SUM(t.review_action IS NULL), 0) AS auto,"
+        " COALESCE(SUM(CASE WHEN t.review_action IS NULL THEN t.amount ELSE 0 END), 0) AS auto_amount,"
+        " COALESCE(SUM(t.review_action IS NOT NULL), 0) AS by_hand,"
+        " COALESCE(SUM(CASE WHEN t.review_action IS NOT NULL THEN t.amount ELSE 0 END), 0) AS by_hand_amount"
+        f" FROM {_PAID_IN}", (start, end))
+
+
+def month_confirmation_median(db: Database, start: float, end: float, by_hand: bool) -> tuple[int, float | None]:
+    """(count, median seconds) from the bank's own transaction time to our finished WooCommerce
+    write, over the payments confirmed in [start, end) automatically or by hand (as
+    payments/latency.py measures it: nearest rank, a clock ahead of the bank's counts as 0).
+    Payments without a bank time (a source that reports none) are not counted."""
+    joined = ("orders o JOIN transactions t ON t.id = o.paid_transaction"
+              " JOIN messages m ON m.dedupe_key = 'tx:' || t.id || ':mark-paid'"
+              " WHERE o.paid_at >= ? AND o.paid_at < ? AND (t.review_action IS NOT NULL) = ?"
+              " AND t.bank_time IS NOT NULL AND m.delivered_at IS NOT NULL")
+    params = (start, end, int(by_hand))
+    n = db.scalar(f"SELECT COUNT(*) FROM {joined}", params)
+    if not n:
+        return 0, None
+    rank = -(-n // 2)   # nearest rank: ceil(n / 2)
+    median = db.scalar(f"SELECT MAX(0.0, m.delivered_at - t.bank_time) AS s FROM {joined} ORDER BY s LIMIT 1 OFFSET ?",
+                       (*params, rank - 1))
+    return n, float(median)
