@@ -13,6 +13,7 @@ import pytest
 
 from bridge.store import messages as stored_messages, orders as stored_orders, payments as stored_payments
 from bridge.store.prices import PER_MESSAGE, PER_PART, Price, set_prices
+from tests.browser import assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.test_admin import PASSWORD, Admin
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -173,3 +174,28 @@ def test_the_report_is_behind_sign_in(svc):
     for path in ("/admin/report", "/admin/report.csv?month=2026-11"):
         r = c.get(path)
         assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+
+
+def test_the_report_fits_a_phone_with_a_busy_month(browser, november):
+    """Many templates on three channels, long template names, costs in the millions: each table
+    row is a card at 390 px and nothing sticks out."""
+    rules = ("order-awaiting-transfer", "order-processing", "order-completed", "payment-confirmed",
+             "owner-new-order", "customer-welcome", "payment-expired-reminder-with-a-rather-long-template-name")
+    for i, rule in enumerate(rules):
+        for channel in ("esms", "smsgate", "messenger-for-the-shop-fanpage"):
+            for k in range(3):
+                message(november, local(2026, 11, 2 + i, 10, k), channel, rule, 1 + k % 3, "delivered")
+    set_prices(november.db, {"esms": Price("esms", 1_250_000, PER_PART)})
+    for width in ("phone", "desktop"):
+        context, page, refused = new_page(browser, width)
+        sign_in(page, november.url, PASSWORD)
+        page.goto(november.url + "/admin/report?month=2026-11")
+        assert page.locator("#month").inner_text() == "2026-11"
+        assert page.locator("#templates tbody tr").count() == 3 + len(rules) * 3   # esms payment-confirmed was in the month already
+        assert_fits(page, f"the report at {width}")
+        shot(page, "report", width)
+        page.click("#prev-month")
+        page.wait_for_url("**month=2026-10")
+        assert_fits(page, f"October's report at {width}")
+        assert not refused, refused
+        context.close()
