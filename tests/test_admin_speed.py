@@ -138,3 +138,16 @@ def test_a_text_matching_many_rows_gives_the_same_page_walked_in_time_order(db):
                 f"SELECT id FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where} ORDER BY m.created_at"
                 " DESC, m.rowid DESC LIMIT 20 OFFSET 5) ORDER BY created_at DESC, rowid DESC", tuple(params))])
         assert pages[0] == pages[1] and pages[0], f
+
+
+def test_a_messages_copies_are_its_resends_only(db):
+    add(db, "a")
+    add(db, "ab")
+    for key, mid in (("resend:a:1", "c1"), ("resend:a:10", "c2"), ("resend:ab:1", "c3"), ("resend:a;x", "c4"),
+                     ("resend:a", "c5")):
+        add(db, mid)
+        with db.tx() as c:
+            c.execute("UPDATE messages SET dedupe_key=? WHERE id=?", (key, mid))
+    assert [r["id"] for r in stored.copies(db, "a")] == ["c1", "c2"]
+    with db.tx() as c:
+        assert stored.count_copies(c, "a") == 2 and stored.count_copies(c, "ab") == 1
