@@ -148,6 +148,9 @@ def test_this_month_by_default_and_a_wrong_month_said_so(admin, svc):
     r = admin.get("/admin/report?month=2026-13")
     assert r.status_code == 200 and f'id="month">{this}<' in r.text and "2026-13" in r.text
     assert 'class="flash error"' in r.text
+    r = admin.get("/admin/report.csv?month=11-2026")
+    assert r.status_code == 400 and "11-2026" in r.text and r.mimetype == "text/html"
+    assert admin.get("/admin/report.csv").headers["Content-Disposition"].endswith(f'report-{this}.csv"')
 
 
 def test_the_csv_has_the_same_figures_safe_for_a_spreadsheet(admin, november):

@@ -145,7 +145,12 @@ def _rate(line: Line) -> str:
 
 @bp.get("/report.csv")
 def report_csv():
-    month = _month_arg()
+    month = request.args.get("month", "").strip() or this_month()
+    try:
+        month_bounds(month)
+    except ValueError:   # a download has no page to show a note on: the error is the answer
+        return render_template("admin/error.html", title="400",
+                               message=_("“%(month)s” is not a month (YYYY-MM).", month=month[:20])), 400
     rep = build(bridge().db, month)
     out = io.StringIO()
     w = csv.writer(out)
