@@ -43,6 +43,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbound.py
 	$(PY) bench/match.py
+	$(PY) bench/admin_pages.py
 
 soak: $(VENV)/.test-deps
 	$(PY) bench/soak.py --minutes 10

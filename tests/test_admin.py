@@ -196,6 +196,8 @@ def test_messages_search_filters_and_pages(admin, svc):
 def test_message_detail_and_resend_on_the_same_or_another_channel(admin, svc, fake_esms):
     named_order(svc, 501)
     wait_until(lambda: len(fake_esms.accepted) == 2, what="customer SMS and owner alert")
+    # eSMS answered; the worker records its id in the same breath, not before the fake counts it
+    wait_until(lambda: any(x["provider_id"] for x in svc.messages(audience="customer")), what="eSMS's id recorded")
     m = next(x for x in svc.messages() if x["audience"] == "customer")
     html = admin.get(f"/admin/messages/{m['id']}").text
     assert "accepted by eSMS" in html and m["provider_id"] in html  # attempt + provider answer

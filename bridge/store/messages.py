@@ -29,13 +29,21 @@ def insert(c: sqlite3.Connection, row: dict[str, Any], ignore_duplicate: bool) -
     return bool(cur.rowcount)
 
 
+# A resend's dedupe key is "resend:<id>:<n>": the copies of a message are the keys between
+# "resend:<id>:" and "resend:<id>;" (';' follows ':'), a range of the unique index (a LIKE,
+# case-insensitive, could not use it and read every row).
+def _copies_range(mid: str) -> tuple[str, str]:
+    return f"resend:{mid}:", f"resend:{mid};"
+
+
 def count_copies(c: sqlite3.Connection, mid: str) -> int:
-    return c.execute("SELECT COUNT(*) FROM messages WHERE dedupe_key LIKE ?", (f"resend:{mid}:%",)).fetchone()[0]
+    return c.execute("SELECT COUNT(*) FROM messages WHERE dedupe_key >= ? AND dedupe_key < ?",
+                     _copies_range(mid)).fetchone()[0]
 
 
 def copies(db: Database, mid: str) -> list[sqlite3.Row]:
-    return db.query("SELECT id, status, channel, created_at FROM messages WHERE dedupe_key LIKE ?"
-                    " ORDER BY created_at", (f"resend:{mid}:%",))
+    return db.query("SELECT id, status, channel, created_at FROM messages WHERE dedupe_key >= ? AND dedupe_key < ?"
+                    " ORDER BY created_at", _copies_range(mid))
 
 
 # -- reading one ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from .db import Database
 from .messages import IS_MESSAGE
+from .schema import RECIPIENTS
 
 
 @dataclass
@@ -28,7 +29,9 @@ class MessageFilter:
     fts: str = ""
     kind: str | None = None
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def sql(self, in_time_order: bool = False) -> tuple[str, list[Any]]:
+        """WHERE and its parameters. `in_time_order`: the text matches are only checked, not
+        looked up (the rows are walked newest first by an index, for a text that matches many)."""
         where, params = [], []
         if self.kind is None:
             where.append(IS_MESSAGE.replace("kind", "m.kind"))
@@ -47,8 +50,16 @@ class MessageFilter:
         if self.phone_raw:
             raw = self.phone_raw
             digits = re.sub(r"\D", "", raw)
+            exact, part, typed = self.phone_e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"
+            # the trigram index finds the candidates (a superset: it folds case more widely than
+            # LIKE); the LIKEs on the row decide. Under 3 characters it has no trigram to look up.
+            if len(raw) >= 3:
+                where.append(f"m.rowid IN (SELECT rowid FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid"
+                             f" FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid FROM {RECIPIENTS}"
+                             " WHERE recipient_raw LIKE ?)")   # one LIKE each: FTS5 answers no OR from its index
+                params += [exact, part, typed]
             where.append("(m.recipient = ? OR m.recipient LIKE ? OR m.recipient_raw LIKE ?)")
-            params += [self.phone_e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"]
+            params += [exact, part, typed]
         if self.from_ts is not None:
             where.append("m.created_at >= ?")
             params.append(self.from_ts)
@@ -56,15 +67,49 @@ class MessageFilter:
             where.append("m.created_at < ?")
             params.append(self.to_ts)
         if self.fts:
-            where.append("m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
+            where.append(f"{'+' if in_time_order else ''}m.rowid IN"
+                         " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
             params.append(self.fts)
         return ((" WHERE " + " AND ".join(where)) if where else ""), params
 
 
+    def counted(self) -> tuple[str, list[Any]] | None:
+        """The same rows' count from message_counts (kept by triggers), when the filter asks only
+        for a kind, a status or a channel; None when it asks for anything else."""
+        if self.order_id is not None or self.phone_raw or self.from_ts is not None or self.to_ts is not None \
+                or self.fts:
+            return None
+        where, params = [], []
+        if self.kind is None:
+            where.append("kind = 'message'")
+        elif self.kind != "all":
+            where.append("kind = ?")
+            params.append(self.kind)
+        if self.status:
+            where.append("status = ?")
+            params.append(self.status)
+        if self.channel:
+            where.append("channel = ?")
+            params.append(self.channel)
+        return "SELECT COALESCE(SUM(n), 0) FROM message_counts" + \
+            ((" WHERE " + " AND ".join(where)) if where else ""), params
+
+
+# A text matching more rows than this is not looked up row by row to be sorted by time: the rows
+# are walked newest first (an index) and each checked against the matches, which soon fills a page.
+MANY_MATCHES = 2_000
+
+
 def search_messages(db: Database, f: MessageFilter, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    """One page, newest first, and the total. The page's rowids are chosen first (read from the
+    indexes alone, so skipping to page 1000 sorts no whole rows), then only those rows are read."""
     where, params = f.sql()
-    total = db.scalar(f"SELECT COUNT(*) FROM messages m{where}", tuple(params))
-    rows = db.query(f"SELECT m.* FROM messages m{where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
+    counted = f.counted()
+    total = db.scalar(*counted) if counted else db.scalar(f"SELECT COUNT(*) FROM messages m{where}", tuple(params))
+    if f.fts and db.scalar("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", (f.fts,)) > MANY_MATCHES:
+        where, params = f.sql(in_time_order=True)
+    rows = db.query(f"SELECT * FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where}"
+                    " ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC, rowid DESC",
                     (*params, limit, offset))
     return rows, total
 
@@ -154,9 +199,11 @@ def recent_rejections(db: Database, limit: int = 50) -> list[sqlite3.Row]:
 
 # -- the dashboard ----------------------------------------------------------------------------
 def messages_by_status_channel(db: Database, since: float) -> list[sqlite3.Row]:
+    # The recent rows are read first on their own (MATERIALIZED): grouped in one query, the
+    # planner walked the whole table by the status index to save a sort of a few rows.
     return db.query(
-        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE created_at >= ?"
-        f" AND {IS_MESSAGE} GROUP BY status, channel ORDER BY status, channel", (since,))
+        f"WITH recent AS MATERIALIZED (SELECT status, channel FROM messages WHERE created_at >= ? AND {IS_MESSAGE})"
+        " SELECT status, channel, COUNT(*) AS n FROM recent GROUP BY status, channel ORDER BY status, channel", (since,))
 
 
 def payment_outcomes(db: Database, since: float, confirmed: tuple[str, str], confirmed_review: str,
@@ -258,3 +305,61 @@ def layouts_by_bank(db: Database, families: tuple[str, ...], since: float = 0.0)
     marks = ", ".join("?" for _ in families)
     return db.query(f"SELECT bank, COUNT(*) AS n FROM transactions WHERE family IN ({marks}) AND created_at >= ?"
                     " GROUP BY bank ORDER BY n DESC, bank", (*families, since))
+
+
+# -- the monthly report (admin/report) ---------------------------------------------------------
+# Statuses of a message that went to a provider; a failed one is counted but not costed (a
+# provider that refused or could not deliver a message does not bill it). Pending, scheduled,
+# dry-run and cancelled messages never left: they are not in the report.
+REPORT_STATUSES = ("queued", "sent", "delivered", "failed", "in-doubt")
+
+
+def month_messages(db: Database, start: float, end: float) -> list[sqlite3.Row]:
+    """Per channel and template (rule) for messages created in [start, end): messages, SMS parts,
+    delivered, failed, and what is billed (sends and parts, a part at least per send, as
+    prices.cost counts them)."""
+    marks = ", ".join("?" for _ in REPORT_STATUSES)
+    # "+status": no index may serve the status test, so the rows are read by time (without
+    # statistics the planner would walk the status index over the whole table)
+    return db.query(
+        "SELECT COALESCE(channel, '') AS channel, COALESCE(rule, '') AS rule, COUNT(*) AS messages,"
+        " SUM(COALESCE(segments, 0)) AS parts, SUM(status = 'delivered') AS delivered,"
+        " SUM(status = 'failed') AS failed, SUM(status != 'failed') AS billed_sends,"
+        " SUM(CASE WHEN status != 'failed' THEN MAX(1, COALESCE(segments, 0)) ELSE 0 END) AS billed_parts"
+        f" FROM messages WHERE created_at >= ? AND created_at < ? AND {IS_MESSAGE} AND +status IN ({marks})"
+        " GROUP BY 1, 2 ORDER BY 1, 2", (start, end, *REPORT_STATUSES))
+
+
+# An order marked paid in the month with the transaction that paid it; "by hand" when a person
+# confirmed that transaction from the review queue (review_action set), automatic otherwise.
+_PAID_IN = ("orders o JOIN transactions t ON t.id = o.paid_transaction"
+            " WHERE o.paid_at >= ? AND o.paid_at < ?")
+
+
+def month_payments(db: Database, start: float, end: float) -> sqlite3.Row:
+    """Payments confirmed in [start, end): count and amount, automatically and by hand."""
+    return db.one(
+        "SELECT COALESCE(SUM(t.review_action IS NULL), 0) AS auto,"
+        " COALESCE(SUM(CASE WHEN t.review_action IS NULL THEN t.amount ELSE 0 END), 0) AS auto_amount,"
+        " COALESCE(SUM(t.review_action IS NOT NULL), 0) AS by_hand,"
+        " COALESCE(SUM(CASE WHEN t.review_action IS NOT NULL THEN t.amount ELSE 0 END), 0) AS by_hand_amount"
+        f" FROM {_PAID_IN}", (start, end))
+
+
+def month_confirmation_median(db: Database, start: float, end: float, by_hand: bool) -> tuple[int, float | None]:
+    """(count, median seconds) from the bank's own transaction time to our finished WooCommerce
+    write, over the payments confirmed in [start, end) automatically or by hand (as
+    payments/latency.py measures it: nearest rank, a clock ahead of the bank's counts as 0).
+    Payments without a bank time (a source that reports none) are not counted."""
+    joined = ("orders o JOIN transactions t ON t.id = o.paid_transaction"
+              " JOIN messages m ON m.dedupe_key = 'tx:' || t.id || ':mark-paid'"
+              " WHERE o.paid_at >= ? AND o.paid_at < ? AND (t.review_action IS NOT NULL) = ?"
+              " AND t.bank_time IS NOT NULL AND m.delivered_at IS NOT NULL")
+    params = (start, end, int(by_hand))
+    n = db.scalar(f"SELECT COUNT(*) FROM {joined}", params)
+    if not n:
+        return 0, None
+    rank = -(-n // 2)   # nearest rank: ceil(n / 2)
+    median = db.scalar(f"SELECT MAX(0.0, m.delivered_at - t.bank_time) AS s FROM {joined} ORDER BY s LIMIT 1 OFFSET ?",
+                       (*params, rank - 1))
+    return n, float(median)

@@ -239,6 +239,23 @@ def _create_schema(db: sqlite_utils.Database) -> None:
                               if_not_exists=True)
     db["orders"].create_index(["updated_at"], if_not_exists=True)
     # -- reports and page speed (indexes)
+    # Messages by time, carrying what the dashboard, the monthly report and the messages list
+    # filter and group by: each reads a range of this index alone (bench/admin_pages.py).
+    db["messages"].create_index(["created_at", "kind", "status", "channel", "rule", "segments"],
+                                index_name="idx_messages_created_report", if_not_exists=True)
+    # The list filtered by status, newest first, read in order from one index.
+    db["messages"].create_index(["status", "created_at", "kind"], if_not_exists=True)
+    # Orders paid in a month (the report); the orders list, newest change first; transactions
+    # since a day (the dashboard) and by decision, newest first (the payments page).
+    # (partial: an index on every paid_at drew the planner to it for "paid_at IS NULL", the
+    # tens of thousands of unpaid orders, in the payment lookups)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_orders_paid_at_set ON orders(paid_at) WHERE paid_at IS NOT NULL")
+    db["orders"].create_index(["updated_at"], if_not_exists=True)
+    db["transactions"].create_index(["created_at"], if_not_exists=True)
+    db["transactions"].create_index(["decision", "id"], if_not_exists=True)
+    db["inbox"].create_index(["source", "id"], if_not_exists=True)   # the inbound page by source, newest first
+    _message_counts(db)
+    _recipient_trigrams(db)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
@@ -260,6 +277,50 @@ def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
         " text=COALESCE(json_extract(text, '$.sender'), '') || ': ' || COALESCE(json_extract(text, '$.text'), '')"
         " WHERE kind IS NULL AND event='sms.forward' AND audience='webhook' AND json_valid(text)")
     db.execute("UPDATE messages SET kind='message' WHERE kind IS NULL")
+
+
+def _message_counts(db: sqlite_utils.Database) -> None:
+    """The outbox's row count per (kind, status, channel), kept by triggers in the writing
+    transaction: the messages list's total (all, by status, by channel, by kind) is then a sum
+    over a few dozen rows instead of a count over a million. Filled once, in the migration's
+    transaction, when the table is new."""
+    if db["message_counts"].exists():
+        return
+    db.execute("CREATE TABLE message_counts (kind TEXT NOT NULL, status TEXT NOT NULL, channel TEXT NOT NULL,"
+               " n INTEGER NOT NULL, PRIMARY KEY (kind, status, channel)) WITHOUT ROWID")
+    db.execute("INSERT INTO message_counts SELECT COALESCE(kind, 'message'), status, COALESCE(channel, ''), COUNT(*)"
+               " FROM messages GROUP BY 1, 2, 3")
+    add = ("INSERT INTO message_counts VALUES (COALESCE(new.kind, 'message'), new.status, COALESCE(new.channel, ''), 1)"
+           " ON CONFLICT DO UPDATE SET n = n + 1;")
+    remove = ("UPDATE message_counts SET n = n - 1 WHERE kind = COALESCE(old.kind, 'message') AND status = old.status"
+              " AND channel = COALESCE(old.channel, '');")
+    db.execute(f"CREATE TRIGGER message_counts_ai AFTER INSERT ON messages BEGIN {add} END")
+    db.execute(f"CREATE TRIGGER message_counts_ad AFTER DELETE ON messages BEGIN {remove} END")
+    db.execute("CREATE TRIGGER message_counts_au AFTER UPDATE OF kind, status, channel ON messages"
+               " WHEN old.kind IS NOT new.kind OR old.status IS NOT new.status OR old.channel IS NOT new.channel"
+               f" BEGIN {remove} {add} END")
+
+
+RECIPIENTS = "messages_recipients"
+
+
+def _recipient_trigrams(db: sqlite_utils.Database) -> None:
+    """A trigram index of each message's recipient (as stored and as typed): the messages page's
+    phone filter matches any part of a number (LIKE '%345678%'), which no B-tree index serves;
+    FTS5's trigram tokenizer answers such a LIKE from its index. It only narrows the rows: the
+    filter's own LIKE still decides (reports.MessageFilter). Built once, kept by triggers."""
+    if db[RECIPIENTS].exists():
+        return
+    db.execute(f"CREATE VIRTUAL TABLE {RECIPIENTS} USING fts5(recipient, recipient_raw, content='messages',"
+               " content_rowid='rowid', tokenize='trigram')")
+    db.execute(f"INSERT INTO {RECIPIENTS}({RECIPIENTS}) VALUES ('rebuild')")
+    add = f"INSERT INTO {RECIPIENTS}(rowid, recipient, recipient_raw) VALUES (new.rowid, new.recipient, new.recipient_raw);"
+    remove = (f"INSERT INTO {RECIPIENTS}({RECIPIENTS}, rowid, recipient, recipient_raw)"
+              " VALUES ('delete', old.rowid, old.recipient, old.recipient_raw);")
+    db.execute(f"CREATE TRIGGER {RECIPIENTS}_ai AFTER INSERT ON messages BEGIN {add} END")
+    db.execute(f"CREATE TRIGGER {RECIPIENTS}_ad AFTER DELETE ON messages BEGIN {remove} END")
+    db.execute(f"CREATE TRIGGER {RECIPIENTS}_au AFTER UPDATE OF recipient, recipient_raw ON messages"
+               f" BEGIN {remove} {add} END")
 
 
 def _ensure_columns(table: sqlite_utils.db.Table, columns: dict[str, type]) -> None:

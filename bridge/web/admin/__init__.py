@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
                       WTF_CSRF_TIME_LIMIT=None)
     Babel(app, locale_selector=select_locale)
     from . import auth, dashboard, labels, messages, orders, payments, rules_page, settings_page
+    from . import report  # noqa: F401 - the monthly report's pages
     providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 
