@@ -20,7 +20,7 @@ from .labels import label
 
 PAGE = 50
 KINDS = ("all", *outbox.JOB_KINDS)
-STATUSES = ("pending", "scheduled", "queued", "sent", "delivered", "failed", "dry-run", "cancelled", outbox.IN_DOUBT)
+STATUSES = ("pending", "scheduled", outbox.HELD, "queued", "sent", "delivered", "failed", "dry-run", "cancelled", outbox.IN_DOUBT)
 
 # Channel and kind names that are words rather than brands (eSMS, Zalo, Messenger stay as they are).
 CHANNEL_WORDS = {"dry-run": N_("none (dry-run)"), "http": N_("web address (forward)"),
