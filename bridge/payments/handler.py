@@ -197,7 +197,8 @@ class PaymentHandler(InboundHandler):
                                "amount": p.amount, "balance": p.balance, "memo": p.memo, "account": p.account,
                                "time_printed": p.time, "reference": p.reference, "text": sms.text}
         if p.kind in (OTP, PROMO, NOTICE):
-            return self._record(c, row, IGNORE_NON_TX, reasons.encode("pay.not_money", bank=p.bank, kind=p.kind))
+            return self._record(c, row, IGNORE_NON_TX, reasons.encode("pay.not_money", bank=p.bank,
+                                                                         kind=reasons.encode(f"parse.kind.{p.kind}")))
         if p.kind != TRANSACTION:
             return self._record(c, row, REJECT_SPOOF, reasons.encode("pay.not_genuine", why=p.reason))
         fields = sms.fields

@@ -34,6 +34,8 @@ PAYER_RECEIPT = re.compile(r"chuyen tien thanh cong|giao dich thanh cong|transfe
 reasons.register({
     "parse.read": N_("%(bank)s %(family)s"),
     "parse.not_money": N_("%(bank)s %(kind)s"),
+    "parse.kind.otp": N_("one-time password"), "parse.kind.promo": N_("advertisement"),
+    "parse.kind.notice": N_("notice"),
     "parse.no_direction": N_("%(bank)s template %(family)s without a direction"),
     "parse.no_sender": N_("no sender"),
     "parse.phone_sender": N_("sender %(sender)s is a phone number, not a bank sender ID"),
@@ -135,7 +137,8 @@ def parse(sender: str, channel: str, body: str, package: str | None = None, titl
     for bank in banks:
         for kind, pattern in bank.non_transactions:
             if pattern.search(body):
-                return Parsed(kind, reasons.encode("parse.not_money", bank=bank.bank, kind=kind), bank.bank)
+                return Parsed(kind, reasons.encode("parse.not_money", bank=bank.bank, kind=reasons.encode(f"parse.kind.{kind}")),
+                              bank.bank)
     candidates = [(b, f) for b in banks for f in b.families if not f.senders or sender in f.senders]
     for bank, family in candidates:
         if channel in family.channels:

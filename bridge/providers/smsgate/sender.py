@@ -16,6 +16,7 @@ import requests
 from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...store.db import now
+from ...reasons import N_
 from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class SmsGateChannel(HttpChannel):
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else "no phone configured (SMSGATE_URL or mappings/devices.yaml)"
+        return "" if self.configured else N_("no phone configured (SMSGATE_URL or mappings/devices.yaml)")
 
     def read_timeout(self) -> float:
         return self.settings.smsgate_timeout

@@ -126,7 +126,8 @@ def review_action(tx_id: int, action: str):
     except review.ReviewError as exc:
         flash(refusal(exc), "error")
         return redirect(url_for("admin.transaction", tx_id=tx_id))
-    except ValueError as exc:   # confirm_orders' last guard: another request confirmed it meanwhile
-        flash(_("Refused: %(reason)s", reason=str(exc)), "error")
+    except ValueError:   # confirm_orders' last guard: another request confirmed the order meanwhile
+        flash(_("Refused: the order was confirmed by another request at the same moment. Nothing was changed "
+                "twice."), "error")
         return redirect(url_for("admin.transaction", tx_id=tx_id))
     return redirect(url_for("admin.payments"))

@@ -48,6 +48,21 @@ def endpoints() -> list[tuple[str, str, str]]:
     return bridge().public_endpoints(_)
 
 
+def refusal_kinds() -> dict[int, str]:
+    """What a refused request's HTTP status means, in the admin's language (the reason beside it
+    is the caller's English answer, shown as it was sent); 0: any other status."""
+    return {
+        0: _("Refused."),
+        400: _("The request could not be read (a missing or malformed field)."),
+        401: _("No valid signature, key or token: not from the service it claims."),
+        403: _("Wrong or missing token in the address."),
+        404: _("Nothing at this address, or the feature is not set up."),
+        405: _("Wrong request method."),
+        413: _("The request was too large."),
+        429: _("Too many requests."),
+    }
+
+
 @bp.get("/settings")
 def settings():
     b = bridge()
@@ -63,7 +78,7 @@ def settings():
         "admin/settings.html", endpoints=endpoints(), settings_sections=sections,
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         **provided, status_items=providers.status_items(b),
-        rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)])
+        rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)], refusal_kinds=refusal_kinds())
 
 
 @bp.post("/devices/<name>/resume")
