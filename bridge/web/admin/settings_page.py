@@ -42,10 +42,15 @@ def configuration() -> list[dict[str, Any]]:
     return rows
 
 
-def endpoints() -> list[tuple[str, str, str]]:
+def endpoints() -> list[tuple[str, str, str, list[str]]]:
     """The banner's list of URLs outside systems call (Bridge.public_endpoints), with the label
-    and note in the admin's language; each URL carries its own secret."""
-    return bridge().public_endpoints(_)
+    and note in the admin's language; each URL carries its own secret. The secrets a note names
+    (a signing key to paste into the phone app) come with it, to get a copy button of their own:
+    on a phone, selecting a key inside a sentence is where a paste goes wrong."""
+    b = bridge()
+    names = (*providers.generated_secrets(), *providers.sensitive_fields())
+    secrets = [v for v in dict.fromkeys(getattr(b.settings, n, "") for n in names) if isinstance(v, str) and len(v) >= 8]
+    return [(label, url, note, [v for v in secrets if v in (note or "")]) for label, url, note in b.public_endpoints(_)]
 
 
 def refusal_kinds() -> dict[int, str]:
