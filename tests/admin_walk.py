@@ -170,7 +170,7 @@ there click save delete resend search filter status amount customer phone total 
 next previous page error found nothing already paid confirm confirmed reject rejected transfer
 account sign password language template templates inbound refused request requests times
 channel channels mode health value variable endpoint mark marked note new back your you it its
-only must should more less about other another same again by
+only must should more less about other another same again by configured show hide
 """.split())
 # Proper names and terms the Vietnamese interface keeps as they are (checked as whole words)
 ALLOWED = frozenset("""

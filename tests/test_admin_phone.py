@@ -52,8 +52,11 @@ def test_every_admin_page_fits_a_phone_and_a_desktop(browser, shop):
     problems: list[str] = []   # every page is walked and shot; what fails is said at the end, all of it
     for width in ("phone", "desktop"):
         context, page, refused = new_page(browser, width)
-        sign_in(page, svc.url, PASSWORD)
         pixels = WIDTHS[width][0]
+        page.goto(svc.url + "/admin/login")   # the one page before signing in
+        shot(page, "login", str(pixels))
+        assert_fits(page, f"/admin/login at {pixels} px")
+        sign_in(page, svc.url, PASSWORD)
         for name, path in pages:
             response = page.goto(svc.url + path)
             assert response.status == (404 if path == MISSING else 200), path
