@@ -171,6 +171,7 @@ next previous page error found nothing already paid confirm confirmed reject rej
 account sign password language template templates inbound refused request requests times
 channel channels mode health value variable endpoint mark marked note new back your you it its
 only must should more less about other another same again by configured show hide
+delivery secret
 """.split())
 # Proper names and terms the Vietnamese interface keeps as they are (checked as whole words)
 ALLOWED = frozenset("""
