@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from .. import reasons
-from ..reasons import N_
 
 INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "sepay", "casso", "payos", "messenger",
              "http", "dryrun")
