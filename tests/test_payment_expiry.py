@@ -368,7 +368,7 @@ def test_the_admin_restores_and_confirms_in_one_click(shop, woo):
     assert row(svc, 414)["paid_at"] and row(svc, 414)["paid_transaction"] == late["id"]
     # a second click is refused with the reason, in Vietnamese
     admin.post(f"/admin/payments/{late['id']}/restore-confirm", {"note": ""})
-    assert "đã được xem xét (restored" in admin.get(f"/admin/payments/{late['id']}").text
+    assert "đã được xem xét (đã khôi phục và xác nhận" in admin.get(f"/admin/payments/{late['id']}").text
 
 
 # -- the pay page ------------------------------------------------------------------------------

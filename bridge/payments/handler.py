@@ -53,6 +53,22 @@ BIDV_HARD_CUT = 160
 # one transfer (no action), unless the forwarder gave both a notification id and they differ.
 REPEAT_WINDOW = 86_400.0
 
+# WooCommerce's own order statuses as a reason says them (the same words as the admin's labels)
+reasons.register({f"order.status.{k}": v for k, v in {
+    "pending": N_("pending payment"), "processing": N_("processing"), "on-hold": N_("on hold"),
+    "completed": N_("completed"), "cancelled": N_("cancelled"), "refunded": N_("refunded"), "failed": N_("failed"),
+    "checkout-draft": N_("draft"), "trash": N_("in the trash")}.items()})
+
+
+def status_said(status: str) -> str:
+    """An order's status as a reason's parameter: its word (translated where shown), or the
+    shop's own code for a status a plugin added."""
+    try:
+        return reasons.encode(f"order.status.{status}")
+    except KeyError:
+        return status
+
+
 # Every decision's reason, stored as a code and its parameters (bridge/reasons.py).
 reasons.register({
     "pay.not_money": N_("%(bank)s %(kind)s, not a money movement"),
@@ -278,7 +294,7 @@ class PaymentHandler(InboundHandler):
         if reading.single is not None:
             code = f"{prefix}{reading.single}"
             return self._record(c, row, AMBIGUOUS, reasons.encode("pay.code_unknown_order", pay_code=code) if order is None
-                                else reasons.encode("pay.code_not_awaiting", pay_code=code, status=order["status"]))
+                                else reasons.encode("pay.code_not_awaiting", pay_code=code, status=status_said(order["status"])))
         return self._record(c, row, NO_CODE, reasons.encode("pay.no_code", prefix=prefix))
 
     def _other_source(self, c: sqlite3.Connection, row: dict[str, Any], source: str) -> tuple[str, str, int] | None:
@@ -319,7 +335,8 @@ class PaymentHandler(InboundHandler):
         said = why
         if order is not None:
             row["order_id"], row["code"] = order["id"], f"{prefix}{order['number']}"
-            said = reasons.encode("pay.unverified_order", why=why, number=order["number"], status=order["status"])
+            said = reasons.encode("pay.unverified_order", why=why, number=order["number"],
+                                  status=status_said(order["status"]))
         elif reading.single is not None:
             row["code"] = f"{prefix}{reading.single}"
             said = reasons.encode("pay.unverified_code", why=why, pay_code=row["code"])
@@ -487,7 +504,7 @@ class PaymentHandler(InboundHandler):
         return self._record(c, row, ALREADY_PAID, reasons.encode(
             "pay.already_paid_tx", amount=amount, number=order["number"], tx=order["paid_transaction"])
             if order["paid_at"] and order["paid_transaction"] else reasons.encode(
-            "pay.already_paid_shop", amount=amount, number=order["number"], status=order["status"]))
+            "pay.already_paid_shop", amount=amount, number=order["number"], status=status_said(order["status"])))
 
     @staticmethod
     def _facts(p: Parsed) -> str:
