@@ -13,6 +13,7 @@ from bridge.envparse import bank_accounts
 from bridge.payments.accounts import name_account
 from bridge.payments.matcher import account_problem
 from bridge.payments.parsers import Parsed, parse
+from bridge.reasons import english
 from tests.conftest import make_settings
 from tests.test_payments_devset import ACCOUNTS
 
@@ -61,7 +62,7 @@ def test_every_printed_form_names_its_configured_account(printed, bank, configur
 ])
 def test_false_friends_name_no_account_and_say_why(printed, bank, why):
     named = name_account(printed, bank, SHOP)
-    assert named.configured is None and why in named.why
+    assert named.configured is None and why in english(named.why)
 
 
 def test_a_printed_number_longer_than_the_configured_one_is_not_its_tail():
@@ -74,7 +75,7 @@ def test_a_mask_showing_every_digit_is_not_a_mask_of_a_shorter_account():
 
 def test_two_configured_accounts_that_a_mask_fits_both_are_not_guessed():
     two = (("BIDV", "31210002486051"), ("BIDV", "31299992486051"))
-    assert "fits 2 configured BIDV accounts" in name_account("312xxx6051", "BIDV", two).why
+    assert "fits 2 configured BIDV accounts" in english(name_account("312xxx6051", "BIDV", two).why)
     assert name_account("31210002486051", "BIDV", two).configured == "31210002486051"   # the full number is exact
 
 
@@ -86,13 +87,13 @@ def test_transfer_account_is_matched_like_bank_accounts(tmp_path):
     s = make_settings(tmp_path, bank_accounts=(), transfer_bank="VietBank", transfer_account="0100000083637")
     p = Parsed("transaction", "", bank="VietBank", direction="in", amount=1, account="83637")
     assert account_problem(p, s.receiving_accounts) == ""
-    assert "neither" in account_problem(Parsed("transaction", "", bank="VietBank", account="83638"),
-                                        s.receiving_accounts)
+    assert "neither" in english(account_problem(Parsed("transaction", "", bank="VietBank", account="83638"),
+                                                s.receiving_accounts))
 
 
 def test_wrong_account_reason_says_why():
     p = Parsed("transaction", "", bank="VietBank", direction="in", amount=1, account="54521")
-    assert "0100000054521, 0300000054521" in account_problem(p, SHOP)
+    assert "0100000054521, 0300000054521" in english(account_problem(p, SHOP))
 
 
 # -- templates tolerate the small changes ------------------------------------------------------
@@ -178,7 +179,7 @@ def test_generic_reading_in_other_banks_wording(body, sender, family):
 ])
 def test_the_generic_rule_reads_only_what_is_unambiguous(body, why):
     p = generic(body)
-    assert p.kind == "spoof" and p.family == "unknown" and why in p.reason, p.reason
+    assert p.kind == "spoof" and p.family == "unknown" and why in english(p.reason), english(p.reason)
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -188,7 +189,7 @@ def test_the_generic_rule_reads_only_what_is_unambiguous(body, why):
 ])
 def test_what_is_refused_before_the_templates_never_reaches_the_generic_rule(body, reason):
     p = generic(body)
-    assert p.kind == "spoof" and p.family is None and reason in p.reason
+    assert p.kind == "spoof" and p.family is None and reason in english(p.reason)
 
 
 def test_a_generic_layout_from_a_phone_number_or_by_the_wrong_channel_is_refused():
@@ -199,9 +200,9 @@ def test_a_generic_layout_from_a_phone_number_or_by_the_wrong_channel_is_refused
 
 def test_doubts_a_person_should_see():
     p = generic(RENAMED.replace("chuyen khoan", "coc 500,000 con lai 1,840,000"))
-    assert p.family == "generic" and p.doubts == ("another money figure (500,000, 1,840,000) could be the amount",)
+    assert p.family == "generic" and tuple(map(english, p.doubts)) == ("another money figure (500,000, 1,840,000) could be the amount",)
     p = generic(RENAMED.replace("SD 9,451,000 VND.", "SD 9,451,000 VND. So du kha dung 9,000,000 VND."))
-    assert p.family == "generic" and p.balance is None and p.doubts == ("2 balances printed",)
+    assert p.family == "generic" and p.balance is None and tuple(map(english, p.doubts)) == ("2 balances printed",)
 
 
 def test_a_drifted_debit_needs_no_code():

@@ -14,6 +14,7 @@ import requests
 from bridge.envparse import bank_accounts
 from bridge.jobs import make_scheduler
 from bridge.payments import expiry, review
+from bridge.reasons import english
 from tests.conftest import SECRET, wait_until, woo_settings
 from tests.test_admin import PASSWORD, Admin
 
@@ -283,8 +284,8 @@ def test_a_late_transfer_waits_for_review_and_restore_and_confirm_pays_it(shop, 
     late = bank_sms(svc, 412)
     for tx in (short, late):
         assert tx["decision"] == "paid_after_expiry" and tx["order_id"] == 412
-        assert "paid after expiry" in tx["reason"] and "PAYMENT_EXPIRE_HOURS" in tx["reason"]
-    assert "not its total 513.000đ" in short["reason"]
+        assert "paid after expiry" in english(tx["reason"]) and "PAYMENT_EXPIRE_HOURS" in english(tx["reason"])
+    assert "not its total 513.000đ" in english(short["reason"])
     assert {t["id"] for t in review.review_queue(svc.db)} >= {short["id"], late["id"]}
     drained(svc)
     assert woo.orders[412]["status"] == "cancelled" and not woo.orders[412]["date_paid_gmt"]   # never by itself
@@ -367,7 +368,7 @@ def test_the_admin_restores_and_confirms_in_one_click(shop, woo):
     assert row(svc, 414)["paid_at"] and row(svc, 414)["paid_transaction"] == late["id"]
     # a second click is refused with the reason, in Vietnamese
     admin.post(f"/admin/payments/{late['id']}/restore-confirm", {"note": ""})
-    assert "đã được xem xét (restored" in admin.get(f"/admin/payments/{late['id']}").text
+    assert "đã được xem xét (đã khôi phục và xác nhận" in admin.get(f"/admin/payments/{late['id']}").text
 
 
 # -- the pay page ------------------------------------------------------------------------------

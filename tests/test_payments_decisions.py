@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.envparse import bank_accounts as _accounts
+from bridge.reasons import english
 from tests.conftest import smsgate_settings, woo_settings
 from tests.orders import order_body
 from tests.test_admin import PASSWORD, Admin
@@ -76,11 +77,11 @@ def test_two_transfers_adding_up_confirm_once_and_update_woocommerce_once(shop, 
     svc = shop()
     order(svc, woo, 30101, 513_000)
     first = credit(svc, fake_smsgate, 200_000, "DH30101 lan 1", hours_ago=5)
-    assert first["decision"] == "underpaid" and "313.000" in first["reason"]
+    assert first["decision"] == "underpaid" and "313.000" in english(first["reason"])
     assert queue(svc) == [first["id"]]
     second = credit(svc, fake_smsgate, 313_000, "DH30101 lan 2")
     assert second["decision"] == "confirm"
-    assert second["reason"].startswith(f"313.000đ completes order 30101 (513.000đ) with #{first['id']}"), second
+    assert english(second["reason"]).startswith(f"313.000đ completes order 30101 (513.000đ) with #{first['id']}"), second
     # the same SMS delivered again under another gateway id, at once and an hour later: one transfer
     text = svc.db.one("SELECT text FROM transactions WHERE id=?", (second["id"],))["text"]
     assert fake_smsgate.receive("Vietcombank", text).json()["duplicate"] is True
@@ -95,7 +96,7 @@ def test_two_transfers_adding_up_confirm_once_and_update_woocommerce_once(shop, 
     assert [body.get("status") for oid, body in woo.puts if oid == 30101] == ["processing"]   # one WooCommerce write
     earlier = svc.db.one("SELECT review_action, reviewed_by, review_note FROM transactions WHERE id=?", (first["id"],))
     assert (earlier["review_action"], earlier["reviewed_by"]) == ("added_up", "woo-bridge")
-    assert f"#{second['id']}" in earlier["review_note"]
+    assert f"#{second['id']}" in english(earlier["review_note"])
     assert first["id"] not in queue(svc)
     notes = [n["note"] for n in woo.notes[30101]]
     assert any("thiếu 313.000đ" in n for n in notes)                                     # the partial's own note
@@ -108,9 +109,9 @@ def test_three_partials_add_up(shop, fake_smsgate, woo):
     a = credit(svc, fake_smsgate, 100_000, "DH30102", hours_ago=30)
     b = credit(svc, fake_smsgate, 200_000, "DH30102", hours_ago=2)
     assert (a["decision"], b["decision"]) == ("underpaid", "underpaid")
-    assert f"300.000đ with #{a['id']}: 300.000đ short" in b["reason"]
+    assert f"300.000đ with #{a['id']}: 300.000đ short" in english(b["reason"])
     c = credit(svc, fake_smsgate, 300_000, "DH30102")
-    assert c["decision"] == "confirm" and f"with #{a['id']}, #{b['id']}:" in c["reason"]
+    assert c["decision"] == "confirm" and f"with #{a['id']}, #{b['id']}:" in english(c["reason"])
     drain(svc)
     assert len(mark_paid_jobs(svc, 30102)) == 1 and len([p for p in woo.puts if p[0] == 30102]) == 1
     assert queue(svc) == []
@@ -123,11 +124,11 @@ def test_a_sum_above_the_total_is_held_as_overpaid(shop, fake_smsgate, woo):
     order(svc, woo, 30103, 513_000)
     a = credit(svc, fake_smsgate, 300_000, "DH30103")
     b = credit(svc, fake_smsgate, 300_000, "DH30103")
-    assert b["decision"] == "overpaid" and f"with #{a['id']} makes 600.000đ, 87.000đ more" in b["reason"]
-    assert "held for the owner" in b["reason"]
+    assert b["decision"] == "overpaid" and f"with #{a['id']} makes 600.000đ, 87.000đ more" in english(b["reason"])
+    assert "held for the owner" in english(b["reason"])
     # the transfer that would make the total exactly with one of them is not added up: a person chooses
     c = credit(svc, fake_smsgate, 213_000, "DH30103")
-    assert c["decision"] == "underpaid" and f"not added up while #{b['id']}" in c["reason"]
+    assert c["decision"] == "underpaid" and f"not added up while #{b['id']}" in english(c["reason"])
     drain(svc)
     assert svc.db.one("SELECT paid_at FROM orders WHERE id=30103")["paid_at"] is None
     assert mark_paid_jobs(svc, 30103) == [] and not [p for p in woo.puts if p[0] == 30103]
@@ -140,7 +141,7 @@ def test_a_sum_above_the_total_confirms_with_a_note_when_the_shop_says_so(shop, 
     order(svc, woo, 30108, 513_000)
     a = credit(svc, fake_smsgate, 300_000, "DH30108")
     b = credit(svc, fake_smsgate, 300_000, "DH30108")
-    assert b["decision"] == "overpaid" and "confirmed with a note (PAYMENT_OVERPAID=confirm)" in b["reason"]
+    assert b["decision"] == "overpaid" and "confirmed with a note (PAYMENT_OVERPAID=confirm)" in english(b["reason"])
     drain(svc)
     assert svc.db.one("SELECT paid_transaction FROM orders WHERE id=30108")["paid_transaction"] == b["id"]
     assert queue(svc) == [b["id"]] and len(mark_paid_jobs(svc, 30108)) == 1   # the excess: the owner's to settle
@@ -154,9 +155,9 @@ def test_a_partial_outside_the_window_does_not_add(shop, fake_smsgate, woo):
     old = credit(svc, fake_smsgate, 200_000, "DH30104", hours_ago=100)
     late = credit(svc, fake_smsgate, 313_000, "DH30104")
     assert (old["decision"], late["decision"]) == ("underpaid", "underpaid")
-    assert "with #" not in late["reason"]
+    assert "with #" not in english(late["reason"])
     inside = credit(svc, fake_smsgate, 200_000, "DH30104", hours_ago=10)   # 10 h from the last, 90 h from the first
-    assert inside["decision"] == "confirm" and f"with #{late['id']}:" in inside["reason"]
+    assert inside["decision"] == "confirm" and f"with #{late['id']}:" in english(inside["reason"])
     assert old["id"] in queue(svc)          # the one outside the window still waits for a person
 
 
@@ -187,7 +188,7 @@ def test_a_transfer_after_the_order_is_paid_is_already_paid(shop, fake_smsgate, 
     assert paid["decision"] == "confirm"
     later = credit(svc, fake_smsgate, 513_000, "DH30107 chuyen lai")
     assert later["decision"] == "already_paid"
-    assert later["reason"] == (f"513.000đ for order 30107, which is already paid (transaction #{paid['id']}): "
+    assert english(later["reason"]) == (f"513.000đ for order 30107, which is already paid (transaction #{paid['id']}): "
                                "recorded with a note, not confirmed again")
     small = credit(svc, fake_smsgate, 10_000, "DH30107")
     assert small["decision"] == "already_paid"                     # not "underpaid" either

@@ -14,6 +14,7 @@ from bridge.text_handlers import InboundSms
 from bridge.payments.handler import PaymentHandler
 from bridge.payments.parsers import Parsed
 from bridge.smstext import strip_diacritics
+from bridge.reasons import Reason, decode
 from tests.orders import order_body
 
 pieces = st.sampled_from(["DH", "dh", "Đ", "H", "20101", "2010", "1", "0", " ", "-", ".", "..", "~", "(...)", "O",
@@ -175,9 +176,9 @@ def test_partial_transfers_confirm_an_order_at_most_once_and_only_when_they_add_
             if confirms:
                 x = confirms[0]
                 assert paid == x["id"]
-                added = c.execute("SELECT amount, event_at, decision, direction, duplicate_of FROM transactions"
-                                  " WHERE review_action='added_up' AND review_note LIKE ?",
-                                  (f"added up with #{x['id']}:%",)).fetchall()
+                added = [r for r in c.execute("SELECT amount, event_at, decision, direction, duplicate_of, review_note"
+                                              " FROM transactions WHERE review_action='added_up'").fetchall()
+                         if decode(r["review_note"]) == Reason("pay.added_up", {"tx": x["id"], "number": str(PARTIAL_ORDER)})]
                 assert x["amount"] + sum(r["amount"] for r in added) == TOTAL     # exactly the total, never more
                 event(f"confirmed by {len(added) + 1} transfer(s)")
                 assert all(r["decision"] == "underpaid" and r["direction"] == "in" and r["duplicate_of"] is None

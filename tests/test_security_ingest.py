@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from bridge.envparse import bank_accounts as _accounts
+from bridge.reasons import english
 from tests.conftest import ROOT, SECRET, ServiceProcess, esms_settings, wait_until
 from tests.orders import order_body
 
@@ -125,7 +126,7 @@ def test_fibo_credits_wait_for_a_person_by_default(service_factory):
     r = fibo(svc, svc.settings.fibo_token, credit(ORDER))
     assert r.status_code == 200 and "<Status>2</Status>" in r.text
     tx = svc.db.one("SELECT * FROM transactions")
-    assert tx["decision"] == "unverified_source" and "FIBO_TOKEN" in tx["reason"] and tx["order_id"] == ORDER
+    assert tx["decision"] == "unverified_source" and "FIBO_TOKEN" in english(tx["reason"]) and tx["order_id"] == ORDER
     assert order_status(svc) == "on-hold"
     assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE rule LIKE 'payment-%'") == 0   # no note, no mark-paid
     from bridge.payments import review

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from bridge.envparse import bank_accounts as _accounts
+from bridge.reasons import english
 from tests.conftest import smsgate_settings
 from tests.orders import order_body
 from tests.test_admin import PASSWORD, Admin, bank_sms
@@ -144,7 +145,7 @@ def test_identical_momo_texts_with_other_ids_or_after_the_window_go_to_a_person(
     assert momo(shop, memo, 99_000, t1 + 26 * 3600) == "ambiguous"
     rows = shop.db.query("SELECT decision, reason FROM transactions ORDER BY id")
     assert [r["decision"] for r in rows] == ["confirm", "ambiguous", "ambiguous"]
-    assert "another notification id" in rows[1]["reason"] and "h apart" in rows[2]["reason"]
+    assert "another notification id" in english(rows[1]["reason"]) and "h apart" in english(rows[2]["reason"])
     assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-mark-paid'") == 1   # never confirmed twice
     assert count(shop, "SELECT COUNT(*) FROM messages WHERE rule='payment-note'") == 0       # and no note
     from bridge.payments import review

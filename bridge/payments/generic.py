@@ -27,17 +27,38 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .. import reasons
 from ..money import format_vnd
+from ..reasons import N_
 from ..smstext import strip_diacritics
 from ..store import reports
 from .accounts import name_account
 from .matcher import CodeReading, read_codes
+from .phrases import SEMICOLON, joined
 
 GENERIC = "generic"   # the family of a message read by this rule
 UNKNOWN = "unknown"   # the family of a genuine sender's message that fits no template and this rule cannot read
 DRIFT_WINDOW = 30 * 86_400   # the owner's view of unknown layouts: the last 30 days
-LAYOUT_REASON = ("the bank's message layout is not one we know (template drift): read by the generic rule, "
-                 "a person confirms")
+CHECKS_FAILED, CHECKS_PASS = "drift.checks_failed", "drift.checks_pass"
+reasons.register({
+    CHECKS_FAILED: N_("the bank's message layout is not one we know (template drift): read by the generic rule, "
+                      "a person confirms; safety checks failed: %(failed)s"),
+    CHECKS_PASS: N_("the bank's message layout is not one we know (template drift): read by the generic rule, "
+                    "a person confirms; every safety check passes (%(pay_code)s awaits exactly this amount), but an "
+                    "unknown layout does not prove the bank sent it"),
+    "drift.no_signed_amount": N_("no signed amount with a money unit"),
+    "drift.signed_amounts": N_("%(n)s signed amounts"),
+    "drift.no_account": N_("no account printed"),
+    "drift.no_code": N_("no payment code (%(prefix)s + order number)"),
+    "drift.balances": N_("%(n)s balances printed"),
+    "drift.other_figure": N_("another money figure (%(figures)s) could be the amount"),
+    "drift.not_one_code": N_("not exactly one usable payment code"),
+    "drift.unknown_order": N_("%(pay_code)s names no known order"),
+    "drift.not_awaiting": N_("order %(number)s is not awaiting payment (%(why)s)"),
+    "drift.not_total": N_("%(amount)s is not order %(number)s's total %(total)s"),
+    # why an order is not awaiting payment (handler.not_awaiting)
+    "drift.why.paid": N_("paid"), "drift.why.deleted": N_("deleted"), "drift.why.status": N_("status"),
+})
 
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+|\d+)"
 _UNIT = r"(?:VND|d)(?![A-Za-z])"
@@ -79,7 +100,8 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 
 def read(bank: str, body: str, accounts: tuple[tuple[str, str], ...], prefix: str) -> Reading | str:
-    """The generic reading of `body` as `bank`'s, or why the rule cannot read it."""
+    """The generic reading of `body` as `bank`'s, or why the rule cannot read it (an encoded
+    reason, like each of the reading's doubts)."""
     text = strip_diacritics(body)
 
     def balance_before(at: int) -> bool:
@@ -95,17 +117,18 @@ def read(bank: str, body: str, accounts: tuple[tuple[str, str], ...], prefix: st
             else:
                 signed[span] = m.group("sign")
     if len(signed) != 1:
-        return "no signed amount with a money unit" if not signed else f"{len(signed)} signed amounts"
+        return reasons.encode("drift.no_signed_amount") if not signed else \
+            reasons.encode("drift.signed_amounts", n=len(signed))
     (amount_span, sign), = signed.items()
     acct = ACCOUNT.search(text)
     if acct is None:
-        return "no account printed"
+        return reasons.encode("drift.no_account")
     named = name_account(acct.group("acct"), bank, accounts)
     if named.configured is None:
         return named.why
     codes = read_codes(body, prefix)
     if sign == "+" and not (codes.orders or codes.unusable or codes.glued or codes.oversized or codes.wrapped is not None):
-        return f"no payment code ({prefix} + order number)"
+        return reasons.encode("drift.no_code", prefix=prefix)
     others: list[str] = []
     for m in FIGURE.finditer(text):
         span = m.span()
@@ -117,9 +140,9 @@ def read(bank: str, body: str, accounts: tuple[tuple[str, str], ...], prefix: st
             others.append(m.group(0))
     doubts = []
     if len(balances) > 1:
-        doubts.append(f"{len(balances)} balances printed")
+        doubts.append(reasons.encode("drift.balances", n=len(balances)))
     if others:
-        doubts.append(f"another money figure ({', '.join(others[:3])}) could be the amount")
+        doubts.append(reasons.encode("drift.other_figure", figures=", ".join(others[:3])))
     when = WHEN.search(text)
     return Reading(direction="in" if sign == "+" else "out", amount=_value(text[slice(*amount_span)]),
                    balance=next(iter(balances.values())) if len(balances) == 1 else None,
@@ -133,21 +156,22 @@ def review_reason(doubts: tuple[str, ...], amount: int, codes: CodeReading, orde
     The checks (README, "Template drift"): exactly one signed amount, the configured account
     printed (both already required to read it at all), at most one balance, no other money figure
     that could be the amount, exactly one usable payment code, naming an order awaiting payment,
-    whose total equals the amount. Even when all pass the decision stays review."""
+    whose total equals the amount. Even when all pass the decision stays review. An encoded
+    reason: CHECKS_FAILED with the failed checks, or CHECKS_PASS."""
     failed = list(doubts)
     if codes.single is None:
-        failed.append("not exactly one usable payment code")
+        failed.append(reasons.encode("drift.not_one_code"))
     elif order is None:
-        failed.append(f"{prefix}{codes.single} names no known order")
+        failed.append(reasons.encode("drift.unknown_order", pay_code=f"{prefix}{codes.single}"))
     elif not_awaiting is not None:
-        failed.append(f"order {order['number']} is not awaiting payment ({not_awaiting})")
+        failed.append(reasons.encode("drift.not_awaiting", number=order["number"],
+                                     why=reasons.encode(f"drift.why.{not_awaiting}")))
     elif order["total_minor"] != amount:
-        failed.append(f"{format_vnd(amount)} is not order {order['number']}'s total "
-                      f"{format_vnd(order['total_minor'])}")
+        failed.append(reasons.encode("drift.not_total", amount=format_vnd(amount), number=order["number"],
+                                     total=format_vnd(order["total_minor"])))
     if failed:
-        return f"{LAYOUT_REASON}; safety checks failed: {'; '.join(failed)}"
-    return (f"{LAYOUT_REASON}; every safety check passes ({prefix}{order['number']} awaits exactly this amount), "
-            "but an unknown layout does not prove the bank sent it")
+        return reasons.encode(CHECKS_FAILED, failed=joined(failed, SEMICOLON))
+    return reasons.encode(CHECKS_PASS, pay_code=f"{prefix}{order['number']}")
 
 
 def unknown_layouts(db: Any, since: float = 0.0) -> dict[str, int]:

@@ -15,12 +15,13 @@ from functools import lru_cache
 import sqlite3
 from typing import Any
 
-from .. import providers
+from .. import providers, reasons
 from ..context import order_context
 from ..store import orders as stored_orders, payments as stored_payments
 from ..store.db import now
 from ..text_handlers import InboundHandler, InboundSms
 from ..money import format_vnd
+from ..reasons import N_
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
 from ..phones import normalize_phone
 from ..smstext import prepare
@@ -51,6 +52,83 @@ BIDV_HARD_CUT = 160
 # amount: the same text again within this many seconds of its posted time is a re-delivery of
 # one transfer (no action), unless the forwarder gave both a notification id and they differ.
 REPEAT_WINDOW = 86_400.0
+
+# WooCommerce's own order statuses as a reason says them (the same words as the admin's labels)
+reasons.register({f"order.status.{k}": v for k, v in {
+    "pending": N_("pending payment"), "processing": N_("processing"), "on-hold": N_("on hold"),
+    "completed": N_("completed"), "cancelled": N_("cancelled"), "refunded": N_("refunded"), "failed": N_("failed"),
+    "checkout-draft": N_("draft"), "trash": N_("in the trash")}.items()})
+
+
+def status_said(status: str) -> str:
+    """An order's status as a reason's parameter: its word (translated where shown), or the
+    shop's own code for a status a plugin added."""
+    try:
+        return reasons.encode(f"order.status.{status}")
+    except KeyError:
+        return status
+
+
+# Every decision's reason, stored as a code and its parameters (bridge/reasons.py).
+reasons.register({
+    "pay.not_money": N_("%(bank)s %(kind)s, not a money movement"),
+    "pay.not_genuine": N_("not a genuine bank message: %(why)s"),
+    "pay.same_event": N_("same event as transaction #%(tx)s: no second action"),
+    "pay.money_out": N_("money out (%(amount)s): no order action"),
+    "pay.wrong_account": N_("credit to %(bank)s %(account)s, not a configured receiving account: %(why)s"),
+    "pay.wrong_account_none": N_("credit to %(bank)s (no account), not a configured receiving account: %(why)s"),
+    "pay.hint_clash": N_("the %(source)s payment link is for order %(hint)s but the transfer text names %(named)s: "
+                         "a person must check"),
+    "pay.several_codes": N_("several payment codes (%(codes)s): a person must choose"),
+    "pay.glued": N_("%(text)s: the prefix glued after a letter or digit is not a payment code; a person must check"),
+    "pay.oversized": N_("%(text)s looks like a payment code but has more digits than any order number: a person "
+                        "must check"),
+    "pay.cut_off": N_("payment code %(pay_code)s is cut off: not repaired"),
+    "pay.usable_and_cut": N_("one usable payment code and one cut off: a person must check"),
+    "pay.wrap_differs": N_("only a line-wrapped reading (%(pay_code)s) names an order, and it does not match exactly"),
+    "pay.code_unknown_order": N_("payment code %(pay_code)s names no order awaiting payment (order is unknown)"),
+    "pay.code_not_awaiting": N_("payment code %(pay_code)s names no order awaiting payment (order is %(status)s)"),
+    "pay.no_code": N_("no payment code (%(prefix)s + order number) in the transfer text; never matched by amount "
+                      "alone"),
+    "pay.same_transfer": N_("the same transfer as transaction #%(tx)s from %(source)s (%(why)s): no second action"),
+    "pay.maybe_same": N_("maybe the same transfer as transaction #%(tx)s from %(source)s (%(why)s): a person must "
+                         "check"),
+    "pay.unverified_order": N_("%(why)s; it names order %(number)s (%(status)s)"),
+    "pay.unverified_code": N_("%(why)s; it names %(pay_code)s, unknown"),
+    "pay.redelivered": N_("same text and amount as transaction #%(tx)s within %(hours)s h: the same transfer "
+                          "delivered again, no second action"),
+    "pay.repeat_other_id": N_("same text and amount as transaction #%(tx)s, under another notification id: a second "
+                              "identical transfer or a late re-delivery; a person must check"),
+    "pay.repeat_apart": N_("same text and amount as transaction #%(tx)s, %(hours)s h apart: a second identical "
+                           "transfer or a late re-delivery; a person must check"),
+    "pay.after_expiry": N_("%(amount)s for order %(number)s, which was cancelled for want of payment "
+                           "(PAYMENT_EXPIRE_HOURS): paid after expiry, a person restores and confirms it or refunds"),
+    "pay.after_expiry_differs": N_("%(amount)s for order %(number)s, not its total %(total)s, which was cancelled for "
+                                   "want of payment (PAYMENT_EXPIRE_HOURS): paid after expiry, a person restores and "
+                                   "confirms it or refunds"),
+    "pay.exact": N_("%(amount)s pays order %(number)s exactly"),
+    "pay.exact_wrapped": N_("%(amount)s pays order %(number)s exactly (code read across a line wrap)"),
+    "pay.more": N_("%(excess)s more than order %(number)s of %(total)s"),
+    "pay.short_held": N_("%(amount)s for order %(number)s of %(total)s: %(short)s short; not added up while "
+                         "#%(held)s (more than the total) waits for the owner"),
+    "pay.short_maybe_twice": N_("%(amount)s for order %(number)s of %(total)s: not added up with %(twins)s, which "
+                                "another source reported and which may be this same transfer; a person must check "
+                                "(%(short)s short on its own)"),
+    "pay.completes": N_("%(amount)s completes order %(number)s (%(total)s) with %(ids)s: transfers within %(hours)s h "
+                        "add up to its total"),
+    "pay.more_together": N_("%(amount)s with %(ids)s makes %(paid)s, %(excess)s more than order %(number)s of "
+                            "%(total)s"),
+    "pay.short": N_("%(amount)s for order %(number)s of %(total)s: %(short)s short; order stays on-hold"),
+    "pay.short_together": N_("%(amount)s for order %(number)s of %(total)s, %(paid)s with %(ids)s: %(short)s short; "
+                             "order stays on-hold"),
+    "pay.added_up": N_("added up with #%(tx)s: order %(number)s paid"),
+    "pay.over_confirmed": N_("%(why)s: confirmed with a note (PAYMENT_OVERPAID=confirm)"),
+    "pay.over_held": N_("%(why)s: held for the owner"),
+    "pay.already_paid_tx": N_("%(amount)s for order %(number)s, which is already paid (transaction #%(tx)s): "
+                              "recorded with a note, not confirmed again"),
+    "pay.already_paid_shop": N_("%(amount)s for order %(number)s, which is already paid (%(status)s in the shop): "
+                                "recorded with a note, not confirmed again"),
+})
 
 
 def not_awaiting(order: Any) -> str | None:
@@ -87,7 +165,7 @@ class PaymentHandler(InboundHandler):
             return None  # its provider says texts from there are not a payment source here
         done = stored_payments.decided_for_inbox(self.db, sms.id)
         if done is not None:  # handled before a crash: never twice
-            return f"{done['decision']}: {done['reason']}"
+            return f"{done['decision']}: {reasons.english(done['reason'])}"
         if sms.fields is not None:   # a provider's transaction record: its fields, not a text to read
             p = parsed_from_fields(sms.source, sms.fields, self.settings.receiving_accounts, self.settings.timezone)
         else:
@@ -104,8 +182,8 @@ class PaymentHandler(InboundHandler):
         if decision in (CONFIRM, UNDERPAID, OVERPAID, ALREADY_PAID):
             self.bridge.wake_worker()
         log.log(logging.INFO if decision != REJECT_SPOOF else logging.WARNING,
-                "inbox #%s -> transaction #%s: %s (%s)", sms.id, tx_id, decision, reason)
-        return f"{decision}: {reason}"
+                "inbox #%s -> transaction #%s: %s (%s)", sms.id, tx_id, decision, reasons.english(reason))
+        return f"{decision}: {reasons.english(reason)}"
 
     def _order_numbers(self, p: Parsed) -> list[int]:
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
@@ -135,9 +213,10 @@ class PaymentHandler(InboundHandler):
                                "amount": p.amount, "balance": p.balance, "memo": p.memo, "account": p.account,
                                "time_printed": p.time, "reference": p.reference, "text": sms.text}
         if p.kind in (OTP, PROMO, NOTICE):
-            return self._record(c, row, IGNORE_NON_TX, f"{p.bank} {p.kind}, not a money movement")
+            return self._record(c, row, IGNORE_NON_TX, reasons.encode("pay.not_money", bank=p.bank,
+                                                                         kind=reasons.encode(f"parse.kind.{p.kind}")))
         if p.kind != TRANSACTION:
-            return self._record(c, row, REJECT_SPOOF, f"not a genuine bank message: {p.reason}")
+            return self._record(c, row, REJECT_SPOOF, reasons.encode("pay.not_genuine", why=p.reason))
         fields = sms.fields
         when = float(fields["bank_time"]) if fields and fields.get("bank_time") is not None \
             else bank_time(p.time, sms.received_at, self.settings.timezone)
@@ -150,10 +229,10 @@ class PaymentHandler(InboundHandler):
         first = stored_payments.by_fingerprint(c, fp)
         if first is not None:
             row["duplicate_of"] = first["id"]
-            return self._record(c, row, DUPLICATE, f"same event as transaction #{first['id']}: no second action")
+            return self._record(c, row, DUPLICATE, reasons.encode("pay.same_event", tx=first["id"]))
         row["fingerprint"] = fp
         if p.direction != "in":
-            return self._record(c, row, IGNORE_DEBIT, f"money out ({format_vnd(p.amount or 0)}): no order action")
+            return self._record(c, row, IGNORE_DEBIT, reasons.encode("pay.money_out", amount=format_vnd(p.amount or 0)))
         if not fields and not prints_event(p):
             repeat = self._repeat(c, sms, p, row)
             if repeat is not None:
@@ -163,8 +242,9 @@ class PaymentHandler(InboundHandler):
             return twin
         problem = account_problem(p, self.settings.receiving_accounts)
         if problem:
-            return self._record(c, row, WRONG_ACCOUNT, f"credit to {p.bank} {p.account or '(no account)'}, not a "
-                                                       f"configured receiving account: {problem}")
+            return self._record(c, row, WRONG_ACCOUNT, reasons.encode("pay.wrong_account", bank=p.bank,
+                                                                      account=p.account, why=problem) if p.account
+                                else reasons.encode("pay.wrong_account_none", bank=p.bank, why=problem))
         reading = read_codes(p.memo, self.settings.payment_code_prefix, len(p.memo or ""),
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         prefix = self.settings.payment_code_prefix
@@ -173,8 +253,8 @@ class PaymentHandler(InboundHandler):
             reading, clash = with_order_hint(reading, hint, prefix)
             if clash:
                 row["code"] = f"{prefix}{hint}"
-                return self._record(c, row, AMBIGUOUS, f"the {sms.source} payment link is for order {hint} but the "
-                                                       f"transfer text names {clash}: a person must check")
+                return self._record(c, row, AMBIGUOUS, reasons.encode("pay.hint_clash", source=sms.source, hint=hint,
+                                                                      named=clash))
         trust, why = providers.payment_trust(sms.source, self.settings)
         if trust != "confirm":
             return self._unverified(c, row, reading, why)
@@ -186,18 +266,16 @@ class PaymentHandler(InboundHandler):
                 p.doubts, p.amount or 0, reading, order, not_awaiting(order) if order else None, prefix))
         if len(reading.orders) >= 2:
             codes = ", ".join(f"{prefix}{n}" for n in reading.orders)
-            return self._record(c, row, AMBIGUOUS, f"several payment codes ({codes}): a person must choose")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.several_codes", codes=codes))
         if reading.glued:
-            return self._record(c, row, AMBIGUOUS, f"{reading.glued[0]}: the prefix glued after a letter or digit is "
-                                                   "not a payment code; a person must check")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.glued", text=reading.glued[0]))
         if reading.oversized and reading.orders:
-            return self._record(c, row, AMBIGUOUS, f"{reading.oversized[0][:40]} looks like a payment code but has more "
-                                                   "digits than any order number: a person must check")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.oversized", text=reading.oversized[0][:40]))
         if reading.unusable and not reading.orders:
             if reading.wrapped is None:
-                return self._record(c, row, AMBIGUOUS, f"payment code {reading.unusable[0]} is cut off: not repaired")
+                return self._record(c, row, AMBIGUOUS, reasons.encode("pay.cut_off", pay_code=reading.unusable[0]))
         if reading.unusable and reading.orders:
-            return self._record(c, row, AMBIGUOUS, "one usable payment code and one cut off: a person must check")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.usable_and_cut"))
         order = self._order(c, reading.single) if reading.single is not None else None
         if order is not None and not_awaiting(order) is None:
             return self._amount(c, row, p, order, via_wrap=False, at=row["event_at"])
@@ -211,14 +289,13 @@ class PaymentHandler(InboundHandler):
             if wrapped is not None and wrapped["status"] in AWAITING and not wrapped["paid_at"] \
                     and wrapped["total_minor"] == p.amount:
                 return self._amount(c, row, p, wrapped, via_wrap=True, at=row["event_at"])
-            return self._record(c, row, AMBIGUOUS, f"only a line-wrapped reading ({prefix}{reading.wrapped}) names an "
-                                                   "order, and it does not match exactly")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.wrap_differs",
+                                                                  pay_code=f"{prefix}{reading.wrapped}"))
         if reading.single is not None:
-            what = "is unknown" if order is None else f"is {order['status']}"
-            return self._record(c, row, AMBIGUOUS, f"payment code {prefix}{reading.single} names no order awaiting "
-                                                   f"payment (order {what})")
-        return self._record(c, row, NO_CODE, f"no payment code ({prefix} + order number) in the transfer text; "
-                                             "never matched by amount alone")
+            code = f"{prefix}{reading.single}"
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.code_unknown_order", pay_code=code) if order is None
+                                else reasons.encode("pay.code_not_awaiting", pay_code=code, status=status_said(order["status"])))
+        return self._record(c, row, NO_CODE, reasons.encode("pay.no_code", prefix=prefix))
 
     def _other_source(self, c: sqlite3.Connection, row: dict[str, Any], source: str) -> tuple[str, str, int] | None:
         """The same transfer already reported by another source (bank SMS and SePay, an app
@@ -234,11 +311,11 @@ class PaymentHandler(InboundHandler):
             kind, why = verdict
             if kind == "same":
                 row["duplicate_of"] = old["id"]
-                return self._record(c, row, DUPLICATE, f"the same transfer as transaction #{old['id']} from "
-                                                       f"{old['source']} ({why}): no second action")
+                return self._record(c, row, DUPLICATE, reasons.encode("pay.same_transfer", tx=old["id"],
+                                                                      source=old["source"], why=why))
             row["fingerprint"] = None
-            return self._record(c, row, AMBIGUOUS, f"maybe the same transfer as transaction #{old['id']} from "
-                                                   f"{old['source']} ({why}): a person must check")
+            return self._record(c, row, AMBIGUOUS, reasons.encode("pay.maybe_same", tx=old["id"], source=old["source"],
+                                                                  why=why))
         return None
 
     def _seen(self, r: Any, amount: int | None = None) -> Seen:
@@ -255,14 +332,15 @@ class PaymentHandler(InboundHandler):
         row["fingerprint"] = None
         prefix = self.settings.payment_code_prefix
         order = self._order(c, reading.single) if reading.single is not None else None
-        names = ""
+        said = why
         if order is not None:
             row["order_id"], row["code"] = order["id"], f"{prefix}{order['number']}"
-            names = f"; it names order {order['number']} ({order['status']})"
+            said = reasons.encode("pay.unverified_order", why=why, number=order["number"],
+                                  status=status_said(order["status"]))
         elif reading.single is not None:
             row["code"] = f"{prefix}{reading.single}"
-            names = f"; it names {prefix}{reading.single}, unknown"
-        return self._record(c, row, UNVERIFIED, f"{why}{names}")
+            said = reasons.encode("pay.unverified_code", why=why, pay_code=row["code"])
+        return self._record(c, row, UNVERIFIED, said)
 
     def _repeat(self, c: sqlite3.Connection, sms: InboundSms, p: Parsed,
                 row: dict[str, Any]) -> tuple[str, str, int] | None:
@@ -281,14 +359,13 @@ class PaymentHandler(InboundHandler):
             near = abs((e["received_at"] or 0) - sms.received_at) <= REPEAT_WINDOW
             if near and (not mine or not e["external_id"] or e["external_id"] == mine):
                 row["duplicate_of"], row["fingerprint"] = e["id"], None
-                return self._record(c, row, DUPLICATE, f"same text and amount as transaction #{e['id']} within "
-                                                       f"{REPEAT_WINDOW / 3600:g} h: the same transfer delivered "
-                                                       "again, no second action")
+                return self._record(c, row, DUPLICATE, reasons.encode("pay.redelivered", tx=e["id"],
+                                                                      hours=f"{REPEAT_WINDOW / 3600:g}"))
         e = earlier[0]
         hours = abs((e["received_at"] or 0) - sms.received_at) / 3600
-        why = "under another notification id" if hours * 3600 <= REPEAT_WINDOW else f"{hours:.0f} h apart"
-        return self._record(c, row, AMBIGUOUS, f"same text and amount as transaction #{e['id']}, {why}: a second "
-                                               "identical transfer or a late re-delivery; a person must check")
+        return self._record(c, row, AMBIGUOUS, reasons.encode("pay.repeat_other_id", tx=e["id"])
+                            if hours * 3600 <= REPEAT_WINDOW else
+                            reasons.encode("pay.repeat_apart", tx=e["id"], hours=f"{hours:.0f}"))
 
     def _after_expiry(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
                       order: sqlite3.Row) -> tuple[str, str, int]:
@@ -297,12 +374,12 @@ class PaymentHandler(InboundHandler):
         (review.restore_and_confirm) or refunds it. The order gets a private note."""
         row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
         amount, total = p.amount or 0, order["total_minor"]
-        differs = "" if amount == total else f", not its total {format_vnd(total)}"
         self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}) sau khi đơn đã bị hủy vì "
                                              "quá hạn thanh toán. Cần kiểm tra: khôi phục và xác nhận, hoặc hoàn tiền.")
-        return self._record(c, row, PAID_AFTER_EXPIRY, f"{format_vnd(amount)} for order {order['number']}{differs}, "
-                                                       "which was cancelled for want of payment (PAYMENT_EXPIRE_HOURS): "
-                                                       "paid after expiry, a person restores and confirms it or refunds")
+        return self._record(c, row, PAID_AFTER_EXPIRY, reasons.encode(
+            "pay.after_expiry", amount=format_vnd(amount), number=order["number"]) if amount == total else
+            reasons.encode("pay.after_expiry_differs", amount=format_vnd(amount), number=order["number"],
+                           total=format_vnd(total)))
 
     def _order(self, c: sqlite3.Connection, number: int) -> sqlite3.Row | None:
         """The order a code names: by its number only, never by its id (they differ in shops
@@ -313,17 +390,17 @@ class PaymentHandler(InboundHandler):
                 via_wrap: bool, at: float) -> tuple[str, str, int]:
         row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
         total, amount = order["total_minor"], p.amount or 0
-        how = " (code read across a line wrap)" if via_wrap else ""
         if amount == total:
-            decision, reason, tx_id = self._record(c, row, CONFIRM, f"{format_vnd(amount)} pays order {order['number']} "
-                                                                   f"exactly{how}")
+            decision, reason, tx_id = self._record(c, row, CONFIRM, reasons.encode(
+                "pay.exact_wrapped" if via_wrap else "pay.exact", amount=format_vnd(amount), number=order["number"]))
             self._confirm(c, order, p, tx_id, note="")
             return decision, reason, tx_id
         if amount < total:
             return self._partial(c, row, p, order, at)
         excess = format_vnd(amount - total)
         note = f"Nhận {format_vnd(amount)} ({self._facts(p)}), thừa {excess} so với tổng {format_vnd(total)}."
-        return self._over(c, row, p, order, note, f"{excess} more than order {order['number']} of {format_vnd(total)}")
+        return self._over(c, row, p, order, note, reasons.encode("pay.more", excess=excess, number=order["number"],
+                                                                 total=format_vnd(total)))
 
     def _partial(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row,
                  at: float) -> tuple[str, str, int]:
@@ -340,23 +417,22 @@ class PaymentHandler(InboundHandler):
             self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}), thiếu {short} so với "
                                                 f"tổng {format_vnd(total)}. Không cộng dồn: giao dịch #{held[0]} (thừa "
                                                 "tiền) đang chờ chủ shop kiểm tra.")
-            return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}: "
-                                                   f"{short} short; not added up while #{held[0]} (more than the "
-                                                   "total) waits for the owner")
+            return self._record(c, row, UNDERPAID, reasons.encode(
+                "pay.short_held", amount=format_vnd(amount), number=number, total=format_vnd(total), short=short,
+                held=held[0]))
         paid = amount + sum(e["amount"] for e in earlier)
         ids = ", ".join(f"#{e['id']}" for e in earlier)
         if earlier and paid >= total:
             twins = self._maybe_one_transfer(row, earlier)
             if twins:
                 short = format_vnd(total - amount)
-                return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of "
-                                                       f"{format_vnd(total)}: not added up with {twins}, which another "
-                                                       "source reported and which may be this same transfer; a person "
-                                                       f"must check ({short} short on its own)")
+                return self._record(c, row, UNDERPAID, reasons.encode(
+                    "pay.short_maybe_twice", amount=format_vnd(amount), number=number, total=format_vnd(total),
+                    twins=twins, short=short))
         if earlier and paid == total:
             hours = f"{self.settings.payment_partial_window_hours:g}"
-            why = (f"{format_vnd(amount)} completes order {number} ({format_vnd(total)}) with {ids}: transfers within "
-                   f"{hours} h add up to its total")
+            why = reasons.encode("pay.completes", amount=format_vnd(amount), number=number, total=format_vnd(total),
+                                 ids=ids, hours=hours)
             decision, reason, tx_id = self._record(c, row, CONFIRM, why)
             parts = ", ".join(f"#{e['id']} {format_vnd(e['amount'])}" for e in earlier)
             self._confirm(c, order, p, tx_id, note=f"Đủ tổng {format_vnd(total)} cùng các lần chuyển trước ({parts}).")
@@ -366,16 +442,17 @@ class PaymentHandler(InboundHandler):
             excess = format_vnd(paid - total)
             note = (f"Nhận {format_vnd(amount)} ({self._facts(p)}); cùng {ids} là {format_vnd(paid)}, thừa {excess} so "
                     f"với tổng {format_vnd(total)}.")
-            return self._over(c, row, p, order, note, f"{format_vnd(amount)} with {ids} makes {format_vnd(paid)}, "
-                                                      f"{excess} more than order {number} of {format_vnd(total)}",
-                              earlier)
+            return self._over(c, row, p, order, note, reasons.encode(
+                "pay.more_together", amount=format_vnd(amount), ids=ids, paid=format_vnd(paid), excess=excess,
+                number=number, total=format_vnd(total)), earlier)
         short = format_vnd(total - paid)
         so_far = f"; cùng {ids} đã nhận {format_vnd(paid)}" if earlier else ""
         self._shop_note(c, order["id"], row, f"Nhận {format_vnd(amount)} ({self._facts(p)}){so_far}, thiếu {short} so "
                                             f"với tổng {format_vnd(total)}. Đơn vẫn chờ thanh toán.")
-        with_earlier = f", {format_vnd(paid)} with {ids}" if earlier else ""
-        return self._record(c, row, UNDERPAID, f"{format_vnd(amount)} for order {number} of {format_vnd(total)}"
-                                               f"{with_earlier}: {short} short; order stays on-hold")
+        return self._record(c, row, UNDERPAID, reasons.encode(
+            "pay.short_together", amount=format_vnd(amount), number=number, total=format_vnd(total),
+            paid=format_vnd(paid), ids=ids, short=short) if earlier else reasons.encode(
+            "pay.short", amount=format_vnd(amount), number=number, total=format_vnd(total), short=short))
 
     def _maybe_one_transfer(self, row: dict[str, Any], earlier: list[sqlite3.Row]) -> str:
         """The earlier partials that may be this very transfer reported by another source (not
@@ -401,20 +478,19 @@ class PaymentHandler(InboundHandler):
         own decision (what was true when each arrived) kept."""
         for e in earlier:
             stored_payments.mark_reviewed(c, e["id"], ADDED_UP, MATCHER, now(),
-                                          f"added up with #{tx_id}: order {number} paid")
+                                          reasons.encode("pay.added_up", tx=tx_id, number=number))
 
     def _over(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed, order: sqlite3.Row, note: str, why: str,
               earlier: list[sqlite3.Row] | None = None) -> tuple[str, str, int]:
         """More than the total (one transfer, or several adding up): held for the owner, or
         confirmed with a note under PAYMENT_OVERPAID=confirm."""
         if self.settings.payment_overpaid == "confirm":
-            decision, reason, tx_id = self._record(c, row, OVERPAID, f"{why}: confirmed with a note "
-                                                                    "(PAYMENT_OVERPAID=confirm)")
+            decision, reason, tx_id = self._record(c, row, OVERPAID, reasons.encode("pay.over_confirmed", why=why))
             self._confirm(c, order, p, tx_id, note=note)
             self._added_up(c, earlier or [], tx_id, order["number"])
             return decision, reason, tx_id
         self._shop_note(c, order["id"], row, note + " Đơn được giữ để chủ shop kiểm tra.")
-        return self._record(c, row, OVERPAID, f"{why}: held for the owner")
+        return self._record(c, row, OVERPAID, reasons.encode("pay.over_held", why=why))
 
     def _already_paid(self, c: sqlite3.Connection, row: dict[str, Any], p: Parsed,
                       order: sqlite3.Row) -> tuple[str, str, int]:
@@ -423,12 +499,12 @@ class PaymentHandler(InboundHandler):
         the same customer? a refund?), never confirmed a second time."""
         row["order_id"], row["code"] = order["id"], f"{self.settings.payment_code_prefix}{order['number']}"
         amount = format_vnd(p.amount or 0)
-        by = (f"transaction #{order['paid_transaction']}" if order["paid_at"] and order["paid_transaction"]
-              else f"{order['status']} in the shop")
         self._shop_note(c, order["id"], row, f"Nhận thêm {amount} ({self._facts(p)}) cho đơn đã thanh toán. Không xác "
                                             "nhận lại; cần kiểm tra: có thể là tiền cho đơn khác hoặc cần hoàn tiền.")
-        return self._record(c, row, ALREADY_PAID, f"{amount} for order {order['number']}, which is already paid "
-                                                  f"({by}): recorded with a note, not confirmed again")
+        return self._record(c, row, ALREADY_PAID, reasons.encode(
+            "pay.already_paid_tx", amount=amount, number=order["number"], tx=order["paid_transaction"])
+            if order["paid_at"] and order["paid_transaction"] else reasons.encode(
+            "pay.already_paid_shop", amount=amount, number=order["number"], status=status_said(order["status"])))
 
     @staticmethod
     def _facts(p: Parsed) -> str:
@@ -436,6 +512,7 @@ class PaymentHandler(InboundHandler):
                                      f"mã GD {p.reference}" if p.reference else "") if x)
 
     def _record(self, c: sqlite3.Connection, row: dict[str, Any], decision: str, reason: str) -> tuple[str, str, int]:
+        """Store the decision with its reason (encoded: bridge/reasons.py) and the order notes it queued."""
         notes = row.pop("_notes", [])
         data = {**row, "decision": decision, "reason": reason, "created_at": now()}
         tx_id = stored_payments.insert(c, data)

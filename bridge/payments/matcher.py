@@ -9,8 +9,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import reasons
 from ..smstext import strip_diacritics
-from .accounts import name_account
+from .accounts import NONE_CONFIGURED, name_account
 
 if TYPE_CHECKING:   # the parser reads codes with this module (the generic rule), so no import cycle at run time
     from .parsers import Parsed
@@ -116,7 +117,7 @@ def account_problem(p: Parsed, accounts: tuple[tuple[str, str], ...]) -> str:
     has one there."""
     if p.account is None:
         return "" if p.bank == "MoMo" or any(bank == p.bank for bank, _ in accounts) else \
-            f"no {p.bank} account is configured"
+            reasons.encode(NONE_CONFIGURED, bank=p.bank)
     return name_account(p.account, p.bank, accounts).why
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .. import reasons
+from ..reasons import N_
 from . import generic
 from .banks import BANKS
 from .banks.base import IN_WORDS, OUT_WORDS, BankFormat, Family, parse_amount
@@ -29,6 +31,25 @@ MONEY_TALK = re.compile(r"[+-]? ?\d{1,3}(?:[.,]\d{3})+ ?(?:VND|đ|₫|d\b)|\bVND
                         r"nhan tien|nhận tiền|bien dong|biến động", re.IGNORECASE)
 PAYER_RECEIPT = re.compile(r"chuyen tien thanh cong|giao dich thanh cong|transfer successful", re.IGNORECASE)
 
+reasons.register({
+    "parse.read": N_("%(bank)s %(family)s"),
+    "parse.not_money": N_("%(bank)s %(kind)s"),
+    "parse.kind.otp": N_("one-time password"), "parse.kind.promo": N_("advertisement"),
+    "parse.kind.notice": N_("notice"),
+    "parse.no_direction": N_("%(bank)s template %(family)s without a direction"),
+    "parse.no_sender": N_("no sender"),
+    "parse.phone_sender": N_("sender %(sender)s is a phone number, not a bank sender ID"),
+    "parse.unknown_sender": N_("'%(sender)s' is not a known bank sender ID for %(channel)s"),
+    "parse.package": N_("app package %(package)s is not %(bank)s's"),
+    "parse.link": N_("contains a link (banks never send links with balance changes)"),
+    "parse.forwarded": N_("a forwarded (Fwd:) text"),
+    "parse.payer_receipt": N_("a payer-side transfer receipt, not the bank's notice to the shop"),
+    "parse.wrong_channel": N_("%(bank)s %(family)s text arrived by %(channel)s"),
+    "parse.generic": N_("%(bank)s generic reading (no template fits)"),
+    "parse.no_accounts": N_("no receiving accounts or code prefix to read it with"),
+    "parse.no_template": N_("does not fit any template %(bank)s uses, and the generic rule cannot read it: %(why)s"),
+})
+
 
 def looks_like_money(text: str) -> bool:
     """Whether a text from a non-bank sender claims a money movement (then it is recorded as a
@@ -39,7 +60,7 @@ def looks_like_money(text: str) -> bool:
 @dataclass(frozen=True)
 class Parsed:
     kind: str                       # transaction | otp | promo | notice | spoof | unknown
-    reason: str
+    reason: str                     # encoded (bridge/reasons.py): it ends up in a spoof's stored reason
     bank: str | None = None
     family: str | None = None
     direction: str | None = None    # "in" | "out"
@@ -79,9 +100,10 @@ def _read(bank: BankFormat, family: Family, m: re.Match[str]) -> Parsed:
     g = m.groupdict()
     direction = _direction(g, family)
     if direction is None:
-        return Parsed(SPOOF, f"{bank.bank} template {family.name} without a direction", bank.bank, family.name)
+        return Parsed(SPOOF, reasons.encode("parse.no_direction", bank=bank.bank, family=family.name), bank.bank,
+                      family.name)
     return Parsed(
-        kind=TRANSACTION, reason=f"{bank.bank} {family.name}", bank=bank.bank, family=family.name,
+        kind=TRANSACTION, reason=reasons.encode("parse.read", bank=bank.bank, family=family.name), bank=bank.bank, family=family.name,
         direction=direction, amount=parse_amount(g.get("amount")), balance=parse_amount(g.get("balance")),
         memo=g.get("memo"), account=g.get("account"), time=g.get("time"), reference=_reference(g, family))
 
@@ -97,25 +119,26 @@ def parse(sender: str, channel: str, body: str, package: str | None = None, titl
     sender = (sender or "").strip()
     body = body or ""
     if not sender:
-        return Parsed(SPOOF, "no sender")
+        return Parsed(SPOOF, reasons.encode("parse.no_sender"))
     if PHONE_SENDER.match(sender):
-        return Parsed(SPOOF, f"sender {sender} is a phone number, not a bank sender ID")
+        return Parsed(SPOOF, reasons.encode("parse.phone_sender", sender=sender))
     banks = banks_for(sender, channel)
     if not banks:
-        return Parsed(UNKNOWN, f"{sender!r} is not a known bank sender ID for {channel}")
+        return Parsed(UNKNOWN, reasons.encode("parse.unknown_sender", sender=sender, channel=channel))
     for bank in banks:
         if channel == "app_notification" and bank.packages and package and package not in bank.packages:
-            return Parsed(SPOOF, f"app package {package} is not {bank.bank}'s", bank.bank)
+            return Parsed(SPOOF, reasons.encode("parse.package", package=package, bank=bank.bank), bank.bank)
     if LINK.search(body):
-        return Parsed(SPOOF, "contains a link (banks never send links with balance changes)", banks[0].bank)
+        return Parsed(SPOOF, reasons.encode("parse.link"), banks[0].bank)
     if FORWARDED.match(body):
-        return Parsed(SPOOF, "a forwarded (Fwd:) text", banks[0].bank)
+        return Parsed(SPOOF, reasons.encode("parse.forwarded"), banks[0].bank)
     if PAYER_RECEIPT.search(body):
-        return Parsed(SPOOF, "a payer-side transfer receipt, not the bank's notice to the shop", banks[0].bank)
+        return Parsed(SPOOF, reasons.encode("parse.payer_receipt"), banks[0].bank)
     for bank in banks:
         for kind, pattern in bank.non_transactions:
             if pattern.search(body):
-                return Parsed(kind, f"{bank.bank} {kind}", bank.bank)
+                return Parsed(kind, reasons.encode("parse.not_money", bank=bank.bank, kind=reasons.encode(f"parse.kind.{kind}")),
+                              bank.bank)
     candidates = [(b, f) for b in banks for f in b.families if not f.senders or sender in f.senders]
     for bank, family in candidates:
         if channel in family.channels:
@@ -124,16 +147,17 @@ def parse(sender: str, channel: str, body: str, package: str | None = None, titl
                 return _read(bank, family, m)
     for bank, family in candidates:
         if channel not in family.channels and family.pattern.match(body):
-            return Parsed(SPOOF, f"{bank.bank} {family.name} text arrived by {channel}", bank.bank, family.name)
+            return Parsed(SPOOF, reasons.encode("parse.wrong_channel", bank=bank.bank, family=family.name, channel=channel),
+                          bank.bank, family.name)
     why = ""
     for bank in banks:
         reading = generic.read(bank.bank, body, accounts, prefix) if accounts and prefix else \
-            "no receiving accounts or code prefix to read it with"
+            reasons.encode("parse.no_accounts")
         if isinstance(reading, generic.Reading):
-            return Parsed(kind=TRANSACTION, reason=f"{bank.bank} generic reading (no template fits)", bank=bank.bank,
+            return Parsed(kind=TRANSACTION, reason=reasons.encode("parse.generic", bank=bank.bank), bank=bank.bank,
                           family=generic.GENERIC, direction=reading.direction, amount=reading.amount,
                           balance=reading.balance, memo=body, account=reading.account, time=reading.time,
                           doubts=reading.doubts)
         why = why or reading
-    return Parsed(SPOOF, f"does not fit any template {banks[0].bank} uses, and the generic rule cannot read it: {why}",
-                  banks[0].bank, generic.UNKNOWN)
+    return Parsed(SPOOF, reasons.encode("parse.no_template", bank=banks[0].bank, why=why), banks[0].bank,
+                  generic.UNKNOWN)

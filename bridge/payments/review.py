@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from .. import reasons
 from ..outbox import CANCELLED, WAITING
+from ..reasons import N_
 from ..store import messages as stored_messages, orders as stored_orders, payments as stored_payments
 from ..store.db import now
 from ..money import format_vnd
@@ -15,6 +17,12 @@ from .handler import PAID_AFTER_EXPIRY, REVIEW, confirm_orders, not_awaiting
 
 CONFIRMED, REJECTED, NOT_A_PAYMENT = "confirmed", "rejected", "not_a_payment"
 RESTORED = "restored"   # an order cancelled by payment expiry, restored and confirmed with the late transfer
+# The note a review action keeps when the person wrote none, and the reason of a cancel not sent.
+reasons.register({
+    "review.confirmed": N_("confirmed against order %(order)s"),
+    "review.restored": N_("order %(number)s restored after expiry and confirmed"),
+    "review.cancel_not_needed": N_("not sent: the order was restored and confirmed by %(who)s"),
+})
 
 
 class ReviewError(ValueError):
@@ -76,7 +84,7 @@ def confirm(bridge: Any, tx_id: int, order_id: int, who: str, note: str = "") ->
                 + f"\nTin nhắn: {tx['text']}")
         confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
                        by=who)
-        _mark(c, tx_id, CONFIRMED, who, note or f"confirmed against order {order_id}")
+        _mark(c, tx_id, CONFIRMED, who, note or reasons.encode("review.confirmed", order=order_id))
     bridge.wake_worker()
 
 
@@ -114,10 +122,10 @@ def restore_and_confirm(bridge: Any, tx_id: int, who: str, note: str = "") -> No
                 f"{note}".strip() + f"\nTin nhắn: {tx['text']}")
         # a cancel that has not gone out (the shop was down) is not needed any more
         stored_messages.stop_unsent(c, cancel_key(order["id"]), CANCELLED, WAITING,
-                                    f"not sent: the order was restored and confirmed by {who}", now())
+                                    reasons.encode("review.cancel_not_needed", who=who), now())
         confirm_orders(bridge, c, order, tx_id, tx["reference"], tx["amount"] or 0, text, paid_bank=tx["bank"] or "",
                        by=who)
-        _mark(c, tx_id, RESTORED, who, note or f"order {number} restored after expiry and confirmed")
+        _mark(c, tx_id, RESTORED, who, note or reasons.encode("review.restored", number=number))
     bridge.wake_worker()
 
 

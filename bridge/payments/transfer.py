@@ -16,8 +16,11 @@ from datetime import datetime
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
+from .. import reasons
 from ..bank_registry import bank_name
+from ..reasons import N_
 from .parsers import TRANSACTION, Parsed
+from .phrases import joined
 
 # How far apart two sources may date one transfer. Bank SMS print the minute (some only the
 # date); a service may stamp its own receipt time; Casso's push is documented as minutes late.
@@ -119,6 +122,20 @@ class Seen:
 
 
 SAME_MINUTES = 5 * 60            # the bank's times of one transfer, as two sources give them
+BALANCE, REFERENCE, CODE, TIME = "balance after", "bank reference", "payment code", "bank time"
+reasons.register({
+    "transfer.fact.balance after": N_("balance after"), "transfer.fact.bank reference": N_("bank reference"),
+    "transfer.fact.payment code": N_("payment code"), "transfer.fact.bank time": N_("bank time"),
+    "transfer.same": N_("the same amount and %(agree)s"),
+    "transfer.probably": N_("the same %(agree)s but not the same %(differ)s"),
+    "transfer.memo": N_("the same amount and memo within minutes, but no balance or reference to compare"),
+    "transfer.from_source": N_("%(source)s transaction"),
+})
+
+
+def _said(facts: list[str]) -> str:
+    """Facts as an encoded reason: "balance after and bank reference"."""
+    return joined(reasons.encode(f"transfer.fact.{f}") for f in facts)
 
 
 def plausible_balance(balance: int | None, amount: int | None) -> int | None:
@@ -132,20 +149,20 @@ def _facts(new: Seen, old: Seen) -> tuple[list[str], list[str]]:
     agree: list[str] = []
     differ: list[str] = []
     if new.balance is not None and old.balance is not None:
-        (agree if new.balance == old.balance else differ).append("balance after")
+        (agree if new.balance == old.balance else differ).append(BALANCE)
     if new.ref_key and old.ref_key:
         same = refs_agree(new.ref_key, old.ref_key)
         if same or same_format(new.ref_key, old.ref_key):
-            (agree if same else differ).append("bank reference")
+            (agree if same else differ).append(REFERENCE)
     if new.codes and old.codes:
-        (agree if set(new.codes) == set(old.codes) else differ).append("payment code")
+        (agree if set(new.codes) == set(old.codes) else differ).append(CODE)
     if new.bank_time is not None and old.bank_time is not None and abs(new.bank_time - old.bank_time) > SAME_MINUTES:
-        differ.append("bank time")
+        differ.append(TIME)
     return agree, differ
 
 
 def same_transfer(new: Seen, old: Seen) -> tuple[str, str] | None:
-    """("same" | "probably", why) when `old` (another source's record of a credit with the same
+    """("same" | "probably", why: an encoded reason) when `old` (another source's record of a credit with the same
     bank and amount, dated near `new`) is the same transfer, else None.
 
     "same" needs a fact only one transfer has (the balance after it, the bank's reference) to
@@ -158,15 +175,15 @@ def same_transfer(new: Seen, old: Seen) -> tuple[str, str] | None:
     if abs(new.event_at - old.event_at) > (SAME_BANK_TIME if new.bank_time and old.bank_time else SAME_ARRIVAL):
         return None
     agree, differ = _facts(new, old)
-    strong = [f for f in agree if f != "payment code"]
+    strong = [f for f in agree if f != CODE]
     if strong and not differ:
-        return "same", f"the same amount and {' and '.join(agree)}"
+        return "same", reasons.encode("transfer.same", agree=_said(agree))
     if strong:
-        return "probably", f"the same {' and '.join(agree)} but not the same {' and '.join(differ)}"
+        return "probably", reasons.encode("transfer.probably", agree=_said(agree), differ=_said(differ))
     if differ:
         return None
     if memo_key(new.memo) and memo_key(new.memo) == memo_key(old.memo) and abs(new.event_at - old.event_at) <= PROBABLY_SAME:
-        return "probably", "the same amount and memo within minutes, but no balance or reference to compare"
+        return "probably", reasons.encode("transfer.memo")
     return None
 
 
@@ -180,7 +197,7 @@ def proven_different(a: Seen, b: Seen) -> bool:
         return True
     agree, differ = _facts(a, b)
     # a balance or reference that agrees outweighs a bank time read an hour off (a time zone)
-    return bool(differ) and not [f for f in agree if f != "payment code"]
+    return bool(differ) and not [f for f in agree if f != CODE]
 
 
 def bank_of(name: str, account: str, accounts: tuple[tuple[str, str], ...]) -> str:
@@ -203,7 +220,7 @@ def parsed_from_fields(source: str, fields: Mapping[str, Any], accounts: tuple[t
     printed = None
     if fields.get("bank_time") is not None:
         printed = datetime.fromtimestamp(float(fields["bank_time"]), ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
-    return Parsed(kind=TRANSACTION, reason=f"{source} transaction", family=source,
+    return Parsed(kind=TRANSACTION, reason=reasons.encode("transfer.from_source", source=source), family=source,
                   bank=bank_of(str(fields.get("bank") or ""), str(fields.get("account") or ""), accounts),
                   direction="in" if fields.get("direction") == "in" else "out", amount=int(fields.get("amount") or 0),
                   balance=fields.get("balance"), memo=str(fields.get("memo") or ""),

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
+from .. import reasons
+
 INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "sepay", "casso", "payos", "messenger",
              "http", "dryrun")
 
@@ -87,7 +89,7 @@ class Provider:
     retry_safety: dict[str, str] = field(default_factory=dict)
     # "module:function"(settings) -> (level, why) for texts from this provider's sources, when they
     # prove less than a signed source: level "off" (not a payment source), "review" (a person
-    # confirms), "confirm" (as trusted as any); `why` is the reason a reviewer reads.
+    # confirms), "confirm" (as trusted as any); `why` is the reason a reviewer reads (encoded: bridge/reasons.py).
     payment_trust: str = ""
     # its generated secrets that took over from the single INBOUND_TOKEN of old versions (upgrade advice)
     inbound_token_successors: tuple[str, ...] = ()
@@ -175,13 +177,20 @@ def _gather(attr: str, bridge: Any) -> list[Any]:
     return [x for p in installed() if getattr(p, attr) for x in resolve(getattr(p, attr))(bridge)]
 
 
+reasons.register({
+    "trust.nobody_vouches": N_("%(source)s: no provider vouches for texts from it, so a person confirms"),
+    "trust.unknown_source": N_("an unknown source: no provider vouches for texts from it, so a person confirms"),
+})
+
+
 def payment_trust(source: str, settings: Any) -> tuple[str, str]:
     """How far a bank credit received from `source` may go on its own (Provider.payment_trust)."""
     for p in installed():
         if p.name == source and p.payment_trust:
             return resolve(p.payment_trust)(settings)
     # a source no provider vouches for proves nothing about who sent the text: a person decides
-    return "review", f"{source or 'an unknown source'}: no provider vouches for texts from it, so a person confirms"
+    return "review", reasons.encode("trust.nobody_vouches", source=source) if source else \
+        reasons.encode("trust.unknown_source")
 
 
 def authenticated(settings: Any) -> tuple[str, str]:

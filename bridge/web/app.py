@@ -68,7 +68,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         return resp, status
 
     @app.errorhandler(404)
-    def not_found(_exc):
+    def not_found(exc):
+        if request.path.startswith("/admin/"):   # a person's mistyped or stale link: the admin's page, translated
+            from .admin import missing
+            return missing(exc)
         return error(404, f"no endpoint at {request.method} {request.path}")
 
     @app.url_value_preprocessor

@@ -144,7 +144,7 @@ class EsmsChannel(HttpChannel):
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else "ESMS_API_KEY and ESMS_SECRET_KEY are not set"
+        return "" if self.configured else N_("ESMS_API_KEY and ESMS_SECRET_KEY are not set")
 
     def callback_url(self) -> str:
         return callback_url(self.settings) if self.settings.public_url else ""

@@ -41,9 +41,12 @@ class ZaloZnsChannel(EsmsChannel):
 
     @property
     def why_not_configured(self) -> str:
-        missing = [n for n, ok in (("ESMS_API_KEY and ESMS_SECRET_KEY", self.settings.esms_configured),
-                                   ("ZALO_OAID", bool(self.settings.zalo_oaid))) if not ok]
-        return "" if not missing else " and ".join(missing) + " not set"
+        keys, oaid = self.settings.esms_configured, bool(self.settings.zalo_oaid)
+        if keys and oaid:
+            return ""
+        if not keys and not oaid:
+            return N_("ESMS_API_KEY and ESMS_SECRET_KEY and ZALO_OAID not set")
+        return N_("ZALO_OAID not set") if keys else N_("ESMS_API_KEY and ESMS_SECRET_KEY not set")
 
     def body(self, msg: OutgoingMessage, zns: dict[str, Any]) -> dict[str, Any]:
         s = self.settings

@@ -4,7 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ... import envparse as p
+from ... import envparse as p, reasons
+from ...reasons import N_
+
+reasons.register({"fibo.trust": N_("FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, so it is never "
+                                   "confirmed automatically (FIBO_PAYMENTS=%(mode)s)")})
 
 
 @dataclass(frozen=True)
@@ -22,5 +26,4 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 def payment_trust(settings: Any) -> tuple[str, str]:
     """A push names the bank in a query parameter, so it proves only that the FIBO_TOKEN holder
     sent it: FIBO_PAYMENTS decides how far its bank credits go."""
-    return settings.fibo_payments, ("FiboSMS push: it proves only that the FIBO_TOKEN holder sent it, so it is never "
-                                    f"confirmed automatically (FIBO_PAYMENTS={settings.fibo_payments})")
+    return settings.fibo_payments, reasons.encode("fibo.trust", mode=settings.fibo_payments)

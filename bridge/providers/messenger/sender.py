@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from ...reasons import N_
 from . import contacts as messenger_contacts
 from .. import N_
 from ..base import HttpChannel, OutgoingMessage, Outcome, SendResult
@@ -80,7 +81,7 @@ class MessengerChannel(HttpChannel):
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else "MESSENGER_PAGE_TOKEN is not set"
+        return "" if self.configured else N_("MESSENGER_PAGE_TOKEN is not set")
 
     def body(self, psid: str, msg: OutgoingMessage, tag: str | None) -> dict[str, Any]:
         """The Send API request: plain text, or a button template when the rule has a link."""

@@ -58,7 +58,7 @@ class SmsGateChannel(HttpChannel):
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else "no phone configured (SMSGATE_URL or mappings/devices.yaml)"
+        return "" if self.configured else N_("no phone configured (SMSGATE_URL or mappings/devices.yaml)")
 
     def read_timeout(self) -> float:
         return self.settings.smsgate_timeout

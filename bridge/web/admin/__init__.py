@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
@@ -89,7 +89,11 @@ def admin_headers(response: Response) -> Response:
 
 @bp.errorhandler(404)
 def missing(_exc):
-    return render_template("admin/error.html", title="404", message=_("Not found.")), 404
+    """Also the app's answer to an unknown /admin/ address (no blueprint matched it, so the
+    admin's headers are set here)."""
+    page = make_response(render_template("admin/error.html", title=_("Page not found"),
+                                         message=_("There is no such page: the link may be old or mistyped.")), 404)
+    return secure_headers(page, g.get("csp_nonce"))
 
 
 @bp.errorhandler(400)

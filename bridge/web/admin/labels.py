@@ -27,7 +27,7 @@ PAYMENT_DECISIONS = {
     "unverified_source": N_("unverified source"), "already_paid": N_("order already paid"),
     "paid_after_expiry": N_("paid after expiry"), "unknown_layout": N_("unknown bank layout"),
     "confirmed": N_("confirmed by hand"), "rejected": N_("rejected"), "not_a_payment": N_("not a payment"),
-    "restored": N_("restored and confirmed"),
+    "restored": N_("restored and confirmed"), "added_up": N_("added up with a later transfer"),
 }
 
 ORDER_STATUSES = {   # WooCommerce's own

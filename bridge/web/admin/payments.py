@@ -12,6 +12,7 @@ from ...payments import review, suggestions
 from ...store import payments as stored_payments, reports
 from .. import bridge
 from . import bp, int_arg, page_arg, who
+from .labels import label
 
 PAGE = 50
 SUGGESTED_ROWS = 50   # review items on the payments page that get their suggested orders (oldest first)
@@ -39,8 +40,14 @@ def reason_texts() -> dict[str, str]:
 
 
 def refusal(exc: review.ReviewError) -> str:
-    """Why a review action was refused, in the admin's language (review.py speaks English)."""
-    p, kind = exc.params, exc.kind
+    """Why a review action was refused, in the admin's language (review.py speaks English); an
+    order's status and a transaction's decision as words, not codes."""
+    p, kind = dict(exc.params), exc.kind
+    if "status" in p:
+        p["status"] = label(p["status"], "order")
+    for code in ("decision", "action"):
+        if code in p:
+            p[code] = label(p[code], "decision")
     if kind == "order_paid":
         return _("Order %(number)s is already paid (transaction #%(tx)s): it is not confirmed a second time.", **p)
     if kind == "order_deleted":
@@ -126,7 +133,8 @@ def review_action(tx_id: int, action: str):
     except review.ReviewError as exc:
         flash(refusal(exc), "error")
         return redirect(url_for("admin.transaction", tx_id=tx_id))
-    except ValueError as exc:   # confirm_orders' last guard: another request confirmed it meanwhile
-        flash(_("Refused: %(reason)s", reason=str(exc)), "error")
+    except ValueError:   # confirm_orders' last guard: another request confirmed the order meanwhile
+        flash(_("Refused: the order was confirmed by another request at the same moment. Nothing was changed "
+                "twice."), "error")
         return redirect(url_for("admin.transaction", tx_id=tx_id))
     return redirect(url_for("admin.payments"))

@@ -42,10 +42,30 @@ def configuration() -> list[dict[str, Any]]:
     return rows
 
 
-def endpoints() -> list[tuple[str, str, str]]:
+def endpoints() -> list[tuple[str, str, str, list[str]]]:
     """The banner's list of URLs outside systems call (Bridge.public_endpoints), with the label
-    and note in the admin's language; each URL carries its own secret."""
-    return bridge().public_endpoints(_)
+    and note in the admin's language; each URL carries its own secret. The secrets a note names
+    (a signing key to paste into the phone app) come with it, to get a copy button of their own:
+    on a phone, selecting a key inside a sentence is where a paste goes wrong."""
+    b = bridge()
+    names = (*providers.generated_secrets(), *providers.sensitive_fields())
+    secrets = [v for v in dict.fromkeys(getattr(b.settings, n, "") for n in names) if isinstance(v, str) and len(v) >= 8]
+    return [(label, url, note, [v for v in secrets if v in (note or "")]) for label, url, note in b.public_endpoints(_)]
+
+
+def refusal_kinds() -> dict[int, str]:
+    """What a refused request's HTTP status means, in the admin's language (the reason beside it
+    is the caller's English answer, shown as it was sent); 0: any other status."""
+    return {
+        0: _("Refused."),
+        400: _("The request could not be read (a missing or malformed field)."),
+        401: _("No valid signature, key or token: not from the service it claims."),
+        403: _("Wrong or missing token in the address."),
+        404: _("Nothing at this address, or the feature is not set up."),
+        405: _("Wrong request method."),
+        413: _("The request was too large."),
+        429: _("Too many requests."),
+    }
 
 
 @bp.get("/settings")
@@ -63,7 +83,7 @@ def settings():
         "admin/settings.html", endpoints=endpoints(), settings_sections=sections,
         channels=b.channel_status(), devices=b.device_status(), config=configuration(),
         **provided, status_items=providers.status_items(b),
-        rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)])
+        rejections=[dict(r) for r in reports.recent_rejections(b.db, 50)], refusal_kinds=refusal_kinds())
 
 
 @bp.post("/devices/<name>/resume")
