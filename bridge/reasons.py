@@ -81,8 +81,8 @@ def render(stored: str | None, translate: Callable[[str], str] = lambda s: s) ->
     gives English). An unknown code (a row written by a newer version) shows its code and
     parameters rather than nothing."""
     r = decode(stored)
-    if r is None:
-        return stored or ""
+    if r is None:   # plain text: ours marked N_ where it was written (translated), anyone else's as it is
+        return translate(stored) if stored else ""
     return _render(r, translate, 0)
 
 

@@ -178,7 +178,7 @@ ALLOWED = frozenset("""
 woocommerce woo esms smsgate zalo zns messenger sepay casso payos vietqr fibosms momo sms otp
 http https url api json csv id admin woo-bridge
 """.split())
-SKIPPED = ("script", "style", "code", "pre", "kbd", "samp")
+SKIPPED = ("script", "style", "code", "pre", "kbd", "samp", "textarea")   # textarea: a value the owner edits
 UNRENDERED = re.compile(r'\{"code":"[^"]*"[^}]*\}?')
 VERBATIM = "text"   # the class of text shown as it was sent or received (an SMS, a transfer's memo)
 # Not prose, whatever words they hold: environment variable names (PUBLIC_URL), addresses,

@@ -23,23 +23,23 @@ log = logging.getLogger(__name__)
 
 SEND_PATH = "/json/SendMultipleMessage_V4_post_json/"
 
-# CodeResult -> (outcome, what it means for the shop owner)
+# CodeResult -> (outcome, what it means for the shop owner; N_: the admin shows it translated)
 SEND_CODES: dict[str, tuple[Outcome, str]] = {
-    "100": (Outcome.ACCEPTED, "accepted by eSMS"),
-    "124": (Outcome.DUPLICATE, "RequestId already accepted by eSMS (sent before)"),
-    "99": (Outcome.TRANSIENT, "eSMS unknown error, retry later"),
-    "101": (Outcome.PERMANENT, "eSMS login failed: wrong ESMS_API_KEY or ESMS_SECRET_KEY"),
-    "102": (Outcome.PERMANENT, "eSMS account locked"),
-    "103": (Outcome.PERMANENT, "eSMS balance too low to send"),
-    "104": (Outcome.PERMANENT, "eSMS brandname wrong or cancelled (ESMS_BRANDNAME)"),
-    "118": (Outcome.PERMANENT, "eSMS message type invalid (ESMS_SMS_TYPE)"),
-    "119": (Outcome.PERMANENT, "eSMS advertising brandname needs at least 20 recipients"),
-    "131": (Outcome.PERMANENT, "eSMS advertising message longer than 422 characters"),
-    "132": (Outcome.PERMANENT, "eSMS: no permission for fixed number 8755"),
-    "145": (Outcome.PERMANENT, "eSMS template not registered"),
-    "146": (Outcome.PERMANENT, "eSMS template not registered for this brandname"),
-    "159": (Outcome.PERMANENT, "eSMS RequestId too long"),
-    "177": (Outcome.PERMANENT, "eSMS brandname not registered for this carrier"),
+    "100": (Outcome.ACCEPTED, N_("accepted by eSMS")),
+    "124": (Outcome.DUPLICATE, N_("RequestId already accepted by eSMS (sent before)")),
+    "99": (Outcome.TRANSIENT, N_("eSMS unknown error, retry later")),
+    "101": (Outcome.PERMANENT, N_("eSMS login failed: wrong ESMS_API_KEY or ESMS_SECRET_KEY")),
+    "102": (Outcome.PERMANENT, N_("eSMS account locked")),
+    "103": (Outcome.PERMANENT, N_("eSMS balance too low to send")),
+    "104": (Outcome.PERMANENT, N_("eSMS brandname wrong or cancelled (ESMS_BRANDNAME)")),
+    "118": (Outcome.PERMANENT, N_("eSMS message type invalid (ESMS_SMS_TYPE)")),
+    "119": (Outcome.PERMANENT, N_("eSMS advertising brandname needs at least 20 recipients")),
+    "131": (Outcome.PERMANENT, N_("eSMS advertising message longer than 422 characters")),
+    "132": (Outcome.PERMANENT, N_("eSMS: no permission for fixed number 8755")),
+    "145": (Outcome.PERMANENT, N_("eSMS template not registered")),
+    "146": (Outcome.PERMANENT, N_("eSMS template not registered for this brandname")),
+    "159": (Outcome.PERMANENT, N_("eSMS RequestId too long")),
+    "177": (Outcome.PERMANENT, N_("eSMS brandname not registered for this carrier")),
 }
 
 # SendStatus (callback and GetSendStatus) -> normalized event. 5 depends on the counts.

@@ -45,8 +45,18 @@ DELIVERY_STATES = {
     "stale": N_("older than what we have"), "error": N_("error"),
 }
 
+SECRET_ORIGINS = {   # where a secret the service needs came from (bridge/service.py resolve_secrets)
+    "configured": N_("from the environment"), "stored": N_("generated earlier, kept in the database"),
+    "generated": N_("generated now"),
+}
+
+INBOUND_HANDLERS = {   # the default INBOUND_HANDLERS names; a shop's own handler shows its name
+    "payments": N_("payment matching"), "forward": N_("keyword forward"),
+}
+
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,
-          "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES}
+          "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES, "secret": SECRET_ORIGINS,
+          "handler": INBOUND_HANDLERS}
 
 
 @bp.app_template_filter("label")
