@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bridge.envparse import bank_accounts as _accounts
-from tests.browser import browser, shot  # noqa: F401 - browser is a fixture
+from tests.browser import WIDTHS, assert_fits, browser, new_page, shot  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body
@@ -27,8 +27,19 @@ def shop(service_factory, fake_esms):
         yield svc, woo
 
 
+def go(page, label: str) -> None:
+    """Through the header as the owner would: the inline links on a wide screen, the menu on a phone."""
+    menu = page.locator("#menu summary")
+    if menu.is_visible():
+        menu.click()
+        page.locator("#menu nav a", has_text=label).click()
+    else:
+        page.locator("nav.wide-nav a", has_text=label).click()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
 def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_switches_language(
-        browser, shop, fake_esms):
+        browser, shop, fake_esms, width):
     svc, woo = shop
     woo.add_order(901, 513000)
     body = json.loads(order_body(901, phone="0987 111 222"))
@@ -43,11 +54,7 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     assert r.status_code == 200
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 1, what="the bank SMS read")
 
-    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    refused = []   # what the page's Content-Security-Policy blocked: nothing of ours may be
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-    page.set_default_timeout(10_000)
+    context, page, refused = new_page(browser, width)   # refused: what our CSP blocked (nothing of ours may be)
 
     # sign in (a wrong password first)
     page.goto(svc.url + "/admin/")
@@ -60,15 +67,16 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     page.wait_for_url(svc.url + "/admin/")
     assert page.locator("h1").inner_text() == "Tổng quan"
     assert page.locator("#review-count").inner_text() == "1"
-    shot(page, "1-dashboard")
+    shot(page, "1-dashboard", width)
 
     # search a message without diacritics, open it, resend it
-    page.click("text=Tin nhắn")
+    go(page, "Tin nhắn")
     page.fill("input[name=q]", "lan")
     page.click("button:has-text('Lọc')")
     rows = page.locator("tbody tr")
     assert rows.count() == 1 and "Nguyen Thi Lan" in rows.first.inner_text()   # the owner's new-order alert
-    shot(page, "2-search")
+    assert_fits(page)
+    shot(page, "2-search", width)
     rows.first.locator("a").first.click()
     original = page.url.rsplit("/", 1)[1]
     page.click("#resend")
@@ -78,23 +86,26 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     wait_until(lambda: len(fake_esms.accepted) == 3, what="the resent SMS at eSMS")
     first = next(a for a in fake_esms.accepted if a["RequestId"] == original)
     assert fake_esms.accepted[2]["RequestId"] == copy and fake_esms.accepted[2]["Content"] == first["Content"]
-    shot(page, "3-resent")
+    shot(page, "3-resent", width)
 
     # the review queue: find the order by the customer's phone and confirm the payment
-    page.click("text=Thanh toán")
+    go(page, "Thanh toán")
     page.click("a.button:has-text('Duyệt')")
+    suggested = page.locator("ul.suggestions li").first   # the order of exactly this amount, ranked first
+    assert "#901" in suggested.inner_text() and suggested.locator("button.confirm-suggested").is_visible()
     page.fill("#order-search", "0987111222")
     page.click("button:has-text('Tìm đơn')")
-    shot(page, "4-review")
+    assert_fits(page)
+    shot(page, "4-review", width)
     page.click("button.confirm-order")
     assert "Đã xác nhận" in page.locator(".flash.ok").inner_text()
     wait_until(lambda: woo.status_changes == [(901, "on-hold", "processing")], timeout=15,
                what="WooCommerce marked the order paid")
     assert "Chờ duyệt (0)" in page.content()
-    shot(page, "5-confirmed")
+    shot(page, "5-confirmed", width)
 
     # live template preview (the page's only script) and the language switch
-    page.click("text=Mẫu tin")
+    go(page, "Mẫu tin")
     section = page.locator("#rule-order-processing")
     section.locator("textarea").fill("Đơn {{ order_number }} đã xong")
     # a locator wait, not wait_for_function: the page's CSP (no 'unsafe-eval') refuses evaluated strings
@@ -102,8 +113,8 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     expect(section.locator(".preview-without")).to_have_text("Don 10231 da xong")
     page.click("button:has-text('English')")
     assert page.locator("h1").inner_text() == "Templates"
-    page.click("text=Dashboard")
+    go(page, "Dashboard")
     assert page.locator("h1").inner_text() == "Dashboard"
-    shot(page, "6-english")
+    shot(page, "6-english", width)
     assert refused == [], refused
     context.close()
