@@ -139,8 +139,7 @@ class _MessageSandbox(SandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
+        if super().wrap_str_format(value) is None:   # not a str's format/format_map
             return None
         source, formatter = value.__self__, _BoundedFormatter(self)
         if value.__name__ == "format_map":

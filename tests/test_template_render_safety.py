@@ -17,16 +17,29 @@ import pytest
 from bridge import alerts, reasons
 from bridge.rules import MAX_TEXT, RulesError, load_rules, template_problem
 from bridge.store import templates as template_store
-from tests.conftest import ROOT, wait_until
+from bridge.envparse import bank_accounts
+from tests.conftest import ROOT, esms_settings, wait_until, woo_settings
 from tests.orders import order_body
-from tests.test_admin import Admin, PASSWORD, bank_sms, svc  # noqa: F401  (the service fixture)
+from tests.test_admin import Admin, PASSWORD, bank_sms
 from tests.test_template_editor import flashes
 
 SPLIT = "{{ customer_name.split()[-1] }}"   # the last word of the name: fine on the sample, not on ""
 CUSTOMER, OWNER = "0912345678", "0901234567"
 
 
-def nameless_order(svc, oid: int, first: str = "", last: str = "") -> None:  # noqa: F811
+def service(service_factory, fake_esms, woo, **changes):
+    """The real service: its worker sends to the fake eSMS and marks orders paid at the fake shop."""
+    return service_factory(start_scheduler=True, admin_password=PASSWORD, **woo_settings(woo),
+                           bank_accounts=bank_accounts("Vietcombank:0181003749261"), **esms_settings(fake_esms),
+                           **changes)
+
+
+@pytest.fixture
+def svc(service_factory, fake_esms, woo):
+    return service(service_factory, fake_esms, woo)
+
+
+def nameless_order(svc, oid: int, first: str = "", last: str = "") -> None:
     body = json.loads(order_body(oid))
     body["billing"]["first_name"], body["billing"]["last_name"] = first, last
     assert svc.post_json(json.dumps(body).encode(), topic="order.created").status_code == 200
@@ -36,7 +49,7 @@ def sms_to(fake_esms, phone: str) -> list[str]:
     return [a["Content"] for a in fake_esms.accepted if a["Phone"] == phone]
 
 
-def row(svc, rule: str) -> dict:  # noqa: F811
+def row(svc, rule: str) -> dict:
     rows = svc.messages(rule=rule)
     assert len(rows) == 1, rows
     return rows[0]
@@ -49,13 +62,13 @@ def code_of(stored: str) -> tuple[str, dict]:
 
 
 @pytest.fixture
-def admin(svc):  # noqa: F811
+def admin(svc):
     a = Admin(svc)
     assert a.sign_in().status_code == 302
     return a
 
 
-def test_an_override_failing_on_the_paid_order_falls_back_and_the_payment_goes_through(admin, svc, woo, fake_esms):  # noqa: F811
+def test_an_override_failing_on_the_paid_order_falls_back_and_the_payment_goes_through(admin, svc, woo, fake_esms):
     r = admin.post("/admin/templates/payment-confirmed/save",
                    {"template": "Da nhan {{ paid_amount }} cho don {{ order_number }}. Cam on chi " + SPLIT},
                    follow_redirects=True)
@@ -80,10 +93,9 @@ def test_an_override_failing_on_the_paid_order_falls_back_and_the_payment_goes_t
     assert alert and "payment-confirmed" in alert[0]["text"] and "#7202" in alert[0]["text"]
 
 
-def test_an_override_failing_on_a_new_order_falls_back_and_every_rule_still_sends(admin, svc, fake_esms):  # noqa: F811
-    r = admin.post("/admin/templates/order-awaiting-transfer/save",
-                   {"template": "Chao chi " + SPLIT + ", don {{ order_number }}: {{ total }} noi dung {{ payment_code }}"},
-                   follow_redirects=True)
+def test_an_override_failing_on_a_new_order_falls_back_and_every_rule_still_sends(admin, svc, fake_esms):
+    text = "Chao chi " + SPLIT + ", don {{ order_number }}: {{ total }} noi dung {{ payment_code }}"
+    r = admin.post("/admin/templates/order-awaiting-transfer/save", {"template": text}, follow_redirects=True)
     assert "Đã lưu mẫu tin order-awaiting-transfer" in flashes(r.text, "ok")
     nameless_order(svc, 7101)
     wait_until(lambda: sms_to(fake_esms, CUSTOMER) and sms_to(fake_esms, OWNER), timeout=20,
@@ -113,11 +125,7 @@ def failing_defaults(tmp_path: Path) -> Path:
 
 def test_a_default_failing_on_real_data_is_recorded_and_nothing_else_is_lost(service_factory, fake_esms, woo,
                                                                               failing_defaults):
-    from tests.conftest import esms_settings, woo_settings
-    from bridge.envparse import bank_accounts
-    svc = service_factory(start_scheduler=True, admin_password=PASSWORD, mappings_dir=str(failing_defaults),  # noqa: F811
-                          bank_accounts=bank_accounts("Vietcombank:0181003749261"), **woo_settings(woo),
-                          **esms_settings(fake_esms))
+    svc = service(service_factory, fake_esms, woo, mappings_dir=str(failing_defaults))
     woo.add_order(7301, 513000)
     nameless_order(svc, 7301, last="Nguyễn Thị Minh Khai Phương")   # 27 characters * 140: over the limit
     wait_until(lambda: sms_to(fake_esms, CUSTOMER), timeout=20, what="the transfer instructions")
@@ -134,7 +142,7 @@ def test_a_default_failing_on_real_data_is_recorded_and_nothing_else_is_lost(ser
     wait_until(lambda: (7302, "on-hold", "processing") in woo.status_changes, timeout=20,
                what="WooCommerce marked the order paid")
     assert svc.db.scalar("SELECT order_id FROM transactions WHERE order_id=7302") == 7302
-    paid = [m for m in svc.messages(rule="payment-confirmed")]
+    paid = svc.messages(rule="payment-confirmed")
     assert len(paid) == 1 and paid[0]["status"] == "failed"
     assert code_of(paid[0]["reason"])[0] == "rules.template_failed"
     # visible in the admin, in the owner's language, and the owner is told
@@ -159,7 +167,7 @@ def test_a_default_failing_on_real_data_is_recorded_and_nothing_else_is_lost(ser
     ("{{ 'a'|center(99999999) }}", "99999999 characters"),
     ("{{ ('a' * 2000)|replace('a', 'b' * 2000) }}", "4000000 characters"),
 ])
-def test_the_save_check_refuses_any_error_and_any_text_longer_than_a_message(admin, svc, text, said):  # noqa: F811
+def test_the_save_check_refuses_any_error_and_any_text_longer_than_a_message(admin, svc, text, said):
     tracemalloc.start()
     started = time.monotonic()
     try:
@@ -173,7 +181,7 @@ def test_the_save_check_refuses_any_error_and_any_text_longer_than_a_message(adm
     assert peak < 20_000_000 and time.monotonic() - started < 5   # refused before it is written out
 
 
-def test_a_text_as_long_as_a_message_may_be_is_saved(admin, svc):  # noqa: F811
+def test_a_text_as_long_as_a_message_may_be_is_saved(admin, svc):
     text = "{{ order_number }} " + "x" * (MAX_TEXT - 10)
     r = admin.post("/admin/templates/order-processing/save", {"template": text}, follow_redirects=True)
     assert "Đã lưu mẫu tin order-processing" in flashes(r.text, "ok")
