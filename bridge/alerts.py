@@ -81,6 +81,14 @@ def watch(bridge: Any) -> int:
         sent += alert_owner(bridge, "expiry", m["id"],
                             f"don #{m['number'] or m['order_id']} qua han thanh toan nhung WooCommerce khong huy "
                             f"({reasons.english(m['reason'])[:80]}). Kiem tra don va bao lai khach.", once=True)
+    # A template that could not be written for a real order (a name split on an empty name): that
+    # customer got the default text or nothing, and the next such order will too until the owner
+    # fixes the text. Once per rule per ALERT_REPEAT, not once per order.
+    for code in ("rules.template_failed", "rules.override_failed"):
+        for m in messages.with_reason_since(db, code, now() - s.alert_repeat):
+            sent += alert_owner(bridge, "template", m["rule"],
+                                f"don #{m['number'] or m['order_id']}: {reasons.english(m['reason'])[:160]}."
+                                f" Sua mau tin {m['rule']} trong trang quan tri.")
     queue = len(review_queue(db))
     if queue >= s.alert_review_queue:
         sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),

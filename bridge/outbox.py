@@ -41,6 +41,9 @@ RANK = {PENDING: 0, SCHEDULED: 0, HELD: 0, IN_DOUBT: 0.5, QUEUED: 1, SENT: 2, DE
         CANCELLED: 3}
 EVENT_STATUS = {Event.QUEUED: QUEUED, Event.SENT: SENT, Event.DELIVERED: DELIVERED, Event.FAILED: FAILED}
 
+# Codes of a note about the text itself (bridge.rules): kept on the row once it is sent.
+TEXT_NOTES = ("rules.override_failed",)
+
 # Job kinds. A message (SMS, Zalo, Messenger) has a text, an encoding and segments; every other
 # kind carries a payload for its channel and is never counted as an SMS.
 MESSAGE, ORDER_UPDATE, FORWARD = "message", "order_update", "forward"
@@ -142,11 +145,15 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
     if d.problem:
         status, reason = FAILED, d.problem
     elif not d.sms.text:
-        status, reason = FAILED, reasons.encode("outbox.empty_text")
+        # the rules' reason when the template could not be written for this order
+        status, reason = FAILED, d.sms.note or reasons.encode("outbox.empty_text")
     elif d.held:
         status, reason = HELD, d.held
-    elif due > t:
-        status = SCHEDULED
+    else:
+        # the text is the default's because the owner's saved text failed on this order: said
+        reason = d.sms.note or reason
+        if due > t:
+            status = SCHEDULED
     row = {"id": mid, "created_at": t, "updated_at": t, "dedupe_key": d.dedupe_key, "delivery_ref": d.delivery_ref,
            "order_id": d.order_id, "customer_id": d.customer_id, "rule": d.rule, "event": d.event,
            "audience": d.audience, "channel": d.channels[0], "fallback": ",".join(d.channels[1:]),
@@ -191,6 +198,13 @@ def enqueue_job(c: sqlite3.Connection, job: Job) -> str | None:
            "attempts": 0, "due_at": t, "payload": json.dumps(job.payload, ensure_ascii=False), "leg": 0,
            "fallback_after": None, "kind": job.kind}
     return mid if q.insert(c, row, ignore_duplicate=True) else None
+
+
+def _text_note(reason: str | None) -> str:
+    """The reason a sent message keeps: the note that its text is the default because the owner's
+    saved text failed on this order (bridge.rules), which the owner should still read."""
+    r = reasons.decode(reason)
+    return reason or "" if r is not None and r.code in TEXT_NOTES else ""
 
 
 def kind_of(row: Any) -> str:
@@ -286,7 +300,7 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         target = DELIVERED if result.delivered else QUEUED
         new_status = target if RANK[current["status"]] < RANK[target] else current["status"]
         q.mark_taken(c, mid, new_status, a.channel, fallback, result.device, result.provider_id,
-                     result.detail if result.outcome is Outcome.DUPLICATE else "", t)
+                     result.detail if result.outcome is Outcome.DUPLICATE else _text_note(msg["reason"]), t)
         if result.provider_id:
             new_status = _adopt_early_reports(c, mid, result.provider_id, new_status, t)
         return new_status

@@ -7,7 +7,7 @@ ask for the text without diacritics to send cheaper GSM-7 messages.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from anyascii import anyascii
 
@@ -39,6 +39,9 @@ class SmsText:
     encoding: str  # "GSM-7" or "UCS-2"
     length: int    # septets for GSM-7 (extension characters count 2), UTF-16 code units for UCS-2
     segments: int  # 0 for the empty text
+    # Why the text is not what its rule's template should give (a stored reason, see
+    # bridge.rules.Written): carried from the render to the outbox row, "" when all is well.
+    note: str = ""
 
     @property
     def unicode(self) -> bool:
@@ -88,8 +91,10 @@ def prepare(text: str, unicode: bool) -> SmsText:
     switches to the 70-character rate. unicode=True: sent as is; a text that happens to be all
     GSM stays GSM-7, which is cheaper.
     """
+    note = getattr(text, "note", "")
     if not unicode:
         plain = strip_diacritics(text)
         text = "".join(ch if ch in GSM_BASIC or ch in GSM_EXTENSION else " " if ch.isspace() else "?"
                        for ch in plain)
-    return measure(text)
+    sms = measure(str(text))
+    return replace(sms, note=note) if note else sms

@@ -278,6 +278,13 @@ def failed_since(db: Database, rule: str, since: float) -> list[sqlite3.Row]:
                     " WHERE m.rule=? AND m.status='failed' AND m.updated_at > ?", (rule, since))
 
 
+def with_reason_since(db: Database, code: str, since: float) -> list[sqlite3.Row]:
+    """Rows whose stored reason has `code`, updated since `since`, with their order's number."""
+    return db.query("SELECT m.id, m.rule, m.order_id, m.reason, o.number FROM messages m"
+                    " LEFT JOIN orders o ON o.id=m.order_id WHERE m.updated_at > ? AND m.reason LIKE ?",
+                    (since, '{"code":"' + code + '"%'))
+
+
 def recent_channels(db: Database, since: float) -> list[str]:
     return [r[0] for r in db.query("SELECT DISTINCT channel FROM attempts WHERE at > ?", (since,))]
 

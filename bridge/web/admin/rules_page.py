@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from jinja2 import TemplateError
 from werkzeug.wrappers import Response
 
 from ... import providers
@@ -18,7 +17,7 @@ from ...context import order_context, sample_contexts, sample_order
 from ...money import format_vnd
 from ...outbox import Draft, enqueue
 from ...phones import normalize_phone
-from ...rules import Rule, make_env, template_problem
+from ...rules import Rule, describe, template_problem
 from ...smstext import prepare
 from ...store import messages, prices, templates as overrides
 from ...store.db import now
@@ -49,10 +48,9 @@ def costs(text: str) -> dict[str, Any]:
 def preview(rule: Rule, source: str | None = None) -> dict[str, Any]:
     ctx = sample_for(rule)
     try:
-        text = make_env().from_string(source).render(**ctx).strip() if source is not None else \
-            bridge().rules.render(rule, ctx)
-    except (TemplateError, TypeError, ValueError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        text = bridge().rules.preview(rule, ctx, source)
+    except Exception as exc:   # whatever the owner's text raises is shown, never a 500
+        return {"error": describe(exc)}
     return {"error": "", "text": text, **costs(text)}
 
 
