@@ -16,7 +16,7 @@ import requests
 from bridge.store import prices as price_store
 from bridge.store import templates as template_store
 from bridge.store.db import Database
-from tests.conftest import HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, signed_headers, wait_until
+from tests.conftest import BANK_ENV, HEALTH_TOKEN, ROOT, SECRET, ServiceProcess, esms_settings, signed_headers, wait_until
 from tests.orders import order_body
 from tests.test_admin import Admin, PASSWORD
 
@@ -154,6 +154,7 @@ def test_an_override_saved_elsewhere_reaches_a_running_web_and_worker_without_a_
         "ESMS_CALLBACK_TOKEN": "tok", "ESMS_API_KEY": fake_esms.api_key, "ESMS_SECRET_KEY": fake_esms.secret_key,
         "ESMS_BRANDNAME": "SHOPDEMO", "ESMS_BASE_URL": fake_esms.base_url, "OWNER_PHONES": "",
         "WORKER_INTERVAL": "0.2", "RUN_SCHEDULER": "0", "HEALTH_TOKEN": HEALTH_TOKEN,
+        **BANK_ENV,   # the transfer text prints the account: without one it would be held
     }
     web = ServiceProcess(env).start()
     worker = subprocess.Popen([sys.executable, "-m", "bridge", "worker"], cwd=ROOT, env={**web.env, "RUN_SCHEDULER": "1"},
