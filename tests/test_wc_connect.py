@@ -348,6 +348,9 @@ def test_the_connect_page_fits_a_phone(browser, owner, shop_fake):  # noqa: F811
         assert_fits(page, "the connect page")
         assert page.locator("#connect").bounding_box()["height"] >= 44
         shot(page, "woocommerce-connect", "phone")
+        page.goto(owner.svc.url + "/admin/woocommerce?switch=ask&shop=https://cua-hang-moi-cua-chi-bich-ngoc.example.vn")
+        assert page.locator("label.switch").bounding_box()["height"] >= 44   # the switch box, tappable
+        assert_fits(page, "the connect page asking to confirm a switch of shops")
         page.goto(owner.svc.url + "/admin/settings")
         page.click("#connect-link")
         page.wait_for_url(owner.svc.url + "/admin/woocommerce")
