@@ -4,7 +4,7 @@ them at once.
 
 Why each step is as it is (PAYMENT_SOURCES.md §4a, checked against WooCommerce 9.9.5 in the lab):
 - `user_id` is ours and WooCommerce echoes it to the callback and to the return URL: a random
-  one-time token, kept only as its sha256 with the shop URL the owner typed and a short expiry,
+  one-time token, kept only as its sha256 with the shop's address and a short expiry,
   used once. It only correlates; it proves nothing about who posts, so
 - the address typed is first resolved to the shop's own (WordPress's REST index at /wp-json/,
   redirects followed, its "home"): a redirect (shop.vn -> www.shop.vn, http -> https) would
@@ -180,7 +180,7 @@ def _file_secret(db_path: str, create: bool) -> bytes | None:
             _memory_secrets.get(db_path)
     path = key_file(db_path)
     try:
-        return path.read_bytes() or None
+        return path.read_bytes()
     except FileNotFoundError:
         if not create:
             return None
