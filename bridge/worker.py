@@ -2,7 +2,8 @@
 
 Sends run in a small thread pool because providers are slow (hundreds of ms each) and the
 work is waiting, not computing. A channel without credentials is replaced by the dry-run
-channel at send time, so messages are still rendered, stored and visible.
+channel at send time, so messages are still rendered, stored and visible; a channel that is
+set up but unusable for the moment (`Channel.waiting`) keeps its rows, which wait.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Worker:
         names = [row["channel"], *[x for x in (row["fallback"] or "").split(",") if x]]
         for i, name in enumerate(names):
             ch = self.channels.get(name)
-            if ch is not None and ch.configured:
+            if ch is not None and (ch.configured or ch.waiting):
                 return ch, tuple(names[i + 1:])
         return self.channels["dry-run"], ()
 

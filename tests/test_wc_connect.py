@@ -14,6 +14,8 @@ import ipaddress
 import json
 import os
 import re
+import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -28,12 +30,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
-from bridge import providers
+from bridge import providers, reasons
+from bridge.payments.handler import shop_action
 from bridge.envparse import bank_accounts
 from bridge.providers.woocommerce import cli, connection, ownership, shop
 from bridge.setup_checklist import DONE, TODO, steps
+from bridge.store import woo_connection as woo_store
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
 from tests.conftest import ROOT, SECRET, Clock, free_port, make_settings, signed_headers, wait_until, woo_settings
+from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body
 from tests.test_admin import VCB
 
@@ -302,15 +307,13 @@ def test_a_crash_after_the_answer_loses_no_webhook_the_job_creates_them(owner, s
     assert f"reconcile with {woo.url} (connected from the admin)" in cli.summary(svc.bridge.settings)   # check-config
 
 
-def test_environment_variables_win_and_the_page_says_so(services, shop_fake):
+def test_environment_variables_win_and_no_authorization_starts_while_they_are_set(services, shop_fake):
     svc = services(**woo_settings(shop_fake))
     o = Owner(svc)
     o.sign_in()
-    shop_fake.keys["ck_" + "e" * 40] = ("cs_" + "f" * 40, "read_write")
-    token = re.search(r"user_id=([^&]+)", o.start("https://other-shop.example.vn")).group(1)
-    assert connection.receive_keys(svc.bridge, json.dumps(
-        {"key_id": 4, "user_id": token, "consumer_key": "ck_" + "e" * 40, "consumer_secret": "cs_" + "f" * 40,
-         "key_permissions": "read_write"}).encode()).status == 502   # other-shop.example.vn does not exist
+    r = o.post("/admin/woocommerce/authorize", shop_url=shop_fake.url)
+    assert 'class="flash error"' in r.text and "hãy xoá chúng" in r.text   # refused, said why
+    assert svc.db.one("SELECT COUNT(*) FROM woo_authorizations")[0] == 0
     assert 'id="env-wins"' in o.get("/admin/woocommerce").text
     assert connection.effective(svc.bridge.settings) is svc.bridge.settings
 
@@ -345,6 +348,9 @@ def test_the_connect_page_fits_a_phone(browser, owner, shop_fake):  # noqa: F811
         assert_fits(page, "the connect page")
         assert page.locator("#connect").bounding_box()["height"] >= 44
         shot(page, "woocommerce-connect", "phone")
+        page.goto(owner.svc.url + "/admin/woocommerce?switch=ask&shop=https://cua-hang-moi-cua-chi-bich-ngoc.example.vn")
+        assert page.locator("label.switch").bounding_box()["height"] >= 44   # the switch box, tappable
+        assert_fits(page, "the connect page asking to confirm a switch of shops")
         page.goto(owner.svc.url + "/admin/settings")
         page.click("#connect-link")
         page.wait_for_url(owner.svc.url + "/admin/woocommerce")
@@ -382,3 +388,197 @@ def test_a_separate_worker_process_uses_the_new_connection_without_a_restart(ser
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def _mark_paid(svc: TlsService, order_id: int) -> None:
+    """What a matched transfer queues for the shop: the order marked paid, with a note."""
+    with svc.db.tx() as c:
+        shop_action(c, f"tx:{order_id}:mark-paid", order_id, {"action": "mark_paid", "status": "processing",
+                                                              "transaction_id": f"FT{order_id}",
+                                                              "note": "woo-bridge: đã nhận 213.000 ₫"},
+                    "payment-mark-paid")
+
+
+def _job(svc: TlsService, order_id: int):
+    return svc.db.one("SELECT id, status, reason FROM messages WHERE channel='woocommerce' AND order_id=?", (order_id,))
+
+
+def test_write_backs_wait_while_the_keys_cannot_be_read_and_go_out_once_after_connecting_again(
+        owner, shop_fake, services):
+    """SECRET_KEY changed (a restore, a new .env): the stored keys cannot be read. A transfer
+    matched meanwhile must not become a final dry-run: the order's update waits, saying why, and
+    reaches the shop once the owner has connected it again."""
+    woo = shop_fake
+    owner.at_shop(owner.start(woo.url))
+    wait_until(lambda: our_topics(woo) == sorted(ownership.TOPICS), what="our webhooks")
+    woo.add_order(27, 213000)
+    svc = services(db_path=owner.svc.bridge.settings.db_path, secret_key="another-secret-key-after-a-restore-42")
+    _mark_paid(svc, 27)
+    svc.bridge.worker.drain()
+    job = _job(svc, 27)
+    assert job["status"] == "scheduled" and reasons.code_of(job["reason"]) == "woo.job.not_connected"
+    assert not [p for p in woo.puts if p[0] == 27]
+    o = Owner(svc)
+    o.sign_in()
+    assert "đang chờ cửa hàng" in o.get(f"/admin/messages/{job['id']}").text   # the owner sees why
+
+    page = o.at_shop(o.start(woo.url))   # one click again
+    assert "Đã kết nối" in page.text
+    svc.clock.advance(61)
+    svc.bridge.worker.drain()
+    assert _job(svc, 27)["status"] == "delivered"
+    assert [p[0] for p in woo.puts].count(27) == 1 and (27, "on-hold", "processing") in woo.status_changes
+
+
+def test_a_copy_of_the_database_alone_does_not_open_the_shop_keys(owner, shop_fake, services, tmp_path):
+    """`make run` without SECRET_KEY: the generated SECRET_KEY is kept in the database, so the
+    key that encrypts the shop's keys needs the file beside it too (0600), never in the database."""
+    svc = services(secret_key="")
+    assert svc.bridge.secret_origin["secret_key"] == "generated"
+    o = Owner(svc)
+    o.sign_in()
+    o.at_shop(o.start(shop_fake.url))
+    db_path = Path(svc.bridge.settings.db_path)
+    key_file = connection.key_file(str(db_path))
+    assert key_file.parent == db_path.parent and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_bytes() not in database_bytes(svc)
+    assert connection.effective(svc.bridge.settings).woo_consumer_key.startswith("ck_")
+
+    stolen = tmp_path / "stolen"
+    stolen.mkdir()
+    with sqlite3.connect(db_path) as src, sqlite3.connect(stolen / "bridge.db") as dst:
+        src.backup(dst)
+    thief = services(secret_key="", db_path=str(stolen / "bridge.db"))
+    assert thief.bridge.settings.secret_key == svc.bridge.settings.secret_key   # the generated one, from the copy
+    found = connection.stored(thief.bridge.settings)
+    assert found is not None and found.shop_url == shop_fake.url and not found.readable
+    assert not connection.effective(thief.bridge.settings).woo_configured
+
+
+def test_the_webhook_job_uses_the_connection_it_claimed_not_a_stale_cached_one(owner, shop_fake):
+    """Another process (the web) has just connected a different shop; this one's view of the
+    connection is up to a few seconds old: the webhooks go to the shop just connected."""
+    svc, old = owner.svc, shop_fake
+    owner.at_shop(owner.start(old.url))
+    wait_until(lambda: our_topics(old) == sorted(ownership.TOPICS), what="our webhooks in the first shop")
+    assert connection.stored(svc.bridge.settings).shop_url == old.url   # this process's view, cached
+    with FakeWooCommerce() as new:
+        new.keys["ck_" + "9" * 40] = ("cs_" + "8" * 40, "read_write")
+        old_hooks = dict(old.webhooks)
+        with svc.db.tx() as c:   # what the web process writes when the callback proved the new keys
+            woo_store.save_connection(c, new.url, 9, connection.encrypt(svc.bridge.settings, "ck_" + "9" * 40),
+                                      connection.encrypt(svc.bridge.settings, "cs_" + "8" * 40), "read_write",
+                                      svc.clock())
+        assert connection.create_webhooks(svc.bridge) == connection.OK
+        assert our_topics(new) == sorted(ownership.TOPICS) and old.webhooks == old_hooks
+
+
+def test_connecting_another_shop_while_the_first_has_work_here_needs_the_owners_confirmation(owner, shop_fake):
+    """Write-backs address orders by id: a "mark paid" queued for the first shop's #27 must never
+    reach the second shop's #27. Switching is refused until the owner confirms; then the waiting
+    updates are cancelled, saying why."""
+    svc, first = owner.svc, shop_fake
+    owner.at_shop(owner.start(first.url))
+    wait_until(lambda: our_topics(first) == sorted(ownership.TOPICS), what="our webhooks")
+    first.down = True
+    _mark_paid(svc, 27)          # waits: the first shop is down for now
+    with FakeWooCommerce() as second:
+        second.callback_ca = first.callback_ca
+        second.add_order(27, 999000)
+        r = owner.post("/admin/woocommerce/authorize", shop_url=second.url)
+        assert 'class="flash error"' in r.text and 'id="switch"' in r.text and "huỷ" in r.text
+        assert svc.db.one("SELECT COUNT(*) FROM woo_authorizations WHERE shop_url=?", (second.url,))[0] == 0
+
+        r = owner.post("/admin/woocommerce/authorize", shop_url=second.url, switch="1")
+        m = re.search(r'id="go" href="([^"]+)"', r.text)
+        page = owner.at_shop(html.unescape(m.group(1)))
+        assert "Đã kết nối" in page.text
+        assert svc.db.one("SELECT shop_url FROM woo_connection")[0] == second.url
+        job = _job(svc, 27)
+        assert job["status"] == "cancelled" and reasons.code_of(job["reason"]) == "woo.connect.switched"
+        svc.clock.advance(3600)
+        svc.bridge.worker.drain()
+        assert second.puts == [] and second.status_changes == []
+
+
+def test_a_switch_the_owner_did_not_confirm_is_refused_at_the_callback_too(owner, shop_fake):
+    """Nothing was waiting when the owner started, something is when the second shop posts its
+    keys: the callback refuses (the shop deletes the key) and the first shop stays connected."""
+    svc, first = owner.svc, shop_fake
+    owner.at_shop(owner.start(first.url))
+    with FakeWooCommerce() as second:
+        second.callback_ca = first.callback_ca
+        authorize = owner.start(second.url)
+        first.down = True
+        _mark_paid(svc, 27)
+        page = owner.at_shop(authorize)
+        assert page.status_code == 401 and second.callbacks[-1]["code"] == 409
+        assert svc.db.one("SELECT shop_url FROM woo_connection")[0] == first.url
+        assert _job(svc, 27)["status"] == "pending"
+
+
+def test_the_shops_own_address_is_stored_when_the_typed_one_redirects(owner, shop_fake, services):
+    """shop.vn -> www.shop.vn: a redirect drops Basic auth and breaks an OAuth signature, so the
+    address WordPress names itself is what is stored and used; a site that is not WordPress with
+    WooCommerce is refused with the reason."""
+    woo = shop_fake
+    woo.canonical = True
+    typed = woo.url.replace("127.0.0.1", "localhost")
+    authorize = owner.start(typed)
+    assert authorize.startswith(woo.url + "/wc-auth/v1/authorize?")
+    page = owner.at_shop(authorize)
+    assert "Đã kết nối" in page.text
+    assert svc_shop(owner.svc) == woo.url
+
+    r = owner.post("/admin/woocommerce/authorize", shop_url=woo.url + "/khong-phai-shop")   # no WordPress there
+    assert 'class="flash error"' in r.text and "không phải trang WordPress" in r.text
+
+
+def svc_shop(svc: TlsService) -> str:
+    return svc.db.one("SELECT shop_url FROM woo_connection")[0]
+
+
+def test_junk_keys_with_a_leaked_user_id_do_not_spend_the_real_callback(owner, shop_fake):
+    """The user_id travels through the browser and the shop's logs: keys that do not work at the
+    shop are refused without using it up, so the owner's own approval still connects; the refusal
+    kept never holds a key."""
+    woo = shop_fake
+    authorize = owner.start(woo.url)
+    token = re.search(r"user_id=([^&]+)", authorize).group(1)
+    junk = {"key_id": 1, "user_id": token, "consumer_key": "ck_" + "0" * 40, "consumer_secret": "cs_" + "1" * 40,
+            "key_permissions": "read_write"}
+    r = _post_keys(owner.svc, junk)
+    assert (r.status_code, r.json()["error"]) == (502, "keys_refused")
+    page = owner.at_shop(authorize)
+    assert "Đã kết nối" in page.text and woo.callbacks[-1]["code"] == 200
+
+
+def test_two_genuine_callbacks_at_once_store_the_keys_once(owner, shop_fake):
+    woo = shop_fake
+    woo.keys["ck_" + "7" * 40] = ("cs_" + "6" * 40, "read_write")
+    token = re.search(r"user_id=([^&]+)", owner.start(woo.url)).group(1)
+    body = {"key_id": 5, "user_id": token, "consumer_key": "ck_" + "7" * 40, "consumer_secret": "cs_" + "6" * 40,
+            "key_permissions": "read_write"}
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda: answers.append(_post_keys(owner.svc, body).status_code))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 409]
+
+
+def test_a_refused_proof_never_keeps_the_keys_in_the_reason(owner):
+    """The shop vanished between the start and the callback: the transport error names the URL
+    with its OAuth query (oauth_consumer_key=ck_...). What is kept and answered is redacted."""
+    with FakeWooCommerce() as gone:
+        token = re.search(r"user_id=([^&]+)", owner.start(gone.url)).group(1)
+        gone.keys["ck_" + "5" * 40] = ("cs_" + "4" * 40, "read_write")
+    r = _post_keys(owner.svc, {"key_id": 2, "user_id": token, "consumer_key": "ck_" + "5" * 40,
+                               "consumer_secret": "cs_" + "4" * 40, "key_permissions": "read_write"})
+    assert (r.status_code, r.json()["error"]) == (502, "keys_refused")
+    assert "ck_" + "5" * 40 not in r.text
+    kept = owner.svc.db.one("SELECT reason FROM rejections ORDER BY id DESC LIMIT 1")[0]
+    outcome = owner.svc.db.one("SELECT outcome FROM woo_authorizations WHERE shop_url=?", (gone.url,))[0]
+    assert "ck_" + "5" * 40 not in kept and "ck_" + "5" * 40 not in outcome and "oauth_consumer_key" in kept

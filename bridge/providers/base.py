@@ -53,6 +53,14 @@ class Channel:
     def why_not_configured(self) -> str:
         return ""
 
+    @property
+    def waiting(self) -> bool:
+        """True while the channel is not configured yet is set up and only unusable for now (a
+        job channel whose account is connected but cannot be read at this moment): its rows are
+        sent to it, to answer DEFERRED with the reason, instead of being recorded as dry-run, a
+        final status from which nothing is ever retried."""
+        return False
+
     def send(self, msg: OutgoingMessage) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -207,14 +207,16 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # v10 (issue 15). Each part below belongs to one feature; add to your own part only.
     # -- the shop connected from the admin (WooCommerce app authorization)
     # One row per "Kết nối WooCommerce": the sha256 of the one-time user_id sent to the shop, the
-    # shop URL the owner typed, its expiry, when the callback used it and how the attempt ended.
+    # shop URL it resolved to, its expiry, when the callback used it and how the attempt ended;
+    # `switch_confirmed`: the owner confirmed replacing the connected shop by another one.
     db["woo_authorizations"].create({
         "token_hash": str, "shop_url": str, "created_at": float, "expires_at": float, "used_at": float,
-        "outcome": str,
+        "outcome": str, "switch_confirmed": int,
     }, pk="token_hash", if_not_exists=True)
+    _ensure_columns(db["woo_authorizations"], {"switch_confirmed": int})
     db["woo_authorizations"].create_index(["created_at"], if_not_exists=True)
     # The shop's REST keys WooCommerce posted (one row, id 1), encrypted (Fernet under a key derived
-    # from SECRET_KEY), and the state of creating our webhooks with them (pending until done: a
+    # from SECRET_KEY and the file beside the database), and the state of creating our webhooks with them (pending until done: a
     # crash after the callback's 200 leaves it pending for the next process to finish).
     db["woo_connection"].create({
         "id": int, "shop_url": str, "key_id": int, "consumer_key": str, "consumer_secret": str,

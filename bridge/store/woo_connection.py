@@ -11,9 +11,10 @@ from .db import Database
 CONNECTION_ID = 1
 
 
-def add_authorization(c: sqlite3.Connection, token_hash: str, shop_url: str, at: float, expires_at: float) -> None:
-    c.execute("INSERT INTO woo_authorizations(token_hash, shop_url, created_at, expires_at) VALUES(?,?,?,?)",
-              (token_hash, shop_url, at, expires_at))
+def add_authorization(c: sqlite3.Connection, token_hash: str, shop_url: str, at: float, expires_at: float,
+                      switch_confirmed: bool = False) -> None:
+    c.execute("INSERT INTO woo_authorizations(token_hash, shop_url, created_at, expires_at, switch_confirmed)"
+              " VALUES(?,?,?,?,?)", (token_hash, shop_url, at, expires_at, int(switch_confirmed)))
 
 
 def authorization(db: Database, token_hash: str) -> sqlite3.Row | None:
@@ -57,6 +58,23 @@ def save_connection(c: sqlite3.Connection, shop_url: str, key_id: int | None, co
               " permissions=excluded.permissions, connected_at=excluded.connected_at, webhooks_state='pending',"
               " webhooks_reason=NULL, webhooks_at=NULL, webhooks_lease=NULL",
               (CONNECTION_ID, shop_url, key_id, consumer_key, consumer_secret, permissions, at))
+
+
+WAITING_JOBS = "status IN ('pending','scheduled','in-doubt')"
+
+
+def previous_shop_work(c: sqlite3.Connection, channel: str) -> tuple[int, int]:
+    """(orders kept here, write-backs still waiting on `channel`): what a switch to another shop
+    would mix up, since both address the shop's orders by id only."""
+    orders = c.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    jobs = c.execute(f"SELECT COUNT(*) FROM messages WHERE channel=? AND {WAITING_JOBS}", (channel,)).fetchone()[0]
+    return orders, jobs
+
+
+def cancel_waiting_jobs(c: sqlite3.Connection, channel: str, reason: str, at: float) -> int:
+    """The previous shop's write-backs, cancelled with `reason` when another shop is connected."""
+    return c.execute(f"UPDATE messages SET status='cancelled', reason=?, lease_until=NULL, updated_at=?"
+                     f" WHERE channel=? AND {WAITING_JOBS}", (reason, at, channel)).rowcount
 
 
 def connection(db: Database) -> sqlite3.Row | None:

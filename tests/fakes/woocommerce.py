@@ -20,7 +20,10 @@ page links Approve (`access_granted` with a nonce) and Deny (return_url?success=
 Approve creates a key (ck_/cs_ + 40 hex, permissions = scope), server-POSTs the JSON keys to
 callback_url (timeout 60 s, TLS verified against `callback_ca`), and unless the answer is exactly
 200 deletes the key and shows a 401 "Error: ..." page; on 200 it redirects to
-return_url?success=1&user_id=.... Not modelled: wp_safe_remote_post's refusal of loopback hosts
+return_url?success=1&user_id=.... `GET /wp-json/` is WordPress's public REST index (`url`, `home`,
+`namespaces` with wc/v3); `canonical` makes the shop redirect (301) every request that reached it
+by another host name to its own address, as a server sending shop.vn to www.shop.vn does (the
+real redirect drops Basic auth and breaks an OAuth signature made for the other address). Not modelled: wp_safe_remote_post's refusal of loopback hosts
 and ports other than 80/443/8080 (the lab has it for real).
 """
 from __future__ import annotations
@@ -86,6 +89,7 @@ class FakeWooCommerce(LoopbackServer):
         self._nonces: set[str] = set()
         self._failures: list[str] = []
         self.down = False
+        self.canonical = False    # redirect requests for another host name to self.url
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.webhook_puts: list[tuple[int, dict[str, Any]]] = []
         self.after_orders_page: Callable[[int], None] | None = None   # the shop changing things between pages
@@ -348,8 +352,15 @@ class FakeWooCommerce(LoopbackServer):
 
         @app.before_request
         def gate():
+            if self.canonical and request.host_url.rstrip("/") != self.url:
+                return redirect(self.url + request.full_path.rstrip("?"), 301)
             if not request.path.startswith("/wp-json/"):
                 return None
+            if request.path == "/wp-json/":
+                if self.down:
+                    return Response("<html>Error establishing a database connection</html>", status=500)
+                return self._json({"name": "Fake shop", "url": self.url, "home": self.url,
+                                   "namespaces": ["oembed/1.0", "wc/store/v1", "wc/v3", "wp/v2"]})
             with self._lock:
                 mode = self._failures.pop(0) if self._failures else None
             self.requests_log.append({"method": request.method, "path": request.path, "mode": mode,

@@ -45,7 +45,7 @@ def woo_connection():
                            callback_problem=connection.callback_problem(s),
                            callback_port=connection.callback_port(s), webhook_ids=ownership.ensured_ids(b.db),
                            topics=ownership.TOPICS, woo_configured=connection.effective(s).woo_configured,
-                           shop_url=request.args.get("shop", "")[:500])
+                           shop_url=request.args.get("shop", "")[:500], ask_switch=request.args.get("switch") == "ask")
 
 
 @bp.post("/woocommerce/authorize")
@@ -57,12 +57,14 @@ def woo_authorize():
     if problem:
         flash(_(problem), "error")
         return redirect(url_for("admin.woo_connection"))
+    typed = request.form.get("shop_url", "")[:500]
     try:
-        shop = connection.normalize_shop_url(request.form.get("shop_url", ""))
+        shop, target = connection.begin(b, connection.normalize_shop_url(typed),
+                                  url_for("admin.woo_return", _external=True), switch=request.form.get("switch") == "1")
     except connection.ShopUrlError as exc:
-        flash(_(str(exc)), "error")
-        return redirect(url_for("admin.woo_connection", shop=request.form.get("shop_url", "")[:500]))
-    target = connection.begin(b, shop, url_for("admin.woo_return", _external=True))
+        flash(_(str(exc), **exc.params), "error")
+        ask = "ask" if isinstance(exc, connection.SwitchNeeded) else None
+        return redirect(url_for("admin.woo_connection", shop=typed, switch=ask))
     return render_template("woocommerce/authorize.html", target=target, shop=shop)
 
 
@@ -108,8 +110,9 @@ def checklist(b: Any) -> list[Step]:
     title = N_("Shop connected and webhooks healthy")
     if not s.woo_configured:
         if conn is not None and not conn.readable:
-            return [Step("woocommerce", TODO, title, N_("The stored shop keys cannot be read since SECRET_KEY changed: "
-                                                        "connect the shop again."), "admin.woo_connection")]
+            return [Step("woocommerce", TODO, title, N_("The stored shop keys cannot be read (SECRET_KEY changed or the "
+                                                        "key file beside the database is missing): connect the shop "
+                                                        "again; its updates wait until then."), "admin.woo_connection")]
         return [Step("woocommerce", TODO, title, N_("Connect your WooCommerce shop: enter its address, log in there "
                                                     "and approve."), "admin.woo_connection")]
     if conn is not None and conn.webhooks_state == connection.PENDING:

@@ -6,31 +6,60 @@ retry after a lost answer must not double the note: each note carries our messag
 only posted when the order's notes do not hold it yet. Marking paid is naturally repeatable; a
 cancel reads the order first and cancels only one still awaiting payment (a retry finds it
 cancelled and goes on to the note).
+
+A shop connected from the admin whose keys cannot be read now (SECRET_KEY changed, the key file
+beside the database lost) is not "no shop": its updates wait, deferred with the reason, until it
+is connected again, never recorded as dry-run (final, never retried). A process whose cached view
+of the connection is a few seconds old reads it afresh before calling the shop unconnected.
 """
 from __future__ import annotations
 
+from typing import Any
+
+from ... import reasons
+from ...reasons import N_
 from .client import WooAnswer, WooClient
-from .connection import effective
+from .connection import effective, env_set, stored
 from ..base import Channel, OutgoingMessage, Outcome, SendResult
+
+reasons.register({
+    "woo.job.not_connected": N_("waits for the shop: its stored keys cannot be read (SECRET_KEY changed or the key "
+                                "file beside the database is missing); connect the shop again and it goes out"),
+})
 
 AWAITING = ("on-hold", "pending")   # the statuses of an order still waiting for its money
 
 
 class WooCommerceChannel(Channel):
+    def _effective(self) -> Any:
+        """The settings in force now: a shop connected from the admin since the start counts, even
+        when this process's cached view predates it."""
+        s = effective(self.settings)
+        if not s.woo_configured and not env_set(self.settings):
+            s = effective(self.settings, fresh=True)
+        return s
+
     @property
     def client(self) -> WooClient | None:
-        """Made from the settings in force now: a shop connected from the admin since the start counts."""
-        s = effective(self.settings)
+        s = self._effective()
         return WooClient(s) if s.woo_configured else None
 
     @property
     def configured(self) -> bool:
-        return effective(self.settings).woo_configured
+        return self._effective().woo_configured
+
+    @property
+    def waiting(self) -> bool:
+        return not env_set(self.settings) and stored(self.settings) is not None
 
     @property
     def why_not_configured(self) -> str:
-        return "" if self.configured else ("the shop is not connected (admin > Connect WooCommerce) and WOO_URL, "
-                                           "WOO_CONSUMER_KEY and WOO_CONSUMER_SECRET are not set")
+        if self.configured:
+            return ""
+        if self.waiting:
+            return reasons.english(reasons.encode("woo.job.not_connected"))
+        return ("the shop is not connected (admin > Connect WooCommerce) and WOO_URL, WOO_CONSUMER_KEY and "
+                "WOO_CONSUMER_SECRET are not set")
 
     @staticmethod
     def _failed(a: WooAnswer, what: str) -> SendResult:
@@ -39,7 +68,8 @@ class WooCommerceChannel(Channel):
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         client = self.client
-        assert client is not None
+        if client is None:   # routed here because it waits (`waiting`): not an attempt, tried again later
+            return SendResult(Outcome.DEFERRED, code="not-connected", detail=reasons.encode("woo.job.not_connected"))
         try:
             action = msg.meta["job"]
             order_id = int(action["order_id"])
