@@ -200,7 +200,7 @@ def test_message_detail_and_resend_on_the_same_or_another_channel(admin, svc, fa
     wait_until(lambda: any(x["provider_id"] for x in svc.messages(audience="customer")), what="eSMS's id recorded")
     m = next(x for x in svc.messages() if x["audience"] == "customer")
     html = admin.get(f"/admin/messages/{m['id']}").text
-    assert "accepted by eSMS" in html and m["provider_id"] in html  # attempt + provider answer
+    assert "eSMS đã nhận" in html and m["provider_id"] in html  # attempt + provider answer
     fake_esms.fire_callback(m["provider_id"], send_status=5, success=1)
     assert "esms-callback" in admin.get(f"/admin/messages/{m['id']}").text
     r = admin.post(f"/admin/messages/{m['id']}/resend")
