@@ -392,7 +392,9 @@ def test_expiry_cancels_in_the_shop_which_restores_stock_and_restore_and_confirm
     svc.clock.advance(23 * 3600)
     assert expiry.run(svc.bridge) == 0
     svc.clock.advance(3600 + 60)
-    assert expiry.run(svc.bridge) == 1
+    # ours, and any unpaid order an earlier test of this lab left queued for delivery to this port
+    assert expiry.run(svc.bridge) >= 1
+    assert order_state(svc, oid)["expired_at"]
     wait_until(lambda: lab.order_row(oid)["status"] == "cancelled", timeout=60, what="the cancel in WooCommerce")
     assert stock() == 10  # WooCommerce gave the stock back
     wait_until(lambda: [n for n in lab.notes(oid) if "PAYMENT_EXPIRE_HOURS" in n["note"]], timeout=30,
