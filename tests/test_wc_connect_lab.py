@@ -122,21 +122,27 @@ def _database_bytes(svc: Service) -> bytes:
     return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
+def to_the_shops_login(context, public: str, lab) -> object:
+    """Signed in at our admin, the owner types the shop's address and is sent to WooCommerce's
+    own login page (wc-auth/v1/login), which leads to its grant page."""
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    sign_in(page, public, PASSWORD)
+    page.goto(public + "/admin/woocommerce")
+    page.fill("#shop-url", lab.url)
+    page.click("#connect")
+    page.wait_for_selector("form.wc-auth-login")
+    assert page.url.startswith(lab.url + "/wc-auth/v1/login")
+    return page
+
+
 def test_the_owner_connects_the_real_shop_in_chromium_and_its_orders_reach_us(browser, lab_tls, behind_tls):  # noqa: F811
     lab, _cert, _key, _port = lab_tls
     svc, public = behind_tls
     w, h = WIDTHS["desktop"]
     context = browser.new_context(locale="vi-VN", viewport={"width": w, "height": h}, ignore_https_errors=True)
     try:
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        sign_in(page, public, PASSWORD)
-        page.goto(public + "/admin/woocommerce")
-        page.fill("#shop-url", lab.url)
-        page.click("#connect")
-        # WooCommerce's own login page (wc-auth/v1/login), then its grant page
-        page.wait_for_selector("form.wc-auth-login")
-        assert page.url.startswith(lab.url + "/wc-auth/v1/login")
+        page = to_the_shops_login(context, public, lab)
         page.fill("#username", "admin")
         page.fill("#password", "admin")
         page.click(".wc-auth-login-button")
@@ -187,13 +193,7 @@ def test_refusing_at_the_real_shop_brings_the_owner_back_told(browser, lab_tls, 
     svc, public = behind_tls
     context = browser.new_context(locale="vi-VN", ignore_https_errors=True)
     try:
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        sign_in(page, public, PASSWORD)
-        page.goto(public + "/admin/woocommerce")
-        page.fill("#shop-url", lab.url)
-        page.click("#connect")
-        page.wait_for_selector("form.wc-auth-login")
+        page = to_the_shops_login(context, public, lab)
         page.fill("#username", "admin")
         page.fill("#password", "admin")
         page.click(".wc-auth-login-button")
