@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 import requests
 
 from bridge.outbox import FORWARD, MESSAGE, ORDER_UPDATE
@@ -99,3 +100,26 @@ def test_an_order_update_is_a_job_not_an_sms_and_survives_a_restart(service_fact
     assert woo.status_changes == [(20107, "on-hold", "processing")] and len(woo.notes[20107]) == 1
     assert again.messages(rule="payment-mark-paid")[0]["status"] == "delivered"
     assert reports.messages_between(again.db, 0, 4e9) == 0
+
+
+@pytest.mark.parametrize("answer", ["DEFERRED", "TRANSIENT", "ACCEPTED"])
+def test_a_write_back_cancelled_while_in_flight_stays_cancelled_whatever_its_answer(service_factory, answer):
+    """A shop switch cancels the old shop's waiting write-backs, the one being sent too: its late
+    answer is recorded as an attempt but never brings it back to be tried (against the new shop)."""
+    from bridge.outbox import Attempt, Job, claim, enqueue_job, record_results
+    from bridge.providers.base import Outcome, SendResult
+    from bridge.store import woo_connection
+    svc = service_factory()
+    db = svc.bridge.db
+    with db.tx() as c:
+        mid = enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key="paid:27", rule="payment", event="order.update",
+                                 audience="shop", target="27", target_label="order 27", summary="mark paid",
+                                 payload={"action": "mark_paid", "order_id": 27}, order_id=None))
+    [row] = claim(db, 1, 60.0, only=mid)
+    with db.tx() as c:
+        assert woo_connection.cancel_waiting_jobs(c, row["channel"], "switched", svc.clock()) == 1
+    record_results(db, [Attempt(row, row["channel"], SendResult(getattr(Outcome, answer), code="x", detail="late"),
+                                1.0)], 5, svc.clock(), 60.0)
+    assert db.one("SELECT status FROM messages WHERE id=?", (mid,))["status"] == "cancelled"
+    # what the provider answered is kept (a deferral is no attempt)
+    assert db.scalar("SELECT COUNT(*) FROM attempts WHERE message_id=?", (mid,)) == (answer != "DEFERRED")

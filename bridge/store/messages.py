@@ -92,10 +92,12 @@ def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list
 
 
 # -- recording an attempt ---------------------------------------------------------------------
+# A row cancelled while it was being sent (a shop switch cancels its waiting write-backs, leased or
+# not) stays cancelled: the attempt is recorded, the row never comes back to be tried again.
 def give_back(c: sqlite3.Connection, mid: str, status: str, due: float, reason: str, t: float) -> None:
     """Not an attempt after all (no capacity): the claim is returned and the count undone."""
     c.execute("UPDATE messages SET status=?, due_at=?, attempts=MAX(0, attempts-1), lease_until=NULL, reason=?,"
-              " updated_at=? WHERE id=?", (status, due, reason, t, mid))
+              " updated_at=? WHERE id=? AND status != 'cancelled'", (status, due, reason, t, mid))
 
 
 def add_attempt(c: sqlite3.Connection, mid: str, t: float, channel: str, outcome: str, code: str | None,
@@ -114,14 +116,15 @@ def mark_taken(c: sqlite3.Connection, mid: str, status: str, channel: str, fallb
     is delivered."""
     c.execute("UPDATE messages SET status=?, channel=?, fallback=?, device=COALESCE(?, device),"
               " provider_id=COALESCE(?, provider_id), sent_at=COALESCE(sent_at, ?), lease_until=NULL, reason=?,"
-              " delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END, updated_at=? WHERE id=?",
+              " delivered_at=CASE WHEN ?='delivered' THEN ? ELSE delivered_at END, updated_at=? WHERE id=?"
+              " AND status != 'cancelled'",
               (status, channel, fallback, device, provider_id, t, reason, status, t, t, mid))
 
 
 def finish(c: sqlite3.Connection, mid: str, status: str, channel: str, reason: str, t: float) -> None:
     """A final status without a provider id (failed, dry-run), shown against `channel`."""
-    c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?",
-              (status, channel, reason, t, mid))
+    c.execute("UPDATE messages SET status=?, channel=?, reason=?, lease_until=NULL, updated_at=? WHERE id=?"
+              " AND status != 'cancelled'", (status, channel, reason, t, mid))
 
 
 def pin_device(c: sqlite3.Connection, mid: str, device: str | None) -> None:
@@ -129,8 +132,8 @@ def pin_device(c: sqlite3.Connection, mid: str, device: str | None) -> None:
 
 
 def retry_at(c: sqlite3.Connection, mid: str, status: str, due: float, reason: str, t: float) -> None:
-    c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?",
-              (status, due, reason, t, mid))
+    c.execute("UPDATE messages SET status=?, due_at=?, lease_until=NULL, reason=?, updated_at=? WHERE id=?"
+              " AND status != 'cancelled'", (status, due, reason, t, mid))
 
 
 def early_events(c: sqlite3.Connection, provider_id: str) -> list[sqlite3.Row]:
