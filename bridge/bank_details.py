@@ -111,7 +111,7 @@ def _context(bridge: Any, c: Any, row: Any) -> tuple[dict[str, Any] | None, str,
 
 
 def _one(bridge: Any, c: Any, row: Any) -> int:
-    from .outbox import CANCELLED, PENDING, SCHEDULED
+    from .outbox import CANCELLED, FAILED, PENDING, SCHEDULED
     t = now()
     rule = bridge.rules.by_name(row["rule"])
     if rule is None or not rule.enabled:
@@ -129,8 +129,11 @@ def _one(bridge: Any, c: Any, row: Any) -> int:
     if needs(lambda v: bridge.rules.render(rule, v), ctx):
         return 0
     sms = prepare(bridge.rules.render(rule, ctx), rule.unicode)
+    if not sms.text:   # the template cannot be written for this order now: failed, with the rules' reason
+        store.drop(c, row["id"], FAILED, sms.note or reasons.encode("outbox.empty_text"), t)
+        return 0
     extras = bridge.rules.extras(rule, ctx)
     due = t if rule.urgent else (quiet_until(t, bridge.settings.quiet_hours, bridge.settings.timezone) or t)
     return int(store.release(c, row["id"], sms.text, sms.encoding, sms.length, sms.segments,
                              json.dumps(extras, ensure_ascii=False) if extras else None,
-                             PENDING if due <= t else SCHEDULED, due, reasons.encode("bank_details_released"), t))
+                             PENDING if due <= t else SCHEDULED, due, sms.note or reasons.encode("bank_details_released"), t))

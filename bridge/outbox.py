@@ -83,6 +83,7 @@ reasons.register({
     "outbox.not_waiting": N_("only waiting or scheduled messages can be cancelled (this one is %(status)s)"),
     "outbox.being_sent": N_("the message is being sent right now; it can no longer be cancelled"),
     "outbox.never_resent": N_("message %(mid)s is an order update (mark paid, order note): never resent"),
+    "outbox.cancelled_held_by": N_("cancelled by %(who)s while it waited for the bank-transfer details"),
     "outbox.held_no_resend": N_("message %(mid)s is held until the bank-transfer details are set: it goes out then"),
     "outbox.job_channel": N_("%(channel)s carries jobs, not messages: message %(mid)s cannot be resent through it"),
     "outbox.own_channel_only": N_("%(mid)s is a job: it is only resent through its own channel"),
@@ -526,7 +527,15 @@ def cancel(db: Database, mid: str, who: str) -> None:
             raise Refused("outbox.not_waiting", status=row["status"])
         if row["lease_until"] and row["lease_until"] > t:
             raise Refused("outbox.being_sent")
-        q.set_status(c, mid, CANCELLED, reasons.encode("outbox.cancelled_by", who=who), t)
+        # a held message's text lacks the bank details: said in its reason, so it is never resent as it is
+        code = "outbox.cancelled_held_by" if row["status"] == HELD else "outbox.cancelled_by"
+        q.set_status(c, mid, CANCELLED, reasons.encode(code, who=who), t)
+
+
+# Reasons of messages whose stored text was written while the bank details were empty
+# (cancelled by a person or by the release job while held).
+WRITTEN_WITHOUT_BANK_DETAILS = frozenset({"outbox.cancelled_held_by", "held_order_settled", "held_rule_gone",
+                                          "held_unreadable"})
 
 
 def never_resent(row: Any) -> bool:
@@ -554,8 +563,8 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
             raise Refused("outbox.no_message", mid=mid)
         if never_resent(row):
             raise Refused("outbox.never_resent", mid=mid)
-        if row["status"] == HELD:   # a copy would carry the text without the bank details
-            raise Refused("outbox.held_no_resend", mid=mid)
+        if row["status"] == HELD or reasons.code_of(row["reason"]) in WRITTEN_WITHOUT_BANK_DETAILS:
+            raise Refused("outbox.held_no_resend", mid=mid)   # a copy would carry the text without the bank details
         if channel in job_channel_names() and kind_of(row) == MESSAGE:
             raise Refused("outbox.job_channel", channel=channel, mid=mid)
         if kind_of(row) != MESSAGE and channel not in (None, row["channel"]):

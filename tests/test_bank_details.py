@@ -56,6 +56,8 @@ def test_the_owner_cancels_a_held_message_and_it_stays_cancelled(service_factory
     assert len(svc.messages(rule="order-awaiting-transfer")) == 1
     assert admin.post(f"/admin/messages/{m['id']}/cancel").status_code == 302
     assert held_rows(svc)[0]["status"] == "cancelled"
+    admin.post(f"/admin/messages/{m['id']}/resend")                # cancelled, its text still lacks the account
+    assert len(svc.messages(rule="order-awaiting-transfer")) == 1
     svc.close()
 
     again = service_factory(db_path=svc.settings.db_path, **esms_settings(fake_esms))
@@ -95,3 +97,24 @@ def test_check_config_says_the_bank_details_are_empty(tmp_path):
                        timeout=120, env={**env, "TRANSFER_BANK": "Vietcombank", "TRANSFER_ACCOUNT": "0071009998887",
                                          "TRANSFER_HOLDER": "SHOP DEMO"})
     assert p.returncode == 0 and "TRANSFER_" not in p.stderr
+
+
+def test_a_held_message_whose_saved_text_fails_at_release_goes_out_in_the_default_text_and_says_why(
+        service_factory, fake_esms):
+    """Held without bank details; at release the owner's saved text fails on this order (the
+    customer left no name): the YAML text goes out, and the message says why it is not theirs."""
+    first = service_factory(admin_password=PASSWORD, **NO_BANK, **esms_settings(fake_esms))
+    body = json.loads(order_body(34))
+    body["billing"]["first_name"] = body["billing"]["last_name"] = ""
+    assert first.post_json(json.dumps(body).encode(), topic="order.created").status_code == 200
+    [m] = held_rows(first)
+    admin = Admin(first)
+    admin.sign_in()
+    admin.post(f"/admin/templates/{m['rule']}/save",
+               {"template": "Chao chi {{ customer_name.split()[-1] }}, don {{ order_number }}: STK {{ account }}"})
+    first.close()
+    again = service_factory(db_path=first.settings.db_path, **esms_settings(fake_esms))
+    assert bank_details.release(again.bridge) == 1
+    row = held_rows(again)[0]
+    assert row["status"] == "pending" and "Chao chi" not in row["text"] and "0071009998887" in row["text"]
+    assert reasons.code_of(row["reason"]) == "rules.override_failed"
