@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 from jinja2 import StrictUndefined, Template, TemplateError, pass_eval_context
-from jinja2.filters import do_center, do_format, do_indent, do_replace
+from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace
 from jinja2.sandbox import SandboxedEnvironment, SandboxedFormatter, SecurityError
 
 from . import providers, reasons
@@ -109,12 +109,14 @@ class _MessageSandbox(SandboxedEnvironment):
     owner's template from writing a 100 MB "message": every operation that multiplies output
     (repeat, pad, format widths, replace, power, range) is checked before it runs."""
 
-    intercepted_binops = frozenset({"*", "%", "**"})
+    intercepted_binops = frozenset({"*", "%", "**", "+"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.globals["range"] = _bounded_range
-        self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace)
+        for unbounded in ("lipsum", "cycler", "joiner"):   # lipsum(n) writes n paragraphs; no message needs these
+            self.globals.pop(unbounded, None)
+        self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace, join=_join)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -123,6 +125,9 @@ class _MessageSandbox(SandboxedEnvironment):
                     raise _too_long(len(seq) * n)
         elif operator == "%" and isinstance(left, str):
             _check_percent(left)
+        elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            if len(left) + len(right) > MAX_TEXT:   # doubling a text in a loop
+                raise _too_long(len(left) + len(right))
         elif operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
             raise SecurityError(f"an exponent of {right} is beyond any message")
         return super().call_binop(context, operator, left, right)
@@ -145,6 +150,17 @@ class _MessageSandbox(SandboxedEnvironment):
         if value.__name__ == "format_map":
             return lambda mapping: formatter.vformat(source, (), mapping)
         return lambda *args, **kwargs: formatter.vformat(source, args, kwargs)
+
+
+@pass_eval_context
+def _join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)[:MAX_LOOP + 1]
+    if len(items) > MAX_LOOP:
+        raise SecurityError(f"join of more than {MAX_LOOP} items; a message template joins {MAX_LOOP} at most")
+    size = sum(len(str(i)) for i in items) + len(str(d)) * max(0, len(items) - 1)
+    if size > MAX_TEXT:
+        raise _too_long(size)
+    return do_join(eval_ctx, items, d, attribute)
 
 
 def _center(value: str, width: int = 80) -> str:

@@ -166,6 +166,9 @@ def test_a_default_failing_on_real_data_is_recorded_and_nothing_else_is_lost(ser
     ("{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}", "over 2000 characters"),
     ("{{ 'a'|center(99999999) }}", "99999999 characters"),
     ("{{ ('a' * 2000)|replace('a', 'b' * 2000) }}", "4000000 characters"),
+    ("{% set n = namespace(t='a' * 1000) %}{% for i in range(30) %}{% set n.t = n.t + n.t %}{% endfor %}",
+     "a message is at most 2000"),
+    ("{{ (['a' * 1000] * 999)|join }}", "999000 characters"),
 ])
 def test_the_save_check_refuses_any_error_and_any_text_longer_than_a_message(admin, svc, text, said):
     tracemalloc.start()
@@ -178,6 +181,12 @@ def test_the_save_check_refuses_any_error_and_any_text_longer_than_a_message(adm
     assert "Chưa lưu: mẫu tin có lỗi" in flashes(r.text, "error") and said in flashes(r.text, "error")
     assert template_store.count(svc.db, "order-processing") == 0
     assert peak < 20_000_000   # refused before it is written out (the text alone would be 4 to 100 MB)
+
+
+def test_the_sandbox_offers_no_text_generator(admin, svc):
+    r = admin.post("/admin/templates/order-processing/save", {"template": "{{ lipsum(20000) }}"}, follow_redirects=True)
+    assert r.status_code == 400 and "lipsum không phải là biến" in flashes(r.text, "error")
+    assert template_store.count(svc.db, "order-processing") == 0
 
 
 def test_a_text_as_long_as_a_message_may_be_is_saved(admin, svc):
