@@ -60,13 +60,21 @@ def warning(settings: Any, waiting: int) -> str:
 
 def needs(render: Callable[[dict[str, Any]], str], ctx: dict[str, Any]) -> list[str]:
     """The environment variables of the empty details that `render` (the rule's template) would
-    print: rendered once more with a marker in each empty one, whatever the template does."""
+    print empty: rendered once more with a marker in each empty one. A template that writes
+    something else when a detail is empty (`{% if account %}...{% else %}...{% endif %}`) is
+    sent as it is."""
     empty = [k for k in REQUIRED if not str(ctx.get(k) or "").strip()]
     if not empty:
         return []
     markers = {k: f"\x00{i}\x00" for i, k in enumerate(empty)}   # digits: |upper or |lower keep them
     text = render({**ctx, **markers})
-    return [FIELDS[k][1] for k in empty if markers[k] in text]
+    printed = [k for k in empty if markers[k] in text]
+    bare = text
+    for marker in markers.values():
+        bare = bare.replace(marker, "")
+    if printed and bare != str(render(ctx)):
+        return []   # the text is another one when the details are empty: the template has its own way
+    return [FIELDS[k][1] for k in printed]
 
 
 def held_reason(needed: list[str]) -> str:

@@ -118,3 +118,16 @@ def test_a_held_message_whose_saved_text_fails_at_release_goes_out_in_the_defaul
     row = held_rows(again)[0]
     assert row["status"] == "pending" and "Chao chi" not in row["text"] and "0071009998887" in row["text"]
     assert reasons.code_of(row["reason"]) == "rules.override_failed"
+
+
+def test_a_template_with_its_own_words_for_empty_details_is_sent_not_held(service_factory, fake_esms):
+    """A shop that runs without bank details on purpose and wrote its text for that case."""
+    svc = service_factory(start_scheduler=True, admin_password=PASSWORD, **NO_BANK, **esms_settings(fake_esms))
+    admin = Admin(svc)
+    admin.sign_in()
+    rule = "order-awaiting-transfer"
+    admin.post(f"/admin/templates/{rule}/save", {"template": "Don {{ order_number }}: {% if account %}STK {{ account }}"
+                                                             "{% else %}shop se goi ban de huong dan{% endif %}"})
+    assert svc.post_json(order_body(35), topic="order.created").status_code == 200
+    wait_until(lambda: any("shop se goi ban" in a["Content"] for a in fake_esms.accepted), what="the text sent")
+    assert held_rows(svc)[0]["status"] != "held"
