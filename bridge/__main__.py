@@ -214,6 +214,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     os.replace(tmp, target)
     print(f"backup written to {target}: {target.stat().st_size} bytes, integrity_check ok, {orders} orders, "
           f"{messages} messages")
+    db = Path(settings.db_path)
+    for beside in sorted(db.parent.glob(db.name + ".*")):   # secrets a provider keeps out of the database
+        print(f"not in the copy: {beside} (a secret kept beside the database on purpose): back it up separately, "
+              "never next to the copy")
     return 0
 
 

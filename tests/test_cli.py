@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from tests.conftest import ROOT, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
@@ -130,6 +131,7 @@ def test_backup_is_a_consistent_copy_while_the_service_writes(tmp_path, service_
         stop.set()
         t.join()
     assert r.returncode == 0 and "integrity_check ok" in r.stdout, r.stdout + r.stderr
+    assert "not in the copy" not in r.stdout   # nothing kept beside this database
     copy = sqlite3.connect(tmp_path / "copy" / "bridge-backup.db")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -162,3 +164,14 @@ def test_check_config_names_what_is_wrong(tmp_path):
     ok = run(base_env(tmp_path), "check-config")
     assert ok.returncode == 0 and "configuration OK" in ok.stdout and "reconcile off" in ok.stdout
     assert "warning: OWNER_PHONES is empty" in ok.stderr
+
+
+def test_backup_names_the_secret_kept_beside_the_database(tmp_path, service_factory):
+    """The connected shop's key file (`<database>.shop-keys`) is not in the copy on purpose: the
+    backup says so, so the owner backs it up on its own."""
+    svc = service_factory()
+    keys = Path(svc.settings.db_path + ".shop-keys")
+    keys.write_bytes(b"k" * 32)
+    keys.chmod(0o600)
+    r = run({"BRIDGE_DB": svc.settings.db_path}, "backup", str(tmp_path / "copy.db"))
+    assert r.returncode == 0 and f"not in the copy: {keys}" in r.stdout, r.stdout + r.stderr
