@@ -59,10 +59,13 @@ TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": O
           "handler": INBOUND_HANDLERS}
 
 
+def word(table: dict[str, str], code: str | None) -> str:
+    """The translated word `table` has for `code`; the code itself when it has none."""
+    text = table.get(code or "")
+    return _(text) if text else (code or "")
+
+
 @bp.app_template_filter("label")
 def label(code: str | None, kind: str) -> str:
     """`{{ m.status|label("message") }}`: the word for a code, translated."""
-    if not code:
-        return ""
-    text = TABLES[kind].get(code)
-    return _(text) if text else code
+    return word(TABLES[kind], code)

@@ -16,7 +16,7 @@ from ...store import messages as stored, reports
 from ...phones import normalize_phone
 from .. import bridge
 from . import bp, int_arg, local_zone, page_arg, who
-from .labels import label
+from .labels import label, word
 
 PAGE = 50
 KINDS = ("all", *outbox.JOB_KINDS)
@@ -38,27 +38,23 @@ OUTCOMES = {"accepted": N_("accepted"), "duplicate": N_("already sent before"), 
 
 @bp.app_template_filter("channel")
 def channel_word(name: str | None) -> str:
-    text = CHANNEL_WORDS.get(name or "")
-    return _(text) if text else (name or "")
+    return word(CHANNEL_WORDS, name)
 
 
 @bp.app_template_filter("kind_word")
 def kind_word(kind: str | None) -> str:
-    text = KIND_WORDS.get(kind or "")
-    return _(text) if text else (kind or "")
+    return word(KIND_WORDS, kind)
 
 
 @bp.app_template_filter("audience")
 def audience_word(name: str | None) -> str:
-    text = AUDIENCES.get(name or "")
-    return _(text) if text else (name or "")
+    return word(AUDIENCES, name)
 
 
 @bp.app_template_filter("outcome")
 def outcome_word(code: str | None) -> str:
     """An attempt's or a channel's outcome; a message status otherwise."""
-    text = OUTCOMES.get(code or "")
-    return _(text) if text else label(code, "message")
+    return word(OUTCOMES, code) if code in OUTCOMES else label(code, "message")
 
 
 def describe_job(row: dict[str, Any], number: str | None = None) -> str:

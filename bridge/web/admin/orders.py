@@ -14,7 +14,7 @@ from ...reasons import N_
 from ...store import deliveries, messages, orders as stored_orders, payments as stored_payments, reports
 from .. import bridge
 from . import bp, page_arg
-from .labels import PAYMENT_METHODS, label
+from .labels import PAYMENT_METHODS, label, word
 from .messages import channel_word, describe_job, job_note
 
 PAGE = 50
@@ -37,8 +37,7 @@ def method_name(o: dict[str, Any]) -> str:
 
 @bp.app_template_filter("inbox_state")
 def inbox_state(state: str | None) -> str:
-    text = INBOX_STATES.get(state or "")
-    return _(text) if text else (state or "")
+    return word(INBOX_STATES, state)
 
 
 @bp.get("/orders")
