@@ -4,12 +4,11 @@ to tests/artifacts/ (git-ignored) for a person to look at."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-import requests
 
 from bridge.envparse import bank_accounts as _accounts
+from tests.admin_walk import push
 from tests.browser import WIDTHS, assert_fits, browser, new_page, shot  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
@@ -49,9 +48,7 @@ def test_an_owner_signs_in_finds_a_message_resends_it_confirms_a_payment_and_swi
     wait_until(lambda: len(fake_esms.accepted) == 2, what="customer SMS and owner alert")
     sms = ("SD TK 0181003749261 +513,000VND luc 23-11-2026 09:12:40. SD 6,801,000VND. Ref MBVCB.9911.chi Lan tra "
            "tien hang.CT tu 1047263815 NGUYEN THI LAN toi 0181003749261 CUA H...")
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
-                                                        "message": sms, "guid": uuid.uuid4().hex}, timeout=5)
-    assert r.status_code == 200
+    push(svc, sms)
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 1, what="the bank SMS read")
 
     context, page, refused = new_page(browser, width)   # refused: what our CSP blocked (nothing of ours may be)

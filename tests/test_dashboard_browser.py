@@ -5,13 +5,12 @@ screenshots under tests/artifacts/."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-import requests
 
 from bridge import setup_checklist
 from bridge.envparse import bank_accounts
+from tests.admin_walk import push
 from tests.browser import assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.woocommerce import FakeWooCommerce
@@ -43,9 +42,7 @@ def seed(svc, woo, fake_esms) -> None:
         assert svc.post_json(json.dumps(body).encode(), topic="order.created").status_code == 200
     sms = ("SD TK 0181003749261 +513,001VND luc 23-11-2026 09:12:40. SD 6,801,000VND. Ref MBVCB.9911.DH931 tra "
            "tien hang.CT tu 1047263815 NGUYEN THI PHUONG THAO toi 0181003749261 CUA H...")
-    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": "Vietcombank",
-                                                        "message": sms, "guid": uuid.uuid4().hex}, timeout=5)
-    assert r.status_code == 200
+    push(svc, sms)
     wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM transactions") == 1, what="the bank SMS read")
 
 
