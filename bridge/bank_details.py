@@ -119,7 +119,7 @@ def _context(bridge: Any, c: Any, row: Any) -> tuple[dict[str, Any] | None, str,
 
 
 def _one(bridge: Any, c: Any, row: Any) -> int:
-    from .outbox import CANCELLED, FAILED, PENDING, SCHEDULED
+    from .outbox import CANCELLED, FAILED, PENDING, SCHEDULED, unwritten
     t = now()
     rule = bridge.rules.by_name(row["rule"])
     if rule is None or not rule.enabled:
@@ -138,7 +138,7 @@ def _one(bridge: Any, c: Any, row: Any) -> int:
         return 0
     sms = prepare(bridge.rules.render(rule, ctx), rule.unicode)
     if not sms.text:   # the template cannot be written for this order now: failed, with the rules' reason
-        store.drop(c, row["id"], FAILED, sms.note or reasons.encode("outbox.empty_text"), t)
+        store.drop(c, row["id"], FAILED, unwritten(sms), t)
         return 0
     extras = bridge.rules.extras(rule, ctx)
     due = t if rule.urgent else (quiet_until(t, bridge.settings.quiet_hours, bridge.settings.timezone) or t)

@@ -132,6 +132,12 @@ class Draft:
         return cls(recipient_raw=phone.raw, recipient=phone.e164, problem=problem, **kw)
 
 
+def unwritten(sms: SmsText) -> str:
+    """Why a message without text fails: the rules' reason when the template could not be
+    written for this order, else that it rendered empty."""
+    return sms.note or reasons.encode("outbox.empty_text")
+
+
 def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = None,
             tz: str = "Asia/Ho_Chi_Minh") -> str | None:
     """Insert the message inside the caller's transaction. None if its dedupe key exists."""
@@ -146,8 +152,7 @@ def enqueue(c: sqlite3.Connection, d: Draft, quiet: tuple[int, int] | None = Non
     if d.problem:
         status, reason = FAILED, d.problem
     elif not d.sms.text:
-        # the rules' reason when the template could not be written for this order
-        status, reason = FAILED, d.sms.note or reasons.encode("outbox.empty_text")
+        status, reason = FAILED, unwritten(d.sms)
     elif d.held:
         status, reason = HELD, d.held
     else:
