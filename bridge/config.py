@@ -69,6 +69,17 @@ class CoreSettings:
     payment_partial_window_hours: float = 72.0   # transfers for one order within this add up to its total; 0: never
     payment_expire_hours: float = 0.0    # unpaid bank-transfer orders older than this are cancelled; 0: never
 
+    # Cash on delivery: asking the customer to confirm (rules with event order.cod_confirm)
+    cod_link_secret: str = ""            # signs the confirm links (PUBLIC_URL/c/<token>); generated on first start
+    cod_remind_after_hours: float = 4.0  # no answer this long after asking -> one reminder; 0: no reminder
+    cod_call_after_hours: float = 24.0   # no answer this long after asking -> "call this customer" on the dashboard
+    cod_confirmed_status: str = ""       # the order's status once confirmed ("" keeps it, e.g. processing)
+    cod_alert_owner: bool = False        # also alert OWNER_PHONES when a customer is to be called
+    # Carriers' status: what a delivered parcel does to its order ("" leaves it), and whether a
+    # returned parcel is flagged to the owner
+    shipment_delivered_status: str = "completed"
+    shipment_returned_flag: bool = True
+
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
     send_backoff_max: float = 1_800.0
@@ -158,6 +169,13 @@ CORE_ENV = {
     "PAYMENT_OVERPAID": ("payment_overpaid", p.choice("hold", "confirm")),
     "PAYMENT_PARTIAL_WINDOW_HOURS": ("payment_partial_window_hours", p.non_negative_float),
     "PAYMENT_EXPIRE_HOURS": ("payment_expire_hours", p.non_negative_float),
+    "COD_LINK_SECRET": ("cod_link_secret", str),
+    "COD_REMIND_AFTER_HOURS": ("cod_remind_after_hours", p.non_negative_float),
+    "COD_CALL_AFTER_HOURS": ("cod_call_after_hours", p.non_negative_float),
+    "COD_CONFIRMED_STATUS": ("cod_confirmed_status", str),
+    "COD_ALERT_OWNER": ("cod_alert_owner", p.boolean),
+    "SHIPMENT_DELIVERED_STATUS": ("shipment_delivered_status", str),
+    "SHIPMENT_RETURNED_FLAG": ("shipment_returned_flag", p.boolean),
     "SEND_MAX_ATTEMPTS": ("send_max_attempts", p.positive_int),
     "SEND_BACKOFF_BASE": ("send_backoff_base", p.positive_float),
     "SEND_BACKOFF_MAX": ("send_backoff_max", p.positive_float),

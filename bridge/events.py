@@ -153,3 +153,23 @@ class ChatRead:
     up_to: float
     detail: str
     raw: str
+
+
+@dataclass(frozen=True)
+class ShipmentUpdate:
+    """A carrier's word on a parcel (GHN, GHTK): its status in our words (bridge.shipments
+    SHIPMENT_STATUSES) and in the carrier's, when it happened, the COD it will collect. Stored
+    raw (deduplicated on `dedupe_key`) before anything is decided; matched to an order by the
+    shop's own order code the carrier echoes (`order_ref`) or by the tracking code stored on an
+    order."""
+    carrier: str                     # the provider's name ("ghn", "ghtk")
+    tracking: str                    # the carrier's code of the parcel
+    order_ref: str                   # the shop's order code as the carrier echoes it ("" when none)
+    status: str                      # ours: one of bridge.shipments.SHIPMENT_STATUSES, or "" (no status change)
+    carrier_status: str              # the carrier's own word or number, as it came
+    event_at: float | None           # when it happened at the carrier (Unix seconds), when it says
+    raw: Any                         # the call as it came (JSON text or the form as a dict)
+    dedupe_key: str                  # the same call again has the same key
+    cod_amount: int | None = None    # the COD the carrier will collect (VND), when it says
+    reason: str = ""                 # the carrier's reason text (a failed delivery), as given
+    kind: str = ""                   # the carrier's event type (GHN Type), when it has one

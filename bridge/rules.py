@@ -23,7 +23,11 @@ from .reasons import N_
 log = logging.getLogger(__name__)
 
 EVENTS = ("order.status", "order.new", "customer.created", "account.password_reset", "payment.confirmed",
-          "payment.expired")
+          "payment.expired", "order.cod_confirm", "shipment.status")
+# A parcel's status in our words (bridge.shipments maps each carrier's onto these), for
+# `event: shipment.status` rules' `status`.
+SHIPMENT_STATUSES = ("created", "picking", "picked", "in_transit", "delivering", "delivery_failed", "delivered",
+                     "returning", "returned", "cancelled", "lost")
 AUDIENCES = ("customer", "owner")
 ORDER_STATUSES = ("pending", "on-hold", "processing", "completed", "cancelled", "refunded", "failed")
 DEFAULT_CHANNEL = providers.default_channel()   # of a rule without `channel:` (the provider that declares it)
@@ -401,12 +405,13 @@ def _parse_rule(raw: Any, source: str, index: int, known_channels: tuple[str, ..
         raise RulesError(f"{label}: field 'to' must be one of {', '.join(AUDIENCES)} (got {to!r})")
     channels = _as_tuple(raw.get("channel", DEFAULT_CHANNEL), f"{label}: field 'channel'", known_channels)
     statuses: tuple[str, ...] = ()
+    allowed_statuses = {"order.status": ORDER_STATUSES, "shipment.status": SHIPMENT_STATUSES}
     if "status" in raw:
-        if event != "order.status":
-            raise RulesError(f"{label}: field 'status' only applies to event order.status")
-        statuses = _as_tuple(raw["status"], f"{label}: field 'status'", ORDER_STATUSES)
-    elif event == "order.status":
-        raise RulesError(f"{label}: field 'status' is required for event order.status")
+        if event not in allowed_statuses:
+            raise RulesError(f"{label}: field 'status' only applies to events order.status and shipment.status")
+        statuses = _as_tuple(raw["status"], f"{label}: field 'status'", allowed_statuses[event])
+    elif event in allowed_statuses:
+        raise RulesError(f"{label}: field 'status' is required for event {event}")
     payment_methods = _as_tuple(raw["payment_methods"], f"{label}: field 'payment_methods'") \
         if "payment_methods" in raw else ()
     flags = {}

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # Secrets made on first start when not configured: kept in the database, printed once.
 # Each opens one door only (SECURITY.md): a callback token travels to its provider inside every
 # message, so it must be worthless for payment ingest. Providers declare their own (`secrets=`).
-CORE_SECRETS = {"secret_key": "SECRET_KEY"}
+CORE_SECRETS = {"secret_key": "SECRET_KEY", "cod_link_secret": "COD_LINK_SECRET"}
 GENERATED_SECRETS = {**CORE_SECRETS, **providers.generated_secrets()}
 # Generated secrets INBOUND_TOKEN still stands in for while unset -> what it opens through them.
 INBOUND_FALLBACK = providers.inbound_token_fallbacks()

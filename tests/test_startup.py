@@ -8,6 +8,7 @@ import sqlite3
 import requests
 
 from bridge import reasons
+from bridge.providers.dryrun import channel as _dryrun  # noqa: F401  (registers the dry-run reasons read below)
 from tests.conftest import HEALTH_TOKEN, ServiceProcess, health_details, signed_headers, wait_until
 from tests.orders import order_body
 

@@ -9,7 +9,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def migrate(db: Database) -> None:
@@ -258,6 +258,37 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["inbox"].create_index(["source", "id"], if_not_exists=True)   # the inbound page by source, newest first
     _message_counts(db)
     _recipient_trigrams(db)
+
+    # -- v11: cash on delivery confirmation and carrier status (issue 16)
+    # One row per COD order we asked to confirm: where the question stands. Every answer that
+    # reached us (applied or not: a second answer, a wrong number, a reply that did not parse)
+    # is a cod_answers row, so the owner sees all of them.
+    db["cod_confirmations"].create({
+        "order_id": int, "rule": str, "phone": str, "state": str, "asked_at": float, "reminded_at": float,
+        "call_at": float, "answer": str, "answered_at": float, "answered_via": str, "reason": str,
+        "updated_at": float,
+    }, pk="order_id", if_not_exists=True)
+    db["cod_confirmations"].create_index(["state", "asked_at"], if_not_exists=True)
+    db["cod_answers"].create({
+        "id": int, "order_id": int, "at": float, "via": str, "sender": str, "answer": str, "applied": int,
+        "reason": str, "inbox_id": int,
+    }, pk="id", if_not_exists=True)
+    db["cod_answers"].create_index(["order_id", "at"], if_not_exists=True)
+    # A parcel as its carrier reports it (one row per carrier + tracking code), and every call the
+    # carrier made, raw, stored before anything is decided (dedupe_key: the same call again).
+    db["shipments"].create({
+        "carrier": str, "tracking": str, "order_id": int, "status": str, "carrier_status": str,
+        "event_at": float, "cod_amount": int, "cod_mismatch": int, "flag": str, "first_seen_at": float,
+        "updated_at": float,
+    }, pk=("carrier", "tracking"), if_not_exists=True)
+    db["shipments"].create_index(["order_id"], if_not_exists=True)
+    db["shipment_events"].create({
+        "id": int, "received_at": float, "carrier": str, "tracking": str, "order_ref": str, "order_id": int,
+        "carrier_status": str, "status": str, "event_at": float, "cod_amount": int, "state": str, "reason": str,
+        "dedupe_key": str, "raw": str,
+    }, pk="id", if_not_exists=True)
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_shipment_events_dedupe ON shipment_events(dedupe_key)")
+    db["shipment_events"].create_index(["order_id", "id"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

@@ -85,6 +85,10 @@ class WooClient:
         """Status cancelled: WooCommerce itself gives the order's reduced stock back."""
         return self._call("put", f"orders/{order_id}", {"status": "cancelled"})
 
+    def set_status(self, order_id: int, status: str) -> WooAnswer:
+        """Any status the shop knows (a custom one too); to cancelled, WooCommerce gives stock back."""
+        return self._call("put", f"orders/{order_id}", {"status": status})
+
     def notes(self, order_id: int) -> WooAnswer:
         return self._call("get", f"orders/{order_id}/notes")
 

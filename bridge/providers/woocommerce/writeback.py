@@ -83,6 +83,11 @@ class WooCommerceChannel(Channel):
             refused = self._cancel(client, order_id)
             if refused is not None:
                 return refused
+        if action.get("action") == "set_status":
+            refused = self._set_status(client, order_id, str(action.get("status") or ""),
+                                       tuple(action.get("from") or ()))
+            if refused is not None:
+                return refused
         note = action.get("note")
         if note:
             marker = f"[{msg.id[:12]}]"
@@ -93,7 +98,8 @@ class WooCommerceChannel(Channel):
                 a = client.add_note(order_id, f"{note} {marker}")
                 if not a.ok:
                     return self._failed(a, f"adding a note to order {order_id}")
-        done = {"mark_paid": "marked paid", "cancel": "cancelled"}.get(action.get("action"), "note added")
+        done = {"mark_paid": "marked paid", "cancel": "cancelled",
+                "set_status": f"set to {action.get('status')}"}.get(action.get("action"), "note added")
         return SendResult(Outcome.ACCEPTED, code="200", detail=f"order {order_id} {done}", delivered=True)
 
     def _cancel(self, client: WooClient, order_id: int) -> SendResult | None:
@@ -117,4 +123,29 @@ class WooCommerceChannel(Channel):
         a = client.cancel(order_id)
         if not a.ok:
             return self._failed(a, f"cancelling order {order_id}")
+        return None
+
+    def _set_status(self, client: WooClient, order_id: int, status: str, from_: tuple[str, ...]) -> SendResult | None:
+        """Move an order to `status` only from one of `from_` (what the bridge saw when it decided:
+        a COD order being confirmed, a delivered parcel's order); None when it is at `status` now.
+
+        An order the shop moved on meanwhile (cancelled by hand, refunded) is left alone and the
+        job fails for good with the reason, for the owner to see; a retry after a lost answer finds
+        the status already set and goes on to the note."""
+        if not status:
+            return SendResult(Outcome.PERMANENT, code="bad-action", detail="set_status without a status")
+        now = client.get_order(order_id)
+        if not now.ok:
+            return self._failed(now, f"reading order {order_id}")
+        data = now.data if isinstance(now.data, dict) else {}
+        current = data.get("status", "unreadable")
+        if current == status:
+            return None
+        if from_ and current not in from_:
+            return SendResult(Outcome.PERMANENT, code="moved-on",
+                              detail=f"order {order_id} is {current} in WooCommerce, not {' or '.join(from_)}: "
+                                     f"changed by the shop meanwhile, not set to {status}")
+        a = client.set_status(order_id, status)
+        if not a.ok:
+            return self._failed(a, f"setting order {order_id} to {status}")
         return None

@@ -80,6 +80,8 @@ def describe_job(row: dict[str, Any], number: str | None = None) -> str:
         return _("Add a private note to order #%(number)s", number=n)
     if action == "cancel":
         return _("Cancel order #%(number)s", number=n)
+    if action == "set_status":
+        return _("Set order #%(number)s to %(status)s", number=n, status=label(payload.get("status") or "", "order"))
     return _("Update order #%(number)s", number=n)
 
 
