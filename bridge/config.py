@@ -29,6 +29,7 @@ DEFAULT_ALERT_CHANNELS = providers.owner_channels()
 DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",
     "forward": "bridge.text_handlers.forward:KeywordForwarder",
+    "cod": "bridge.text_handlers.cod:CodReplies",
 }
 
 

@@ -5,6 +5,7 @@ see exactly the same names, and so the names are documented in one place (README
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from . import providers
@@ -110,6 +111,10 @@ def sample_contexts(settings: Settings) -> dict[str, dict[str, Any]]:
                               "transaction_ref": "FT2632712345"},
         "payment.expired": {**order_context(settings, sample_order("cancelled"), "https://shop.example/"),
                             "expire_hours": "24"},
+        "order.cod_confirm": {**order_context(settings, replace(sample_order("processing"), payment_method="cod",
+                                                                payment_method_title="Thanh toán khi nhận hàng"),
+                                              "https://shop.example/"),
+                              "confirm_link": f"{settings.public_url}/c/7vjq3Xk9bT2mWcRpLa", "reminder": False},
         "customer.created": customer_context(settings, sample_customer()),
         "account.password_reset": customer_context(settings, sample_customer()),
     }

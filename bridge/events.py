@@ -38,6 +38,7 @@ class ReceivedText:
     received_at: float | None = None
     package: str | None = None
     title: str | None = None
+    payload: str | None = None       # a chat app's button answer (Messenger quick reply), beside its title in `text`
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class OrderSnapshot:
     customer_note: str = ""
     total_rounded: bool = False    # the shop sent fractions of the smallest unit (VND on 2 decimals)
     total_raw: str = ""
+    area: str = ""                 # where it goes: district and province as the shop has them (the COD confirm page)
     payment_url: str = ""          # the shop's own order-pay link: carries the checkout page's real slug
 
     @property

@@ -68,14 +68,14 @@ class ReceivedTexts:
 
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
                text: str, received_at: float | None, raw: Any, package: str | None = None,
-               title: str | None = None) -> InboxResult:
+               title: str | None = None, payload: str | None = None) -> InboxResult:
         """Store (committed before anything else), then hand to the handlers."""
         t = now()
         received = received_at or t
         if not isinstance(received, (int, float)) or not -1e12 < received < 1e12:
             received = t   # a timestamp no calendar has: when we got it
-        external_id, device, sender, recipient, text, package, title = (
-            storable(v) for v in (external_id, device, sender, recipient, text, package, title))
+        external_id, device, sender, recipient, text, package, title, payload = (
+            storable(v) for v in (external_id, device, sender, recipient, text, package, title, payload))
         raw = storable(raw if isinstance(raw, str) else dumps(raw))
         with self.db.tx() as c:
             if external_id:
@@ -85,10 +85,11 @@ class ReceivedTexts:
             twin = stored.twin(c, sender, device, text, received - DEDUPE_WINDOW, received + DEDUPE_WINDOW)
             state, reason = ("duplicate", reasons.encode("inbox.twin", id=twin["id"])) if twin else ("received", "")
             row_id = stored.insert(c, t, source, external_id or None, device, sim, sender, recipient, text, received,
-                                   raw, state, reason, package, title)
+                                   raw, state, reason, package, title, payload=payload)
         if twin:
             return InboxResult(row_id, True, state, reasons.english(reason))
-        sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title)
+        sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title,
+                         payload=payload)
         state, note = self.handle(sms)
         return InboxResult(row_id, False, state, note)
 
@@ -138,7 +139,7 @@ class ReceivedTexts:
         for r in rows:
             self.handle(InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"],
                                    r["recipient"], r["text"], r["received_at"], r["package"], r["title"],
-                                   json.loads(r["fields"]) if r["fields"] else None))
+                                   json.loads(r["fields"]) if r["fields"] else None, r["payload"]))
         return len(rows)
 
 

@@ -246,7 +246,7 @@ class Bridge:
             result = self.received.accept(source=event.source, external_id=event.external_id, device=event.device,
                                        sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
                                        received_at=event.received_at, raw=event.raw, package=event.package,
-                                       title=event.title)
+                                       title=event.title, payload=event.payload)
             self.wake_worker()
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
                     "decision": result.note}

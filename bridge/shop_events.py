@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import bank_details, providers, reasons
+from . import bank_details, cod, providers, reasons
 from .config import Settings
 from .context import customer_context, order_context
 from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
@@ -159,6 +159,8 @@ class ShopEvents:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
                 n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:new")
+            if snap.status not in cod.store.FINAL_ORDER_STATUSES:
+                n += cod.ask(c, self.settings, self.rules, snap, d.source_url or "", row_id, t)
         last = existing["notified_status"] if existing else None
         # The shop corrected an unusable phone: the customer never got this status's message.
         phone_fixed = existing is not None and snap.status == last and not existing["phone_e164"] and snap.phone.ok

@@ -21,12 +21,12 @@ def twin(c: sqlite3.Connection, sender: str, device: str, text: str, start: floa
 
 def insert(c: sqlite3.Connection, t: float, source: str, external_id: str | None, device: str, sim: int | None,
            sender: str, recipient: str, text: str, received_at: float, raw: Any, state: str, reason: str,
-           package: str | None, title: str | None, fields: str | None = None) -> int:
+           package: str | None, title: str | None, fields: str | None = None, payload: str | None = None) -> int:
     cur = c.execute(
         "INSERT INTO inbox(created_at, source, external_id, device, sim, sender, recipient, text, received_at,"
-        " raw, state, handled_by, reason, package, title, fields) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " raw, state, handled_by, reason, package, title, fields, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (t, source, external_id, device, sim, sender, recipient, text, received_at, raw, state, "", reason,
-         package, title, fields))
+         package, title, fields, payload))
     return cur.lastrowid
 
 

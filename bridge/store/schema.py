@@ -274,6 +274,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         "reason": str, "inbox_id": int,
     }, pk="id", if_not_exists=True)
     db["cod_answers"].create_index(["order_id", "at"], if_not_exists=True)
+    db["cod_confirmations"].create_index(["phone", "state"], if_not_exists=True)   # a reply finds its order
+    # A chat app's button answer (Messenger quick reply payload) beside the text it shows.
+    _ensure_columns(db["inbox"], {"payload": str})
     # A parcel as its carrier reports it (one row per carrier + tracking code), and every call the
     # carrier made, raw, stored before anything is decided (dedupe_key: the same call again).
     db["shipments"].create({

@@ -31,6 +31,7 @@ class InboundSms:
     # A transaction a provider reported as fields (bridge.events.BankTransaction), not a text to
     # read: payments decide it from these; text handlers (keyword forwards) leave it alone.
     fields: dict[str, Any] | None = None
+    payload: str | None = None      # a chat app's button answer (Messenger quick reply payload)
 
     @property
     def channel(self) -> str:

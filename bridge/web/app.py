@@ -30,8 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 
-    from . import health, metrics, pay, webhooks
+    from . import confirm, health, metrics, pay, webhooks
     app.register_blueprint(pay.bp)
+    app.register_blueprint(confirm.bp)
     webhooks.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -6,7 +6,8 @@ tag?}` -> `{"recipient_id", "message_id"}`, or Graph's error body `{"error": {me
 error_subcode, fbtrace_id}}` with the HTTP status Graph uses. Enforces what the real one does
 that matters to us: a valid page token, a known PSID, RESPONSE only within 24 h of the user's
 last message (else error 10 / 2018278 unless a MESSAGE_TAG is given), text <= 2000 characters,
-button template text <= 640. Errors on demand; it also plays Meta posting signed webhook events
+button template text <= 640, quick replies (1 to 13; a text one with a title of at most 20
+characters and a payload of at most 1000). Errors on demand; it also plays Meta posting signed webhook events
 (referrals, messages, deliveries) to our endpoint.
 """
 from __future__ import annotations
@@ -99,6 +100,16 @@ class FakeGraph(LoopbackServer):
                                  "timestamp": int(at * 1000),
                                  "message": {"mid": f"m_{uuid.uuid4().hex}", "text": text}})
 
+    def quick_reply(self, psid: str, title: str, payload: str, mid: str | None = None) -> requests.Response:
+        """The user tapped one of a message's quick replies: a message event whose text is the
+        button's title and whose `quick_reply.payload` is the one we sent."""
+        at = time.time()
+        self.add_user(psid, at)
+        return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
+                                 "timestamp": int(at * 1000),
+                                 "message": {"mid": mid or f"m_{uuid.uuid4().hex}", "text": title,
+                                             "quick_reply": {"payload": payload}}})
+
     def deliver(self, psid: str, mids: list[str]) -> requests.Response:
         return self.post_events({"sender": {"id": psid}, "recipient": {"id": self.page_id},
                                  "delivery": {"mids": mids, "watermark": int(time.time() * 1000)}})
@@ -154,6 +165,18 @@ class FakeGraph(LoopbackServer):
                 return self._bad("param message must be non-empty.")
             if "text" in message and len(message["text"]) > 2000:
                 return self._bad("param message[text] must be UTF-8 encoded and less than 2000 characters")
+            quick = message.get("quick_replies")
+            if quick is not None:
+                if not isinstance(quick, list) or not quick or len(quick) > 13:
+                    return self._bad("param message[quick_replies] must be an array of 1 to 13 quick replies")
+                for q in quick:
+                    if not isinstance(q, dict) or q.get("content_type") not in ("text", "user_phone_number",
+                                                                                "user_email"):
+                        return self._bad("param message[quick_replies][content_type] is invalid")
+                    if q["content_type"] == "text" and (not q.get("title") or len(q["title"]) > 20):
+                        return self._bad("param message[quick_replies][title] must be 1 to 20 characters")
+                    if q["content_type"] == "text" and (not q.get("payload") or len(str(q["payload"])) > 1000):
+                        return self._bad("param message[quick_replies][payload] must be 1 to 1000 characters")
             payload = ((message.get("attachment") or {}).get("payload") or {})
             if payload and len(payload.get("text", "")) > 640:
                 return self._bad("param message[attachment][payload][text] must be at most 640 characters")

@@ -21,6 +21,9 @@ from ..base import HttpChannel, OutgoingMessage, Outcome, SendResult
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text
 BUTTON_TITLE_LIMIT = 20
+QUICK_REPLY_TITLE_LIMIT = 20
+QUICK_REPLY_PAYLOAD_LIMIT = 1000
+QUICK_REPLIES_MAX = 13
 
 # Graph error code -> (outcome, what it means). Subcodes refine a few below.
 GRAPH_CODES: dict[int, tuple[Outcome, str]] = {
@@ -84,7 +87,8 @@ class MessengerChannel(HttpChannel):
         return "" if self.configured else N_("MESSENGER_PAGE_TOKEN is not set")
 
     def body(self, psid: str, msg: OutgoingMessage, tag: str | None) -> dict[str, Any]:
-        """The Send API request: plain text, or a button template when the rule has a link."""
+        """The Send API request: plain text, or a button template when the rule has a link; with
+        quick replies (up to 13, titles of 20 characters) when the message asks a question."""
         link = msg.meta.get("link") if isinstance(msg.meta.get("link"), dict) else None
         if link and link.get("url"):
             message: dict[str, Any] = {"attachment": {"type": "template", "payload": {
@@ -93,6 +97,12 @@ class MessengerChannel(HttpChannel):
                              "title": (link.get("title") or "Xem")[:BUTTON_TITLE_LIMIT]}]}}}
         else:
             message = {"text": msg.text[:TEXT_LIMIT]}
+        answers = msg.meta.get("quick_replies")
+        if isinstance(answers, list) and answers:   # the answers a question offers (a COD confirmation's)
+            message["quick_replies"] = [
+                {"content_type": "text", "title": str(a.get("title", ""))[:QUICK_REPLY_TITLE_LIMIT],
+                 "payload": str(a.get("payload", ""))[:QUICK_REPLY_PAYLOAD_LIMIT]}
+                for a in answers[:QUICK_REPLIES_MAX] if isinstance(a, dict) and a.get("title")]
         out: dict[str, Any] = {"recipient": {"id": psid}, "message": message}
         if tag:
             out.update(messaging_type="MESSAGE_TAG", tag=tag)

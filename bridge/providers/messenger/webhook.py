@@ -146,8 +146,11 @@ def _read(req: Request, ev: dict[str, Any], batch: Batch) -> None:
         text = message.get("text") if isinstance(message.get("text"), str) else ""
         if not text and message.get("attachments"):
             text = "[attachment]"
+        quick = message.get("quick_reply") if isinstance(message.get("quick_reply"), dict) else {}
+        payload = quick.get("payload") if isinstance(quick.get("payload"), str) and quick.get("payload") else None
         received = (ReceivedText("messenger", str(message.get("mid") or ""), psid, text,
-                                 json.dumps(ev, ensure_ascii=False), device="messenger", received_at=at),) if text else ()
+                                 json.dumps(ev, ensure_ascii=False), device="messenger", received_at=at,
+                                 payload=payload),) if text else ()
         return batch.add("messages", *first, ChatSeen("messenger", psid, at), *received)
     if ev.get("postback") is not None and linked is None:
         return batch.add("messages", ChatSeen("messenger", psid, at))

@@ -91,7 +91,14 @@ def parse_order(body: Any) -> OrderSnapshot:
         total_rounded=rounded,
         total_raw=_str(body, "total"),
         payment_url=_str(body, "payment_url"),
+        area=_area(shipping) or _area(billing),
     )
+
+
+def _area(address: dict[str, Any]) -> str:
+    """District and province of an address (`city`, `state`), without the street: enough for the
+    customer to recognise their order on a page anyone holding its link can open."""
+    return ", ".join(dict.fromkeys(p for p in (_str(address, "city").strip(), _str(address, "state").strip()) if p))
 
 
 def _abs_text(value: Any) -> Any:

@@ -51,7 +51,7 @@ SECRET_ORIGINS = {   # where a secret the service needs came from (bridge/servic
 }
 
 INBOUND_HANDLERS = {   # the default INBOUND_HANDLERS names; a shop's own handler shows its name
-    "payments": N_("payment matching"), "forward": N_("keyword forward"),
+    "payments": N_("payment matching"), "forward": N_("keyword forward"), "cod": N_("COD confirmation"),
 }
 
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,

@@ -1,0 +1,338 @@
+"""Cash on delivery: the customer confirms or cancels before the parcel leaves.
+
+A new COD order matching an `event: order.cod_confirm` rule is asked once (a cod_confirmations
+row and the message, in the delivery's transaction). The customer answers on the signed page
+(`PUBLIC_URL/c/<token>`, any channel), by SMS to the shop's own phone, or with Messenger quick
+replies; every answer is a cod_answers row, and only the first one, while the question is open,
+decides (`answer`): the order's write-back to the shop goes through the outbox like every other.
+A periodic job reminds once, then marks the order for a call, and closes questions the order
+outgrew (shipped, finished in the shop).
+
+The link's token is the order id and a MAC of it and the order's key under COD_LINK_SECRET:
+short enough for an SMS, unguessable, and only ever good for its own order.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import alerts, providers, reasons
+from .config import Settings
+from .context import order_context
+from .orders import OrderSnapshot
+from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
+from .phones import normalize_phone
+from .reasons import N_
+from .rules import Rule, RuleSet
+from .smstext import prepare, strip_diacritics
+from .store import cod as store
+from .store import orders as stored_orders
+from .store.db import Database
+
+log = logging.getLogger(__name__)
+
+EVENT = "order.cod_confirm"
+EVERY = 300.0                 # seconds between passes of the reminder job
+MAC_CHARS = 16                # 96 bits of HMAC-SHA256, base64url
+SECOND_ANSWER_DAYS = 14       # a reply this long after a decided question still counts as its second answer
+REASON_MAX = 300              # a customer's cancel reason as kept and written to the order note
+CONFIRM, CANCEL, UNCLEAR = "confirm", "cancel", "unclear"
+VIAS = {"page": "trang xác nhận", "sms": "SMS", "messenger": "Messenger"}
+QUICK_REPLIES = (("Xác nhận", CONFIRM), ("Hủy đơn", CANCEL))
+PAYLOAD = re.compile(r"^COD:(confirm|cancel):(\d{1,12})$")
+
+reasons.register({
+    "cod.applied": N_("order %(order)s: the customer answered %(answer)s by %(via)s"),
+    "cod.second": N_("order %(order)s: the customer answered %(answer)s by %(via)s after the order was already "
+                     "%(state)s: recorded, not applied"),
+    "cod.too_late": N_("order %(order)s: the customer answered %(answer)s by %(via)s, but the order has shipped or "
+                       "is finished in the shop: recorded, not applied"),
+    "cod.unclear": N_("order %(order)s waits for the customer's confirmation, but this reply was not understood: "
+                      "a person should read it"),
+    "cod.several": N_("this phone has %(n)s cash-on-delivery orders waiting for an answer (%(orders)s): "
+                      "not guessed, a person should decide"),
+    "cod.not_theirs": N_("an answer for order %(order)s from someone the order does not belong to: ignored"),
+    "cod.customer_reason": N_("the customer's words: %(text)s"),
+})
+
+
+# -- the signed link ---------------------------------------------------------------------------
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+def _mac(secret: str, order_id: int, order_key: str) -> str:
+    digest = hmac.new(secret.encode(), f"cod-confirm:{order_id}:{order_key}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
+
+
+def make_token(settings: Settings, order_id: int, order_key: str) -> str:
+    """The order id (base 36) followed by its MAC: about 20 characters for a shop's order ids."""
+    return _b36(order_id) + _mac(settings.cod_link_secret, order_id, order_key or "")
+
+
+def token_order(token: str) -> int | None:
+    """The order a token claims (unverified): None when it is not even shaped like one."""
+    head = token[:-MAC_CHARS]
+    if len(token) <= MAC_CHARS or len(head) > 8 or not re.fullmatch(r"[0-9a-z]+", head):
+        return None
+    return int(head, 36)
+
+
+def token_matches(settings: Settings, token: str, order_id: int, order_key: str) -> bool:
+    """Constant-time check that the token was made for this order (and its key) by us."""
+    return bool(settings.cod_link_secret) and hmac.compare_digest(
+        token.encode(), make_token(settings, order_id, order_key).encode())
+
+
+def confirm_link(settings: Settings, order_id: int, order_key: str) -> str:
+    return f"{settings.public_url}/c/{make_token(settings, order_id, order_key)}"
+
+
+# -- reading a reply -----------------------------------------------------------------------------
+_CONFIRM_LEADS = (("1",), ("ok",), ("oke",), ("okay",), ("co",), ("xac", "nhan"), ("xn",), ("dong", "y"), ("yes",))
+_CANCEL_LEADS = (("2",), ("huy",), ("cancel",))
+_CANCEL_ALONE = (("khong",), ("ko",), ("no",))
+_CONFIRM_WORDS = {"ok", "oke", "okay", "xac", "dong", "yes"}
+_CANCEL_WORDS = {"huy", "cancel", "khong", "ko"}
+
+
+def parse_reply(text: str) -> str | None:
+    """CONFIRM, CANCEL or None for a customer's free text: case, diacritics, spaces and punctuation
+    do not matter ("Xác nhận!", "HUY DON", " 1 "). A text that says both ("ok huy") is None: a person
+    reads it."""
+    words = re.sub(r"[^0-9a-z]+", " ", strip_diacritics(text or "").lower()).split()
+    if not words:
+        return None
+
+    def leads(phrases: tuple[tuple[str, ...], ...]) -> bool:
+        return any(tuple(words[:len(p)]) == p for p in phrases)
+    if leads(_CONFIRM_LEADS) and not _CANCEL_WORDS & set(words):
+        return CONFIRM
+    if (leads(_CANCEL_LEADS) or tuple(words) in _CANCEL_ALONE) and not _CONFIRM_WORDS & set(words):
+        return CANCEL
+    return None
+
+
+def customer_words(text: str, said: str) -> str:
+    """What a cancelling customer wrote beyond the keyword ("HUY vi dat nham"): their reason,
+    kept and written to the order note; "" for a bare "2" or "HUY DON"."""
+    return text.strip()[:REASON_MAX] if said == CANCEL and len(text.split()) > 2 else ""
+
+
+def parse_payload(payload: str | None) -> tuple[str, int] | None:
+    """(answer, order id) of one of our quick-reply buttons' payload."""
+    m = PAYLOAD.match((payload or "").strip())
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def quick_replies(order_id: int) -> list[dict[str, str]]:
+    """The buttons a chat channel offers under the question (Messenger quick replies)."""
+    return [{"title": title, "payload": f"COD:{answer}:{order_id}"} for title, answer in QUICK_REPLIES]
+
+
+# -- asking --------------------------------------------------------------------------------------
+def context(settings: Settings, snap: OrderSnapshot, source_url: str, reminder: bool = False) -> dict[str, Any]:
+    """An order's template variables plus `confirm_link` and `reminder`."""
+    return {**order_context(settings, snap, source_url),
+            "confirm_link": confirm_link(settings, snap.id, snap.order_key), "reminder": reminder}
+
+
+def _draft(settings: Settings, rules: RuleSet, rule: Rule, ctx: dict[str, Any], snap: OrderSnapshot, key: str,
+           urgent: bool, due_at: float | None = None, delivery_ref: int | None = None) -> Draft:
+    extras = rules.extras(rule, ctx) or {}
+    return Draft.to_phone(normalize_phone(snap.phone_raw), dedupe_key=key, rule=rule.name, event=rule.event,
+                          audience="customer", channels=rule.channels, sms=prepare(rules.render(rule, ctx), rule.unicode),
+                          order_id=snap.id, delivery_ref=delivery_ref, urgent=urgent, due_at=due_at,
+                          payload={**extras, "quick_replies": quick_replies(snap.id)},
+                          fallback_after=rule.fallback_after)
+
+
+def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSnapshot, source_url: str,
+        delivery_ref: int, t: float) -> int:
+    """Ask a new order's customer to confirm, inside the delivery's transaction: the first
+    matching customer rule makes the order's one confirmation and its message. Returns the
+    number of messages queued."""
+    for rule in rules.matching(EVENT, payment_method=snap.payment_method):
+        if rule.to != "customer":   # the question is the customer's; an owner copy would be answered by nobody
+            log.warning("rule %s: event %s is for the customer; to: %s ignored", rule.name, EVENT, rule.to)
+            continue
+        if not store.ask(c, snap.id, rule.name, snap.phone.e164 or "", t):
+            return 0
+        draft = _draft(settings, rules, rule, context(settings, snap, source_url), snap, f"cod:{snap.id}:ask",
+                       rule.urgent, delivery_ref=delivery_ref)
+        return 1 if enqueue(c, draft, settings.quiet_hours, settings.timezone) else 0
+    return 0
+
+
+# -- answers -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Answered:
+    """What became of an answer: "applied" (it decided), "repeat" (the deciding answer again:
+    nothing recorded), "recorded" (kept for the owner, not applied: a second different answer,
+    or too late), "unknown" (no question was asked for that order)."""
+    kind: str
+    state: str = ""
+    answer: str = ""
+    at: float | None = None
+    via: str = ""
+    note: str = ""
+
+
+def closed_order(c: Database | sqlite3.Connection, order_id: int) -> bool:
+    """The shop finished with the order, or the carrier has the parcel: no longer ours to change."""
+    o = stored_orders.get(c, order_id)
+    return o is None or bool(o["deleted"]) or o["status"] in store.FINAL_ORDER_STATUSES or store.shipped(c, order_id)
+
+
+def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, via: str, sender: str, t: float,
+           words: str = "", inbox_id: int | None = None, ack_channel: str | None = None) -> Answered:
+    """The one way an answer (CONFIRM or CANCEL) is taken, inside the caller's transaction: from
+    the page, an SMS or a chat. `words`: what the customer wrote (a cancel's reason); `ack_channel`:
+    where to tell them it was taken (the channel they wrote on; None: the page shows it)."""
+    row = store.get(c, order_id)
+    if row is None:
+        return Answered("unknown")
+    if row["state"] in store.OPEN and closed_order(c, order_id):
+        store.close(c, order_id, t)
+        row = store.get(c, order_id)
+    if row["state"] in store.OPEN:
+        state = "confirmed" if said == CONFIRM else "cancelled"
+        reason = reasons.encode("cod.customer_reason", text=words[:REASON_MAX]) if words else ""
+        if store.decide(c, order_id, state, said, via, reason, t):
+            store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
+            _write_back(c, settings, row, state, via, t, words)
+            _acknowledge(c, settings, row, ack_channel, state)
+            return Answered("applied", state, said, t, via,
+                            reasons.encode("cod.applied", order=_number(c, order_id), answer=said, via=via))
+        row = store.get(c, order_id)
+    if said == row["answer"]:
+        return Answered("repeat", row["state"], row["answer"], row["answered_at"], row["answered_via"])
+    code = "cod.second" if row["state"] in ("confirmed", "cancelled") else "cod.too_late"
+    note = reasons.encode(code, order=_number(c, order_id), answer=said, via=via, state=row["state"])
+    answer_id = store.add_answer(c, order_id, t, via, sender, said, False, note, inbox_id)
+    _acknowledge(c, settings, row, ack_channel, "", key=f"cod:{order_id}:ack:{answer_id}")
+    return Answered("recorded", row["state"], row["answer"] or "", row["answered_at"], row["answered_via"] or "", note)
+
+
+def unclear(c: sqlite3.Connection, order_id: int, via: str, sender: str, t: float, inbox_id: int | None) -> str:
+    """A reply to an open question that says neither: kept for the owner, not applied."""
+    note = reasons.encode("cod.unclear", order=_number(c, order_id))
+    store.add_answer(c, order_id, t, via, sender, UNCLEAR, False, note, inbox_id)
+    return note
+
+
+def _number(c: sqlite3.Connection, order_id: int) -> str:
+    o = stored_orders.get(c, order_id)
+    return o["number"] if o is not None and o["number"] else str(order_id)
+
+
+def local_time(settings: Settings, t: float) -> str:
+    return datetime.fromtimestamp(t, ZoneInfo(settings.timezone)).strftime("%H:%M %d/%m/%Y")
+
+
+def _write_back(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, state: str, via: str, t: float,
+                words: str) -> None:
+    """The decision to the shop, through the outbox: a note, the confirmed status (when set) or
+    the cancel, only from a status the bridge saw (a shop that moved the order on wins)."""
+    order_id = row["order_id"]
+    o = stored_orders.get(c, order_id)
+    seen = o["status"] if o is not None else ""
+    when = local_time(settings, t)
+    if state == "confirmed":
+        note = f"woo-bridge: Khách xác nhận đơn qua {VIAS.get(via, via)} lúc {when}."
+        action: dict[str, Any] = {"action": "note", "note": note}
+        if settings.cod_confirmed_status and settings.cod_confirmed_status != seen:
+            action = {"action": "set_status", "status": settings.cod_confirmed_status, "from": [seen], "note": note}
+    else:
+        note = f"woo-bridge: Khách hủy đơn qua {VIAS.get(via, via)} lúc {when}." + (
+            f" Lý do: {words[:REASON_MAX]}" if words else "")
+        action = {"action": "set_status", "status": "cancelled",
+                  "from": list(dict.fromkeys([s for s in (seen, "pending", "on-hold", "processing") if s])),
+                  "note": note}
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"cod:{order_id}:writeback", rule=row["rule"],
+                       event="order.update", audience="shop", target=str(order_id), target_label=f"order {order_id}",
+                       payload={"order_id": order_id, **action}, summary=f"{action['action']}: {note}",
+                       order_id=order_id))
+
+
+def _acknowledge(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, channel: str | None, state: str,
+                 key: str = "") -> None:
+    """A short word back on the line the customer answered on (the page shows its own)."""
+    if not channel or not row["phone"]:
+        return
+    number = _number(c, row["order_id"])
+    text = {"confirmed": f"{settings.shop_name}: Đã xác nhận đơn #{number}. Cảm ơn bạn!",
+            "cancelled": f"{settings.shop_name}: Đã hủy đơn #{number} theo yêu cầu của bạn."}.get(
+        state, f"{settings.shop_name}: Đơn #{number} đã được trả lời trước đó; cửa hàng đã ghi nhận và sẽ liên hệ.")
+    chat = channel in {providers.chat(s).channel for s in providers.chat_sources()}
+    enqueue(c, Draft.to_phone(normalize_phone(row["phone"]), dedupe_key=key or f"cod:{row['order_id']}:ack",
+                              rule=row["rule"], event="cod.answer", audience="customer", channels=(channel,),
+                              sms=prepare(text, chat), order_id=row["order_id"]))
+
+
+# -- the periodic job ----------------------------------------------------------------------------
+def run(bridge: Any) -> dict[str, int]:
+    """One pass at the bridge's clock: close what the order outgrew, remind once, then ask the
+    owner to call. Returns how many of each."""
+    s, db = bridge.settings, bridge.db
+    t = bridge.clock()
+    done = {"closed": 0, "reminded": 0, "call": 0}
+    for r in store.to_close(db):
+        with db.tx() as c:
+            done["closed"] += store.close(c, r["order_id"], t)
+    if s.cod_remind_after_hours > 0:
+        for r in store.due_reminder(db, t - s.cod_remind_after_hours * 3600):
+            if s.cod_call_after_hours and r["asked_at"] <= t - s.cod_call_after_hours * 3600:
+                continue   # past the call: a reminder now would cross the owner's call
+            with db.tx() as c:
+                done["reminded"] += _remind(bridge, c, r, t)
+    for r in store.due_call(db, t - s.cod_call_after_hours * 3600):
+        with db.tx() as c:
+            marked = store.mark_call(c, r["order_id"], t)
+        if not marked:
+            continue
+        done["call"] += 1
+        if s.cod_alert_owner:
+            alerts.alert_owner(bridge, "cod-call", str(r["order_id"]),
+                               f"don #{r['number'] or r['order_id']} (COD) chua duoc khach xac nhan sau "
+                               f"{s.cod_call_after_hours:g} gio: goi khach {r['phone'] or ''}.", once=True)
+    if done["reminded"]:
+        bridge.wake_worker()
+    if any(done.values()):
+        log.info("COD confirmations: %(closed)d closed, %(reminded)d reminded, %(call)d to call", done)
+    return done
+
+
+def _remind(bridge: Any, c: sqlite3.Connection, row: sqlite3.Row, t: float) -> int:
+    """The question once more, by the rule that asked it (quiet hours respected: not urgent)."""
+    if not store.mark_reminded(c, row["order_id"], t):
+        return 0
+    rule = next((r for r in bridge.rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
+    o = stored_orders.get(c, row["order_id"])
+    if rule is None or o is None:
+        log.info("order %s: no reminder, its rule %s is gone or switched off", row["order_id"], row["rule"])
+        return 0
+    try:
+        snap = providers.shop().order(o["body"])
+    except (ValueError, TypeError):
+        log.warning("order %s: stored body unreadable, no reminder", row["order_id"])
+        return 0
+    s = bridge.settings
+    draft = _draft(s, bridge.rules, rule, context(s, snap, o["source_url"] or "", reminder=True), snap,
+                   f"cod:{row['order_id']}:remind", urgent=False, due_at=t)
+    return 1 if enqueue(c, draft, s.quiet_hours, s.timezone) else 0
