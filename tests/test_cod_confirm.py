@@ -57,6 +57,7 @@ def place(svc, woo, oid: int, method: str = "cod", status: str = "processing", p
           topic: str = "order.created") -> dict:
     o = woo.add_order(oid, 450_000, status=status, payment_method=method, phone=phone,
                       created=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
+    o["billing"]["email"] = phone.replace(" ", "") + "@example.test"   # one customer per phone
     o["shipping"] = {**(o.get("shipping") or {}), "address_1": "12 Lê Lợi", "city": "Quận 3", "state": "TP Hồ Chí Minh"}
     woo.orders[oid] = o
     assert svc.post_json(json.dumps(o).encode(), topic=topic).status_code == 200
@@ -364,3 +365,79 @@ def test_the_reminder_waits_for_the_end_of_quiet_hours(shop, woo):
     assert cod.run(svc.bridge)["reminded"] == 1
     (reminder,) = [m for m in svc.messages(order_id=834) if m["dedupe_key"] == "cod:834:remind"]
     assert reminder["status"] == "scheduled" and reminder["due_at"] >= later + 100 * 60
+
+
+# -- Messenger quick replies ----------------------------------------------------------------------
+PSID, STRANGER = "7712345678901234", "7798765432109876"
+
+
+@pytest.fixture
+def graph():
+    from tests.fakes.graph import FakeGraph
+    with FakeGraph() as g:
+        yield g
+
+
+def messenger_shop(service_factory, tmp_path, woo, smsgate, graph):
+    svc = make(service_factory, tmp_path, woo, smsgate, channel="[messenger, smsgate]", messenger_page="shopdemo",
+               messenger_page_token=graph.page_token, messenger_app_secret=graph.app_secret,
+               messenger_verify_token="verify-me", graph_base_url=graph.base_url, secret_key="test-secret-key")
+    graph.webhook_url = svc.url + "/webhooks/messenger"
+    return svc
+
+
+def bind(svc, woo, graph, psid: str, oid: int, phone: str) -> None:
+    """The customer opened the m.me link of an earlier (bank-transfer) order: their PSID has its phone."""
+    from bridge.providers.messenger.contacts import make_ref
+    place(svc, woo, oid, method="bacs", status="on-hold", phone=phone)
+    r = graph.referral(psid, make_ref(svc.settings, order_id=oid))
+    assert r.status_code == 200 and r.json()["bound"] == 1, r.text
+
+
+def test_messenger_quick_replies_answer_once_and_only_from_the_orders_psid(service_factory, tmp_path, woo,
+                                                                          fake_smsgate, graph):
+    svc = messenger_shop(service_factory, tmp_path, woo, fake_smsgate, graph)
+    bind(svc, woo, graph, PSID, 840, PHONE)
+    bind(svc, woo, graph, STRANGER, 842, OTHER)
+    place(svc, woo, 841)
+    drained(svc)
+    question = graph.sent_to(PSID)[-1]["message"]
+    assert "/c/" in question["text"]
+    replies = question["quick_replies"]
+    assert [(q["content_type"], q["title"]) for q in replies] == [("text", "Xác nhận"), ("text", "Hủy đơn")]
+    confirm, cancel = replies[0]["payload"], replies[1]["payload"]
+    # someone else's PSID, and a PSID nobody bound, send the order's payload: nothing happens to it
+    assert graph.quick_reply(STRANGER, "Hủy đơn", cancel).status_code == 200
+    assert graph.quick_reply("7700000000000001", "Hủy đơn", cancel).status_code == 200
+    assert asked(svc, 841)["state"] == "asked" and answers(svc, 841) == []
+    refused = svc.db.one("SELECT * FROM inbox WHERE sender=? ORDER BY id DESC LIMIT 1", (STRANGER,))
+    assert "does not belong" in english(refused["reason"])
+    # the customer taps Xác nhận; Meta delivers the event twice, and the customer taps again
+    assert graph.quick_reply(PSID, "Xác nhận", confirm, mid="m_qr_1").status_code == 200
+    assert graph.quick_reply(PSID, "Xác nhận", confirm, mid="m_qr_1").status_code == 200
+    assert graph.quick_reply(PSID, "Xác nhận", confirm).status_code == 200
+    k = asked(svc, 841)
+    assert (k["state"], k["answered_via"]) == ("confirmed", "messenger")
+    assert [(a["answer"], a["applied"], a["sender"]) for a in answers(svc, 841)] == [("confirm", 1, PSID)]
+    # then Hủy đơn: recorded for the owner, not applied
+    assert graph.quick_reply(PSID, "Hủy đơn", cancel).status_code == 200
+    assert [(a["answer"], a["applied"]) for a in answers(svc, 841)] == [("confirm", 1), ("cancel", 0)]
+    drained(svc)
+    assert any("qua Messenger" in n for n in notes(woo, 841)) and woo.orders[841]["status"] == "processing"
+    acks = [s["message"]["text"] for s in graph.sent_to(PSID) if "#841" in s["message"].get("text", "")
+            and "/c/" not in s["message"]["text"]]
+    assert any("Đã xác nhận đơn #841" in a for a in acks)
+
+
+def test_the_graph_fake_refuses_malformed_quick_replies(graph):
+    graph.add_user(PSID)
+    url = f"{graph.base_url}/me/messages"
+    auth = {"Authorization": f"Bearer {graph.page_token}"}
+
+    def send(quick):
+        return requests.post(url, json={"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
+                                        "message": {"text": "?", "quick_replies": quick}}, headers=auth, timeout=5)
+    assert send([{"content_type": "text", "title": "x" * 21, "payload": "p"}]).status_code == 400
+    assert send([{"content_type": "text", "title": "ok", "payload": "p"}] * 14).status_code == 400
+    assert send([{"content_type": "text", "title": "ok"}]).status_code == 400
+    assert send([{"content_type": "text", "title": "Xác nhận", "payload": "COD:confirm:1"}]).status_code == 200

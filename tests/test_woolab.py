@@ -419,3 +419,50 @@ def test_expiry_cancels_in_the_shop_which_restores_stock_and_restore_and_confirm
                what="the echo")
     rules = status_messages(svc, oid)
     assert rules.count("payment-confirmed") == 1 and "order-processing" not in rules, rules
+
+
+COD_RULES = """
+rules:
+  - name: cod-confirm
+    event: order.cod_confirm
+    payment_methods: [cod]
+    to: customer
+    channel: smsgate
+    unicode: false
+    template: "{{ shop_name }}: Don #{{ order_number }} {{ total }}. Xac nhan: {{ confirm_link }} hoac tra loi 1 / 2"
+"""
+
+
+def test_cod_confirmed_on_the_page_and_cancelled_by_sms_in_the_shop(lab, bridge_for, fake_smsgate, tmp_path):
+    """A COD order confirmed on /c/ gets its note and COD_CONFIRMED_STATUS in the real shop; one
+    cancelled by an SMS reply is cancelled there with the customer's words, and WooCommerce gives
+    the stock back."""
+    import re
+    mappings = tmp_path / "cod-mappings"
+    mappings.mkdir()
+    (mappings / "rules.yaml").write_text(COD_RULES, encoding="utf-8")
+    product = lab.rest("post", "products", {"name": "Nón lá (COD)", "type": "simple", "regular_price": "90000",
+                                            "manage_stock": True, "stock_quantity": 10})
+    stock = lambda: lab.rest("get", f"products/{product['id']}")["stock_quantity"]   # noqa: E731
+    svc = bridge_for(lab, mappings_dir=str(mappings), cod_confirmed_status="on-hold", quiet_hours=None)
+
+    def link(oid: int) -> str:
+        m = wait_until(lambda: svc.messages(order_id=oid, event="order.cod_confirm"), timeout=60, what="the question")
+        return re.search(r"http://\S+/c/\S+", m[0]["text"]).group(0)
+
+    confirmed = lab.create_order(method="cod", product=product["id"], qty=1, phone="0911 222 333")
+    r = requests.post(link(confirmed["id"]), data={"answer": "confirm"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 303
+    wait_until(lambda: lab.order_row(confirmed["id"])["status"] == "on-hold", timeout=60, what="the confirmed status")
+    wait_until(lambda: [n for n in lab.notes(confirmed["id"]) if "Khách xác nhận đơn qua trang xác nhận" in n["note"]],
+               timeout=30, what="the confirmation's note")
+    cancelled = lab.create_order(method="cod", product=product["id"], qty=2, phone="0933 444 555")
+    link(cancelled["id"])
+    assert stock() == 7
+    assert fake_smsgate.receive("+84933444555", "HUY vi dat nham").status_code == 200
+    wait_until(lambda: lab.order_row(cancelled["id"])["status"] == "cancelled", timeout=60, what="the cancel")
+    assert stock() == 9   # WooCommerce gave the 2 back
+    wait_until(lambda: [n for n in lab.notes(cancelled["id"]) if "Lý do: HUY vi dat nham" in n["note"]], timeout=30,
+               what="the cancel's note")
+    k = svc.db.one("SELECT * FROM cod_confirmations WHERE order_id=?", (cancelled["id"],))
+    assert (k["state"], k["answered_via"]) == ("cancelled", "sms")
