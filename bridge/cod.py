@@ -50,18 +50,30 @@ QUICK_REPLIES = (("Xác nhận", CONFIRM), ("Hủy đơn", CANCEL))
 PAYLOAD = re.compile(r"^COD:(confirm|cancel):(\d{1,12})$")
 
 reasons.register({
-    "cod.applied": N_("order %(order)s: the customer answered %(answer)s by %(via)s"),
-    "cod.second": N_("order %(order)s: the customer answered %(answer)s by %(via)s after the order was already "
+    "cod.applied": N_("order %(order)s: the customer's answer (%(answer)s, by %(via)s) was applied"),
+    "cod.second": N_("order %(order)s: the customer's answer (%(answer)s, by %(via)s) came after the order was already "
                      "%(state)s: recorded, not applied"),
-    "cod.too_late": N_("order %(order)s: the customer answered %(answer)s by %(via)s, but the order has shipped or "
-                       "is finished in the shop: recorded, not applied"),
+    "cod.too_late": N_("order %(order)s: the customer's answer (%(answer)s, by %(via)s) came after the order shipped "
+                       "or was finished in the shop: recorded, not applied"),
     "cod.unclear": N_("order %(order)s waits for the customer's confirmation, but this reply was not understood: "
                       "a person should read it"),
     "cod.several": N_("this phone has %(n)s cash-on-delivery orders waiting for an answer (%(orders)s): "
                       "not guessed, a person should decide"),
     "cod.not_theirs": N_("an answer for order %(order)s from someone the order does not belong to: ignored"),
     "cod.customer_reason": N_("the customer's words: %(text)s"),
+    # the stored codes inside those sentences, in the reader's language
+    "cod.answer.confirm": N_("confirm"), "cod.answer.cancel": N_("cancel"),
+    "cod.via.page": N_("the confirm page"), "cod.via.sms": N_("SMS"), "cod.via.messenger": N_("Messenger"),
+    "cod.state.confirmed": N_("confirmed"), "cod.state.cancelled": N_("cancelled"), "cod.state.closed": N_("closed"),
 })
+
+
+def _word(kind: str, value: str) -> str:
+    """A stored code (an answer, a channel, a state) as a nested reason, so it is read translated."""
+    try:
+        return reasons.encode(f"cod.{kind}.{value}")
+    except KeyError:
+        return value
 
 
 # -- the signed link ---------------------------------------------------------------------------
@@ -182,14 +194,11 @@ def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSn
 # -- answers -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Answered:
-    """What became of an answer: "applied" (it decided), "repeat" (the deciding answer again:
-    nothing recorded), "recorded" (kept for the owner, not applied: a second different answer,
-    or too late), "unknown" (no question was asked for that order)."""
+    """What became of an answer: "applied" (it decided), "repeat" (the deciding answer, or the
+    last recorded one, again: nothing recorded), "recorded" (kept for the owner, not applied: a
+    second different answer, or too late), "unknown" (no question was asked for that order);
+    `note`: the stored reason, for the inbox row it came in."""
     kind: str
-    state: str = ""
-    answer: str = ""
-    at: float | None = None
-    via: str = ""
     note: str = ""
 
 
@@ -217,16 +226,18 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
             store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
             _write_back(c, settings, row, state, via, t, words)
             _acknowledge(c, settings, row, ack_channel, state)
-            return Answered("applied", state, said, t, via,
-                            reasons.encode("cod.applied", order=_number(c, order_id), answer=said, via=via))
+            return Answered("applied", reasons.encode("cod.applied", order=_number(c, order_id),
+                                                      answer=_word("answer", said), via=_word("via", via)))
         row = store.get(c, order_id)
-    if said == row["answer"]:
-        return Answered("repeat", row["state"], row["answer"], row["answered_at"], row["answered_via"])
+    last = store.last_answer(c, order_id)
+    if said == row["answer"] or (last is not None and not last["applied"] and (last["answer"], last["via"]) == (said, via)):
+        return Answered("repeat")
     code = "cod.second" if row["state"] in ("confirmed", "cancelled") else "cod.too_late"
-    note = reasons.encode(code, order=_number(c, order_id), answer=said, via=via, state=row["state"])
+    note = reasons.encode(code, order=_number(c, order_id), answer=_word("answer", said), via=_word("via", via),
+                          state=_word("state", row["state"]))
     answer_id = store.add_answer(c, order_id, t, via, sender, said, False, note, inbox_id)
     _acknowledge(c, settings, row, ack_channel, "", key=f"cod:{order_id}:ack:{answer_id}")
-    return Answered("recorded", row["state"], row["answer"] or "", row["answered_at"], row["answered_via"] or "", note)
+    return Answered("recorded", note)
 
 
 def unclear(c: sqlite3.Connection, order_id: int, via: str, sender: str, t: float, inbox_id: int | None) -> str:
@@ -297,11 +308,11 @@ def run(bridge: Any) -> dict[str, int]:
             done["closed"] += store.close(c, r["order_id"], t)
     if s.cod_remind_after_hours > 0:
         for r in store.due_reminder(db, t - s.cod_remind_after_hours * 3600):
-            if s.cod_call_after_hours and r["asked_at"] <= t - s.cod_call_after_hours * 3600:
+            if s.cod_call_after_hours > 0 and r["asked_at"] <= t - s.cod_call_after_hours * 3600:
                 continue   # past the call: a reminder now would cross the owner's call
             with db.tx() as c:
                 done["reminded"] += _remind(bridge, c, r, t)
-    for r in store.due_call(db, t - s.cod_call_after_hours * 3600):
+    for r in store.due_call(db, t - s.cod_call_after_hours * 3600) if s.cod_call_after_hours > 0 else ():
         with db.tx() as c:
             marked = store.mark_call(c, r["order_id"], t)
         if not marked:

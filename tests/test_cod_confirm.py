@@ -156,6 +156,7 @@ def test_confirm_on_the_page_writes_a_note_once_and_a_later_cancel_is_only_recor
     # the customer changes their mind later: recorded for the owner, never applied
     late = post(url, "cancel", reason="đổi ý")
     assert late.status_code == 303 and "ghi-nhan=1" in late.headers["Location"]
+    assert post(url, "cancel", reason="đổi ý").status_code == 303     # that one twice: recorded once
     shown = requests.get(requests.compat.urljoin(url, late.headers["Location"]), timeout=5).text
     assert "Đã ghi nhận, cửa hàng sẽ liên hệ" in shown
     assert [(a["answer"], a["applied"]) for a in answers(svc, 812)] == [("confirm", 1), ("cancel", 0)]

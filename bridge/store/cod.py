@@ -63,6 +63,10 @@ def add_answer(c: sqlite3.Connection, order_id: int, t: float, via: str, sender:
     return cur.lastrowid
 
 
+def last_answer(c: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
+    return c.execute("SELECT * FROM cod_answers WHERE order_id=? ORDER BY id DESC LIMIT 1", (order_id,)).fetchone()
+
+
 def shipped(db_or_c: Database | sqlite3.Connection, order_id: int) -> bool:
     """The carrier has the parcel (a shipment of the order past picking): too late to change it."""
     return fetch_one(db_or_c, f"SELECT 1 FROM shipments WHERE order_id=? AND status NOT IN ({_in(NOT_YET_SHIPPED)})"
