@@ -209,10 +209,12 @@ def closed_order(c: Database | sqlite3.Connection, order_id: int) -> bool:
 
 
 def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, via: str, sender: str, t: float,
-           words: str = "", inbox_id: int | None = None, ack_channel: str | None = None) -> Answered:
+           words: str = "", inbox_id: int | None = None, ack_channel: str | None = None,
+           ack_unicode: bool = False) -> Answered:
     """The one way an answer (CONFIRM or CANCEL) is taken, inside the caller's transaction: from
     the page, an SMS or a chat. `words`: what the customer wrote (a cancel's reason); `ack_channel`:
-    where to tell them it was taken (the channel they wrote on; None: the page shows it)."""
+    where to tell them it was taken (the channel they wrote on; None: the page shows it), with
+    diacritics (`ack_unicode`: a chat) or without (an SMS at the cheap rate)."""
     row = store.get(c, order_id)
     if row is None:
         return Answered("unknown")
@@ -225,7 +227,7 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
         if store.decide(c, order_id, state, said, via, reason, t):
             store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
             _write_back(c, settings, row, state, via, t, words)
-            _acknowledge(c, settings, row, ack_channel, state)
+            _acknowledge(c, settings, row, ack_channel, ack_unicode, state)
             return Answered("applied", reasons.encode("cod.applied", order=_number(c, order_id),
                                                       answer=_word("answer", said), via=_word("via", via)))
         row = store.get(c, order_id)
@@ -236,7 +238,7 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
     note = reasons.encode(code, order=_number(c, order_id), answer=_word("answer", said), via=_word("via", via),
                           state=_word("state", row["state"]))
     answer_id = store.add_answer(c, order_id, t, via, sender, said, False, note, inbox_id)
-    _acknowledge(c, settings, row, ack_channel, "", key=f"cod:{order_id}:ack:{answer_id}")
+    _acknowledge(c, settings, row, ack_channel, ack_unicode, "", key=f"cod:{order_id}:ack:{answer_id}")
     return Answered("recorded", note)
 
 
@@ -281,8 +283,8 @@ def _write_back(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, sta
                        order_id=order_id))
 
 
-def _acknowledge(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, channel: str | None, state: str,
-                 key: str = "") -> None:
+def _acknowledge(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, channel: str | None, unicode: bool,
+                 state: str, key: str = "") -> None:
     """A short word back on the line the customer answered on (the page shows its own)."""
     if not channel or not row["phone"]:
         return
@@ -290,10 +292,9 @@ def _acknowledge(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, ch
     text = {"confirmed": f"{settings.shop_name}: Đã xác nhận đơn #{number}. Cảm ơn bạn!",
             "cancelled": f"{settings.shop_name}: Đã hủy đơn #{number} theo yêu cầu của bạn."}.get(
         state, f"{settings.shop_name}: Đơn #{number} đã được trả lời trước đó; cửa hàng đã ghi nhận và sẽ liên hệ.")
-    chat = channel in {providers.chat(s).channel for s in providers.chat_sources()}
     enqueue(c, Draft.to_phone(normalize_phone(row["phone"]), dedupe_key=key or f"cod:{row['order_id']}:ack",
                               rule=row["rule"], event="cod.answer", audience="customer", channels=(channel,),
-                              sms=prepare(text, chat), order_id=row["order_id"]))
+                              sms=prepare(text, unicode), order_id=row["order_id"]))
 
 
 # -- the periodic job ----------------------------------------------------------------------------

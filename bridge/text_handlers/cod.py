@@ -21,8 +21,11 @@ class CodReplies(InboundHandler):
             return None   # a provider's transaction record
         chat = sms.source in providers.chat_sources()
         if chat:
-            phone, via, reply = providers.chat(sms.source).phone_of(self.bridge.db, sms.sender), sms.source, \
-                providers.chat(sms.source).channel
+            try:
+                identities = providers.chat(sms.source)
+            except LookupError:   # a chat source whose provider keeps no identities: nobody to match
+                return None
+            phone, via, reply = identities.phone_of(self.bridge.db, sms.sender), sms.source, identities.channel
         elif providers.text_kind(sms.source) == "sms" and providers.reply_channel(sms.source):
             phone, via, reply = normalize_phone(sms.sender).e164, "sms", providers.reply_channel(sms.source)
         else:
@@ -65,4 +68,4 @@ class CodReplies(InboundHandler):
     def _take(self, c: sqlite3.Connection, order_id: int, said: str, via: str, sms: InboundSms, t: float,
               reply: str | None, words: str) -> str | None:
         return cod.answer(c, self.settings, order_id, said, via, sms.sender, t, words=words, inbox_id=sms.id,
-                          ack_channel=reply).note or None
+                          ack_channel=reply, ack_unicode=via != "sms").note or None
