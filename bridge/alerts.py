@@ -81,6 +81,12 @@ def watch(bridge: Any) -> int:
         sent += alert_owner(bridge, "expiry", m["id"],
                             f"don #{m['number'] or m['order_id']} qua han thanh toan nhung WooCommerce khong huy "
                             f"({reasons.english(m['reason'])[:80]}). Kiem tra don va bao lai khach.", once=True)
+    # The customer answered the COD question and heard so; the shop refused the write-back (the
+    # order moved on meanwhile: cancelled by hand, already shipped): the owner reconciles by hand.
+    for m in messages.failed_since(db, "cod-answer", now() - 7 * 86400):
+        sent += alert_owner(bridge, "cod-writeback", m["id"],
+                            f"don #{m['number'] or m['order_id']}: khach da tra loi xac nhan COD nhung WooCommerce "
+                            f"khong cap nhat ({reasons.english(m['reason'])[:80]}). Kiem tra don.", once=True)
     # A template that could not be written for a real order (a name split on an empty name): that
     # customer got the default text or nothing, and the next such order will too until the owner
     # fixes the text. Once per rule per ALERT_REPEAT, not once per order.

@@ -40,6 +40,7 @@ from .store.db import Database
 log = logging.getLogger(__name__)
 
 EVENT = "order.cod_confirm"
+WRITEBACK_RULE = "cod-answer"   # the write-back jobs' rule: a refused one is the owner's to fix (alerts.py)
 EVERY = 300.0                 # seconds between passes of the reminder job
 MAC_CHARS = 16                # 96 bits of HMAC-SHA256, base64url
 SECOND_ANSWER_DAYS = 14       # a reply this long after a decided question still counts as its second answer
@@ -277,7 +278,7 @@ def _write_back(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, sta
         action = {"action": "set_status", "status": "cancelled",
                   "from": list(dict.fromkeys([s for s in (seen, "pending", "on-hold", "processing") if s])),
                   "note": note}
-    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"cod:{order_id}:writeback", rule=row["rule"],
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"cod:{order_id}:writeback", rule=WRITEBACK_RULE,
                        event="order.update", audience="shop", target=str(order_id), target_label=f"order {order_id}",
                        payload={"order_id": order_id, **action}, summary=f"{action['action']}: {note}",
                        order_id=order_id))

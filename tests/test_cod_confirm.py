@@ -442,3 +442,19 @@ def test_the_graph_fake_refuses_malformed_quick_replies(graph):
     assert send([{"content_type": "text", "title": "ok", "payload": "p"}] * 14).status_code == 400
     assert send([{"content_type": "text", "title": "ok"}]).status_code == 400
     assert send([{"content_type": "text", "title": "Xác nhận", "payload": "COD:confirm:1"}]).status_code == 200
+
+
+def test_a_cancel_the_shop_refuses_is_left_alone_and_the_owner_is_told(shop, woo, fake_smsgate):
+    from bridge import alerts
+    svc = shop(owner_phones=("0901 234 567",))
+    place(svc, woo, 861)
+    woo.change(861, "completed", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))   # by hand, unheard of
+    assert fake_smsgate.receive(E164, "2").status_code == 200
+    assert asked(svc, 861)["state"] == "cancelled"
+    drained(svc)
+    (job,) = svc.messages(order_id=861, kind="order_update")
+    assert job["status"] == "failed" and "changed by the shop meanwhile" in english(job["reason"])
+    assert woo.orders[861]["status"] == "completed"
+    alerts.watch(svc.bridge)
+    (alert,) = [m for m in svc.messages(audience="owner") if m["rule"] == "alert:cod-writeback"]
+    assert "861" in alert["text"]
