@@ -117,9 +117,11 @@ def confirm_link(settings: Settings, order_id: int, order_key: str) -> str:
 
 
 # -- reading a reply -----------------------------------------------------------------------------
-_CONFIRM_LEADS = (("1",), ("ok",), ("oke",), ("okay",), ("co",), ("xac", "nhan"), ("xn",), ("dong", "y"), ("yes",))
-_CANCEL_LEADS = (("2",), ("huy",), ("cancel",))
-_CANCEL_ALONE = (("khong",), ("ko",), ("no",))
+# A digit counts alone only ("2 cai" is two items); "khong" alone only ("khong huy" says both).
+_CONFIRM_LEADS = (("ok",), ("oke",), ("okay",), ("co",), ("xac", "nhan"), ("xn",), ("dong", "y"), ("yes",))
+_CONFIRM_ALONE = (("1",),)
+_CANCEL_LEADS = (("huy",), ("cancel",))
+_CANCEL_ALONE = (("2",), ("khong",), ("ko",), ("no",))
 _CONFIRM_WORDS = {"ok", "oke", "okay", "xac", "dong", "yes"}
 _CANCEL_WORDS = {"huy", "cancel", "khong", "ko"}
 
@@ -134,7 +136,7 @@ def parse_reply(text: str) -> str | None:
 
     def leads(phrases: tuple[tuple[str, ...], ...]) -> bool:
         return any(tuple(words[:len(p)]) == p for p in phrases)
-    if leads(_CONFIRM_LEADS) and not _CANCEL_WORDS & set(words):
+    if (leads(_CONFIRM_LEADS) or tuple(words) in _CONFIRM_ALONE) and not _CANCEL_WORDS & set(words):
         return CONFIRM
     if (leads(_CANCEL_LEADS) or tuple(words) in _CANCEL_ALONE) and not _CONFIRM_WORDS & set(words):
         return CANCEL

@@ -282,7 +282,9 @@ def test_an_sms_reply_cancels_in_the_shop(shop, woo, fake_smsgate, text):
 @pytest.mark.parametrize("text, answer", [("1", "confirm"), ("ok", "confirm"), ("Có", "confirm"),
                                           ("XAC NHAN", "confirm"), ("đồng ý", "confirm"), ("2", "cancel"),
                                           ("không", "cancel"), ("ok huy", None), ("khong huy", None),
-                                          ("12", None), ("giao buổi chiều nhé", None), ("", None)])
+                                          ("12", None), ("2 cái", None), ("1.", "confirm"), ("OK!!", "confirm"),
+                                          ("giao buổi chiều nhé", None), ("có thể giao chiều không", None),
+                                          ("", None)])
 def test_reply_reading(text, answer):
     assert cod.parse_reply(text) == answer
 
