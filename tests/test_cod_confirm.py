@@ -113,6 +113,14 @@ def test_a_new_cod_order_is_asked_once_with_a_short_signed_link(shop, woo, fake_
     assert asked(svc, 802) is None and asked(svc, 803) is None
 
 
+def test_imported_old_orders_are_never_asked(shop, woo):
+    from bridge.providers.woocommerce import reconcile
+    svc = shop()
+    woo.add_order(804, 450_000, status="processing", payment_method="cod", created="2026-11-22T10:00:00")
+    s = reconcile.run(svc.bridge, since="2026-11-22T00:00:00", notify=False)
+    assert s.processed == 1 and asked(svc, 804) is None and svc.messages(order_id=804) == []
+
+
 def test_the_default_rule_is_off_and_renders(service_factory, woo):
     from bridge.context import sample_contexts
     svc = service_factory(**woo_settings(woo))
