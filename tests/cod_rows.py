@@ -71,9 +71,10 @@ def busy_shop(svc, order_ids: list[int], now: float) -> dict[str, int]:
         answer(c, first, now - 2 * 3600, "sms", "+84987000111", "unclear", False)
         parcel(c, "ghn", LONG_TRACKING, first, "delivering", now - 1800, cod_amount=o[first]["total_minor"] + 30_000,
                mismatch=True, carrier_status="delivering")
-        for i, (st, word, state) in enumerate((("created", "ready_to_pick", "applied"), ("picking", "picking", "applied"),
-                                               ("picking", "picking", "duplicate"), ("delivering", "delivering", "applied"),
-                                               ("created", "ready_to_pick", "stale"))):
+        story = (("created", "ready_to_pick", "applied"), ("picking", "picking", "applied"),
+                 ("picking", "picking", "duplicate"), ("delivering", "delivering", "applied"),
+                 ("created", "ready_to_pick", "stale"))
+        for i, (st, word, state) in enumerate(story):
             call(c, "ghn", LONG_TRACKING, st, word, state, now - 4 * 3600 + i * 600, oid=first, order_ref=str(first),
                  cod_amount=o[first]["total_minor"] + 30_000)
         asked(c, call1, phone(call1), "call", now - 27 * 3600, reminded_at=now - 23 * 3600, call_at=now - 3 * 3600)

@@ -52,9 +52,9 @@ def test_every_admin_page_fits_a_phone_and_a_desktop(browser, shop):
     # the order whose confirmation and parcel the COD rows describe, and every COD list
     cod_order = svc.db.scalar("SELECT order_id FROM cod_answers ORDER BY id LIMIT 1")
     walked = {p for _, p in pages}
-    pages += [(name, path) for name, path in (("orders-cod", f"/admin/orders/{cod_order}"),
-                                              ("cod-unmatched", "/admin/cod/unmatched"), ("cod-all", "/admin/cod?state=all"))
-              if path not in walked]
+    cod_pages = (("orders-cod", f"/admin/orders/{cod_order}"), ("cod-unmatched", "/admin/cod/unmatched"),
+                 ("cod-all", "/admin/cod?state=all"))
+    pages += [(name, path) for name, path in cod_pages if path not in walked]
     assert {"dashboard", "payments", "payments-detail", "settings", "404"} <= {n for n, _ in pages}, pages
     problems: list[str] = []   # every page is walked and shot; what fails is said at the end, all of it
     for width in ("phone", "desktop"):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.envparse import bank_accounts
-from tests.admin_walk import LONG_URL, MISSING, Catalogue, cod_day, discover, english_in, english_on, pause_a_phone, seed
+from tests.admin_walk import (LONG_URL, MISSING, Catalogue, cod_day, discover, english_in, english_on, pause_a_phone,
+                              seed)
 from tests.conftest import esms_settings, smsgate_settings, woo_settings
 from tests.test_admin import PASSWORD, Admin
 

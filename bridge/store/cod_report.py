@@ -111,26 +111,28 @@ def of_order(db: Database, order_id: int) -> dict[str, Any]:
     }
 
 
-def month_figures(db: Database, months: list[tuple[str, float, float]]) -> list[sqlite3.Row]:
+def month_figures(db: Database, months: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     """Per month (month, start, end): the COD orders asked to confirm in it and what became of
     them: confirmed, cancelled, unanswered (never answered: waiting, to call, or closed),
     refused at delivery (a parcel of the order is returning or returned) and how many of those
     had been confirmed. An order counts in the month it was asked (the shop's month), so the
-    outcomes of a month add up to its asked and a later answer does not move it."""
-    if not months:
-        return []
-    values = ", ".join("(?, ?, ?)" for _ in months)
-    params: list[Any] = [x for m in months for x in m]
-    refused = (f"EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = c.order_id AND s.status IN ({_REFUSED_MARKS}))")
-    return db.query(
-        f"WITH months(month, start, stop) AS (VALUES {values}),"
-        f" asked AS (SELECT m.month, c.state, CASE WHEN c.order_id IS NULL THEN 0 ELSE {refused} END AS refused"
-        "  FROM months m LEFT JOIN cod_confirmations c ON c.asked_at >= m.start AND c.asked_at < m.stop)"
-        " SELECT month, COUNT(state) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
-        " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
-        f" COALESCE(SUM(state IN ({_MARKS})), 0) AS unanswered, COALESCE(SUM(refused), 0) AS refused,"
-        " COALESCE(SUM(refused AND state = 'confirmed'), 0) AS refused_confirmed"
-        " FROM asked GROUP BY month ORDER BY month", (*params, *REFUSED, *UNANSWERED))
+    outcomes of a month add up to its asked and a later answer does not move it.
+
+    One query per month over the (asked_at, state) index, the refused orders looked up in the
+    (status, order_id) one: grouping a year in one query sorted every row in a temporary B-tree
+    (about 4 times slower at 40,000 COD orders a year)."""
+    out = []
+    for month, start, stop in months:
+        row = db.one(   # MATERIALIZED: each order's refused is looked up once, not once per sum using it
+            f"WITH asked AS MATERIALIZED (SELECT state, order_id IN (SELECT order_id FROM shipments WHERE status IN"
+            f" ({_REFUSED_MARKS})) AS refused FROM cod_confirmations WHERE asked_at >= ? AND asked_at < ?)"
+            " SELECT COUNT(*) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
+            " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
+            f" COALESCE(SUM(state IN ({_MARKS})), 0) AS unanswered, COALESCE(SUM(refused), 0) AS refused,"
+            " COALESCE(SUM(refused AND state = 'confirmed'), 0) AS refused_confirmed FROM asked",
+            (*REFUSED, start, stop, *UNANSWERED))
+        out.append({"month": month, **dict(row)})
+    return out
 
 
 def events_by_carrier_state(db: Database) -> list[sqlite3.Row]:

@@ -63,7 +63,8 @@ def dashboard_block(db: Any) -> dict[str, Any] | None:
             "waiting": cod_report.count_in_state(db, "asked"),
             "confirmed_today": today["confirmed"], "cancelled_today": today["cancelled"],
             "parcels": [dict(r) for r in parcels], "parcels_total": parcels_total,
-            "unmatched": cod_report.unmatched_count(db, day_start(UNMATCHED_DAYS - 1)), "unmatched_days": UNMATCHED_DAYS,
+            "unmatched": cod_report.unmatched_count(db, day_start(UNMATCHED_DAYS - 1)),
+            "unmatched_days": UNMATCHED_DAYS,
             "months": figures(db, 2)}
 
 

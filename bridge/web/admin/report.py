@@ -160,7 +160,8 @@ def report_csv():
     w.writerow([_("Cash on delivery"), _("Asked to confirm"), _("Confirmed"), _("Cancelled by the customer"),
                 _("Never answered"), _("Refused at delivery"), _("Refused after confirming")])
     c = rep.cod
-    w.writerow([month, c["asked"], c["confirmed"], c["cancelled"], c["unanswered"], c["refused"], c["refused_confirmed"]])
+    w.writerow([month, c["asked"], c["confirmed"], c["cancelled"], c["unanswered"], c["refused"],
+                c["refused_confirmed"]])
     body = "\ufeff" + out.getvalue()   # the BOM: a spreadsheet then reads the Vietnamese as UTF-8
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="woo-bridge-report-{month}.csv"'})
