@@ -48,8 +48,7 @@ def phone_local(e164: str | None) -> str:
 
 def figures(db: Any, n: int) -> list[dict[str, Any]]:
     """The COD figures of the last `n` months (the shop's), newest first."""
-    rows = cod_report.month_figures(db, months.last(bridge().clock(), local_zone(), n))
-    return [dict(r) for r in reversed(rows)]
+    return cod_report.month_figures(db, months.last(bridge().clock(), local_zone(), n))[::-1]
 
 
 def dashboard_block(db: Any) -> dict[str, Any] | None:
