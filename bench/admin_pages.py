@@ -4,8 +4,9 @@
    WooCommerce bodies), 1,000,000 outbox rows (SMS, chat messages and the jobs beside them, the
    full-text index kept by its triggers as in production), one provider attempt per sent
    message, two webhook deliveries per order, and a bank SMS (inbox row + transaction) per
-   bank-transfer order, a few of them waiting for review. Rows are written with executemany in
-   big transactions (this module writes the schema's tables directly, like a restore would);
+   bank-transfer order, a few of them waiting for review, and for every COD order its
+   confirmation, answers, parcel and five carrier calls (schema v11). Rows are written with
+   executemany in big transactions (this module writes the schema's tables directly, like a restore would);
    the seeding time is printed. The database is kept (--db) and reused when it is there.
 2. Serves it with the real app (Flask test client, signed in) and times each page and search
    (p50/p95 over --repeat requests, after one untimed warm-up request each) against the target:
@@ -110,7 +111,7 @@ class Seeder:
         timings: dict[str, float] = {}
         for name, step in (("orders", self.seed_orders), ("deliveries", self.seed_deliveries),
                            ("payments", self.seed_payments), ("messages", self.seed_messages),
-                           ("attempts", self.seed_attempts)):
+                           ("attempts", self.seed_attempts), ("cod and parcels", self.seed_cod)):
             t0 = time.perf_counter()
             count = step()
             timings[f"{name} ({count:,} rows)"] = time.perf_counter() - t0
@@ -287,6 +288,60 @@ class Seeder:
 
 
 # -- measuring --------------------------------------------------------------------------------
+    def seed_cod(self) -> int:
+        """Every COD order asked to confirm (most confirm, some cancel, the rest never answer),
+        its answers (a second one now and then), its parcel and five carrier calls about it,
+        returned for one in eight; a few hundred calls that matched no order."""
+        rng = self.rng
+        asked, answers, parcels, events = [], [], [], []
+        end = self.end
+        for o in self.orders:
+            if o["method"] != "cod":
+                continue
+            at = o["first_seen"] + 60
+            roll = rng.random()
+            state = "confirmed" if roll < 0.7 else "cancelled" if roll < 0.8 else \
+                ("closed" if at < end - 2 * 86400 else "call" if at < end - 86400 else "asked")
+            answered = at + rng.randrange(60, 6 * 3600) if state in ("confirmed", "cancelled") else None
+            via = rng.choice(("page", "sms", "messenger"))
+            asked.append((o["id"], "cod-confirm", "+84" + o["phone"][1:], state, at, at + 4 * 3600, at + 86400,
+                           "confirm" if state == "confirmed" else "cancel" if state == "cancelled" else None,
+                           answered, via if answered else None, "", answered or at))
+            if answered:
+                answers.append((o["id"], answered, via, "+84" + o["phone"][1:], "confirm" if state == "confirmed"
+                                else "cancel", 1, ""))
+                if rng.random() < 0.05:
+                    answers.append((o["id"], answered + 600, "sms", "+84" + o["phone"][1:], "unclear", 0, ""))
+            if state == "cancelled":
+                continue
+            tracking = f"GHN{o['id']:09d}"
+            final = "returned" if rng.random() < 0.125 else "delivered"
+            steps = ("created", "picking", "delivering", "returning" if final == "returned" else "delivering", final)
+            for k, st in enumerate(steps):
+                t = at + 86400 + k * 6 * 3600
+                events.append((t, "ghn", tracking, o["number"], o["id"], st, st, t, o["total"],
+                               "applied" if k != 3 or final == "returned" else "duplicate", "",
+                               f"ghn:{tracking}:{k}", json.dumps({"OrderCode": tracking, "Status": st})))
+            flag = "returned" if final == "returned" and at > end - 7 * 86400 else ""
+            parcels.append(("ghn", tracking, o["id"], final, final, at + 86400 + 24 * 3600, o["total"],
+                            int(rng.random() < 0.002), flag, at + 86400, at + 86400 + 24 * 3600))
+        for i in range(300):
+            t = self.start + YEAR * rng.random()
+            events.append((t, "ghtk", f"S{i:08d}", f"NGOAI-{i}", None, "delivering", "4", t, None, "unmatched", "",
+                           f"ghtk:unmatched:{i}", json.dumps({"label_id": f"S{i:08d}", "status_id": 4})))
+        n = self.write("INSERT INTO cod_confirmations(order_id, rule, phone, state, asked_at, reminded_at, call_at,"
+                       " answer, answered_at, answered_via, reason, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       iter(asked))
+        n += self.write("INSERT INTO cod_answers(order_id, at, via, sender, answer, applied, reason)"
+                        " VALUES (?,?,?,?,?,?,?)", iter(answers))
+        n += self.write("INSERT INTO shipments(carrier, tracking, order_id, status, carrier_status, event_at,"
+                        " cod_amount, cod_mismatch, flag, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        iter(parcels))
+        return n + self.write(
+            "INSERT INTO shipment_events(received_at, carrier, tracking, order_ref, order_id, carrier_status, status,"
+            " event_at, cod_amount, state, reason, dedupe_key, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", iter(events))
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, -(-int(q * 100) * len(values) // 100) - 1))]
@@ -298,6 +353,7 @@ def pages(db: Database) -> list[tuple[str, str]]:
                         " ORDER BY id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM orders WHERE paid_at IS NOT NULL)")
     msg = db.one("SELECT id FROM messages WHERE kind='message' AND order_id=?", (some_order["id"],))
     tx = db.one("SELECT id FROM transactions WHERE order_id=?", (some_order["id"],))
+    cod_order = db.one("SELECT order_id FROM shipments WHERE status = 'returned' ORDER BY order_id DESC LIMIT 1")
     now = datetime.now(ZONE)
     month = now.strftime("%Y-%m")
     prev = f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
@@ -342,6 +398,10 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("report this month", "/admin/report"),
         ("report last month", f"/admin/report?month={prev}"),
         ("report CSV", f"/admin/report.csv?month={month}"),
+        ("COD orders (to call)", "/admin/cod"),
+        ("COD orders all, page 100", "/admin/cod?state=all&page=100"),
+        ("COD unmatched carrier calls", "/admin/cod/unmatched"),
+        *([("a COD order with its parcel", f"/admin/orders/{cod_order['order_id']}")] if cod_order else []),
         ("templates", "/admin/templates"),
         ("settings", "/admin/settings"),
         ("messenger", "/admin/messenger"),

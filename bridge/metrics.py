@@ -7,18 +7,22 @@ process answers, survives restarts, and needs no multiprocess bookkeeping.
 from __future__ import annotations
 
 from typing import Any, Iterator
+from zoneinfo import ZoneInfo
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from .payments.latency import latencies
-from .store import reports
+from .store import cod_report, reports
+from . import months
 from . import providers
 from .payments.generic import unknown_layouts
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
 DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
 PAYMENT_BUCKETS = (5, 10, 30, 60, 120, 300, 900, 3600)                 # bank's time -> order marked paid, seconds
+COD_MONTHS = 12                                                        # months of COD figures, the current one last
+COD_OUTCOMES = ("asked", "confirmed", "cancelled", "unanswered", "refused", "refused_confirmed")
 
 
 def _histogram(name: str, doc: str, rows: list[Any], buckets: tuple[float, ...],
@@ -104,6 +108,26 @@ class BridgeCollector(Collector):
             if item.value is not None and item.unit:
                 yield GaugeMetricFamily(f"woobridge_{item.key}_{item.unit}", item.help or item.label,
                                         value=float(item.value))
+        g = GaugeMetricFamily("woobridge_cod_orders", "COD orders asked to confirm in a month (the shop's"
+                              " TIMEZONE) by what became of them: asked, confirmed, cancelled, unanswered, refused"
+                              " (the parcel is returning or returned) and refused_confirmed (refused though confirmed)",
+                              labels=["month", "outcome"])
+        span = months.last(self.bridge.clock(), ZoneInfo(self.bridge.settings.timezone), COD_MONTHS)
+        for r in cod_report.month_figures(db, span):
+            for outcome in COD_OUTCOMES:
+                g.add_metric([r["month"], outcome], r[outcome])
+        yield g
+        g = GaugeMetricFamily("woobridge_cod_confirmations", "COD confirmations by current state (call: no answer,"
+                              " the owner should call)", labels=["state"])
+        for state, n in sorted(cod_report.state_counts(db).items()):
+            g.add_metric([state or ""], n)
+        yield g
+        c = CounterMetricFamily("woobridge_shipment_events", "Carrier calls about parcels by carrier and what became"
+                                " of them (applied, duplicate, stale, unmatched, ignored, error)",
+                                labels=["carrier", "state"])
+        for r in cod_report.events_by_carrier_state(db):
+            c.add_metric([r[0] or "", r[1] or ""], r[2])
+        yield c
         g = GaugeMetricFamily("woobridge_device_paused", "1 when a phone is paused after failures", labels=["device"])
         for d in self.bridge.device_status():
             g.add_metric([d["name"]], 1 if d["paused"] else 0)

@@ -104,6 +104,16 @@ def pause_a_phone(svc) -> str:
     return name
 
 
+def cod_day(svc) -> int:
+    """The COD confirmations and parcels of the day on the newest orders (tests/cod_rows.py: rows
+    as the confirmation and the carriers leave them): the dashboard's COD block, the /admin/cod
+    lists and the first order of the orders list (the walk's order page) with its answers and
+    its parcel. Returns that order's id."""
+    from tests.cod_rows import busy_shop
+    newest = [r[0] for r in svc.db.query("SELECT id FROM orders ORDER BY updated_at DESC, id DESC LIMIT 7")]
+    return busy_shop(svc, newest, now())["first"]
+
+
 # -- the pages -----------------------------------------------------------------------------------
 class _Links(HTMLParser):
     """The links of the header's menu and of the page's main part, in order."""

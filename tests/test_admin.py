@@ -22,7 +22,7 @@ from tests.orders import order_body
 PASSWORD = "correct horse 42"
 SCRIPT = '<script>alert("pwned")</script>'
 PAGES = ("/admin/", "/admin/messages", "/admin/orders", "/admin/inbound", "/admin/payments", "/admin/templates",
-         "/admin/settings")
+         "/admin/settings", "/admin/cod")
 VCB = ("SD TK 0181003749261 +513,000VND luc 23-11-2026 09:{minute:02d}:40. SD {balance:,}VND. Ref MBVCB.99{minute:02d}."
        "{memo}.CT tu 1047263815 VO MINH KHANG toi 0181003749261 CUA H...")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.envparse import bank_accounts
-from tests.admin_walk import LONG_URL, MISSING, discover, pause_a_phone, seed
+from tests.admin_walk import LONG_URL, MISSING, cod_day, discover, pause_a_phone, seed
 from tests.browser import WIDTHS, assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings, smsgate_settings, woo_settings
 from tests.test_admin import PASSWORD
@@ -34,6 +34,7 @@ def shop(service_factory, fake_esms, fake_smsgate, woo):
                              "owner_phones": ("0901 234 567",)})
     seed(svc, woo, orders=60)
     pause_a_phone(svc)
+    cod_day(svc)
     return svc
 
 
@@ -48,6 +49,12 @@ def test_every_admin_page_fits_a_phone_and_a_desktop(browser, shop):
 
     pages = discover(get)
     context.close()
+    # the order whose confirmation and parcel the COD rows describe, and every COD list
+    cod_order = svc.db.scalar("SELECT order_id FROM cod_answers ORDER BY id LIMIT 1")
+    walked = {p for _, p in pages}
+    cod_pages = (("orders-cod", f"/admin/orders/{cod_order}"), ("cod-unmatched", "/admin/cod/unmatched"),
+                 ("cod-all", "/admin/cod?state=all"))
+    pages += [(name, path) for name, path in cod_pages if path not in walked]
     assert {"dashboard", "payments", "payments-detail", "settings", "404"} <= {n for n, _ in pages}, pages
     problems: list[str] = []   # every page is walked and shot; what fails is said at the end, all of it
     for width in ("phone", "desktop"):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.envparse import bank_accounts
-from tests.admin_walk import LONG_URL, MISSING, Catalogue, discover, english_in, english_on, pause_a_phone, seed
+from tests.admin_walk import (LONG_URL, MISSING, Catalogue, cod_day, discover, english_in, english_on, pause_a_phone,
+                              seed)
 from tests.conftest import esms_settings, smsgate_settings, woo_settings
 from tests.test_admin import PASSWORD, Admin
 
@@ -64,6 +65,7 @@ def shop(service_factory, fake_esms, fake_smsgate, woo):
                              "owner_phones": ("0901 234 567",)})
     ids = seed(svc, woo)
     pause_a_phone(svc)
+    ids["cod_order"] = cod_day(svc)
     return svc, ids
 
 
@@ -91,6 +93,12 @@ def test_no_page_of_the_vietnamese_interface_shows_english(shop, catalogue):
         bad = english_in(get(f"/admin/payments/{tx}"), catalogue)
         if bad:
             found[f"/admin/payments/{tx}"] = bad
+    # the order whose confirmation has three answers and whose parcel the carrier reported, and
+    # the carrier calls that matched no order (walked above when the walk reaches them first)
+    for path in (f"/admin/orders/{ids['cod_order']}", "/admin/cod/unmatched", "/admin/cod?state=all"):
+        bad = english_in(get(path), catalogue)
+        if bad:
+            found[path] = bad
     # the errors the forms give, each read where it is shown
     flashes = {
         "confirm without an order": admin.post(f"/admin/payments/{ids['no_code']}/confirm", follow_redirects=True),

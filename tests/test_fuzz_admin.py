@@ -12,13 +12,14 @@ from app import create_app
 from tests.conftest import make_settings
 
 PAGES = ["/admin/", "/admin/messages", "/admin/orders", "/admin/inbound", "/admin/payments", "/admin/payments/1",
-         "/admin/templates", "/admin/settings", "/admin/orders/1", "/admin/messages/x"]
+         "/admin/templates", "/admin/settings", "/admin/orders/1", "/admin/messages/x", "/admin/cod",
+         "/admin/cod/unmatched"]
 ACTIONS = ["/admin/messages/x/resend", "/admin/messages/x/cancel", "/admin/payments/1/confirm",
            "/admin/payments/1/reject", "/admin/payments/1/not-a-payment", "/admin/payments/1/other",
            "/admin/templates/order-processing/preview", "/admin/templates/order-processing/test-send",
-           "/admin/templates/nope/test-send", "/admin/devices/x/resume", "/admin/lang"]
+           "/admin/templates/nope/test-send", "/admin/devices/x/resume", "/admin/lang", "/admin/shipments/seen"]
 FIELDS = ["q", "status", "channel", "order", "phone", "from", "to", "page", "source", "decision", "by_amount",
-          "order_id", "note", "template", "lang", "next"]
+          "order_id", "note", "template", "lang", "next", "state", "carrier", "tracking", "back"]
 text = st.text(max_size=40)
 params = st.dictionaries(st.sampled_from(FIELDS), text, max_size=6)
 

@@ -292,6 +292,17 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="id", if_not_exists=True)
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_shipment_events_dedupe ON shipment_events(dedupe_key)")
     db["shipment_events"].create_index(["order_id", "id"], if_not_exists=True)
+    # What the owner's pages read (bridge/store/cod_report.py), each by its own index: the orders
+    # asked in a month with their state and the parcels refused (the month's figures read only
+    # these two indexes), the day's answers, the parcels waiting for a look and the carrier calls
+    # that matched no order (partial: a year of parcels is not walked for the few flagged).
+    db["cod_confirmations"].create_index(["asked_at", "state"], if_not_exists=True)
+    db["shipments"].create_index(["status", "order_id"], if_not_exists=True)
+    db["cod_confirmations"].create_index(["state", "answered_at"], if_not_exists=True)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_shipments_attention ON shipments(updated_at)"
+               " WHERE flag != '' OR cod_mismatch = 1")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_unmatched ON shipment_events(received_at)"
+               " WHERE state = 'unmatched'")
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

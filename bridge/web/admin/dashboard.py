@@ -16,6 +16,7 @@ from ...payments.review import CONFIRMED, REJECTED, review_queue
 from ...store import reports
 from .. import bridge
 from . import bp, day_start, local_zone
+from .cod import dashboard_block
 
 LEFT = ("queued", "sent", "delivered", "failed", "in-doubt")   # statuses of messages that went to a provider
 
@@ -99,7 +100,7 @@ def dashboard():
         today=_period(db, day_start(0)), week=_period(db, day_start(6)),
         review_count=len(review_queue(db)), status_items=providers.status_items(b), latencies=latencies(db, b.clock()),
         devices=b.device_status(), chart=chart_svg(days), days=days,
-        unknown_layouts=unknown_layouts(db, b.clock() - DRIFT_WINDOW))
+        unknown_layouts=unknown_layouts(db, b.clock() - DRIFT_WINDOW), cod=dashboard_block(db))
 
 
 @bp.get("/health")

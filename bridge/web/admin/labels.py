@@ -54,9 +54,31 @@ INBOUND_HANDLERS = {   # the default INBOUND_HANDLERS names; a shop's own handle
     "payments": N_("payment matching"), "forward": N_("keyword forward"), "cod": N_("COD confirmation"),
 }
 
+COD_STATES = {   # cod_confirmations.state (issue 16)
+    "asked": N_("waiting for the answer"), "call": N_("to call"), "confirmed": N_("confirmed by the customer"),
+    "cancelled": N_("cancelled by the customer"), "closed": N_("closed without an answer"),
+}
+
+COD_VIA = {"page": N_("confirmation page"), "sms": N_("SMS"), "messenger": N_("Messenger")}
+
+COD_ANSWERS = {"confirm": N_("confirm"), "cancel": N_("cancel the order"), "unclear": N_("unclear reply")}
+
+SHIPMENT_STATUSES = {   # bridge.rules.SHIPMENT_STATUSES: a parcel's status in our words
+    "created": N_("parcel created"), "picking": N_("being picked up"), "picked": N_("picked up"),
+    "in_transit": N_("in transit"), "delivering": N_("out for delivery"), "delivery_failed": N_("delivery failed"),
+    "delivered": N_("delivered to the customer"), "returning": N_("returning to the shop"),
+    "returned": N_("returned to the shop"), "cancelled": N_("shipment cancelled"), "lost": N_("lost"),
+}
+
+SHIPMENT_EVENT_STATES = {   # shipment_events.state: what became of a carrier's call
+    "applied": N_("applied"), "duplicate": N_("repeat"), "stale": N_("older than what we have"),
+    "unmatched": N_("no order found"), "ignored": N_("no status change"), "error": N_("error"),
+}
+
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,
           "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES, "secret": SECRET_ORIGINS,
-          "handler": INBOUND_HANDLERS}
+          "handler": INBOUND_HANDLERS, "cod": COD_STATES, "via": COD_VIA, "answer": COD_ANSWERS,
+          "shipment": SHIPMENT_STATUSES, "carrier_event": SHIPMENT_EVENT_STATES}
 
 
 def word(table: dict[str, str], code: str | None) -> str:

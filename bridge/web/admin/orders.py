@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from ... import order_search, outbox
 from ...money import format_vnd
 from ...reasons import N_
-from ...store import deliveries, messages, orders as stored_orders, payments as stored_payments, reports
+from ...store import cod_report, deliveries, messages, orders as stored_orders, payments as stored_payments, reports
 from .. import bridge
 from . import bp, page_arg
 from .labels import PAYMENT_METHODS, label, word
@@ -104,7 +104,8 @@ def order(order_id: int):
     if row is None:
         abort(404)
     o = dict(row)
-    return render_template("admin/order.html", o=o, items=timeline(db, order_id, o["number"]))
+    return render_template("admin/order.html", o=o, items=timeline(db, order_id, o["number"]),
+                           cod=cod_report.of_order(db, order_id))
 
 
 @bp.get("/inbound")

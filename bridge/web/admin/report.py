@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from flask import Response, flash, render_template, request
 from flask_babel import gettext as _
 
-from ...store import prices as stored_prices, reports
+from ... import months
+from ...months import shift
+from ...store import cod_report, prices as stored_prices, reports
 from .. import bridge
 from . import bp, local_zone
 
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")   # a spreadsheet reads a cell starting so as a formula
 
 
@@ -48,28 +47,16 @@ class Report:
     templates: list[Line] = field(default_factory=list)
     total: Line = field(default_factory=lambda: Line(""))
     payments: dict[str, Any] = field(default_factory=dict)
+    cod: dict[str, Any] = field(default_factory=dict)   # the COD orders asked this month (cod_report.month_figures)
 
 
 def month_bounds(month: str) -> tuple[float, float]:
     """[first instant, first instant of the next month) of "YYYY-MM" in the shop's zone."""
-    m = MONTH.match(month)
-    if not m or not (1 <= int(m.group(2)) <= 12) or not (2000 <= int(m.group(1)) <= 2200):
-        raise ValueError(month)
-    y, mo = int(m.group(1)), int(m.group(2))
-    zone = local_zone()
-    start = datetime(y, mo, 1, tzinfo=zone)
-    end = datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=zone)
-    return start.timestamp(), end.timestamp()
-
-
-def shift(month: str, by: int) -> str:
-    y, mo = (int(x) for x in month.split("-"))
-    n = y * 12 + (mo - 1) + by
-    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+    return months.bounds(month, local_zone())
 
 
 def this_month() -> str:
-    return datetime.fromtimestamp(bridge().clock(), local_zone()).strftime("%Y-%m")
+    return months.of(bridge().clock(), local_zone())
 
 
 def _cost(price: stored_prices.Price | None, line: Line) -> int | None:
@@ -107,6 +94,7 @@ def build(db: Any, month: str) -> Report:
                     "by_hand_amount": paid["by_hand_amount"], "auto_median": auto_median, "auto_timed": auto_n,
                     "by_hand_median": hand_median, "by_hand_timed": hand_n,
                     "unknown_prices": sorted(c.channel for c in rep.channels if c.cost is None)}
+    rep.cod = dict(cod_report.month_figures(db, [(month, start, end)])[0])
     return rep
 
 
@@ -168,6 +156,12 @@ def report_csv():
     for label, n, amount, median in ((_("Confirmed automatically"), p["auto"], p["auto_amount"], p["auto_median"]),
                                      (_("Confirmed by hand"), p["by_hand"], p["by_hand_amount"], p["by_hand_median"])):
         w.writerow([cell(label), n, amount, "" if median is None else round(median)])
+    w.writerow([])
+    w.writerow([_("Cash on delivery"), _("Asked to confirm"), _("Confirmed"), _("Cancelled by the customer"),
+                _("Never answered"), _("Refused at delivery"), _("Refused after confirming")])
+    c = rep.cod
+    w.writerow([month, c["asked"], c["confirmed"], c["cancelled"], c["unanswered"], c["refused"],
+                c["refused_confirmed"]])
     body = "\ufeff" + out.getvalue()   # the BOM: a spreadsheet then reads the Vietnamese as UTF-8
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="woo-bridge-report-{month}.csv"'})

@@ -1,0 +1,139 @@
+"""What the owner reads about cash-on-delivery orders and their parcels: the customers to call,
+the answers of the day, the parcels to look at, the carrier calls that matched no order, an
+order's confirmation and parcel story, and the month's figures (dashboard, report, /metrics).
+
+The rows are written by the confirmation (store/cod.py) and the carriers' core
+(store/shipments.py); this module only reads them, except for the owner's "seen" on a parcel.
+Every list is read through an index of schema v11 (the parcels waiting for a look and the
+unmatched calls through partial ones), so a year of orders is never walked.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .db import Database
+
+# States of a question that never got an answer: still waiting, waiting for the owner's call,
+# or no longer askable (the order shipped, was cancelled or completed in the shop).
+UNANSWERED = ("asked", "call", "closed")
+# A parcel on its way back to the shop or back: the customer refused it at the door.
+REFUSED = ("returning", "returned")
+# A parcel the owner should look at (the same words as idx_shipments_attention's WHERE, so the
+# planner may use that partial index).
+_ATTENTION = "(s.flag != '' OR s.cod_mismatch = 1)"
+_MARKS = ", ".join("?" for _ in UNANSWERED)
+_REFUSED_MARKS = ", ".join("?" for _ in REFUSED)
+
+
+def any_rows(db: Database) -> bool:
+    """Whether the shop uses either feature at all (the dashboard shows its block only then)."""
+    return bool(db.scalar("SELECT EXISTS (SELECT 1 FROM cod_confirmations) OR EXISTS (SELECT 1 FROM shipments)"
+                          " OR EXISTS (SELECT 1 FROM shipment_events)"))
+
+
+def state_counts(db: Database) -> dict[str, int]:
+    return {r[0]: r[1] for r in db.query("SELECT state, COUNT(*) FROM cod_confirmations GROUP BY state")}
+
+
+def count_in_state(db: Database, state: str) -> int:
+    return db.scalar("SELECT COUNT(*) FROM cod_confirmations WHERE state = ?", (state,))
+
+
+def answered_since(db: Database, since: float) -> dict[str, int]:
+    """Orders confirmed and cancelled by their customer since `since`, by their decisive answer's time."""
+    rows = db.query("SELECT state, COUNT(*) FROM cod_confirmations WHERE state IN ('confirmed', 'cancelled')"
+                    " AND answered_at >= ? GROUP BY state", (since,))
+    counts = {r[0]: r[1] for r in rows}
+    return {"confirmed": counts.get("confirmed", 0), "cancelled": counts.get("cancelled", 0)}
+
+
+_WITH_ORDER = ("SELECT c.*, o.number, o.customer_name, o.total_minor, o.phone_raw, o.status AS order_status"
+               " FROM cod_confirmations c LEFT JOIN orders o ON o.id = c.order_id")
+
+
+def confirmations(db: Database, state: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    """One page of the questions in `state` ("" for all) with their orders, and the total. The
+    customers to call come longest waiting first; the others newest first."""
+    if not state:
+        total = db.scalar("SELECT COUNT(*) FROM cod_confirmations")
+        return db.query(f"{_WITH_ORDER} ORDER BY c.asked_at DESC LIMIT ? OFFSET ?", (limit, offset)), total
+    order = "ASC" if state == "call" else "DESC"
+    return (db.query(f"{_WITH_ORDER} WHERE c.state = ? ORDER BY c.asked_at {order} LIMIT ? OFFSET ?",
+                     (state, limit, offset)), count_in_state(db, state))
+
+
+def attention(db: Database, limit: int = 50) -> tuple[list[sqlite3.Row], int]:
+    """Parcels the owner should look at (back at the shop, or the carrier collects another COD
+    than the order's total), the latest first, with their orders; and how many there are."""
+    total = db.scalar(f"SELECT COUNT(*) FROM shipments s WHERE {_ATTENTION}")
+    rows = db.query(
+        "SELECT s.*, o.number, o.total_minor, o.customer_name FROM shipments s LEFT JOIN orders o ON o.id = s.order_id"
+        f" WHERE {_ATTENTION} ORDER BY s.updated_at DESC LIMIT ?", (limit,))
+    return rows, total
+
+
+def clear_attention(c: sqlite3.Connection, carrier: str, tracking: str) -> bool:
+    """The owner has seen a parcel's notice (returned, COD mismatch): it leaves the dashboard.
+    The parcel's status, amounts and events stay as the carrier reported them."""
+    return c.execute("UPDATE shipments SET flag = '', cod_mismatch = 0 WHERE carrier = ? AND tracking = ?"
+                     " AND (flag != '' OR cod_mismatch = 1)", (carrier, tracking)).rowcount > 0
+
+
+def shipment(db: Database, carrier: str, tracking: str) -> sqlite3.Row | None:
+    return db.one("SELECT * FROM shipments WHERE carrier = ? AND tracking = ?", (carrier, tracking))
+
+
+def unmatched_count(db: Database, since: float) -> int:
+    return db.scalar("SELECT COUNT(*) FROM shipment_events WHERE state = 'unmatched' AND received_at >= ?", (since,))
+
+
+def unmatched(db: Database, limit: int, offset: int, excerpt: int = 300) -> tuple[list[sqlite3.Row], int]:
+    """Carrier calls that matched no order, newest first (the start of each raw call only)."""
+    total = db.scalar("SELECT COUNT(*) FROM shipment_events WHERE state = 'unmatched'")
+    rows = db.query(
+        "SELECT id, received_at, carrier, tracking, order_ref, carrier_status, status, event_at, cod_amount, reason,"
+        " substr(raw, 1, ?) AS raw_excerpt, length(raw) > ? AS cut FROM shipment_events WHERE state = 'unmatched'"
+        " ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?", (excerpt, excerpt, limit, offset))
+    return rows, total
+
+
+def of_order(db: Database, order_id: int) -> dict[str, Any]:
+    """An order's question and every answer that reached us (applied or not), its parcels and
+    every carrier call about it, oldest first."""
+    return {
+        "confirmation": db.one("SELECT * FROM cod_confirmations WHERE order_id = ?", (order_id,)),
+        "answers": db.query("SELECT * FROM cod_answers WHERE order_id = ? ORDER BY at, id", (order_id,)),
+        "shipments": db.query("SELECT * FROM shipments WHERE order_id = ? ORDER BY first_seen_at, tracking",
+                              (order_id,)),
+        "events": db.query("SELECT id, received_at, carrier, tracking, carrier_status, status, event_at, cod_amount,"
+                           " state, reason FROM shipment_events WHERE order_id = ? ORDER BY id", (order_id,)),
+    }
+
+
+def month_figures(db: Database, months: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
+    """Per month (month, start, end): the COD orders asked to confirm in it and what became of
+    them: confirmed, cancelled, unanswered (never answered: waiting, to call, or closed),
+    refused at delivery (a parcel of the order is returning or returned) and how many of those
+    had been confirmed. An order counts in the month it was asked (the shop's month), so the
+    outcomes of a month add up to its asked and a later answer does not move it.
+
+    One query per month over the (asked_at, state) index, the refused orders looked up in the
+    (status, order_id) one: grouping a year in one query sorted every row in a temporary B-tree
+    (about 4 times slower at 40,000 COD orders a year)."""
+    out = []
+    for month, start, stop in months:
+        row = db.one(   # MATERIALIZED: each order's refused is looked up once, not once per sum using it
+            f"WITH asked AS MATERIALIZED (SELECT state, order_id IN (SELECT order_id FROM shipments WHERE status IN"
+            f" ({_REFUSED_MARKS})) AS refused FROM cod_confirmations WHERE asked_at >= ? AND asked_at < ?)"
+            " SELECT COUNT(*) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
+            " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
+            f" COALESCE(SUM(state IN ({_MARKS})), 0) AS unanswered, COALESCE(SUM(refused), 0) AS refused,"
+            " COALESCE(SUM(refused AND state = 'confirmed'), 0) AS refused_confirmed FROM asked",
+            (*REFUSED, start, stop, *UNANSWERED))
+        out.append({"month": month, **dict(row)})
+    return out
+
+
+def events_by_carrier_state(db: Database) -> list[sqlite3.Row]:
+    return db.query("SELECT carrier, state, COUNT(*) FROM shipment_events GROUP BY carrier, state")

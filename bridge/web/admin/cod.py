@@ -1,0 +1,109 @@
+"""Cash on delivery as the owner follows it (issue 16): who to call because they never answered
+the confirmation question, what was answered, the parcels to look at (back at the shop, or the
+carrier collecting another amount than the order's total), the carrier calls that matched no
+order, and the month's figures that say whether asking pays off."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ... import months
+from ...phones import national
+from ...store import cod_report
+from .. import bridge
+from . import bp, day_start, local_zone, page_arg, who
+
+log = logging.getLogger(__name__)
+
+PAGE = 50
+SHOWN = 20                    # customers to call and parcels listed on the dashboard (the rest one tap away)
+UNMATCHED_DAYS = 30           # the dashboard counts the carrier calls of this many days that matched no order
+STATES = ("call", "asked", "confirmed", "cancelled", "closed")   # the list's tabs, the one to act on first
+
+
+@bp.app_template_filter("ago")
+def ago(ts: float | None) -> str:
+    """How long ago, as an owner says it ("3 giờ trước"), by the service's clock."""
+    if not ts:
+        return ""
+    try:
+        passed = max(0.0, bridge().clock() - float(ts))
+    except (TypeError, ValueError):
+        return ""
+    if passed < 3600:
+        return _("%(n)s min ago", n=int(passed // 60))
+    if passed < 2 * 86400:
+        return _("%(n)s h ago", n=int(passed // 3600))
+    return _("%(n)s days ago", n=int(passed // 86400))
+
+
+@bp.app_template_filter("phone_local")
+def phone_local(e164: str | None) -> str:
+    """+84912345678 as a Vietnamese reads it: 0912345678."""
+    return national(e164) if e164 else ""
+
+
+def figures(db: Any, n: int) -> list[dict[str, Any]]:
+    """The COD figures of the last `n` months (the shop's), newest first."""
+    return cod_report.month_figures(db, months.last(bridge().clock(), local_zone(), n))[::-1]
+
+
+def dashboard_block(db: Any) -> dict[str, Any] | None:
+    """What the dashboard shows of COD and parcels; None for a shop that uses neither."""
+    if not cod_report.any_rows(db):
+        return None
+    calls, calls_total = cod_report.confirmations(db, "call", SHOWN, 0)
+    parcels, parcels_total = cod_report.attention(db, SHOWN)
+    today = cod_report.answered_since(db, day_start(0))
+    return {"calls": [dict(r) for r in calls], "calls_total": calls_total,
+            "waiting": cod_report.count_in_state(db, "asked"),
+            "confirmed_today": today["confirmed"], "cancelled_today": today["cancelled"],
+            "parcels": [dict(r) for r in parcels], "parcels_total": parcels_total,
+            "unmatched": cod_report.unmatched_count(db, day_start(UNMATCHED_DAYS - 1)),
+            "unmatched_days": UNMATCHED_DAYS,
+            "months": figures(db, 2)}
+
+
+@bp.get("/cod")
+def cod():
+    db = bridge().db
+    counts = cod_report.state_counts(db)
+    state = request.args.get("state", "").strip()
+    if state not in STATES and state != "all":
+        state = "call" if counts.get("call") else "all"
+    page = page_arg()
+    found, total = cod_report.confirmations(db, "" if state == "all" else state, PAGE, (page - 1) * PAGE)
+    return render_template("admin/cod.html", rows=[dict(r) for r in found], state=state, states=STATES,
+                           counts=counts, all_count=sum(counts.values()), page=page, total=total,
+                           pages=max(1, (total + PAGE - 1) // PAGE),
+                           unmatched_total=cod_report.unmatched_count(db, 0), months=figures(db, 12))
+
+
+@bp.get("/cod/unmatched")
+def cod_unmatched():
+    db = bridge().db
+    page = page_arg()
+    found, total = cod_report.unmatched(db, PAGE, (page - 1) * PAGE)
+    return render_template("admin/cod_unmatched.html", rows=[dict(r) for r in found], page=page, total=total,
+                           pages=max(1, (total + PAGE - 1) // PAGE))
+
+
+@bp.post("/shipments/seen")
+def shipment_seen():
+    """The owner saw a parcel's notice: it leaves the dashboard (the parcel and its story stay)."""
+    b = bridge()
+    carrier, tracking = request.form.get("carrier", "")[:40], request.form.get("tracking", "")[:100]
+    parcel = cod_report.shipment(b.db, carrier, tracking)
+    with b.db.tx() as c:
+        cleared = parcel is not None and cod_report.clear_attention(c, carrier, tracking)
+    if cleared:
+        log.info("parcel %s %s marked seen by %s", carrier, tracking, who())
+        flash(_("Parcel %(tracking)s marked as seen.", tracking=tracking), "ok")
+    else:
+        flash(_("Parcel %(tracking)s has nothing left to look at.", tracking=tracking or "?"), "error")
+    if request.form.get("back") == "order" and parcel is not None and parcel["order_id"]:
+        return redirect(url_for("admin.order", order_id=parcel["order_id"]))
+    return redirect(url_for("admin.dashboard"))
