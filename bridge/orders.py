@@ -46,6 +46,7 @@ class OrderSnapshot:
     total_rounded: bool = False    # the shop sent fractions of the smallest unit (VND on 2 decimals)
     total_raw: str = ""
     payment_url: str = ""          # the shop's own order-pay link: carries the checkout page's real slug
+    tracking_codes: tuple[str, ...] = ()   # carriers' tracking codes the shop stored on the order (upper case)
 
     @property
     def customer_name(self) -> str:
