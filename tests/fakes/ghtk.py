@@ -29,12 +29,14 @@ class FakeGhtk:
         self.attempts: list[tuple[int | None, str]] = []
 
     @staticmethod
-    def update(label: str, status_id: int, partner_id: str = "", at: float | None = None, pick_money: int = 0,
-               reason: str = "", reason_code: str = "", fee: int = 15000) -> dict[str, Any]:
+    def update(label: str, status_id: int, partner_id: str = "", at: float | None = None,
+               pick_money: int | None = None, reason: str = "", reason_code: str = "",
+               fee: int = 15000) -> dict[str, Any]:
+        """A call's fields; `pick_money` (the COD) only when given, as in the docs' form example."""
         return {"label_id": label, "partner_id": partner_id,
                 "action_time": action_time(time.time() if at is None else at), "status_id": status_id,
-                "reason_code": reason_code, "reason": reason, "weight": 2.4, "fee": fee, "pick_money": pick_money,
-                "return_part_package": 0}
+                "reason_code": reason_code, "reason": reason, "weight": 2.4, "fee": fee,
+                **({"pick_money": pick_money} if pick_money is not None else {}), "return_part_package": 0}
 
     def push(self, url: str, fields: dict[str, Any] | bytes, as_json: bool = False) -> list[int | None]:
         if isinstance(fields, bytes):
