@@ -29,6 +29,8 @@ def check(settings: Any, ev: ShipmentUpdate) -> Checked | None:
     if data is None:
         return Checked("contradicted", detail=f"GHN has no order {ev.tracking}")
     current = str(data.get("status") or "").strip().lower()
+    if not current:       # an answer in a shape we do not know: never read as a denial
+        return Checked("unreachable", detail="GHN's order detail has no status")
     log = [entry for entry in data.get("log") or [] if isinstance(entry, dict)]
     had = {current} | {str(entry.get("status") or "").strip().lower() for entry in log}
     claimed = ev.carrier_status.strip().lower()
