@@ -40,6 +40,13 @@ PAYMENT_METHODS = {   # WooCommerce's gateway ids
     "bacs": N_("bank transfer"), "cod": N_("cash on delivery"), "cheque": N_("cheque"),
 }
 
+SHIPMENT_STATUSES = {   # a parcel's status in our words (bridge.rules.SHIPMENT_STATUSES), whichever carrier
+    "created": N_("label created"), "picking": N_("being picked up"), "picked": N_("picked up"),
+    "in_transit": N_("in transit"), "delivering": N_("out for delivery"), "delivery_failed": N_("delivery failed"),
+    "delivered": N_("delivered to the customer"), "returning": N_("returning to the shop"),
+    "returned": N_("returned to the shop"), "cancelled": N_("shipment cancelled"), "lost": N_("lost or damaged"),
+}
+
 DELIVERY_STATES = {
     "received": N_("received"), "processed": N_("processed"), "ignored": N_("ignored"),
     "stale": N_("older than what we have"), "error": N_("error"),
@@ -56,7 +63,7 @@ INBOUND_HANDLERS = {   # the default INBOUND_HANDLERS names; a shop's own handle
 
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,
           "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES, "secret": SECRET_ORIGINS,
-          "handler": INBOUND_HANDLERS}
+          "handler": INBOUND_HANDLERS, "shipment": SHIPMENT_STATUSES}
 
 
 def word(table: dict[str, str], code: str | None) -> str:
