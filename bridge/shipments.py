@@ -124,6 +124,8 @@ def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
     with bridge.db.tx() as c:
         row = store.event(c, eid)
         if row is not None:
+            if row["state"] not in WAITING + (UNMATCHED,):
+                return row["state"]    # a retry of the same call, decided meanwhile by its first arrival
             received_at = row["received_at"]
         c.execute("SAVEPOINT shipment")
         try:
