@@ -108,7 +108,11 @@ def accept(bridge: Any, ev: ShipmentUpdate) -> dict[str, Any]:
 def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
     """Confirm the stored call with its carrier when it can, then apply it in one transaction."""
     check = providers.shipment_check(ev.carrier)
-    checked = check(bridge.settings, ev) if check is not None else None
+    try:
+        checked = check(bridge.settings, ev) if check is not None else None
+    except Exception as exc:       # a bug in a carrier's check: the call waits, as when its API is down
+        log.exception("checking %s %s with the carrier failed", ev.carrier, ev.tracking)
+        checked = Checked("unreachable", detail=f"{type(exc).__name__}: {exc}"[:200])
     if checked is not None and checked.verdict != "verified":
         state = UNVERIFIED if checked.verdict == "unreachable" else CONTRADICTED
         code = "shipment.unverified" if state == UNVERIFIED else "shipment.contradicted"
