@@ -361,3 +361,28 @@ def test_the_notes_and_the_completed_status_reach_the_shop_once(service_factory,
     wait_until(lambda: all(m["status"] in ("delivered", "sent", "failed", "dry-run")
                            for m in svc.messages(order_id=2101, kind="order_update")), what="the outbox drained")
     assert sum("GAHBX2101" in n["note"] for n in woo.notes[2101]) == 1
+
+
+def test_a_call_stored_but_never_decided_is_decided_by_its_retry_or_the_next_pass(svc, ghn):
+    """The service stopped between storing a call and deciding it (GHN heard no 200): GHN's retry,
+    or else the periodic pass a minute later, decides it; nothing is lost or done twice."""
+    from bridge.providers.ghn.webhook import from_webhook
+    from bridge.store import shipments as store
+    order(svc, 2201)
+    stranded = []
+    for i, status in enumerate(("picked", "delivering")):
+        body = ghn.event(f"GAHBX22{i}", status, client_order_code="2201", cod=513000, at=T0 + i)
+        ev = from_webhook(body, json.dumps(body))
+        with svc.db.tx() as c:
+            store.insert_event(c, {"received_at": svc.clock(), "carrier": "ghn", "tracking": ev.tracking,
+                                   "order_ref": ev.order_ref, "carrier_status": ev.carrier_status,
+                                   "status": ev.status, "event_at": ev.event_at, "cod_amount": ev.cod_amount,
+                                   "state": "received", "reason": "", "dedupe_key": ev.dedupe_key,
+                                   "raw": json.dumps(body), "kind": ev.kind, "carrier_reason": ""})
+        stranded.append(body)
+    assert ghn.push(ghn_url(svc), stranded[0]) == [200]             # GHN's retry of the first
+    assert calls(svc, "GAHBX220") == [("picked", "applied")]
+    assert shipments.run(svc.bridge) == 0                           # the other may still be being decided
+    svc.clock.advance(shipments.EVERY + 1)
+    assert shipments.run(svc.bridge) == 1
+    assert calls(svc, "GAHBX221") == [("delivering", "applied")] and told(svc, 2201) == ["shipment-delivering"]
