@@ -5,7 +5,7 @@ The owner's views (bridge/web/admin) read them through the queries at the end.""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from .db import Database, fetch_one
 
@@ -83,11 +83,6 @@ def events_for_order(db: Database, order_id: int, limit: int = 100) -> list[sqli
     return db.query("SELECT * FROM shipment_events WHERE order_id=? ORDER BY id DESC LIMIT ?", (order_id, limit))
 
 
-def events_for_parcel(db: Database, carrier: str, tracking: str, limit: int = 100) -> list[sqlite3.Row]:
-    return db.query("SELECT * FROM shipment_events WHERE carrier=? AND tracking=? ORDER BY id DESC LIMIT ?",
-                    (carrier, tracking, limit))
-
-
 def unmatched(db: Database, limit: int = 50) -> list[sqlite3.Row]:
     """Carrier calls no order was found for, newest first: the owner adds the tracking code to the
     order (or finds the order the carrier means); the next match pass takes them then."""
@@ -100,10 +95,3 @@ def needing_attention(db: Database, limit: int = 50) -> list[sqlite3.Row]:
     not the order's, newest first, with the order's number."""
     return db.query("SELECT s.*, o.number AS number FROM shipments s LEFT JOIN orders o ON o.id = s.order_id"
                     " WHERE s.flag != '' OR s.cod_mismatch = 1 ORDER BY s.updated_at DESC LIMIT ?", (limit,))
-
-
-def counts_by_status(db: Database, since: float, statuses: Sequence[str] = ()) -> dict[str, int]:
-    """Parcels per status (ours) first seen since `since` (the monthly figures: refused at delivery
-    are the returned ones)."""
-    rows = db.query("SELECT status, COUNT(*) FROM shipments WHERE first_seen_at>=? GROUP BY status", (since,))
-    return {r[0]: r[1] for r in rows if not statuses or r[0] in statuses}
