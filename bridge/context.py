@@ -24,6 +24,14 @@ STATUS_LABELS = {
     "failed": "thanh toán thất bại",
 }
 
+# A parcel's status (bridge.rules.SHIPMENT_STATUSES) as the customer and the order's notes read it.
+SHIPMENT_LABELS = {
+    "created": "đã tạo vận đơn", "picking": "đang lấy hàng", "picked": "đã lấy hàng",
+    "in_transit": "đang vận chuyển", "delivering": "đang giao", "delivery_failed": "giao không thành công",
+    "delivered": "đã giao", "returning": "đang hoàn về shop", "returned": "đã hoàn về shop",
+    "cancelled": "đã hủy vận đơn", "lost": "thất lạc",
+}
+
 
 def payment_code(settings: Settings, order_number: str) -> str:
     return f"{settings.payment_code_prefix}{order_number}"
@@ -84,6 +92,20 @@ def customer_context(settings: Settings, customer: CustomerSnapshot) -> dict[str
     }
 
 
+def shipment_context(carrier: str, tracking: str, status: str, carrier_status: str, reason: str,
+                     cod_amount: int | None) -> dict[str, Any]:
+    """What a `shipment.status` rule may print beside the order's variables."""
+    return {
+        "carrier": carrier,
+        "tracking_code": tracking,
+        "shipment_status": status,
+        "shipment_status_label": SHIPMENT_LABELS.get(status, status),
+        "carrier_status": carrier_status,
+        "shipment_reason": reason,
+        "cod_amount": format_money(cod_amount, "VND") if cod_amount is not None else "",
+    }
+
+
 def sample_order(status: str = "on-hold") -> OrderSnapshot:
     """A realistic order for previews and for validating templates at start."""
     return OrderSnapshot(
@@ -115,6 +137,9 @@ def sample_contexts(settings: Settings) -> dict[str, dict[str, Any]]:
                                                                 payment_method_title="Thanh toán khi nhận hàng"),
                                               "https://shop.example/"),
                               "confirm_link": f"{settings.public_url}/c/7vjq3Xk9bT2mWcRpLa", "reminder": False},
+        "shipment.status": {**order_context(settings, sample_order("processing"), "https://shop.example/"),
+                            **shipment_context("GHN", "GAHBX7KQ", "delivery_failed", "delivery_fail",
+                                               "Khách không nghe máy", 1_290_000)},
         "customer.created": customer_context(settings, sample_customer()),
         "account.password_reset": customer_context(settings, sample_customer()),
     }

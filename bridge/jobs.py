@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts, bank_details, cod, setup_checklist
+from . import alerts, bank_details, cod, setup_checklist, shipments
 from . import providers
 from .payments import expiry
 from .store import messages
@@ -61,6 +61,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     scheduler.add_job(lambda: setup_checklist.check_public_url(bridge), "interval", seconds=setup_checklist.EVERY,
                       id="check_public_url", name="does PUBLIC_URL reach this service (set-up checklist)",
                       next_run_time=start, **common)
+    scheduler.add_job(lambda: shipments.run(bridge), "interval", seconds=shipments.EVERY, id="shipment_match",
+                      name="carriers' calls whose order has arrived since, or left undecided", **common)
     if s.payment_expire_hours > 0:
         scheduler.add_job(lambda: expiry.run(bridge), "interval", seconds=expiry.EVERY, id="payment_expiry",
                           name="cancel bank-transfer orders unpaid past PAYMENT_EXPIRE_HOURS", **common)

@@ -15,7 +15,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # A query parameter whose name says it is a secret (token, hub.verify_token, consumer_secret,
 # ApiKey, SecretKey, oauth_signature, password...): its value never reaches a log line.
-SECRET_PARAM = re.compile(r"(?i)((?:^|[?&;\s\"'])[\w.\-\[\]]*(?:token|secret|key|passw|signature)[\w.\-\[\]]*=)"
+SECRET_PARAM = re.compile(r"(?i)((?:^|[?&;\s\"'])[\w.\-\[\]]*(?:token|secret|key|passw|signature|hash)[\w.\-\[\]]*=)"
                           r"[^&;\s\"']*")
 REDACTED = "[redacted]"
 MIN_SECRET = 8          # shorter "secrets" (tests use "s") would redact ordinary words

@@ -47,6 +47,7 @@ class OrderSnapshot:
     total_raw: str = ""
     area: str = ""                 # where it goes: district and province as the shop has them (the COD confirm page)
     payment_url: str = ""          # the shop's own order-pay link: carries the checkout page's real slug
+    tracking_codes: tuple[str, ...] = ()   # carriers' tracking codes the shop stored on the order (upper case)
 
     @property
     def customer_name(self) -> str:

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, bank_details, logs, providers
+from . import admin_password, alerts, bank_details, logs, providers, shipments
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
@@ -30,7 +30,7 @@ from .login_limit import LoginLimiter
 from .rules import load_rules
 from .wakeup import Listener, Waker
 from .events import (Acknowledged, BankTransaction, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText,
-                     ShopDelivery, ShopPing)
+                     ShipmentUpdate, ShopDelivery, ShopPing)
 from .rejections import record_rejection
 from .shop_events import IGNORED, store_delivery
 from .outbox import apply_report, channel_of, settle_in_doubt
@@ -265,6 +265,8 @@ class Bridge:
             if stored.messages:
                 self.wake_worker()
             return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
+        if isinstance(event, ShipmentUpdate):
+            return shipments.accept(self, event)   # committed before the carrier hears 200
         if isinstance(event, Acknowledged):
             return {"event": event.what, **({"ignored": True} if event.ignored else {})}
         if isinstance(event, ChatLinked):

@@ -466,3 +466,33 @@ def test_cod_confirmed_on_the_page_and_cancelled_by_sms_in_the_shop(lab, bridge_
                what="the cancel's note")
     k = svc.db.one("SELECT * FROM cod_confirmations WHERE order_id=?", (cancelled["id"],))
     assert (k["state"], k["answered_via"]) == ("cancelled", "sms")
+def test_a_carriers_calls_note_the_order_complete_it_on_delivery_and_a_repeat_changes_nothing(lab, bridge_for):
+    """GHN's calls about a COD order's parcel, matched by the order NUMBER the shop gave GHN: each
+    status is one private note in the real shop, delivered completes the order, and the same call
+    again or a late one changes nothing more."""
+    from tests.fakes.ghn import FakeGhn
+    token = "lab-ghn-webhook-token"
+    svc = bridge_for(lab, ghn_webhook_token=token)
+    order = lab.create_order(method="cod", phone="0912 555 101")
+    oid, number, total = order["id"], order["number"], int(float(order["total"]))
+    assert order["status"] == "processing" and number != str(oid)
+    wait_until(lambda: order_state(svc, oid), timeout=60, what="the order")
+    ghn, url, t0 = FakeGhn(), f"{svc.url}/inbound/ghn?token={token}", time.time() - 3600
+    bodies = [ghn.event("LABGHN01", status, "create" if i == 0 else "switch_status", client_order_code=number,
+                        cod=total, at=t0 + i * 60)
+              for i, status in enumerate(("ready_to_pick", "picking", "delivering", "delivered"))]
+    for body in bodies:
+        assert ghn.push(url, body) == [200]
+    wait_until(lambda: lab.order_row(oid)["status"] == "completed", timeout=60, what="the order completed")
+    ours = lambda: [n["note"] for n in lab.notes(oid) if "GHN LABGHN01" in n["note"]]   # noqa: E731
+    wait_until(lambda: len(ours()) == 4, timeout=60, what="the four notes")
+    assert any("đang giao (delivering)" in n for n in ours())
+    ghn.push(url, bodies[-1])                                                       # GHN sends it again
+    ghn.push(url, ghn.event("LABGHN01", "delivering", client_order_code=number, cod=total, at=t0 + 30))   # late
+    assert [r["state"] for r in svc.db.query("SELECT state FROM shipment_events WHERE tracking='LABGHN01'"
+                                             " ORDER BY id")] == ["applied"] * 4 + ["stale"]
+    lab.wait_deliveries_sent()
+    wait_until(lambda: all(m["status"] not in ("pending", "scheduled", "queued")
+                           for m in svc.messages(order_id=oid, kind="order_update")), timeout=30, what="write-backs")
+    assert len(ours()) == 4 and lab.order_row(oid)["status"] == "completed"
+    assert status_messages(svc, oid).count("shipment-delivering") == 1

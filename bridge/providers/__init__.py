@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .. import reasons
 
 INSTALLED = ("woocommerce", "esms", "smsgate", "fibo", "notification", "sepay", "casso", "payos", "messenger",
-             "http", "dryrun")
+             "http", "ghn", "ghtk", "dryrun")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ class Provider:
     replies: dict[str, str] = field(default_factory=dict)      # inbound source -> the channel answering on that line
     # Outbox job kinds (bridge/outbox.py, named by what is done) this provider carries out: kind -> channel.
     performs: dict[str, str] = field(default_factory=dict)
+    # "module:function"(settings, ShipmentUpdate) -> bridge.shipments.Checked, or None when it cannot
+    # check: a carrier whose own API confirms what its webhook says (GHN's order detail)
+    shipment_check: str = ""
 
 
 def resolve(target: str) -> Any:
@@ -287,6 +290,14 @@ def pay_qr(settings: Any, order_id: int) -> str | None:
 
 def admin_nav() -> tuple[tuple[str, str], ...]:
     return _joined("admin_nav")
+
+
+def shipment_check(carrier: str) -> Callable[..., Any] | None:
+    """The carrier's check of a call against its own API (Provider.shipment_check), if it has one."""
+    for p in installed():
+        if p.name == carrier and p.shipment_check:
+            return resolve(p.shipment_check)
+    return None
 
 
 def chat_sources() -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from anyascii import anyascii
 
+from . import shipments
 from .db import Database, fetch_one
 
 _UPDATED_ON_CONFLICT = (
@@ -48,6 +49,8 @@ def save(c: sqlite3.Connection, snap: Any, source_url: str, body: str, t: float,
          snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
          snap.phone_raw, snap.phone.e164, snap.email, source_url, body, t, t,
          search_folded(snap.customer_name, snap.email)))
+    if not keep_existing or c.execute("SELECT changes()").fetchone()[0]:
+        shipments.save_codes(c, snap.id, snap.tracking_codes)
 
 
 def get(db_or_c: Database | sqlite3.Connection, order_id: int) -> sqlite3.Row | None:

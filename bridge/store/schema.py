@@ -288,7 +288,7 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["shipment_events"].create({
         "id": int, "received_at": float, "carrier": str, "tracking": str, "order_ref": str, "order_id": int,
         "carrier_status": str, "status": str, "event_at": float, "cod_amount": int, "state": str, "reason": str,
-        "dedupe_key": str, "raw": str,
+        "dedupe_key": str, "raw": str, "kind": str, "carrier_reason": str,
     }, pk="id", if_not_exists=True)
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_shipment_events_dedupe ON shipment_events(dedupe_key)")
     db["shipment_events"].create_index(["order_id", "id"], if_not_exists=True)
@@ -303,6 +303,14 @@ def _create_schema(db: sqlite_utils.Database) -> None:
                " WHERE flag != '' OR cod_mismatch = 1")
     db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_unmatched ON shipment_events(received_at)"
                " WHERE state = 'unmatched'")
+    # the calls still to decide (no order yet, the carrier's API not reached) and the parcel's history
+    db["shipment_events"].create_index(["state", "received_at"], if_not_exists=True)
+    db["shipment_events"].create_index(["carrier", "tracking"], if_not_exists=True)
+    # The tracking codes each order carries in its meta data (a carrier plugin's, Advanced Shipment
+    # Tracking's), written whenever an order is saved: a carrier's call naming only its own code
+    # finds its order by an index, not by reading every order's body.
+    db["shipment_codes"].create({"code": str, "order_id": int}, pk=("code", "order_id"), if_not_exists=True)
+    db["shipment_codes"].create_index(["order_id"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

@@ -7,11 +7,42 @@ WooCommerce's vocabulary stays in this module: string totals, `date_*_gmt`, free
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from ...money import to_minor_rounded_up
 from ...orders import CustomerSnapshot, LineItem, OrderSnapshot
 from ...phones import normalize_phone
+
+
+# Where shops keep a parcel's tracking code in the order's meta data (UNCERTAIN: the carriers'
+# WordPress plugins do not document their keys; these are the names they and shop themes use):
+# Advanced Shipment Tracking's list, and any key naming a tracking code, a waybill ("vận đơn") or a
+# carrier's label / order code ("ghn_order_code", "_ghtk_label_id", "tracking_number", ...).
+TRACKING_LIST_KEY = "_wc_shipment_tracking_items"
+TRACKING_KEY = re.compile(r"(?i)(tracking|order_code|label|van_?don|waybill|shipping_code|ma_?don)")
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,39}$")
+
+
+def tracking_codes(meta: Any) -> tuple[str, ...]:
+    """The tracking codes in an order's `meta_data`, upper case, each once; a value that does not
+    look like a code (a sentence, a date, an id list) is not one."""
+    found: list[str] = []
+    for m in meta if isinstance(meta, list) else ():
+        if not isinstance(m, dict) or not isinstance(m.get("key"), str):
+            continue
+        key, value = m["key"], m.get("value")
+        if key == TRACKING_LIST_KEY:
+            values = [i.get("tracking_number") for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+        elif TRACKING_KEY.search(key):
+            values = [value]
+        else:
+            continue
+        for v in values:
+            v = str(v).strip() if isinstance(v, (str, int)) and not isinstance(v, bool) else ""
+            if CODE.match(v) and v.upper() not in found:
+                found.append(v.upper())
+    return tuple(found)
 
 
 class PayloadError(ValueError):
@@ -92,6 +123,7 @@ def parse_order(body: Any) -> OrderSnapshot:
         total_raw=_str(body, "total"),
         payment_url=_str(body, "payment_url"),
         area=_area(shipping) or _area(billing),
+        tracking_codes=tracking_codes(body.get("meta_data")),
     )
 
 

@@ -40,6 +40,13 @@ PAYMENT_METHODS = {   # WooCommerce's gateway ids
     "bacs": N_("bank transfer"), "cod": N_("cash on delivery"), "cheque": N_("cheque"),
 }
 
+SHIPMENT_STATUSES = {   # a parcel's status in our words (bridge.rules.SHIPMENT_STATUSES), whichever carrier
+    "created": N_("label created"), "picking": N_("being picked up"), "picked": N_("picked up"),
+    "in_transit": N_("in transit"), "delivering": N_("out for delivery"), "delivery_failed": N_("delivery failed"),
+    "delivered": N_("delivered to the customer"), "returning": N_("returning to the shop"),
+    "returned": N_("returned to the shop"), "cancelled": N_("shipment cancelled"), "lost": N_("lost or damaged"),
+}
+
 DELIVERY_STATES = {
     "received": N_("received"), "processed": N_("processed"), "ignored": N_("ignored"),
     "stale": N_("older than what we have"), "error": N_("error"),
@@ -63,16 +70,11 @@ COD_VIA = {"page": N_("confirmation page"), "sms": N_("SMS"), "messenger": N_("M
 
 COD_ANSWERS = {"confirm": N_("confirm"), "cancel": N_("cancel the order"), "unclear": N_("unclear reply")}
 
-SHIPMENT_STATUSES = {   # bridge.rules.SHIPMENT_STATUSES: a parcel's status in our words
-    "created": N_("parcel created"), "picking": N_("being picked up"), "picked": N_("picked up"),
-    "in_transit": N_("in transit"), "delivering": N_("out for delivery"), "delivery_failed": N_("delivery failed"),
-    "delivered": N_("delivered to the customer"), "returning": N_("returning to the shop"),
-    "returned": N_("returned to the shop"), "cancelled": N_("shipment cancelled"), "lost": N_("lost"),
-}
-
 SHIPMENT_EVENT_STATES = {   # shipment_events.state: what became of a carrier's call
     "applied": N_("applied"), "duplicate": N_("repeat"), "stale": N_("older than what we have"),
     "unmatched": N_("no order found"), "ignored": N_("no status change"), "error": N_("error"),
+    "received": N_("received, not decided yet"), "unverified": N_("waiting for the carrier's check"),
+    "contradicted": N_("contradicted by the carrier's own record: not applied"),
 }
 
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ... import providers
-from ...context import order_context, sample_contexts, sample_order
+from ...context import SHIPMENT_LABELS, order_context, sample_contexts, sample_order
 from ...money import format_vnd
 from ...outbox import Draft, enqueue
 from ...phones import normalize_phone
@@ -33,6 +33,10 @@ def sample_for(rule: Rule) -> dict[str, Any]:
     s = bridge().settings
     if rule.event == "order.status" and rule.statuses:
         return order_context(s, sample_order(rule.statuses[0]), "https://shop.example/")
+    if rule.event == "shipment.status" and rule.statuses:   # the parcel's status the rule is for
+        status = rule.statuses[0]
+        return {**sample_contexts(s)[rule.event], "shipment_status": status,
+                "shipment_status_label": SHIPMENT_LABELS.get(status, status)}
     return sample_contexts(s).get(rule.event, {})
 
 

@@ -1,0 +1,332 @@
+"""A carrier's word on a parcel (bridge.events.ShipmentUpdate): stored raw, matched to its order,
+applied once and never backwards.
+
+Every call is a shipment_events row committed before the carrier hears 200; the same call again
+(its dedupe key) changes nothing. A carrier whose API can confirm a call (Provider.shipment_check)
+is asked after the call is stored and before anything is applied; a call it cannot confirm now
+waits ("unverified") for the periodic pass, one it contradicts is kept and not applied.
+
+Applied means: the parcel's row moves to the new status, the order gets a private note (keyed on
+carrier, tracking code and status, so a repeat never doubles it), the `shipment.status` rules
+message the customer once per order and status, a delivered parcel completes a processing
+order, a returned one is flagged for the owner. Order: the carrier's event time, then arrival; a
+final status (delivered, returned, cancelled, lost) is never left. The COD the carrier will
+collect is compared with what the order should collect.
+
+Calls whose order is not known yet ("unmatched": the carrier echoes a code no order has, or only
+its own tracking code before the shop stored it on the order) are taken again by the periodic
+pass for 30 days, in the order they happened.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from . import providers, reasons
+from .context import SHIPMENT_LABELS as STATUS_LABELS, order_context, shipment_context
+from .events import ShipmentUpdate
+from .money import format_money
+from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
+from .phones import normalize_phone
+from .reasons import N_
+from .smstext import prepare
+from .store import orders as stored_orders
+from .store import shipments as store
+
+log = logging.getLogger(__name__)
+
+EVENT = "shipment.status"
+TERMINAL = ("delivered", "returned", "cancelled", "lost")
+# shipment_events.state: the contract's words, and two of this module's own while a call waits
+# ("received": stored, not decided yet; "unverified": the carrier's API could not confirm it yet)
+# and "contradicted" (the carrier's API says otherwise: kept, never applied).
+RECEIVED, UNVERIFIED, CONTRADICTED = "received", "unverified", "contradicted"
+APPLIED, DUPLICATE, STALE, UNMATCHED, IGNORED, ERROR = "applied", "duplicate", "stale", "unmatched", "ignored", "error"
+WAITING = (RECEIVED, UNVERIFIED)
+EVERY = 60.0                   # seconds between the passes deciding the calls that wait
+WAIT_DAYS = 30                 # an unmatched or unverified call is taken again for this long
+DELIVERED_FROM = ("processing", "on-hold")   # a delivered parcel completes its order only from these
+
+reasons.register({
+    "shipment.applied": N_("%(carrier)s %(tracking)s: %(old)s -> %(status)s; %(n)s message(s)"),
+    "shipment.same_status": N_("%(carrier)s %(tracking)s is %(status)s already (%(word)s): nothing changed"),
+    "shipment.stale": N_("happened at %(at)s, before the status already applied (%(status)s at %(then)s): "
+                         "recorded, not applied"),
+    "shipment.after_final": N_("the parcel is %(status)s already, a final status: %(new)s recorded, not applied"),
+    "shipment.unknown_status": N_("%(carrier)s status %(word)s is not one we know: recorded, not applied"),
+    "shipment.no_status": N_("%(carrier)s %(kind)s: no status change"),
+    "shipment.unmatched": N_("no order with the code %(ref)s or the tracking code %(tracking)s yet"),
+    "shipment.ambiguous": N_("the tracking code %(tracking)s is on more than one order: a person decides"),
+    "shipment.unverified": N_("%(carrier)s could not be asked to confirm it (%(detail)s): asked again later"),
+    "shipment.contradicted": N_("%(carrier)s's own records say otherwise (%(detail)s): recorded, not applied"),
+    "shipment.cod_mismatch": N_("%(then)s; the carrier collects %(cod)s, the order %(expected)s"),
+    "shipment.failed": N_("processing failed: %(error)s"),
+})
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a carrier's own API says of a call (Provider.shipment_check).
+
+    verdict "verified": `event` is the call as the API has it (its status is the one applied);
+    "contradicted": the API does not know the parcel or never had that status (`detail` says);
+    "unreachable": the API could not be asked now (`detail` says why): asked again later."""
+    verdict: str
+    event: ShipmentUpdate | None = None
+    detail: str = ""
+
+
+def carrier_name(carrier: str) -> str:
+    """How a person reads the carrier's name (its provider's name, upper case: "GHN")."""
+    return carrier.upper()
+
+
+def accept(bridge: Any, ev: ShipmentUpdate) -> dict[str, Any]:
+    """Store the call (committed before the caller is answered), then decide it; what the answer
+    to the carrier reports."""
+    t = bridge.clock()
+    raw = ev.raw if isinstance(ev.raw, str) else json.dumps(ev.raw, ensure_ascii=False, default=str)
+    with bridge.db.tx() as c:
+        eid = store.insert_event(c, {
+            "received_at": t, "carrier": ev.carrier, "tracking": ev.tracking, "order_ref": ev.order_ref,
+            "carrier_status": ev.carrier_status, "status": ev.status, "event_at": ev.event_at,
+            "cod_amount": ev.cod_amount, "state": RECEIVED, "reason": "", "dedupe_key": ev.dedupe_key,
+            "raw": raw, "kind": ev.kind, "carrier_reason": ev.reason})
+        if eid is None:
+            row = store.event_by_key(c, ev.dedupe_key)
+            if row["state"] not in WAITING:
+                return {"duplicate": True, "event": row["id"], "state": row["state"]}
+            eid = row["id"]          # stored by a call we never finished deciding: decided now
+    state = decide(bridge, eid, ev)
+    return {"event": eid, "state": state}
+
+
+def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
+    """Confirm the stored call with its carrier when it can, then apply it in one transaction."""
+    check = providers.shipment_check(ev.carrier)
+    try:
+        checked = check(bridge.settings, ev) if check is not None else None
+    except Exception as exc:       # a bug in a carrier's check: the call waits, as when its API is down
+        log.exception("checking %s %s with the carrier failed", ev.carrier, ev.tracking)
+        checked = Checked("unreachable", detail=f"{type(exc).__name__}: {exc}"[:200])
+    if checked is not None and checked.verdict != "verified":
+        state = UNVERIFIED if checked.verdict == "unreachable" else CONTRADICTED
+        code = "shipment.unverified" if state == UNVERIFIED else "shipment.contradicted"
+        with bridge.db.tx() as c:
+            store.set_outcome(c, eid, state, reasons.encode(code, carrier=carrier_name(ev.carrier),
+                                                            detail=checked.detail), None)
+        (log.info if state == UNVERIFIED else log.warning)("%s %s: %s (%s)", ev.carrier, ev.tracking, state,
+                                                           checked.detail)
+        return state
+    if checked is not None and checked.event is not None:
+        ev = checked.event
+    received_at = bridge.clock()
+    with bridge.db.tx() as c:
+        row = store.event(c, eid)
+        if row is not None:
+            if row["state"] not in WAITING + (UNMATCHED,):
+                return row["state"]    # a retry of the same call, decided meanwhile by its first arrival
+            received_at = row["received_at"]
+        c.execute("SAVEPOINT shipment")
+        try:
+            state, reason, order_id, n = _decide(bridge, c, ev, received_at)
+        except Exception as exc:       # a bug must not lose the call: kept, marked for an admin
+            log.exception("deciding carrier call %s failed", eid)
+            c.execute("ROLLBACK TO shipment")
+            state, reason, order_id, n = ERROR, reasons.encode("shipment.failed", error=f"{type(exc).__name__}: {exc}"), \
+                None, 0
+        c.execute("RELEASE shipment")
+        store.set_outcome(c, eid, state, reason, order_id)
+    if n:
+        bridge.wake_worker()
+    return state
+
+
+def _when(t: float | None) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if t is not None else "-"
+
+
+def match(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate) -> tuple[sqlite3.Row | None, str]:
+    """The order the call is about, or why none: the order this parcel was matched to before,
+    else the one order carrying its tracking code, else the shop's code the carrier echoes (the
+    order number, with or without PAYMENT_CODE_PREFIX, then the order id)."""
+    known = store.get(c, ev.carrier, ev.tracking)
+    if known is not None and known["order_id"] is not None:
+        order = stored_orders.get(c, known["order_id"])
+        if order is not None:
+            return order, ""
+    ids = store.orders_with_code(c, ev.tracking)
+    if len(ids) > 1:
+        return None, reasons.encode("shipment.ambiguous", tracking=ev.tracking)
+    if ids and (order := stored_orders.get(c, ids[0])) is not None:
+        return order, ""
+    ref = ev.order_ref.strip()
+    prefix = bridge.settings.payment_code_prefix
+    candidates = [ref] + ([ref[len(prefix):]] if prefix and ref.upper().startswith(prefix.upper()) else [])
+    for candidate in filter(None, candidates):
+        order = stored_orders.by_number(c, candidate)
+        if order is not None:
+            return order, ""
+    for candidate in filter(None, candidates):
+        if candidate.isascii() and candidate.isdigit() and len(candidate) <= 18:
+            order = stored_orders.get(c, int(candidate))
+            if order is not None:
+                return order, ""
+    return None, reasons.encode("shipment.unmatched", ref=ref or "-", tracking=ev.tracking)
+
+
+def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
+            received_at: float) -> tuple[str, str, int | None, int]:
+    """(state, reason, order id, messages queued) of one call, inside the caller's transaction."""
+    order, why = match(bridge, c, ev)
+    if order is None:
+        return UNMATCHED, why, None, 0
+    oid, t, name = order["id"], bridge.clock(), carrier_name(ev.carrier)
+    at = ev.event_at if ev.event_at is not None else received_at
+    store.save(c, ev.carrier, ev.tracking, oid, t)
+    row = store.get(c, ev.carrier, ev.tracking)
+    current, then = row["status"] or "", row["event_at"]
+    try:
+        snap = providers.shop().order(order["body"])
+    except (ValueError, TypeError):
+        snap = None
+    n = 0
+    if then is not None and at < then:
+        return STALE, reasons.encode("shipment.stale", at=_when(at), status=current or "-", then=_when(then)), oid, 0
+    if ev.status and current in TERMINAL and ev.status != current:
+        return STALE, reasons.encode("shipment.after_final", status=current, new=ev.status), oid, 0
+    if not ev.status:
+        state = IGNORED
+        reason = reasons.encode("shipment.no_status", carrier=name, kind=ev.kind) if ev.kind.lower().startswith("update") \
+            else reasons.encode("shipment.unknown_status", carrier=name, word=ev.carrier_status or "-")
+    elif ev.status == current:
+        state = DUPLICATE
+        store.save(c, ev.carrier, ev.tracking, oid, t, carrier_status=ev.carrier_status, event_at=at)
+        reason = reasons.encode("shipment.same_status", carrier=name, tracking=ev.tracking, status=current,
+                                word=ev.carrier_status or "-")
+    else:
+        state = APPLIED
+        flag = "returned" if ev.status == "returned" and bridge.settings.shipment_returned_flag else row["flag"]
+        store.save(c, ev.carrier, ev.tracking, oid, t, status=ev.status, carrier_status=ev.carrier_status,
+                   event_at=at, flag=flag or "")
+        n = _applied(bridge, c, order, snap, ev)
+        reason = reasons.encode("shipment.applied", carrier=name, tracking=ev.tracking, old=current or "-",
+                                status=ev.status, n=n)
+    if ev.cod_amount is not None and snap is not None:
+        reason = _cod(bridge, c, snap, ev, t, reason)
+    return state, reason, oid, n
+
+
+def _note(c: sqlite3.Connection, oid: int, key: str, note: str) -> None:
+    """A private note on the order, through the outbox (once per key, whatever repeats)."""
+    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule="shipment", event="order.update", audience="shop",
+                       target=str(oid), target_label=f"order {oid}", payload={"order_id": oid, "action": "note",
+                                                                              "note": note},
+                       summary=f"note: {note}", order_id=oid))
+
+
+def _applied(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev: ShipmentUpdate) -> int:
+    """What a new status does: the order's note, the customer's messages, a delivered order
+    completed. The number of messages queued."""
+    s, oid = bridge.settings, order["id"]
+    label = STATUS_LABELS.get(ev.status, ev.status)
+    note = f"woo-bridge: {carrier_name(ev.carrier)} {ev.tracking}: {label} ({ev.carrier_status})" \
+           + (f". Lý do: {ev.reason}" if ev.reason else "") + "."
+    _note(c, oid, f"shipment:{ev.carrier}:{ev.tracking}:{ev.status}", note)
+    target = s.shipment_delivered_status
+    if ev.status == "delivered" and target and order["status"] in DELIVERED_FROM:
+        enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"order:{oid}:shipment-delivered", rule="shipment",
+                           event="order.update", audience="shop", target=str(oid), target_label=f"order {oid}",
+                           payload={"order_id": oid, "action": "set_status", "status": target,
+                                    "from": list(DELIVERED_FROM)},
+                           summary=f"set_status {target}: {carrier_name(ev.carrier)} {ev.tracking} {label}",
+                           order_id=oid))
+    if snap is None:
+        log.warning("order %s: %s %s is %s, but its stored body is unreadable: nobody is told", oid, ev.carrier,
+                    ev.tracking, ev.status)
+        return 0
+    return _tell(bridge, c, order, snap, ev)
+
+
+def _tell(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev: ShipmentUpdate) -> int:
+    """The `shipment.status` rules' messages: once per order and status, whichever parcel or
+    repeat brings it (delivering, delivery_failed, delivering again tells the customer twice, not three times)."""
+    s, oid = bridge.settings, order["id"]
+    ctx = {**order_context(s, snap, order["source_url"] or ""),
+           **shipment_context(carrier_name(ev.carrier), ev.tracking, ev.status, ev.carrier_status, ev.reason,
+                              ev.cod_amount)}
+    n = 0
+    for rule in bridge.rules.matching(EVENT, status=ev.status, payment_method=snap.payment_method):
+        phones = list(s.owner_phones) if rule.to == "owner" else [snap.phone_raw]
+        text = bridge.rules.render(rule, ctx)
+        for raw in phones:
+            draft = Draft.to_phone(normalize_phone(raw), dedupe_key=f"order:{oid}:shipment:{ev.status}:{rule.name}:{raw}",
+                                   rule=rule.name, event=EVENT, audience=rule.to, channels=rule.channels,
+                                   sms=prepare(text, rule.unicode), order_id=oid, urgent=rule.urgent,
+                                   payload=bridge.rules.extras(rule, ctx), fallback_after=rule.fallback_after)
+            if enqueue(c, draft, s.quiet_hours, s.timezone):
+                n += 1
+    return n
+
+
+def expected_cod(snap: Any) -> int:
+    """What the carrier should collect: a cash-on-delivery order's total less its refunds; nothing
+    for an order paid otherwise."""
+    return max(0, snap.total_minor - snap.refunded_minor) if snap.payment_method == "cod" else 0
+
+
+def _cod(bridge: Any, c: sqlite3.Connection, snap: Any, ev: ShipmentUpdate, t: float, reason: str) -> str:
+    """Compare the carrier's COD with the order's; a mismatch is flagged on the parcel and noted
+    on the order once per amount. An order in another currency than the dong is not compared."""
+    if snap.currency != "VND":
+        return reason
+    expected, cod = expected_cod(snap), int(ev.cod_amount or 0)
+    mismatch = cod != expected
+    store.save(c, ev.carrier, ev.tracking, snap.id, t, cod_amount=cod, cod_mismatch=int(mismatch))
+    if not mismatch:
+        return reason
+    note = (f"woo-bridge: {carrier_name(ev.carrier)} {ev.tracking} sẽ thu hộ (COD) {format_money(cod, 'VND')}, "
+            f"nhưng đơn cần thu {format_money(expected, 'VND')}. Kiểm tra lại với hãng vận chuyển.")
+    _note(c, snap.id, f"shipment:{ev.carrier}:{ev.tracking}:cod:{cod}", note)
+    return reasons.encode("shipment.cod_mismatch", then=reason, cod=format_money(cod, "VND"),
+                          expected=format_money(expected, "VND"))
+
+
+def from_row(row: sqlite3.Row) -> ShipmentUpdate:
+    """A stored call as the event it came as (to decide it again)."""
+    return ShipmentUpdate(carrier=row["carrier"], tracking=row["tracking"], order_ref=row["order_ref"] or "",
+                          status=row["status"] or "", carrier_status=row["carrier_status"] or "",
+                          event_at=row["event_at"], raw=row["raw"], dedupe_key=row["dedupe_key"],
+                          cod_amount=row["cod_amount"], reason=row["carrier_reason"] or "", kind=row["kind"] or "")
+
+
+def retry(bridge: Any, state: str, carrier: str | None = None, settle: float = EVERY) -> int:
+    """Decide again the calls waiting in `state`, oldest first; how many were applied or otherwise
+    settled. "unmatched" ones are decided only once their order is known (no carrier API is asked
+    for one that still has no order); "received" ones only when left undecided for `settle`
+    seconds (a call being decided right now is not taken twice)."""
+    t = bridge.clock()
+    settled = 0
+    for row in store.waiting(bridge.db, state, t - WAIT_DAYS * 86400, carrier):
+        if state == RECEIVED and row["received_at"] > t - settle:
+            continue
+        ev = from_row(row)
+        if state == UNMATCHED:
+            with bridge.db.tx() as c:
+                if match(bridge, c, ev)[0] is None:
+                    continue
+        if decide(bridge, row["id"], ev) not in WAITING + (UNMATCHED,):
+            settled += 1
+    return settled
+
+
+def run(bridge: Any) -> int:
+    """The periodic pass: calls left undecided, and calls whose order has arrived since."""
+    n = retry(bridge, RECEIVED) + retry(bridge, UNMATCHED)
+    if n:
+        log.info("%d carrier call(s) decided late (their order arrived, or a decision was interrupted)", n)
+    return n

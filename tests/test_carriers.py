@@ -1,0 +1,388 @@
+"""Delivery status from the carriers, end to end over real HTTP: the fake GHN and GHTK
+(tests/fakes/ghn.py, ghtk.py) call the service as their docs say, retries included; WooCommerce
+orders reach it through its signed webhook; what the shop owner and the customer would notice is
+asserted (the order's notes and status changes queued for WooCommerce, the customer's messages,
+the parcel's row, the calls kept)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bridge import reasons, shipments
+from bridge.providers.ghn.jobs import verify
+from tests.conftest import wait_until, woo_settings
+from tests.fakes.ghn import FakeGhn
+from tests.fakes.ghtk import FakeGhtk
+from tests.orders import order_body
+
+GHN_TOKEN, GHTK_HASH = "test-ghn-webhook-token", "test-ghtk-webhook-hash"
+T0 = time.time() - 3 * 86400          # the parcel's story starts three days ago
+
+
+@pytest.fixture
+def ghn():
+    with FakeGhn() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ghtk():
+    return FakeGhtk()
+
+
+@pytest.fixture
+def svc(service_factory):
+    return service_factory(ghn_webhook_token=GHN_TOKEN, ghtk_webhook_hash=GHTK_HASH)
+
+
+def order(svc, oid: int, method: str = "cod", status: str = "processing", total: int = 513000,
+          meta: list | None = None, refunds: list | None = None, number: str | None = None) -> None:
+    """The shop tells the service about an order (its signed webhook)."""
+    body = json.loads(order_body(oid, status=status, total=total))
+    body.update(payment_method=method, payment_method_title="Thanh toán khi nhận hàng" if method == "cod" else "x",
+                meta_data=meta or [], refunds=refunds or [], number=number or str(oid),
+                date_modified_gmt=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + oid % 1000)))
+    r = svc.post_json(json.dumps(body).encode())
+    assert r.status_code == 200, r.text
+
+
+def ghn_url(svc, token: str = GHN_TOKEN) -> str:
+    return f"{svc.url}/inbound/ghn?token={token}"
+
+
+def ghtk_url(svc, hash_: str = GHTK_HASH) -> str:
+    return f"{svc.url}/inbound/ghtk?hash={hash_}"
+
+
+def notes(svc, oid: int) -> list[str]:
+    return [json.loads(m["payload"])["note"] for m in svc.messages(order_id=oid, kind="order_update")
+            if json.loads(m["payload"])["action"] == "note" and m["rule"] == "shipment"]
+
+
+def status_changes(svc, oid: int) -> list[dict]:
+    return [json.loads(m["payload"]) for m in svc.messages(order_id=oid, kind="order_update")
+            if json.loads(m["payload"])["action"] == "set_status"]
+
+
+def told(svc, oid: int) -> list[str]:
+    return [m["rule"] for m in svc.messages(order_id=oid, kind="message") if m["event"] == "shipment.status"]
+
+
+def parcel(svc, carrier: str, tracking: str):
+    return svc.db.one("SELECT * FROM shipments WHERE carrier=? AND tracking=?", (carrier, tracking))
+
+
+def calls(svc, tracking: str) -> list[tuple[str, str]]:
+    return [(r["carrier_status"], r["state"]) for r in
+            svc.db.query("SELECT * FROM shipment_events WHERE tracking=? ORDER BY id", (tracking,))]
+
+
+# -- a parcel's life ---------------------------------------------------------------------------
+def test_a_ghn_parcel_from_pickup_to_delivery_notes_the_order_tells_the_customer_and_completes_it(svc, ghn):
+    order(svc, 1201)
+    steps = [("ready_to_pick", "create"), ("picking", "switch_status"), ("picked", "switch_status"),
+             ("storing", "switch_status"), ("delivering", "switch_status"), ("delivered", "switch_status")]
+    for i, (status, kind) in enumerate(steps):
+        body = ghn.event("GAHBX701", status, kind, client_order_code="1201", cod=513000, at=T0 + i * 3600)
+        assert ghn.push(ghn_url(svc), body) == [200]
+    p = parcel(svc, "ghn", "GAHBX701")
+    assert (p["order_id"], p["status"], p["carrier_status"], p["cod_mismatch"], p["flag"]) == \
+        (1201, "delivered", "delivered", 0, "")
+    assert [n.split(": ", 2)[2] for n in notes(svc, 1201)] == [
+        "đã tạo vận đơn (ready_to_pick).", "đang lấy hàng (picking).", "đã lấy hàng (picked).",
+        "đang vận chuyển (storing).", "đang giao (delivering).", "đã giao (delivered)."]
+    assert notes(svc, 1201)[0].startswith("woo-bridge: GHN GAHBX701: ")
+    assert told(svc, 1201) == ["shipment-delivering"]        # "đã giao" is off by default: order-completed says it
+    [message] = svc.messages(order_id=1201, rule="shipment-delivering")
+    assert "dang giao (GHN GAHBX701)" in message["text"] and "513.000" in message["text"]
+    assert status_changes(svc, 1201) == [{"order_id": 1201, "action": "set_status", "status": "completed",
+                                          "from": ["processing", "on-hold"]}]
+    assert {s for _, s in calls(svc, "GAHBX701")} == {"applied"}
+
+
+def test_the_same_call_again_and_a_lost_answer_change_nothing(svc, ghn):
+    order(svc, 1202)
+    body = ghn.event("GAHBX702", "delivering", client_order_code="1202", cod=513000, at=T0)
+    assert ghn.push(ghn_url(svc), body) == [200]
+    assert ghn.push(ghn_url(svc), body) == [200]          # GHN sends it again
+    assert json.loads(ghn.attempts[-1][1]) == {"ok": True, "duplicate": True, "event": 1, "state": "applied"}
+    ghn.lose_answers = 1                                   # our 200 never reaches GHN: it sends the call again
+    failed = ghn.event("GAHBX702", "delivery_fail", client_order_code="1202", cod=513000, at=T0 + 60,
+                       reason="Khách không nghe máy")
+    assert ghn.push(ghn_url(svc), failed) == [None, 200]
+    assert told(svc, 1202) == ["shipment-delivering", "shipment-delivery-failed"]
+    assert len(notes(svc, 1202)) == 2 and notes(svc, 1202)[1].endswith("Lý do: Khách không nghe máy.")
+    assert calls(svc, "GAHBX702") == [("delivering", "applied"), ("delivery_fail", "applied")]
+
+
+def test_late_and_out_of_order_calls_never_move_the_parcel_back(svc, ghn):
+    order(svc, 1203)
+    push = lambda status, at: ghn.push(ghn_url(svc), ghn.event("GAHBX703", status, client_order_code="1203",  # noqa
+                                                                cod=513000, at=at))
+    push("delivering", T0 + 100)
+    push("picked", T0 + 50)                    # older than what is applied: recorded, not applied
+    push("delivery_fail", T0 + 200)
+    push("delivering", T0 + 300)               # the second attempt: no second note, no second message
+    push("delivered", T0 + 400)
+    push("delivering", T0 + 500)               # after a final status, even with a later time
+    push("return", T0 + 600)
+    assert parcel(svc, "ghn", "GAHBX703")["status"] == "delivered"
+    assert [s for _, s in calls(svc, "GAHBX703")] == ["applied", "stale", "applied", "applied", "applied", "stale",
+                                                       "stale"]
+    assert told(svc, 1203) == ["shipment-delivering", "shipment-delivery-failed"]
+    assert [n.split(": ", 2)[2] for n in notes(svc, 1203)] == [
+        "đang giao (delivering).", "giao không thành công (delivery_fail).", "đã giao (delivered)."]
+    stale = svc.db.one("SELECT reason FROM shipment_events WHERE tracking='GAHBX703' AND carrier_status='return'")
+    assert "the parcel is delivered already, a final status" in reasons.english(stale["reason"])
+
+
+def test_a_returned_parcel_flags_its_order_and_never_completes_it(svc, ghtk):
+    order(svc, 1204)
+    for i, status_id in enumerate((2, 3, 4, 9, 20, 21)):
+        assert ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1204", status_id, partner_id="1204", at=T0 + i * 60,
+                                                    pick_money=513000)) == [200]
+    p = parcel(svc, "ghtk", "S1.A1.1204")
+    assert (p["status"], p["flag"]) == ("returned", "returned")
+    assert status_changes(svc, 1204) == []
+    assert told(svc, 1204) == ["shipment-delivering", "shipment-delivery-failed"]
+    from bridge.store import shipments as store
+    assert [r["tracking"] for r in store.needing_attention(svc.db)] == ["S1.A1.1204"]
+
+
+def test_a_delivered_parcel_leaves_an_order_the_shop_cancelled_or_refunded_alone(service_factory, ghn):
+    svc = service_factory(ghn_webhook_token=GHN_TOKEN, shipment_returned_flag=False)
+    order(svc, 1205, status="cancelled")
+    order(svc, 1206, status="refunded")
+    for oid in (1205, 1206):
+        ghn.push(ghn_url(svc), ghn.event(f"GAHBX{oid}", "delivered", client_order_code=str(oid), cod=513000, at=T0))
+        assert parcel(svc, "ghn", f"GAHBX{oid}")["status"] == "delivered" and status_changes(svc, oid) == []
+    ghn.push(ghn_url(svc), ghn.event("GAHBX1205R", "returned", client_order_code="1205", at=T0))
+    assert parcel(svc, "ghn", "GAHBX1205R")["flag"] == ""           # SHIPMENT_RETURNED_FLAG=false
+
+
+def test_an_empty_delivered_status_setting_leaves_the_order(service_factory, ghn):
+    svc = service_factory(ghn_webhook_token=GHN_TOKEN, shipment_delivered_status="")
+    order(svc, 1207)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX707", "delivered", client_order_code="1207", cod=513000, at=T0))
+    assert parcel(svc, "ghn", "GAHBX707")["status"] == "delivered" and status_changes(svc, 1207) == []
+
+
+# -- finding the order -------------------------------------------------------------------------
+def test_the_shops_code_with_its_prefix_or_a_tracking_code_on_the_order_finds_it(svc, ghn, ghtk):
+    order(svc, 1301, number="A-1301")
+    order(svc, 1302, meta=[{"id": 1, "key": "_wc_shipment_tracking_items", "value": [
+        {"tracking_provider": "ghn", "tracking_number": "gahbx302", "date_shipped": "1764000000"}]}])
+    order(svc, 1303, meta=[{"id": 2, "key": "ghtk_label_id", "value": "S1.A1.1303"},
+                           {"id": 3, "key": "_shipping_hash", "value": "9d4568c009d203ab10e33ea9953a0264"}])
+    ghn.push(ghn_url(svc), ghn.event("GAHBX301", "picking", client_order_code="DHA-1301", at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX302", "picking", at=T0))      # ClientOrderCode "": its tracking code
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1303", 12, partner_id="", at=T0))
+    assert [parcel(svc, c, t)["order_id"] for c, t in (("ghn", "GAHBX301"), ("ghn", "GAHBX302"),
+                                                        ("ghtk", "S1.A1.1303"))] == [1301, 1302, 1303]
+
+
+def test_a_call_before_its_order_waits_and_is_applied_when_the_order_arrives(svc, ghn, ghtk):
+    ghn.push(ghn_url(svc), ghn.event("GAHBX401", "picked", client_order_code="1401", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX401", "delivering", client_order_code="1401", cod=513000, at=T0 + 60))
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1402", 4, at=T0, pick_money=513000))
+    assert [s for _, s in calls(svc, "GAHBX401")] == ["unmatched", "unmatched"]
+    from bridge.store import shipments as store
+    assert {r["tracking"] for r in store.unmatched(svc.db)} == {"GAHBX401", "S1.A1.1402"}
+    why = reasons.english(store.unmatched(svc.db)[0]["reason"])
+    assert "no order with the code - or the tracking code S1.A1.1402 yet" == why
+    assert shipments.run(svc.bridge) == 0                  # no order yet: nothing is decided, no API asked
+    order(svc, 1401)
+    order(svc, 1402, meta=[{"id": 9, "key": "_ghtk_tracking_code", "value": "S1.A1.1402"}])
+    assert shipments.run(svc.bridge) == 3
+    assert [s for _, s in calls(svc, "GAHBX401")] == ["applied", "applied"]
+    assert parcel(svc, "ghn", "GAHBX401")["status"] == "delivering"
+    assert parcel(svc, "ghtk", "S1.A1.1402")["order_id"] == 1402
+    assert told(svc, 1401) == ["shipment-delivering"] and told(svc, 1402) == ["shipment-delivering"]
+    assert store.unmatched(svc.db) == []
+
+
+def test_a_tracking_code_on_two_orders_is_left_to_a_person(svc, ghn):
+    meta = [{"id": 1, "key": "tracking_number", "value": "GAHBX500"}]
+    order(svc, 1501, meta=meta)
+    order(svc, 1502, meta=meta)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX500", "picking", at=T0))
+    row = svc.db.one("SELECT * FROM shipment_events WHERE tracking='GAHBX500'")
+    assert row["state"] == "unmatched" and "more than one order" in reasons.english(row["reason"])
+
+
+# -- what is not applied -------------------------------------------------------------------------
+def test_unknown_statuses_and_updates_without_a_status_are_kept_with_the_carriers_word(svc, ghn, ghtk):
+    order(svc, 1601)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX601", "delivering", client_order_code="1601", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX601", "exception", client_order_code="1601", cod=513000, at=T0 + 60))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX601", "delivering", "update_fee", client_order_code="1601", cod=513000,
+                                     at=T0 + 120, fee=45000))
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1601", 10, partner_id="1601", at=T0))
+    rows = svc.db.query("SELECT * FROM shipment_events WHERE order_id=1601 ORDER BY id")
+    assert [(r["carrier_status"], r["state"]) for r in rows] == [("delivering", "applied"), ("exception", "ignored"),
+                                                                  ("delivering", "ignored"), ("10", "ignored")]
+    assert [reasons.english(r["reason"]) for r in rows[1:]] == [
+        "GHN status exception is not one we know: recorded, not applied", "GHN update_fee: no status change",
+        "GHTK status 10 is not one we know: recorded, not applied"]
+    assert rows[3]["carrier_reason"] == "Delay giao hàng"
+    assert parcel(svc, "ghn", "GAHBX601")["status"] == "delivering" and len(notes(svc, 1601)) == 1
+
+
+def test_a_wrong_or_missing_secret_is_refused_and_recorded_without_it(svc, ghn, ghtk):
+    body = ghn.event("GAHBX701", "delivered", client_order_code="1", at=T0)
+    assert ghn.push(ghn_url(svc, "guessed-token-1234"), body) == [403] * 11     # GHN tries 11 times
+    assert ghn.push(f"{svc.url}/inbound/ghn", body)[0] == 401
+    assert ghtk.push(ghtk_url(svc, "guessed-hash-1234"), ghtk.update("S1", 5)) == [403, 403]
+    assert json.loads(ghtk.attempts[-1][1]) == {"ok": False, "error": "hash does not match GHTK_WEBHOOK_HASH"}
+    rows = svc.db.query("SELECT * FROM rejections ORDER BY id")
+    assert [(r["endpoint"], r["http_status"]) for r in rows] == [("/inbound/ghn", 403), ("/inbound/ghn", 401),
+                                                                  ("/inbound/ghtk", 403)]
+    assert rows[0]["count"] == 11
+    for r in rows:
+        kept = bytes(r["body_excerpt"]) + r["headers"].encode()
+        assert b"guessed" not in kept and GHN_TOKEN.encode() not in kept and GHTK_HASH.encode() not in kept
+    assert b"hash=[redacted]" in bytes(rows[2]["body_excerpt"])
+    assert svc.db.scalar("SELECT COUNT(*) FROM shipment_events") == 0
+
+
+def test_an_unreadable_body_is_refused_with_the_reason_and_loses_nothing_stored(svc, ghn, ghtk):
+    order(svc, 1701)
+    assert ghn.push(ghn_url(svc), ghn.event("GAHBX711", "picking", client_order_code="1701", at=T0)) == [200]
+    assert ghn.push(ghn_url(svc), b"{not json")[0] == 400
+    assert ghn.push(ghn_url(svc), {"Status": "delivered"})[0] == 400
+    assert ghtk.push(ghtk_url(svc), b"label_id=S1.A1.9&status_id=giao")[0] == 400
+    assert json.loads(ghtk.attempts[-1][1])["error"] == "status_id 'giao' is not a number"
+    reasons_kept = [r["reason"] for r in svc.db.query("SELECT reason FROM rejections ORDER BY id")]
+    assert reasons_kept[0].startswith("body is not valid JSON") and "OrderCode" in reasons_kept[1]
+    assert calls(svc, "GAHBX711") == [("picking", "applied")]
+
+
+# -- the COD the carrier collects ----------------------------------------------------------------
+def test_a_cod_the_order_does_not_collect_is_flagged_and_noted_once(svc, ghn):
+    order(svc, 1801, total=513000, refunds=[{"id": 1, "reason": "", "total": "-13000"}])
+    order(svc, 1802, method="bacs", status="processing")
+    ghn.push(ghn_url(svc), ghn.event("GAHBX801", "picked", client_order_code="1801", cod=513000, at=T0))
+    assert parcel(svc, "ghn", "GAHBX801")["cod_mismatch"] == 1          # 500.000 after the refund
+    ghn.push(ghn_url(svc), ghn.event("GAHBX801", "storing", client_order_code="1801", cod=513000, at=T0 + 60))
+    cod_notes = [n for n in notes(svc, 1801) if "thu hộ" in n]
+    assert cod_notes == ["woo-bridge: GHN GAHBX801 sẽ thu hộ (COD) 513.000đ, nhưng đơn cần thu 500.000đ. "
+                         "Kiểm tra lại với hãng vận chuyển."]
+    ghn.push(ghn_url(svc), ghn.event("GAHBX801", "storing", "update_cod", client_order_code="1801", cod=500000,
+                                     at=T0 + 120))
+    p = parcel(svc, "ghn", "GAHBX801")
+    assert (p["cod_amount"], p["cod_mismatch"], p["status"]) == (500000, 0, "in_transit")
+    ghn.push(ghn_url(svc), ghn.event("GAHBX802", "picked", client_order_code="1802", cod=513000, at=T0))
+    assert parcel(svc, "ghn", "GAHBX802")["cod_mismatch"] == 1          # paid already: the carrier collects nothing
+    ghn.push(ghn_url(svc), ghn.event("GAHBX803", "picked", client_order_code="1802", cod=0, at=T0))
+    assert parcel(svc, "ghn", "GAHBX803")["cod_mismatch"] == 0
+
+
+# -- GHN's order detail -------------------------------------------------------------------------
+@pytest.fixture
+def keyed(service_factory, ghn):
+    return service_factory(ghn_webhook_token=GHN_TOKEN, ghn_token=ghn.token, ghn_shop_id=ghn.shop_id,
+                           ghn_api_url=ghn.url, ghn_timeout=2.0)
+
+
+def test_with_api_keys_ghns_order_detail_decides_and_a_forged_call_is_not_applied(keyed, ghn):
+    svc = keyed
+    order(svc, 1901)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX901", "delivering", client_order_code="1901", cod=513000, at=T0))
+    assert parcel(svc, "ghn", "GAHBX901")["status"] == "delivering" and len(ghn.detail_calls) == 1
+    # someone who learned the URL claims it delivered: GHN's own record says delivering
+    forged = {**ghn.event("GAHBX901", "delivering", client_order_code="1901", cod=513000, at=T0),
+              "Status": "delivered", "Time": "2099-01-01T00:00:00.000Z"}
+    assert ghn.push(ghn_url(svc), forged) == [200]
+    row = svc.db.one("SELECT * FROM shipment_events WHERE carrier_status='delivered'")
+    assert row["state"] == "contradicted"
+    assert reasons.english(row["reason"]) == ("GHN's own records say otherwise (GHN's order detail shows delivering, "
+                                              "never delivered): recorded, not applied")
+    assert parcel(svc, "ghn", "GAHBX901")["status"] == "delivering" and status_changes(svc, 1901) == []
+    # GHN's record disagrees with a call about a parcel it has: its own status is applied
+    ghn.says["GAHBX901"] = "delivery_fail"
+    ghn.push(ghn_url(svc), ghn.event("GAHBX901", "delivering", client_order_code="1901", cod=513000, at=T0 + 60))
+    ghn.orders["GAHBX901"]["log"][-1]["updated_date"] = ghn.orders["GAHBX901"]["updated_date"]
+    assert parcel(svc, "ghn", "GAHBX901")["status"] == "delivery_failed"
+    assert told(svc, 1901) == ["shipment-delivering", "shipment-delivery-failed"]
+
+
+def test_ghn_down_the_call_is_kept_answered_200_and_confirmed_later(keyed, ghn):
+    svc = keyed
+    order(svc, 1902)
+    ghn.down = True
+    assert ghn.push(ghn_url(svc), ghn.event("GAHBX902", "delivered", client_order_code="1902", cod=513000,
+                                            at=T0)) == [200]
+    assert calls(svc, "GAHBX902") == [("delivered", "unverified")]
+    assert parcel(svc, "ghn", "GAHBX902") is None and notes(svc, 1902) == []
+    assert verify(svc.bridge) == 0                     # still down
+    ghn.down = False
+    assert verify(svc.bridge) == 1
+    assert calls(svc, "GAHBX902") == [("delivered", "applied")]
+    assert parcel(svc, "ghn", "GAHBX902")["status"] == "delivered" and len(status_changes(svc, 1902)) == 1
+    ghn.push(ghn_url(svc), ghn.event("GAHBX902", "delivered", client_order_code="1902", cod=513000, at=T0))
+    assert len(notes(svc, 1902)) == 1
+
+
+def test_the_verify_job_runs_when_keys_are_configured(keyed):
+    assert "ghn_verify" in {j.id for j in __import__("bridge.providers", fromlist=["jobs"]).jobs()
+                            if j.when(keyed.settings)}
+
+
+# -- GHTK's formats ---------------------------------------------------------------------------
+def test_ghtk_form_and_json_calls_and_a_lost_answer(svc, ghtk):
+    order(svc, 2001, number="2001")
+    assert ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.2001", 12, partner_id="DH2001", at=T0,
+                                                pick_money=513000)) == [200]
+    assert ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.2001", 4, partner_id="DH2001", at=T0 + 60,
+                                                pick_money=513000), as_json=True) == [200]
+    ghtk.lose_answers = 1
+    assert ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.2001", 5, partner_id="DH2001", at=T0 + 120,
+                                                pick_money=513000)) == [None, 200]
+    assert json.loads(ghtk.attempts[-1][1])["duplicate"] is True
+    assert calls(svc, "S1.A1.2001") == [("12", "applied"), ("4", "applied"), ("5", "applied")]
+    assert told(svc, 2001) == ["shipment-delivering"] and len(status_changes(svc, 2001)) == 1
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.2001", 6, partner_id="DH2001", at=T0 + 180, pick_money=513000))
+    assert calls(svc, "S1.A1.2001")[-1] == ("6", "duplicate") and len(notes(svc, 2001)) == 3
+
+
+# -- the notes and the status reach WooCommerce ----------------------------------------------------
+def test_the_notes_and_the_completed_status_reach_the_shop_once(service_factory, woo, ghn):
+    svc = service_factory(start_scheduler=True, ghn_webhook_token=GHN_TOKEN, **woo_settings(woo))
+    woo.add_order(2101, 513000, status="processing", payment_method="cod")
+    order(svc, 2101)
+    body = ghn.event("GAHBX2101", "delivered", client_order_code="2101", cod=513000, at=T0)
+    ghn.push(ghn_url(svc), body)
+    wait_until(lambda: woo.orders[2101]["status"] == "completed", what="the order completed in the shop")
+    wait_until(lambda: any("GAHBX2101" in n["note"] for n in woo.notes[2101]), what="the carrier's note")
+    ghn.push(ghn_url(svc), body)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX2101", "delivering", client_order_code="2101", cod=513000, at=T0 - 60))
+    wait_until(lambda: all(m["status"] in ("delivered", "sent", "failed", "dry-run")
+                           for m in svc.messages(order_id=2101, kind="order_update")), what="the outbox drained")
+    assert sum("GAHBX2101" in n["note"] for n in woo.notes[2101]) == 1
+
+
+def test_a_call_stored_but_never_decided_is_decided_by_its_retry_or_the_next_pass(svc, ghn):
+    """The service stopped between storing a call and deciding it (GHN heard no 200): GHN's retry,
+    or else the periodic pass a minute later, decides it; nothing is lost or done twice."""
+    from bridge.providers.ghn.webhook import from_webhook
+    from bridge.store import shipments as store
+    order(svc, 2201)
+    stranded = []
+    for i, status in enumerate(("picked", "delivering")):
+        body = ghn.event(f"GAHBX22{i}", status, client_order_code="2201", cod=513000, at=T0 + i)
+        ev = from_webhook(body, json.dumps(body))
+        with svc.db.tx() as c:
+            store.insert_event(c, {"received_at": svc.clock(), "carrier": "ghn", "tracking": ev.tracking,
+                                   "order_ref": ev.order_ref, "carrier_status": ev.carrier_status,
+                                   "status": ev.status, "event_at": ev.event_at, "cod_amount": ev.cod_amount,
+                                   "state": "received", "reason": "", "dedupe_key": ev.dedupe_key,
+                                   "raw": json.dumps(body), "kind": ev.kind, "carrier_reason": ""})
+        stranded.append(body)
+    assert ghn.push(ghn_url(svc), stranded[0]) == [200]             # GHN's retry of the first
+    assert calls(svc, "GAHBX220") == [("picked", "applied")]
+    assert shipments.run(svc.bridge) == 0                           # the other may still be being decided
+    svc.clock.advance(shipments.EVERY + 1)
+    assert shipments.run(svc.bridge) == 1
+    assert calls(svc, "GAHBX221") == [("delivering", "applied")] and told(svc, 2201) == ["shipment-delivering"]
