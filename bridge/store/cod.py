@@ -14,7 +14,7 @@ OPEN = ("asked", "call")
 # Orders the shop finished with: no confirmation is asked or applied any more.
 FINAL_ORDER_STATUSES = ("completed", "cancelled", "refunded", "failed")
 # Our parcel statuses before the carrier has it: the customer may still confirm or cancel.
-NOT_YET_SHIPPED = ("created", "picking")
+NOT_YET_SHIPPED = ("created", "picking", "cancelled")   # a label cancelled before pickup never left
 
 
 def _in(values: Sequence[str]) -> str:
