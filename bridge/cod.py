@@ -28,7 +28,7 @@ from . import alerts, providers, reasons
 from .config import Settings
 from .context import order_context
 from .orders import OrderSnapshot
-from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
+from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job, withdraw
 from .phones import normalize_phone
 from .reasons import N_
 from .rules import Rule, RuleSet
@@ -49,6 +49,7 @@ CONFIRM, CANCEL, UNCLEAR = "confirm", "cancel", "unclear"
 VIAS = {"page": "trang xác nhận", "sms": "SMS", "messenger": "Messenger"}
 QUICK_REPLIES = (("Xác nhận", CONFIRM), ("Hủy đơn", CANCEL))
 PAYLOAD = re.compile(r"^COD:(confirm|cancel):(\d{1,12})$")
+PARCEL_FLAG_CANCELLED = "order_cancelled"   # shipments.flag: the order is cancelled, its label is still live
 
 reasons.register({
     "cod.applied": N_("order %(order)s: the customer's answer (%(answer)s, by %(via)s) was applied"),
@@ -62,6 +63,10 @@ reasons.register({
                       "not guessed, a person should decide"),
     "cod.not_theirs": N_("an answer for order %(order)s from someone the order does not belong to: ignored"),
     "cod.customer_reason": N_("the customer's words: %(text)s"),
+    "cod.reminder_answered": N_("not sent: the customer answered order %(order)s's question"),
+    "cod.reminder_closed": N_("not sent: order %(order)s can no longer be confirmed or cancelled (shipped or moved on "
+                              "in the shop)"),
+    "cod.reminder_phone": N_("not sent: order %(order)s's phone changed; the new number is asked instead"),
     # the stored codes inside those sentences, in the reader's language
     "cod.answer.confirm": N_("confirm"), "cod.answer.cancel": N_("cancel"),
     "cod.via.page": N_("the confirm page"), "cod.via.sms": N_("SMS"), "cod.via.messenger": N_("Messenger"),
@@ -117,36 +122,43 @@ def confirm_link(settings: Settings, order_id: int, order_key: str) -> str:
 
 
 # -- reading a reply -----------------------------------------------------------------------------
-# A digit counts alone only ("2 cai" is two items); "khong" alone only ("khong huy" says both).
-_CONFIRM_LEADS = (("ok",), ("oke",), ("okay",), ("co",), ("xac", "nhan"), ("xn",), ("dong", "y"), ("yes",))
-_CONFIRM_ALONE = (("1",),)
-_CANCEL_LEADS = (("huy",), ("cancel",))
-_CANCEL_ALONE = (("2",), ("khong",), ("ko",), ("no",))
-_CONFIRM_WORDS = {"ok", "oke", "okay", "xac", "dong", "yes"}
-_CANCEL_WORDS = {"huy", "cancel", "khong", "ko"}
+# The whole reply, folded (case, diacritics, spaces, trailing punctuation), must be one of these:
+# everyday chat ("Huy day shop oi": Huy is a name; "co size L k?"; "ko") is never an answer.
+CONFIRM_REPLIES = ("1", "ok", "oke", "okay", "yes", "co", "dong y", "xac nhan")
+CANCEL_REPLIES = ("2", "huy", "huy don", "huy don hang")
+# Only after these may a cancel carry the customer's reason ("HUY DON vi dat nham").
+_CANCEL_WITH_REASON = (("huy", "don", "hang"), ("huy", "don"))
+_PUNCT = ".,!?;:~…-–—\"'()[]"
+
+
+def _fold(text: str) -> list[str]:
+    return [w for w in (w.strip(_PUNCT) for w in strip_diacritics(text or "").lower().split()) if w]
+
+
+def _read(text: str) -> tuple[str | None, str]:
+    words = _fold(text)
+    whole = " ".join(words)
+    if whole in CONFIRM_REPLIES:
+        return CONFIRM, ""
+    if whole in CANCEL_REPLIES:
+        return CANCEL, ""
+    for lead in _CANCEL_WITH_REASON:
+        if tuple(words[:len(lead)]) == lead:
+            # the customer's own words after the keyword, as written
+            return CANCEL, " ".join(text.split()[len(lead):]).strip(_PUNCT + " ")[:REASON_MAX]
+    return None, ""
 
 
 def parse_reply(text: str) -> str | None:
-    """CONFIRM, CANCEL or None for a customer's free text: case, diacritics, spaces and punctuation
-    do not matter ("Xác nhận!", "HUY DON", " 1 "). A text that says both ("ok huy") is None: a person
-    reads it."""
-    words = re.sub(r"[^0-9a-z]+", " ", strip_diacritics(text or "").lower()).split()
-    if not words:
-        return None
-
-    def leads(phrases: tuple[tuple[str, ...], ...]) -> bool:
-        return any(tuple(words[:len(p)]) == p for p in phrases)
-    if (leads(_CONFIRM_LEADS) or tuple(words) in _CONFIRM_ALONE) and not _CANCEL_WORDS & set(words):
-        return CONFIRM
-    if (leads(_CANCEL_LEADS) or tuple(words) in _CANCEL_ALONE) and not _CONFIRM_WORDS & set(words):
-        return CANCEL
-    return None
+    """CONFIRM, CANCEL or None (a person reads it) for a customer's SMS: the whole text must be a
+    confirm or cancel word, `HUY DON` alone may be followed by a reason."""
+    return _read(text)[0]
 
 
 def customer_words(text: str, said: str) -> str:
-    """What a cancelling customer wrote beyond the keyword ("HUY vi dat nham"): their reason,
-    kept and written to the order note; "" for a bare "2" or "HUY DON"."""
-    return text.strip()[:REASON_MAX] if said == CANCEL and len(text.split()) > 2 else ""
+    """A cancelling customer's reason after `HUY DON` / `HUY DON HANG`, kept and written to the
+    order note; "" for a bare "2" or "HUY"."""
+    return _read(text)[1] if said == CANCEL else ""
 
 
 def parse_payload(payload: str | None) -> tuple[str, int] | None:
@@ -181,7 +193,9 @@ def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSn
         delivery_ref: int, t: float) -> int:
     """Ask a new order's customer to confirm, inside the delivery's transaction: the first
     matching customer rule makes the order's one confirmation and its message. Returns the
-    number of messages queued."""
+    number of messages queued. Only an order a customer may still answer for is asked."""
+    if snap.status not in store.ASKABLE:
+        return 0
     for rule in rules.matching(EVENT, payment_method=snap.payment_method):
         if rule.to != "customer":   # the question is the customer's; an owner copy would be answered by nobody
             log.warning("rule %s: event %s is for the customer; to: %s ignored", rule.name, EVENT, rule.to)
@@ -192,6 +206,34 @@ def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSn
                        rule.urgent, delivery_ref=delivery_ref)
         return 1 if enqueue(c, draft, settings.quiet_hours, settings.timezone) else 0
     return 0
+
+
+def order_saved(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSnapshot, source_url: str,
+                delivery_ref: int, t: float) -> int:
+    """A known order saved again by the shop, inside the delivery's transaction: its open question
+    follows it. Moved out of pending/on-hold/processing (shipping, completed, a custom status):
+    closed. A new valid phone: replies are matched against it, a reminder waiting for the old
+    number is withdrawn (the job sends it to the new one). A question that reached nobody (the
+    phone was unusable) is asked now, on the new number, its reminder and call counted from now.
+    Returns the number of messages queued."""
+    row = store.get(c, snap.id)
+    if row is None or row["state"] not in store.OPEN:
+        return 0
+    if snap.status not in store.ASKABLE:
+        close(c, snap.id, t)
+        return 0
+    phone = snap.phone.e164 if snap.phone.ok else ""
+    if not phone or phone == row["phone"]:
+        return 0
+    never_asked = not row["phone"]
+    withdrawn = withdraw(c, f"cod:{snap.id}:remind", reasons.encode("cod.reminder_phone", order=_number(c, snap.id)), t)
+    store.set_phone(c, snap.id, phone, t, asked_again=never_asked, remind_again=withdrawn)
+    rule = next((r for r in rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
+    if not never_asked or rule is None:
+        return 0
+    draft = _draft(settings, rules, rule, context(settings, snap, source_url), snap, f"cod:{snap.id}:ask:{phone}",
+                   rule.urgent, delivery_ref=delivery_ref)
+    return 1 if enqueue(c, draft, settings.quiet_hours, settings.timezone) else 0
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -206,9 +248,22 @@ class Answered:
 
 
 def closed_order(c: Database | sqlite3.Connection, order_id: int) -> bool:
-    """The shop finished with the order, or the carrier has the parcel: no longer ours to change."""
+    """The shop moved the order out of the statuses a customer may still answer in (shipping,
+    completed, a custom one), or the carrier has the parcel: no longer ours to change."""
     o = stored_orders.get(c, order_id)
-    return o is None or bool(o["deleted"]) or o["status"] in store.FINAL_ORDER_STATUSES or store.shipped(c, order_id)
+    return o is None or bool(o["deleted"]) or o["status"] not in store.ASKABLE or store.shipped(c, order_id)
+
+
+def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
+    """The question closes unanswered: its waiting reminder is withdrawn with it."""
+    if not store.close(c, order_id, t):
+        return False
+    _withdraw_reminder(c, order_id, "cod.reminder_closed", t)
+    return True
+
+
+def _withdraw_reminder(c: sqlite3.Connection, order_id: int, code: str, t: float) -> None:
+    withdraw(c, f"cod:{order_id}:remind", reasons.encode(code, order=_number(c, order_id)), t)
 
 
 def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, via: str, sender: str, t: float,
@@ -222,14 +277,17 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
     if row is None:
         return Answered("unknown")
     if row["state"] in store.OPEN and closed_order(c, order_id):
-        store.close(c, order_id, t)
+        close(c, order_id, t)
         row = store.get(c, order_id)
     if row["state"] in store.OPEN:
         state = "confirmed" if said == CONFIRM else "cancelled"
         reason = reasons.encode("cod.customer_reason", text=words[:REASON_MAX]) if words else ""
         if store.decide(c, order_id, state, said, via, reason, t):
             store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
+            _withdraw_reminder(c, order_id, "cod.reminder_answered", t)
             _write_back(c, settings, row, state, via, t, words)
+            if state == "cancelled":   # a label already made would still be picked up: the owner cancels it
+                store.flag_live_parcels(c, order_id, PARCEL_FLAG_CANCELLED, t)
             _acknowledge(c, settings, row, ack_channel, ack_unicode, state)
             return Answered("applied", reasons.encode("cod.applied", order=_number(c, order_id),
                                                       answer=_word("answer", said), via=_word("via", via)))
@@ -252,6 +310,13 @@ def unclear(c: sqlite3.Connection, order_id: int, via: str, sender: str, t: floa
     return note
 
 
+def unclear_several(c: sqlite3.Connection, order_ids: list[int], via: str, sender: str, t: float,
+                    inbox_id: int | None) -> str:
+    """A reply that says neither from a phone with several waiting orders: kept on each for the owner."""
+    notes = [unclear(c, order_id, via, sender, t, inbox_id) for order_id in order_ids]
+    return notes[0]
+
+
 def _number(c: sqlite3.Connection, order_id: int) -> str:
     o = stored_orders.get(c, order_id)
     return o["number"] if o is not None and o["number"] else str(order_id)
@@ -264,7 +329,8 @@ def local_time(settings: Settings, t: float) -> str:
 def _write_back(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, state: str, via: str, t: float,
                 words: str) -> None:
     """The decision to the shop, through the outbox: a note, the confirmed status (when set) or
-    the cancel, only from a status the bridge saw (a shop that moved the order on wins)."""
+    the cancel, only from a status a customer may still answer in (a shop that moved the order
+    on meanwhile wins)."""
     order_id = row["order_id"]
     o = stored_orders.get(c, order_id)
     seen = o["status"] if o is not None else ""
@@ -273,13 +339,12 @@ def _write_back(c: sqlite3.Connection, settings: Settings, row: sqlite3.Row, sta
         note = f"woo-bridge: Khách xác nhận đơn qua {VIAS.get(via, via)} lúc {when}."
         action: dict[str, Any] = {"action": "note", "note": note}
         if settings.cod_confirmed_status and settings.cod_confirmed_status != seen:
-            action = {"action": "set_status", "status": settings.cod_confirmed_status, "from": [seen], "note": note}
+            action = {"action": "set_status", "status": settings.cod_confirmed_status, "from": list(store.ASKABLE),
+                      "note": note}
     else:
         note = f"woo-bridge: Khách hủy đơn qua {VIAS.get(via, via)} lúc {when}." + (
             f" Lý do: {words[:REASON_MAX]}" if words else "")
-        action = {"action": "set_status", "status": "cancelled",
-                  "from": list(dict.fromkeys([s for s in (seen, "pending", "on-hold", "processing") if s])),
-                  "note": note}
+        action = {"action": "set_status", "status": "cancelled", "from": list(store.ASKABLE), "note": note}
     enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"cod:{order_id}:writeback", rule=WRITEBACK_RULE,
                        event="order.update", audience="shop", target=str(order_id), target_label=f"order {order_id}",
                        payload={"order_id": order_id, **action}, summary=f"{action['action']}: {note}",
@@ -309,7 +374,7 @@ def run(bridge: Any) -> dict[str, int]:
     done = {"closed": 0, "reminded": 0, "call": 0}
     for r in store.to_close(db):
         with db.tx() as c:
-            done["closed"] += store.close(c, r["order_id"], t)
+            done["closed"] += close(c, r["order_id"], t)
     if s.cod_remind_after_hours > 0:
         for r in store.due_reminder(db, t - s.cod_remind_after_hours * 3600):
             if s.cod_call_after_hours > 0 and r["asked_at"] <= t - s.cod_call_after_hours * 3600:
@@ -334,8 +399,9 @@ def run(bridge: Any) -> dict[str, int]:
 
 
 def _remind(bridge: Any, c: sqlite3.Connection, row: sqlite3.Row, t: float) -> int:
-    """The question once more, by the rule that asked it (quiet hours respected: not urgent)."""
-    if not store.mark_reminded(c, row["order_id"], t):
+    """The question once more, by the rule that asked it (quiet hours respected: not urgent), to
+    the order's current phone; never for a question that reached nobody (asked_phone below)."""
+    if not row["phone"] or not store.mark_reminded(c, row["order_id"], t):
         return 0
     rule = next((r for r in bridge.rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
     o = stored_orders.get(c, row["order_id"])

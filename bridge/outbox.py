@@ -537,6 +537,13 @@ def cancel(db: Database, mid: str, who: str) -> None:
         q.set_status(c, mid, CANCELLED, reasons.encode(code, who=who), t)
 
 
+def withdraw(c: sqlite3.Connection, dedupe_key: str, reason: str, t: float) -> bool:
+    """Inside the caller's transaction, stop the message with this dedupe key if it has not gone
+    out (waiting, scheduled for the morning, held), with the reason; False when it went out, is
+    being sent or was never queued."""
+    return q.stop_unsent(c, dedupe_key, CANCELLED, WAITING, reason, t)
+
+
 # Reasons of messages whose stored text was written while the bank details were empty
 # (cancelled by a person or by the release job while held).
 WRITTEN_WITHOUT_BANK_DETAILS = frozenset({"outbox.cancelled_held_by", "held_order_settled", "held_rule_gone",

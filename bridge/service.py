@@ -163,7 +163,8 @@ class Bridge:
         for problem in self.rules.override_problems(sample_contexts(self.settings)):
             log.warning("%s", problem)
         self.shop_events = ShopEvents(self.db, self.settings, self.rules,
-                             alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True))
+                             alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True),
+                             clock=lambda: self.clock())
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
         self.received = ReceivedTexts(self.db, load_handlers(self.settings, self))
         self.scheduler = None

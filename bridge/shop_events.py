@@ -92,8 +92,9 @@ class ShopEvents:
     """Turns stored deliveries into order/customer state and outbox rows."""
 
     def __init__(self, db: Database, settings: Settings, rules: RuleSet,
-                 alert: Callable[[str, str, str], Any] | None = None):
+                 alert: Callable[[str, str, str], Any] | None = None, clock: Callable[[], float] = now):
         self.db = db
+        self.clock = clock   # the COD question's times, which its periodic job compares with the same clock
         self.settings = settings
         self.rules = rules
         # (kind, subject, text) -> tell the owner once; joins the deciding transaction
@@ -159,8 +160,9 @@ class ShopEvents:
             for rule in self.rules.matching("order.new", payment_method=snap.payment_method):
                 n += self._to_audience(c, rule, ctx, row_id, snap.phone_raw, order_id=snap.id,
                                        key=f"order:{snap.id}:new")
-            if snap.status not in cod.store.FINAL_ORDER_STATUSES:
-                n += cod.ask(c, self.settings, self.rules, snap, d.source_url or "", row_id, t)
+            n += cod.ask(c, self.settings, self.rules, snap, d.source_url or "", row_id, self.clock())
+        else:
+            n += cod.order_saved(c, self.settings, self.rules, snap, d.source_url or "", row_id, self.clock())
         last = existing["notified_status"] if existing else None
         # The shop corrected an unusable phone: the customer never got this status's message.
         phone_fixed = existing is not None and snap.status == last and not existing["phone_e164"] and snap.phone.ok

@@ -275,7 +275,7 @@ def test_an_sms_reply_confirms_once_and_the_customer_hears_it(shop, woo, fake_sm
     assert len(svc.messages(order_id=821, event="cod.answer")) == 2
 
 
-@pytest.mark.parametrize("text", ["2", "HUY", "Hủy đơn", "huy don.", "HUY vi dat nham"])
+@pytest.mark.parametrize("text", ["2", "HUY", "Hủy đơn", "huy don.", "Hủy đơn hàng!", "HUY DON vi dat nham"])
 def test_an_sms_reply_cancels_in_the_shop(shop, woo, fake_smsgate, text):
     svc = shop()
     place(svc, woo, 822)
@@ -283,13 +283,16 @@ def test_an_sms_reply_cancels_in_the_shop(shop, woo, fake_smsgate, text):
     assert asked(svc, 822)["state"] == "cancelled"
     drained(svc)
     assert woo.orders[822]["status"] == "cancelled"
-    if text == "HUY vi dat nham":
-        assert any("Lý do: HUY vi dat nham" in n for n in notes(woo, 822))
+    if text == "HUY DON vi dat nham":
+        assert any("Lý do: vi dat nham" in n and "HUY" not in n for n in notes(woo, 822)), notes(woo, 822)
 
 
 @pytest.mark.parametrize("text, answer", [("1", "confirm"), ("ok", "confirm"), ("Có", "confirm"),
                                           ("XAC NHAN", "confirm"), ("đồng ý", "confirm"), ("2", "cancel"),
-                                          ("không", "cancel"), ("ok huy", None), ("khong huy", None),
+                                          ("không", None), ("ko", None), ("no", None), ("ok huy", None),
+                                          ("khong huy", None), ("Huy day shop oi, mai giao buoi chieu nhe", None),
+                                          ("Có size L k?", None), ("co gi lien he e", None), ("huy", "cancel"),
+                                          ("HUY DON vi dat nham", "cancel"), ("Hủy đơn hàng", "cancel"),
                                           ("12", None), ("2 cái", None), ("1.", "confirm"), ("OK!!", "confirm"),
                                           ("giao buổi chiều nhé", None), ("có thể giao chiều không", None),
                                           ("", None)])
@@ -305,10 +308,12 @@ def test_replies_from_another_number_never_touch_an_order(shop, woo, fake_smsgat
     assert asked(svc, 823)["state"] == "asked" and answers(svc, 823) == []
 
 
-def test_an_unclear_reply_waits_for_a_person(shop, woo, fake_smsgate):
+@pytest.mark.parametrize("text", ["giao buổi chiều được không shop", "Huy day shop oi, mai giao buoi chieu nhe",
+                                  "ko", "không", "Có size L k?", "co gi lien he e"])
+def test_an_unclear_reply_waits_for_a_person(shop, woo, fake_smsgate, text):
     svc = shop()
     place(svc, woo, 824)
-    assert fake_smsgate.receive(E164, "giao buổi chiều được không shop").status_code == 200
+    assert fake_smsgate.receive(E164, text).status_code == 200
     assert asked(svc, 824)["state"] == "asked"
     assert [(a["answer"], a["applied"]) for a in answers(svc, 824)] == [("unclear", 0)]
     row = svc.db.one("SELECT * FROM inbox ORDER BY id DESC LIMIT 1")
@@ -361,12 +366,13 @@ def test_an_order_answered_or_finished_meanwhile_is_neither_reminded_nor_called(
     assert post(link(svc, 832), "confirm").status_code == 303
     woo.orders[833]["status"] = "cancelled"
     assert svc.post_json(json.dumps(woo.orders[833]).encode(), topic="order.updated").status_code == 200
+    assert asked(svc, 833)["state"] == "closed"      # as soon as the shop's event says so
     svc.clock.advance(30 * HOUR)
-    assert cod.run(svc.bridge) == {"closed": 1, "reminded": 0, "call": 0}
+    assert cod.run(svc.bridge) == {"closed": 0, "reminded": 0, "call": 0}
     assert asked(svc, 832)["state"] == "confirmed" and asked(svc, 833)["state"] == "closed"
 
 
-def test_the_reminder_waits_for_the_end_of_quiet_hours(shop, woo):
+def test_the_reminder_waits_for_the_end_of_quiet_hours(shop, woo, fake_smsgate):
     later = time.time() + 5 * HOUR
     local = datetime.fromtimestamp(later, ZoneInfo("Asia/Ho_Chi_Minh"))
     minute = local.hour * 60 + local.minute
@@ -376,6 +382,24 @@ def test_the_reminder_waits_for_the_end_of_quiet_hours(shop, woo):
     assert cod.run(svc.bridge)["reminded"] == 1
     (reminder,) = [m for m in svc.messages(order_id=834) if m["dedupe_key"] == "cod:834:remind"]
     assert reminder["status"] == "scheduled" and reminder["due_at"] >= later + 100 * 60
+    # the customer answers before the morning: the reminder is withdrawn with the reason
+    assert fake_smsgate.receive(E164, "1").status_code == 200
+    row = svc.db.one("SELECT status, reason FROM messages WHERE id=?", (reminder["id"],))
+    assert row["status"] == "cancelled" and "customer answered" in english(row["reason"])
+
+
+def test_a_held_reminder_is_withdrawn_when_the_order_moves_on(shop, woo):
+    later = time.time() + 5 * HOUR
+    local = datetime.fromtimestamp(later, ZoneInfo("Asia/Ho_Chi_Minh"))
+    minute = local.hour * 60 + local.minute
+    svc = shop(cod_remind_after_hours=4, quiet_hours=(minute, (minute + 120) % 1440))
+    place(svc, woo, 835)
+    svc.clock.advance(5 * HOUR)
+    assert cod.run(svc.bridge)["reminded"] == 1
+    woo.orders[835]["status"] = "completed"
+    assert svc.post_json(json.dumps(woo.orders[835]).encode(), topic="order.updated").status_code == 200
+    (reminder,) = [m for m in svc.messages(order_id=835) if m["dedupe_key"] == "cod:835:remind"]
+    assert reminder["status"] == "cancelled" and "can no longer be confirmed" in english(reminder["reason"])
 
 
 # -- Messenger quick replies ----------------------------------------------------------------------
@@ -417,6 +441,11 @@ def test_messenger_quick_replies_answer_once_and_only_from_the_orders_psid(servi
     replies = question["quick_replies"]
     assert [(q["content_type"], q["title"]) for q in replies] == [("text", "Xác nhận"), ("text", "Hủy đơn")]
     confirm, cancel = replies[0]["payload"], replies[1]["payload"]
+    # typed chat is a conversation, never an answer ("Chị có cần xuất hóa đơn không?" "ko")
+    for typed in ("ko", "huy don", "ok"):
+        assert graph.user_message(PSID, typed).status_code == 200
+    assert asked(svc, 841)["state"] == "asked" and answers(svc, 841) == []
+    assert svc.db.scalar("SELECT COUNT(*) FROM inbox WHERE sender=? AND handled_by='cod'", (PSID,)) == 0
     # someone else's PSID, and a PSID nobody bound, send the order's payload: nothing happens to it
     assert graph.quick_reply(STRANGER, "Hủy đơn", cancel).status_code == 200
     assert graph.quick_reply("7700000000000001", "Hủy đơn", cancel).status_code == 200
@@ -468,3 +497,89 @@ def test_a_cancel_the_shop_refuses_is_left_alone_and_the_owner_is_told(shop, woo
     alerts.watch(svc.bridge)
     (alert,) = [m for m in svc.messages(audience="owner") if m["rule"] == "alert:cod-writeback"]
     assert "861" in alert["text"]
+
+
+# -- the shop moved the order on; the order's phone changed -----------------------------------------
+def test_a_custom_shipping_status_closes_the_question_and_a_later_cancel_is_only_recorded(shop, woo, fake_smsgate):
+    svc = shop(cod_confirmed_status="confirmed")
+    place(svc, woo, 871)
+    place(svc, woo, 872, phone=OTHER)
+    for oid in (871, 872):   # the shop ships by hand through a carrier we do not hear from
+        woo.orders[oid]["status"] = "shipping"
+        assert svc.post_json(json.dumps(woo.orders[oid]).encode(), topic="order.updated").status_code == 200
+        assert asked(svc, oid)["state"] == "closed"
+    assert fake_smsgate.receive(E164, "2").status_code == 200
+    assert post(link(svc, 872), "confirm").status_code == 303
+    assert [(a["answer"], a["applied"]) for a in answers(svc, 871)] == [("cancel", 0)]
+    assert [(a["answer"], a["applied"]) for a in answers(svc, 872)] == [("confirm", 0)]
+    drained(svc)
+    assert woo.orders[871]["status"] == woo.orders[872]["status"] == "shipping"
+    assert svc.messages(order_id=871, kind="order_update") == svc.messages(order_id=872, kind="order_update") == []
+
+
+def test_a_cancel_is_written_only_from_the_statuses_a_customer_may_answer_in(shop, woo, fake_smsgate):
+    svc = shop(cod_confirmed_status="confirmed")
+    place(svc, woo, 873)
+    assert fake_smsgate.receive(E164, "2").status_code == 200
+    (job,) = svc.messages(order_id=873, kind="order_update")
+    assert json.loads(job["payload"])["from"] == ["pending", "on-hold", "processing"]
+
+
+def test_replies_follow_the_orders_corrected_phone(shop, woo, fake_smsgate):
+    svc = shop()
+    place(svc, woo, 881)
+    woo.orders[881]["billing"]["phone"] = OTHER
+    assert svc.post_json(json.dumps(woo.orders[881]).encode(), topic="order.updated").status_code == 200
+    assert asked(svc, 881)["phone"] == "+84987654321"
+    assert fake_smsgate.receive(E164, "2").status_code == 200            # the old number: not theirs any more
+    assert asked(svc, 881)["state"] == "asked" and answers(svc, 881) == []
+    assert fake_smsgate.receive("+84987654321", "1").status_code == 200
+    assert asked(svc, 881)["state"] == "confirmed"
+
+
+def test_an_order_whose_phone_was_unusable_is_asked_once_it_is_corrected(shop, woo):
+    svc = shop(cod_remind_after_hours=4)
+    place(svc, woo, 882, phone="12345")
+    assert asked(svc, 882)["phone"] == ""
+    svc.clock.advance(5 * HOUR)
+    assert cod.run(svc.bridge)["reminded"] == 0                       # a question that reached nobody
+    woo.orders[882]["billing"]["phone"] = OTHER
+    fixed_at = svc.clock()
+    assert svc.post_json(json.dumps(woo.orders[882]).encode(), topic="order.updated").status_code == 200
+    k = asked(svc, 882)
+    assert (k["phone"], k["state"]) == ("+84987654321", "asked") and k["asked_at"] >= fixed_at
+    (question,) = [m for m in svc.messages(order_id=882) if m["dedupe_key"] == "cod:882:ask:+84987654321"]
+    assert question["recipient"] == "+84987654321" and "/c/" in question["text"]
+    assert cod.run(svc.bridge)["reminded"] == 0                       # counted from the real question
+    svc.clock.advance(4 * HOUR + 60)
+    assert cod.run(svc.bridge)["reminded"] == 1
+
+
+def test_answers_that_need_the_owner_are_listed_on_the_dashboard_until_seen(shop, woo, fake_smsgate):
+    from tests.test_admin import PASSWORD, Admin
+    svc = shop(admin_password=PASSWORD, timezone="Asia/Ho_Chi_Minh")
+    place(svc, woo, 891)
+    place(svc, woo, 892, phone=OTHER)
+    assert fake_smsgate.receive(E164, "Huy day shop oi, mai giao buoi chieu nhe").status_code == 200
+    assert post(link(svc, 892), "confirm").status_code == 303
+    assert fake_smsgate.receive("+84987654321", "HUY DON").status_code == 200   # a change of mind
+    assert fake_smsgate.receive("+84987654321", "HUY DON").status_code == 200   # the same again: once
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    html = admin.get("/admin/").text
+    assert "Câu trả lời cần xem" in html
+    listed = html.split('id="cod-answers"', 1)[1].split("</table>", 1)[0]
+    rows = listed.split("<tr data-answer=")[1:]
+    assert len(rows) == 2
+    assert "#892" in rows[0] and 'href="tel:+84987654321"' in rows[0] and "hủy đơn" in rows[0] \
+        and "HUY DON" in rows[0]
+    assert "#891" in rows[1] and 'href="tel:+84912345678"' in rows[1] and "Huy day shop oi" in rows[1]
+    answer_id = rows[1].split('"', 2)[1]
+    assert admin.client.post("/admin/cod/answers/seen", data={"id": answer_id}).status_code == 400   # no token
+    r = admin.post("/admin/cod/answers/seen", {"id": answer_id}, follow_redirects=True)
+    assert "Đã đánh dấu đã xem câu trả lời." in r.text
+    listed = r.text.split('id="cod-answers"', 1)[1].split("</table>", 1)[0]
+    assert "#891" not in listed and "#892" in listed
+    assert "không còn gì cần xem" in admin.post("/admin/cod/answers/seen", {"id": answer_id},
+                                                follow_redirects=True).text
+    assert 'id="cod-answers"' in admin.get("/admin/orders/891").text     # the order's story keeps it

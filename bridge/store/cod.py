@@ -11,10 +11,15 @@ from typing import Sequence
 from .db import Database, fetch_one
 
 OPEN = ("asked", "call")
-# Orders the shop finished with: no confirmation is asked or applied any more.
-FINAL_ORDER_STATUSES = ("completed", "cancelled", "refunded", "failed")
-# Our parcel statuses before the carrier has it: the customer may still confirm or cancel.
-NOT_YET_SHIPPED = ("created", "picking", "cancelled")   # a label cancelled before pickup never left
+# The order statuses a customer may still confirm or cancel in: any other (shipping, completed,
+# a shop's custom status, COD_CONFIRMED_STATUS set by hand) means the shop moved the order on.
+ASKABLE = ("pending", "on-hold", "processing")
+# Our parcel statuses once the carrier has the parcel: too late to change the order. A positive
+# list: a parcel row whose status is empty (a call that carried none) or created/picking/cancelled
+# has not left.
+SHIPPED = ("picked", "in_transit", "delivering", "delivery_failed", "delivered", "returning", "returned", "lost")
+# A parcel still to be picked up ("" : no status heard yet): a cancelled order's label to cancel.
+LIVE_PARCEL = ("", "created", "picking")
 
 
 def _in(values: Sequence[str]) -> str:
@@ -40,12 +45,12 @@ def open_for_phone(c: sqlite3.Connection, phone: str) -> list[sqlite3.Row]:
 
 
 def latest_answered_for_phone(c: sqlite3.Connection, phone: str, since: float) -> sqlite3.Row | None:
-    """The phone's confirmation answered most recently (asked since `since`): a reply after it is
-    a second answer to it."""
+    """The phone's confirmation answered or closed most recently (asked since `since`): a reply
+    after it is a second answer to it, or one too late (recorded for the owner)."""
     return c.execute(
         "SELECT k.*, o.number FROM cod_confirmations k LEFT JOIN orders o ON o.id = k.order_id"
-        " WHERE k.phone=? AND k.state IN ('confirmed', 'cancelled') AND k.asked_at >= ?"
-        " ORDER BY k.answered_at DESC LIMIT 1", (phone, since)).fetchone()
+        " WHERE k.phone=? AND k.state IN ('confirmed', 'cancelled', 'closed') AND k.asked_at >= ?"
+        " ORDER BY COALESCE(k.answered_at, k.updated_at) DESC LIMIT 1", (phone, since)).fetchone()
 
 
 def decide(c: sqlite3.Connection, order_id: int, state: str, answer: str, via: str, reason: str, t: float) -> bool:
@@ -69,23 +74,43 @@ def last_answer(c: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
 
 def shipped(db_or_c: Database | sqlite3.Connection, order_id: int) -> bool:
     """The carrier has the parcel (a shipment of the order past picking): too late to change it."""
-    return fetch_one(db_or_c, f"SELECT 1 FROM shipments WHERE order_id=? AND status NOT IN ({_in(NOT_YET_SHIPPED)})"
-                              " LIMIT 1", (order_id, *NOT_YET_SHIPPED)) is not None
+    return fetch_one(db_or_c, f"SELECT 1 FROM shipments WHERE order_id=? AND status IN ({_in(SHIPPED)}) LIMIT 1",
+                     (order_id, *SHIPPED)) is not None
 
 
 def to_close(db: Database) -> list[sqlite3.Row]:
-    """Open confirmations whose order the shop finished with or the carrier took meanwhile."""
+    """Open confirmations whose order the shop moved on or the carrier took meanwhile."""
     return db.query(
         "SELECT k.order_id FROM cod_confirmations k LEFT JOIN orders o ON o.id = k.order_id"
-        f" WHERE k.state IN ({_in(OPEN)}) AND (o.id IS NULL OR o.deleted=1 OR o.status IN ({_in(FINAL_ORDER_STATUSES)})"
-        f" OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = k.order_id AND s.status NOT IN"
-        f" ({_in(NOT_YET_SHIPPED)})))", (*OPEN, *FINAL_ORDER_STATUSES, *NOT_YET_SHIPPED))
+        f" WHERE k.state IN ({_in(OPEN)}) AND (o.id IS NULL OR o.deleted=1 OR o.status NOT IN ({_in(ASKABLE)})"
+        f" OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = k.order_id AND s.status IN ({_in(SHIPPED)})))",
+        (*OPEN, *ASKABLE, *SHIPPED))
 
 
 def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
     cur = c.execute(f"UPDATE cod_confirmations SET state='closed', updated_at=? WHERE order_id=? AND state IN"
                     f" ({_in(OPEN)})", (t, order_id, *OPEN))
     return cur.rowcount == 1
+
+
+def set_phone(c: sqlite3.Connection, order_id: int, phone: str, t: float, asked_again: bool,
+              remind_again: bool) -> None:
+    """Replies are matched against the order's current phone. `asked_again`: the question is
+    asked now for the first time (it reached nobody before): waiting afresh from now.
+    `remind_again`: the reminder was withdrawn before it went out, so it is still owed."""
+    if asked_again:
+        c.execute("UPDATE cod_confirmations SET phone=?, state='asked', asked_at=?, reminded_at=NULL, call_at=NULL,"
+                  f" updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})", (phone, t, t, order_id, *OPEN))
+    else:
+        c.execute("UPDATE cod_confirmations SET phone=?, reminded_at=CASE WHEN ? THEN NULL ELSE reminded_at END,"
+                  f" updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})",
+                  (phone, int(remind_again), t, order_id, *OPEN))
+
+
+def flag_live_parcels(c: sqlite3.Connection, order_id: int, flag: str, t: float) -> int:
+    """Flag the order's parcels not picked up yet, for the owner to cancel the label."""
+    return c.execute(f"UPDATE shipments SET flag=?, updated_at=? WHERE order_id=? AND COALESCE(status, '') IN"
+                     f" ({_in(LIVE_PARCEL)})", (flag, t, order_id, *LIVE_PARCEL)).rowcount
 
 
 def due_reminder(db: Database, asked_before: float) -> list[sqlite3.Row]:

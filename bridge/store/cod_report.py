@@ -80,6 +80,30 @@ def clear_attention(c: sqlite3.Connection, carrier: str, tracking: str) -> bool:
                      " AND (flag != '' OR cod_mismatch = 1)", (carrier, tracking)).rowcount > 0
 
 
+# An answer that needs the owner: not applied, and not what was decided (a reply not understood,
+# a change of mind, an answer too late or for several waiting orders); the same words as
+# idx_cod_answers_to_see's WHERE.
+_TO_SEE = "a.applied = 0 AND a.seen_at IS NULL"
+
+
+def answers_to_see(db: Database, since: float, limit: int) -> tuple[list[sqlite3.Row], int]:
+    """The customers' answers since `since` the owner should read, newest first, with the order
+    and the phone the question is on; and how many there are."""
+    where = f"{_TO_SEE} AND a.at >= ? AND a.answer IS NOT k.answer"
+    joins = "cod_answers a JOIN cod_confirmations k ON k.order_id = a.order_id LEFT JOIN orders o ON o.id = a.order_id"
+    total = db.scalar(f"SELECT COUNT(*) FROM {joins} WHERE {where}", (since,))
+    rows = db.query(f"SELECT a.id, a.order_id, a.at, a.via, a.answer, a.inbox_id, k.phone, o.number,"
+                    f" i.text FROM {joins} LEFT JOIN inbox i ON i.id = a.inbox_id WHERE {where}"
+                    " ORDER BY a.at DESC, a.id DESC LIMIT ?", (since, limit))
+    return rows, total
+
+
+def answer_seen(c: sqlite3.Connection, answer_id: int, t: float) -> bool:
+    """The owner read an answer: it leaves the dashboard (it stays on the order's page)."""
+    return c.execute("UPDATE cod_answers SET seen_at = ? WHERE id = ? AND applied = 0 AND seen_at IS NULL",
+                     (t, answer_id)).rowcount > 0
+
+
 def shipment(db: Database, carrier: str, tracking: str) -> sqlite3.Row | None:
     return db.one("SELECT * FROM shipments WHERE carrier = ? AND tracking = ?", (carrier, tracking))
 

@@ -271,9 +271,12 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["cod_confirmations"].create_index(["state", "asked_at"], if_not_exists=True)
     db["cod_answers"].create({
         "id": int, "order_id": int, "at": float, "via": str, "sender": str, "answer": str, "applied": int,
-        "reason": str, "inbox_id": int,
+        "reason": str, "inbox_id": int, "seen_at": float,
     }, pk="id", if_not_exists=True)
     db["cod_answers"].create_index(["order_id", "at"], if_not_exists=True)
+    _ensure_columns(db["cod_answers"], {"seen_at": float})   # the owner saw an answer that needed them
+    db.execute("CREATE INDEX IF NOT EXISTS idx_cod_answers_to_see ON cod_answers(at) WHERE applied = 0"
+               " AND seen_at IS NULL")
     db["cod_confirmations"].create_index(["phone", "state"], if_not_exists=True)   # a reply finds its order
     # A chat app's button answer (Messenger quick reply payload) beside the text it shows.
     _ensure_columns(db["inbox"], {"payload": str})

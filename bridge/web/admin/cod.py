@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 50
 SHOWN = 20                    # customers to call and parcels listed on the dashboard (the rest one tap away)
+ANSWER_DAYS = 14              # the dashboard lists the answers of this many days that need the owner
 UNMATCHED_DAYS = 30           # the dashboard counts the carrier calls of this many days that matched no order
 STATES = ("call", "asked", "confirmed", "cancelled", "closed")   # the list's tabs, the one to act on first
 
@@ -58,7 +59,8 @@ def dashboard_block(db: Any) -> dict[str, Any] | None:
     calls, calls_total = cod_report.confirmations(db, "call", SHOWN, 0)
     parcels, parcels_total = cod_report.attention(db, SHOWN)
     today = cod_report.answered_since(db, day_start(0))
-    return {"calls": [dict(r) for r in calls], "calls_total": calls_total,
+    answers, answers_total = cod_report.answers_to_see(db, day_start(ANSWER_DAYS - 1), SHOWN)
+    return {"answers": [dict(r) for r in answers], "answers_total": answers_total,"calls": [dict(r) for r in calls], "calls_total": calls_total,
             "waiting": cod_report.count_in_state(db, "asked"),
             "confirmed_today": today["confirmed"], "cancelled_today": today["cancelled"],
             "parcels": [dict(r) for r in parcels], "parcels_total": parcels_total,
@@ -89,6 +91,24 @@ def cod_unmatched():
     found, total = cod_report.unmatched(db, PAGE, (page - 1) * PAGE)
     return render_template("admin/cod_unmatched.html", rows=[dict(r) for r in found], page=page, total=total,
                            pages=max(1, (total + PAGE - 1) // PAGE))
+
+
+@bp.post("/cod/answers/seen")
+def cod_answer_seen():
+    """The owner read a customer's answer that needed them: it leaves the dashboard."""
+    b = bridge()
+    try:
+        answer_id = int(request.form.get("id", ""))
+    except ValueError:
+        answer_id = 0
+    with b.db.tx() as c:
+        seen = cod_report.answer_seen(c, answer_id, b.clock())
+    if seen:
+        log.info("COD answer %s marked seen by %s", answer_id, who())
+        flash(_("Answer marked as seen."), "ok")
+    else:
+        flash(_("That answer has nothing left to look at."), "error")
+    return redirect(url_for("admin.dashboard"))
 
 
 @bp.post("/shipments/seen")

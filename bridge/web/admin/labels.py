@@ -47,6 +47,11 @@ SHIPMENT_STATUSES = {   # a parcel's status in our words (bridge.rules.SHIPMENT_
     "returned": N_("returned to the shop"), "cancelled": N_("shipment cancelled"), "lost": N_("lost or damaged"),
 }
 
+SHIPMENT_FLAGS = {   # why a parcel waits for the owner's look (shipments.flag)
+    "returned": N_("Back at the shop: check the parcel and the order"),
+    "order_cancelled": N_("The customer cancelled the order but the shipment is still live: cancel the label"),
+}
+
 DELIVERY_STATES = {
     "received": N_("received"), "processed": N_("processed"), "ignored": N_("ignored"),
     "stale": N_("older than what we have"), "error": N_("error"),
@@ -80,7 +85,7 @@ SHIPMENT_EVENT_STATES = {   # shipment_events.state: what became of a carrier's 
 TABLES = {"message": MESSAGE_STATUSES, "decision": PAYMENT_DECISIONS, "order": ORDER_STATUSES,
           "method": PAYMENT_METHODS, "delivery": DELIVERY_STATES, "secret": SECRET_ORIGINS,
           "handler": INBOUND_HANDLERS, "cod": COD_STATES, "via": COD_VIA, "answer": COD_ANSWERS,
-          "shipment": SHIPMENT_STATUSES, "carrier_event": SHIPMENT_EVENT_STATES}
+          "shipment": SHIPMENT_STATUSES, "carrier_event": SHIPMENT_EVENT_STATES, "shipment_flag": SHIPMENT_FLAGS}
 
 
 def word(table: dict[str, str], code: str | None) -> str:
