@@ -75,3 +75,35 @@ def test_a_confirmed_order_refused_at_the_door_shows_in_the_figures_and_a_shippe
     m = scrape(svc.url)
     assert m[("woobridge_cod_orders", (("month", this), ("outcome", "refused_confirmed")))] == 1
     assert m[("woobridge_cod_orders", (("month", this), ("outcome", "unanswered")))] == 1
+
+
+def test_a_parcel_not_picked_up_keeps_the_question_open_and_a_cancel_flags_its_label(
+        service_factory, tmp_path, woo, fake_smsgate, ghn):
+    svc = make(service_factory, tmp_path, woo, fake_smsgate, ghn_webhook_token=GHN_TOKEN,
+               admin_password=PASSWORD, timezone="Asia/Ho_Chi_Minh")
+    url = f"{svc.url}/inbound/ghn?token={GHN_TOKEN}"
+    place(svc, woo, 961, phone="0912 000 961")
+    place(svc, woo, 962, phone="0912 000 962")
+    t0 = time.time() - 600
+    # 961: GHN only changed the parcel's COD (a call with no status); 962: a label, not picked up yet
+    assert ghn.push(url, ghn.event("GHN961", "", "update_cod", client_order_code="961", cod=450_000, at=t0)) == [200]
+    assert ghn.push(url, ghn.event("GHN962", "ready_to_pick", "create", client_order_code="962", cod=450_000,
+                                   at=t0)) == [200]
+    assert cod.run(svc.bridge)["closed"] == 0
+    assert asked(svc, 961)["state"] == asked(svc, 962)["state"] == "asked"
+    assert "<form" in requests.get(link(svc, 961), timeout=5).text
+    # both customers cancel: applied, and the labels still live are flagged for the owner
+    assert fake_smsgate.receive("+84912000961", "2").status_code == 200
+    assert post(link(svc, 962), "cancel").status_code == 303
+    assert asked(svc, 961)["state"] == asked(svc, 962)["state"] == "cancelled"
+    flags = {r["tracking"]: r["flag"] for r in svc.db.query("SELECT tracking, flag FROM shipments")}
+    assert flags == {"GHN961": "order_cancelled", "GHN962": "order_cancelled"}
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    parcels = admin.get("/admin/").text.split('id="cod-parcels"', 1)[1].split("</table>", 1)[0]
+    assert parcels.count("Khách đã hủy đơn nhưng đơn vận chuyển vẫn còn: hãy hủy vận đơn") == 2
+    assert "order_cancelled" not in parcels.replace('data-tracking', '')
+    assert "hãy hủy vận đơn" in admin.get("/admin/orders/962").text
+    r = admin.post("/admin/shipments/seen", {"carrier": "ghn", "tracking": "GHN962"}, follow_redirects=True)
+    assert "GHN962" not in r.text.split('id="cod-parcels"', 1)[1].split("</table>", 1)[0]
+    assert svc.db.scalar("SELECT flag FROM shipments WHERE tracking='GHN962'") == ""
