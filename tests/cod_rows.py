@@ -29,9 +29,15 @@ def asked(c: sqlite3.Connection, oid: int, phone: str, state: str, asked_at: flo
 
 
 def answer(c: sqlite3.Connection, oid: int, at: float, via: str, sender: str, said: str, applied: bool,
-           reason: str = "") -> None:
-    c.execute("INSERT INTO cod_answers(order_id, at, via, sender, answer, applied, reason) VALUES (?,?,?,?,?,?,?)",
-              (oid, at, via, sender, said, int(applied), reason))
+           reason: str = "", text: str = "") -> None:
+    """One answer; `text`: what the customer wrote, as the inbox row it came in."""
+    inbox_id = None
+    if text:
+        inbox_id = c.execute("INSERT INTO inbox(created_at, source, external_id, sender, text, received_at, state,"
+                             " handled_by) VALUES (?,?,?,?,?,?,?,?)", (at, "smsgate", f"cod-{oid}-{at}", sender, text,
+                                                                       at, "handled", "cod")).lastrowid
+    c.execute("INSERT INTO cod_answers(order_id, at, via, sender, answer, applied, reason, inbox_id)"
+              " VALUES (?,?,?,?,?,?,?,?)", (oid, at, via, sender, said, int(applied), reason, inbox_id))
 
 
 def parcel(c: sqlite3.Connection, carrier: str, tracking: str, oid: int | None, status: str, at: float,
@@ -55,9 +61,10 @@ def call(c: sqlite3.Connection, carrier: str, tracking: str, status: str, carrie
 
 def busy_shop(svc, order_ids: list[int], now: float) -> dict[str, int]:
     """A shop's COD day on existing orders: a confirmed order with a second (not applied) answer
-    and an unclear one, its parcel out for delivery with a COD that differs from the total and
-    a repeated and a late carrier call; customers to call, one waiting, one cancelled today, one
-    closed; a parcel back at the shop; carrier calls that matched no order. Returns the ids."""
+    and an unclear one (both for the owner to look at), its parcel out for delivery with a COD
+    that differs from the total and a repeated and a late carrier call; customers to call, one
+    waiting, one cancelled today (its label still live: flagged), one closed; a parcel back at
+    the shop; carrier calls that matched no order. Returns the ids."""
     first, call1, call2, waiting, cancelled, closed, returned = order_ids[:7]
     o = {r["id"]: dict(r) for r in svc.db.query(
         f"SELECT id, phone_e164, total_minor FROM orders WHERE id IN ({', '.join('?' for _ in order_ids)})",
@@ -68,7 +75,8 @@ def busy_shop(svc, order_ids: list[int], now: float) -> dict[str, int]:
               answered_via="sms")
         answer(c, first, now - 4 * 3600, "sms", phone(first), "confirm", True)
         answer(c, first, now - 3 * 3600, "messenger", "7391846205519382", "cancel", False)
-        answer(c, first, now - 2 * 3600, "sms", "+84987000111", "unclear", False)
+        answer(c, first, now - 2 * 3600, "sms", "+84987000111", "unclear", False,
+               text="Chị ơi cho em hỏi đơn này giao buổi chiều được không ạ, sáng em đi làm không có nhà nhận hàng")
         parcel(c, "ghn", LONG_TRACKING, first, "delivering", now - 1800, cod_amount=o[first]["total_minor"] + 30_000,
                mismatch=True, carrier_status="delivering")
         story = (("created", "ready_to_pick", "applied"), ("picking", "picking", "applied"),
@@ -83,6 +91,8 @@ def busy_shop(svc, order_ids: list[int], now: float) -> dict[str, int]:
         asked(c, cancelled, phone(cancelled), "cancelled", now - 3 * 3600, answer="cancel", answered_at=now - 600,
               answered_via="page")
         answer(c, cancelled, now - 600, "page", phone(cancelled), "cancel", True)
+        parcel(c, "ghn", "GHN-LABEL-STILL-LIVE-1", cancelled, "created", now - 600, flag="order_cancelled",
+               cod_amount=o[cancelled]["total_minor"], carrier_status="ready_to_pick")
         asked(c, closed, phone(closed), "closed", now - 50 * 3600)
         parcel(c, "ghtk", "S22598416.BO.MT5.A12.1793456789", returned, "returned", now - 900, flag="returned",
                cod_amount=o[returned]["total_minor"], carrier_status="21")

@@ -43,7 +43,12 @@ def test_the_cod_pages_fit_and_the_owner_calls_and_marks_a_parcel_seen(browser, 
     assert block.locator("#cod-calls tbody tr").count() == 2
     tel = block.locator("#cod-calls a.tel").first
     assert tel.get_attribute("href").startswith("tel:+849") and tel.bounding_box()["height"] >= 43.5
-    assert block.locator("#cod-parcels tbody tr").count() == 2
+    assert block.locator("#cod-parcels tbody tr").count() == 3
+    assert block.locator("#cod-parcels", has_text="Khách đã hủy đơn nhưng đơn vận chuyển vẫn còn").is_visible()
+    answers = block.locator("#cod-answers tbody tr")
+    assert block.locator("h3", has_text="Câu trả lời cần xem").is_visible() and answers.count() == 2
+    assert answers.first.locator("a.tel").get_attribute("href").startswith("tel:+849")
+    assert "sáng em đi làm không có nhà" in answers.first.inner_text()
     assert_fits(page, f"the dashboard's COD block at {width}")
     ARTIFACTS.mkdir(exist_ok=True)
     block.screenshot(path=str(ARTIFACTS / f"admin-dashboard-cod-{width}.png"))
@@ -52,7 +57,12 @@ def test_the_cod_pages_fit_and_the_owner_calls_and_marks_a_parcel_seen(browser, 
     returned.get_by_role("button", name="Đã xem").click()
     page.wait_for_url(svc.url + "/admin/")
     assert page.locator(".flash.ok").is_visible()
-    assert page.locator("#cod-parcels tbody tr").count() == 1
+    assert page.locator("#cod-parcels tbody tr").count() == 2
+    # the unclear reply read: it leaves the list, the change of mind stays
+    page.locator("#cod-answers tbody tr").first.get_by_role("button", name="Đã xem").click()
+    page.wait_for_url(svc.url + "/admin/")
+    assert page.locator("#cod-answers tbody tr").count() == 1
+    assert "sáng em đi làm" not in page.locator("#cod-answers").inner_text()
     # the customer's order from the call list: every answer, the parcel and what the carrier said
     page.goto(svc.url + f"/admin/orders/{ids['first']}")
     assert page.locator("#cod-answers tbody tr").count() == 3
