@@ -66,7 +66,7 @@ reasons.register({
     "cod.reminder_answered": N_("not sent: the customer answered order %(order)s's question"),
     "cod.reminder_closed": N_("not sent: order %(order)s can no longer be confirmed or cancelled (shipped or moved on "
                               "in the shop)"),
-    "cod.reminder_phone": N_("not sent: order %(order)s's phone changed; the new number is asked instead"),
+    "cod.reminder_phone": N_("not sent: order %(order)s's phone changed; the reminder goes to the new number"),
     # the stored codes inside those sentences, in the reader's language
     "cod.answer.confirm": N_("confirm"), "cod.answer.cancel": N_("cancel"),
     "cod.via.page": N_("the confirm page"), "cod.via.sms": N_("SMS"), "cod.via.messenger": N_("Messenger"),
@@ -226,7 +226,7 @@ def order_saved(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap:
     if not phone or phone == row["phone"]:
         return 0
     never_asked = not row["phone"]
-    withdrawn = withdraw(c, f"cod:{snap.id}:remind", reasons.encode("cod.reminder_phone", order=_number(c, snap.id)), t)
+    withdrawn = withdraw(c, f"cod:{snap.id}:remind", reasons.encode("cod.reminder_phone", order=_number(c, snap.id)))
     store.set_phone(c, snap.id, phone, t, asked_again=never_asked, remind_again=withdrawn)
     rule = next((r for r in rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
     if not never_asked or rule is None:
@@ -258,12 +258,12 @@ def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
     """The question closes unanswered: its waiting reminder is withdrawn with it."""
     if not store.close(c, order_id, t):
         return False
-    _withdraw_reminder(c, order_id, "cod.reminder_closed", t)
+    _withdraw_reminder(c, order_id, "cod.reminder_closed")
     return True
 
 
-def _withdraw_reminder(c: sqlite3.Connection, order_id: int, code: str, t: float) -> None:
-    withdraw(c, f"cod:{order_id}:remind", reasons.encode(code, order=_number(c, order_id)), t)
+def _withdraw_reminder(c: sqlite3.Connection, order_id: int, code: str) -> None:
+    withdraw(c, f"cod:{order_id}:remind", reasons.encode(code, order=_number(c, order_id)))
 
 
 def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, via: str, sender: str, t: float,
@@ -284,7 +284,7 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
         reason = reasons.encode("cod.customer_reason", text=words[:REASON_MAX]) if words else ""
         if store.decide(c, order_id, state, said, via, reason, t):
             store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
-            _withdraw_reminder(c, order_id, "cod.reminder_answered", t)
+            _withdraw_reminder(c, order_id, "cod.reminder_answered")
             _write_back(c, settings, row, state, via, t, words)
             if state == "cancelled":   # a label already made would still be picked up: the owner cancels it
                 store.flag_live_parcels(c, order_id, PARCEL_FLAG_CANCELLED, t)

@@ -537,11 +537,11 @@ def cancel(db: Database, mid: str, who: str) -> None:
         q.set_status(c, mid, CANCELLED, reasons.encode(code, who=who), t)
 
 
-def withdraw(c: sqlite3.Connection, dedupe_key: str, reason: str, t: float) -> bool:
+def withdraw(c: sqlite3.Connection, dedupe_key: str, reason: str) -> bool:
     """Inside the caller's transaction, stop the message with this dedupe key if it has not gone
     out (waiting, scheduled for the morning, held), with the reason; False when it went out, is
-    being sent or was never queued."""
-    return q.stop_unsent(c, dedupe_key, CANCELLED, WAITING, reason, t)
+    being sent (its lease is wall-clock time, as in `cancel`) or was never queued."""
+    return q.stop_unsent(c, dedupe_key, CANCELLED, WAITING, reason, now())
 
 
 # Reasons of messages whose stored text was written while the bank details were empty
