@@ -14,8 +14,9 @@ final status (delivered, returned, cancelled, lost) is never left. The COD the c
 collect is compared with what the order should collect.
 
 Calls whose order is not known yet ("unmatched": the carrier echoes a code no order has, or only
-its own tracking code before the shop stored it on the order) are taken again by the periodic
-pass for 30 days, in the order they happened.
+its own tracking code before the shop stored it on the order, or a bare number nothing
+corroborates) are taken again by the periodic pass for 30 days, in the order they happened. A
+call whose decision fails unexpectedly stays "received" for that pass, TRIES times, then "error".
 """
 from __future__ import annotations
 
