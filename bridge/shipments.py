@@ -303,10 +303,10 @@ def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
 def _note(c: sqlite3.Connection, oid: int, key: str, note: str) -> bool:
     """A private note on the order, through the outbox (once per key, whatever repeats): whether
     it is new."""
-    return enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule="shipment", event="order.update", audience="shop",
-                       target=str(oid), target_label=f"order {oid}", payload={"order_id": oid, "action": "note",
-                                                                              "note": note},
-                       summary=f"note: {note}", order_id=oid)) is not None
+    job = Job(kind=ORDER_UPDATE, dedupe_key=key, rule="shipment", event="order.update", audience="shop",
+              target=str(oid), target_label=f"order {oid}", payload={"order_id": oid, "action": "note", "note": note},
+              summary=f"note: {note}", order_id=oid)
+    return enqueue_job(c, job) is not None
 
 
 def _cancelled_order(c: sqlite3.Connection, order: sqlite3.Row, ev: ShipmentUpdate, t: float, reason: str) -> str:
