@@ -122,12 +122,13 @@ class BridgeCollector(Collector):
         for state, n in sorted(cod_report.state_counts(db).items()):
             g.add_metric([state or ""], n)
         yield g
-        c = CounterMetricFamily("woobridge_shipment_events", "Carrier calls about parcels by carrier and what became"
-                                " of them (applied, duplicate, stale, unmatched, ignored, error)",
-                                labels=["carrier", "state"])
+        # a gauge: a call waiting (unmatched, unverified) moves to applied later, so a state's count goes down
+        g = GaugeMetricFamily("woobridge_shipment_events", "Carrier calls about parcels by carrier and what became"
+                              " of them now (applied, duplicate, stale, unmatched, ignored, error, ...)",
+                              labels=["carrier", "state"])
         for r in cod_report.events_by_carrier_state(db):
-            c.add_metric([r[0] or "", r[1] or ""], r[2])
-        yield c
+            g.add_metric([r[0] or "", r[1] or ""], r[2])
+        yield g
         g = GaugeMetricFamily("woobridge_device_paused", "1 when a phone is paused after failures", labels=["device"])
         for d in self.bridge.device_status():
             g.add_metric([d["name"]], 1 if d["paused"] else 0)

@@ -14,8 +14,9 @@ final status (delivered, returned, cancelled, lost) is never left. The COD the c
 collect is compared with what the order should collect.
 
 Calls whose order is not known yet ("unmatched": the carrier echoes a code no order has, or only
-its own tracking code before the shop stored it on the order) are taken again by the periodic
-pass for 30 days, in the order they happened.
+its own tracking code before the shop stored it on the order, or a bare number nothing
+corroborates) are taken again by the periodic pass for 30 days, in the order they happened. A
+call whose decision fails unexpectedly stays "received" for that pass, TRIES times, then "error".
 """
 from __future__ import annotations
 
@@ -30,12 +31,15 @@ from . import providers, reasons
 from .context import SHIPMENT_LABELS as STATUS_LABELS, order_context, shipment_context
 from .events import ShipmentUpdate
 from .money import format_money
-from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
+from .outbox import CANCELLED, ORDER_UPDATE, WAITING as WAITING_MESSAGES, Draft, Job, enqueue, enqueue_job
 from .phones import normalize_phone
 from .reasons import N_
 from .smstext import prepare
+from .store import cod as cod_store
+from .store import messages as stored_messages
 from .store import orders as stored_orders
 from .store import shipments as store
+from .store.db import now
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +53,29 @@ APPLIED, DUPLICATE, STALE, UNMATCHED, IGNORED, ERROR = "applied", "duplicate", "
 WAITING = (RECEIVED, UNVERIFIED)
 EVERY = 60.0                   # seconds between the passes deciding the calls that wait
 WAIT_DAYS = 30                 # an unmatched or unverified call is taken again for this long
-DELIVERED_FROM = ("processing", "on-hold")   # a delivered parcel completes its order only from these
+DELIVERED_FROM = ("processing", "on-hold")   # a delivered parcel completes its order only from these (and
+                                             # COD_CONFIRMED_STATUS: the order the customer confirmed)
+TRIES = 5                      # an unexpected error deciding a call: decided again this many times, then "error"
+PAGE = 200                     # calls read per page by the periodic pass
+BARE_DAYS = 60                 # a bare order number matches only an order at most this old (and the COD agrees)
+# The parcel is (still) on its way: picking it up or carrying it costs shipping, and for an
+# order the shop or its customer cancelled, shipping back as well.
+MOVING = ("created", "picking", "picked", "in_transit", "delivering", "delivery_failed")
+ORDER_CANCELLED = "order_cancelled"          # shipments.flag: the parcel moves for a cancelled order
 
 reasons.register({
     "shipment.applied": N_("%(carrier)s %(tracking)s: %(old)s -> %(status)s; %(n)s message(s)"),
+    "shipment.order_cancelled": N_("%(then)s; the order is cancelled (%(by)s): the parcel is flagged"),
+    "shipment.by_shop": N_("in the shop"), "shipment.by_customer": N_("by the customer"),
+    "shipment.withdrawn": N_("not sent: the parcel is %(status)s now"),
+    "shipment.bare_number": N_("the code %(ref)s looks like order %(number)s, but %(why)s: not taken. Give the "
+                               "carrier the order code with its prefix %(prefix)s, or store the tracking code on "
+                               "the order"),
+    "shipment.why.no_cod": N_("the carrier gave no COD amount to compare"),
+    "shipment.why.cod_differs": N_("the carrier collects %(cod)s and that order %(expected)s"),
+    "shipment.why.old": N_("that order is %(days)s days old"),
+    "shipment.why.unreadable": N_("that order's stored copy cannot be read"),
+    "shipment.retrying": N_("processing failed (attempt %(n)s of %(of)s), tried again later: %(error)s"),
     "shipment.same_status": N_("%(carrier)s %(tracking)s is %(status)s already (%(word)s): nothing changed"),
     "shipment.stale": N_("happened at %(at)s, before the status already applied (%(status)s at %(then)s): "
                          "recorded, not applied"),
@@ -65,7 +88,25 @@ reasons.register({
     "shipment.contradicted": N_("%(carrier)s's own records say otherwise (%(detail)s): recorded, not applied"),
     "shipment.cod_mismatch": N_("%(then)s; the carrier collects %(cod)s, the order %(expected)s"),
     "shipment.failed": N_("processing failed: %(error)s"),
+    "shipment.none": N_("none yet"),
+    # our parcel statuses inside those sentences, in the reader's language (the admin's words)
+    "shipment.status.created": N_("label created"), "shipment.status.picking": N_("being picked up"),
+    "shipment.status.picked": N_("picked up"), "shipment.status.in_transit": N_("in transit"),
+    "shipment.status.delivering": N_("out for delivery"), "shipment.status.delivery_failed": N_("delivery failed"),
+    "shipment.status.delivered": N_("delivered to the customer"),
+    "shipment.status.returning": N_("returning to the shop"), "shipment.status.returned": N_("returned to the shop"),
+    "shipment.status.cancelled": N_("shipment cancelled"), "shipment.status.lost": N_("lost or damaged"),
 })
+
+
+def _word(status: str) -> str:
+    """One of our parcel statuses as a nested reason, so the owner reads it in their language."""
+    if not status:
+        return reasons.encode("shipment.none")
+    try:
+        return reasons.encode(f"shipment.status.{status}")
+    except KeyError:
+        return status
 
 
 @dataclass(frozen=True)
@@ -134,11 +175,13 @@ def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
         c.execute("SAVEPOINT shipment")
         try:
             state, reason, order_id, n = _decide(bridge, c, ev, received_at)
-        except Exception as exc:       # a bug must not lose the call: kept, marked for an admin
+        except Exception as exc:       # a bug, or the disk: the call is kept and decided again a few times
             log.exception("deciding carrier call %s failed", eid)
             c.execute("ROLLBACK TO shipment")
-            state, reason, order_id, n = ERROR, reasons.encode("shipment.failed", error=f"{type(exc).__name__}: {exc}"), \
-                None, 0
+            tries, error = store.add_attempt(c, eid), f"{type(exc).__name__}: {exc}"[:300]
+            state, reason = (RECEIVED, reasons.encode("shipment.retrying", n=tries, of=TRIES, error=error)) \
+                if tries < TRIES else (ERROR, reasons.encode("shipment.failed", error=error))
+            order_id, n = None, 0
         c.execute("RELEASE shipment")
         store.set_outcome(c, eid, state, reason, order_id)
     if n:
@@ -153,7 +196,9 @@ def _when(t: float | None) -> str:
 def match(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate) -> tuple[sqlite3.Row | None, str]:
     """The order the call is about, or why none: the order this parcel was matched to before,
     else the one order carrying its tracking code, else the shop's code the carrier echoes (the
-    order number, with or without PAYMENT_CODE_PREFIX, then the order id)."""
+    order number, then the order id). Echoed without PAYMENT_CODE_PREFIX, the code may be
+    another shop's order (Shopee's, Facebook's, sent through the same carrier account): it is
+    taken only when the carrier collects what that order should and the order is recent."""
     known = store.get(c, ev.carrier, ev.tracking)
     if known is not None and known["order_id"] is not None:
         order = stored_orders.get(c, known["order_id"])
@@ -166,17 +211,48 @@ def match(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate) -> tuple[sqlit
         return order, ""
     ref = ev.order_ref.strip()
     prefix = bridge.settings.payment_code_prefix
-    candidates = [ref] + ([ref[len(prefix):]] if prefix and ref.upper().startswith(prefix.upper()) else [])
+    prefixed = bool(prefix) and len(ref) > len(prefix) and ref.upper().startswith(prefix.upper())
+    order = _by_code(c, [ref, ref[len(prefix):]] if prefixed else [ref])
+    if order is None:
+        return None, reasons.encode("shipment.unmatched", ref=ref or "-", tracking=ev.tracking)
+    why = "" if prefixed else _uncorroborated(bridge, order, ev)
+    if why:
+        return None, reasons.encode("shipment.bare_number", ref=ref, number=order["number"] or str(order["id"]),
+                                    why=why, prefix=prefix or "-")
+    return order, ""
+
+
+def _by_code(c: sqlite3.Connection, candidates: list[str]) -> sqlite3.Row | None:
+    """The order with one of these numbers, else with one of them as its id."""
     for candidate in filter(None, candidates):
         order = stored_orders.by_number(c, candidate)
         if order is not None:
-            return order, ""
+            return order
     for candidate in filter(None, candidates):
         if candidate.isascii() and candidate.isdigit() and len(candidate) <= 18:
             order = stored_orders.get(c, int(candidate))
             if order is not None:
-                return order, ""
-    return None, reasons.encode("shipment.unmatched", ref=ref or "-", tracking=ev.tracking)
+                return order
+    return None
+
+
+def _uncorroborated(bridge: Any, order: sqlite3.Row, ev: ShipmentUpdate) -> str:
+    """Why a bare code's order is not taken ("" when it is): too old, or the carrier's COD is not
+    what the order should collect (a prepaid order: nothing)."""
+    age = bridge.clock() - (order["first_seen_at"] or 0)
+    if age > BARE_DAYS * 86400:
+        return reasons.encode("shipment.why.old", days=int(age // 86400))
+    if ev.cod_amount is None:
+        return reasons.encode("shipment.why.no_cod")
+    try:
+        snap = providers.shop().order(order["body"])
+    except (ValueError, TypeError):
+        return reasons.encode("shipment.why.unreadable")
+    expected = expected_cod(snap)
+    if snap.currency != "VND" or ev.cod_amount != expected:
+        return reasons.encode("shipment.why.cod_differs", cod=format_money(ev.cod_amount, "VND"),
+                              expected=format_money(expected, snap.currency))
+    return ""
 
 
 def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
@@ -196,9 +272,9 @@ def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
         snap = None
     n = 0
     if then is not None and at < then:
-        return STALE, reasons.encode("shipment.stale", at=_when(at), status=current or "-", then=_when(then)), oid, 0
+        return STALE, reasons.encode("shipment.stale", at=_when(at), status=_word(current), then=_when(then)), oid, 0
     if ev.status and current in TERMINAL and ev.status != current:
-        return STALE, reasons.encode("shipment.after_final", status=current, new=ev.status), oid, 0
+        return STALE, reasons.encode("shipment.after_final", status=_word(current), new=_word(ev.status)), oid, 0
     if not ev.status:
         state = IGNORED
         reason = reasons.encode("shipment.no_status", carrier=name, kind=ev.kind) if ev.kind.lower().startswith("update") \
@@ -206,27 +282,61 @@ def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
     elif ev.status == current:
         state = DUPLICATE
         store.save(c, ev.carrier, ev.tracking, oid, t, carrier_status=ev.carrier_status, event_at=at)
-        reason = reasons.encode("shipment.same_status", carrier=name, tracking=ev.tracking, status=current,
+        reason = reasons.encode("shipment.same_status", carrier=name, tracking=ev.tracking, status=_word(current),
                                 word=ev.carrier_status or "-")
     else:
         state = APPLIED
         flag = "returned" if ev.status == "returned" and bridge.settings.shipment_returned_flag else row["flag"]
         store.save(c, ev.carrier, ev.tracking, oid, t, status=ev.status, carrier_status=ev.carrier_status,
                    event_at=at, flag=flag or "")
+        _withdraw(c, oid, ev.status)
         n = _applied(bridge, c, order, snap, ev)
-        reason = reasons.encode("shipment.applied", carrier=name, tracking=ev.tracking, old=current or "-",
-                                status=ev.status, n=n)
+        reason = reasons.encode("shipment.applied", carrier=name, tracking=ev.tracking, old=_word(current),
+                                status=_word(ev.status), n=n)
+        if ev.status in MOVING:
+            reason = _cancelled_order(c, order, ev, t, reason)
     if ev.cod_amount is not None and snap is not None:
         reason = _cod(bridge, c, snap, ev, t, reason)
     return state, reason, oid, n
 
 
-def _note(c: sqlite3.Connection, oid: int, key: str, note: str) -> None:
-    """A private note on the order, through the outbox (once per key, whatever repeats)."""
-    enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=key, rule="shipment", event="order.update", audience="shop",
-                       target=str(oid), target_label=f"order {oid}", payload={"order_id": oid, "action": "note",
-                                                                              "note": note},
-                       summary=f"note: {note}", order_id=oid))
+def _note(c: sqlite3.Connection, oid: int, key: str, note: str) -> bool:
+    """A private note on the order, through the outbox (once per key, whatever repeats): whether
+    it is new."""
+    job = Job(kind=ORDER_UPDATE, dedupe_key=key, rule="shipment", event="order.update", audience="shop",
+              target=str(oid), target_label=f"order {oid}", payload={"order_id": oid, "action": "note", "note": note},
+              summary=f"note: {note}", order_id=oid)
+    return enqueue_job(c, job) is not None
+
+
+def _cancelled_order(c: sqlite3.Connection, order: sqlite3.Row, ev: ShipmentUpdate, t: float, reason: str) -> str:
+    """A parcel moving for an order cancelled in the shop or by its customer (COD question): the
+    shipper would carry it both ways at the shop's cost. Flagged and noted once per parcel (a
+    flag the owner cleared is not raised again by the parcel's next step)."""
+    if order["status"] == "cancelled":
+        by, words = reasons.encode("shipment.by_shop"), "trong cửa hàng"
+    else:
+        asked = cod_store.get(c, order["id"])
+        if asked is None or asked["state"] != "cancelled":
+            return reason
+        by, words = reasons.encode("shipment.by_customer"), "khách đã hủy khi xác nhận COD"
+    label = STATUS_LABELS.get(ev.status, ev.status)
+    note = (f"woo-bridge: {carrier_name(ev.carrier)} {ev.tracking}: {label}, nhưng đơn đã bị hủy ({words}). "
+            "Báo hãng vận chuyển hủy vận đơn hoặc chặn giao để khỏi mất phí giao và phí hoàn.")
+    if not _note(c, order["id"], f"shipment:{ev.carrier}:{ev.tracking}:{ORDER_CANCELLED}", note):
+        return reason
+    store.save(c, ev.carrier, ev.tracking, order["id"], t, flag=ORDER_CANCELLED)
+    log.warning("order %s is cancelled but %s %s is %s: flagged", order["id"], ev.carrier, ev.tracking, ev.status)
+    return reasons.encode("shipment.order_cancelled", then=reason, by=by)
+
+
+def _withdraw(c: sqlite3.Connection, oid: int, status: str) -> None:
+    """The order's `shipment.status` messages still waiting (quiet hours) for another status than
+    the parcel's new one: out of date before they go, withdrawn."""
+    why, t = reasons.encode("shipment.withdrawn", status=_word(status)), now()
+    for row in stored_messages.waiting_for_order(c, oid, EVENT, WAITING_MESSAGES):
+        if row["dedupe_key"].split(":")[3:4] != [status]:
+            stored_messages.stop_unsent(c, row["dedupe_key"], CANCELLED, WAITING_MESSAGES, why, t)
 
 
 def _applied(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev: ShipmentUpdate) -> int:
@@ -238,11 +348,12 @@ def _applied(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, 
            + (f". Lý do: {ev.reason}" if ev.reason else "") + "."
     _note(c, oid, f"shipment:{ev.carrier}:{ev.tracking}:{ev.status}", note)
     target = s.shipment_delivered_status
-    if ev.status == "delivered" and target and order["status"] in DELIVERED_FROM:
+    sources = DELIVERED_FROM + ((s.cod_confirmed_status,) if s.cod_confirmed_status else ())
+    if ev.status == "delivered" and target and order["status"] in sources:
         enqueue_job(c, Job(kind=ORDER_UPDATE, dedupe_key=f"order:{oid}:shipment-delivered", rule="shipment",
                            event="order.update", audience="shop", target=str(oid), target_label=f"order {oid}",
                            payload={"order_id": oid, "action": "set_status", "status": target,
-                                    "from": list(DELIVERED_FROM)},
+                                    "from": list(sources)},
                            summary=f"set_status {target}: {carrier_name(ev.carrier)} {ev.tracking} {label}",
                            order_id=oid))
     if snap is None:
@@ -285,9 +396,12 @@ def _cod(bridge: Any, c: sqlite3.Connection, snap: Any, ev: ShipmentUpdate, t: f
     if snap.currency != "VND":
         return reason
     expected, cod = expected_cod(snap), int(ev.cod_amount or 0)
-    mismatch = cod != expected
-    store.save(c, ev.carrier, ev.tracking, snap.id, t, cod_amount=cod, cod_mismatch=int(mismatch))
-    if not mismatch:
+    row = store.get(c, ev.carrier, ev.tracking)
+    # raised when the amount changes to a wrong one: the same amount again (every GHN and GHTK call
+    # repeats it) leaves the owner's "seen" as it is
+    mismatch = 0 if cod == expected else 1 if row is None or row["cod_amount"] != cod else row["cod_mismatch"]
+    store.save(c, ev.carrier, ev.tracking, snap.id, t, cod_amount=cod, cod_mismatch=mismatch)
+    if cod == expected:
         return reason
     note = (f"woo-bridge: {carrier_name(ev.carrier)} {ev.tracking} sẽ thu hộ (COD) {format_money(cod, 'VND')}, "
             f"nhưng đơn cần thu {format_money(expected, 'VND')}. Kiểm tra lại với hãng vận chuyển.")
@@ -305,23 +419,26 @@ def from_row(row: sqlite3.Row) -> ShipmentUpdate:
 
 
 def retry(bridge: Any, state: str, carrier: str | None = None, settle: float = EVERY) -> int:
-    """Decide again the calls waiting in `state`, oldest first; how many were applied or otherwise
-    settled. "unmatched" ones are decided only once their order is known (no carrier API is asked
-    for one that still has no order); "received" ones only when left undecided for `settle`
-    seconds (a call being decided right now is not taken twice)."""
+    """Decide again the calls waiting in `state`, oldest first, every page of them; how many were
+    applied or otherwise settled. They are read without the write lock, which is taken only for
+    each call decided. "unmatched" ones are decided only once their order is known (no carrier
+    API is asked for one that still has no order); "received" ones only when left undecided for
+    `settle` seconds (a call being decided right now is not taken twice)."""
     t = bridge.clock()
-    settled = 0
-    for row in store.waiting(bridge.db, state, t - WAIT_DAYS * 86400, carrier):
-        if state == RECEIVED and row["received_at"] > t - settle:
-            continue
-        ev = from_row(row)
-        if state == UNMATCHED:
-            with bridge.db.tx() as c:
-                if match(bridge, c, ev)[0] is None:
-                    continue
-        if decide(bridge, row["id"], ev) not in WAITING + (UNMATCHED,):
-            settled += 1
-    return settled
+    settled, after = 0, None
+    while True:
+        rows = store.waiting(bridge.db, state, t - WAIT_DAYS * 86400, carrier, after, PAGE)
+        for row in rows:
+            if state == RECEIVED and row["received_at"] > t - settle:
+                continue
+            ev = from_row(row)
+            if state == UNMATCHED and match(bridge, bridge.db.conn(), ev)[0] is None:
+                continue
+            if decide(bridge, row["id"], ev) not in WAITING + (UNMATCHED,):
+                settled += 1
+        if len(rows) < PAGE:
+            return settled
+        after = (rows[-1]["happened"], rows[-1]["id"])
 
 
 def run(bridge: Any) -> int:

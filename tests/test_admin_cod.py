@@ -259,7 +259,7 @@ def test_metrics_give_the_cod_figures_of_the_last_twelve_months(svc):
     assert cod(months.shift(this, -11), "asked") == 0
     assert ("woobridge_cod_orders", (("month", months.shift(this, -12)), ("outcome", "asked"))) not in m
     assert m[("woobridge_cod_confirmations", (("state", "call"),))] == 1
-    assert m[("woobridge_shipment_events_total", (("carrier", "ghtk"), ("state", "unmatched")))] == 1
+    assert m[("woobridge_shipment_events", (("carrier", "ghtk"), ("state", "unmatched")))] == 1
 
 
 def test_the_dashboard_reads_cod_and_parcels_through_indexes(svc, admin):

@@ -135,7 +135,7 @@ def test_late_and_out_of_order_calls_never_move_the_parcel_back(svc, ghn):
     assert [n.split(": ", 2)[2] for n in notes(svc, 1203)] == [
         "đang giao (delivering).", "giao không thành công (delivery_fail).", "đã giao (delivered)."]
     stale = svc.db.one("SELECT reason FROM shipment_events WHERE tracking='GAHBX703' AND carrier_status='return'")
-    assert "the parcel is delivered already, a final status" in reasons.english(stale["reason"])
+    assert "the parcel is delivered to the customer already, a final status" in reasons.english(stale["reason"])
 
 
 def test_a_returned_parcel_flags_its_order_and_never_completes_it(svc, ghtk):
@@ -158,7 +158,7 @@ def test_a_delivered_parcel_leaves_an_order_the_shop_cancelled_or_refunded_alone
     for oid in (1205, 1206):
         ghn.push(ghn_url(svc), ghn.event(f"GAHBX{oid}", "delivered", client_order_code=str(oid), cod=513000, at=T0))
         assert parcel(svc, "ghn", f"GAHBX{oid}")["status"] == "delivered" and status_changes(svc, oid) == []
-    ghn.push(ghn_url(svc), ghn.event("GAHBX1205R", "returned", client_order_code="1205", at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX1205R", "returned", client_order_code="1205", cod=513000, at=T0))
     assert parcel(svc, "ghn", "GAHBX1205R")["flag"] == ""           # SHIPMENT_RETURNED_FLAG=false
 
 
@@ -219,7 +219,7 @@ def test_unknown_statuses_and_updates_without_a_status_are_kept_with_the_carrier
     ghn.push(ghn_url(svc), ghn.event("GAHBX601", "exception", client_order_code="1601", cod=513000, at=T0 + 60))
     ghn.push(ghn_url(svc), ghn.event("GAHBX601", "delivering", "update_fee", client_order_code="1601", cod=513000,
                                      at=T0 + 120, fee=45000))
-    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1601", 10, partner_id="1601", at=T0))
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.1601", 10, partner_id="1601", at=T0, pick_money=513000))
     rows = svc.db.query("SELECT * FROM shipment_events WHERE order_id=1601 ORDER BY id")
     assert [(r["carrier_status"], r["state"]) for r in rows] == [("delivering", "applied"), ("exception", "ignored"),
                                                                   ("delivering", "ignored"), ("10", "ignored")]
@@ -249,7 +249,8 @@ def test_a_wrong_or_missing_secret_is_refused_and_recorded_without_it(svc, ghn, 
 
 def test_an_unreadable_body_is_refused_with_the_reason_and_loses_nothing_stored(svc, ghn, ghtk):
     order(svc, 1701)
-    assert ghn.push(ghn_url(svc), ghn.event("GAHBX711", "picking", client_order_code="1701", at=T0)) == [200]
+    assert ghn.push(ghn_url(svc), ghn.event("GAHBX711", "picking", client_order_code="1701", cod=513000,
+                                            at=T0)) == [200]
     assert ghn.push(ghn_url(svc), b"{not json")[0] == 400
     assert ghn.push(ghn_url(svc), {"Status": "delivered"})[0] == 400
     assert ghtk.push(ghtk_url(svc), b"label_id=S1.A1.9&status_id=giao")[0] == 400
@@ -263,7 +264,7 @@ def test_an_unreadable_body_is_refused_with_the_reason_and_loses_nothing_stored(
 def test_a_cod_the_order_does_not_collect_is_flagged_and_noted_once(svc, ghn):
     order(svc, 1801, total=513000, refunds=[{"id": 1, "reason": "", "total": "-13000"}])
     order(svc, 1802, method="bacs", status="processing")
-    ghn.push(ghn_url(svc), ghn.event("GAHBX801", "picked", client_order_code="1801", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX801", "picked", client_order_code="DH1801", cod=513000, at=T0))
     assert parcel(svc, "ghn", "GAHBX801")["cod_mismatch"] == 1          # 500.000 after the refund
     ghn.push(ghn_url(svc), ghn.event("GAHBX801", "storing", client_order_code="1801", cod=513000, at=T0 + 60))
     cod_notes = [n for n in notes(svc, 1801) if "thu hộ" in n]
@@ -273,9 +274,9 @@ def test_a_cod_the_order_does_not_collect_is_flagged_and_noted_once(svc, ghn):
                                      at=T0 + 120))
     p = parcel(svc, "ghn", "GAHBX801")
     assert (p["cod_amount"], p["cod_mismatch"], p["status"]) == (500000, 0, "in_transit")
-    ghn.push(ghn_url(svc), ghn.event("GAHBX802", "picked", client_order_code="1802", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX802", "picked", client_order_code="DH1802", cod=513000, at=T0))
     assert parcel(svc, "ghn", "GAHBX802")["cod_mismatch"] == 1          # paid already: the carrier collects nothing
-    ghn.push(ghn_url(svc), ghn.event("GAHBX803", "picked", client_order_code="1802", cod=0, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX803", "picked", client_order_code="DH1802", cod=0, at=T0))
     assert parcel(svc, "ghn", "GAHBX803")["cod_mismatch"] == 0
 
 
@@ -386,3 +387,230 @@ def test_a_call_stored_but_never_decided_is_decided_by_its_retry_or_the_next_pas
     svc.clock.advance(shipments.EVERY + 1)
     assert shipments.run(svc.bridge) == 1
     assert calls(svc, "GAHBX221") == [("delivering", "applied")] and told(svc, 2201) == ["shipment-delivering"]
+
+
+# -- review of issue 16: what a parcel does to a cancelled order, what the owner saw, whose word counts
+@pytest.fixture
+def owner(service_factory):
+    """The service with the admin signed in: what the shop owner sees and does."""
+    from tests.test_admin import PASSWORD, Admin
+    svc = service_factory(ghn_webhook_token=GHN_TOKEN, ghtk_webhook_hash=GHTK_HASH, admin_password=PASSWORD,
+                          cod_confirmed_status="confirmed")
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    return svc, admin
+
+
+def test_a_parcel_moving_for_an_order_cancelled_in_the_shop_or_by_its_customer_is_flagged_once(svc, ghn, ghtk):
+    from bridge.store import cod as cod_store
+    order(svc, 3001, status="cancelled")
+    order(svc, 3002)
+    with svc.db.tx() as c:      # the customer cancelled when asked to confirm (their answer is area A's to test)
+        cod_store.ask(c, 3002, "cod-confirm", "+84912345678", svc.clock() - 3600)
+        cod_store.decide(c, 3002, "cancelled", "cancel", "sms", "", svc.clock() - 600)
+    order(svc, 3003)
+    for i, status in enumerate(("ready_to_pick", "picking", "picked")):
+        ghn.push(ghn_url(svc), ghn.event("GAHBX3001", status, client_order_code="DH3001", cod=513000, at=T0 + i))
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.3002", 12, partner_id="DH3002", at=T0, pick_money=513000))
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.3003", 12, partner_id="DH3003", at=T0, pick_money=513000))
+    assert [parcel(svc, c, t)["flag"] for c, t in (("ghn", "GAHBX3001"), ("ghtk", "S1.A1.3002"),
+                                                   ("ghtk", "S1.A1.3003"))] == ["order_cancelled"] * 2 + [""]
+    assert [n for n in notes(svc, 3001) if "đã bị hủy" in n] == [
+        "woo-bridge: GHN GAHBX3001: đã tạo vận đơn, nhưng đơn đã bị hủy (trong cửa hàng). Báo hãng vận chuyển hủy "
+        "vận đơn hoặc chặn giao để khỏi mất phí giao và phí hoàn."]
+    assert any("khách đã hủy khi xác nhận COD" in n for n in notes(svc, 3002))
+    row = svc.db.one("SELECT reason FROM shipment_events WHERE tracking='S1.A1.3002'")
+    assert reasons.english(row["reason"]).endswith("the order is cancelled (by the customer): the parcel is flagged")
+    # the owner has seen it: the parcel's next step does not raise it again
+    from bridge.store import shipments as store
+    store.clear_flag(svc.db, "ghn", "GAHBX3001", svc.clock())
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3001", "storing", client_order_code="DH3001", cod=513000, at=T0 + 9))
+    assert parcel(svc, "ghn", "GAHBX3001")["flag"] == ""
+
+
+def test_delivered_completes_an_order_the_customer_confirmed_into_cod_confirmed_status(owner, ghn):
+    svc, _ = owner
+    order(svc, 3101, status="confirmed")
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3101", "delivered", client_order_code="DH3101", cod=513000, at=T0))
+    assert status_changes(svc, 3101) == [{"order_id": 3101, "action": "set_status", "status": "completed",
+                                          "from": ["processing", "on-hold", "confirmed"]}]
+
+
+def test_a_cod_mismatch_the_owner_saw_stays_seen_until_the_amount_changes(owner, ghn):
+    svc, admin = owner
+    order(svc, 3201, total=513000)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3201", "picked", client_order_code="DH3201", cod=600000, at=T0))
+    assert 'id="cod-parcels"' in admin.get("/admin/").text
+    r = admin.post("/admin/shipments/seen", {"carrier": "ghn", "tracking": "GAHBX3201"}, follow_redirects=True)
+    assert 'id="cod-parcels"' not in r.text
+    for i, status in enumerate(("storing", "delivering")):      # every GHN call repeats the amount
+        ghn.push(ghn_url(svc), ghn.event("GAHBX3201", status, client_order_code="DH3201", cod=600000, at=T0 + 60 + i))
+    assert parcel(svc, "ghn", "GAHBX3201")["cod_mismatch"] == 0
+    assert 'id="cod-parcels"' not in admin.get("/admin/").text
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3201", "delivering", "update_cod", client_order_code="DH3201", cod=650000,
+                                     at=T0 + 120))
+    assert parcel(svc, "ghn", "GAHBX3201")["cod_mismatch"] == 1
+    assert "650.000đ" in admin.get("/admin/").text.split('id="cod-parcels"', 1)[1]
+
+
+def test_the_ghtk_shippers_own_claim_of_delivery_decides_nothing(svc, ghtk):
+    order(svc, 3301)
+    order(svc, 3302)
+    for i, status_id in enumerate((4, 45, 9, 20, 21)):       # the shipper said delivered; the customer refused
+        ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.3301", status_id, partner_id="DH3301", at=T0 + i * 60,
+                                             pick_money=513000))
+    p = parcel(svc, "ghtk", "S1.A1.3301")
+    assert (p["status"], p["flag"]) == ("returned", "returned") and status_changes(svc, 3301) == []
+    assert calls(svc, "S1.A1.3301")[1] == ("45", "ignored")
+    for i, status_id in enumerate((4, 45, 5)):                # GHTK's own 5 delivers
+        ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.3302", status_id, partner_id="DH3302", at=T0 + i * 60,
+                                             pick_money=513000))
+    assert parcel(svc, "ghtk", "S1.A1.3302")["status"] == "delivered" and len(status_changes(svc, 3302)) == 1
+
+
+def test_a_bare_number_is_taken_only_when_the_cod_agrees_and_the_order_is_recent(owner, ghn, ghtk):
+    svc, admin = owner
+    order(svc, 3401, total=513000)
+    order(svc, 3402, method="bacs", total=700000)
+    # a Shopee order shipped through the same account, numbered like a shop order, another COD
+    ghtk.push(ghtk_url(svc), ghtk.update("S1.A1.9001", 4, partner_id="3401", at=T0, pick_money=289000))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX9002", "picked", client_order_code="3401", at=T0))      # no COD given
+    ghn.push(ghn_url(svc), ghn.event("GAHBX9003", "picked", client_order_code="3402", cod=700000, at=T0))  # prepaid
+    for tracking in ("S1.A1.9001", "GAHBX9002", "GAHBX9003"):
+        assert calls(svc, tracking)[0][1] == "unmatched" and parcel(svc, "ghn", tracking) is None
+    assert notes(svc, 3401) == [] and told(svc, 3401) == [] and notes(svc, 3402) == []
+    why = reasons.english(svc.db.one("SELECT reason FROM shipment_events WHERE tracking='S1.A1.9001'")["reason"])
+    assert why == ("the code 3401 looks like order 3401, but the carrier collects 289.000đ and that order 513.000đ: "
+                   "not taken. Give the carrier the order code with its prefix DH, or store the tracking code on the "
+                   "order")
+    page = admin.get("/admin/cod/unmatched").text
+    assert "3401" in page and "289.000đ" in page and 'class="status status-error"' not in page
+    # what the order should collect: taken, and its parcel's next calls follow it
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3401", "picked", client_order_code="3401", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3401", "delivering", client_order_code="3401", cod=480000, at=T0 + 60))
+    assert parcel(svc, "ghn", "GAHBX3401")["status"] == "delivering"
+    # an order from long ago is not taken on a bare number, even with its amount
+    svc.clock.advance((shipments.BARE_DAYS + 1) * 86400)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3402", "picked", client_order_code="3401", cod=513000, at=T0))
+    old = svc.db.one("SELECT * FROM shipment_events WHERE tracking='GAHBX3402'")
+    assert old["state"] == "unmatched" and "that order is 61 days old" in reasons.english(old["reason"])
+
+
+def test_the_waiting_pass_takes_every_waiting_call_however_many(svc):
+    """More calls wait for their order than one page holds (a shop that stored its orders late):
+    the pass goes through all of them, the last as well as the first."""
+    from bridge.providers.ghtk.webhook import from_fields
+    from bridge.store import shipments as store
+    n = 2 * shipments.PAGE + 101
+    with svc.db.tx() as c:
+        for i in range(n):
+            f = {"label_id": "S1.A1.3501", "partner_id": "DH3501", "status_id": "4" if i < n - 1 else "9",
+                 "action_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(T0 + i)), "pick_money": "513000",
+                 "reason_code": str(i)}
+            ev = from_fields(f, json.dumps(f))
+            store.insert_event(c, {"received_at": svc.clock() - 3600, "carrier": "ghtk", "tracking": ev.tracking,
+                                   "order_ref": ev.order_ref, "carrier_status": ev.carrier_status,
+                                   "status": ev.status, "event_at": ev.event_at, "cod_amount": ev.cod_amount,
+                                   "state": "unmatched", "reason": "", "dedupe_key": ev.dedupe_key,
+                                   "raw": json.dumps(f), "kind": "", "carrier_reason": ""})
+    order(svc, 3501)
+    assert shipments.run(svc.bridge) == n
+    assert parcel(svc, "ghtk", "S1.A1.3501")["status"] == "delivery_failed"
+    assert svc.db.scalar("SELECT COUNT(*) FROM shipment_events WHERE state='unmatched'") == 0
+
+
+def test_a_call_that_fails_is_tried_again_then_shown_to_the_owner(owner, ghn):
+    """The database refuses the parcel's row (here a trigger, as a full disk or a broken index
+    would): the call is kept and tried again by the periodic pass, a few times; then it is an
+    error the owner sees with the calls that found no order."""
+    svc, admin = owner
+    order(svc, 3601)
+    order(svc, 3602)
+    with svc.db.tx() as c:
+        c.execute("CREATE TRIGGER refuse BEFORE INSERT ON shipments WHEN NEW.tracking LIKE 'GAHBX36%'"
+                  " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    assert ghn.push(ghn_url(svc), ghn.event("GAHBX3601", "picked", client_order_code="DH3601", cod=513000,
+                                            at=T0)) == [200]
+    row = svc.db.one("SELECT * FROM shipment_events WHERE tracking='GAHBX3601'")
+    assert (row["state"], row["attempts"]) == ("received", 1)
+    svc.clock.advance(shipments.EVERY + 1)
+    shipments.run(svc.bridge)
+    assert svc.db.one("SELECT attempts FROM shipment_events WHERE tracking='GAHBX3601'")["attempts"] == 2
+    with svc.db.tx() as c:
+        c.execute("DROP TRIGGER refuse")
+        c.execute("CREATE TRIGGER refuse BEFORE INSERT ON shipments WHEN NEW.tracking = 'GAHBX3602'"
+                  " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3602", "picked", client_order_code="DH3602", cod=513000, at=T0))
+    for _ in range(shipments.TRIES):
+        svc.clock.advance(shipments.EVERY + 1)
+        shipments.run(svc.bridge)
+    assert calls(svc, "GAHBX3601") == [("picked", "applied")]           # the disk came back
+    assert calls(svc, "GAHBX3602") == [("picked", "error")]
+    page = admin.get("/admin/cod/unmatched").text
+    assert "GAHBX3602" in page and 'class="status status-error"' in page and "disk I/O error" in page
+
+
+def test_metrics_count_carrier_calls_as_a_gauge(svc, ghn):
+    from tests.test_metrics_logs import scrape
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3701", "picked", client_order_code="DH3701", cod=513000, at=T0))
+    m = scrape(svc.url)
+    assert m[("woobridge_shipment_events", (("carrier", "ghn"), ("state", "unmatched")))] == 1
+    order(svc, 3701)
+    shipments.run(svc.bridge)
+    m = scrape(svc.url)     # the waiting call was applied: its former state counts one less
+    assert m.get(("woobridge_shipment_events", (("carrier", "ghn"), ("state", "unmatched"))), 0) == 0
+    assert m[("woobridge_shipment_events", (("carrier", "ghn"), ("state", "applied")))] == 1
+
+
+def test_with_api_keys_the_status_applied_is_ghns_and_a_call_naming_another_order_is_contradicted(keyed, ghn):
+    svc = keyed
+    order(svc, 3801)
+    order(svc, 3802)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3801", "picked", client_order_code="DH3801", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3801", "delivering", client_order_code="DH3801", cod=513000, at=T0 + 60))
+    # a call without Type, claiming a status the parcel had once, with a time far ahead
+    forged = {**ghn.event("GAHBX3801", "picked", "", client_order_code="DH3801", cod=513000, at=T0 + 60),
+              "Time": "2099-01-01T00:00:00.000Z"}
+    ghn.push(ghn_url(svc), forged)
+    p = parcel(svc, "ghn", "GAHBX3801")
+    assert p["status"] == "delivering" and p["event_at"] == pytest.approx(T0 + 60, abs=0.01)
+    # a real parcel's call naming another order
+    forged = ghn.event("GAHBX3801", "delivering", client_order_code="DH3802", cod=513000, at=T0 + 70)
+    ghn.push(ghn_url(svc), forged)
+    row = svc.db.query("SELECT * FROM shipment_events WHERE tracking='GAHBX3801' ORDER BY id")[-1]
+    assert row["state"] == "contradicted" and "names the shop's order DH3801, not DH3802" in \
+        reasons.english(row["reason"])
+    assert svc.db.query("SELECT * FROM shipments WHERE order_id=3802") == [] and notes(svc, 3802) == []
+
+
+def test_carrier_messages_wait_out_quiet_hours_and_a_stale_one_is_withdrawn(service_factory, ghn):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    minute = local.hour * 60 + local.minute
+    svc = service_factory(ghn_webhook_token=GHN_TOKEN, timezone="Asia/Ho_Chi_Minh",
+                          quiet_hours=((minute - 5) % 1440, (minute + 120) % 1440))
+    order(svc, 3901)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3901", "delivering", client_order_code="DH3901", cod=513000, at=T0))
+    [waiting] = svc.messages(order_id=3901, rule="shipment-delivering")
+    assert waiting["status"] == "scheduled"
+    ghn.push(ghn_url(svc), ghn.event("GAHBX3901", "delivery_fail", client_order_code="DH3901", cod=513000,
+                                     at=T0 + 60))
+    [withdrawn] = svc.messages(order_id=3901, rule="shipment-delivering")
+    assert withdrawn["status"] == "cancelled"
+    assert reasons.english(withdrawn["reason"]) == "not sent: the parcel is delivery failed now"
+    [failed] = svc.messages(order_id=3901, rule="shipment-delivery-failed")
+    assert failed["status"] == "scheduled"
+
+
+def test_the_carriers_story_on_the_order_page_is_in_vietnamese(owner, ghn):
+    svc, admin = owner
+    order(svc, 4001)
+    for i, status in enumerate(("ready_to_pick", "picking", "delivering", "ready_to_pick")):
+        ghn.push(ghn_url(svc), ghn.event("GAHBX4001", status, client_order_code="DH4001", cod=513000, at=T0 + i))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX4001", "delivered", client_order_code="DH4001", cod=513000, at=T0 + 9))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX4001", "return", client_order_code="DH4001", cod=513000, at=T0 + 10))
+    story = admin.get("/admin/orders/4001").text.split('id="shipment-events"', 1)[1].split("</table>", 1)[0]
+    assert "đang lấy hàng -&gt; đang giao" in story or "đang lấy hàng -> đang giao" in story
+    for code in ("ready_to_pick", "picking", "delivering", "delivered", "returning", "created"):
+        assert f"-&gt; {code}" not in story and f"{code} -&gt;" not in story and f"({code}" not in story

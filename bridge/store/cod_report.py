@@ -23,6 +23,9 @@ REFUSED = ("returning", "returned")
 # planner may use that partial index).
 _ATTENTION = "(s.flag != '' OR s.cod_mismatch = 1)"
 _MARKS = ", ".join("?" for _ in UNANSWERED)
+# Carrier calls no order took: matched none (the owner finds it), or failed for good (error). The
+# same words as idx_shipment_events_not_taken's WHERE, so the planner may use that partial index.
+_NOT_TAKEN = "state IN ('unmatched', 'error')"
 _REFUSED_MARKS = ", ".join("?" for _ in REFUSED)
 
 
@@ -109,15 +112,16 @@ def shipment(db: Database, carrier: str, tracking: str) -> sqlite3.Row | None:
 
 
 def unmatched_count(db: Database, since: float) -> int:
-    return db.scalar("SELECT COUNT(*) FROM shipment_events WHERE state = 'unmatched' AND received_at >= ?", (since,))
+    return db.scalar(f"SELECT COUNT(*) FROM shipment_events WHERE {_NOT_TAKEN} AND received_at >= ?", (since,))
 
 
 def unmatched(db: Database, limit: int, offset: int, excerpt: int = 300) -> tuple[list[sqlite3.Row], int]:
-    """Carrier calls that matched no order, newest first (the start of each raw call only)."""
-    total = db.scalar("SELECT COUNT(*) FROM shipment_events WHERE state = 'unmatched'")
+    """Carrier calls that matched no order, or that failed for good (error), newest first (the
+    start of each raw call only)."""
+    total = db.scalar(f"SELECT COUNT(*) FROM shipment_events WHERE {_NOT_TAKEN}")
     rows = db.query(
         "SELECT id, received_at, carrier, tracking, order_ref, carrier_status, status, event_at, cod_amount, reason,"
-        " substr(raw, 1, ?) AS raw_excerpt, length(raw) > ? AS cut FROM shipment_events WHERE state = 'unmatched'"
+        f" state, substr(raw, 1, ?) AS raw_excerpt, length(raw) > ? AS cut FROM shipment_events WHERE {_NOT_TAKEN}"
         " ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?", (excerpt, excerpt, limit, offset))
     return rows, total
 

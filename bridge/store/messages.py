@@ -256,6 +256,13 @@ def stop_unsent(c: sqlite3.Connection, dedupe_key: str, status: str, waiting: Se
     return cur.rowcount != 0
 
 
+def waiting_for_order(c: sqlite3.Connection, order_id: int, event: str, waiting: Sequence[str]) -> list[sqlite3.Row]:
+    """The order's messages of `event` that have not gone out yet."""
+    marks = ",".join("?" * len(waiting))
+    return c.execute(f"SELECT id, dedupe_key FROM messages WHERE order_id=? AND event=? AND status IN ({marks})",
+                     (order_id, event, *waiting)).fetchall()
+
+
 def to_poll(db: Database, channel: str, sent_before: float, sent_after: float, polled_before: float,
             limit: int = 200) -> list[sqlite3.Row]:
     """Taken by `channel` between the two times, no final report yet, not polled recently."""

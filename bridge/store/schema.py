@@ -304,11 +304,13 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["cod_confirmations"].create_index(["state", "answered_at"], if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_shipments_attention ON shipments(updated_at)"
                " WHERE flag != '' OR cod_mismatch = 1")
-    db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_unmatched ON shipment_events(received_at)"
-               " WHERE state = 'unmatched'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_not_taken ON shipment_events(received_at)"
+               " WHERE state IN ('unmatched', 'error')")
     # the calls still to decide (no order yet, the carrier's API not reached) and the parcel's history
     db["shipment_events"].create_index(["state", "received_at"], if_not_exists=True)
     db["shipment_events"].create_index(["carrier", "tracking"], if_not_exists=True)
+    # failed attempts at deciding a call (an unexpected error): retried a few times before "error"
+    _ensure_columns(db["shipment_events"], {"attempts": int})
     # The tracking codes each order carries in its meta data (a carrier plugin's, Advanced Shipment
     # Tracking's), written whenever an order is saved: a carrier's call naming only its own code
     # finds its order by an index, not by reading every order's body.

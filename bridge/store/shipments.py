@@ -32,12 +32,23 @@ def set_outcome(c: sqlite3.Connection, event_id: int, state: str, reason: str, o
     c.execute("UPDATE shipment_events SET state=?, reason=?, order_id=? WHERE id=?", (state, reason, order_id, event_id))
 
 
-def waiting(db: Database, state: str, since: float, carrier: str | None = None, limit: int = 500) -> list[sqlite3.Row]:
-    """Calls still to decide in `state` ("unmatched", "unverified"), received after `since`, in the
-    order they happened (the carrier's time, then arrival)."""
+def add_attempt(c: sqlite3.Connection, event_id: int) -> int:
+    """One more failed attempt at deciding the call: how many there have been."""
+    c.execute("UPDATE shipment_events SET attempts=COALESCE(attempts, 0)+1 WHERE id=?", (event_id,))
+    return c.execute("SELECT attempts FROM shipment_events WHERE id=?", (event_id,)).fetchone()[0]
+
+
+def waiting(db: Database, state: str, since: float, carrier: str | None = None,
+            after: tuple[float, int] | None = None, limit: int = 200) -> list[sqlite3.Row]:
+    """One page of the calls still to decide in `state` ("unmatched", "unverified"), received
+    after `since`, in the order they happened (`happened`: the carrier's time, else arrival; then
+    the id), from just after `after` (the last row of the page before)."""
     extra, params = ("AND carrier=? ", (carrier,)) if carrier else ("", ())
-    return db.query(f"SELECT * FROM shipment_events WHERE state=? AND received_at>=? {extra}"
-                    "ORDER BY COALESCE(event_at, received_at), id LIMIT ?", (state, since, *params, limit))
+    if after is not None:
+        extra, params = extra + "AND (COALESCE(event_at, received_at), id) > (?, ?) ", (*params, *after)
+    return db.query(f"SELECT *, COALESCE(event_at, received_at) AS happened FROM shipment_events"
+                    f" WHERE state=? AND received_at>=? {extra}ORDER BY happened, id LIMIT ?",
+                    (state, since, *params, limit))
 
 
 def get(db_or_c: Database | sqlite3.Connection, carrier: str, tracking: str) -> sqlite3.Row | None:

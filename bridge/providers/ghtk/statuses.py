@@ -4,6 +4,10 @@ UNCERTAIN (PAYMENT_SOURCES.md §5b): GHTK's own table was cut short where it was
 meanings are the ones independent integrations agree on. A number with no status of ours (a
 pickup that failed or is delayed, a delivery delayed) or not in the table is stored with GHTK's
 word and applied to nothing ("ignored"): the parcel keeps the status it had.
+
+The 1xx/4x numbers are the shipper's own claims, before GHTK checks them. None of them is a
+final status: 45 ("the shipper says delivered") is applied to nothing, so GHTK's own 5 (or a
+refusal, 9/20/21, after it) decides, not the shipper's word.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ STATUSES = {
     6: "delivered",        # reconciled: delivered, the COD settled
     9: "delivery_failed", 11: "returned", 12: "picking",
     13: "lost",            # compensated: GHTK pays for a parcel lost or damaged
-    20: "returning", 21: "returned", 123: "picked", 45: "delivered", 49: "delivery_failed",
+    20: "returning", 21: "returned", 123: "picked", 49: "delivery_failed",
 }
 
 
