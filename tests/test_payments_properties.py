@@ -79,6 +79,13 @@ def test_a_second_code_too_long_for_an_order_number_is_not_ignored(handler):
     assert decide(handler, "DH20101") == "confirm"
 
 
+def test_a_wrapped_code_is_read_whole_or_not_at_all(handler):
+    # found by the property above: the line-wrap reading backed off the cut run "201 01 20101.."
+    # to "201 01" and confirmed DH20101 on a memo whose code was cut off
+    assert decide(handler, "DH201 01 20101..") != "confirm"
+    assert decide(handler, "DH201 01 ok") == "confirm"
+
+
 def test_amount_alone_never_matches(handler):
     assert decide(handler, "chuyen tien mua hang") == "no_code"
     assert decide(handler, "thanh toan don hang 20101") == "no_code"

@@ -89,8 +89,10 @@ def read_codes(memo: str | None, prefix: str, body_len: int = 0, hard_cut: int |
         if n not in orders:
             orders.append(n)
     wrapped = None
+    # The run of digit groups is taken whole (possessive): a run that touches a cut is unusable,
+    # never read shorter to dodge the cut ("DH201 01 20101.." is not DH20101).
     collapsed = [int(re.sub(r"[^0-9]", "", m.group(1)))
-                 for m in re.finditer(p + r"[ -]?([0-9]+(?: [0-9]+)+)(?![0-9~]|\.\.)", text)]
+                 for m in re.finditer(p + r"[ -]?([0-9]++(?: [0-9]++)++)(?![0-9~]|\.\.)", text)]
     if len(collapsed) == 1 and collapsed[0] < MAX_ORDER:
         wrapped = collapsed[0]
     return CodeReading(tuple(orders), tuple(unusable), wrapped, tuple(glued), tuple(oversized))
