@@ -8,7 +8,7 @@ waits ("unverified") for the periodic pass, one it contradicts is kept and not a
 
 Applied means: the parcel's row moves to the new status, the order gets a private note (keyed on
 carrier, tracking code and status, so a repeat never doubles it), the `shipment.status` rules
-message the customer once per order and status, a delivered parcel completes a processing
+message the customer once per parcel and status, a delivered parcel completes a processing
 order, a returned one is flagged for the owner. Order: the carrier's event time, then arrival; a
 final status (delivered, returned, cancelled, lost) is never left. The COD the carrier will
 collect is compared with what the order should collect.
@@ -36,6 +36,7 @@ from .phones import normalize_phone
 from .reasons import N_
 from .smstext import prepare
 from .store import cod as cod_store
+from .store import kv
 from .store import messages as stored_messages
 from .store import orders as stored_orders
 from .store import shipments as store
@@ -57,6 +58,7 @@ DELIVERED_FROM = ("processing", "on-hold")   # a delivered parcel completes its 
                                              # COD_CONFIRMED_STATUS: the order the customer confirmed)
 TRIES = 5                      # an unexpected error deciding a call: decided again this many times, then "error"
 PAGE = 200                     # calls read per page by the periodic pass
+PASSED = "shipments.unmatched_passed"   # kv: the match generation the last full pass of unmatched calls saw
 BARE_DAYS = 60                 # a bare order number matches only an order at most this old (and the COD agrees)
 # The parcel is (still) on its way: picking it up or carrying it costs shipping, and for an
 # order the shop or its customer cancelled, shipping back as well.
@@ -289,7 +291,7 @@ def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
         flag = "returned" if ev.status == "returned" and bridge.settings.shipment_returned_flag else row["flag"]
         store.save(c, ev.carrier, ev.tracking, oid, t, status=ev.status, carrier_status=ev.carrier_status,
                    event_at=at, flag=flag or "")
-        _withdraw(c, oid, ev.status)
+        _withdraw(c, oid, ev)
         n = _applied(bridge, c, order, snap, ev)
         reason = reasons.encode("shipment.applied", carrier=name, tracking=ev.tracking, old=_word(current),
                                 status=_word(ev.status), n=n)
@@ -330,13 +332,21 @@ def _cancelled_order(c: sqlite3.Connection, order: sqlite3.Row, ev: ShipmentUpda
     return reasons.encode("shipment.order_cancelled", then=reason, by=by)
 
 
-def _withdraw(c: sqlite3.Connection, oid: int, status: str) -> None:
-    """The order's `shipment.status` messages still waiting (quiet hours) for another status than
-    the parcel's new one: out of date before they go, withdrawn."""
-    why, t = reasons.encode("shipment.withdrawn", status=_word(status)), now()
+def _message_key(oid: int, carrier: str, tracking: str) -> str:
+    """The start of the dedupe key of a parcel's `shipment.status` messages (the status, rule and
+    recipient follow)."""
+    return f"order:{oid}:shipment:{carrier}:{tracking}:"
+
+
+def _withdraw(c: sqlite3.Connection, oid: int, ev: ShipmentUpdate) -> None:
+    """This parcel's `shipment.status` messages still waiting (quiet hours) for another status
+    than its new one: out of date before they go, withdrawn. Another parcel of the same order
+    keeps its own."""
+    why, t, start = reasons.encode("shipment.withdrawn", status=_word(ev.status)), now(),         _message_key(oid, ev.carrier, ev.tracking)
     for row in stored_messages.waiting_for_order(c, oid, EVENT, WAITING_MESSAGES):
-        if row["dedupe_key"].split(":")[3:4] != [status]:
-            stored_messages.stop_unsent(c, row["dedupe_key"], CANCELLED, WAITING_MESSAGES, why, t)
+        key = row["dedupe_key"]
+        if key.startswith(start) and key[len(start):].split(":", 1)[0] != ev.status:
+            stored_messages.stop_unsent(c, key, CANCELLED, WAITING_MESSAGES, why, t)
 
 
 def _applied(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev: ShipmentUpdate) -> int:
@@ -364,8 +374,10 @@ def _applied(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, 
 
 
 def _tell(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev: ShipmentUpdate) -> int:
-    """The `shipment.status` rules' messages: once per order and status, whichever parcel or
-    repeat brings it (delivering, delivery_failed, delivering again tells the customer twice, not three times)."""
+    """The `shipment.status` rules' messages: once per parcel and status, whatever repeats it
+    (delivering, delivery_failed, delivering again tells the customer twice, not three times). An
+    order sent in two parcels tells of each: the message names its tracking code, and a status
+    of one parcel never withdraws or stands in for the other's."""
     s, oid = bridge.settings, order["id"]
     ctx = {**order_context(s, snap, order["source_url"] or ""),
            **shipment_context(carrier_name(ev.carrier), ev.tracking, ev.status, ev.carrier_status, ev.reason,
@@ -375,7 +387,7 @@ def _tell(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev:
         phones = list(s.owner_phones) if rule.to == "owner" else [snap.phone_raw]
         text = bridge.rules.render(rule, ctx)
         for raw in phones:
-            draft = Draft.to_phone(normalize_phone(raw), dedupe_key=f"order:{oid}:shipment:{ev.status}:{rule.name}:{raw}",
+            draft = Draft.to_phone(normalize_phone(raw), dedupe_key=f"{_message_key(oid, ev.carrier, ev.tracking)}{ev.status}:{rule.name}:{raw}",
                                    rule=rule.name, event=EVENT, audience=rule.to, channels=rule.channels,
                                    sms=prepare(text, rule.unicode), order_id=oid, urgent=rule.urgent,
                                    payload=bridge.rules.extras(rule, ctx), fallback_after=rule.fallback_after)
@@ -391,21 +403,25 @@ def expected_cod(snap: Any) -> int:
 
 
 def _cod(bridge: Any, c: sqlite3.Connection, snap: Any, ev: ShipmentUpdate, t: float, reason: str) -> str:
-    """Compare the carrier's COD with the order's; a mismatch is flagged on the parcel and noted
-    on the order once per amount. An order in another currency than the dong is not compared."""
+    """Compare the carrier's COD with what the order should collect; a mismatch is flagged on the
+    parcel and noted on the order once per pair of amounts. An order in another currency than
+    the dong is not compared."""
     if snap.currency != "VND":
         return reason
     expected, cod = expected_cod(snap), int(ev.cod_amount or 0)
     row = store.get(c, ev.carrier, ev.tracking)
-    # raised when the amount changes to a wrong one: the same amount again (every GHN and GHTK call
-    # repeats it) leaves the owner's "seen" as it is
-    mismatch = 0 if cod == expected else 1 if row is None or row["cod_amount"] != cod else row["cod_mismatch"]
-    store.save(c, ev.carrier, ev.tracking, snap.id, t, cod_amount=cod, cod_mismatch=mismatch)
+    # raised when either side changes into a mismatch: the carrier's amount, or the order's (the shop
+    # edited its total after the label was made). The same pair again (every GHN and GHTK call
+    # repeats the amount) leaves the owner's "seen" as it is. A pair stored before the expected
+    # amount was kept (NULL) counts as changed: seen once more rather than missed.
+    same = row is not None and row["cod_amount"] == cod and row["cod_expected"] == expected
+    mismatch = 0 if cod == expected else row["cod_mismatch"] if same else 1
+    store.save(c, ev.carrier, ev.tracking, snap.id, t, cod_amount=cod, cod_expected=expected, cod_mismatch=mismatch)
     if cod == expected:
         return reason
     note = (f"woo-bridge: {carrier_name(ev.carrier)} {ev.tracking} sẽ thu hộ (COD) {format_money(cod, 'VND')}, "
             f"nhưng đơn cần thu {format_money(expected, 'VND')}. Kiểm tra lại với hãng vận chuyển.")
-    _note(c, snap.id, f"shipment:{ev.carrier}:{ev.tracking}:cod:{cod}", note)
+    _note(c, snap.id, f"shipment:{ev.carrier}:{ev.tracking}:cod:{cod}:{expected}", note)
     return reasons.encode("shipment.cod_mismatch", then=reason, cod=format_money(cod, "VND"),
                           expected=format_money(expected, "VND"))
 
@@ -421,10 +437,15 @@ def from_row(row: sqlite3.Row) -> ShipmentUpdate:
 def retry(bridge: Any, state: str, carrier: str | None = None, settle: float = EVERY) -> int:
     """Decide again the calls waiting in `state`, oldest first, every page of them; how many were
     applied or otherwise settled. They are read without the write lock, which is taken only for
-    each call decided. "unmatched" ones are decided only once their order is known (no carrier
-    API is asked for one that still has no order); "received" ones only when left undecided for
-    `settle` seconds (a call being decided right now is not taken twice)."""
+    each call decided. "unmatched" ones are taken only when an order, its tracking codes or a
+    parcel's order were saved since their last pass (nothing else makes a call match), and then
+    decided only once their order is known (no carrier API is asked for one that still has no
+    order); "received" ones only when left undecided for `settle` seconds (a call being decided
+    right now is not taken twice)."""
     t = bridge.clock()
+    generation = store.match_generation(bridge.db)
+    if state == UNMATCHED and kv.get(bridge.db, PASSED) == str(generation):
+        return 0
     settled, after = 0, None
     while True:
         rows = store.waiting(bridge.db, state, t - WAIT_DAYS * 86400, carrier, after, PAGE)
@@ -437,8 +458,11 @@ def retry(bridge: Any, state: str, carrier: str | None = None, settle: float = E
             if decide(bridge, row["id"], ev) not in WAITING + (UNMATCHED,):
                 settled += 1
         if len(rows) < PAGE:
-            return settled
+            break
         after = (rows[-1]["happened"], rows[-1]["id"])
+    if state == UNMATCHED:
+        kv.set(bridge.db, PASSED, str(generation))    # a change during the pass is taken by the next one
+    return settled
 
 
 def run(bridge: Any) -> int:

@@ -38,12 +38,12 @@ def svc(service_factory):
 
 
 def order(svc, oid: int, method: str = "cod", status: str = "processing", total: int = 513000,
-          meta: list | None = None, refunds: list | None = None, number: str | None = None) -> None:
-    """The shop tells the service about an order (its signed webhook)."""
+          meta: list | None = None, refunds: list | None = None, number: str | None = None, edit: int = 0) -> None:
+    """The shop tells the service about an order (its signed webhook); `edit`: its n-th change."""
     body = json.loads(order_body(oid, status=status, total=total))
     body.update(payment_method=method, payment_method_title="Thanh toán khi nhận hàng" if method == "cod" else "x",
                 meta_data=meta or [], refunds=refunds or [], number=number or str(oid),
-                date_modified_gmt=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + oid % 1000)))
+                date_modified_gmt=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + oid % 1000 + edit)))
     r = svc.post_json(json.dumps(body).encode())
     assert r.status_code == 200, r.text
 
@@ -614,3 +614,127 @@ def test_the_carriers_story_on_the_order_page_is_in_vietnamese(owner, ghn):
     assert "đang lấy hàng -&gt; đang giao" in story or "đang lấy hàng -> đang giao" in story
     for code in ("ready_to_pick", "picking", "delivering", "delivered", "returning", "created"):
         assert f"-&gt; {code}" not in story and f"{code} -&gt;" not in story and f"({code}" not in story
+
+
+# -- second review of issue 16 ---------------------------------------------------------------------
+def test_a_cod_mismatch_is_raised_when_the_shop_changes_the_total_and_the_carrier_does_not(owner, ghn):
+    svc, admin = owner
+    order(svc, 5001, total=513000)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5001", "picked", client_order_code="DH5001", cod=513000, at=T0))
+    assert parcel(svc, "ghn", "GAHBX5001")["cod_mismatch"] == 0
+    order(svc, 5001, total=600000, edit=1)      # the shop adds an item: the shipper would collect 87.000đ too little
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5001", "storing", client_order_code="DH5001", cod=513000, at=T0 + 60))
+    assert parcel(svc, "ghn", "GAHBX5001")["cod_mismatch"] == 1
+    assert [n for n in notes(svc, 5001) if "thu hộ" in n] == [
+        "woo-bridge: GHN GAHBX5001 sẽ thu hộ (COD) 513.000đ, nhưng đơn cần thu 600.000đ. Kiểm tra lại với hãng vận "
+        "chuyển."]
+    admin.post("/admin/shipments/seen", {"carrier": "ghn", "tracking": "GAHBX5001"})
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5001", "delivering", client_order_code="DH5001", cod=513000, at=T0 + 120))
+    assert parcel(svc, "ghn", "GAHBX5001")["cod_mismatch"] == 0     # the same pair the owner saw: stays seen
+    order(svc, 5001, total=650000, edit=2)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5001", "delivering", "update_fee", client_order_code="DH5001", cod=513000,
+                                     at=T0 + 180))
+    assert parcel(svc, "ghn", "GAHBX5001")["cod_mismatch"] == 1
+    assert "650.000đ" in admin.get("/admin/").text.split('id="cod-parcels"', 1)[1]
+
+
+def _quiet_now(service_factory):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    minute = local.hour * 60 + local.minute
+    return service_factory(ghn_webhook_token=GHN_TOKEN, timezone="Asia/Ho_Chi_Minh",
+                           quiet_hours=((minute - 5) % 1440, (minute + 120) % 1440))
+
+
+def test_a_parcels_news_never_withdraws_another_parcels_message_of_the_same_order(service_factory, ghn):
+    svc = _quiet_now(service_factory)
+    order(svc, 5101)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5101A", "delivering", client_order_code="DH5101", cod=0, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5101B", "delivering", client_order_code="DH5101", cod=513000, at=T0))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5101B", "delivery_fail", client_order_code="DH5101", cod=513000,
+                                     at=T0 + 60))
+    msgs = {(m["rule"], "GAHBX5101A" in m["text"]): m["status"] for m in svc.messages(order_id=5101)
+            if m["event"] == "shipment.status"}
+    # each parcel is told of once per status; B's failure withdraws B's "delivering" only
+    assert msgs == {("shipment-delivering", True): "scheduled", ("shipment-delivering", False): "cancelled",
+                    ("shipment-delivery-failed", False): "scheduled"}
+
+
+def test_a_message_whose_sender_died_mid_send_is_not_withdrawn_as_not_sent(service_factory, ghn):
+    svc = _quiet_now(service_factory)
+    order(svc, 5201)
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5201", "delivering", client_order_code="DH5201", cod=513000, at=T0))
+    [waiting] = svc.messages(order_id=5201, rule="shipment-delivering")
+    with svc.db.tx() as c:      # a worker claimed it and died during the provider's call: its lease ran out
+        c.execute("UPDATE messages SET lease_until=?, attempts=1 WHERE id=?", (time.time() - 1, waiting["id"]))
+    ghn.push(ghn_url(svc), ghn.event("GAHBX5201", "delivery_fail", client_order_code="DH5201", cod=513000,
+                                     at=T0 + 60))
+    [kept] = svc.messages(order_id=5201, rule="shipment-delivering")
+    assert kept["status"] == "scheduled"        # it may have gone out: the outbox decides (doubt or resend)
+    from bridge.outbox import withdraw
+    with svc.db.tx() as c:
+        assert withdraw(c, waiting["dedupe_key"], "x") is False
+        c.execute("UPDATE messages SET lease_until=NULL WHERE id=?", (waiting["id"],))     # recorded: cleared
+        assert withdraw(c, waiting["dedupe_key"], "x") is True
+
+
+def _plans(svc, run) -> list[tuple[str, list[str]]]:
+    """Every statement `run` makes on the carrier tables, with its query plan."""
+    seen: list[str] = []
+    conn = svc.db.conn()
+    conn.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        conn.set_trace_callback(None)
+    return [(sql, [r[3] for r in svc.db.query("EXPLAIN QUERY PLAN " + sql)]) for sql in seen
+            if "shipment_events" in sql and sql.lstrip().upper().startswith("SELECT")]
+
+
+def _unmatched_calls(svc, n: int, since: float) -> None:
+    with svc.db.tx() as c:
+        c.execute("WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?)"
+                  " INSERT INTO shipment_events(received_at, carrier, tracking, order_ref, carrier_status, status,"
+                  " event_at, cod_amount, state, reason, dedupe_key, raw, kind, carrier_reason, happened)"
+                  " SELECT ? + i, 'ghtk', 'S1.X.' || i, '9' || i, '4', 'delivering', ? - i, 289000, 'unmatched', '',"
+                  " 'seed:' || i, '{}', '', '', ? - i FROM k", (n, since, since, since))
+
+
+def test_the_waiting_pass_reads_in_index_order_and_skips_unmatched_calls_while_no_order_changed(svc, ghn):
+    _unmatched_calls(svc, 2 * shipments.PAGE + 3, svc.clock() - 86400)
+    plans = _plans(svc, lambda: shipments.run(svc.bridge))
+    pages = [p for sql, p in plans if "ORDER BY happened" in sql]
+    assert len(pages) >= 4 and all("TEMP B-TREE" not in " ".join(p) for p in pages), pages
+    assert all(any("idx_shipment_events_state_happened" in x for x in p) for p in pages)
+    orders_read: list[str] = []
+    conn = svc.db.conn()
+    conn.set_trace_callback(lambda sql: orders_read.append(sql) if " orders " in f" {sql} " else None)
+    try:
+        assert shipments.run(svc.bridge) == 0          # nothing was saved since: no call is matched again
+        assert orders_read == []
+        order(svc, 5301)                               # an order saved: the waiting calls are tried again
+        ghn.push(ghn_url(svc), ghn.event("GAHBX5301", "picked", client_order_code="5301", cod=0, at=T0))
+        orders_read.clear()
+        shipments.run(svc.bridge)
+        assert orders_read != []
+        orders_read.clear()
+        assert shipments.run(svc.bridge) == 0 and orders_read == []
+    finally:
+        conn.set_trace_callback(None)
+    # the call that arrived before its order's tracking code is taken once the code is saved
+    order(svc, 5301, meta=[{"id": 1, "key": "tracking_number", "value": "GAHBX5301"}], edit=1)
+    assert shipments.run(svc.bridge) == 1 and parcel(svc, "ghn", "GAHBX5301")["order_id"] == 5301
+
+
+def test_the_list_of_calls_no_order_took_reads_its_page_from_the_index_and_counts_to_a_cap(owner):
+    from bridge.store import cod_report
+    svc, admin = owner
+    _unmatched_calls(svc, cod_report.COUNT_CAP + 5, svc.clock() - 86400)
+    plans = _plans(svc, lambda: admin.get("/admin/cod/unmatched?page=2"))
+    assert len(plans) >= 2
+    for sql, plan in plans:
+        assert "TEMP B-TREE" not in " ".join(plan) and any("idx_shipment_events_not_taken" in p for p in plan), plan
+    rows, total = cod_report.unmatched(svc.db, 3, 0)
+    assert total == cod_report.COUNT_CAP
+    assert [r["tracking"] for r in rows] == [f"S1.X.{cod_report.COUNT_CAP + 4 - i}" for i in range(3)]

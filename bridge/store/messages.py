@@ -248,11 +248,14 @@ def set_status(c: sqlite3.Connection, mid: str, status: str, reason: str, t: flo
 
 def stop_unsent(c: sqlite3.Connection, dedupe_key: str, status: str, waiting: Sequence[str], reason: str,
                 t: float) -> bool:
-    """Give the row with this dedupe key `status` if it is still waiting and no worker holds it
-    now; False when it is gone out, being sent, or not there."""
+    """Give the row with this dedupe key `status` if it is still waiting and no worker claimed it;
+    False when it is gone out, being sent, or not there. A claim whose lease ran out without a
+    record (the worker died during the call) may have gone out: it is left to the outbox, which
+    puts it in doubt or sends it again, never withdrawn as "not sent" (every record of an attempt
+    clears lease_until, so a row never tried or tried and recorded has none). `t`: when."""
     marks = ",".join("?" * len(waiting))
     cur = c.execute(f"UPDATE messages SET status=?, reason=?, updated_at=? WHERE dedupe_key=? AND status IN ({marks})"
-                    " AND (lease_until IS NULL OR lease_until <= ?)", (status, reason, t, dedupe_key, *waiting, t))
+                    " AND lease_until IS NULL", (status, reason, t, dedupe_key, *waiting))
     return cur.rowcount != 0
 
 

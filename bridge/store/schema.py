@@ -311,6 +311,14 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["shipment_events"].create_index(["carrier", "tracking"], if_not_exists=True)
     # failed attempts at deciding a call (an unexpected error): retried a few times before "error"
     _ensure_columns(db["shipment_events"], {"attempts": int})
+    # When the call happened (the carrier's time, else arrival): the waiting-calls pass pages
+    # through (state, happened, id) in the index's order instead of sorting 30 days of calls.
+    _ensure_columns(db["shipment_events"], {"happened": float})
+    db.execute("UPDATE shipment_events SET happened = COALESCE(event_at, received_at) WHERE happened IS NULL")
+    db["shipment_events"].create_index(["state", "happened"], if_not_exists=True)
+    # What the order should collect when the carrier's COD was last compared: a change of either
+    # (the shop edited the total, the carrier its amount) into a mismatch raises the flag again.
+    _ensure_columns(db["shipments"], {"cod_expected": int})
     # The tracking codes each order carries in its meta data (a carrier plugin's, Advanced Shipment
     # Tracking's), written whenever an order is saved: a carrier's call naming only its own code
     # finds its order by an index, not by reading every order's body.

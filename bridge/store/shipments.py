@@ -7,14 +7,19 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, now
 
 EVENT_COLUMNS = ("received_at", "carrier", "tracking", "order_ref", "order_id", "carrier_status", "status",
-                 "event_at", "cod_amount", "state", "reason", "dedupe_key", "raw", "kind", "carrier_reason")
+                 "event_at", "cod_amount", "state", "reason", "dedupe_key", "raw", "kind", "carrier_reason", "happened")
+# kv key: a number raised whenever what a call is matched by changes (an order or the tracking
+# codes it carries saved, a parcel first tied to an order); the unmatched calls are tried again
+# only when it has moved since their last pass.
+MATCH_GENERATION = "shipments.match_generation"
 
 
 def insert_event(c: sqlite3.Connection, row: dict[str, Any]) -> int | None:
     """The call's row id; None when a call with its dedupe key is stored already."""
+    row = {**row, "happened": row["event_at"] if row.get("event_at") is not None else row["received_at"]}
     cur = c.execute(f"INSERT OR IGNORE INTO shipment_events({', '.join(EVENT_COLUMNS)})"
                     f" VALUES ({', '.join('?' * len(EVENT_COLUMNS))})", tuple(row.get(k) for k in EVENT_COLUMNS))
     return cur.lastrowid if cur.rowcount else None
@@ -42,13 +47,25 @@ def waiting(db: Database, state: str, since: float, carrier: str | None = None,
             after: tuple[float, int] | None = None, limit: int = 200) -> list[sqlite3.Row]:
     """One page of the calls still to decide in `state` ("unmatched", "unverified"), received
     after `since`, in the order they happened (`happened`: the carrier's time, else arrival; then
-    the id), from just after `after` (the last row of the page before)."""
+    the id), from just after `after` (the last row of the page before). Read in the order of the
+    (state, happened) index, from `after` on: no page sorts or walks the pages before it."""
     extra, params = ("AND carrier=? ", (carrier,)) if carrier else ("", ())
     if after is not None:
-        extra, params = extra + "AND (COALESCE(event_at, received_at), id) > (?, ?) ", (*params, *after)
-    return db.query(f"SELECT *, COALESCE(event_at, received_at) AS happened FROM shipment_events"
+        extra, params = extra + "AND (happened, id) > (?, ?) ", (*params, *after)
+    return db.query(f"SELECT * FROM shipment_events INDEXED BY idx_shipment_events_state_happened"
                     f" WHERE state=? AND received_at>=? {extra}ORDER BY happened, id LIMIT ?",
                     (state, since, *params, limit))
+
+
+def match_generation(db_or_c: Database | sqlite3.Connection) -> int:
+    row = fetch_one(db_or_c, "SELECT value FROM kv WHERE key=?", (MATCH_GENERATION,))
+    return int(row["value"]) if row is not None else 0
+
+
+def _matching_changed(c: sqlite3.Connection) -> None:
+    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, '1', ?)"
+              " ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1, updated_at=excluded.updated_at",
+              (MATCH_GENERATION, now()))
 
 
 def get(db_or_c: Database | sqlite3.Connection, carrier: str, tracking: str) -> sqlite3.Row | None:
@@ -57,8 +74,10 @@ def get(db_or_c: Database | sqlite3.Connection, carrier: str, tracking: str) -> 
 
 def save(c: sqlite3.Connection, carrier: str, tracking: str, order_id: int, t: float, **fields: Any) -> None:
     """Create the parcel's row (first seen now) or change the given fields of it."""
-    c.execute("INSERT OR IGNORE INTO shipments(carrier, tracking, order_id, status, carrier_status, cod_mismatch, flag,"
-              " first_seen_at, updated_at) VALUES (?,?,?,'','',0,'',?,?)", (carrier, tracking, order_id, t, t))
+    if c.execute("INSERT OR IGNORE INTO shipments(carrier, tracking, order_id, status, carrier_status, cod_mismatch,"
+                 " flag, first_seen_at, updated_at) VALUES (?,?,?,'','',0,'',?,?)",
+                 (carrier, tracking, order_id, t, t)).rowcount:
+        _matching_changed(c)     # the parcel's other calls now find this order
     if fields:
         sets = ", ".join(f"{k}=?" for k in fields)
         c.execute(f"UPDATE shipments SET {sets}, updated_at=? WHERE carrier=? AND tracking=?",
@@ -66,7 +85,9 @@ def save(c: sqlite3.Connection, carrier: str, tracking: str, order_id: int, t: f
 
 
 def save_codes(c: sqlite3.Connection, order_id: int, codes: Iterable[str]) -> None:
-    """The tracking codes an order carries now (what the shop holds replaces what it held)."""
+    """The tracking codes an order carries now (what the shop holds replaces what it held). Called
+    whenever an order is saved: the calls still without an order are tried again."""
+    _matching_changed(c)
     c.execute("DELETE FROM shipment_codes WHERE order_id=?", (order_id,))
     c.executemany("INSERT OR IGNORE INTO shipment_codes(code, order_id) VALUES (?,?)",
                   [(code, order_id) for code in codes])
