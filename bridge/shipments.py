@@ -342,7 +342,8 @@ def _withdraw(c: sqlite3.Connection, oid: int, ev: ShipmentUpdate) -> None:
     """This parcel's `shipment.status` messages still waiting (quiet hours) for another status
     than its new one: out of date before they go, withdrawn. Another parcel of the same order
     keeps its own."""
-    why, t, start = reasons.encode("shipment.withdrawn", status=_word(ev.status)), now(),         _message_key(oid, ev.carrier, ev.tracking)
+    why, t = reasons.encode("shipment.withdrawn", status=_word(ev.status)), now()
+    start = _message_key(oid, ev.carrier, ev.tracking)
     for row in stored_messages.waiting_for_order(c, oid, EVENT, WAITING_MESSAGES):
         key = row["dedupe_key"]
         if key.startswith(start) and key[len(start):].split(":", 1)[0] != ev.status:
@@ -387,7 +388,8 @@ def _tell(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, snap: Any, ev:
         phones = list(s.owner_phones) if rule.to == "owner" else [snap.phone_raw]
         text = bridge.rules.render(rule, ctx)
         for raw in phones:
-            draft = Draft.to_phone(normalize_phone(raw), dedupe_key=f"{_message_key(oid, ev.carrier, ev.tracking)}{ev.status}:{rule.name}:{raw}",
+            key = f"{_message_key(oid, ev.carrier, ev.tracking)}{ev.status}:{rule.name}:{raw}"
+            draft = Draft.to_phone(normalize_phone(raw), dedupe_key=key,
                                    rule=rule.name, event=EVENT, audience=rule.to, channels=rule.channels,
                                    sms=prepare(text, rule.unicode), order_id=oid, urgent=rule.urgent,
                                    payload=bridge.rules.extras(rule, ctx), fallback_after=rule.fallback_after)
