@@ -286,7 +286,8 @@ def _keys(order_id: int, phone: str) -> tuple[str, ...]:
 class Answered:
     """What became of an answer: "applied" (it decided), "repeat" (the deciding answer, or the
     last recorded one, again: nothing recorded), "recorded" (kept for the owner, not applied: a
-    second different answer, or too late), "unknown" (no question was asked for that order);
+    second different answer), "late" (kept for the owner: the question closed unanswered, so the
+    customer is told nothing but how to reach the shop), "unknown" (no question was asked for that order);
     `note`: the stored reason, for the inbox row it came in."""
     kind: str
     note: str = ""
@@ -346,8 +347,9 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
     note = reasons.encode(code, order=_number(c, order_id), answer=_word("answer", said), via=_word("via", via),
                           state=_word("state", row["state"]))
     answer_id = store.add_answer(c, order_id, t, via, sender, said, False, note, inbox_id)
-    if row["state"] != "closed":   # closed unanswered: nothing true to say but "call the shop"; the owner sees it
-        _acknowledge(c, settings, row, ack_channel, ack_unicode, "", key=f"cod:{order_id}:ack:{answer_id}")
+    if row["state"] == "closed":   # nothing true to say but "call the shop": no SMS; the owner sees it
+        return Answered("late", note)
+    _acknowledge(c, settings, row, ack_channel, ack_unicode, "", key=f"cod:{order_id}:ack:{answer_id}")
     return Answered("recorded", note)
 
 

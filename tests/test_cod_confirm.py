@@ -244,7 +244,8 @@ def test_once_the_order_is_finished_or_shipped_the_link_no_longer_changes_it(sho
     for url, oid in ((url18, 818), (url19, 819)):
         page = requests.get(url, timeout=5).text
         assert "không thể thay đổi tại đây" in page and "<form" not in page
-        assert post(url, "cancel").status_code == 303
+        late = post(url, "cancel")
+        assert late.status_code == 303 and "ghi-nhan" not in late.headers["Location"]   # no "the shop will call"
         assert asked(svc, oid)["state"] == "closed"
         assert [(a["answer"], a["applied"]) for a in answers(svc, oid)] == [("cancel", 0)]
     drained(svc)
@@ -645,7 +646,8 @@ def test_a_question_held_for_quiet_hours_is_withdrawn_from_the_old_number(shop, 
 
 def test_an_answer_after_the_question_closed_unanswered_is_kept_for_the_owner_without_a_false_reply(
         shop, woo, fake_smsgate):
-    svc = shop()
+    from tests.test_admin import PASSWORD, Admin
+    svc = shop(admin_password=PASSWORD, timezone="Asia/Ho_Chi_Minh")
     place(svc, woo, 971)
     woo.orders[971]["status"] = "completed"
     assert svc.post_json(json.dumps(woo.orders[971]).encode(), topic="order.updated").status_code == 200
@@ -655,6 +657,10 @@ def test_an_answer_after_the_question_closed_unanswered_is_kept_for_the_owner_wi
     assert "after the order shipped or was finished" in english(answers(svc, 971)[0]["reason"])
     assert svc.messages(order_id=971, event="cod.answer") == []
     assert woo.orders[971]["status"] == "completed"
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    listed = admin.get("/admin/").text.split('id="cod-answers"', 1)[1].split("</table>", 1)[0]
+    assert "#971" in listed and 'href="tel:+84912345678"' in listed
 
 
 def test_an_order_first_seen_as_a_draft_is_asked_when_it_becomes_a_real_order(shop, woo):
