@@ -1,11 +1,11 @@
 """/c/<token>: the customer confirms or cancels a cash-on-delivery order (bridge/cod.py).
 
 The token (the order id and its MAC, with the question's nonce, under COD_LINK_SECRET) is the
-only authority, as the order key is for /pay; a link sent before the order's phone changed no
-longer opens (a new nonce): it reaches the customer by SMS, ZNS or Messenger. Chat apps and SMS apps fetch
-links to preview them, so GET only shows; the buttons POST to the same URL, and a POST another
-site's page sends (its Origin or Referer is not ours) is refused. A token we did not make is a
-404, recorded where the admin sees refusals with only its first characters.
+only authority, as the order key is for /pay: it reaches the customer by SMS, ZNS or Messenger;
+a link sent before the order's phone changed no longer opens (a new nonce). Chat apps and SMS
+apps fetch links to preview them, so GET only shows; the buttons POST to the same URL, and a
+POST another site's page sends (its Origin or Referer is not ours) is refused. A token we did
+not make is a 404, recorded where the admin sees refusals with only its first characters.
 """
 from __future__ import annotations
 
