@@ -8,8 +8,9 @@ decides (`answer`): the order's write-back to the shop goes through the outbox l
 A periodic job reminds once, then marks the order for a call, and closes questions the order
 outgrew (shipped, finished in the shop).
 
-The link's token is the order id and a MAC of it and the order's key under COD_LINK_SECRET:
-short enough for an SMS, unguessable, and only ever good for its own order.
+The link's token is the order id and a MAC of it, the order's key and the question's nonce
+under COD_LINK_SECRET: short enough for an SMS, unguessable, only ever good for its own order,
+and no longer good once the order's phone changes (a new nonce, a new link to the new number).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +51,11 @@ CONFIRM, CANCEL, UNCLEAR = "confirm", "cancel", "unclear"
 VIAS = {"page": "trang xác nhận", "sms": "SMS", "messenger": "Messenger"}
 QUICK_REPLIES = (("Xác nhận", CONFIRM), ("Hủy đơn", CANCEL))
 PAYLOAD = re.compile(r"^COD:(confirm|cancel):(\d{1,12})$")
-PARCEL_FLAG_CANCELLED = "order_cancelled"   # shipments.flag: the order is cancelled, its label is still live
+PARCEL_FLAG_CANCELLED = "order_cancelled"   # shipments.flag: the order is cancelled (by anyone), its label still live
+# A status an order may sit in before it is a real order (WooCommerce's checkout-draft, a plugin's
+# own new-order status): an order entering pending/on-hold/processing from any status but these
+# finished ones is asked then (a finished order reopened by hand is the shop's to handle).
+FINISHED = ("completed", "cancelled", "refunded")
 
 reasons.register({
     "cod.applied": N_("order %(order)s: the customer's answer (%(answer)s, by %(via)s) was applied"),
@@ -61,12 +67,16 @@ reasons.register({
                       "a person should read it"),
     "cod.several": N_("this phone has %(n)s cash-on-delivery orders waiting for an answer (%(orders)s): "
                       "not guessed, a person should decide"),
+    "cod.several_unclear": N_("this phone has %(n)s cash-on-delivery orders waiting for an answer (%(orders)s) "
+                              "and this reply was not understood: a person should read it"),
+    "cod.typed": N_("order(s) %(orders)s wait for the customer's confirmation; this reply was typed in the chat, "
+                    "not the button: a person should confirm with the customer"),
     "cod.not_theirs": N_("an answer for order %(order)s from someone the order does not belong to: ignored"),
     "cod.customer_reason": N_("the customer's words: %(text)s"),
     "cod.reminder_answered": N_("not sent: the customer answered order %(order)s's question"),
     "cod.reminder_closed": N_("not sent: order %(order)s can no longer be confirmed or cancelled (shipped or moved on "
                               "in the shop)"),
-    "cod.reminder_phone": N_("not sent: order %(order)s's phone changed; the reminder goes to the new number"),
+    "cod.reminder_phone": N_("not sent: order %(order)s's phone changed; the question goes to the new number"),
     # the stored codes inside those sentences, in the reader's language
     "cod.answer.confirm": N_("confirm"), "cod.answer.cancel": N_("cancel"),
     "cod.via.page": N_("the confirm page"), "cod.via.sms": N_("SMS"), "cod.via.messenger": N_("Messenger"),
@@ -93,14 +103,21 @@ def _b36(n: int) -> str:
             return out
 
 
-def _mac(secret: str, order_id: int, order_key: str) -> str:
-    digest = hmac.new(secret.encode(), f"cod-confirm:{order_id}:{order_key}".encode(), hashlib.sha256).digest()
+def _mac(secret: str, order_id: int, order_key: str, nonce: str) -> str:
+    digest = hmac.new(secret.encode(), f"cod-confirm:{order_id}:{order_key}:{nonce}".encode(),
+                      hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
 
 
-def make_token(settings: Settings, order_id: int, order_key: str) -> str:
+def new_nonce() -> str:
+    """A question's link nonce: a new one when the question goes to a new phone, so the link the
+    old number (maybe a stranger's) holds stops working."""
+    return secrets.token_urlsafe(9)
+
+
+def make_token(settings: Settings, order_id: int, order_key: str, nonce: str) -> str:
     """The order id (base 36) followed by its MAC: about 20 characters for a shop's order ids."""
-    return _b36(order_id) + _mac(settings.cod_link_secret, order_id, order_key or "")
+    return _b36(order_id) + _mac(settings.cod_link_secret, order_id, order_key or "", nonce or "")
 
 
 def token_order(token: str) -> int | None:
@@ -111,23 +128,27 @@ def token_order(token: str) -> int | None:
     return int(head, 36)
 
 
-def token_matches(settings: Settings, token: str, order_id: int, order_key: str) -> bool:
-    """Constant-time check that the token was made for this order (and its key) by us."""
+def token_matches(settings: Settings, token: str, order_id: int, order_key: str, nonce: str) -> bool:
+    """Constant-time check that the token was made by us for this order (and its key) and its
+    question's current nonce."""
     return bool(settings.cod_link_secret) and hmac.compare_digest(
-        token.encode(), make_token(settings, order_id, order_key).encode())
+        token.encode(), make_token(settings, order_id, order_key, nonce).encode())
 
 
-def confirm_link(settings: Settings, order_id: int, order_key: str) -> str:
-    return f"{settings.public_url}/c/{make_token(settings, order_id, order_key)}"
+def confirm_link(settings: Settings, order_id: int, order_key: str, nonce: str) -> str:
+    return f"{settings.public_url}/c/{make_token(settings, order_id, order_key, nonce)}"
 
 
 # -- reading a reply -----------------------------------------------------------------------------
 # The whole reply, folded (case, diacritics, spaces, trailing punctuation), must be one of these:
 # everyday chat ("Huy day shop oi": Huy is a name; "co size L k?"; "ko") is never an answer.
 CONFIRM_REPLIES = ("1", "ok", "oke", "okay", "yes", "co", "dong y", "xac nhan")
-CANCEL_REPLIES = ("2", "huy", "huy don", "huy don hang")
-# Only after these may a cancel carry the customer's reason ("HUY DON vi dat nham").
+CANCEL_REPLIES = ("2", "huy don", "huy don hang")   # a bare "Huy" is a man's name, signed alone
+# Only after these may a cancel carry the customer's reason ("HUY DON vi dat nham"), and only a
+# reason that asks nothing and denies nothing: "Hủy đơn hả shop? em không hủy đâu", "huy don cu,
+# giu don moi" are for a person to read.
 _CANCEL_WITH_REASON = (("huy", "don", "hang"), ("huy", "don"))
+_NOT_A_REASON = frozenset({"khong", "ko", "k", "kg", "dung", "chua", "dau", "cu", "moi"})
 _PUNCT = ".,!?;:~…-–—\"'()[]"
 
 
@@ -144,6 +165,8 @@ def _read(text: str) -> tuple[str | None, str]:
         return CANCEL, ""
     for lead in _CANCEL_WITH_REASON:
         if tuple(words[:len(lead)]) == lead:
+            if "?" in text or _NOT_A_REASON & set(words[len(lead):]):
+                return None, ""
             # the customer's own words after the keyword, as written
             return CANCEL, " ".join(text.split()[len(lead):]).strip(_PUNCT + " ")[:REASON_MAX]
     return None, ""
@@ -151,13 +174,13 @@ def _read(text: str) -> tuple[str | None, str]:
 
 def parse_reply(text: str) -> str | None:
     """CONFIRM, CANCEL or None (a person reads it) for a customer's SMS: the whole text must be a
-    confirm or cancel word, `HUY DON` alone may be followed by a reason."""
+    confirm or cancel word, `HUY DON` alone may be followed by a reason that asks and denies nothing."""
     return _read(text)[0]
 
 
 def customer_words(text: str, said: str) -> str:
     """A cancelling customer's reason after `HUY DON` / `HUY DON HANG`, kept and written to the
-    order note; "" for a bare "2" or "HUY"."""
+    order note; "" for a bare "2" or "HUY DON"."""
     return _read(text)[1] if said == CANCEL else ""
 
 
@@ -173,10 +196,11 @@ def quick_replies(order_id: int) -> list[dict[str, str]]:
 
 
 # -- asking --------------------------------------------------------------------------------------
-def context(settings: Settings, snap: OrderSnapshot, source_url: str, reminder: bool = False) -> dict[str, Any]:
-    """An order's template variables plus `confirm_link` and `reminder`."""
+def context(settings: Settings, snap: OrderSnapshot, source_url: str, nonce: str,
+            reminder: bool = False) -> dict[str, Any]:
+    """An order's template variables plus `confirm_link` (with the question's nonce) and `reminder`."""
     return {**order_context(settings, snap, source_url),
-            "confirm_link": confirm_link(settings, snap.id, snap.order_key), "reminder": reminder}
+            "confirm_link": confirm_link(settings, snap.id, snap.order_key, nonce), "reminder": reminder}
 
 
 def _draft(settings: Settings, rules: RuleSet, rule: Rule, ctx: dict[str, Any], snap: OrderSnapshot, key: str,
@@ -187,6 +211,11 @@ def _draft(settings: Settings, rules: RuleSet, rule: Rule, ctx: dict[str, Any], 
                           order_id=snap.id, delivery_ref=delivery_ref, urgent=urgent, due_at=due_at,
                           payload={**extras, "quick_replies": quick_replies(snap.id)},
                           fallback_after=rule.fallback_after)
+
+
+def _rule(rules: RuleSet, name: str) -> Rule | None:
+    """The rule that asked, still there and switched on."""
+    return next((r for r in rules.rules if r.name == name and r.event == EVENT and r.enabled), None)
 
 
 def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSnapshot, source_url: str,
@@ -200,24 +229,32 @@ def ask(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSn
         if rule.to != "customer":   # the question is the customer's; an owner copy would be answered by nobody
             log.warning("rule %s: event %s is for the customer; to: %s ignored", rule.name, EVENT, rule.to)
             continue
-        if not store.ask(c, snap.id, rule.name, snap.phone.e164 or "", t):
+        nonce = new_nonce()
+        if not store.ask(c, snap.id, rule.name, snap.phone.e164 or "", t, nonce):
             return 0
-        draft = _draft(settings, rules, rule, context(settings, snap, source_url), snap, f"cod:{snap.id}:ask",
+        draft = _draft(settings, rules, rule, context(settings, snap, source_url, nonce), snap, f"cod:{snap.id}:ask",
                        rule.urgent, delivery_ref=delivery_ref)
         return 1 if enqueue(c, draft, settings.quiet_hours, settings.timezone) else 0
     return 0
 
 
 def order_saved(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap: OrderSnapshot, source_url: str,
-                delivery_ref: int, t: float) -> int:
-    """A known order saved again by the shop, inside the delivery's transaction: its open question
-    follows it. Moved out of pending/on-hold/processing (shipping, completed, a custom status):
-    closed. A new valid phone: replies are matched against it, a reminder waiting for the old
-    number is withdrawn (the job sends it to the new one). A question that reached nobody (the
-    phone was unusable) is asked now, on the new number, its reminder and call counted from now.
-    Returns the number of messages queued."""
+                delivery_ref: int, t: float, was: str = "") -> int:
+    """A known order saved again by the shop (`was`: the status we had), inside the delivery's
+    transaction. Cancelled now: a label not picked up yet is flagged for the owner to cancel.
+    Never asked and entering pending/on-hold/processing now (from checkout-draft or a plugin's
+    own new-order status): asked now. An open question follows the order: moved out of those
+    statuses, closed; a new valid phone: the unsent question and reminder to the old number are
+    withdrawn, the question goes to the new number with a new link (the old link stops working)
+    and its reminder and call are counted from now. Returns the number of messages queued."""
+    if snap.status == "cancelled" and was != "cancelled":
+        store.flag_live_parcels(c, snap.id, PARCEL_FLAG_CANCELLED, t)
     row = store.get(c, snap.id)
-    if row is None or row["state"] not in store.OPEN:
+    if row is None:
+        if was and was not in store.ASKABLE and was not in FINISHED:
+            return ask(c, settings, rules, snap, source_url, delivery_ref, t)
+        return 0
+    if row["state"] not in store.OPEN:
         return 0
     if snap.status not in store.ASKABLE:
         close(c, snap.id, t)
@@ -225,15 +262,23 @@ def order_saved(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap:
     phone = snap.phone.e164 if snap.phone.ok else ""
     if not phone or phone == row["phone"]:
         return 0
-    never_asked = not row["phone"]
-    withdrawn = withdraw(c, f"cod:{snap.id}:remind", reasons.encode("cod.reminder_phone", order=_number(c, snap.id)))
-    store.set_phone(c, snap.id, phone, t, asked_again=never_asked, remind_again=withdrawn)
-    rule = next((r for r in rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
-    if not never_asked or rule is None:
-        return 0
-    draft = _draft(settings, rules, rule, context(settings, snap, source_url), snap, f"cod:{snap.id}:ask:{phone}",
-                   rule.urgent, delivery_ref=delivery_ref)
-    return 1 if enqueue(c, draft, settings.quiet_hours, settings.timezone) else 0
+    number = _number(c, snap.id)
+    for key in _keys(snap.id, row["phone"]):
+        withdraw(c, key, reasons.encode("cod.reminder_phone", order=number))
+    rule = _rule(rules, row["rule"])
+    nonce = new_nonce()
+    queued = None
+    if rule is not None:
+        draft = _draft(settings, rules, rule, context(settings, snap, source_url, nonce), snap,
+                       f"cod:{snap.id}:ask:{phone}", rule.urgent, delivery_ref=delivery_ref)
+        queued = enqueue(c, draft, settings.quiet_hours, settings.timezone)
+    store.set_phone(c, snap.id, phone, nonce, t, asked_again=bool(queued))
+    return 1 if queued else 0
+
+
+def _keys(order_id: int, phone: str) -> tuple[str, ...]:
+    """The dedupe keys of the question and reminder that went (or wait to go) to `phone`."""
+    return (f"cod:{order_id}:ask", f"cod:{order_id}:ask:{phone}", f"cod:{order_id}:remind:{phone}")
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -241,7 +286,8 @@ def order_saved(c: sqlite3.Connection, settings: Settings, rules: RuleSet, snap:
 class Answered:
     """What became of an answer: "applied" (it decided), "repeat" (the deciding answer, or the
     last recorded one, again: nothing recorded), "recorded" (kept for the owner, not applied: a
-    second different answer, or too late), "unknown" (no question was asked for that order);
+    second different answer), "late" (kept for the owner: the question closed unanswered, so the
+    customer is told nothing but how to reach the shop), "unknown" (no question was asked for that order);
     `note`: the stored reason, for the inbox row it came in."""
     kind: str
     note: str = ""
@@ -263,7 +309,9 @@ def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
 
 
 def _withdraw_reminder(c: sqlite3.Connection, order_id: int, code: str) -> None:
-    withdraw(c, f"cod:{order_id}:remind", reasons.encode(code, order=_number(c, order_id)))
+    row = store.get(c, order_id)
+    if row is not None:
+        withdraw(c, f"cod:{order_id}:remind:{row['phone']}", reasons.encode(code, order=_number(c, order_id)))
 
 
 def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, via: str, sender: str, t: float,
@@ -299,6 +347,8 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
     note = reasons.encode(code, order=_number(c, order_id), answer=_word("answer", said), via=_word("via", via),
                           state=_word("state", row["state"]))
     answer_id = store.add_answer(c, order_id, t, via, sender, said, False, note, inbox_id)
+    if row["state"] == "closed":   # nothing true to say but "call the shop": no SMS; the owner sees it
+        return Answered("late", note)
     _acknowledge(c, settings, row, ack_channel, ack_unicode, "", key=f"cod:{order_id}:ack:{answer_id}")
     return Answered("recorded", note)
 
@@ -310,11 +360,14 @@ def unclear(c: sqlite3.Connection, order_id: int, via: str, sender: str, t: floa
     return note
 
 
-def unclear_several(c: sqlite3.Connection, order_ids: list[int], via: str, sender: str, t: float,
-                    inbox_id: int | None) -> str:
-    """A reply that says neither from a phone with several waiting orders: kept on each for the owner."""
-    notes = [unclear(c, order_id, via, sender, t, inbox_id) for order_id in order_ids]
-    return notes[0]
+def unclear_several(c: sqlite3.Connection, waiting: list[sqlite3.Row], via: str, sender: str, t: float,
+                    inbox_id: int | None, code: str = "cod.several_unclear") -> str:
+    """A reply for a person from a phone with waiting orders (one not understood, or an answer
+    typed in a chat): kept once, on the oldest order, naming them all, for the owner."""
+    orders = ", ".join(f"#{w['number'] or w['order_id']}" for w in waiting)
+    note = reasons.encode(code, n=len(waiting), orders=orders)
+    store.add_answer(c, waiting[0]["order_id"], t, via, sender, UNCLEAR, False, note, inbox_id)
+    return note
 
 
 def _number(c: sqlite3.Connection, order_id: int) -> str:
@@ -400,20 +453,25 @@ def run(bridge: Any) -> dict[str, int]:
 
 def _remind(bridge: Any, c: sqlite3.Connection, row: sqlite3.Row, t: float) -> int:
     """The question once more, by the rule that asked it (quiet hours respected: not urgent), to
-    the order's current phone; never for a question that reached nobody (asked_phone below)."""
-    if not row["phone"] or not store.mark_reminded(c, row["order_id"], t):
+    the order's current phone (the key names it: a reminder withdrawn for an old number never
+    blocks the new one's); never for a question that reached nobody. Marked reminded only once
+    it is queued."""
+    k = store.get(c, row["order_id"])
+    if k is None or k["state"] != "asked" or k["reminded_at"] is not None or not k["phone"]:
         return 0
-    rule = next((r for r in bridge.rules.rules if r.name == row["rule"] and r.event == EVENT and r.enabled), None)
-    o = stored_orders.get(c, row["order_id"])
+    rule = _rule(bridge.rules, k["rule"])
+    o = stored_orders.get(c, k["order_id"])
     if rule is None or o is None:
-        log.info("order %s: no reminder, its rule %s is gone or switched off", row["order_id"], row["rule"])
+        log.info("order %s: no reminder, its rule %s is gone or switched off", k["order_id"], k["rule"])
         return 0
     try:
         snap = providers.shop().order(o["body"])
     except (ValueError, TypeError):
-        log.warning("order %s: stored body unreadable, no reminder", row["order_id"])
+        log.warning("order %s: stored body unreadable, no reminder", k["order_id"])
         return 0
     s = bridge.settings
-    draft = _draft(s, bridge.rules, rule, context(s, snap, o["source_url"] or "", reminder=True), snap,
-                   f"cod:{row['order_id']}:remind", urgent=False, due_at=t)
-    return 1 if enqueue(c, draft, s.quiet_hours, s.timezone) else 0
+    draft = _draft(s, bridge.rules, rule, context(s, snap, o["source_url"] or "", k["nonce"] or "", reminder=True),
+                   snap, f"cod:{k['order_id']}:remind:{k['phone']}", urgent=False, due_at=t)
+    if not enqueue(c, draft, s.quiet_hours, s.timezone):
+        return 0
+    return 1 if store.mark_reminded(c, k["order_id"], t) else 0

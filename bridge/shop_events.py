@@ -162,7 +162,8 @@ class ShopEvents:
                                        key=f"order:{snap.id}:new")
             n += cod.ask(c, self.settings, self.rules, snap, d.source_url or "", row_id, self.clock())
         else:
-            n += cod.order_saved(c, self.settings, self.rules, snap, d.source_url or "", row_id, self.clock())
+            n += cod.order_saved(c, self.settings, self.rules, snap, d.source_url or "", row_id, self.clock(),
+                                 was=existing["status"] or "")
         last = existing["notified_status"] if existing else None
         # The shop corrected an unusable phone: the customer never got this status's message.
         phone_fixed = existing is not None and snap.status == last and not existing["phone_e164"] and snap.phone.ok

@@ -44,7 +44,7 @@ def test_the_cod_pages_fit_and_the_owner_calls_and_marks_a_parcel_seen(browser, 
     tel = block.locator("#cod-calls a.tel").first
     assert tel.get_attribute("href").startswith("tel:+849") and tel.bounding_box()["height"] >= 43.5
     assert block.locator("#cod-parcels tbody tr").count() == 3
-    assert block.locator("#cod-parcels", has_text="Khách đã hủy đơn nhưng đơn vận chuyển vẫn còn").is_visible()
+    assert block.locator("#cod-parcels", has_text="Đơn đã hủy nhưng vận đơn vẫn còn").is_visible()
     answers = block.locator("#cod-answers tbody tr")
     assert block.locator("h3", has_text="Câu trả lời cần xem").is_visible() and answers.count() == 2
     assert answers.first.locator("a.tel").get_attribute("href").startswith("tel:+849")

@@ -18,18 +18,20 @@ ASKABLE = ("pending", "on-hold", "processing")
 # list: a parcel row whose status is empty (a call that carried none) or created/picking/cancelled
 # has not left.
 SHIPPED = ("picked", "in_transit", "delivering", "delivery_failed", "delivered", "returning", "returned", "lost")
-# A parcel still to be picked up ("" : no status heard yet): a cancelled order's label to cancel.
-LIVE_PARCEL = ("", "created", "picking")
+# A label still to be picked up: a cancelled order's label to cancel. Not a parcel whose status is
+# empty (its calls carried none yet): it may be anywhere, so it is not flagged on a guess.
+LIVE_PARCEL = ("created", "picking")
 
 
 def _in(values: Sequence[str]) -> str:
     return ",".join("?" * len(values))
 
 
-def ask(c: sqlite3.Connection, order_id: int, rule: str, phone: str, t: float) -> bool:
-    """The order's confirmation, asked now; False when it was asked before (one per order, ever)."""
-    cur = c.execute("INSERT OR IGNORE INTO cod_confirmations(order_id, rule, phone, state, asked_at, updated_at)"
-                    " VALUES (?,?,?,?,?,?)", (order_id, rule, phone, "asked", t, t))
+def ask(c: sqlite3.Connection, order_id: int, rule: str, phone: str, t: float, nonce: str = "") -> bool:
+    """The order's confirmation, asked now (`nonce`: its link's); False when it was asked before
+    (one per order, ever)."""
+    cur = c.execute("INSERT OR IGNORE INTO cod_confirmations(order_id, rule, phone, state, asked_at, updated_at,"
+                    " nonce) VALUES (?,?,?,?,?,?,?)", (order_id, rule, phone, "asked", t, t, nonce))
     return cur.rowcount == 1
 
 
@@ -93,23 +95,22 @@ def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
     return cur.rowcount == 1
 
 
-def set_phone(c: sqlite3.Connection, order_id: int, phone: str, t: float, asked_again: bool,
-              remind_again: bool) -> None:
-    """Replies are matched against the order's current phone. `asked_again`: the question is
-    asked now for the first time (it reached nobody before): waiting afresh from now.
-    `remind_again`: the reminder was withdrawn before it went out, so it is still owed."""
+def set_phone(c: sqlite3.Connection, order_id: int, phone: str, nonce: str, t: float, asked_again: bool) -> None:
+    """Replies are matched against the order's current phone, the link is the new nonce's.
+    `asked_again`: the question was sent to the new phone now: waiting afresh from now (its
+    reminder and call)."""
     if asked_again:
-        c.execute("UPDATE cod_confirmations SET phone=?, state='asked', asked_at=?, reminded_at=NULL, call_at=NULL,"
-                  f" updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})", (phone, t, t, order_id, *OPEN))
+        c.execute("UPDATE cod_confirmations SET phone=?, nonce=?, state='asked', asked_at=?, reminded_at=NULL,"
+                  f" call_at=NULL, updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})",
+                  (phone, nonce, t, t, order_id, *OPEN))
     else:
-        c.execute("UPDATE cod_confirmations SET phone=?, reminded_at=CASE WHEN ? THEN NULL ELSE reminded_at END,"
-                  f" updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})",
-                  (phone, int(remind_again), t, order_id, *OPEN))
+        c.execute(f"UPDATE cod_confirmations SET phone=?, nonce=?, updated_at=? WHERE order_id=? AND state IN"
+                  f" ({_in(OPEN)})", (phone, nonce, t, order_id, *OPEN))
 
 
 def flag_live_parcels(c: sqlite3.Connection, order_id: int, flag: str, t: float) -> int:
     """Flag the order's parcels not picked up yet, for the owner to cancel the label."""
-    return c.execute(f"UPDATE shipments SET flag=?, updated_at=? WHERE order_id=? AND COALESCE(status, '') IN"
+    return c.execute(f"UPDATE shipments SET flag=?, updated_at=? WHERE order_id=? AND status IN"
                      f" ({_in(LIVE_PARCEL)})", (flag, t, order_id, *LIVE_PARCEL)).rowcount
 
 

@@ -278,6 +278,7 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_cod_answers_to_see ON cod_answers(at) WHERE applied = 0"
                " AND seen_at IS NULL")
     db["cod_confirmations"].create_index(["phone", "state"], if_not_exists=True)   # a reply finds its order
+    _ensure_columns(db["cod_confirmations"], {"nonce": str})   # the link's, new when the phone changes
     # A chat app's button answer (Messenger quick reply payload) beside the text it shows.
     _ensure_columns(db["inbox"], {"payload": str})
     # A parcel as its carrier reports it (one row per carrier + tracking code), and every call the

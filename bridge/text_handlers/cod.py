@@ -1,7 +1,9 @@
 """Customers answering a cash-on-delivery question by text: an SMS to the shop's own phone
 whose whole text is an answer ("1", "OK", "HUY DON", ...: bridge/cod.py parse_reply), or a chat's
 quick-reply button (its payload names the answer and the order). Typed chat text never answers:
-a chat is a conversation ("Chị có cần xuất hóa đơn không?" "ko"), it stays in the inbox.
+a chat is a conversation ("Chị có cần xuất hóa đơn không?" "ko"), it stays in the inbox; a typed
+text that would be an answer by SMS ("ok", "huy don"), from a chat whose phone has a waiting
+order, is kept as `unclear` for the owner to confirm with the customer.
 
 Only the phone the order belongs to may answer it: an SMS's sender, a chat identity's bound
 phone. A text from anyone else never touches an order. A reply that is not understood, or that
@@ -42,13 +44,17 @@ class CodReplies(InboundHandler):
             if not phone or row["phone"] != phone:
                 return reasons.encode("cod.not_theirs", order=order_id)
             return self._take(c, order_id, said, via, sms, t, reply, "")
-        if not phone or chat:
+        if not phone:
             return None
         said = cod.parse_reply(sms.text)
         waiting = store.open_for_phone(c, phone)
+        if chat:
+            if said is None or not waiting:
+                return None
+            return cod.unclear_several(c, waiting, via, sms.sender, t, sms.id, code="cod.typed")
         if len(waiting) > 1:
-            if said is None:   # each waiting order's owner-facing list shows it once
-                return cod.unclear_several(c, [w["order_id"] for w in waiting], via, sms.sender, t, sms.id)
+            if said is None:   # kept once, on the oldest order, naming them all
+                return cod.unclear_several(c, waiting, via, sms.sender, t, sms.id)
             note = reasons.encode("cod.several", n=len(waiting), orders=", ".join(f"#{w['number'] or w['order_id']}"
                                                                                   for w in waiting))
             for w in waiting:

@@ -1,10 +1,11 @@
 """/c/<token>: the customer confirms or cancels a cash-on-delivery order (bridge/cod.py).
 
-The token (the order id and its MAC under COD_LINK_SECRET) is the only authority, as the order
-key is for /pay: it reaches the customer by SMS, ZNS or Messenger. Chat apps and SMS apps fetch
-links to preview them, so GET only shows; the buttons POST to the same URL, and a POST another
-site's page sends (its Origin or Referer is not ours) is refused. A token we did not make is a
-404, recorded where the admin sees refusals with only its first characters.
+The token (the order id and its MAC, with the question's nonce, under COD_LINK_SECRET) is the
+only authority, as the order key is for /pay: it reaches the customer by SMS, ZNS or Messenger;
+a link sent before the order's phone changed no longer opens (a new nonce). Chat apps and SMS
+apps fetch links to preview them, so GET only shows; the buttons POST to the same URL, and a
+POST another site's page sends (its Origin or Referer is not ours) is refused. A token we did
+not make is a 404, recorded where the admin sees refusals with only its first characters.
 """
 from __future__ import annotations
 
@@ -37,19 +38,23 @@ def _page(status: int = 200, **values: Any) -> Response:
 def _refuse(token: str) -> Response:
     """A link we did not sign, or one bent to another order: the same answer for both."""
     b = bridge()
-    record_rejection(b.db, f"/c/{token[:4]}…", 404, "confirm link not signed by us (COD_LINK_SECRET)",
+    record_rejection(b.db, f"/c/{token[:4]}…", 404, "confirm link not signed by us (COD_LINK_SECRET), "
+                     "or replaced after the order's phone changed",
                      request.remote_addr, request.headers, b"")
     return _page(404, invalid=True)
 
 
 def _order(token: str):
-    """The order the token was made for, or None when it was not made by us for any order."""
+    """The order and its question the token was made for, or None when it was not made by us for
+    any, or for the question's link before the phone changed."""
     b = bridge()
     order_id = cod.token_order(token)
     o = orders.get(b.db, order_id) if order_id is not None else None
-    if o is None or not cod.token_matches(b.settings, token, o["id"], o["order_key"] or ""):
+    k = stored_cod.get(b.db, o["id"]) if o is not None else None
+    if o is None or k is None or not cod.token_matches(b.settings, token, o["id"], o["order_key"] or "",
+                                                       k["nonce"] or ""):
         return None
-    return o
+    return o, k
 
 
 def _same_site() -> bool:
@@ -64,13 +69,11 @@ def _same_site() -> bool:
 
 @bp.get("/c/<token>")
 def page(token: str):
-    o = _order(token)
-    if o is None:
+    found = _order(token)
+    if found is None:
         return _refuse(token)
+    o, k = found
     b = bridge()
-    k = stored_cod.get(b.db, o["id"])
-    if k is None:   # signed, but no question was asked for this order
-        return _page(404, invalid=True)
     try:
         snap = providers.shop().order(o["body"])
         items, area = snap.items, snap.area
@@ -92,9 +95,10 @@ def page(token: str):
 
 @bp.post("/c/<token>")
 def answer(token: str):
-    o = _order(token)
-    if o is None:
+    found = _order(token)
+    if found is None:
         return _refuse(token)
+    o = found[0]
     if not _same_site():
         return _page(403, invalid=True)
     said = request.form.get("answer", "")

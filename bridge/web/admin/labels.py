@@ -49,7 +49,7 @@ SHIPMENT_STATUSES = {   # a parcel's status in our words (bridge.rules.SHIPMENT_
 
 SHIPMENT_FLAGS = {   # why a parcel waits for the owner's look (shipments.flag)
     "returned": N_("Back at the shop: check the parcel and the order"),
-    "order_cancelled": N_("The customer cancelled the order but the shipment is still live: cancel the label"),
+    "order_cancelled": N_("The order is cancelled but its shipment is still live: cancel it with the carrier"),
 }
 
 DELIVERY_STATES = {
