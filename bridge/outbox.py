@@ -540,7 +540,8 @@ def cancel(db: Database, mid: str, who: str) -> None:
 def withdraw(c: sqlite3.Connection, dedupe_key: str, reason: str) -> bool:
     """Inside the caller's transaction, stop the message with this dedupe key if it has not gone
     out (waiting, scheduled for the morning, held), with the reason; False when it went out, is
-    being sent (its lease is wall-clock time, as in `cancel`) or was never queued."""
+    claimed by a sender (even one whose lease ran out: that send may have reached the provider,
+    and the outbox puts it in doubt) or was never queued."""
     return q.stop_unsent(c, dedupe_key, CANCELLED, WAITING, reason, now())
 
 
