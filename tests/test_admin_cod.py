@@ -11,27 +11,16 @@ import io
 import re
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from bridge import months, reasons
 from tests import cod_rows as rows
-from tests.test_admin import PASSWORD, Admin
+from tests.test_admin_report import admin, svc  # noqa: F401  (the same signed-in shop on Vietnam's clock)
 from tests.test_metrics_logs import scrape
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 reasons.register({"test.cod_after": reasons.N_("answered after the order was already %(state)s")})
 
 
-@pytest.fixture
-def svc(service_factory):
-    return service_factory(admin_password=PASSWORD, timezone="Asia/Ho_Chi_Minh")
-
-
-@pytest.fixture
-def admin(svc):
-    a = Admin(svc)
-    assert a.sign_in().status_code == 302
-    return a
 
 
 def texts(html: str, table_id: str) -> list[str]:

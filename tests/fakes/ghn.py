@@ -15,14 +15,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
 
-import requests
 from flask import Flask, jsonify, request
 
+from .pushes import Pushes
 from .server import LoopbackServer
 
 RETRIES = 10            # after the first attempt (GHN: "10 more times, 5 s apart")
@@ -32,18 +31,15 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
 
 
-class FakeGhn(LoopbackServer):
+class FakeGhn(LoopbackServer, Pushes):
     def __init__(self, token: str = "test-ghn-api-token", shop_id: str = "81558", retry_interval: float = 0.05):
-        super().__init__()
+        LoopbackServer.__init__(self)
+        Pushes.__init__(self, RETRIES, retry_interval)
         self.token, self.shop_id = token, shop_id
-        self.retry_interval = retry_interval
         self.orders: dict[str, dict[str, Any]] = {}
         self.down = False
         self.says: dict[str, str] = {}              # order code -> the status the API claims instead
-        self.lose_answers = 0
         self.detail_calls: list[dict[str, Any]] = []
-        self.attempts: list[tuple[int | None, Any]] = []   # every push: (HTTP status or None, answer)
-        self.lock = threading.Lock()
         self.app = self._make_app()
 
     # -- GHN's side of a parcel --------------------------------------------------------------
@@ -72,24 +68,7 @@ class FakeGhn(LoopbackServer):
     def push(self, url: str, body: dict[str, Any] | bytes) -> list[int | None]:
         """Deliver one call as GHN does (retries included); the HTTP status of each attempt."""
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-        statuses: list[int | None] = []
-        for attempt in range(RETRIES + 1):
-            if attempt:
-                time.sleep(self.retry_interval)
-            try:
-                r = requests.post(url, data=data, headers={"Content-Type": "application/json"}, timeout=10)
-                status, answer = r.status_code, r.text
-            except requests.RequestException as exc:
-                status, answer = None, str(exc)
-            with self.lock:
-                if status is not None and self.lose_answers:
-                    self.lose_answers -= 1
-                    status, answer = None, "answer lost"
-                self.attempts.append((status, answer))
-            statuses.append(status)
-            if status == 200:
-                break
-        return statuses
+        return self.deliver(url, data, "application/json")
 
     # -- the order-detail API --------------------------------------------------------------------
     def _make_app(self) -> Flask:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
+from .pushes import Pushes
 
 VIETNAM = timezone(timedelta(hours=7))
 
@@ -21,12 +21,9 @@ def action_time(t: float) -> str:
     return datetime.fromtimestamp(t, VIETNAM).isoformat(timespec="seconds")
 
 
-class FakeGhtk:
+class FakeGhtk(Pushes):
     def __init__(self, retries: int = 1, retry_interval: float = 0.05):
-        self.retries = retries
-        self.retry_interval = retry_interval
-        self.lose_answers = 0
-        self.attempts: list[tuple[int | None, str]] = []
+        super().__init__(retries, retry_interval)
 
     @staticmethod
     def update(label: str, status_id: int, partner_id: str = "", at: float | None = None,
@@ -45,20 +42,4 @@ class FakeGhtk:
             data, ctype = json.dumps(fields, ensure_ascii=False).encode(), "application/json"
         else:
             data, ctype = urlencode(fields).encode(), "application/x-www-form-urlencoded"
-        statuses: list[int | None] = []
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.retry_interval)
-            try:
-                r = requests.post(url, data=data, headers={"Content-Type": ctype}, timeout=10)
-                status, answer = r.status_code, r.text
-            except requests.RequestException as exc:
-                status, answer = None, str(exc)
-            if status is not None and self.lose_answers:
-                self.lose_answers -= 1
-                status, answer = None, "answer lost"
-            self.attempts.append((status, answer))
-            statuses.append(status)
-            if status == 200:
-                break
-        return statuses
+        return self.deliver(url, data, ctype)
