@@ -192,8 +192,10 @@ SKIPPED = ("script", "style", "code", "pre", "kbd", "samp", "textarea")   # text
 UNRENDERED = re.compile(r'\{"code":"[^"]*"[^}]*\}?')
 VERBATIM = "text"   # the class of text shown as it was sent or received (an SMS, a transfer's memo)
 # Not prose, whatever words they hold: environment variable names (PUBLIC_URL), addresses,
-# e-mail addresses, dotted event names (payment.confirmed)
-NOT_PROSE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|https?://\S+|\S+@\S+|\b[a-z]+(?:\.[a-z_]+)+\b")
+# e-mail addresses, dotted event names (payment.confirmed), generated keys and tokens (20 or more
+# letters and digits in one run: a random key once held "...7IS91Hy..." and read as the word "is")
+NOT_PROSE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|https?://\S+|\S+@\S+|\b[a-z]+(?:\.[a-z_]+)+\b"
+                       r"|\b[A-Za-z0-9_-]{20,}\b")
 SHOWN_ATTRS = ("placeholder", "title", "aria-label", "data-label", "data-done", "alt")
 
 

@@ -51,6 +51,7 @@ def test_the_checker_fails_on_an_untranslated_sentence(catalogue, body):
     '<button lang="en">English</button>',                                                     # the language switch
     "<td>WooCommerce, eSMS, SMSGate, Zalo ZNS, Messenger, SePay, Casso, payOS, VietQR</td>",  # names
     "<script>var order = 'the payment'</script><style>.status{}</style>",
+    "<p>Tại my.sepay.vn → WebHooks: chọn API Key với khóa YpEUWBfGp2Omc7IS91HyRqABaY1TUqsy.</p>",   # a generated key
 ])
 def test_the_checker_passes_vietnamese_names_and_quoted_data(catalogue, body):
     assert english_in(page(body), catalogue) == [], body
