@@ -86,10 +86,7 @@ reasons.register({
 
 def _word(kind: str, value: str) -> str:
     """A stored code (an answer, a channel, a state) as a nested reason, so it is read translated."""
-    try:
-        return reasons.encode(f"cod.{kind}.{value}")
-    except KeyError:
-        return value
+    return reasons.word(f"cod.{kind}.{value}", value)
 
 
 # -- the signed link ---------------------------------------------------------------------------
@@ -364,10 +361,14 @@ def unclear_several(c: sqlite3.Connection, waiting: list[sqlite3.Row], via: str,
                     inbox_id: int | None, code: str = "cod.several_unclear") -> str:
     """A reply for a person from a phone with waiting orders (one not understood, or an answer
     typed in a chat): kept once, on the oldest order, naming them all, for the owner."""
-    orders = ", ".join(f"#{w['number'] or w['order_id']}" for w in waiting)
-    note = reasons.encode(code, n=len(waiting), orders=orders)
+    note = reasons.encode(code, n=len(waiting), orders=orders_named(waiting))
     store.add_answer(c, waiting[0]["order_id"], t, via, sender, UNCLEAR, False, note, inbox_id)
     return note
+
+
+def orders_named(waiting: list[sqlite3.Row]) -> str:
+    """A phone's waiting orders as a reason names them: "#1021, #1022"."""
+    return ", ".join(f"#{w['number'] or w['order_id']}" for w in waiting)
 
 
 def _number(c: sqlite3.Connection, order_id: int) -> str:

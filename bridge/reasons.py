@@ -48,6 +48,13 @@ def encode(code: str, **params: Any) -> str:
                       separators=(",", ":"))
 
 
+def word(code: str, fallback: str) -> str:
+    """A stored code (a status, a channel) as a reason's parameter: the registered `code`, encoded,
+    so it is read in the reader's language wherever the reason is shown; `fallback` as plain text
+    when there is no word for it (a status a shop's plugin added)."""
+    return encode(code) if code in _TEXTS else fallback
+
+
 def _nested(value: Any) -> Any:
     """A parameter that is itself a reason we wrote is kept as a reason ({"r": ...}) and rendered
     in turn; every other string (a provider's error text, whatever it looks like) stays text."""

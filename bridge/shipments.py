@@ -103,12 +103,7 @@ reasons.register({
 
 def _word(status: str) -> str:
     """One of our parcel statuses as a nested reason, so the owner reads it in their language."""
-    if not status:
-        return reasons.encode("shipment.none")
-    try:
-        return reasons.encode(f"shipment.status.{status}")
-    except KeyError:
-        return status
+    return reasons.word(f"shipment.status.{status}", status) if status else reasons.encode("shipment.none")
 
 
 @dataclass(frozen=True)

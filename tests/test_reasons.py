@@ -6,9 +6,10 @@ import pytest
 from bridge import reasons
 
 reasons.register({"test.pays": reasons.N_("%(amount)s pays order %(number)s"),
-                  "test.wrapped": reasons.N_("not genuine: %(why)s")})
+                  "test.wrapped": reasons.N_("not genuine: %(why)s"),
+                  "test.status.returned": reasons.N_("returned to the shop")})
 VI = {"%(amount)s pays order %(number)s": "%(amount)s trả cho đơn %(number)s",
-      "not genuine: %(why)s": "không thật: %(why)s"}
+      "not genuine: %(why)s": "không thật: %(why)s", "returned to the shop": "đã hoàn về shop"}
 
 
 def test_a_reason_is_rendered_in_the_readers_language_and_nested_reasons_too():
@@ -17,6 +18,13 @@ def test_a_reason_is_rendered_in_the_readers_language_and_nested_reasons_too():
     assert reasons.english(outer) == "not genuine: 513.000đ pays order 27"
     assert reasons.render(outer, lambda s: VI.get(s, s)) == "không thật: 513.000đ trả cho đơn 27"
     assert reasons.code_of(outer) == "test.wrapped"
+
+
+def test_a_stored_code_is_a_word_in_the_readers_language_or_itself_when_it_has_none():
+    known = reasons.encode("test.wrapped", why=reasons.word("test.status.returned", "returned"))
+    assert reasons.render(known, lambda s: VI.get(s, s)) == "không thật: đã hoàn về shop"
+    plugin = reasons.encode("test.wrapped", why=reasons.word("test.status.wc-shipping", "wc-shipping"))
+    assert reasons.render(plugin, lambda s: VI.get(s, s)) == "không thật: wc-shipping"
 
 
 def test_plain_text_and_unknown_codes_are_shown_as_they_are():

@@ -63,10 +63,7 @@ reasons.register({f"order.status.{k}": v for k, v in {
 def status_said(status: str) -> str:
     """An order's status as a reason's parameter: its word (translated where shown), or the
     shop's own code for a status a plugin added."""
-    try:
-        return reasons.encode(f"order.status.{status}")
-    except KeyError:
-        return status
+    return reasons.word(f"order.status.{status}", status)
 
 
 # Every decision's reason, stored as a code and its parameters (bridge/reasons.py).

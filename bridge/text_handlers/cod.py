@@ -55,8 +55,7 @@ class CodReplies(InboundHandler):
         if len(waiting) > 1:
             if said is None:   # kept once, on the oldest order, naming them all
                 return cod.unclear_several(c, waiting, via, sms.sender, t, sms.id)
-            note = reasons.encode("cod.several", n=len(waiting), orders=", ".join(f"#{w['number'] or w['order_id']}"
-                                                                                  for w in waiting))
+            note = reasons.encode("cod.several", n=len(waiting), orders=cod.orders_named(waiting))
             for w in waiting:
                 store.add_answer(c, w["order_id"], t, via, sms.sender, said, False, note, sms.id)
             return note
