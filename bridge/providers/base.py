@@ -242,3 +242,13 @@ class Text:
 def secret_matches(given: str | None, expected: str) -> bool:
     """A shared secret compared in constant time; an empty one never matches."""
     return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_query_secret(req: Request, param: str, expected: str, var: str) -> None:
+    """A caller that signs nothing (the carriers) proves itself only by the secret we put in the
+    query of the callback URL it was given: missing is 401, wrong is 403, each naming `var`."""
+    given = req.args.get(param, "")
+    if not given:
+        raise Refused(401, f"missing ?{param}=<{var}> in the callback URL")
+    if not secret_matches(given, expected):
+        raise Refused(403, f"{param} does not match {var}")

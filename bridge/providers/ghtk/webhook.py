@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from ...config import Settings
 from ...events import ShipmentUpdate
-from ..base import Refused, Request, Webhook, secret_matches
+from ..base import Refused, Request, Webhook, require_query_secret
 from .statuses import MEANINGS, ours
 
 MAX_CODE = 64
@@ -87,11 +87,7 @@ class GhtkWebhook(Webhook):
     secret_in_query = True
 
     def validate(self, req: Request, settings: Settings) -> None:
-        given = req.args.get("hash", "")
-        if not given:
-            raise Refused(401, "missing ?hash=<GHTK_WEBHOOK_HASH> in the callback URL")
-        if not secret_matches(given, settings.ghtk_webhook_hash):
-            raise Refused(403, "hash does not match GHTK_WEBHOOK_HASH")
+        require_query_secret(req, "hash", settings.ghtk_webhook_hash, "GHTK_WEBHOOK_HASH")
 
     def parse(self, req: Request, settings: Settings) -> list[Any]:
         f, raw = fields(req)
