@@ -70,6 +70,7 @@ def sign_in(page, url: str, password: str) -> None:
 
 
 def overflow(page) -> dict:
+    page.wait_for_load_state("domcontentloaded")   # a page still arriving has no document to measure
     return page.evaluate(_OVERFLOW)
 
 
