@@ -26,6 +26,12 @@ def get(c: sqlite3.Connection, row_id: int) -> sqlite3.Row:
     return c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
 
 
+def raw_body(row: sqlite3.Row) -> bytes:
+    """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
+    way code outside this module reads it (deciding after the answer, the order page)."""
+    return bytes(row["body"] or b"")
+
+
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:
     c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, t, row_id))
 

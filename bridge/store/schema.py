@@ -9,7 +9,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def migrate(db: Database) -> None:
@@ -325,6 +325,13 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # finds its order by an index, not by reading every order's body.
     db["shipment_codes"].create({"code": str, "order_id": int}, pk=("code", "order_id"), if_not_exists=True)
     db["shipment_codes"].create_index(["order_id"], if_not_exists=True)
+
+    # -- v12 (issue 17: fast at a year of data). Each part below belongs to one area; add to your
+    # own part only (tables, columns, indexes, triggers that area needs).
+    # -- intake: acknowledge after one durable write, decide after the answer
+    # -- reads: indexes, tallies for pages and /metrics, keyset paging, folded search
+    # -- retention: raw bodies stored once, pruning per kind in small batches
+    # -- sending: per-channel rate limits
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

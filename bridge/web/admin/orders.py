@@ -61,7 +61,7 @@ def timeline(db: Any, order_id: int, number: str | None = None) -> list[dict[str
     for d in deliveries.of_order(db, order_id):
         status = ""
         try:
-            status = str(json.loads(d["body"] or b"{}").get("status", ""))
+            status = str(json.loads(deliveries.raw_body(d) or b"{}").get("status", ""))
         except (ValueError, AttributeError):
             pass
         what = TOPICS.get(d["topic"])
