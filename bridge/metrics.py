@@ -18,9 +18,7 @@ from . import months
 from . import providers
 from .payments.generic import unknown_layouts
 
-SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)                 # one provider call, seconds
-DELIVERY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)    # created -> delivered, seconds
-PAYMENT_BUCKETS = (5, 10, 30, 60, 120, 300, 900, 3600)                 # bank's time -> order marked paid, seconds
+from .store.tallies import DELIVERY_BUCKETS, PAYMENT_BUCKETS, SEND_BUCKETS   # the tallies' buckets
 COD_MONTHS = 12                                                        # months of COD figures, the current one last
 COD_OUTCOMES = ("asked", "confirmed", "cancelled", "unanswered", "refused", "refused_confirmed")
 
@@ -69,9 +67,9 @@ class BridgeCollector(Collector):
             c.add_metric([r[0] or "", r[1] or ""], r[2])
         yield c
         yield _histogram("woobridge_send_duration_seconds", "Time of one provider call",
-                         reports.send_durations(db, SEND_BUCKETS), SEND_BUCKETS, "channel")
+                         reports.send_durations(db), SEND_BUCKETS, "channel")
         yield _histogram("woobridge_message_delivery_seconds", "From the message row to its delivery report",
-                         reports.delivery_times(db, DELIVERY_BUCKETS), DELIVERY_BUCKETS, "channel")
+                         reports.delivery_times(db), DELIVERY_BUCKETS, "channel")
         g = GaugeMetricFamily("woobridge_outbox_depth", "Messages waiting to be sent (pending or scheduled)",
                               labels=["status"])
         for status in ("pending", "scheduled"):
@@ -83,7 +81,7 @@ class BridgeCollector(Collector):
         yield c
         yield _histogram("woobridge_payment_confirm_seconds", "From the bank's own transaction time to the order"
                          " marked paid in WooCommerce, automatic confirmations, by payment source",
-                         reports.payment_latency_histogram(self.bridge.db, PAYMENT_BUCKETS), PAYMENT_BUCKETS, "source")
+                         reports.payment_latency_histogram(db), PAYMENT_BUCKETS, "source")
         g = GaugeMetricFamily("woobridge_payment_confirm_quantile_seconds", "p50 and p95 of the bank-to-WooCommerce"
                               " time over the last 30 days, by payment source ('all': every source)",
                               labels=["source", "quantile"])
@@ -126,7 +124,7 @@ class BridgeCollector(Collector):
         g = GaugeMetricFamily("woobridge_shipment_events", "Carrier calls about parcels by carrier and what became"
                               " of them now (applied, duplicate, stale, unmatched, ignored, error, ...)",
                               labels=["carrier", "state"])
-        for r in cod_report.events_by_carrier_state(db):
+        for r in reports.shipment_events_by_carrier_state(db):
             g.add_metric([r[0] or "", r[1] or ""], r[2])
         yield g
         g = GaugeMetricFamily("woobridge_device_paused", "1 when a phone is paused after failures", labels=["device"])

@@ -40,7 +40,7 @@ def totals_agree(db: Database) -> int:
         assert f.counted() is not None
         where, params = f.sql()
         rows = db.scalar(f"SELECT COUNT(*) FROM messages m{where}", tuple(params))
-        _, total = search_messages(db, f, 50, 0)
+        total = search_messages(db, f, 50).total
         assert total == rows, (kind, status, channel)
         checked += 1
     return checked
@@ -63,7 +63,7 @@ def test_counts_follow_every_write_of_the_outbox(db):
         c.execute("UPDATE messages SET kind='forward' WHERE id='c'")              # a kind moved (v8's migration)
         c.execute("DELETE FROM messages WHERE id='d'")
     assert totals_agree(db) > 100
-    assert search_messages(db, MessageFilter(), 50, 0)[1] == 3   # a, b, e: c is a forward now, d is gone
+    assert search_messages(db, MessageFilter(), 50).total == 3   # a, b, e: c is a forward now, d is gone
 
 
 def test_a_database_with_rows_from_before_the_counts_gets_them_counted(db):
@@ -77,7 +77,7 @@ def test_a_database_with_rows_from_before_the_counts_gets_them_counted(db):
     db.migrate()
     totals_agree(db)
     add(db, "after", status="failed", channel="smsgate")
-    assert totals_agree(db) and search_messages(db, MessageFilter(status="failed"), 50, 0)[1] == \
+    assert totals_agree(db) and search_messages(db, MessageFilter(status="failed"), 50).total == \
         db.scalar("SELECT COUNT(*) FROM messages WHERE status='failed' AND COALESCE(kind, 'message')='message'")
 
 
@@ -85,9 +85,9 @@ def test_a_filter_beyond_kind_status_and_channel_counts_the_rows(db):
     add(db, "x", at=1_000.0)
     add(db, "y", at=5_000.0)
     assert MessageFilter(from_ts=2_000.0).counted() is None
-    assert search_messages(db, MessageFilter(from_ts=2_000.0), 50, 0)[1] == 1
-    assert search_messages(db, MessageFilter(fts='"tin"*'), 50, 0)[1] == 2
-    assert search_messages(db, MessageFilter(phone_raw="0912345678", phone_e164="+84912345678"), 50, 0)[1] == 2
+    assert search_messages(db, MessageFilter(from_ts=2_000.0), 50).total == 1
+    assert search_messages(db, MessageFilter(fts='"tin"*'), 50).total == 2
+    assert search_messages(db, MessageFilter(phone_raw="0912345678", phone_e164="+84912345678"), 50).total == 2
 
 
 def _plain_phone_filter(db: Database, raw: str, e164: str | None) -> list[str]:
@@ -116,11 +116,11 @@ def test_the_phone_filter_finds_what_the_plain_likes_found(db):
                       ("order", None), ("0987654321", "+84987654321"), ("+84912345679", "+84912345679"),
                       ("khong co", None)):
         f = MessageFilter(phone_raw=raw, phone_e164=e164)
-        rows, total = search_messages(db, f, 50, 0)
-        assert [r["id"] for r in rows] == _plain_phone_filter(db, raw, e164), raw
-        assert total == len(rows)
+        page = search_messages(db, f, 50)
+        assert [r["id"] for r in page.rows] == _plain_phone_filter(db, raw, e164), raw
+        assert page.total == len(page.rows)
     assert {r["id"] for r in search_messages(db, MessageFilter(phone_raw="0912345678", phone_e164="+84912345678"),
-                                             50, 0)[0]} == {"p0", "p1"}
+                                             50).rows} == {"p0", "p1"}
 
 
 def test_a_text_matching_many_rows_gives_the_same_page_walked_in_time_order(db):

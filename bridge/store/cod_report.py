@@ -168,7 +168,3 @@ def month_figures(db: Database, months: list[tuple[str, float, float]]) -> list[
             (*REFUSED, start, stop, *UNANSWERED))
         out.append({"month": month, **dict(row)})
     return out
-
-
-def events_by_carrier_state(db: Database) -> list[sqlite3.Row]:
-    return db.query("SELECT carrier, state, COUNT(*) FROM shipment_events GROUP BY carrier, state")

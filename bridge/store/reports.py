@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from . import search, tallies
 from .db import Database
 from .messages import IS_MESSAGE
+from .orders import fold
 from .schema import RECIPIENTS
 
 
@@ -98,27 +100,100 @@ class MessageFilter:
 # A text matching more rows than this is not looked up row by row to be sorted by time: the rows
 # are walked newest first (an index) and each checked against the matches, which soon fills a page.
 MANY_MATCHES = 2_000
+# A total no counter keeps is counted up to this many rows; past it a page says "more than" it.
+COUNT_CAP = 1_000
 
 
-def search_messages(db: Database, f: MessageFilter, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+@dataclass
+class Page:
+    """One page of a list, newest first, with where the pages beside it start (keyset paging:
+    `newer`/`older` are the cursors of the first and last row, None at either end) and how many
+    rows match (`more`: at least `total`; counting further would read them all)."""
+    rows: list[sqlite3.Row]
+    total: int
+    more: bool
+    newer: str | None
+    older: str | None
+
+
+def cursor(raw: str | None, parts: int) -> tuple[float, ...] | None:
+    """A cursor from a query string ("<time>_<id>" or "<id>"); None for junk."""
+    try:
+        values = tuple(float(x) for x in (raw or "").split("_"))
+    except ValueError:
+        return None
+    if len(values) != parts or any(v != v or abs(v) > 2**62 for v in values):   # NaN, out of range
+        return None
+    return values
+
+
+def _key(values: tuple[Any, ...]) -> str:
+    return "_".join(repr(v) if isinstance(v, float) else str(v) for v in values)
+
+
+def _capped(db: Database, sql: str, params: tuple) -> tuple[int, bool]:
+    n = db.scalar(f"SELECT COUNT(*) FROM ({sql} LIMIT {COUNT_CAP + 1})", params)
+    return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def _keyset(cols: tuple[str, str], before: tuple | None, after: tuple | None) -> tuple[str, list[Any], str, bool]:
+    """The condition past a cursor on (time, id), its parameters, the order to read in, and
+    whether the rows come oldest first (reading towards newer rows, to be reversed)."""
+    t, i = cols
+    if after is not None:
+        return (f"{t} >= ? AND ({t} > ? OR {i} > ?)", [after[0], after[0], after[1]], f"{t} ASC, {i} ASC", True)
+    if before is not None:
+        return (f"{t} <= ? AND ({t} < ? OR {i} < ?)", [before[0], before[0], before[1]], f"{t} DESC, {i} DESC",
+                False)
+    return "", [], f"{t} DESC, {i} DESC", False
+
+
+def _page(rows: list[sqlite3.Row], limit: int, rising: bool, came: bool,
+          key: Any) -> tuple[list[sqlite3.Row], str | None, str | None]:
+    """The page's rows newest first and the cursors beside it; `came`: a cursor brought us here."""
+    extra = len(rows) > limit
+    rows = rows[:limit]
+    if rising:
+        rows.reverse()
+    if not rows:
+        return rows, None, None
+    newer = _key(key(rows[0])) if (extra if rising else came) else None
+    older = _key(key(rows[-1])) if (came if rising else extra) else None
+    return rows, newer, older
+
+
+def search_messages(db: Database, f: MessageFilter, limit: int, before: str | None = None,
+                    after: str | None = None) -> Page:
     """One page, newest first, and the total. The page's rowids are chosen first (read from the
-    indexes alone, so skipping to page 1000 sorts no whole rows), then only those rows are read."""
+    indexes alone), then only those rows are read; a page starts past a (created_at, rowid)
+    cursor, so the thousandth page costs what the first does. The typed text is folded as the
+    index's text is (store/search.py)."""
+    f = replace(f, fts=search.fold_typed(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
-    total = db.scalar(*counted) if counted else db.scalar(f"SELECT COUNT(*) FROM messages m{where}", tuple(params))
-    if f.fts and db.scalar("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", (f.fts,)) > MANY_MATCHES:
+    if counted:
+        total, more = db.scalar(*counted), False
+    else:
+        total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
+    if f.fts and db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                           f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) > MANY_MATCHES:
         where, params = f.sql(in_time_order=True)
-    rows = db.query(f"SELECT * FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where}"
-                    " ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC, rowid DESC",
-                    (*params, limit, offset))
-    return rows, total
+    cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
+    if cond:
+        where = f"{where} AND {cond}" if where else f" WHERE {cond}"
+    rows = db.query(f"SELECT *, rowid AS rid FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where}"
+                    f" ORDER BY {order} LIMIT ?) ORDER BY {order.replace('m.', '')}",
+                    (*params, *more_params, limit + 1))
+    rows, newer, older = _page(rows, limit, rising, bool(cond), lambda r: (r["created_at"], r["rid"]))
+    return Page(rows, total, more, newer, older)
 
 
 # -- orders and inbound -----------------------------------------------------------------------
-def search_orders(db: Database, number: str, phone: str, text: str, limit: int,
-                  offset: int) -> tuple[list[sqlite3.Row], int]:
+def search_orders(db: Database, number: str, phone: str, text: str, limit: int, before: str | None = None,
+                  after: str | None = None) -> Page:
     """Orders whose number is `number`, whose phone contains the digits `phone`, or whose folded
-    name or e-mail contains `text` (all empty: every order), the latest updated first.
+    name or e-mail contains `text` (all empty: every order), the latest updated first, a page
+    past an (updated_at, id) cursor.
 
     A phone or a text is compared in the `orders_search` index (it holds the folded text, the
     phone, the number and the time), so even a search that matches nothing never reads the
@@ -135,18 +210,21 @@ def search_orders(db: Database, number: str, phone: str, text: str, limit: int,
         params.append("%" + re.sub(r"([%_\\])", r"\\\1", text) + "%")
     # a number alone is found through its own index; a phone or text scans the covering one
     scan = " INDEXED BY orders_search" if phone or text else ""
-    cond = (f"{scan} WHERE " + " OR ".join(where)) if where else ""
-    total = db.scalar(f"SELECT COUNT(*) FROM orders{cond}", tuple(params))
-    ids = [r[0] for r in db.query(f"SELECT id FROM orders{cond} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
-                                  (*params, limit, offset))]
-    if not ids:
-        return [], total
-    marks = ", ".join("?" for _ in ids)
+    match = " OR ".join(where)
+    total, more = _capped(db, f"SELECT 1 FROM orders{scan}" + (f" WHERE {match}" if match else ""), tuple(params))
+    cond, more_params, order, rising = _keyset(("updated_at", "id"), cursor(before, 2), cursor(after, 2))
+    conds = ([f"({match})"] if match else []) + ([cond] if cond else [])
+    found = db.query(f"SELECT id, updated_at FROM orders{scan}" + (f" WHERE {' AND '.join(conds)}" if conds else "")
+                     + f" ORDER BY {order} LIMIT ?", (*params, *more_params, limit + 1))
+    found, newer, older = _page(found, limit, rising, bool(cond), lambda r: (r["updated_at"], r["id"]))
+    if not found:
+        return Page([], total, more, None, None)
+    marks = ", ".join("?" for _ in found)
     rows = db.query(
         "SELECT id, number, status, notified_status, total_minor, customer_name, phone_e164, email, payment_method,"
         f" payment_method_title, paid_at, expired_at, updated_at FROM orders WHERE id IN ({marks})"
-        " ORDER BY updated_at DESC, id DESC", tuple(ids))
-    return rows, total
+        " ORDER BY updated_at DESC, id DESC", tuple(r["id"] for r in found))
+    return Page(rows, total, more, newer, older)
 
 
 def order_candidates(db: Database, number: str, name: str, digits: str, amount: int | None,
@@ -154,8 +232,8 @@ def order_candidates(db: Database, number: str, name: str, digits: str, amount: 
     """Orders a transfer may pay: by number, name or phone (when `name` is given), or by amount."""
     where, params = [], []
     if name:
-        where.append("(number = ? OR customer_name LIKE ? OR (? != '' AND length(?) >= 6 AND phone_e164 LIKE ?))")
-        params += [number, f"%{name}%", digits, digits, f"%{digits[-9:]}%"]
+        where.append("(number = ? OR search_folded LIKE ? OR (? != '' AND length(?) >= 6 AND phone_e164 LIKE ?))")
+        params += [number, f"%{fold(name)}%", digits, digits, f"%{digits[-9:]}%"]   # folded as stored
     if amount:
         where.append("total_minor = ?")
         params.append(amount)
@@ -166,29 +244,44 @@ def order_candidates(db: Database, number: str, name: str, digits: str, amount: 
         + " OR ".join(where) + " ORDER BY paid_at IS NOT NULL, updated_at DESC LIMIT ?", (*params, limit))
 
 
-def search_inbound(db: Database, source: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
-    where, params = (" WHERE i.source = ?", [source]) if source else ("", [])
-    total = db.scalar(f"SELECT COUNT(*) FROM inbox i{where}", tuple(params))
-    rows = db.query(
-        f"SELECT i.*, t.id AS tx_id, t.decision, t.amount, t.order_id FROM inbox i"
-        f" LEFT JOIN transactions t ON t.inbox_id = i.id{where} ORDER BY i.id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset))
-    return rows, total
+def _by_id(db: Database, sql: str, where: list[str], params: list[Any], id_col: str, limit: int,
+           before: str | None, after: str | None) -> Page:
+    """A page of `sql` (rows newest first by `id_col`) past an id cursor, and the total counted
+    up to COUNT_CAP."""
+    b, a = cursor(before, 1), cursor(after, 1)
+    total, more = _capped(db, f"{sql}{' WHERE ' + ' AND '.join(where) if where else ''}", tuple(params))
+    if a is not None:
+        where, params, order = [*where, f"{id_col} > ?"], [*params, int(a[0])], f"{id_col} ASC"
+    elif b is not None:
+        where, params, order = [*where, f"{id_col} < ?"], [*params, int(b[0])], f"{id_col} DESC"
+    else:
+        order = f"{id_col} DESC"
+    rows = db.query(f"{sql}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?",
+                    (*params, limit + 1))
+    rows, newer, older = _page(rows, limit, a is not None, a is not None or b is not None, lambda r: (r["id"],))
+    return Page(rows, total, more, newer, older)
+
+
+def search_inbound(db: Database, source: str, limit: int, before: str | None = None,
+                   after: str | None = None) -> Page:
+    return _by_id(db, "SELECT i.*, t.id AS tx_id, t.decision, t.amount, t.order_id FROM inbox i"
+                  " LEFT JOIN transactions t ON t.inbox_id = i.id", ["i.source = ?"] if source else [],
+                  [source] if source else [], "i.id", limit, before, after)
 
 
 def inbound_sources(db: Database) -> list[str]:
-    return [r["source"] for r in db.query("SELECT DISTINCT source FROM inbox ORDER BY source")]
+    return [r["source"] for r in db.query("SELECT a AS source FROM tallies WHERE metric = 'inbound' AND n != 0"
+                                          " GROUP BY a ORDER BY a")]
 
 
-def search_transactions(db: Database, decision: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
-    where, params = (" WHERE decision = ?", [decision]) if decision else ("", [])
-    total = db.scalar(f"SELECT COUNT(*) FROM transactions{where}", tuple(params))
-    rows = db.query(f"SELECT * FROM transactions{where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
-    return rows, total
+def search_transactions(db: Database, decision: str, limit: int, before: str | None = None,
+                        after: str | None = None) -> Page:
+    return _by_id(db, "SELECT * FROM transactions", ["decision = ?"] if decision else [],
+                  [decision] if decision else [], "id", limit, before, after)
 
 
 def decisions(db: Database) -> list[str]:
-    return [r["decision"] for r in db.query("SELECT DISTINCT decision FROM transactions ORDER BY decision")]
+    return [r["a"] for r in db.query("SELECT a FROM tallies WHERE metric = 'transactions' AND n != 0 ORDER BY a")]
 
 
 def recent_rejections(db: Database, limit: int = 50) -> list[sqlite3.Row]:
@@ -229,49 +322,42 @@ def payments_between(db: Database, start: float, end: float) -> int:
 
 
 # -- metrics ----------------------------------------------------------------------------------
-def histogram(db: Database, label: str, expr: str, table_where: str, buckets: tuple[float, ...],
-              params: tuple = ()) -> list[sqlite3.Row]:
-    """Per `label`: the count at or under each bucket, the count and the sum of `expr`."""
-    cases = ", ".join(f"SUM(CASE WHEN {expr} <= {b} THEN 1 ELSE 0 END)" for b in buckets)
-    return db.query(f"SELECT {label}, {cases}, COUNT(*), COALESCE(SUM({expr}), 0) FROM {table_where}"
-                    f" GROUP BY {label}", params)
+# Counters and histograms from tallies kept by triggers (store/tallies.py: never lowered by a
+# DELETE); the outbox's gauges from message_counts; each a read of a few dozen rows.
+def send_durations(db: Database) -> list[tuple[Any, ...]]:
+    return tallies.histogram(db, "send_seconds", tallies.SEND_BUCKETS)
 
 
-def send_durations(db: Database, buckets: tuple[float, ...]) -> list[sqlite3.Row]:
-    return histogram(db, "channel", "duration_ms / 1000.0", "attempts", buckets)
-
-
-def delivery_times(db: Database, buckets: tuple[float, ...]) -> list[sqlite3.Row]:
+def delivery_times(db: Database) -> list[tuple[Any, ...]]:
     """Created -> delivered, messages only (a job is 'delivered' when its receiver answered)."""
-    return histogram(db, "channel", "(delivered_at - created_at)",
-                     f"messages WHERE delivered_at IS NOT NULL AND {IS_MESSAGE}", buckets)
+    return tallies.histogram(db, "delivery_seconds", tallies.DELIVERY_BUCKETS)
 
 
 def deliveries_by_topic_state(db: Database) -> list[sqlite3.Row]:
-    return db.query("SELECT topic, state, COUNT(*) FROM deliveries GROUP BY topic, state")
+    return tallies.counts(db, "deliveries")
 
 
 def rejections_by_endpoint(db: Database) -> list[sqlite3.Row]:
-    # a repeated refusal is one row with a count
-    return db.query("SELECT endpoint, http_status, SUM(COALESCE(count, 1)) FROM rejections"
-                    " GROUP BY endpoint, http_status")
+    return tallies.counts(db, "rejections")   # a repeated refusal is one row with a count: its count
 
 
 def messages_by_status_channel_all(db: Database) -> list[sqlite3.Row]:
-    return db.query(f"SELECT status, channel, COUNT(*) FROM messages WHERE {IS_MESSAGE} GROUP BY status, channel")
+    return db.query("SELECT status, channel, SUM(n) FROM message_counts WHERE kind = 'message'"
+                    " GROUP BY status, channel HAVING SUM(n) != 0")
 
 
 def jobs_by_kind_status(db: Database) -> list[sqlite3.Row]:
-    return db.query(f"SELECT kind, status, COUNT(*) FROM messages WHERE NOT ({IS_MESSAGE}) GROUP BY kind, status")
+    return db.query("SELECT kind, status, SUM(n) FROM message_counts WHERE kind != 'message'"
+                    " GROUP BY kind, status HAVING SUM(n) != 0")
 
 
 def attempts_by_channel_outcome(db: Database) -> list[sqlite3.Row]:
-    return db.query("SELECT channel, outcome, COUNT(*) FROM attempts GROUP BY channel, outcome")
+    return tallies.counts(db, "attempts")
 
 
 def outbox_waiting(db: Database, status: str) -> int:
     """Rows waiting in the outbox with `status` (messages and jobs: both hold the queue)."""
-    return db.scalar("SELECT COUNT(*) FROM messages WHERE status=?", (status,))
+    return db.scalar("SELECT COALESCE(SUM(n), 0) FROM message_counts WHERE status = ?", (status,))
 
 
 # A confirmation the matcher made on its own whose WooCommerce write finished, with the bank's time.
@@ -288,16 +374,20 @@ def payment_latencies(db: Database, since: float, limit: int = 20_000) -> list[s
                     " AND t.created_at >= ? ORDER BY t.id DESC LIMIT ?", (since, limit))
 
 
-def payment_latency_histogram(db: Database, buckets: tuple[float, ...]) -> list[sqlite3.Row]:
-    return histogram(db, "t.source", "(m.delivered_at - t.bank_time)", _CONFIRMED_ALONE, buckets)
+def payment_latency_histogram(db: Database) -> list[tuple[Any, ...]]:
+    return tallies.histogram(db, "payment_seconds", tallies.PAYMENT_BUCKETS)
 
 
 def transactions_by_decision(db: Database) -> list[sqlite3.Row]:
-    return db.query("SELECT decision, COUNT(*) FROM transactions GROUP BY decision")
+    return db.query("SELECT a, n FROM tallies WHERE metric = 'transactions' AND n != 0 ORDER BY a")
 
 
 def inbox_by_source_state(db: Database) -> list[sqlite3.Row]:
-    return db.query("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state")
+    return tallies.counts(db, "inbound")
+
+
+def shipment_events_by_carrier_state(db: Database) -> list[sqlite3.Row]:
+    return tallies.counts(db, "shipment_events")
 
 
 def layouts_by_bank(db: Database, families: tuple[str, ...], since: float = 0.0) -> list[sqlite3.Row]:

@@ -330,6 +330,13 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # own part only (tables, columns, indexes, triggers that area needs).
     # -- intake: acknowledge after one durable write, decide after the answer
     # -- reads: indexes, tallies for pages and /metrics, keyset paging, folded search
+    # The messages' full-text index rebuilt folded (đ/Đ as d/D, store/search.py): once, reading
+    # every message; the counts /metrics reports kept by triggers (store/tallies.py), filled once.
+    from . import search, tallies
+    search.create(db.conn)
+    tallies.create(db.conn)
+    # the COD month figures read the asked orders' state and order from this index alone
+    db["cod_confirmations"].create_index(["asked_at", "state", "order_id"], if_not_exists=True)
     # -- retention: raw bodies stored once, pruning per kind in small batches
     # -- sending: per-channel rate limits
 

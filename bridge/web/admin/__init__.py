@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, g, make_response, redirect, render_template, request, session, url_for
@@ -119,6 +120,20 @@ def page_arg() -> int:
     if not digits or len(raw) > 6:
         return MAX_PAGE if digits else 1
     return min(MAX_PAGE, max(1, int(raw)))
+
+
+def keyset_pager(page: Any) -> dict[str, str | None]:
+    """The links to the pages beside a keyset page (store.reports.Page): this address with the
+    cursor of its first row (newer) or its last (older) instead of the one it came with."""
+    args = {k: v for k, v in request.args.items() if k not in ("before", "after", "page")}
+    view = dict(request.view_args or {})
+    return {"newer": url_for(request.endpoint, **view, **args, after=page.newer) if page.newer else None,
+            "older": url_for(request.endpoint, **view, **args, before=page.older) if page.older else None}
+
+
+def cursor_args() -> tuple[str, str]:
+    """?before= and ?after= as typed (store.reports.cursor reads them; junk is the first page)."""
+    return request.args.get("before", "")[:80], request.args.get("after", "")[:80]
 
 
 def int_arg(raw: str | None) -> int | None:

@@ -15,7 +15,7 @@ from ...reasons import N_
 from ...store import messages as stored, reports
 from ...phones import normalize_phone
 from .. import bridge
-from . import bp, int_arg, local_zone, page_arg, who
+from . import bp, cursor_args, int_arg, keyset_pager, local_zone, who
 from .labels import label, word
 
 PAGE = 50
@@ -108,7 +108,8 @@ def _day(value: str, end: bool = False) -> float | None:
     return d.timestamp() + (86_400 if end else 0)
 
 
-def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any]], int]:
+def search(db: Any, args: dict[str, str], before: str = "", after: str = "") -> tuple[list[dict[str, Any]],
+                                                                                  reports.Page]:
     """Messages (SMS, chat) by default; `kind` = a job kind or "all" shows jobs too."""
     order_id = int_arg(args.get("order"))
     raw = args.get("phone", "").strip()
@@ -118,11 +119,11 @@ def search(db: Any, args: dict[str, str], page: int) -> tuple[list[dict[str, Any
         phone_e164=normalize_phone(raw).e164 if raw else None, phone_raw=raw,
         from_ts=_day(args.get("from", "")), to_ts=_day(args.get("to", ""), end=True), fts=fts_query(args.get("q", "")),
         kind=args["kind"] if args.get("kind") in KINDS else None)
-    rows, total = reports.search_messages(db, f, PAGE, (page - 1) * PAGE)
-    found = [dict(r) for r in rows]
+    page = reports.search_messages(db, f, PAGE, before, after)
+    found = [dict(r) for r in page.rows]
     for r in found:
         r["what"] = describe_job(r) if outbox.kind_of(r) != outbox.MESSAGE else ""
-    return found, total
+    return found, page
 
 
 @bp.get("/messages")
@@ -130,11 +131,10 @@ def messages():
     b = bridge()
     args = {k: request.args.get(k, "").strip()[:200]
             for k in ("status", "channel", "order", "phone", "from", "to", "q", "kind")}
-    page = page_arg()
-    rows, total = search(b.db, args, page)
-    pages = max(1, (total + PAGE - 1) // PAGE)
-    return render_template("admin/messages.html", rows=rows, total=total, page=page, pages=pages, args=args,
-                           statuses=STATUSES, channels=sorted(b.channels), kinds=KINDS)
+    rows, page = search(b.db, args, *cursor_args())
+    return render_template("admin/messages.html", rows=rows, total=page.total, more=page.more,
+                           pager=keyset_pager(page), args=args, statuses=STATUSES, channels=sorted(b.channels),
+                           kinds=KINDS)
 
 
 def _message_or_404(mid: str) -> dict[str, Any]:

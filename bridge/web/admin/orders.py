@@ -13,7 +13,7 @@ from ...money import format_vnd
 from ...reasons import N_
 from ...store import cod_report, deliveries, messages, orders as stored_orders, payments as stored_payments, reports
 from .. import bridge
-from . import bp, page_arg
+from . import bp, cursor_args, keyset_pager
 from .labels import PAYMENT_METHODS, label, word
 from .messages import channel_word, describe_job, job_note
 
@@ -44,13 +44,11 @@ def inbox_state(state: str | None) -> str:
 def orders():
     b = bridge()
     q = request.args.get("q", "").strip()[:100]
-    page = page_arg()
     query = order_search.parse(q, b.settings.payment_code_prefix)
-    found, total = reports.search_orders(b.db, query.number, query.phone, query.text, PAGE, (page - 1) * PAGE)
-    rows = [dict(r) for r in found]
-    return render_template("admin/orders.html", rows=rows, q=q, page=page, total=total,
-                           pages=max(1, (total + PAGE - 1) // PAGE),
-                           code_example=f"{b.settings.payment_code_prefix}30")
+    page = reports.search_orders(b.db, query.number, query.phone, query.text, PAGE, *cursor_args())
+    rows = [dict(r) for r in page.rows]
+    return render_template("admin/orders.html", rows=rows, q=q, total=page.total, more=page.more,
+                           pager=keyset_pager(page), code_example=f"{b.settings.payment_code_prefix}30")
 
 
 def timeline(db: Any, order_id: int, number: str | None = None) -> list[dict[str, Any]]:
@@ -112,9 +110,8 @@ def order(order_id: int):
 def inbound():
     db = bridge().db
     source = request.args.get("source", "").strip()[:40]
-    page = page_arg()
-    found, total = reports.search_inbound(db, source, PAGE, (page - 1) * PAGE)
-    rows = [dict(r) for r in found]
+    page = reports.search_inbound(db, source, PAGE, *cursor_args())
+    rows = [dict(r) for r in page.rows]
     sources = reports.inbound_sources(db)
-    return render_template("admin/inbound.html", rows=rows, source=source, sources=sources, page=page, total=total,
-                           pages=max(1, (total + PAGE - 1) // PAGE))
+    return render_template("admin/inbound.html", rows=rows, source=source, sources=sources, total=page.total,
+                           more=page.more, pager=keyset_pager(page))

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from ...payments import review, suggestions
 from ...store import payments as stored_payments, reports
 from .. import bridge
-from . import bp, int_arg, page_arg, who
+from . import bp, cursor_args, int_arg, keyset_pager, who
 from .labels import label
 
 PAGE = 50
@@ -82,16 +82,15 @@ def refusal(exc: review.ReviewError) -> str:
 @bp.get("/payments")
 def payments():
     db = bridge().db
-    page = page_arg()
     decision = request.args.get("decision", "").strip()[:40]
-    found, total = reports.search_transactions(db, decision, PAGE, (page - 1) * PAGE)
-    rows = [dict(r) for r in found]
+    page = reports.search_transactions(db, decision, PAGE, *cursor_args())
+    rows = [dict(r) for r in page.rows]
     queue = [dict(r) for r in review.review_queue(db)]
     for t in queue[:SUGGESTED_ROWS]:
         t["suggestions"] = suggestions.suggest(db, t)
     decisions = reports.decisions(db)
     return render_template("admin/payments.html", rows=rows, queue=queue, decision=decision, decisions=decisions,
-                           page=page, total=total, pages=max(1, (total + PAGE - 1) // PAGE), why=reason_texts())
+                           total=page.total, more=page.more, pager=keyset_pager(page), why=reason_texts())
 
 
 @bp.get("/payments/<int:tx_id>")
