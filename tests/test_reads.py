@@ -182,6 +182,7 @@ def metrics_now(db: Database) -> dict:
     out["send"] = reports.send_durations(db)
     out["delivery"] = reports.delivery_times(db)
     out["payment"] = reports.payment_latency_histogram(db)
+    out["latencies"] = sorted(tuple(r) for r in reports.payment_latencies(db, 120.0))
     return out
 
 
@@ -198,6 +199,10 @@ def simple_now(db: Database) -> dict:
         db, "t.source", "(m.delivered_at - t.bank_time)", "transactions t JOIN messages m ON m.dedupe_key = 'tx:' ||"
         " t.id || ':mark-paid' WHERE t.bank_time IS NOT NULL AND t.review_action IS NULL AND m.delivered_at IS NOT"
         " NULL", tallies.PAYMENT_BUCKETS)
+    out["latencies"] = sorted(tuple(r) for r in db.query(
+        "SELECT COALESCE(t.source, ''), m.delivered_at - t.bank_time FROM transactions t JOIN messages m"
+        " ON m.dedupe_key = 'tx:' || t.id || ':mark-paid' WHERE t.bank_time IS NOT NULL AND t.review_action IS NULL"
+        " AND m.delivered_at IS NOT NULL AND t.created_at >= 120"))
     return out
 
 
@@ -263,7 +268,7 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
         c.execute("DELETE FROM messages WHERE delivered_at IS NOT NULL")
     after = metrics_now(db)
     for counter in ("deliveries", "rejections", "attempts", "inbound", "transactions", "send", "delivery",
-                    "payment"):
+                    "payment", "latencies"):
         assert after[counter] == before[counter], counter
     assert after["messages"] != before["messages"]   # a gauge of the messages there are now
     assert after["messages"] == simple_now(db)["messages"]

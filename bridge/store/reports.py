@@ -360,18 +360,11 @@ def outbox_waiting(db: Database, status: str) -> int:
     return db.scalar("SELECT COALESCE(SUM(n), 0) FROM message_counts WHERE status = ?", (status,))
 
 
-# A confirmation the matcher made on its own whose WooCommerce write finished, with the bank's time.
-_CONFIRMED_ALONE = (
-    "transactions t JOIN messages m ON m.dedupe_key = 'tx:' || t.id || ':mark-paid'"
-    " WHERE t.bank_time IS NOT NULL AND t.review_action IS NULL AND m.delivered_at IS NOT NULL")
-
-
 def payment_latencies(db: Database, since: float, limit: int = 20_000) -> list[sqlite3.Row]:
     """(source, seconds from the bank's own transaction time to our finished WooCommerce write)
     of automatic confirmations since `since`, newest first: the figure owners compare between
     payment sources. A person's confirmation is left out (it measures the person)."""
-    return db.query(f"SELECT t.source, m.delivered_at - t.bank_time AS seconds FROM {_CONFIRMED_ALONE}"
-                    " AND t.created_at >= ? ORDER BY t.id DESC LIMIT ?", (since, limit))
+    return tallies.confirmations_since(db, since, limit)   # kept by the triggers of the payment histogram
 
 
 def payment_latency_histogram(db: Database) -> list[tuple[Any, ...]]:

@@ -78,6 +78,7 @@ def create(db: sqlite3.Connection) -> None:
     """The table, its triggers, and the tallies of the rows already there (once, when new)."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tallies'").fetchone():
         return
+    db.execute("DROP TABLE IF EXISTS payment_confirmations")   # filled again below with the tallies
     db.execute("CREATE TABLE tallies (metric TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, n INTEGER NOT NULL,"
                " total REAL NOT NULL DEFAULT 0, PRIMARY KEY (metric, a, b)) WITHOUT ROWID")
     for metric, (table, a, b, n) in {**COUNTERS, **GAUGES}.items():
@@ -120,12 +121,22 @@ def _delivery_seconds(db: sqlite3.Connection) -> None:
 
 def _payment_seconds(db: sqlite3.Connection) -> None:
     """Bank's time -> the mark-paid job delivered, automatic confirmations (no review action):
-    a pair of a transaction and its job, followed from both sides."""
+    a pair of a transaction and its job, followed from both sides. Besides the histogram, each
+    pair's seconds are kept by transaction (`payment_confirmations`), for the 30-day quantiles."""
+    db.execute("CREATE TABLE payment_confirmations (tx_id INTEGER PRIMARY KEY, created_at REAL NOT NULL,"
+               " source TEXT NOT NULL, seconds REAL NOT NULL)")
+    db.execute("CREATE INDEX idx_payment_confirmations_created_at ON payment_confirmations(created_at)")
+
     def pair(t: str, m: str, sign: str, source: str, found: str) -> str:
         v = f"({m}.delivered_at - {t}.bank_time)"
+        where = (f"{found} AND {m}.dedupe_key = {_MARK_PAID.format(t=t)} AND {t}.bank_time IS NOT NULL"
+                 f" AND {t}.review_action IS NULL AND {m}.delivered_at IS NOT NULL")
+        kept = (f"DELETE FROM payment_confirmations WHERE tx_id IN (SELECT {t}.id FROM {source} WHERE {where});"
+                if sign else
+                f"INSERT OR REPLACE INTO payment_confirmations SELECT {t}.id, {t}.created_at, COALESCE({t}.source, ''),"
+                f" {v} FROM {source} WHERE {where};")
         return _bump("payment_seconds", f"{t}.source", _bucket(v, PAYMENT_BUCKETS), f"{sign}1", f"{sign}{v}",
-                     source=source, where=f"{found} AND {m}.dedupe_key = {_MARK_PAID.format(t=t)}"
-                     f" AND {t}.bank_time IS NOT NULL AND {t}.review_action IS NULL AND {m}.delivered_at IS NOT NULL")
+                     source=source, where=where) + " " + kept
 
     def job(r: str, sign: str) -> str:   # from the job's side: its dedupe key names its transaction
         return pair("t", r, sign, "transactions t", f"t.id = CAST(substr({r}.dedupe_key, 4) AS INTEGER)")
@@ -144,9 +155,17 @@ def _payment_seconds(db: sqlite3.Connection) -> None:
     db.execute(f"CREATE TRIGGER tally_payment_seconds_tx_au AFTER UPDATE OF {', '.join(cols)} ON transactions WHEN "
                + " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols) + f" BEGIN {tx('old', '-')} {tx('new', '')} END")
     v = "(m.delivered_at - t.bank_time)"
+    pairs = (f"FROM transactions t JOIN messages m ON m.dedupe_key = {_MARK_PAID.format(t='t')}"
+             " WHERE t.bank_time IS NOT NULL AND t.review_action IS NULL AND m.delivered_at IS NOT NULL")
     db.execute(f"INSERT INTO tallies SELECT 'payment_seconds', COALESCE(t.source, ''), {_bucket(v, PAYMENT_BUCKETS)},"
-               f" COUNT(*), SUM({v}) FROM transactions t JOIN messages m ON m.dedupe_key = {_MARK_PAID.format(t='t')}"
-               " WHERE t.bank_time IS NOT NULL AND t.review_action IS NULL AND m.delivered_at IS NOT NULL GROUP BY 2, 3")
+               f" COUNT(*), SUM({v}) {pairs} GROUP BY 2, 3")
+    db.execute(f"INSERT INTO payment_confirmations SELECT t.id, t.created_at, COALESCE(t.source, ''), {v} {pairs}")
+
+
+def confirmations_since(db: Database, since: float, limit: int) -> list[sqlite3.Row]:
+    """(source, seconds) of the automatic confirmations of transactions since `since`, newest first."""
+    return db.query("SELECT source, seconds FROM payment_confirmations WHERE created_at >= ? ORDER BY tx_id DESC"
+                    " LIMIT ?", (since, limit))
 
 
 def counts(db: Database, metric: str) -> list[sqlite3.Row]:
