@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bridge.store.db import Database  # noqa: E402
+from bridge.store import search  # noqa: E402
 from bridge.store.schema import RECIPIENTS  # noqa: E402
 from bridge.store.prices import PER_MESSAGE, PER_PART, Price, set_prices  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
@@ -221,7 +222,7 @@ class Seeder:
         instead of row by row by their insert triggers (8 times faster here); the triggers are
         put back exactly as they were."""
         c = self.db.conn()
-        indexes = {"messages_ai": "messages_fts", f"{RECIPIENTS}_ai": RECIPIENTS}
+        indexes = {f"{search.FTS}_ai": search.FTS, f"{RECIPIENTS}_ai": RECIPIENTS}
         triggers = [c.execute("SELECT sql FROM sqlite_master WHERE type='trigger' AND name=?", (name,)).fetchone()[0]
                     for name in indexes]
         for name in indexes:
@@ -360,11 +361,21 @@ def pages(db: Database) -> list[tuple[str, str]]:
     last_week = datetime.fromtimestamp(now.timestamp() - 7 * 86_400, ZONE).strftime("%Y-%m-%d")
     today = now.strftime("%Y-%m-%d")
     given = some_order["customer_name"].split()[-1]
-    return [
+    # a page far down a list, as its "next" links reach it (keyset cursors, no page numbers)
+    deep = {}
+    for name, sql, fmt in (
+            ("messages", "SELECT created_at, rowid FROM messages WHERE kind = 'message' ORDER BY created_at DESC,"
+             " rowid DESC LIMIT 1 OFFSET 49999", "{0!r}_{1}"),
+            ("orders", "SELECT updated_at, id FROM orders ORDER BY updated_at DESC, id DESC LIMIT 1 OFFSET 4999",
+             "{0!r}_{1}"),
+            ("inbound", "SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}"),
+            ("payments", "SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}")):
+        row = db.one(sql)
+        deep[name] = fmt.format(*row) if row else ""
+    return [(name, path) for name, path in [   # a list too short for a deep page has none
         ("dashboard", "/admin/"),
         ("messages", "/admin/messages"),
-        ("messages page 2", "/admin/messages?page=2"),
-        ("messages page 1000", "/admin/messages?page=1000"),
+        ("messages, 50,000 rows down", f"/admin/messages?before={deep['messages']}"),
         ("messages status=failed", "/admin/messages?status=failed"),
         ("messages channel=smsgate", "/admin/messages?channel=smsgate"),
         ("messages status+channel", "/admin/messages?status=delivered&channel=messenger"),
@@ -374,13 +385,15 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("messages phone", f"/admin/messages?phone={some_order['phone_raw']}"),
         ("messages text: name", f"/admin/messages?q={given}"),
         ("messages text: nguyen (folded)", "/admin/messages?q=nguyen"),
+        ("messages text: đơn (folded)", "/admin/messages?q=đơn"),
+        ("messages text: ĐƠN (folded)", "/admin/messages?q=ĐƠN"),
         ("messages text: full name", f"/admin/messages?q={some_order['customer_name']}"),
         ("messages text: DH code", f"/admin/messages?q=DH{some_order['number']}"),
         ("messages text: no match", "/admin/messages?q=khongcoaiten"),
         ("messages text + status", f"/admin/messages?q={given}&status=failed"),
         ("a message", f"/admin/messages/{msg['id']}"),
         ("orders", "/admin/orders"),
-        ("orders page 100", "/admin/orders?page=100"),
+        ("orders, 5,000 rows down", f"/admin/orders?before={deep['orders']}"),
         ("orders search name", f"/admin/orders?q={given}"),
         ("orders search full name", f"/admin/orders?q={some_order['customer_name']}"),
         ("orders search phone", f"/admin/orders?q={some_order['phone_raw']}"),
@@ -390,10 +403,10 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("an order", f"/admin/orders/{some_order['id']}"),
         ("inbound", "/admin/inbound"),
         ("inbound source=fibo", "/admin/inbound?source=fibo"),
-        ("inbound page 100", "/admin/inbound?page=100"),
+        ("inbound, 5,000 rows down", f"/admin/inbound?before={deep['inbound']}"),
         ("payments + review", "/admin/payments"),
         ("payments decision=no_code", "/admin/payments?decision=no_code"),
-        ("payments page 100", "/admin/payments?page=100"),
+        ("payments, 5,000 rows down", f"/admin/payments?before={deep['payments']}"),
         ("a transaction", f"/admin/payments/{tx['id']}"),
         ("report this month", "/admin/report"),
         ("report last month", f"/admin/report?month={prev}"),
@@ -406,7 +419,8 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("settings", "/admin/settings"),
         ("messenger", "/admin/messenger"),
         ("health (JSON)", "/admin/health"),
-    ]
+        ("/metrics", "/metrics"),
+    ] if "before=&" not in path and not path.endswith("before=")]
 
 
 def measure(db_path: str, repeat: int) -> list[tuple[str, str, int, float, float, float]]:
