@@ -284,3 +284,46 @@ def test_tallies_are_filled_from_the_rows_already_there_on_upgrade(db):
         c.execute("DROP TABLE tallies")
     db.migrate()
     assert same(metrics_now(db), expected) and same(expected, simple_now(db))
+
+
+def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
+    """A question's `refused` follows its order's parcels (returned, back on the way, deleted)."""
+    from bridge.store import cod_report
+    rng = random.Random(9)
+    months = [("a", 0.0, 500.0), ("b", 500.0, 1_000.0)]
+
+    def simple() -> list[dict]:
+        out = []
+        for month, start, stop in months:
+            row = db.one(
+                "WITH asked AS (SELECT state, order_id IN (SELECT order_id FROM shipments WHERE status IN"
+                " ('returning', 'returned')) AS refused FROM cod_confirmations WHERE asked_at >= ? AND asked_at < ?)"
+                " SELECT COUNT(*) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
+                " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
+                " COALESCE(SUM(state IN ('asked', 'call', 'closed')), 0) AS unanswered,"
+                " COALESCE(SUM(refused), 0) AS refused, COALESCE(SUM(refused AND state = 'confirmed'), 0)"
+                " AS refused_confirmed FROM asked", (start, stop))
+            out.append({"month": month, **dict(row)})
+        return out
+
+    def states() -> dict:
+        return {r[0]: r[1] for r in db.query("SELECT state, COUNT(*) FROM cod_confirmations GROUP BY state")}
+    with db.tx() as c:
+        for oid in range(1, 80):
+            c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (?, ?, ?)",
+                      (oid, rng.choice(("asked", "call", "closed", "confirmed", "cancelled")), rng.uniform(0, 999)))
+            for k in range(rng.randrange(3)):
+                c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', ?, ?, ?)",
+                          (f"T{oid}-{k}", oid, rng.choice(("delivering", "delivered", "returning"))))
+    figures = cod_report.month_figures(db, months)
+    assert figures == simple() and sum(f["refused"] for f in figures) and cod_report.state_counts(db) == states()
+    with db.tx() as c:
+        c.execute("UPDATE shipments SET status = 'returned' WHERE status = 'returning' AND rowid % 2 = 0")
+        c.execute("UPDATE shipments SET status = 'returning' WHERE status = 'delivering'")
+        c.execute("DELETE FROM shipments WHERE status = 'returned' AND rowid % 3 = 0")
+        c.execute("UPDATE shipments SET order_id = order_id + 1 WHERE rowid % 5 = 0")
+        c.execute("UPDATE cod_confirmations SET state = 'confirmed' WHERE state = 'asked'")
+        c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (500, 'asked', 10)")
+        c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'X', 500, 'returned')")
+        c.execute("DELETE FROM cod_confirmations WHERE order_id = 3")
+    assert cod_report.month_figures(db, months) == simple() and cod_report.state_counts(db) == states()

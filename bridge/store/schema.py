@@ -333,10 +333,14 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # The messages' full-text index rebuilt folded (đ/Đ as d/D, store/search.py): once, reading
     # every message; the counts /metrics reports kept by triggers (store/tallies.py), filled once.
     from . import search, tallies
+    from .cod_report import REFUSED
     search.create(db.conn)
     tallies.create(db.conn)
-    # the COD month figures read the asked orders' state and order from this index alone
-    db["cod_confirmations"].create_index(["asked_at", "state", "order_id"], if_not_exists=True)
+    # the COD month figures read the asked orders' state and refusal from this index alone
+    tallies.cod_refused(db.conn, REFUSED)
+    db["cod_confirmations"].create_index(["asked_at", "state", "refused"], if_not_exists=True)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_payment_confirmations_window"
+               " ON payment_confirmations(created_at, tx_id, source, seconds)")   # the 30-day quantiles, covered
     # -- retention: raw bodies stored once, pruning per kind in small batches
     # -- sending: per-channel rate limits
 

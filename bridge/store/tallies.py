@@ -69,6 +69,7 @@ COUNTERS = {
 }
 GAUGES = {   # current state: a deleted row leaves them
     "shipment_events": ("shipment_events", "@carrier", "COALESCE(@state, '')", "1"),
+    "cod_states": ("cod_confirmations", "@state", "''", "1"),
 }
 # a message's delivery time: messages only (a job is 'delivered' when its receiver answered)
 _DELIVERED = "{r}.delivered_at IS NOT NULL AND COALESCE({r}.kind, 'message') = 'message'"
@@ -166,6 +167,27 @@ def confirmations_since(db: Database, since: float, limit: int) -> list[sqlite3.
     """(source, seconds) of the automatic confirmations of transactions since `since`, newest first."""
     return db.query("SELECT source, seconds FROM payment_confirmations WHERE created_at >= ? ORDER BY tx_id DESC"
                     " LIMIT ?", (since, limit))
+
+
+def cod_refused(db: sqlite3.Connection, refused: tuple[str, ...]) -> None:
+    """cod_confirmations.refused: 1 while a parcel of the order is in a `refused` status (the
+    customer refused it at the door), kept by triggers on both tables, so the COD month figures
+    read one index range per month instead of looking every order's parcels up. Filled once."""
+    if any(r[1] == "refused" for r in db.execute("PRAGMA table_info(cod_confirmations)")):
+        return
+    db.execute("ALTER TABLE cod_confirmations ADD COLUMN refused INTEGER")
+    statuses = ", ".join(f"'{s}'" for s in refused)
+    now = (f"EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = cod_confirmations.order_id"
+           f" AND s.status IN ({statuses}))")
+
+    def set_for(order: str) -> str:
+        return f"UPDATE cod_confirmations SET refused = {now} WHERE order_id = {order};"
+    db.execute(f"UPDATE cod_confirmations SET refused = {now}")
+    db.execute(f"CREATE TRIGGER cod_refused_ai AFTER INSERT ON cod_confirmations BEGIN {set_for('new.order_id')} END")
+    db.execute(f"CREATE TRIGGER cod_refused_shipments_ai AFTER INSERT ON shipments BEGIN {set_for('new.order_id')} END")
+    db.execute("CREATE TRIGGER cod_refused_shipments_au AFTER UPDATE OF status, order_id ON shipments"
+               f" BEGIN {set_for('old.order_id')} {set_for('new.order_id')} END")
+    db.execute(f"CREATE TRIGGER cod_refused_shipments_ad AFTER DELETE ON shipments BEGIN {set_for('old.order_id')} END")
 
 
 def counts(db: Database, metric: str) -> list[sqlite3.Row]:
