@@ -272,6 +272,7 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
         assert after[counter] == before[counter], counter
     assert after["messages"] != before["messages"]   # a gauge of the messages there are now
     assert after["messages"] == simple_now(db)["messages"]
+    assert stored.counts(db) == {r[0]: r[1] for r in db.query("SELECT status, COUNT(*) FROM messages GROUP BY 1")}
 
 
 def test_tallies_are_filled_from_the_rows_already_there_on_upgrade(db):

@@ -43,7 +43,7 @@ def state_counts(db: Database) -> dict[str, int]:
 
 
 def count_in_state(db: Database, state: str) -> int:
-    return db.scalar("SELECT COUNT(*) FROM cod_confirmations WHERE state = ?", (state,))
+    return state_counts(db).get(state, 0)
 
 
 def answered_since(db: Database, since: float) -> dict[str, int]:
@@ -62,7 +62,7 @@ def confirmations(db: Database, state: str, limit: int, offset: int) -> tuple[li
     """One page of the questions in `state` ("" for all) with their orders, and the total. The
     customers to call come longest waiting first; the others newest first."""
     if not state:
-        total = db.scalar("SELECT COUNT(*) FROM cod_confirmations")
+        total = sum(state_counts(db).values())
         return db.query(f"{_WITH_ORDER} ORDER BY c.asked_at DESC LIMIT ? OFFSET ?", (limit, offset)), total
     order = "ASC" if state == "call" else "DESC"
     return (db.query(f"{_WITH_ORDER} WHERE c.state = ? ORDER BY c.asked_at {order} LIMIT ? OFFSET ?",

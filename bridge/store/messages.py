@@ -281,8 +281,9 @@ def mark_polled(c: sqlite3.Connection, mid: str, t: float) -> None:
 
 
 def counts(db: Database) -> dict[str, int]:
-    """Every outbox row (messages and jobs) by status."""
-    return {r["status"]: r["n"] for r in db.query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")}
+    """Every outbox row (messages and jobs) by status, from the counts kept by triggers."""
+    return {r["status"]: r["n"] for r in db.query("SELECT status, SUM(n) AS n FROM message_counts GROUP BY status"
+                                                  " HAVING SUM(n) != 0")}
 
 
 def failed_since(db: Database, rule: str, since: float) -> list[sqlite3.Row]:
