@@ -328,3 +328,32 @@ def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
         c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'X', 500, 'returned')")
         c.execute("DELETE FROM cod_confirmations WHERE order_id = 3")
     assert cod_report.month_figures(db, months) == simple() and cod_report.state_counts(db) == states()
+
+
+def test_the_monthly_report_from_whole_days_and_its_edges_equals_reading_the_messages(db):
+    rng = random.Random(10)
+    day = 86_400
+
+    def simple(start: float, end: float) -> list[tuple]:
+        return [tuple(r) for r in db.query(
+            "SELECT COALESCE(channel, ''), COALESCE(rule, ''), COUNT(*), SUM(COALESCE(segments, 0)),"
+            " SUM(status = 'delivered'), SUM(status = 'failed'), SUM(status != 'failed'),"
+            " SUM(CASE WHEN status != 'failed' THEN MAX(1, COALESCE(segments, 0)) ELSE 0 END) FROM messages"
+            " WHERE created_at >= ? AND created_at < ? AND COALESCE(kind, 'message') = 'message'"
+            " AND status IN ('queued', 'sent', 'delivered', 'failed', 'in-doubt') GROUP BY 1, 2 ORDER BY 1, 2",
+            (start, end))]
+    for i in range(400):
+        at = rng.choice((10 * day, 12 * day, 12 * day - 0.5)) if i % 10 == 0 else rng.uniform(8 * day, 16 * day)
+        add_message(db, f"r{i}", at=at, status=rng.choice(STATUSES), channel=rng.choice(("esms", "smsgate", None)),
+                    rule=rng.choice(("a", "b", None)), segments=rng.choice((0, 1, 2, None)),
+                    kind=rng.choice(("message", "message", "order_update", None)))
+    with db.tx() as c:
+        c.execute("UPDATE messages SET status = 'delivered' WHERE status = 'sent' AND rowid % 2 = 0")
+        c.execute("UPDATE messages SET channel = 'esms', segments = 3 WHERE rowid % 7 = 0")
+        c.execute("UPDATE messages SET created_at = created_at + 3 * 86400 WHERE rowid % 11 = 0")
+        c.execute("DELETE FROM messages WHERE rowid % 13 = 0")
+    # a month in UTC+7 (its midnights are not UTC's), whole UTC days, less than a day, a day's edge
+    for start, end in ((10 * day - 7 * 3600, 14 * day - 7 * 3600), (10 * day, 12 * day), (9.3 * day, 9.9 * day),
+                       (11.5 * day, 12.5 * day), (0, 20 * day)):
+        got = [tuple(r) for r in reports.month_messages(db, start, end)]
+        assert got == simple(start, end) and got, (start, end)

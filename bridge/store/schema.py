@@ -338,6 +338,7 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     tallies.create(db.conn)
     # the COD month figures read the asked orders' state and refusal from this index alone
     tallies.cod_refused(db.conn, REFUSED)
+    tallies.message_days(db.conn)   # the monthly report's whole days
     db["cod_confirmations"].create_index(["asked_at", "state", "refused"], if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_payment_confirmations_window"
                " ON payment_confirmations(created_at, tx_id, source, seconds)")   # the 30-day quantiles, covered

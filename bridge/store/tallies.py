@@ -190,6 +190,38 @@ def cod_refused(db: sqlite3.Connection, refused: tuple[str, ...]) -> None:
     db.execute(f"CREATE TRIGGER cod_refused_shipments_ad AFTER DELETE ON shipments BEGIN {set_for('old.order_id')} END")
 
 
+DAY = 86_400
+
+
+def message_days(db: sqlite3.Connection) -> None:
+    """Messages per UTC day, channel, template and status, with their SMS parts and billed parts,
+    kept by triggers (a deleted message leaves them, as it leaves the rows): the monthly report
+    sums a month's whole days here and reads only its two partial days (the shop's midnight is
+    not UTC's) from the messages. Filled once."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'message_days'").fetchone():
+        return
+    db.execute("CREATE TABLE message_days (day INTEGER NOT NULL, channel TEXT NOT NULL, rule TEXT NOT NULL,"
+               " status TEXT NOT NULL, n INTEGER NOT NULL, parts INTEGER NOT NULL, billed_parts INTEGER NOT NULL,"
+               " PRIMARY KEY (day, channel, rule, status)) WITHOUT ROWID")
+    is_message = "COALESCE({r}.kind, 'message') = 'message'"
+
+    def share(r: str, sign: str) -> str:
+        return (f"INSERT INTO message_days SELECT CAST(COALESCE({r}.created_at, 0) / {DAY} AS INTEGER),"
+                f" COALESCE({r}.channel, ''), COALESCE({r}.rule, ''), COALESCE({r}.status, ''), {sign}1,"
+                f" {sign}COALESCE({r}.segments, 0), {sign}MAX(1, COALESCE({r}.segments, 0))"
+                f" WHERE {is_message.format(r=r)} ON CONFLICT DO UPDATE SET n = n + excluded.n,"
+                " parts = parts + excluded.parts, billed_parts = billed_parts + excluded.billed_parts;")
+    cols = ("created_at", "channel", "rule", "status", "segments", "kind")
+    db.execute(f"CREATE TRIGGER message_days_ai AFTER INSERT ON messages BEGIN {share('new', '')} END")
+    db.execute(f"CREATE TRIGGER message_days_ad AFTER DELETE ON messages BEGIN {share('old', '-')} END")
+    db.execute(f"CREATE TRIGGER message_days_au AFTER UPDATE OF {', '.join(cols)} ON messages WHEN "
+               + " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols) + f" BEGIN {share('old', '-')} {share('new', '')} END")
+    db.execute(f"INSERT INTO message_days SELECT CAST(COALESCE(created_at, 0) / {DAY} AS INTEGER),"
+               " COALESCE(channel, ''), COALESCE(rule, ''), COALESCE(status, ''), COUNT(*), SUM(COALESCE(segments, 0)),"
+               f" SUM(MAX(1, COALESCE(segments, 0))) FROM messages WHERE {is_message.format(r='messages')}"
+               " GROUP BY 1, 2, 3, 4")
+
+
 def counts(db: Database, metric: str) -> list[sqlite3.Row]:
     """(a, b, n) of a counter or gauge, the label pairs no row has now left out (as a GROUP BY would)."""
     return db.query("SELECT a, b, n FROM tallies WHERE metric = ? AND n != 0 ORDER BY a, b", (metric,))
