@@ -29,6 +29,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import sqlite3
 import statistics
@@ -191,6 +192,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--reseed", action="store_true")
     args = ap.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # the fake WooCommerce's request lines
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, float]] = {}

@@ -172,19 +172,26 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     f = replace(f, fts=search.fold_typed(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
-    if counted:
-        total, more = db.scalar(*counted), False
-    else:
-        total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
     if f.fts and db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
                            f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) > MANY_MATCHES:
         where, params = f.sql(in_time_order=True)
     cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
+    # the first page of an uncounted filter reads its first COUNT_CAP + 1 rowids once: the
+    # page and the total from one pass (a text in most messages costs its matches once, not twice)
+    first = not cond and not counted
+    if counted:
+        total, more = db.scalar(*counted), False
+    elif cond:
+        total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
     if cond:
         where = f"{where} AND {cond}" if where else f" WHERE {cond}"
-    rows = db.query(f"SELECT *, rowid AS rid FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where}"
-                    f" ORDER BY {order} LIMIT ?) ORDER BY {order.replace('m.', '')}",
-                    (*params, *more_params, limit + 1))
+    ids = [r[0] for r in db.query(f"SELECT m.rowid FROM messages m{where} ORDER BY {order} LIMIT ?",
+                                  (*params, *more_params, (COUNT_CAP if first else limit) + 1))]
+    if first:
+        total, more = min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
+    ids = ids[:limit + 1]
+    rows = db.query(f"SELECT *, rowid AS rid FROM messages WHERE rowid IN ({', '.join('?' for _ in ids)})"
+                    f" ORDER BY {order.replace('m.', '')}", tuple(ids))
     rows, newer, older = _page(rows, limit, rising, bool(cond), lambda r: (r["created_at"], r["rid"]))
     return Page(rows, total, more, newer, older)
 
