@@ -103,6 +103,8 @@ class MessageFilter:
 MANY_MATCHES = 2_000
 # A total no counter keeps is counted up to this many rows; past it a page says "more than" it.
 COUNT_CAP = 1_000
+# A text matching more rows than this is in most messages (a word of every template).
+MOST_MATCHES = 50_000
 
 
 @dataclass
@@ -172,17 +174,19 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     f = replace(f, fts=search.fold_typed(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
-    if f.fts and db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
-                           f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) > MANY_MATCHES:
-        where, params = f.sql(in_time_order=True)
     cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
-    # the first page of an uncounted filter reads its first COUNT_CAP + 1 rowids once: the
-    # page and the total from one pass (a text in most messages costs its matches once, not twice)
-    first = not cond and not counted
+    matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                        f" LIMIT {MOST_MATCHES + 1})", (f.fts,)) if f.fts else 0
+    # A text in most messages: the first page reads its first COUNT_CAP + 1 rows newest first
+    # once, the page and the total from one pass (its matches are collected once, not twice).
+    # Otherwise the total is counted from the matches and the page walked or looked up.
+    first = not cond and not counted and matches > MOST_MATCHES
     if counted:
         total, more = db.scalar(*counted), False
-    elif cond:
+    elif not first:
         total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
+    if matches > MANY_MATCHES:
+        where, params = f.sql(in_time_order=True)
     if cond:
         where = f"{where} AND {cond}" if where else f" WHERE {cond}"
     ids = [r[0] for r in db.query(f"SELECT m.rowid FROM messages m{where} ORDER BY {order} LIMIT ?",
