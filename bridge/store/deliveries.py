@@ -3,8 +3,18 @@ refused, bounded)."""
 from __future__ import annotations
 
 import sqlite3
+import zlib
 
 from .db import Database
+
+ZLIB_LEVEL = 6   # a WooCommerce order body (about 3 KB of JSON) to about 1.3 KB; level 9 gains nothing
+
+
+def pack(raw: bytes) -> bytes | None:
+    """The compressed form kept in `zbody`, or None when compressing would not make it smaller
+    (a ping's `webhook_id=8`): such a body stays in `body` as it came."""
+    packed = zlib.compress(raw, ZLIB_LEVEL)
+    return packed if len(packed) < len(raw) else None
 
 
 def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
@@ -14,11 +24,13 @@ def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,
            resource_id: int | None, source_url: str, headers: str, body: bytes, state: str, reason: str,
            replay_key: str | None) -> int:
+    """The delivery's body is kept compressed when that is smaller (raw_body gives it back as signed)."""
+    packed = pack(body)
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers, body, state, reason,
-         replay_key))
+        " headers, body, zbody, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers,
+         body if packed is None else None, packed, state, reason, replay_key))
     return cur.lastrowid
 
 
@@ -28,7 +40,11 @@ def get(c: sqlite3.Connection, row_id: int) -> sqlite3.Row:
 
 def raw_body(row: sqlite3.Row) -> bytes:
     """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
-    way code outside this module reads it (deciding after the answer, the order page)."""
+    way code outside this module reads it (deciding after the answer, the order page). New rows
+    keep it compressed in `zbody`; rows written before keep `body` as it came (never rewritten);
+    a row whose raw payload retention has pruned (bridge/retention.py) has neither: b""."""
+    if row["zbody"] is not None:
+        return zlib.decompress(row["zbody"])
     return bytes(row["body"] or b"")
 
 
@@ -37,7 +53,7 @@ def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: 
 
 
 def of_order(db: Database, order_id: int) -> list[sqlite3.Row]:
-    return db.query("SELECT id, received_at, topic, delivery_id, state, reason, body FROM deliveries"
+    return db.query("SELECT id, received_at, topic, delivery_id, state, reason, body, zbody FROM deliveries"
                     " WHERE resource='order' AND resource_id=? ORDER BY id", (order_id,))
 
 

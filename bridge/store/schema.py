@@ -331,6 +331,16 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # -- intake: acknowledge after one durable write, decide after the answer
     # -- reads: indexes, tallies for pages and /metrics, keyset paging, folded search
     # -- retention: raw bodies stored once, pruning per kind in small batches
+    # A delivery's body and an order's last body are kept zlib-compressed in `zbody` (read through
+    # store.deliveries.raw_body and store.orders.body); rows written before keep `body` as it was,
+    # never rewritten, so the first start only adds the columns. `created_gmt`: when the shop
+    # created the order, kept beside the compressed body that SQL can no longer read as JSON.
+    _ensure_columns(db["deliveries"], {"zbody": bytes})
+    _ensure_columns(db["orders"], {"zbody": bytes, "created_gmt": str})
+    # A delivery is kept while a kept message names it (bridge/retention.py). Built once from the
+    # outbox on the first start (about a second per million messages).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_messages_delivery_ref ON messages(delivery_ref)"
+               " WHERE delivery_ref IS NOT NULL")
     # -- sending: per-channel rate limits
 
 
