@@ -341,6 +341,8 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # outbox on the first start (about a second per million messages).
     db.execute("CREATE INDEX IF NOT EXISTS idx_messages_delivery_ref ON messages(delivery_ref)"
                " WHERE delivery_ref IS NOT NULL")
+    # An inbound text is kept while a COD answer refers to it (small table: built at once).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_cod_answers_inbox ON cod_answers(inbox_id) WHERE inbox_id IS NOT NULL")
     # -- sending: per-channel rate limits
 
 
