@@ -19,7 +19,9 @@ import pytest
 import requests
 
 from bridge import retention
+from bridge.config import ConfigError, load_settings
 from bridge.envparse import bank_accounts as _accounts
+from bridge.jobs import make_scheduler
 from bridge.shop_events import RECEIVED, store_delivery
 from bridge.providers.woocommerce.webhook import delivery
 from bridge.store import deliveries, orders as stored_orders
@@ -194,3 +196,33 @@ def test_rows_written_before_compression_still_read_and_are_pruned_alike(svc):
     age(svc, 31)
     retention.run(svc.bridge)
     assert deliveries.raw_body(svc.db.one("SELECT * FROM deliveries WHERE id=?", (old["id"],))) == b""
+
+
+def test_the_scheduler_prunes_every_retain_every_and_only_in_the_leading_process(service_factory):
+    svc = service_factory(retain_every=120.0, quiet_hours=None)
+    order(svc, 60)
+    age(svc, 31)
+    job = make_scheduler(svc.bridge).get_job("retention")
+    assert job is not None and job.trigger.interval.total_seconds() == 120.0
+    assert not svc.bridge.leader.leading
+    job.func()                                         # another process holds the lease: nothing pruned
+    assert deliveries.raw_body(svc.db.one("SELECT * FROM deliveries")) == order_body(60)
+    assert svc.bridge.leader.renew()
+    job.func()
+    assert deliveries.raw_body(svc.db.one("SELECT * FROM deliveries")) == b""
+
+
+def test_no_job_when_every_kind_is_kept_forever(service_factory):
+    svc = service_factory(retain_raw_days=0.0, retain_attempts_days=0.0, retain_messages_days=0.0,
+                          retain_deliveries_days=0.0, retain_inbound_days=0.0)
+    assert make_scheduler(svc.bridge).get_job("retention") is None
+
+
+def test_retention_settings_are_days_and_zero_keeps_forever():
+    env = {"RETAIN_RAW_DAYS": "7", "RETAIN_MESSAGES_DAYS": "0", "RETAIN_BATCH": "100"}
+    s = load_settings(environ=env, env_file=None)
+    assert (s.retain_raw_days, s.retain_messages_days, s.retain_batch, s.retain_inbound_days) == (7.0, 0.0, 100, 400.0)
+    with pytest.raises(ConfigError, match="RETAIN_RAW_DAYS"):
+        load_settings(environ={"RETAIN_RAW_DAYS": "-1"}, env_file=None)
+    with pytest.raises(ConfigError, match="RETAIN_BATCH"):
+        load_settings(environ={"RETAIN_BATCH": "0"}, env_file=None)
