@@ -38,6 +38,7 @@ def main() -> None:
     db.migrate()
     rng = random.Random(7)
     words = [f"{w}{i}" for i, w in enumerate(("order", "billing", "shipping", "line_items", "meta_data") * 40)]
+    bodies = [zlib.compress(" ".join(rng.choice(words) for _ in range(450)).encode(), 6) for _ in range(500)]
     c = db.conn()
     n = 0
     t = time.time()
@@ -45,9 +46,8 @@ def main() -> None:
         rows = []
         for _ in range(5_000):
             n += 1
-            body = " ".join(rng.choice(words) for _ in range(450)).encode()
             rows.append((t + n, f"{n:032x}", "9", "order.updated", "order", n, "https://shop.example/", "{}",
-                         zlib.compress(body, 6), "processed", "", f"{n:064x}"))
+                         bodies[n % len(bodies)], "processed", "", f"{n:064x}"))
         with db.tx():
             c.executemany("INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id,"
                           " source_url, headers, zbody, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -12,13 +12,16 @@ that many days ago) and a pass run as the scheduler runs it.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
 import uuid
 
 import pytest
 import requests
 
 from bridge import retention
+from bridge.__main__ import main
 from bridge.config import ConfigError, load_settings
 from bridge.envparse import bank_accounts as _accounts
 from bridge.jobs import make_scheduler
@@ -226,3 +229,26 @@ def test_retention_settings_are_days_and_zero_keeps_forever():
         load_settings(environ={"RETAIN_RAW_DAYS": "-1"}, env_file=None)
     with pytest.raises(ConfigError, match="RETAIN_BATCH"):
         load_settings(environ={"RETAIN_BATCH": "0"}, env_file=None)
+
+
+def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, monkeypatch, capsys):
+    svc = service_factory(quiet_hours=None)
+    for oid in range(70, 90):
+        order(svc, oid)
+    sent(svc)
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert svc.db.scalar("SELECT COUNT(*) FROM deliveries") == 0
+    path = svc.settings.db_path
+    svc.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = os.path.getsize(path)
+    svc.close()
+    monkeypatch.setenv("BRIDGE_DB", path)
+
+    assert main(["vacuum"]) == 0
+
+    assert os.path.getsize(path) < before
+    assert re.fullmatch(rf"vacuum: {before} -> {os.path.getsize(path)} bytes in [0-9.]+ s\n", capsys.readouterr().out)
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert [r[0] for r in c.execute("SELECT id FROM orders ORDER BY id")] == list(range(70, 90))
