@@ -34,27 +34,45 @@ def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id:
     return cur.lastrowid
 
 
+# A decided delivery's body and headers live in delivery_bodies (moved there by set_outcome), so
+# the row in deliveries stays small and dropping the payload after RETAIN_RAW_DAYS deletes a row
+# there: SQLite reuses the freed pages, while a row shrunk in place (UPDATE ... = NULL) leaves
+# its page mostly empty for good. Read a delivery with what it keeps apart: get, of_order.
+_ROW = ("SELECT d.*, k.zbody AS kept_zbody, k.headers AS kept_headers FROM deliveries d"
+        " LEFT JOIN delivery_bodies k ON k.id = d.id")
+
+
 def get(c: sqlite3.Connection, row_id: int) -> sqlite3.Row:
-    return c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
+    return c.execute(f"{_ROW} WHERE d.id=?", (row_id,)).fetchone()
 
 
 def raw_body(row: sqlite3.Row) -> bytes:
     """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
-    way code outside this module reads it (deciding after the answer, the order page). New rows
-    keep it compressed in `zbody`; rows written before keep `body` as it came (never rewritten);
-    a row whose raw payload retention has pruned (bridge/retention.py) has neither: b""."""
+    way code outside this module reads it (deciding after the answer, the order page). Kept
+    compressed in the row until decided, then in delivery_bodies (read with get or of_order);
+    rows written before compression keep `body` as it came (never rewritten); a delivery whose
+    payload retention dropped (bridge/retention.py) has none: b""."""
     if row["zbody"] is not None:
         return zlib.decompress(row["zbody"])
+    if row["body_apart"]:
+        if "kept_zbody" not in row.keys():
+            raise LookupError(f"delivery {row['id']}: its body is kept apart; read the row with deliveries.get")
+        return zlib.decompress(row["kept_zbody"]) if row["kept_zbody"] is not None else b""
     return bytes(row["body"] or b"")
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:
-    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, t, row_id))
+    """The decision, and the compressed body with the headers moved to delivery_bodies (decided
+    moments after it was written, the row is still on the page new rows fill, so the room it
+    leaves is used again at once)."""
+    c.execute("INSERT OR REPLACE INTO delivery_bodies(id, headers, zbody) SELECT id, headers, zbody FROM deliveries"
+              " WHERE id=? AND zbody IS NOT NULL", (row_id,))
+    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=?, body_apart=(zbody IS NOT NULL) OR body_apart,"
+              " headers=CASE WHEN zbody IS NULL THEN headers END, zbody=NULL WHERE id=?", (state, reason, t, row_id))
 
 
 def of_order(db: Database, order_id: int) -> list[sqlite3.Row]:
-    return db.query("SELECT id, received_at, topic, delivery_id, state, reason, body, zbody FROM deliveries"
-                    " WHERE resource='order' AND resource_id=? ORDER BY id", (order_id,))
+    return db.query(f"{_ROW} WHERE d.resource='order' AND d.resource_id=? ORDER BY d.id", (order_id,))
 
 
 # -- savepoints: a decision that fails is undone, the delivery kept ---------------------------------

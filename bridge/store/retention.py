@@ -58,6 +58,9 @@ def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Seq
     if ids:
         still = f" AND state IN ({_marks(decided)})" if decided is not None else ""
         sets = ", ".join(f"{col}=NULL" for col in columns)
+        if table == "deliveries":   # a decided delivery's payload is a row of its own (store/deliveries.py)
+            c.execute(f"DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE id IN ({_marks(ids)})"
+                      f"{still})", (*ids, *(decided or ())))
         n = c.execute(f"UPDATE {table} SET {sets} WHERE id IN ({_marks(ids)}){still}",
                       (*ids, *(decided or ()))).rowcount
     c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"

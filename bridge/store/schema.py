@@ -335,7 +335,10 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # store.deliveries.raw_body and store.orders.body); rows written before keep `body` as it was,
     # never rewritten, so the first start only adds the columns. `created_gmt`: when the shop
     # created the order, kept beside the compressed body that SQL can no longer read as JSON.
-    _ensure_columns(db["deliveries"], {"zbody": bytes})
+    _ensure_columns(db["deliveries"], {"zbody": bytes, "body_apart": int})
+    # a decided delivery's body and headers (store/deliveries.py set_outcome): dropped after
+    # RETAIN_RAW_DAYS by deleting the row here, whose pages SQLite then reuses
+    db["delivery_bodies"].create({"id": int, "headers": str, "zbody": bytes}, pk="id", if_not_exists=True)
     _ensure_columns(db["orders"], {"zbody": bytes, "created_gmt": str})
     # A delivery is kept while a kept message names it (bridge/retention.py). Built once from the
     # outbox on the first start (about a second per million messages).
