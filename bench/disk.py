@@ -165,9 +165,10 @@ def main() -> None:
                 yesterday = today
                 history.append((day + 1, shop.webhooks, size(svc)))
                 retention.run(svc.bridge)
-            raw_bodies = sum(len(stored_deliveries.raw_body(r)) for r in svc.db.query(
-                "SELECT body, zbody FROM deliveries WHERE zbody IS NOT NULL"))
-            kept_bodies = svc.db.scalar("SELECT SUM(length(zbody)) FROM deliveries")
+            kept = svc.db.query("SELECT id FROM delivery_bodies")
+            raw_bodies = sum(len(stored_deliveries.raw_body(stored_deliveries.get(svc.db.conn(), r["id"])))
+                             for r in kept)
+            kept_bodies = svc.db.scalar("SELECT SUM(length(zbody)) FROM delivery_bodies")
             order_raw = svc.db.scalar("SELECT SUM(length(CAST(zbody AS BLOB))) FROM orders")
             tables = svc.db.query("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8")
             end = size(svc)
