@@ -221,6 +221,32 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vacuum(_args: argparse.Namespace) -> int:
+    """Shrink the file to what it holds. Retention frees pages that SQLite reuses for new rows, so
+    the file stops growing without this; it is for giving the space back once (after turning
+    retention on over a large database). It rewrites the whole file, needs free disk about its
+    size, and holds the write lock throughout: run it with the service stopped."""
+    import shutil
+    import time
+    from pathlib import Path
+
+    from . import retention
+    settings = load_settings()
+    db = Path(settings.db_path)
+    if not db.is_file():
+        raise ValueError(f"no database at {settings.db_path} (BRIDGE_DB)")
+    size = db.stat().st_size
+    free = shutil.disk_usage(db.parent).free
+    if free < size:
+        print(f"woo-bridge vacuum: {free} bytes free beside {db}, {size} needed (VACUUM writes a copy)",
+              file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    before, after = retention.vacuum(str(db))
+    print(f"vacuum: {before} -> {after} bytes in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bridge", description="woo-bridge service commands")
     sub = p.add_subparsers(dest="command", required=True)
@@ -241,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("backup", help="copy the live database to PATH (safe while the service runs)")
     bk.add_argument("path")
     bk.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    sub.add_parser("vacuum", help="shrink the database file to what it holds (service stopped; needs free disk ~ its size)")
     args = p.parse_args(argv)
     handlers = {"init": cmd_init, "check-config": cmd_check_config, "run": cmd_run, "worker": cmd_worker,
                 "admin-password": cmd_admin_password, "send-test": cmd_send_test, "backup": cmd_backup,
-                "rotate-secret": cmd_rotate_secret, **provided}
+                "rotate-secret": cmd_rotate_secret, "vacuum": cmd_vacuum, **provided}
     try:
         return handlers[args.command](args)
     except (ConfigError, RulesError, ValueError) as exc:

@@ -106,7 +106,7 @@ def _context(bridge: Any, c: Any, row: Any) -> tuple[dict[str, Any] | None, str,
             order = orders.get(c, row["order_id"])
             if order is None:
                 return None, reasons.encode("held_unreadable"), None
-            snap = shop.order(order["body"])
+            snap = shop.order(orders.body(order))
             return order_context(bridge.settings, snap, order["source_url"] or ""), "", (snap, order)
         if row["customer_id"] is not None:
             customer = customers.get(c, row["customer_id"])

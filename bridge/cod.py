@@ -466,7 +466,7 @@ def _remind(bridge: Any, c: sqlite3.Connection, row: sqlite3.Row, t: float) -> i
         log.info("order %s: no reminder, its rule %s is gone or switched off", k["order_id"], k["rule"])
         return 0
     try:
-        snap = providers.shop().order(o["body"])
+        snap = providers.shop().order(stored_orders.body(o))
     except (ValueError, TypeError):
         log.warning("order %s: stored body unreadable, no reminder", k["order_id"])
         return 0

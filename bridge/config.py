@@ -92,6 +92,15 @@ class CoreSettings:
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
 
+    # Retention (bridge/retention.py), in days; 0 keeps forever
+    retain_raw_days: float = 30.0        # raw payloads of requests (webhook bodies, envelopes): nulled, rows stay
+    retain_attempts_days: float = 30.0   # provider attempts and delivery-report events of final messages
+    retain_messages_days: float = 400.0  # final messages (with their attempts, events and legs)
+    retain_deliveries_days: float = 400.0   # webhook deliveries no kept message names
+    retain_inbound_days: float = 400.0   # transactions that paid no order, and texts nothing kept refers to
+    retain_batch: int = 500              # rows per short write transaction
+    retain_every: float = 600.0          # seconds between retention passes
+
     quiet_hours: tuple[int, int] | None = (21 * 60, 7 * 60)
     timezone: str = "Asia/Ho_Chi_Minh"
     inbound_handlers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INBOUND_HANDLERS))
@@ -189,6 +198,13 @@ CORE_ENV = {
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
+    "RETAIN_RAW_DAYS": ("retain_raw_days", p.non_negative_float),
+    "RETAIN_ATTEMPTS_DAYS": ("retain_attempts_days", p.non_negative_float),
+    "RETAIN_MESSAGES_DAYS": ("retain_messages_days", p.non_negative_float),
+    "RETAIN_DELIVERIES_DAYS": ("retain_deliveries_days", p.non_negative_float),
+    "RETAIN_INBOUND_DAYS": ("retain_inbound_days", p.non_negative_float),
+    "RETAIN_BATCH": ("retain_batch", p.positive_int),
+    "RETAIN_EVERY": ("retain_every", p.positive_float),
     "QUIET_HOURS": ("quiet_hours", p.quiet_hours),
     "TIMEZONE": ("timezone", p.time_zone),
     "SECRET_KEY": ("secret_key", str),

@@ -242,7 +242,7 @@ def _uncorroborated(bridge: Any, order: sqlite3.Row, ev: ShipmentUpdate) -> str:
     if ev.cod_amount is None:
         return reasons.encode("shipment.why.no_cod")
     try:
-        snap = providers.shop().order(order["body"])
+        snap = providers.shop().order(stored_orders.body(order))
     except (ValueError, TypeError):
         return reasons.encode("shipment.why.unreadable")
     expected = expected_cod(snap)
@@ -264,7 +264,7 @@ def _decide(bridge: Any, c: sqlite3.Connection, ev: ShipmentUpdate,
     row = store.get(c, ev.carrier, ev.tracking)
     current, then = row["status"] or "", row["event_at"]
     try:
-        snap = providers.shop().order(order["body"])
+        snap = providers.shop().order(stored_orders.body(order))
     except (ValueError, TypeError):
         snap = None
     n = 0

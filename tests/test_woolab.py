@@ -23,6 +23,7 @@ from bridge import reasons
 from bridge.providers.woocommerce import reconcile
 from bridge.providers.woocommerce import ownership as woo_webhooks
 from bridge.providers.woocommerce.client import WooClient
+from bridge.store import orders as stored_orders
 from tests.conftest import ROOT, Service, free_port, make_settings, smsgate_settings, wait_until
 from tests.woolab import PRODUCTS, Lab, require
 
@@ -296,7 +297,7 @@ def test_order_links_follow_the_shops_own_checkout_slug(legacy_lab, bridge_for):
         wait_until(lambda: order_state(svc, order["id"]), timeout=60, what="the order")
         from bridge.providers.woocommerce.shop import order_link
         from bridge.providers.woocommerce.payload import parse_order
-        link = order_link(svc.settings, parse_order(json.loads(order_state(svc, order["id"])["body"])))
+        link = order_link(svc.settings, parse_order(json.loads(stored_orders.body(order_state(svc, order["id"])))))
         assert f"/thanh-toan/order-received/{order['id']}/?key={order['order_key']}" in link
         page = requests.get(link, timeout=60)
         assert page.status_code == 200 and "order-received" in page.url

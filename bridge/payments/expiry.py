@@ -109,7 +109,7 @@ def _tell(bridge: Any, c: sqlite3.Connection, order_id: int, hours: str) -> None
     """The `payment.expired` rules' messages, keyed on the order: queued once whatever happens next."""
     order = stored_orders.get(c, order_id)
     try:
-        snap = replace(providers.shop().order(order["body"]), status="cancelled")
+        snap = replace(providers.shop().order(stored_orders.body(order)), status="cancelled")
     except (ValueError, TypeError):
         log.warning("order %s expired, but its stored body is unreadable: nobody is told", order_id)
         return

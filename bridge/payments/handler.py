@@ -552,7 +552,7 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
                {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
                 "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")
     try:
-        snap = providers.shop().order(order["body"])
+        snap = providers.shop().order(stored_orders.body(order))
     except (ValueError, TypeError):
         return
     ctx = {**order_context(s, snap, order["source_url"] or ""), "paid_amount": format_vnd(amount),

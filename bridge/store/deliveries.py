@@ -3,8 +3,18 @@ refused, bounded)."""
 from __future__ import annotations
 
 import sqlite3
+import zlib
 
 from .db import Database
+
+ZLIB_LEVEL = 6   # a WooCommerce order body (about 3 KB of JSON) to about 1.3 KB; level 9 gains nothing
+
+
+def pack(raw: bytes) -> bytes | None:
+    """The compressed form kept in `zbody`, or None when compressing would not make it smaller
+    (a ping's `webhook_id=8`): such a body stays in `body` as it came."""
+    packed = zlib.compress(raw, ZLIB_LEVEL)
+    return packed if len(packed) < len(raw) else None
 
 
 def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
@@ -14,31 +24,55 @@ def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,
            resource_id: int | None, source_url: str, headers: str, body: bytes, state: str, reason: str,
            replay_key: str | None) -> int:
+    """The delivery's body is kept compressed when that is smaller (raw_body gives it back as signed)."""
+    packed = pack(body)
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers, body, state, reason,
-         replay_key))
+        " headers, body, zbody, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers,
+         body if packed is None else None, packed, state, reason, replay_key))
     return cur.lastrowid
 
 
+# A decided delivery's body and headers live in delivery_bodies (moved there by set_outcome), so
+# the row in deliveries stays small and dropping the payload after RETAIN_RAW_DAYS deletes a row
+# there: SQLite reuses the freed pages, while a row shrunk in place (UPDATE ... = NULL) leaves
+# its page mostly empty for good. Read a delivery with what it keeps apart: get, of_order.
+_ROW = ("SELECT d.*, k.zbody AS kept_zbody, k.headers AS kept_headers FROM deliveries d"
+        " LEFT JOIN delivery_bodies k ON k.id = d.id")
+
+
 def get(c: sqlite3.Connection, row_id: int) -> sqlite3.Row:
-    return c.execute("SELECT * FROM deliveries WHERE id=?", (row_id,)).fetchone()
+    return c.execute(f"{_ROW} WHERE d.id=?", (row_id,)).fetchone()
 
 
 def raw_body(row: sqlite3.Row) -> bytes:
     """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
-    way code outside this module reads it (deciding after the answer, the order page)."""
+    way code outside this module reads it (deciding after the answer, the order page). Kept
+    compressed in the row until decided, then in delivery_bodies (read with get or of_order);
+    rows written before compression keep `body` as it came (never rewritten); a delivery whose
+    payload retention dropped (bridge/retention.py) has none: b""."""
+    if row["zbody"] is not None:
+        return zlib.decompress(row["zbody"])
+    if row["body_apart"]:
+        if "kept_zbody" not in row.keys():
+            raise LookupError(f"delivery {row['id']}: its body is kept apart; read the row with deliveries.get")
+        return zlib.decompress(row["kept_zbody"]) if row["kept_zbody"] is not None else b""
     return bytes(row["body"] or b"")
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:
-    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, t, row_id))
+    """The decision, and the compressed body with the headers moved to delivery_bodies (decided
+    moments after it was written, the row is still on the page new rows fill, so the room it
+    leaves is used again at once)."""
+    c.execute("INSERT OR REPLACE INTO delivery_bodies(id, headers, zbody) SELECT id, headers, zbody FROM deliveries"
+              " WHERE id=? AND zbody IS NOT NULL", (row_id,))
+    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=?, body_apart=(zbody IS NOT NULL) OR body_apart,"
+              " headers=CASE WHEN zbody IS NULL THEN headers END, zbody=NULL WHERE id=?", (state, reason, t, row_id))
 
 
 def of_order(db: Database, order_id: int) -> list[sqlite3.Row]:
-    return db.query("SELECT id, received_at, topic, delivery_id, state, reason, body FROM deliveries"
-                    " WHERE resource='order' AND resource_id=? ORDER BY id", (order_id,))
+    return db.query(f"{_ROW} WHERE d.resource='order' AND d.resource_id=? ORDER BY d.id", (order_id,))
 
 
 # -- savepoints: a decision that fails is undone, the delivery kept ---------------------------------

@@ -3,6 +3,7 @@ whether we hold it paid."""
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from typing import Any, Sequence
 
 from anyascii import anyascii
@@ -16,7 +17,13 @@ _UPDATED_ON_CONFLICT = (
     " payment_method_title=excluded.payment_method_title, currency=excluded.currency,"
     " total_minor=excluded.total_minor, customer_name=excluded.customer_name, phone_raw=excluded.phone_raw,"
     " phone_e164=excluded.phone_e164, email=excluded.email, source_url=excluded.source_url, deleted=0,"
-    " body=excluded.body, updated_at=excluded.updated_at, search_folded=excluded.search_folded")
+    " body=excluded.body, zbody=excluded.zbody, created_gmt=excluded.created_gmt, updated_at=excluded.updated_at,"
+    " search_folded=excluded.search_folded")
+# When the shop created the order (UTC), read from a body of either form: the `created_gmt` that
+# save() keeps beside the compressed body, or an older row's JSON text (never rewritten).
+_CREATED = ("COALESCE(created_gmt, CASE WHEN typeof(body) = 'text' AND json_valid(body)"
+            " THEN json_extract(body, '$.date_created_gmt') END)")
+
 
 
 def fold(text: str | None) -> str:
@@ -43,14 +50,25 @@ def save(c: sqlite3.Connection, snap: Any, source_url: str, body: str, t: float,
     c.execute(
         f"{verb} INTO orders(id, number, order_key, status, date_modified_gmt, notified_status, payment_method,"
         " payment_method_title, currency, total_minor, customer_name, phone_raw, phone_e164, email, source_url,"
-        " deleted, body, first_seen_at, updated_at, search_folded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?)"
+        " deleted, body, zbody, created_gmt, first_seen_at, updated_at, search_folded)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,NULL,?,"
+        " CASE WHEN json_valid(?) THEN json_extract(?, '$.date_created_gmt') END,?,?,?)"
         + conflict,
         (snap.id, snap.number, snap.order_key, snap.status, snap.date_modified_gmt, notified_status,
          snap.payment_method, snap.payment_method_title, snap.currency, snap.total_minor, snap.customer_name,
-         snap.phone_raw, snap.phone.e164, snap.email, source_url, body, t, t,
+         snap.phone_raw, snap.phone.e164, snap.email, source_url, zlib.compress(body.encode(), 6), body, body, t, t,
          search_folded(snap.customer_name, snap.email)))
     if not keep_existing or c.execute("SELECT changes()").fetchone()[0]:
         shipments.save_codes(c, snap.id, snap.tracking_codes)
+
+
+def body(row: sqlite3.Row) -> str:
+    """The order's last body (the shop's JSON), whatever form it is kept in: compressed in `zbody`
+    (the webhook's copy is pruned after RETAIN_RAW_DAYS, this one stays with the order), or the
+    text an older version wrote in `body`. The one way code outside this module reads it."""
+    if row["zbody"] is not None:
+        return zlib.decompress(row["zbody"]).decode("utf-8")
+    return row["body"] or ""
 
 
 def get(db_or_c: Database | sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
@@ -100,13 +118,13 @@ def unpaid_transfers(db: Database) -> list[sqlite3.Row]:
     """Bank-transfer orders still waiting for their money, with when the shop created them."""
     return db.query(
         "SELECT id, number, total_minor, customer_name, status, first_seen_at,"
-        " json_extract(body, '$.date_created_gmt') AS created FROM orders WHERE status IN ('pending', 'on-hold')"
+        f" {_CREATED} AS created FROM orders WHERE status IN ('pending', 'on-hold')"
         " AND payment_method='bacs' AND paid_at IS NULL AND deleted=0 ORDER BY id")
 
 
 # -- orders a reviewer may mean (bridge/payments/suggestions.py): each an indexed lookup, never a scan
 _AWAITING_COLUMNS = ("SELECT id, number, total_minor, customer_name, phone_e164, first_seen_at,"
-                     " json_extract(body, '$.date_created_gmt') AS created FROM orders")
+                     f" {_CREATED} AS created FROM orders")
 # `+status`: the status index would hold most of a busy shop's orders; the planner must take the
 # selective index of each lookup (amount, number, phone, time seen) instead.
 _AWAITING = " +status IN ({}) AND paid_at IS NULL AND deleted = 0"
@@ -161,7 +179,7 @@ _EXPIRABLE = ("status IN ('pending', 'on-hold') AND payment_method='bacs' AND pa
 def expiry_candidates(db: Database) -> list[sqlite3.Row]:
     """The orders that may be expired, with when the shop created them (date_created_gmt, UTC) and
     when we first saw them."""
-    return db.query("SELECT id, number, first_seen_at, json_extract(body, '$.date_created_gmt') AS created"
+    return db.query(f"SELECT id, number, first_seen_at, {_CREATED} AS created"
                     f" FROM orders WHERE {_EXPIRABLE} ORDER BY id")
 
 

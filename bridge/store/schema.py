@@ -343,6 +343,21 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_payment_confirmations_window"
                " ON payment_confirmations(created_at, tx_id, source, seconds)")   # the 30-day quantiles, covered
     # -- retention: raw bodies stored once, pruning per kind in small batches
+    # A delivery's body and an order's last body are kept zlib-compressed in `zbody` (read through
+    # store.deliveries.raw_body and store.orders.body); rows written before keep `body` as it was,
+    # never rewritten, so the first start only adds the columns. `created_gmt`: when the shop
+    # created the order, kept beside the compressed body that SQL can no longer read as JSON.
+    _ensure_columns(db["deliveries"], {"zbody": bytes, "body_apart": int})
+    # a decided delivery's body and headers (store/deliveries.py set_outcome): dropped after
+    # RETAIN_RAW_DAYS by deleting the row here, whose pages SQLite then reuses
+    db["delivery_bodies"].create({"id": int, "headers": str, "zbody": bytes}, pk="id", if_not_exists=True)
+    _ensure_columns(db["orders"], {"zbody": bytes, "created_gmt": str})
+    # A delivery is kept while a kept message names it (bridge/retention.py). Built once from the
+    # outbox on the first start (about a second per million messages).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_messages_delivery_ref ON messages(delivery_ref)"
+               " WHERE delivery_ref IS NOT NULL")
+    # An inbound text is kept while a COD answer refers to it (small table: built at once).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_cod_answers_inbox ON cod_answers(inbox_id) WHERE inbox_id IS NOT NULL")
     # -- sending: per-channel rate limits
 
 

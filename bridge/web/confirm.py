@@ -75,7 +75,7 @@ def page(token: str):
     o, k = found
     b = bridge()
     try:
-        snap = providers.shop().order(o["body"])
+        snap = providers.shop().order(orders.body(o))
         items, area = snap.items, snap.area
     except (ValueError, TypeError):
         items, area = (), ""

@@ -1,0 +1,256 @@
+"""Retention (bridge/retention.py) through the real app: webhooks, bank SMS and texts pushed over
+HTTP, messages sent by the worker, then rows made old (their stored times moved back, as if written
+that many days ago) and a pass run as the scheduler runs it.
+
+- each kind loses exactly its rows older than its setting; what the contract protects stays: an
+  undecided delivery, a message not final, a transaction waiting for review, every order, a
+  payment, a delivery a kept message names;
+- message_counts stays equal to COUNT(*), both search indexes stay in step;
+- a pruned delivery's order page still renders; rows written before compression still read;
+- every write touches at most RETAIN_BATCH rows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import uuid
+
+import pytest
+import requests
+
+from bridge import retention
+from bridge.__main__ import main
+from bridge.config import ConfigError, load_settings
+from bridge.envparse import bank_accounts as _accounts
+from bridge.jobs import make_scheduler
+from bridge.shop_events import RECEIVED, store_delivery
+from bridge.providers.woocommerce.webhook import delivery
+from bridge.store import deliveries, orders as stored_orders
+from bridge.store.schema import RECIPIENTS
+from tests.orders import order_body
+from tests.test_admin import PASSWORD, Admin, bank_sms
+
+DAY = 86_400
+ACCOUNT = "Vietcombank:0181003749261"   # the account tests.test_admin.bank_sms credits
+# every time column retention reads, and the ones beside it a person sees
+TIMES = {"deliveries": ("received_at", "processed_at"), "messages": ("created_at", "updated_at"),
+         "attempts": ("at",), "message_events": ("at",), "inbox": ("created_at", "received_at"),
+         "transactions": ("created_at", "event_at"), "orders": ("first_seen_at", "updated_at")}
+
+
+@pytest.fixture
+def svc(service_factory):
+    return service_factory(admin_password=PASSWORD, quiet_hours=None, bank_accounts=_accounts(ACCOUNT))
+
+
+def age(svc, days: float) -> None:
+    """Everything stored so far was written `days` ago."""
+    with svc.db.tx() as c:
+        for table, cols in TIMES.items():
+            c.execute(f"UPDATE {table} SET " + ", ".join(f"{col} = {col} - ?" for col in cols),
+                      (days * DAY,) * len(cols))
+
+
+def order(svc, oid: int, status: str = "on-hold") -> None:
+    assert svc.post_json(order_body(oid, status=status), topic="order.created").status_code == 200
+
+
+def sent(svc) -> None:
+    """The worker takes every message now (no provider configured: dry-run, final)."""
+    svc.bridge.worker.drain()
+    assert not svc.db.query("SELECT id FROM messages WHERE status IN ('pending', 'queued')")
+
+
+def text(svc, sender: str, body: str) -> int:
+    r = requests.get(svc.url + "/inbound/fibo", params={"token": "test-fibo-token", "phone": sender,
+                                                        "message": body, "guid": uuid.uuid4().hex}, timeout=5)
+    assert r.status_code == 200, r.text
+    return svc.db.scalar("SELECT MAX(id) FROM inbox")
+
+
+def counts_match(svc) -> None:
+    tally = {tuple(r[:3]): r[3] for r in svc.db.query("SELECT kind, status, channel, n FROM message_counts WHERE n")}
+    real = {tuple(r[:3]): r[3] for r in svc.db.query(
+        "SELECT COALESCE(kind, 'message'), status, COALESCE(channel, ''), COUNT(*) FROM messages GROUP BY 1, 2, 3")}
+    assert tally == real
+    with svc.db.tx() as c:   # raise when an index lost step with its table
+        c.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+        c.execute(f"INSERT INTO {RECIPIENTS}({RECIPIENTS}) VALUES ('integrity-check')")
+
+
+def ids(svc, sql: str) -> set:
+    return {r[0] for r in svc.db.query(sql)}
+
+
+def test_a_pass_deletes_each_kinds_old_rows_and_never_a_protected_one(svc):
+    order(svc, 20)
+    order(svc, 21, status="processing")
+    sent(svc)
+    waiting = sorted(ids(svc, "SELECT id FROM messages"))[0]
+    with svc.db.tx() as c:   # one message is held back (for the bank details), so not final
+        c.execute("UPDATE messages SET status='held' WHERE id=?", (waiting,))
+    kept_delivery = svc.db.scalar("SELECT delivery_ref FROM messages WHERE id=?", (waiting,))
+    headers, raw = {"X-WC-Webhook-Topic": "order.updated"}, order_body(22)
+    undecided = store_delivery(svc.db, delivery(headers, raw, json.loads(raw)), state=RECEIVED).row_id
+    bank_sms(svc, "chuyen tien")                       # a credit without a code: waits for review
+    review = svc.db.scalar("SELECT MAX(id) FROM transactions")
+    bank_sms(svc, "DH20", minute=13)                   # pays order 20: a payment
+    payment = svc.db.scalar("SELECT MAX(id) FROM transactions")
+    chat = text(svc, "0912345678", "Cho minh hoi don hang")
+    sent(svc)
+    assert svc.db.one("SELECT decision, review_action FROM transactions WHERE id=?", (review,))["decision"] == "no_code"
+    assert svc.db.scalar("SELECT order_id FROM transactions WHERE id=?", (payment,)) == 20
+    old_messages = ids(svc, "SELECT id FROM messages")
+    old_deliveries = ids(svc, "SELECT id FROM deliveries")
+    old_attempts = ids(svc, "SELECT id FROM attempts")
+    age(svc, 401)
+
+    order(svc, 30)                                     # today's
+    sent(svc)
+    new_messages = ids(svc, "SELECT id FROM messages") - old_messages
+    new_deliveries = ids(svc, "SELECT id FROM deliveries") - old_deliveries
+    assert new_messages and new_deliveries and old_attempts
+
+    done = retention.run(svc.bridge)
+
+    left = ids(svc, "SELECT id FROM messages")
+    assert left >= new_messages | {waiting}
+    assert not (left & (old_messages - {waiting})), "an old final message was kept"
+    assert done["messages"] >= len(old_messages) - 1
+    assert ids(svc, "SELECT id FROM deliveries") == new_deliveries | {undecided, kept_delivery}
+    assert deliveries.raw_body(deliveries.get(svc.db.conn(), undecided)) == raw   # undecided: its body kept
+    assert ids(svc, f"SELECT id FROM attempts WHERE id IN ({','.join(map(str, old_attempts))})") == ids(
+        svc, f"SELECT id FROM attempts WHERE message_id = '{waiting}'")   # only the held message's
+    assert ids(svc, "SELECT id FROM transactions") == {review, payment}
+    assert chat not in ids(svc, "SELECT id FROM inbox")
+    assert ids(svc, "SELECT id FROM orders") == {20, 21, 30}
+    assert json.loads(stored_orders.body(stored_orders.get(svc.db, 20)))["id"] == 20
+    counts_match(svc)
+    assert retention.run(svc.bridge) == {}             # nothing left to do
+
+
+def test_raw_payloads_are_nulled_after_a_month_and_the_order_page_still_renders(svc):
+    order(svc, 20)
+    sent(svc)
+    chat = text(svc, "0912345678", "Shop oi")
+    age(svc, 31)
+    order(svc, 21)
+    fresh = svc.db.scalar("SELECT MAX(id) FROM deliveries")
+
+    done = retention.run(svc.bridge)
+
+    assert done["deliveries payloads"] == 1 and "messages" not in done
+    old = deliveries.get(svc.db.conn(), svc.db.scalar("SELECT id FROM deliveries WHERE resource_id=20"))
+    assert deliveries.raw_body(old) == b"" and old["kept_headers"] is None and old["state"] == "processed"
+    assert svc.db.scalar("SELECT COUNT(*) FROM delivery_bodies") == 1   # only today's
+    assert deliveries.raw_body(deliveries.get(svc.db.conn(), fresh)) == order_body(21)
+    assert svc.db.scalar("SELECT raw FROM inbox WHERE id=?", (chat,)) is None
+    assert svc.db.scalar("SELECT text FROM inbox WHERE id=?", (chat,)) == "Shop oi"
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    page = admin.get("/admin/orders/20")
+    assert page.status_code == 200 and "/admin/messages/" in page.text
+    counts_match(svc)
+
+
+def test_every_write_of_a_pass_touches_at_most_a_batch(service_factory):
+    svc = service_factory(retain_batch=2, quiet_hours=None)
+    for oid in range(40, 47):
+        order(svc, oid)
+    sent(svc)
+    age(svc, 401)
+    statements: list[str] = []
+    svc.db.conn().set_trace_callback(statements.append)
+
+    done = retention.run(svc.bridge)
+
+    svc.db.conn().set_trace_callback(None)
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages") == 0 and svc.db.scalar("SELECT COUNT(*) FROM deliveries") == 0
+    writes = [s for s in statements if s.startswith(("DELETE FROM messages", "DELETE FROM deliveries", "UPDATE"))]
+    assert writes and sum(s == "BEGIN IMMEDIATE" for s in statements) >= done["deliveries"] // 2
+    for s in writes:
+        listed = re.search(r"IN \(([^()]*)\)\)?$", s)
+        assert listed is not None and len(listed.group(1).split(",")) <= 2, s
+    counts_match(svc)
+
+
+def test_rows_written_before_compression_still_read_and_are_pruned_alike(svc):
+    raw = order_body(50, status="on-hold")
+    created = json.loads(raw)["date_created_gmt"]
+    with svc.db.tx() as c:   # as the previous version wrote them: the body as it came, nothing in zbody
+        c.execute("INSERT INTO orders(id, number, status, payment_method, total_minor, deleted, body, first_seen_at,"
+                  " updated_at) VALUES (50, '50', 'on-hold', 'bacs', 513000, 0, ?, ?, ?)",
+                  (raw.decode(), svc.clock(), svc.clock()))
+        c.execute("INSERT INTO deliveries(received_at, topic, resource, resource_id, headers, body, state, reason)"
+                  " VALUES (?, 'order.created', 'order', 50, '{}', ?, 'processed', '')", (svc.clock(), raw))
+    old = svc.db.one("SELECT * FROM deliveries WHERE resource_id=50")
+    assert deliveries.raw_body(old) == raw
+    assert json.loads(stored_orders.body(stored_orders.get(svc.db, 50)))["id"] == 50
+    assert [r["created"] for r in stored_orders.unpaid_transfers(svc.db)] == [created]
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    assert admin.get("/admin/orders/50").status_code == 200
+
+    order(svc, 50, status="processing")               # the next webhook stores the compressed form
+    row = stored_orders.get(svc.db, 50)
+    assert row["body"] is None and json.loads(stored_orders.body(row))["status"] == "processing"
+    assert row["created_gmt"] == created
+    age(svc, 31)
+    retention.run(svc.bridge)
+    assert deliveries.raw_body(deliveries.get(svc.db.conn(), old["id"])) == b""
+
+
+def test_the_scheduler_prunes_every_retain_every_and_only_in_the_leading_process(service_factory):
+    svc = service_factory(retain_every=120.0, quiet_hours=None)
+    order(svc, 60)
+    age(svc, 31)
+    job = make_scheduler(svc.bridge).get_job("retention")
+    assert job is not None and job.trigger.interval.total_seconds() == 120.0
+    assert not svc.bridge.leader.leading
+    job.func()                                         # another process holds the lease: nothing pruned
+    first = svc.db.scalar("SELECT MIN(id) FROM deliveries")
+    assert deliveries.raw_body(deliveries.get(svc.db.conn(), first)) == order_body(60)
+    assert svc.bridge.leader.renew()
+    job.func()
+    assert deliveries.raw_body(deliveries.get(svc.db.conn(), first)) == b""
+
+
+def test_no_job_when_every_kind_is_kept_forever(service_factory):
+    svc = service_factory(retain_raw_days=0.0, retain_attempts_days=0.0, retain_messages_days=0.0,
+                          retain_deliveries_days=0.0, retain_inbound_days=0.0)
+    assert make_scheduler(svc.bridge).get_job("retention") is None
+
+
+def test_retention_settings_are_days_and_zero_keeps_forever():
+    env = {"RETAIN_RAW_DAYS": "7", "RETAIN_MESSAGES_DAYS": "0", "RETAIN_BATCH": "100"}
+    s = load_settings(environ=env, env_file=None)
+    assert (s.retain_raw_days, s.retain_messages_days, s.retain_batch, s.retain_inbound_days) == (7.0, 0.0, 100, 400.0)
+    with pytest.raises(ConfigError, match="RETAIN_RAW_DAYS"):
+        load_settings(environ={"RETAIN_RAW_DAYS": "-1"}, env_file=None)
+    with pytest.raises(ConfigError, match="RETAIN_BATCH"):
+        load_settings(environ={"RETAIN_BATCH": "0"}, env_file=None)
+
+
+def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, monkeypatch, capsys):
+    svc = service_factory(quiet_hours=None)
+    for oid in range(70, 90):
+        order(svc, oid)
+    sent(svc)
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert svc.db.scalar("SELECT COUNT(*) FROM deliveries") == 0
+    path = svc.settings.db_path
+    svc.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = os.path.getsize(path)
+    svc.close()
+    monkeypatch.setenv("BRIDGE_DB", path)
+
+    assert main(["vacuum"]) == 0
+
+    assert os.path.getsize(path) < before
+    assert re.fullmatch(rf"vacuum: {before} -> {os.path.getsize(path)} bytes in [0-9.]+ s\n", capsys.readouterr().out)
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert [r[0] for r in c.execute("SELECT id FROM orders ORDER BY id")] == list(range(70, 90))
