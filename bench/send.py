@@ -8,8 +8,9 @@ way the service wakes it: a tick every WORKER_INTERVAL and a poke when a message
 Two runs, each on a fresh database:
 - burst: `--n` messages due at once. Prints SMS/s (messages over the time from the first due
   to the last provider answer) and queue wait p50/p99 (due -> the provider call began).
-- steady: messages queued one by one at `--rate` per second for `--seconds`. Prints the same; a
-  sender that keeps up shows a queue wait near zero, one that does not shows it growing.
+- steady: messages queued one by one at `--rate` per second for `--seconds`. Prints the queue
+  wait: a sender that keeps up shows it near the pacing delay, one that does not shows it grow.
+Then what the provider saw: requests taken, distinct RequestIds, 429s, its busiest second.
 
     .venv/bin/python bench/send.py [--n 1500] [--rate 50] [--seconds 20] [--send-delay 0.5] [--set NAME=VALUE]
 """
@@ -86,13 +87,14 @@ class Sender:
         self.worker.shutdown()
 
 
-def figures(s: Sender, name: str) -> str:
+def figures(s: Sender, name: str, rate: bool = True) -> str:
     rows = s.db.query("SELECT m.due_at, a.at, a.duration_ms FROM messages m JOIN attempts a ON a.message_id=m.id"
                       " WHERE a.outcome='accepted'")
     waits = sorted((r["at"] - r["duration_ms"] / 1000 - r["due_at"]) * 1000 for r in rows)
     first, last = min(r["due_at"] for r in rows), max(r["at"] for r in rows)
     p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
-    return (f"{name}: {len(rows)} SMS in {last - first:.1f} s = {len(rows) / (last - first):.1f} SMS/s; "
+    speed = f" = {len(rows) / (last - first):.1f} SMS/s" if rate else ""
+    return (f"{name}: {len(rows)} SMS in {last - first:.1f} s{speed}; "
             f"queue wait p50 {statistics.median(waits):.0f} ms, p99 {p99:.0f} ms")
 
 
@@ -138,7 +140,7 @@ def main() -> None:
                 s.queue(i)
             wait_for(s, total, a.seconds + 60)
             s.close()
-            print(figures(s, f"steady {a.rate:g}/s for {a.seconds:g} s"))
+            print(figures(s, f"steady {a.rate:g}/s offered for {a.seconds:g} s", rate=False))
         stats = requests.get(base_url.rsplit("/MainService.svc", 1)[0] + "/_fake/accepted", timeout=5).json()
         print(f"provider: {stats['accepted']} accepted, {stats['unique_request_ids']} distinct RequestIds, "
               f"{stats['rate_limited']} answered 429, busiest second {stats['busiest_second']} requests")

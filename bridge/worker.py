@@ -75,7 +75,12 @@ class Worker:
                               unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta,
                               device=row["device"], pin_device=lambda device: pin_device(self.db, row["id"], device))
         budgets = ch.budgets()
-        if not self.pacer.wait(budgets, self._stopping):   # stopping while waiting for its turn: nothing sent
+        slot, taken = self.pacer.reserve(budgets, longest=self.settings.send_lease / 4)
+        if not taken:   # its provider's turn is far off (it answered "too many requests"): not held under a lease
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock() + slot - time.monotonic(),
+                                                    detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
+                           0.0, remaining)
+        if not self.pacer.go(budgets, slot, self._stopping):   # stopping while waiting for its turn: nothing sent
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock(),
                                                     detail=reasons.encode("outbox.worker_stopped")), 0.0, remaining)
         started = time.perf_counter()

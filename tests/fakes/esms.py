@@ -60,6 +60,7 @@ class FakeEsms(LoopbackServer):
         self.send_delay = send_delay
         self.max_per_second = max_per_second    # send requests taken in any 1 s; more are answered 429
         self.rate_limited = 0                   # send requests answered 429
+        self.retry_after = 1                    # seconds, in the 429's Retry-After
         self.busiest_second = 0                 # the most send requests taken within one second
         self._recent: deque[float] = deque()    # arrival times (monotonic) of the sends taken in the last second
         self.oaid = "4097311281936189049"      # the shop's Zalo Official Account
@@ -271,7 +272,7 @@ class FakeEsms(LoopbackServer):
                 self._recent.popleft()
             if self.max_per_second is not None and len(self._recent) >= self.max_per_second:
                 self.rate_limited += 1
-                return Response("Too Many Requests", status=429, headers={"Retry-After": "1"})
+                return Response("Too Many Requests", status=429, headers={"Retry-After": str(self.retry_after)})
             self._recent.append(t)
             self.busiest_second = max(self.busiest_second, len(self._recent))
         return None
