@@ -1,6 +1,6 @@
 """Drains the outbox: claim due rows, send them through their channel, record the outcome.
 
-Sends run in a small thread pool because providers are slow (hundreds of ms each) and the
+Sends run in a thread pool of lanes because providers are slow (hundreds of ms each) and the
 work is waiting, not computing. A channel without credentials is replaced by the dry-run
 channel at send time, so messages are still rendered, stored and visible; a channel that is
 set up but unusable for the moment (`Channel.waiting`) keeps its rows, which wait.

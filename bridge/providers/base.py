@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -121,9 +122,11 @@ def retry_after(value: str | None, default: float = 1.0, longest: float = 300.0)
     most `longest`: a provider's odd answer never parks a message for hours."""
     try:
         seconds = float(value) if value is not None else default
-    except ValueError:
+    except ValueError:   # an HTTP date, or garbage
         seconds = default
-    return min(longest, max(default if seconds != seconds else seconds, 0.1))
+    if math.isnan(seconds):
+        seconds = default
+    return min(longest, max(0.1, seconds))
 
 
 class HttpChannel(Channel):
@@ -151,9 +154,10 @@ class HttpChannel(Channel):
         """The answer to read, or the outcome when there is nothing meaningful to read.
 
         `errors` sees every 4xx/5xx answer first and may translate the provider's own error body;
-        what it leaves (None) gets the common reading: 408/5xx try again, 429 waits (not an attempt), other 4xx are ours
-        to fix. Every failure that may have reached the provider says so (`maybe_taken`). `who`
-        names the party in the details when it is not always the same (one phone among several)."""
+        what it leaves (None) gets the common reading: 408/5xx try again, 429 waits for its
+        Retry-After (not an attempt: nothing was sent), other 4xx are ours to fix. Every failure
+        that may have reached the provider says so (`maybe_taken`). `who` names the party in the
+        details when it is not always the same (one phone among several)."""
         who = who or self.who
         try:
             r = self.session.request(method, url, timeout=(self.connect_timeout, self.read_timeout()), **kw)
