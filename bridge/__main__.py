@@ -172,7 +172,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
                                             sms=prepare(text, not args.plain)))
         for row in claim(b.db, 1, b.settings.send_lease, only=mid,
                          doubt=(b.settings.in_doubt_after, b.worker.route_names)):
-            b.worker.record(b.worker.call(row))
+            b.worker.record([b.worker.call(row)])
         m = messages.get(b.db, mid)
         print(f"message {mid} to {phone.e164} via {m['channel']}: {m['status']}"
               + (f" (provider id {m['provider_id']})" if m["provider_id"] else "")

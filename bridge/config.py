@@ -84,10 +84,9 @@ class CoreSettings:
     send_max_attempts: int = 12
     send_backoff_base: float = 5.0
     send_backoff_max: float = 1_800.0
-    send_concurrency: int = 8
+    send_concurrency: int = 64           # sends in flight: 60/s at a 1 s provider; providers' budgets pace them
     send_lease: float = 120.0
     in_doubt_after: float = 600.0        # seconds an in-doubt message waits for a receipt before its next channel
-    send_stagger: float = 0.02
     worker_interval: float = 1.0
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
@@ -192,7 +191,6 @@ CORE_ENV = {
     "SEND_CONCURRENCY": ("send_concurrency", p.positive_int),
     "SEND_LEASE": ("send_lease", p.positive_float),
     "IN_DOUBT_AFTER": ("in_doubt_after", p.positive_float),
-    "SEND_STAGGER": ("send_stagger", float),
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),

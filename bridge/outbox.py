@@ -68,6 +68,7 @@ reasons.register({
     "outbox.in_doubt_person": N_("in doubt: %(channel)s may have taken it (%(why)s); not resent blindly, "
                                  "waiting for a person: resend, or mark delivered"),
     "outbox.worker_stopped": N_("the worker stopped during the call"),
+    "outbox.provider_busy": N_("%(channel)s asked us to wait (too many requests): sent when it takes requests again"),
     "outbox.no_receipt_in_time": N_("in doubt, no receipt in time"),
     "outbox.settled": N_("was in doubt; %(source)s reported delivery to this recipient"),
     "outbox.marked_delivered": N_("marked delivered by %(who)s (was in doubt)"),

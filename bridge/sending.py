@@ -18,6 +18,12 @@ class Outcome(str, Enum):
                                  # 24 h window): not a failure of the message, the next channel should try
 
 
+# SendResult.code of a provider's "too many requests": DEFERRED to its retry_at (nothing was sent,
+# so it is no attempt and never fails the message), and the worker's pacer holds the channel's
+# budgets until then (bridge/pacing.py).
+RATE_LIMITED = "rate-limited"
+
+
 class Event(str, Enum):
     """Normalized delivery events, in the seeds' status vocabulary."""
     QUEUED = "queued"

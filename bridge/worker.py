@@ -1,6 +1,6 @@
 """Drains the outbox: claim due rows, send them through their channel, record the outcome.
 
-Sends run in a small thread pool because providers are slow (hundreds of ms each) and the
+Sends run in a thread pool of lanes because providers are slow (hundreds of ms each) and the
 work is waiting, not computing. A channel without credentials is replaced by the dry-run
 channel at send time, so messages are still rendered, stored and visible; a channel that is
 set up but unusable for the moment (`Channel.waiting`) keeps its rows, which wait.
@@ -8,17 +8,19 @@ set up but unusable for the moment (`Channel.waiting`) keeps its rows, which wai
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 from . import reasons
 from .providers.base import Channel
-from .sending import OutgoingMessage, Outcome, SendResult
+from .sending import RATE_LIMITED, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .outbox import MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
+from .pacing import Pacer
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -36,6 +38,7 @@ class Worker:
         self._drain_lock = threading.Lock()
         self._wanted = threading.Event()  # new work arrived while a drain was running
         self._stopping = threading.Event()
+        self.pacer = Pacer()   # per-provider request budgets, shared by the lanes
 
     def route(self, row: sqlite3.Row) -> tuple[Channel, tuple[str, ...]]:
         """The first configured channel of the message's list, and the ones left after it.
@@ -71,45 +74,49 @@ class Worker:
         msg = OutgoingMessage(id=send_id(row), recipient=row["recipient"], text=row["text"],
                               unicode=row["encoding"] == "UCS-2", segments=row["segments"], channel=chain, meta=meta,
                               device=row["device"], pin_device=lambda device: pin_device(self.db, row["id"], device))
+        budgets = ch.budgets()
+        slot, taken = self.pacer.reserve(budgets, longest=self.settings.send_lease / 4)
+        if not taken:   # its provider's turn is far off (it answered "too many requests"): not held under a lease
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock() + slot - time.monotonic(),
+                                                    detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
+                           0.0, remaining)
+        if not self.pacer.go(budgets, slot, self._stopping):   # stopping while waiting for its turn: nothing sent
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock(),
+                                                    detail=reasons.encode("outbox.worker_stopped")), 0.0, remaining)
         started = time.perf_counter()
         try:
             result = ch.send(msg)
         except Exception as exc:
             log.exception("channel %s raised while sending %s", ch.name, row["id"])
             result = SendResult(Outcome.TRANSIENT, code="exception", detail=f"{type(exc).__name__}: {exc}")
+        if result.code == RATE_LIMITED and result.outcome is Outcome.DEFERRED:
+            self.pacer.hold(budgets, max(0.0, (result.retry_at or 0.0) - time.time()))
         return Attempt(row, ch.name, result, (time.perf_counter() - started) * 1000, remaining)
 
-    def record(self, attempt: Attempt) -> str:
+    def record(self, attempts: list[Attempt]) -> list[str]:
+        """Store a batch of finished sends in one transaction (one lock, one commit for however
+        many lanes finished together), then log each."""
         s = self.settings
-        (status,) = record_results(self.db, [attempt], s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
-                                   s.in_doubt_after)
-        r = attempt.result
-        level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN, Outcome.DEFERRED,
-                                             Outcome.UNAVAILABLE) \
-            else logging.WARNING
-        log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
-                attempt.message["recipient"], r.outcome.value, reasons.english(r.detail), status)
-        return status
-
-    def _slot(self) -> int:
-        """One send lane: claim a message, send it, record it, until nothing is due."""
-        n = 0
-        while not self._stopping.is_set():
-            rows = claim(self.db, 1, self.settings.send_lease, at=self.clock(),
-                         doubt=(self.settings.in_doubt_after, self.route_names))
-            if not rows:
-                return n
-            self.record(self.call(rows[0]))
-            n += 1
-        return n
+        statuses = record_results(self.db, attempts, s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
+                                  s.in_doubt_after)
+        for attempt, status in zip(attempts, statuses):
+            r = attempt.result
+            level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN,
+                                                 Outcome.DEFERRED, Outcome.UNAVAILABLE) else logging.WARNING
+            log.log(level, "message %s via %s to %s: %s (%s) -> %s", attempt.message["id"], attempt.channel,
+                    attempt.message["recipient"], r.outcome.value, reasons.english(r.detail), status)
+        return statuses
 
     def drain(self) -> int:
         """Send everything due now, through up to `send_concurrency` lanes.
 
-        Lanes start a few milliseconds apart and each takes its next message as soon as it is
-        done, so provider answers arrive spread out instead of in one burst that would hold up
-        webhook acknowledgements in the same process. Work announced by `poke` during a drain
-        gets another round at once instead of waiting for the next tick.
+        One loop claims and records for all lanes: as lanes finish, their results are recorded
+        together and as many due rows as there are free lanes are claimed together, so the
+        write lock is taken twice per batch instead of twice per message, and a row is claimed
+        only when a lane is free to send it at once (a crash leaves no claimed row that was
+        not about to be sent). Sends to one provider start spaced by its budget (pacing.py),
+        which also spreads their answers. Work announced by `poke` during a drain gets another
+        round at once instead of waiting for the next tick.
         """
         total = 0
         while True:
@@ -133,15 +140,47 @@ class Worker:
         return not self._drain_lock.locked()
 
     def _lanes(self) -> int:
-        lanes = []
-        for k in range(self.settings.send_concurrency):
-            lanes.append(self.pool.submit(self._slot))
-            if k + 1 < self.settings.send_concurrency:
-                time.sleep(self.settings.send_stagger)
-                if lanes[0].done():  # the first lane found nothing more: no need for others
-                    break
-        return sum(f.result() for f in lanes)
+        """Claim for free lanes, record what they finish, until nothing is due or in flight."""
+        s = self.settings
+        done: queue.SimpleQueue[tuple[sqlite3.Row, Future]] = queue.SimpleQueue()
+        in_flight = total = 0
+        while True:
+            if in_flight:
+                finished = [done.get()]
+                while True:
+                    try:
+                        finished.append(done.get_nowait())
+                    except queue.Empty:
+                        break
+                self.record([self._outcome(row, f) for row, f in finished])
+                in_flight -= len(finished)
+                total += len(finished)
+            rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
+                claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
+                      doubt=(s.in_doubt_after, self.route_names))
+            for row in rows:
+                try:
+                    future = self.pool.submit(self.call, row)
+                except RuntimeError:   # shut down between the claim and the submit: not sent
+                    future = Future()
+                    future.cancel()
+                future.add_done_callback(lambda f, row=row: done.put((row, f)))
+            in_flight += len(rows)
+            if not in_flight:
+                return total
+
+    def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:
+        """A lane's Attempt; a lane cancelled before it ran (shutdown) sent nothing: its claim is given back."""
+        if future.cancelled():
+            ch, remaining = self.route(row)
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock(),
+                                                    detail=reasons.encode("outbox.worker_stopped")), 0.0, remaining)
+        return future.result()
 
     def shutdown(self) -> None:
+        """Stop claiming; lanes waiting for their turn give their rows back; the drain records
+        what the lanes finished before this returns."""
         self._stopping.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        with self._drain_lock:
+            pass

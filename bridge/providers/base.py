@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -18,7 +19,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from ..config import Settings
-from ..sending import Event, OutgoingMessage, Outcome, SendResult, StatusReport  # noqa: F401  (re-exported for providers)
+from ..sending import RATE_LIMITED, Event, OutgoingMessage, Outcome, SendResult, StatusReport  # noqa: F401  (re-exported for providers)
 from ..plugins import load_class
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ class Channel:
 
     def send(self, msg: OutgoingMessage) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def budgets(self) -> tuple[tuple[str, float], ...]:
+        """The request budgets a send counts against, (key, requests per second), enforced across
+        the send lanes (bridge/pacing.py). A provider whose account several channels share names
+        the same key in each; 0 is no limit of ours, but a "too many requests" answer still holds
+        the key. By default the channel's own name, unlimited."""
+        return ((self.name, 0.0),)
 
     def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         return None
@@ -109,6 +117,18 @@ def never_connected(exc: requests.RequestException) -> bool:
     return False
 
 
+def retry_after(value: str | None, default: float = 1.0, longest: float = 300.0) -> float:
+    """Seconds to wait from a Retry-After header (seconds, or absent/unreadable: `default`), at
+    most `longest`: a provider's odd answer never parks a message for hours."""
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:   # an HTTP date, or garbage
+        seconds = default
+    if math.isnan(seconds):
+        seconds = default
+    return min(longest, max(0.1, seconds))
+
+
 class HttpChannel(Channel):
     """A channel that speaks HTTP. `request` is the one place where timeouts, connection errors,
     429/5xx and 4xx become outcomes; a provider only reads the answers that mean something to it
@@ -120,6 +140,11 @@ class HttpChannel(Channel):
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
         self.session = requests.Session()
+        # one kept-open connection per send lane: the default pool (10) would open, and throw away,
+        # a new connection (a TLS handshake) for every lane beyond the tenth
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.send_concurrency))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     def read_timeout(self) -> float:
         return 10.0
@@ -129,9 +154,10 @@ class HttpChannel(Channel):
         """The answer to read, or the outcome when there is nothing meaningful to read.
 
         `errors` sees every 4xx/5xx answer first and may translate the provider's own error body;
-        what it leaves (None) gets the common reading: 408/429/5xx try again, other 4xx are ours
-        to fix. Every failure that may have reached the provider says so (`maybe_taken`). `who`
-        names the party in the details when it is not always the same (one phone among several)."""
+        what it leaves (None) gets the common reading: 408/5xx try again, 429 waits for its
+        Retry-After (not an attempt: nothing was sent), other 4xx are ours to fix. Every failure
+        that may have reached the provider says so (`maybe_taken`). `who` names the party in the
+        details when it is not always the same (one phone among several)."""
         who = who or self.who
         try:
             r = self.session.request(method, url, timeout=(self.connect_timeout, self.read_timeout()), **kw)
@@ -148,7 +174,11 @@ class HttpChannel(Channel):
             if translated is not None:
                 return translated
             raw = r.text[:2000]
-            if r.status_code >= 500 or r.status_code in (408, 429):
+            if r.status_code == 429:
+                wait = retry_after(r.headers.get("Retry-After"))
+                return SendResult(Outcome.DEFERRED, code=RATE_LIMITED, raw=raw, retry_at=time.time() + wait,
+                                  detail=f"{who} HTTP 429: too many requests, sent again in {wait:g} s")
+            if r.status_code >= 500 or r.status_code == 408:
                 return SendResult(Outcome.TRANSIENT, code=f"http-{r.status_code}", raw=raw,
                                   maybe_taken=r.status_code >= 500,
                                   detail=f"{who} HTTP {r.status_code}")

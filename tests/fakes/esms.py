@@ -2,8 +2,10 @@
 
 It answers like the real service (HTTP 200 with a CodeResult for nearly everything), refuses a
 repeated RequestId within 24 h with 124, charges a balance per segment, and can misbehave on
-demand: error codes, HTTP 500, slow answers, answers lost after the message was accepted. It
-also performs the delivery callback eSMS makes (HTTP GET to the CallbackUrl).
+demand: error codes, HTTP 500, slow answers, answers lost after the message was accepted, too
+many requests in a second (`max_per_second`: eSMS documents no limit nor an answer of its own for
+it, so the fake answers HTTP 429 with Retry-After, the web's answer). It also performs the
+delivery callback eSMS makes (HTTP GET to the CallbackUrl).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -48,13 +51,18 @@ def _ucs_segments(n: int) -> int:
 class FakeEsms(LoopbackServer):
     def __init__(self, api_key: str = "test-api-key", secret_key: str = "test-secret-key",
                  brandnames: tuple[str, ...] = ("SHOPDEMO",), balance: int = 1_000_000,
-                 price_per_segment: int = 800, send_delay: float = 0.0):
+                 price_per_segment: int = 800, send_delay: float = 0.0, max_per_second: int | None = None):
         self.api_key = api_key
         self.secret_key = secret_key
         self.brandnames = tuple(brandnames)
         self.balance = balance
         self.price_per_segment = price_per_segment
         self.send_delay = send_delay
+        self.max_per_second = max_per_second    # send requests taken in any 1 s; more are answered 429
+        self.rate_limited = 0                   # send requests answered 429
+        self.retry_after = 1                    # seconds, in the 429's Retry-After
+        self.busiest_second = 0                 # the most send requests taken within one second
+        self._recent: deque[float] = deque()    # arrival times (monotonic) of the sends taken in the last second
         self.oaid = "4097311281936189049"      # the shop's Zalo Official Account
         self.oa_active = True                   # False: every ZNS answers 799
         self.zns_templates = {"2056446": ["order_code", "amount", "customer_name"]}  # TempID -> its keys
@@ -243,7 +251,8 @@ class FakeEsms(LoopbackServer):
             """Control endpoint for tests and benchmarks that run the fake in another process."""
             with self._lock:
                 ids = [a["RequestId"] for a in self.accepted]
-            return self._json({"accepted": len(ids), "unique_request_ids": len(set(ids)), "balance": self.balance})
+            return self._json({"accepted": len(ids), "unique_request_ids": len(set(ids)), "balance": self.balance,
+                               "rate_limited": self.rate_limited, "busiest_second": self.busiest_second})
 
         return app
 
@@ -255,8 +264,24 @@ class FakeEsms(LoopbackServer):
             return None
         return data if isinstance(data, dict) else None
 
+    def _too_many(self) -> Response | None:
+        """Every send request (SMS, ZNS, MultiChannel) counts in one sliding second per account."""
+        with self._lock:
+            t = time.monotonic()
+            while self._recent and self._recent[0] <= t - 1.0:
+                self._recent.popleft()
+            if self.max_per_second is not None and len(self._recent) >= self.max_per_second:
+                self.rate_limited += 1
+                return Response("Too Many Requests", status=429, headers={"Retry-After": str(self.retry_after)})
+            self._recent.append(t)
+            self.busiest_second = max(self.busiest_second, len(self._recent))
+        return None
+
     def _send_zalo(self, data: dict[str, Any], zalo: dict[str, Any], sms: dict[str, Any] | None) -> Response:
         """ZNS (V5, TempData key/value) or ZNS-then-SMS (MultiChannel, Params in template order)."""
+        refused = self._too_many()
+        if refused is not None:
+            return refused
         f = {k: ("" if data.get(k) is None else str(data.get(k)))
              for k in ("ApiKey", "SecretKey", "Phone", "OAID", "TempID", "Sandbox", "RequestId", "CallbackUrl")}
         with self._lock:
@@ -319,6 +344,9 @@ class FakeEsms(LoopbackServer):
         fields = {k: ("" if data.get(k) is None else str(data.get(k)))
                   for k in ("ApiKey", "SecretKey", "Phone", "Content", "Brandname", "SmsType", "IsUnicode",
                             "Sandbox", "RequestId", "SendDate", "CallbackUrl")}
+        refused = self._too_many()
+        if refused is not None:
+            return refused
         with self._lock:
             mode = self._failures.pop(0) if self._failures else self._outage
             outage = mode is not None and not self._failures and mode == self._outage
@@ -386,10 +414,11 @@ class FakeEsms(LoopbackServer):
         return "100"
 
 
-if __name__ == "__main__":  # run on its own: python -m tests.fakes.esms [send_delay]
+if __name__ == "__main__":  # run on its own: python -m tests.fakes.esms [send_delay [max_per_second]]
     import sys
     import logging
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    fake = FakeEsms(balance=10**12, send_delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    fake = FakeEsms(balance=10**12, send_delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0,
+                    max_per_second=int(sys.argv[2]) if len(sys.argv) > 2 else None).start()
     print(fake.base_url, flush=True)
     threading.Event().wait()

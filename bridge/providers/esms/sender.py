@@ -149,6 +149,10 @@ class EsmsChannel(HttpChannel):
     def callback_url(self) -> str:
         return callback_url(self.settings) if self.settings.public_url else ""
 
+    def budgets(self) -> tuple[tuple[str, float], ...]:
+        """Every send request counts against the one eSMS account, whichever channel makes it."""
+        return (("esms", self.settings.esms_max_per_second),)
+
     def send(self, msg: OutgoingMessage) -> SendResult:
         s = self.settings
         if not msg.recipient.startswith("+84"):

@@ -36,6 +36,11 @@ class EsmsSettings:
     esms_balance_every: float = 3_600.0
     esms_callback_token: str = ""        # in the CallbackUrl handed to eSMS: opens only /callbacks/esms
     zalo_oaid: str = ""
+    # Requests per second to eSMS's send API (SMS, ZNS and ZNS-then-SMS together: one account), and
+    # to ZNS alone. Neither eSMS nor Zalo documents a per-second limit (only a daily ZNS quota per
+    # OA): both numbers are ours (README "Sending speed and rate limits").
+    esms_max_per_second: float = 80.0
+    zalo_max_per_second: float = 20.0
 
     @property
     def esms_configured(self) -> bool:
@@ -64,4 +69,6 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ESMS_BALANCE_EVERY": ("esms_balance_every", p.positive_float),
     "ESMS_CALLBACK_TOKEN": ("esms_callback_token", str),
     "ZALO_OAID": ("zalo_oaid", str),
+    "ESMS_MAX_PER_SECOND": ("esms_max_per_second", p.non_negative_float),
+    "ZALO_MAX_PER_SECOND": ("zalo_max_per_second", p.non_negative_float),
 }

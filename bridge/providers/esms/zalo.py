@@ -48,6 +48,10 @@ class ZaloZnsChannel(EsmsChannel):
             return N_("ESMS_API_KEY and ESMS_SECRET_KEY and ZALO_OAID not set")
         return N_("ZALO_OAID not set") if keys else N_("ESMS_API_KEY and ESMS_SECRET_KEY not set")
 
+    def budgets(self) -> tuple[tuple[str, float], ...]:
+        """A ZNS request counts against the eSMS account and against the ZNS budget."""
+        return (*super().budgets(), ("zalo", self.settings.zalo_max_per_second))
+
     def body(self, msg: OutgoingMessage, zns: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         return {

@@ -9,6 +9,7 @@ each means for the message.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import requests
@@ -16,7 +17,7 @@ import requests
 from ...reasons import N_
 from . import contacts as messenger_contacts
 from .. import N_
-from ..base import HttpChannel, OutgoingMessage, Outcome, SendResult
+from ..base import RATE_LIMITED, HttpChannel, OutgoingMessage, Outcome, SendResult
 
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text
@@ -37,6 +38,9 @@ GRAPH_CODES: dict[int, tuple[Outcome, str]] = {
     100: (Outcome.UNAVAILABLE, "Messenger refused the recipient or the message type"),
     200: (Outcome.PERMANENT, "the page lacks permission to send (pages_messaging)"),
 }
+# Graph's "too many calls" codes (Messenger Platform rate limits): seconds before the page asks
+# again. 613 is the per-second Send API limit; 4 the app's call budget, counted over hours.
+RATE_WAITS: dict[str, float] = {"613": 5.0, "4": 60.0}
 GRAPH_SUBCODES: dict[int, tuple[Outcome, str]] = {
     2018278: (Outcome.UNAVAILABLE, "outside the 24 h window and the tag is not allowed"),
     2018001: (Outcome.UNAVAILABLE, "no Messenger user with this id"),
@@ -66,6 +70,9 @@ def graph_error(r: requests.Response) -> SendResult:
     except ValueError:
         data = None
     outcome, code, reason = translate_error(r.status_code, data)
+    if code in RATE_WAITS:   # nothing was sent: wait, then the same message again (not an attempt)
+        return SendResult(Outcome.DEFERRED, code=RATE_LIMITED, detail=reason, raw=r.text[:2000],
+                          retry_at=time.time() + RATE_WAITS[code])
     return SendResult(outcome, code=code, detail=reason, raw=r.text[:2000] or json.dumps(data),
                       maybe_taken=r.status_code >= 500)
 
@@ -109,6 +116,9 @@ class MessengerChannel(HttpChannel):
         else:
             out["messaging_type"] = "RESPONSE"
         return out
+
+    def budgets(self) -> tuple[tuple[str, float], ...]:
+        return (("messenger", self.settings.messenger_max_per_second),)
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         s = self.settings

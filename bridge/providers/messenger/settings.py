@@ -17,6 +17,9 @@ class MessengerSettings:
     messenger_tag: str = ""
     messenger_timeout: float = 10.0
     messenger_ref_ttl: float = 3 * 86_400.0   # seconds an m.me ref in a message or pay page binds (then refused)
+    # Send API calls per second for the page: Meta documents 300 for text messages per Page;
+    # ours stays well under it (README "Sending speed and rate limits").
+    messenger_max_per_second: float = 200.0
 
 
 ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -28,4 +31,5 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MESSENGER_TAG": ("messenger_tag", str),
     "MESSENGER_TIMEOUT": ("messenger_timeout", p.positive_float),
     "MESSENGER_REF_TTL": ("messenger_ref_ttl", p.positive_float),
+    "MESSENGER_MAX_PER_SECOND": ("messenger_max_per_second", p.non_negative_float),
 }

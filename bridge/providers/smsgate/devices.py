@@ -129,8 +129,10 @@ class DeviceBudget:
         tell a retry from a second SMS (its idempotency is per device)."""
         if not self.devices:
             return Reservation(None, None, "no SMSGate device configured")
-        t = now()
         with self.db.tx() as c:
+            # read once the write lock is held: a lane that waited for it while another took a slot
+            # must see that slot as past, not as a device busy until after its own stale "now"
+            t = now()
             best: tuple[float, float, Device] | None = None
             paused = []
             for d in self.devices.values():

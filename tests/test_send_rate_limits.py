@@ -1,0 +1,127 @@
+"""The sender at speed: many lanes, one budget per provider account.
+
+Over real HTTP to the fake eSMS, which counts the send requests it takes in every sliding second
+and answers HTTP 429 beyond its limit (eSMS documents no limit nor an answer of its own for it).
+How fast the sender goes is a bench figure (bench/send.py), not asserted here.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import requests
+
+from bridge.outbox import Draft, enqueue
+from bridge.smstext import measure
+from tests.conftest import ROOT, esms_settings, wait_until
+from tests.fakes.esms import FakeEsms
+
+
+def queue_sms(svc, n: int, channel: str = "esms") -> list[str]:
+    """n due SMS to n customers, queued as the rules queue them."""
+    with svc.db.tx() as c:
+        return [enqueue(c, Draft(dedupe_key=f"bulk:{i}", rule="bulk", event="test", audience="customer",
+                                 channels=(channel,), recipient_raw=f"0912{i:06d}", recipient=f"+84912{i:06d}",
+                                 problem=None, sms=measure(f"Don hang {i} da duoc xac nhan")))
+                for i in range(n)]
+
+
+def attempts_of(svc) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for a in svc.db.query("SELECT message_id, outcome FROM attempts ORDER BY id"):
+        out.setdefault(a["message_id"], []).append(a["outcome"])
+    return out
+
+
+@contextmanager
+def esms_process(send_delay: float, max_per_second: int):
+    """The fake eSMS in its own process, as the provider is another machine: its count of
+    requests per second is not skewed by sharing an interpreter with 64 send lanes."""
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.esms", str(send_delay), str(max_per_second)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = proc.stdout.readline().strip()
+        yield base_url, lambda: requests.get(base_url.rsplit("/MainService.svc", 1)[0] + "/_fake/accepted",
+                                             timeout=5).json()
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def process_settings(base_url: str) -> dict:
+    return dict(esms_api_key="test-api-key", esms_secret_key="test-secret-key", esms_brandname="SHOPDEMO",
+                esms_base_url=base_url, esms_timeout=5.0)
+
+
+def test_at_default_settings_the_lanes_never_exceed_the_limit_nor_send_a_message_twice(service_factory):
+    """64 lanes and 160 due messages against an account that refuses an 81st request in a second:
+    the default budget (80/s, paced a sixth under) never trips it, and each message goes out once."""
+    with esms_process(send_delay=0.05, max_per_second=80) as (base_url, seen):
+        svc = service_factory(**process_settings(base_url))
+        ids = queue_sms(svc, 160)
+        assert svc.bridge.worker.drain() == 160
+        fake = seen()
+    assert fake["rate_limited"] == 0 and 0 < fake["busiest_second"] <= 80
+    assert fake["accepted"] == fake["unique_request_ids"] == 160
+    assert {m["status"] for m in svc.messages()} == {"queued"}
+    assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
+
+
+def test_a_lower_limit_set_for_the_account_is_kept_across_lanes(service_factory):
+    with esms_process(send_delay=0.2, max_per_second=10) as (base_url, seen):
+        svc = service_factory(**process_settings(base_url), esms_max_per_second=10)
+        ids = queue_sms(svc, 30)
+        assert svc.bridge.worker.drain() == 30
+        fake = seen()
+    assert fake["rate_limited"] == 0 and fake["busiest_second"] <= 10
+    assert fake["accepted"] == fake["unique_request_ids"] == 30
+    assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
+
+
+def test_a_too_many_requests_answer_waits_and_goes_out_later_never_failed(service_factory):
+    """No limit of ours, an account that takes 3 a second, one attempt allowed: the refused
+    requests are no attempts (nothing was sent); they wait for the provider's Retry-After and
+    go out then, each once."""
+    with FakeEsms(max_per_second=3) as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=0, send_max_attempts=1)
+        ids = queue_sms(svc, 8)
+        svc.bridge.worker.drain()
+        assert fake.rate_limited > 0
+        waiting = svc.messages(status="scheduled")
+        assert waiting and all("429" in m["reason"] and m["attempts"] == 0 for m in waiting)
+
+        def all_out() -> bool:
+            svc.clock.advance(2)
+            svc.bridge.worker.drain()
+            return len(svc.messages(status="queued")) == len(ids)
+
+        wait_until(all_out, timeout=30, what="every refused message sent later")
+    assert not svc.messages(status="failed")
+    assert sorted(a["RequestId"] for a in fake.accepted) == sorted(ids)
+    assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
+
+
+def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_holding_them(service_factory):
+    """Retry-After 240 s, longer than a claim should be held: the refused message waits that
+    long, and so does every message claimed after it, given back at once without asking the
+    provider again; no attempt is counted, nothing fails, and the drain does not sit on its claims."""
+    import time
+    with FakeEsms(max_per_second=1) as fake:
+        fake.retry_after = 240
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=0, send_max_attempts=1)
+        queue_sms(svc, 2)
+        svc.bridge.worker.drain()
+        assert len(fake.accepted) == 1 and fake.rate_limited == 1
+        with svc.db.tx() as c:
+            later = [enqueue(c, Draft(dedupe_key=f"later:{i}", rule="bulk", event="test", audience="customer",
+                                      channels=("esms",), recipient_raw=f"0913{i:06d}", recipient=f"+84913{i:06d}",
+                                      problem=None, sms=measure("Don hang da giao"))) for i in range(4)]
+        started = time.monotonic()
+        svc.bridge.worker.drain()
+        assert time.monotonic() - started < 10
+        assert len(fake.requests_log) == 1 and fake.rate_limited == 1   # not asked again
+    waiting = svc.messages(status="scheduled")
+    assert len(waiting) == 5 and all(m["attempts"] == 0 and m["due_at"] > time.time() + 200 for m in waiting)
+    assert all("provider_busy" in m["reason"] for m in waiting if m["id"] in later)
+    assert not svc.messages(status="failed")
