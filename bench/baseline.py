@@ -5,10 +5,11 @@ deploy/gunicorn.conf.py (the app given on its command line replaces the config's
     gunicorn -c deploy/gunicorn.conf.py "bench.baseline:create_app('insert')"   # b2 (BASELINE_DB)
 
 b1 reads the POSTed body and answers 200 with a small JSON; b2 also commits the body in one SQLite
-insert, through woo-bridge's own connection class (bridge.store.db.Database: WAL, the default
-SQLITE_SYNCHRONOUS, the same busy timeout and per-process write lock), so the difference between
-b2 and b1 is the price of one durable write, and between woo-bridge and b2 everything else our
-acknowledgement does (signature check, parsing, what it stores and decides before answering).
+insert, through woo-bridge's own connection class (bridge.store.db.Database: WAL, the same busy
+timeout and per-process write lock, woo-bridge's SQLITE_SYNCHRONOUS: its default, or the one the
+environment sets for both), so the difference between b2 and b1 is the price of one durable
+write, and between woo-bridge and b2 everything else our acknowledgement does (signature check,
+parsing, what it stores and decides before answering).
 """
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ from bridge.store.db import Database
 OK = b'{"ok":true}'
 
 
+def synchronous() -> str:
+    """woo-bridge's SQLITE_SYNCHRONOUS: its default, or what the environment sets for both."""
+    given = {k: v for k, v in os.environ.items() if k == "SQLITE_SYNCHRONOUS"}
+    return load_settings(environ=given, env_file=None).sqlite_synchronous
+
+
 def create_app(kind: str) -> Flask:
     """`kind`: "bare" (b1) or "insert" (b2, into the SQLite file named by BASELINE_DB)."""
     if kind not in ("bare", "insert"):
@@ -30,7 +37,7 @@ def create_app(kind: str) -> Flask:
     app = Flask(f"baseline-{kind}")
     db = None
     if kind == "insert":
-        db = Database(os.environ["BASELINE_DB"], synchronous=load_settings(environ={}, env_file=None).sqlite_synchronous)
+        db = Database(os.environ["BASELINE_DB"], synchronous=synchronous())
         with db.tx() as c:
             c.execute("CREATE TABLE IF NOT EXISTS deliveries(id INTEGER PRIMARY KEY, received_at REAL, body BLOB)")
 

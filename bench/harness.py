@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import BANK_ENV, SECRET, free_port, signed_headers  # noqa: E402
+from tests.conftest import SECRET, free_port, signed_headers  # noqa: E402
 from tests.orders import order_body  # noqa: E402
 
 from bench.loadgen import http_request  # noqa: E402
@@ -36,6 +37,12 @@ PY = sys.executable
 GUNICORN = str(Path(PY).parent / "gunicorn")
 CONF = str(ROOT / "deploy" / "gunicorn.conf.py")
 SERVER_CPU, CLIENT_CPU = 0, 1
+
+
+def exit_on_term() -> None:
+    """`kill <pid>` of a bench (SIGTERM) leaves through its finally blocks, which stop the servers
+    and fakes it started (a background job ignores SIGINT)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def pinning(disabled: bool) -> bool:

@@ -22,7 +22,7 @@ acknowledgement that was (the end-to-end backlog); nothing else runs meanwhile.
     .venv/bin/python bench/intake.py                 # 3 rounds, about 8 minutes
     .venv/bin/python bench/intake.py --quick         # 1 round of short modes, about 2 minutes
     .venv/bin/python bench/intake.py [--rounds 3] [--seconds 8] [--sat-seconds 8] [--clients 16]
-        [--rates 50,200] [--processes 2] [--send-delay 0.2] [--drain-timeout 300] [--no-pin] [--keep]
+        [--rates 50,200] [--processes 2] [--send-delay 0.1] [--drain-timeout 300] [--no-pin] [--keep]
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from bench.baseline import synchronous  # noqa: E402
 from bench.loadgen import Run, acks_per_second, closed_loop, open_loop, pct  # noqa: E402
 from tests.conftest import BANK_ENV  # noqa: E402
 
@@ -136,7 +137,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16, help="concurrent clients at saturation")
     ap.add_argument("--rates", default="50,200", help="open-loop rates, webhooks per second")
     ap.add_argument("--processes", type=int, default=2, help="load-generating processes")
-    ap.add_argument("--send-delay", type=float, default=0.2, help="seconds the fake eSMS takes to answer a send")
+    ap.add_argument("--send-delay", type=float, default=0.1, help="seconds the fake eSMS takes to answer a send")
     ap.add_argument("--drain-timeout", type=float, default=300)
     ap.add_argument("--quick", action="store_true", help="1 round, 3 s modes (a smoke run; figures are rough)")
     ap.add_argument("--no-pin", action="store_true")
@@ -145,6 +146,7 @@ def main() -> None:
     if args.quick:
         args.rounds, args.seconds, args.sat_seconds = 1, 3, 3
     modes = ["saturation", *[f"{float(r):g}/s" for r in args.rates.split(",")]]
+    harness.exit_on_term()
     pin = harness.pinning(args.no_pin)
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     started = time.time()
@@ -152,7 +154,7 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f}; {harness.pin_text(pin)}")
     print(f"{args.rounds} rounds; modes {', '.join(modes)} ({args.sat_seconds:g} s saturation with {args.clients} "
           f"clients, {args.seconds:g} s per rate); {args.processes} client processes; fake eSMS answers after "
-          f"{args.send_delay:g} s; gunicorn {harness.CONF}")
+          f"{args.send_delay:g} s; gunicorn {harness.CONF}; SQLITE_SYNCHRONOUS={synchronous()} (woo-bridge and b2)")
     esms = harness.fake_esms(args.send_delay)
     servers: dict[str, harness.Served] = {}
     try:

@@ -162,6 +162,22 @@ async def _closed(host: str, port: int, make: Callable[[int], bytes], first: int
     return out
 
 
+async def _drain(host: str, port: int, make: Callable[[int], bytes], ids: list[int], clients: int,
+                 errors: dict[str, int]) -> list[Result]:
+    out: list[Result] = []
+    todo = iter(ids)
+
+    async def client() -> None:
+        for i in todo:
+            payload = make(i)
+            start = time.time()
+            status = await _one(host, port, payload, errors)
+            out.append(Result(i, start, start, time.time(), status))
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return out
+
+
 def _child(conn, job: Callable[[float], tuple[list[Result], dict[str, int]]]) -> None:
     conn.send("ready")
     t0 = conn.recv()
@@ -226,6 +242,25 @@ def closed_loop(host: str, port: int, make: Callable[[int], bytes], clients: int
         return job
     shares = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
     return _run([job_for(k, n) for k, n in enumerate(shares) if n], seconds)
+
+
+def closed_loop_ids(host: str, port: int, make: Callable[[int], bytes], clients: int, ids: list[int],
+                    processes: int = 2) -> Run:
+    """Closed loop over a fixed list: each of `clients` clients sends the next id of its process's
+    share as soon as its previous request is answered, until the list is done."""
+    processes = max(1, min(processes, clients))
+    def job_for(k: int, n: int) -> Callable[[float], tuple[list[Result], dict[str, int]]]:
+        def job(t0: float) -> tuple[list[Result], dict[str, int]]:
+            errors: dict[str, int] = {}
+            delay = t0 - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            return asyncio.run(_drain(host, port, make, ids[k::processes], n, errors)), errors
+        return job
+    shares = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
+    run = _run([job_for(k, n) for k, n in enumerate(shares) if n], 0.0)
+    run.seconds = max((r.done for r in run.results), default=run.t0) - run.t0
+    return run
 
 
 def acks_per_second(run: Run) -> float:
