@@ -200,14 +200,14 @@ def report(runs: dict[tuple[str, str], list[Run]], drains: dict[str, list[dict]]
     names = list(servers)
     print(f"\n== summary: {args.rounds} interleaved rounds, {elapsed / 60:.1f} min, load average now "
           f"{os.getloadavg()[0]:.2f}; {harness.pin_text(pin)}")
-    print(f"{'':<28}" + "".join(f"{n:>19}" for n in names) + f"{'ours/b1':>10}{'ours/b2':>10}")
+    print(f"{'':<28}" + "".join(f"{n:>24}" for n in names) + f"{'ours/b1':>10}{'ours/b2':>10}")
 
     def row(label: str, values: dict[str, float], per_round: dict[str, list[float]] | None = None,
             fmt: str = "{:.1f}") -> None:
-        cells = "".join(f"{fmt.format(values[n]):>19}" for n in names)
+        cells = "".join(f"{fmt.format(values[n]):>24}" for n in names)
         print(f"{label:<28}{cells}{values[OURS] / values[B1]:>10.2f}{values[OURS] / values[B2]:>10.2f}")
         if per_round and args.rounds > 1:
-            cells = "".join(f"{' / '.join(fmt.format(v) for v in per_round[n]):>19}" for n in names)
+            cells = "".join(f"{' / '.join(f'{v:.0f}' for v in per_round[n]):>24}" for n in names)
             print(f"{'  per round':<28}{cells}")
 
     sat = {n: [acks_per_second(x) for x in runs[(n, "saturation")]] for n in names}

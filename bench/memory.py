@@ -77,9 +77,10 @@ def main() -> None:
             acked += len(ok)
             rate = len(ok) / seconds
             errors += len(run.results) - len(ok)
-            samples.append((f"{acked:,} acked", time.time() - start, acked, sample(served)))
-            print(f"  {time.time() - start:6.0f} s  {acked:>8,} webhooks acknowledged ({rate:.0f}/s"
-                  f" in the last batch; wanted {left:,} more)", flush=True)
+            now = sample(served)
+            samples.append((f"{acked:,} acked", time.time() - start, acked, now))
+            print(f"  {time.time() - start:6.0f} s  {acked:>8,} webhooks acknowledged ({rate:.0f}/s in the last batch);"
+                  f" RSS MB: {', '.join(f'{k} {mb(v)}' for k, v in now.items())}", flush=True)
         loaded = time.time() - start
         sent = wait_sent(served, esms, args.drain_timeout)
         samples.append(("all sent", time.time() - start, acked, sample(served)))
