@@ -86,7 +86,7 @@ class Served:
     def pids(self) -> dict[str, int]:
         """gunicorn master, each live gunicorn worker, the worker process."""
         out = {"gunicorn master": self.web.pid}
-        for k, pid in enumerate(children(self.web.pid)):
+        for k, pid in enumerate(sorted(children(self.web.pid))):
             out[f"gunicorn worker {k + 1}"] = pid
         if self.worker is not None:
             out["worker process"] = self.worker.pid
@@ -110,7 +110,7 @@ def _cpu(pin: bool) -> list[str]:
     return ["taskset", "-c", str(SERVER_CPU)] if pin else []
 
 
-def wait_ready(served: Served, timeout: float = 60) -> None:
+def wait_ready(served: Served, timeout: float = 180) -> None:
     end = time.time() + timeout
     while time.time() < end:
         for p in (served.web, served.worker):

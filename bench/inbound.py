@@ -101,17 +101,18 @@ def settle(served: harness.Served, woo: harness.FakeProcess, run: Run, timeout: 
     rows = harness.read_db(served.db, "SELECT order_id, decision, created_at FROM transactions WHERE order_id BETWEEN ?"
                                       " AND ?", (ids[0], ids[-1]))
     decisions: dict[str, int] = {}
-    decided_at = []
+    decided_at: dict[int, float] = {}
     for oid, decision, created in rows:
         decisions[decision] = decisions.get(decision, 0) + 1
-        decided_at.append(created)
+        decided_at[oid] = created
     wanted = set(ids)
     counts: dict[int, int] = {}
     for oid in puts:
         if oid in wanted:
             counts[oid] = counts.get(oid, 0) + 1
-    return {"decisions": decisions, "last_decision": max(decided_at, default=float("nan")),
+    return {"decisions": decisions, "last_decision": max(decided_at.values(), default=float("nan")),
             "latency": [first_put[r.id] - r.due for r in run.results if r.id in first_put],
+            "decided": [decided_at[r.id] - r.due for r in run.results if r.id in decided_at],
             "missing": len(wanted - set(counts)), "doubled": sum(1 for v in counts.values() if v > 1),
             "non_200": len(run.results) - len(run.ok), "errors": run.errors}
 
@@ -120,6 +121,8 @@ def show(label: str, run: Run, s: dict) -> None:
     lat = s["latency"]
     print(f"{label}: {len(run.results)} bank SMS, {s['non_200']} non-200/errors {s['errors'] or ''}")
     print(f"  decisions: {', '.join(f'{k} {v}' for k, v in sorted(s['decisions'].items()))}")
+    for what, values in (("acknowledged", run.latencies()), ("decided", s["decided"])):
+        print(f"  bank SMS -> {what}: p50 {pct(values, 50) * 1000:.1f} ms, p99 {pct(values, 99) * 1000:.1f} ms")
     print(f"  bank SMS -> WooCommerce PUT: p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms, "
           f"max {max(lat, default=float('nan')) * 1000:.1f} ms (n={len(lat)})")
     ok = not s["missing"] and not s["doubled"]
