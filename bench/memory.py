@@ -82,7 +82,7 @@ def main() -> None:
             print(f"  {time.time() - start:6.0f} s  {acked:>8,} webhooks acknowledged ({rate:.0f}/s in the last batch);"
                   f" RSS MB: {', '.join(f'{k} {mb(v)}' for k, v in now.items())}", flush=True)
         loaded = time.time() - start
-        sent = wait_sent(served, esms, args.drain_timeout)
+        sent = wait_sent(served, esms, acked, args.drain_timeout)
         samples.append(("all sent", time.time() - start, acked, sample(served)))
         time.sleep(5)
         samples.append(("idle again", time.time() - start, acked, sample(served)))
@@ -98,14 +98,16 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def wait_sent(served: harness.Served, esms: harness.FakeProcess, timeout: float) -> tuple[int, int, int]:
-    """Until every message is at the fake (or the timeout): (messages, at the fake, distinct)."""
+def wait_sent(served: harness.Served, esms: harness.FakeProcess, acked: int, timeout: float) -> tuple[int, int, int]:
+    """Until every message is at the fake, at least one per acknowledged webhook (one that is
+    decided after its answer may not have queued its message yet), or the timeout:
+    (messages, at the fake, distinct)."""
     end = time.time() + timeout
     seen: list[str] = []
     while True:
         seen += [rid for rid, _ in esms.call("accepted_since", len(seen))]
         queued = harness.read_db(served.db, "SELECT COUNT(*) FROM messages")[0][0]
-        if len(set(seen)) >= queued or time.time() > end:
+        if len(set(seen)) >= max(queued, acked) or time.time() > end:
             return queued, len(seen), len(set(seen))
         time.sleep(1)
 
