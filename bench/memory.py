@@ -9,7 +9,7 @@ concurrent clients in batches of --batch-seconds; the resident memory (VmRSS) of
 master, each gunicorn worker and the worker process is sampled idle, after each batch, at the end
 and once the worker has sent everything; printed with the growth.
 
-    .venv/bin/python bench/memory.py [--n 100000] [--clients 8] [--batch-seconds 30] [--send-delay 0]
+    .venv/bin/python bench/memory.py [--n 100000] [--minutes 0] [--clients 8] [--batch-seconds 30] [--send-delay 0]
         [--drain-timeout 900] [--no-pin] [--keep]
 """
 from __future__ import annotations
@@ -41,6 +41,8 @@ def mb(kb: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="webhooks to acknowledge")
+    ap.add_argument("--minutes", type=float, default=0, help="stop sending after this long even short of --n "
+                    "(0: no limit); what was acknowledged is then reported")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--batch-seconds", type=float, default=30, help="load between two samples")
     ap.add_argument("--processes", type=int, default=2, help="load-generating processes")
@@ -68,7 +70,7 @@ def main() -> None:
         acked = errors = 0
         first = 10_000_000
         rate = 0.0
-        while acked < args.n:
+        while acked < args.n and not (args.minutes and time.time() - start > args.minutes * 60):
             left = args.n - acked
             seconds = min(args.batch_seconds, max(2.0, left / rate)) if rate else args.batch_seconds
             run = closed_loop("127.0.0.1", served.port, make, args.clients, seconds, first, args.processes)
