@@ -37,11 +37,12 @@ test: $(VENV)/.test-deps
 	$(PY) scripts/audit-deps $(PY)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests bridge/providers
 
+# intake: the deployment against two baselines (about 8 min); memory: 100,000 webhooks (long)
 bench: $(VENV)/.test-deps
 	$(PY) bench/woolab.py
-	$(PY) bench/servers.py
-	$(PY) bench/ingest.py
+	$(PY) bench/intake.py
 	$(PY) bench/inbound.py
+	$(PY) bench/memory.py
 	$(PY) bench/match.py
 	$(PY) bench/admin_pages.py
 
