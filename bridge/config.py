@@ -91,6 +91,8 @@ class CoreSettings:
     worker_interval: float = 1.0
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
+    decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
+    decide_batch: int = 50               # rows decided per write transaction (also bounded by time: bridge/intake.py)
 
     quiet_hours: tuple[int, int] | None = (21 * 60, 7 * 60)
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -187,6 +189,8 @@ CORE_ENV = {
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
+    "DECIDE_IN": ("decide_in", p.choice("process", "worker")),
+    "DECIDE_BATCH": ("decide_batch", p.positive_int),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
     "QUIET_HOURS": ("quiet_hours", p.quiet_hours),

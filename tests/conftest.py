@@ -161,13 +161,24 @@ class Service:
         self.bridge.scheduler.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         return lambda: runs[0]
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until everything acknowledged is decided: the answer comes before the decision
+        (bridge/intake.py), so a test reads the decision once nothing is left undecided."""
+        from bridge.store.intake import oldest_undecided
+        wait_until(lambda: oldest_undecided(self.db) is None and self.bridge.decider.idle, timeout,
+                   what="every received row decided")
+
     def post_delivery(self, name: str) -> requests.Response:
         headers, body = load_delivery(name)
-        return requests.post(self.url + "/webhooks/woocommerce", data=body, headers=headers, timeout=10)
+        r = requests.post(self.url + "/webhooks/woocommerce", data=body, headers=headers, timeout=10)
+        self.settle()
+        return r
 
     def post_json(self, body: bytes, topic: str = "order.updated", **kw) -> requests.Response:
-        return requests.post(self.url + "/webhooks/woocommerce", data=body, headers=signed_headers(body, topic, **kw),
-                             timeout=10)
+        r = requests.post(self.url + "/webhooks/woocommerce", data=body, headers=signed_headers(body, topic, **kw),
+                          timeout=10)
+        self.settle()
+        return r
 
     def messages(self, **where) -> list[dict]:
         sql = "SELECT * FROM messages"

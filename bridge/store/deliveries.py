@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .db import Database
+from .db import Database, fetch_all
 
 
 def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
@@ -30,6 +30,11 @@ def raw_body(row: sqlite3.Row) -> bytes:
     """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
     way code outside this module reads it (deciding after the answer, the order page)."""
     return bytes(row["body"] or b"")
+
+
+def undecided(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The oldest deliveries not decided yet (read inside the deciding transaction)."""
+    return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:
