@@ -263,8 +263,7 @@ class Bridge:
             return {"delivery": stored.row_id, "state": stored.state}
         if isinstance(event, ShipmentUpdate):
             answer = shipments.accept(self, event)   # committed before the carrier hears 200
-            if not answer.get("duplicate"):
-                self.acknowledged()
+            self.acknowledged()   # a repeat too: its first arrival may have been left undecided
             return answer
         if isinstance(event, Acknowledged):
             return {"event": event.what, **({"ignored": True} if event.ignored else {})}
