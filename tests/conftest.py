@@ -194,6 +194,11 @@ class Service:
         row = self.db.one("SELECT reason FROM inbox WHERE id=?", (answer["inbox"],))
         return {**answer, "decision": reasons.english(row["reason"] or "") if row else ""}
 
+    def report_known(self, answer: dict) -> bool:
+        """A delivery report's answer (what was stored): was it applied to one of our messages?"""
+        self.settle()
+        return self.db.scalar("SELECT state FROM received_reports WHERE id=?", (answer["report"],)) == "applied"
+
     def post_delivery(self, name: str) -> requests.Response:
         headers, body = load_delivery(name)
         return requests.post(self.url + "/webhooks/woocommerce", data=body, headers=headers, timeout=10)
