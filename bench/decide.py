@@ -32,7 +32,7 @@ from tests.conftest import SECRET, free_port, signed_headers, write_mappings  # 
 from tests.orders import order_body  # noqa: E402
 
 
-def wait_healthy(url: str, timeout: float = 30) -> None:
+def wait_healthy(url: str, timeout: float = 120) -> None:
     end = time.time() + timeout
     while time.time() < end:
         try:
