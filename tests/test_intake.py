@@ -16,6 +16,7 @@ import requests
 
 from bridge import reasons
 from tests.conftest import SECRET, ServiceProcess, signed_headers, wait_until, write_mappings
+from tests.fakes.ghn import FakeGhn
 from tests.orders import order_body
 from tests.test_reliability_deployed import ACCOUNT, bank_sms, push_sms
 
@@ -128,6 +129,33 @@ def test_a_delivery_report_answered_then_killed_is_applied_once_after_restart(tm
         again.stop()
     assert rows(db, "SELECT state FROM received_reports") == [("applied",)]
     assert rows(db, "SELECT COUNT(*) FROM message_events WHERE source LIKE '%callback%'") == [(1,)]
+
+
+def test_a_carrier_call_answered_then_killed_is_applied_once_after_restart(tmp_path, fake_esms):
+    env = base_env(tmp_path, fake_esms, GHN_WEBHOOK_TOKEN="ghn-token")
+    db = Path(env["BRIDGE_DB"])
+    body = json.loads(order_body(ORDER, status="processing", total=300_000))
+    body.update(payment_method="cod", payment_method_title="Thanh toán khi nhận hàng")
+    order = json.dumps(body).encode()
+    with FakeGhn() as ghn:
+        call = ghn.event("GAHBX830", "delivering", client_order_code=str(ORDER), cod=300_000)
+
+        def act(url: str) -> None:
+            assert requests.post(url + "/webhooks/woocommerce", data=order, headers=signed_headers(order),
+                                 timeout=10).status_code == 200
+            assert ghn.push(f"{url}/inbound/ghn?token=ghn-token", call) == [200]
+            assert json.loads(ghn.attempts[-1][1])["state"] == "received"
+            assert rows(db, "SELECT state FROM shipment_events") == [("received",)]
+        port = killed_after_answering(env, act)
+
+    again = ServiceProcess(env, port=port).start()
+    try:
+        wait_until(lambda: rows(db, "SELECT state FROM shipment_events") == [("applied",)], timeout=20,
+                   what="the carrier's call applied after restart")
+    finally:
+        again.stop()
+    assert rows(db, "SELECT status, order_id FROM shipments") == [("delivering", ORDER)]
+    assert rows(db, "SELECT COUNT(*) FROM messages WHERE rule='shipment'") == [(1,)]   # one note on the order
 
 
 def test_two_processes_answering_and_deciding_never_decide_a_delivery_twice_and_keep_each_orders_order(
