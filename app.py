@@ -22,11 +22,14 @@ from bridge.web.app import create_app as build_app
 
 
 def create_app(settings: Settings | None = None, start_scheduler: bool | None = None) -> Flask:
-    """The app, with the scheduler started when `start_scheduler` (default: RUN_SCHEDULER) says so."""
+    """The app, with the scheduler started when `start_scheduler` (default: RUN_SCHEDULER) says so,
+    and the decider when DECIDE_IN=process (the scheduler's process always decides)."""
     app = build_app(settings)
     b: Bridge = app.extensions["bridge"]
     if start_scheduler if start_scheduler is not None else b.settings.run_scheduler:
         b.start_scheduler()
+    if b.settings.decide_in == "process":
+        b.start_decider()   # webhooks answered here are decided here, right after the answer
     return app
 
 

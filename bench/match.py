@@ -145,6 +145,7 @@ def feed_mixed(bridge: Bridge, events: list[tuple[str, Any]], t0: float) -> list
                                    sender="Vietcombank", recipient="", text=event, received_at=t0 + i * 0.5, raw="")
         else:
             bridge.accept(event)
+        bridge.decide_pending()   # stored, then decided (as right after the answer)
         costs.append(time.perf_counter() - start)
     return costs
 
@@ -217,6 +218,7 @@ def feed(bridge: Bridge, messages: list[tuple[str, str]], t0: float) -> list[flo
         start = time.perf_counter()
         bridge.received.accept(source="smsgate", external_id=ext, device="bench-phone", sim=1, sender="Vietcombank",
                             recipient="", text=text, received_at=t0 + i * 0.5, raw="")
+        bridge.decide_pending()   # stored, then decided (as right after the answer)
         costs.append(time.perf_counter() - start)
     return costs
 

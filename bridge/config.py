@@ -90,6 +90,8 @@ class CoreSettings:
     worker_interval: float = 1.0
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
+    decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
+    decide_batch: int = 50               # rows decided per write transaction (also bounded by time: bridge/intake.py)
 
     # Retention (bridge/retention.py), in days; 0 keeps forever
     retain_raw_days: float = 30.0        # raw payloads of requests (webhook bodies, envelopes): nulled, rows stay
@@ -194,6 +196,8 @@ CORE_ENV = {
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
+    "DECIDE_IN": ("decide_in", p.choice("process", "worker")),
+    "DECIDE_BATCH": ("decide_batch", p.positive_int),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
     "RETAIN_RAW_DAYS": ("retain_raw_days", p.non_negative_float),

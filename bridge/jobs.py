@@ -1,5 +1,5 @@
-"""Background jobs (APScheduler): drain the outbox, move stalled chains on, finish stranded
-inbound texts, watch for owner alerts, expire unpaid bank transfers, and whatever periodic jobs the providers declare (status
+"""Background jobs (APScheduler): drain the outbox, move stalled chains on, decide what a stopped
+process acknowledged and left undecided, watch for owner alerts, expire unpaid bank transfers, and whatever periodic jobs the providers declare (status
 polls, balance, reconcile with the shop).
 
 The same jobs run inside the web process (default) or in `python -m bridge worker` when a
@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts, bank_details, cod, retention, setup_checklist, shipments
+from . import alerts, bank_details, cod, intake, retention, setup_checklist, shipments
 from . import providers
 from .payments import expiry
 from .store import messages
@@ -51,8 +51,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="drain outbox", next_run_time=start, **common)
     scheduler.add_job(lambda: _advance(bridge), "interval", seconds=max(1.0, min(15.0, s.worker_interval * 10)),
                       id="advance_chains", name="next channel for messages without a delivery report", **common)
-    scheduler.add_job(lambda: bridge.received.finish_stranded(), "interval", seconds=30, id="finish_inbox",
-                      name="finish stranded inbound SMS", **common)
+    scheduler.add_job(lambda: intake.sweep(bridge.db, bridge.decider), "interval", seconds=intake.SWEEP_EVERY,
+                      id="decide_left", name="decide what a stopped process acknowledged and left undecided", **common)
     scheduler.add_job(lambda: alerts.watch(bridge), "interval", seconds=s.alert_every, id="owner_alerts",
                       name="owner alerts", **common)
     scheduler.add_job(lambda: bank_details.release(bridge), "interval", seconds=bank_details.EVERY,

@@ -1,4 +1,5 @@
-"""Every inbound SMS is a row before anything is decided from it, and is decided once.
+"""Every inbound SMS is a row before anything is decided from it, and is decided once, right
+after the answer (bridge/intake.py).
 
 Gateways repeat themselves: FiboSMS pushes the same `guid` again until it hears
 `<Status>2</Status>`, SMSGate retries webhooks for days and has been seen to resend one SMS
@@ -16,7 +17,9 @@ from . import reasons
 from .events import BankTransaction
 from .reasons import N_
 
+from .intake import decide_rows
 from .store import inbox as stored
+from .store.deliveries import release, rollback_to, savepoint
 from .store.db import Database, dumps, now
 from .text_handlers import InboundHandler, InboundSms
 
@@ -69,7 +72,8 @@ class ReceivedTexts:
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
                text: str, received_at: float | None, raw: Any, package: str | None = None,
                title: str | None = None, payload: str | None = None) -> InboxResult:
-        """Store (committed before anything else), then hand to the handlers."""
+        """Store (committed before anything else, the one write before the answer); the handlers
+        get it from the decider right after."""
         t = now()
         received = received_at or t
         if not isinstance(received, (int, float)) or not -1e12 < received < 1e12:
@@ -86,15 +90,10 @@ class ReceivedTexts:
             state, reason = ("duplicate", reasons.encode("inbox.twin", id=twin["id"])) if twin else ("received", "")
             row_id = stored.insert(c, t, source, external_id or None, device, sim, sender, recipient, text, received,
                                    raw, state, reason, package, title, payload=payload)
-        if twin:
-            return InboxResult(row_id, True, state, reasons.english(reason))
-        sms = InboundSms(row_id, source, external_id, device, sim, sender, recipient, text, received, package, title,
-                         payload=payload)
-        state, note = self.handle(sms)
-        return InboxResult(row_id, False, state, note)
+        return InboxResult(row_id, bool(twin), state, reasons.english(reason))
 
     def accept_transaction(self, event: BankTransaction) -> InboxResult:
-        """Store a provider's transaction record (committed before anything else), then hand it on.
+        """Store a provider's transaction record (committed before the answer); decided after it.
 
         Its provider's id is its identity: the same id again is a re-delivery (a webhook retried,
         a reconcile run seeing it again). There is no twin check on text: two customers may send
@@ -110,37 +109,64 @@ class ReceivedTexts:
                 return InboxResult(row["id"], True, "duplicate", f"{event.source} id {external_id} already stored")
             row_id = stored.insert(c, t, event.source, external_id, "", None, fields["bank"], fields["account"],
                                    text, t, raw, "received", "", None, None, json.dumps(fields, ensure_ascii=False))
-        sms = InboundSms(row_id, event.source, external_id, "", None, fields["bank"], fields["account"], text, t,
-                         fields=fields)
-        state, note = self.handle(sms)
-        return InboxResult(row_id, False, state, note)
+        return InboxResult(row_id, False, "received")
 
-    def handle(self, sms: InboundSms) -> tuple[str, str]:
-        """Run every handler; one broken handler neither loses the SMS nor stops the others."""
+    def decide_pending(self, limit: int, budget: float) -> int:
+        """Hand the oldest stored texts to the handlers (bridge/intake.py), exactly once.
+
+        What a handler must ask the outside world first (the shop, for an order a payment names)
+        is asked before the write transaction (`prepare`, harmless twice); the decisions then run
+        in one transaction that takes only rows still undecided and prepared."""
+        rows = stored.undecided(self.db, limit)
+        if not rows:
+            return 0
+        prepared = set()
+        for r in rows:
+            sms = sms_of(r)
+            for h in self.handlers:
+                try:
+                    h.prepare(sms)
+                except Exception:  # the decision still runs, and says what it could not learn
+                    log.exception("inbound handler %s failed to prepare inbox #%s", h.name, sms.id)
+            prepared.add(r["id"])
+        done = [0]
+
+        def still_prepared(c: Any, n: int) -> list[Any]:
+            return [r for r in stored.undecided(c, n) if r["id"] in prepared]
+
+        def decide(c: Any, r: Any) -> None:
+            self._handle(c, sms_of(r))
+            done[0] += 1
+
+        def failed(c: Any, r: Any, exc: Exception) -> None:
+            stored.set_handled(c, r["id"], "error", "", reasons.encode("inbox.handler_failed", handler="-",
+                                                                       error=f"{type(exc).__name__}: {exc}"))
+        return decide_rows(self.db, still_prepared, decide, failed, limit, budget)
+
+    def _handle(self, c: Any, sms: InboundSms) -> None:
+        """Every handler, each in its own savepoint: one broken handler neither loses the SMS nor
+        stops the others, nor leaves half its writes."""
         names, notes = [], []
         for h in self.handlers:
+            savepoint(c, "handler")
             try:
-                note = h.process(sms)
+                note = h.handle(c, sms)
             except Exception as exc:
                 log.exception("inbound handler %s failed on inbox #%s", h.name, sms.id)
+                rollback_to(c, "handler")
                 note = reasons.encode("inbox.handler_failed", handler=h.name, error=f"{type(exc).__name__}: {exc}")
+            release(c, "handler")
             if note:
                 names.append(h.name)
                 notes.append(note)
-        state = "handled" if names else "stored"
-        with self.db.tx() as c:
-            stored.set_handled(c, sms.id, state, ",".join(names), joined(notes))
-        return state, "; ".join(reasons.english(n) for n in notes)
+        stored.set_handled(c, sms.id, "handled" if names else "stored", ",".join(names), joined(notes))
 
-    def finish_stranded(self, older_than: float = 30.0) -> int:
-        """SMS stored but never handed on (the process died in between): hand them on now.
-        Handlers are idempotent per inbox row, so a second run does nothing twice."""
-        rows = stored.stranded(self.db, now() - older_than)
-        for r in rows:
-            self.handle(InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"],
-                                   r["recipient"], r["text"], r["received_at"], r["package"], r["title"],
-                                   json.loads(r["fields"]) if r["fields"] else None, r["payload"]))
-        return len(rows)
+
+def sms_of(r: Any) -> InboundSms:
+    """A stored inbox row as the handlers read it."""
+    return InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"], r["recipient"],
+                      r["text"], r["received_at"], r["package"], r["title"],
+                      json.loads(r["fields"]) if r["fields"] else None, r["payload"])
 
 
 def transaction_text(event: BankTransaction) -> str:

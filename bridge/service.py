@@ -6,19 +6,17 @@ several side by side against different databases and fakes.
 """
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-from dataclasses import replace
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import admin_password, alerts, bank_details, logs, providers, shipments
+from . import admin_password, alerts, bank_details, logs, providers, received_reports, shipments
+from .intake import Decider
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
-from .store import messages as stored_messages
 from .store.db import Database
 from .store.templates import Overrides
 from .text_handlers import load_handlers
@@ -33,7 +31,6 @@ from .events import (Acknowledged, BankTransaction, ChatLinked, ChatRead, ChatSe
                      ShipmentUpdate, ShopDelivery, ShopPing)
 from .rejections import record_rejection
 from .shop_events import IGNORED, store_delivery
-from .outbox import apply_report, channel_of, settle_in_doubt
 from .sending import Event, StatusReport
 from .worker import Worker
 
@@ -132,14 +129,6 @@ def rotate_secret(db: Database, settings: Settings, name: str) -> str:
     return value
 
 
-def _json_object(raw: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
-        return {"raw": raw}
-    return data if isinstance(data, dict) else {"raw": data}
-
-
 class Bridge:
     def __init__(self, settings: Settings, shows: bool = False):
         """`shows`: this process serves the admin or prints the banner, so it makes the one-time
@@ -167,6 +156,12 @@ class Bridge:
                              clock=lambda: self.clock())
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
         self.received = ReceivedTexts(self.db, load_handlers(self.settings, self))
+        # Deciding after the answer: deliveries first (texts, reports and carrier calls refer to
+        # the orders they make), then the rest, a bounded batch per transaction (bridge/intake.py).
+        self.decider = Decider(self.shop_events.decide_pending,
+                               [lambda n, t: received_reports.decide_pending(self, n, t), self.received.decide_pending,
+                                lambda n, t: shipments.decide_pending(self, n, t)],
+                               decided=self.wake_worker, batch=self.settings.decide_batch)
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
         self.waker = Waker(self.settings.db_path)
@@ -184,9 +179,31 @@ class Bridge:
             self.leader.renew()
             self.scheduler = make_scheduler(self)
             self.scheduler.start()
-            self.listener = Listener(self.settings.db_path, self.wake_worker)
+            self.start_decider()   # the worker decides whatever the web processes leave to it
+            self.listener = Listener(self.settings.db_path, self._woken)
             self.listener.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
+
+    def start_decider(self) -> None:
+        """Decide received rows in this process (bridge/intake.py), from now on and whatever was
+        left undecided before (a restart)."""
+        self.decider.start()
+
+    def acknowledged(self) -> None:
+        """A row was committed to be decided: wake the decider, here or in the worker process."""
+        if self.decider.running:
+            self.decider.wake()
+        else:   # DECIDE_IN=worker: the process running the scheduler decides
+            self.waker.notify()
+
+    def decide_pending(self) -> int:
+        """Decide everything received and undecided now, in the calling thread (commands, benches)."""
+        return self.decider.decide_all()
+
+    def _woken(self) -> None:
+        """Another process committed something: rows to decide, messages to send."""
+        self.decider.wake()
+        self.wake_worker()
 
     def wake_worker(self) -> None:
         """Run the outbox drain now instead of at its next tick (new messages are waiting)."""
@@ -202,6 +219,7 @@ class Bridge:
             pass
 
     def shutdown(self) -> None:
+        self.decider.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -213,61 +231,40 @@ class Bridge:
 
     # -- what the outside world tells us (every webhook's normalized events) ------------
     def accept(self, event: Any) -> dict[str, Any]:
-        """Act on one normalized event from a webhook; what the answer to the caller reports."""
+        """Store one normalized event from a webhook (one small write) and have it decided right
+        after the answer; what the answer to the caller reports (what was stored, not decided).
+        Chat links, seen and read events are applied here: each is one small write already."""
         self._heard(getattr(event, "source", ""))
         if isinstance(event, DeliveryReport):
-            report = event.report
-            if report.provider_retries and report.event is Event.FAILED and event.provider_id:
-                channel = self.channels.get(channel_of(self.db, event.provider_id) or "")
-                if channel is not None and channel.provider_falls_back:
-                    note = f"{report.detail}; {report.provider_retries}"
-                    report = replace(report, event=Event.SENT, detail=note, raw=json.dumps(
-                        {**_json_object(report.raw), "note": note}, ensure_ascii=False))
-            mid = apply_report(self.db, event.source, report, event.provider_id, event.send_key)
-            if mid is None and event.chat is not None and report.event is Event.DELIVERED:
-                chat = providers.chat(event.chat[0])
-                phone = chat.phone_of(self.db, event.chat[1])
-                # a receipt names an id we never got back: what was sent under it decides
-                text = chat.message_text(self.settings, event.provider_id) if phone and event.provider_id else None
-                if phone and text:
-                    settled = settle_in_doubt(self.db, event.source, chat.channel, phone,
-                                              event.seen_at or self.clock(), text, report.raw)
-                    for m in settled:
-                        log.info("message %s was in doubt: %s reports a delivery to %s after it", m, event.source,
-                                 event.chat[1])
-                    return {"message": settled[0] if settled else None, "event": report.event.value,
-                            "known": bool(settled)}
-            if mid:
-                row = stored_messages.get(self.db, mid)
-                if row is not None and row["channel"] in self.channels:
-                    self.channels[row["channel"]].on_report(row["device"], report.event, report.detail)
-                self.wake_worker()
-            return {"message": mid, "event": report.event.value, "known": mid is not None}
+            row = received_reports.store(self.db, event, self.clock())
+            self.acknowledged()
+            return {"report": row, "state": "received"}
         if isinstance(event, ReceivedText):
             result = self.received.accept(source=event.source, external_id=event.external_id, device=event.device,
                                        sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
                                        received_at=event.received_at, raw=event.raw, package=event.package,
                                        title=event.title, payload=event.payload)
-            self.wake_worker()
-            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
-                    "decision": result.note}
+            if not result.duplicate:
+                self.acknowledged()
+            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state}
         if isinstance(event, BankTransaction):
             result = self.received.accept_transaction(event)
-            self.wake_worker()
-            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state,
-                    "decision": result.note}
+            if not result.duplicate:
+                self.acknowledged()
+            return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state}
         if isinstance(event, ShopPing):
             store_delivery(self.db, event.delivery, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
             return {"ping": int(event.webhook_id) if event.webhook_id.isdigit() else event.webhook_id}
         if isinstance(event, ShopDelivery):
-            stored = self.shop_events.accept(event)  # committed before we answer
+            stored = store_delivery(self.db, event)   # committed before we answer; decided right after
             if stored.duplicate:
                 return {"duplicate": True, "delivery": stored.row_id}
-            if stored.messages:
-                self.wake_worker()
-            return {"delivery": stored.row_id, "state": stored.state, "messages": stored.messages}
+            self.acknowledged()
+            return {"delivery": stored.row_id, "state": stored.state}
         if isinstance(event, ShipmentUpdate):
-            return shipments.accept(self, event)   # committed before the carrier hears 200
+            answer = shipments.accept(self, event)   # committed before the carrier hears 200
+            self.acknowledged()   # a repeat too: its first arrival may have been left undecided
+            return answer
         if isinstance(event, Acknowledged):
             return {"event": event.what, **({"ignored": True} if event.ignored else {})}
         if isinstance(event, ChatLinked):
@@ -285,7 +282,7 @@ class Bridge:
             return {"seen": event.identity}
         if isinstance(event, ChatRead):
             report = StatusReport(Event.DELIVERED, "read", event.detail, event.raw)
-            return {"read": [self.accept(DeliveryReport(event.source, report, pid))["message"]
+            return {"read": [self.accept(DeliveryReport(event.source, report, pid))["report"]
                              for pid in providers.chat(event.provider).read(self.db, event)]}
         raise TypeError(f"no core handler for {type(event).__name__}")
 

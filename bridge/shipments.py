@@ -124,8 +124,8 @@ def carrier_name(carrier: str) -> str:
 
 
 def accept(bridge: Any, ev: ShipmentUpdate) -> dict[str, Any]:
-    """Store the call (committed before the caller is answered), then decide it; what the answer
-    to the carrier reports."""
+    """Store the call (committed before the caller is answered; decided after the answer by
+    `decide_pending`); what the answer to the carrier reports."""
     t = bridge.clock()
     raw = ev.raw if isinstance(ev.raw, str) else json.dumps(ev.raw, ensure_ascii=False, default=str)
     with bridge.db.tx() as c:
@@ -136,11 +136,18 @@ def accept(bridge: Any, ev: ShipmentUpdate) -> dict[str, Any]:
             "raw": raw, "kind": ev.kind, "carrier_reason": ev.reason})
         if eid is None:
             row = store.event_by_key(c, ev.dedupe_key)
-            if row["state"] not in WAITING:
-                return {"duplicate": True, "event": row["id"], "state": row["state"]}
-            eid = row["id"]          # stored by a call we never finished deciding: decided now
-    state = decide(bridge, eid, ev)
-    return {"event": eid, "state": state}
+            return {"duplicate": True, "event": row["id"], "state": row["state"]}
+    return {"event": eid, "state": RECEIVED}
+
+
+def decide_pending(bridge: Any, limit: int, _budget: float) -> int:
+    """Decide the calls acknowledged and not decided yet, oldest first (bridge/intake.py). Each is
+    checked with its carrier outside the write lock, then applied in its own transaction, which
+    takes it only while it is still undecided (`decide`): exactly once across processes."""
+    rows = store.undecided(bridge.db, limit)
+    for row in rows:
+        decide(bridge, row["id"], from_row(row))
+    return len(rows)
 
 
 def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
@@ -155,6 +162,9 @@ def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:
         state = UNVERIFIED if checked.verdict == "unreachable" else CONTRADICTED
         code = "shipment.unverified" if state == UNVERIFIED else "shipment.contradicted"
         with bridge.db.tx() as c:
+            row = store.event(c, eid)
+            if row is not None and row["state"] not in WAITING + (UNMATCHED,):
+                return row["state"]    # decided meanwhile by another process
             store.set_outcome(c, eid, state, reasons.encode(code, carrier=carrier_name(ev.carrier),
                                                             detail=checked.detail), None)
         (log.info if state == UNVERIFIED else log.warning)("%s %s: %s (%s)", ev.carrier, ev.tracking, state,

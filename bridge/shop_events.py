@@ -1,9 +1,9 @@
 """What the shop tells us (orders and customers changed): store, then decide what to notify.
 
-The raw delivery and everything decided from it (order state, outbox rows) are committed
-together before the HTTP answer, so an acknowledged webhook can never be lost (the shop
-does not retry) and never half-applied. If deciding fails, the raw delivery is still kept,
-marked `error` with the reason, for an admin to see.
+The raw delivery is committed before the HTTP answer (the shop does not retry), in state
+'received'; everything decided from it (order state, outbox rows) is committed together right
+after the answer by the decider (bridge/intake.py), exactly once, never half-applied. If
+deciding fails, the raw delivery is still kept, marked `error` with the reason, for an admin.
 
 Decisions come from the last status seen and the last status notified per order, never from
 the topic: WooCommerce sends `order.updated` before `order.created`, coalesces quick changes
@@ -13,6 +13,7 @@ The shop provider reads its own headers and JSON; this module sees a ShopDeliver
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, Callable
 from . import bank_details, cod, providers, reasons
 from .config import Settings
 from .context import customer_context, order_context
+from .intake import decide_rows
 from .events import CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET, ShopDelivery
 from .orders import OrderSnapshot
 from .store import customers, deliveries, orders
@@ -101,7 +103,8 @@ class ShopEvents:
         self.alert = alert
 
     def accept(self, delivery: ShopDelivery, notify: bool = True) -> Stored:
-        """Store a verified delivery and decide from it in one transaction (one commit).
+        """Store a verified delivery and decide from it in one transaction (one commit): the
+        reconcile job's path (`notify` is not stored, so its rows cannot wait for the decider).
 
         The decision runs inside a savepoint: if it fails, the delivery is still committed,
         marked `error` with the reason, and nothing half-decided is kept.
@@ -125,6 +128,21 @@ class ShopEvents:
         deliveries.release(c, "decide")
         deliveries.set_outcome(c, row_id, state, reason, now())
         return state, n
+
+    def decide_pending(self, limit: int, budget: float) -> int:
+        """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
+        and body read again by the shop provider, exactly as the request would have."""
+        return decide_rows(self.db, deliveries.undecided, self._decide_stored, self._failed, limit, budget)
+
+    def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row) -> None:
+        d = providers.shop().stored_delivery(json.loads(row["headers"] or "{}"), deliveries.raw_body(row))
+        state, reason, _ = self._decide(c, row["id"], d)
+        deliveries.set_outcome(c, row["id"], state, reason, now())
+
+    @staticmethod
+    def _failed(c: sqlite3.Connection, row: sqlite3.Row, exc: Exception) -> None:
+        deliveries.set_outcome(c, row["id"], ERROR, reasons.encode("shop.processing_failed",
+                                                                  error=f"{type(exc).__name__}: {exc}"), now())
 
     # -- decisions ---------------------------------------------------------------------
     def _decide(self, c: sqlite3.Connection, row_id: int, d: ShopDelivery, notify: bool = True) -> tuple[str, str, int]:

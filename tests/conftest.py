@@ -139,6 +139,7 @@ class Service:
         self.app = create_app(settings, start_scheduler=start_scheduler)
         self.bridge = self.app.extensions["bridge"]
         self.clock = self.bridge.clock = Clock()
+        self.app.wsgi_app = self._answered_when_decided(self.app.wsgi_app)
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
@@ -160,6 +161,43 @@ class Service:
                 runs[0] += 1
         self.bridge.scheduler.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         return lambda: runs[0]
+
+    def _answered_when_decided(self, wsgi_app: Callable) -> Callable:
+        """The answer to a provider's call reaches the test once what it acknowledged is decided
+        (a condition wait on `settle`): tests written as "post, then read what it did" read the
+        decision. tests/test_intake.py proves the answer itself comes before the decision."""
+        def app(environ, start_response):
+            status: list[str] = []
+
+            def starting(code: str, headers: list, *exc_info) -> Callable:
+                status.append(code)
+                return start_response(code, headers, *exc_info)
+            body = wsgi_app(environ, starting)
+            if status and status[0].startswith("2") and \
+                    not environ.get("PATH_INFO", "").startswith(("/admin", "/healthz", "/metrics", "/static")):
+                self.settle()
+            return body
+        return app
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until everything acknowledged is decided: the answer comes before the decision
+        (bridge/intake.py), so a test reads the decision once nothing is left undecided."""
+        from bridge.store.intake import oldest_undecided
+        wait_until(lambda: oldest_undecided(self.db) is None and self.bridge.decider.idle, timeout,
+                   what="every received row decided")
+
+    def decided(self, answer: dict) -> dict:
+        """An inbound answer (what was stored) with what became of it once decided: `decision`,
+        the handlers' notes as the answer carried them before deciding followed the answer."""
+        from bridge import reasons
+        self.settle()
+        row = self.db.one("SELECT reason FROM inbox WHERE id=?", (answer["inbox"],))
+        return {**answer, "decision": reasons.english(row["reason"] or "") if row else ""}
+
+    def report_known(self, answer: dict) -> bool:
+        """A delivery report's answer (what was stored): was it applied to one of our messages?"""
+        self.settle()
+        return self.db.scalar("SELECT state FROM received_reports WHERE id=?", (answer["report"],)) == "applied"
 
     def post_delivery(self, name: str) -> requests.Response:
         headers, body = load_delivery(name)

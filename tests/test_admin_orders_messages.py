@@ -189,6 +189,7 @@ def test_inbound_states_and_duplicates_in_the_readers_language(admin, svc):
         svc.bridge.received.accept(source="fibo", external_id=None, device="shop-phone", sim=None,
                                    sender="Vietcombank", recipient=None, text="Xin chào shop", received_at=None,
                                    raw="{}")
+    svc.settle()
     html = admin.get("/admin/inbound").text
     assert "lặp lại" in html and "trùng người gửi, thiết bị và nội dung với #1 trong vòng 2 phút" in html
     english(admin)

@@ -81,6 +81,7 @@ def shop(service_factory):
                                    text=f"Cho mình hỏi đơn DH10231 đã giao chưa ạ? {LONG_URL}", received_at=None,
                                    raw="{}", package="com.vietcombank.mobile.banking.notification.service",
                                    title="Thông báo biến động số dư tài khoản")
+    svc.settle()
     svc.bridge.worker.drain()
     with svc.db.tx() as c:   # a provider id as long as some providers make them
         c.execute("UPDATE messages SET provider_id=? WHERE rowid=(SELECT MAX(rowid) FROM messages WHERE kind='message')",

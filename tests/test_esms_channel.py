@@ -44,7 +44,8 @@ def test_delivery_callback_marks_the_message_delivered(service_factory, fake_esm
     svc.bridge.worker.drain()
     customer = svc.messages(audience="customer")[0]
     r = fake_esms.fire_callback(customer["provider_id"], send_status=5, success=1, failed=0)
-    assert r.status_code == 200 and r.json()["event"] == "delivered"
+    assert r.status_code == 200 and r.json()["state"] == "received"
+    assert svc.db.one("SELECT state FROM received_reports WHERE id=?", (r.json()["report"],))["state"] == "applied"
     m = svc.messages(id=customer["id"])[0]
     assert m["status"] == "delivered" and m["delivered_at"]
     # a late "sent, awaiting report" never moves it back
@@ -82,7 +83,8 @@ def test_callback_for_an_unknown_sms_is_kept(service_factory, fake_esms):
     svc = service_factory(**esms_settings(fake_esms))
     r = requests.get(svc.url + "/callbacks/esms", params={"token": "test-esms-callback-token", "SMSID": "unknown-1",
                                                            "SendStatus": "5", "SendSuccess": "1"}, timeout=5)
-    assert r.status_code == 200 and r.json()["known"] is False
+    assert r.status_code == 200
+    assert svc.db.one("SELECT state FROM received_reports WHERE id=?", (r.json()["report"],))["state"] == "unknown"
     assert svc.db.one("SELECT * FROM message_events")["provider_id"] == "unknown-1"
 
 

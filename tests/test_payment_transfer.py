@@ -154,10 +154,10 @@ def test_a_transfer_reported_again_by_another_source_acts_once(shop, woo):
     now = time.time()
     first = fibo_sms(shop, VCB_NOW.format(when=printed(now - 20), balance=6_513_000, ref="9734120586", memo="DH20"))
     assert first["decision"] == "confirm"
-    again = shop.bridge.accept(BankTransaction(
+    again = shop.decided(shop.bridge.accept(BankTransaction(
         source="bank-feed", external_id="92704", bank="VCB", account=ACCOUNT, direction="in", amount=513_000,
         memo="DH20 chuyen tien", raw={"id": 92704}, reference="MBVCB.9734120586", balance=6_513_000,
-        bank_time=now - 20))
+        bank_time=now - 20)))
     assert again["decision"].startswith("duplicate"), again
     row = shop.db.one("SELECT * FROM transactions ORDER BY id DESC LIMIT 1")
     assert row["duplicate_of"] == first["id"] and row["bank"] == "Vietcombank"
@@ -175,9 +175,9 @@ def test_a_second_transfer_of_the_same_amount_is_not_taken_for_the_first(shop):
     order(shop, 20, 513_000)
     now = time.time()
     fibo_sms(shop, VCB_NOW.format(when=printed(now - 60), balance=6_513_000, ref="9734120586", memo="DH20"))
-    other = shop.bridge.accept(BankTransaction(
+    other = shop.decided(shop.bridge.accept(BankTransaction(
         source="bank-feed", external_id="92705", bank="Vietcombank", account=ACCOUNT, direction="in", amount=513_000,
-        memo="DH20", raw={}, balance=7_026_000, bank_time=now - 30))
+        memo="DH20", raw={}, balance=7_026_000, bank_time=now - 30)))
     assert not other["decision"].startswith("duplicate")   # a different balance after it: another transfer
 
 
@@ -214,9 +214,9 @@ def test_a_providers_bank_name_is_read_as_ours(given, account, expected):
 
 
 def sepay_like(shop, ext: str, memo: str, amount: int, balance: int, ref: str, when: float) -> dict:
-    return shop.bridge.accept(BankTransaction(
+    return shop.decided(shop.bridge.accept(BankTransaction(
         source="sepay", external_id=ext, bank="Vietcombank", account=ACCOUNT, direction="in", amount=amount,
-        memo=memo, raw={}, reference=ref, balance=balance, bank_time=when))
+        memo=memo, raw={}, reference=ref, balance=balance, bank_time=when)))
 
 
 def test_a_source_giving_no_real_balance_is_matched_on_the_reference_and_pays_nothing_twice(service_factory):

@@ -279,9 +279,9 @@ def test_the_payer_a_source_reports_links_suggestions(shop, fake_smsgate, woo):
     svc = shop()
     order(svc, woo, 30401, 725_000, name=("Thị Lan", "Trần"), phone="0987 654 321", created_hours_ago=300)
     order(svc, woo, 30402, 725_000, created_hours_ago=300)
-    got = svc.bridge.accept(BankTransaction(
+    got = svc.decided(svc.bridge.accept(BankTransaction(
         source="bank-feed", external_id="t-1", bank="Vietcombank", account="0999999999999", direction="in",
-        amount=725_000, memo="thanh toan tien hang", raw={"id": "t-1"}, payer="TRAN THI LAN 0987654321"))
+        amount=725_000, memo="thanh toan tien hang", raw={"id": "t-1"}, payer="TRAN THI LAN 0987654321")))
     assert got["decision"].startswith("wrong_account"), got
     tx = svc.db.one("SELECT * FROM transactions WHERE inbox_id=?", (got["inbox"],))
     assert [(s.order_id, s.reasons) for s in suggest(svc.db, tx)] == [

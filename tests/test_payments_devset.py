@@ -264,7 +264,8 @@ def test_a_code_names_an_order_number_never_an_id(service_factory, fake_smsgate)
         woo.add_order(31, 213000)
         woo.add_order(5031 - 5000 + 1, 213000)   # id 32, number 5032: known to WooCommerce only
         body = json.dumps(woo.orders[31]).encode()
-        assert svc.post_json(body, topic="order.created").json()["state"] == "processed"
+        delivery = svc.post_json(body, topic="order.created").json()["delivery"]
+        assert svc.db.scalar("SELECT state FROM deliveries WHERE id=?", (delivery,)) == "processed"
         r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH31", "1000000001")).json()
         assert decision_of(svc, r["inbox"]) == "ambiguous" and woo.puts == []
         r = fake_smsgate.receive("Vietcombank", _vcb(213000, "DH32", "1000000002")).json()

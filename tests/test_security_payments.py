@@ -45,7 +45,8 @@ def momo(svc, memo: str, amount: int, posted_at: float, nid: str | None = None) 
         body["id"] = nid
     r = post_notification(svc, body)
     assert r.status_code == 200, r.text
-    return r.json()["decision"].split(":")[0] or r.json()["state"]
+    answer = r.json() if r.json()["duplicate"] else svc.decided(r.json())   # decided after the answer
+    return answer.get("decision", "").split(":")[0] or answer["state"]
 
 
 def order(svc, oid: int, total: int, status: str = "on-hold", minute: int = 0, topic: str = "order.created") -> None:

@@ -48,6 +48,7 @@ def hook(svc) -> str:
 
 
 def paid(svc, oid: int) -> bool:
+    svc.settle()   # what was taken is decided right after: read it decided
     return bool(svc.db.scalar("SELECT paid_at FROM orders WHERE id=?", (oid,)))
 
 
@@ -71,7 +72,7 @@ def test_a_sepay_credit_with_our_code_confirms_the_order_once(shop, sepay):
     tx = sepay.transaction(513_000, "NGUYEN VAN AN chuyen tien DH701")
     d = sepay.push(hook(shop), tx, api_key=KEY)
     assert d.statuses == [200] and d.answers[0]["success"] is True
-    assert d.answers[0]["decision"].startswith("confirm") and paid(shop, 701) and marks(shop, 701) == 1
+    assert shop.decided(d.answers[0])["decision"].startswith("confirm") and paid(shop, 701) and marks(shop, 701) == 1
     row = shop.db.one("SELECT bank, amount, balance, reference FROM transactions")
     assert (row["bank"], row["amount"], row["balance"], row["reference"]) == (
         "Vietcombank", 513_000, tx["accumulated"], tx["referenceCode"])
@@ -126,10 +127,10 @@ def test_sepays_code_naming_another_order_than_the_memo_does_not_decide(shop, se
     for oid in (711, 712, 713):
         order(shop, oid, 99_000)
     d = sepay.push(hook(shop), sepay.transaction(99_000, "chuyen tien DH711", code="DH712"), api_key=KEY)
-    assert d.answers[0]["decision"].startswith("confirm")
+    assert shop.decided(d.answers[0])["decision"].startswith("confirm")
     assert paid(shop, 711) and not paid(shop, 712)           # the memo decided, not SePay's reading
     d = sepay.push(hook(shop), sepay.transaction(99_000, "chuyen tien mua hang", code="DH713"), api_key=KEY)
-    assert d.answers[0]["decision"].startswith("no_code") and not paid(shop, 713)   # a hint alone pays nothing
+    assert shop.decided(d.answers[0])["decision"].startswith("no_code") and not paid(shop, 713)   # a hint alone pays nothing
     assert marks(shop) == 1
 
 
@@ -142,7 +143,7 @@ def test_the_same_transfer_from_the_shops_phone_and_from_sepay_pays_once(sepay, 
                            at=datetime(2026, 11, 23, 2, 12, 40, tzinfo=timezone.utc).timestamp())
     tx["accumulated"] = 6_000_000 + 12 * 513_000       # SePay reads the same balance after it
     d = sepay.push(hook(shop), tx, api_key=KEY)
-    assert d.statuses == [200] and d.answers[0]["decision"].startswith("duplicate"), d.answers
+    assert d.statuses == [200] and shop.decided(d.answers[0])["decision"].startswith("duplicate"), d.answers
     assert marks(shop, 706) == 1 and decisions(shop) == ["confirm", "duplicate"]
 
 

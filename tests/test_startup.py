@@ -34,7 +34,7 @@ def test_unconfigured_service_starts_and_records_dry_run(tmp_path):
                              headers=signed_headers(body, "order.created", secret="wrong"), timeout=5).status_code == 401
         r = requests.post(svc.url + "/webhooks/woocommerce", data=body,
                           headers=signed_headers(body, "order.created", secret=secret), timeout=5)
-        assert r.status_code == 200 and r.json()["messages"] == 1
+        assert r.status_code == 200 and r.json()["state"] == "received"   # decided right after the answer
 
         def dry_run():
             with sqlite3.connect(tmp_path / "bridge.db") as c:

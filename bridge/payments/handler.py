@@ -155,29 +155,39 @@ class PaymentHandler(InboundHandler):
         self.db = bridge.db
 
     # -- entry ----------------------------------------------------------------------------
-    def process(self, sms: InboundSms) -> str | None:
+    def _parsed(self, sms: InboundSms) -> Parsed | None:
+        """The SMS (or a provider's fields) as a bank message; None when payments leave it alone."""
         if sms.source in providers.chat_sources():
             return None  # a customer writing to the shop's chat is never a bank
         if providers.payment_trust(sms.source, self.settings)[0] == "off":
             return None  # its provider says texts from there are not a payment source here
-        done = stored_payments.decided_for_inbox(self.db, sms.id)
-        if done is not None:  # handled before a crash: never twice
-            return f"{done['decision']}: {reasons.english(done['reason'])}"
         if sms.fields is not None:   # a provider's transaction record: its fields, not a text to read
-            p = parsed_from_fields(sms.source, sms.fields, self.settings.receiving_accounts, self.settings.timezone)
-        else:
-            p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
-                      self.settings.receiving_accounts, self.settings.payment_code_prefix)
-            if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
-                return None  # not from a bank and not about money: other handlers may want it
+            return parsed_from_fields(sms.source, sms.fields, self.settings.receiving_accounts, self.settings.timezone)
+        p = parse(sms.sender, sms.channel, sms.text, sms.package, sms.title,
+                  self.settings.receiving_accounts, self.settings.payment_code_prefix)
+        if p.bank is None and p.kind in ("unknown", "spoof") and not looks_like_money(sms.text):
+            return None  # not from a bank and not about money: other handlers may want it
+        return p
+
+    def prepare(self, sms: InboundSms) -> None:
+        """An order a credit names that we never got a webhook for is asked of the shop first,
+        outside the write lock."""
+        p = self._parsed(sms)
+        if p is None or stored_payments.decided_for_inbox(self.db, sms.id) is not None:
+            return
         if p.kind == TRANSACTION and p.direction == "in":
             hint = str((sms.fields or {}).get("order_hint") or "")
             for n in [*self._order_numbers(p), *([int(hint)] if hint.isdigit() else [])]:
                 self._ensure_order(n)
-        with self.db.tx() as c:
-            decision, reason, tx_id = self.decide(c, sms, p)
-        if decision in (CONFIRM, UNDERPAID, OVERPAID, ALREADY_PAID):
-            self.bridge.wake_worker()
+
+    def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:
+        p = self._parsed(sms)
+        if p is None:
+            return None
+        done = stored_payments.decided_for_inbox(c, sms.id)
+        if done is not None:  # handled before a crash: never twice
+            return f"{done['decision']}: {reasons.english(done['reason'])}"
+        decision, reason, tx_id = self.decide(c, sms, p)
         log.log(logging.INFO if decision != REJECT_SPOOF else logging.WARNING,
                 "inbox #%s -> transaction #%s: %s (%s)", sms.id, tx_id, decision, reasons.english(reason))
         return f"{decision}: {reasons.english(reason)}"

@@ -167,6 +167,13 @@ def fetch_one(db_or_c: Any, sql: str, params: Any = ()) -> sqlite3.Row | None:
     return db_or_c.execute(sql, params).fetchone()
 
 
+def fetch_all(db_or_c: Any, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    """Rows, read through the Database (its thread's connection) or a caller's transaction."""
+    if isinstance(db_or_c, Database):
+        return db_or_c.query(sql, params)
+    return db_or_c.execute(sql, params).fetchall()
+
+
 def backup(src_path: str, dst_path: str | Path) -> tuple[str, int, int]:
     """Copy the database into `dst_path` (an empty file already made private) in one step and
     check the copy: (integrity_check's answer, orders, outbox rows)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import zlib
 
-from .db import Database
+from .db import Database, fetch_all
 
 ZLIB_LEVEL = 6   # a WooCommerce order body (about 3 KB of JSON) to about 1.3 KB; level 9 gains nothing
 
@@ -59,6 +59,11 @@ def raw_body(row: sqlite3.Row) -> bytes:
             raise LookupError(f"delivery {row['id']}: its body is kept apart; read the row with deliveries.get")
         return zlib.decompress(row["kept_zbody"]) if row["kept_zbody"] is not None else b""
     return bytes(row["body"] or b"")
+
+
+def undecided(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The oldest deliveries not decided yet (read inside the deciding transaction)."""
+    return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:

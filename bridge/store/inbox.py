@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .db import Database
+from .db import Database, fetch_all
 
 
 def by_external_id(c: sqlite3.Connection, source: str, external_id: str) -> sqlite3.Row | None:
@@ -34,10 +34,10 @@ def set_handled(c: sqlite3.Connection, row_id: int, state: str, handled_by: str,
     c.execute("UPDATE inbox SET state=?, handled_by=?, reason=? WHERE id=?", (state, handled_by, reason, row_id))
 
 
-def stranded(db: Database, created_before: float, limit: int = 200) -> list[sqlite3.Row]:
-    """Stored but never handed on (still 'received'), oldest first."""
-    return db.query("SELECT * FROM inbox WHERE state='received' AND created_at < ? ORDER BY id LIMIT ?",
-                    (created_before, limit))
+def undecided(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Stored but not handed on yet (still 'received'), oldest first."""
+    return fetch_all(db_or_c, "SELECT * FROM inbox INDEXED BY idx_inbox_undecided WHERE state='received'"
+                              " ORDER BY id LIMIT ?", (limit,))
 
 
 def when_and_fields(db: Database, row_id: int) -> sqlite3.Row | None:

@@ -11,9 +11,9 @@ def get(db_or_c: Database | sqlite3.Connection, tx_id: int) -> sqlite3.Row | Non
     return fetch_one(db_or_c, "SELECT * FROM transactions WHERE id=?", (tx_id,))
 
 
-def decided_for_inbox(db: Database, inbox_id: int) -> sqlite3.Row | None:
+def decided_for_inbox(db_or_c: Database | sqlite3.Connection, inbox_id: int) -> sqlite3.Row | None:
     """The decision already taken on an inbound message (restart idempotence)."""
-    return db.one("SELECT decision, reason FROM transactions WHERE inbox_id=?", (inbox_id,))
+    return fetch_one(db_or_c, "SELECT decision, reason FROM transactions WHERE inbox_id=?", (inbox_id,))
 
 
 def by_fingerprint(c: sqlite3.Connection, fp: str) -> sqlite3.Row | None:

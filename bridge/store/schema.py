@@ -329,6 +329,20 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # -- v12 (issue 17: fast at a year of data). Each part below belongs to one area; add to your
     # own part only (tables, columns, indexes, triggers that area needs).
     # -- intake: acknowledge after one durable write, decide after the answer
+    # A provider's delivery report (callback), normalized, stored before it is applied to its
+    # message (bridge/intake.py); `report` is the StatusReport and its chat facts as JSON.
+    db["received_reports"].create({
+        "id": int, "received_at": float, "source": str, "provider_id": str, "send_key": str, "report": str,
+        "state": str, "reason": str, "message_id": str, "decided_at": float,
+    }, pk="id", if_not_exists=True)
+    # The rows still to decide, oldest first, each table read from its own small index (deliveries
+    # already have one on state). Building these reads inbox and shipment_events once (seconds at
+    # a million rows, on the first start only); after that they hold only the few undecided rows.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_inbox_undecided ON inbox(id) WHERE state = 'received'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_undecided ON shipment_events(id)"
+               " WHERE state = 'received' AND attempts IS NULL")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_received_reports_undecided ON received_reports(id)"
+               " WHERE state = 'received'")
     # -- reads: indexes, tallies for pages and /metrics, keyset paging, folded search
     # The messages' full-text index rebuilt folded (đ/Đ as d/D, store/search.py): once, reading
     # every message; the counts /metrics reports kept by triggers (store/tallies.py), filled once.

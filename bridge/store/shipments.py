@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from .db import Database, fetch_one, now
+from .db import Database, fetch_all, fetch_one, now
 
 EVENT_COLUMNS = ("received_at", "carrier", "tracking", "order_ref", "order_id", "carrier_status", "status",
                  "event_at", "cod_amount", "state", "reason", "dedupe_key", "raw", "kind", "carrier_reason", "happened")
@@ -35,6 +35,12 @@ def event(db_or_c: Database | sqlite3.Connection, event_id: int) -> sqlite3.Row 
 
 def set_outcome(c: sqlite3.Connection, event_id: int, state: str, reason: str, order_id: int | None) -> None:
     c.execute("UPDATE shipment_events SET state=?, reason=?, order_id=? WHERE id=?", (state, reason, order_id, event_id))
+
+
+def undecided(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Calls stored and never decided (no attempt yet), oldest first."""
+    return fetch_all(db_or_c, "SELECT * FROM shipment_events INDEXED BY idx_shipment_events_undecided"
+                              " WHERE state='received' AND attempts IS NULL ORDER BY id LIMIT ?", (limit,))
 
 
 def add_attempt(c: sqlite3.Connection, event_id: int) -> int:

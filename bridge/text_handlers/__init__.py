@@ -52,11 +52,10 @@ class InboundHandler:
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def process(self, sms: InboundSms) -> str | None:
-        """Runs after the SMS is stored. Handlers that must talk to the outside world first
-        (e.g. look an order up) override this and keep their own transactions short."""
-        with self.bridge.db.tx() as c:
-            return self.handle(c, sms)
+    def prepare(self, sms: InboundSms) -> None:
+        """Runs before the deciding transaction, outside the write lock: what must be asked of the
+        outside world first (e.g. look an order up). May run more than once for one SMS (two
+        processes, a crash), so it only fetches and stores what `handle` then reads."""
 
 
 def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:

@@ -8,9 +8,12 @@ differ, so every answer is checked against `number` and an order is never taken 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from werkzeug.datastructures import Headers
+
+from ...events import ShopDelivery
 from ...orders import CustomerSnapshot, FoundOrder, OrderSnapshot
 from .client import WooClient
 from .connection import effective
@@ -28,6 +31,17 @@ def order(body: Any) -> OrderSnapshot:
 
 def customer(body: Any) -> CustomerSnapshot:
     return parse_customer(_json(body))
+
+
+def stored_delivery(headers: Mapping[str, str], raw: bytes) -> ShopDelivery:
+    """A delivery as it was stored when acknowledged (its headers and bytes), in our words again:
+    what the core decides from after the answer."""
+    from .webhook import delivery
+    try:
+        body = json.loads(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        body = None
+    return delivery(Headers(headers), raw, body)
 
 
 def order_named(settings: Any, number: str) -> FoundOrder | None:

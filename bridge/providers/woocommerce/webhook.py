@@ -3,8 +3,8 @@
 Validate: the body's HMAC-SHA256 under our secret in X-WC-Webhook-Signature (base64); the one
 unsigned request answered is the ping WooCommerce sends when a webhook is saved (a form body
 `webhook_id=N` and no X-WC-* header), which is stored and decides nothing. Parse: the X-WC-*
-headers and the JSON body become a ShopDelivery in our words; the core stores it and decides from
-it before we answer (WooCommerce never retries, PROTOCOLS §1).
+headers and the JSON body become a ShopDelivery in our words; the core stores it before we answer
+(WooCommerce never retries, PROTOCOLS §1) and decides from it right after (bridge/intake.py).
 
 The reconcile job feeds orders read over REST through `delivery()` too, as if delivered.
 """

@@ -1,0 +1,43 @@
+"""Received delivery reports (stored before they are applied) and what is still to decide across
+every table that acknowledges first and decides after the answer (bridge/intake.py)."""
+from __future__ import annotations
+
+import sqlite3
+
+from .db import Database, fetch_all
+
+
+def add_report(c: sqlite3.Connection, t: float, source: str, provider_id: str | None, send_key: str | None,
+               report: str) -> int:
+    cur = c.execute("INSERT INTO received_reports(received_at, source, provider_id, send_key, report, state)"
+                    " VALUES (?,?,?,?,?, 'received')", (t, source, provider_id, send_key, report))
+    return cur.lastrowid
+
+
+def undecided_reports(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    return fetch_all(db_or_c, "SELECT * FROM received_reports INDEXED BY idx_received_reports_undecided"
+                              " WHERE state='received' ORDER BY id LIMIT ?", (limit,))
+
+
+def set_report_outcome(c: sqlite3.Connection, row_id: int, state: str, message_id: str | None, t: float,
+                       reason: str = "") -> None:
+    c.execute("UPDATE received_reports SET state=?, message_id=?, decided_at=?, reason=? WHERE id=?",
+              (state, message_id, t, reason, row_id))
+
+
+# The first undecided row of each table and when it arrived, each read from that table's index of
+# undecided rows (its own first entry): what the sweep and the tests' settle() look at.
+_OLDEST = (
+    "SELECT received_at FROM deliveries WHERE state='received' ORDER BY id LIMIT 1",
+    "SELECT created_at FROM inbox INDEXED BY idx_inbox_undecided WHERE state='received' ORDER BY id LIMIT 1",
+    "SELECT received_at FROM received_reports INDEXED BY idx_received_reports_undecided WHERE state='received'"
+    " ORDER BY id LIMIT 1",
+    "SELECT received_at FROM shipment_events INDEXED BY idx_shipment_events_undecided"
+    " WHERE state='received' AND attempts IS NULL ORDER BY id LIMIT 1",
+)
+
+
+def oldest_undecided(db: Database) -> float | None:
+    """When the oldest row still waiting for its decision arrived, in any table; None: none waits."""
+    found = [r[0] for r in (db.one(sql) for sql in _OLDEST) if r is not None]
+    return min(found) if found else None
