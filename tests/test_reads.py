@@ -5,6 +5,7 @@ diacritics on both sides."""
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import pytest
 
@@ -83,6 +84,24 @@ def test_the_orders_search_and_the_review_search_fold_names(db):
         q = order_search.parse(typed, "DH")
         assert {r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows} == {1, 2}, typed
         assert {r["id"] for r in reports.order_candidates(db, "", typed, "", None)} == {1, 2}, typed
+
+
+def test_text_typed_decomposed_and_the_eth_look_alike_are_found_as_composed(db):
+    """A phone keyboard may type "ư" as u + combining horn (NFD), and old encodings wrote Đ as
+    Ð (U+00D0): both find what the composed text finds, in messages, orders and the review."""
+    add_message(db, "huong", "Chào chị Hương, đơn của Đức")
+    add_message(db, "eth", "ÐƠN của Ðức")
+    for typed in ("Hương", "Đức", "ĐỨC"):
+        nfd = unicodedata.normalize("NFD", typed)
+        assert nfd != typed and found(db, nfd) == found(db, typed) != set(), typed
+    assert found(db, "Ðức") == found(db, "duc") == {"huong", "eth"}
+    assert found(db, "đơn") == {"huong", "eth"}
+    with db.tx() as c:
+        c.execute("INSERT INTO orders(id, number, customer_name, search_folded, updated_at, total_minor)"
+                  " VALUES (1, '1', 'Phạm Thị Hương', ?, 1, 100)", (reports.fold("Phạm Thị Hương"),))
+    q = order_search.parse(unicodedata.normalize("NFD", "Hương"), "DH")
+    assert [r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows] == [1]
+    assert [r["id"] for r in reports.order_candidates(db, "", unicodedata.normalize("NFD", "Hương"), "", None)] == [1]
 
 
 # -- keyset paging ----------------------------------------------------------------------------
