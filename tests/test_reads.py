@@ -294,6 +294,21 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
     assert stored.counts(db) == {r[0]: r[1] for r in db.query("SELECT status, COUNT(*) FROM messages GROUP BY 1")}
 
 
+def test_the_decision_and_source_menus_offer_only_values_that_still_have_rows(db):
+    """Retention deletes old rows; a menu choice that finds nothing is a dead end for the owner."""
+    write_a_day(db, random.Random(9), 100)
+    with db.tx() as c:
+        c.execute("INSERT INTO inbox(created_at, source, external_id, text, state) VALUES (1, 'old', 'o1', 'x', 'handled')")
+        c.execute("INSERT INTO transactions(id, created_at, source, decision, fingerprint) VALUES (1, 1, 'fibo',"
+                  " 'ignored', 'old')")
+    assert reports.decisions(db) == ["confirm", "ignored", "no_code"]
+    assert reports.inbound_sources(db) == ["fibo", "old", "smsgate"]
+    with db.tx() as c:
+        c.execute("DELETE FROM inbox WHERE source = 'old'")
+        c.execute("DELETE FROM transactions WHERE decision = 'ignored'")
+    assert reports.decisions(db) == ["confirm", "no_code"] and reports.inbound_sources(db) == ["fibo", "smsgate"]
+
+
 def test_tallies_are_filled_from_the_rows_already_there_on_upgrade(db):
     write_a_day(db, random.Random(8), 100)
     expected = metrics_now(db)
