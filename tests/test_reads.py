@@ -4,7 +4,9 @@ rows are deleted; keyset pages walk every row once in both directions; a search 
 diacritics on both sides."""
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import unicodedata
 
 import pytest
@@ -12,8 +14,10 @@ import pytest
 from bridge import order_search
 from bridge.store import messages as stored, reports, tallies
 from bridge.store.db import Database
+from bridge.store.schema import SCHEMA_VERSION
 from bridge.store.reports import MessageFilter, search_messages
 from bridge.web.admin.messages import fts_query
+from tests.conftest import wait_until
 
 STATUSES = ("pending", "queued", "sent", "delivered", "failed", "in-doubt")
 
@@ -102,6 +106,41 @@ def test_text_typed_decomposed_and_the_eth_look_alike_are_found_as_composed(db):
     q = order_search.parse(unicodedata.normalize("NFD", "Hương"), "DH")
     assert [r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows] == [1]
     assert [r["id"] for r in reports.order_candidates(db, "", unicodedata.normalize("NFD", "Hương"), "", None)] == [1]
+
+
+def test_a_process_starting_during_an_upgrade_waits_for_it_instead_of_failing(tmp_path, caplog):
+    """At a year of data the upgrade holds the write lock for minutes; web and worker started
+    together (or `bridge init` beside them) must not die of 'database is locked'."""
+    path = str(tmp_path / "upgrading.db")
+    first = Database(path)
+    first.migrate()
+    add_message(first, "a", "đơn hàng")
+    with first.tx() as c:
+        c.execute("PRAGMA user_version=11")
+    upgrading = first.conn()
+    upgrading.execute("BEGIN IMMEDIATE")   # another process's upgrade, still running
+    second = Database(path, busy_timeout_ms=100)
+    outcome: list = []
+
+    def start() -> None:
+        try:
+            second.migrate()
+            outcome.append("ok")
+        except Exception as exc:   # what the second process would die of
+            outcome.append(exc)
+    caplog.set_level(logging.INFO, logger="bridge.store.schema")
+    t = threading.Thread(target=start)
+    t.start()
+    wait_until(lambda: outcome or "waiting" in caplog.text, what="the second process waits or fails")
+    assert not outcome, outcome
+    upgrading.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    upgrading.execute("COMMIT")
+    t.join(30)
+    assert outcome == ["ok"] and second.scalar("PRAGMA user_version") == SCHEMA_VERSION
+    assert found(second, "don") == {"a"}
+    assert second.scalar("PRAGMA busy_timeout") == 100   # its own timeout again for ordinary writes
+    second.close()
+    first.close()
 
 
 # -- keyset paging ----------------------------------------------------------------------------
