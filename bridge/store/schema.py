@@ -37,14 +37,13 @@ def migrate(db: Database) -> None:
         c.execute("PRAGMA busy_timeout=0")
         try:
             _upgrade(db, c)
-            return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-        log.warning("another process holds the database, likely upgrading its schema: waiting up to %d s for it",
-                    UPGRADE_WAIT_S)
-        c.execute(f"PRAGMA busy_timeout={UPGRADE_WAIT_S * 1000}")
-        _upgrade(db, c)
+            log.warning("another process holds the database, likely upgrading its schema: waiting up to %d s"
+                        " for it", UPGRADE_WAIT_S)
+            c.execute(f"PRAGMA busy_timeout={UPGRADE_WAIT_S * 1000}")
+            _upgrade(db, c)
     finally:
         c.execute(f"PRAGMA busy_timeout={int(db.busy_timeout_ms)}")
     log.info("database schema upgraded to v%d", SCHEMA_VERSION)
