@@ -391,6 +391,8 @@ def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
                           (f"T{oid}-{k}", oid, rng.choice(("delivering", "delivered", "returning"))))
     figures = cod_report.month_figures(db, months)
     assert figures == simple() and sum(f["refused"] for f in figures) and cod_report.state_counts(db) == states()
+    assert cod_report.month_figures(db, months) == figures   # read again from the kept figures
+    assert db.scalar("SELECT COUNT(*) FROM cod_month_figures") == 2
     with db.tx() as c:
         c.execute("UPDATE shipments SET status = 'returned' WHERE status = 'returning' AND rowid % 2 = 0")
         c.execute("UPDATE shipments SET status = 'returning' WHERE status = 'delivering'")
@@ -401,6 +403,10 @@ def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
         c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'X', 500, 'returned')")
         c.execute("DELETE FROM cod_confirmations WHERE order_id = 3")
     assert cod_report.month_figures(db, months) == simple() and cod_report.state_counts(db) == states()
+    with db.tx() as c:   # a late answer and a parcel refused months after the question
+        c.execute("UPDATE cod_confirmations SET state = 'cancelled' WHERE order_id = 7")
+        c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'Y', 8, 'returned')")
+    assert cod_report.month_figures(db, months) == simple()
 
 
 def test_the_monthly_report_from_whole_days_and_its_edges_equals_reading_the_messages(db):

@@ -373,6 +373,7 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     tallies.create(db.conn)
     # the COD month figures read the asked orders' state and refusal from this index alone
     tallies.cod_refused(db.conn, REFUSED)
+    tallies.cod_month_figures(db.conn)   # a month's COD figures until a question in it changes
     tallies.message_days(db.conn)   # the monthly report's whole days
     db["cod_confirmations"].create_index(["asked_at", "state", "refused"], if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_payment_confirmations_window"
