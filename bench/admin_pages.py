@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bridge.store.db import Database  # noqa: E402
-from bridge.store import search  # noqa: E402
+from bridge.store import reports, search  # noqa: E402
+from bridge.web.admin.messages import fts_query  # noqa: E402
 from bridge.store.schema import RECIPIENTS  # noqa: E402
 from bridge.store.prices import PER_MESSAGE, PER_PART, Price, set_prices  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
@@ -372,6 +373,8 @@ def pages(db: Database) -> list[tuple[str, str]]:
             ("payments", "SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}")):
         row = db.one(sql)
         deep[name] = fmt.format(*row) if row else ""
+    # the next page of a word in most messages, as its "next" link reaches it
+    common = reports.search_messages(db, reports.MessageFilter(fts=fts_query("đơn")), 50).older or ""
     return [(name, path) for name, path in [   # a list too short for a deep page has none
         ("dashboard", "/admin/"),
         ("messages", "/admin/messages"),
@@ -387,6 +390,7 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("messages text: nguyen (folded)", "/admin/messages?q=nguyen"),
         ("messages text: đơn (folded)", "/admin/messages?q=đơn"),
         ("messages text: ĐƠN (folded)", "/admin/messages?q=ĐƠN"),
+        ("messages text: đơn, page 2", f"/admin/messages?q=đơn&before={common}"),
         ("messages text: full name", f"/admin/messages?q={some_order['customer_name']}"),
         ("messages text: DH code", f"/admin/messages?q=DH{some_order['number']}"),
         ("messages text: no match", "/admin/messages?q=khongcoaiten"),

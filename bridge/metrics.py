@@ -41,11 +41,13 @@ class BridgeCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         db = self.bridge.db
-        c = CounterMetricFamily("woobridge_webhook_deliveries", "WooCommerce webhook deliveries stored, by topic"
-                                " and what became of them", labels=["topic", "state"])
+        # gauges: a delivery is decided after the answer, so it moves from received to processed and
+        # a state's figure goes down (a counter must not); deletes by retention never lower them
+        g = GaugeMetricFamily("woobridge_webhook_deliveries", "WooCommerce webhook deliveries ever stored, by topic"
+                              " and what became of them now (received: not decided yet)", labels=["topic", "state"])
         for r in reports.deliveries_by_topic_state(db):
-            c.add_metric([r[0] or "", r[1] or ""], r[2])
-        yield c
+            g.add_metric([r[0] or "", r[1] or ""], r[2])
+        yield g
         c = CounterMetricFamily("woobridge_rejected_requests", "Requests refused (bad signature, token, body)",
                                 labels=["endpoint", "status"])
         for r in reports.rejections_by_endpoint(db):   # a repeated refusal is one row with a count
@@ -97,11 +99,11 @@ class BridgeCollector(Collector):
         from .payments.review import review_queue
         yield GaugeMetricFamily("woobridge_review_queue", "Transactions waiting for a person",
                                 value=len(review_queue(db)))
-        c = CounterMetricFamily("woobridge_inbound", "Inbound SMS, notifications and Messenger messages",
-                                labels=["source", "state"])
+        g = GaugeMetricFamily("woobridge_inbound", "Inbound SMS, notifications and Messenger messages ever"
+                              " received, by source and what became of them now", labels=["source", "state"])
         for r in reports.inbox_by_source_state(db):
-            c.add_metric([r[0] or "", r[1] or ""], r[2])
-        yield c
+            g.add_metric([r[0] or "", r[1] or ""], r[2])
+        yield g
         for item in providers.status_items(self.bridge):
             if item.value is not None and item.unit:
                 yield GaugeMetricFamily(f"woobridge_{item.key}_{item.unit}", item.help or item.label,

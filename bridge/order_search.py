@@ -10,6 +10,7 @@ finds an order because its phone happens to contain 30.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .store.orders import fold
@@ -33,7 +34,7 @@ class OrderQuery:
 def parse(typed: str, code_prefix: str) -> OrderQuery:
     """The query as what it can be. A payment code is the configured prefix and an order number,
     in any case, with a space or hyphen between them, as the matcher reads it in a bank memo."""
-    q = typed.strip()
+    q = unicodedata.normalize("NFC", typed).strip()   # one form of each accented letter, as stored
     if not q:
         return OrderQuery()
     prefix = re.escape(fold(code_prefix).upper())

@@ -198,6 +198,23 @@ def test_messages_search_filters_and_pages(admin, svc):
     assert admin.get('/admin/messages?q="unbalanced AND (').status_code == 200  # typed text never breaks FTS
 
 
+@pytest.mark.parametrize("key", ["endpoint", "_method", "_external", "_anchor", "_scheme"])
+def test_a_typed_query_key_named_like_url_fors_own_never_breaks_the_pager(admin, svc, key):
+    """The pager's links carry the query as typed; a key url_for reads itself (endpoint,
+    _external...) answered 500 or made the links absolute or anchored."""
+    with svc.db.tx() as c:
+        for i in range(55):
+            enqueue(c, Draft.to_phone(normalize_phone(f"09123451{i:02d}"), dedupe_key=f"u{i}", rule="r", event="e",
+                                      audience="customer", channels=("dry-run",), sms=prepare(f"Chào {i}", True),
+                                      due_at=now() + 3600))
+    r = admin.get(f"/admin/messages?{key}=POST&status=scheduled")
+    assert r.status_code == 200
+    older = re.search(r'class="button" href="([^"]*before=[^"]*)"', r.text).group(1).replace("&amp;", "&")
+    assert older.startswith("/admin/messages?") and "#" not in older and f"{key}=POST" in older
+    page2 = admin.get(older)
+    assert page2.status_code == 200 and len(set(re.findall(r"/admin/messages/(\w{32})", page2.text))) == 5
+
+
 def test_message_detail_and_resend_on_the_same_or_another_channel(admin, svc, fake_esms):
     named_order(svc, 501)
     wait_until(lambda: len(fake_esms.accepted) == 2, what="customer SMS and owner alert")

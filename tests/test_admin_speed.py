@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from bridge.store import messages as stored
+from bridge.store import messages as stored, reports
 from bridge.store.db import Database
 from bridge.store.reports import MessageFilter, search_messages
 
@@ -125,19 +125,24 @@ def test_the_phone_filter_finds_what_the_plain_likes_found(db):
 
 def test_a_text_matching_many_rows_gives_the_same_page_walked_in_time_order(db):
     """Both ways of reading a text search's page (matches looked up and sorted, or rows walked
-    newest first and checked) give the same rows in the same order, with ties on the time."""
+    newest first a window at a time, each window checked against the matches in its rowid
+    range) give the same rows in the same order, with ties on the time, both directions, and
+    rows whose rowid order is not their time order."""
     for i in range(120):
         add(db, f"t{i}", status=STATUSES[i % len(STATUSES)], kind=("message", None, "forward")[i % 3],
-            at=1_000.0 + i // 4)   # four rows a second: ties broken by rowid
+            at=1_000.0 + (i // 4 if i % 7 else 200 - i))   # four rows a second; every 7th out of rowid order
     for f in (MessageFilter(fts='"tin"*'), MessageFilter(fts='"tin"*', status="failed"),
               MessageFilter(fts='"tin"*', kind="all"), MessageFilter(fts='"t1"*', channel="esms")):
-        pages = []
-        for ordered in (False, True):
-            where, params = f.sql(in_time_order=ordered)
-            pages.append([r[0] for r in db.query(
-                f"SELECT id FROM messages WHERE rowid IN (SELECT m.rowid FROM messages m{where} ORDER BY m.created_at"
-                " DESC, m.rowid DESC LIMIT 20 OFFSET 5) ORDER BY created_at DESC, rowid DESC", tuple(params))])
-        assert pages[0] == pages[1] and pages[0], f
+        where, params = f.sql()
+        plain = [r[0] for r in db.query(f"SELECT m.rowid, m.created_at FROM messages m{where}"
+                                        " ORDER BY m.created_at DESC, m.rowid DESC", tuple(params))]
+        keys = {r[0]: (r[1], r[0]) for r in db.query("SELECT rowid, created_at FROM messages")}
+        for window in (1, 3, 0):
+            assert reports.text_walk(db, f, None, None, 20, window) == plain[:20] and plain, (f, window)
+            k = len(plain) // 2
+            mid = keys[plain[k]]
+            assert reports.text_walk(db, f, mid, None, 20, window) == plain[k + 1:k + 21], (f, window)
+            assert reports.text_walk(db, f, None, mid, 3, window) == plain[k - 3:k][::-1], (f, window)
 
 
 def test_a_messages_copies_are_its_resends_only(db):

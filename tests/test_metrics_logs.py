@@ -33,7 +33,10 @@ def test_metrics_follow_webhooks_sends_reports_and_payments(service_factory, fak
     wait_until(lambda: len(fake_esms.accepted) == 4, what="4 SMS")
     fake_esms.fire_callback(fake_esms.accepted[0]["SMSID"], send_status=5, success=1)
     m = scrape(svc.url)
-    assert m[("woobridge_webhook_deliveries_total", (("state", "processed"), ("topic", "order.created")))] == 2
+    # a delivery moves from received to processed: a gauge of what each is now, not a counter
+    assert m[("woobridge_webhook_deliveries", (("state", "processed"), ("topic", "order.created")))] == 2
+    kinds = {fam.name: fam.type for fam in text_string_to_metric_families(requests.get(svc.url + "/metrics").text)}
+    assert kinds["woobridge_webhook_deliveries"] == kinds["woobridge_inbound"] == "gauge"
     assert m[("woobridge_rejected_requests_total", (("endpoint", "/webhooks/woocommerce"), ("status", "401")))] == 1
     assert m[("woobridge_messages", (("channel", "esms"), ("status", "delivered")))] == 1
     assert m[("woobridge_messages", (("channel", "esms"), ("status", "queued")))] == 3

@@ -4,15 +4,20 @@ rows are deleted; keyset pages walk every row once in both directions; a search 
 diacritics on both sides."""
 from __future__ import annotations
 
+import logging
 import random
+import threading
+import unicodedata
 
 import pytest
 
 from bridge import order_search
 from bridge.store import messages as stored, reports, tallies
 from bridge.store.db import Database
+from bridge.store.schema import SCHEMA_VERSION
 from bridge.store.reports import MessageFilter, search_messages
 from bridge.web.admin.messages import fts_query
+from tests.conftest import wait_until
 
 STATUSES = ("pending", "queued", "sent", "delivered", "failed", "in-doubt")
 
@@ -83,6 +88,59 @@ def test_the_orders_search_and_the_review_search_fold_names(db):
         q = order_search.parse(typed, "DH")
         assert {r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows} == {1, 2}, typed
         assert {r["id"] for r in reports.order_candidates(db, "", typed, "", None)} == {1, 2}, typed
+
+
+def test_text_typed_decomposed_and_the_eth_look_alike_are_found_as_composed(db):
+    """A phone keyboard may type "ư" as u + combining horn (NFD), and old encodings wrote Đ as
+    Ð (U+00D0): both find what the composed text finds, in messages, orders and the review."""
+    add_message(db, "huong", "Chào chị Hương, đơn của Đức")
+    add_message(db, "eth", "ÐƠN của Ðức")
+    for typed in ("Hương", "Đức", "ĐỨC"):
+        nfd = unicodedata.normalize("NFD", typed)
+        assert nfd != typed and found(db, nfd) == found(db, typed) != set(), typed
+    assert found(db, "Ðức") == found(db, "duc") == {"huong", "eth"}
+    assert found(db, "đơn") == {"huong", "eth"}
+    with db.tx() as c:
+        c.execute("INSERT INTO orders(id, number, customer_name, search_folded, updated_at, total_minor)"
+                  " VALUES (1, '1', 'Phạm Thị Hương', ?, 1, 100)", (reports.fold("Phạm Thị Hương"),))
+    q = order_search.parse(unicodedata.normalize("NFD", "Hương"), "DH")
+    assert [r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows] == [1]
+    assert [r["id"] for r in reports.order_candidates(db, "", unicodedata.normalize("NFD", "Hương"), "", None)] == [1]
+
+
+def test_a_process_starting_during_an_upgrade_waits_for_it_instead_of_failing(tmp_path, caplog):
+    """At a year of data the upgrade holds the write lock for minutes; web and worker started
+    together (or `bridge init` beside them) must not die of 'database is locked'."""
+    path = str(tmp_path / "upgrading.db")
+    first = Database(path)
+    first.migrate()
+    add_message(first, "a", "đơn hàng")
+    with first.tx() as c:
+        c.execute("PRAGMA user_version=11")
+    upgrading = first.conn()
+    upgrading.execute("BEGIN IMMEDIATE")   # another process's upgrade, still running
+    second = Database(path, busy_timeout_ms=100)
+    outcome: list = []
+
+    def start() -> None:
+        try:
+            second.migrate()
+            outcome.append("ok")
+        except Exception as exc:   # what the second process would die of
+            outcome.append(exc)
+    caplog.set_level(logging.INFO, logger="bridge.store.schema")
+    t = threading.Thread(target=start)
+    t.start()
+    wait_until(lambda: outcome or "waiting" in caplog.text, what="the second process waits or fails")
+    assert not outcome, outcome
+    upgrading.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    upgrading.execute("COMMIT")
+    t.join(30)
+    assert outcome == ["ok"] and second.scalar("PRAGMA user_version") == SCHEMA_VERSION
+    assert found(second, "don") == {"a"}
+    assert second.scalar("PRAGMA busy_timeout") == 100   # its own timeout again for ordinary writes
+    second.close()
+    first.close()
 
 
 # -- keyset paging ----------------------------------------------------------------------------
@@ -275,6 +333,21 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
     assert stored.counts(db) == {r[0]: r[1] for r in db.query("SELECT status, COUNT(*) FROM messages GROUP BY 1")}
 
 
+def test_the_decision_and_source_menus_offer_only_values_that_still_have_rows(db):
+    """Retention deletes old rows; a menu choice that finds nothing is a dead end for the owner."""
+    write_a_day(db, random.Random(9), 100)
+    with db.tx() as c:
+        c.execute("INSERT INTO inbox(created_at, source, external_id, text, state) VALUES (1, 'old', 'o1', 'x', 'handled')")
+        c.execute("INSERT INTO transactions(id, created_at, source, decision, fingerprint) VALUES (1, 1, 'fibo',"
+                  " 'ignored', 'old')")
+    assert reports.decisions(db) == ["confirm", "ignored", "no_code"]
+    assert reports.inbound_sources(db) == ["fibo", "old", "smsgate"]
+    with db.tx() as c:
+        c.execute("DELETE FROM inbox WHERE source = 'old'")
+        c.execute("DELETE FROM transactions WHERE decision = 'ignored'")
+    assert reports.decisions(db) == ["confirm", "no_code"] and reports.inbound_sources(db) == ["fibo", "smsgate"]
+
+
 def test_tallies_are_filled_from_the_rows_already_there_on_upgrade(db):
     write_a_day(db, random.Random(8), 100)
     expected = metrics_now(db)
@@ -318,6 +391,8 @@ def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
                           (f"T{oid}-{k}", oid, rng.choice(("delivering", "delivered", "returning"))))
     figures = cod_report.month_figures(db, months)
     assert figures == simple() and sum(f["refused"] for f in figures) and cod_report.state_counts(db) == states()
+    assert cod_report.month_figures(db, months) == figures   # read again from the kept figures
+    assert db.scalar("SELECT COUNT(*) FROM cod_month_figures") == 2
     with db.tx() as c:
         c.execute("UPDATE shipments SET status = 'returned' WHERE status = 'returning' AND rowid % 2 = 0")
         c.execute("UPDATE shipments SET status = 'returning' WHERE status = 'delivering'")
@@ -328,6 +403,10 @@ def test_cod_month_figures_and_states_equal_reading_the_parcels(db):
         c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'X', 500, 'returned')")
         c.execute("DELETE FROM cod_confirmations WHERE order_id = 3")
     assert cod_report.month_figures(db, months) == simple() and cod_report.state_counts(db) == states()
+    with db.tx() as c:   # a late answer and a parcel refused months after the question
+        c.execute("UPDATE cod_confirmations SET state = 'cancelled' WHERE order_id = 7")
+        c.execute("INSERT INTO shipments(carrier, tracking, order_id, status) VALUES ('ghn', 'Y', 8, 'returned')")
+    assert cod_report.month_figures(db, months) == simple()
 
 
 def test_the_monthly_report_from_whole_days_and_its_edges_equals_reading_the_messages(db):

@@ -23,6 +23,7 @@ REFUSED = ("returning", "returned")
 # planner may use that partial index).
 _ATTENTION = "(s.flag != '' OR s.cod_mismatch = 1)"
 _MARKS = ", ".join("?" for _ in UNANSWERED)
+FIGURES = ("asked", "confirmed", "cancelled", "unanswered", "refused", "refused_confirmed")
 # Carrier calls no order took: matched none (the owner finds it), or failed for good (error). The
 # same words as idx_shipment_events_not_taken's WHERE, so the planner may use that partial index.
 _NOT_TAKEN = "state IN ('unmatched', 'error')"
@@ -154,14 +155,23 @@ def month_figures(db: Database, months: list[tuple[str, float, float]]) -> list[
     outcomes of a month add up to its asked and a later answer does not move it.
 
     One query per month over the (asked_at, state, refused) index alone: `refused` is kept on
-    the question by triggers on the parcels (store/tallies.cod_refused)."""
-    out = []
-    for month, start, stop in months:
-        row = db.one(
-            "SELECT COUNT(*) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
-            " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
-            f" COALESCE(SUM(state IN ({_MARKS})), 0) AS unanswered, COALESCE(SUM(refused), 0) AS refused,"
-            " COALESCE(SUM(refused AND state = 'confirmed'), 0) AS refused_confirmed FROM cod_confirmations"
-            " WHERE asked_at >= ? AND asked_at < ?", (*UNANSWERED, start, stop))
-        out.append({"month": month, **dict(row)})
-    return out
+    the question by triggers on the parcels (store/tallies.cod_refused). A month's figures are
+    kept in `cod_month_figures` until a question asked in it changes (triggers delete the row),
+    so a scrape of /metrics reads the eleven past months from there, not eleven index ranges."""
+    have = {(r["start"], r["stop"]): dict(r) for r in db.query(
+        f"SELECT start, stop, {', '.join(FIGURES)} FROM cod_month_figures")}
+    if any((start, stop) not in have for _, start, stop in months):
+        with db.tx() as c:   # read and kept in one write transaction: no change slips between them
+            for _, start, stop in months:
+                if (start, stop) in have:
+                    continue
+                row = c.execute(
+                    "SELECT COUNT(*) AS asked, COALESCE(SUM(state = 'confirmed'), 0) AS confirmed,"
+                    " COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,"
+                    f" COALESCE(SUM(state IN ({_MARKS})), 0) AS unanswered, COALESCE(SUM(refused), 0) AS refused,"
+                    " COALESCE(SUM(refused AND state = 'confirmed'), 0) AS refused_confirmed FROM cod_confirmations"
+                    " WHERE asked_at >= ? AND asked_at < ?", (*UNANSWERED, start, stop)).fetchone()
+                have[(start, stop)] = dict(row)
+                c.execute(f"INSERT OR REPLACE INTO cod_month_figures(start, stop, {', '.join(FIGURES)})"
+                          f" VALUES (?, ?, {', '.join('?' for _ in FIGURES)})", (start, stop, *row))
+    return [{"month": month, **{k: have[(start, stop)][k] for k in FIGURES}} for month, start, stop in months]

@@ -32,9 +32,8 @@ class MessageFilter:
     fts: str = ""
     kind: str | None = None
 
-    def sql(self, in_time_order: bool = False) -> tuple[str, list[Any]]:
-        """WHERE and its parameters. `in_time_order`: the text matches are only checked, not
-        looked up (the rows are walked newest first by an index, for a text that matches many)."""
+    def sql(self) -> tuple[str, list[Any]]:
+        """WHERE and its parameters."""
         where, params = [], []
         if self.kind is None:
             where.append(IS_MESSAGE.replace("kind", "m.kind"))
@@ -70,8 +69,7 @@ class MessageFilter:
             where.append("m.created_at < ?")
             params.append(self.to_ts)
         if self.fts:
-            where.append(f"{'+' if in_time_order else ''}m.rowid IN"
-                         " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
+            where.append("m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
             params.append(self.fts)
         return ((" WHERE " + " AND ".join(where)) if where else ""), params
 
@@ -98,13 +96,11 @@ class MessageFilter:
             ((" WHERE " + " AND ".join(where)) if where else ""), params
 
 
-# A text matching more rows than this is not looked up row by row to be sorted by time: the rows
-# are walked newest first (an index) and each checked against the matches, which soon fills a page.
+# A text matching more rows than this is not looked up and sorted by time: the rows are walked
+# newest first (an index) in windows, each checked against the matches in its rowid range.
 MANY_MATCHES = 2_000
 # A total no counter keeps is counted up to this many rows; past it a page says "more than" it.
 COUNT_CAP = 1_000
-# A text matching more rows than this is in most messages (a word of every template).
-MOST_MATCHES = 50_000
 
 
 @dataclass
@@ -170,34 +166,78 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     """One page, newest first, and the total. The page's rowids are chosen first (read from the
     indexes alone), then only those rows are read; a page starts past a (created_at, rowid)
     cursor, so the thousandth page costs what the first does. The typed text is folded as the
-    index's text is (store/search.py)."""
+    index's text is (store/search.py).
+
+    A text in many messages (`đơn` is in nearly every one) is never collected whole: its page is
+    walked newest first (text_walk). A text alone is counted from its matches in rowid order,
+    each looked up, up to MANY_MATCHES (past the cap it says `1000+`); with other filters the
+    first page takes its total from the walk, a later page counts by the same bounded walk."""
     f = replace(f, fts=search.fold_typed(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
     cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
-    matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
-                        f" LIMIT {MOST_MATCHES + 1})", (f.fts,)) if f.fts else 0
-    # A text in most messages: the first page reads its first COUNT_CAP + 1 rows newest first
-    # once, the page and the total from one pass (its matches are collected once, not twice).
-    # Otherwise the total is counted from the matches and the page walked or looked up.
-    first = not cond and not counted and matches > MOST_MATCHES
-    if counted:
-        total, more = db.scalar(*counted), False
-    elif not first:
-        total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
+    text_only = bool(f.fts) and replace(f, fts="", kind=None) == MessageFilter()
+    if text_only:   # its matches read in rowid order, each row looked up: stops at the cap
+        kind, kind_params = replace(f, fts="").sql()
+        matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} CROSS JOIN messages m"
+                            f" ON m.rowid = {search.FTS}.rowid{kind} AND {search.FTS} MATCH ?"
+                            f" LIMIT {MANY_MATCHES + 1})", (*kind_params, f.fts))
+    else:
+        matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                            f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) if f.fts else 0
     if matches > MANY_MATCHES:
-        where, params = f.sql(in_time_order=True)
-    if cond:
-        where = f"{where} AND {cond}" if where else f" WHERE {cond}"
-    ids = [r[0] for r in db.query(f"SELECT m.rowid FROM messages m{where} ORDER BY {order} LIMIT ?",
-                                  (*params, *more_params, (COUNT_CAP if first else limit) + 1))]
-    if first:
-        total, more = min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
+        if text_only:
+            total, more = COUNT_CAP, True
+            ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
+        elif not cond:
+            ids = text_walk(db, f, None, None, COUNT_CAP + 1)
+            total, more = min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
+        else:
+            ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
+            counted_ids = text_walk(db, f, None, None, COUNT_CAP + 1)
+            total, more = min(len(counted_ids), COUNT_CAP), len(counted_ids) > COUNT_CAP
+    else:
+        if counted:
+            total, more = db.scalar(*counted), False
+        else:
+            total, more = _capped(db, f"SELECT 1 FROM messages m{where}", tuple(params))
+        if cond:
+            where = f"{where} AND {cond}" if where else f" WHERE {cond}"
+        ids = [r[0] for r in db.query(f"SELECT m.rowid FROM messages m{where} ORDER BY {order} LIMIT ?",
+                                      (*params, *more_params, limit + 1))]
     ids = ids[:limit + 1]
     rows = db.query(f"SELECT *, rowid AS rid FROM messages WHERE rowid IN ({', '.join('?' for _ in ids)})"
                     f" ORDER BY {order.replace('m.', '')}", tuple(ids))
     rows, newer, older = _page(rows, limit, rising, bool(cond), lambda r: (r["created_at"], r["rid"]))
     return Page(rows, total, more, newer, older)
+
+
+def text_walk(db: Database, f: MessageFilter, before: tuple | None, after: tuple | None, need: int,
+              window: int = 0) -> list[int]:
+    """The rowids of the first `need` rows past the cursor (newest first, or oldest first after
+    `after`) that `f` finds, its text checked a window at a time: a window of rows is read from
+    the time index, and the text's matches only within that window's rowid range (FTS5 seeks
+    to a rowid range). Each further window is 4 times larger. A text in most messages fills its
+    page from the first window, where collecting all its matches read 955,000 rowids at 1M
+    messages; a rowid range wider than the window only costs more, it never changes the rows."""
+    where, params = replace(f, fts="").sql()
+    found: list[int] = []
+    size = window or max(4 * need, 200)
+    while True:
+        cond, cparams, order, rising = _keyset(("m.created_at", "m.rowid"), before, after)
+        conds = " AND ".join(x for x in (where.removeprefix(" WHERE "), cond) if x)
+        rows = db.query(f"SELECT m.rowid, m.created_at FROM messages m{' WHERE ' + conds if conds else ''}"
+                        f" ORDER BY {order} LIMIT ?", (*params, *cparams, size))
+        if rows:
+            ids = [r[0] for r in rows]
+            hits = {r[0] for r in db.query(f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                                           " AND rowid BETWEEN ? AND ?", (f.fts, min(ids), max(ids)))}
+            found += [i for i in ids if i in hits]
+        if len(found) >= need or len(rows) < size:
+            return found[:need]
+        last = (rows[-1][1], rows[-1][0])
+        before, after = (None, last) if rising else (last, None)
+        size *= 4
 
 
 # -- orders and inbound -----------------------------------------------------------------------
@@ -281,9 +321,18 @@ def search_inbound(db: Database, source: str, limit: int, before: str | None = N
                   [source] if source else [], "i.id", limit, before, after)
 
 
+def _distinct(db: Database, table: str, column: str) -> list[str]:
+    """The values `column` holds now, each found by one seek in the index that leads with it (a
+    loose index scan: a few seeks, not a read of every row). The menus offer only values that
+    still have rows: the tallies keep counting what retention deleted."""
+    return [r[0] for r in db.query(
+        f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM {table} UNION ALL"
+        f" SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)"
+        " SELECT x FROM v WHERE x IS NOT NULL")]
+
+
 def inbound_sources(db: Database) -> list[str]:
-    return [r["source"] for r in db.query("SELECT a AS source FROM tallies WHERE metric = 'inbound' AND n != 0"
-                                          " GROUP BY a ORDER BY a")]
+    return _distinct(db, "inbox", "source")
 
 
 def search_transactions(db: Database, decision: str, limit: int, before: str | None = None,
@@ -293,7 +342,7 @@ def search_transactions(db: Database, decision: str, limit: int, before: str | N
 
 
 def decisions(db: Database) -> list[str]:
-    return [r["a"] for r in db.query("SELECT a FROM tallies WHERE metric = 'transactions' AND n != 0 ORDER BY a")]
+    return _distinct(db, "transactions", "decision")
 
 
 def recent_rejections(db: Database, limit: int = 50) -> list[sqlite3.Row]:

@@ -19,8 +19,9 @@ COLUMNS = ("text", "recipient", "recipient_raw")
 
 
 def fold_sql(expr: str) -> str:
-    """The one folding of stored and typed text (đ -> d, Đ -> D), as SQL over `expr`."""
-    return f"replace(replace({expr}, 'đ', 'd'), 'Đ', 'D')"
+    """The one folding of stored and typed text (đ -> d, Đ -> D), as SQL over `expr`. The look-alike
+    eth (Ð U+00D0, ð) that old Vietnamese encodings used for Đ folds to D/d too."""
+    return f"replace(replace(replace(replace({expr}, 'đ', 'd'), 'Đ', 'D'), 'Ð', 'D'), 'ð', 'd')"
 
 
 def fold_typed(db: Database, text: str) -> str:

@@ -190,6 +190,24 @@ def cod_refused(db: sqlite3.Connection, refused: tuple[str, ...]) -> None:
     db.execute(f"CREATE TRIGGER cod_refused_shipments_ad AFTER DELETE ON shipments BEGIN {set_for('old.order_id')} END")
 
 
+def cod_month_figures(db: sqlite3.Connection) -> None:
+    """The COD figures of a month range (store/cod_report.month_figures), kept until a question
+    asked in that range is added, changed or deleted: a trigger deletes the range's row and the
+    next read counts it again. A month long past is then read once, not on every scrape."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cod_month_figures'").fetchone():
+        return
+    db.execute("CREATE TABLE cod_month_figures (start REAL NOT NULL, stop REAL NOT NULL, asked INTEGER,"
+               " confirmed INTEGER, cancelled INTEGER, unanswered INTEGER, refused INTEGER,"
+               " refused_confirmed INTEGER, PRIMARY KEY (start, stop))")
+
+    def forget(row: str) -> str:
+        return f"DELETE FROM cod_month_figures WHERE start <= {row}.asked_at AND {row}.asked_at < stop;"
+    db.execute(f"CREATE TRIGGER cod_month_figures_ai AFTER INSERT ON cod_confirmations BEGIN {forget('new')} END")
+    db.execute(f"CREATE TRIGGER cod_month_figures_ad AFTER DELETE ON cod_confirmations BEGIN {forget('old')} END")
+    db.execute("CREATE TRIGGER cod_month_figures_au AFTER UPDATE OF state, refused, asked_at ON cod_confirmations"
+               f" BEGIN {forget('old')} {forget('new')} END")
+
+
 DAY = 86_400
 
 

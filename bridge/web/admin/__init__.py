@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import Babel
@@ -124,11 +125,16 @@ def page_arg() -> int:
 
 def keyset_pager(page: Any) -> dict[str, str | None]:
     """The links to the pages beside a keyset page (store.reports.Page): this address with the
-    cursor of its first row (newer) or its last (older) instead of the one it came with."""
-    args = {k: v for k, v in request.args.items() if k not in ("before", "after", "page")}
-    view = dict(request.view_args or {})
-    return {"newer": url_for(request.endpoint, **view, **args, after=page.newer) if page.newer else None,
-            "older": url_for(request.endpoint, **view, **args, before=page.older) if page.older else None}
+    cursor of its first row (newer) or its last (older) instead of the one it came with. The query
+    is encoded here, never passed to url_for as keywords: a typed key named like url_for's own
+    (endpoint, _external, _method, _anchor, _scheme) would change the link or break the page."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("before", "after", "page")]
+    path = url_for(request.endpoint, **dict(request.view_args or {}))
+
+    def link(key: str, value: str) -> str:
+        return f"{path}?{urlencode([*args, (key, value)])}"
+    return {"newer": link("after", page.newer) if page.newer else None,
+            "older": link("before", page.older) if page.older else None}
 
 
 def cursor_args() -> tuple[str, str]:

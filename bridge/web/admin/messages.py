@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any, Callable
 
@@ -95,8 +96,10 @@ def job_note(row: dict[str, Any]) -> str:
 
 
 def fts_query(text: str) -> str:
-    """Each word as a quoted FTS5 phrase prefix: what a person types never becomes FTS syntax."""
-    words = re.findall(r"\w+", text, flags=re.UNICODE)
+    """Each word as a quoted FTS5 phrase prefix: what a person types never becomes FTS syntax.
+    Composed first (NFC): a keyboard that types "ư" as "u" plus a combining horn would split the
+    word at the mark, which \\w does not match ("Hương" became "Hu" "o" "ng")."""
+    words = re.findall(r"\w+", unicodedata.normalize("NFC", text), flags=re.UNICODE)
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:12])
 
 
