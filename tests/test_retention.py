@@ -254,3 +254,45 @@ def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, 
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert [r[0] for r in c.execute("SELECT id FROM orders ORDER BY id")] == list(range(70, 90))
+
+
+def _plans_inside_writes(svc) -> dict[str, list[str]]:
+    """Each statement a retention pass runs inside its write transactions, with its query plan
+    (not the full-text index's own statements, which SQLite runs by key)."""
+    statements: list[str] = []
+    svc.db.conn().set_trace_callback(statements.append)
+    retention.run(svc.bridge)
+    svc.db.conn().set_trace_callback(None)
+    inside, writing = [], False
+    for s in statements:
+        if s == "BEGIN IMMEDIATE":
+            writing = True
+        elif s in ("COMMIT", "ROLLBACK"):
+            writing = False
+        elif writing and s.startswith(("DELETE", "UPDATE", "SELECT", "INSERT")) and "'main'." not in s:
+            inside.append(s)
+    # planned as with a full batch of ids (the planner picks an index by the list's length)
+    batch = [re.sub(r"IN \((\d+(?:,\d+)*)\)", "IN (" + ",".join(map(str, range(1, 501))) + ")", s) for s in inside]
+    batch = [re.sub(r"IN \(('[0-9a-f]{16,}'(?:,'[0-9a-f]{16,}')*)\)",
+                    "IN (" + ",".join(f"'{i:032x}'" for i in range(500)) + ")", s) for s in batch]
+    return {s: [r[3] for r in svc.db.query("EXPLAIN QUERY PLAN " + s)] for s in batch}
+
+
+def test_no_write_of_a_pass_scans_or_walks_an_index_range(svc):
+    """A write transaction holds the lock intake waits for: each of its statements finds its rows
+    by key (the ids the read found), never by walking a table or an index range, whose length
+    grows with the backlog (order-less transactions below the cutoff: seconds at 300K)."""
+    order(svc, 20)
+    sent(svc)
+    bank_sms(svc, "chuyen tien")
+    with svc.db.tx() as c:   # reviewed: deletable
+        c.execute("UPDATE transactions SET review_action='dismissed'")
+    text(svc, "0912345678", "Cho minh hoi don hang")
+    age(svc, 401)
+    plans = _plans_inside_writes(svc)
+    kinds = {" ".join(s.split()[:3:2]) for s in plans}
+    assert {"DELETE messages", "DELETE deliveries", "DELETE transactions", "DELETE inbox", "DELETE attempts"} <= kinds, kinds
+    for s, plan in plans.items():
+        for step in plan:
+            assert not step.startswith("SCAN") or step.startswith(("SCAN CONSTANT ROW", "SCAN json_each")), (s, plan)
+            assert "<" not in step and ">" not in step, (s, plan)

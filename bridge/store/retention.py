@@ -56,7 +56,7 @@ def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Seq
     pass's mark to `upto`, in the caller's transaction; how many rows lost their payload."""
     n = 0
     if ids:
-        still = f" AND state IN ({_marks(decided)})" if decided is not None else ""
+        still = f" AND +state IN ({_marks(decided)})" if decided is not None else ""
         sets = ", ".join(f"{col}=NULL" for col in columns)
         if table == "deliveries":   # a decided delivery's payload is a row of its own (store/deliveries.py)
             c.execute(f"DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE id IN ({_marks(ids)})"
@@ -95,8 +95,8 @@ def old_messages(db: Database, before: float, final: Sequence[str], limit: int) 
 def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, final: Sequence[str]) -> int:
     """Delete these messages if still final and old, with what hangs on them. The outbox's
     triggers keep message_counts and both search indexes in step, in this transaction."""
-    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND created_at < ?"
-                                    f" AND status IN ({_marks(final)})", (*ids, before, *final))]
+    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND +created_at < ?"
+                                    f" AND +status IN ({_marks(final)})", (*ids, before, *final))]
     if not gone:
         return 0
     for table in ("attempts", "message_events", "message_legs"):
@@ -105,8 +105,10 @@ def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, fi
 
 
 # -- webhook deliveries: decided, named by no message kept ---------------------------------------
-def _old_deliveries(decided: Sequence[str]) -> str:
-    return (f"FROM deliveries d WHERE d.id < ? AND d.state IN ({_marks(decided)})"
+def _old_deliveries(decided: Sequence[str], by_id: str = "") -> str:
+    """`by_id` "+" inside the write: the rows are found by their ids there, never by walking the
+    state index's range below the cutoff (the read outside it may)."""
+    return (f"FROM deliveries d WHERE d.id < ? AND {by_id}d.state IN ({_marks(decided)})"
             " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_ref = d.id)")
 
 
@@ -116,15 +118,17 @@ def old_deliveries(db: Database, before: int, decided: Sequence[str], limit: int
 
 
 def delete_deliveries(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
-    return c.execute(f"DELETE FROM deliveries WHERE id IN (SELECT d.id {_old_deliveries(decided)}"
+    return c.execute(f"DELETE FROM deliveries WHERE id IN (SELECT d.id {_old_deliveries(decided, '+')}"
                      f" AND d.id IN ({_marks(ids)}))", (before, *decided, *ids)).rowcount
 
 
 # -- inbound: transactions that paid no order, then texts nothing kept refers to ------------------
-def _old_transactions(review: Sequence[str]) -> str:
+def _old_transactions(review: Sequence[str], by_id: str = "") -> str:
     """Transactions naming no order (a payment stays with its order), not waiting for a person,
-    and no kept transaction's original."""
-    return (f"FROM transactions t WHERE t.id < ? AND t.order_id IS NULL"
+    and no kept transaction's original. `by_id` "+" inside the write: there the rows are found by
+    their ids, not by walking the order index over every order-less row below the cutoff (0.4 s
+    a batch at 300K such rows, holding the lock)."""
+    return (f"FROM transactions t WHERE t.id < ? AND {by_id}t.order_id IS NULL"
             f" AND NOT (t.decision IN ({_marks(review)}) AND t.review_action IS NULL)"
             " AND NOT EXISTS (SELECT 1 FROM transactions d WHERE d.duplicate_of = t.id)")
 
@@ -135,7 +139,7 @@ def old_transactions(db: Database, before: int, review: Sequence[str], limit: in
 
 
 def delete_transactions(c: sqlite3.Connection, ids: Sequence[int], before: int, review: Sequence[str]) -> int:
-    return c.execute(f"DELETE FROM transactions WHERE id IN (SELECT t.id {_old_transactions(review)}"
+    return c.execute(f"DELETE FROM transactions WHERE id IN (SELECT t.id {_old_transactions(review, '+')}"
                      f" AND t.id IN ({_marks(ids)}))", (before, *review, *ids)).rowcount
 
 
