@@ -296,3 +296,26 @@ def test_no_write_of_a_pass_scans_or_walks_an_index_range(svc):
         for step in plan:
             assert not step.startswith("SCAN") or step.startswith(("SCAN CONSTANT ROW", "SCAN json_each")), (s, plan)
             assert "<" not in step and ">" not in step, (s, plan)
+
+
+def test_last_years_monthly_report_keeps_the_messages_retention_deleted(svc):
+    from bridge.store import reports, tallies
+    for oid in (90, 91):
+        order(svc, oid)
+    sent(svc)
+    with svc.db.tx() as c:   # as a provider reported them
+        c.execute("UPDATE messages SET status='delivered'")
+    age(svc, 401)
+    day = svc.clock() - 401 * DAY
+    start, end = (day // DAY - 2) * DAY, (day // DAY + 3) * DAY   # whole days around them
+    report = [dict(r) for r in reports.month_messages(svc.db, start, end)]
+    assert sum(r["delivered"] for r in report) == svc.db.scalar("SELECT COUNT(*) FROM messages") > 0
+
+    retention.run(svc.bridge)
+
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages") == 0
+    assert [dict(r) for r in reports.month_messages(svc.db, start, end)] == report
+    with svc.db.tx() as c:   # a database upgraded from one that had the trigger loses it
+        c.execute("CREATE TRIGGER message_days_ad AFTER DELETE ON messages BEGIN SELECT 1; END")
+        tallies.message_days(c)
+    assert not svc.db.query("SELECT name FROM sqlite_master WHERE name='message_days_ad'")
