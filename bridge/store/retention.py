@@ -42,8 +42,17 @@ def mark(db: Database, key: str) -> int:
     return int(db.scalar("SELECT value FROM kv WHERE key=?", (key,)) or 0)
 
 
+def set_mark(c: sqlite3.Connection, key: str, upto: int) -> None:
+    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
+              " value=excluded.value, updated_at=excluded.updated_at", (key, str(upto), now()))
+
+
+def last_id(db: Database, table: str) -> int:
+    return int(db.scalar(f"SELECT MAX(id) FROM {table}") or 0)
+
+
 def raw_candidates(db: Database, table: str, after: int, before: int, limit: int) -> list[sqlite3.Row]:
-    """The next rows of `table` past the mark and older than the cutoff, with their state when the
+    """The next rows of `table` past `after` and older than the cutoff, with their state when the
     table has one (a row not decided yet keeps its payload)."""
     state = "state" if table != "message_events" else "NULL AS state"
     return db.query(f"SELECT id, {state} FROM {table} WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
@@ -51,9 +60,9 @@ def raw_candidates(db: Database, table: str, after: int, before: int, limit: int
 
 
 def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Sequence[int],
-             decided: Sequence[str] | None, key: str, upto: int) -> int:
-    """Null the payload columns of these rows (only those still in a decided state) and move the
-    pass's mark to `upto`, in the caller's transaction; how many rows lost their payload."""
+             decided: Sequence[str] | None) -> int:
+    """Null the payload columns of these rows (only those still in a decided state), in the
+    caller's transaction; how many rows lost their payload."""
     n = 0
     if ids:
         still = f" AND +state IN ({_marks(decided)})" if decided is not None else ""
@@ -63,9 +72,19 @@ def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Seq
                       f"{still})", (*ids, *(decided or ())))
         n = c.execute(f"UPDATE {table} SET {sets} WHERE id IN ({_marks(ids)}){still}",
                       (*ids, *(decided or ()))).rowcount
-    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
-              " value=excluded.value, updated_at=excluded.updated_at", (key, str(upto), now()))
     return n
+
+
+# -- delivery reports stored before they were applied (area A's received_reports) -----------------
+def old_reports(db: Database, before: int, decided: Sequence[str], limit: int) -> list[int]:
+    """Decided reports below the cutoff; the rows before them are gone, so the walk is short."""
+    return [r[0] for r in db.query(f"SELECT id FROM received_reports WHERE id < ? AND state IN ({_marks(decided)})"
+                                   " ORDER BY id LIMIT ?", (before, *decided, limit))]
+
+
+def delete_reports(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
+    return c.execute(f"DELETE FROM received_reports WHERE id IN ({_marks(ids)}) AND id < ?"
+                     f" AND +state IN ({_marks(decided)})", (*ids, before, *decided)).rowcount
 
 
 # -- provider attempts and delivery-report events of final messages -------------------------------
@@ -149,9 +168,17 @@ def _old_inbox(decided: Sequence[str]) -> str:
             " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)")
 
 
-def old_inbox(db: Database, before: int, decided: Sequence[str], limit: int) -> list[int]:
-    return [r[0] for r in db.query(f"SELECT i.id {_old_inbox(decided)} ORDER BY i.id LIMIT ?",
-                                   (before, *decided, limit))]
+def inbox_candidates(db: Database, after: int, before: int, decided: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    """The next texts past `after` below the cutoff: whether each can go now, and whether it is
+    kept for good (the text of a payment or of a COD answer, both kept forever), so the pass's mark
+    can move past it and the next pass does not read it again."""
+    return db.query(
+        f"SELECT i.id, (i.state IN ({_marks(decided)})"
+        " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id)"
+        " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)) AS deletable,"
+        " (EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id AND t.order_id IS NOT NULL)"
+        " OR EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)) AS kept"
+        " FROM inbox i WHERE i.id > ? AND i.id < ? ORDER BY i.id LIMIT ?", (*decided, after, before, limit))
 
 
 def delete_inbox(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
