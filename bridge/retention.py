@@ -162,9 +162,13 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
     apply() writes the ids it chose, and the mark moves in the same transaction. The mark is held
     before the first row still open (not decided yet, or that may still go; or one the write
     left alone), so no row is passed over for good, and rows done for good are not read again.
-    A mark past the last id (the table emptied and its ids started again) starts over."""
+    The mark never passes the table's last id (a new row takes the last id plus one, which after
+    the newest rows were deleted is one the pass went past); past it (rows deleted otherwise),
+    the walk starts over."""
     mark = store.mark(p.db, key)
-    if mark > store.last_id(p.db, table):
+    if mark > store.last_id(p.db, table):   # rows deleted since, and ids may have been taken again
+        with p.db.tx() as c:
+            store.set_mark(c, key, table, 0)
         mark = 0
     cursor, held, size = mark, None, p.batch
     while p.more():
@@ -179,7 +183,7 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
             n = apply(c, ids)
             if n < len(ids) and held is None:   # changed since the read: looked at again next pass
                 held = min(ids) - 1
-            store.set_mark(c, key, held if held is not None else last)
+            store.set_mark(c, key, table, held if held is not None else last)
             return n
         if ids or (held if held is not None else last) != mark:
             n, took = p.write(write)

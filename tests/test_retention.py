@@ -147,6 +147,7 @@ def test_raw_payloads_are_nulled_after_a_month_and_the_order_page_still_renders(
     assert done["deliveries payloads"] == 1 and "messages" not in done
     old = deliveries.get(svc.db.conn(), svc.db.scalar("SELECT id FROM deliveries WHERE resource_id=20"))
     assert deliveries.raw_body(old) == b"" and old["kept_headers"] is None and old["state"] == "processed"
+    assert old["replay_key"]   # a captured signed webhook sent again is still recognised
     assert svc.db.scalar("SELECT COUNT(*) FROM delivery_bodies") == 1   # only today's
     assert deliveries.raw_body(deliveries.get(svc.db.conn(), fresh)) == order_body(21)
     assert svc.db.scalar("SELECT raw FROM inbox WHERE id=?", (chat,)) is None
@@ -234,6 +235,8 @@ def test_retention_settings_are_days_and_zero_keeps_forever():
         load_settings(environ={"RETAIN_RAW_DAYS": "-1"}, env_file=None)
     with pytest.raises(ConfigError, match="RETAIN_BATCH"):
         load_settings(environ={"RETAIN_BATCH": "0"}, env_file=None)
+    with pytest.raises(ConfigError, match="RETAIN_BATCH"):
+        load_settings(environ={"RETAIN_BATCH": "5001"}, env_file=None)
 
 
 def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, monkeypatch, capsys):
@@ -322,3 +325,74 @@ def test_last_years_monthly_report_keeps_the_messages_retention_deleted(svc):
         c.execute("CREATE TRIGGER message_days_ad AFTER DELETE ON messages BEGIN SELECT 1; END")
         tallies.message_days(c)
     assert not svc.db.query("SELECT name FROM sqlite_master WHERE name='message_days_ad'")
+
+
+def test_a_payload_decided_after_a_pass_is_nulled_by_the_next_and_ids_that_restart_are_walked(svc):
+    for oid in (100, 101, 102):
+        order(svc, oid)
+    first, middle, last = sorted(ids(svc, "SELECT id FROM deliveries"))
+    svc.bridge.decider.stop()                          # the middle one not decided yet when the pass runs
+    with svc.db.tx() as c:
+        c.execute("UPDATE deliveries SET state=? WHERE id=?", (RECEIVED, middle))
+    age(svc, 31)
+    retention.run(svc.bridge)
+    body = lambda i: deliveries.raw_body(deliveries.get(svc.db.conn(), i))  # noqa: E731
+    assert (body(first), body(last)) == (b"", b"") and body(middle) == order_body(101)
+
+    with svc.db.tx() as c:                             # decided since
+        c.execute("UPDATE deliveries SET state='processed' WHERE id=?", (middle,))
+    retention.run(svc.bridge)
+    assert body(middle) == b""
+
+    with svc.db.tx() as c:                             # the table emptied: ids start again at 1
+        c.execute("DELETE FROM delivery_bodies")
+        c.execute("DELETE FROM deliveries")
+    headers, raw = {"X-WC-Webhook-Topic": "order.updated"}, order_body(103)
+    again = store_delivery(svc.db, delivery(headers, raw, json.loads(raw)), state=RECEIVED).row_id
+    with svc.db.tx() as c:
+        c.execute("UPDATE deliveries SET state='processed', received_at = received_at - ? WHERE id=?", (31 * DAY, again))
+    assert again < last
+    retention.run(svc.bridge)
+    assert body(again) == b""
+
+
+def test_a_pass_does_not_read_again_the_texts_kept_for_good(svc):
+    order(svc, 20)
+    bank_sms(svc, "DH20", minute=13)                   # pays order 20: its text is kept for good
+    paid = svc.db.scalar("SELECT inbox_id FROM transactions WHERE order_id=20")
+    chat = text(svc, "0912345678", "Cho minh hoi don hang")
+    sent(svc)
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert paid in ids(svc, "SELECT id FROM inbox") and chat not in ids(svc, "SELECT id FROM inbox")
+
+    statements: list[str] = []
+    svc.db.conn().set_trace_callback(statements.append)
+    retention.run(svc.bridge)
+    svc.db.conn().set_trace_callback(None)
+    reads = [int(m.group(1)) for st in statements for m in [re.search(r"FROM inbox i WHERE i.id > (\d+)", st)] if m]
+    assert reads and min(reads) >= paid
+    chat = text(svc, "0912345678", "Con hang khong")   # takes the deleted text's id
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert ids(svc, "SELECT id FROM inbox") == {paid}
+
+
+def test_delivery_reports_stored_before_deciding_lose_payload_then_go_once_decided(service_factory):
+    from bridge.store import intake
+    svc = service_factory(quiet_hours=None, retain_raw_days=7.0, retain_attempts_days=30.0)
+    svc.bridge.decider.stop()                          # the second one stays undecided
+    with svc.db.tx() as c:
+        decided = intake.add_report(c, svc.clock(), "test", "p-1", None, '{"status": "delivered"}')
+        waiting = intake.add_report(c, svc.clock(), "test", "p-2", None, '{"status": "delivered"}')
+        intake.set_report_outcome(c, decided, "unknown", None, svc.clock())
+    report = lambda i: svc.db.scalar("SELECT report FROM received_reports WHERE id=?", (i,))  # noqa: E731
+    with svc.db.tx() as c:
+        c.execute("UPDATE received_reports SET received_at = received_at - ?", (10 * DAY,))
+    retention.run(svc.bridge)
+    assert report(decided) is None and report(waiting) == '{"status": "delivered"}'
+    with svc.db.tx() as c:
+        c.execute("UPDATE received_reports SET received_at = received_at - ?", (21 * DAY,))
+    retention.run(svc.bridge)
+    assert ids(svc, "SELECT id FROM received_reports") == {waiting}
+    assert report(waiting) == '{"status": "delivered"}'

@@ -42,7 +42,10 @@ def mark(db: Database, key: str) -> int:
     return int(db.scalar("SELECT value FROM kv WHERE key=?", (key,)) or 0)
 
 
-def set_mark(c: sqlite3.Connection, key: str, upto: int) -> None:
+def set_mark(c: sqlite3.Connection, key: str, table: str, upto: int) -> None:
+    """Move a pass's mark, never past the table's last id: a new row takes the last id plus one,
+    which after the newest rows were deleted is an id the pass went past already."""
+    upto = min(upto, int(c.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0))
     c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
               " value=excluded.value, updated_at=excluded.updated_at", (key, str(upto), now()))
 
