@@ -27,6 +27,8 @@ order from the last twelve months can always be answered from its messages.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -235,6 +237,32 @@ def any_kept_limit(settings: Any) -> bool:
 def vacuum(db_path: str) -> tuple[int, int]:
     """Give the free pages back to the file system: (bytes before, bytes after)."""
     return _size(db_path), (store.vacuum(db_path), _size(db_path))[1]
+
+
+def temp_dir() -> str:
+    """Where SQLite writes a VACUUM's copy on this system (its own order of choice on Unix)."""
+    for d in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
+        if d and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            return d
+    return "."
+
+
+def vacuum_space_short(db_path: str) -> str:
+    """'' when there is room for a VACUUM: the database's size for its copy in the temporary
+    directory, and again beside the database for the write-ahead log (it holds every rewritten
+    page until the checkpoint); both on one file system need both. Else what is missing, where."""
+    size = os.path.getsize(db_path)
+    need: dict[int, tuple[str, int]] = {}
+    for d in (os.path.dirname(os.path.abspath(db_path)), temp_dir()):
+        dev = os.stat(d).st_dev
+        where, n = need.get(dev, (d, 0))
+        need[dev] = (where, n + size)
+    for where, n in need.values():
+        free = shutil.disk_usage(where).free
+        if free < n:
+            return (f"{free} bytes free in {where}, {n} needed (the copy VACUUM writes to {temp_dir()}"
+                    " (SQLITE_TMPDIR), and the write-ahead log beside the database)")
+    return ""
 
 
 def _size(db_path: str) -> int:

@@ -250,9 +250,14 @@ def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, 
     path = svc.settings.db_path
     svc.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = os.path.getsize(path)
-    svc.close()
     monkeypatch.setenv("BRIDGE_DB", path)
+    assert svc.bridge.leader.renew()                   # the service is running
 
+    assert main(["vacuum"]) == 1
+    assert "the service is running" in capsys.readouterr().err and os.path.getsize(path) == before
+
+    svc.bridge.leader.release()                        # stopped cleanly: its lease released
+    svc.close()
     assert main(["vacuum"]) == 0
 
     assert os.path.getsize(path) < before
