@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import received_reports, shipments
@@ -71,23 +71,27 @@ RAW = {
 
 @dataclass
 class Pass:
-    """One run: its deadline, what it did per kind, and the longest write transaction (seconds)."""
+    """One run: its deadline, what it did per kind, and how long each write held the lock."""
     db: Database
     batch: int
     deadline: float
     done: dict[str, int]
-    longest: float = 0.0
+    locks: list[tuple[str, int, float]] = field(default_factory=list)   # per write: kind, rows, seconds
 
     def more(self) -> bool:
         return time.monotonic() < self.deadline
 
-    def write(self, apply: Callable[[Any], int]) -> tuple[int, float]:
+    @property
+    def longest(self) -> float:
+        return max((s for _k, _n, s in self.locks), default=0.0)
+
+    def write(self, kind: str, apply: Callable[[Any], int]) -> tuple[int, float]:
         """apply() in one write transaction: (its count, seconds the lock was held)."""
         started = time.monotonic()
         with self.db.tx() as c:
             n = apply(c)
         took = time.monotonic() - started
-        self.longest = max(self.longest, took)
+        self.locks.append((kind, n, took))
         return n, took
 
     def size(self, size: int, took: float) -> int:
@@ -105,7 +109,7 @@ class Pass:
             ids = find(size)
             asked = size
             if ids:
-                n, took = self.write(lambda c: apply(c, ids))
+                n, took = self.write(kind, lambda c: apply(c, ids))
                 self.done[kind] = self.done.get(kind, 0) + n
                 size = self.size(size, took)
             if len(ids) < asked:
@@ -188,7 +192,7 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
             store.set_mark(c, key, table, held if held is not None else last)
             return n
         if ids or (held if held is not None else last) != mark:
-            n, took = p.write(write)
+            n, took = p.write(kind, write)
             mark = held if held is not None else last
             if n:
                 p.done[kind] = p.done.get(kind, 0) + n
