@@ -1,5 +1,6 @@
 """Retention: what is kept how long (RETAIN_* settings, in days; 0 keeps forever), pruned by the
-scheduler's leader in small batches so intake never waits for more than one short transaction.
+scheduler's leader in batches sized to hold the write lock about 50 ms, so intake waits for at
+most one such transaction (bench/retention_pass.py prints what each held).
 
 What a shop needs months later decides the defaults: "did my customer get the SMS for order X"
 (the message row: status, provider id, when sent and delivered) and the payment evidence (the

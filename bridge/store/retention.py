@@ -1,7 +1,9 @@
 """Retention's queries (bridge/retention.py decides what and when): find a batch of old rows with
 a read, outside any write transaction, then null or delete exactly those rows in a short one that
-checks every protecting condition again, so intake waits for a few milliseconds at most and a row
-that changed in between (decided, referenced, reviewed) is left alone.
+checks every protecting condition again by the rows' ids (never walking a table or an index range
+inside the write: a "+" keeps the planner off an index there), so a row that changed in between
+(decided, referenced, reviewed) is left alone and intake waits for one short write (the caller
+sizes batches to about 50 ms; bench/retention_pass.py prints what each took).
 
 Ids grow with time in every table pruned here (rows are inserted as they arrive), so "older than
 the cutoff" is "id below the first id at or after the cutoff", found by a binary search over the
