@@ -46,12 +46,14 @@ def main() -> None:
     ap.add_argument("--copy", default=os.path.join(tempfile.gettempdir(), "woo-bridge-retention.db"))
     ap.add_argument("--ahead", type=float, default=30.0, help="days past now the passes run at")
     ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="go on with the copy a previous run left")
     a = ap.parse_args()
     if os.path.realpath(a.db) == os.path.realpath(a.copy):
         sys.exit("--copy must not be the database itself")
-    started = time.monotonic()
-    copy(a.db, a.copy)
-    print(f"copied {os.path.getsize(a.copy) / 1e6:.0f} MB in {time.monotonic() - started:.1f} s")
+    if not a.reuse:
+        started = time.monotonic()
+        copy(a.db, a.copy)
+        print(f"copied {os.path.getsize(a.copy) / 1e6:.0f} MB in {time.monotonic() - started:.1f} s")
     env = {k: v for k, v in os.environ.items() if k.startswith("RETAIN_")}
     settings = load_settings(environ={**env, "BRIDGE_DB": a.copy}, env_file=None)
     db = Database(a.copy)

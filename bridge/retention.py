@@ -50,7 +50,7 @@ TX_SECONDS = 0.05      # a write transaction aims at holding the lock no longer 
 # Rows a kind's first write transaction takes (then adapted to the time it took, up to
 # RETAIN_BATCH): deleting a message fires the search indexes' and the tallies' triggers, about
 # 1 ms a message on a loaded machine, so 500 of them held intake back for half a second.
-FIRST_BATCH = {"messages": 50}
+FIRST_BATCH = 50
 FINAL = (SENT, DELIVERED, FAILED, DRY_RUN, CANCELLED)
 # States of rows that are decided: whatever else a row says (received, or a state added later) it
 # keeps its payload and is never deleted.
@@ -96,16 +96,14 @@ class Pass:
         return n, took
 
     def size(self, size: int, took: float) -> int:
-        """The next batch's size: halved when this one held the lock past TX_SECONDS, doubled (up
-        to RETAIN_BATCH) when it took less than half of it."""
-        if took > TX_SECONDS:
-            return max(1, size // 2)
-        return min(self.batch, size * 2) if took < TX_SECONDS / 2 else size
+        """The next batch's size: what would have held the lock TX_SECONDS at this batch's pace,
+        growing at most twofold (up to RETAIN_BATCH)."""
+        return max(1, min(self.batch, size * 2, int(size * TX_SECONDS / max(took, 1e-4))))
 
     def batches(self, kind: str, find: Callable[[int], list[Any]], apply: Callable[[Any, list[Any]], int]) -> None:
         """find(n) a batch of at most n with a read, apply() it in one short write transaction,
         pause, repeat until a batch comes back short or the pass is out of time."""
-        size = min(self.batch, FIRST_BATCH.get(kind, self.batch))
+        size = min(self.batch, FIRST_BATCH)
         while self.more():
             ids = find(size)
             asked = size
@@ -177,7 +175,7 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
         with p.db.tx() as c:
             store.set_mark(c, key, table, 0)
         mark = 0
-    cursor, held, size = mark, None, p.batch
+    cursor, held, size = mark, None, min(p.batch, FIRST_BATCH)
     while p.more():
         ids, first_open, last, short = step(cursor, size)
         if last is None:
