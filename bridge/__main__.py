@@ -224,22 +224,33 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_vacuum(_args: argparse.Namespace) -> int:
     """Shrink the file to what it holds. Retention frees pages that SQLite reuses for new rows, so
     the file stops growing without this; it is for giving the space back once (after turning
-    retention on over a large database). It rewrites the whole file, needs free disk about its
-    size, and holds the write lock throughout: run it with the service stopped."""
-    import shutil
+    retention on over a large database). It rewrites the whole file and holds the write lock
+    throughout (about 25 s a GB), so every write of a running service would fail: it refuses
+    while the service's scheduler holds its lease. It needs free disk for a copy of the database
+    where SQLite keeps temporary files, and beside the database for the write-ahead log, which
+    grows to about the new file's size before it is folded back."""
     import time
     from pathlib import Path
 
-    from . import retention
+    from . import leader, retention
+    from .store.db import Database
     settings = load_settings()
     db = Path(settings.db_path)
     if not db.is_file():
         raise ValueError(f"no database at {settings.db_path} (BRIDGE_DB)")
-    size = db.stat().st_size
-    free = shutil.disk_usage(db.parent).free
-    if free < size:
-        print(f"woo-bridge vacuum: {free} bytes free beside {db}, {size} needed (VACUUM writes a copy)",
+    conn = Database(str(db))
+    try:
+        holder = leader.live_holder(conn, settings.scheduler_lease)
+    finally:
+        conn.close()
+    if holder is not None:
+        print(f"woo-bridge vacuum: the service is running ({holder} holds the scheduler lease); stop the web"
+              " and worker processes first: a vacuum holds the write lock throughout and their writes would fail",
               file=sys.stderr)
+        return 1
+    short = retention.vacuum_space_short(str(db))
+    if short:
+        print(f"woo-bridge vacuum: {short}", file=sys.stderr)
         return 1
     started = time.monotonic()
     before, after = retention.vacuum(str(db))

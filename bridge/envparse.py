@@ -85,6 +85,15 @@ def positive_int(v: str) -> int:
     return n
 
 
+def int_between(lo: int, hi: int):
+    def parse(v: str) -> int:
+        n = int(v)
+        if not lo <= n <= hi:
+            raise ValueError(f"must be from {lo} to {hi}")
+        return n
+    return parse
+
+
 def positive_float(v: str) -> float:
     n = float(v)
     if n <= 0:

@@ -64,3 +64,12 @@ def _dead_here(holder: str | None) -> bool:
     except (ValueError, PermissionError, OSError):
         return False
     return False
+
+
+def live_holder(db: Database, ttl: float) -> str | None:
+    """Who holds the scheduler lease, if that process looks alive (renewed within `ttl`, and not a
+    dead process of this machine): what a command that needs the service stopped refuses on."""
+    holder, renewed = kv.lease(db, KEY)
+    if holder is None or renewed is None or now() - renewed >= ttl or _dead_here(holder):
+        return None
+    return holder

@@ -112,6 +112,9 @@ def test_a_pass_deletes_each_kinds_old_rows_and_never_a_protected_one(svc):
     new_messages = ids(svc, "SELECT id FROM messages") - old_messages
     new_deliveries = ids(svc, "SELECT id FROM deliveries") - old_deliveries
     assert new_messages and new_deliveries and old_attempts
+    svc.bridge.decider.stop()                          # one delivery not decided yet when the pass runs
+    with svc.db.tx() as c:
+        c.execute("UPDATE deliveries SET state=? WHERE id=?", (RECEIVED, undecided))
 
     done = retention.run(svc.bridge)
 
@@ -125,7 +128,7 @@ def test_a_pass_deletes_each_kinds_old_rows_and_never_a_protected_one(svc):
         svc, f"SELECT id FROM attempts WHERE message_id = '{waiting}'")   # only the held message's
     assert ids(svc, "SELECT id FROM transactions") == {review, payment}
     assert chat not in ids(svc, "SELECT id FROM inbox")
-    assert ids(svc, "SELECT id FROM orders") == {20, 21, 30}
+    assert ids(svc, "SELECT id FROM orders") == {20, 21, 22, 30}
     assert json.loads(stored_orders.body(stored_orders.get(svc.db, 20)))["id"] == 20
     counts_match(svc)
     assert retention.run(svc.bridge) == {}             # nothing left to do
@@ -144,6 +147,7 @@ def test_raw_payloads_are_nulled_after_a_month_and_the_order_page_still_renders(
     assert done["deliveries payloads"] == 1 and "messages" not in done
     old = deliveries.get(svc.db.conn(), svc.db.scalar("SELECT id FROM deliveries WHERE resource_id=20"))
     assert deliveries.raw_body(old) == b"" and old["kept_headers"] is None and old["state"] == "processed"
+    assert old["replay_key"]   # a captured signed webhook sent again is still recognised
     assert svc.db.scalar("SELECT COUNT(*) FROM delivery_bodies") == 1   # only today's
     assert deliveries.raw_body(deliveries.get(svc.db.conn(), fresh)) == order_body(21)
     assert svc.db.scalar("SELECT raw FROM inbox WHERE id=?", (chat,)) is None
@@ -231,6 +235,8 @@ def test_retention_settings_are_days_and_zero_keeps_forever():
         load_settings(environ={"RETAIN_RAW_DAYS": "-1"}, env_file=None)
     with pytest.raises(ConfigError, match="RETAIN_BATCH"):
         load_settings(environ={"RETAIN_BATCH": "0"}, env_file=None)
+    with pytest.raises(ConfigError, match="RETAIN_BATCH"):
+        load_settings(environ={"RETAIN_BATCH": "5001"}, env_file=None)
 
 
 def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, monkeypatch, capsys):
@@ -244,9 +250,14 @@ def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, 
     path = svc.settings.db_path
     svc.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = os.path.getsize(path)
-    svc.close()
     monkeypatch.setenv("BRIDGE_DB", path)
+    assert svc.bridge.leader.renew()                   # the service is running
 
+    assert main(["vacuum"]) == 1
+    assert "the service is running" in capsys.readouterr().err and os.path.getsize(path) == before
+
+    svc.bridge.leader.release()                        # stopped cleanly: its lease released
+    svc.close()
     assert main(["vacuum"]) == 0
 
     assert os.path.getsize(path) < before
@@ -254,3 +265,139 @@ def test_vacuum_gives_the_pruned_space_back_to_the_file_system(service_factory, 
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert [r[0] for r in c.execute("SELECT id FROM orders ORDER BY id")] == list(range(70, 90))
+
+
+def _plans_inside_writes(svc) -> dict[str, list[str]]:
+    """Each statement a retention pass runs inside its write transactions, with its query plan
+    (not the full-text index's own statements, which SQLite runs by key)."""
+    statements: list[str] = []
+    svc.db.conn().set_trace_callback(statements.append)
+    retention.run(svc.bridge)
+    svc.db.conn().set_trace_callback(None)
+    inside, writing = [], False
+    for s in statements:
+        if s == "BEGIN IMMEDIATE":
+            writing = True
+        elif s in ("COMMIT", "ROLLBACK"):
+            writing = False
+        elif writing and s.startswith(("DELETE", "UPDATE", "SELECT", "INSERT")) and "'main'." not in s:
+            inside.append(s)
+    # planned as with a full batch of ids (the planner picks an index by the list's length)
+    batch = [re.sub(r"IN \((\d+(?:,\d+)*)\)", "IN (" + ",".join(map(str, range(1, 501))) + ")", s) for s in inside]
+    batch = [re.sub(r"IN \(('[0-9a-f]{16,}'(?:,'[0-9a-f]{16,}')*)\)",
+                    "IN (" + ",".join(f"'{i:032x}'" for i in range(500)) + ")", s) for s in batch]
+    return {s: [r[3] for r in svc.db.query("EXPLAIN QUERY PLAN " + s)] for s in batch}
+
+
+def test_no_write_of_a_pass_scans_or_walks_an_index_range(svc):
+    """A write transaction holds the lock intake waits for: each of its statements finds its rows
+    by key (the ids the read found), never by walking a table or an index range, whose length
+    grows with the backlog (order-less transactions below the cutoff: seconds at 300K)."""
+    order(svc, 20)
+    sent(svc)
+    bank_sms(svc, "chuyen tien")
+    with svc.db.tx() as c:   # reviewed: deletable
+        c.execute("UPDATE transactions SET review_action='dismissed'")
+    text(svc, "0912345678", "Cho minh hoi don hang")
+    age(svc, 401)
+    plans = _plans_inside_writes(svc)
+    kinds = {" ".join(s.split()[:3:2]) for s in plans}
+    assert {"DELETE messages", "DELETE deliveries", "DELETE transactions", "DELETE inbox", "DELETE attempts"} <= kinds, kinds
+    for s, plan in plans.items():
+        for step in plan:
+            assert not step.startswith("SCAN") or step.startswith(("SCAN CONSTANT ROW", "SCAN json_each")), (s, plan)
+            assert "<" not in step and ">" not in step, (s, plan)
+
+
+def test_last_years_monthly_report_keeps_the_messages_retention_deleted(svc):
+    from bridge.store import reports, tallies
+    for oid in (90, 91):
+        order(svc, oid)
+    sent(svc)
+    with svc.db.tx() as c:   # as a provider reported them
+        c.execute("UPDATE messages SET status='delivered'")
+    age(svc, 401)
+    day = svc.clock() - 401 * DAY
+    start, end = (day // DAY - 2) * DAY, (day // DAY + 3) * DAY   # whole days around them
+    report = [dict(r) for r in reports.month_messages(svc.db, start, end)]
+    assert sum(r["delivered"] for r in report) == svc.db.scalar("SELECT COUNT(*) FROM messages") > 0
+
+    retention.run(svc.bridge)
+
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages") == 0
+    assert [dict(r) for r in reports.month_messages(svc.db, start, end)] == report
+    with svc.db.tx() as c:   # a database upgraded from one that had the trigger loses it
+        c.execute("CREATE TRIGGER message_days_ad AFTER DELETE ON messages BEGIN SELECT 1; END")
+        tallies.message_days(c)
+    assert not svc.db.query("SELECT name FROM sqlite_master WHERE name='message_days_ad'")
+
+
+def test_a_payload_decided_after_a_pass_is_nulled_by_the_next_and_ids_that_restart_are_walked(svc):
+    for oid in (100, 101, 102):
+        order(svc, oid)
+    first, middle, last = sorted(ids(svc, "SELECT id FROM deliveries"))
+    svc.bridge.decider.stop()                          # the middle one not decided yet when the pass runs
+    with svc.db.tx() as c:
+        c.execute("UPDATE deliveries SET state=? WHERE id=?", (RECEIVED, middle))
+    age(svc, 31)
+    retention.run(svc.bridge)
+    body = lambda i: deliveries.raw_body(deliveries.get(svc.db.conn(), i))  # noqa: E731
+    assert (body(first), body(last)) == (b"", b"") and body(middle) == order_body(101)
+
+    with svc.db.tx() as c:                             # decided since
+        c.execute("UPDATE deliveries SET state='processed' WHERE id=?", (middle,))
+    retention.run(svc.bridge)
+    assert body(middle) == b""
+
+    with svc.db.tx() as c:                             # the table emptied: ids start again at 1
+        c.execute("DELETE FROM delivery_bodies")
+        c.execute("DELETE FROM deliveries")
+    headers, raw = {"X-WC-Webhook-Topic": "order.updated"}, order_body(103)
+    again = store_delivery(svc.db, delivery(headers, raw, json.loads(raw)), state=RECEIVED).row_id
+    with svc.db.tx() as c:
+        c.execute("UPDATE deliveries SET state='processed', received_at = received_at - ? WHERE id=?", (31 * DAY, again))
+    assert again < last
+    retention.run(svc.bridge)
+    assert body(again) == b""
+
+
+def test_a_pass_does_not_read_again_the_texts_kept_for_good(svc):
+    order(svc, 20)
+    bank_sms(svc, "DH20", minute=13)                   # pays order 20: its text is kept for good
+    paid = svc.db.scalar("SELECT inbox_id FROM transactions WHERE order_id=20")
+    chat = text(svc, "0912345678", "Cho minh hoi don hang")
+    sent(svc)
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert paid in ids(svc, "SELECT id FROM inbox") and chat not in ids(svc, "SELECT id FROM inbox")
+
+    statements: list[str] = []
+    svc.db.conn().set_trace_callback(statements.append)
+    retention.run(svc.bridge)
+    svc.db.conn().set_trace_callback(None)
+    reads = [int(m.group(1)) for st in statements for m in [re.search(r"FROM inbox i WHERE i.id > (\d+)", st)] if m]
+    assert reads and min(reads) >= paid
+    chat = text(svc, "0912345678", "Con hang khong")   # takes the deleted text's id
+    age(svc, 401)
+    retention.run(svc.bridge)
+    assert ids(svc, "SELECT id FROM inbox") == {paid}
+
+
+def test_delivery_reports_stored_before_deciding_lose_payload_then_go_once_decided(service_factory):
+    from bridge.store import intake
+    svc = service_factory(quiet_hours=None, retain_raw_days=7.0, retain_attempts_days=30.0)
+    svc.bridge.decider.stop()                          # the second one stays undecided
+    with svc.db.tx() as c:
+        decided = intake.add_report(c, svc.clock(), "test", "p-1", None, '{"status": "delivered"}')
+        waiting = intake.add_report(c, svc.clock(), "test", "p-2", None, '{"status": "delivered"}')
+        intake.set_report_outcome(c, decided, "unknown", None, svc.clock())
+    report = lambda i: svc.db.scalar("SELECT report FROM received_reports WHERE id=?", (i,))  # noqa: E731
+    with svc.db.tx() as c:
+        c.execute("UPDATE received_reports SET received_at = received_at - ?", (10 * DAY,))
+    retention.run(svc.bridge)
+    assert report(decided) is None and report(waiting) == '{"status": "delivered"}'
+    with svc.db.tx() as c:
+        c.execute("UPDATE received_reports SET received_at = received_at - ?", (21 * DAY,))
+    retention.run(svc.bridge)
+    assert ids(svc, "SELECT id FROM received_reports") == {waiting}
+    assert report(waiting) == '{"status": "delivered"}'

@@ -1,7 +1,9 @@
 """Retention's queries (bridge/retention.py decides what and when): find a batch of old rows with
 a read, outside any write transaction, then null or delete exactly those rows in a short one that
-checks every protecting condition again, so intake waits for a few milliseconds at most and a row
-that changed in between (decided, referenced, reviewed) is left alone.
+checks every protecting condition again by the rows' ids (never walking a table or an index range
+inside the write: a "+" keeps the planner off an index there), so a row that changed in between
+(decided, referenced, reviewed) is left alone and intake waits for one short write (the caller
+sizes batches to about 50 ms; bench/retention_pass.py prints what each took).
 
 Ids grow with time in every table pruned here (rows are inserted as they arrive), so "older than
 the cutoff" is "id below the first id at or after the cutoff", found by a binary search over the
@@ -42,8 +44,20 @@ def mark(db: Database, key: str) -> int:
     return int(db.scalar("SELECT value FROM kv WHERE key=?", (key,)) or 0)
 
 
+def set_mark(c: sqlite3.Connection, key: str, table: str, upto: int) -> None:
+    """Move a pass's mark, never past the table's last id: a new row takes the last id plus one,
+    which after the newest rows were deleted is an id the pass went past already."""
+    upto = min(upto, int(c.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0))
+    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
+              " value=excluded.value, updated_at=excluded.updated_at", (key, str(upto), now()))
+
+
+def last_id(db: Database, table: str) -> int:
+    return int(db.scalar(f"SELECT MAX(id) FROM {table}") or 0)
+
+
 def raw_candidates(db: Database, table: str, after: int, before: int, limit: int) -> list[sqlite3.Row]:
-    """The next rows of `table` past the mark and older than the cutoff, with their state when the
+    """The next rows of `table` past `after` and older than the cutoff, with their state when the
     table has one (a row not decided yet keeps its payload)."""
     state = "state" if table != "message_events" else "NULL AS state"
     return db.query(f"SELECT id, {state} FROM {table} WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
@@ -51,21 +65,31 @@ def raw_candidates(db: Database, table: str, after: int, before: int, limit: int
 
 
 def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Sequence[int],
-             decided: Sequence[str] | None, key: str, upto: int) -> int:
-    """Null the payload columns of these rows (only those still in a decided state) and move the
-    pass's mark to `upto`, in the caller's transaction; how many rows lost their payload."""
+             decided: Sequence[str] | None) -> int:
+    """Null the payload columns of these rows (only those still in a decided state), in the
+    caller's transaction; how many rows lost their payload."""
     n = 0
     if ids:
-        still = f" AND state IN ({_marks(decided)})" if decided is not None else ""
+        still = f" AND +state IN ({_marks(decided)})" if decided is not None else ""
         sets = ", ".join(f"{col}=NULL" for col in columns)
         if table == "deliveries":   # a decided delivery's payload is a row of its own (store/deliveries.py)
             c.execute(f"DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE id IN ({_marks(ids)})"
                       f"{still})", (*ids, *(decided or ())))
         n = c.execute(f"UPDATE {table} SET {sets} WHERE id IN ({_marks(ids)}){still}",
                       (*ids, *(decided or ()))).rowcount
-    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
-              " value=excluded.value, updated_at=excluded.updated_at", (key, str(upto), now()))
     return n
+
+
+# -- delivery reports stored before they were applied (area A's received_reports) -----------------
+def old_reports(db: Database, before: int, decided: Sequence[str], limit: int) -> list[int]:
+    """Decided reports below the cutoff; the rows before them are gone, so the walk is short."""
+    return [r[0] for r in db.query(f"SELECT id FROM received_reports WHERE id < ? AND state IN ({_marks(decided)})"
+                                   " ORDER BY id LIMIT ?", (before, *decided, limit))]
+
+
+def delete_reports(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
+    return c.execute(f"DELETE FROM received_reports WHERE id IN ({_marks(ids)}) AND id < ?"
+                     f" AND +state IN ({_marks(decided)})", (*ids, before, *decided)).rowcount
 
 
 # -- provider attempts and delivery-report events of final messages -------------------------------
@@ -95,8 +119,8 @@ def old_messages(db: Database, before: float, final: Sequence[str], limit: int) 
 def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, final: Sequence[str]) -> int:
     """Delete these messages if still final and old, with what hangs on them. The outbox's
     triggers keep message_counts and both search indexes in step, in this transaction."""
-    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND created_at < ?"
-                                    f" AND status IN ({_marks(final)})", (*ids, before, *final))]
+    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND +created_at < ?"
+                                    f" AND +status IN ({_marks(final)})", (*ids, before, *final))]
     if not gone:
         return 0
     for table in ("attempts", "message_events", "message_legs"):
@@ -105,8 +129,10 @@ def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, fi
 
 
 # -- webhook deliveries: decided, named by no message kept ---------------------------------------
-def _old_deliveries(decided: Sequence[str]) -> str:
-    return (f"FROM deliveries d WHERE d.id < ? AND d.state IN ({_marks(decided)})"
+def _old_deliveries(decided: Sequence[str], by_id: str = "") -> str:
+    """`by_id` "+" inside the write: the rows are found by their ids there, never by walking the
+    state index's range below the cutoff (the read outside it may)."""
+    return (f"FROM deliveries d WHERE d.id < ? AND {by_id}d.state IN ({_marks(decided)})"
             " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_ref = d.id)")
 
 
@@ -116,15 +142,17 @@ def old_deliveries(db: Database, before: int, decided: Sequence[str], limit: int
 
 
 def delete_deliveries(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
-    return c.execute(f"DELETE FROM deliveries WHERE id IN (SELECT d.id {_old_deliveries(decided)}"
+    return c.execute(f"DELETE FROM deliveries WHERE id IN (SELECT d.id {_old_deliveries(decided, '+')}"
                      f" AND d.id IN ({_marks(ids)}))", (before, *decided, *ids)).rowcount
 
 
 # -- inbound: transactions that paid no order, then texts nothing kept refers to ------------------
-def _old_transactions(review: Sequence[str]) -> str:
+def _old_transactions(review: Sequence[str], by_id: str = "") -> str:
     """Transactions naming no order (a payment stays with its order), not waiting for a person,
-    and no kept transaction's original."""
-    return (f"FROM transactions t WHERE t.id < ? AND t.order_id IS NULL"
+    and no kept transaction's original. `by_id` "+" inside the write: there the rows are found by
+    their ids, not by walking the order index over every order-less row below the cutoff (0.4 s
+    a batch at 300K such rows, holding the lock)."""
+    return (f"FROM transactions t WHERE t.id < ? AND {by_id}t.order_id IS NULL"
             f" AND NOT (t.decision IN ({_marks(review)}) AND t.review_action IS NULL)"
             " AND NOT EXISTS (SELECT 1 FROM transactions d WHERE d.duplicate_of = t.id)")
 
@@ -135,7 +163,7 @@ def old_transactions(db: Database, before: int, review: Sequence[str], limit: in
 
 
 def delete_transactions(c: sqlite3.Connection, ids: Sequence[int], before: int, review: Sequence[str]) -> int:
-    return c.execute(f"DELETE FROM transactions WHERE id IN (SELECT t.id {_old_transactions(review)}"
+    return c.execute(f"DELETE FROM transactions WHERE id IN (SELECT t.id {_old_transactions(review, '+')}"
                      f" AND t.id IN ({_marks(ids)}))", (before, *review, *ids)).rowcount
 
 
@@ -145,9 +173,17 @@ def _old_inbox(decided: Sequence[str]) -> str:
             " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)")
 
 
-def old_inbox(db: Database, before: int, decided: Sequence[str], limit: int) -> list[int]:
-    return [r[0] for r in db.query(f"SELECT i.id {_old_inbox(decided)} ORDER BY i.id LIMIT ?",
-                                   (before, *decided, limit))]
+def inbox_candidates(db: Database, after: int, before: int, decided: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    """The next texts past `after` below the cutoff: whether each can go now, and whether it is
+    kept for good (the text of a payment or of a COD answer, both kept forever), so the pass's mark
+    can move past it and the next pass does not read it again."""
+    return db.query(
+        f"SELECT i.id, (i.state IN ({_marks(decided)})"
+        " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id)"
+        " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)) AS deletable,"
+        " (EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id AND t.order_id IS NOT NULL)"
+        " OR EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)) AS kept"
+        " FROM inbox i WHERE i.id > ? AND i.id < ? ORDER BY i.id LIMIT ?", (*decided, after, before, limit))
 
 
 def delete_inbox(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:

@@ -215,7 +215,9 @@ def message_days(db: sqlite3.Connection) -> None:
     """Messages per UTC day, channel, template and status, with their SMS parts and billed parts,
     kept by triggers (a deleted message leaves them, as it leaves the rows): the monthly report
     sums a month's whole days here and reads only its two partial days (the shop's midnight is
-    not UTC's) from the messages. Filled once."""
+    not UTC's) from the messages. Filled once. No trigger on DELETE: retention deletes old
+    messages, and last year's report must not lose them (a database that had one drops it)."""
+    db.execute("DROP TRIGGER IF EXISTS message_days_ad")
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'message_days'").fetchone():
         return
     db.execute("CREATE TABLE message_days (day INTEGER NOT NULL, channel TEXT NOT NULL, rule TEXT NOT NULL,"
@@ -231,7 +233,6 @@ def message_days(db: sqlite3.Connection) -> None:
                 " parts = parts + excluded.parts, billed_parts = billed_parts + excluded.billed_parts;")
     cols = ("created_at", "channel", "rule", "status", "segments", "kind")
     db.execute(f"CREATE TRIGGER message_days_ai AFTER INSERT ON messages BEGIN {share('new', '')} END")
-    db.execute(f"CREATE TRIGGER message_days_ad AFTER DELETE ON messages BEGIN {share('old', '-')} END")
     db.execute(f"CREATE TRIGGER message_days_au AFTER UPDATE OF {', '.join(cols)} ON messages WHEN "
                + " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols) + f" BEGIN {share('old', '-')} {share('new', '')} END")
     db.execute(f"INSERT INTO message_days SELECT CAST(COALESCE(created_at, 0) / {DAY} AS INTEGER),"
