@@ -85,7 +85,8 @@ def decide_pending(bridge: Any, limit: int, budget: float) -> int:
         stored.set_report_outcome(c, row["id"], ERROR, None, now(),
                                   reasons.encode("report.failed", error=f"{type(exc).__name__}: {exc}"))
 
-    n = decide_rows(bridge.db, stored.undecided_reports, decide, failed, limit, budget)
+    n = decide_rows(bridge.db, lambda c, k: stored.before_deliveries(c, stored.undecided_reports(c, k), "received_at"),
+                    decide, failed, limit, budget)
     for step in after:
         try:
             step()

@@ -19,6 +19,7 @@ from .reasons import N_
 
 from .intake import decide_rows
 from .store import inbox as stored
+from .store.intake import before_deliveries
 from .store.deliveries import release, rollback_to, savepoint
 from .store.db import Database, dumps, now
 from .text_handlers import InboundHandler, InboundSms
@@ -116,23 +117,29 @@ class ReceivedTexts:
 
         What a handler must ask the outside world first (the shop, for an order a payment names)
         is asked before the write transaction (`prepare`, harmless twice); the decisions then run
-        in one transaction that takes only rows still undecided and prepared."""
-        rows = stored.undecided(self.db, limit)
+        in one transaction that takes only rows still undecided and prepared, and only those
+        acknowledged before every undecided delivery (read again there: a webhook acknowledged
+        meanwhile is decided first)."""
+        rows = before_deliveries(self.db, stored.undecided(self.db, limit), "created_at")
         if not rows:
             return 0
         prepared = set()
         for r in rows:
-            sms = sms_of(r)
+            prepared.add(r["id"])
+            try:
+                sms = sms_of(r)
+            except Exception:  # a row that cannot be read back: its decision marks it, the others go on
+                log.exception("reading inbox #%s failed", r["id"])
+                continue
             for h in self.handlers:
                 try:
                     h.prepare(sms)
                 except Exception:  # the decision still runs, and says what it could not learn
                     log.exception("inbound handler %s failed to prepare inbox #%s", h.name, sms.id)
-            prepared.add(r["id"])
         done = [0]
 
         def still_prepared(c: Any, n: int) -> list[Any]:
-            return [r for r in stored.undecided(c, n) if r["id"] in prepared]
+            return before_deliveries(c, [r for r in stored.undecided(c, n) if r["id"] in prepared], "created_at")
 
         def decide(c: Any, r: Any) -> None:
             self._handle(c, sms_of(r))
@@ -166,7 +173,7 @@ def sms_of(r: Any) -> InboundSms:
     """A stored inbox row as the handlers read it."""
     return InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"], r["recipient"],
                       r["text"], r["received_at"], r["package"], r["title"],
-                      json.loads(r["fields"]) if r["fields"] else None, r["payload"])
+                      json.loads(r["fields"]) if r["fields"] else None, r["payload"], r["created_at"])
 
 
 def transaction_text(event: BankTransaction) -> str:

@@ -17,6 +17,7 @@ from .intake import Decider
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
+from .store import intake as stored_intake
 from .store.db import Database
 from .store.templates import Overrides
 from .text_handlers import load_handlers
@@ -156,11 +157,12 @@ class Bridge:
                              clock=lambda: self.clock())
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
         self.received = ReceivedTexts(self.db, load_handlers(self.settings, self))
-        # Deciding after the answer: deliveries first (texts, reports and carrier calls refer to
-        # the orders they make), then the rest, a bounded batch per transaction (bridge/intake.py).
+        # Deciding after the answer, in order of arrival across tables (texts, reports and carrier
+        # calls refer to the orders deliveries make), a bounded batch per transaction (bridge/intake.py).
         self.decider = Decider(self.shop_events.decide_pending,
                                [lambda n, t: received_reports.decide_pending(self, n, t), self.received.decide_pending,
                                 lambda n, t: shipments.decide_pending(self, n, t)],
+                               others_head=lambda: stored_intake.others_head(self.db),
                                decided=self.wake_worker, batch=self.settings.decide_batch)
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from .db import Database, fetch_all
+from itertools import takewhile
+from typing import Any
+
+from .db import Database, fetch_all, fetch_one
 
 
 def add_report(c: sqlite3.Connection, t: float, source: str, provider_id: str | None, send_key: str | None,
@@ -35,6 +38,33 @@ _OLDEST = (
     "SELECT received_at FROM shipment_events INDEXED BY idx_shipment_events_undecided"
     " WHERE state='received' AND attempts IS NULL ORDER BY id LIMIT 1",
 )
+
+
+def delivery_head(db_or_c: Database | sqlite3.Connection) -> float | None:
+    """When the first undecided delivery (the next the decider takes) arrived; None: none waits."""
+    r = fetch_one(db_or_c, _OLDEST[0])
+    return r[0] if r is not None else None
+
+
+def others_head(db: Database) -> float | None:
+    """When the oldest undecided text, report or carrier call arrived: the deliveries that arrived
+    after it wait for it (bridge/intake.py)."""
+    found = [r[0] for r in (db.one(sql) for sql in _OLDEST[1:]) if r is not None]
+    return min(found) if found else None
+
+
+def before_deliveries(db_or_c: Database | sqlite3.Connection, rows: list[Any], arrived: str) -> list[Any]:
+    """The leading rows that arrived before every undecided delivery (ties: the delivery first).
+    Read inside the deciding transaction it is what keeps a text from being decided before the
+    webhook acknowledged ahead of it."""
+    head = delivery_head(db_or_c)
+    return rows if head is None else list(takewhile(lambda r: r[arrived] < head, rows))
+
+
+def earlier_delivery_undecided(c: sqlite3.Connection, order_id: int, arrived: float) -> bool:
+    """A delivery about this order, acknowledged no later than `arrived`, still waits."""
+    return fetch_one(c, "SELECT 1 FROM deliveries WHERE state='received' AND resource='order' AND resource_id=?"
+                        " AND received_at<=? LIMIT 1", (order_id, arrived)) is not None
 
 
 def oldest_undecided(db: Database) -> float | None:

@@ -32,6 +32,7 @@ class InboundSms:
     # read: payments decide it from these; text handlers (keyword forwards) leave it alone.
     fields: dict[str, Any] | None = None
     payload: str | None = None      # a chat app's button answer (Messenger quick reply payload)
+    arrived: float | None = None    # when we acknowledged it: deliveries before it are decided first
 
     @property
     def channel(self) -> str:
