@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 # Seconds a deciding transaction keeps adding rows: it holds the write lock, and requests wait
 # behind it (a row already begun is finished; the next batch starts after the lock is free).
 TX_BUDGET = 0.01
+# Seconds a pass spends asking the outside world (the shop for an order a payment names, a
+# carrier to confirm its call) before it leaves the rest to the next pass; only the scheduler's
+# leader asks (`Bridge.calls_out`), so several processes never repeat the same slow calls.
+NETWORK_BUDGET = 2.0
 SWEEP_AFTER = 5.0    # seconds: a row undecided this long was left by a process that stopped
 SWEEP_EVERY = 5.0    # seconds between the leader's looks for such rows
 

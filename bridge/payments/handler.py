@@ -169,16 +169,21 @@ class PaymentHandler(InboundHandler):
             return None  # not from a bank and not about money: other handlers may want it
         return p
 
-    def prepare(self, sms: InboundSms) -> None:
+    def prepare(self, sms: InboundSms, call_out: bool = True) -> bool:
         """An order a credit names that we never got a webhook for is asked of the shop first,
-        outside the write lock."""
+        outside the write lock (by the leader only)."""
         p = self._parsed(sms)
         if p is None or stored_payments.decided_for_inbox(self.db, sms.id) is not None:
-            return
+            return True
         if p.kind == TRANSACTION and p.direction == "in":
             hint = str((sms.fields or {}).get("order_hint") or "")
             for n in [*self._order_numbers(p), *([int(hint)] if hint.isdigit() else [])]:
+                if stored_orders.number_known(self.db, str(n)):
+                    continue
+                if not call_out:
+                    return False
                 self._ensure_order(n, sms.arrived)
+        return True
 
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:
         p = self._parsed(sms)
@@ -203,8 +208,6 @@ class PaymentHandler(InboundHandler):
         A payment code names an order *number*, never an id (bridge/orders.py); the shop provider
         answers only an order whose number is exactly the code's. Not saved while a delivery about
         it acknowledged before the text waits: that delivery decides it (and tells the owner) first."""
-        if stored_orders.number_known(self.db, str(number)):
-            return
         hit = providers.shop().order_named(self.settings, str(number))
         if hit is None:
             return

@@ -53,10 +53,13 @@ class InboundHandler:
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def prepare(self, sms: InboundSms) -> None:
+    def prepare(self, sms: InboundSms, call_out: bool = True) -> bool:
         """Runs before the deciding transaction, outside the write lock: what must be asked of the
         outside world first (e.g. look an order up). May run more than once for one SMS (two
-        processes, a crash), so it only fetches and stores what `handle` then reads."""
+        processes, a crash), so it only fetches and stores what `handle` then reads. False: it
+        must ask and `call_out` says this process may not (only the scheduler's leader asks, so
+        several processes never repeat the same slow calls); the text is left to the leader."""
+        return True
 
 
 def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:
