@@ -71,3 +71,20 @@ def oldest_undecided(db: Database) -> float | None:
     """When the oldest row still waiting for its decision arrived, in any table; None: none waits."""
     found = [r[0] for r in (db.one(sql) for sql in _OLDEST) if r is not None]
     return min(found) if found else None
+
+
+# What still waits, by kind: how many and since when, each counted on its table's index of
+# undecided rows (a few rows, whatever the table's size).
+_BACKLOG = {
+    "deliveries": "SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state='received'",
+    "texts": "SELECT COUNT(*), MIN(created_at) FROM inbox INDEXED BY idx_inbox_undecided WHERE state='received'",
+    "reports": "SELECT COUNT(*), MIN(received_at) FROM received_reports INDEXED BY idx_received_reports_undecided"
+               " WHERE state='received'",
+    "carrier_calls": "SELECT COUNT(*), MIN(received_at) FROM shipment_events INDEXED BY"
+                     " idx_shipment_events_undecided WHERE state='received' AND attempts IS NULL",
+}
+
+
+def backlog(db: Database) -> dict[str, tuple[int, float | None]]:
+    """Per kind: rows acknowledged and not decided yet, and when the oldest of them arrived."""
+    return {kind: (r[0], r[1]) for kind, sql in _BACKLOG.items() if (r := db.one(sql)) is not None}
