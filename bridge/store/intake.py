@@ -22,6 +22,16 @@ def undecided_reports(db_or_c: Database | sqlite3.Connection, limit: int) -> lis
                               " WHERE state='received' ORDER BY id LIMIT ?", (limit,))
 
 
+def settling(db: Database, before: float, limit: int) -> list[sqlite3.Row]:
+    """Reports committed before `before` whose follow-up never ran (bridge/received_reports.py)."""
+    return db.query("SELECT * FROM received_reports INDEXED BY idx_received_reports_settling"
+                    " WHERE state='settling' AND decided_at<? ORDER BY id LIMIT ?", (before, limit))
+
+
+def settled(c: sqlite3.Connection, row_id: int, state: str) -> None:
+    c.execute("UPDATE received_reports SET state=? WHERE id=? AND state='settling'", (state, row_id))
+
+
 def set_report_outcome(c: sqlite3.Connection, row_id: int, state: str, message_id: str | None, t: float,
                        reason: str = "") -> None:
     c.execute("UPDATE received_reports SET state=?, message_id=?, decided_at=?, reason=? WHERE id=?",
@@ -37,6 +47,8 @@ _OLDEST = (
     " ORDER BY id LIMIT 1",
     "SELECT received_at FROM shipment_events INDEXED BY idx_shipment_events_undecided"
     " WHERE state='received' AND attempts IS NULL ORDER BY id LIMIT 1",
+    "SELECT decided_at FROM received_reports INDEXED BY idx_received_reports_settling WHERE state='settling'"
+    " ORDER BY id LIMIT 1",
 )
 
 
@@ -49,7 +61,7 @@ def delivery_head(db_or_c: Database | sqlite3.Connection) -> float | None:
 def others_head(db: Database) -> float | None:
     """When the oldest undecided text, report or carrier call arrived: the deliveries that arrived
     after it wait for it (bridge/intake.py)."""
-    found = [r[0] for r in (db.one(sql) for sql in _OLDEST[1:]) if r is not None]
+    found = [r[0] for r in (db.one(sql) for sql in _OLDEST[1:4]) if r is not None]
     return min(found) if found else None
 
 
