@@ -269,3 +269,34 @@ def test_a_bank_text_amid_a_flood_of_later_webhooks_is_decided_before_them(tmp_p
     assert {o for _, o in told[:paid_at]} == set(ahead)            # after every webhook before it
     assert {o for _, o in told[paid_at:]} >= set(later)            # before every one after it
     assert b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+
+
+def test_a_process_killed_while_deciding_a_backlog_leaves_every_row_decided_once_after_restart(tmp_path, fake_esms):
+    env = base_env(tmp_path, fake_esms)
+    db = Path(env["BRIDGE_DB"])
+    orders = range(ORDER, ORDER + 200)
+
+    def act(url: str) -> None:
+        for order in orders:
+            assert post_order(url, order, topic="order.created").status_code == 200
+    port = killed_after_answering(env, act)
+
+    deciding = ServiceProcess(env, port=port).start()   # takes the backlog on start
+    try:
+        wait_until(lambda: rows(db, "SELECT COUNT(*) FROM deliveries WHERE state!='received'")[0][0] > 0,
+                   interval=0.01, what="deciding under way")
+    finally:
+        deciding.kill9()
+        deciding.stop()
+    at_kill = rows(db, "SELECT COUNT(*) FROM deliveries WHERE state!='received'")[0][0]
+
+    again = ServiceProcess(env, port=port).start()
+    try:
+        wait_until(lambda: rows(db, "SELECT COUNT(*) FROM deliveries WHERE state='received'") == [(0,)], timeout=60,
+                   what=f"every delivery decided after restart ({at_kill} of {len(orders)} were at the kill)")
+        wait_until(lambda: len(fake_esms.accepted) >= len(orders), timeout=60, what="one SMS per order")
+    finally:
+        again.stop()
+    assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT order_id) FROM messages") == [(len(orders), len(orders))]
+    assert len(fake_esms.accepted) == len(orders)
+    assert {reasons.code_of(r) for (r,) in rows(db, "SELECT reason FROM deliveries")} == {"shop.order_new"}
