@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from . import providers, reasons
-from .store import messages
+from .store import intake as stored_intake, messages
 from .store.db import now
 from .outbox import Draft, enqueue
 from .payments.review import review_queue
@@ -55,6 +55,9 @@ def failing_channels(db: Any, window: float = 3600, at_least: int = 3) -> dict[s
         if len(last) == at_least and all(r["outcome"] == "permanent" for r in last):
             out[ch] = last[0]["detail"] or "permanent failure"
     return out
+
+
+UNDECIDED_ALERT_AFTER = 300   # seconds a row may wait for its decision before the owner hears of it
 
 
 def watch(bridge: Any) -> int:
@@ -99,4 +102,13 @@ def watch(bridge: Any) -> int:
     if queue >= s.alert_review_queue:
         sent += alert_owner(bridge, "review", str(queue // s.alert_review_queue),
                             f"{queue} giao dich chuyen khoan dang cho duyet trong trang quan tri.")
+    # Acknowledged and never decided (DECIDE_IN=worker with no worker deciding, a decider stuck):
+    # the orders, payments and messages behind them wait, silently.
+    waiting = stored_intake.backlog(db)
+    oldest = min((t for _, t in waiting.values() if t is not None), default=None)
+    if oldest is not None and bridge.clock() - oldest > UNDECIDED_ALERT_AFTER:
+        n = sum(k for k, _ in waiting.values())
+        sent += alert_owner(bridge, "undecided", "backlog",
+                            f"{n} webhook/tin nhan da nhan nhung chua xu ly sau {int((bridge.clock() - oldest) // 60)} phut."
+                            " Kiem tra tien trinh worker (python -m bridge worker).")
     return sent

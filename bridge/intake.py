@@ -14,9 +14,12 @@ rolled back), to be taken by the next pass of any process. Each process decides 
 scheduler's leader wakes its own decider when a row has waited longer than SWEEP_AFTER (a
 process died after answering): an acknowledged row is always decided.
 
-Order: rows are taken in id order per table, globally, so decisions follow arrival even with
-several processes. Shop deliveries are decided before anything else in each pass (texts,
-reports and carrier calls refer to the orders they create).
+Order: rows are decided in order of arrival across the tables (the time each was acknowledged,
+then its id): a text, report or carrier call waits for the deliveries acknowledged before it
+(they may create the order it refers to; ties go to the delivery) and for none after it, so a
+flood of later webhooks does not hold it back. The deciding transaction reads the first
+undecided delivery again before it takes a text (a webhook acknowledged while the pass was
+between steps sends the pass back to the deliveries).
 """
 from __future__ import annotations
 
@@ -32,13 +35,21 @@ from .store.deliveries import release, rollback_to, savepoint
 
 log = logging.getLogger(__name__)
 
-TX_BUDGET = 0.05     # seconds a deciding transaction keeps adding rows (it holds the write lock)
+# Seconds a deciding transaction keeps adding rows: it holds the write lock, and requests wait
+# behind it (a row already begun is finished; the next batch starts after the lock is free).
+TX_BUDGET = 0.01
+# Seconds a pass spends asking the outside world (the shop for an order a payment names, a
+# carrier to confirm its call) before it leaves the rest to the next pass; only the scheduler's
+# leader asks (`Bridge.calls_out`), so several processes never repeat the same slow calls.
+NETWORK_BUDGET = 2.0
 SWEEP_AFTER = 5.0    # seconds: a row undecided this long was left by a process that stopped
 SWEEP_EVERY = 5.0    # seconds between the leader's looks for such rows
 
 # One kind of row: decide up to `limit` of the oldest undecided within about `budget` seconds of
 # write lock; how many were decided (0: none waits).
 Step = Callable[[int, float], int]
+# The deliveries' step also takes `until`: only deliveries acknowledged no later than it.
+FirstStep = Callable[[int, float, "float | None"], int]
 
 
 def decide_rows(db: Database, oldest: Callable[[Any, int], list[sqlite3.Row]],
@@ -73,11 +84,13 @@ def decide_rows(db: Database, oldest: Callable[[Any, int], list[sqlite3.Row]],
 
 
 class Decider:
-    """This process's deciding thread. `first` is decided to the end before each pass goes on to
-    `then` (one batch each), so what refers to an order sees that order."""
+    """This process's deciding thread. Each pass decides the deliveries acknowledged before the
+    oldest undecided row of `then` (`others_head`), then one batch of each of `then`, whose steps
+    take only rows acknowledged before every undecided delivery: arrival order across tables."""
 
-    def __init__(self, first: Step, then: list[Step], decided: Callable[[], None], batch: int):
-        self.first, self.then = first, then
+    def __init__(self, first: FirstStep, then: list[Step], others_head: Callable[[], float | None],
+                 decided: Callable[[], None], batch: int):
+        self.first, self.then, self.others_head = first, then, others_head
         self.decided = decided   # something was decided: wake the sender
         self.batch = batch
         self._pass = threading.Lock()   # one pass at a time in this process (the thread, or decide_all)
@@ -105,20 +118,22 @@ class Decider:
         self._wanted.set()
 
     def decide_all(self) -> int:
-        """Passes until one decides nothing; how many rows were decided."""
-        total = 0
+        """Passes until two in a row decide nothing; how many rows were decided. (A pass may
+        decide nothing though rows wait: a webhook acknowledged between its steps holds back the
+        text after it, and the next pass takes both.)"""
+        total, idle = 0, 0
         with self._pass:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and idle < 2:
                 n = 0
-                while not self._stop.is_set() and (k := self.first(self.batch, TX_BUDGET)):
+                while not self._stop.is_set() and (k := self.first(self.batch, TX_BUDGET, self.others_head())):
                     n += k
                 for step in self.then:
                     n += step(self.batch, TX_BUDGET)
                 if n:
-                    total += n
+                    total, idle = total + n, 0
                     self.decided()
                 else:
-                    break
+                    idle += 1
         return total
 
     def _run(self) -> None:

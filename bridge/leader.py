@@ -51,6 +51,12 @@ class LeaderLock:
     def current(self) -> tuple[str | None, float | None]:
         return kv.lease(self.db, KEY)
 
+    def elsewhere(self) -> bool:
+        """Another live process leads the jobs now (its lease renewed within the TTL)."""
+        holder, renewed = self.current()
+        return (holder is not None and holder != self.holder and renewed is not None
+                and renewed > now() - self.ttl and not _dead_here(holder))
+
 
 def _dead_here(holder: str | None) -> bool:
     """True when the holder ran on this machine and its process is gone."""

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .payments.latency import latencies
-from .store import cod_report, reports
+from .store import cod_report, intake as stored_intake, reports
 from . import months
 from . import providers
 from .payments.generic import unknown_layouts
@@ -133,5 +133,15 @@ class BridgeCollector(Collector):
         for d in self.bridge.device_status():
             g.add_metric([d["name"]], 1 if d["paused"] else 0)
         yield g
+        waiting = stored_intake.backlog(db)
+        g = GaugeMetricFamily("woobridge_undecided", "Rows acknowledged and not decided yet, by kind (deliveries,"
+                              " texts, reports, carrier_calls)", labels=["kind"])
+        for kind, (n, _) in waiting.items():
+            g.add_metric([kind], n)
+        yield g
+        oldest = [t for _, t in waiting.values() if t is not None]
+        yield GaugeMetricFamily("woobridge_undecided_oldest_seconds", "Age of the oldest row acknowledged and not"
+                                " decided yet (0: none waits); growing, nothing decides (no worker with DECIDE_IN=worker)",
+                                value=max(0.0, self.bridge.clock() - min(oldest)) if oldest else 0.0)
         yield GaugeMetricFamily("woobridge_scheduler_leader", "1 in the process running the periodic jobs",
                                 value=1 if self.bridge.leader.leading else 0)

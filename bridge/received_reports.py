@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from . import providers, reasons
 from .events import DeliveryReport
-from .intake import decide_rows
+from .intake import SWEEP_AFTER, decide_rows
 from .reasons import N_
 from .outbox import apply_report, channel_of, settle_in_doubt
 from .sending import Event, StatusReport
@@ -27,6 +27,10 @@ from .store.db import Database, dumps, now
 log = logging.getLogger(__name__)
 
 APPLIED, UNKNOWN, ERROR = "applied", "unknown", "error"
+# A chat receipt naming no message of ours, committed, whose settlement (asked of the chat app,
+# after the commit) has not run yet: cleared to UNKNOWN once it has; left by a process that
+# stopped, it is run again by the next deciding pass (bridge/intake.py SWEEP_AFTER).
+SETTLING = "settling"
 reasons.register({"report.failed": N_("applying the report failed: %(error)s")})
 
 
@@ -72,9 +76,10 @@ def decide_pending(bridge: Any, limit: int, budget: float) -> int:
                 report = replace(report, event=Event.SENT, detail=note, raw=json.dumps(
                     {**_json_object(report.raw), "note": note}, ensure_ascii=False))
         mid = apply_report(bridge.db, event.source, report, event.provider_id, event.send_key)
-        stored.set_report_outcome(c, row["id"], APPLIED if mid else UNKNOWN, mid, now())
-        if mid is None and event.chat is not None and report.event is Event.DELIVERED:
-            after.append(lambda: _settle_chat(bridge, event))
+        settles = mid is None and event.chat is not None and report.event is Event.DELIVERED
+        stored.set_report_outcome(c, row["id"], APPLIED if mid else SETTLING if settles else UNKNOWN, mid, now())
+        if settles:
+            after.append(lambda: _settle(bridge, row["id"], event))
         elif mid:
             msg = stored_messages.get(bridge.db, mid)
             if msg is not None and msg["channel"] in bridge.channels:
@@ -85,13 +90,24 @@ def decide_pending(bridge: Any, limit: int, budget: float) -> int:
         stored.set_report_outcome(c, row["id"], ERROR, None, now(),
                                   reasons.encode("report.failed", error=f"{type(exc).__name__}: {exc}"))
 
-    n = decide_rows(bridge.db, stored.undecided_reports, decide, failed, limit, budget)
+    left = stored.settling(bridge.db, now() - SWEEP_AFTER, limit) if bridge.calls_out() else []
+    for row in left:   # a process stopped between a receipt's commit and its settlement
+        after.append(lambda row=row: _settle(bridge, row["id"], event_of(row)))
+    n = decide_rows(bridge.db, lambda c, k: stored.before_deliveries(c, stored.undecided_reports(c, k), "received_at"),
+                    decide, failed, limit, budget)
     for step in after:
         try:
             step()
         except Exception:  # the report is applied; what follows it is best effort, as it was in the request
             log.exception("after a delivery report")
     return n
+
+
+def _settle(bridge: Any, row_id: int, event: DeliveryReport) -> None:
+    """The receipt's settlement, then its row cleared: a kill -9 in between runs it again."""
+    _settle_chat(bridge, event)
+    with bridge.db.tx() as c:
+        stored.settled(c, row_id, UNKNOWN)
 
 
 def _settle_chat(bridge: Any, event: DeliveryReport) -> None:

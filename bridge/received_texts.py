@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from itertools import takewhile
+from typing import Any, Callable
 
 from . import reasons
 from .events import BankTransaction
 from .reasons import N_
 
-from .intake import decide_rows
+from .intake import NETWORK_BUDGET, decide_rows
 from .store import inbox as stored
+from .store.intake import before_deliveries
 from .store.deliveries import release, rollback_to, savepoint
 from .store.db import Database, dumps, now
 from .text_handlers import InboundHandler, InboundSms
@@ -65,9 +68,10 @@ class InboxResult:
 
 
 class ReceivedTexts:
-    def __init__(self, db: Database, handlers: list[InboundHandler]):
+    def __init__(self, db: Database, handlers: list[InboundHandler], calls_out: Callable[[], bool] = lambda: True):
         self.db = db
         self.handlers = handlers
+        self.calls_out = calls_out   # this process may ask the outside world (the scheduler's leader)
 
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
                text: str, received_at: float | None, raw: Any, package: str | None = None,
@@ -116,23 +120,37 @@ class ReceivedTexts:
 
         What a handler must ask the outside world first (the shop, for an order a payment names)
         is asked before the write transaction (`prepare`, harmless twice); the decisions then run
-        in one transaction that takes only rows still undecided and prepared."""
-        rows = stored.undecided(self.db, limit)
+        in one transaction that takes only rows still undecided and prepared, and only those
+        acknowledged before every undecided delivery (read again there: a webhook acknowledged
+        meanwhile is decided first)."""
+        rows = before_deliveries(self.db, stored.undecided(self.db, limit), "created_at")
         if not rows:
             return 0
-        prepared = set()
+        prepared: set[int] = set()
+        call_out, started = self.calls_out(), time.monotonic()
         for r in rows:
-            sms = sms_of(r)
+            if time.monotonic() - started > NETWORK_BUDGET:
+                break   # the rest waits for the next pass: this one has asked long enough
+            try:
+                sms = sms_of(r)
+            except Exception:  # a row that cannot be read back: its decision marks it, the others go on
+                log.exception("reading inbox #%s failed", r["id"])
+                prepared.add(r["id"])
+                continue
+            ready = True
             for h in self.handlers:
                 try:
-                    h.prepare(sms)
+                    ready = h.prepare(sms, call_out) and ready
                 except Exception:  # the decision still runs, and says what it could not learn
                     log.exception("inbound handler %s failed to prepare inbox #%s", h.name, sms.id)
+            if not ready:
+                break   # the leader asks the outside world for it; what came after waits behind it
             prepared.add(r["id"])
         done = [0]
 
         def still_prepared(c: Any, n: int) -> list[Any]:
-            return [r for r in stored.undecided(c, n) if r["id"] in prepared]
+            return before_deliveries(c, list(takewhile(lambda r: r["id"] in prepared, stored.undecided(c, n))),
+                                     "created_at")
 
         def decide(c: Any, r: Any) -> None:
             self._handle(c, sms_of(r))
@@ -166,7 +184,7 @@ def sms_of(r: Any) -> InboundSms:
     """A stored inbox row as the handlers read it."""
     return InboundSms(r["id"], r["source"], r["external_id"] or "", r["device"], r["sim"], r["sender"], r["recipient"],
                       r["text"], r["received_at"], r["package"], r["title"],
-                      json.loads(r["fields"]) if r["fields"] else None, r["payload"])
+                      json.loads(r["fields"]) if r["fields"] else None, r["payload"], r["created_at"])
 
 
 def transaction_text(event: BankTransaction) -> str:

@@ -17,6 +17,7 @@ from .intake import Decider
 from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
+from .store import intake as stored_intake
 from .store.db import Database
 from .store.templates import Overrides
 from .text_handlers import load_handlers
@@ -155,12 +156,13 @@ class Bridge:
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True),
                              clock=lambda: self.clock())
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
-        self.received = ReceivedTexts(self.db, load_handlers(self.settings, self))
-        # Deciding after the answer: deliveries first (texts, reports and carrier calls refer to
-        # the orders they make), then the rest, a bounded batch per transaction (bridge/intake.py).
+        self.received = ReceivedTexts(self.db, load_handlers(self.settings, self), calls_out=self.calls_out)
+        # Deciding after the answer, in order of arrival across tables (texts, reports and carrier
+        # calls refer to the orders deliveries make), a bounded batch per transaction (bridge/intake.py).
         self.decider = Decider(self.shop_events.decide_pending,
                                [lambda n, t: received_reports.decide_pending(self, n, t), self.received.decide_pending,
                                 lambda n, t: shipments.decide_pending(self, n, t)],
+                               others_head=lambda: stored_intake.others_head(self.db),
                                decided=self.wake_worker, batch=self.settings.decide_batch)
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
@@ -195,6 +197,12 @@ class Bridge:
             self.decider.wake()
         else:   # DECIDE_IN=worker: the process running the scheduler decides
             self.waker.notify()
+
+    def calls_out(self) -> bool:
+        """Whether deciding here may ask the outside world (the shop, a carrier): in the process
+        leading the jobs, or in any when none leads; the others leave those rows to the leader,
+        so several processes never repeat the same slow calls."""
+        return self.leader.leading or not self.leader.elsewhere()
 
     def decide_pending(self) -> int:
         """Decide everything received and undecided now, in the calling thread (commands, benches)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +42,8 @@ from .store import messages as stored_messages
 from .store import orders as stored_orders
 from .store import shipments as store
 from .store.db import now
+from .store.intake import before_deliveries
+from .intake import NETWORK_BUDGET
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +145,21 @@ def accept(bridge: Any, ev: ShipmentUpdate) -> dict[str, Any]:
 
 def decide_pending(bridge: Any, limit: int, _budget: float) -> int:
     """Decide the calls acknowledged and not decided yet, oldest first (bridge/intake.py). Each is
-    checked with its carrier outside the write lock, then applied in its own transaction, which
+    checked with its carrier outside the write lock (by the leader only, `Bridge.calls_out`), then
+    applied in its own transaction, which
     takes it only while it is still undecided (`decide`): exactly once across processes."""
-    rows = store.undecided(bridge.db, limit)
-    for row in rows:
-        decide(bridge, row["id"], from_row(row))
-    return len(rows)
+    done, call_out, started = 0, bridge.calls_out(), time.monotonic()
+    for row in before_deliveries(bridge.db, store.undecided(bridge.db, limit), "received_at"):
+        if time.monotonic() - started > NETWORK_BUDGET:
+            break   # the rest waits for the next pass: this one has asked carriers long enough
+        if not call_out and providers.shipment_check(row["carrier"]) is not None:
+            break   # the leader asks the carrier; the calls after it wait behind it
+        try:
+            decide(bridge, row["id"], from_row(row))
+            done += 1
+        except Exception:  # the disk, a bug: this call waits for the sweep's next pass, the others go on
+            log.exception("deciding carrier call #%s failed", row["id"])
+    return done
 
 
 def decide(bridge: Any, eid: int, ev: ShipmentUpdate) -> str:

@@ -129,10 +129,12 @@ class ShopEvents:
         deliveries.set_outcome(c, row_id, state, reason, now())
         return state, n
 
-    def decide_pending(self, limit: int, budget: float) -> int:
+    def decide_pending(self, limit: int, budget: float, until: float | None = None) -> int:
         """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
-        and body read again by the shop provider, exactly as the request would have."""
-        return decide_rows(self.db, deliveries.undecided, self._decide_stored, self._failed, limit, budget)
+        and body read again by the shop provider, exactly as the request would have; with `until`,
+        only those acknowledged no later than it (what arrived after waits for older rows)."""
+        return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until), self._decide_stored,
+                           self._failed, limit, budget)
 
     def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row) -> None:
         d = providers.shop().stored_delivery(json.loads(row["headers"] or "{}"), deliveries.raw_body(row))

@@ -2,14 +2,18 @@
 trouble (per ALERT_REPEAT), and around the failing provider."""
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import requests
 
 from bridge import alerts
 from bridge.envparse import bank_accounts as _accounts
+from bridge.providers.woocommerce.webhook import delivery
 from bridge.store.db import now
-from tests.conftest import esms_settings, smsgate_settings, wait_until
+from tests.conftest import esms_settings, health_details, signed_headers, smsgate_settings, wait_until
+from tests.test_metrics_logs import scrape
 from tests.orders import order_body
 
 OWNER = "0901 234 567"
@@ -76,3 +80,21 @@ def test_no_owner_phone_means_a_log_line_not_a_crash(service_factory, fake_esms,
     svc.db.kv_set("esms.balance", "1")
     assert alerts.watch(svc.bridge) == 0
     assert "OWNER_PHONES is empty" in caplog.text
+
+
+def test_rows_nobody_decides_show_in_healthz_and_metrics_and_alert_the_owner(service_factory, fake_esms):
+    # DECIDE_IN=worker and no worker: the webhook is acknowledged, nothing ever decides it
+    svc = service_factory(owner_phones=(OWNER,), decide_in="worker", **esms_settings(fake_esms))
+    body = order_body(8300)   # acknowledged as the webhook's request does (this Service waits for decisions)
+    assert svc.bridge.accept(delivery(signed_headers(body, "order.created"), body, json.loads(body)))["state"] == "received"
+    waiting = health_details(svc.url)["undecided"]
+    assert waiting["count"]["deliveries"] == 1 and waiting["oldest_seconds"] >= 0
+    assert alerts.watch(svc.bridge) == 0                       # a moment's wait is no news
+    later = time.time() + 6 * 60
+    svc.bridge.clock = lambda: later
+    figures = scrape(svc.url)
+    assert figures[("woobridge_undecided", (("kind", "deliveries"),))] == 1
+    assert figures[("woobridge_undecided_oldest_seconds", ())] >= 6 * 60
+    assert alerts.watch(svc.bridge) == 1
+    assert "chua xu ly sau 6 phut" in owner_alerts(svc, "undecided")[0]["text"]
+    assert svc.db.scalar("SELECT state FROM deliveries") == "received"

@@ -12,10 +12,14 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 
+from app import create_app
 from bridge import reasons
-from tests.conftest import SECRET, ServiceProcess, signed_headers, wait_until, write_mappings
+from bridge.envparse import bank_accounts
+from bridge.providers.woocommerce.webhook import delivery
+from tests.conftest import SECRET, ServiceProcess, make_settings, signed_headers, wait_until, woo_settings, write_mappings
 from tests.fakes.ghn import FakeGhn
 from tests.orders import order_body
 from tests.test_reliability_deployed import ACCOUNT, bank_sms, push_sms
@@ -201,3 +205,98 @@ def test_the_answers_say_what_was_stored_not_what_was_decided(service_factory):
     assert json.loads(again.text)["state"] == "received"   # another delivery of the same order: its own row
     svc.settle()
     assert svc.messages() == decided   # its status was notified already: nothing more
+
+
+def in_process(tmp_path: Path, **changes):
+    """A bridge that decides only when the test says (its decider thread not started)."""
+    s = make_settings(tmp_path, bank_accounts=bank_accounts(f"Vietcombank:{ACCOUNT}"), decide_in="worker", **changes)
+    return create_app(s, start_scheduler=False).extensions["bridge"]
+
+
+def acknowledge_order(b, order: int, delivery_id: str = "1") -> None:
+    body = order_body(order, status="on-hold", total=300_000)
+    assert b.accept(delivery(signed_headers(body, "order.created", delivery_id=delivery_id), body,
+                             json.loads(body)))["state"] == "received"
+
+
+def acknowledge_bank_text(b, order: int, seq: int = 1) -> None:
+    r = b.received.accept(source="fibo", external_id=f"g{seq}", device="", sim=None, sender="Vietcombank",
+                          recipient="", text=bank_sms(order, 300_000, seq), received_at=None, raw={})
+    assert r.state == "received"
+
+
+def between_steps(b, act) -> None:
+    """Run `act` once while the next pass of `b`'s decider is between its deliveries and its texts
+    (as two requests answered by other threads at that moment would be)."""
+    reports, fired = b.decider.then[0], []
+
+    def reports_then_act(n: int, budget: float) -> int:
+        if not fired:
+            fired.append(act())
+        return reports(n, budget)
+    b.decider.then[0] = reports_then_act
+
+
+@pytest.mark.parametrize("shop_api", [True, False], ids=["with-shop-api", "webhooks-only"])
+def test_a_bank_text_acknowledged_after_the_order_webhook_is_decided_after_it_even_mid_pass(tmp_path, woo, shop_api):
+    woo.add_order(ORDER, 300_000)
+    b = in_process(tmp_path, **(woo_settings(woo) if shop_api else {}))
+    between_steps(b, lambda: (acknowledge_order(b, ORDER), acknowledge_bank_text(b, ORDER)))
+    b.decide_pending()
+
+    assert [reasons.code_of(r) for (r,) in b.db.query("SELECT reason FROM deliveries")] == ["shop.order_new"]
+    assert [tuple(r) for r in b.db.query("SELECT decision, order_id FROM transactions")] == [("confirm", ORDER)]
+    assert [tuple(r) for r in b.db.query("SELECT status, notified_status FROM orders")] == [("processing",
+                                                                                             "processing")]
+    rules = [r for (r,) in b.db.query("SELECT rule FROM messages WHERE order_id=? ORDER BY rowid", (ORDER,))]
+    assert rules.count("owner-new-order") == 1 and rules.count("payment-confirmed") == 1, rules
+
+
+def test_a_bank_text_amid_a_flood_of_later_webhooks_is_decided_before_them(tmp_path):
+    b = in_process(tmp_path)
+    ahead = [ORDER, *range(9000, 9004)]
+    for i, order in enumerate(ahead):
+        acknowledge_order(b, order, str(i))
+    acknowledge_bank_text(b, ORDER)
+    later = range(9100, 9160)
+    for i, order in enumerate(later):
+        acknowledge_order(b, order, str(100 + i))
+    b.decide_pending()
+
+    assert [r for (r,) in b.db.query("SELECT decision FROM transactions")] == ["confirm"]
+    told = [(r, o) for r, o in b.db.query("SELECT rule, order_id FROM messages ORDER BY rowid")]
+    paid_at = told.index(("payment-confirmed", ORDER))
+    assert {o for _, o in told[:paid_at]} == set(ahead)            # after every webhook before it
+    assert {o for _, o in told[paid_at:]} >= set(later)            # before every one after it
+    assert b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+
+
+def test_a_process_killed_while_deciding_a_backlog_leaves_every_row_decided_once_after_restart(tmp_path, fake_esms):
+    env = base_env(tmp_path, fake_esms)
+    db = Path(env["BRIDGE_DB"])
+    orders = range(ORDER, ORDER + 200)
+
+    def act(url: str) -> None:
+        for order in orders:
+            assert post_order(url, order, topic="order.created").status_code == 200
+    port = killed_after_answering(env, act)
+
+    deciding = ServiceProcess(env, port=port).start()   # takes the backlog on start
+    try:
+        wait_until(lambda: rows(db, "SELECT COUNT(*) FROM deliveries WHERE state!='received'")[0][0] > 0,
+                   interval=0.01, what="deciding under way")
+    finally:
+        deciding.kill9()
+        deciding.stop()
+    at_kill = rows(db, "SELECT COUNT(*) FROM deliveries WHERE state!='received'")[0][0]
+
+    again = ServiceProcess(env, port=port).start()
+    try:
+        wait_until(lambda: rows(db, "SELECT COUNT(*) FROM deliveries WHERE state='received'") == [(0,)], timeout=60,
+                   what=f"every delivery decided after restart ({at_kill} of {len(orders)} were at the kill)")
+        wait_until(lambda: len(fake_esms.accepted) >= len(orders), timeout=60, what="one SMS per order")
+    finally:
+        again.stop()
+    assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT order_id) FROM messages") == [(len(orders), len(orders))]
+    assert len(fake_esms.accepted) == len(orders)
+    assert {reasons.code_of(r) for (r,) in rows(db, "SELECT reason FROM deliveries")} == {"shop.order_new"}

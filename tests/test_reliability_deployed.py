@@ -219,8 +219,11 @@ def test_four_gunicorn_workers_and_the_worker_hammering_one_database(tmp_path, f
                 callbacks.append(pool.submit(fake_esms.fire_callback, a["SMSID"]))
             codes = [f.result().status_code for f in callbacks]
         assert all(acks) and all(pays) and set(codes) <= {200}
-        wait_until(lambda: dep.query("SELECT COUNT(*) FROM messages WHERE status IN ('pending','scheduled')")[0][0]
-                   == 0, timeout=60, what="everything sent")
+        # the worker decides (DECIDE_IN=worker in gunicorn.conf.py), then sends
+        wait_until(lambda: dep.query("SELECT (SELECT COUNT(*) FROM deliveries WHERE state='received')"
+                                     " + (SELECT COUNT(*) FROM inbox WHERE state='received')"
+                                     " + (SELECT COUNT(*) FROM messages WHERE status IN ('pending','scheduled'))")[0][0]
+                   == 0, timeout=60, what="everything decided and sent")
         metrics = requests.get(dep.url + "/metrics", timeout=5).text
     finally:
         dep.stop()

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import providers, reasons
 from ..context import order_context
-from ..store import orders as stored_orders, payments as stored_payments
+from ..store import intake as stored_intake, orders as stored_orders, payments as stored_payments
 from ..store.db import now
 from ..text_handlers import InboundHandler, InboundSms
 from ..money import format_vnd
@@ -169,16 +169,21 @@ class PaymentHandler(InboundHandler):
             return None  # not from a bank and not about money: other handlers may want it
         return p
 
-    def prepare(self, sms: InboundSms) -> None:
+    def prepare(self, sms: InboundSms, call_out: bool = True) -> bool:
         """An order a credit names that we never got a webhook for is asked of the shop first,
-        outside the write lock."""
+        outside the write lock (by the leader only)."""
         p = self._parsed(sms)
         if p is None or stored_payments.decided_for_inbox(self.db, sms.id) is not None:
-            return
+            return True
         if p.kind == TRANSACTION and p.direction == "in":
             hint = str((sms.fields or {}).get("order_hint") or "")
             for n in [*self._order_numbers(p), *([int(hint)] if hint.isdigit() else [])]:
-                self._ensure_order(n)
+                if stored_orders.number_known(self.db, str(n)):
+                    continue
+                if not call_out:
+                    return False
+                self._ensure_order(n, sms.arrived)
+        return True
 
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:
         p = self._parsed(sms)
@@ -197,19 +202,20 @@ class PaymentHandler(InboundHandler):
                              BIDV_HARD_CUT if p.bank == "BIDV" else None)
         return [*reading.orders, *([reading.wrapped] if reading.wrapped else [])]
 
-    def _ensure_order(self, number: int) -> None:
+    def _ensure_order(self, number: int, arrived: float | None) -> None:
         """An order we never received a webhook for: ask the shop before deciding.
 
         A payment code names an order *number*, never an id (bridge/orders.py); the shop provider
-        answers only an order whose number is exactly the code's."""
-        if stored_orders.number_known(self.db, str(number)):
-            return
+        answers only an order whose number is exactly the code's. Not saved while a delivery about
+        it acknowledged before the text waits: that delivery decides it (and tells the owner) first."""
         hit = providers.shop().order_named(self.settings, str(number))
         if hit is None:
             return
         snap, found = hit.snapshot, hit.body
         t = now()
         with self.db.tx() as c:
+            if arrived is not None and stored_intake.earlier_delivery_undecided(c, snap.id, arrived):
+                return
             stored_orders.save(c, snap, self.settings.woo_url, json.dumps(found), t, notified_status=snap.status,
                                keep_existing=True)
 

@@ -61,9 +61,13 @@ def raw_body(row: sqlite3.Row) -> bytes:
     return bytes(row["body"] or b"")
 
 
-def undecided(db_or_c: Database | sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
-    """The oldest deliveries not decided yet (read inside the deciding transaction)."""
-    return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
+def undecided(db_or_c: Database | sqlite3.Connection, limit: int, until: float | None = None) -> list[sqlite3.Row]:
+    """The oldest deliveries not decided yet (read inside the deciding transaction); with `until`,
+    only those that arrived no later than it (the oldest undecided text, report or call)."""
+    if until is None:
+        return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
+    return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' AND received_at<=? ORDER BY id"
+                              " LIMIT ?", (until, limit))
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:

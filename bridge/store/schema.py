@@ -378,6 +378,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
                " WHERE state = 'received' AND attempts IS NULL")
     db.execute("CREATE INDEX IF NOT EXISTS idx_received_reports_undecided ON received_reports(id)"
                " WHERE state = 'received'")
+    # reports whose follow-up after the commit (a chat receipt's settlement) has not run yet
+    db.execute("CREATE INDEX IF NOT EXISTS idx_received_reports_settling ON received_reports(id)"
+               " WHERE state = 'settling'")
     # -- reads: indexes, tallies for pages and /metrics, keyset paging, folded search
     # The messages' full-text index rebuilt folded (đ/Đ as d/D, store/search.py): once, reading
     # every message; the counts /metrics reports kept by triggers (store/tallies.py), filled once.

@@ -32,6 +32,7 @@ class InboundSms:
     # read: payments decide it from these; text handlers (keyword forwards) leave it alone.
     fields: dict[str, Any] | None = None
     payload: str | None = None      # a chat app's button answer (Messenger quick reply payload)
+    arrived: float | None = None    # when we acknowledged it: deliveries before it are decided first
 
     @property
     def channel(self) -> str:
@@ -52,10 +53,13 @@ class InboundHandler:
     def handle(self, c: sqlite3.Connection, sms: InboundSms) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def prepare(self, sms: InboundSms) -> None:
+    def prepare(self, sms: InboundSms, call_out: bool = True) -> bool:
         """Runs before the deciding transaction, outside the write lock: what must be asked of the
         outside world first (e.g. look an order up). May run more than once for one SMS (two
-        processes, a crash), so it only fetches and stores what `handle` then reads."""
+        processes, a crash), so it only fetches and stores what `handle` then reads. False: it
+        must ask and `call_out` says this process may not (only the scheduler's leader asks, so
+        several processes never repeat the same slow calls); the text is left to the leader."""
+        return True
 
 
 def load_handlers(settings: Settings, bridge: Any) -> list[InboundHandler]:

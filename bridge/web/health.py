@@ -22,7 +22,7 @@ from flask import Blueprint, jsonify, request
 from .. import providers, setup_checklist
 from ..outbox import counts
 from ..payments.generic import DRIFT_WINDOW, unknown_layouts
-from ..store import kv
+from ..store import intake as stored_intake, kv
 from ..store.schema import schema_version
 from ..service import Bridge
 from . import bridge, error
@@ -60,17 +60,27 @@ def check(b: Bridge, probe: str = "") -> tuple[bool, str, dict[str, Any]]:
     return not problem, problem, scheduler
 
 
+def undecided_backlog(b: Bridge) -> dict[str, Any]:
+    """What waits for its decision; an oldest_seconds that grows means nothing decides."""
+    waiting = stored_intake.backlog(b.db)
+    oldest = [t for _, t in waiting.values() if t is not None]
+    return {"count": {kind: n for kind, (n, _) in waiting.items()},
+            "oldest_seconds": round(max(0.0, b.clock() - min(oldest)), 1) if oldest else 0.0}
+
+
 def details(b: Bridge) -> tuple[dict[str, Any], bool]:
     """Everything an operator wants to see (admins and HEALTH_TOKEN holders only)."""
     ok, problem, scheduler = check(b)
     outbox: dict[str, int] = {}
     drift: dict[str, int] = {}
+    undecided: dict[str, Any] = {}
     schema = None
     read_error = ""
     try:
         outbox = counts(b.db)
         schema = schema_version(b.db)
         drift = unknown_layouts(b.db, b.clock() - DRIFT_WINDOW)
+        undecided = undecided_backlog(b)
     except sqlite3.Error as exc:
         read_error = str(exc)
     status: dict[str, Any] = {}
@@ -88,6 +98,7 @@ def details(b: Bridge) -> tuple[dict[str, Any], bool]:
         "scheduler": scheduler,
         "channels": b.channel_status(),
         "outbox": outbox,
+        "undecided": undecided,   # acknowledged, not decided yet: how many by kind, the oldest's age
         "unknown_bank_layouts_30d": drift,   # per bank: a bank changed its message layout (template drift)
         **status,   # what the providers watch (a prepaid balance)
         "devices": b.device_status() if not read_error else [],

@@ -132,8 +132,9 @@ def _feed(bridge: Any, row: Mapping[str, Any], link: Mapping[str, Any]) -> None:
     for tx in link.get("transactions") or ():
         result = bridge.accept(bank_transaction(bridge.settings, row, tx, link["id"]))
         if not result.get("duplicate"):
-            log.warning("payOS: a payment for order %s (%s VND, ref %s) came by reconcile, not by webhook: %s",
-                        row["number"], tx.get("amount"), tx.get("reference"), result.get("decision"))
+            log.warning("payOS: a payment for order %s (%s VND, ref %s) came by reconcile, not by webhook:"
+                        " stored as inbox #%s, decided next", row["number"], tx.get("amount"), tx.get("reference"),
+                        result.get("inbox"))
 
 
 def _apply(bridge: Any, row: Mapping[str, Any], link: Mapping[str, Any]) -> None:

@@ -109,6 +109,9 @@ def run(bridge: Any, since: str | None = None, notify: bool = True, progress: Pr
             # reaches further back); from here on every change is told.
             summary.kind, notify = "first", False
         summary.since = start_mark(bridge, since)
+        # Webhooks acknowledged and not decided yet are decided first: read after them, an
+        # order's status taken in quietly here would silence the message its webhook brings.
+        bridge.decide_pending()
         _orders(bridge, woo, summary, notify, progress)
         if since is None:
             _customers(bridge, woo, summary, notify)
