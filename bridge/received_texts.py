@@ -68,10 +68,14 @@ class InboxResult:
 
 
 class ReceivedTexts:
-    def __init__(self, db: Database, handlers: list[InboundHandler], calls_out: Callable[[], bool] = lambda: True):
+    def __init__(self, db: Database, handlers: list[InboundHandler], calls_out: Callable[[], bool] = lambda: True,
+                 on_stored: Callable[[], None] = lambda: None):
         self.db = db
         self.handlers = handlers
         self.calls_out = calls_out   # this process may ask the outside world (the scheduler's leader)
+        # a row to decide was committed: whoever stored it (a webhook, a provider's reconcile, a
+        # command) wakes the decider, so no text waits for the leader's sweep
+        self.on_stored = on_stored
 
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
                text: str, received_at: float | None, raw: Any, package: str | None = None,
@@ -94,6 +98,8 @@ class ReceivedTexts:
             state, reason = ("duplicate", reasons.encode("inbox.twin", id=twin["id"])) if twin else ("received", "")
             row_id = stored.insert(c, t, source, external_id or None, device, sim, sender, recipient, text, received,
                                    raw, state, reason, package, title, payload=payload)
+        if not twin:
+            self.on_stored()
         return InboxResult(row_id, bool(twin), state, reasons.english(reason))
 
     def accept_transaction(self, event: BankTransaction) -> InboxResult:
@@ -113,6 +119,7 @@ class ReceivedTexts:
                 return InboxResult(row["id"], True, "duplicate", f"{event.source} id {external_id} already stored")
             row_id = stored.insert(c, t, event.source, external_id, "", None, fields["bank"], fields["account"],
                                    text, t, raw, "received", "", None, None, json.dumps(fields, ensure_ascii=False))
+        self.on_stored()
         return InboxResult(row_id, False, "received")
 
     def decide_pending(self, limit: int, budget: float) -> int:

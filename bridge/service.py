@@ -156,7 +156,8 @@ class Bridge:
                              alert=lambda kind, subject, text: alerts.alert_owner(self, kind, subject, text, once=True),
                              clock=lambda: self.clock())
         self.worker = Worker(self.db, self.settings, self.channels, clock=lambda: self.clock())
-        self.received = ReceivedTexts(self.db, load_handlers(self.settings, self), calls_out=self.calls_out)
+        self.received = ReceivedTexts(self.db, load_handlers(self.settings, self), calls_out=self.calls_out,
+                                      on_stored=self.acknowledged)
         # Deciding after the answer, in order of arrival across tables (texts, reports and carrier
         # calls refer to the orders deliveries make), a bounded batch per transaction (bridge/intake.py).
         self.decider = Decider(self.shop_events.decide_pending,
@@ -252,13 +253,9 @@ class Bridge:
                                        sim=event.sim, sender=event.sender, recipient=event.recipient, text=event.text,
                                        received_at=event.received_at, raw=event.raw, package=event.package,
                                        title=event.title, payload=event.payload)
-            if not result.duplicate:
-                self.acknowledged()
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state}
         if isinstance(event, BankTransaction):
             result = self.received.accept_transaction(event)
-            if not result.duplicate:
-                self.acknowledged()
             return {"inbox": result.row_id, "duplicate": result.duplicate, "state": result.state}
         if isinstance(event, ShopPing):
             store_delivery(self.db, event.delivery, state=IGNORED, reason=f"ping for webhook {event.webhook_id}")
