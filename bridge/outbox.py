@@ -285,19 +285,21 @@ class Attempt:
 
 
 def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
-                   backoff_cap: float, in_doubt_after: float = 600.0) -> list[str]:
+                   backoff_cap: float, in_doubt_after: float = 600.0, at: float | None = None) -> list[str]:
     """Store a batch of attempts in one transaction and move each message. Returns new statuses.
 
     One transaction per batch rather than per message: a batch of sends finishes nearly at
-    once, and per-message commits would queue webhook acknowledgements behind them.
+    once, and per-message commits would queue webhook acknowledgements behind them. `at`: the
+    worker's "now" (Bridge.clock), which measures how long a provider has kept asking us to wait.
     """
     with db.tx() as c:
-        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after) for a in attempts]
+        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after, at) for a in attempts]
 
 
 def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float,
-            in_doubt_after: float = 600.0) -> str:
+            in_doubt_after: float = 600.0, at: float | None = None) -> str:
     t = now()
+    tw = t if at is None else at
     msg, result = a.message, a.result
     mid = msg["id"]
     waited_out = False
@@ -308,12 +310,12 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
         # budget exhausted for hours must not park the message instead of reaching the next channel.
         limited = result.code == RATE_LIMITED
         bound = msg["fallback_after"] or in_doubt_after
-        if not limited or msg["waited_since"] is None or t - msg["waited_since"] < bound:
-            q.give_back(c, mid, SCHEDULED, result.retry_at or t + 60, result.detail, t, waiting=limited)
+        if not limited or msg["waited_since"] is None or tw - msg["waited_since"] < bound:
+            q.give_back(c, mid, SCHEDULED, result.retry_at or t + 60, result.detail, t, waited=tw if limited else None)
             return SCHEDULED
         waited_out = True
         result = replace(result, outcome=Outcome.TRANSIENT, detail=reasons.encode(
-            "outbox.waited_too_long", channel=a.channel, seconds=f"{t - msg['waited_since']:.0f}", detail=result.detail))
+            "outbox.waited_too_long", channel=a.channel, seconds=f"{tw - msg['waited_since']:.0f}", detail=result.detail))
     q.add_attempt(c, mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1))
     if msg["waited_since"] is not None:
         q.end_wait(c, mid)

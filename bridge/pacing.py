@@ -82,6 +82,13 @@ class Pacer:
                                 starts.popleft()
                     return 0.0
 
+    def held(self, budgets: Sequence[Budget]) -> bool:
+        """Whether the provider asked us to wait on one of these keys (rather than our own budget
+        keeping the request waiting)."""
+        with self._lock:
+            t = time.monotonic()
+            return any(self._held.get(k, t) > t for k, _ in budgets)
+
     def hold(self, budgets: Sequence[Budget], seconds: float) -> None:
         """The provider refused a request for being one too many: no request of these keys
         starts within `seconds`."""

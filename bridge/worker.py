@@ -87,16 +87,18 @@ class Worker:
                               device=row["device"], pin_device=lambda device: pin_device(self.db, row["id"], device))
         budgets = ch.budgets()
         slot, taken = self.pacer.reserve(budgets, longest=self.settings.send_lease / 4)
-        if not taken:   # its provider's turn is far off (it answered "too many requests"): not held under a lease
-            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock() + slot - time.monotonic(),
-                                                    detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
-                           0.0, remaining)
+        if not taken:   # its provider's turn is far off: not held under a lease
+            held = self.pacer.held(budgets)   # the provider's wait counts toward its bound (outbox._record)
+            why = "outbox.provider_busy" if held else "outbox.own_budget"
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, code=RATE_LIMITED if held else None,
+                                                    retry_at=self.clock() + slot - time.monotonic(),
+                                                    detail=reasons.encode(why, channel=ch.name)), 0.0, remaining)
         turn = self.pacer.go(budgets, slot, self._stopping)
         if turn == STOPPED:   # stopping while waiting for its turn: nothing sent
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock(),
                                                     detail=reasons.encode("outbox.worker_stopped")), 0.0, remaining)
         if turn > 0:   # the provider said "wait" while this lane waited for its slot: not sent, not an attempt
-            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock() + turn,
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, code=RATE_LIMITED, retry_at=self.clock() + turn,
                                                     detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
                            0.0, remaining)
         started = time.perf_counter()
@@ -117,7 +119,7 @@ class Worker:
         many lanes finished together), then log each."""
         s = self.settings
         statuses = record_results(self.db, attempts, s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
-                                  s.in_doubt_after)
+                                  s.in_doubt_after, at=self.clock())
         for attempt, status in zip(attempts, statuses):
             r = attempt.result
             level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN,

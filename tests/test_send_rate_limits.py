@@ -125,3 +125,69 @@ def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_hold
     assert len(waiting) == 5 and all(m["attempts"] == 0 and m["due_at"] > time.time() + 200 for m in waiting)
     assert all("provider_busy" in m["reason"] for m in waiting if m["id"] in later)
     assert not svc.messages(status="failed")
+
+
+def test_a_wait_asked_while_lanes_wait_for_their_slot_holds_them_too(service_factory):
+    """Our budget 20/s, the account's 3/s with Retry-After 5: lanes that took their slot before the
+    first 429 came back do not go out in spite of it; they give their message back (no attempt)."""
+    with FakeEsms(max_per_second=3) as fake:
+        fake.retry_after = 5
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=20)
+        queue_sms(svc, 30)
+        svc.bridge.worker.drain()
+        assert 0 < fake.rate_limited <= 3
+    waiting = svc.messages(status="scheduled")
+    assert len(waiting) + len(svc.messages(status="queued")) == 30
+    assert all(m["attempts"] == 0 for m in waiting) and not svc.messages(status="failed")
+
+
+def test_a_provider_that_keeps_asking_to_wait_costs_an_attempt_past_the_doubt_window(service_factory):
+    """An account that takes nothing (every request 429): the first answers are no attempts, due
+    again on the service's clock; once it has asked us to wait for longer than IN_DOUBT_AFTER the
+    wait counts as a failed attempt, so the message fails (or its next channel takes it) instead
+    of waiting for ever."""
+    import time
+    with FakeEsms(max_per_second=0) as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=0, send_max_attempts=1, in_doubt_after=60)
+        svc.clock.advance(10_000)
+        [mid] = queue_sms(svc, 1)
+        svc.bridge.worker.drain()
+        [m] = svc.messages()
+        assert m["status"] == "scheduled" and m["attempts"] == 0 and m["due_at"] > time.time() + 9_000
+        svc.clock.advance(61)
+
+        def failed() -> bool:
+            svc.bridge.worker.drain()
+            return svc.messages()[0]["status"] == "failed"
+
+        wait_until(failed, timeout=20, what="the message failed after waiting too long")
+    assert "waited_too_long" in svc.messages()[0]["reason"] and attempts_of(svc) == {mid: ["transient"]}
+
+
+def test_a_failed_record_keeps_the_finished_sends_and_records_them_once_the_database_frees(service_factory, caplog):
+    """Another process holds the write lock past the busy timeout just as the sends finish
+    ("database is locked"): the drain keeps what the provider took and records it when it can,
+    instead of ending with the rows leased, to be sent again when the lease runs out."""
+    import sqlite3
+    import threading
+    with FakeEsms(send_delay=0.5) as fake:
+        svc = service_factory(**esms_settings(fake))
+        ids = queue_sms(svc, 5)
+        svc.db.busy_timeout_ms = 100   # the drain thread opens its connection with it
+        drain = threading.Thread(target=svc.bridge.worker.drain)
+        drain.start()
+        wait_until(lambda: fake.busiest_second >= 5, what="the five sends under way")
+        other = sqlite3.connect(svc.db.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            wait_until(lambda: "recording" in caplog.text and "failed" in caplog.text, timeout=20,
+                       what="a record refused by the lock")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        drain.join(30)
+        assert not drain.is_alive()
+    assert len(fake.accepted) == 5
+    assert {m["status"] for m in svc.messages()} == {"queued"} and not any(m["lease_until"] for m in svc.messages())
+    assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
+    assert svc.bridge.worker.drain() == 0

@@ -95,12 +95,12 @@ def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list
 # A row cancelled while it was being sent (a shop switch cancels its waiting write-backs, leased or
 # not) stays cancelled: the attempt is recorded, the row never comes back to be tried again.
 def give_back(c: sqlite3.Connection, mid: str, status: str, due: float, reason: str, t: float,
-              waiting: bool = False) -> None:
+              waited: float | None = None) -> None:
     """Not an attempt after all (no capacity): the claim is returned and the count undone.
-    `waiting`: the provider asked us to wait; `waited_since` keeps when it first did."""
+    `waited`: the provider asked us to wait, now; `waited_since` keeps when it first did."""
     c.execute("UPDATE messages SET status=?, due_at=?, attempts=MAX(0, attempts-1), lease_until=NULL, reason=?,"
-              " waited_since=CASE WHEN ? THEN COALESCE(waited_since, ?) ELSE waited_since END,"
-              " updated_at=? WHERE id=? AND status != 'cancelled'", (status, due, reason, waiting, t, t, mid))
+              " waited_since=COALESCE(waited_since, ?), updated_at=? WHERE id=? AND status != 'cancelled'",
+              (status, due, reason, waited, t, mid))
 
 
 def end_wait(c: sqlite3.Connection, mid: str) -> None:
