@@ -360,7 +360,7 @@ def test_a_rate_limit_that_lasts_past_the_doubt_window_hands_the_message_to_sms(
     status_update(svc, 501, "processing", 50)
     wait_until(lambda: any("Graph 4" in (m["reason"] or "") for m in svc.messages(rule="order-status")),
                what="Messenger's first 'wait'")
-    svc.clock.advance(31)
+    svc.clock.advance(61)   # past its 60 s wait, and past IN_DOUBT_AFTER since the first "wait"
 
     def sms_out() -> bool:
         svc.bridge.worker.drain()
