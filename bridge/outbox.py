@@ -249,19 +249,21 @@ def payload_of(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def claim(db: Database, limit: int, lease: float, only: str | None = None, at: float | None = None,
-          doubt: tuple[float, Route] | None = None, skip: Collection[str] = ()) -> list[sqlite3.Row]:
+          doubt: tuple[float, Route] | None = None, skip: Collection[str] = (),
+          quotas: dict[str, int] | None = None) -> list[sqlite3.Row]:
     """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
     (`only`: just that message, if it is due and free: the CLI's send-test; `at`: now).
 
     `doubt` (the in-doubt window and the router): in the same transaction, first put in doubt
     the abandoned claims of channels no retry is safe on, so an expired lease of a dead worker is
     never claimed again and resent, however long a drain runs. `skip`: rows this worker is still
-    sending, whose lease may have run out during a slow call: claiming them again would send twice."""
+    sending, whose lease may have run out during a slow call: claiming them again would send twice.
+    `quotas`: at most that many rows of these channels (as many as their budget lets start soon)."""
     t = now() if at is None else at
     with db.tx() as c:
         if doubt is not None:
             _doubt_abandoned(c, t, *doubt, skip=skip)
-        ids = q.due_ids(c, t, limit + len(skip), only)
+        ids = q.due_ids(c, t, limit + len(skip), only, quotas)
         ids = [i for i in ids if i not in skip][:limit]
         if not ids:
             return []

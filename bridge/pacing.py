@@ -82,6 +82,12 @@ class Pacer:
                                 starts.popleft()
                     return 0.0
 
+    def wait(self, budgets: Sequence[Budget]) -> float:
+        """Seconds until the next free slot in every one of these budgets (0: free now)."""
+        with self._lock:
+            t = time.monotonic()
+            return max([0.0, *(self._next.get(k, t) - t for k, _ in budgets)])
+
     def held(self, budgets: Sequence[Budget]) -> bool:
         """Whether the provider asked us to wait on one of these keys (rather than our own budget
         keeping the request waiting)."""

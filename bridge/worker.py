@@ -21,7 +21,7 @@ from .providers.base import Channel
 from .sending import RATE_LIMITED, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .outbox import MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
-from .pacing import STOPPED, Pacer
+from .pacing import MARGIN, STOPPED, Pacer
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -194,7 +194,7 @@ class Worker:
             try:
                 rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
                     claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
-                          doubt=(s.in_doubt_after, self.route_names), skip=sending)
+                          doubt=(s.in_doubt_after, self.route_names), skip=sending, quotas=self._quotas())
             except Exception:
                 log.exception("claiming due messages failed")
                 rows = []
@@ -208,6 +208,25 @@ class Worker:
                 future.add_done_callback(lambda f, row=row: done.put((row, f)))
             if not sending:
                 return total
+
+    def _quotas(self) -> dict[str, int]:
+        """Rows of each paced channel worth claiming now: as many as its budget lets start within
+        the time a claim may be held (a quarter of SEND_LEASE). The rest of its backlog is left
+        unclaimed (no write) and the free lanes go to other channels, instead of claiming the
+        whole backlog only to give most of it back."""
+        longest = self.settings.send_lease / 4
+        out: dict[str, int] = {}
+        for name, ch in self.channels.items():
+            if not ch.configured:
+                continue
+            budgets = ch.budgets()
+            rates = [rate for _, rate in budgets if rate > 0]
+            room = longest - self.pacer.wait(budgets)
+            if rates:
+                out[name] = max(0, int(room * min(rates) / MARGIN) + 1) if room > 0 else 0
+            elif room <= 0:   # no budget of ours, but the provider asked us to wait
+                out[name] = 0
+        return out
 
     def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:
         """A lane's Attempt; a lane cancelled before it ran (shutdown) sent nothing: its claim is given back."""

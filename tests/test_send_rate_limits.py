@@ -104,8 +104,8 @@ def test_a_too_many_requests_answer_waits_and_goes_out_later_never_failed(servic
 
 def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_holding_them(service_factory):
     """Retry-After 240 s, longer than a claim should be held: the refused message waits that
-    long, and so does every message claimed after it, given back at once without asking the
-    provider again; no attempt is counted, nothing fails, and the drain does not sit on its claims."""
+    long, and the messages queued after it are left unclaimed meanwhile, the provider not asked
+    again; no attempt is counted, nothing fails, and the drain does not sit on its claims."""
     import time
     with FakeEsms(max_per_second=1) as fake:
         fake.retry_after = 240
@@ -122,8 +122,10 @@ def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_hold
         assert time.monotonic() - started < 10
         assert len(fake.requests_log) == 1 and fake.rate_limited == 1   # not asked again
     waiting = svc.messages(status="scheduled")
-    assert len(waiting) == 5 and all(m["attempts"] == 0 and m["due_at"] > time.time() + 200 for m in waiting)
-    assert all("provider_busy" in m["reason"] for m in waiting if m["id"] in later)
+    assert len(waiting) == 1 and all(m["attempts"] == 0 and m["due_at"] > time.time() + 200 for m in waiting)
+    # the later ones are not even claimed while the account is closed: no write, no lane held
+    assert {m["id"] for m in svc.messages(status="pending")} == set(later)
+    assert all(m["attempts"] == 0 and m["lease_until"] is None for m in svc.messages(status="pending"))
     assert not svc.messages(status="failed")
 
 
@@ -191,3 +193,27 @@ def test_a_failed_record_keeps_the_finished_sends_and_records_them_once_the_data
     assert {m["status"] for m in svc.messages()} == {"queued"} and not any(m["lease_until"] for m in svc.messages())
     assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
     assert svc.bridge.worker.drain() == 0
+
+
+def test_a_backlog_over_our_own_budget_is_claimed_only_as_fast_as_it_can_go(service_factory):
+    """1 SMS a second set here and claims held at most 2 s (SEND_LEASE 8): only what can start
+    within that is claimed; the rest of the backlog is left unclaimed (no write) instead of being
+    claimed and given back whole on every drain, and anything given back says it waits for the
+    limit set here (not that eSMS asked us to wait)."""
+    import threading
+    with FakeEsms() as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=1, send_lease=8)
+        queue_sms(svc, 200)
+        drain = threading.Thread(target=svc.bridge.worker.drain)
+        drain.start()
+        try:
+            wait_until(lambda: len(fake.accepted) >= 3, what="the first sends")
+            given_back = svc.messages(status="scheduled")
+            untouched = [m for m in svc.messages(status="pending")
+                         if "own_budget" not in (m["reason"] or "") and m["attempts"] == 0 and not m["lease_until"]]
+        finally:
+            svc.bridge.worker.shutdown()
+            drain.join(30)
+    assert fake.rate_limited == 0
+    assert all("own_budget" in m["reason"] and m["attempts"] == 0 for m in given_back)
+    assert len(given_back) <= 3 and len(untouched) >= 200 - 3 - 3 - len(fake.accepted)
