@@ -317,7 +317,8 @@ def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: 
             return SCHEDULED
         waited_out = True
         result = replace(result, outcome=Outcome.TRANSIENT, detail=reasons.encode(
-            "outbox.waited_too_long", channel=a.channel, seconds=f"{tw - msg['waited_since']:.0f}", detail=result.detail))
+            "outbox.waited_too_long", channel=a.channel, seconds=f"{tw - msg['waited_since']:.0f}",
+            detail=result.detail))
     q.add_attempt(c, mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1))
     if msg["waited_since"] is not None:
         q.end_wait(c, mid)
