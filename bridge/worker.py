@@ -220,12 +220,12 @@ class Worker:
             if not ch.configured:
                 continue
             budgets = ch.budgets()
+            if self.pacer.held(budgets):   # the provider's wait: claimed and given back, so it counts toward its bound
+                continue
             rates = [rate for _, rate in budgets if rate > 0]
             room = longest - self.pacer.wait(budgets)
             if rates:
                 out[name] = max(0, int(room * min(rates) / MARGIN) + 1) if room > 0 else 0
-            elif room <= 0:   # no budget of ours, but the provider asked us to wait
-                out[name] = 0
         return out
 
     def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:
