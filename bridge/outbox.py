@@ -14,13 +14,13 @@ import random
 import re
 import sqlite3
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Collection
 
 from . import reasons
 from .config import JOB_CHANNELS
 from .reasons import N_
-from .sending import Event, Outcome, SendResult, StatusReport
+from .sending import RATE_LIMITED, Event, Outcome, SendResult, StatusReport
 from .providers import retry_safety
 from .store import messages as q
 from .store.db import Database, now
@@ -69,6 +69,10 @@ reasons.register({
                                  "waiting for a person: resend, or mark delivered"),
     "outbox.worker_stopped": N_("the worker stopped during the call"),
     "outbox.provider_busy": N_("%(channel)s asked us to wait (too many requests): sent when it takes requests again"),
+    "outbox.own_budget": N_("waits for its turn within the %(channel)s request limit set here: sent when the "
+                            "messages before it have gone"),
+    "outbox.waited_too_long": N_("%(channel)s kept asking us to wait (too many requests) for %(seconds)s s: "
+                                 "counted as a failed attempt (%(detail)s)"),
     "outbox.no_receipt_in_time": N_("in doubt, no receipt in time"),
     "outbox.settled": N_("was in doubt; %(source)s reported delivery to this recipient"),
     "outbox.marked_delivered": N_("marked delivered by %(who)s (was in doubt)"),
@@ -245,18 +249,22 @@ def payload_of(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def claim(db: Database, limit: int, lease: float, only: str | None = None, at: float | None = None,
-          doubt: tuple[float, Route] | None = None) -> list[sqlite3.Row]:
+          doubt: tuple[float, Route] | None = None, skip: Collection[str] = (),
+          quotas: dict[str, int] | None = None) -> list[sqlite3.Row]:
     """Take up to `limit` due messages for this worker, leasing them for `lease` seconds
     (`only`: just that message, if it is due and free: the CLI's send-test; `at`: now).
 
     `doubt` (the in-doubt window and the router): in the same transaction, first put in doubt
     the abandoned claims of channels no retry is safe on, so an expired lease of a dead worker is
-    never claimed again and resent, however long a drain runs."""
+    never claimed again and resent, however long a drain runs. `skip`: rows this worker is still
+    sending, whose lease may have run out during a slow call: claiming them again would send twice.
+    `quotas`: at most that many rows of these channels (as many as their budget lets start soon)."""
     t = now() if at is None else at
     with db.tx() as c:
         if doubt is not None:
-            _doubt_abandoned(c, t, *doubt)
-        ids = q.due_ids(c, t, limit, only)
+            _doubt_abandoned(c, t, *doubt, skip=skip)
+        ids = q.due_ids(c, t, limit + len(skip), only, quotas)
+        ids = [i for i in ids if i not in skip][:limit]
         if not ids:
             return []
         return q.lease(c, ids, t + lease, t)
@@ -279,26 +287,43 @@ class Attempt:
 
 
 def record_results(db: Database, attempts: list[Attempt], max_attempts: int, backoff_base: float,
-                   backoff_cap: float, in_doubt_after: float = 600.0) -> list[str]:
+                   backoff_cap: float, in_doubt_after: float = 600.0, at: float | None = None) -> list[str]:
     """Store a batch of attempts in one transaction and move each message. Returns new statuses.
 
     One transaction per batch rather than per message: a batch of sends finishes nearly at
-    once, and per-message commits would queue webhook acknowledgements behind them.
+    once, and per-message commits would queue webhook acknowledgements behind them. `at`: the
+    worker's "now" (Bridge.clock), which measures how long a provider has kept asking us to wait.
     """
     with db.tx() as c:
-        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after) for a in attempts]
+        return [_record(c, a, max_attempts, backoff_base, backoff_cap, in_doubt_after, at) for a in attempts]
 
 
 def _record(c: sqlite3.Connection, a: Attempt, max_attempts: int, backoff_base: float, backoff_cap: float,
-            in_doubt_after: float = 600.0) -> str:
+            in_doubt_after: float = 600.0, at: float | None = None) -> str:
     t = now()
+    tw = t if at is None else at
     msg, result = a.message, a.result
     mid = msg["id"]
+    waited_out = False
     if result.outcome is Outcome.DEFERRED:
-        # Not an attempt: nothing was sent. Give the claim back and wait for capacity.
-        q.give_back(c, mid, SCHEDULED, result.retry_at or t + 60, result.detail, t)
-        return SCHEDULED
+        # Not an attempt: nothing was sent. Give the claim back and wait for capacity. A provider
+        # saying "too many requests" for longer than the message's next channel would wait for a
+        # delivery report (or IN_DOUBT_AFTER without one) is a failure of that channel, though: a
+        # budget exhausted for hours must not park the message instead of reaching the next channel.
+        limited = result.code == RATE_LIMITED
+        bound = msg["fallback_after"] or in_doubt_after
+        if not limited or msg["waited_since"] is None or tw - msg["waited_since"] < bound:
+            q.give_back(c, mid, SCHEDULED, result.retry_at or t + 60, result.detail, t, waited=tw if limited else None)
+            return SCHEDULED
+        waited_out = True
+        result = replace(result, outcome=Outcome.TRANSIENT, detail=reasons.encode(
+            "outbox.waited_too_long", channel=a.channel, seconds=f"{tw - msg['waited_since']:.0f}",
+            detail=result.detail))
     q.add_attempt(c, mid, t, a.channel, result.outcome.value, result.code, result.detail, round(a.duration_ms, 1))
+    if msg["waited_since"] is not None:
+        q.end_wait(c, mid)
+    if waited_out and a.remaining:
+        return _fall_back(c, mid, a.channel, a.remaining, result.detail, t)
     current = q.status_and_attempts(c, mid)
     attempts = current["attempts"]
     fallback = ",".join(a.remaining)
@@ -353,13 +378,15 @@ def _doubt(c: sqlite3.Connection, mid: str, channel: str, remaining: tuple[str, 
 Route = Callable[[sqlite3.Row], tuple[str, tuple[str, ...]]]
 
 
-def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route) -> int:
+def _doubt_abandoned(c: sqlite3.Connection, t: float, after: float, route: Route, skip: Collection[str] = ()) -> int:
     """A claim whose lease ran out without a record: the worker died during the call. Where the
     provider does not deduplicate, that call may have gone through, so the message is in doubt
     instead of being claimed again (a record always clears `lease_until`). `route` names the
     channel the call went to (the first configured one of the list) and the ones after it."""
     n = 0
     for r in q.abandoned_claims(c, t):
+        if r["id"] in skip:   # still being sent by this worker: its record is coming
+            continue
         channel, remaining = route(r)
         if retry_safety(channel) == "none":
             _doubt(c, r["id"], channel, remaining, reasons.encode("outbox.worker_stopped"), t, r["updated_at"], after)

@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from typing import Sequence
 
 MARGIN = 1.20
+STOPPED = -1.0   # go(): the worker is stopping; nothing was sent
 
 Budget = tuple[str, float]   # (key, requests per second); 0: no limit, only a provider's "wait" holds it
 
@@ -34,6 +35,7 @@ class Pacer:
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}    # key -> the first free slot (monotonic seconds)
         self._starts: defaultdict[str, deque[float]] = defaultdict(deque)   # key -> its last `_cap` starts
+        self._held: dict[str, float] = {}    # key -> until when the provider asked us to wait (monotonic)
 
     def reserve(self, budgets: Sequence[Budget], longest: float) -> tuple[float, bool]:
         """The next slot free in every budget (monotonic seconds; now when none waits), and
@@ -52,19 +54,23 @@ class Pacer:
                     self._next[k] = slot + MARGIN / rate
             return slot, True
 
-    def go(self, budgets: Sequence[Budget], slot: float, stop: threading.Event) -> bool:
-        """Wait for a taken slot, then until the request may really start; False when `stop` is
-        set first (nothing was sent; the slot stays used, which only spaces the next request a
-        little more).
+    def go(self, budgets: Sequence[Budget], slot: float, stop: threading.Event) -> float:
+        """Wait for a taken slot, then until the request may really start: 0 to go now, STOPPED
+        when `stop` is set first, or the seconds still to wait when the provider asked us to wait
+        (`hold`) while this lane slept: slots taken before its answer must not go out in spite of it.
+        In the last two nothing was sent; the slot stays used, which only spaces the next request.
 
         Slots are spaced, but lanes woken late (a busy machine) could still start together: the
         starts themselves are counted too, at most `per_second / MARGIN` in any second."""
         while True:
             delay = slot - time.monotonic()
             if delay > 0 and stop.wait(delay):
-                return False
+                return STOPPED
             with self._lock:
                 t = time.monotonic()
+                held = max([t, *(self._held.get(k, t) for k, _ in budgets)])
+                if held > t:
+                    return held - t
                 slot = max([t, *(self._starts[k][0] + 1.0 for k, rate in budgets
                                  if rate > 0 and len(self._starts[k]) >= _cap(rate))])
                 if slot <= t:
@@ -74,7 +80,20 @@ class Pacer:
                             starts.append(t)
                             while len(starts) > _cap(rate):
                                 starts.popleft()
-                    return True
+                    return 0.0
+
+    def wait(self, budgets: Sequence[Budget]) -> float:
+        """Seconds until the next free slot in every one of these budgets (0: free now)."""
+        with self._lock:
+            t = time.monotonic()
+            return max([0.0, *(self._next.get(k, t) - t for k, _ in budgets)])
+
+    def held(self, budgets: Sequence[Budget]) -> bool:
+        """Whether the provider asked us to wait on one of these keys (rather than our own budget
+        keeping the request waiting)."""
+        with self._lock:
+            t = time.monotonic()
+            return any(self._held.get(k, t) > t for k, _ in budgets)
 
     def hold(self, budgets: Sequence[Budget], seconds: float) -> None:
         """The provider refused a request for being one too many: no request of these keys
@@ -83,3 +102,4 @@ class Pacer:
             until = time.monotonic() + seconds
             for k, _ in budgets:
                 self._next[k] = max(self._next.get(k, until), until)
+                self._held[k] = max(self._held.get(k, until), until)

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Callable
 
 from . import reasons
@@ -20,7 +21,7 @@ from .providers.base import Channel
 from .sending import RATE_LIMITED, OutgoingMessage, Outcome, SendResult
 from .config import Settings
 from .outbox import MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
-from .pacing import Pacer
+from .pacing import MARGIN, STOPPED, Pacer
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -57,7 +58,17 @@ class Worker:
         return ch.name, remaining
 
     def call(self, row: sqlite3.Row) -> Attempt:
-        """One provider call; never raises (an adapter bug counts as a transient failure)."""
+        """One provider call; never raises: anything failing around the send (routing, quiet hours,
+        the payload, the budgets) counts as a transient failure of a call that sent nothing, so the
+        drain loop always gets an Attempt to record and never leaves a row leased."""
+        try:
+            return self._call(row)
+        except Exception as exc:
+            log.exception("preparing message %s for sending failed", row["id"])
+            return Attempt(row, row["channel"], SendResult(Outcome.TRANSIENT, code="exception",
+                                                           detail=f"{type(exc).__name__}: {exc}"), 0.0, ())
+
+    def _call(self, row: sqlite3.Row) -> Attempt:
         ch, remaining = self.route(row)
         later = None if row["urgent"] in (None, 1) else \
             quiet_until(self.clock(), self.settings.quiet_hours, self.settings.timezone)
@@ -76,13 +87,20 @@ class Worker:
                               device=row["device"], pin_device=lambda device: pin_device(self.db, row["id"], device))
         budgets = ch.budgets()
         slot, taken = self.pacer.reserve(budgets, longest=self.settings.send_lease / 4)
-        if not taken:   # its provider's turn is far off (it answered "too many requests"): not held under a lease
-            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock() + slot - time.monotonic(),
-                                                    detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
-                           0.0, remaining)
-        if not self.pacer.go(budgets, slot, self._stopping):   # stopping while waiting for its turn: nothing sent
+        if not taken:   # its provider's turn is far off: not held under a lease
+            held = self.pacer.held(budgets)   # the provider's wait counts toward its bound (outbox._record)
+            why = "outbox.provider_busy" if held else "outbox.own_budget"
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, code=RATE_LIMITED if held else None,
+                                                    retry_at=self.clock() + slot - time.monotonic(),
+                                                    detail=reasons.encode(why, channel=ch.name)), 0.0, remaining)
+        turn = self.pacer.go(budgets, slot, self._stopping)
+        if turn == STOPPED:   # stopping while waiting for its turn: nothing sent
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=self.clock(),
                                                     detail=reasons.encode("outbox.worker_stopped")), 0.0, remaining)
+        if turn > 0:   # the provider said "wait" while this lane waited for its slot: not sent, not an attempt
+            return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, code=RATE_LIMITED, retry_at=self.clock() + turn,
+                                                    detail=reasons.encode("outbox.provider_busy", channel=ch.name)),
+                           0.0, remaining)
         started = time.perf_counter()
         try:
             result = ch.send(msg)
@@ -90,7 +108,10 @@ class Worker:
             log.exception("channel %s raised while sending %s", ch.name, row["id"])
             result = SendResult(Outcome.TRANSIENT, code="exception", detail=f"{type(exc).__name__}: {exc}")
         if result.code == RATE_LIMITED and result.outcome is Outcome.DEFERRED:
-            self.pacer.hold(budgets, max(0.0, (result.retry_at or 0.0) - time.time()))
+            # the provider's wait is real time; the row's due time is on our clock (Bridge.clock)
+            wait = max(0.0, (result.retry_at or 0.0) - time.time())
+            self.pacer.hold(budgets, wait)
+            result = replace(result, retry_at=self.clock() + wait)
         return Attempt(row, ch.name, result, (time.perf_counter() - started) * 1000, remaining)
 
     def record(self, attempts: list[Attempt]) -> list[str]:
@@ -98,7 +119,7 @@ class Worker:
         many lanes finished together), then log each."""
         s = self.settings
         statuses = record_results(self.db, attempts, s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
-                                  s.in_doubt_after)
+                                  s.in_doubt_after, at=self.clock())
         for attempt, status in zip(attempts, statuses):
             r = attempt.result
             level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN,
@@ -143,31 +164,69 @@ class Worker:
         """Claim for free lanes, record what they finish, until nothing is due or in flight."""
         s = self.settings
         done: queue.SimpleQueue[tuple[sqlite3.Row, Future]] = queue.SimpleQueue()
-        in_flight = total = 0
+        total = 0
+        sending: set[str] = set()        # claimed and not recorded yet: never claimed again meanwhile
+        unrecorded: list[Attempt] = []   # finished sends whose record failed: kept and recorded again
+        pause = 0.0
         while True:
-            if in_flight:
-                finished = [done.get()]
-                while True:
-                    try:
+            in_flight = len(sending) - len(unrecorded)
+            if in_flight or unrecorded:
+                finished = []
+                try:
+                    finished.append(done.get(timeout=pause if unrecorded else None))
+                    while True:
                         finished.append(done.get_nowait())
-                    except queue.Empty:
-                        break
-                self.record([self._outcome(row, f) for row, f in finished])
+                except queue.Empty:
+                    pass
+                unrecorded += [self._outcome(row, f) for row, f in finished]
                 in_flight -= len(finished)
-                total += len(finished)
-            rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
-                claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
-                      doubt=(s.in_doubt_after, self.route_names))
+                try:
+                    self.record(unrecorded)
+                except Exception:
+                    # e.g. "database is locked": the provider has these sends, so dropping them would
+                    # send them again once their lease expires; keep them and try again shortly
+                    log.exception("recording %d finished sends failed; trying again", len(unrecorded))
+                    pause = min(5.0, pause * 2 or 0.1)   # the next round waits this long for lanes first
+                    continue
+                total += len(unrecorded)
+                sending.difference_update(a.message["id"] for a in unrecorded)
+                unrecorded, pause = [], 0.0
+            try:
+                rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
+                    claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
+                          doubt=(s.in_doubt_after, self.route_names), skip=sending, quotas=self._quotas())
+            except Exception:
+                log.exception("claiming due messages failed")
+                rows = []
             for row in rows:
+                sending.add(row["id"])
                 try:
                     future = self.pool.submit(self.call, row)
                 except RuntimeError:   # shut down between the claim and the submit: not sent
                     future = Future()
                     future.cancel()
                 future.add_done_callback(lambda f, row=row: done.put((row, f)))
-            in_flight += len(rows)
-            if not in_flight:
+            if not sending:
                 return total
+
+    def _quotas(self) -> dict[str, int]:
+        """Rows of each paced channel worth claiming now: as many as its budget lets start within
+        the time a claim may be held (a quarter of SEND_LEASE). The rest of its backlog is left
+        unclaimed (no write) and the free lanes go to other channels, instead of claiming the
+        whole backlog only to give most of it back."""
+        longest = self.settings.send_lease / 4
+        out: dict[str, int] = {}
+        for name, ch in self.channels.items():
+            if not ch.configured:
+                continue
+            budgets = ch.budgets()
+            if self.pacer.held(budgets):   # the provider's wait: claimed and given back, so it counts toward its bound
+                continue
+            rates = [rate for _, rate in budgets if rate > 0]
+            room = longest - self.pacer.wait(budgets)
+            if rates:
+                out[name] = max(0, int(room * min(rates) / MARGIN) + 1) if room > 0 else 0
+        return out
 
     def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:
         """A lane's Attempt; a lane cancelled before it ran (shutdown) sent nothing: its claim is given back."""

@@ -175,3 +175,28 @@ def test_backup_names_the_secret_kept_beside_the_database(tmp_path, service_fact
     keys.chmod(0o600)
     r = run({"BRIDGE_DB": svc.settings.db_path}, "backup", str(tmp_path / "copy.db"))
     assert r.returncode == 0 and f"not in the copy: {keys}" in r.stdout, r.stdout + r.stderr
+
+
+def test_reconcile_with_the_service_running_wakes_its_sender_instead_of_sending_itself(tmp_path, fake_esms):
+    """A second process draining would pace the providers with a second budget (twice the
+    limit): with the service's sender listening, the command wakes it and sends nothing itself."""
+    from bridge.wakeup import Listener
+    woken = threading.Event()
+    with FakeWooCommerce() as woo:
+        woo.add_order(512, 200000)
+        woo.change(512, "processing", "2026-11-10T08:00:00")
+        env = {**base_env(tmp_path, fake_esms), "WOO_URL": woo.url, "WOO_CONSUMER_KEY": "ck_test",
+               "WOO_CONSUMER_SECRET": "cs_test"}
+        assert run(env, "import-orders", "--since", "2026-11-01").returncode == 0
+        woo.change(512, "completed", "2026-11-23T09:00:00")
+        listener = Listener(str(tmp_path / "bridge.db"), woken.set)
+        assert listener.start()
+        try:
+            r = run(env, "reconcile")
+            assert r.returncode == 0 and "1 messages queued" in r.stdout, r.stdout + r.stderr
+            wait_until(woken.is_set, what="the service's sender woken")
+        finally:
+            listener.stop()
+    assert "the running service sends them" in r.stderr and fake_esms.accepted == []
+    db = sqlite3.connect(tmp_path / "bridge.db")
+    assert db.execute("SELECT status FROM messages WHERE rule != 'send-test'").fetchall() == [("pending",)]

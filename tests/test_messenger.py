@@ -171,6 +171,8 @@ def test_outside_the_window_the_configured_tag_is_used(service_factory, tmp_path
     ("token", "esms", "page token"),         # 190: permanent, the next channel takes over
     ("unavailable", "esms", "not available"),  # 551
     ("rate", "messenger", ""),               # 613: retried on Messenger, sent once
+    ("rate-sub", "messenger", ""),           # 613 with a subcode: the same
+    ("http429", "messenger", ""),            # a bare HTTP 429: the same, not an attempt
 ])
 def test_graph_errors(service_factory, tmp_path, fake_esms, graph, error, expect_channel, reason):
     svc = shop(service_factory, tmp_path, fake_esms, graph)
@@ -345,3 +347,26 @@ def test_with_nothing_configured_the_chain_is_dry_run_against_its_last_channel(s
     m = svc.messages()[0]
     assert m["status"] == "dry-run" and m["channel"] == "esms"
     assert "'messenger', 'esms' are not configured" in reasons.english(m["reason"])
+
+
+def test_a_rate_limit_that_lasts_past_the_doubt_window_hands_the_message_to_sms(
+        service_factory, tmp_path, fake_esms, graph):
+    """Graph's app budget (code 4) is counted over hours: waiting on Messenger for it would park
+    the order's notice that long. Past IN_DOUBT_AFTER of "wait" answers the SMS takes over, and
+    Messenger never got it (nothing doubled)."""
+    svc = shop(service_factory, tmp_path, fake_esms, graph, in_doubt_after=30)
+    psid = linked_customer(svc, fake_esms, graph)
+    graph.fail_next(1000, "app-rate")
+    status_update(svc, 501, "processing", 50)
+    wait_until(lambda: any("Graph 4" in (m["reason"] or "") for m in svc.messages(rule="order-status")),
+               what="Messenger's first 'wait'")
+    svc.clock.advance(61)   # past its 60 s wait, and past IN_DOUBT_AFTER since the first "wait"
+
+    def sms_out() -> bool:
+        svc.bridge.worker.drain()
+        return len(svc.messages(rule="order-status", channel="esms", status="queued")) == 2
+
+    wait_until(sms_out, timeout=20, what="the SMS after the wait outlasted IN_DOUBT_AFTER")
+    m = svc.messages(rule="order-status")[-1]
+    assert [x["channel"] for x in history(svc.db, m["id"])] == ["messenger", "esms"]
+    assert graph.sent_to(psid) == [] and len(fake_esms.accepted) == 2

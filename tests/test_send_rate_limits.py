@@ -105,7 +105,8 @@ def test_a_too_many_requests_answer_waits_and_goes_out_later_never_failed(servic
 def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_holding_them(service_factory):
     """Retry-After 240 s, longer than a claim should be held: the refused message waits that
     long, and so does every message claimed after it, given back at once without asking the
-    provider again; no attempt is counted, nothing fails, and the drain does not sit on its claims."""
+    provider again (each such wait counts toward its bound); no attempt is counted, nothing fails,
+    and the drain does not sit on its claims."""
     import time
     with FakeEsms(max_per_second=1) as fake:
         fake.retry_after = 240
@@ -125,3 +126,93 @@ def test_a_long_wait_asked_by_the_provider_gives_the_claims_back_instead_of_hold
     assert len(waiting) == 5 and all(m["attempts"] == 0 and m["due_at"] > time.time() + 200 for m in waiting)
     assert all("provider_busy" in m["reason"] for m in waiting if m["id"] in later)
     assert not svc.messages(status="failed")
+
+
+def test_a_wait_asked_while_lanes_wait_for_their_slot_holds_them_too(service_factory):
+    """Our budget 20/s, the account's 3/s with Retry-After 5: lanes that took their slot before the
+    first 429 came back do not go out in spite of it; they give their message back (no attempt)."""
+    with FakeEsms(max_per_second=3) as fake:
+        fake.retry_after = 5
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=20)
+        queue_sms(svc, 30)
+        svc.bridge.worker.drain()
+        assert 0 < fake.rate_limited < 10   # the requests already on their way; all 24 others before the fix
+    waiting = svc.messages(status="scheduled")
+    assert len(waiting) + len(svc.messages(status="queued")) == 30
+    assert all(m["attempts"] == 0 for m in waiting) and not svc.messages(status="failed")
+
+
+def test_a_provider_that_keeps_asking_to_wait_costs_an_attempt_past_the_doubt_window(service_factory):
+    """An account that takes nothing (every request 429): the first answers are no attempts, due
+    again on the service's clock; once it has asked us to wait for longer than IN_DOUBT_AFTER the
+    wait counts as a failed attempt, so the message fails (or its next channel takes it) instead
+    of waiting for ever."""
+    import time
+    with FakeEsms(max_per_second=0) as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=0, send_max_attempts=1, in_doubt_after=60)
+        svc.clock.advance(10_000)
+        [mid] = queue_sms(svc, 1)
+        svc.bridge.worker.drain()
+        [m] = svc.messages()
+        assert m["status"] == "scheduled" and m["attempts"] == 0 and m["due_at"] > time.time() + 9_000
+        svc.clock.advance(61)
+
+        def failed() -> bool:
+            svc.bridge.worker.drain()
+            return svc.messages()[0]["status"] == "failed"
+
+        wait_until(failed, timeout=20, what="the message failed after waiting too long")
+    assert "waited_too_long" in svc.messages()[0]["reason"] and attempts_of(svc) == {mid: ["transient"]}
+
+
+def test_a_failed_record_keeps_the_finished_sends_and_records_them_once_the_database_frees(service_factory, caplog):
+    """Another process holds the write lock past the busy timeout just as the sends finish
+    ("database is locked"): the drain keeps what the provider took and records it when it can,
+    instead of ending with the rows leased, to be sent again when the lease runs out."""
+    import sqlite3
+    import threading
+    with FakeEsms(send_delay=0.5) as fake:
+        svc = service_factory(**esms_settings(fake))
+        ids = queue_sms(svc, 5)
+        svc.db.busy_timeout_ms = 100   # the drain thread opens its connection with it
+        drain = threading.Thread(target=svc.bridge.worker.drain)
+        drain.start()
+        wait_until(lambda: fake.busiest_second >= 5, what="the five sends under way")
+        other = sqlite3.connect(svc.db.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            wait_until(lambda: "recording" in caplog.text and "failed" in caplog.text, timeout=20,
+                       what="a record refused by the lock")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        drain.join(30)
+        assert not drain.is_alive()
+    assert len(fake.accepted) == 5
+    assert {m["status"] for m in svc.messages()} == {"queued"} and not any(m["lease_until"] for m in svc.messages())
+    assert attempts_of(svc) == {mid: ["accepted"] for mid in ids}
+    assert svc.bridge.worker.drain() == 0
+
+
+def test_a_backlog_over_our_own_budget_is_claimed_only_as_fast_as_it_can_go(service_factory):
+    """1 SMS a second set here and claims held at most 2 s (SEND_LEASE 8): only what can start
+    within that is claimed; the rest of the backlog is left unclaimed (no write) instead of being
+    claimed and given back whole on every drain, and anything given back says it waits for the
+    limit set here (not that eSMS asked us to wait)."""
+    import threading
+    with FakeEsms() as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=1, send_lease=8)
+        queue_sms(svc, 200)
+        drain = threading.Thread(target=svc.bridge.worker.drain)
+        drain.start()
+        try:
+            wait_until(lambda: len(fake.accepted) >= 3, what="the first sends")
+            given_back = svc.messages(status="scheduled")
+            untouched = [m for m in svc.messages(status="pending")
+                         if "own_budget" not in (m["reason"] or "") and m["attempts"] == 0 and not m["lease_until"]]
+        finally:
+            svc.bridge.worker.shutdown()
+            drain.join(30)
+    assert fake.rate_limited == 0
+    assert all("own_budget" in m["reason"] and m["attempts"] == 0 for m in given_back)
+    assert len(given_back) <= 3 and len(untouched) >= 200 - 3 - 3 - len(fake.accepted)

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Mapping
 
 import requests
@@ -118,12 +119,15 @@ def never_connected(exc: requests.RequestException) -> bool:
 
 
 def retry_after(value: str | None, default: float = 1.0, longest: float = 300.0) -> float:
-    """Seconds to wait from a Retry-After header (seconds, or absent/unreadable: `default`), at
-    most `longest`: a provider's odd answer never parks a message for hours."""
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date; absent/unreadable:
+    `default`), at most `longest`: a provider's odd answer never parks a message for hours."""
     try:
         seconds = float(value) if value is not None else default
-    except ValueError:   # an HTTP date, or garbage
-        seconds = default
+    except ValueError:   # an HTTP date (RFC 9110 allows both forms), or garbage
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            seconds = default
     if math.isnan(seconds):
         seconds = default
     return min(longest, max(0.1, seconds))

@@ -73,14 +73,21 @@ def set_reason(c: sqlite3.Connection, mid: str, reason: str) -> None:
 
 
 # -- claiming ---------------------------------------------------------------------------------
-def due_ids(c: sqlite3.Connection, t: float, limit: int, only: str | None = None) -> list[str]:
-    """Waiting rows due at `t` and not leased, oldest due first (`only`: just that one)."""
+def due_ids(c: sqlite3.Connection, t: float, limit: int, only: str | None = None,
+            quotas: dict[str, int] | None = None) -> list[str]:
+    """Waiting rows due at `t` and not leased, oldest due first (`only`: just that one;
+    `quotas`: at most that many rows of each of these channels)."""
+    quotas = quotas or {}
     which, args = (" AND id = ?", (only,)) if only else ("", ())
-    rows = c.execute(
-        "SELECT id FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
-        f" AND (lease_until IS NULL OR lease_until < ?){which} ORDER BY due_at LIMIT ?",
-        (t, t, *args, limit)).fetchall()
-    return [r["id"] for r in rows]
+    base = ("SELECT id, due_at FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
+            f" AND (lease_until IS NULL OR lease_until < ?){which}")
+    others = f" AND channel NOT IN ({','.join('?' * len(quotas))})" if quotas else ""
+    rows = c.execute(f"{base}{others} ORDER BY due_at LIMIT ?", (t, t, *args, *quotas, limit)).fetchall()
+    for channel, n in quotas.items():
+        if n > 0:
+            rows += c.execute(f"{base} AND channel = ? ORDER BY due_at LIMIT ?",
+                              (t, t, *args, channel, min(n, limit))).fetchall()
+    return [r["id"] for r in sorted(rows, key=lambda r: r["due_at"])[:limit]]
 
 
 def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list[sqlite3.Row]:
@@ -94,10 +101,18 @@ def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list
 # -- recording an attempt ---------------------------------------------------------------------
 # A row cancelled while it was being sent (a shop switch cancels its waiting write-backs, leased or
 # not) stays cancelled: the attempt is recorded, the row never comes back to be tried again.
-def give_back(c: sqlite3.Connection, mid: str, status: str, due: float, reason: str, t: float) -> None:
-    """Not an attempt after all (no capacity): the claim is returned and the count undone."""
+def give_back(c: sqlite3.Connection, mid: str, status: str, due: float, reason: str, t: float,
+              waited: float | None = None) -> None:
+    """Not an attempt after all (no capacity): the claim is returned and the count undone.
+    `waited`: the provider asked us to wait, now; `waited_since` keeps when it first did."""
     c.execute("UPDATE messages SET status=?, due_at=?, attempts=MAX(0, attempts-1), lease_until=NULL, reason=?,"
-              " updated_at=? WHERE id=? AND status != 'cancelled'", (status, due, reason, t, mid))
+              " waited_since=COALESCE(waited_since, ?), updated_at=? WHERE id=? AND status != 'cancelled'",
+              (status, due, reason, waited, t, mid))
+
+
+def end_wait(c: sqlite3.Connection, mid: str) -> None:
+    """An attempt was made: a later "wait" from a provider starts a new count."""
+    c.execute("UPDATE messages SET waited_since=NULL WHERE id=? AND waited_since IS NOT NULL", (mid,))
 
 
 def add_attempt(c: sqlite3.Connection, mid: str, t: float, channel: str, outcome: str, code: str | None,

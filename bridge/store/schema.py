@@ -412,6 +412,10 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # An inbound text is kept while a COD answer refers to it (small table: built at once).
     db.execute("CREATE INDEX IF NOT EXISTS idx_cod_answers_inbox ON cod_answers(inbox_id) WHERE inbox_id IS NOT NULL")
     # -- sending: per-channel rate limits
+    # since when a provider has kept answering "too many requests" for a message (NULL: it has not):
+    # past its bound the wait counts as a failed attempt (bridge/outbox.py _record). A new, empty
+    # column: the first start only adds it.
+    _ensure_columns(db["messages"], {"waited_since": float})
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

@@ -17,7 +17,7 @@ import requests
 from ...reasons import N_
 from . import contacts as messenger_contacts
 from .. import N_
-from ..base import RATE_LIMITED, HttpChannel, OutgoingMessage, Outcome, SendResult
+from ..base import RATE_LIMITED, HttpChannel, retry_after, OutgoingMessage, Outcome, SendResult
 
 TEXT_LIMIT = 2000      # Send API text message
 BUTTON_TEXT_LIMIT = 640  # button template text
@@ -70,9 +70,13 @@ def graph_error(r: requests.Response) -> SendResult:
     except ValueError:
         data = None
     outcome, code, reason = translate_error(r.status_code, data)
-    if code in RATE_WAITS:   # nothing was sent: wait, then the same message again (not an attempt)
+    # nothing was sent: wait, then the same message again (not an attempt). The code may come with
+    # a subcode ("613/1390008"); a 429 without Graph's error body is the same "too many calls".
+    main = code.split("/", 1)[0]
+    if main in RATE_WAITS or r.status_code == 429:
+        wait = RATE_WAITS.get(main) or retry_after(r.headers.get("Retry-After"), default=RATE_WAITS["613"])
         return SendResult(Outcome.DEFERRED, code=RATE_LIMITED, detail=reason, raw=r.text[:2000],
-                          retry_at=time.time() + RATE_WAITS[code])
+                          retry_at=time.time() + wait)
     return SendResult(outcome, code=code, detail=reason, raw=r.text[:2000] or json.dumps(data),
                       maybe_taken=r.status_code >= 500)
 

@@ -48,16 +48,29 @@ def _print_summary(summary: Any) -> int:
     return 0
 
 
+def _send_queued(b: Any) -> None:
+    """Hand the queued messages to the running sender; send them here only when none runs.
+
+    Two processes draining would each pace the providers with their own budget, together twice
+    the provider's limit: with a service running, its sender (the one holding the scheduler
+    lease, listening for wake-ups) sends them at once."""
+    if b.waker.notify():
+        print("messages queued: the running service sends them now", file=sys.stderr)
+        return
+    print("no running service took the wake-up: sending the queued messages from here", file=sys.stderr)
+    b.worker.drain()
+
+
 def cmd_reconcile(_args: argparse.Namespace) -> int:
     """One reconcile pass now (the scheduler also runs it every RECONCILE_EVERY seconds); the
-    messages it queued are sent before the command returns."""
+    messages it queued go to the running service's sender, or are sent here when none runs."""
     from . import reconcile
     b = _bridge()
     try:
         _need_woo(b)
         summary = reconcile.run(b)
         if summary.notified:
-            b.worker.drain()
+            _send_queued(b)
         return _print_summary(summary)
     finally:
         b.shutdown()
@@ -105,7 +118,7 @@ def cmd_import_orders(args: argparse.Namespace) -> int:
         summary = reconcile.run(b, since=since, notify=args.notify, progress=progress)
         bar.close()
         if args.notify and summary.notified:
-            b.worker.drain()
+            _send_queued(b)
         return _print_summary(summary)
     finally:
         b.shutdown()
