@@ -44,6 +44,8 @@ reasons.register({
     "shop.topic_ignored": N_("topic %(topic)s is not handled; ignored"),
     "shop.stale": N_("order %(order)s: this delivery (modified %(modified)s) is older than the one already seen "
                      "(%(seen)s, %(status)s); ignored"),
+    "shop.before_ours": N_("order %(order)s: this delivery (modified %(modified)s) was built before our own change "
+                           "to %(status)s; ignored"),
     "shop.imported": N_("order %(order)s: imported (%(status)s) without notifying"),
     "shop.order_new": N_("order %(order)s: new order (%(status)s); %(n)s message(s)"),
     "shop.order_status": N_("order %(order)s: status %(old)s -> %(status)s; %(n)s message(s)"),
@@ -167,6 +169,10 @@ class ShopEvents:
                 and snap.date_modified_gmt < existing["date_modified_gmt"]:
             return STALE, reasons.encode("shop.stale", order=snap.id, modified=snap.date_modified_gmt,
                                          seen=existing["date_modified_gmt"], status=existing["status"]), 0
+        if existing and snap.date_modified_gmt and snap.date_modified_gmt == existing["date_modified_gmt"] \
+                and orders.changed_by_us(existing):
+            return STALE, reasons.encode("shop.before_ours", order=snap.id, modified=snap.date_modified_gmt,
+                                         status=existing["status"]), 0
         t = now()
         orders.save(c, snap, d.source_url, d.raw.decode("utf-8", "replace"), t)
         ctx = order_context(self.settings, snap, d.source_url or "")

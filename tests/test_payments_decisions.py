@@ -308,3 +308,24 @@ def test_suggestions_look_orders_up_by_index_never_by_scanning(shop, fake_smsgat
     for sql in queries:
         plan = " | ".join(r[3] for r in c.execute("EXPLAIN QUERY PLAN " + sql))
         assert "SCAN" not in plan and "USING INDEX" in plan, (sql[:200], plan)
+
+
+def test_a_delivery_built_before_our_payment_write_back_asks_for_nothing_again(shop, fake_smsgate, woo):
+    """WooCommerce builds a delivery when it sends it: an order.updated still saying on-hold, with
+    the date_modified we decided the payment from, reaches us after the payment is confirmed (the
+    real lab showed it). It predates our write-back: the customer is not asked for the transfer a
+    second time, and the echo of our own change tells nobody anything."""
+    svc = shop()
+    order(svc, woo, 30901, 213_000)
+    body = json.loads(order_body(30901, total=213_000, status="on-hold", phone="0912 345 678"))
+    body["billing"]["first_name"], body["billing"]["last_name"] = ("Văn An", "Nguyễn")
+    paid = credit(svc, fake_smsgate, 213_000, "DH30901 thanh toan")
+    assert paid["decision"] == "confirm"
+    assert svc.post_json(json.dumps(body).encode(), topic="order.updated").status_code == 200   # built before the PUT
+    late = svc.db.one("SELECT state, reason FROM deliveries ORDER BY id DESC LIMIT 1")
+    assert late["state"] == "stale" and "before our own change" in english(late["reason"])
+    assert svc.db.scalar("SELECT status FROM orders WHERE id=30901") == "processing"
+    echo = dict(body, status="processing", date_modified_gmt="2030-01-01T00:00:00")
+    assert svc.post_json(json.dumps(echo).encode(), topic="order.updated").status_code == 200   # our PUT, echoed
+    rules = [m["rule"] for m in svc.messages(order_id=30901, audience="customer")]
+    assert rules.count("order-awaiting-transfer") == 1 and "order-processing" not in rules, rules

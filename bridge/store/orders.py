@@ -105,6 +105,15 @@ def mark_paid(c: sqlite3.Connection, order_id: int, tx_id: int, status: str, t: 
     return cur.rowcount != 0
 
 
+def changed_by_us(row: sqlite3.Row) -> bool:
+    """Whether our last word on this order is our own decision (paid, expired) and not a copy
+    from the shop: WooCommerce builds a delivery when it sends it, so one carrying the same
+    `date_modified_gmt` as the copy we decided from was built before our write-back changed the
+    order, and tells nothing new (a late on-hold after the payment must not ask for the transfer
+    again). A copy saved since (updated_at moves on) ends this."""
+    return any(row[k] is not None and row["updated_at"] == row[k] for k in ("paid_at", "expired_at"))
+
+
 def newest_modified(db: Database) -> str | None:
     """The latest date_modified_gmt we hold: where a reconcile with the shop starts."""
     return db.scalar("SELECT MAX(date_modified_gmt) FROM orders")
