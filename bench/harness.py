@@ -138,13 +138,7 @@ def start_deployment(tmp: Path, name: str, pin: bool, env_extra: dict[str, str],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = subprocess.Popen([*_cpu(pin), PY, "-m", "bridge", "worker"], cwd=ROOT, env=env, stdout=worker_log,
                               stderr=subprocess.STDOUT)
-    served = Served(name, port, web, worker, Path(env["BRIDGE_DB"]), [worker_log])
-    try:
-        wait_ready(served)
-    except BaseException:
-        served.stop()
-        raise
-    return served
+    return _ready(Served(name, port, web, worker, Path(env["BRIDGE_DB"]), [worker_log]))
 
 
 def start_baseline(tmp: Path, kind: str, pin: bool) -> Served:
@@ -153,7 +147,11 @@ def start_baseline(tmp: Path, kind: str, pin: bool) -> Served:
     env = base_env(tmp, f"baseline-{kind}", port, BASELINE_DB=str(tmp / f"baseline-{kind}.db"))
     web = subprocess.Popen([*_cpu(pin), GUNICORN, "-c", CONF, f"bench.baseline:create_app('{kind}')"], cwd=ROOT,
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    served = Served(f"baseline-{kind}", port, web, None, Path(env["BASELINE_DB"]))
+    return _ready(Served(f"baseline-{kind}", port, web, None, Path(env["BASELINE_DB"])))
+
+
+def _ready(served: Served) -> Served:
+    """The served thing once it answers; stopped (no stray gunicorn) when it never does."""
     try:
         wait_ready(served)
     except BaseException:

@@ -38,19 +38,10 @@ from tests.conftest import SECRET, free_port, signed_headers  # noqa: E402
 from tests.fakes.esms import FakeEsms  # noqa: E402
 from tests.fakes.woocommerce import FakeWooCommerce  # noqa: E402
 from tests.orders import order_body  # noqa: E402
+from bench.harness import rss_kb  # noqa: E402
 
 ACCOUNT = "0181003749261"
 TOKEN = "soak-inbound-token"
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def children(pid: int) -> list[int]:
