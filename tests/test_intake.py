@@ -272,7 +272,9 @@ def test_a_bank_text_amid_a_flood_of_later_webhooks_is_decided_before_them(tmp_p
 
 
 def test_a_process_killed_while_deciding_a_backlog_leaves_every_row_decided_once_after_restart(tmp_path, fake_esms):
-    env = base_env(tmp_path, fake_esms)
+    # The killed process may have been sending too: its claims come back when their lease runs
+    # out (eSMS deduplicates the resend on our RequestId), so the lease is short here.
+    env = base_env(tmp_path, fake_esms, SEND_LEASE="4")
     db = Path(env["BRIDGE_DB"])
     orders = range(ORDER, ORDER + 200)
 
