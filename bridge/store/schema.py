@@ -12,7 +12,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 # How long a process starting beside an upgrade waits for it. v11 -> v12 at a year of data
 # (1,000,000 messages: the folded search index and the tallies are built from every row) held
 # the write lock about 3 minutes on a loaded 2-CPU machine; the default busy timeout (15 s) made
@@ -416,6 +416,13 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # past its bound the wait counts as a failed attempt (bridge/outbox.py _record). A new, empty
     # column: the first start only adds it.
     _ensure_columns(db["messages"], {"waited_since": float})
+
+    # -- v13 (issue 18: the shop's channels for other systems). Each part below belongs to one
+    # area; add to your own part only. New tables and columns only: the first start on a year of
+    # data must stay cheap (no rewrite of messages).
+    # -- api: the send API, its keys and its call log
+    # -- bulk: bulk sends to a list, the opt-out list
+    # -- hooks: outgoing events to the owner's URLs
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
