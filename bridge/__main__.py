@@ -3,6 +3,7 @@ send-test | connect | reconcile | import-orders | backup`."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sqlite3
 import sys
@@ -134,6 +135,9 @@ def cmd_worker(_args) -> int:
     """The background jobs without the web surface, for deployments that separate them."""
     settings = load_settings()
     logs.setup(settings.log_level, settings.log_format)
+    # Deciding and sending come after the answer: under a burst the web processes that
+    # acknowledge get the CPU first, and the backlog is decided as soon as they leave some.
+    os.nice(settings.worker_nice)
     b = _bridge(True, shows=True)
     b.start_scheduler()
     print(b.banner(), flush=True)

@@ -88,6 +88,7 @@ class CoreSettings:
     send_lease: float = 120.0
     in_doubt_after: float = 600.0        # seconds an in-doubt message waits for a receipt before its next channel
     worker_interval: float = 1.0
+    worker_nice: int = 10
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
     decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
@@ -194,6 +195,7 @@ CORE_ENV = {
     "SEND_LEASE": ("send_lease", p.positive_float),
     "IN_DOUBT_AFTER": ("in_doubt_after", p.positive_float),
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
+    "WORKER_NICE": ("worker_nice", p.int_between(0, 19)),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "DECIDE_IN": ("decide_in", p.choice("process", "worker")),

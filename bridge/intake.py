@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 # Seconds a deciding transaction keeps adding rows: it holds the write lock, and requests wait
 # behind it (a row already begun is finished; the next batch starts after the lock is free).
-TX_BUDGET = 0.01
+# Short, because the deciding process runs at a lower priority (WORKER_NICE): the shorter it
+# holds the lock, the less often it is paused holding it while a request waits.
+TX_BUDGET = 0.005
 # Seconds a pass spends asking the outside world (the shop for an order a payment names, a
 # carrier to confirm its call) before it leaves the rest to the next pass; only the scheduler's
 # leader asks (`Bridge.calls_out`), so several processes never repeat the same slow calls.

@@ -17,6 +17,7 @@ import requests
 
 from app import create_app
 from bridge import reasons
+from bridge.store import deliveries
 from bridge.envparse import bank_accounts
 from bridge.providers.woocommerce.webhook import delivery
 from tests.conftest import SECRET, ServiceProcess, make_settings, signed_headers, wait_until, woo_settings, write_mappings
@@ -302,3 +303,26 @@ def test_a_process_killed_while_deciding_a_backlog_leaves_every_row_decided_once
     assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT order_id) FROM messages") == [(len(orders), len(orders))]
     assert len(fake_esms.accepted) == len(orders)
     assert {reasons.code_of(r) for (r,) in rows(db, "SELECT reason FROM deliveries")} == {"shop.order_new"}
+
+
+def test_the_body_is_kept_as_signed_until_decided_then_compressed_apart_and_an_older_compressed_row_decides_alike(
+        tmp_path):
+    b = in_process(tmp_path)
+    acknowledge_order(b, ORDER, delivery_id="new")
+    fresh = b.db.one("SELECT * FROM deliveries WHERE resource_id=?", (ORDER,))
+    assert bytes(fresh["body"]) == order_body(ORDER, status="on-hold", total=300_000) and fresh["zbody"] is None
+    # as the previous version acknowledged: the body compressed in the row
+    body = order_body(ORDER + 1, status="on-hold", total=300_000)
+    with b.db.tx() as c:
+        c.execute("INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id,"
+                  " source_url, headers, zbody, state, reason) VALUES (?, 'old', '1', 'order.created', 'order', ?,"
+                  " '', ?, ?, 'received', '')",
+                  (b.clock(), ORDER + 1, json.dumps(dict(signed_headers(body, "order.created"))),
+                   deliveries.pack(body)))
+    assert b.decider.decide_all() == 2
+    for order, raw in ((ORDER, order_body(ORDER, status="on-hold", total=300_000)), (ORDER + 1, body)):
+        row = deliveries.get(b.db.conn(), b.db.scalar("SELECT id FROM deliveries WHERE resource_id=?", (order,)))
+        assert (row["state"], row["body"], row["zbody"], row["body_apart"]) == ("processed", None, None, 1)
+        assert deliveries.raw_body(row) == raw and len(row["kept_zbody"]) < len(raw) / 2
+    made = b.db.query("SELECT order_id, COUNT(*) FROM messages GROUP BY order_id ORDER BY order_id")
+    assert [tuple(r) for r in made] == [(ORDER, made[0][1]), (ORDER + 1, made[0][1])] and made[0][1] > 0

@@ -56,3 +56,21 @@ def test_one_process_runs_the_periodic_jobs_and_another_takes_over_after_kill_9(
         for p in procs:
             p.kill()
             p.wait(10)
+
+
+def test_the_worker_process_yields_the_cpu_to_the_web_processes(tmp_path):
+    """Deciding and sending come after the answer: the worker runs WORKER_NICE steps below the
+    processes that acknowledge (10 by default, what deploy/ runs)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ESMS_", "WOO_", "BRIDGE_", "WORKER_"))},
+           "BRIDGE_DB": str(tmp_path / "bridge.db"), "WOO_WEBHOOK_SECRET": "s", "LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "bridge", "init"], cwd=ROOT, env=env, check=True, capture_output=True)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for given, expected in ((None, 10), ("3", 3)):
+        proc = start_workers(1, env if given is None else {**env, "WORKER_NICE": given})[0]
+        try:
+            wait_until(lambda: os.getpriority(os.PRIO_PROCESS, proc.pid) != ours or proc.poll() is not None,
+                       timeout=20, what="the worker to lower its priority")
+            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == min(19, ours + expected)
+        finally:
+            proc.kill()
+            proc.wait(10)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 PRIVATE_UMASK = 0o077
+BEGIN_PAUSE_MAX = 0.002   # the longest wait between two tries for another process's write lock
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +117,7 @@ class Database:
             yield c
             return
         with self._write_lock:
-            c.execute("BEGIN IMMEDIATE")
+            self._begin_immediate(c)
             try:
                 yield c
             except BaseException:
@@ -124,6 +125,32 @@ class Database:
                 raise
             else:
                 c.execute("COMMIT")
+
+    def _begin_immediate(self, c: sqlite3.Connection) -> None:
+        """Take the write lock, waiting for another process's writer in steps of at most 2 ms.
+
+        SQLite's busy handler sleeps 1, 2, 5, ... up to 100 ms between tries, so a request that
+        found the lock taken by the worker process (deciding, sending) slept on long after the
+        lock was free: those sleeps were the acknowledgement's latency tail and left the CPU idle
+        under load. The other statements keep the busy timeout."""
+        c.execute("PRAGMA busy_timeout=0")
+        try:
+            deadline, pause = None, 0.0002
+            while True:
+                try:
+                    c.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    t = time.monotonic()
+                    deadline = deadline or t + self.busy_timeout_ms / 1000
+                    if t >= deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, BEGIN_PAUSE_MAX)
+        finally:
+            c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, params).fetchall()

@@ -24,13 +24,13 @@ def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,
            resource_id: int | None, source_url: str, headers: str, body: bytes, state: str, reason: str,
            replay_key: str | None) -> int:
-    """The delivery's body is kept compressed when that is smaller (raw_body gives it back as signed)."""
-    packed = pack(body)
+    """The body is kept as it came until the delivery is decided (set_outcome compresses it then):
+    compressing costs more than the rest of the acknowledgement's write."""
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, zbody, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers,
-         body if packed is None else None, packed, state, reason, replay_key))
+        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers, body, state, reason,
+         replay_key))
     return cur.lastrowid
 
 
@@ -48,10 +48,11 @@ def get(c: sqlite3.Connection, row_id: int) -> sqlite3.Row:
 
 def raw_body(row: sqlite3.Row) -> bytes:
     """The delivery's body exactly as the shop signed it, whatever form it is kept in: the one
-    way code outside this module reads it (deciding after the answer, the order page). Kept
-    compressed in the row until decided, then in delivery_bodies (read with get or of_order);
-    rows written before compression keep `body` as it came (never rewritten); a delivery whose
-    payload retention dropped (bridge/retention.py) has none: b""."""
+    way code outside this module reads it (deciding after the answer, the order page). Kept in
+    `body` as it came until decided, then compressed in delivery_bodies (read with get or
+    of_order); a row acknowledged by an earlier version may hold it compressed in `zbody`; rows
+    decided before compression existed keep `body` (never rewritten); a delivery whose payload
+    retention dropped (bridge/retention.py) has none: b""."""
     if row["zbody"] is not None:
         return zlib.decompress(row["zbody"])
     if row["body_apart"]:
@@ -71,13 +72,21 @@ def undecided(db_or_c: Database | sqlite3.Connection, limit: int, until: float |
 
 
 def set_outcome(c: sqlite3.Connection, row_id: int, state: str, reason: str, t: float) -> None:
-    """The decision, and the compressed body with the headers moved to delivery_bodies (decided
+    """The decision, and the body compressed with the headers moved to delivery_bodies (decided
     moments after it was written, the row is still on the page new rows fill, so the room it
-    leaves is used again at once)."""
-    c.execute("INSERT OR REPLACE INTO delivery_bodies(id, headers, zbody) SELECT id, headers, zbody FROM deliveries"
-              " WHERE id=? AND zbody IS NOT NULL", (row_id,))
-    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=?, body_apart=(zbody IS NOT NULL) OR body_apart,"
-              " headers=CASE WHEN zbody IS NULL THEN headers END, zbody=NULL WHERE id=?", (state, reason, t, row_id))
+    leaves is used again at once). A body that compressing would not shrink (a ping's
+    `webhook_id=8`) stays in the row as it came."""
+    row = c.execute("SELECT headers, body, zbody, body_apart FROM deliveries WHERE id=?", (row_id,)).fetchone()
+    packed = None
+    if row is not None and not row["body_apart"]:
+        packed = row["zbody"] if row["zbody"] is not None else pack(bytes(row["body"] or b""))
+    if packed is None:
+        c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=? WHERE id=?", (state, reason, t, row_id))
+        return
+    c.execute("INSERT OR REPLACE INTO delivery_bodies(id, headers, zbody) VALUES (?,?,?)",
+              (row_id, row["headers"], packed))
+    c.execute("UPDATE deliveries SET state=?, reason=?, processed_at=?, body_apart=1, headers=NULL, body=NULL,"
+              " zbody=NULL WHERE id=?", (state, reason, t, row_id))
 
 
 def of_order(db: Database, order_id: int) -> list[sqlite3.Row]:

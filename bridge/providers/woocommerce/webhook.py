@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import re
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ... import reasons
@@ -113,15 +114,23 @@ def _meaning(topic: str, body: Any) -> dict[str, Any]:
     return {"kind": "", "ignored": reasons.encode("woocommerce.topic_ignored", topic=topic or "-")}
 
 
-def delivery(headers: Mapping[str, str], raw: bytes, body: Any) -> ShopDelivery:
-    """A WooCommerce delivery (its X-WC-* headers, its bytes, its JSON) in our words."""
+def received(headers: Mapping[str, str], raw: bytes, body: Any) -> ShopDelivery:
+    """What acknowledging a delivery stores: where it came from, what it is about, its bytes.
+    Its meaning (the order it describes, with phones and amounts read) is read when it is
+    decided (`delivery`, through shop.stored_delivery), not before the answer."""
     topic = headers.get("X-WC-Webhook-Topic", "")
     delivery_id = headers.get("X-WC-Webhook-Delivery-ID") or None
     return ShopDelivery(
-        **_meaning(topic, body), resource_id=_stored_id(body), topic=topic, resource=headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0],
+        kind="", resource_id=_stored_id(body), topic=topic,
+        resource=headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0],
         webhook=headers.get("X-WC-Webhook-ID", ""), source_url=headers.get("X-WC-Webhook-Source", ""),
         headers=headers, raw=raw, delivery_id=delivery_id,
         replay_key=replay_key(headers, raw) if delivery_id else None)
+
+
+def delivery(headers: Mapping[str, str], raw: bytes, body: Any) -> ShopDelivery:
+    """A WooCommerce delivery (its X-WC-* headers, its bytes, its JSON) in our words."""
+    return replace(received(headers, raw, body), **_meaning(headers.get("X-WC-Webhook-Topic", ""), body))
 
 
 class WooCommerceWebhook(Webhook):
@@ -144,7 +153,7 @@ class WooCommerceWebhook(Webhook):
             return [ShopPing(delivery(headers, req.body, None), str(ping))]
         if not req.headers.get("X-WC-Webhook-Topic", ""):
             raise Refused(400, "missing X-WC-Webhook-Topic header")
-        return [delivery(req.headers, req.body, req.json_object())]
+        return [received(req.headers, req.body, req.json_object())]
 
     def answer(self, events: list[Any], results: list[Any]) -> tuple[Any, int]:
         return {"ok": True, **results[0]}, 200

@@ -14,6 +14,7 @@ from bridge.config import Settings, settings_with
 from bridge.events import (CUSTOMER_CREATED, CUSTOMER_UPDATED, ORDER_CHANGED, ORDER_DELETED, PASSWORD_RESET,
                            ShopDelivery, ShopPing)
 from bridge.providers.base import Refused, Request
+from bridge.providers.woocommerce.shop import stored_delivery
 from bridge.providers.woocommerce.webhook import delivery, sign, webhook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -31,11 +32,19 @@ def request(headers: Headers, body: bytes) -> Request:
 
 
 def accepted(name: str) -> ShopDelivery | ShopPing:
+    """What the core stores when acknowledging the capture, then reads when deciding it."""
     req = request(*captured(name))
     webhook.validate(req, SETTINGS)
     events = webhook.parse(req, SETTINGS)
     assert len(events) == 1
-    return events[0]
+    if isinstance(events[0], ShopPing):
+        return events[0]
+    stored = events[0]
+    assert stored.kind == "" and stored.order is None   # read when decided, not before the answer
+    decided = stored_delivery(dict(stored.headers), stored.raw)
+    assert (decided.topic, decided.resource_id, decided.replay_key) == (stored.topic, stored.resource_id,
+                                                                      stored.replay_key)
+    return decided
 
 
 def test_every_capture_is_here():

@@ -1,0 +1,58 @@
+"""The write lock across processes (bridge/store/db.py): a writer that finds it taken waits for it
+in short steps and gets it once it is free, and gives up with SQLite's error once its busy timeout
+has passed. Another process's writer is another connection here (a thread of this test)."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from bridge.store.db import Database
+
+
+def holder(path: str, release: threading.Event, taken: threading.Event) -> threading.Thread:
+    def hold() -> None:
+        c = sqlite3.connect(path, isolation_level=None)
+        c.execute("BEGIN IMMEDIATE")
+        taken.set()
+        release.wait(10)
+        c.execute("INSERT INTO t VALUES ('theirs')")
+        c.execute("COMMIT")
+        c.close()
+    t = threading.Thread(target=hold)
+    t.start()
+    return t
+
+
+def test_a_writer_waits_for_another_processes_lock_and_then_writes_after_it(tmp_path):
+    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=10_000)
+    with db.tx() as c:
+        c.execute("CREATE TABLE t(v TEXT)")
+    release, taken = threading.Event(), threading.Event()
+    other = holder(db.path, release, taken)
+    assert taken.wait(10)
+    threading.Timer(0.3, release.set).start()
+    with db.tx() as c:   # blocked until the other commits
+        c.execute("INSERT INTO t VALUES ('ours')")
+    other.join(10)
+    assert [r[0] for r in db.query("SELECT v FROM t ORDER BY rowid")] == ["theirs", "ours"]
+    assert db.scalar("PRAGMA busy_timeout") == 10_000   # the other statements keep the timeout
+
+
+def test_a_writer_gives_up_when_its_busy_timeout_has_passed(tmp_path):
+    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=200)
+    with db.tx() as c:
+        c.execute("CREATE TABLE t(v TEXT)")
+    release, taken = threading.Event(), threading.Event()
+    other = holder(db.path, release, taken)
+    assert taken.wait(10)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            with db.tx() as c:
+                c.execute("INSERT INTO t VALUES ('ours')")
+    finally:
+        release.set()
+        other.join(10)
+    assert [r[0] for r in db.query("SELECT v FROM t")] == ["theirs"]
+    assert db.scalar("PRAGMA busy_timeout") == 200
