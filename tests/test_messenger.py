@@ -11,6 +11,8 @@ import requests
 
 from bridge import reasons
 from bridge.outbox import advance_stalled, history
+from bridge.providers.messenger.sender import graph_error
+from bridge.sending import RATE_LIMITED, Outcome
 from tests.conftest import esms_settings, wait_until
 from tests.fakes.graph import FakeGraph, sign
 from tests.orders import order_body
@@ -370,3 +372,17 @@ def test_a_rate_limit_that_lasts_past_the_doubt_window_hands_the_message_to_sms(
     m = svc.messages(rule="order-status")[-1]
     assert [x["channel"] for x in history(svc.db, m["id"])] == ["messenger", "esms"]
     assert graph.sent_to(psid) == [] and len(fake_esms.accepted) == 2
+
+
+@pytest.mark.parametrize("error, code, wait", [("rate", "613", 5.0), ("app-rate", "4", 60.0),
+                                               ("user-rate", "17", 60.0), ("page-rate", "32", 60.0)])
+def test_every_graph_rate_limit_waits_without_counting_an_attempt(graph, error, code, wait):
+    """Graph's rate-limit answers (application 4, account 17, page 32, Send API 613) mean nothing
+    was sent: the message waits and is asked again, never counted as a failed attempt."""
+    graph.fail_next(1, error)
+    r = requests.post(graph.base_url + "/me/messages", json={"recipient": {"id": "1"}, "message": {"text": "x"}},
+                      headers={"Authorization": "Bearer t"}, timeout=5)
+    before = time.time()
+    result = graph_error(r)
+    assert (result.outcome, result.code) == (Outcome.DEFERRED, RATE_LIMITED)
+    assert f"Graph {code}" in result.detail and before + wait - 1 <= result.retry_at <= time.time() + wait

@@ -31,6 +31,8 @@ ERRORS = {  # name -> (HTTP status, code, subcode, message)
     "temporary": (503, 2, None, "An unexpected error has occurred. Please retry your request later."),
     "rate": (400, 613, None, "Calls to this api have exceeded the rate limit."),
     "app-rate": (400, 4, None, "Application request limit reached"),
+    "user-rate": (400, 17, None, "User request limit reached"),   # Graph rate limiting: account level
+    "page-rate": (400, 32, None, "Page request limit reached"),   # Graph rate limiting: page level
     "rate-sub": (400, 613, 1390008, "Calls to this api have exceeded the rate limit."),   # Send API, per page
     "http429": (429, None, None, ""),   # a "too many requests" from in front of Graph, without its error body
     "unavailable": (400, 551, 1545041, "This person isn't available right now."),

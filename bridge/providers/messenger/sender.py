@@ -31,6 +31,8 @@ GRAPH_CODES: dict[int, tuple[Outcome, str]] = {
     190: (Outcome.PERMANENT, "Messenger page token invalid or expired (MESSENGER_PAGE_TOKEN)"),
     2: (Outcome.TRANSIENT, "Messenger temporarily unavailable"),
     4: (Outcome.TRANSIENT, "Messenger rate limit (application)"),
+    17: (Outcome.TRANSIENT, "Messenger rate limit (account)"),
+    32: (Outcome.TRANSIENT, "Messenger rate limit (page)"),
     613: (Outcome.TRANSIENT, "Messenger rate limit (calls)"),
     1200: (Outcome.TRANSIENT, "Messenger temporary send failure"),
     551: (Outcome.UNAVAILABLE, "this person is not available on Messenger right now"),
@@ -39,8 +41,9 @@ GRAPH_CODES: dict[int, tuple[Outcome, str]] = {
     200: (Outcome.PERMANENT, "the page lacks permission to send (pages_messaging)"),
 }
 # Graph's "too many calls" codes (Messenger Platform rate limits): seconds before the page asks
-# again. 613 is the per-second Send API limit; 4 the app's call budget, counted over hours.
-RATE_WAITS: dict[str, float] = {"613": 5.0, "4": 60.0}
+# again. 613 is the per-second Send API limit; 4 the app's call budget, 17 the account's and 32
+# the page's (Graph's rate-limiting table), counted over hours.
+RATE_WAITS: dict[str, float] = {"613": 5.0, "4": 60.0, "17": 60.0, "32": 60.0}
 GRAPH_SUBCODES: dict[int, tuple[Outcome, str]] = {
     2018278: (Outcome.UNAVAILABLE, "outside the 24 h window and the tag is not allowed"),
     2018001: (Outcome.UNAVAILABLE, "no Messenger user with this id"),
