@@ -216,3 +216,27 @@ def test_a_backlog_over_our_own_budget_is_claimed_only_as_fast_as_it_can_go(serv
     assert fake.rate_limited == 0
     assert all("own_budget" in m["reason"] and m["attempts"] == 0 for m in given_back)
     assert len(given_back) <= 3 and len(untouched) >= 200 - 3 - 3 - len(fake.accepted)
+
+
+def test_a_slow_channels_backlog_leaves_lanes_for_the_messages_of_other_channels(service_factory):
+    """A backlog paced at 3 a second (a Zalo OA's budget, say) is claimed only as far ahead as its
+    turns come soon; the messages of an unpaced channel queued after it go out at once instead of
+    waiting for lanes the backlog held waiting for its turns (64 lanes hold 25 s of it)."""
+    import threading
+    with FakeEsms() as fake:
+        svc = service_factory(**esms_settings(fake), esms_max_per_second=3)
+        queue_sms(svc, 150)
+        with svc.db.tx() as c:
+            later = [enqueue(c, Draft(dedupe_key=f"other:{i}", rule="bulk", event="test", audience="customer",
+                                      channels=("dry-run",), recipient_raw=f"0913{i:06d}", recipient=f"+84913{i:06d}",
+                                      problem=None, sms=measure(f"Tin {i}"))) for i in range(10)]
+        drain = threading.Thread(target=svc.bridge.worker.drain)
+        drain.start()
+        try:
+            wait_until(lambda: {m["id"]: m["status"] for m in svc.messages(channel="dry-run")}
+                       == dict.fromkeys(later, "dry-run"), timeout=15, what="the other channel's messages")
+            sent_by_then = len(fake.accepted)
+        finally:
+            svc.bridge.worker.shutdown()
+            drain.join(30)
+    assert fake.rate_limited == 0 and sent_by_then < 150 // 2   # they did not wait for the backlog
