@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from bridge import api_keys
+from bridge.store import prices
 from bridge.store.db import Database
 from tests.conftest import BANK_ENV, ROOT, SECRET, ServiceProcess, esms_settings, wait_until
 
@@ -48,10 +49,15 @@ def svc(service_factory, fake_esms):
 
 def test_a_message_goes_out_once_through_the_outbox_and_its_reports_are_readable(svc, fake_esms):
     token = key(svc)
+    prices.set_prices(svc.db, {"esms": prices.Price("esms", 850, prices.PER_PART)})   # as entered in Settings
     r = post(svc, token, {"to": "0912 345 678", "text": "Đơn của bạn đã sẵn sàng"})
     assert r.status_code == 201, r.text
     m = r.json()
     assert m["status"] == "pending" and m["to"] == "+84912345678" and m["channel"] == ["esms"]
+    assert m["cost_estimate"] == {"vnd": 850, "channel": "esms"}
+    long = post(svc, token, {"to": "0912 345 678", "text": "Đơn của bạn " * 10, "send_at": in_(600)}).json()
+    assert long["segments"] == 2 and long["cost_estimate"]["vnd"] == 1700
+    requests.delete(f"{svc.url}/api/v1/messages/{long['id']}", headers=auth(token), timeout=5)
     assert m["segments"] == 1 and m["encoding"] == "UCS-2" and r.headers["Location"].endswith(f"/messages/{m['id']}")
     row = svc.messages(id=m["id"])[0]
     assert row["rule"] == "api" and row["kind"] == "message"
@@ -100,7 +106,8 @@ def test_without_a_valid_key_or_scope_nothing_is_done_and_each_refusal_is_json(s
         assert r.json()["reason"]
     assert svc.messages() == []
     refused = svc.db.query("SELECT endpoint, reason, headers, body_excerpt FROM rejections")
-    assert {r["reason"] for r in refused} >= {"missing_key", "invalid_key", "key_in_url"}
+    assert {r["reason"].split(":")[0] for r in refused} >= {"missing_key", "invalid_key", "key_in_url"}
+    assert any("unknown, revoked or mistyped" in r["reason"] for r in refused)
     assert all(send_only not in r["headers"] and read_only not in r["headers"] for r in refused)
     api_keys.revoke(svc.db, api_keys.verify(svc.db, send_only).id, svc.clock())
     assert post(svc, send_only, body).json()["error"] == "invalid_key"

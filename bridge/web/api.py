@@ -59,7 +59,7 @@ class ApiError(Exception):
 
 
 def _answer(http_status: int, code: str, reason: str, **extra: Any) -> tuple[Response, int]:
-    g.api_error = code
+    g.api_error, g.api_reason = code, reason
     return jsonify({"error": code, "reason": reason, **extra}), http_status
 
 
@@ -101,8 +101,8 @@ def record_call(response: Response) -> Response:
             api_keys.record(b.db, g.api_key, request.method, request.path, response.status_code, g.get("api_message"),
                             g.get("api_error", ""), b.settings.api_call_log_rows, b.clock())
         elif response.status_code == 401:
-            record_rejection(b.db, request.path, 401, g.get("api_error", "unauthorized"), request.remote_addr,
-                             request.headers, b"")
+            record_rejection(b.db, request.path, 401, f"{g.get('api_error', '')}: {g.get('api_reason', '')}",
+                             request.remote_addr, request.headers, b"")
     except sqlite3.Error:   # the answer matters more than its record
         log.exception("could not record the API call %s %s", request.method, request.path)
     response.headers["Cache-Control"] = "no-store"
