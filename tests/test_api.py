@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -157,11 +158,20 @@ def test_bad_calls_are_refused_with_a_json_reason_naming_the_field(svc):
     assert "send_at_past" in logged and "unknown_field" in logged
 
 
-def test_concurrent_repeats_of_an_idempotency_key_make_one_message_and_one_sms(svc, fake_esms):
+def test_concurrent_repeats_of_an_idempotency_key_make_one_message_and_one_sms(service_factory, svc, fake_esms):
+    other = service_factory(db_path=svc.settings.db_path, **esms_settings(fake_esms))   # a second web process
     token = key(svc)
     body = {"to": "0912345678", "text": "Mã giảm giá của bạn: GIAM10"}
-    with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda _: post(svc, token, body, idem="order-42-coupon"), range(24)))
+    start = threading.Barrier(24)
+
+    def repeat(i: int) -> requests.Response:
+        session = requests.Session()   # connected before the barrier: the 24 requests leave together
+        session.get((svc, other)[i % 2].url + "/api/v1/openapi.json", timeout=10)
+        start.wait()
+        return session.post((svc, other)[i % 2].url + "/api/v1/messages", json=body, timeout=10,
+                            headers=auth(token, **{"Idempotency-Key": "order-42-coupon"}))
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(repeat, range(24)))
     assert sorted(r.status_code for r in answers) == [200] * 23 + [201]
     assert len({r.json()["id"] for r in answers}) == 1
     assert len(svc.messages()) == 1

@@ -358,30 +358,28 @@ def create_message():
     body = _json_body()
     idem = _idempotency_key()
     digest = body_hash(body)
-    if idem is not None:
-        earlier = q.by_idempotency_key(b.db, key.id, idem)
-        if earlier is not None:
-            return _repeat(earlier, digest)
     t = b.clock()
-    with b.db.tx() as c:   # validated inside: an order read here is the one the message is for
-        raw, e164, order = _recipient(c, body.get("to"))
-        text = _text(body, order)
-        unicode = body.get("unicode", True)
-        if not isinstance(unicode, bool):
-            raise _invalid("unicode", "unicode is true or false")
-        chain = _chain(body.get("channel"))
-        due = _due(body.get("send_at"), t)
+    # One write transaction looks the Idempotency-Key up and inserts: concurrent repeats (any
+    # process) queue on the write lock and the later ones find the first one's row. The lookup
+    # comes before validation, so a repeat answers the message even when its send_at has passed.
+    with b.db.tx() as c:
         earlier = q.by_idempotency_key(c, key.id, idem) if idem is not None else None
         if earlier is None:
+            raw, e164, order = _recipient(c, body.get("to"))
+            text = _text(body, order)
+            unicode = body.get("unicode", True)
+            if not isinstance(unicode, bool):
+                raise _invalid("unicode", "unicode is true or false")
             draft = Draft(dedupe_key=f"api:{key.id}:{idem if idem is not None else uuid.uuid4().hex}", rule="api",
-                          event="api.send", audience="customer", channels=chain, recipient_raw=raw, recipient=e164,
-                          problem=None, sms=prepare(text, unicode), order_id=order["id"] if order else None,
-                          customer_id=None, due_at=due, urgent=True)
+                          event="api.send", audience="customer", channels=_chain(body.get("channel")),
+                          recipient_raw=raw, recipient=e164, problem=None, sms=prepare(text, unicode),
+                          order_id=order["id"] if order else None, customer_id=None,
+                          due_at=_due(body.get("send_at"), t), urgent=True)
             mid = enqueue(c, draft)
-            if mid is None:
+            if mid is None:   # the dedupe key of an API message row is only ever written here, with its api_messages row
                 raise ApiError(409, "duplicate", "a message with this Idempotency-Key exists already")
             q.add_message(c, mid, key.id, idem, digest, e164, t)
-    if earlier is not None:   # a concurrent repeat committed first
+    if earlier is not None:
         return _repeat(earlier, digest)
     b.wake_worker()
     g.api_message = mid
