@@ -7,6 +7,7 @@ import re
 import pytest
 import requests
 
+from tests.admin_walk import Catalogue, english_in, english_on
 from tests.browser import assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings
 from tests.test_admin import PASSWORD, Admin
@@ -84,3 +85,17 @@ def test_the_api_pages_fit_a_phone(browser, svc):
     assert page.inner_text("#key-status") == "đã thu hồi"
     assert refused == []
     context.close()
+
+
+def test_the_api_pages_hold_no_english_with_keys_calls_and_refusals(svc, admin):
+    catalogue = Catalogue()
+    created = admin.post("/admin/api/keys", {"name": "CRM", "scope": ["send", "read"]}).text
+    assert english_in(created, catalogue) == []
+    headers = {"Authorization": f"Bearer {TOKEN.search(created).group(0)}"}
+    requests.post(svc.url + "/api/v1/messages", json={"to": "0912345678", "text": "hi"}, headers=headers, timeout=5)
+    requests.post(svc.url + "/api/v1/messages", json={"to": "12"}, headers=headers, timeout=5)
+    key_id = svc.db.scalar("SELECT id FROM api_keys")
+    admin.post(f"/admin/api/keys/{key_id}/revoke")
+    admin.post("/admin/api/keys", {"name": "Zalo OA", "scope": ["read"], "rate": "10"})
+    pages = [("keys", "/admin/api"), ("key", f"/admin/api/keys/{key_id}")]
+    assert english_on(pages, lambda path: admin.get(path).text, catalogue) == {}
