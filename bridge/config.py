@@ -118,6 +118,11 @@ class CoreSettings:
     proxy_count: int = 0                 # reverse proxies in front (nginx: 1): trust that many X-Forwarded-* hops
     log_format: str = "text"             # "text" for people, "json" (one object per line) for log collectors
 
+    # The send API (/api/v1/, bridge/web/api.py)
+    api_rate_per_minute: int = 60        # calls per minute per key unless the key sets its own (token bucket)
+    api_call_log_rows: int = 50_000      # calls kept in the API call log (the oldest go first)
+    api_max_schedule_days: float = 30.0  # how far ahead `send_at` may be
+
     @property
     def receiving_accounts(self) -> tuple[tuple[str, str], ...]:
         """BANK_ACCOUNTS, or the account shown in transfer instructions when that is unset."""
@@ -217,6 +222,9 @@ CORE_ENV = {
     "LOG_LEVEL": ("log_level", str),
     "LOG_FORMAT": ("log_format", p.log_format),
     "PROXY_COUNT": ("proxy_count", int),
+    "API_RATE_PER_MINUTE": ("api_rate_per_minute", p.positive_int),
+    "API_CALL_LOG_ROWS": ("api_call_log_rows", p.positive_int),
+    "API_MAX_SCHEDULE_DAYS": ("api_max_schedule_days", p.positive_float),
 }
 
 

@@ -421,6 +421,29 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # area; add to your own part only. New tables and columns only: the first start on a year of
     # data must stay cheap (no rewrite of messages).
     # -- api: the send API, its keys and its call log
+    # A key is found by its public id (the part after "wb_live_"), then its SHA-256 checked; the
+    # token bucket (per-key rate limit) lives on the row, so every web process shares it.
+    db["api_keys"].create({
+        "id": int, "public_id": str, "name": str, "scopes": str, "secret_hash": str, "rate_per_minute": int,
+        "created_at": float, "revoked_at": float, "last_used_at": float, "calls": int, "bucket_tokens": float,
+        "bucket_at": float,
+    }, pk="id", defaults={"calls": 0}, if_not_exists=True)
+    db["api_keys"].create_index(["public_id"], unique=True, if_not_exists=True)
+    # Every message the API created, in the order it was created (`seq`: the list's keyset), with
+    # the key, its Idempotency-Key and the hash of the body it was created from.
+    db["api_messages"].create({
+        "seq": int, "message_id": str, "key_id": int, "idempotency_key": str, "body_hash": str,
+        "phone": str, "created_at": float,
+    }, pk="seq", if_not_exists=True)
+    db["api_messages"].create_index(["message_id"], unique=True, if_not_exists=True)
+    db["api_messages"].create_index(["key_id", "idempotency_key"], unique=True, if_not_exists=True)
+    db["api_messages"].create_index(["phone", "seq"], if_not_exists=True)
+    # Every call with a key (bounded: the oldest rows go past API_CALL_LOG_ROWS).
+    db["api_calls"].create({
+        "id": int, "at": float, "key_id": int, "method": str, "path": str, "status": int, "message_id": str,
+        "error": str,
+    }, pk="id", if_not_exists=True)
+    db["api_calls"].create_index(["key_id", "id"], if_not_exists=True)
     # -- bulk: bulk sends to a list, the opt-out list
     # -- hooks: outgoing events to the owner's URLs
 

@@ -30,8 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
     app.extensions["bridge"] = b
 
-    from . import confirm, health, metrics, pay, webhooks
+    from . import api, confirm, health, metrics, pay, webhooks
     app.register_blueprint(pay.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(confirm.bp)
     webhooks.register(app)
     app.register_blueprint(health.bp)
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.path.startswith("/admin/"):   # a person's mistyped or stale link: the admin's page, translated
             from .admin import missing
             return missing(exc)
+        if request.path.startswith("/api/"):   # the send API's error shape (bridge/web/api.py)
+            return api.routing_error(exc)
         return error(404, f"no endpoint at {request.method} {request.path}")
 
     @app.url_value_preprocessor
@@ -110,7 +113,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         return error(500, f"internal error; the log has the details under request id {rid}")
 
     @app.errorhandler(405)
-    def not_allowed(_exc):
+    def not_allowed(exc):
+        if request.path.startswith("/api/"):
+            return api.routing_error(exc)
         return error(405, f"{request.method} is not allowed on {request.path}")
 
     return app
