@@ -41,7 +41,9 @@ def _day(raw: str, end: bool = False) -> float | None:
 
 
 def _channels() -> list[dict[str, Any]]:
-    return [{"name": n, "label": channel_label(n), "bulk": ch.bulk} for n, ch in bulk.channels(bridge()).items()]
+    """The shop's own SIMs first: a brandname refuses free marketing text."""
+    found = [{"name": n, "label": channel_label(n), "bulk": ch.bulk} for n, ch in bulk.channels(bridge()).items()]
+    return sorted(found, key=lambda c: c["bulk"] != "free")
 
 
 def _form_page(form: dict[str, Any], error: str = "", status: int = 200) -> tuple[str, int]:
@@ -79,9 +81,10 @@ def bulk_create():
             filters = {k: form[k] for k in ("statuses", "since", "until", "payment")}
         else:
             form["source"] = "csv"
-            _, rows = bulk.read_csv(data, b.settings.bulk_max_bytes, b.settings.bulk_max_rows)
+            rows = bulk.read_csv(data, b.settings.bulk_max_bytes, b.settings.bulk_max_rows)[1]
             filters = {"file": (upload.filename or "")[:200] if upload is not None else ""}
-        bulk_id = bulk.create(b, name=form["name"] or _("Bulk send"), source=form["source"], rows=rows,
+        default_name = filters.get("file") or _("Customers of stored orders")
+        bulk_id = bulk.create(b, name=form["name"] or default_name, source=form["source"], rows=rows,
                               template=form["template"], channel=form["channel"], unicode=form["unicode"],
                               filters=filters, who=who())
     except bulk.BulkError as exc:
