@@ -27,7 +27,7 @@ from jinja2 import Template, TemplateError
 from . import reasons
 from .money import format_vnd
 from .outbox import Draft, enqueue
-from .phones import national, normalize_phone
+from .phones import PhoneResult, national, normalize_phone
 from .quiet import quiet_until
 from .reasons import N_
 from .rules import MAX_TEXT, describe, make_env, write
@@ -191,14 +191,13 @@ def render(tpl: Template, variables: dict[str, Any], phone: str | None, shop_nam
     return prepare(write(tpl, context(variables, phone, shop_name)), unicode)
 
 
-def examine(rows: Sequence[Row], tpl: Template, shop_name: str, unicode: bool,
+def examine(rows: Sequence[Row], phones: Sequence[PhoneResult], tpl: Template, shop_name: str, unicode: bool,
             opted_out: set[str]) -> list[Recipient]:
-    """Every row with what becomes of it: invalid, a duplicate of an earlier row, opted out, a
-    text that cannot be written for it, or ok (with its text)."""
+    """Every row (with its normalized phone) and what becomes of it: invalid, a duplicate of an
+    earlier row, opted out, a text that cannot be written for it, or ok (with its text)."""
     seen: dict[str, int] = {}
     out = []
-    for seq, row in enumerate(rows, 1):
-        p = normalize_phone(row.raw)
+    for seq, (row, p) in enumerate(zip(rows, phones), 1):
         variables = {**row.variables, **({"order_id": row.order_id} if row.order_id else {})}
         if not p.ok:
             out.append(Recipient(seq, row.raw, None, variables, INVALID, reasons.encode("bulk.phone_invalid")))
@@ -284,8 +283,9 @@ def create(bridge: Any, *, name: str, source: str, rows: Sequence[Row], template
     if not rows:
         raise BulkError("bulk.no_recipients")
     db: Database = bridge.db
-    phones = [p.e164 for p in (normalize_phone(r.raw) for r in rows) if p.ok and p.e164]
-    found = examine(rows, tpl, bridge.settings.shop_name, unicode, store.opted_out_among(db, phones))
+    phones = [normalize_phone(r.raw) for r in rows]   # the slow part of a large list (~0.3 ms a number)
+    usable = [p.e164 for p in phones if p.ok and p.e164]
+    found = examine(rows, phones, tpl, bridge.settings.shop_name, unicode, store.opted_out_among(db, usable))
     ok = [r for r in found if r.state == OK]
     segments = [r.sms.segments for r in ok if r.sms]
     t = bridge.clock()
