@@ -428,6 +428,7 @@ def step(bridge: Any) -> int:
     one during the click gives it back as waiting), and mark bulks with nothing left to send done."""
     queued = 0
     t = bridge.clock()
+    _recent_opt_outs(bridge, t)
     for b in store.in_states(bridge.db, (RUNNING, PAUSED, CANCELLED)):
         if b["state"] == RUNNING:
             while True:
@@ -449,6 +450,20 @@ def step(bridge: Any) -> int:
 
 
 WAITING_STATUSES = ("pending", "scheduled", "held", "in-doubt")
+
+
+def _recent_opt_outs(bridge: Any, t: float) -> None:
+    """A message a sender held at the moment its number opted out was not cancelled then; if the
+    sender gave it back (the phone was busy), it is cancelled now, before its turn comes."""
+    with bridge.db.tx() as c:
+        phones = store.opted_out_since(c, t - CANCEL_SWEEP)
+        if not phones:
+            return
+        live = store.in_states(c, (RUNNING, PAUSED))
+        for phone, source in phones:
+            reason = reasons.encode("bulk.opted_out", source=source)
+            for b in live:
+                store.cancel_one(c, store.dedupe_key(b["id"], phone), reason, t)
 
 
 def _maybe_done(bridge: Any, bulk_id: int) -> None:

@@ -196,3 +196,22 @@ def test_estimate_follows_the_phone_budgets_and_quiet_hours():
     # a start inside quiet hours waits for their end
     start = 1_700_000_000.0 - 1_700_000_000.0 % 86_400 + 22 * 3600   # 22:00 UTC
     assert bulk.estimate([Pace("a", 1.0)], 1, start, (21 * 60, 7 * 60), "UTC", 0.0) == pytest.approx(9 * 3600)
+
+
+def test_a_message_a_sender_held_when_its_number_opted_out_is_cancelled_once_given_back(svc, fake_smsgate):
+    from bridge.outbox import Attempt, claim, record_results
+    from bridge.sending import Outcome, SendResult
+    admin = Admin(svc)
+    bid = bulk_id_of(admin.upload(b"phone\n0912345678\n", "Sale"))
+    admin.post(f"/admin/bulk/{bid}/start")
+    (row,) = claim(svc.db, 10, 60.0)                       # a lane holds it: the phone is asked now
+    fake_smsgate.receive("+84912345678", "STOP")
+    assert svc.messages(rule="bulk")[0]["status"] == "pending"   # not cancelled under the lane's feet
+    record_results(svc.db, [Attempt(row, "smsgate", SendResult(Outcome.DEFERRED, retry_at=svc.clock() + 5,
+                                                                detail="phone busy"), 0.0)], 3, 0.1, 1.0)
+    assert svc.messages(rule="bulk")[0]["status"] == "scheduled"  # the phone was busy: given back
+    bulk.step(svc.bridge)
+    assert svc.messages(rule="bulk")[0]["status"] == "cancelled"
+    svc.clock.advance(10)
+    svc.bridge.worker.drain()
+    assert fake_smsgate.accepted == []

@@ -162,6 +162,11 @@ def add_optout(c: sqlite3.Connection, phone: str, t: float, source: str, note: s
                      (phone, t, source, note)).rowcount == 1
 
 
+def opted_out_since(c: sqlite3.Connection, since: float) -> list[tuple[str, str]]:
+    return [(r["phone"], r["source"]) for r in
+            c.execute("SELECT phone, source FROM optouts WHERE at >= ?", (since,)).fetchall()]
+
+
 def remove_optout(c: sqlite3.Connection, phone: str) -> bool:
     return c.execute("DELETE FROM optouts WHERE phone=?", (phone,)).rowcount == 1
 

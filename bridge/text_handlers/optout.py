@@ -22,5 +22,5 @@ class OptOut(InboundHandler):
         phone = normalize_phone(sms.sender)
         if not phone.ok or not phone.e164:
             return None   # a chat's sender id or a bank's name: no phone to keep off the list
-        n = opt_out(c, phone.e164, sms.received_at, "sms", f"inbox {sms.id}")
+        n = opt_out(c, phone.e164, self.bridge.clock(), "sms", f"inbox {sms.id}")
         return reasons.encode("bulk.optout_noted", phone=national(phone.e164), n=n)
