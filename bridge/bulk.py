@@ -15,7 +15,6 @@ import csv
 import heapq
 import io
 import json
-import logging
 import re
 import time
 from collections import deque
@@ -35,8 +34,6 @@ from .smstext import SmsText, prepare, strip_diacritics
 from .store import bulk as store
 from .store import prices
 from .store.db import Database
-
-log = logging.getLogger(__name__)
 
 DRAFT, RUNNING, PAUSED, CANCELLED, DONE = "draft", "running", "paused", "cancelled", "done"
 # recipient states: queued as a message, or why not

@@ -215,3 +215,15 @@ def test_a_message_a_sender_held_when_its_number_opted_out_is_cancelled_once_giv
     svc.clock.advance(10)
     svc.bridge.worker.drain()
     assert fake_smsgate.accepted == []
+
+
+def test_the_progress_lists_what_did_not_reach_the_customer(service_factory, tmp_path, fake_smsgate):
+    svc = service_factory(admin_password=PASSWORD, quiet_hours=None, send_max_attempts=1,
+                          mappings_dir=str(write_mappings(tmp_path, channel="smsgate")), **smsgate_settings(fake_smsgate))
+    admin = Admin(svc)
+    bid = bulk_id_of(admin.upload(b"phone\n0912000077\n0912000078\n", "Sale"))
+    fake_smsgate.fail_next(2, "unauthorized")
+    admin.post(f"/admin/bulk/{bid}/start")
+    run_all(svc)
+    page = admin.get(f"/admin/bulk/{bid}").text
+    assert 'id="p-failed">2<' in page and 'id="failed"' in page and "0912000077" in page

@@ -112,8 +112,11 @@ def message_counts(db: Database, bulk_id: int) -> dict[str, int]:
         key_range(bulk_id))}
 
 
-def last_sent_at(db: Database, bulk_id: int) -> float | None:
-    return db.scalar("SELECT MAX(sent_at) FROM messages WHERE dedupe_key >= ? AND dedupe_key < ?", key_range(bulk_id))
+def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    lo, hi = key_range(bulk_id)
+    return db.query("SELECT id, recipient, status, reason, updated_at FROM messages WHERE dedupe_key >= ?"
+                    f" AND dedupe_key < ? AND status IN ({','.join('?' * len(statuses))}) ORDER BY updated_at DESC"
+                    " LIMIT ?", (lo, hi, *statuses, limit))
 
 
 def hold_waiting(c: sqlite3.Connection, bulk_id: int, due: float, reason: str, t: float) -> int:

@@ -107,6 +107,7 @@ def bulk_view(bulk_id: int):
     return render_template("admin/bulk_view.html", b=row, draft=draft, listed=listed,
                            preview=bulk.preview(b, row) if draft else [],
                            progress=None if draft else bulk.progress(b, bulk_id),
+                           failed=[] if draft else store.messages_in(b.db, bulk_id, ("failed", "in-doubt"), SHOWN),
                            counts=store.recipient_counts(b.db, bulk_id), estimate=estimate,
                            channel_label=channel_label(row["channel"]), channel_kind=getattr(ch, "bulk", ""),
                            senders=len(ch.paces()) if ch is not None else 0,
