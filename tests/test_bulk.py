@@ -227,3 +227,13 @@ def test_the_progress_lists_what_did_not_reach_the_customer(service_factory, tmp
     run_all(svc)
     page = admin.get(f"/admin/bulk/{bid}").text
     assert 'id="p-failed">2<' in page and 'id="failed"' in page and "0912000077" in page
+
+
+def test_a_file_too_large_is_refused_with_the_reason_in_vietnamese(svc):
+    admin = Admin(svc)
+    over_setting = b"phone\n" + b"0912000001\n" * (svc.settings.bulk_max_bytes // 11 + 10)   # over BULK_MAX_BYTES
+    over_request = b"phone\n" + b"0912000001\n" * 110_000                                     # over the 1 MiB cap
+    for data in (over_setting, over_request):
+        r = admin.upload(data, "x")
+        assert r.status_code in (400, 413) and "tệp nặng" in r.text and 'id="bulk-error"' in r.text
+    assert svc.db.scalar("SELECT COUNT(*) FROM bulks") == 0

@@ -62,13 +62,9 @@ def bulk_list():
 @bp.post("/bulk")
 def bulk_create():
     b = bridge()
-    try:
-        f = request.form
-        upload = request.files.get("csv")
-        data = upload.stream.read(b.settings.bulk_max_bytes + 1) if upload is not None else b""
-    except RequestEntityTooLarge:
-        return _form_page({"source": "csv", "unicode": True}, reasons.encode(
-            "bulk.csv_too_large", size=request.content_length or 0, max=b.settings.bulk_max_bytes), 413)
+    f = request.form
+    upload = request.files.get("csv")
+    data = upload.stream.read(b.settings.bulk_max_bytes + 1) if upload is not None else b""
     form = {"name": f.get("name", "")[:200], "source": f.get("source", "csv"), "template": f.get("template", ""),
             "channel": f.get("channel", ""), "unicode": bool(f.get("unicode")),
             "statuses": [s for s in f.getlist("status") if s in ORDER_STATUSES],
@@ -90,6 +86,17 @@ def bulk_create():
     except bulk.BulkError as exc:
         return _form_page(form, str(exc), 400)
     return redirect(url_for("admin.bulk_view", bulk_id=bulk_id))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_exc: Exception):
+    """A request over the service's 1 MiB cap is refused before any view reads it (the CSRF check
+    reads the form first): said in the owner's language, on the bulk page for an upload."""
+    b = bridge()
+    why = reasons.encode("bulk.csv_too_large", size=request.content_length or 0, max=b.settings.bulk_max_bytes)
+    if request.path.startswith("/admin/bulk"):
+        return _form_page({"source": "csv", "unicode": True}, why, 413)
+    return render_template("admin/error.html", title="413", message=reasons.render(why, _)), 413
 
 
 @bp.get("/bulk/<int:bulk_id>")
