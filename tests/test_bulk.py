@@ -237,3 +237,33 @@ def test_a_file_too_large_is_refused_with_the_reason_in_vietnamese(svc):
         r = admin.upload(data, "x")
         assert r.status_code in (400, 413) and "tệp nặng" in r.text and 'id="bulk-error"' in r.text
     assert svc.db.scalar("SELECT COUNT(*) FROM bulks") == 0
+
+
+def test_customers_picked_by_their_orders_one_message_per_phone(svc, fake_smsgate):
+    import json
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    def order(oid: int, status: str, phone: str, method: str) -> None:
+        body = json.loads(order_body(oid, status=status, phone=phone))
+        body["payment_method"] = method
+        assert svc.post_json(json.dumps(body).encode(), topic="order.created").status_code == 200
+    order(9001, "processing", "0912000301", "cod")
+    order(9002, "completed", "0912000301", "cod")        # the same customer again: one message
+    order(9003, "processing", "0912000302", "bacs")      # paid before delivery
+    order(9004, "cancelled", "0912000303", "cod")        # another status
+    admin = Admin(svc)
+    today = datetime.now(ZoneInfo(svc.settings.timezone)).date()
+
+    def pick(**form) -> str:
+        r = admin.post("/admin/bulk", {"source": "orders", "template": "{{ customer_name }} #{{ order_number }}",
+                                       "channel": "smsgate", **form})
+        return admin.get(f"/admin/bulk/{bulk_id_of(r)}").text
+    page = pick(status=["processing", "completed"], payment="cod")
+    assert 'id="n-valid">1<' in page and "#9002" in page                  # its latest order
+    assert 'id="n-valid">2<' in pick(status=["processing", "completed"])
+    assert 'id="n-valid">1<' in pick(payment="prepaid")
+    assert 'id="n-valid">3<' in pick(since=today.isoformat(), until=today.isoformat())
+    r = admin.post("/admin/bulk", {"source": "orders", "template": "x", "channel": "smsgate",
+                                   "since": (today + timedelta(days=1)).isoformat()})
+    assert r.status_code == 400 and "không có người nhận" in r.text
