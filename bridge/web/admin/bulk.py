@@ -92,11 +92,11 @@ def bulk_create():
 def too_large(_exc: Exception):
     """A request over the service's 1 MiB cap is refused before any view reads it (the CSRF check
     reads the form first): said in the owner's language, on the bulk page for an upload."""
-    b = bridge()
-    why = reasons.encode("bulk.csv_too_large", size=request.content_length or 0, max=b.settings.bulk_max_bytes)
     if request.path.startswith("/admin/bulk"):
+        why = reasons.encode("bulk.csv_too_large", size=request.content_length or 0,
+                             max=bridge().settings.bulk_max_bytes)
         return _form_page({"source": "csv", "unicode": True}, why, 413)
-    return render_template("admin/error.html", title="413", message=reasons.render(why, _)), 413
+    return render_template("admin/error.html", title="413", message=_("That request could not be understood.")), 413
 
 
 @bp.get("/bulk/<int:bulk_id>")
