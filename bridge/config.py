@@ -30,6 +30,7 @@ DEFAULT_INBOUND_HANDLERS = {
     "payments": "bridge.payments.handler:PaymentHandler",
     "forward": "bridge.text_handlers.forward:KeywordForwarder",
     "cod": "bridge.text_handlers.cod:CodReplies",
+    "optout": "bridge.text_handlers.optout:OptOut",
 }
 
 
@@ -102,6 +103,11 @@ class CoreSettings:
     retain_inbound_days: float = 400.0   # transactions that paid no order, and texts nothing kept refers to
     retain_batch: int = 500              # most rows per write transaction (fewer when it takes > 50 ms)
     retain_every: float = 600.0          # seconds between retention passes
+
+    # Bulk sends (bridge/bulk.py): the CSV an owner may upload, and recipients queued per transaction
+    bulk_max_bytes: int = 800_000       # below the 1 MiB any request may carry (bridge/rejections.py MAX_BODY)
+    bulk_max_rows: int = 10_000
+    bulk_batch: int = 200
 
     quiet_hours: tuple[int, int] | None = (21 * 60, 7 * 60)
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -214,6 +220,9 @@ CORE_ENV = {
     "RETAIN_INBOUND_DAYS": ("retain_inbound_days", p.non_negative_float),
     "RETAIN_BATCH": ("retain_batch", p.int_between(1, 5000)),   # more holds the write lock for seconds
     "RETAIN_EVERY": ("retain_every", p.positive_float),
+    "BULK_MAX_BYTES": ("bulk_max_bytes", p.int_between(1_000, 900_000)),
+    "BULK_MAX_ROWS": ("bulk_max_rows", p.int_between(1, 100_000)),
+    "BULK_BATCH": ("bulk_batch", p.int_between(1, 2_000)),   # more holds the write lock too long
     "QUIET_HOURS": ("quiet_hours", p.quiet_hours),
     "TIMEZONE": ("timezone", p.time_zone),
     "SECRET_KEY": ("secret_key", str),

@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts, bank_details, cod, intake, retention, setup_checklist, shipments
+from . import alerts, bank_details, bulk, cod, intake, retention, setup_checklist, shipments
 from . import providers
 from .payments import expiry
 from .store import messages
@@ -66,6 +66,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     if s.payment_expire_hours > 0:
         scheduler.add_job(lambda: expiry.run(bridge), "interval", seconds=expiry.EVERY, id="payment_expiry",
                           name="cancel bank-transfer orders unpaid past PAYMENT_EXPIRE_HOURS", **common)
+    scheduler.add_job(lambda: bulk.step(bridge), "interval", seconds=bulk.EVERY, id="bulk_sends",
+                      name="queue running bulk sends batch by batch; keep paused ones still", **common)
     scheduler.add_job(lambda: cod.run(bridge), "interval", seconds=cod.EVERY, id="cod_confirmations",
                       name="remind COD customers who have not confirmed, then ask the owner to call", **common)
     if retention.any_kept_limit(s):

@@ -26,6 +26,17 @@ from ..plugins import load_class
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How one sender of a channel spaces its sends (a phone, or a provider's account), read by
+    the bulk send's time estimate (bridge/bulk.py) from the same settings the sender obeys."""
+    name: str
+    gap: float               # mean seconds between two sends
+    per_minute: int = 0      # at most this many in any 60 s (0: no cap)
+    per_hour: int = 0        # at most this many in any hour (0: no cap)
+    on_tick: bool = False    # a send that must wait is given back and taken on the worker's next pass
+
+
 class Channel:
     """Base class: an adapter sets `name` and implements `send` (and `poll` if it can)."""
 
@@ -41,6 +52,9 @@ class Channel:
     # or per message.
     price_label = ""
     billed_per = "part"
+    # Offered for bulk sends to phone numbers: "free" delivers any text (the shop's own SIM),
+    # "registered" only texts registered with the carrier as templates (a brandname); "" not offered.
+    bulk = ""
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         self.name = name
@@ -72,6 +86,13 @@ class Channel:
         the same key in each; 0 is no limit of ours, but a "too many requests" answer still holds
         the key. By default the channel's own name, unlimited."""
         return ((self.name, 0.0),)
+
+    def paces(self) -> tuple[Pace, ...]:
+        """The senders behind this channel and their spacing: by default one, spaced by the
+        channel's tightest request budget as the pacer spaces it (bridge/pacing.py)."""
+        from ..pacing import MARGIN
+        rates = [rate for _, rate in self.budgets() if rate > 0]
+        return (Pace(self.name, MARGIN / min(rates) if rates else 0.0),)
 
     def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         return None

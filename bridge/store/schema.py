@@ -445,6 +445,21 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     }, pk="id", if_not_exists=True)
     db["api_calls"].create_index(["key_id", "id"], if_not_exists=True)
     # -- bulk: bulk sends to a list, the opt-out list
+    # A bulk send (bridge/bulk.py): its text, channel and state; its recipients as read from the
+    # CSV or the orders, each queued as one ordinary outbox message (dedupe key "bulk:<id>:<phone>",
+    # a range of the unique index: the bulk's messages are found without a column on messages).
+    db["bulks"].create({
+        "id": int, "created_at": float, "updated_at": float, "name": str, "source": str, "filters": str,
+        "channel": str, "template": str, "unicode": int, "state": str, "started_at": float, "finished_at": float,
+        "total": int, "valid": int, "invalid": int, "duplicates": int, "opted_out": int, "errors": int,
+        "segments": int, "cost": int, "estimate_s": float, "created_by": str,
+    }, pk="id", if_not_exists=True)
+    db["bulk_recipients"].create({
+        "bulk_id": int, "seq": int, "phone": str, "raw": str, "vars": str, "state": str, "detail": str,
+    }, pk=("bulk_id", "seq"), if_not_exists=True)
+    db["bulk_recipients"].create_index(["bulk_id", "state", "seq"], if_not_exists=True)
+    # Phones that asked for no more marketing (a text "TU CHOI"/"STOP", or the owner by hand).
+    db["optouts"].create({"phone": str, "at": float, "source": str, "note": str}, pk="phone", if_not_exists=True)
     # -- hooks: outgoing events to the owner's URLs
 
 

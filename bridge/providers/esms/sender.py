@@ -130,6 +130,7 @@ def is_zalo_report(params: Mapping[str, Any]) -> bool:
 class EsmsChannel(HttpChannel):
     who = "eSMS"
     price_label = N_("eSMS brandname SMS")
+    bulk = "registered"   # a brandname delivers only the texts registered with the carriers
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)

@@ -34,6 +34,7 @@ class ZaloZnsChannel(EsmsChannel):
     path = ZNS_PATH
     price_label = N_("Zalo ZNS (eSMS)")
     billed_per = "message"
+    bulk = ""             # a ZNS template, not a text
 
     @property
     def configured(self) -> bool:

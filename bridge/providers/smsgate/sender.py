@@ -17,7 +17,7 @@ from ...config import Settings
 from .devices import Device, DeviceBudget, load_devices
 from ...store.db import now
 from .. import N_
-from ..base import Event, HttpChannel, OutgoingMessage, Outcome, SendResult, StatusReport
+from ..base import Event, HttpChannel, OutgoingMessage, Outcome, Pace, SendResult, StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def message_url(d: Device, message_id: str | None = None) -> str:
 class SmsGateChannel(HttpChannel):
     who = "the phone"
     price_label = N_("The shop's own SIM (SMSGate)")
+    bulk = "free"
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
@@ -62,6 +63,15 @@ class SmsGateChannel(HttpChannel):
 
     def read_timeout(self) -> float:
         return self.settings.smsgate_timeout
+
+    def paces(self) -> tuple[Pace, ...]:
+        """One sender per phone that is not paused (all of them when every one is): its mean
+        random gap and its caps. A phone's next send waits for the worker's next pass."""
+        if self.budget is None:
+            return ()
+        resting = {d["name"] for d in self.budget.status() if d["paused"]}
+        phones = [d for d in self.devices if d.name not in resting] or self.devices
+        return tuple(Pace(d.name, (d.gap_min + d.gap_max) / 2, d.per_minute, d.per_hour, on_tick=True) for d in phones)
 
     def device(self, name: str | None) -> Device | None:
         return next((d for d in self.devices if d.name == name), None)

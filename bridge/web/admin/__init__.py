@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
     from . import report  # noqa: F401 - the monthly report's pages
     from . import cod  # noqa: F401 - cash on delivery and parcels (issue 16)
     from . import api_keys  # noqa: F401 - the send API's keys (issue 18)
+    from . import bulk  # noqa: F401 - bulk sends and the opt-out list (issue 18)
     providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 

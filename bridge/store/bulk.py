@@ -1,0 +1,204 @@
+"""Bulk sends, their recipients and the opt-out list (bridge/bulk.py decides; these only read and
+write rows).
+
+A bulk's messages are ordinary outbox rows whose dedupe key is "bulk:<id>:<phone>": the keys
+between "bulk:<id>:" and "bulk:<id>;" (';' follows ':') are a range of the unique index, so a
+bulk's progress, pause and cancel read only its own rows among millions, without a column on
+`messages`."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+from .db import Database
+
+WAITING = ("pending", "scheduled")
+
+
+def key_range(bulk_id: int) -> tuple[str, str]:
+    return f"bulk:{bulk_id}:", f"bulk:{bulk_id};"
+
+
+def dedupe_key(bulk_id: int, phone: str) -> str:
+    return f"bulk:{bulk_id}:{phone}"
+
+
+# -- bulks ------------------------------------------------------------------------------------
+def create(c: sqlite3.Connection, row: dict[str, Any]) -> int:
+    cols = list(row)
+    cur = c.execute(f"INSERT INTO bulks({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                    tuple(row[k] for k in cols))
+    return int(cur.lastrowid)
+
+
+def add_recipients(c: sqlite3.Connection, bulk_id: int, rows: Iterable[Sequence[Any]]) -> None:
+    """rows: (seq, phone, raw, vars JSON, state, detail)."""
+    c.executemany("INSERT INTO bulk_recipients(bulk_id, seq, phone, raw, vars, state, detail)"
+                  " VALUES (?,?,?,?,?,?,?)", ((bulk_id, *r) for r in rows))
+
+
+def get(db_or_c: Database | sqlite3.Connection, bulk_id: int) -> sqlite3.Row | None:
+    sql, args = "SELECT * FROM bulks WHERE id=?", (bulk_id,)
+    if isinstance(db_or_c, Database):
+        return db_or_c.one(sql, args)
+    return db_or_c.execute(sql, args).fetchone()
+
+
+def latest(db: Database, limit: int = 50) -> list[sqlite3.Row]:
+    return db.query("SELECT * FROM bulks ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def in_states(db_or_c: Database | sqlite3.Connection, states: Sequence[str]) -> list[sqlite3.Row]:
+    sql = f"SELECT * FROM bulks WHERE state IN ({','.join('?' * len(states))}) ORDER BY id"
+    if isinstance(db_or_c, Database):
+        return db_or_c.query(sql, tuple(states))
+    return db_or_c.execute(sql, tuple(states)).fetchall()
+
+
+def set_state(c: sqlite3.Connection, bulk_id: int, state: str, t: float, started: bool = False,
+              finished: bool = False) -> None:
+    c.execute("UPDATE bulks SET state=?, updated_at=?, started_at=CASE WHEN ? THEN ? ELSE started_at END,"
+              " finished_at=CASE WHEN ? THEN ? ELSE finished_at END WHERE id=?",
+              (state, t, int(started), t, int(finished), t, bulk_id))
+
+
+def set_estimate(c: sqlite3.Connection, bulk_id: int, seconds: float | None) -> None:
+    c.execute("UPDATE bulks SET estimate_s=? WHERE id=?", (seconds, bulk_id))
+
+
+def delete_draft(c: sqlite3.Connection, bulk_id: int) -> bool:
+    if c.execute("DELETE FROM bulks WHERE id=? AND state='draft'", (bulk_id,)).rowcount != 1:
+        return False
+    c.execute("DELETE FROM bulk_recipients WHERE bulk_id=?", (bulk_id,))
+    return True
+
+
+# -- recipients -------------------------------------------------------------------------------
+def recipients(db: Database, bulk_id: int, states: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    return db.query(f"SELECT * FROM bulk_recipients WHERE bulk_id=? AND state IN ({','.join('?' * len(states))})"
+                    " ORDER BY seq LIMIT ?", (bulk_id, *states, limit))
+
+
+def recipient_counts(db: Database, bulk_id: int) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in db.query(
+        "SELECT state, COUNT(*) AS n FROM bulk_recipients WHERE bulk_id=? GROUP BY state", (bulk_id,))}
+
+
+def next_batch(c: sqlite3.Connection, bulk_id: int, limit: int) -> list[sqlite3.Row]:
+    return c.execute("SELECT * FROM bulk_recipients WHERE bulk_id=? AND state='ok' ORDER BY seq LIMIT ?",
+                     (bulk_id, limit)).fetchall()
+
+
+def mark(c: sqlite3.Connection, bulk_id: int, seq: int, state: str, detail: str = "") -> None:
+    c.execute("UPDATE bulk_recipients SET state=?, detail=? WHERE bulk_id=? AND seq=?", (state, detail, bulk_id, seq))
+
+
+def drop_unqueued(c: sqlite3.Connection, bulk_id: int, state: str) -> int:
+    """Recipients not queued yet (a cancelled bulk): never will be."""
+    return c.execute("UPDATE bulk_recipients SET state=? WHERE bulk_id=? AND state='ok'", (state, bulk_id)).rowcount
+
+
+def left_to_queue(c: sqlite3.Connection | Database, bulk_id: int) -> int:
+    sql, args = "SELECT COUNT(*) FROM bulk_recipients WHERE bulk_id=? AND state='ok'", (bulk_id,)
+    if isinstance(c, Database):
+        return c.scalar(sql, args) or 0
+    return c.execute(sql, args).fetchone()[0]
+
+
+# -- the bulk's messages ----------------------------------------------------------------------
+def message_counts(db: Database, bulk_id: int) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db.query(
+        "SELECT status, COUNT(*) AS n FROM messages WHERE dedupe_key >= ? AND dedupe_key < ? GROUP BY status",
+        key_range(bulk_id))}
+
+
+def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    lo, hi = key_range(bulk_id)
+    return db.query("SELECT id, recipient, status, reason, updated_at FROM messages WHERE dedupe_key >= ?"
+                    f" AND dedupe_key < ? AND status IN ({','.join('?' * len(statuses))}) ORDER BY updated_at DESC"
+                    " LIMIT ?", (lo, hi, *statuses, limit))
+
+
+def hold_waiting(c: sqlite3.Connection, bulk_id: int, due: float, reason: str, t: float) -> int:
+    """Waiting rows of the bulk not claimed by a sender: due at `due` (far off: paused). A claimed
+    row is left to its lane (it may be with the phone now); the next pass catches it if it comes back."""
+    lo, hi = key_range(bulk_id)
+    return c.execute("UPDATE messages SET status='scheduled', due_at=?, reason=?, updated_at=?"
+                     " WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
+                     " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)",
+                     (due, reason, t, lo, hi, due, t)).rowcount
+
+
+def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: float, reason: str, t: float) -> int:
+    lo, hi = key_range(bulk_id)
+    return c.execute("UPDATE messages SET due_at=?, reason=?, updated_at=? WHERE dedupe_key >= ? AND dedupe_key < ?"
+                     " AND status='scheduled' AND due_at >= ?", (due, reason, t, lo, hi, held_from)).rowcount
+
+
+def cancel_waiting(c: sqlite3.Connection, bulk_id: int, reason: str, t: float) -> int:
+    lo, hi = key_range(bulk_id)
+    return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key >= ?"
+                     " AND dedupe_key < ? AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
+                     (reason, t, lo, hi, t)).rowcount
+
+
+def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
+    """The message with this dedupe key, if it waits and no sender holds it."""
+    return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key=?"
+                     " AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
+                     (reason, t, key, t)).rowcount == 1
+
+
+# -- opt-outs ---------------------------------------------------------------------------------
+def opted_out_among(c: sqlite3.Connection | Database, phones: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for i in range(0, len(phones), 500):
+        part = list(phones[i:i + 500])
+        sql = f"SELECT phone FROM optouts WHERE phone IN ({','.join('?' * len(part))})"
+        rows = c.query(sql, tuple(part)) if isinstance(c, Database) else c.execute(sql, part).fetchall()
+        out.update(r["phone"] for r in rows)
+    return out
+
+
+def add_optout(c: sqlite3.Connection, phone: str, t: float, source: str, note: str) -> bool:
+    return c.execute("INSERT OR IGNORE INTO optouts(phone, at, source, note) VALUES (?,?,?,?)",
+                     (phone, t, source, note)).rowcount == 1
+
+
+def opted_out_since(c: sqlite3.Connection, since: float) -> list[tuple[str, str]]:
+    return [(r["phone"], r["source"]) for r in
+            c.execute("SELECT phone, source FROM optouts WHERE at >= ?", (since,)).fetchall()]
+
+
+def remove_optout(c: sqlite3.Connection, phone: str) -> bool:
+    return c.execute("DELETE FROM optouts WHERE phone=?", (phone,)).rowcount == 1
+
+
+def optouts(db: Database, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    rows = db.query("SELECT * FROM optouts ORDER BY at DESC LIMIT ? OFFSET ?", (limit, offset))
+    return rows, db.scalar("SELECT COUNT(*) FROM optouts") or 0
+
+
+# -- customers from the stored orders ---------------------------------------------------------
+def order_customers(db: Database, statuses: Sequence[str], since: float | None, until: float | None,
+                    payment: str, limit: int) -> list[sqlite3.Row]:
+    """One row per distinct phone: its latest order among those matching (not deleted)."""
+    where, args = ["COALESCE(deleted, 0) = 0", "phone_e164 IS NOT NULL", "phone_e164 != ''"], []
+    if statuses:
+        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        args += list(statuses)
+    if since is not None:
+        where.append("first_seen_at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("first_seen_at < ?")
+        args.append(until)
+    if payment == "cod":
+        where.append("payment_method = 'cod'")
+    elif payment == "prepaid":
+        where.append("COALESCE(payment_method, '') != 'cod'")
+    return db.query(
+        "SELECT id, number, status, payment_method, total_minor, customer_name, phone_raw, phone_e164, first_seen_at"
+        f" FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY phone_e164 ORDER BY first_seen_at DESC, id DESC) AS k"
+        f" FROM orders WHERE {' AND '.join(where)}) WHERE k = 1 ORDER BY first_seen_at DESC, id DESC LIMIT ?",
+        (*args, limit))
