@@ -51,6 +51,7 @@ def init_app(app: Flask) -> None:
     from . import auth, dashboard, labels, messages, orders, payments, rules_page, settings_page
     from . import report  # noqa: F401 - the monthly report's pages
     from . import cod  # noqa: F401 - cash on delivery and parcels (issue 16)
+    from . import hooks  # noqa: F401 - outgoing events to the owner's URLs (issue 18)
     providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 
