@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from . import reasons
-from .outbox import CANCELLED, DELIVERED, DRY_RUN, EVENT, FAILED, Job, Refused, enqueue_job
+from .outbox import CANCELLED, DELIVERED, DRY_RUN, EVENT, FAILED, Job, Refused, enqueue_job, withdraw
 from .reasons import N_
 from .store import hooks as store
 from .store.db import Database, now
@@ -58,6 +58,7 @@ reasons.register({
     "hooks.unknown_event": N_("unknown event %(event)s"),
     "hooks.no_endpoint": N_("no endpoint %(id)s"),
     "hooks.no_delivery": N_("no delivery %(id)s"),
+    "hooks.endpoint_deleted": N_("not sent: its URL was deleted from the outgoing events"),
 })
 
 
@@ -143,7 +144,11 @@ def rotate_secret(db: Database, endpoint_id: int) -> str:
 
 
 def delete_endpoint(db: Database, endpoint_id: int) -> None:
+    """The endpoint and its history; its deliveries not sent yet are cancelled in the outbox (one
+    being sent right now stops at the sender, which finds no endpoint for its URL)."""
     with db.tx() as c:
+        for d in store.open_of_endpoint(c, endpoint_id):
+            withdraw(c, f"event:{d['id']}", reasons.encode("hooks.endpoint_deleted"))
         if not store.delete_endpoint(c, endpoint_id):
             raise Refused("hooks.no_endpoint", id=endpoint_id)
 

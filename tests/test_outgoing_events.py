@@ -182,3 +182,25 @@ def test_nothing_is_captured_or_queued_while_no_url_wants_an_event(service_facto
     svc.bridge.worker.drain()
     assert svc.db.scalar("SELECT COUNT(*) FROM hook_pending") == 0
     assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event'") == 0
+
+
+def test_deleting_a_url_cancels_what_still_waits_for_it(service_factory, receiver):
+    svc = service_factory(start_scheduler=True, send_max_attempts=200)
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    receiver.stop()
+    with svc.db.tx() as c:
+        enqueue(c, draft("a"))
+    svc.bridge.wake_worker()
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM attempts WHERE channel='http-events'") >= 2, 10,
+               what="retries against a closed port")
+    outgoing.delete_endpoint(svc.db, endpoint_id)
+    # cancelled in the outbox; one being sent at that moment stops at the sender on its next try
+    jobs = wait_until(lambda: (lambda rows: rows if all(r["status"] in ("cancelled", "failed") for r in rows) else None)(
+        svc.db.query("SELECT status, reason FROM messages WHERE kind='event'")), 10, what="the jobs stopped")
+    assert all("deleted" in j["reason"] for j in jobs)
+    again, _ = outgoing.add_endpoint(svc.db, receiver.url.replace("/events", "/other"), [outgoing.RECEIVED])
+    assert again == endpoint_id   # the id is reused: the old jobs must never be signed with its secret
+    receiver.start()
+    svc.bridge.worker.drain()
+    outgoing.pump(svc.db)
+    assert receiver.requests == [] and svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries") == 0

@@ -61,8 +61,13 @@ def endpoint(db_or_c: Database | sqlite3.Connection, endpoint_id: int) -> sqlite
 
 
 def signing(db: Database, endpoint_id: int) -> sqlite3.Row | None:
-    """What the sender needs at send time: the secret and whether the endpoint is enabled."""
-    return db.one("SELECT secret, enabled FROM hook_endpoints WHERE id=?", (endpoint_id,))
+    """What the sender needs at send time: the secret, the URL and whether the endpoint is enabled."""
+    return db.one("SELECT secret, url, enabled FROM hook_endpoints WHERE id=?", (endpoint_id,))
+
+
+def open_of_endpoint(c: sqlite3.Connection, endpoint_id: int) -> list[sqlite3.Row]:
+    return c.execute("SELECT id FROM hook_deliveries WHERE endpoint_id=? AND state != 'done'",
+                     (endpoint_id,)).fetchall()
 
 
 def subscribers(c: sqlite3.Connection, event: str) -> list[sqlite3.Row]:

@@ -41,7 +41,7 @@ class HttpEventChannel(Channel):
         if not isinstance(body, dict) or not isinstance(endpoint_id, int):
             return SendResult(Outcome.PERMANENT, code="bad-job", detail="event job without its event or endpoint")
         signing = store.signing(self.db, endpoint_id)
-        if signing is None:
+        if signing is None or signing["url"] != msg.recipient:   # deleted (its id may be another endpoint's now)
             return SendResult(Outcome.PERMANENT, code="deleted", detail="the endpoint was deleted")
         if not signing["enabled"]:
             return SendResult(Outcome.PERMANENT, code="disabled", detail="the endpoint is disabled")
