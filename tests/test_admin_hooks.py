@@ -133,11 +133,14 @@ def test_the_pages_fit_the_screen(browser, service_factory, receiver, width):
                what="three answers")
     context, page, refused = new_page(browser, width)
     sign_in(page, svc.url, PASSWORD)
-    for name, path in (("hooks", "/admin/hooks"), ("hook", f"/admin/hooks/{endpoint_id}")):
+    job = svc.db.scalar("SELECT id FROM messages WHERE kind='event' LIMIT 1")
+    for name, path in (("hooks", "/admin/hooks"), ("hook", f"/admin/hooks/{endpoint_id}"),
+                       ("event-jobs", "/admin/messages?kind=event"), ("event-job", f"/admin/messages/{job}")):
         page.goto(svc.url + path)
         assert page.locator("h1").count() == 1
         assert_fits(page, f"{name} at {width}")
         shot(page, f"hooks-{name}", width)
+    page.goto(svc.url + f"/admin/hooks/{endpoint_id}")
     assert page.locator("#deliveries tbody tr").count() == 3
     assert refused == [], refused
     context.close()
