@@ -204,3 +204,37 @@ def test_deleting_a_url_cancels_what_still_waits_for_it(service_factory, receive
     svc.bridge.worker.drain()
     outgoing.pump(svc.db)
     assert receiver.requests == [] and svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries") == 0
+
+
+def test_events_survive_kill_9_and_are_sent_after_the_restart(tmp_path, receiver):
+    """Texts acknowledged, then the process killed: after the restart every text is one event
+    (one id, however far its decision and its delivery had got), and the receiver gets each."""
+    import requests
+    from bridge.store.db import Database
+    from tests.conftest import ROOT, ServiceProcess
+    db_path = tmp_path / "bridge.db"
+    env = {"BRIDGE_DB": str(db_path), "MAPPINGS_DIR": str(ROOT / "mappings"), "FIBO_TOKEN": "fibo-token",
+           "FIBO_PAYMENTS": "off", "OWNER_PHONES": "", "WORKER_INTERVAL": "0.1", "SEND_LEASE": "1",
+           "SEND_BACKOFF_BASE": "0.1", "SEND_BACKOFF_MAX": "0.3", "SEND_MAX_ATTEMPTS": "200"}
+    svc = ServiceProcess(env).start()
+    texts = [f"Khach hoi don so {i}" for i in range(8)]
+    try:
+        outgoing.add_endpoint(Database(str(db_path)), receiver.url, [outgoing.RECEIVED])
+        receiver.stop()   # the deliveries fail until after the restart
+        for i, text in enumerate(texts):
+            r = requests.get(svc.url + "/inbound/fibo", params={"token": "fibo-token", "phone": "0912345678",
+                                                                "message": text, "guid": f"g{i}"}, timeout=5)
+            assert r.status_code == 200
+        svc.kill9()
+    finally:
+        svc.stop()
+    receiver.start()
+    again = ServiceProcess(env, port=svc.port).start()
+    try:
+        wait_until(lambda: {e["data"]["text"] for e in receiver.bodies.values()} == set(texts), 30,
+                   what="every text's event after the restart")
+    finally:
+        again.stop()
+    db = Database(str(db_path))
+    assert db.scalar("SELECT COUNT(*) FROM hook_events") == len(texts)   # one event per text, never two
+    assert len(receiver.bodies) == len(texts)
