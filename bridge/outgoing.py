@@ -3,10 +3,10 @@ chatbot, a CRM), durably through the outbox.
 
 `emit` runs inside the caller's transaction, so an event exists exactly when what it tells of was
 committed. Each (event, endpoint) is a delivery; a delivery becomes an outbox job (kind "event",
-sent by the http provider) only when the endpoint has nothing earlier of the same subject (the
-message, the order) still on its way: a subject's events reach an endpoint in the order they
-happened, each retried with the outbox's backoff until it is delivered or given up before the
-next one goes. Status changes of messages are captured by triggers on the outbox table
+carried out by the provider that declares that kind) only when the endpoint has nothing earlier
+of the same subject (the message, the order) still on its way: a subject's events reach an
+endpoint in the order they happened, each retried with the outbox's backoff until it is
+delivered or given up before the next one goes. Status changes of messages are captured by triggers on the outbox table
 (store/schema.py) whatever wrote them, and turned into events by `pump` right after.
 
 Delivery is at least once: a receiver that acted but whose answer was lost gets the same event
