@@ -19,6 +19,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import sqlite3
 import uuid
@@ -54,6 +55,8 @@ reasons.register({
     "hooks.url_http_public": N_("http:// is only for this machine or a local network address (127.0.0.1, 192.168.x.x, "
                                 "10.x.x.x): use https:// for %(host)s"),
     "hooks.url_blocked": N_("%(host)s is a link-local or cloud metadata address: events are never sent there"),
+    "hooks.url_numeric": N_("%(host)s is an address written as a number: write it as four numbers with dots "
+                            "(1.2.3.4) or use a host name"),
     "hooks.no_events": N_("choose at least one event"),
     "hooks.unknown_event": N_("unknown event %(event)s"),
     "hooks.no_endpoint": N_("no endpoint %(id)s"),
@@ -87,6 +90,9 @@ def check_url(url: str) -> str:
         ip = ipaddress.ip_address(host)
     except ValueError:
         ip = None
+        if all(re.fullmatch(r"0x[0-9a-f]*|[0-9]+", label) for label in host.lower().rstrip(".").split(".")):
+            # 2852039166, 0xa9fea9fe, 0251.0376.0251.0376: an address a resolver reads, in disguise
+            raise Refused("hooks.url_numeric", host=host) from None
     if ip is not None and (ip.is_link_local or ip.is_multicast or ip.is_unspecified or
                            (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_link_local)):
         raise Refused("hooks.url_blocked", host=host)

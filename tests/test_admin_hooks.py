@@ -45,6 +45,7 @@ def signed_by(secret: str, request) -> bool:
     ("ftp://127.0.0.1/hook", "URL phải bắt đầu bằng https://"),
     ("https://169.254.169.254/latest/meta-data", "không bao giờ gửi sự kiện đến đó"),
     ("https://shop:matkhau@crm.example.vn/hook", "không được chứa tên đăng nhập hay mật khẩu"),
+    ("https://2852039166/latest/meta-data", "là địa chỉ viết dạng số"),
     ("", "hãy nhập URL nhận sự kiện"),
 ])
 def test_a_wrong_url_is_refused_in_vietnamese(admin_svc, url, says):
