@@ -4,7 +4,8 @@ work without the triggers (as before v13), and with one URL wanting every status
 Each mode runs on its own fresh database: N messages enqueued (one transaction each, as a
 webhook's decision does), then recorded as taken by the provider in batches of 64 (as the
 worker records its lanes), then `emit` called N times for an event nobody wants. Prints
-microseconds per message for each step.
+microseconds per message for each step; with the URL, also what turning the captured changes into
+events costs, and one scheduler pass over the backlog they leave while the URL is down.
 
     .venv/bin/python bench/hooks.py --n 5000
 """
@@ -58,6 +59,14 @@ def run(mode: str, n: int, where: str) -> dict[str, float]:
             outgoing.emit(c, outgoing.RECEIVED, {"inbox_id": i})
     out["emit, nobody wants it"] = (time.perf_counter() - started) / n * 1e6
     out["captured"] = db.scalar("SELECT COUNT(*) FROM hook_pending")
+    if out["captured"]:   # the URL is down: every message's first event is being sent, the rest wait
+        started = time.perf_counter()
+        outgoing.pump(db)
+        out["pump, status changes to events"] = (time.perf_counter() - started) / out["captured"] * 1e6
+        started = time.perf_counter()
+        outgoing.pump(db)
+        out["scheduler pass over the backlog (ms)"] = (time.perf_counter() - started) * 1000
+        out["deliveries open"] = db.scalar("SELECT COUNT(*) FROM hook_deliveries WHERE state != 'done'")
     db.close()
     return out
 
@@ -72,6 +81,10 @@ def main() -> None:
             print(f"{mode:>24}: enqueue {r['enqueue']:7.1f} µs  record {r['record']:6.1f} µs  "
                   f"emit {r['emit, nobody wants it']:5.1f} µs  per message; status changes captured: "
                   f"{int(r['captured'])}")
+            if r["captured"]:
+                print(f"{'':>24}  turning them into events {r['pump, status changes to events']:.1f} µs each; with "
+                      f"{int(r['deliveries open'])} deliveries open (the URL down), a scheduler pass with nothing "
+                      f"to move takes {r['scheduler pass over the backlog (ms)']:.1f} ms")
 
 
 if __name__ == "__main__":

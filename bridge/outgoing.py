@@ -22,12 +22,14 @@ import logging
 import re
 import secrets
 import sqlite3
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from . import reasons
+from .intake import TX_BUDGET
 from .outbox import CANCELLED, DELIVERED, DRY_RUN, EVENT, FAILED, Job, Refused, enqueue_job, withdraw
 from .reasons import N_
 from .store import hooks as store
@@ -43,7 +45,7 @@ TEST = "endpoint.test"   # the admin's "send a test event": to one endpoint, wha
 FINAL = (DELIVERED, FAILED, CANCELLED, DRY_RUN)   # a job in one of these is done: the next may go
 SIGNATURE_HEADER = "X-WooBridge-Signature"
 MAX_URL = 2000
-BATCH = 500   # captured status changes turned into events per transaction
+BATCH = 100   # captured status changes read per transaction (each may queue a job)
 EVERY = 1.0   # seconds between the scheduler's passes (status changes written outside the worker)
 
 reasons.register({
@@ -194,19 +196,21 @@ def emit(c: sqlite3.Connection, event: str, data: dict[str, Any]) -> str | None:
     targets = store.subscribers(c, event)
     if not targets:
         return None
-    return _new_event(c, event, data, [r["id"] for r in targets], now())
+    return _new_event(c, event, data, [r["id"] for r in targets], now())[0]
 
 
 def _new_event(c: sqlite3.Connection, event: str, data: dict[str, Any], endpoint_ids: list[int], t: float,
-               subject: str | None = None) -> str:
+               subject: str | None = None) -> tuple[str, int]:
+    """The event and its deliveries; returns its id and the jobs queued for it at once."""
     event_id = "evt_" + uuid.uuid4().hex
     subject = subject or _subject(data)
     body = {"id": event_id, "type": event, "created_at": iso(t), "data": data}
     store.add_event(c, event_id, event, subject, t, json.dumps(body, ensure_ascii=False))
+    queued = 0
     for endpoint_id in endpoint_ids:
         store.add_delivery(c, endpoint_id, event_id, subject, t)
-        _advance(c, endpoint_id, subject)
-    return event_id
+        queued += _advance(c, endpoint_id, subject)
+    return event_id, queued
 
 
 def _advance(c: sqlite3.Connection, endpoint_id: int, subject: str) -> int:
@@ -250,26 +254,36 @@ def _status_data(c: sqlite3.Connection, p: sqlite3.Row) -> dict[str, Any] | None
 def pump(db: Database, job_ids: Sequence[str] | None = None) -> int:
     """Turn the captured status changes into events, and give the next delivery of a subject its
     job once the one before is done: of the subjects of `job_ids` (the event jobs the worker just
-    recorded), or of every subject with a delivery open (None: the scheduler's pass). Returns the
-    jobs queued. Reads only (no write lock) when there is nothing to do."""
-    if not store.any_pending(db) and (not job_ids if job_ids is not None else not store.any_open(db)):
+    recorded), or of every subject where something can move (None: the scheduler's pass). Returns
+    the jobs queued. Reads only (no write lock) when there is nothing to do."""
+    if not store.any_pending(db) and (not job_ids if job_ids is not None else not store.groups_to_advance(db, FINAL)):
         return 0
     queued = 0
-    with db.tx() as c:
-        while True:
-            rows = store.pending(c, BATCH)
-            for p in rows:
+    # Each transaction stops taking rows after TX_BUDGET (a row begun is finished): a bulk send's
+    # backlog of status changes never holds the write lock long while webhooks wait for it.
+    more = True
+    while more:
+        with db.tx() as c:
+            started, done = time.monotonic(), None
+            for p in store.pending(c, BATCH):
                 data = _status_data(c, p)
                 targets = store.subscribers(c, STATUS_CHANGED) if data is not None else []
                 if targets:
-                    _new_event(c, STATUS_CHANGED, data, [r["id"] for r in targets], p["at"])
-            if rows:
-                store.drop_pending(c, rows[-1]["id"])
-            if len(rows) < BATCH:
-                break
-        groups = store.open_groups(c) if job_ids is None else store.groups_of_jobs(c, job_ids)
-        for g in groups:
-            queued += _advance(c, g["endpoint_id"], g["subject"])
+                    queued += _new_event(c, STATUS_CHANGED, data, [r["id"] for r in targets], p["at"])[1]
+                done = p["id"]
+                if time.monotonic() - started > TX_BUDGET:
+                    break
+            if done is not None:
+                store.drop_pending(c, done)
+            more = done is not None and store.any_pending(c)
+    groups = store.groups_to_advance(db, FINAL) if job_ids is None else store.groups_of_jobs(db, job_ids)
+    i = 0
+    while i < len(groups):
+        with db.tx() as c:   # each walk reads its group again: what another process did meanwhile counts
+            started = time.monotonic()
+            while i < len(groups) and time.monotonic() - started <= TX_BUDGET:
+                queued += _advance(c, groups[i]["endpoint_id"], groups[i]["subject"])
+                i += 1
     return queued
 
 
@@ -313,4 +327,4 @@ def send_test(db: Database, endpoint_id: int) -> str:
             raise Refused("hooks.no_endpoint", id=endpoint_id)
         t = now()
         return _new_event(c, TEST, {"endpoint_id": endpoint_id, "url": ep["url"], "note": "a test event from woo-bridge"},
-                          [endpoint_id], t, subject=f"test:{uuid.uuid4().hex}")
+                          [endpoint_id], t, subject=f"test:{uuid.uuid4().hex}")[0]

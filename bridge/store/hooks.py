@@ -112,22 +112,27 @@ def set_done(c: sqlite3.Connection, delivery_id: int) -> None:
     c.execute("UPDATE hook_deliveries SET state=? WHERE id=?", (DONE, delivery_id))
 
 
-def open_groups(c: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every (endpoint, subject) with a delivery not done (the partial index holds only those)."""
-    return c.execute("SELECT DISTINCT endpoint_id, subject FROM hook_deliveries WHERE state != 'done'").fetchall()
+def groups_to_advance(db_or_c: Database | sqlite3.Connection, final: Sequence[str]) -> list[sqlite3.Row]:
+    """(endpoint, subject) pairs where something can move: a delivery being sent whose job is final
+    (or gone), or a waiting delivery with nothing open before it. One read of the open deliveries
+    (the partial index holds only those) however large a backlog a failing URL left."""
+    marks = ",".join("?" * len(final))
+    sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d LEFT JOIN messages m ON m.id = d.job_id"
+           f" WHERE d.state = 'sending' AND (m.status IS NULL OR m.status IN ({marks}))"
+           " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d WHERE d.state = 'waiting' AND NOT EXISTS"
+           " (SELECT 1 FROM hook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject"
+           " AND p.state != 'done' AND p.id < d.id)")
+    if isinstance(db_or_c, Database):
+        return db_or_c.query(sql, tuple(final))
+    return db_or_c.execute(sql, tuple(final)).fetchall()
 
 
-def groups_of_jobs(c: sqlite3.Connection, job_ids: Iterable[str]) -> list[sqlite3.Row]:
+def groups_of_jobs(db: Database, job_ids: Iterable[str]) -> list[sqlite3.Row]:
     ids = list(job_ids)
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    return c.execute(f"SELECT DISTINCT endpoint_id, subject FROM hook_deliveries WHERE job_id IN ({marks})",
-                     ids).fetchall()
-
-
-def any_open(db: Database) -> bool:
-    return db.one("SELECT 1 FROM hook_deliveries WHERE state != 'done' LIMIT 1") is not None
+    return db.query(f"SELECT DISTINCT endpoint_id, subject FROM hook_deliveries WHERE job_id IN ({marks})", ids)
 
 
 def delivery(db_or_c: Database | sqlite3.Connection, delivery_id: int) -> sqlite3.Row | None:
@@ -157,8 +162,8 @@ def prune(c: sqlite3.Connection, before: float, limit: int) -> int:
 
 
 # -- status changes captured by the triggers (store/schema.py) --------------------------------
-def any_pending(db: Database) -> bool:
-    return db.one("SELECT 1 FROM hook_pending LIMIT 1") is not None
+def any_pending(db_or_c: Database | sqlite3.Connection) -> bool:
+    return fetch_one(db_or_c, "SELECT 1 FROM hook_pending LIMIT 1", ()) is not None
 
 
 def pending(c: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
