@@ -31,6 +31,7 @@ from .config import Settings
 from .context import order_context
 from .orders import OrderSnapshot
 from .outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job, withdraw
+from .outgoing import COD_ANSWERED, emit, iso
 from .phones import normalize_phone
 from .reasons import N_
 from .rules import Rule, RuleSet
@@ -329,6 +330,9 @@ def answer(c: sqlite3.Connection, settings: Settings, order_id: int, said: str, 
         reason = reasons.encode("cod.customer_reason", text=words[:REASON_MAX]) if words else ""
         if store.decide(c, order_id, state, said, via, reason, t):
             store.add_answer(c, order_id, t, via, sender, said, True, reason, inbox_id)
+            emit(c, COD_ANSWERED, {"order_id": order_id, "order_number": _number(c, order_id), "answer": state,
+                                   "via": via, "phone": row["phone"], "reason": words[:REASON_MAX],
+                                   "answered_at": iso(t)})
             _withdraw_reminder(c, order_id, "cod.reminder_answered")
             _write_back(c, settings, row, state, via, t, words)
             if state == "cancelled":   # a label already made would still be picked up: the owner cancels it

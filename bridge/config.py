@@ -94,6 +94,7 @@ class CoreSettings:
     run_scheduler: bool = True
     decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
     decide_batch: int = 50               # rows decided per write transaction (also bounded by time: bridge/intake.py)
+    hooks_timeout: float = 10.0          # seconds an owner's URL has to answer an outgoing event (bridge/outgoing.py)
 
     # Retention (bridge/retention.py), in days; 0 keeps forever
     retain_raw_days: float = 30.0        # raw payloads of requests (webhook bodies, envelopes): nulled, rows stay
@@ -211,6 +212,7 @@ CORE_ENV = {
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "DECIDE_IN": ("decide_in", p.choice("process", "worker")),
     "DECIDE_BATCH": ("decide_batch", p.positive_int),
+    "HOOKS_TIMEOUT": ("hooks_timeout", p.positive_float),
     "CHANNEL_ADAPTERS": ("channel_adapters", _adapters),
     "INBOUND_HANDLERS": ("inbound_handlers", _handlers),
     "RETAIN_RAW_DAYS": ("retain_raw_days", p.non_negative_float),

@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from . import alerts, bank_details, bulk, cod, intake, retention, setup_checklist, shipments
+from . import alerts, bank_details, bulk, cod, intake, outgoing, retention, setup_checklist, shipments
 from . import providers
 from .payments import expiry
 from .store import messages
@@ -70,6 +70,9 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
                       name="queue running bulk sends batch by batch; keep paused ones still", **common)
     scheduler.add_job(lambda: cod.run(bridge), "interval", seconds=cod.EVERY, id="cod_confirmations",
                       name="remind COD customers who have not confirmed, then ask the owner to call", **common)
+    scheduler.add_job(lambda: outgoing.run(bridge), "interval", seconds=outgoing.EVERY, id="outgoing_events",
+                      name="status changes to outgoing events; each subject's next event once the last is done",
+                      **common)
     if retention.any_kept_limit(s):
         scheduler.add_job(lambda: retention.run(bridge), "interval", seconds=s.retain_every, id="retention",
                           name="prune what is older than RETAIN_* days, in small batches", **common)

@@ -47,7 +47,8 @@ TEXT_NOTES = ("rules.override_failed",)
 # Job kinds. A message (SMS, Zalo, Messenger) has a text, an encoding and segments; every other
 # kind carries a payload for its channel and is never counted as an SMS.
 MESSAGE, ORDER_UPDATE, FORWARD = "message", "order_update", "forward"
-JOB_KINDS = (ORDER_UPDATE, FORWARD)
+EVENT = "event"   # an outgoing event to one of the owner's URLs (bridge/outgoing.py)
+JOB_KINDS = (ORDER_UPDATE, FORWARD, EVENT)
 # Done twice, an order update is a second payment confirmation in the shop: never resent.
 NEVER_RESENT = (ORDER_UPDATE,)
 

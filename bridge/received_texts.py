@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from itertools import takewhile
 from typing import Any, Callable
 
-from . import reasons
+from . import providers, reasons
 from .events import BankTransaction
+from .outgoing import RECEIVED, emit, iso
 from .reasons import N_
 
 from .intake import NETWORK_BUDGET, decide_rows
@@ -185,6 +186,11 @@ class ReceivedTexts:
                 names.append(h.name)
                 notes.append(note)
         stored.set_handled(c, sms.id, "handled" if names else "stored", ",".join(names), joined(notes))
+        if sms.fields is None:   # a text someone wrote (SMS, chat), not a provider's transaction record
+            emit(c, RECEIVED, {"inbox_id": sms.id, "source": sms.source, "kind": "chat" if sms.source in
+                               providers.chat_sources() else providers.text_kind(sms.source), "sender": sms.sender,
+                               "recipient": sms.recipient, "device": sms.device, "sim": sms.sim, "text": sms.text,
+                               "received_at": iso(sms.received_at), "handled_by": names})
 
 
 def sms_of(r: Any) -> InboundSms:

@@ -20,7 +20,8 @@ from . import reasons
 from .providers.base import Channel
 from .sending import RATE_LIMITED, OutgoingMessage, Outcome, SendResult
 from .config import Settings
-from .outbox import MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
+from .outbox import EVENT, MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
+from .outgoing import pump
 from .pacing import MARGIN, STOPPED, Pacer
 from .store.db import Database
 from .quiet import quiet_until
@@ -123,6 +124,10 @@ class Worker:
         s = self.settings
         statuses = record_results(self.db, attempts, s.send_max_attempts, s.send_backoff_base, s.send_backoff_max,
                                   s.in_doubt_after, at=self.clock())
+        try:   # the statuses just written become events; an event done lets its subject's next one go
+            pump(self.db, [a.message["id"] for a in attempts if kind_of(a.message) == EVENT])
+        except Exception:   # the scheduler's pass (outgoing.run) does it again: the sends stay recorded
+            log.exception("queueing outgoing events after %d sends failed", len(attempts))
         for attempt, status in zip(attempts, statuses):
             r = attempt.result
             level = logging.INFO if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DRY_RUN,

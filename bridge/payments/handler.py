@@ -23,6 +23,8 @@ from ..text_handlers import InboundHandler, InboundSms
 from ..money import format_vnd
 from ..reasons import N_
 from ..outbox import ORDER_UPDATE, Draft, Job, enqueue, enqueue_job
+from ..outgoing import PAYMENT_CONFIRMED, PAYMENT_REVIEW, emit, iso
+from ..store import hooks as store_hooks
 from ..phones import normalize_phone
 from ..smstext import prepare
 from . import generic
@@ -529,6 +531,12 @@ class PaymentHandler(InboundHandler):
         notes = row.pop("_notes", [])
         data = {**row, "decision": decision, "reason": reason, "created_at": now()}
         tx_id = stored_payments.insert(c, data)
+        if decision in REVIEW:
+            emit(c, PAYMENT_REVIEW, {
+                "transaction_id": tx_id, "decision": decision, "reason": reasons.english(reason),
+                "amount": row.get("amount"), "bank": row.get("bank"), "source": row.get("source"),
+                "reference": row.get("reference"), "memo": row.get("memo"), "order_id": row.get("order_id"),
+                "order_number": store_hooks.order_number(c, row.get("order_id")), "code": row.get("code")})
         for i, (order_id, note) in enumerate(notes):
             shop_action(c, f"tx:{tx_id}:note:{i}", order_id,
                        {"action": "note", "note": f"woo-bridge: {note}\nTin nhắn: {row['text']}"}, "payment-note")
@@ -564,6 +572,9 @@ def confirm_orders(bridge: Any, c: sqlite3.Connection, order: sqlite3.Row, tx_id
     if not stored_orders.mark_paid(c, order["id"], tx_id, s.payment_paid_status, t):
         raise ValueError(f"order {order['id']} is already paid")
     stored_payments.set_order(c, tx_id, order["id"])
+    emit(c, PAYMENT_CONFIRMED, {"transaction_id": tx_id, "order_id": order["id"], "order_number": order["number"],
+                                "amount": amount, "bank": paid_bank, "reference": reference or "",
+                                "confirmed_by": by or "woo-bridge", "paid_at": iso(t)})
     shop_action(c, f"tx:{tx_id}:mark-paid", order["id"],
                {"action": "mark_paid", "status": s.payment_paid_status, "transaction_id": reference or "",
                 "note": note + (f" Xác nhận bởi {by}." if by else "")}, "payment-mark-paid")

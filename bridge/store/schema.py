@@ -461,6 +461,51 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # Phones that asked for no more marketing (a text "TU CHOI"/"STOP", or the owner by hand).
     db["optouts"].create({"phone": str, "at": float, "source": str, "note": str}, pk="phone", if_not_exists=True)
     # -- hooks: outgoing events to the owner's URLs
+    # The owner's endpoints. `secret` signs every delivery, so it is kept as it is (not hashed):
+    # the database file is 0600 (db.private_files) and the secret is never logged. The events an
+    # endpoint wants are rows (event, endpoint): "does anyone want this event" is one index read.
+    db["hook_endpoints"].create({
+        "id": int, "url": str, "secret": str, "enabled": int, "created_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+    db.execute("CREATE TABLE IF NOT EXISTS hook_subscriptions (event TEXT NOT NULL, endpoint_id INTEGER NOT NULL,"
+               " PRIMARY KEY (event, endpoint_id)) WITHOUT ROWID")
+    # An event once (its id is what a receiver deduplicates on; `body` the JSON every delivery
+    # sends), and one delivery per endpoint: `subject` (the message, the order) orders them, an
+    # endpoint gets a subject's next event only when the one before is done (bridge/outgoing.py);
+    # `state`: waiting (no job yet), sending (its outbox job exists), done (that job is final).
+    db["hook_events"].create({"id": str, "type": str, "subject": str, "created_at": float, "body": str},
+                             pk="id", if_not_exists=True)
+    db["hook_events"].create_index(["created_at"], if_not_exists=True)
+    db["hook_deliveries"].create({
+        "id": int, "endpoint_id": int, "event_id": str, "subject": str, "state": str, "job_id": str,
+        "created_at": float, "replay_of": int,
+    }, pk="id", if_not_exists=True)
+    db["hook_deliveries"].create_index(["endpoint_id", "id"], if_not_exists=True)
+    db["hook_deliveries"].create_index(["event_id"], if_not_exists=True)
+    db["hook_deliveries"].create_index(["created_at"], if_not_exists=True)   # pruned with the messages (RETAIN_MESSAGES_DAYS)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_job ON hook_deliveries(job_id) WHERE job_id IS NOT NULL")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_open ON hook_deliveries(endpoint_id, subject, id)"
+               " WHERE state != 'done'")
+    # Every status a message takes (its first on insert) and every move to the next channel of its
+    # chain, captured by triggers in the writing transaction whichever path wrote it, only while an
+    # enabled endpoint wants message.status_changed: otherwise the trigger's condition (one index
+    # read) stops it. Turned into events right after (bridge/outgoing.pump). Jobs (forwards, order
+    # updates, the event deliveries themselves) are not messages and are left out.
+    db["hook_pending"].create({
+        "id": int, "message_id": str, "previous": str, "status": str, "previous_channel": str, "channel": str,
+        "reason": str, "at": float,
+    }, pk="id", if_not_exists=True)
+    wanted = ("COALESCE(new.kind, 'message') = 'message' AND EXISTS (SELECT 1 FROM hook_subscriptions s"
+              " JOIN hook_endpoints e ON e.id = s.endpoint_id WHERE s.event = 'message.status_changed'"
+              " AND e.enabled = 1)")
+    capture = ("INSERT INTO hook_pending(message_id, previous, status, previous_channel, channel, reason, at)"
+               " VALUES (new.id, {previous}, new.status, {channel}, new.channel, new.reason, new.updated_at);")
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS hook_status_ai AFTER INSERT ON messages WHEN {wanted}"
+               f" BEGIN {capture.format(previous='NULL', channel='NULL')} END")
+    # a fall-back to the chain's next channel may keep the status (pending): the channel changes
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS hook_status_au AFTER UPDATE OF status, channel ON messages"
+               f" WHEN (old.status IS NOT new.status OR old.channel IS NOT new.channel) AND {wanted}"
+               f" BEGIN {capture.format(previous='old.status', channel='old.channel')} END")
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

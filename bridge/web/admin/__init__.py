@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     from . import cod  # noqa: F401 - cash on delivery and parcels (issue 16)
     from . import api_keys  # noqa: F401 - the send API's keys (issue 18)
     from . import bulk  # noqa: F401 - bulk sends and the opt-out list (issue 18)
+    from . import hooks  # noqa: F401 - outgoing events to the owner's URLs (issue 18)
     providers.admin_modules()   # importing each provider's pages adds them to this blueprint
     app.register_blueprint(bp)
 

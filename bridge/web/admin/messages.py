@@ -25,9 +25,9 @@ STATUSES = ("pending", "scheduled", outbox.HELD, "queued", "sent", "delivered", 
 
 # Channel and kind names that are words rather than brands (eSMS, Zalo, Messenger stay as they are).
 CHANNEL_WORDS = {"dry-run": N_("none (dry-run)"), "http": N_("web address (forward)"),
-                 "smsgate": N_("shop phone (SMSGate)")}
+                 "smsgate": N_("shop phone (SMSGate)"), "http-events": N_("web address (outgoing events)")}
 KIND_WORDS = {"all": N_("everything"), outbox.ORDER_UPDATE: N_("WooCommerce updates"),
-              outbox.FORWARD: N_("forwards to a web address")}
+              outbox.FORWARD: N_("forwards to a web address"), outbox.EVENT: N_("outgoing events")}
 AUDIENCES = {"customer": N_("customer"), "owner": N_("shop owner"), "shop": N_("the shop (WooCommerce)"),
              "webhook": N_("a web address"), "test": N_("test")}
 # what became of one provider call (attempts.outcome) or of one channel (message_legs.outcome)
