@@ -17,6 +17,10 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # ApiKey, SecretKey, oauth_signature, password...): its value never reaches a log line.
 SECRET_PARAM = re.compile(r"(?i)((?:^|[?&;\s\"'])[\w.\-\[\]]*(?:token|secret|key|passw|signature|hash)[\w.\-\[\]]*=)"
                           r"[^&;\s\"']*")
+# A header line naming a credential (X-API-Key: ..., X-Auth-Token: ...) and our own API keys
+# (bridge/api_keys.py) wherever they appear, whatever carried them.
+SECRET_HEADER = re.compile(r"(?im)^([\w-]*(?:key|token|auth|secret|passw)[\w-]*:[ \t]*)\S.*$")
+API_KEY = re.compile(r"wb_live_[0-9A-Za-z_-]*")
 REDACTED = "[redacted]"
 MIN_SECRET = 8          # shorter "secrets" (tests use "s") would redact ordinary words
 _secrets: set[str] = set()
@@ -29,10 +33,13 @@ def add_secrets(values: Iterable[str | None]) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with secret-named query values and every known secret value replaced."""
+    """`text` with secret-named query values and header lines, our API keys and every known
+    secret value replaced."""
     if not text:
         return text
     out = SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+    out = SECRET_HEADER.sub(lambda m: m.group(1) + REDACTED, out)
+    out = API_KEY.sub(REDACTED, out)
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in out:
             out = out.replace(secret, REDACTED)

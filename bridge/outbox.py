@@ -88,6 +88,8 @@ reasons.register({
     "outbox.not_in_doubt": N_("only a message in doubt can be marked delivered (this one is %(status)s)"),
     "outbox.not_waiting": N_("only waiting or scheduled messages can be cancelled (this one is %(status)s)"),
     "outbox.being_sent": N_("the message is being sent right now; it can no longer be cancelled"),
+    "outbox.maybe_sent": N_("a sender took the message and recorded no outcome: it may have gone out, so it is not"
+                            " cancelled (the outbox puts it in doubt)"),
     "outbox.never_resent": N_("message %(mid)s is an order update (mark paid, order note): never resent"),
     "outbox.cancelled_held_by": N_("cancelled by %(who)s while it waited for the bank-transfer details"),
     "outbox.held_no_resend": N_("message %(mid)s is held until the bank-transfer details are set: it goes out then"),
@@ -551,7 +553,9 @@ def _leg_of(send_key: str) -> int:
 
 
 def cancel(db: Database, mid: str, who: str) -> None:
-    """Stop a message that has not gone out. One being sent right now (leased) cannot be stopped."""
+    """Stop a message that has not gone out. One a sender claimed cannot be stopped: it is being
+    sent, or (lease run out) its sender died during the call and it may have gone out; the outbox
+    decides that one (in doubt), as `withdraw` leaves it."""
     t = now()
     with db.tx() as c:
         row = q.lease_state(c, mid)
@@ -559,8 +563,8 @@ def cancel(db: Database, mid: str, who: str) -> None:
             raise Refused("outbox.no_message", mid=mid)
         if row["status"] not in WAITING:
             raise Refused("outbox.not_waiting", status=row["status"])
-        if row["lease_until"] and row["lease_until"] > t:
-            raise Refused("outbox.being_sent")
+        if row["lease_until"] is not None:   # claimed: being sent, or its sender died during the call
+            raise Refused("outbox.being_sent" if row["lease_until"] > t else "outbox.maybe_sent")
         # a held message's text lacks the bank details: said in its reason, so it is never resent as it is
         code = "outbox.cancelled_held_by" if row["status"] == HELD else "outbox.cancelled_by"
         q.set_status(c, mid, CANCELLED, reasons.encode(code, who=who), t)

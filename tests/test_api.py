@@ -262,11 +262,12 @@ def test_the_openapi_document_is_valid_and_drives_a_client_through_every_endpoin
     operations = {op["operationId"]: (path, method) for path, item in doc["paths"].items()
                   for method, op in item.items()}
 
-    def call(operation: str, path_params: dict | None = None, expect: int = 200, **kw) -> dict:
+    def call(operation: str, path_params: dict | None = None, expect: int = 200, valid: bool = True, **kw) -> dict:
         path, method = operations[operation]
         req = requests.Request(method.upper(), base + path.format(**(path_params or {})),
                                headers=auth(token, **kw.pop("headers", {})), **kw).prepare()
-        spec.validate_request(RequestsOpenAPIRequest(req))
+        if valid:   # a request the document allows (the refusals below are of requests it does not)
+            spec.validate_request(RequestsOpenAPIRequest(req))
         resp = requests.Session().send(req, timeout=10)
         assert resp.status_code == expect, resp.text
         spec.validate_response(RequestsOpenAPIRequest(req), RequestsOpenAPIResponse(resp))
@@ -284,6 +285,16 @@ def test_the_openapi_document_is_valid_and_drives_a_client_through_every_endpoin
     call("createMessage", json={"to": "12", "text": "hi"}, expect=422)
     sent = call("createMessage", json={"to": {"order": "#1"}, "text": "hi"}, expect=422)
     assert sent["error"] == "unknown_order"
+    # the error answers are the documented ones too
+    assert call("createMessage", data="to=1", expect=415, valid=False)["error"] == "content_type"
+    assert call("createMessage", json={**body, "text": "x" * 20_000}, expect=413, valid=False)["error"] == "too_large"
+    token = key(svc, ("read",), rate=1)
+    assert call("createMessage", json=body, expect=403)["error"] == "scope"
+    assert call("listMessages", expect=429)["error"] == "rate_limited"
+    token = "wb_live_00000000_" + "A" * 43
+    assert call("listMessages", expect=401)["error"] == "invalid_key"
+    token = ""
+    assert call("listMessages", expect=401, valid=False)["error"] == "malformed_authorization"
     assert call("openapi")["openapi"].startswith("3.1")
     assert set(operations) == {"createMessage", "listMessages", "getMessage", "cancelMessage", "openapi"}
 
@@ -337,6 +348,224 @@ def test_the_key_is_stored_hashed_and_found_by_its_public_part(svc):
     created = api_keys.create(svc.db, "crm", ("read",), None, svc.clock())
     assert created.token.startswith(f"wb_live_{created.key.public_id}_")
     dump = json.dumps([dict(r) for r in svc.db.query("SELECT * FROM api_keys")])
-    assert created.token not in dump and created.token.split("_")[-1] not in dump
+    secret = created.token[len(f"wb_live_{created.key.public_id}_"):]   # the secret may itself hold "_"
+    assert len(secret) == 43 and created.token not in dump and secret not in dump
     assert api_keys.verify(svc.db, created.token) == created.key
     assert api_keys.verify(svc.db, created.token + "x") is None
+
+
+def at_vn(days: int, hour: int) -> str:
+    """`days` from today at `hour`:00 in Vietnam, as the API takes it."""
+    vn = timezone(timedelta(hours=7))
+    day = datetime.now(vn).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=vn).isoformat()
+
+
+def test_a_send_only_key_cannot_read_an_order_through_the_api(svc, fake_esms):
+    svc.post_delivery(ORDER)
+    svc.bridge.worker.drain()
+    send_only, reader = key(svc, ("send",)), key(svc, ("send", "read"), name="crm")
+    r = post(svc, send_only, {"to": "#20", "template": "owner-new-order", "send_at": in_(86400)})
+    assert (r.status_code, r.json()["error"]) == (422, "not_customer_template"), r.text
+    r = post(svc, send_only, {"to": "#20", "template": "order-processing", "send_at": in_(86400)})
+    assert r.status_code == 201, r.text
+    stored = svc.messages(id=r.json()["id"])[0]
+    assert "#20" in stored["text"] and stored["recipient"] == "+84912345678"   # written for the order
+    gone = requests.delete(f"{svc.url}/api/v1/messages/{r.json()['id']}", headers=auth(send_only), timeout=5)
+    assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
+    for answer in (r, gone):
+        m = answer.json()
+        assert m["text"] is None and m["to"] is None and m["order"] == "20"
+        assert stored["text"] not in answer.text and "912345678" not in answer.text
+    # a key that may read sees what it sent
+    m = post(svc, reader, {"to": "#20", "template": "order-processing", "send_at": in_(86400)}).json()
+    assert m["text"] == stored["text"] and m["to"] == "+84912345678"
+    # whether an order has a phone is not told to a key without read: one answer for both cases
+    with svc.db.tx() as c:   # the shop removed the order's phone
+        c.execute("UPDATE orders SET phone_e164=NULL, phone_raw='' WHERE number='20'")
+    unknown = post(svc, send_only, {"to": "#999999", "text": "x"}).json()
+    no_phone = post(svc, send_only, {"to": "#20", "text": "x"}).json()
+    assert unknown["error"] == no_phone["error"] == "unknown_order"
+    assert unknown["reason"].replace("999999", "20") == no_phone["reason"]
+    assert post(svc, reader, {"to": "#20", "text": "x"}).json()["error"] == "order_without_phone"
+    assert post(svc, reader, {"to": "#999999", "text": "x"}).json()["error"] == "unknown_order"
+
+
+def test_a_template_is_sent_as_its_rule_sends_it(svc, fake_esms):
+    svc.post_delivery(ORDER)
+    svc.bridge.worker.drain()
+    token = key(svc)
+    r = post(svc, token, {"to": "#20", "template": "cod-confirm"})   # enabled: false in the shipped rules
+    assert (r.status_code, r.json()["error"]) == (422, "template_disabled"), r.text
+    # payment-expired: urgent: false (quiet hours apply), unicode: false
+    late = at_vn(1, 23)
+    m = post(svc, token, {"to": "#20", "template": "payment-expired", "variables": {"expire_hours": 24},
+                          "send_at": late}).json()
+    assert m["status"] == "scheduled" and m["encoding"] == "GSM-7", m
+    assert m["send_at"] == datetime.fromisoformat(at_vn(2, 7)).astimezone(timezone.utc).isoformat()
+    urgent = post(svc, token, {"to": "#20", "template": "order-processing", "send_at": late}).json()
+    assert urgent["send_at"] == datetime.fromisoformat(late).astimezone(timezone.utc).isoformat()
+    forced = post(svc, token, {"to": "#20", "template": "order-processing", "unicode": True}).json()
+    assert forced["encoding"] == "UCS-2"
+    now = post(svc, token, {"to": "0912345678", "text": "ngay bây giờ"}).json()
+    assert now["send_at"] is None and now["created_at"]
+
+
+ZALO_RULES = """
+rules:
+  - name: order-zns
+    event: order.status
+    status: [processing]
+    to: customer
+    channel: [zalo, esms]
+    unicode: false
+    fallback_after: 900
+    zns:
+      template_id: "2056446"
+      data:
+        order_code: "{{ order_number }}"
+        amount: "{{ total }}"
+        customer_name: "{{ customer_name }}"
+    template: >-
+      Shop Demo: don #{{ order_number }} dang xu ly.
+  - name: plain
+    event: order.status
+    status: [completed]
+    to: customer
+    channel: esms
+    template: >-
+      Shop Demo: don #{{ order_number }} da giao.
+"""
+
+
+def test_zalo_takes_only_a_template_with_its_zns_entry_and_it_goes_out_as_the_rules_send_it(
+        service_factory, tmp_path, fake_esms):
+    d = tmp_path / "mappings"
+    d.mkdir()
+    (d / "rules.yaml").write_text(ZALO_RULES, encoding="utf-8")
+    svc = service_factory(mappings_dir=str(d), owner_phones=(), zalo_oaid=fake_esms.oaid, **esms_settings(fake_esms))
+    token = key(svc)
+    svc.post_delivery(ORDER)
+    svc.bridge.worker.drain()
+    before = len(fake_esms.accepted)
+    for body, why in (({"text": "hi", "channel": "zalo"}, "not free text"),
+                      ({"text": "hi", "channel": ["esms", "zalo-sms"]}, "not free text"),
+                      ({"template": "plain", "channel": ["zalo", "esms"]}, "'plain' has no 'zns' entry")):
+        r = post(svc, token, {"to": "#20", **body})
+        assert (r.status_code, r.json()["error"], r.json()["field"]) == (422, "needs_template", "channel"), r.text
+        assert why in r.json()["reason"]
+    r = post(svc, token, {"to": "#20", "template": "order-zns", "channel": ["zalo", "esms"]})
+    assert r.status_code == 201, r.text
+    row = svc.messages(id=r.json()["id"])[0]
+    assert row["fallback_after"] == 900
+    svc.bridge.worker.drain()
+    (zns,) = fake_esms.accepted[before:]
+    assert zns["kind"] == "zns" and zns["TempID"] == "2056446" and zns["RequestId"] == r.json()["id"]
+    assert {x["key"]: x["value"] for x in zns["TempData"]}["order_code"] == "20"
+
+
+def test_a_claimed_message_is_not_cancelled_even_when_its_lease_ran_out(svc):
+    from bridge import outbox
+    token = key(svc)
+    m = post(svc, token, {"to": "0912345678", "text": "đang gửi"}).json()
+    (claimed,) = outbox.claim(svc.db, 10, 120.0)   # a worker took it and is calling the provider
+    assert claimed["id"] == m["id"]
+    r = requests.delete(f"{svc.url}/api/v1/messages/{m['id']}", headers=auth(token), timeout=5)
+    assert (r.status_code, r.json()["error"], r.json()["status"]) == (409, "being_sent", "pending"), r.text
+    other = post(svc, token, {"to": "0912345679", "text": "người gửi chết giữa chừng"}).json()
+    (claimed,) = outbox.claim(svc.db, 10, 0.05)    # ... and died during the call: its lease runs out
+    assert claimed["id"] == other["id"]
+    wait_until(lambda: svc.db.scalar("SELECT lease_until FROM messages WHERE id=?", (other["id"],)) < time.time(),
+               what="the lease run out")
+    r = requests.delete(f"{svc.url}/api/v1/messages/{other['id']}", headers=auth(token), timeout=5)
+    assert (r.status_code, r.json()["error"]) == (409, "maybe_sent"), r.text
+    assert "may have gone out" in r.json()["reason"]
+    # the admin's cancel (the same outbox.cancel) refuses it too
+    with pytest.raises(outbox.Refused, match="maybe_sent"):
+        outbox.cancel(svc.db, other["id"], who="admin")
+    assert svc.messages(id=other["id"])[0]["status"] == "pending"
+
+
+def test_a_key_cancels_only_its_own_messages(svc):
+    mine, theirs = key(svc, name="chatbot"), key(svc, name="crm")
+    m = post(svc, theirs, {"to": "0912345678", "text": "nhắc lịch", "send_at": in_(3600)}).json()
+    r = requests.delete(f"{svc.url}/api/v1/messages/{m['id']}", headers=auth(mine), timeout=5)
+    assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    assert svc.messages(id=m["id"])[0]["status"] == "scheduled"
+    r = requests.delete(f"{svc.url}/api/v1/messages/{m['id']}", headers=auth(theirs), timeout=5)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_a_small_one_is_read(svc):
+    token = key(svc)
+    headers = auth(token, **{"Content-Type": "application/json"})
+
+    def chunks(body: bytes, size: int = 1024):
+        for i in range(0, len(body), size):
+            yield body[i:i + size]
+    big = json.dumps({"to": "0912345678", "text": "x" * 20_000}).encode()
+    r = requests.post(svc.url + "/api/v1/messages", data=chunks(big), headers=headers, timeout=10)
+    assert "Content-Length" not in r.request.headers and r.request.headers["Transfer-Encoding"] == "chunked"
+    assert (r.status_code, r.json()["error"]) == (413, "too_large"), r.text
+    small = json.dumps({"to": "0912345678", "text": "từng khúc"}).encode()
+    r = requests.post(svc.url + "/api/v1/messages", data=chunks(small, 7), headers=headers, timeout=10)
+    assert r.status_code == 201 and svc.messages(id=r.json()["id"])[0]["text"] == "từng khúc"
+    assert svc.db.scalar("SELECT COUNT(*) FROM api_calls WHERE status=413") == 1
+
+
+def test_calls_with_a_key_that_match_no_route_are_recorded_and_rate_limited(svc):
+    token = key(svc, rate=3)
+    url = svc.url + "/api/v1"
+    assert requests.put(url + "/messages", headers=auth(token), timeout=5).status_code == 405
+    assert requests.get(url + "/elsewhere", headers=auth(token), timeout=5).status_code == 404
+    assert requests.get(url + "/elsewhere", headers=auth(token), timeout=5).status_code == 404
+    r = requests.get(url + "/elsewhere", headers=auth(token), timeout=5)
+    assert (r.status_code, r.json()["error"]) == (429, "rate_limited") and int(r.headers["Retry-After"]) >= 1
+    logged = [(c["method"], c["path"], c["status"], c["error"])
+              for c in svc.db.query("SELECT * FROM api_calls ORDER BY id")]
+    assert logged == [("PUT", "/api/v1/messages", 405, "method_not_allowed"),
+                      ("GET", "/api/v1/elsewhere", 404, "not_found"), ("GET", "/api/v1/elsewhere", 404, "not_found"),
+                      ("GET", "/api/v1/elsewhere", 429, "rate_limited")]
+    assert get(svc, token, "/messages").status_code == 429   # the same bucket as every other call
+
+
+def test_a_key_sent_in_another_header_is_refused_and_never_kept_in_clear(svc):
+    from bridge import logs
+    token = key(svc)
+    for name in ("X-API-Key", "Api-Key", "X-Auth-Token"):
+        r = requests.post(svc.url + "/api/v1/messages", json={"to": "0912345678", "text": "hi"},
+                          headers={name: token}, timeout=5)
+        assert (r.status_code, r.json()["error"]) == (401, "missing_key") and name.lower() in r.json()["reason"].lower()
+        assert token not in r.text
+    r = requests.post(svc.url + "/api/v1/messages", json={"to": "0912345678", "text": "hi"},
+                      headers={"X-Forwarded-Note": f"key={token}"}, timeout=5)
+    assert r.status_code == 401
+    kept = svc.db.query("SELECT headers FROM rejections")
+    assert len(kept) == 4
+    secret = token.split("_", 3)[3]
+    assert all(secret not in row["headers"] and "[redacted]" in row["headers"] for row in kept)
+    named = [{k.lower(): v for k, v in json.loads(row["headers"]).items()} for row in kept]
+    assert [h[n.lower()] for h in named for n in ("X-API-Key", "Api-Key", "X-Auth-Token") if n.lower() in h] \
+        == ["[redacted]"] * 3
+    for line in (f"X-API-Key: {token}", f"x-auth-token: {token}", f"calling with {token} now",
+                 f"Api-Key: {token}\nUser-Agent: curl"):
+        assert secret not in logs.redact(line), line
+    assert logs.redact("User-Agent: curl/8.5") == "User-Agent: curl/8.5"
+
+
+def test_retention_prunes_the_api_record_with_its_message_and_the_idempotency_key_is_then_free(svc):
+    from bridge import retention
+    token = key(svc)
+    body = {"to": "0912345678", "text": "khuyến mãi", "send_at": in_(3600)}
+    old = post(svc, token, body, idem="promo-1").json()
+    kept = post(svc, token, {**body, "text": "giữ lại"}, idem="promo-2").json()   # not final: never pruned
+    requests.delete(f"{svc.url}/api/v1/messages/{old['id']}", headers=auth(token), timeout=5)
+    svc.clock.advance((svc.settings.retain_messages_days + 1) * 86400)
+    done = retention.run(svc.bridge)
+    assert done["messages"] == 1
+    assert [r["message_id"] for r in svc.db.query("SELECT message_id FROM api_messages")] == [kept["id"]]
+    assert get(svc, token, f"/messages/{old['id']}").status_code == 404
+    assert [m["id"] for m in get(svc, token, "/messages").json()["messages"]] == [kept["id"]]
+    body["send_at"] = datetime.fromtimestamp(svc.clock() + 3600, timezone.utc).isoformat()
+    again = post(svc, token, body, idem="promo-1")
+    assert again.status_code == 201 and again.json()["id"] != old["id"]

@@ -10,7 +10,7 @@ import requests
 from tests.admin_walk import Catalogue, english_in, english_on
 from tests.browser import assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.conftest import esms_settings
-from tests.test_admin import PASSWORD, Admin
+from tests.test_admin import PASSWORD, Admin, token_of
 
 TOKEN = re.compile(r"wb_live_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 
@@ -99,3 +99,27 @@ def test_the_api_pages_hold_no_english_with_keys_calls_and_refusals(svc, admin):
     admin.post("/admin/api/keys", {"name": "Zalo OA", "scope": ["read"], "rate": "10"})
     pages = [("keys", "/admin/api"), ("key", f"/admin/api/keys/{key_id}")]
     assert english_on(pages, lambda path: admin.get(path).text, catalogue) == {}
+
+
+def test_creating_and_revoking_a_key_need_the_forms_csrf_token(svc):
+    """Over real HTTP with a signed-in browser session: a forged form makes and revokes nothing."""
+    session = requests.Session()
+    login = token_of(session.get(svc.url + "/admin/login", timeout=5).text)
+    assert session.post(svc.url + "/admin/login", data={"password": PASSWORD, "csrf_token": login},
+                        allow_redirects=False, timeout=5).status_code == 302
+    good = token_of(session.get(svc.url + "/admin/api", timeout=5).text)
+    for form in ({}, {"csrf_token": "forged"}):
+        r = session.post(svc.url + "/admin/api/keys", data={"name": "CRM", "scope": ["send"], **form}, timeout=5)
+        assert r.status_code == 400 and not TOKEN.search(r.text)
+    assert svc.db.scalar("SELECT COUNT(*) FROM api_keys") == 0
+    r = session.post(svc.url + "/admin/api/keys", data={"name": "CRM", "scope": ["send"], "csrf_token": good},
+                     timeout=5)
+    assert r.status_code == 200 and TOKEN.search(r.text)
+    key_id = svc.db.scalar("SELECT id FROM api_keys")
+    for form in ({}, {"csrf_token": "forged"}):
+        r = session.post(f"{svc.url}/admin/api/keys/{key_id}/revoke", data=form, allow_redirects=False, timeout=5)
+        assert r.status_code == 400
+    assert svc.db.scalar("SELECT revoked_at FROM api_keys WHERE id=?", (key_id,)) is None
+    assert session.post(f"{svc.url}/admin/api/keys/{key_id}/revoke", data={"csrf_token": good},
+                        allow_redirects=False, timeout=5).status_code == 302
+    assert svc.db.scalar("SELECT revoked_at FROM api_keys WHERE id=?", (key_id,)) is not None

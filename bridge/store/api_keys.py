@@ -97,5 +97,5 @@ def page(db: Database, after: int, limit: int, statuses: Sequence[str] = (), pho
 
 def message_row(db_or_c: Any, message_id: str) -> sqlite3.Row | None:
     """The outbox row of an API message (None for a message the API did not create)."""
-    return fetch_one(db_or_c, "SELECT a.seq, m.* FROM api_messages a JOIN messages m ON m.id = a.message_id"
-                              " WHERE a.message_id=?", (message_id,))
+    return fetch_one(db_or_c, "SELECT a.seq, a.key_id AS api_key_id, m.* FROM api_messages a"
+                              " JOIN messages m ON m.id = a.message_id WHERE a.message_id=?", (message_id,))

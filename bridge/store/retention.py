@@ -117,13 +117,16 @@ def old_messages(db: Database, before: float, final: Sequence[str], limit: int) 
 
 
 def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, final: Sequence[str]) -> int:
-    """Delete these messages if still final and old, with what hangs on them. The outbox's
+    """Delete these messages if still final and old, with what hangs on them (the send API's row
+    too, so its list never joins to a message that is gone). The outbox's
     triggers keep message_counts and both search indexes in step, in this transaction."""
     gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND +created_at < ?"
                                     f" AND +status IN ({_marks(final)})", (*ids, before, *final))]
     if not gone:
         return 0
-    for table in ("attempts", "message_events", "message_legs"):
+    # api_messages: the send API's record of the message and its Idempotency-Key (unique index on
+    # message_id): the key is remembered as long as its message is kept.
+    for table in ("attempts", "message_events", "message_legs", "api_messages"):
         c.execute(f"DELETE FROM {table} WHERE message_id IN ({_marks(gone)})", gone)
     return c.execute(f"DELETE FROM messages WHERE id IN ({_marks(gone)})", gone).rowcount
 

@@ -17,6 +17,7 @@ import json
 import logging
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +29,7 @@ from ..context import order_context, shop_context
 from ..outbox import Draft, enqueue
 from ..phones import normalize_phone
 from ..rejections import record_rejection
-from ..rules import MAX_TEXT, describe
+from ..rules import MAX_TEXT, Rule, describe
 from ..smstext import prepare
 from ..store import api_keys as q, orders as stored_orders, prices
 from ..store import messages as stored_messages
@@ -69,32 +70,50 @@ def authenticate() -> None:
     g.api_key, g.api_message, g.api_error = None, None, ""
     if request.endpoint == "api.openapi":
         return
+    g.api_key = _identify()
+    _take_call(g.api_key)
+    scope = "send" if request.method in ("POST", "DELETE") else "read"
+    if not g.api_key.allows(scope):
+        raise ApiError(403, "scope", f"this key may not {scope}: its scopes are {', '.join(g.api_key.scopes)}")
+
+
+def _identify() -> api_keys.ApiKey:
+    """The request's live key, or a 401 saying what is wrong."""
     if any(k in request.args for k in _KEY_IN_URL):
         raise ApiError(401, "key_in_url", "API keys go in the Authorization header (Bearer), never in the URL:"
                                           " this key is now in logs and browser history, revoke it")
     header = request.headers.get("Authorization", "")
     if not header:
-        raise ApiError(401, "missing_key", "no API key: send it as Authorization: Bearer <key>")
+        elsewhere = next((k for k, v in request.headers.items() if api_keys.PREFIX in v), None)
+        raise ApiError(401, "missing_key", "no API key: send it as Authorization: Bearer <key>"
+                       + (f" (not in {elsewhere[:40]})" if elsewhere else ""))
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "malformed_authorization", "the Authorization header must be Bearer <key>")
-    b = bridge()
-    key = api_keys.verify(b.db, token.strip())
+    key = api_keys.verify(bridge().db, token.strip())
     if key is None:
         raise ApiError(401, "invalid_key", "the API key is unknown, revoked or mistyped")
-    g.api_key = key
+    return key
+
+
+def _take_call(key: api_keys.ApiKey) -> None:
+    """One call from the key's bucket, or a 429."""
+    b = bridge()
     wait = api_keys.take(b.db, key, b.settings.api_rate_per_minute, b.clock())
     if wait:
         raise ApiError(429, "rate_limited", f"too many calls with this key: try again in {wait:g} s",
                        retry_after=int(wait))
-    scope = "send" if request.method in ("POST", "DELETE") else "read"
-    if not key.allows(scope):
-        raise ApiError(403, "scope", f"this key may not {scope}: its scopes are {', '.join(key.scopes)}")
 
 
 @bp.after_request
 def record_call(response: Response) -> Response:
     """Every call with a key in its log; a call without a valid one in the rejections (bounded)."""
+    _record(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _record(response: Response) -> None:
     b = bridge()
     try:
         if g.get("api_key") is not None:
@@ -105,8 +124,6 @@ def record_call(response: Response) -> Response:
                              request.remote_addr, request.headers, b"")
     except sqlite3.Error:   # the answer matters more than its record
         log.exception("could not record the API call %s %s", request.method, request.path)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.errorhandler(ApiError)
@@ -134,9 +151,32 @@ def routing_error(exc: HTTPException):
     reason = {404: f"nothing at {request.method} {request.path}", 405: f"{request.method} is not allowed on"
               f" {request.path}", 413: f"the body is over the {API_MAX_BODY // 1024} KiB limit"}.get(
         exc.code or 500, exc.description or exc.name)
-    if request.path.startswith("/api/") and not request.blueprint:   # no view ran: no call recorded otherwise
-        return jsonify({"error": code, "reason": reason}), exc.code or 500
+    if request.path.startswith("/api/") and not request.blueprint:   # no view ran, nor the blueprint's hooks
+        return _unrouted(exc.code or 500, code, reason)
     return _answer(exc.code or 500, code, reason)
+
+
+def _unrouted(status: int, code: str, reason: str) -> Response:
+    """A call to an address or method the API does not have: with a valid key it is recorded in
+    the key's log and counted against its bucket like any other call (a client looping on a
+    typo is limited too); without one it is answered and left unrecorded."""
+    g.api_key, g.api_message, g.api_error = None, None, ""
+    try:
+        if "Authorization" in request.headers:
+            g.api_key = _identify()
+            _take_call(g.api_key)
+        resp, status = _answer(status, code, reason)
+    except ApiError as exc:
+        if exc.http_status == 429:
+            resp, status = refused(exc)
+        else:   # an unknown key at an unknown address: the address is the answer
+            g.api_key = None
+            resp, status = _answer(status, code, reason)
+    resp.status_code = status
+    if g.api_key is not None:
+        _record(resp)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.errorhandler(sqlite3.Error)
@@ -160,10 +200,21 @@ def unexpected(exc: Exception):
 
 # -- reading the request ---------------------------------------------------------------------
 def _json_body() -> dict[str, Any]:
-    request.max_content_length = API_MAX_BODY
     if not (request.mimetype or "").endswith("json"):
         raise ApiError(415, "content_type", "send the body as application/json (Content-Type: application/json)")
-    raw = request.get_data(cache=True)
+    # Read up to one byte past the limit whether or not Content-Length was given: a chunked body
+    # has none, and the limit must hold for it too.
+    too_large = ApiError(413, "too_large", f"the body is over the {API_MAX_BODY // 1024} KiB limit")
+    if (request.content_length or 0) > API_MAX_BODY:
+        raise too_large
+    raw = b""
+    while len(raw) <= API_MAX_BODY:   # a stream may answer a read with less than asked, never with b"" early
+        more = request.stream.read(API_MAX_BODY + 1 - len(raw))
+        if not more:
+            break
+        raw += more
+    if len(raw) > API_MAX_BODY:
+        raise too_large
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -213,10 +264,12 @@ def _recipient(c: sqlite3.Connection, to: Any) -> tuple[str, str, sqlite3.Row | 
         if not number or len(number) > 32:
             raise _invalid("to", "the order number is empty or too long")
         order = stored_orders.by_number(c, number)
-        if order is None or order["deleted"]:
-            raise ApiError(422, "unknown_order", f"no order #{number} is known here", field="to")
-        phone = normalize_phone(order["phone_e164"] or order["phone_raw"])
-        if not phone.ok:
+        phone = normalize_phone(order["phone_e164"] or order["phone_raw"]) if order and not order["deleted"] else None
+        if phone is None or not phone.ok:
+            if not g.api_key.allows("read"):   # one answer for both: whether it has a phone is order data
+                raise ApiError(422, "unknown_order", f"no order #{number} here can be texted", field="to")
+            if phone is None:
+                raise ApiError(422, "unknown_order", f"no order #{number} is known here", field="to")
             raise ApiError(422, "order_without_phone", f"order #{number} has no usable phone number"
                                                        f" ({phone.reason})", field="to")
         return order["phone_raw"] or "", phone.e164 or "", order
@@ -228,7 +281,16 @@ def _recipient(c: sqlite3.Connection, to: Any) -> tuple[str, str, sqlite3.Row | 
     return to, phone.e164 or "", None
 
 
-def _text(body: dict[str, Any], order: sqlite3.Row | None) -> str:
+@dataclass(frozen=True)
+class Written:
+    """The message's text and, for a template, the rule it came from with what the rules path
+    sends besides the text (extras: a Zalo template, a link button)."""
+    text: str
+    rule: Rule | None = None
+    extras: dict[str, Any] | None = None
+
+
+def _text(body: dict[str, Any], order: sqlite3.Row | None) -> Written:
     text, template = body.get("text"), body.get("template")
     if (text is None) == (template is None):
         raise _invalid("text", "give either text or template (with variables), not both")
@@ -240,12 +302,19 @@ def _text(body: dict[str, Any], order: sqlite3.Row | None) -> str:
             raise _invalid("text", "text must be a non-empty string")
         if len(text) > MAX_TEXT:
             raise _invalid("text", f"the text is {len(text)} characters long; a message is at most {MAX_TEXT}")
-        return text.strip()
+        return Written(text.strip())
     b = bridge()
     rule = b.rules.by_name(template) if isinstance(template, str) else None
     if rule is None:
         raise ApiError(422, "unknown_template", f"no template named {str(template)[:60]!r}; the names are the rules'"
                                                 " (mappings/*.yaml, the admin's Templates page)", field="template")
+    if rule.to != "customer":
+        raise ApiError(422, "not_customer_template", f"template {rule.name!r} is written for the shop owner, not a"
+                                                     " customer: only customer templates are sent through the API",
+                       field="template")
+    if not rule.enabled:
+        raise ApiError(422, "template_disabled", f"template {rule.name!r} is turned off (enabled: false)",
+                       field="template")
     if not isinstance(variables, dict) or len(variables) > VARIABLES_MAX or not all(
             isinstance(v, (str, int, float, bool)) and (not isinstance(v, str) or len(v) <= VARIABLE_MAX)
             for v in variables.values()):
@@ -258,17 +327,18 @@ def _text(body: dict[str, Any], order: sqlite3.Row | None) -> str:
             context = order_context(b.settings, snap, order["source_url"] or "")
         except (ValueError, TypeError):
             log.warning("order %s: stored body unreadable, template written from the variables only", order["id"])
+    values = {**context, **variables}
     try:
-        written = b.rules.preview(rule, {**context, **variables})
+        written = b.rules.preview(rule, values)
     except Exception as exc:   # the owner's template and the caller's variables: the caller's to fix
         raise ApiError(422, "template_failed", f"template {rule.name!r} could not be written: {describe(exc)[:300]}",
                        field="variables") from None
     if not written:
         raise ApiError(422, "template_failed", f"template {rule.name!r} wrote an empty text", field="template")
-    return written
+    return Written(written, rule, b.rules.extras(rule, values))
 
 
-def _chain(raw: Any) -> tuple[str, ...]:
+def _chain(raw: Any, written: Written) -> tuple[str, ...]:
     b = bridge()
     jobs = outbox.job_channel_names()
     usable = [n for n, ch in b.channels.items() if ch.configured and n not in jobs and n != "dry-run"]
@@ -286,6 +356,11 @@ def _chain(raw: Any) -> tuple[str, ...]:
         if n not in usable:
             raise ApiError(422, "unknown_channel", f"{n[:40]!r} is not a configured channel here; configured:"
                                                    f" {', '.join(usable) or 'none'}", field="channel")
+        if n in providers.template_channels() and not (written.extras or {}).get("zns"):
+            raise ApiError(422, "needs_template", f"{n!r} sends only a template registered with its provider: use a"
+                                                  " template whose rule has a 'zns' entry, not free text"
+                           if written.rule is None else f"{n!r} sends only a template registered with its provider,"
+                           f" and template {written.rule.name!r} has no 'zns' entry", field="channel")
     return tuple(names)
 
 
@@ -320,24 +395,33 @@ def iso(t: float | None) -> str | None:
 
 
 def present(row: sqlite3.Row, full: bool = False) -> dict[str, Any]:
+    """The message as the calling key may see it. A key without `read` never sees the text (a
+    template may have written the order's name, items and pay link into it) nor, for a message
+    addressed by order number, the customer's phone or the reasons (they may name it): sending
+    to an order must not be a way to read it."""
     b = bridge()
+    reader = g.api_key is not None and g.api_key.allows("read")
+    private = not reader and row["order_id"] is not None
     legs = outbox.history(b.db, row["id"])
     chain = [leg["channel"] for leg in legs] + [x for x in (row["fallback"] or "").split(",") if x]
     order = stored_orders.get(b.db, row["order_id"]) if row["order_id"] else None
     price = prices.all_prices(b.db).get(chain[0])
     cost = prices.cost(price, row["segments"] or 0)
     out: dict[str, Any] = {
-        "id": row["id"], "status": row["status"], "reason": reasons.english(row["reason"] or "") or None,
-        "to": row["recipient"], "order": order["number"] if order else None, "channel": chain,
-        "text": row["text"], "encoding": row["encoding"], "segments": row["segments"],
+        "id": row["id"], "status": row["status"],
+        "reason": None if private else reasons.english(row["reason"] or "") or None,
+        "to": None if private else row["recipient"], "order": order["number"] if order else None, "channel": chain,
+        "text": row["text"] if reader else None, "encoding": row["encoding"], "segments": row["segments"],
         "cost_estimate": {"vnd": cost, "channel": chain[0]} if cost is not None else None,
-        "created_at": iso(row["created_at"]), "send_at": iso(row["due_at"]), "sent_at": iso(row["sent_at"]),
-        "delivered_at": iso(row["delivered_at"]),
+        "created_at": iso(row["created_at"]),
+        "send_at": iso(row["due_at"]) if row["due_at"] and row["due_at"] > row["created_at"] else None,
+        "sent_at": iso(row["sent_at"]), "delivered_at": iso(row["delivered_at"]),
     }
     if full:
         out["legs"] = [{"channel": leg["channel"], "outcome": leg["outcome"], "provider_id": leg["provider_id"],
                         "started_at": iso(leg["started_at"]), "ended_at": iso(leg["ended_at"]),
-                        "reason": reasons.english(leg["reason"] or "") or None} for leg in legs]
+                        "reason": None if private else reasons.english(leg["reason"] or "") or None}
+                       for leg in legs]
         out["events"] = [{"at": iso(e["at"]), "source": e["source"], "event": e["event"]}
                          for e in stored_messages.event_summaries(b.db, row["id"])]
     return out
@@ -366,16 +450,20 @@ def create_message():
         earlier = q.by_idempotency_key(c, key.id, idem) if idem is not None else None
         if earlier is None:
             raw, e164, order = _recipient(c, body.get("to"))
-            text = _text(body, order)
-            unicode = body.get("unicode", True)
+            written = _text(body, order)
+            rule = written.rule
+            # A template is sent as the rules path sends it: its encoding (unless the call says),
+            # its urgency (quiet hours for a rule that is not urgent), its extras and fallback time.
+            unicode = body.get("unicode", rule.unicode if rule else True)
             if not isinstance(unicode, bool):
                 raise _invalid("unicode", "unicode is true or false")
             draft = Draft(dedupe_key=f"api:{key.id}:{idem if idem is not None else uuid.uuid4().hex}", rule="api",
-                          event="api.send", audience="customer", channels=_chain(body.get("channel")),
-                          recipient_raw=raw, recipient=e164, problem=None, sms=prepare(text, unicode),
+                          event="api.send", audience="customer", channels=_chain(body.get("channel"), written),
+                          recipient_raw=raw, recipient=e164, problem=None, sms=prepare(written.text, unicode),
                           order_id=order["id"] if order else None, customer_id=None,
-                          due_at=_due(body.get("send_at"), t), urgent=True)
-            mid = enqueue(c, draft)
+                          due_at=_due(body.get("send_at"), t), urgent=rule.urgent if rule else True,
+                          payload=written.extras, fallback_after=rule.fallback_after if rule else None)
+            mid = enqueue(c, draft, b.settings.quiet_hours, b.settings.timezone)
             if mid is None:   # the dedupe key of an API message row is only ever written here, with its api_messages row
                 raise ApiError(409, "duplicate", "a message with this Idempotency-Key exists already")
             q.add_message(c, mid, key.id, idem, digest, e164, t)
@@ -405,8 +493,11 @@ def get_message(mid: str):
 
 @bp.delete("/messages/<mid>")
 def cancel_message(mid: str):
+    """Only the key that made a message may cancel it: another system's messages are not found."""
     b = bridge()
     row = _api_message(mid)
+    if row["api_key_id"] != g.api_key.id:
+        raise ApiError(404, "not_found", f"no message {mid[:64]} was created through this API with this key")
     g.api_message = row["id"]
     try:
         outbox.cancel(b.db, row["id"], who=f"API key {g.api_key.name}")

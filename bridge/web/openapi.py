@@ -51,9 +51,11 @@ def document(server: str) -> dict[str, Any]:
                                           "content": _message("Message")},
                                   "400": _error("not JSON, not an object, a bad Idempotency-Key"),
                                   "409": _error("the Idempotency-Key was used with another body"),
-                                  "413": _error(f"body over {API_MAX_BODY} bytes"),
+                                  "413": _error(f"body over {API_MAX_BODY} bytes (with or without Content-Length)"),
                                   "415": _error("not application/json"),
-                                  "422": _error("a field is wrong (the answer names it in `field`)"), **_COMMON}},
+                                  "422": _error("a field is wrong (the answer names it in `field`); an owner or"
+                                                " turned-off template, a template-only channel without its template"),
+                                  **_COMMON}},
                 "get": {
                     "operationId": "listMessages", "summary": "Messages made through the API, oldest first (scope read)",
                     "parameters": [
@@ -78,8 +80,10 @@ def document(server: str) -> dict[str, Any]:
                 "delete": {"operationId": "cancelMessage", "summary": "Cancel a waiting message (scope send)",
                            "parameters": [_ID],
                            "responses": {"200": {"description": "cancelled", "content": _message("MessageDetail")},
-                                         "404": _error("no such message made through the API"),
-                                         "409": _error("already sent, or being sent right now"), **_COMMON}},
+                                         "404": _error("no such message made through the API with this key"),
+                                         "409": _error("already sent, being sent right now (being_sent), or"
+                                                       " claimed by a sender that recorded no outcome (maybe_sent)"),
+                                         **_COMMON}},
             },
             "/openapi.json": {
                 "get": {"operationId": "openapi", "summary": "This document", "security": [],
@@ -104,7 +108,9 @@ def document(server: str) -> dict[str, Any]:
                             {"type": "object", "required": ["order"], "additionalProperties": False,
                              "properties": {"order": {"type": ["integer", "string"]}}}]},
                         "text": {"type": "string", "minLength": 1, "maxLength": 2000},
-                        "template": {"type": "string", "description": "a rule's name (mappings/*.yaml)"},
+                        "template": {"type": "string", "description": "a customer rule's name (mappings/*.yaml), sent as"
+                                                                    " that rule sends it: encoding, urgency, Zalo"
+                                                                    " template, fallback time"},
                         "variables": {"type": "object",
                                       "additionalProperties": {"type": ["string", "number", "boolean"]}},
                         "channel": {"oneOf": [{"type": "string"},
@@ -119,14 +125,19 @@ def document(server: str) -> dict[str, Any]:
                     "required": ["id", "status", "to", "channel", "text", "segments", "created_at"],
                     "properties": {
                         "id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
-                        "reason": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
+                        "reason": {"type": ["string", "null"]},
+                        "to": {"type": ["string", "null"], "description": "E.164; null to a key without read for a"
+                                                                          " message addressed by order number"},
                         "order": {"type": ["string", "null"]},
                         "channel": {"type": "array", "items": {"type": "string"}},
-                        "text": {"type": "string"}, "encoding": {"type": ["string", "null"]},
+                        "text": {"type": ["string", "null"],
+                                 "description": "null to a key without the read scope"},
+                        "encoding": {"type": ["string", "null"]},
                         "segments": {"type": "integer"},
                         "cost_estimate": {"oneOf": [{"type": "null"}, {
                             "type": "object", "properties": {"vnd": {"type": "integer"}, "channel": {"type": "string"}}}]},
-                        "created_at": _TIME, "send_at": _TIME, "sent_at": _TIME, "delivered_at": _TIME}},
+                        "created_at": _TIME,
+                        "send_at": {**_TIME, "description": "when it is due; null for a message sent at once"}, "sent_at": _TIME, "delivered_at": _TIME}},
                 "MessageDetail": {"allOf": [{"$ref": "#/components/schemas/Message"}, {
                     "type": "object", "required": ["legs", "events"],
                     "properties": {
