@@ -68,6 +68,11 @@ reasons.register({
 })
 
 
+# Deliveries read (JSON, the order with its phones and amounts) before a deciding transaction
+# takes the write lock: about as many as one transaction decides within its budget.
+READ_AHEAD = 4
+
+
 @dataclass(frozen=True)
 class Stored:
     row_id: int
@@ -135,11 +140,18 @@ class ShopEvents:
         """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
         and body read again by the shop provider, exactly as the request would have; with `until`,
         only those acknowledged no later than it (what arrived after waits for older rows)."""
-        return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until), self._decide_stored,
-                           self._failed, limit, budget)
+        read = {r["id"]: self._read(r) for r in deliveries.undecided(self.db, READ_AHEAD, until)}
+        return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until),
+                           lambda c, row: self._decide_stored(c, row, read.get(row["id"])), self._failed, limit, budget)
 
-    def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row) -> None:
-        d = providers.shop().stored_delivery(json.loads(row["headers"] or "{}"), deliveries.raw_body(row))
+    @staticmethod
+    def _read(row: sqlite3.Row) -> ShopDelivery:
+        return providers.shop().stored_delivery(json.loads(row["headers"] or "{}"), deliveries.raw_body(row))
+
+    def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row, read: ShopDelivery | None) -> None:
+        """`read`: the delivery as read before the write lock was taken (its bytes never change),
+        so the lock is held for the decision only."""
+        d = read if read is not None else self._read(row)
         state, reason, _ = self._decide(c, row["id"], d)
         deliveries.set_outcome(c, row["id"], state, reason, now())
 
