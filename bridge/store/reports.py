@@ -5,6 +5,7 @@ they are no SMS. An order's timeline (store.messages.of_order) shows both.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import sqlite3
@@ -97,8 +98,9 @@ class MessageFilter:
 
 
 # A text matching more rows than this is not looked up and sorted by time: the rows are walked
-# newest first (an index) in windows, each checked against the matches in its rowid range.
-MANY_MATCHES = 2_000
+# newest first (an index) in windows, each checked against the matches in its rowid range. (At
+# 1M messages sorting 5,000 matches costs about what walking to 51 of them does.)
+MANY_MATCHES = 5_000
 # A total no counter keeps is counted up to this many rows; past it a page says "more than" it.
 COUNT_CAP = 1_000
 
@@ -166,36 +168,29 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     """One page, newest first, and the total. The page's rowids are chosen first (read from the
     indexes alone), then only those rows are read; a page starts past a (created_at, rowid)
     cursor, so the thousandth page costs what the first does. The typed text is folded as the
-    index's text is (store/search.py).
+    index's text is, and each typed prefix written as the index's terms (store/search.py), so
+    that the full-text index is read lazily and every count below stops at its LIMIT.
 
-    A text in many messages (`đơn` is in nearly every one) is never collected whole: its page is
-    walked newest first (text_walk). A text alone is counted from its matches in rowid order,
-    each looked up, up to MANY_MATCHES (past the cap it says `1000+`); with other filters the
-    first page takes its total from the walk, a later page counts by the same bounded walk."""
+    A text in more than MANY_MATCHES messages (`đơn` is in nearly every one) is never collected
+    whole: its page is walked newest first (text_walk). Its total is counted up to COUNT_CAP
+    among its newest EXAMINE matches only (a text in most messages with a rare status would
+    otherwise look every match up): past them the page says "more than" the rows it counted."""
     f = replace(f, fts=search.fold_typed(db, f.fts))
+    if f.fts:
+        f = replace(f, fts=search.lazy_query(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
     cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
-    text_only = bool(f.fts) and replace(f, fts="", kind=None) == MessageFilter()
-    if text_only:   # its matches read in rowid order, each row looked up: stops at the cap
-        kind, kind_params = replace(f, fts="").sql()
-        matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} CROSS JOIN messages m"
-                            f" ON m.rowid = {search.FTS}.rowid{kind} AND {search.FTS} MATCH ?"
-                            f" LIMIT {MANY_MATCHES + 1})", (*kind_params, f.fts))
-    else:
-        matches = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
-                            f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) if f.fts else 0
-    if matches > MANY_MATCHES:
-        if text_only:
-            total, more = COUNT_CAP, True
-            ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
-        elif not cond:
-            ids = text_walk(db, f, None, None, COUNT_CAP + 1)
-            total, more = min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
-        else:
-            ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
-            counted_ids = text_walk(db, f, None, None, COUNT_CAP + 1)
-            total, more = min(len(counted_ids), COUNT_CAP), len(counted_ids) > COUNT_CAP
+    matches = [r[0] for r in db.query(f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                                      f" LIMIT {MANY_MATCHES + 1}", (f.fts,))] if f.fts else []
+    if len(matches) <= MANY_MATCHES and f.fts:   # the text's few matches, read once: the rows among them
+        where, params = replace(f, fts="").sql()
+        where = f"{where} AND" if where else " WHERE"
+        where, params = f"{where} m.rowid IN (SELECT value FROM json_each(?))", [*params, json.dumps(matches)]
+    if len(matches) > MANY_MATCHES:
+        ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
+        total, more = _text_count(db, f)
+        total = max(total, min(len(ids), limit))
     else:
         if counted:
             total, more = db.scalar(*counted), False
@@ -210,6 +205,23 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
                     f" ORDER BY {order.replace('m.', '')}", tuple(ids))
     rows, newer, older = _page(rows, limit, rising, bool(cond), lambda r: (r["created_at"], r["rid"]))
     return Page(rows, total, more, newer, older)
+
+
+# A text with other filters is counted among its newest this many matches (each looked up).
+EXAMINE = 10_000
+
+
+def _text_count(db: Database, f: MessageFilter) -> tuple[int, bool]:
+    """The rows `f` finds, up to COUNT_CAP, read from the text's matches newest first (each
+    looked up for the other filters: the kind, a status), among its newest EXAMINE matches; and
+    whether there may be more (past the cap, or the text has matches that were not examined)."""
+    matches = f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ? ORDER BY rowid DESC LIMIT {EXAMINE}"
+    rest, rest_params = replace(f, fts="").sql()   # the text is the subquery's; the rest is read per row
+    n = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM ({matches}) x CROSS JOIN messages m ON m.rowid = x.rowid"
+                  f"{rest} LIMIT {COUNT_CAP + 1})", (f.fts, *rest_params))
+    beyond = db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                       f" LIMIT {EXAMINE + 1})", (f.fts,)) > EXAMINE
+    return min(n, COUNT_CAP), n > COUNT_CAP or beyond
 
 
 def text_walk(db: Database, f: MessageFilter, before: tuple | None, after: tuple | None, need: int,
@@ -230,8 +242,12 @@ def text_walk(db: Database, f: MessageFilter, before: tuple | None, after: tuple
                         f" ORDER BY {order} LIMIT ?", (*params, *cparams, size))
         if rows:
             ids = [r[0] for r in rows]
+            # the range is FTS5's (it seeks to it); the window's own rows are checked beside it
+            # ("+": not handed to FTS5, which would run the query again for each), so only they
+            # come back, not every match in a range that spans other rows
             hits = {r[0] for r in db.query(f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?"
-                                           " AND rowid BETWEEN ? AND ?", (f.fts, min(ids), max(ids)))}
+                                           " AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))",
+                                           (f.fts, min(ids), max(ids), json.dumps(ids)))}
             found += [i for i in ids if i in hits]
         if len(found) >= need or len(rows) < size:
             return found[:need]
