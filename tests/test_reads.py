@@ -206,6 +206,49 @@ def test_keyset_pages_walk_orders_inbound_and_payments(db):
     assert reports.search_orders(db, "", "", "", 7, "junk", "1e400_x").rows   # a broken cursor: the first page
 
 
+def test_cod_lists_page_by_keyset_every_question_once_while_questions_are_added(db):
+    """The COD lists page by (asked_at, order id) instead of OFFSET: walking down and back up
+    shows every question once in the list's order (ties on asked_at included; the customers to
+    call oldest first), and questions asked meanwhile do not shift the pages still to come."""
+    from bridge.store import cod_report
+    rng = random.Random(5)
+
+    def add(oids) -> None:
+        with db.tx() as c:
+            for oid in oids:
+                c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (?, ?, ?)",
+                          (oid, rng.choice(("call", "asked", "confirmed")), 1_000.0 + rng.randrange(25)))
+    add(range(1, 90))
+    fresh = iter(range(1_000, 2_000))
+    for state, top, sql in (
+            ("", 5_000.0, "SELECT order_id FROM cod_confirmations ORDER BY asked_at DESC, order_id DESC"),
+            ("call", 0.0, "SELECT order_id FROM cod_confirmations WHERE state = 'call' ORDER BY asked_at, order_id")):
+        plain = [r[0] for r in db.query(sql)]
+        down, page = [], cod_report.confirmations(db, state, 7)
+        while True:
+            down += [r["order_id"] for r in page.rows]
+            if not page.older:
+                break
+            with db.tx() as c:   # asked meanwhile, at the top of the list: the pages below do not shift
+                c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (?, 'call', ?)",
+                          (next(fresh), top))
+            page = cod_report.confirmations(db, state, 7, page.older)
+        assert down == plain, state
+        now = [r[0] for r in db.query(sql)]
+        assert page.total == len(now)
+        up = []
+        while True:
+            up = [r["order_id"] for r in page.rows] + up
+            if not page.newer:
+                break
+            page = cod_report.confirmations(db, state, 7, None, page.newer)
+        assert up == now and len(now) > len(plain), state
+    sql = ("EXPLAIN QUERY PLAN SELECT c.order_id FROM cod_confirmations c WHERE c.asked_at <= ? AND (c.asked_at < ?"
+           " OR c.order_id < ?) ORDER BY c.asked_at DESC, c.order_id DESC LIMIT 51")
+    plan = " | ".join(r[3] for r in db.query(sql, (1e9, 1e9, 1)))
+    assert "USING INDEX idx_cod_confirmations_asked_at (" in plan and "TEMP B-TREE" not in plan, plan
+
+
 def test_a_total_past_the_cap_says_more(db):
     with db.tx() as c:
         c.executemany("INSERT INTO transactions(id, created_at, decision, fingerprint) VALUES (?, 1, 'confirm', ?)",

@@ -137,16 +137,36 @@ def _capped(db: Database, sql: str, params: tuple) -> tuple[int, bool]:
     return min(n, COUNT_CAP), n > COUNT_CAP
 
 
-def _keyset(cols: tuple[str, str], before: tuple | None, after: tuple | None) -> tuple[str, list[Any], str, bool]:
+def _keyset(cols: tuple[str, str], before: tuple | None, after: tuple | None,
+            descending: bool = True) -> tuple[str, list[Any], str, bool]:
     """The condition past a cursor on (time, id), its parameters, the order to read in, and
-    whether the rows come oldest first (reading towards newer rows, to be reversed)."""
+    whether the rows come in reverse (reading towards the top of the list, to be reversed). A
+    list is newest first (`descending`) or oldest first; `before` is the cursor of the last row
+    shown (the rows below it), `after` of the first (the rows above it)."""
     t, i = cols
+    down, up = ("<", ">") if descending else (">", "<")
+    order, back = ("DESC", "ASC") if descending else ("ASC", "DESC")
     if after is not None:
-        return (f"{t} >= ? AND ({t} > ? OR {i} > ?)", [after[0], after[0], after[1]], f"{t} ASC, {i} ASC", True)
+        return (f"{t} {up}= ? AND ({t} {up} ? OR {i} {up} ?)", [after[0], after[0], after[1]],
+                f"{t} {back}, {i} {back}", True)
     if before is not None:
-        return (f"{t} <= ? AND ({t} < ? OR {i} < ?)", [before[0], before[0], before[1]], f"{t} DESC, {i} DESC",
-                False)
-    return "", [], f"{t} DESC, {i} DESC", False
+        return (f"{t} {down}= ? AND ({t} {down} ? OR {i} {down} ?)", [before[0], before[0], before[1]],
+                f"{t} {order}, {i} {order}", False)
+    return "", [], f"{t} {order}, {i} {order}", False
+
+
+def keyset_page(db: Database, sql: str, where: list[str], params: list[Any], cols: tuple[str, str], limit: int,
+                before: str | None, after: str | None, descending: bool = True) -> tuple[list[sqlite3.Row],
+                                                                                      str | None, str | None]:
+    """One page of `sql` (its rows carry the two columns of `cols` under their last names) past
+    a (time, id) cursor, read in order from an index on them, and the cursors beside it: the
+    page 100 pages down costs what the first does (an OFFSET reads every row above it)."""
+    cond, more, order, rising = _keyset(cols, cursor(before, 2), cursor(after, 2), descending)
+    where = [*where, cond] if cond else where
+    rows = db.query(f"{sql}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?",
+                    (*params, *more, limit + 1))
+    names = tuple(c.rsplit(".", 1)[-1] for c in cols)
+    return _page(rows, limit, rising, bool(cond), lambda r: (r[names[0]], r[names[1]]))
 
 
 def _page(rows: list[sqlite3.Row], limit: int, rising: bool, came: bool,

@@ -429,6 +429,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # messages), then kept by the searches from the messages triggers mark.
     from . import search as _search
     _search.create_terms(db.conn)
+    # The COD list of every question pages by (asked_at, order id): this index reads it in that
+    # order (the (asked_at, state) ones sort the rows of one asked_at by id). A small table.
+    db["cod_confirmations"].create_index(["asked_at"], if_not_exists=True)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
