@@ -376,6 +376,22 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
     assert stored.counts(db) == {r[0]: r[1] for r in db.query("SELECT status, COUNT(*) FROM messages GROUP BY 1")}
 
 
+def test_the_confirmation_quantiles_read_only_the_latest_confirmations_backwards_from_the_index(db):
+    """/metrics and the dashboard read the latest LATENCY_SAMPLE confirmations of the 30 days, not
+    every one of them sorted (about 20,000 rows per scrape at a year of data)."""
+    with db.tx() as c:
+        c.executemany("INSERT INTO payment_confirmations(tx_id, created_at, source, seconds) VALUES (?, ?, 'sepay', ?)",
+                      [(i, 1_000.0 + (i * 7) % 40, float(i)) for i in range(1, 41)])
+    latest = [r["seconds"] for r in reports.payment_latencies(db, 1_010.0, limit=5)]
+    assert latest == [float(r[0]) for r in db.query(
+        "SELECT seconds FROM payment_confirmations WHERE created_at >= 1010 ORDER BY created_at DESC LIMIT 5")]
+    plan = " | ".join(r[3] for r in db.query(
+        "EXPLAIN QUERY PLAN SELECT source, seconds FROM payment_confirmations WHERE created_at >= ?"
+        " ORDER BY created_at DESC LIMIT ?", (0.0, 5)))
+    assert "COVERING INDEX idx_payment_confirmations_window" in plan and "TEMP B-TREE" not in plan, plan
+    assert reports.LATENCY_SAMPLE <= 2_000
+
+
 def test_the_decision_and_source_menus_offer_only_values_that_still_have_rows(db):
     """Retention deletes old rows; a menu choice that finds nothing is a dead end for the owner."""
     write_a_day(db, random.Random(9), 100)
