@@ -494,3 +494,34 @@ def test_the_monthly_report_from_whole_days_and_its_edges_equals_reading_the_mes
                        (11.5 * day, 12.5 * day), (0, 20 * day)):
         got = [tuple(r) for r in reports.month_messages(db, start, end)]
         assert got == simple(start, end) and got, (start, end)
+    # the dashboard's today and last 7 days: whole UTC days from message_days, the hours before
+    # the first from the messages, counted as a GROUP BY over the rows counts them
+    for since in (10 * day - 7 * 3600, 12 * day, 12 * day - 0.5, 15.9 * day, 0):
+        got = [tuple(r) for r in reports.messages_by_status_channel(db, since)]
+        assert got == [tuple(r) for r in db.query(
+            "SELECT status, COALESCE(channel, ''), COUNT(*) FROM messages WHERE created_at >= ?"
+            " AND COALESCE(kind, 'message') = 'message' GROUP BY 1, 2 ORDER BY 1, 2", (since,))] and got, since
+
+
+def test_review_candidates_read_the_narrow_search_index_not_the_orders(db):
+    """The transaction page's candidate orders (by number, name, phone, amount) compare in the
+    `orders_search` and `total_minor` indexes; a scan of the orders read every order's body."""
+    with db.tx() as c:
+        for i in range(1, 60):
+            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, total_minor, updated_at,"
+                      " paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (i, str(5000 + i), "Lê Hà", "le ha", f"+8491234{i:04d}", 1000 * (i % 5), float(i),
+                       None if i % 3 else 1.0))
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        got = [r["id"] for r in reports.order_candidates(db, "5007", "Hà", "", 3000, limit=100)]
+    finally:
+        db.conn().set_trace_callback(None)
+    assert got == [r[0] for r in db.query(
+        "SELECT id FROM orders WHERE number = '5007' OR search_folded LIKE '%ha%' OR total_minor = 3000"
+        " ORDER BY paid_at IS NOT NULL, updated_at DESC")]
+    sql = next(s for s in seen if "FROM orders" in s)
+    plan = [r[3] for r in db.query("EXPLAIN QUERY PLAN " + sql.replace("?", "NULL"))]
+    assert not any(p.startswith("SCAN orders") and "INDEX" not in p for p in plan), plan
+    assert any("orders_search" in p for p in plan) and any("total_minor" in p for p in plan), plan
