@@ -432,6 +432,12 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     # The COD list of every question pages by (asked_at, order id): this index reads it in that
     # order (the (asked_at, state) ones sort the rows of one asked_at by id). A small table.
     db["cod_confirmations"].create_index(["asked_at"], if_not_exists=True)
+    # The orders paid in a month with the transaction that paid it (the monthly report), from the
+    # index alone: paid_transaction is stored after the order's body, so reading it from the row
+    # read the body's overflow pages, for each of a month's thousands of paid orders. Built in
+    # about half a second at 100,000 orders.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_orders_paid_at_tx ON orders(paid_at, paid_transaction)"
+               " WHERE paid_at IS NOT NULL")
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
