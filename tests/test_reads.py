@@ -12,7 +12,7 @@ import unicodedata
 import pytest
 
 from bridge import order_search
-from bridge.store import messages as stored, reports, tallies
+from bridge.store import messages as stored, reports, search, tallies
 from bridge.store.db import Database
 from bridge.store.schema import SCHEMA_VERSION
 from bridge.store.reports import MessageFilter, search_messages
@@ -106,6 +106,86 @@ def test_text_typed_decomposed_and_the_eth_look_alike_are_found_as_composed(db):
     q = order_search.parse(unicodedata.normalize("NFD", "Hương"), "DH")
     assert [r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows] == [1]
     assert [r["id"] for r in reports.order_candidates(db, "", unicodedata.normalize("NFD", "Hương"), "", None)] == [1]
+
+
+WORDS = ("đơn", "Đơn", "don", "dong", "Đông", "hàng", "Hà", "hai", "Hải", "Hạnh", "hang", "Nguyễn", "nguyen",
+         "Ngọc", "ngo", "DH123", "DH124", "dh1", "cảm", "ơn", "Cam", "o'n", "a_b", "x")
+
+
+def matched(db: Database, query: str) -> set[int]:
+    return {r[0] for r in db.query("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (query,))}
+
+
+def test_a_typed_prefix_read_as_the_index_terms_finds_what_the_prefix_finds(db, monkeypatch):
+    """A search writes each typed prefix as the OR of the index's terms that start with it (read
+    lazily, newest first) instead of a prefix FTS5 merges whole: the same rows, while messages
+    are added, edited and deleted (search_terms kept by the searches from the triggers' marks)."""
+    rng = random.Random(8)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 6)))
+    typed = ("đơn", "Đ", "don", "Do", "ĐÔNG", "ha", "Hà", "hải", "h", "nguy", "Nguyễn Hà", "ngọc ha", "DH12", "dh1",
+             "cảm ơn", "ca", "a_b", "o'n", "zzz", "d", "x")
+    for batch in range(4):
+        for i in range(40):
+            add_message(db, f"b{batch}-{i}", text(), at=1_000.0 + batch * 100 + i, recipient_raw=rng.choice(("", "Hà")))
+        with db.tx() as c:   # edited texts: their new words must be found too
+            c.execute("UPDATE messages SET text = ? WHERE rowid % 7 = ?", (text() + " Đông", batch))
+            c.execute("DELETE FROM messages WHERE rowid % 11 = ?", (batch,))
+        for word in typed:
+            query = search.fold_typed(db, fts_query(word))
+            lazy = search.lazy_query(db, query)
+            assert matched(db, lazy) == matched(db, query), (word, lazy)
+            assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query(word)), 1_000).rows} == {
+                r[0] for r in db.query(
+                "SELECT id FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+                " AND COALESCE(kind, 'message') = 'message'", (query,))}, word
+    assert not db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+    lazy = search.lazy_query(db, search.fold_typed(db, fts_query("Hà ngọc")))
+    assert "*" not in lazy and '"hang"' in lazy and '"ngoc"' in lazy, lazy   # read as terms: no prefix left
+    # more messages waiting than a search tokenizes: the query stays a prefix (merged, still right)
+    monkeypatch.setattr(search, "REFRESH_MAX", 3)
+    for i in range(10):
+        add_message(db, f"late{i}", "Đông Hải", at=2_000.0 + i)
+    assert search.lazy_query(db, '"dong"*') == '"dong"*'
+    query = search.fold_typed(db, fts_query("đông hả"))
+    assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query("đông hả")), 1_000).rows} == {
+        r[0] for r in db.query("SELECT id FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts"
+                               " WHERE messages_fts MATCH ?)", (query,))} >= {f"late{i}" for i in range(10)}
+
+
+def test_a_text_with_a_status_pages_through_the_newest_matching_rows(db, monkeypatch):
+    """A text in many messages with a status is walked newest first by the status index, its text
+    checked in windows: every matching row once, in time order, both ways; its total counted
+    among the text's newest matches only says "more" past them."""
+    monkeypatch.setattr(reports, "MANY_MATCHES", 5)
+    rng = random.Random(9)
+    for i in range(160):
+        add_message(db, f"t{i:03d}", rng.choice(("đơn hàng của Hà", "Cảm ơn", "Đơn #3 đã giao")),
+                    at=1_000.0 + rng.randrange(60) + rng.choice((0, 0.25)), status=rng.choice(("failed", "sent")))
+    f = MessageFilter(fts=fts_query("đơn"), status="failed")
+    plain = [r[0] for r in db.query(
+        "SELECT id FROM messages WHERE status = 'failed' AND (text LIKE '%đơn%' OR text LIKE '%Đơn%')"
+        " ORDER BY created_at DESC, rowid DESC")]
+    down, up = walk(lambda before, after: search_messages(db, f, 6, before, after), 6)
+    assert down == plain and up == plain and len(plain) > 12
+    first = search_messages(db, f, 6)
+    assert first.total == len(plain) and not first.more
+    monkeypatch.setattr(reports, "EXAMINE", 20)
+    first = search_messages(db, f, 6)
+    assert first.more and 6 <= first.total < len(plain)
+    # every statement reads an index or rows by rowid, never the whole table
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        search_messages(db, f, 6, first.older)
+    finally:
+        db.conn().set_trace_callback(None)
+    for sql in seen:
+        if sql.lstrip().upper().startswith("SELECT"):
+            plan = [r[3] for r in db.query("EXPLAIN QUERY PLAN " + sql)]
+            assert not any(p.startswith(("SCAN m", "SCAN messages")) and "INDEX" not in p for p in plan), (sql, plan)
+            assert not any(p.startswith("SCAN messages_fts") and "M" not in p.rsplit(" ", 1)[-1] for p in plan), plan
 
 
 def test_a_process_starting_during_an_upgrade_waits_for_it_instead_of_failing(tmp_path, caplog):
