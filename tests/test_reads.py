@@ -605,3 +605,27 @@ def test_review_candidates_read_the_narrow_search_index_not_the_orders(db):
     plan = [r[3] for r in db.query("EXPLAIN QUERY PLAN " + sql.replace("?", "NULL"))]
     assert not any(p.startswith("SCAN orders") and "INDEX" not in p for p in plan), plan
     assert any("orders_search" in p for p in plan) and any("total_minor" in p for p in plan), plan
+
+
+def test_an_orders_search_reads_its_narrow_index_newest_first_and_counts_a_short_result_from_its_page(db):
+    """A name or phone search reads `orders_search_recent` in time order (a name in many orders
+    stops after its page, no sort of every match), and a result that fits on its first page is
+    counted from it, not by reading the index a second time."""
+    with db.tx() as c:
+        for i in range(1, 40):
+            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, updated_at)"
+                      " VALUES (?, ?, 'Hà', ?, ?, ?)", (i, str(i), "ha" if i % 3 else "lan", f"+849123{i:05d}",
+                                                        float(i % 7)))
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        page = reports.search_orders(db, "", "", "lan", 50)
+    finally:
+        db.conn().set_trace_callback(None)
+    assert [r["id"] for r in page.rows] == [r[0] for r in db.query(
+        "SELECT id FROM orders WHERE search_folded = 'lan' ORDER BY updated_at DESC, id DESC")]
+    assert page.total == 13 and not page.more
+    scans = [s for s in seen if "orders_search_recent" in s]
+    assert len(scans) == 1 and "COUNT" not in scans[0], seen
+    plan = " | ".join(r[3] for r in db.query("EXPLAIN QUERY PLAN " + scans[0]))
+    assert "COVERING INDEX orders_search_recent" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan

@@ -283,9 +283,10 @@ def search_orders(db: Database, number: str, phone: str, text: str, limit: int, 
     name or e-mail contains `text` (all empty: every order), the latest updated first, a page
     past an (updated_at, id) cursor.
 
-    A phone or a text is compared in the `orders_search` index (it holds the folded text, the
-    phone, the number and the time), so even a search that matches nothing never reads the
-    orders' bodies; the page's rows are fetched by id afterwards."""
+    A phone or a text is compared in the `orders_search_recent` index (the time, the folded
+    text, the phone and the number), read newest first, so even a search that matches nothing
+    never reads the orders' bodies, and one that matches many stops after its page; the page's
+    rows are fetched by id afterwards."""
     where, params = [], []
     if number:
         where.append("number = ?")
@@ -296,14 +297,18 @@ def search_orders(db: Database, number: str, phone: str, text: str, limit: int, 
     if text:
         where.append("search_folded LIKE ? ESCAPE '\\'")
         params.append("%" + re.sub(r"([%_\\])", r"\\\1", text) + "%")
-    # a number alone is found through its own index; a phone or text scans the covering one
-    scan = " INDEXED BY orders_search" if phone or text else ""
+    # a number alone is found through its own index; a phone or text reads the covering one in
+    # time order, so a common name stops after its page
+    scan = " INDEXED BY orders_search_recent" if phone or text else ""
     match = " OR ".join(where)
-    total, more = _capped(db, f"SELECT 1 FROM orders{scan}" + (f" WHERE {match}" if match else ""), tuple(params))
     cond, more_params, order, rising = _keyset(("updated_at", "id"), cursor(before, 2), cursor(after, 2))
     conds = ([f"({match})"] if match else []) + ([cond] if cond else [])
     found = db.query(f"SELECT id, updated_at FROM orders{scan}" + (f" WHERE {' AND '.join(conds)}" if conds else "")
                      + f" ORDER BY {order} LIMIT ?", (*params, *more_params, limit + 1))
+    if not cond and len(found) <= limit:   # the first page holds every match: counted by reading it
+        total, more = len(found), False
+    else:   # (a search that matches little, or nothing, scanned the index once instead of twice)
+        total, more = _capped(db, f"SELECT 1 FROM orders{scan}" + (f" WHERE {match}" if match else ""), tuple(params))
     found, newer, older = _page(found, limit, rising, bool(cond), lambda r: (r["updated_at"], r["id"]))
     if not found:
         return Page([], total, more, None, None)
