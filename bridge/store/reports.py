@@ -201,13 +201,16 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     where, params = f.sql()
     counted = f.counted()
     cond, more_params, order, rising = _keyset(("m.created_at", "m.rowid"), cursor(before, 2), cursor(after, 2))
-    matches = [r[0] for r in db.query(f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?"
-                                      f" LIMIT {MANY_MATCHES + 1}", (f.fts,))] if f.fts else []
-    if len(matches) <= MANY_MATCHES and f.fts:   # the text's few matches, read once: the rows among them
+    # counted first (a text in most messages brings no 5,001 rowids to Python), then read if few
+    many = bool(f.fts) and db.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {search.FTS} WHERE {search.FTS} MATCH ?"
+                                     f" LIMIT {MANY_MATCHES + 1})", (f.fts,)) > MANY_MATCHES
+    matches = [r[0] for r in db.query(f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?", (f.fts,))] \
+        if f.fts and not many else []
+    if f.fts and not many:   # the text's few matches, read once: the rows among them
         where, params = replace(f, fts="").sql()
         where = f"{where} AND" if where else " WHERE"
         where, params = f"{where} m.rowid IN (SELECT value FROM json_each(?))", [*params, json.dumps(matches)]
-    if len(matches) > MANY_MATCHES:
+    if many:
         ids = text_walk(db, f, cursor(before, 2), cursor(after, 2), limit + 1)
         total, more = _text_count(db, f)
         total = max(total, min(len(ids), limit))
