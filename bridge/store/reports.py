@@ -252,14 +252,21 @@ def text_walk(db: Database, f: MessageFilter, before: tuple | None, after: tuple
     """The rowids of the first `need` rows past the cursor (newest first, or oldest first after
     `after`) that `f` finds, its text checked a window at a time: a window of rows is read from
     the time index, and the text's matches only within that window's rowid range (FTS5 seeks
-    to a rowid range). Each further window is 4 times larger. A text in most messages fills its
-    page from the first window, where collecting all its matches read 955,000 rowids at 1M
+    to a rowid range). Walking down, the first window reaches back to the time _since finds
+    (every row from then on); each further window is 4 times larger. A text in most messages
+    fills its page from the first window, where collecting all its matches read 955,000 rowids at 1M
     messages; a rowid range wider than the window only costs more, it never changes the rows."""
     where, params = replace(f, fts="").sql()
     found: list[int] = []
     size = window or max(4 * need, 200)
+    since = None if after is not None or window else _since(db, f, where, params, before, need)
+    if since is not None:   # the first window: every row from that time on (up to a bound)
+        size = SINCE_WINDOW
     while True:
         cond, cparams, order, rising = _keyset(("m.created_at", "m.rowid"), before, after)
+        if since is not None:
+            cond, cparams = f"{cond} AND m.created_at >= ?" if cond else "m.created_at >= ?", [*cparams, since]
+            since = None
         conds = " AND ".join(x for x in (where.removeprefix(" WHERE "), cond) if x)
         rows = db.query(f"SELECT m.rowid, m.created_at FROM messages m{' WHERE ' + conds if conds else ''}"
                         f" ORDER BY {order} LIMIT ?", (*params, *cparams, size))
@@ -277,6 +284,27 @@ def text_walk(db: Database, f: MessageFilter, before: tuple | None, after: tuple
         last = (rows[-1][1], rows[-1][0])
         before, after = (None, last) if rising else (last, None)
         size *= 4
+
+
+# The first window of a walk down reads every row from _since's time on, at most this many.
+SINCE_WINDOW = 50_000
+
+
+def _since(db: Database, f: MessageFilter, where: str, params: list[Any], before: tuple | None,
+           need: int) -> float | None:
+    """A time from which on the first `need` rows past `before` that `f` finds all lie: the
+    need-th latest created_at among the text's newest matches by rowid that pass the other
+    filters (at least `need` matching rows are that recent, so the page's rows are too). Rowids
+    follow the order messages were stored, nearly their time: the walk's first window is then
+    about the page's own span, where growing windows read rows that a word absent from the
+    newest messages does not fill. None when the text's newest EXAMINE matches hold fewer."""
+    cond, cparams, _order, _rising = _keyset(("m.created_at", "m.rowid"), before, None)
+    conds = " AND ".join(x for x in (where.removeprefix(" WHERE "), cond) if x)
+    times = sorted((r[0] for r in db.query(
+        f"SELECT m.created_at FROM (SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ? ORDER BY rowid DESC"
+        f" LIMIT {EXAMINE}) x CROSS JOIN messages m ON m.rowid = x.rowid{' WHERE ' + conds if conds else ''}"
+        " LIMIT ?", (f.fts, *params, *cparams, 4 * need)) if r[0] is not None), reverse=True)
+    return times[need - 1] if len(times) >= need else None
 
 
 # -- orders and inbound -----------------------------------------------------------------------
