@@ -588,8 +588,8 @@ def test_review_candidates_read_the_narrow_search_index_not_the_orders(db):
     `orders_search` and `total_minor` indexes; a scan of the orders read every order's body."""
     with db.tx() as c:
         for i in range(1, 60):
-            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, total_minor, updated_at,"
-                      " paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, total_minor,"
+                      " updated_at, paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       (i, str(5000 + i), "Lê Hà", "le ha", f"+8491234{i:04d}", 1000 * (i % 5), float(i),
                        None if i % 3 else 1.0))
     seen: list[str] = []

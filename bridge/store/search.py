@@ -92,7 +92,8 @@ def create_terms(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE temp.search_vocab")
     pend = f"INSERT OR IGNORE INTO {PENDING} VALUES (new.rowid);"
     db.execute(f"CREATE TRIGGER IF NOT EXISTS {PENDING}_ai AFTER INSERT ON messages BEGIN {pend} END")
-    db.execute(f"CREATE TRIGGER IF NOT EXISTS {PENDING}_au AFTER UPDATE OF {', '.join(COLUMNS)} ON messages BEGIN {pend} END")
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS {PENDING}_au AFTER UPDATE OF {', '.join(COLUMNS)} ON messages"
+               f" BEGIN {pend} END")
 
 
 def _scratch(c: sqlite3.Connection) -> None:

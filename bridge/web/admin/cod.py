@@ -60,7 +60,8 @@ def dashboard_block(db: Any) -> dict[str, Any] | None:
     parcels, parcels_total = cod_report.attention(db, SHOWN)
     today = cod_report.answered_since(db, day_start(0))
     answers, answers_total = cod_report.answers_to_see(db, day_start(ANSWER_DAYS - 1), SHOWN)
-    return {"answers": [dict(r) for r in answers], "answers_total": answers_total,"calls": [dict(r) for r in calls.rows], "calls_total": calls.total,
+    return {"answers": [dict(r) for r in answers], "answers_total": answers_total,
+            "calls": [dict(r) for r in calls.rows], "calls_total": calls.total,
             "waiting": cod_report.count_in_state(db, "asked"),
             "confirmed_today": today["confirmed"], "cancelled_today": today["cancelled"],
             "parcels": [dict(r) for r in parcels], "parcels_total": parcels_total,
