@@ -370,7 +370,9 @@ def pages(db: Database) -> list[tuple[str, str]]:
             ("orders", "SELECT updated_at, id FROM orders ORDER BY updated_at DESC, id DESC LIMIT 1 OFFSET 4999",
              "{0!r}_{1}"),
             ("inbound", "SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}"),
-            ("payments", "SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}")):
+            ("payments", "SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET 4999", "{0}"),
+            ("cod", "SELECT asked_at, order_id FROM cod_confirmations ORDER BY asked_at DESC, order_id DESC LIMIT 1"
+             " OFFSET 4999", "{0!r}_{1}")):
         row = db.one(sql)
         deep[name] = fmt.format(*row) if row else ""
     # the next page of a word in most messages, as its "next" link reaches it
@@ -416,7 +418,7 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("report last month", f"/admin/report?month={prev}"),
         ("report CSV", f"/admin/report.csv?month={month}"),
         ("COD orders (to call)", "/admin/cod"),
-        ("COD orders all, page 100", "/admin/cod?state=all&page=100"),
+        ("COD orders all, 5,000 rows down", f"/admin/cod?state=all&before={deep['cod']}"),
         ("COD unmatched carrier calls", "/admin/cod/unmatched"),
         *([("a COD order with its parcel", f"/admin/orders/{cod_order['order_id']}")] if cod_order else []),
         ("templates", "/admin/templates"),

@@ -85,7 +85,8 @@ class BridgeCollector(Collector):
                          " marked paid in WooCommerce, automatic confirmations, by payment source",
                          reports.payment_latency_histogram(db), PAYMENT_BUCKETS, "source")
         g = GaugeMetricFamily("woobridge_payment_confirm_quantile_seconds", "p50 and p95 of the bank-to-WooCommerce"
-                              " time over the last 30 days, by payment source ('all': every source)",
+                              " time over the last 30 days (the latest 2,000 confirmations at most), by payment source ('all': every"
+                              " source)",
                               labels=["source", "quantile"])
         for lat in latencies(db, self.bridge.clock()):
             g.add_metric([lat.source, "0.5"], lat.p50)

@@ -194,3 +194,15 @@ def test_inbound_states_and_duplicates_in_the_readers_language(admin, svc):
     assert "lặp lại" in html and "trùng người gửi, thiết bị và nội dung với #1 trong vòng 2 phút" in html
     english(admin)
     assert "same sender, device and text as #1 within 2 minutes" in admin.get("/admin/inbound").text
+
+
+def test_a_total_counted_only_to_its_cap_says_more_than_in_the_owners_language(svc, admin):
+    """A list whose count stops at its cap says "hơn 1000" (more than), not a figure read as exact."""
+    from bridge.store import reports
+    with svc.db.tx() as c:
+        c.executemany("INSERT INTO transactions(id, created_at, decision, fingerprint) VALUES (?, 1, 'no_code', ?)",
+                      [(i, f"cap{i}") for i in range(1, reports.COUNT_CAP + 3)])
+    html = admin.get("/admin/payments").text
+    assert f"(hơn {reports.COUNT_CAP})" in html and f"({reports.COUNT_CAP}+)" not in html
+    english(admin)
+    assert f"(more than {reports.COUNT_CAP})" in admin.get("/admin/payments").text

@@ -12,7 +12,7 @@ import unicodedata
 import pytest
 
 from bridge import order_search
-from bridge.store import messages as stored, reports, tallies
+from bridge.store import messages as stored, reports, search, tallies
 from bridge.store.db import Database
 from bridge.store.schema import SCHEMA_VERSION
 from bridge.store.reports import MessageFilter, search_messages
@@ -106,6 +106,86 @@ def test_text_typed_decomposed_and_the_eth_look_alike_are_found_as_composed(db):
     q = order_search.parse(unicodedata.normalize("NFD", "Hương"), "DH")
     assert [r["id"] for r in reports.search_orders(db, q.number, q.phone, q.text, 50).rows] == [1]
     assert [r["id"] for r in reports.order_candidates(db, "", unicodedata.normalize("NFD", "Hương"), "", None)] == [1]
+
+
+WORDS = ("đơn", "Đơn", "don", "dong", "Đông", "hàng", "Hà", "hai", "Hải", "Hạnh", "hang", "Nguyễn", "nguyen",
+         "Ngọc", "ngo", "DH123", "DH124", "dh1", "cảm", "ơn", "Cam", "o'n", "a_b", "x")
+
+
+def matched(db: Database, query: str) -> set[int]:
+    return {r[0] for r in db.query("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (query,))}
+
+
+def test_a_typed_prefix_read_as_the_index_terms_finds_what_the_prefix_finds(db, monkeypatch):
+    """A search writes each typed prefix as the OR of the index's terms that start with it (read
+    lazily, newest first) instead of a prefix FTS5 merges whole: the same rows, while messages
+    are added, edited and deleted (search_terms kept by the searches from the triggers' marks)."""
+    rng = random.Random(8)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 6)))
+    typed = ("đơn", "Đ", "don", "Do", "ĐÔNG", "ha", "Hà", "hải", "h", "nguy", "Nguyễn Hà", "ngọc ha", "DH12", "dh1",
+             "cảm ơn", "ca", "a_b", "o'n", "zzz", "d", "x")
+    for batch in range(4):
+        for i in range(40):
+            add_message(db, f"b{batch}-{i}", text(), at=1_000.0 + batch * 100 + i, recipient_raw=rng.choice(("", "Hà")))
+        with db.tx() as c:   # edited texts: their new words must be found too
+            c.execute("UPDATE messages SET text = ? WHERE rowid % 7 = ?", (text() + " Đông", batch))
+            c.execute("DELETE FROM messages WHERE rowid % 11 = ?", (batch,))
+        for word in typed:
+            query = search.fold_typed(db, fts_query(word))
+            lazy = search.lazy_query(db, query)
+            assert matched(db, lazy) == matched(db, query), (word, lazy)
+            assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query(word)), 1_000).rows} == {
+                r[0] for r in db.query(
+                "SELECT id FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+                " AND COALESCE(kind, 'message') = 'message'", (query,))}, word
+    assert not db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+    lazy = search.lazy_query(db, search.fold_typed(db, fts_query("Hà ngọc")))
+    assert "*" not in lazy and '"hang"' in lazy and '"ngoc"' in lazy, lazy   # read as terms: no prefix left
+    # more messages waiting than a search tokenizes: the query stays a prefix (merged, still right)
+    monkeypatch.setattr(search, "REFRESH_MAX", 3)
+    for i in range(10):
+        add_message(db, f"late{i}", "Đông Hải", at=2_000.0 + i)
+    assert search.lazy_query(db, '"dong"*') == '"dong"*'
+    query = search.fold_typed(db, fts_query("đông hả"))
+    assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query("đông hả")), 1_000).rows} == {
+        r[0] for r in db.query("SELECT id FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts"
+                               " WHERE messages_fts MATCH ?)", (query,))} >= {f"late{i}" for i in range(10)}
+
+
+def test_a_text_with_a_status_pages_through_the_newest_matching_rows(db, monkeypatch):
+    """A text in many messages with a status is walked newest first by the status index, its text
+    checked in windows: every matching row once, in time order, both ways; its total counted
+    among the text's newest matches only says "more" past them."""
+    monkeypatch.setattr(reports, "MANY_MATCHES", 5)
+    rng = random.Random(9)
+    for i in range(160):
+        add_message(db, f"t{i:03d}", rng.choice(("đơn hàng của Hà", "Cảm ơn", "Đơn #3 đã giao")),
+                    at=1_000.0 + rng.randrange(60) + rng.choice((0, 0.25)), status=rng.choice(("failed", "sent")))
+    f = MessageFilter(fts=fts_query("đơn"), status="failed")
+    plain = [r[0] for r in db.query(
+        "SELECT id FROM messages WHERE status = 'failed' AND (text LIKE '%đơn%' OR text LIKE '%Đơn%')"
+        " ORDER BY created_at DESC, rowid DESC")]
+    down, up = walk(lambda before, after: search_messages(db, f, 6, before, after), 6)
+    assert down == plain and up == plain and len(plain) > 12
+    first = search_messages(db, f, 6)
+    assert first.total == len(plain) and not first.more
+    monkeypatch.setattr(reports, "EXAMINE", 20)
+    first = search_messages(db, f, 6)
+    assert first.more and 6 <= first.total < len(plain)
+    # every statement reads an index or rows by rowid, never the whole table
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        search_messages(db, f, 6, first.older)
+    finally:
+        db.conn().set_trace_callback(None)
+    for sql in seen:
+        if sql.lstrip().upper().startswith("SELECT"):
+            plan = [r[3] for r in db.query("EXPLAIN QUERY PLAN " + sql)]
+            assert not any(p.startswith(("SCAN m", "SCAN messages")) and "INDEX" not in p for p in plan), (sql, plan)
+            assert not any(p.startswith("SCAN messages_fts") and "M" not in p.rsplit(" ", 1)[-1] for p in plan), plan
 
 
 def test_a_process_starting_during_an_upgrade_waits_for_it_instead_of_failing(tmp_path, caplog):
@@ -204,6 +284,49 @@ def test_keyset_pages_walk_orders_inbound_and_payments(db):
         assert down == plain and up == plain and plain, sql
         assert fetch(None, None).total == len(plain) and not fetch(None, None).more
     assert reports.search_orders(db, "", "", "", 7, "junk", "1e400_x").rows   # a broken cursor: the first page
+
+
+def test_cod_lists_page_by_keyset_every_question_once_while_questions_are_added(db):
+    """The COD lists page by (asked_at, order id) instead of OFFSET: walking down and back up
+    shows every question once in the list's order (ties on asked_at included; the customers to
+    call oldest first), and questions asked meanwhile do not shift the pages still to come."""
+    from bridge.store import cod_report
+    rng = random.Random(5)
+
+    def add(oids) -> None:
+        with db.tx() as c:
+            for oid in oids:
+                c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (?, ?, ?)",
+                          (oid, rng.choice(("call", "asked", "confirmed")), 1_000.0 + rng.randrange(25)))
+    add(range(1, 90))
+    fresh = iter(range(1_000, 2_000))
+    for state, top, sql in (
+            ("", 5_000.0, "SELECT order_id FROM cod_confirmations ORDER BY asked_at DESC, order_id DESC"),
+            ("call", 0.0, "SELECT order_id FROM cod_confirmations WHERE state = 'call' ORDER BY asked_at, order_id")):
+        plain = [r[0] for r in db.query(sql)]
+        down, page = [], cod_report.confirmations(db, state, 7)
+        while True:
+            down += [r["order_id"] for r in page.rows]
+            if not page.older:
+                break
+            with db.tx() as c:   # asked meanwhile, at the top of the list: the pages below do not shift
+                c.execute("INSERT INTO cod_confirmations(order_id, state, asked_at) VALUES (?, 'call', ?)",
+                          (next(fresh), top))
+            page = cod_report.confirmations(db, state, 7, page.older)
+        assert down == plain, state
+        now = [r[0] for r in db.query(sql)]
+        assert page.total == len(now)
+        up = []
+        while True:
+            up = [r["order_id"] for r in page.rows] + up
+            if not page.newer:
+                break
+            page = cod_report.confirmations(db, state, 7, None, page.newer)
+        assert up == now and len(now) > len(plain), state
+    sql = ("EXPLAIN QUERY PLAN SELECT c.order_id FROM cod_confirmations c WHERE c.asked_at <= ? AND (c.asked_at < ?"
+           " OR c.order_id < ?) ORDER BY c.asked_at DESC, c.order_id DESC LIMIT 51")
+    plan = " | ".join(r[3] for r in db.query(sql, (1e9, 1e9, 1)))
+    assert "INDEX idx_cod_confirmations_asked_at (" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_a_total_past_the_cap_says_more(db):
@@ -333,6 +456,22 @@ def test_metrics_tallies_equal_counting_the_rows_and_keep_counting_after_deletes
     assert stored.counts(db) == {r[0]: r[1] for r in db.query("SELECT status, COUNT(*) FROM messages GROUP BY 1")}
 
 
+def test_the_confirmation_quantiles_read_only_the_latest_confirmations_backwards_from_the_index(db):
+    """/metrics and the dashboard read the latest LATENCY_SAMPLE confirmations of the 30 days, not
+    every one of them sorted (about 20,000 rows per scrape at a year of data)."""
+    with db.tx() as c:
+        c.executemany("INSERT INTO payment_confirmations(tx_id, created_at, source, seconds) VALUES (?, ?, 'sepay', ?)",
+                      [(i, 1_000.0 + (i * 7) % 40, float(i)) for i in range(1, 41)])
+    latest = [r["seconds"] for r in reports.payment_latencies(db, 1_010.0, limit=5)]
+    assert latest == [float(r[0]) for r in db.query(
+        "SELECT seconds FROM payment_confirmations WHERE created_at >= 1010 ORDER BY created_at DESC LIMIT 5")]
+    plan = " | ".join(r[3] for r in db.query(
+        "EXPLAIN QUERY PLAN SELECT source, seconds FROM payment_confirmations WHERE created_at >= ?"
+        " ORDER BY created_at DESC LIMIT ?", (0.0, 5)))
+    assert "COVERING INDEX idx_payment_confirmations_window" in plan and "TEMP B-TREE" not in plan, plan
+    assert reports.LATENCY_SAMPLE <= 2_000
+
+
 def test_the_decision_and_source_menus_offer_only_values_that_still_have_rows(db):
     """Retention deletes old rows; a menu choice that finds nothing is a dead end for the owner."""
     write_a_day(db, random.Random(9), 100)
@@ -435,3 +574,58 @@ def test_the_monthly_report_from_whole_days_and_its_edges_equals_reading_the_mes
                        (11.5 * day, 12.5 * day), (0, 20 * day)):
         got = [tuple(r) for r in reports.month_messages(db, start, end)]
         assert got == simple(start, end) and got, (start, end)
+    # the dashboard's today and last 7 days: whole UTC days from message_days, the hours before
+    # the first from the messages, counted as a GROUP BY over the rows counts them
+    for since in (10 * day - 7 * 3600, 12 * day, 12 * day - 0.5, 15.9 * day, 0):
+        got = [tuple(r) for r in reports.messages_by_status_channel(db, since)]
+        assert got == [tuple(r) for r in db.query(
+            "SELECT status, COALESCE(channel, ''), COUNT(*) FROM messages WHERE created_at >= ?"
+            " AND COALESCE(kind, 'message') = 'message' GROUP BY 1, 2 ORDER BY 1, 2", (since,))] and got, since
+
+
+def test_review_candidates_read_the_narrow_search_index_not_the_orders(db):
+    """The transaction page's candidate orders (by number, name, phone, amount) compare in the
+    `orders_search` and `total_minor` indexes; a scan of the orders read every order's body."""
+    with db.tx() as c:
+        for i in range(1, 60):
+            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, total_minor,"
+                      " updated_at, paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (i, str(5000 + i), "Lê Hà", "le ha", f"+8491234{i:04d}", 1000 * (i % 5), float(i),
+                       None if i % 3 else 1.0))
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        got = [r["id"] for r in reports.order_candidates(db, "5007", "Hà", "", 3000, limit=100)]
+    finally:
+        db.conn().set_trace_callback(None)
+    assert got == [r[0] for r in db.query(
+        "SELECT id FROM orders WHERE number = '5007' OR search_folded LIKE '%ha%' OR total_minor = 3000"
+        " ORDER BY paid_at IS NOT NULL, updated_at DESC")]
+    sql = next(s for s in seen if "FROM orders" in s)
+    plan = [r[3] for r in db.query("EXPLAIN QUERY PLAN " + sql.replace("?", "NULL"))]
+    assert not any(p.startswith("SCAN orders") and "INDEX" not in p for p in plan), plan
+    assert any("orders_search" in p for p in plan) and any("total_minor" in p for p in plan), plan
+
+
+def test_an_orders_search_reads_its_narrow_index_newest_first_and_counts_a_short_result_from_its_page(db):
+    """A name or phone search reads `orders_search_recent` in time order (a name in many orders
+    stops after its page, no sort of every match), and a result that fits on its first page is
+    counted from it, not by reading the index a second time."""
+    with db.tx() as c:
+        for i in range(1, 40):
+            c.execute("INSERT INTO orders(id, number, customer_name, search_folded, phone_e164, updated_at)"
+                      " VALUES (?, ?, 'Hà', ?, ?, ?)", (i, str(i), "ha" if i % 3 else "lan", f"+849123{i:05d}",
+                                                        float(i % 7)))
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        page = reports.search_orders(db, "", "", "lan", 50)
+    finally:
+        db.conn().set_trace_callback(None)
+    assert [r["id"] for r in page.rows] == [r[0] for r in db.query(
+        "SELECT id FROM orders WHERE search_folded = 'lan' ORDER BY updated_at DESC, id DESC")]
+    assert page.total == 13 and not page.more
+    scans = [s for s in seen if "orders_search_recent" in s]
+    assert len(scans) == 1 and "COUNT" not in scans[0], seen
+    plan = " | ".join(r[3] for r in db.query("EXPLAIN QUERY PLAN " + scans[0]))
+    assert "COVERING INDEX orders_search_recent" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan

@@ -26,8 +26,9 @@ def quantile(sorted_values: list[float], q: float) -> float:
 
 
 def latencies(db: Any, now: float, window: float = WINDOW) -> list[Latency]:
-    """p50/p95 per source over the automatic confirmations of the last `window` seconds, and
-    "all" across them; a negative figure (a clock ahead of the bank's) counts as zero."""
+    """p50/p95 per source over the automatic confirmations of the last `window` seconds (the
+    latest reports.LATENCY_SAMPLE of them), and "all" across them; a negative figure (a clock
+    ahead of the bank's) counts as zero."""
     by: dict[str, list[float]] = {}
     for r in reports.payment_latencies(db, now - window):
         seconds = max(0.0, float(r["seconds"]))

@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from .db import Database
+from .reports import Page, keyset_page
 
 # States of a question that never got an answer: still waiting, waiting for the owner's call,
 # or no longer askable (the order shipped, was cancelled or completed in the shop).
@@ -59,15 +60,19 @@ _WITH_ORDER = ("SELECT c.*, o.number, o.customer_name, o.total_minor, o.phone_ra
                " FROM cod_confirmations c LEFT JOIN orders o ON o.id = c.order_id")
 
 
-def confirmations(db: Database, state: str, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
-    """One page of the questions in `state` ("" for all) with their orders, and the total. The
-    customers to call come longest waiting first; the others newest first."""
-    if not state:
-        total = sum(state_counts(db).values())
-        return db.query(f"{_WITH_ORDER} ORDER BY c.asked_at DESC LIMIT ? OFFSET ?", (limit, offset)), total
-    order = "ASC" if state == "call" else "DESC"
-    return (db.query(f"{_WITH_ORDER} WHERE c.state = ? ORDER BY c.asked_at {order} LIMIT ? OFFSET ?",
-                     (state, limit, offset)), count_in_state(db, state))
+def confirmations(db: Database, state: str, limit: int, before: str | None = None,
+                  after: str | None = None) -> Page:
+    """One page of the questions in `state` ("" for all) with their orders, and the total (kept
+    by triggers). The customers to call come longest waiting first; the others newest first.
+    Paged by the last row shown (asked_at, order id), read in order from the (state, asked_at)
+    or asked_at index: a page far down costs what the first does."""
+    if state:
+        where, params, total = ["c.state = ?"], [state], count_in_state(db, state)
+    else:
+        where, params, total = [], [], sum(state_counts(db).values())
+    rows, newer, older = keyset_page(db, _WITH_ORDER, where, params, ("c.asked_at", "c.order_id"), limit, before,
+                                     after, descending=state != "call")
+    return Page(rows, total, False, newer, older)
 
 
 def attention(db: Database, limit: int = 50) -> tuple[list[sqlite3.Row], int]:

@@ -164,8 +164,10 @@ def _payment_seconds(db: sqlite3.Connection) -> None:
 
 
 def confirmations_since(db: Database, since: float, limit: int) -> list[sqlite3.Row]:
-    """(source, seconds) of the automatic confirmations of transactions since `since`, newest first."""
-    return db.query("SELECT source, seconds FROM payment_confirmations WHERE created_at >= ? ORDER BY tx_id DESC"
+    """(source, seconds) of the latest `limit` automatic confirmations of transactions since
+    `since`, newest first: read backwards along the covering (created_at, ...) index, so only
+    those rows are read (ordered by tx_id, every row since `since` was read and sorted)."""
+    return db.query("SELECT source, seconds FROM payment_confirmations WHERE created_at >= ? ORDER BY created_at DESC"
                     " LIMIT ?", (since, limit))
 
 

@@ -14,7 +14,7 @@ from ... import months
 from ...phones import national
 from ...store import cod_report
 from .. import bridge
-from . import bp, day_start, local_zone, page_arg, who
+from . import bp, cursor_args, day_start, keyset_pager, local_zone, page_arg, who
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,12 @@ def dashboard_block(db: Any) -> dict[str, Any] | None:
     """What the dashboard shows of COD and parcels; None for a shop that uses neither."""
     if not cod_report.any_rows(db):
         return None
-    calls, calls_total = cod_report.confirmations(db, "call", SHOWN, 0)
+    calls = cod_report.confirmations(db, "call", SHOWN)
     parcels, parcels_total = cod_report.attention(db, SHOWN)
     today = cod_report.answered_since(db, day_start(0))
     answers, answers_total = cod_report.answers_to_see(db, day_start(ANSWER_DAYS - 1), SHOWN)
-    return {"answers": [dict(r) for r in answers], "answers_total": answers_total,"calls": [dict(r) for r in calls], "calls_total": calls_total,
+    return {"answers": [dict(r) for r in answers], "answers_total": answers_total,
+            "calls": [dict(r) for r in calls.rows], "calls_total": calls.total,
             "waiting": cod_report.count_in_state(db, "asked"),
             "confirmed_today": today["confirmed"], "cancelled_today": today["cancelled"],
             "parcels": [dict(r) for r in parcels], "parcels_total": parcels_total,
@@ -76,11 +77,9 @@ def cod():
     state = request.args.get("state", "").strip()
     if state not in STATES and state != "all":
         state = "call" if counts.get("call") else "all"
-    page = page_arg()
-    found, total = cod_report.confirmations(db, "" if state == "all" else state, PAGE, (page - 1) * PAGE)
-    return render_template("admin/cod.html", rows=[dict(r) for r in found], state=state, states=STATES,
-                           counts=counts, all_count=sum(counts.values()), page=page, total=total,
-                           pages=max(1, (total + PAGE - 1) // PAGE),
+    page = cod_report.confirmations(db, "" if state == "all" else state, PAGE, *cursor_args())
+    return render_template("admin/cod.html", rows=[dict(r) for r in page.rows], state=state, states=STATES,
+                           counts=counts, all_count=sum(counts.values()), total=page.total, pager=keyset_pager(page),
                            unmatched_total=cod_report.unmatched_count(db, 0), months=figures(db, 12))
 
 
