@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from bridge import outbox, outgoing
+from bridge.store import hooks as store
 from bridge.outbox import Attempt, Draft, enqueue, record_results
 from bridge.sending import Outcome, SendResult, StatusReport, Event
 from bridge.phones import normalize_phone
@@ -198,12 +199,41 @@ def test_deleting_a_url_cancels_what_still_waits_for_it(service_factory, receive
     jobs = wait_until(lambda: (lambda rows: rows if all(r["status"] in ("cancelled", "failed") for r in rows) else None)(
         svc.db.query("SELECT status, reason FROM messages WHERE kind='event'")), 10, what="the jobs stopped")
     assert all("deleted" in j["reason"] for j in jobs)
-    again, _ = outgoing.add_endpoint(svc.db, receiver.url.replace("/events", "/other"), [outgoing.RECEIVED])
-    assert again == endpoint_id   # the id is reused: the old jobs must never be signed with its secret
+    old_events = {r["id"] for r in svc.db.query("SELECT id FROM hook_events")}
+    # the same URL again: a new id (never reused), a new secret; only what happens from now on goes
+    again, secret = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    assert again != endpoint_id
     receiver.start()
-    svc.bridge.worker.drain()
+    with svc.db.tx() as c:
+        mid = enqueue(c, draft("b"))
+    svc.bridge.wake_worker()
+    wait_until(lambda: len(receiver.acted) == 2, 10, what="the new message's two events")
+    assert [receiver.bodies[e]["data"]["message_id"] for e in receiver.acted] == [mid, mid]
+    assert not old_events & set(receiver.acted)
+    assert all(verify(secret, r.headers["x-woobridge-signature"], r.body, time.time()) for r in receiver.requests)
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries WHERE endpoint_id=?", (endpoint_id,)) == 0,
+               10, what="the deleted URL's history gone")
+
+
+def test_a_job_of_a_deleted_endpoint_is_never_signed_with_a_new_secret(service_factory, receiver):
+    """A job already claimed when its URL is deleted cannot be withdrawn: the sender checks the
+    endpoint id it carries, and ids are never reused, so re-adding the same URL does not adopt it."""
+    svc = service_factory()
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    with svc.db.tx() as c:
+        enqueue(c, draft("a"))
     outgoing.pump(svc.db)
-    assert receiver.requests == [] and svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries") == 0
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event'") == 1
+    old_event = svc.db.scalar("SELECT id FROM hook_events")
+    with svc.db.tx() as c:   # deleted while the job is out of reach of the withdraw (being sent)
+        assert store.delete_endpoint(c, endpoint_id)
+    again, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    assert again != endpoint_id
+    svc.bridge.worker.drain()
+    job = svc.db.one("SELECT id, status FROM messages WHERE kind='event' ORDER BY created_at LIMIT 1")
+    assert job["status"] == "failed"
+    assert svc.db.scalar("SELECT code FROM attempts WHERE message_id=?", (job["id"],)) == "deleted"
+    assert old_event not in {r.headers["x-woobridge-event-id"] for r in receiver.requests}
 
 
 def test_events_survive_kill_9_and_are_sent_after_the_restart(tmp_path, receiver):
