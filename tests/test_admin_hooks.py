@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bridge import outgoing
+from bridge import outbox, outgoing
 from tests.browser import assert_fits, browser, new_page, shot, sign_in  # noqa: F401 - browser is a fixture
 from tests.conftest import wait_until
 from tests.fakes.event_receiver import EventReceiver
@@ -160,3 +160,35 @@ def test_the_pages_fit_the_screen(browser, service_factory, receiver, width):
     assert page.locator("#deliveries tbody tr").count() == 3
     assert refused == [], refused
     context.close()
+
+
+def test_an_event_job_is_not_resent_from_its_message_page(admin_svc, receiver):
+    """A copy of an event job would go outside its subject's order: the message page offers no
+    resend, refuses one with the reason, and the URL's page replays it instead."""
+    admin, svc = admin_svc
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.RECEIVED])
+    outgoing.send_test(svc.db, endpoint_id)
+    svc.bridge.wake_worker()
+    wait_until(lambda: receiver.acted, 10, what="the test event")
+    job = svc.db.scalar("SELECT id FROM messages WHERE kind='event'")
+    page = admin.get(f"/admin/messages/{job}").text
+    assert f"/admin/messages/{job}/resend" not in page
+    r = admin.post(f"/admin/messages/{job}/resend")
+    assert r.status_code == 409 and "gửi lại từ trang của URL đó" in r.text
+    with pytest.raises(outbox.Refused, match="outbox.event_not_resent"):
+        outbox.resend(svc.db, job, None, "owner")
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event'") == 1 and len(receiver.requests) == 1
+
+
+def test_replay_every_failed_delivery_from_the_admin(admin_svc, receiver):
+    admin, svc = admin_svc
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.RECEIVED])
+    receiver.fail_next(2, 410)
+    outgoing.send_test(svc.db, endpoint_id)
+    outgoing.send_test(svc.db, endpoint_id)
+    svc.bridge.wake_worker()
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event' AND status='failed'") == 2,
+               10, what="two given up on 410")
+    r = admin.post(f"/admin/hooks/{endpoint_id}/replay-failed", follow_redirects=True)
+    assert "Đã xếp hàng gửi lại 2 lần gửi thất bại" in r.text
+    wait_until(lambda: len(receiver.acted) == 2, 10, what="both replayed")

@@ -155,10 +155,12 @@ def groups_to_advance(db_or_c: Database | sqlite3.Connection, final: Sequence[st
     only the open deliveries, through the partial indexes of each state (store/schema.py), never
     the done ones however many a year left (tests/test_outgoing_events.py checks the plan)."""
     marks = ",".join("?" * len(final))
-    sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d LEFT JOIN messages m ON m.id = d.job_id"
+    sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_sending"
+           " LEFT JOIN messages m ON m.id = d.job_id"
            f" WHERE d.state = 'sending' AND (m.status IS NULL OR m.status IN ({marks}))"
-           " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d WHERE d.state = 'waiting'"
-           " AND d.endpoint_id IN (SELECT id FROM hook_endpoints WHERE enabled = 1) AND NOT EXISTS"
+           " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_waiting"
+           " WHERE d.state = 'waiting'"
+           " AND EXISTS (SELECT 1 FROM hook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = 1) AND NOT EXISTS"
            " (SELECT 1 FROM hook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject"
            " AND p.state != 'done' AND p.id < d.id)")
     if isinstance(db_or_c, Database):
