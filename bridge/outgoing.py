@@ -53,7 +53,8 @@ MAX_URL = 2000
 METADATA = (ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254"))
 BATCH = 100   # captured status changes read per transaction (each may queue a job)
 EVERY = 1.0   # seconds between the scheduler's passes (status changes written outside the worker)
-PRUNE_SECONDS = 10.0   # one pruning pass stops after this long; the next, RETAIN_EVERY later, goes on
+# seconds one pruning pass (or a deletion's history) may take; what is left, the next pass takes
+PRUNE_SECONDS = 3.0
 REPLAY_ALL = 1000   # failed deliveries one "replay all failed" queues again (press again for more)
 
 reasons.register({
