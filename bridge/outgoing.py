@@ -227,15 +227,17 @@ def emit(c: sqlite3.Connection, event: str, data: dict[str, Any]) -> str | None:
     read) when no endpoint wants it, or when writing it failed: that is logged and undone alone
     (a savepoint), never raised, so the caller's payment or COD decision is kept."""
     try:
-        c.execute("SAVEPOINT hooks_emit")
-    except sqlite3.Error:
-        log.exception("outgoing event %s not emitted: no savepoint", event)
-        return None
-    try:
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r}")
-        targets = store.subscribers(c, event)
-        event_id = _new_event(c, event, data, [r["id"] for r in targets], now()) if targets else None
+        targets = store.subscribers(c, event)   # a read: nothing to undo when it fails
+        if not targets:
+            return None
+        c.execute("SAVEPOINT hooks_emit")
+    except Exception:
+        log.exception("outgoing event %s not emitted; what it tells of is kept", event)
+        return None
+    try:
+        event_id = _new_event(c, event, data, [r["id"] for r in targets], now())
     except Exception:
         log.exception("outgoing event %s not emitted; what it tells of is kept", event)
         try:
