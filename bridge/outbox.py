@@ -49,8 +49,9 @@ TEXT_NOTES = ("rules.override_failed",)
 MESSAGE, ORDER_UPDATE, FORWARD = "message", "order_update", "forward"
 EVENT = "event"   # an outgoing event to one of the owner's URLs (bridge/outgoing.py)
 JOB_KINDS = (ORDER_UPDATE, FORWARD, EVENT)
-# Done twice, an order update is a second payment confirmation in the shop: never resent.
-NEVER_RESENT = (ORDER_UPDATE,)
+# Done twice, an order update is a second payment confirmation in the shop: never resent. An
+# event's copy would go outside its subject's order (bridge/outgoing.py): it is replayed there.
+NEVER_RESENT = (ORDER_UPDATE, EVENT)
 
 # Why a message is where it is (messages.reason, message_legs.reason) and why a person's action
 # was refused: stored as codes (bridge/reasons.py), read in the owner's language. A `detail` is
@@ -91,6 +92,8 @@ reasons.register({
     "outbox.maybe_sent": N_("a sender took the message and recorded no outcome: it may have gone out, so it is not"
                             " cancelled (the outbox puts it in doubt)"),
     "outbox.never_resent": N_("message %(mid)s is an order update (mark paid, order note): never resent"),
+    "outbox.event_not_resent": N_("message %(mid)s is an outgoing event: send it again from its URL's page "
+                                  "(Outgoing events), which keeps the events of one message in order"),
     "outbox.cancelled_held_by": N_("cancelled by %(who)s while it waited for the bank-transfer details"),
     "outbox.held_no_resend": N_("message %(mid)s is held until the bank-transfer details are set: it goes out then"),
     "outbox.job_channel": N_("%(channel)s carries jobs, not messages: message %(mid)s cannot be resent through it"),
@@ -608,7 +611,7 @@ def resend(db: Database, mid: str, channel: str | None, who: str) -> str:
         if row is None:
             raise Refused("outbox.no_message", mid=mid)
         if never_resent(row):
-            raise Refused("outbox.never_resent", mid=mid)
+            raise Refused("outbox.event_not_resent" if kind_of(row) == EVENT else "outbox.never_resent", mid=mid)
         if row["status"] == HELD or reasons.code_of(row["reason"]) in WRITTEN_WITHOUT_BANK_DETAILS:
             raise Refused("outbox.held_no_resend", mid=mid)   # a copy would carry the text without the bank details
         if channel in job_channel_names() and kind_of(row) == MESSAGE:

@@ -2,12 +2,15 @@
 chatbot, a CRM), durably through the outbox.
 
 `emit` runs inside the caller's transaction, so an event exists exactly when what it tells of was
-committed. Each (event, endpoint) is a delivery; a delivery becomes an outbox job (kind "event",
-carried out by the provider that declares that kind) only when the endpoint has nothing earlier
-of the same subject (the message, the order) still on its way: a subject's events reach an
-endpoint in the order they happened, each retried with the outbox's backoff until it is
-delivered or given up before the next one goes. Status changes of messages are captured by triggers on the outbox table
-(store/schema.py) whatever wrote them, and turned into events by `pump` right after.
+committed; it only inserts the event and one waiting delivery per endpoint, inside a savepoint,
+and never raises: a payment or a COD answer is decided and kept whatever happens to its event.
+`pump` (the worker after its sends, the scheduler each second) gives a waiting delivery its
+outbox job (kind "event", carried out by the provider that declares that kind) only when the
+endpoint has nothing earlier of the same subject (the message, the order) still on its way: a
+subject's events reach an endpoint in the order they happened, each retried with the outbox's
+backoff until it is delivered or given up before the next one goes. Status changes of messages
+are captured by triggers on the outbox table (store/schema.py) whatever wrote them, and turned
+into events by `pump` right after.
 
 Delivery is at least once: a receiver that acted but whose answer was lost gets the same event
 again, with the same id (`X-WooBridge-Event-Id`, `Idempotency-Key`) to drop it by.
@@ -45,8 +48,14 @@ TEST = "endpoint.test"   # the admin's "send a test event": to one endpoint, wha
 FINAL = (DELIVERED, FAILED, CANCELLED, DRY_RUN)   # a job in one of these is done: the next may go
 SIGNATURE_HEADER = "X-WooBridge-Signature"
 MAX_URL = 2000
+# Cloud metadata services outside link-local: Alibaba's (in the carrier-grade NAT range) and AWS's
+# IPv6 one (inside the private ULA range http:// would otherwise allow). Refused for any scheme.
+METADATA = (ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254"))
 BATCH = 100   # captured status changes read per transaction (each may queue a job)
 EVERY = 1.0   # seconds between the scheduler's passes (status changes written outside the worker)
+# seconds one pruning pass (or a deletion's history) may take; what is left, the next pass takes
+PRUNE_SECONDS = 3.0
+REPLAY_ALL = 1000   # failed deliveries one "replay all failed" queues again (press again for more)
 
 reasons.register({
     "hooks.url_empty": N_("give the URL that receives the events"),
@@ -64,13 +73,15 @@ reasons.register({
     "hooks.no_endpoint": N_("no endpoint %(id)s"),
     "hooks.no_delivery": N_("no delivery %(id)s"),
     "hooks.endpoint_deleted": N_("not sent: its URL was deleted from the outgoing events"),
+    "hooks.endpoint_disabled": N_("not sent yet: its URL was disabled; it goes when the URL is enabled again"),
 })
 
 
 # -- endpoints ---------------------------------------------------------------------------------
 def check_url(url: str) -> str:
     """The URL as stored, or Refused with why. https anywhere; http only to this machine or a
-    private network (a test receiver); never link-local (169.254.0.0/16: cloud metadata)."""
+    private network (a test receiver); never link-local (169.254.0.0/16, fe80::/10) nor another
+    cloud metadata address (METADATA), in any scheme."""
     url = (url or "").strip()
     if not url:
         raise Refused("hooks.url_empty")
@@ -95,8 +106,9 @@ def check_url(url: str) -> str:
         if all(re.fullmatch(r"0x[0-9a-f]*|[0-9]+", label) for label in host.lower().rstrip(".").split(".")):
             # 2852039166, 0xa9fea9fe, 0251.0376.0251.0376: an address a resolver reads, in disguise
             raise Refused("hooks.url_numeric", host=host) from None
-    if ip is not None and (ip.is_link_local or ip.is_multicast or ip.is_unspecified or
-                           (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_link_local)):
+    mapped = ip.ipv4_mapped if ip is not None and ip.version == 6 else None
+    if ip is not None and (ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip in METADATA or
+                           (mapped is not None and (mapped.is_link_local or mapped in METADATA))):
         raise Refused("hooks.url_blocked", host=host)
     if parts.scheme == "http" and not (host == "localhost" or (ip is not None and (ip.is_loopback or ip.is_private))):
         raise Refused("hooks.url_http_public", host=host)
@@ -135,11 +147,16 @@ def set_events(db: Database, endpoint_id: int, events: Sequence[str]) -> None:
 
 
 def set_enabled(db: Database, endpoint_id: int, enabled: bool) -> None:
-    """A disabled endpoint gets no new events; the deliveries already queued for it stop at send
-    time (the sender refuses them: visible, replayable once it is enabled again)."""
+    """A disabled endpoint gets no new events; those already emitted for it wait (their jobs not
+    yet sent are withdrawn, the deliveries back to waiting) and go, in order, once it is enabled
+    again: a receiver switched off for a deploy loses nothing."""
     with db.tx() as c:
         if not store.set_enabled(c, endpoint_id, enabled, now()):
             raise Refused("hooks.no_endpoint", id=endpoint_id)
+        if not enabled:
+            for d in store.sending_of_endpoint(c, endpoint_id):
+                if withdraw(c, job_key(d["event_id"], d["id"]), reasons.encode("hooks.endpoint_disabled")):
+                    store.set_waiting(c, d["id"])
 
 
 def rotate_secret(db: Database, endpoint_id: int) -> str:
@@ -151,14 +168,31 @@ def rotate_secret(db: Database, endpoint_id: int) -> str:
     return secret
 
 
-def delete_endpoint(db: Database, endpoint_id: int) -> None:
-    """The endpoint and its history; its deliveries not sent yet are cancelled in the outbox (one
-    being sent right now stops at the sender, which finds no endpoint for its URL)."""
+def delete_endpoint(db: Database, endpoint_id: int, batch: int = 500) -> None:
+    """The endpoint, and its jobs not sent yet cancelled in the outbox, in one short transaction
+    (one being sent right now stops at the sender, which finds no endpoint of its id); then its
+    history, `batch` deliveries per transaction, so webhooks never wait behind a year of it (what
+    a crash leaves, the pruning pass takes)."""
     with db.tx() as c:
-        for d in store.open_of_endpoint(c, endpoint_id):
-            withdraw(c, f"event:{d['id']}", reasons.encode("hooks.endpoint_deleted"))
+        for d in store.sending_of_endpoint(c, endpoint_id):
+            withdraw(c, job_key(d["event_id"], d["id"]), reasons.encode("hooks.endpoint_deleted"))
         if not store.delete_endpoint(c, endpoint_id):
             raise Refused("hooks.no_endpoint", id=endpoint_id)
+    purge_deleted(db, batch, time.monotonic() + PRUNE_SECONDS)
+
+
+def purge_deleted(db: Database, batch: int, deadline: float) -> int:
+    """Deliveries (and events) of deleted endpoints, `batch` per transaction, until none is left
+    or `deadline` (monotonic) passed. Returns the deliveries deleted."""
+    n = 0
+    for endpoint_id in store.deleted_endpoint_ids(db):
+        while time.monotonic() < deadline:
+            with db.tx() as c:
+                k = store.purge_batch(c, endpoint_id, batch)
+            n += k
+            if k < batch:
+                break
+    return n
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -188,56 +222,87 @@ def _subject(data: dict[str, Any]) -> str:
 
 
 def emit(c: sqlite3.Connection, event: str, data: dict[str, Any]) -> str | None:
-    """Inside the caller's transaction: the event for every enabled endpoint that wants it, each
-    queued behind that endpoint's earlier events of the same subject. Returns the event id; None
-    (after one index read) when no endpoint wants it."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    targets = store.subscribers(c, event)
-    if not targets:
+    """Inside the caller's transaction: the event and a waiting delivery for every enabled
+    endpoint that wants it (pump gives each its job). Returns the event id; None (after one index
+    read) when no endpoint wants it, or when writing it failed: that is logged and undone alone
+    (a savepoint), never raised, so the caller's payment or COD decision is kept."""
+    try:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}")
+        targets = store.subscribers(c, event)   # a read: nothing to undo when it fails
+        if not targets:
+            return None
+        c.execute("SAVEPOINT hooks_emit")
+    except Exception:
+        log.exception("outgoing event %s not emitted; what it tells of is kept", event)
         return None
-    return _new_event(c, event, data, [r["id"] for r in targets], now())[0]
+    try:
+        event_id = _new_event(c, event, data, [r["id"] for r in targets], now())
+    except Exception:
+        log.exception("outgoing event %s not emitted; what it tells of is kept", event)
+        try:
+            c.execute("ROLLBACK TO hooks_emit")
+            c.execute("RELEASE hooks_emit")
+        except sqlite3.Error:
+            log.exception("outgoing event %s: the savepoint could not be undone", event)
+        return None
+    c.execute("RELEASE hooks_emit")
+    return event_id
 
 
 def _new_event(c: sqlite3.Connection, event: str, data: dict[str, Any], endpoint_ids: list[int], t: float,
-               subject: str | None = None) -> tuple[str, int]:
-    """The event and its deliveries; returns its id and the jobs queued for it at once."""
+               subject: str | None = None) -> str:
+    """The event and its deliveries, waiting for their turn (pump). Returns its id."""
     event_id = "evt_" + uuid.uuid4().hex
     subject = subject or _subject(data)
     body = {"id": event_id, "type": event, "created_at": iso(t), "data": data}
     store.add_event(c, event_id, event, subject, t, json.dumps(body, ensure_ascii=False))
-    queued = 0
     for endpoint_id in endpoint_ids:
         store.add_delivery(c, endpoint_id, event_id, subject, t)
-        queued += _advance(c, endpoint_id, subject)
-    return event_id, queued
+    return event_id
+
+
+def job_key(event_id: str, delivery_id: int) -> str:
+    """A delivery's job's dedupe key: the event id is random and delivery ids are never reused
+    (AUTOINCREMENT), so no job left in the outbox by a deleted endpoint can hold it."""
+    return f"event:{event_id}:{delivery_id}"
 
 
 def _advance(c: sqlite3.Connection, endpoint_id: int, subject: str) -> int:
     """Walk the subject's open deliveries to the endpoint, oldest first: those whose job is final
-    are done; the first one without a job gets it, unless one before it is still being sent.
-    Returns the number of jobs queued (0 or 1)."""
+    are done; the first one without a job gets it, unless one before it is still being sent or
+    the endpoint is disabled or gone. Returns the number of jobs queued (0 or 1)."""
+    ep = store.endpoint(c, endpoint_id)
+    if ep is None:
+        return 0
     for d in store.open_deliveries(c, endpoint_id, subject):
         if d["state"] == store.SENDING:
             if d["job_status"] is None or d["job_status"] in FINAL:
                 store.set_done(c, d["id"])
                 continue
             return 0
-        _queue_job(c, d["id"])
-        return 1
+        if not ep["enabled"]:
+            return 0
+        return _queue_job(c, d["id"])
     return 0
 
 
-def _queue_job(c: sqlite3.Connection, delivery_id: int) -> None:
+def _queue_job(c: sqlite3.Connection, delivery_id: int) -> int:
+    """The delivery's job (1), or 0 when its key is taken: then a job of this very delivery was
+    queued before (a crash between the two writes cannot happen: one transaction), so it is
+    logged and the delivery closed rather than stopping every subject behind it."""
     d = store.for_job(c, delivery_id)
     body = json.loads(d["body"])
-    job_id = enqueue_job(c, Job(kind=EVENT, dedupe_key=f"event:{delivery_id}", rule="hooks", event=d["type"],
-                                audience="webhook", target=d["url"], target_label=d["url"],
+    job_id = enqueue_job(c, Job(kind=EVENT, dedupe_key=job_key(d["event_id"], delivery_id), rule="hooks",
+                                event=d["type"], audience="webhook", target=d["url"], target_label=d["url"],
                                 payload={"endpoint": d["endpoint_id"], "delivery": delivery_id, "event": body},
                                 summary=f"{d['type']} {d['event_id']}"))
-    if job_id is None:   # the dedupe key is the delivery's own: only a broken row could hold it
-        raise RuntimeError(f"delivery {delivery_id} already has a job")
+    if job_id is None:
+        log.error("outgoing event delivery %s: its job key is taken; closed", delivery_id)
+        store.set_done(c, delivery_id)
+        return 0
     store.set_sending(c, delivery_id, job_id)
+    return 1
 
 
 def _status_data(c: sqlite3.Connection, p: sqlite3.Row) -> dict[str, Any] | None:
@@ -254,14 +319,15 @@ def _status_data(c: sqlite3.Connection, p: sqlite3.Row) -> dict[str, Any] | None
 def pump(db: Database, job_ids: Sequence[str] | None = None) -> int:
     """Turn the captured status changes into events, and give the next delivery of a subject its
     job once the one before is done: of the subjects of `job_ids` (the event jobs the worker just
-    recorded), or of every subject where something can move (None: the scheduler's pass). Returns
-    the jobs queued. Reads only (no write lock) when there is nothing to do."""
-    if not store.any_pending(db) and (not job_ids if job_ids is not None else not store.groups_to_advance(db, FINAL)):
+    recorded) and of every subject where something can move (new events included). Returns the
+    jobs queued. Reads only (no write lock) when there is nothing to do; an empty `job_ids` (the
+    worker sent no event job) with no status captured returns at once."""
+    if not store.any_pending(db) and job_ids is not None and not job_ids:
         return 0
     queued = 0
     # Each transaction stops taking rows after TX_BUDGET (a row begun is finished): a bulk send's
     # backlog of status changes never holds the write lock long while webhooks wait for it.
-    more = True
+    more = store.any_pending(db)
     while more:
         with db.tx() as c:
             started, done = time.monotonic(), None
@@ -269,14 +335,15 @@ def pump(db: Database, job_ids: Sequence[str] | None = None) -> int:
                 data = _status_data(c, p)
                 targets = store.subscribers(c, STATUS_CHANGED) if data is not None else []
                 if targets:
-                    queued += _new_event(c, STATUS_CHANGED, data, [r["id"] for r in targets], p["at"])[1]
+                    _new_event(c, STATUS_CHANGED, data, [r["id"] for r in targets], p["at"])
                 done = p["id"]
                 if time.monotonic() - started > TX_BUDGET:
                     break
             if done is not None:
                 store.drop_pending(c, done)
             more = done is not None and store.any_pending(c)
-    groups = store.groups_to_advance(db, FINAL) if job_ids is None else store.groups_of_jobs(db, job_ids)
+    # the jobs' subjects, and (new events wait for their first job) every subject that can move
+    groups = store.groups_of_jobs(db, job_ids or []) + store.groups_to_advance(db, FINAL)
     i = 0
     while i < len(groups):
         with db.tx() as c:   # each walk reads its group again: what another process did meanwhile counts
@@ -295,11 +362,24 @@ def run(bridge: Any) -> int:
     if n:
         bridge.wake_worker()
     t = bridge.clock()
-    days = bridge.settings.retain_messages_days
-    if days > 0 and t - _pruned[0] >= bridge.settings.retain_every:
+    if t - _pruned[0] >= bridge.settings.retain_every:
         _pruned[0] = t
-        with bridge.db.tx() as c:
-            store.prune(c, t - days * 86400, bridge.settings.retain_batch)
+        prune(bridge.db, t, bridge.settings.retain_messages_days, bridge.settings.retain_batch,
+              time.monotonic() + PRUNE_SECONDS)
+    return n
+
+
+def prune(db: Database, t: float, days: float, batch: int, deadline: float) -> int:
+    """The history of deleted endpoints, then (days > 0) done deliveries older than `days`: a
+    transaction per `batch`, looping until nothing is left or `deadline` (monotonic) passed, so a
+    busy shop's day of events is pruned in one pass. Returns the deliveries deleted."""
+    n = purge_deleted(db, batch, deadline)
+    while days > 0 and time.monotonic() < deadline:
+        with db.tx() as c:
+            k = store.prune(c, t - days * 86400, batch)
+        n += k
+        if k < batch:
+            break
     return n
 
 
@@ -318,6 +398,44 @@ def replay(db: Database, delivery_id: int) -> int:
     return new
 
 
+def replay_failed(db: Database, endpoint_id: int) -> int:
+    """Every failed (or cancelled) delivery of the endpoint not replayed yet, oldest first, up to
+    REPLAY_ALL: what a receiver missed while it was down. Returns how many were queued again."""
+    with db.tx() as c:
+        if store.endpoint(c, endpoint_id) is None:
+            raise Refused("hooks.no_endpoint", id=endpoint_id)
+        rows = store.failed_of_endpoint(c, endpoint_id, REPLAY_ALL)
+        t = now()
+        for d in rows:
+            store.add_delivery(c, endpoint_id, d["event_id"], d["subject"], t, replay_of=d["id"])
+        for subject in dict.fromkeys(d["subject"] for d in rows):
+            _advance(c, endpoint_id, subject)
+    return len(rows)
+
+
+SHOWN_FOR = 300.0   # seconds a new secret waits to be shown once after its redirect
+
+
+def stash_secret(db: Database, endpoint_id: int, secret: str) -> str:
+    """A one-time token for the page after the POST's redirect: the secret is shown once there,
+    and a reload shows nothing (and makes no second secret). The token is no secret's copy."""
+    token = secrets.token_urlsafe(24)
+    t = now()
+    with db.tx() as c:
+        store.stash_reveal(c, token, json.dumps({"endpoint": endpoint_id, "secret": secret}), t, t - SHOWN_FOR)
+    return token
+
+
+def take_secret(db: Database, endpoint_id: int, token: str) -> str | None:
+    """The secret stashed under `token` for this endpoint, once; None after that or when late."""
+    with db.tx() as c:
+        value = store.take_reveal(c, token, now() - SHOWN_FOR)
+    if value is None:
+        return None
+    stashed = json.loads(value)
+    return stashed["secret"] if stashed["endpoint"] == endpoint_id else None
+
+
 def send_test(db: Database, endpoint_id: int) -> str:
     """An `endpoint.test` event to this endpoint only, whatever events it wants, signed like any
     other: the receiver's set-up is checked without waiting for a real event."""
@@ -325,6 +443,8 @@ def send_test(db: Database, endpoint_id: int) -> str:
         ep = store.endpoint(c, endpoint_id)
         if ep is None:
             raise Refused("hooks.no_endpoint", id=endpoint_id)
-        t = now()
-        return _new_event(c, TEST, {"endpoint_id": endpoint_id, "url": ep["url"], "note": "a test event from woo-bridge"},
-                          [endpoint_id], t, subject=f"test:{uuid.uuid4().hex}")[0]
+        subject = f"test:{uuid.uuid4().hex}"
+        event_id = _new_event(c, TEST, {"endpoint_id": endpoint_id, "url": ep["url"],
+                                        "note": "a test event from woo-bridge"}, [endpoint_id], now(), subject=subject)
+        _advance(c, endpoint_id, subject)
+        return event_id

@@ -40,7 +40,8 @@ def test_bank_texts_are_received_and_payments_confirmed_or_sent_to_review(servic
     push(svc, VCB.format(amount=1_290_000, minute=1, memo="DH10231 chuyen khoan"))
     push(svc, VCB.format(amount=313_000, minute=2, memo="chuyen tien mua ao"))   # names no order: a person decides
     wait_until(lambda: len(receiver.bodies) == 4, 15, what="four events")
-    received = events_of(receiver, "message.received")
+    # two texts are two subjects: sent in parallel, each in its own order
+    received = sorted(events_of(receiver, "message.received"), key=lambda e: e["data"]["inbox_id"])
     assert [e["data"]["source"] for e in received] == ["fibo", "fibo"]
     assert received[0]["data"]["sender"] == "Vietcombank" and "DH10231" in received[0]["data"]["text"]
     assert received[0]["data"]["handled_by"] == ["payments"] and received[0]["data"]["kind"] == "sms"
@@ -50,7 +51,11 @@ def test_bank_texts_are_received_and_payments_confirmed_or_sent_to_review(servic
     (review,) = events_of(receiver, "payment.review_needed")
     assert (review["data"]["decision"], review["data"]["amount"]) == ("no_code", 313_000)
     assert review["data"]["reason"]
-    assert len(receiver.acted) == 4   # once each
+    # nothing left that could still send a late repeat: every delivery done, every job final
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries WHERE state != 'done'") == 0 and
+               svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event' AND status NOT IN"
+                             " ('delivered', 'failed', 'cancelled')") == 0, 10, what="every delivery finished")
+    assert len(receiver.acted) == 4 and len(receiver.requests) == 4   # once each
     assert "secret" not in json.dumps(list(receiver.bodies.values())).lower()
 
 
@@ -80,3 +85,44 @@ def test_a_cod_answer_is_sent_once(service_factory, tmp_path, woo, fake_smsgate,
     assert event["type"] == "order.cod_answered"
     assert (event["data"]["order_id"], event["data"]["answer"], event["data"]["via"], event["data"]["reason"]) == (
         801, "cancelled", "page", "đổi ý")
+
+
+def paid_at(svc, order_id: int):
+    return svc.db.scalar("SELECT paid_at FROM orders WHERE id=?", (order_id,))
+
+
+def test_a_url_deleted_and_another_added_never_stops_a_payment(service_factory, receiver):
+    """The review's scenario: jobs of a deleted URL stay in the outbox (cancelled); a new URL's
+    deliveries must not collide with them, and a bank text must still mark its order paid."""
+    svc = service_factory(start_scheduler=True, bank_accounts=bank_accounts("Vietcombank:0181003749261"))
+    first, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.RECEIVED, outgoing.PAYMENT_CONFIRMED])
+    for number, total, phone in ((10231, 1_290_000, "0912 345 678"), (10232, 500_000, "0912 345 679")):
+        assert svc.post_json(order_body(number, total=total, phone=phone), topic="order.created").status_code == 200
+    push(svc, VCB.format(amount=1_290_000, minute=1, memo="DH10231 chuyen khoan"))
+    wait_until(lambda: len(receiver.bodies) == 2, 15, what="the first text's two events")
+    outgoing.delete_endpoint(svc.db, first)
+    second, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.RECEIVED, outgoing.PAYMENT_CONFIRMED])
+    push(svc, VCB.format(amount=500_000, minute=2, memo="DH10232 chuyen khoan"))
+    wait_until(lambda: paid_at(svc, 10232), 15, what="order 10232 paid")
+    assert svc.db.scalar("SELECT COUNT(*) FROM inbox WHERE state='error'") == 0
+    wait_until(lambda: len(receiver.bodies) == 4, 15, what="the second text's two events")
+    (paid,) = [e for e in events_of(receiver, "payment.confirmed") if e["data"]["order_id"] == 10232]
+    assert paid["data"]["amount"] == 500_000
+
+
+def test_an_event_that_cannot_be_written_never_undoes_the_payment(service_factory, receiver):
+    """Whatever breaks inside emit (here the database refuses the delivery row) is logged and
+    undone alone: the order is paid and the text handled as without any URL."""
+    svc = service_factory(start_scheduler=True, bank_accounts=bank_accounts("Vietcombank:0181003749261"))
+    outgoing.add_endpoint(svc.db, receiver.url, [outgoing.RECEIVED, outgoing.PAYMENT_CONFIRMED])
+    with svc.db.tx() as c:
+        c.execute("CREATE TRIGGER broken_delivery BEFORE INSERT ON hook_deliveries"
+                  " BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    assert svc.post_json(order_body(10231, total=1_290_000, phone="0912 345 678"), topic="order.created"
+                         ).status_code == 200
+    push(svc, VCB.format(amount=1_290_000, minute=1, memo="DH10231 chuyen khoan"))
+    wait_until(lambda: paid_at(svc, 10231), 15, what="order 10231 paid")
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM inbox WHERE state != 'received'") == 1, 10,
+               what="the text decided")
+    assert svc.db.scalar("SELECT COUNT(*) FROM inbox WHERE state='error'") == 0
+    assert svc.db.scalar("SELECT COUNT(*) FROM hook_events") == 0 and receiver.requests == []

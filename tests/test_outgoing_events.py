@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from bridge import outbox, outgoing
+from bridge.store import hooks as store
 from bridge.outbox import Attempt, Draft, enqueue, record_results
 from bridge.sending import Outcome, SendResult, StatusReport, Event
 from bridge.phones import normalize_phone
@@ -198,12 +199,41 @@ def test_deleting_a_url_cancels_what_still_waits_for_it(service_factory, receive
     jobs = wait_until(lambda: (lambda rows: rows if all(r["status"] in ("cancelled", "failed") for r in rows) else None)(
         svc.db.query("SELECT status, reason FROM messages WHERE kind='event'")), 10, what="the jobs stopped")
     assert all("deleted" in j["reason"] for j in jobs)
-    again, _ = outgoing.add_endpoint(svc.db, receiver.url.replace("/events", "/other"), [outgoing.RECEIVED])
-    assert again == endpoint_id   # the id is reused: the old jobs must never be signed with its secret
+    old_events = {r["id"] for r in svc.db.query("SELECT id FROM hook_events")}
+    # the same URL again: a new id (never reused), a new secret; only what happens from now on goes
+    again, secret = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    assert again != endpoint_id
     receiver.start()
-    svc.bridge.worker.drain()
+    with svc.db.tx() as c:
+        mid = enqueue(c, draft("b"))
+    svc.bridge.wake_worker()
+    wait_until(lambda: len(receiver.acted) == 2, 10, what="the new message's two events")
+    assert [receiver.bodies[e]["data"]["message_id"] for e in receiver.acted] == [mid, mid]
+    assert not old_events & set(receiver.acted)
+    assert all(verify(secret, r.headers["x-woobridge-signature"], r.body, time.time()) for r in receiver.requests)
+    wait_until(lambda: svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries WHERE endpoint_id=?", (endpoint_id,)) == 0,
+               10, what="the deleted URL's history gone")
+
+
+def test_a_job_of_a_deleted_endpoint_is_never_signed_with_a_new_secret(service_factory, receiver):
+    """A job already claimed when its URL is deleted cannot be withdrawn: the sender checks the
+    endpoint id it carries, and ids are never reused, so re-adding the same URL does not adopt it."""
+    svc = service_factory()
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    with svc.db.tx() as c:
+        enqueue(c, draft("a"))
     outgoing.pump(svc.db)
-    assert receiver.requests == [] and svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries") == 0
+    assert svc.db.scalar("SELECT COUNT(*) FROM messages WHERE kind='event'") == 1
+    old_event = svc.db.scalar("SELECT id FROM hook_events")
+    with svc.db.tx() as c:   # deleted while the job is out of reach of the withdraw (being sent)
+        assert store.delete_endpoint(c, endpoint_id)
+    again, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    assert again != endpoint_id
+    svc.bridge.worker.drain()
+    job = svc.db.one("SELECT id, status FROM messages WHERE kind='event' ORDER BY created_at LIMIT 1")
+    assert job["status"] == "failed"
+    assert svc.db.scalar("SELECT code FROM attempts WHERE message_id=?", (job["id"],)) == "deleted"
+    assert old_event not in {r.headers["x-woobridge-event-id"] for r in receiver.requests}
 
 
 def test_events_survive_kill_9_and_are_sent_after_the_restart(tmp_path, receiver):
@@ -238,3 +268,105 @@ def test_events_survive_kill_9_and_are_sent_after_the_restart(tmp_path, receiver
     db = Database(str(db_path))
     assert db.scalar("SELECT COUNT(*) FROM hook_events") == len(texts)   # one event per text, never two
     assert len(receiver.bodies) == len(texts)
+
+
+def traced(conn, run):
+    """The statements `run` executed on this connection, in order."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        conn.set_trace_callback(None)
+    return seen
+
+
+def test_the_scheduler_pass_reads_only_open_deliveries(service_factory):
+    """Each second the scheduler asks where something can move: through the partial indexes of
+    'sending' and 'waiting', never a scan of the done deliveries a year leaves."""
+    svc = service_factory()
+    conn = svc.db.conn()
+    (sql,) = [s for s in traced(conn, lambda: store.groups_to_advance(conn, outgoing.FINAL)) if "hook_deliveries" in s]
+    plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    on_deliveries = [p for p in plan if p.startswith(("SCAN d", "SEARCH d", "SCAN p", "SEARCH p"))]
+    assert "SCAN d USING INDEX idx_hook_deliveries_sending" in on_deliveries
+    assert "SCAN d USING INDEX idx_hook_deliveries_waiting" in on_deliveries
+    before = [p for p in on_deliveries if p.endswith("(endpoint_id=? AND subject=? AND id<?)")]
+    assert before and all("idx_hook_deliveries_open" in p for p in before)
+    assert not [p for p in on_deliveries if "USING" not in p], plan
+
+
+def old_done_history(svc, endpoint_id: int, n: int, at: float = 0.0) -> None:
+    with svc.db.tx() as c:
+        c.executemany("INSERT INTO hook_events(id, type, subject, created_at, body) VALUES (?,?,?,?,'{}')",
+                      [(f"e{i}", outgoing.STATUS_CHANGED, f"message:{i}", at) for i in range(n)])
+        c.executemany("INSERT INTO hook_deliveries(endpoint_id, event_id, subject, state, created_at)"
+                      " VALUES (?,?,?,'done',?)", [(endpoint_id, f"e{i}", f"message:{i}", at) for i in range(n)])
+
+
+def test_one_pruning_pass_takes_many_batches(service_factory):
+    """A busy shop makes more than one batch of events between two passes: a pass loops batch
+    after batch (each its own short transaction) until the old history is gone."""
+    svc = service_factory()
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, "https://crm.example.vn/hook", [outgoing.STATUS_CHANGED])
+    old_done_history(svc, endpoint_id, 450)
+    with svc.db.tx() as c:   # one still open: never pruned, however old
+        c.execute("UPDATE hook_deliveries SET state='waiting' WHERE event_id='e449'")
+    n = outgoing.prune(svc.db, time.time(), 1, 100, time.monotonic() + 30)
+    assert n == 449
+    assert svc.db.scalar("SELECT COUNT(*) FROM hook_deliveries") == 1
+    assert svc.db.scalar("SELECT COUNT(*) FROM hook_events") == 1
+
+
+def test_deleting_a_url_with_a_long_history_holds_the_lock_a_batch_at_a_time(service_factory):
+    svc = service_factory()
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, "https://crm.example.vn/hook", [outgoing.STATUS_CHANGED])
+    old_done_history(svc, endpoint_id, 230)
+    conn = svc.db.conn()
+    deleted: list[str] = []
+    conn.create_function("noted", 0, lambda: deleted.append("row"))
+    conn.execute("CREATE TEMP TRIGGER noted_delete AFTER DELETE ON hook_deliveries BEGIN SELECT noted(); END")
+    per_tx, rows = [], 0
+
+    def seen(sql: str) -> None:
+        nonlocal rows
+        if sql.startswith("COMMIT"):
+            per_tx.append(len(deleted) - rows)
+            rows = len(deleted)
+    conn.set_trace_callback(seen)
+    try:
+        outgoing.delete_endpoint(svc.db, endpoint_id, batch=50)
+    finally:
+        conn.set_trace_callback(None)
+    assert len(deleted) == 230 and max(per_tx) <= 50 and len([n for n in per_tx if n]) == 5
+    assert svc.db.scalar("SELECT COUNT(*) FROM hook_events") == 0
+
+
+def test_a_receiver_answering_404_during_its_deploy_gets_the_event_later(service_factory, receiver):
+    svc = service_factory(start_scheduler=True, send_backoff_base=0.1, send_backoff_max=0.2)
+    outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    receiver.fail_next(3, 404)
+    with svc.db.tx() as c:
+        mid = enqueue(c, draft("a"))
+    svc.bridge.wake_worker()
+    wait_until(lambda: len(receiver.acted) == 2, 20, what="both events, after three 404s")
+    assert receiver.answered(404) == 3
+    assert [receiver.bodies[e]["data"]["status"] for e in receiver.acted] == ["pending", "dry-run"]
+    assert statuses(svc, mid) == [(None, "pending"), ("pending", "dry-run")]
+
+
+def test_410_gone_stops_at_once_and_is_replayed_with_the_other_failures(service_factory, receiver):
+    svc = service_factory(start_scheduler=True)
+    endpoint_id, _ = outgoing.add_endpoint(svc.db, receiver.url, [outgoing.STATUS_CHANGED])
+    receiver.fail_next(2, 410)
+    with svc.db.tx() as c:
+        enqueue(c, draft("a"))
+    svc.bridge.wake_worker()
+    wait_until(lambda: receiver.answered(410) == 2 and svc.db.scalar(
+        "SELECT COUNT(*) FROM messages WHERE kind='event' AND status='failed'") == 2, 10, what="two given up")
+    assert receiver.acted == []
+    assert outgoing.replay_failed(svc.db, endpoint_id) == 2
+    svc.bridge.wake_worker()
+    wait_until(lambda: len(receiver.acted) == 2, 10, what="both replayed")
+    assert [receiver.bodies[e]["data"]["status"] for e in receiver.acted] == ["pending", "dry-run"]
+    assert outgoing.replay_failed(svc.db, endpoint_id) == 0   # each failure is replayed once

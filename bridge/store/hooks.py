@@ -38,12 +38,34 @@ def set_secret(c: sqlite3.Connection, endpoint_id: int, secret: str, t: float) -
 
 
 def delete_endpoint(c: sqlite3.Connection, endpoint_id: int) -> bool:
-    """The endpoint, what it wants and its deliveries; events no other endpoint got go too. Jobs
-    already in the outbox stay there (the sender finds no endpoint and stops them)."""
+    """The endpoint and what it wants. Its deliveries and the events only it got stay until
+    `purge_batch` takes them a batch at a time: a year of history never holds the write lock."""
     c.execute("DELETE FROM hook_subscriptions WHERE endpoint_id=?", (endpoint_id,))
-    c.execute("DELETE FROM hook_deliveries WHERE endpoint_id=?", (endpoint_id,))
-    c.execute("DELETE FROM hook_events WHERE NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE d.event_id = hook_events.id)")
     return c.execute("DELETE FROM hook_endpoints WHERE id=?", (endpoint_id,)).rowcount == 1
+
+
+def deleted_endpoint_ids(db_or_c: Database | sqlite3.Connection) -> list[int]:
+    """Endpoints deleted whose deliveries are still stored: one index seek per endpoint id present."""
+    ids, after = [], -1
+    while True:
+        row = fetch_one(db_or_c, "SELECT MIN(endpoint_id) AS e FROM hook_deliveries WHERE endpoint_id > ?", (after,))
+        if row is None or row["e"] is None:
+            return ids
+        after = row["e"]
+        if fetch_one(db_or_c, "SELECT 1 FROM hook_endpoints WHERE id=?", (after,)) is None:
+            ids.append(after)
+
+
+def purge_batch(c: sqlite3.Connection, endpoint_id: int, limit: int) -> int:
+    """At most `limit` deliveries of a deleted endpoint, and the events no other delivery keeps."""
+    rows = c.execute("SELECT id, event_id FROM hook_deliveries WHERE endpoint_id=? ORDER BY id LIMIT ?",
+                     (endpoint_id, limit)).fetchall()
+    if not rows:
+        return 0
+    c.executemany("DELETE FROM hook_deliveries WHERE id=?", [(r["id"],) for r in rows])
+    c.executemany("DELETE FROM hook_events WHERE id=? AND NOT EXISTS (SELECT 1 FROM hook_deliveries d"
+                  " WHERE d.event_id = hook_events.id)", [(e,) for e in {r["event_id"] for r in rows}])
+    return len(rows)
 
 
 def endpoints(db: Database) -> list[sqlite3.Row]:
@@ -65,9 +87,24 @@ def signing(db: Database, endpoint_id: int) -> sqlite3.Row | None:
     return db.one("SELECT secret, url, enabled FROM hook_endpoints WHERE id=?", (endpoint_id,))
 
 
-def open_of_endpoint(c: sqlite3.Connection, endpoint_id: int) -> list[sqlite3.Row]:
-    return c.execute("SELECT id FROM hook_deliveries WHERE endpoint_id=? AND state != 'done'",
+def sending_of_endpoint(c: sqlite3.Connection, endpoint_id: int) -> list[sqlite3.Row]:
+    """The endpoint's deliveries that have an outbox job not known to be done."""
+    return c.execute("SELECT id, event_id, job_id FROM hook_deliveries WHERE endpoint_id=? AND state = 'sending'",
                      (endpoint_id,)).fetchall()
+
+
+def set_waiting(c: sqlite3.Connection, delivery_id: int) -> None:
+    """Back to waiting, its job withdrawn: it gets a new job when its endpoint is enabled again."""
+    c.execute("UPDATE hook_deliveries SET state=?, job_id=NULL WHERE id=?", (WAITING, delivery_id))
+
+
+def failed_of_endpoint(c: sqlite3.Connection, endpoint_id: int, limit: int) -> list[sqlite3.Row]:
+    """The endpoint's deliveries whose job failed or was cancelled and that were not replayed
+    since, oldest first (the order a replay keeps)."""
+    return c.execute("SELECT d.id, d.event_id, d.subject FROM hook_deliveries d JOIN messages m ON m.id = d.job_id"
+                     " WHERE d.endpoint_id=? AND d.state = 'done' AND m.status IN ('failed', 'cancelled')"
+                     " AND NOT EXISTS (SELECT 1 FROM hook_deliveries r WHERE r.endpoint_id = d.endpoint_id"
+                     " AND r.replay_of = d.id) ORDER BY d.id LIMIT ?", (endpoint_id, limit)).fetchall()
 
 
 def subscribers(c: sqlite3.Connection, event: str) -> list[sqlite3.Row]:
@@ -114,12 +151,16 @@ def set_done(c: sqlite3.Connection, delivery_id: int) -> None:
 
 def groups_to_advance(db_or_c: Database | sqlite3.Connection, final: Sequence[str]) -> list[sqlite3.Row]:
     """(endpoint, subject) pairs where something can move: a delivery being sent whose job is final
-    (or gone), or a waiting delivery with nothing open before it. One read of the open deliveries
-    (the partial index holds only those) however large a backlog a failing URL left."""
+    (or gone), or a waiting delivery of an enabled endpoint with nothing open before it. Reads
+    only the open deliveries, through the partial indexes of each state (store/schema.py), never
+    the done ones however many a year left (tests/test_outgoing_events.py checks the plan)."""
     marks = ",".join("?" * len(final))
-    sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d LEFT JOIN messages m ON m.id = d.job_id"
+    sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_sending"
+           " LEFT JOIN messages m ON m.id = d.job_id"
            f" WHERE d.state = 'sending' AND (m.status IS NULL OR m.status IN ({marks}))"
-           " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d WHERE d.state = 'waiting' AND NOT EXISTS"
+           " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_waiting"
+           " WHERE d.state = 'waiting'"
+           " AND EXISTS (SELECT 1 FROM hook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = 1) AND NOT EXISTS"
            " (SELECT 1 FROM hook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject"
            " AND p.state != 'done' AND p.id < d.id)")
     if isinstance(db_or_c, Database):
@@ -152,13 +193,33 @@ def recent(db: Database, endpoint_id: int, limit: int) -> list[sqlite3.Row]:
 
 
 def prune(c: sqlite3.Connection, before: float, limit: int) -> int:
-    """Done deliveries created before `before` (at most `limit`), then events left without one."""
-    n = c.execute("DELETE FROM hook_deliveries WHERE id IN (SELECT id FROM hook_deliveries WHERE state='done'"
-                  " AND created_at < ? LIMIT ?)", (before, limit)).rowcount
-    if n:
-        c.execute("DELETE FROM hook_events WHERE created_at < ? AND NOT EXISTS"
-                  " (SELECT 1 FROM hook_deliveries d WHERE d.event_id = hook_events.id)", (before,))
-    return n
+    """Done deliveries created before `before` (at most `limit`), then the events of those left
+    without a delivery. Returns the deliveries deleted (`limit`: call again)."""
+    rows = c.execute("SELECT id, event_id FROM hook_deliveries WHERE created_at < ? AND state='done'"
+                     " ORDER BY created_at LIMIT ?", (before, limit)).fetchall()
+    c.executemany("DELETE FROM hook_deliveries WHERE id=?", [(r["id"],) for r in rows])
+    c.executemany("DELETE FROM hook_events WHERE id=? AND NOT EXISTS (SELECT 1 FROM hook_deliveries d"
+                  " WHERE d.event_id = hook_events.id)", [(e,) for e in {r["event_id"] for r in rows}])
+    return len(rows)
+
+
+# -- a new secret shown once after its POST (bridge/web/admin/hooks.py)
+REVEAL = "hooks.reveal."
+
+
+def stash_reveal(c: sqlite3.Connection, token: str, value: str, t: float, stale_before: float) -> None:
+    """Keep what the page after the redirect shows once; drop what was never shown in time."""
+    c.execute("DELETE FROM kv WHERE key >= ? AND key < ? AND updated_at < ?", (REVEAL, REVEAL + "\uffff", stale_before))
+    c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?,?,?)", (REVEAL + token, value, t))
+
+
+def take_reveal(c: sqlite3.Connection, token: str, stale_before: float) -> str | None:
+    """What was stashed under `token`, once: read and deleted in the same transaction."""
+    row = c.execute("SELECT value, updated_at FROM kv WHERE key=?", (REVEAL + token,)).fetchone()
+    if row is None:
+        return None
+    c.execute("DELETE FROM kv WHERE key=?", (REVEAL + token,))
+    return row["value"] if row["updated_at"] >= stale_before else None
 
 
 # -- status changes captured by the triggers (store/schema.py) --------------------------------

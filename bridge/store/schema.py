@@ -467,9 +467,10 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     # The owner's endpoints. `secret` signs every delivery, so it is kept as it is (not hashed):
     # the database file is 0600 (db.private_files) and the secret is never logged. The events an
     # endpoint wants are rows (event, endpoint): "does anyone want this event" is one index read.
-    db["hook_endpoints"].create({
-        "id": int, "url": str, "secret": str, "enabled": int, "created_at": float, "updated_at": float,
-    }, pk="id", if_not_exists=True)
+    # AUTOINCREMENT (here and on hook_deliveries): an id is never given again after a delete, so
+    # a job still carrying a deleted endpoint's id is never signed with a new endpoint's secret.
+    db.execute("CREATE TABLE IF NOT EXISTS hook_endpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT,"
+               " secret TEXT, enabled INTEGER, created_at FLOAT, updated_at FLOAT)")
     db.execute("CREATE TABLE IF NOT EXISTS hook_subscriptions (event TEXT NOT NULL, endpoint_id INTEGER NOT NULL,"
                " PRIMARY KEY (event, endpoint_id)) WITHOUT ROWID")
     # An event once (its id is what a receiver deduplicates on; `body` the JSON every delivery
@@ -479,16 +480,21 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     db["hook_events"].create({"id": str, "type": str, "subject": str, "created_at": float, "body": str},
                              pk="id", if_not_exists=True)
     db["hook_events"].create_index(["created_at"], if_not_exists=True)
-    db["hook_deliveries"].create({
-        "id": int, "endpoint_id": int, "event_id": str, "subject": str, "state": str, "job_id": str,
-        "created_at": float, "replay_of": int,
-    }, pk="id", if_not_exists=True)
+    db.execute("CREATE TABLE IF NOT EXISTS hook_deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               " endpoint_id INTEGER, event_id TEXT, subject TEXT, state TEXT, job_id TEXT, created_at FLOAT,"
+               " replay_of INTEGER)")
     db["hook_deliveries"].create_index(["endpoint_id", "id"], if_not_exists=True)
     db["hook_deliveries"].create_index(["event_id"], if_not_exists=True)
     db["hook_deliveries"].create_index(["created_at"], if_not_exists=True)   # pruned with the messages (RETAIN_MESSAGES_DAYS)
     db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_job ON hook_deliveries(job_id) WHERE job_id IS NOT NULL")
     db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_open ON hook_deliveries(endpoint_id, subject, id)"
                " WHERE state != 'done'")
+    # The scheduler's pass each second reads only these (store/hooks.groups_to_advance): an index
+    # per open state, so the done deliveries of a year are never scanned.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_sending ON hook_deliveries(job_id)"
+               " WHERE state = 'sending'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_hook_deliveries_waiting ON hook_deliveries(endpoint_id, subject, id)"
+               " WHERE state = 'waiting'")
     # Every status a message takes (its first on insert) and every move to the next channel of its
     # chain, captured by triggers in the writing transaction whichever path wrote it, only while an
     # enabled endpoint wants message.status_changed: otherwise the trigger's condition (one index

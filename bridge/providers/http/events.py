@@ -3,7 +3,8 @@ secret at send time (so a retry carries a fresh timestamp and a rotated secret t
 
 The event id goes out as `X-WooBridge-Event-Id` and `Idempotency-Key`: the same on every retry
 and replay of one event, so a receiver drops the repeat a lost answer causes. The answer's
-status and its first characters are the attempt's code and detail, what the admin shows.
+status and its first characters are the attempt's code and detail, what the admin shows. Every
+answer but 2xx is retried with the outbox's backoff until SEND_MAX_ATTEMPTS, except 410 Gone.
 """
 from __future__ import annotations
 
@@ -41,10 +42,10 @@ class HttpEventChannel(Channel):
         if not isinstance(body, dict) or not isinstance(endpoint_id, int):
             return SendResult(Outcome.PERMANENT, code="bad-job", detail="event job without its event or endpoint")
         signing = store.signing(self.db, endpoint_id)
-        if signing is None or signing["url"] != msg.recipient:   # deleted (its id may be another endpoint's now)
+        if signing is None or signing["url"] != msg.recipient:   # deleted (ids are never reused: AUTOINCREMENT)
             return SendResult(Outcome.PERMANENT, code="deleted", detail="the endpoint was deleted")
-        if not signing["enabled"]:
-            return SendResult(Outcome.PERMANENT, code="disabled", detail="the endpoint is disabled")
+        if not signing["enabled"]:   # disabled while this job was being claimed: it goes once enabled again
+            return SendResult(Outcome.TRANSIENT, code="disabled", detail="the endpoint is disabled")
         data = body_bytes(body)
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "woo-bridge-events/1",
                    SIGNATURE_HEADER: signature(signing["secret"], int(time.time()), data),
@@ -62,6 +63,8 @@ class HttpEventChannel(Channel):
         said = f"HTTP {r.status_code}: {excerpt(r.text)}".rstrip(": ")
         if 200 <= r.status_code < 300:
             return SendResult(Outcome.ACCEPTED, code=str(r.status_code), detail=said, delivered=True)
-        if r.status_code >= 500 or r.status_code in (408, 429):
-            return SendResult(Outcome.TRANSIENT, code=str(r.status_code), detail=said)
-        return SendResult(Outcome.PERMANENT, code=str(r.status_code), detail=said)
+        if r.status_code == 410:   # Gone: the receiver says it never wants this again
+            return SendResult(Outcome.PERMANENT, code=str(r.status_code), detail=said)
+        # Any other answer is retried with backoff up to SEND_MAX_ATTEMPTS: a 404 or 401 while the
+        # receiver is redeployed or its secret rotated must not lose the event.
+        return SendResult(Outcome.TRANSIENT, code=str(r.status_code), detail=said)

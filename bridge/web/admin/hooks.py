@@ -1,9 +1,10 @@
 """Outgoing events (issue 18) as the owner manages them: the URLs that receive them and the events
 each wants, every delivery with its answers, a replay, a test event.
 
-An endpoint's signing secret is shown once, on the page that answers its creation (or a new
-secret's): never in a URL, a redirect or the session cookie. A lost secret is replaced, not
-shown again, so the page never needs a second sign-in to protect it."""
+An endpoint's signing secret is shown once, on the page the creation (or a new secret) redirects
+to: the redirect carries a one-time token (never the secret, never the session cookie), taken on
+that first view, so a reload neither shows it again nor makes a second secret. A lost secret is
+replaced, not shown again, so the page never needs a second sign-in to protect it."""
 from __future__ import annotations
 
 from typing import Any
@@ -57,7 +58,12 @@ def hook_add() -> Any:
     except Refused as exc:
         _refused(exc)
         return _page(400, url=url, chosen=_events_chosen())
-    return _endpoint_page(endpoint_id, new_secret=secret, created=True)
+    return _shown_once(endpoint_id, secret)
+
+
+def _shown_once(endpoint_id: int, secret: str) -> Response:
+    token = outgoing.stash_secret(bridge().db, endpoint_id, secret)
+    return redirect(url_for("admin.hook", endpoint_id=endpoint_id, shown=token), 303)
 
 
 def _endpoint_page(endpoint_id: int, **extra: Any) -> Any:
@@ -72,7 +78,11 @@ def _endpoint_page(endpoint_id: int, **extra: Any) -> Any:
 
 @bp.get("/hooks/<int:endpoint_id>")
 def hook(endpoint_id: int) -> Any:
-    return _endpoint_page(endpoint_id)
+    token = request.args.get("shown", "")
+    secret = outgoing.take_secret(bridge().db, endpoint_id, token) if token else None
+    if token and secret is None:
+        flash(_("The signing secret is shown only once: make a new one below if it was lost."), "error")
+    return _endpoint_page(endpoint_id, new_secret=secret)
 
 
 def _act(endpoint_id: int, action: Any, done: str) -> Response:
@@ -114,7 +124,20 @@ def hook_secret(endpoint_id: int) -> Any:
     except Refused as exc:
         _refused(exc)
         return redirect(url_for("admin.hooks"))
-    return _endpoint_page(endpoint_id, new_secret=secret)
+    return _shown_once(endpoint_id, secret)
+
+
+@bp.post("/hooks/<int:endpoint_id>/replay-failed")
+def hook_replay_failed(endpoint_id: int) -> Response:
+    def replay() -> None:
+        n = outgoing.replay_failed(bridge().db, endpoint_id)
+        bridge().wake_worker()
+        flash(_("%(n)s failed deliveries queued again, in their order.", n=n), "ok")
+    try:
+        replay()
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for("admin.hook", endpoint_id=endpoint_id))
 
 
 @bp.post("/hooks/<int:endpoint_id>/delete")

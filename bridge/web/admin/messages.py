@@ -171,6 +171,10 @@ def resend(mid: str):
     b = bridge()
     m = _message_or_404(mid)
     channel = request.form.get("channel") or None
+    if outbox.kind_of(m) == outbox.EVENT:   # a copy would overtake the events after it (bridge/outgoing.py)
+        flash(_("An outgoing event is sent again from its URL's page (Outgoing events → Send again): that keeps "
+                "the events of one message in order."), "error")
+        return message(mid), 409
     if outbox.never_resent(m) or (channel in outbox.job_channel_names() and outbox.kind_of(m) == outbox.MESSAGE):
         # A WooCommerce action (mark paid, order note) done twice is a second payment
         # confirmation in the shop; the button is hidden, and the server refuses it too.
