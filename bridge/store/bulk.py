@@ -62,6 +62,10 @@ def set_state(c: sqlite3.Connection, bulk_id: int, state: str, t: float, started
               (state, t, int(started), t, int(finished), t, bulk_id))
 
 
+def set_next_due(c: sqlite3.Connection, bulk_id: int, t: float) -> None:
+    c.execute("UPDATE bulks SET next_due=? WHERE id=?", (t, bulk_id))
+
+
 def set_estimate(c: sqlite3.Connection, bulk_id: int, seconds: float | None) -> None:
     c.execute("UPDATE bulks SET estimate_s=? WHERE id=?", (seconds, bulk_id))
 
@@ -119,27 +123,57 @@ def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int)
                     " LIMIT ?", (lo, hi, *statuses, limit))
 
 
+# A bulk's waiting rows are read through its dedupe-key range: planned on (status, due_at) instead,
+# an UPDATE would walk every waiting message of the shop (tests/test_bulk.py checks the plan).
+HOLD_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='scheduled', due_at=?, reason=?,"
+            " updated_at=? WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
+            " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)")
+CANCEL_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='cancelled', reason=?, updated_at=?"
+              " WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
+              " AND (lease_until IS NULL OR lease_until < ?)")
+LAG_SQL = ("SELECT COUNT(*) FROM messages INDEXED BY idx_messages_status_due_at WHERE status IN ('pending','scheduled')"
+           " AND due_at < ? AND dedupe_key >= ? AND dedupe_key < ? AND (lease_until IS NULL OR lease_until < ?)")
+
+
 def hold_waiting(c: sqlite3.Connection, bulk_id: int, due: float, reason: str, t: float) -> int:
     """Waiting rows of the bulk not claimed by a sender: due at `due` (far off: paused). A claimed
-    row is left to its lane (it may be with the phone now); the next pass catches it if it comes back."""
+    row is left to its lane; the worker's check before sending holds it if it comes back."""
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET status='scheduled', due_at=?, reason=?, updated_at=?"
-                     " WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
-                     " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)",
-                     (due, reason, t, lo, hi, due, t)).rowcount
+    return c.execute(HOLD_SQL, (due, reason, t, lo, hi, due, t)).rowcount
 
 
-def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: float, reason: str, t: float) -> int:
+def lagging(c: sqlite3.Connection, bulk_id: int, before: float, t: float) -> int:
+    """The bulk's waiting rows due before `before` (few unless the senders fell behind: read
+    through the (status, due_at) index, so the bulk's sent rows are not walked)."""
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET due_at=?, reason=?, updated_at=? WHERE dedupe_key >= ? AND dedupe_key < ?"
-                     " AND status='scheduled' AND due_at >= ?", (due, reason, t, lo, hi, held_from)).rowcount
+    return c.execute(LAG_SQL, (before, lo, hi, t)).fetchone()[0]
+
+
+def respread(c: sqlite3.Connection, bulk_id: int, below: float, start: float, step: float, t: float) -> int:
+    """The bulk's waiting unclaimed rows due before `below`, given slots `step` apart from `start`
+    in their order."""
+    lo, hi = key_range(bulk_id)
+    return c.execute("UPDATE messages SET due_at=? + ? * (r.k - 1), updated_at=?"
+                     " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY due_at, dedupe_key) AS k"
+                     "       FROM messages INDEXED BY idx_messages_dedupe_key WHERE dedupe_key >= ? AND dedupe_key < ?"
+                     "       AND status IN ('pending','scheduled') AND due_at < ?"
+                     "       AND (lease_until IS NULL OR lease_until < ?)) AS r"
+                     " WHERE messages.id = r.id", (start, step, t, lo, hi, below, t)).rowcount
+
+
+def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: float, step: float, reason: str,
+                 t: float) -> int:
+    """A paused bulk's held messages due again, one slot (`step` seconds) apart from `due`."""
+    lo, hi = key_range(bulk_id)
+    return c.execute("UPDATE messages SET due_at=? + ? * (r.k - 1), reason=?, updated_at=?"
+                     " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY dedupe_key) AS k"
+                     "       FROM messages INDEXED BY idx_messages_dedupe_key WHERE dedupe_key >= ? AND dedupe_key < ? AND status='scheduled' AND due_at >= ?) AS r"
+                     " WHERE messages.id = r.id", (due, step, reason, t, lo, hi, held_from)).rowcount
 
 
 def cancel_waiting(c: sqlite3.Connection, bulk_id: int, reason: str, t: float) -> int:
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key >= ?"
-                     " AND dedupe_key < ? AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
-                     (reason, t, lo, hi, t)).rowcount
+    return c.execute(CANCEL_SQL, (reason, t, lo, hi, t)).rowcount
 
 
 def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
@@ -147,6 +181,19 @@ def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
     return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key=?"
                      " AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
                      (reason, t, key, t)).rowcount == 1
+
+
+def send_check(db: Database, bulk_id: int, phone: str) -> tuple[str, str | None] | None:
+    """The bulk's state and the phone's opt-out source (None: not opted out); None: no such bulk."""
+    r = db.one("SELECT state, (SELECT source FROM optouts WHERE phone=?) AS optout FROM bulks WHERE id=?",
+               (phone, bulk_id))
+    return None if r is None else (r["state"], r["optout"])
+
+
+def cancel_claimed(c: sqlite3.Connection, mid: str, reason: str, t: float) -> None:
+    """A claimed bulk message that must not go: cancelled, its claim and attempt count undone."""
+    c.execute("UPDATE messages SET status='cancelled', reason=?, lease_until=NULL, attempts=MAX(0, attempts-1),"
+              " updated_at=? WHERE id=? AND status IN ('pending','scheduled')", (reason, t, mid))
 
 
 # -- opt-outs ---------------------------------------------------------------------------------
