@@ -64,6 +64,11 @@ reasons.register({
     "bulk.csv_no_phone": N_("the file has no phone column (a column named phone or sdt)"),
     "bulk.csv_duplicate_column": N_("two columns have the same name: %(name)s"),
     "bulk.csv_too_many_rows": N_("the file has more than %(max)s rows; split it into several bulk sends"),
+    "bulk.csv_scientific": N_("row %(row)s: the phone %(value)s is in scientific notation (Excel changed the "
+                              "number and lost its last digits): format the phone column as Text in Excel, type "
+                              "the numbers again and save as \"CSV UTF-8\""),
+    "bulk.csv_unclosed_quote": N_("a quotation mark (\") is opened and never closed: the rest of the file would "
+                                  "be read as one cell; close it or remove it and upload again"),
     "bulk.csv_unreadable": N_("the file cannot be read as CSV: %(detail)s"),
     "bulk.no_recipients": N_("there is no recipient"),
     "bulk.template_empty": N_("write the text of the message"),
@@ -125,17 +130,18 @@ def column_name(header: str, i: int) -> str:
 
 def read_csv(data: bytes, max_bytes: int, max_rows: int) -> tuple[list[str], list[Row]]:
     """The variables (column names) and the rows of an uploaded CSV: UTF-8 with or without BOM,
-    comma or semicolon (Excel in Vietnamese writes semicolons), a `phone` (or `sdt`) column."""
+    comma, semicolon (Excel in Vietnamese writes semicolons) or tab, a `phone` (or `sdt`) column.
+    A phone in scientific notation or an unclosed quote is refused with what to do: read as is,
+    either would send to a wrong number or merge rows."""
     if len(data) > max_bytes:
         raise BulkError("bulk.csv_too_large", size=len(data), max=max_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BulkError("bulk.csv_not_utf8") from None
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    delimiter = _delimiter(text)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise BulkError("bulk.csv_empty")
@@ -155,10 +161,28 @@ def read_csv(data: bytes, max_bytes: int, max_rows: int) -> tuple[list[str], lis
             if len(rows) >= max_rows:
                 raise BulkError("bulk.csv_too_many_rows", max=max_rows)
             values = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+            if _SCIENTIFIC.match(values[names[phone_at]]):
+                raise BulkError("bulk.csv_scientific", row=reader.line_num, value=values[names[phone_at]][:40])
             rows.append(Row(values[names[phone_at]], values))
     except csv.Error as exc:
         raise BulkError("bulk.csv_unreadable", detail=str(exc)[:200]) from None
+    if text.count('"') % 2:   # the csv module reads an unclosed quote to the end of the file
+        raise BulkError("bulk.csv_unclosed_quote")
     return names, rows
+
+
+# Excel shows a long number as 9,12345678E+08 and saves it so: the digits after the 9th are lost
+_SCIENTIFIC = re.compile(r"^\+?\d+([.,]\d+)?[eE][+-]?\d+$")
+
+
+def _delimiter(text: str) -> str:
+    """Tab, semicolon (Excel in Vietnamese) or comma: the one found most often outside quotes in
+    the first lines, so a quoted header such as "Họ; tên",sdt does not flip it."""
+    sample = "\n".join(text.splitlines()[:20])
+    outside = re.sub(r'"[^"]*"', "", sample)
+    counts = {d: outside.count(d) for d in ("\t", ";", ",")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def order_rows(db: Database, statuses: Sequence[str], since: float | None, until: float | None, payment: str,
@@ -554,7 +578,10 @@ def progress(bridge: Any, bulk_id: int) -> dict[str, int]:
 
 # -- opt-out ----------------------------------------------------------------------------------
 _OPT_OUT = ("tu choi", "tuchoi", "stop")
-_TAILS = ("", "nhan tin", "tin nhan", "tin", "sms", "quang cao", "qc", "nhan quang cao", "nhan tin quang cao")
+_TAILS = ("", "nhan tin", "tin nhan", "tin", "sms", "quang cao", "qc", "nhan quang cao", "nhan tin quang cao",
+          "nhan qc", "nhan sms", "nhan tin qc", "nhan tin sms", "tin qc", "tin quang cao")
+# words of politeness after the instruction ("Tu choi. Cam on"): they do not make it a conversation
+_POLITE = ("", "cam on", "cam on shop", "cam on ban", "thanks", "thank you", "xin cam on", "ak", "a")
 
 
 def is_opt_out(text: str) -> bool:
@@ -564,7 +591,8 @@ def is_opt_out(text: str) -> bool:
     if "?" in (text or ""):
         return False
     folded = " ".join(re.findall(r"[a-z0-9]+", strip_diacritics(text or "").lower()))
-    return any(folded == f"{k} {tail}".strip() for k in _OPT_OUT for tail in _TAILS)
+    return any(folded == " ".join(w for w in (k, tail, polite) if w)
+               for k in _OPT_OUT for tail in _TAILS for polite in _POLITE)
 
 
 def opt_out(c: Any, phone: str, t: float, source: str, note: str) -> int:

@@ -144,7 +144,9 @@ def test_a_customer_texting_tu_choi_mid_bulk_gets_no_more_marketing_but_order_no
 
 @pytest.mark.parametrize("text,out", [("TU CHOI", True), ("từ chối", True), ("Stop", True), ("STOP.", True),
                                       ("tu choi nhan tin", True), ("TỪ CHỐI QC", True), ("Từ chối gì vậy shop?", False),
-                                      ("không stop", False), ("stop giao hang giup em", False), ("ok", False)])
+                                      ("không stop", False), ("stop giao hang giup em", False), ("ok", False),
+                                      ("TỪ CHỐI NHẬN QC", True), ("tu choi nhan sms", True), ("Tu choi. Cam on", True),
+                                      ("không từ chối", False), ("Từ chối nhận QC được không?", False)])
 def test_which_texts_opt_out(text, out):
     assert bulk.is_opt_out(text) is out
 
@@ -322,3 +324,18 @@ def test_a_bulks_waiting_rows_are_read_through_its_own_key_range(svc):
         assert "idx_messages_dedupe_key (dedupe_key>? AND dedupe_key<?)" in plan, plan
     plan = " ".join(r[-1] for r in svc.db.query("EXPLAIN QUERY PLAN " + store.LAG_SQL, (0,) * 4))
     assert "idx_messages_status_due_at" in plan, plan
+
+
+def test_csv_tabs_quoted_headers_excel_numbers_and_unclosed_quotes():
+    big = 1 << 20
+    names, rows = bulk.read_csv("sdt\tten\n0912000001\tLan\n".encode(), big, 10)
+    assert names == ["sdt", "ten"] and rows[0].raw == "0912000001" and rows[0].variables["ten"] == "Lan"
+    # a semicolon inside a quoted header does not make the file semicolon-separated
+    names, rows = bulk.read_csv('"Họ; tên; đệm",sdt\n"Lan; Thị",0912000001\n'.encode(), big, 10)
+    assert names == ["ho_ten_dem", "sdt"] and rows[0].raw == "0912000001"
+    with pytest.raises(bulk.BulkError) as e:
+        bulk.read_csv(b"sdt;ten\n0912000001;Lan\n9.12345678E+08;Hue\n", big, 10)
+    assert "bulk.csv_scientific" in str(e.value) and "9.12345678E+08" in str(e.value)
+    with pytest.raises(bulk.BulkError) as e:
+        bulk.read_csv(b'sdt,ten\n0912000001,"Lan\n0912000002,Hue\n', big, 10)
+    assert "bulk.csv_unclosed_quote" in str(e.value) or "bulk.csv_unreadable" in str(e.value)
