@@ -37,6 +37,7 @@ from .store import prices
 from .store.db import Database
 
 DRAFT, RUNNING, PAUSED, CANCELLED, DONE = "draft", "running", "paused", "cancelled", "done"
+PREPARING = "preparing"   # its recipients being stored, a batch per transaction; a draft once all are in
 # recipient states: queued as a message, or why not
 OK, QUEUED, INVALID, DUPLICATE, OPTED_OUT, ERROR, DROPPED = (
     "ok", "queued", "invalid", "duplicate", "optout", "error", "dropped")
@@ -45,6 +46,10 @@ RULE, EVENT = "bulk", "bulk.send"
 # and resuming finds them by it. Nothing else is scheduled that far.
 PAUSED_DUE = 32_503_680_000.0
 BATCH_SECONDS = 0.05     # a queueing transaction stops early past this, however few rows it wrote
+BATCH_ROWS = 200         # rows a transaction stores, holds or cancels (a few ms): intake writes between two
+# a writer waiting for the lock sleeps in steps (SQLite's busy handler): without a gap between two
+# batches it could lose the lock to the next batch again and again
+PAUSE_BETWEEN = 0.005
 CANCEL_SWEEP = 3600.0    # a cancelled bulk's rows given back by a lane are cancelled for this long after
 PREVIEW = 5
 # A bulk is given slots at SHARE of its senders' pace (the rest is kept for order notices on the
@@ -334,9 +339,15 @@ def create(bridge: Any, *, name: str, source: str, rows: Sequence[Row], template
             "invalid": states.count(INVALID), "duplicates": states.count(DUPLICATE),
             "opted_out": states.count(OPTED_OUT), "errors": states.count(ERROR), "segments": sum(segments),
             "cost": cost_of(db, channel, segments), "estimate_s": time_needed(bridge, channel, len(ok)),
-            "created_by": who})
-        store.add_recipients(c, bulk_id, ((r.seq, r.phone, r.raw, json.dumps(r.variables, ensure_ascii=False),
-                                           r.state, r.detail) for r in found))
+            "created_by": who, "state": PREPARING})
+    # up to BULK_MAX_ROWS recipients: in short transactions, so intake is not kept waiting for the lock
+    for i in range(0, len(found), BATCH_ROWS):
+        with db.tx() as c:
+            store.add_recipients(c, bulk_id, ((r.seq, r.phone, r.raw, json.dumps(r.variables, ensure_ascii=False),
+                                               r.state, r.detail) for r in found[i:i + BATCH_ROWS]))
+        time.sleep(PAUSE_BETWEEN)
+    with db.tx() as c:
+        store.set_state(c, bulk_id, DRAFT, t)
     return bulk_id
 
 
@@ -385,14 +396,34 @@ def start(bridge: Any, bulk_id: int) -> None:
 
 def pause(bridge: Any, bulk_id: int, who: str) -> int:
     """Its waiting messages stop going out (a message a phone is being handed at this moment may
-    still go); no more are queued. Other messages are untouched."""
+    still go); no more are queued. Other messages are untouched. The state changes first (the
+    worker checks it before each bulk message), then the waiting rows are held a batch per
+    transaction."""
     t = bridge.clock()
     with bridge.db.tx() as c:
         b = _bulk(c, bulk_id)
         if b["state"] != RUNNING:
             raise BulkError("bulk.not_running")
         store.set_state(c, bulk_id, PAUSED, t)
-        return store.hold_waiting(c, bulk_id, PAUSED_DUE, reasons.encode("bulk.paused", id=bulk_id, who=who), t)
+    reason = reasons.encode("bulk.paused", id=bulk_id, who=who)
+    return _each_batch(bridge, bulk_id, PAUSED, lambda c, keys: store.hold_waiting(c, keys, PAUSED_DUE, reason, t))
+
+
+def _each_batch(bridge: Any, bulk_id: int, state: str, fn: Any) -> int:
+    """fn(c, dedupe keys) over the bulk's queued recipients, BATCH_ROWS a transaction, while the
+    bulk stays in `state` (a resume between two batches stops a pause's holding). The sum of fn."""
+    after = total = 0
+    while True:
+        with bridge.db.tx() as c:
+            b = store.get(c, bulk_id)
+            if b is None or b["state"] != state:
+                return total
+            seqs = store.queued_after(c, bulk_id, after, BATCH_ROWS)
+            if not seqs:
+                return total
+            total += fn(c, [store.dedupe_key(bulk_id, phone) for _, phone in seqs])
+            after = seqs[-1][0]
+        time.sleep(PAUSE_BETWEEN)
 
 
 def resume(bridge: Any, bulk_id: int) -> int:
@@ -419,11 +450,16 @@ def cancel(bridge: Any, bulk_id: int, who: str) -> int:
     t = bridge.clock()
     with bridge.db.tx() as c:
         b = _bulk(c, bulk_id)
-        if b["state"] not in (RUNNING, PAUSED, DRAFT):
+        if b["state"] not in (RUNNING, PAUSED, DRAFT, PREPARING):
             raise BulkError("bulk.finished")
         store.set_state(c, bulk_id, CANCELLED, t, finished=True)
-        store.drop_unqueued(c, bulk_id, DROPPED)
-        return store.cancel_waiting(c, bulk_id, reasons.encode("bulk.cancelled", id=bulk_id, who=who), t)
+    while True:
+        with bridge.db.tx() as c:
+            if not store.drop_unqueued(c, bulk_id, DROPPED, BATCH_ROWS):
+                break
+        time.sleep(PAUSE_BETWEEN)
+    reason = reasons.encode("bulk.cancelled", id=bulk_id, who=who)
+    return _each_batch(bridge, bulk_id, CANCELLED, lambda c, keys: store.cancel_waiting(c, keys, reason, t))
 
 
 def queue_batch(bridge: Any, bulk_id: int) -> tuple[int, int]:
@@ -491,7 +527,7 @@ def step(bridge: Any) -> int:
                 bridge.wake_worker()
             if not handled:
                 break
-            time.sleep(0.005)   # let intake's writers take the lock between two batches
+            time.sleep(PAUSE_BETWEEN)
         _maybe_done(bridge, b["id"])
     return queued
 

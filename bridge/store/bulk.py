@@ -71,7 +71,7 @@ def set_estimate(c: sqlite3.Connection, bulk_id: int, seconds: float | None) -> 
 
 
 def delete_draft(c: sqlite3.Connection, bulk_id: int) -> bool:
-    if c.execute("DELETE FROM bulks WHERE id=? AND state='draft'", (bulk_id,)).rowcount != 1:
+    if c.execute("DELETE FROM bulks WHERE id=? AND state IN ('draft', 'preparing')", (bulk_id,)).rowcount != 1:
         return False
     c.execute("DELETE FROM bulk_recipients WHERE bulk_id=?", (bulk_id,))
     return True
@@ -97,9 +97,10 @@ def mark(c: sqlite3.Connection, bulk_id: int, seq: int, state: str, detail: str 
     c.execute("UPDATE bulk_recipients SET state=?, detail=? WHERE bulk_id=? AND seq=?", (state, detail, bulk_id, seq))
 
 
-def drop_unqueued(c: sqlite3.Connection, bulk_id: int, state: str) -> int:
-    """Recipients not queued yet (a cancelled bulk): never will be."""
-    return c.execute("UPDATE bulk_recipients SET state=? WHERE bulk_id=? AND state='ok'", (state, bulk_id)).rowcount
+def drop_unqueued(c: sqlite3.Connection, bulk_id: int, state: str, limit: int) -> int:
+    """Up to `limit` recipients not queued yet (a cancelled bulk): never will be."""
+    return c.execute("UPDATE bulk_recipients SET state=? WHERE rowid IN (SELECT rowid FROM bulk_recipients"
+                     " WHERE bulk_id=? AND state='ok' LIMIT ?)", (state, bulk_id, limit)).rowcount
 
 
 def left_to_queue(c: sqlite3.Connection | Database, bulk_id: int) -> int:
@@ -123,23 +124,29 @@ def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int)
                     " LIMIT ?", (lo, hi, *statuses, limit))
 
 
-# A bulk's waiting rows are read through its dedupe-key range: planned on (status, due_at) instead,
-# an UPDATE would walk every waiting message of the shop (tests/test_bulk.py checks the plan).
+# A bulk's rows are found by their dedupe keys: planned on (status, due_at) instead, an UPDATE
+# would walk every waiting message of the shop (tests/test_bulk.py checks the plans).
 HOLD_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='scheduled', due_at=?, reason=?,"
-            " updated_at=? WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
+            " updated_at=? WHERE dedupe_key IN ({keys}) AND status IN ('pending','scheduled')"
             " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)")
 CANCEL_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='cancelled', reason=?, updated_at=?"
-              " WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
+              " WHERE dedupe_key IN ({keys}) AND status IN ('pending','scheduled')"
               " AND (lease_until IS NULL OR lease_until < ?)")
 LAG_SQL = ("SELECT COUNT(*) FROM messages INDEXED BY idx_messages_status_due_at WHERE status IN ('pending','scheduled')"
            " AND due_at < ? AND dedupe_key >= ? AND dedupe_key < ? AND (lease_until IS NULL OR lease_until < ?)")
 
 
-def hold_waiting(c: sqlite3.Connection, bulk_id: int, due: float, reason: str, t: float) -> int:
-    """Waiting rows of the bulk not claimed by a sender: due at `due` (far off: paused). A claimed
-    row is left to its lane; the worker's check before sending holds it if it comes back."""
-    lo, hi = key_range(bulk_id)
-    return c.execute(HOLD_SQL, (due, reason, t, lo, hi, due, t)).rowcount
+def hold_waiting(c: sqlite3.Connection, keys: Sequence[str], due: float, reason: str, t: float) -> int:
+    """These waiting rows, not claimed by a sender: due at `due` (far off: paused). A claimed row
+    is left to its lane; the worker's check before sending holds it if it comes back."""
+    return c.execute(HOLD_SQL.format(keys=",".join("?" * len(keys))), (due, reason, t, *keys, due, t)).rowcount
+
+
+def queued_after(c: sqlite3.Connection, bulk_id: int, seq: int, limit: int) -> list[tuple[int, str]]:
+    """(seq, phone) of the bulk's recipients queued as messages, after `seq`."""
+    return [(r["seq"], r["phone"]) for r in c.execute(
+        "SELECT seq, phone FROM bulk_recipients WHERE bulk_id=? AND state='queued' AND seq > ? ORDER BY seq LIMIT ?",
+        (bulk_id, seq, limit))]
 
 
 def lagging(c: sqlite3.Connection, bulk_id: int, before: float, t: float) -> int:
@@ -171,9 +178,8 @@ def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: flo
                      " WHERE messages.id = r.id", (due, step, reason, t, lo, hi, held_from)).rowcount
 
 
-def cancel_waiting(c: sqlite3.Connection, bulk_id: int, reason: str, t: float) -> int:
-    lo, hi = key_range(bulk_id)
-    return c.execute(CANCEL_SQL, (reason, t, lo, hi, t)).rowcount
+def cancel_waiting(c: sqlite3.Connection, keys: Sequence[str], reason: str, t: float) -> int:
+    return c.execute(CANCEL_SQL.format(keys=",".join("?" * len(keys))), (reason, t, *keys, t)).rowcount
 
 
 def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
