@@ -12,12 +12,10 @@ The pacing is the outbox's own: a bulk through the shop's phones goes out at the
 from __future__ import annotations
 
 import csv
-import heapq
 import io
 import json
 import re
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -58,6 +56,7 @@ PREVIEW = 5
 # claims never take and give back a long backlog.
 SHARE = 0.9
 WINDOW = 60.0
+LAG_SLOTS = 2   # a notice waits behind at most about this many late marketing messages
 EVERY = 2.0              # seconds between two passes of the leader's job (bulk_sends)
 PHONE_COLUMNS = ("phone", "sdt", "so_dien_thoai", "dien_thoai", "phone_number", "so_dt")
 ORDER_VARIABLES = ("customer_name", "order_number", "total", "status", "phone")
@@ -335,7 +334,7 @@ def create(bridge: Any, *, name: str, source: str, rows: Sequence[Row], template
         bulk_id = store.create(c, {
             "created_at": t, "updated_at": t, "name": name[:200], "source": source,
             "filters": json.dumps(filters, ensure_ascii=False), "channel": channel, "template": template,
-            "unicode": int(unicode), "state": DRAFT, "total": len(found), "valid": len(ok),
+            "unicode": int(unicode), "total": len(found), "valid": len(ok),
             "invalid": states.count(INVALID), "duplicates": states.count(DUPLICATE),
             "opted_out": states.count(OPTED_OUT), "errors": states.count(ERROR), "segments": sum(segments),
             "cost": cost_of(db, channel, segments), "estimate_s": time_needed(bridge, channel, len(ok)),
@@ -533,15 +532,15 @@ def step(bridge: Any) -> int:
 
 
 def _catch_up(bridge: Any, b: Any, t: float) -> None:
-    """Slots that passed while the service was down (or the phones rested) would all be due at
-    once, and an order notice would wait behind them: the bulk's waiting messages are given
-    slots again from now. Nothing is done while the senders keep up (a count of the few rows
-    overdue by more than a leader's pass)."""
+    """Slots that passed while the service was down (or the phones were slower than their
+    settings say) would all be due at once, and an order notice would wait behind them: once
+    more than one message is LAG_SLOTS slots late, the bulk's waiting messages are given slots
+    again from now. Nothing is done while the senders keep up (a count of the few late rows)."""
+    ch = bridge.channels.get(b["channel"])
+    step = interval(ch.paces(), bridge.settings.worker_interval) if ch is not None else 0.0
     with bridge.db.tx() as c:
-        if store.lagging(c, b["id"], t - EVERY, t) < 2:
+        if store.lagging(c, b["id"], t - max(LAG_SLOTS * step, 0.5), t) < 2:
             return
-        ch = bridge.channels.get(b["channel"])
-        step = interval(ch.paces(), bridge.settings.worker_interval) if ch is not None else 0.0
         n = store.respread(c, b["id"], PAUSED_DUE, t, step, t)
         store.set_next_due(c, b["id"], max(b["next_due"] or 0.0, t + n * step))
 

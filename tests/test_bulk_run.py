@@ -110,7 +110,9 @@ def test_1000_through_two_phones_survive_a_kill_9_keep_the_budget_and_the_predic
             svc.stop()
 
         print(f"the order notice waited {notice_waited:.2f} s with {left} marketing messages still to go")
-        assert left > N * 0.2 and notice_waited < 3.0, f"the order notice waited {notice_waited:.1f} s behind the bulk"
+        # behind the marketing queue it would wait for the ~300 left (about 20 s); a few slots and
+        # the intake of the order are a small part of the run
+        assert left > N * 0.2 and notice_waited < estimate / 10, f"the order notice waited {notice_waited:.1f} s"
         per_customer = Counter(m["phoneNumbers"][0] for m in phone_a.accepted + phone_b.accepted
                                if m["phoneNumbers"][0] != "+84987654321")
         assert len(per_customer) == N and set(per_customer.values()) == {1}, "a customer got a second SMS"
