@@ -12,12 +12,10 @@ The pacing is the outbox's own: a bulk through the shop's phones goes out at the
 from __future__ import annotations
 
 import csv
-import heapq
 import io
 import json
 import re
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -30,12 +28,14 @@ from .phones import PhoneResult, national, normalize_phone
 from .quiet import quiet_until
 from .reasons import N_
 from .rules import MAX_TEXT, describe, make_env, write
+from .sending import Outcome, SendResult
 from .smstext import SmsText, prepare, strip_diacritics
 from .store import bulk as store
 from .store import prices
 from .store.db import Database
 
 DRAFT, RUNNING, PAUSED, CANCELLED, DONE = "draft", "running", "paused", "cancelled", "done"
+PREPARING = "preparing"   # its recipients being stored, a batch per transaction; a draft once all are in
 # recipient states: queued as a message, or why not
 OK, QUEUED, INVALID, DUPLICATE, OPTED_OUT, ERROR, DROPPED = (
     "ok", "queued", "invalid", "duplicate", "optout", "error", "dropped")
@@ -44,8 +44,19 @@ RULE, EVENT = "bulk", "bulk.send"
 # and resuming finds them by it. Nothing else is scheduled that far.
 PAUSED_DUE = 32_503_680_000.0
 BATCH_SECONDS = 0.05     # a queueing transaction stops early past this, however few rows it wrote
+BATCH_ROWS = 200         # rows a transaction stores, holds or cancels (a few ms): intake writes between two
+# a writer waiting for the lock sleeps in steps (SQLite's busy handler): without a gap between two
+# batches it could lose the lock to the next batch again and again
+PAUSE_BETWEEN = 0.005
 CANCEL_SWEEP = 3600.0    # a cancelled bulk's rows given back by a lane are cancelled for this long after
 PREVIEW = 5
+# A bulk is given slots at SHARE of its senders' pace (the rest is kept for order notices on the
+# same phones), and a running bulk has only its next WINDOW seconds of slots queued: an order
+# notice, due at once, is never behind more than a slot or two of marketing, and the senders'
+# claims never take and give back a long backlog.
+SHARE = 0.9
+WINDOW = 60.0
+LAG_SLOTS = 2   # a notice waits behind at most about this many late marketing messages
 EVERY = 2.0              # seconds between two passes of the leader's job (bulk_sends)
 PHONE_COLUMNS = ("phone", "sdt", "so_dien_thoai", "dien_thoai", "phone_number", "so_dt")
 ORDER_VARIABLES = ("customer_name", "order_number", "total", "status", "phone")
@@ -57,6 +68,11 @@ reasons.register({
     "bulk.csv_no_phone": N_("the file has no phone column (a column named phone or sdt)"),
     "bulk.csv_duplicate_column": N_("two columns have the same name: %(name)s"),
     "bulk.csv_too_many_rows": N_("the file has more than %(max)s rows; split it into several bulk sends"),
+    "bulk.csv_scientific": N_("row %(row)s: the phone %(value)s is in scientific notation (Excel changed the "
+                              "number and lost its last digits): format the phone column as Text in Excel, type "
+                              "the numbers again and save as \"CSV UTF-8\""),
+    "bulk.csv_unclosed_quote": N_("a quotation mark (\") is opened and never closed: the rest of the file would "
+                                  "be read as one cell; close it or remove it and upload again"),
     "bulk.csv_unreadable": N_("the file cannot be read as CSV: %(detail)s"),
     "bulk.no_recipients": N_("there is no recipient"),
     "bulk.template_empty": N_("write the text of the message"),
@@ -118,17 +134,18 @@ def column_name(header: str, i: int) -> str:
 
 def read_csv(data: bytes, max_bytes: int, max_rows: int) -> tuple[list[str], list[Row]]:
     """The variables (column names) and the rows of an uploaded CSV: UTF-8 with or without BOM,
-    comma or semicolon (Excel in Vietnamese writes semicolons), a `phone` (or `sdt`) column."""
+    comma, semicolon (Excel in Vietnamese writes semicolons) or tab, a `phone` (or `sdt`) column.
+    A phone in scientific notation or an unclosed quote is refused with what to do: read as is,
+    either would send to a wrong number or merge rows."""
     if len(data) > max_bytes:
         raise BulkError("bulk.csv_too_large", size=len(data), max=max_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BulkError("bulk.csv_not_utf8") from None
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    delimiter = _delimiter(text)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise BulkError("bulk.csv_empty")
@@ -148,10 +165,28 @@ def read_csv(data: bytes, max_bytes: int, max_rows: int) -> tuple[list[str], lis
             if len(rows) >= max_rows:
                 raise BulkError("bulk.csv_too_many_rows", max=max_rows)
             values = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+            if _SCIENTIFIC.match(values[names[phone_at]]):
+                raise BulkError("bulk.csv_scientific", row=reader.line_num, value=values[names[phone_at]][:40])
             rows.append(Row(values[names[phone_at]], values))
     except csv.Error as exc:
         raise BulkError("bulk.csv_unreadable", detail=str(exc)[:200]) from None
+    if text.count('"') % 2:   # the csv module reads an unclosed quote to the end of the file
+        raise BulkError("bulk.csv_unclosed_quote")
     return names, rows
+
+
+# Excel shows a long number as 9,12345678E+08 and saves it so: the digits after the 9th are lost
+_SCIENTIFIC = re.compile(r"^\+?\d+([.,]\d+)?[eE][+-]?\d+$")
+
+
+def _delimiter(text: str) -> str:
+    """Tab, semicolon (Excel in Vietnamese) or comma: the one found most often outside quotes in
+    the first lines, so a quoted header such as "Họ; tên",sdt does not flip it."""
+    sample = "\n".join(text.splitlines()[:20])
+    outside = re.sub(r'"[^"]*"', "", sample)
+    counts = {d: outside.count(d) for d in ("\t", ";", ",")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def order_rows(db: Database, statuses: Sequence[str], since: float | None, until: float | None, payment: str,
@@ -226,33 +261,41 @@ def channels(bridge: Any) -> dict[str, Any]:
     return {n: ch for n, ch in bridge.channels.items() if getattr(ch, "bulk", "") and ch.configured}
 
 
+def interval(paces: Sequence[Any], tick: float) -> float:
+    """Seconds between two of a bulk's slots on a channel: its senders' sustained pace together
+    (a sender's slowest limit: its mean gap, plus half a worker pass when a waiting send is taken
+    on the next pass, or its per-minute or per-hour cap spread evenly), of which a bulk takes
+    SHARE. 0: a channel that declares no pace (its own request budget spaces the sends)."""
+    rate = 0.0
+    for p in paces:
+        gap = max(p.gap + (tick / 2 if p.on_tick and p.gap > 0 else 0.0),
+                  60.0 / p.per_minute if p.per_minute else 0.0, 3600.0 / p.per_hour if p.per_hour else 0.0)
+        if gap <= 0:
+            return 0.0
+        rate += 1.0 / gap
+    return 1.0 / (rate * SHARE) if rate else 0.0
+
+
+def slot_after(t: float, step: float, quiet: tuple[int, int] | None, tz: str) -> float:
+    """The bulk's next slot after one at `t`; a slot inside quiet hours moves to their end."""
+    t += step
+    return (quiet_until(t, quiet, tz) or t) if quiet else t
+
+
 def estimate(paces: Sequence[Any], n: int, start: float, quiet: tuple[int, int] | None, tz: str,
              tick: float) -> float:
-    """Seconds from `start` until the last of `n` messages is handed to its sender, paced as the
-    senders pace them: each message goes to the sender free soonest; a sender's k-th send is at
-    max(its last + gap, its (k - per_minute)-th + 60 s, its (k - per_hour)-th + 3600 s); a sender
-    whose waiting messages are taken on the worker's passes adds half a pass (`tick`) per gap;
-    a slot inside quiet hours moves to their end. Other messages waiting on the same senders
-    are not counted."""
+    """Seconds from `start` until the last of `n` messages is due: the bulk's messages are given
+    slots `interval` apart (queue_batch), the first at `start` (or the end of quiet hours). Other
+    messages on the same senders use the share a bulk leaves free."""
     if n <= 0 or not paces:
         return 0.0
-    heap = [(start, i) for i in range(len(paces))]
-    minute: list[deque[float]] = [deque(maxlen=max(1, p.per_minute)) for p in paces]
-    hour: list[deque[float]] = [deque(maxlen=max(1, p.per_hour)) for p in paces]
-    last = start
-    for _ in range(n):
-        t, i = heapq.heappop(heap)
-        t = quiet_until(t, quiet, tz) or t
-        p = paces[i]
-        last = max(last, t)
-        nxt = t + p.gap + (tick / 2 if p.on_tick and p.gap > 0 else 0.0)
-        for window, cap, seen in ((60.0, p.per_minute, minute[i]), (3600.0, p.per_hour, hour[i])):
-            if cap:
-                seen.append(t)
-                if len(seen) == cap:
-                    nxt = max(nxt, seen[0] + window)
-        heapq.heappush(heap, (nxt, i))
-    return last - start
+    step = interval(paces, tick)
+    if not quiet:
+        return (n - 1) * step
+    t = quiet_until(start, quiet, tz) or start
+    for _ in range(n - 1):
+        t = slot_after(t, step, quiet, tz)
+    return t - start
 
 
 def time_needed(bridge: Any, channel: str, n: int) -> float | None:
@@ -291,13 +334,19 @@ def create(bridge: Any, *, name: str, source: str, rows: Sequence[Row], template
         bulk_id = store.create(c, {
             "created_at": t, "updated_at": t, "name": name[:200], "source": source,
             "filters": json.dumps(filters, ensure_ascii=False), "channel": channel, "template": template,
-            "unicode": int(unicode), "state": DRAFT, "total": len(found), "valid": len(ok),
+            "unicode": int(unicode), "total": len(found), "valid": len(ok),
             "invalid": states.count(INVALID), "duplicates": states.count(DUPLICATE),
             "opted_out": states.count(OPTED_OUT), "errors": states.count(ERROR), "segments": sum(segments),
             "cost": cost_of(db, channel, segments), "estimate_s": time_needed(bridge, channel, len(ok)),
-            "created_by": who})
-        store.add_recipients(c, bulk_id, ((r.seq, r.phone, r.raw, json.dumps(r.variables, ensure_ascii=False),
-                                           r.state, r.detail) for r in found))
+            "created_by": who, "state": PREPARING})
+    # up to BULK_MAX_ROWS recipients: in short transactions, so intake is not kept waiting for the lock
+    for i in range(0, len(found), BATCH_ROWS):
+        with db.tx() as c:
+            store.add_recipients(c, bulk_id, ((r.seq, r.phone, r.raw, json.dumps(r.variables, ensure_ascii=False),
+                                               r.state, r.detail) for r in found[i:i + BATCH_ROWS]))
+        time.sleep(PAUSE_BETWEEN)
+    with db.tx() as c:
+        store.set_state(c, bulk_id, DRAFT, t)
     return bulk_id
 
 
@@ -346,14 +395,34 @@ def start(bridge: Any, bulk_id: int) -> None:
 
 def pause(bridge: Any, bulk_id: int, who: str) -> int:
     """Its waiting messages stop going out (a message a phone is being handed at this moment may
-    still go); no more are queued. Other messages are untouched."""
+    still go); no more are queued. Other messages are untouched. The state changes first (the
+    worker checks it before each bulk message), then the waiting rows are held a batch per
+    transaction."""
     t = bridge.clock()
     with bridge.db.tx() as c:
         b = _bulk(c, bulk_id)
         if b["state"] != RUNNING:
             raise BulkError("bulk.not_running")
         store.set_state(c, bulk_id, PAUSED, t)
-        return store.hold_waiting(c, bulk_id, PAUSED_DUE, reasons.encode("bulk.paused", id=bulk_id, who=who), t)
+    reason = reasons.encode("bulk.paused", id=bulk_id, who=who)
+    return _each_batch(bridge, bulk_id, PAUSED, lambda c, keys: store.hold_waiting(c, keys, PAUSED_DUE, reason, t))
+
+
+def _each_batch(bridge: Any, bulk_id: int, state: str, fn: Any) -> int:
+    """fn(c, dedupe keys) over the bulk's queued recipients, BATCH_ROWS a transaction, while the
+    bulk stays in `state` (a resume between two batches stops a pause's holding). The sum of fn."""
+    after = total = 0
+    while True:
+        with bridge.db.tx() as c:
+            b = store.get(c, bulk_id)
+            if b is None or b["state"] != state:
+                return total
+            seqs = store.queued_after(c, bulk_id, after, BATCH_ROWS)
+            if not seqs:
+                return total
+            total += fn(c, [store.dedupe_key(bulk_id, phone) for _, phone in seqs])
+            after = seqs[-1][0]
+        time.sleep(PAUSE_BETWEEN)
 
 
 def resume(bridge: Any, bulk_id: int) -> int:
@@ -365,8 +434,12 @@ def resume(bridge: Any, bulk_id: int) -> int:
         if b["state"] != PAUSED:
             raise BulkError("bulk.not_paused")
         store.set_state(c, bulk_id, RUNNING, t)
-        n = store.release_held(c, bulk_id, PAUSED_DUE, later or t,
+        # the held messages (at most a WINDOW of slots) take the slots from now on, the rest after them
+        ch = bridge.channels.get(b["channel"])
+        step = interval(ch.paces(), s.worker_interval) if ch is not None else 0.0
+        n = store.release_held(c, bulk_id, PAUSED_DUE, later or t, step,
                                reasons.encode("outbox.quiet_hours") if later else "", t)
+        store.set_next_due(c, bulk_id, max(b["next_due"] or 0.0, (later or t) + n * step))
     bridge.wake_worker()
     return n
 
@@ -376,28 +449,43 @@ def cancel(bridge: Any, bulk_id: int, who: str) -> int:
     t = bridge.clock()
     with bridge.db.tx() as c:
         b = _bulk(c, bulk_id)
-        if b["state"] not in (RUNNING, PAUSED, DRAFT):
+        if b["state"] not in (RUNNING, PAUSED, DRAFT, PREPARING):
             raise BulkError("bulk.finished")
         store.set_state(c, bulk_id, CANCELLED, t, finished=True)
-        store.drop_unqueued(c, bulk_id, DROPPED)
-        return store.cancel_waiting(c, bulk_id, reasons.encode("bulk.cancelled", id=bulk_id, who=who), t)
+    while True:
+        with bridge.db.tx() as c:
+            if not store.drop_unqueued(c, bulk_id, DROPPED, BATCH_ROWS):
+                break
+        time.sleep(PAUSE_BETWEEN)
+    reason = reasons.encode("bulk.cancelled", id=bulk_id, who=who)
+    return _each_batch(bridge, bulk_id, CANCELLED, lambda c, keys: store.cancel_waiting(c, keys, reason, t))
 
 
 def queue_batch(bridge: Any, bulk_id: int) -> tuple[int, int]:
     """Queue the next recipients of a running bulk in one transaction (at most BULK_BATCH, and
-    stopping early past BATCH_SECONDS). A phone on the opt-out list by now is skipped.
+    stopping early past BATCH_SECONDS, or at the first slot beyond the next WINDOW seconds),
+    each message due at its own slot. A phone on the opt-out list by now is skipped.
     (recipients handled, messages queued)."""
     s = bridge.settings
     started = time.perf_counter()
     handled = n = 0
+    t = bridge.clock()
     with bridge.db.tx() as c:
         b = store.get(c, bulk_id)
         if b is None or b["state"] != RUNNING:
+            return 0, 0
+        ch = bridge.channels.get(b["channel"])
+        step = interval(ch.paces(), s.worker_interval) if ch is not None else 0.0
+        slot = max(b["next_due"] or t, t)
+        slot = (quiet_until(slot, s.quiet_hours, s.timezone) or slot) if s.quiet_hours else slot
+        if slot > t + WINDOW:
             return 0, 0
         rows = store.next_batch(c, bulk_id, s.bulk_batch)
         out = store.opted_out_among(c, [r["phone"] for r in rows])
         tpl = compile_text(b["template"])
         for r in rows:
+            if slot > t + WINDOW:
+                break
             handled += 1
             if r["phone"] in out:
                 store.mark(c, bulk_id, r["seq"], OPTED_OUT, reasons.encode("bulk.opted_out_before"))
@@ -411,39 +499,50 @@ def queue_batch(bridge: Any, bulk_id: int) -> tuple[int, int]:
             enqueue(c, Draft(dedupe_key=store.dedupe_key(bulk_id, r["phone"]), rule=RULE, event=EVENT,
                              audience="customer", channels=(b["channel"],), recipient_raw=r["raw"],
                              recipient=r["phone"], problem=None, sms=sms, urgent=False,
-                             order_id=variables.get("order_id")), s.quiet_hours, s.timezone)
+                             order_id=variables.get("order_id"), due_at=slot), s.quiet_hours, s.timezone)
             store.mark(c, bulk_id, r["seq"], QUEUED)
             n += 1
+            slot = slot_after(slot, step, s.quiet_hours, s.timezone)
             if time.perf_counter() - started > BATCH_SECONDS:
                 break
+        store.set_next_due(c, bulk_id, slot)
     return handled, n
 
 
 def step(bridge: Any) -> int:
     """The leader's job: queue running bulks batch by batch (each its own transaction, so intake
-    writes between them), keep paused and just-cancelled bulks' messages still (a lane that held
-    one during the click gives it back as waiting), and mark bulks with nothing left to send done."""
+    writes between them), a window of slots ahead, and mark bulks with nothing left to send done.
+    A paused or cancelled bulk's message a lane gave back is stopped by the worker's check before
+    sending (stopped_at_send), so those bulks need no pass."""
     queued = 0
     t = bridge.clock()
     _recent_opt_outs(bridge, t)
-    for b in store.in_states(bridge.db, (RUNNING, PAUSED, CANCELLED)):
-        if b["state"] == RUNNING:
-            while True:
-                handled, n = queue_batch(bridge, b["id"])
-                if n:
-                    queued += n
-                    bridge.wake_worker()
-                if not handled:
-                    break
-                time.sleep(0.005)   # let intake's writers take the lock between two batches
-            _maybe_done(bridge, b["id"])
-        elif b["state"] == PAUSED:
-            with bridge.db.tx() as c:
-                store.hold_waiting(c, b["id"], PAUSED_DUE, reasons.encode("bulk.paused", id=b["id"], who="admin"), t)
-        elif (b["finished_at"] or 0) > t - CANCEL_SWEEP:
-            with bridge.db.tx() as c:
-                store.cancel_waiting(c, b["id"], reasons.encode("bulk.cancelled", id=b["id"], who="admin"), t)
+    for b in store.in_states(bridge.db, (RUNNING,)):
+        _catch_up(bridge, b, t)
+        while True:
+            handled, n = queue_batch(bridge, b["id"])
+            if n:
+                queued += n
+                bridge.wake_worker()
+            if not handled:
+                break
+            time.sleep(PAUSE_BETWEEN)
+        _maybe_done(bridge, b["id"])
     return queued
+
+
+def _catch_up(bridge: Any, b: Any, t: float) -> None:
+    """Slots that passed while the service was down (or the phones were slower than their
+    settings say) would all be due at once, and an order notice would wait behind them: once
+    more than one message is LAG_SLOTS slots late, the bulk's waiting messages are given slots
+    again from now. Nothing is done while the senders keep up (a count of the few late rows)."""
+    ch = bridge.channels.get(b["channel"])
+    step = interval(ch.paces(), bridge.settings.worker_interval) if ch is not None else 0.0
+    with bridge.db.tx() as c:
+        if store.lagging(c, b["id"], t - max(LAG_SLOTS * step, 0.5), t) < 2:
+            return
+        n = store.respread(c, b["id"], PAUSED_DUE, t, step, t)
+        store.set_next_due(c, b["id"], max(b["next_due"] or 0.0, t + n * step))
 
 
 WAITING_STATUSES = ("pending", "scheduled", "held", "in-doubt")
@@ -461,6 +560,32 @@ def _recent_opt_outs(bridge: Any, t: float) -> None:
             reason = reasons.encode("bulk.opted_out", source=source)
             for b in live:
                 store.cancel_one(c, store.dedupe_key(b["id"], phone), reason, t)
+
+
+def stopped_at_send(db: Database, row: Any, t: float) -> SendResult | None:
+    """Checked by the worker just before a bulk message goes to its provider (one read of two
+    primary keys): the customer opted out or the bulk was cancelled since it was queued (the
+    message is cancelled now), or the bulk is paused (the message waits for the resume). A lane
+    may have held the message at the click or the STOP, so the leader's passes alone can be late.
+    None: send it. The answer is a DEFERRED result (nothing sent; a cancelled row stays cancelled)."""
+    try:
+        bulk_id = int(str(row["dedupe_key"]).split(":")[1])
+    except (IndexError, ValueError):
+        return None
+    found = store.send_check(db, bulk_id, row["recipient"])
+    if found is None:
+        return None
+    state, optout = found
+    if optout is not None or state == CANCELLED:
+        why = reasons.encode("bulk.opted_out", source=optout) if optout is not None else \
+            reasons.encode("bulk.cancelled", id=bulk_id, who="admin")
+        with db.tx() as c:
+            store.cancel_claimed(c, row["id"], why, t)
+        return SendResult(Outcome.DEFERRED, retry_at=t, detail=why)
+    if state == PAUSED:
+        return SendResult(Outcome.DEFERRED, retry_at=PAUSED_DUE,
+                          detail=reasons.encode("bulk.paused", id=bulk_id, who="admin"))
+    return None
 
 
 def _maybe_done(bridge: Any, bulk_id: int) -> None:
@@ -488,7 +613,10 @@ def progress(bridge: Any, bulk_id: int) -> dict[str, int]:
 
 # -- opt-out ----------------------------------------------------------------------------------
 _OPT_OUT = ("tu choi", "tuchoi", "stop")
-_TAILS = ("", "nhan tin", "tin nhan", "tin", "sms", "quang cao", "qc", "nhan quang cao", "nhan tin quang cao")
+_TAILS = ("", "nhan tin", "tin nhan", "tin", "sms", "quang cao", "qc", "nhan quang cao", "nhan tin quang cao",
+          "nhan qc", "nhan sms", "nhan tin qc", "nhan tin sms", "tin qc", "tin quang cao")
+# words of politeness after the instruction ("Tu choi. Cam on"): they do not make it a conversation
+_POLITE = ("", "cam on", "cam on shop", "cam on ban", "thanks", "thank you", "xin cam on", "ak", "a")
 
 
 def is_opt_out(text: str) -> bool:
@@ -498,7 +626,8 @@ def is_opt_out(text: str) -> bool:
     if "?" in (text or ""):
         return False
     folded = " ".join(re.findall(r"[a-z0-9]+", strip_diacritics(text or "").lower()))
-    return any(folded == f"{k} {tail}".strip() for k in _OPT_OUT for tail in _TAILS)
+    return any(folded == " ".join(w for w in (k, tail, polite) if w)
+               for k in _OPT_OUT for tail in _TAILS for polite in _POLITE)
 
 
 def opt_out(c: Any, phone: str, t: float, source: str, note: str) -> int:

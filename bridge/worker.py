@@ -20,6 +20,7 @@ from . import reasons
 from .providers.base import Channel
 from .sending import RATE_LIMITED, OutgoingMessage, Outcome, SendResult
 from .config import Settings
+from .bulk import RULE as BULK_RULE, stopped_at_send
 from .outbox import EVENT, MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
 from .outgoing import pump
 from .pacing import MARGIN, STOPPED, Pacer
@@ -79,6 +80,10 @@ class Worker:
         if later:
             return Attempt(row, ch.name, SendResult(Outcome.DEFERRED, retry_at=later,
                                                     detail=reasons.encode("outbox.quiet_hours")), 0.0, remaining)
+        if row["rule"] == BULK_RULE:   # opted out, paused or cancelled while it waited or a lane held it
+            stopped = stopped_at_send(self.db, row, self.clock())
+            if stopped is not None:
+                return Attempt(row, ch.name, stopped, 0.0, remaining)
         ids = {"order_id": row["order_id"], "customer_id": row["customer_id"], "rule": row["rule"],
                "audience": row["audience"], "leg": row["leg"] or 0}
         kind = kind_of(row)

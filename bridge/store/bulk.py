@@ -62,12 +62,16 @@ def set_state(c: sqlite3.Connection, bulk_id: int, state: str, t: float, started
               (state, t, int(started), t, int(finished), t, bulk_id))
 
 
+def set_next_due(c: sqlite3.Connection, bulk_id: int, t: float) -> None:
+    c.execute("UPDATE bulks SET next_due=? WHERE id=?", (t, bulk_id))
+
+
 def set_estimate(c: sqlite3.Connection, bulk_id: int, seconds: float | None) -> None:
     c.execute("UPDATE bulks SET estimate_s=? WHERE id=?", (seconds, bulk_id))
 
 
 def delete_draft(c: sqlite3.Connection, bulk_id: int) -> bool:
-    if c.execute("DELETE FROM bulks WHERE id=? AND state='draft'", (bulk_id,)).rowcount != 1:
+    if c.execute("DELETE FROM bulks WHERE id=? AND state IN ('draft', 'preparing')", (bulk_id,)).rowcount != 1:
         return False
     c.execute("DELETE FROM bulk_recipients WHERE bulk_id=?", (bulk_id,))
     return True
@@ -93,9 +97,10 @@ def mark(c: sqlite3.Connection, bulk_id: int, seq: int, state: str, detail: str 
     c.execute("UPDATE bulk_recipients SET state=?, detail=? WHERE bulk_id=? AND seq=?", (state, detail, bulk_id, seq))
 
 
-def drop_unqueued(c: sqlite3.Connection, bulk_id: int, state: str) -> int:
-    """Recipients not queued yet (a cancelled bulk): never will be."""
-    return c.execute("UPDATE bulk_recipients SET state=? WHERE bulk_id=? AND state='ok'", (state, bulk_id)).rowcount
+def drop_unqueued(c: sqlite3.Connection, bulk_id: int, state: str, limit: int) -> int:
+    """Up to `limit` recipients not queued yet (a cancelled bulk): never will be."""
+    return c.execute("UPDATE bulk_recipients SET state=? WHERE rowid IN (SELECT rowid FROM bulk_recipients"
+                     " WHERE bulk_id=? AND state='ok' LIMIT ?)", (state, bulk_id, limit)).rowcount
 
 
 def left_to_queue(c: sqlite3.Connection | Database, bulk_id: int) -> int:
@@ -119,27 +124,62 @@ def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int)
                     " LIMIT ?", (lo, hi, *statuses, limit))
 
 
-def hold_waiting(c: sqlite3.Connection, bulk_id: int, due: float, reason: str, t: float) -> int:
-    """Waiting rows of the bulk not claimed by a sender: due at `due` (far off: paused). A claimed
-    row is left to its lane (it may be with the phone now); the next pass catches it if it comes back."""
+# A bulk's rows are found by their dedupe keys: planned on (status, due_at) instead, an UPDATE
+# would walk every waiting message of the shop (tests/test_bulk.py checks the plans).
+HOLD_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='scheduled', due_at=?, reason=?,"
+            " updated_at=? WHERE dedupe_key IN ({keys}) AND status IN ('pending','scheduled')"
+            " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)")
+CANCEL_SQL = ("UPDATE messages INDEXED BY idx_messages_dedupe_key SET status='cancelled', reason=?, updated_at=?"
+              " WHERE dedupe_key IN ({keys}) AND status IN ('pending','scheduled')"
+              " AND (lease_until IS NULL OR lease_until < ?)")
+LAG_SQL = ("SELECT COUNT(*) FROM messages INDEXED BY idx_messages_status_due_at WHERE status IN ('pending','scheduled')"
+           " AND due_at < ? AND dedupe_key >= ? AND dedupe_key < ? AND (lease_until IS NULL OR lease_until < ?)")
+
+
+def hold_waiting(c: sqlite3.Connection, keys: Sequence[str], due: float, reason: str, t: float) -> int:
+    """These waiting rows, not claimed by a sender: due at `due` (far off: paused). A claimed row
+    is left to its lane; the worker's check before sending holds it if it comes back."""
+    return c.execute(HOLD_SQL.format(keys=",".join("?" * len(keys))), (due, reason, t, *keys, due, t)).rowcount
+
+
+def queued_after(c: sqlite3.Connection, bulk_id: int, seq: int, limit: int) -> list[tuple[int, str]]:
+    """(seq, phone) of the bulk's recipients queued as messages, after `seq`."""
+    return [(r["seq"], r["phone"]) for r in c.execute(
+        "SELECT seq, phone FROM bulk_recipients WHERE bulk_id=? AND state='queued' AND seq > ? ORDER BY seq LIMIT ?",
+        (bulk_id, seq, limit))]
+
+
+def lagging(c: sqlite3.Connection, bulk_id: int, before: float, t: float) -> int:
+    """The bulk's waiting rows due before `before` (few unless the senders fell behind: read
+    through the (status, due_at) index, so the bulk's sent rows are not walked)."""
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET status='scheduled', due_at=?, reason=?, updated_at=?"
-                     " WHERE dedupe_key >= ? AND dedupe_key < ? AND status IN ('pending','scheduled')"
-                     " AND due_at < ? AND (lease_until IS NULL OR lease_until < ?)",
-                     (due, reason, t, lo, hi, due, t)).rowcount
+    return c.execute(LAG_SQL, (before, lo, hi, t)).fetchone()[0]
 
 
-def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: float, reason: str, t: float) -> int:
+def respread(c: sqlite3.Connection, bulk_id: int, below: float, start: float, step: float, t: float) -> int:
+    """The bulk's waiting unclaimed rows due before `below`, given slots `step` apart from `start`
+    in their order."""
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET due_at=?, reason=?, updated_at=? WHERE dedupe_key >= ? AND dedupe_key < ?"
-                     " AND status='scheduled' AND due_at >= ?", (due, reason, t, lo, hi, held_from)).rowcount
+    return c.execute("UPDATE messages SET due_at=? + ? * (r.k - 1), updated_at=?"
+                     " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY due_at, dedupe_key) AS k"
+                     "       FROM messages INDEXED BY idx_messages_dedupe_key WHERE dedupe_key >= ? AND dedupe_key < ?"
+                     "       AND status IN ('pending','scheduled') AND due_at < ?"
+                     "       AND (lease_until IS NULL OR lease_until < ?)) AS r"
+                     " WHERE messages.id = r.id", (start, step, t, lo, hi, below, t)).rowcount
 
 
-def cancel_waiting(c: sqlite3.Connection, bulk_id: int, reason: str, t: float) -> int:
+def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: float, step: float, reason: str,
+                 t: float) -> int:
+    """A paused bulk's held messages due again, one slot (`step` seconds) apart from `due`."""
     lo, hi = key_range(bulk_id)
-    return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key >= ?"
-                     " AND dedupe_key < ? AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
-                     (reason, t, lo, hi, t)).rowcount
+    return c.execute("UPDATE messages SET due_at=? + ? * (r.k - 1), reason=?, updated_at=?"
+                     " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY dedupe_key) AS k"
+                     "       FROM messages INDEXED BY idx_messages_dedupe_key WHERE dedupe_key >= ? AND dedupe_key < ? AND status='scheduled' AND due_at >= ?) AS r"
+                     " WHERE messages.id = r.id", (due, step, reason, t, lo, hi, held_from)).rowcount
+
+
+def cancel_waiting(c: sqlite3.Connection, keys: Sequence[str], reason: str, t: float) -> int:
+    return c.execute(CANCEL_SQL.format(keys=",".join("?" * len(keys))), (reason, t, *keys, t)).rowcount
 
 
 def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
@@ -147,6 +187,19 @@ def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
     return c.execute("UPDATE messages SET status='cancelled', reason=?, updated_at=? WHERE dedupe_key=?"
                      " AND status IN ('pending','scheduled') AND (lease_until IS NULL OR lease_until < ?)",
                      (reason, t, key, t)).rowcount == 1
+
+
+def send_check(db: Database, bulk_id: int, phone: str) -> tuple[str, str | None] | None:
+    """The bulk's state and the phone's opt-out source (None: not opted out); None: no such bulk."""
+    r = db.one("SELECT state, (SELECT source FROM optouts WHERE phone=?) AS optout FROM bulks WHERE id=?",
+               (phone, bulk_id))
+    return None if r is None else (r["state"], r["optout"])
+
+
+def cancel_claimed(c: sqlite3.Connection, mid: str, reason: str, t: float) -> None:
+    """A claimed bulk message that must not go: cancelled, its claim and attempt count undone."""
+    c.execute("UPDATE messages SET status='cancelled', reason=?, lease_until=NULL, attempts=MAX(0, attempts-1),"
+              " updated_at=? WHERE id=? AND status IN ('pending','scheduled')", (reason, t, mid))
 
 
 # -- opt-outs ---------------------------------------------------------------------------------

@@ -455,7 +455,7 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
         "id": int, "created_at": float, "updated_at": float, "name": str, "source": str, "filters": str,
         "channel": str, "template": str, "unicode": int, "state": str, "started_at": float, "finished_at": float,
         "total": int, "valid": int, "invalid": int, "duplicates": int, "opted_out": int, "errors": int,
-        "segments": int, "cost": int, "estimate_s": float, "created_by": str,
+        "segments": int, "cost": int, "estimate_s": float, "created_by": str, "next_due": float,
     }, pk="id", if_not_exists=True)
     db["bulk_recipients"].create({
         "bulk_id": int, "seq": int, "phone": str, "raw": str, "vars": str, "state": str, "detail": str,

@@ -19,7 +19,8 @@ from . import bp, labels, local_zone, page_arg, who
 from .rules_page import channel_label
 
 # The words for this page's codes, in the admin's one table of labels (`|label("bulk")`).
-labels.TABLES["bulk"] = {"draft": N_("draft: not started"), "running": N_("sending"), "paused": N_("paused"),
+labels.TABLES["bulk"] = {"preparing": N_("being prepared (if it stays so, the upload was interrupted: delete it)"),
+                         "draft": N_("draft: not started"), "running": N_("sending"), "paused": N_("paused"),
                          "cancelled": N_("cancelled"), "done": N_("done")}
 labels.TABLES["bulk_payment"] = {"": N_("any payment"), "cod": N_("cash on delivery"),
                                  "prepaid": N_("paid before delivery")}
