@@ -140,9 +140,18 @@ class ShopEvents:
         """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
         and body read again by the shop provider, exactly as the request would have; with `until`,
         only those acknowledged no later than it (what arrived after waits for older rows)."""
-        read = {r["id"]: self._read(r) for r in deliveries.undecided(self.db, READ_AHEAD, until)}
+        read = {r["id"]: d for r in deliveries.undecided(self.db, READ_AHEAD, until) if (d := self._read_ahead(r))}
         return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until),
                            lambda c, row: self._decide_stored(c, row, read.get(row["id"])), self._failed, limit, budget)
+
+    @classmethod
+    def _read_ahead(cls, row: sqlite3.Row) -> ShopDelivery | None:
+        """None when the row cannot be read: it is read again inside its savepoint, where a
+        failure marks that row `error` and the others are decided."""
+        try:
+            return cls._read(row)
+        except Exception:   # noqa: BLE001 - decided (as an error, with the reason) in decide_rows
+            return None
 
     @staticmethod
     def _read(row: sqlite3.Row) -> ShopDelivery:

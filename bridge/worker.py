@@ -186,24 +186,28 @@ class Worker:
             if in_flight or unrecorded:
                 finished = []
                 try:
-                    finished.append(done.get(timeout=pause if unrecorded else None))
+                    # while lanes are busy, claim again at least every CLAIM_AHEAD / 2: a slowly
+                    # paced channel is claimed only shortly before its turn, which a long call
+                    # on another lane must not make it miss
+                    finished.append(done.get(timeout=pause if unrecorded else CLAIM_AHEAD / 2))
                     while True:
                         finished.append(done.get_nowait())
                 except queue.Empty:
                     pass
                 unrecorded += [self._outcome(row, f) for row, f in finished]
                 in_flight -= len(finished)
-                try:
-                    self.record(unrecorded)
-                except Exception:
-                    # e.g. "database is locked": the provider has these sends, so dropping them would
-                    # send them again once their lease expires; keep them and try again shortly
-                    log.exception("recording %d finished sends failed; trying again", len(unrecorded))
-                    pause = min(5.0, pause * 2 or 0.1)   # the next round waits this long for lanes first
-                    continue
-                total += len(unrecorded)
-                sending.difference_update(a.message["id"] for a in unrecorded)
-                unrecorded, pause = [], 0.0
+                if unrecorded:
+                    try:
+                        self.record(unrecorded)
+                    except Exception:
+                        # e.g. "database is locked": the provider has these sends, so dropping them
+                        # would send them again once their lease expires; keep them, try again shortly
+                        log.exception("recording %d finished sends failed; trying again", len(unrecorded))
+                        pause = min(5.0, pause * 2 or 0.1)   # the next round waits this long for lanes first
+                        continue
+                    total += len(unrecorded)
+                    sending.difference_update(a.message["id"] for a in unrecorded)
+                    unrecorded, pause = [], 0.0
             try:
                 rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
                     claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),

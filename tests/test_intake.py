@@ -326,3 +326,19 @@ def test_the_body_is_kept_as_signed_until_decided_then_compressed_apart_and_an_o
         assert deliveries.raw_body(row) == raw and len(row["kept_zbody"]) < len(raw) / 2
     made = b.db.query("SELECT order_id, COUNT(*) FROM messages GROUP BY order_id ORDER BY order_id")
     assert [tuple(r) for r in made] == [(ORDER, made[0][1]), (ORDER + 1, made[0][1])] and made[0][1] > 0
+
+
+def test_a_delivery_that_cannot_be_read_is_kept_as_an_error_and_the_others_are_decided(tmp_path):
+    """Deliveries are read before the deciding transaction takes the lock; one whose stored body
+    cannot be read (a damaged compressed body) must not stop the others: inside its savepoint it
+    fails and is kept `error` with the reason, as before the read-ahead."""
+    b = in_process(tmp_path)
+    with b.db.tx() as c:
+        c.execute("INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id,"
+                  " source_url, headers, zbody, state, reason) VALUES (?, 'bad', '1', 'order.created', 'order', ?,"
+                  " '', '{}', ?, 'received', '')", (b.clock(), ORDER, b"not zlib at all"))
+    acknowledge_order(b, ORDER + 1, delivery_id="good")
+    assert b.decider.decide_all() == 2
+    states = dict(b.db.query("SELECT resource_id, state FROM deliveries ORDER BY id"))
+    assert states == {ORDER: "error", ORDER + 1: "processed"}
+    assert b.db.scalar("SELECT COUNT(*) FROM messages WHERE order_id=?", (ORDER + 1,)) > 0

@@ -56,3 +56,31 @@ def test_a_writer_gives_up_when_its_busy_timeout_has_passed(tmp_path):
         other.join(10)
     assert [r[0] for r in db.query("SELECT v FROM t")] == ["theirs"]
     assert db.scalar("PRAGMA busy_timeout") == 200
+
+
+def test_the_wait_is_the_connections_timeout_as_set_now_as_the_schema_upgrade_sets_it(tmp_path):
+    """The upgrade tries once (timeout 0), then waits up to an hour for another process's
+    upgrade (store/schema.py migrate): the write lock is waited for as long as the connection
+    says at that moment, and that setting is kept."""
+    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=100)
+    with db.tx() as c:
+        c.execute("CREATE TABLE t(v TEXT)")
+    release, taken = threading.Event(), threading.Event()
+    other = holder(db.path, release, taken)
+    assert taken.wait(10)
+    c = db.conn()
+    try:
+        c.execute("PRAGMA busy_timeout=0")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            with db.tx():
+                pass
+        assert db.scalar("PRAGMA busy_timeout") == 0
+        c.execute("PRAGMA busy_timeout=20000")
+        threading.Timer(0.5, release.set).start()   # longer than the Database's own 100 ms
+        with db.tx() as t:
+            t.execute("INSERT INTO t VALUES ('ours')")
+        assert db.scalar("PRAGMA busy_timeout") == 20000
+    finally:
+        release.set()
+        other.join(10)
+    assert [r[0] for r in db.query("SELECT v FROM t ORDER BY rowid")] == ["theirs", "ours"]

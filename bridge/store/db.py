@@ -132,10 +132,13 @@ class Database:
         SQLite's busy handler sleeps 1, 2, 5, ... up to 100 ms between tries, so a request that
         found the lock taken by the worker process (deciding, sending) slept on long after the
         lock was free: those sleeps were the acknowledgement's latency tail and left the CPU idle
-        under load. The other statements keep the busy timeout."""
+        under load. The wait is the connection's busy timeout as it is set now (the schema upgrade
+        sets 0 to try once, then an hour to wait for another process's upgrade), restored after;
+        the other statements keep it."""
+        timeout_ms = c.execute("PRAGMA busy_timeout").fetchone()[0]
         c.execute("PRAGMA busy_timeout=0")
         try:
-            deadline, pause = None, 0.0002
+            deadline, pause = time.monotonic() + timeout_ms / 1000, 0.0002
             while True:
                 try:
                     c.execute("BEGIN IMMEDIATE")
@@ -143,14 +146,12 @@ class Database:
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         raise
-                    t = time.monotonic()
-                    deadline = deadline or t + self.busy_timeout_ms / 1000
-                    if t >= deadline:
+                    if time.monotonic() >= deadline:
                         raise
                 time.sleep(pause)
                 pause = min(pause * 2, BEGIN_PAUSE_MAX)
         finally:
-            c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            c.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, params).fetchall()
