@@ -619,6 +619,11 @@ _TAILS = ("", "nhan tin", "tin nhan", "tin", "sms", "quang cao", "qc", "nhan qua
 _POLITE = ("", "cam on", "cam on shop", "cam on ban", "thanks", "thank you", "xin cam on", "ak", "a")
 
 
+# every accepted text, folded: one set look-up per received text (it runs on every bank message)
+_OPT_OUT_TEXTS = frozenset(" ".join(w for w in (k, tail, polite) if w)
+                           for k in _OPT_OUT for tail in _TAILS for polite in _POLITE)
+
+
 def is_opt_out(text: str) -> bool:
     """The whole text (case, diacritics, punctuation and spacing aside) is TU CHOI / TỪ CHỐI / STOP,
     alone or followed only by "nhan tin", "tin nhan", "quang cao", "sms"... A question ("Từ chối
@@ -626,8 +631,7 @@ def is_opt_out(text: str) -> bool:
     if "?" in (text or ""):
         return False
     folded = " ".join(re.findall(r"[a-z0-9]+", strip_diacritics(text or "").lower()))
-    return any(folded == " ".join(w for w in (k, tail, polite) if w)
-               for k in _OPT_OUT for tail in _TAILS for polite in _POLITE)
+    return folded in _OPT_OUT_TEXTS
 
 
 def opt_out(c: Any, phone: str, t: float, source: str, note: str) -> int:

@@ -77,6 +77,10 @@ class ReceivedTexts:
         # a row to decide was committed: whoever stored it (a webhook, a provider's reconcile, a
         # command) wakes the decider, so no text waits for the leader's sweep
         self.on_stored = on_stored
+        # texts this process prepared and found ready, not decided yet: a pass decides only what
+        # fits its transaction's budget, and preparing (reading the bank's text, looking up the
+        # codes) every waiting text again on every pass cost more than deciding them
+        self._ready: set[int] = set()
 
     def accept(self, *, source: str, external_id: str, device: str, sim: int | None, sender: str, recipient: str,
                text: str, received_at: float | None, raw: Any, package: str | None = None,
@@ -135,8 +139,12 @@ class ReceivedTexts:
         if not rows:
             return 0
         prepared: set[int] = set()
+        self._ready &= {r["id"] for r in rows}   # decided meanwhile (here or by another process): forgotten
         call_out, started = self.calls_out(), time.monotonic()
         for r in rows:
+            if r["id"] in self._ready:
+                prepared.add(r["id"])
+                continue
             if time.monotonic() - started > NETWORK_BUDGET:
                 break   # the rest waits for the next pass: this one has asked long enough
             try:
@@ -154,6 +162,7 @@ class ReceivedTexts:
             if not ready:
                 break   # the leader asks the outside world for it; what came after waits behind it
             prepared.add(r["id"])
+            self._ready.add(r["id"])
         done = [0]
 
         def still_prepared(c: Any, n: int) -> list[Any]:

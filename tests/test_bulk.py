@@ -13,31 +13,17 @@ from bridge.providers.base import Pace
 from bridge.store import prices
 from tests.conftest import smsgate_settings, wait_until, write_mappings
 from tests.orders import order_body
+from tests import test_admin
 
 PASSWORD = "mat-khau-bulk"
 
 
-def token_of(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "no CSRF token on the page"
-    return m.group(1)
-
-
-class Admin:
-    """A browser-like client: keeps the session cookie, reads the CSRF token off pages."""
+class Admin(test_admin.Admin):
+    """tests.test_admin's browser-like client, signed in with this file's password."""
 
     def __init__(self, svc):
-        self.client = svc.app.test_client()
-        self.token = token_of(self.client.get("/admin/login").text)
-        r = self.client.post("/admin/login", data={"password": PASSWORD, "csrf_token": self.token})
-        assert r.status_code == 302
-        self.token = token_of(self.client.get("/admin/bulk").text)
-
-    def get(self, path: str):
-        return self.client.get(path)
-
-    def post(self, path: str, data: dict | None = None, **kw):
-        return self.client.post(path, data={"csrf_token": self.token, **(data or {})}, **kw)
+        super().__init__(svc)
+        assert self.sign_in(PASSWORD).status_code == 302
 
     def upload(self, csv: bytes, template: str, channel: str = "smsgate", unicode: bool = True):
         import io

@@ -154,6 +154,16 @@ def retry_after(value: str | None, default: float = 1.0, longest: float = 300.0)
     return min(longest, max(0.1, seconds))
 
 
+def lane_session(settings: Settings) -> requests.Session:
+    """An HTTP session with one kept-open connection per send lane: the default pool (10) would
+    open, and throw away, a new connection (a TLS handshake) for every lane beyond the tenth."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.send_concurrency))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class HttpChannel(Channel):
     """A channel that speaks HTTP. `request` is the one place where timeouts, connection errors,
     429/5xx and 4xx become outcomes; a provider only reads the answers that mean something to it
@@ -164,12 +174,7 @@ class HttpChannel(Channel):
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
-        self.session = requests.Session()
-        # one kept-open connection per send lane: the default pool (10) would open, and throw away,
-        # a new connection (a TLS handshake) for every lane beyond the tenth
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.send_concurrency))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session = lane_session(settings)
 
     def read_timeout(self) -> float:
         return 10.0

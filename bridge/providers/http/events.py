@@ -16,7 +16,7 @@ import requests
 from ...outgoing import SIGNATURE_HEADER, body_bytes, signature
 from ...store import hooks as store
 from ...config import Settings
-from ..base import Channel, OutgoingMessage, Outcome, SendResult
+from ..base import Channel, OutgoingMessage, Outcome, SendResult, lane_session
 
 EXCERPT = 300   # characters of an answer kept with its attempt
 
@@ -31,10 +31,7 @@ class HttpEventChannel(Channel):
 
     def __init__(self, name: str, settings: Settings, db: Any = None):
         super().__init__(name, settings, db)
-        self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.send_concurrency))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session = lane_session(settings)
 
     def send(self, msg: OutgoingMessage) -> SendResult:
         job = msg.meta.get("job") or {}
