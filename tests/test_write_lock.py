@@ -11,27 +11,30 @@ import pytest
 from bridge.store.db import Database
 
 
-def holder(path: str, release: threading.Event, taken: threading.Event) -> threading.Thread:
+def locked(tmp_path, busy_timeout_ms: int) -> tuple[Database, threading.Event, threading.Thread]:
+    """A database whose write lock another connection holds until `release` is set; then that
+    connection writes 'theirs' and commits."""
+    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=busy_timeout_ms)
+    with db.tx() as c:
+        c.execute("CREATE TABLE t(v TEXT)")
+    release, taken = threading.Event(), threading.Event()
+
     def hold() -> None:
-        c = sqlite3.connect(path, isolation_level=None)
+        c = sqlite3.connect(db.path, isolation_level=None)
         c.execute("BEGIN IMMEDIATE")
         taken.set()
         release.wait(10)
         c.execute("INSERT INTO t VALUES ('theirs')")
         c.execute("COMMIT")
         c.close()
-    t = threading.Thread(target=hold)
-    t.start()
-    return t
+    other = threading.Thread(target=hold)
+    other.start()
+    assert taken.wait(10)
+    return db, release, other
 
 
 def test_a_writer_waits_for_another_processes_lock_and_then_writes_after_it(tmp_path):
-    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=10_000)
-    with db.tx() as c:
-        c.execute("CREATE TABLE t(v TEXT)")
-    release, taken = threading.Event(), threading.Event()
-    other = holder(db.path, release, taken)
-    assert taken.wait(10)
+    db, release, other = locked(tmp_path, 10_000)
     threading.Timer(0.3, release.set).start()
     with db.tx() as c:   # blocked until the other commits
         c.execute("INSERT INTO t VALUES ('ours')")
@@ -41,12 +44,7 @@ def test_a_writer_waits_for_another_processes_lock_and_then_writes_after_it(tmp_
 
 
 def test_a_writer_gives_up_when_its_busy_timeout_has_passed(tmp_path):
-    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=200)
-    with db.tx() as c:
-        c.execute("CREATE TABLE t(v TEXT)")
-    release, taken = threading.Event(), threading.Event()
-    other = holder(db.path, release, taken)
-    assert taken.wait(10)
+    db, release, other = locked(tmp_path, 200)
     try:
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             with db.tx() as c:
@@ -62,12 +60,7 @@ def test_the_wait_is_the_connections_timeout_as_set_now_as_the_schema_upgrade_se
     """The upgrade tries once (timeout 0), then waits up to an hour for another process's
     upgrade (store/schema.py migrate): the write lock is waited for as long as the connection
     says at that moment, and that setting is kept."""
-    db = Database(str(tmp_path / "x.db"), busy_timeout_ms=100)
-    with db.tx() as c:
-        c.execute("CREATE TABLE t(v TEXT)")
-    release, taken = threading.Event(), threading.Event()
-    other = holder(db.path, release, taken)
-    assert taken.wait(10)
+    db, release, other = locked(tmp_path, 100)
     c = db.conn()
     try:
         c.execute("PRAGMA busy_timeout=0")

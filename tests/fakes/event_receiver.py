@@ -6,7 +6,6 @@ It can fail the ways a real one does: answer 5xx (`fail_next`), not listen at al
 (`lose_next`: the connection drops before any answer)."""
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from .server import LoopbackServer
+from .server import LoopbackServer, drop_connection
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,7 @@ class EventReceiver(LoopbackServer):
                 self.bodies.setdefault(event_id, event)
                 self.requests.append(Received(headers, body, 0 if lose else 200))
             if lose:   # acted on, and the answer never leaves
-                sock = request.environ.get("werkzeug.socket")
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
-                return "", 200
+                return drop_connection()
             return {"ok": True}
 
         return app

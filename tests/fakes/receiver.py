@@ -3,14 +3,13 @@ README asks of one: a repeat of a key it has acted on is answered 200 and not ac
 It can also lose its answer: act on the request, then drop the connection without answering."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
 
 from flask import Flask, request
 
-from .server import LoopbackServer
+from .server import LoopbackServer, drop_connection
 
 
 class FakeReceiver(LoopbackServer):
@@ -45,10 +44,7 @@ class FakeReceiver(LoopbackServer):
                 self._lose -= 1 if lose else 0
             if lose:
                 time.sleep(self.hold)
-                sock = request.environ.get("werkzeug.socket")
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
-                return "", 200
+                return drop_connection()
             return {"ok": True}
 
         return app

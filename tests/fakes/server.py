@@ -1,9 +1,20 @@
 """A WSGI app served on 127.0.0.1 in a background thread: the common part of every fake."""
 from __future__ import annotations
 
+import socket
 import threading
 
+from flask import request
 from werkzeug.serving import make_server
+
+
+def drop_connection() -> tuple[str, int]:
+    """Inside a request handler: close the connection so no answer reaches the caller (an answer
+    lost after the request was acted on); the return value is never sent."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+    return "", 200
 
 
 class LoopbackServer:
