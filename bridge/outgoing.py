@@ -322,12 +322,12 @@ def pump(db: Database, job_ids: Sequence[str] | None = None) -> int:
     recorded) and of every subject where something can move (new events included). Returns the
     jobs queued. Reads only (no write lock) when there is nothing to do; an empty `job_ids` (the
     worker sent no event job) with no status captured returns at once."""
-    if not store.any_pending(db) and job_ids is not None and not job_ids:
+    more = store.any_pending(db)
+    if not more and job_ids is not None and not job_ids:
         return 0
     queued = 0
     # Each transaction stops taking rows after TX_BUDGET (a row begun is finished): a bulk send's
     # backlog of status changes never holds the write lock long while webhooks wait for it.
-    more = store.any_pending(db)
     while more:
         with db.tx() as c:
             started, done = time.monotonic(), None
