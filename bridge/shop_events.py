@@ -140,7 +140,10 @@ class ShopEvents:
         """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
         and body read again by the shop provider, exactly as the request would have; with `until`,
         only those acknowledged no later than it (what arrived after waits for older rows)."""
-        read = {r["id"]: d for r in deliveries.undecided(self.db, READ_AHEAD, until) if (d := self._read_ahead(r))}
+        ahead = deliveries.undecided(self.db, READ_AHEAD, until)
+        if not ahead:   # the common pass: nothing waits (decide_rows would look again)
+            return 0
+        read = {r["id"]: d for r in ahead if (d := self._read_ahead(r))}
         return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until),
                            lambda c, row: self._decide_stored(c, row, read.get(row["id"])), self._failed, limit, budget)
 
