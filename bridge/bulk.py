@@ -550,9 +550,12 @@ WAITING_STATUSES = ("pending", "scheduled", "held", "in-doubt")
 
 def _recent_opt_outs(bridge: Any, t: float) -> None:
     """A message a sender held at the moment its number opted out was not cancelled then; if the
-    sender gave it back (the phone was busy), it is cancelled now, before its turn comes."""
+    sender gave it back (the phone was busy), it is cancelled now, before its turn comes. Looked
+    for without the write lock first: this runs every pass, and nearly always finds none."""
+    if not store.opted_out_since(bridge.db.conn(), t - CANCEL_SWEEP):
+        return
     with bridge.db.tx() as c:
-        phones = store.opted_out_since(c, t - CANCEL_SWEEP)
+        phones = store.opted_out_since(c, t - CANCEL_SWEEP)   # again under the lock: one removed meanwhile stays
         if not phones:
             return
         live = store.in_states(c, (RUNNING, PAUSED))
