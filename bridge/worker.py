@@ -23,7 +23,7 @@ from .config import Settings
 from .bulk import RULE as BULK_RULE, stopped_at_send
 from .outbox import EVENT, MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
 from .outgoing import pump
-from .pacing import MARGIN, STOPPED, Pacer
+from .pacing import STOPPED, Pacer, spacing
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -243,7 +243,7 @@ class Worker:
             rates = [rate for _, rate in budgets if rate > 0]
             room = longest - self.pacer.wait(budgets)
             if rates:
-                out[name] = max(0, int(room * min(rates) / MARGIN) + 1) if room > 0 else 0
+                out[name] = max(0, int(room / spacing(min(rates))) + 1) if room > 0 else 0
         return out
 
     def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:

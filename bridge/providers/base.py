@@ -90,9 +90,9 @@ class Channel:
     def paces(self) -> tuple[Pace, ...]:
         """The senders behind this channel and their spacing: by default one, spaced by the
         channel's tightest request budget as the pacer spaces it (bridge/pacing.py)."""
-        from ..pacing import MARGIN
+        from ..pacing import spacing
         rates = [rate for _, rate in self.budgets() if rate > 0]
-        return (Pace(self.name, MARGIN / min(rates) if rates else 0.0),)
+        return (Pace(self.name, spacing(min(rates)) if rates else 0.0),)
 
     def poll(self, provider_id: str, device: str | None = None) -> StatusReport | None:
         return None
