@@ -57,15 +57,15 @@ FirstStep = Callable[[int, float, "float | None"], int]
 def decide_rows(db: Database, oldest: Callable[[Any, int], list[sqlite3.Row]],
                 decide: Callable[[sqlite3.Connection, sqlite3.Row], None],
                 failed: Callable[[sqlite3.Connection, sqlite3.Row, Exception], None],
-                limit: int, budget: float = TX_BUDGET) -> int:
+                limit: int, budget: float = TX_BUDGET, look_first: bool = True) -> int:
     """One bounded batch of the oldest undecided rows, in one write transaction, each row in its
     own savepoint: a decision that raises is undone and `failed` marks that row (kept, with the
     reason, for an admin), the others stand.
 
     `oldest(c, n)` must select only undecided rows: read inside this transaction, its answer is
     what makes the decision exactly once. A look without the lock first spares idle passes the
-    write lock."""
-    if not oldest(db, 1):
+    write lock (`look_first=False`: the caller has just looked)."""
+    if look_first and not oldest(db, 1):
         return 0
     n = 0
     with db.tx() as c:

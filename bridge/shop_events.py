@@ -69,8 +69,10 @@ reasons.register({
 
 
 # Deliveries read (JSON, the order with its phones and amounts) before a deciding transaction
-# takes the write lock: about as many as one transaction decides within its budget.
-READ_AHEAD = 4
+# takes the write lock: more than one transaction decides within its budget, and what it leaves
+# stays read for the next (a delivery's bytes never change), up to PREPARED_MAX of them.
+READ_AHEAD = 8
+PREPARED_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Stored:
 
 def _insert_delivery(c: sqlite3.Connection, d: ShopDelivery, state: str, reason: str) -> Stored:
     if d.replay_key:
-        row = deliveries.by_replay_key(c, d.replay_key)
+        row = deliveries.replayed(c, d.resource, d.resource_id, d.replay_key)
         if row:
             return Stored(row["id"], True)
     row_id = deliveries.insert(c, now(), d.delivery_id, d.webhook, d.topic, d.resource, d.resource_id, d.source_url,
@@ -108,6 +110,9 @@ class ShopEvents:
         self.rules = rules
         # (kind, subject, text) -> tell the owner once; joins the deciding transaction
         self.alert = alert
+        # deliveries read ahead and not decided yet, by row id (decide_pending; its passes run one
+        # at a time, under the Decider's lock)
+        self._prepared: dict[int, ShopDelivery] = {}
 
     def accept(self, delivery: ShopDelivery, notify: bool = True) -> Stored:
         """Store a verified delivery and decide from it in one transaction (one commit): the
@@ -140,12 +145,18 @@ class ShopEvents:
         """Decide the oldest acknowledged deliveries (bridge/intake.py), from their stored headers
         and body read again by the shop provider, exactly as the request would have; with `until`,
         only those acknowledged no later than it (what arrived after waits for older rows)."""
-        ahead = deliveries.undecided(self.db, READ_AHEAD, until)
-        if not ahead:   # the common pass: nothing waits (decide_rows would look again)
+        ahead = [r["id"] for r in deliveries.undecided_ids(self.db, READ_AHEAD, until)]
+        if not ahead:   # the common pass: nothing waits
             return 0
-        read = {r["id"]: d for r in ahead if (d := self._read_ahead(r))}
-        return decide_rows(self.db, lambda c, n: deliveries.undecided(c, n, until),
-                           lambda c, row: self._decide_stored(c, row, read.get(row["id"])), self._failed, limit, budget)
+        if len(self._prepared) > PREPARED_MAX:   # decided elsewhere (another process): forgotten
+            self._prepared = {i: d for i, d in self._prepared.items() if i in ahead}
+        for row_id in ahead:
+            if row_id not in self._prepared:
+                d = self._read_ahead(deliveries.get(self.db.conn(), row_id))
+                if d is not None:
+                    self._prepared[row_id] = d
+        return decide_rows(self.db, lambda c, n: deliveries.undecided_ids(c, min(n, READ_AHEAD), until),
+                           self._decide_stored, self._failed, limit, budget, look_first=False)
 
     @classmethod
     def _read_ahead(cls, row: sqlite3.Row) -> ShopDelivery | None:
@@ -160,10 +171,12 @@ class ShopEvents:
     def _read(row: sqlite3.Row) -> ShopDelivery:
         return providers.shop().stored_delivery(json.loads(row["headers"] or "{}"), deliveries.raw_body(row))
 
-    def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row, read: ShopDelivery | None) -> None:
-        """`read`: the delivery as read before the write lock was taken (its bytes never change),
-        so the lock is held for the decision only."""
-        d = read if read is not None else self._read(row)
+    def _decide_stored(self, c: sqlite3.Connection, row: sqlite3.Row) -> None:
+        """The delivery as read before the write lock was taken, so the lock is held for the
+        decision only; read here when it was not (or could not be: the error is this row's)."""
+        d = self._prepared.pop(row["id"], None)
+        if d is None:
+            d = self._read(deliveries.get(c, row["id"]))
         state, reason, _ = self._decide(c, row["id"], d)
         deliveries.set_outcome(c, row["id"], state, reason, now())
 

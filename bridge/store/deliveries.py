@@ -17,8 +17,11 @@ def pack(raw: bytes) -> bytes | None:
     return packed if len(packed) < len(raw) else None
 
 
-def by_replay_key(c: sqlite3.Connection, key: str) -> sqlite3.Row | None:
-    return c.execute("SELECT id FROM deliveries WHERE replay_key=?", (key,)).fetchone()
+def replayed(c: sqlite3.Connection, resource: str, resource_id: int | None, key: str) -> sqlite3.Row | None:
+    """The delivery stored before with this replay key. The key covers the webhook (one resource)
+    and the body (its id), so it is looked up with them, through the index by order."""
+    return c.execute("SELECT id FROM deliveries WHERE resource=? AND resource_id IS ? AND replay_key=?",
+                     (resource, resource_id, key)).fetchone()
 
 
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,
@@ -68,6 +71,14 @@ def undecided(db_or_c: Database | sqlite3.Connection, limit: int, until: float |
     if until is None:
         return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
     return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' AND received_at<=? ORDER BY id"
+                              " LIMIT ?", (until, limit))
+
+
+def undecided_ids(db_or_c: Database | sqlite3.Connection, limit: int, until: float | None = None) -> list[sqlite3.Row]:
+    """`undecided` without the rows' bytes: their ids, from the index of undecided rows alone."""
+    if until is None:
+        return fetch_all(db_or_c, "SELECT id FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
+    return fetch_all(db_or_c, "SELECT id FROM deliveries WHERE state='received' AND received_at<=? ORDER BY id"
                               " LIMIT ?", (until, limit))
 
 

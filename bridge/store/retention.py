@@ -133,8 +133,8 @@ def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, fi
 
 # -- webhook deliveries: decided, named by no message kept ---------------------------------------
 def _old_deliveries(decided: Sequence[str], by_id: str = "") -> str:
-    """`by_id` "+" inside the write: the rows are found by their ids there, never by walking the
-    state index's range below the cutoff (the read outside it may)."""
+    """`by_id` "+" inside the write: the rows are found by their ids there, never by an index on
+    state (v14 keeps only the undecided rows' one; an older schema's covered the whole table)."""
     return (f"FROM deliveries d WHERE d.id < ? AND {by_id}d.state IN ({_marks(decided)})"
             " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_ref = d.id)")
 

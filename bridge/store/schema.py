@@ -12,7 +12,7 @@ import sqlite_utils
 
 from .db import Database
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 # How long a process starting beside an upgrade waits for it. v11 -> v12 at a year of data
 # (1,000,000 messages: the folded search index and the tallies are built from every row) held
 # the write lock about 3 minutes on a loaded 2-CPU machine; the default busy timeout (15 s) made
@@ -69,9 +69,7 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
         "id": int, "received_at": float, "delivery_id": str, "webhook_id": str, "topic": str,
         "resource": str, "resource_id": int, "source_url": str, "headers": str, "body": bytes,
         "state": str, "reason": str, "processed_at": float,
-    }, pk="id", if_not_exists=True)
-    db["deliveries"].create_index(["state"], if_not_exists=True)
-    db["deliveries"].create_index(["resource", "resource_id"], if_not_exists=True)
+    }, pk="id", if_not_exists=True)   # its indexes: v14 below
 
     # Requests we refused (bad signature, malformed, too large...): kept so an admin sees them.
     db["rejections"].create({
@@ -201,8 +199,6 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     # second, so it is no identity: an exact replay is (webhook, delivery id, body) hashed.
     _ensure_columns(db["deliveries"], {"replay_key": str})
     db.execute("DROP INDEX IF EXISTS idx_deliveries_delivery_id")
-    db["deliveries"].create_index(["delivery_id"], index_name="idx_deliveries_delivery_id_v6", if_not_exists=True)
-    db["deliveries"].create_index(["replay_key"], unique=True, if_not_exists=True)
     # Why a customer got no welcome (registered without a phone), for the admin.
     _ensure_columns(db["customers"], {"welcome_skipped": str})
 
@@ -373,8 +369,8 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
         "id": int, "received_at": float, "source": str, "provider_id": str, "send_key": str, "report": str,
         "state": str, "reason": str, "message_id": str, "decided_at": float,
     }, pk="id", if_not_exists=True)
-    # The rows still to decide, oldest first, each table read from its own small index (deliveries
-    # already have one on state). Building these reads inbox and shipment_events once (seconds at
+    # The rows still to decide, oldest first, each table read from its own small index (deliveries:
+    # v14's idx_deliveries_undecided). Building these reads inbox and shipment_events once (seconds at
     # a million rows, on the first start only); after that they hold only the few undecided rows.
     db.execute("CREATE INDEX IF NOT EXISTS idx_inbox_undecided ON inbox(id) WHERE state = 'received'")
     db.execute("CREATE INDEX IF NOT EXISTS idx_shipment_events_undecided ON shipment_events(id)"
@@ -535,6 +531,18 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     # led by the name, had every match sorted by time), a rare one reads this narrow index once.
     db["orders"].create_index(["updated_at", "search_folded", "phone_e164", "number"],
                               index_name="orders_search_recent", if_not_exists=True)
+    # -- v14 (issue 17): the acknowledgement writes as few pages as it can
+    # Each index a delivery's insert touches is a page more in the commit, and the commit is most
+    # of an acknowledgement's cost. Four indexes became two: the undecided rows (a partial index
+    # holding only the few not decided yet: the decider reads it) and one by order that also
+    # finds an exact replay (resource, its id, the replay key): a new order's deliveries go to the
+    # index's end, where the one on the replay key alone (a hash) put each on a random page. The
+    # one on delivery_id served no query (WooCommerce repeats it within a second: no identity).
+    for old in ("idx_deliveries_state", "idx_deliveries_resource_resource_id", "idx_deliveries_delivery_id_v6",
+                "idx_deliveries_replay_key"):
+        db.execute(f"DROP INDEX IF EXISTS {old}")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_deliveries_undecided ON deliveries(id) WHERE state = 'received'")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_deliveries_replay ON deliveries(resource, resource_id, replay_key)")
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:

@@ -11,10 +11,9 @@ import json
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from werkzeug.datastructures import Headers
-
 from ...events import ShopDelivery
 from ...orders import CustomerSnapshot, FoundOrder, OrderSnapshot
+from ..base import HeaderMap
 from .client import WooClient
 from .connection import effective
 from .payload import PayloadError, parse_customer, parse_order
@@ -41,7 +40,7 @@ def stored_delivery(headers: Mapping[str, str], raw: bytes) -> ShopDelivery:
         body = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError):
         body = None
-    return delivery(Headers(headers), raw, body)
+    return delivery(HeaderMap(headers), raw, body)
 
 
 def order_named(settings: Any, number: str) -> FoundOrder | None:
