@@ -24,12 +24,15 @@ API_KEY = re.compile(r"wb_live_[0-9A-Za-z_-]*")
 REDACTED = "[redacted]"
 MIN_SECRET = 8          # shorter "secrets" (tests use "s") would redact ordinary words
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()   # _secrets in the order redact replaces them
 
 
 def add_secrets(values: Iterable[str | None]) -> None:
     """Values redacted from every log line of this process wherever they appear (a secret in a
     URL path, e.g. eSMS GetBalance/<ApiKey>/<SecretKey>, has no parameter name to go by)."""
+    global _longest_first
     _secrets.update(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET)
+    _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -40,7 +43,7 @@ def redact(text: str) -> str:
     out = SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
     out = SECRET_HEADER.sub(lambda m: m.group(1) + REDACTED, out)
     out = API_KEY.sub(REDACTED, out)
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in out:
             out = out.replace(secret, REDACTED)
     return out
