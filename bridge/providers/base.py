@@ -229,6 +229,31 @@ class Refused(Exception):
         self.reason = reason
 
 
+class HeaderMap(Mapping[str, str]):
+    """A request's headers read once into a dict: looked up by any spelling of the name, listed
+    as they came. The web server's own view (werkzeug's EnvironHeaders) walks every environ key
+    on each look-up, and a webhook reads a dozen headers while it is acknowledged."""
+
+    def __init__(self, items: Mapping[str, str]):
+        self._items = dict(items)
+        self._lower = {k.lower(): v for k, v in self._items.items()}
+
+    def __getitem__(self, key: str) -> str:
+        return self._lower[key.lower()]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._lower.get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._lower
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass(frozen=True)
 class Request:
     """What a webhook may read of a request (the generic view builds it; no Flask in providers)."""

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 
 from flask import Flask, abort, g, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from .. import logs
@@ -19,12 +20,34 @@ from . import error
 HOSTILE_INPUT = (RecursionError, OverflowError, UnicodeError)
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, less their cost on the requests that carry no cookie (every
+    webhook): Flask builds the signing serializer and parses the cookies for each request before
+    any view runs, a tenth of a webhook's acknowledgement. The serializer is kept while the keys
+    are the same; a request without a Cookie header gets the empty session Flask would give it."""
+
+    _kept: tuple[tuple, object] | None = None
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        kept = self._kept
+        if kept is None or kept[0] != keys:
+            kept = self._kept = (keys, super().get_signing_serializer(app))
+        return kept[1]
+
+    def open_session(self, app: Flask, request):
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """The application: the Bridge (database opened and migrated, secrets resolved) behind the
     HTTP surfaces. Starts nothing in the background: whoever runs it decides (app.py, the CLI)."""
     settings = settings or load_settings()
     logs.setup(settings.log_level, settings.log_format)
     app = Flask(__name__)
+    app.session_interface = SessionCookies()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     b = Bridge(settings, shows=True)   # it serves the admin: the one-time password is made here
     app.config["SECRET_KEY"] = b.settings.secret_key  # configured, or generated once and stored
