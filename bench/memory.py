@@ -2,7 +2,7 @@
 
 woo-bridge as deploy/ runs it (`python -m bridge init`, gunicorn with deploy/gunicorn.conf.py,
 `python -m bridge worker`), except `--max-requests 0` on gunicorn's command line: the config's
-max_requests recycles each web worker after about 5,000 requests, which would hide a leak. eSMS
+max_requests recycles each web worker after about 50,000 requests, which would hide a leak. eSMS
 points at the fake eSMS (its own process, answering after --send-delay s), so the worker process
 sends every message. Signed `order.created` deliveries (distinct orders) come from --clients
 concurrent clients in batches of --batch-seconds; the resident memory (VmRSS) of the gunicorn
