@@ -17,11 +17,19 @@ from .logs import RedactFilter, redact
 class RedactedAtoms(SafeAtoms):
     """Each atom redacted as the line's format reads it: the format reads five or six of the fifty
     gunicorn offers (every request header and environ entry), and redacting them all was a sixth
-    of a webhook's answer."""
+    of a webhook's answer. Kept as they came and redacted before gunicorn's quote escaping (a
+    secret holding a quote would not match once escaped)."""
+
+    def __init__(self, atoms: dict[str, Any]):
+        dict.__init__(self, atoms)
 
     def __getitem__(self, k: str) -> Any:
-        v = super().__getitem__(k)
-        return redact(v) if isinstance(v, str) else v
+        if k.startswith("{"):
+            k = k.lower()
+        if k not in self:
+            return "-"
+        v = dict.__getitem__(self, k)
+        return redact(v).replace('"', '\\"') if isinstance(v, str) else v
 
 
 class RedactingLogger(Logger):

@@ -57,8 +57,8 @@ class Pacer:
             if slot - t > longest:
                 return slot, False
             for k, rate in budgets:
-                if rate > 0:
-                    self._next[k] = slot + MARGIN / rate
+                if rate > 0:   # the pace go() lets them start at, so wait() and the claims see it
+                    self._next[k] = slot + spacing(rate)
             return slot, True
 
     def go(self, budgets: Sequence[Budget], slot: float, stop: threading.Event) -> float:

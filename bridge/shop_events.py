@@ -85,7 +85,7 @@ class Stored:
 
 def _insert_delivery(c: sqlite3.Connection, d: ShopDelivery, state: str, reason: str) -> Stored:
     if d.replay_key:
-        row = deliveries.replayed(c, d.resource, d.resource_id, d.replay_key)
+        row = deliveries.replayed(c, d.resource_id, d.replay_key)
         if row:
             return Stored(row["id"], True)
     row_id = deliveries.insert(c, now(), d.delivery_id, d.webhook, d.topic, d.resource, d.resource_id, d.source_url,
@@ -148,7 +148,9 @@ class ShopEvents:
         ahead = [r["id"] for r in deliveries.undecided_ids(self.db, READ_AHEAD, until)]
         if not ahead:   # the common pass: nothing waits
             return 0
-        if len(self._prepared) > PREPARED_MAX:   # decided elsewhere (another process): forgotten
+        if self._prepared and (min(self._prepared) < ahead[0] or len(self._prepared) > PREPARED_MAX):
+            # decided elsewhere (another process): ids below the oldest undecided are all decided,
+            # and one of them freed by retention may be given to a new delivery
             self._prepared = {i: d for i, d in self._prepared.items() if i in ahead}
         for row_id in ahead:
             if row_id not in self._prepared:

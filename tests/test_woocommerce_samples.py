@@ -88,6 +88,23 @@ def test_replaying_every_delivery_again_sends_nothing_more(service_factory):
     assert all(a.get("duplicate") for n, a in answers.items() if n != "000-ping-unsigned-form")
 
 
+def test_a_replay_with_its_unsigned_headers_changed_is_still_the_same_delivery(service_factory):
+    """The signature covers the body only: a captured delivery sent again with another resource
+    or topic header is the delivery already stored (one row, nothing decided again), else each
+    such copy of a password reset would send the customer another text."""
+    svc = service_factory()
+    replay_all(svc)
+    before = (len(svc.messages()), svc.db.scalar("SELECT COUNT(*) FROM deliveries"))
+    for name in SAMPLES[1:]:
+        headers, body = load_delivery(name)
+        for changed in ({"X-WC-Webhook-Resource": "x1"}, {"X-WC-Webhook-Resource": "Order "},
+                        {"X-WC-Webhook-Topic": "customer.updated", "X-WC-Webhook-Resource": "customer"}):
+            r = requests.post(svc.url + "/webhooks/woocommerce", data=body, headers={**headers, **changed}, timeout=10)
+            assert r.status_code == 200 and r.json().get("duplicate"), (name, changed, r.text)
+    svc.bridge.decide_pending()
+    assert (len(svc.messages()), svc.db.scalar("SELECT COUNT(*) FROM deliveries")) == before
+
+
 def test_identical_body_with_a_new_delivery_id_does_not_notify_twice(service_factory):
     svc = service_factory()
     headers, body = load_delivery("001-order.updated-o20-checkout-bacs-on-hold")

@@ -17,11 +17,12 @@ def pack(raw: bytes) -> bytes | None:
     return packed if len(packed) < len(raw) else None
 
 
-def replayed(c: sqlite3.Connection, resource: str, resource_id: int | None, key: str) -> sqlite3.Row | None:
-    """The delivery stored before with this replay key. The key covers the webhook (one resource)
-    and the body (its id), so it is looked up with them, through the index by order."""
-    return c.execute("SELECT id FROM deliveries WHERE resource=? AND resource_id IS ? AND replay_key=?",
-                     (resource, resource_id, key)).fetchone()
+def replayed(c: sqlite3.Connection, resource_id: int | None, key: str) -> sqlite3.Row | None:
+    """The delivery stored before with this replay key. The key covers the body, and so the id
+    read from it: looked up with that id, through the index by id. Never with what unsigned
+    headers say (the topic, the resource): a replay with those changed is still the same one."""
+    return c.execute("SELECT id FROM deliveries WHERE resource_id IS ? AND replay_key=?",
+                     (resource_id, key)).fetchone()
 
 
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,

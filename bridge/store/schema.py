@@ -534,15 +534,16 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     # -- v14 (issue 17): the acknowledgement writes as few pages as it can
     # Each index a delivery's insert touches is a page more in the commit, and the commit is most
     # of an acknowledgement's cost. Four indexes became two: the undecided rows (a partial index
-    # holding only the few not decided yet: the decider reads it) and one by order that also
-    # finds an exact replay (resource, its id, the replay key): a new order's deliveries go to the
-    # index's end, where the one on the replay key alone (a hash) put each on a random page. The
-    # one on delivery_id served no query (WooCommerce repeats it within a second: no identity).
+    # holding only the few not decided yet: the decider reads it) and one by the resource's id
+    # that also finds an exact replay (the id, the replay key; both come from signed bytes, the
+    # resource's kind from an unsigned header, so it is no part of it): a new order's deliveries
+    # go to the index's end, where the one on the replay key alone (a hash) put each on a random
+    # page. The one on delivery_id served no query (WooCommerce repeats it within a second).
     for old in ("idx_deliveries_state", "idx_deliveries_resource_resource_id", "idx_deliveries_delivery_id_v6",
-                "idx_deliveries_replay_key"):
+                "idx_deliveries_replay_key", "idx_deliveries_replay"):
         db.execute(f"DROP INDEX IF EXISTS {old}")
     db.execute("CREATE INDEX IF NOT EXISTS idx_deliveries_undecided ON deliveries(id) WHERE state = 'received'")
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_deliveries_replay ON deliveries(resource, resource_id, replay_key)")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_deliveries_by_id_replay ON deliveries(resource_id, replay_key)")
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
