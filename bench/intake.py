@@ -9,8 +9,10 @@ Served (all by gunicorn with deploy/gunicorn.conf.py, unchanged):
               (woo-bridge's connection settings: WAL, the default SQLITE_SYNCHRONOUS).
 Load: signed WooCommerce `order.created` deliveries (the captured body of fixture 002, each with
 its own order id, number, total and phone), one connection per request as nginx sends them, from
---processes client processes (bench/loadgen.py). Per round, for each mode in turn, woo-bridge, b1,
-b2 (A, b1, b2, A, b1, b2, ...):
+--processes client processes (bench/loadgen.py). Per round, for each mode in turn, b1, b2, then
+woo-bridge (b1, b2, A, b1, b2, A, ...): woo-bridge runs right after b2, before its own backlog is
+drained (which takes a minute or more after saturation), so the two compared run seconds apart;
+this machine's speed drifted by up to half between minutes in the same run:
   saturation  closed loop, --clients concurrent clients for --sat-seconds: acknowledgements/s;
   50/s, 200/s open loop for --seconds: a schedule of due times, latency charged from the due time
               (a server that falls behind shows it as latency); the client's own lateness is
@@ -174,7 +176,8 @@ def main() -> None:
         drains: dict[str, list[dict]] = {}
         for r in range(args.rounds):
             for mode in modes:
-                for name, srv in servers.items():
+                for name in (B1, B2, OURS):
+                    srv = servers[name]
                     run = phase(name, srv, mode, args, make, next(next_id))
                     runs.setdefault((name, mode), []).append(run)
                     print(f"round {r + 1} {mode:>10} {name:<17} {describe(run, mode)}", flush=True)
@@ -212,6 +215,11 @@ def report(runs: dict[tuple[str, str], list[Run]], drains: dict[str, list[dict]]
 
     sat = {n: [acks_per_second(x) for x in runs[(n, "saturation")]] for n in names}
     row("acks/s at saturation (med)", {n: statistics.median(v) for n, v in sat.items()}, sat, "{:.0f}")
+    if args.rounds > 1:   # each round's woo-bridge against the baselines it ran beside
+        for base in (B1, B2):
+            ratios = [o / b for o, b in zip(sat[OURS], sat[base])]
+            print(f"{'  ours/' + base[:2] + ' within each round':<28}{' / '.join(f'{r:.2f}' for r in ratios):>24}"
+                  f"   median {statistics.median(ratios):.2f}")
     for mode in modes[1:]:
         for p in (50, 99):
             pooled = {n: pct([x for run in runs[(n, mode)] for x in run.latencies()], p) * 1000 for n in names}
