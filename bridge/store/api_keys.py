@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def page(db: Database, after: int, limit: int, statuses: Sequence[str] = (), pho
         where.append("a.phone = ?")
         args.append(phone)
     if statuses:
-        where.append(f"m.status IN ({','.join('?' * len(statuses))})")
+        where.append(f"m.status IN ({marks(statuses)})")
         args.extend(statuses)
     if since is not None:
         where.append("a.created_at >= ?")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-from .db import Database
+from .db import Database, marks
 
 WAITING = ("pending", "scheduled")
 
@@ -26,7 +26,7 @@ def dedupe_key(bulk_id: int, phone: str) -> str:
 # -- bulks ------------------------------------------------------------------------------------
 def create(c: sqlite3.Connection, row: dict[str, Any]) -> int:
     cols = list(row)
-    cur = c.execute(f"INSERT INTO bulks({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+    cur = c.execute(f"INSERT INTO bulks({', '.join(cols)}) VALUES ({marks(cols)})",
                     tuple(row[k] for k in cols))
     return int(cur.lastrowid)
 
@@ -49,7 +49,7 @@ def latest(db: Database, limit: int = 50) -> list[sqlite3.Row]:
 
 
 def in_states(db_or_c: Database | sqlite3.Connection, states: Sequence[str]) -> list[sqlite3.Row]:
-    sql = f"SELECT * FROM bulks WHERE state IN ({','.join('?' * len(states))}) ORDER BY id"
+    sql = f"SELECT * FROM bulks WHERE state IN ({marks(states)}) ORDER BY id"
     if isinstance(db_or_c, Database):
         return db_or_c.query(sql, tuple(states))
     return db_or_c.execute(sql, tuple(states)).fetchall()
@@ -79,7 +79,7 @@ def delete_draft(c: sqlite3.Connection, bulk_id: int) -> bool:
 
 # -- recipients -------------------------------------------------------------------------------
 def recipients(db: Database, bulk_id: int, states: Sequence[str], limit: int) -> list[sqlite3.Row]:
-    return db.query(f"SELECT * FROM bulk_recipients WHERE bulk_id=? AND state IN ({','.join('?' * len(states))})"
+    return db.query(f"SELECT * FROM bulk_recipients WHERE bulk_id=? AND state IN ({marks(states)})"
                     " ORDER BY seq LIMIT ?", (bulk_id, *states, limit))
 
 
@@ -120,7 +120,7 @@ def message_counts(db: Database, bulk_id: int) -> dict[str, int]:
 def messages_in(db: Database, bulk_id: int, statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
     lo, hi = key_range(bulk_id)
     return db.query("SELECT id, recipient, status, reason, updated_at FROM messages WHERE dedupe_key >= ?"
-                    f" AND dedupe_key < ? AND status IN ({','.join('?' * len(statuses))}) ORDER BY updated_at DESC"
+                    f" AND dedupe_key < ? AND status IN ({marks(statuses)}) ORDER BY updated_at DESC"
                     " LIMIT ?", (lo, hi, *statuses, limit))
 
 
@@ -139,7 +139,7 @@ LAG_SQL = ("SELECT COUNT(*) FROM messages INDEXED BY idx_messages_status_due_at 
 def hold_waiting(c: sqlite3.Connection, keys: Sequence[str], due: float, reason: str, t: float) -> int:
     """These waiting rows, not claimed by a sender: due at `due` (far off: paused). A claimed row
     is left to its lane; the worker's check before sending holds it if it comes back."""
-    return c.execute(HOLD_SQL.format(keys=",".join("?" * len(keys))), (due, reason, t, *keys, due, t)).rowcount
+    return c.execute(HOLD_SQL.format(keys=marks(keys)), (due, reason, t, *keys, due, t)).rowcount
 
 
 def queued_after(c: sqlite3.Connection, bulk_id: int, seq: int, limit: int) -> list[tuple[int, str]]:
@@ -179,7 +179,7 @@ def release_held(c: sqlite3.Connection, bulk_id: int, held_from: float, due: flo
 
 
 def cancel_waiting(c: sqlite3.Connection, keys: Sequence[str], reason: str, t: float) -> int:
-    return c.execute(CANCEL_SQL.format(keys=",".join("?" * len(keys))), (reason, t, *keys, t)).rowcount
+    return c.execute(CANCEL_SQL.format(keys=marks(keys)), (reason, t, *keys, t)).rowcount
 
 
 def cancel_one(c: sqlite3.Connection, key: str, reason: str, t: float) -> bool:
@@ -207,7 +207,7 @@ def opted_out_among(c: sqlite3.Connection | Database, phones: Sequence[str]) -> 
     out: set[str] = set()
     for i in range(0, len(phones), 500):
         part = list(phones[i:i + 500])
-        sql = f"SELECT phone FROM optouts WHERE phone IN ({','.join('?' * len(part))})"
+        sql = f"SELECT phone FROM optouts WHERE phone IN ({marks(part)})"
         rows = c.query(sql, tuple(part)) if isinstance(c, Database) else c.execute(sql, part).fetchall()
         out.update(r["phone"] for r in rows)
     return out
@@ -238,7 +238,7 @@ def order_customers(db: Database, statuses: Sequence[str], since: float | None, 
     """One row per distinct phone: its latest order among those matching (not deleted)."""
     where, args = ["COALESCE(deleted, 0) = 0", "phone_e164 IS NOT NULL", "phone_e164 != ''"], []
     if statuses:
-        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        where.append(f"status IN ({marks(statuses)})")
         args += list(statuses)
     if since is not None:
         where.append("first_seen_at >= ?")

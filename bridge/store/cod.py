@@ -6,9 +6,8 @@ that re-checks that state, so two answers racing (a page tap and an SMS) decide 
 from __future__ import annotations
 
 import sqlite3
-from typing import Sequence
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 OPEN = ("asked", "call")
 # The order statuses a customer may still confirm or cancel in: any other (shipping, completed,
@@ -21,10 +20,6 @@ SHIPPED = ("picked", "in_transit", "delivering", "delivery_failed", "delivered",
 # A label still to be picked up: a cancelled order's label to cancel. Not a parcel whose status is
 # empty (its calls carried none yet): it may be anywhere, so it is not flagged on a guess.
 LIVE_PARCEL = ("created", "picking")
-
-
-def _in(values: Sequence[str]) -> str:
-    return ",".join("?" * len(values))
 
 
 def ask(c: sqlite3.Connection, order_id: int, rule: str, phone: str, t: float, nonce: str = "") -> bool:
@@ -43,7 +38,7 @@ def open_for_phone(c: sqlite3.Connection, phone: str) -> list[sqlite3.Row]:
     """The phone's confirmations still waiting for an answer, with their order's number."""
     return c.execute(
         "SELECT k.*, o.number FROM cod_confirmations k LEFT JOIN orders o ON o.id = k.order_id"
-        f" WHERE k.phone=? AND k.state IN ({_in(OPEN)}) ORDER BY k.asked_at", (phone, *OPEN)).fetchall()
+        f" WHERE k.phone=? AND k.state IN ({marks(OPEN)}) ORDER BY k.asked_at", (phone, *OPEN)).fetchall()
 
 
 def latest_answered_for_phone(c: sqlite3.Connection, phone: str, since: float) -> sqlite3.Row | None:
@@ -59,7 +54,7 @@ def decide(c: sqlite3.Connection, order_id: int, state: str, answer: str, via: s
     """Record the deciding answer; False when the confirmation is no longer open."""
     cur = c.execute(
         "UPDATE cod_confirmations SET state=?, answer=?, answered_at=?, answered_via=?, reason=?, updated_at=?"
-        f" WHERE order_id=? AND state IN ({_in(OPEN)})", (state, answer, t, via, reason, t, order_id, *OPEN))
+        f" WHERE order_id=? AND state IN ({marks(OPEN)})", (state, answer, t, via, reason, t, order_id, *OPEN))
     return cur.rowcount == 1
 
 
@@ -76,7 +71,7 @@ def last_answer(c: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
 
 def shipped(db_or_c: Database | sqlite3.Connection, order_id: int) -> bool:
     """The carrier has the parcel (a shipment of the order past picking): too late to change it."""
-    return fetch_one(db_or_c, f"SELECT 1 FROM shipments WHERE order_id=? AND status IN ({_in(SHIPPED)}) LIMIT 1",
+    return fetch_one(db_or_c, f"SELECT 1 FROM shipments WHERE order_id=? AND status IN ({marks(SHIPPED)}) LIMIT 1",
                      (order_id, *SHIPPED)) is not None
 
 
@@ -84,14 +79,14 @@ def to_close(db: Database) -> list[sqlite3.Row]:
     """Open confirmations whose order the shop moved on or the carrier took meanwhile."""
     return db.query(
         "SELECT k.order_id FROM cod_confirmations k LEFT JOIN orders o ON o.id = k.order_id"
-        f" WHERE k.state IN ({_in(OPEN)}) AND (o.id IS NULL OR o.deleted=1 OR o.status NOT IN ({_in(ASKABLE)})"
-        f" OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = k.order_id AND s.status IN ({_in(SHIPPED)})))",
+        f" WHERE k.state IN ({marks(OPEN)}) AND (o.id IS NULL OR o.deleted=1 OR o.status NOT IN ({marks(ASKABLE)})"
+        f" OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = k.order_id AND s.status IN ({marks(SHIPPED)})))",
         (*OPEN, *ASKABLE, *SHIPPED))
 
 
 def close(c: sqlite3.Connection, order_id: int, t: float) -> bool:
     cur = c.execute(f"UPDATE cod_confirmations SET state='closed', updated_at=? WHERE order_id=? AND state IN"
-                    f" ({_in(OPEN)})", (t, order_id, *OPEN))
+                    f" ({marks(OPEN)})", (t, order_id, *OPEN))
     return cur.rowcount == 1
 
 
@@ -101,17 +96,17 @@ def set_phone(c: sqlite3.Connection, order_id: int, phone: str, nonce: str, t: f
     reminder and call)."""
     if asked_again:
         c.execute("UPDATE cod_confirmations SET phone=?, nonce=?, state='asked', asked_at=?, reminded_at=NULL,"
-                  f" call_at=NULL, updated_at=? WHERE order_id=? AND state IN ({_in(OPEN)})",
+                  f" call_at=NULL, updated_at=? WHERE order_id=? AND state IN ({marks(OPEN)})",
                   (phone, nonce, t, t, order_id, *OPEN))
     else:
         c.execute(f"UPDATE cod_confirmations SET phone=?, nonce=?, updated_at=? WHERE order_id=? AND state IN"
-                  f" ({_in(OPEN)})", (phone, nonce, t, order_id, *OPEN))
+                  f" ({marks(OPEN)})", (phone, nonce, t, order_id, *OPEN))
 
 
 def flag_live_parcels(c: sqlite3.Connection, order_id: int, flag: str, t: float) -> int:
     """Flag the order's parcels not picked up yet, for the owner to cancel the label."""
     return c.execute(f"UPDATE shipments SET flag=?, updated_at=? WHERE order_id=? AND status IN"
-                     f" ({_in(LIVE_PARCEL)})", (flag, t, order_id, *LIVE_PARCEL)).rowcount
+                     f" ({marks(LIVE_PARCEL)})", (flag, t, order_id, *LIVE_PARCEL)).rowcount
 
 
 def due_reminder(db: Database, asked_before: float) -> list[sqlite3.Row]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .db import Database
+from .db import Database, marks
 from .reports import Page, keyset_page
 
 # States of a question that never got an answer: still waiting, waiting for the owner's call,
@@ -23,7 +23,7 @@ REFUSED = ("returning", "returned")
 # A parcel the owner should look at (the same words as idx_shipments_attention's WHERE, so the
 # planner may use that partial index).
 _ATTENTION = "(s.flag != '' OR s.cod_mismatch = 1)"
-_MARKS = ", ".join("?" for _ in UNANSWERED)
+_MARKS = marks(UNANSWERED)
 FIGURES = ("asked", "confirmed", "cancelled", "unanswered", "refused", "refused_confirmed")
 # Carrier calls no order took: matched none (the owner finds it), or failed for good (error). The
 # same words as idx_shipment_events_not_taken's WHERE, so the planner may use that partial index.

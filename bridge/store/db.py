@@ -188,6 +188,11 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def marks(values: Any) -> str:
+    """The `?,?,…` of an `IN (…)` or `VALUES (…)` for these values: one per value."""
+    return ",".join("?" * len(values))
+
+
 def fetch_one(db_or_c: Any, sql: str, params: Any = ()) -> sqlite3.Row | None:
     """One row, read through the Database (its thread's connection) or a caller's transaction."""
     if isinstance(db_or_c, Database):

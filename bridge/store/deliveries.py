@@ -66,17 +66,11 @@ def raw_body(row: sqlite3.Row) -> bytes:
     return bytes(row["body"] or b"")
 
 
-def undecided(db_or_c: Database | sqlite3.Connection, limit: int, until: float | None = None) -> list[sqlite3.Row]:
-    """The oldest deliveries not decided yet (read inside the deciding transaction); with `until`,
-    only those that arrived no later than it (the oldest undecided text, report or call)."""
-    if until is None:
-        return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
-    return fetch_all(db_or_c, "SELECT * FROM deliveries WHERE state='received' AND received_at<=? ORDER BY id"
-                              " LIMIT ?", (until, limit))
-
-
 def undecided_ids(db_or_c: Database | sqlite3.Connection, limit: int, until: float | None = None) -> list[sqlite3.Row]:
-    """`undecided` without the rows' bytes: their ids, from the index of undecided rows alone."""
+    """The oldest deliveries not decided yet, by id (read inside the deciding transaction too,
+    where it makes the decision exactly once), from the index of undecided rows alone: the rows'
+    bytes are read once per delivery (ShopEvents keeps them read). With `until`, only those that
+    arrived no later than it (the oldest undecided text, report or call)."""
     if until is None:
         return fetch_all(db_or_c, "SELECT id FROM deliveries WHERE state='received' ORDER BY id LIMIT ?", (limit,))
     return fetch_all(db_or_c, "SELECT id FROM deliveries WHERE state='received' AND received_at<=? ORDER BY id"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable, Sequence
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 WAITING, SENDING, DONE = "waiting", "sending", "done"
 
@@ -154,10 +154,10 @@ def groups_to_advance(db_or_c: Database | sqlite3.Connection, final: Sequence[st
     (or gone), or a waiting delivery of an enabled endpoint with nothing open before it. Reads
     only the open deliveries, through the partial indexes of each state (store/schema.py), never
     the done ones however many a year left (tests/test_outgoing_events.py checks the plan)."""
-    marks = ",".join("?" * len(final))
+    places = marks(final)
     sql = ("SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_sending"
            " LEFT JOIN messages m ON m.id = d.job_id"
-           f" WHERE d.state = 'sending' AND (m.status IS NULL OR m.status IN ({marks}))"
+           f" WHERE d.state = 'sending' AND (m.status IS NULL OR m.status IN ({places}))"
            " UNION SELECT d.endpoint_id, d.subject FROM hook_deliveries d INDEXED BY idx_hook_deliveries_waiting"
            " WHERE d.state = 'waiting'"
            " AND EXISTS (SELECT 1 FROM hook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = 1) AND NOT EXISTS"
@@ -172,8 +172,8 @@ def groups_of_jobs(db: Database, job_ids: Iterable[str]) -> list[sqlite3.Row]:
     ids = list(job_ids)
     if not ids:
         return []
-    marks = ",".join("?" * len(ids))
-    return db.query(f"SELECT DISTINCT endpoint_id, subject FROM hook_deliveries WHERE job_id IN ({marks})", ids)
+    places = marks(ids)
+    return db.query(f"SELECT DISTINCT endpoint_id, subject FROM hook_deliveries WHERE job_id IN ({places})", ids)
 
 
 def delivery(db_or_c: Database | sqlite3.Connection, delivery_id: int) -> sqlite3.Row | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 # Rows written before job kinds existed, or by an older process during a deploy, have no kind:
 # they are messages.
@@ -24,7 +24,7 @@ def insert(c: sqlite3.Connection, row: dict[str, Any], ignore_duplicate: bool) -
     dedupe key makes it a no-op (False)."""
     cols = [k for k in _COLUMNS if k in row]
     verb = "INSERT OR IGNORE" if ignore_duplicate else "INSERT"
-    cur = c.execute(f"{verb} INTO messages({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+    cur = c.execute(f"{verb} INTO messages({', '.join(cols)}) VALUES ({marks(cols)})",
                     tuple(row[k] for k in cols))
     return bool(cur.rowcount)
 
@@ -81,7 +81,7 @@ def due_ids(c: sqlite3.Connection, t: float, limit: int, only: str | None = None
     which, args = (" AND id = ?", (only,)) if only else ("", ())
     base = ("SELECT id, due_at FROM messages WHERE status IN ('pending','scheduled') AND due_at <= ?"
             f" AND (lease_until IS NULL OR lease_until < ?){which}")
-    others = f" AND channel NOT IN ({','.join('?' * len(quotas))})" if quotas else ""
+    others = f" AND channel NOT IN ({marks(quotas)})" if quotas else ""
     rows = c.execute(f"{base}{others} ORDER BY due_at LIMIT ?", (t, t, *args, *quotas, limit)).fetchall()
     for channel, n in quotas.items():
         if n > 0:
@@ -92,10 +92,10 @@ def due_ids(c: sqlite3.Connection, t: float, limit: int, only: str | None = None
 
 def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list[sqlite3.Row]:
     """Lease the rows until `until`, count the attempt; return them, oldest due first."""
-    marks = ",".join("?" * len(ids))
-    c.execute(f"UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id IN ({marks})",
+    places = marks(ids)
+    c.execute(f"UPDATE messages SET lease_until=?, attempts=attempts+1, updated_at=? WHERE id IN ({places})",
               (until, t, *ids))
-    return c.execute(f"SELECT * FROM messages WHERE id IN ({marks}) ORDER BY due_at", ids).fetchall()
+    return c.execute(f"SELECT * FROM messages WHERE id IN ({places}) ORDER BY due_at", ids).fetchall()
 
 
 # -- recording an attempt ---------------------------------------------------------------------
@@ -268,16 +268,16 @@ def stop_unsent(c: sqlite3.Connection, dedupe_key: str, status: str, waiting: Se
     record (the worker died during the call) may have gone out: it is left to the outbox, which
     puts it in doubt or sends it again, never withdrawn as "not sent" (every record of an attempt
     clears lease_until, so a row never tried or tried and recorded has none). `t`: when."""
-    marks = ",".join("?" * len(waiting))
-    cur = c.execute(f"UPDATE messages SET status=?, reason=?, updated_at=? WHERE dedupe_key=? AND status IN ({marks})"
+    places = marks(waiting)
+    cur = c.execute(f"UPDATE messages SET status=?, reason=?, updated_at=? WHERE dedupe_key=? AND status IN ({places})"
                     " AND lease_until IS NULL", (status, reason, t, dedupe_key, *waiting))
     return cur.rowcount != 0
 
 
 def waiting_for_order(c: sqlite3.Connection, order_id: int, event: str, waiting: Sequence[str]) -> list[sqlite3.Row]:
     """The order's messages of `event` that have not gone out yet."""
-    marks = ",".join("?" * len(waiting))
-    return c.execute(f"SELECT id, dedupe_key FROM messages WHERE order_id=? AND event=? AND status IN ({marks})",
+    places = marks(waiting)
+    return c.execute(f"SELECT id, dedupe_key FROM messages WHERE order_id=? AND event=? AND status IN ({places})",
                      (order_id, event, *waiting)).fetchall()
 
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from anyascii import anyascii
 
 from . import shipments
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 _UPDATED_ON_CONFLICT = (
     "number=excluded.number, order_key=excluded.order_key, status=excluded.status,"
@@ -140,7 +140,7 @@ _AWAITING = " +status IN ({}) AND paid_at IS NULL AND deleted = 0"
 
 
 def _awaiting(statuses: Sequence[str]) -> str:
-    return _AWAITING.format(",".join("?" * len(statuses)))
+    return _AWAITING.format(marks(statuses))
 
 
 def awaiting_by_amount(db: Database, amount: int, statuses: Sequence[str], limit: int) -> list[sqlite3.Row]:
@@ -154,7 +154,7 @@ def awaiting_by_numbers(db: Database, numbers: Sequence[str], statuses: Sequence
     found: list[sqlite3.Row] = []
     for i in range(0, len(numbers), 500):
         chunk = numbers[i:i + 500]
-        found += db.query(f"{_AWAITING_COLUMNS} WHERE number IN ({','.join('?' * len(chunk))}) AND"
+        found += db.query(f"{_AWAITING_COLUMNS} WHERE number IN ({marks(chunk)}) AND"
                           f"{_awaiting(statuses)}", (*chunk, *statuses))
     return found
 
@@ -163,7 +163,7 @@ def awaiting_by_phones(db: Database, phones: Sequence[str], statuses: Sequence[s
     """Orders awaiting payment whose customer's phone (E.164) is one of `phones`, newest first."""
     if not phones:
         return []
-    return db.query(f"{_AWAITING_COLUMNS} WHERE phone_e164 IN ({','.join('?' * len(phones))}) AND"
+    return db.query(f"{_AWAITING_COLUMNS} WHERE phone_e164 IN ({marks(phones)}) AND"
                     f"{_awaiting(statuses)} ORDER BY id DESC LIMIT ?", (*phones, *statuses, limit))
 
 

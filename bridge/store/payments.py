@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from .db import Database, fetch_one
+from .db import Database, fetch_one, marks
 
 
 def get(db_or_c: Database | sqlite3.Connection, tx_id: int) -> sqlite3.Row | None:
@@ -49,7 +49,7 @@ def credits_near(c: sqlite3.Connection, bank: str | None, amount: int | None, st
 def insert(c: sqlite3.Connection, data: dict[str, Any]) -> int:
     """A transaction row from its column values."""
     cols = ",".join(data)
-    cur = c.execute(f"INSERT INTO transactions({cols}) VALUES ({','.join('?' * len(data))})", tuple(data.values()))
+    cur = c.execute(f"INSERT INTO transactions({cols}) VALUES ({marks(data)})", tuple(data.values()))
     return cur.lastrowid
 
 
@@ -66,19 +66,19 @@ def open_credits_of_order(c: sqlite3.Connection, order_id: int, decisions: Seque
     """Credits decided for an order with one of `decisions` that nobody has acted on yet, whose
     transfer was made (`event_at`; a row from before v9: when its inbox row reached us) in
     [start, end], oldest first."""
-    marks = ",".join("?" * len(decisions))
+    places = marks(decisions)
     return c.execute(
         "SELECT t.id, t.amount, t.decision, t.source, t.account_tail, t.balance, t.ref_key, t.bank_time, t.event_at,"
         " t.memo FROM transactions t LEFT JOIN inbox i ON i.id = t.inbox_id"
-        f" WHERE t.order_id = ? AND t.decision IN ({marks}) AND t.direction = 'in' AND t.review_action IS NULL"
+        f" WHERE t.order_id = ? AND t.decision IN ({places}) AND t.direction = 'in' AND t.review_action IS NULL"
         " AND COALESCE(t.event_at, i.received_at, t.created_at) BETWEEN ? AND ? ORDER BY t.id",
         (order_id, *decisions, start, end)).fetchall()
 
 
 def review_queue(db: Database, decisions: Sequence[str]) -> list[sqlite3.Row]:
     """Transactions with one of `decisions` that no person has acted on yet, oldest first."""
-    marks = ",".join("?" * len(decisions))
-    return db.query(f"SELECT * FROM transactions WHERE decision IN ({marks}) AND review_action IS NULL ORDER BY id",
+    places = marks(decisions)
+    return db.query(f"SELECT * FROM transactions WHERE decision IN ({places}) AND review_action IS NULL ORDER BY id",
                     tuple(decisions))
 
 

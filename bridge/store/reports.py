@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import search, tallies
-from .db import Database
+from .db import Database, marks
 from .messages import IS_MESSAGE
 from .orders import fold
 from .schema import RECIPIENTS
@@ -343,10 +343,10 @@ def search_orders(db: Database, number: str, phone: str, text: str, limit: int, 
     found, newer, older = _page(found, limit, rising, bool(cond), lambda r: (r["updated_at"], r["id"]))
     if not found:
         return Page([], total, more, None, None)
-    marks = ", ".join("?" for _ in found)
+    places = marks(found)
     rows = db.query(
         "SELECT id, number, status, notified_status, total_minor, customer_name, phone_e164, email, payment_method,"
-        f" payment_method_title, paid_at, expired_at, updated_at FROM orders WHERE id IN ({marks})"
+        f" payment_method_title, paid_at, expired_at, updated_at FROM orders WHERE id IN ({places})"
         " ORDER BY updated_at DESC, id DESC", tuple(r["id"] for r in found))
     return Page(rows, total, more, newer, older)
 
@@ -536,8 +536,8 @@ def shipment_events_by_carrier_state(db: Database) -> list[sqlite3.Row]:
 
 def layouts_by_bank(db: Database, families: tuple[str, ...], since: float = 0.0) -> list[sqlite3.Row]:
     """Transactions of the given families (the unknown layouts) per bank since `since`, most first."""
-    marks = ", ".join("?" for _ in families)
-    return db.query(f"SELECT bank, COUNT(*) AS n FROM transactions WHERE family IN ({marks}) AND created_at >= ?"
+    places = marks(families)
+    return db.query(f"SELECT bank, COUNT(*) AS n FROM transactions WHERE family IN ({places}) AND created_at >= ?"
                     " GROUP BY bank ORDER BY n DESC, bank", (*families, since))
 
 
@@ -553,7 +553,7 @@ def month_messages(db: Database, start: float, end: float) -> list[sqlite3.Row]:
     delivered, failed, and what is billed (sends and parts, a part at least per send, as
     prices.cost counts them). The whole UTC days inside the range are summed from message_days
     (kept by triggers); only the partial days at its ends are read from the messages."""
-    marks = ", ".join("?" for _ in REPORT_STATUSES)
+    places = marks(REPORT_STATUSES)
     first, last = math.ceil(start / tallies.DAY), math.floor(end / tallies.DAY)
     if first >= last:
         first = last = math.floor(end / tallies.DAY)   # no whole day: every row read from the messages
@@ -571,12 +571,12 @@ def month_messages(db: Database, start: float, end: float) -> list[sqlite3.Row]:
         " SUM(CASE WHEN status = 'failed' THEN n ELSE 0 END) AS failed,"
         " SUM(CASE WHEN status != 'failed' THEN n ELSE 0 END) AS billed_sends,"
         " SUM(CASE WHEN status != 'failed' THEN billed_parts ELSE 0 END) AS billed_parts"
-        f" FROM message_days WHERE day >= ? AND day < ? AND status IN ({marks}) GROUP BY 1, 2"
+        f" FROM message_days WHERE day >= ? AND day < ? AND status IN ({places}) GROUP BY 1, 2"
         " UNION ALL"
         " SELECT COALESCE(channel, ''), COALESCE(rule, ''), COUNT(*), SUM(COALESCE(segments, 0)),"
         " SUM(status = 'delivered'), SUM(status = 'failed'), SUM(status != 'failed'),"
         " SUM(CASE WHEN status != 'failed' THEN MAX(1, COALESCE(segments, 0)) ELSE 0 END)"
-        f" FROM messages WHERE {edges} AND {IS_MESSAGE} AND +status IN ({marks}) GROUP BY 1, 2)"
+        f" FROM messages WHERE {edges} AND {IS_MESSAGE} AND +status IN ({places}) GROUP BY 1, 2)"
         " GROUP BY 1, 2 HAVING SUM(messages) != 0 ORDER BY 1, 2",
         (first, last, *REPORT_STATUSES, *params, *REPORT_STATUSES))
 

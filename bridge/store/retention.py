@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Sequence
 
-from .db import Database, now
+from .db import Database, marks, now
 
 
 def first_id_at(db: Database, table: str, time_col: str, t: float) -> int:
@@ -32,10 +32,6 @@ def first_id_at(db: Database, table: str, time_col: str, t: float) -> int:
         else:
             hi = mid
     return lo
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
 
 
 # -- raw payloads: nulled, the row stays ----------------------------------------------------------
@@ -70,12 +66,12 @@ def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Seq
     caller's transaction; how many rows lost their payload."""
     n = 0
     if ids:
-        still = f" AND +state IN ({_marks(decided)})" if decided is not None else ""
+        still = f" AND +state IN ({marks(decided)})" if decided is not None else ""
         sets = ", ".join(f"{col}=NULL" for col in columns)
         if table == "deliveries":   # a decided delivery's payload is a row of its own (store/deliveries.py)
-            c.execute(f"DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE id IN ({_marks(ids)})"
+            c.execute(f"DELETE FROM delivery_bodies WHERE id IN (SELECT id FROM deliveries WHERE id IN ({marks(ids)})"
                       f"{still})", (*ids, *(decided or ())))
-        n = c.execute(f"UPDATE {table} SET {sets} WHERE id IN ({_marks(ids)}){still}",
+        n = c.execute(f"UPDATE {table} SET {sets} WHERE id IN ({marks(ids)}){still}",
                       (*ids, *(decided or ()))).rowcount
     return n
 
@@ -83,20 +79,20 @@ def null_raw(c: sqlite3.Connection, table: str, columns: Sequence[str], ids: Seq
 # -- delivery reports stored before they were applied (area A's received_reports) -----------------
 def old_reports(db: Database, before: int, decided: Sequence[str], limit: int) -> list[int]:
     """Decided reports below the cutoff; the rows before them are gone, so the walk is short."""
-    return [r[0] for r in db.query(f"SELECT id FROM received_reports WHERE id < ? AND state IN ({_marks(decided)})"
+    return [r[0] for r in db.query(f"SELECT id FROM received_reports WHERE id < ? AND state IN ({marks(decided)})"
                                    " ORDER BY id LIMIT ?", (before, *decided, limit))]
 
 
 def delete_reports(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
-    return c.execute(f"DELETE FROM received_reports WHERE id IN ({_marks(ids)}) AND id < ?"
-                     f" AND +state IN ({_marks(decided)})", (*ids, before, *decided)).rowcount
+    return c.execute(f"DELETE FROM received_reports WHERE id IN ({marks(ids)}) AND id < ?"
+                     f" AND +state IN ({marks(decided)})", (*ids, before, *decided)).rowcount
 
 
 # -- provider attempts and delivery-report events of final messages -------------------------------
 def _event_rows(table: str, final: Sequence[str]) -> str:
     """Rows of `table` whose message is final or gone (a report that never found its message)."""
     return (f"FROM {table} x WHERE x.id < ? AND (x.message_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages m"
-            f" WHERE m.id = x.message_id AND m.status NOT IN ({_marks(final)})))")
+            f" WHERE m.id = x.message_id AND m.status NOT IN ({marks(final)})))")
 
 
 def old_events(db: Database, table: str, before: int, final: Sequence[str], limit: int) -> list[int]:
@@ -106,13 +102,13 @@ def old_events(db: Database, table: str, before: int, final: Sequence[str], limi
 
 def delete_events(c: sqlite3.Connection, table: str, ids: Sequence[int], before: int, final: Sequence[str]) -> int:
     return c.execute(f"DELETE FROM {table} WHERE id IN (SELECT x.id {_event_rows(table, final)}"
-                     f" AND x.id IN ({_marks(ids)}))", (before, *final, *ids)).rowcount
+                     f" AND x.id IN ({marks(ids)}))", (before, *final, *ids)).rowcount
 
 
 # -- messages: final ones, with their attempts, events and legs ----------------------------------
 def old_messages(db: Database, before: float, final: Sequence[str], limit: int) -> list[str]:
     """Final messages created before `before`, oldest first (the created_at index)."""
-    return [r[0] for r in db.query(f"SELECT id FROM messages WHERE created_at < ? AND status IN ({_marks(final)})"
+    return [r[0] for r in db.query(f"SELECT id FROM messages WHERE created_at < ? AND status IN ({marks(final)})"
                                    " ORDER BY created_at LIMIT ?", (before, *final, limit))]
 
 
@@ -120,22 +116,22 @@ def delete_messages(c: sqlite3.Connection, ids: Sequence[str], before: float, fi
     """Delete these messages if still final and old, with what hangs on them (the send API's row
     too, so its list never joins to a message that is gone). The outbox's
     triggers keep message_counts and both search indexes in step, in this transaction."""
-    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({_marks(ids)}) AND +created_at < ?"
-                                    f" AND +status IN ({_marks(final)})", (*ids, before, *final))]
+    gone = [r[0] for r in c.execute(f"SELECT id FROM messages WHERE id IN ({marks(ids)}) AND +created_at < ?"
+                                    f" AND +status IN ({marks(final)})", (*ids, before, *final))]
     if not gone:
         return 0
     # api_messages: the send API's record of the message and its Idempotency-Key (unique index on
     # message_id): the key is remembered as long as its message is kept.
     for table in ("attempts", "message_events", "message_legs", "api_messages"):
-        c.execute(f"DELETE FROM {table} WHERE message_id IN ({_marks(gone)})", gone)
-    return c.execute(f"DELETE FROM messages WHERE id IN ({_marks(gone)})", gone).rowcount
+        c.execute(f"DELETE FROM {table} WHERE message_id IN ({marks(gone)})", gone)
+    return c.execute(f"DELETE FROM messages WHERE id IN ({marks(gone)})", gone).rowcount
 
 
 # -- webhook deliveries: decided, named by no message kept ---------------------------------------
 def _old_deliveries(decided: Sequence[str], by_id: str = "") -> str:
     """`by_id` "+" inside the write: the rows are found by their ids there, never by an index on
     state (v14 keeps only the undecided rows' one; an older schema's covered the whole table)."""
-    return (f"FROM deliveries d WHERE d.id < ? AND {by_id}d.state IN ({_marks(decided)})"
+    return (f"FROM deliveries d WHERE d.id < ? AND {by_id}d.state IN ({marks(decided)})"
             " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_ref = d.id)")
 
 
@@ -146,7 +142,7 @@ def old_deliveries(db: Database, before: int, decided: Sequence[str], limit: int
 
 def delete_deliveries(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
     return c.execute(f"DELETE FROM deliveries WHERE id IN (SELECT d.id {_old_deliveries(decided, '+')}"
-                     f" AND d.id IN ({_marks(ids)}))", (before, *decided, *ids)).rowcount
+                     f" AND d.id IN ({marks(ids)}))", (before, *decided, *ids)).rowcount
 
 
 # -- inbound: transactions that paid no order, then texts nothing kept refers to ------------------
@@ -156,7 +152,7 @@ def _old_transactions(review: Sequence[str], by_id: str = "") -> str:
     their ids, not by walking the order index over every order-less row below the cutoff (0.4 s
     a batch at 300K such rows, holding the lock)."""
     return (f"FROM transactions t WHERE t.id < ? AND {by_id}t.order_id IS NULL"
-            f" AND NOT (t.decision IN ({_marks(review)}) AND t.review_action IS NULL)"
+            f" AND NOT (t.decision IN ({marks(review)}) AND t.review_action IS NULL)"
             " AND NOT EXISTS (SELECT 1 FROM transactions d WHERE d.duplicate_of = t.id)")
 
 
@@ -167,11 +163,11 @@ def old_transactions(db: Database, before: int, review: Sequence[str], limit: in
 
 def delete_transactions(c: sqlite3.Connection, ids: Sequence[int], before: int, review: Sequence[str]) -> int:
     return c.execute(f"DELETE FROM transactions WHERE id IN (SELECT t.id {_old_transactions(review, '+')}"
-                     f" AND t.id IN ({_marks(ids)}))", (before, *review, *ids)).rowcount
+                     f" AND t.id IN ({marks(ids)}))", (before, *review, *ids)).rowcount
 
 
 def _old_inbox(decided: Sequence[str]) -> str:
-    return (f"FROM inbox i WHERE i.id < ? AND i.state IN ({_marks(decided)})"
+    return (f"FROM inbox i WHERE i.id < ? AND i.state IN ({marks(decided)})"
             " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id)"
             " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)")
 
@@ -181,7 +177,7 @@ def inbox_candidates(db: Database, after: int, before: int, decided: Sequence[st
     kept for good (the text of a payment or of a COD answer, both kept forever), so the pass's mark
     can move past it and the next pass does not read it again."""
     return db.query(
-        f"SELECT i.id, (i.state IN ({_marks(decided)})"
+        f"SELECT i.id, (i.state IN ({marks(decided)})"
         " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id)"
         " AND NOT EXISTS (SELECT 1 FROM cod_answers a WHERE a.inbox_id = i.id)) AS deletable,"
         " (EXISTS (SELECT 1 FROM transactions t WHERE t.inbox_id = i.id AND t.order_id IS NOT NULL)"
@@ -191,7 +187,7 @@ def inbox_candidates(db: Database, after: int, before: int, decided: Sequence[st
 
 def delete_inbox(c: sqlite3.Connection, ids: Sequence[int], before: int, decided: Sequence[str]) -> int:
     return c.execute(f"DELETE FROM inbox WHERE id IN (SELECT i.id {_old_inbox(decided)}"
-                     f" AND i.id IN ({_marks(ids)}))", (before, *decided, *ids)).rowcount
+                     f" AND i.id IN ({marks(ids)}))", (before, *decided, *ids)).rowcount
 
 
 # -- disk space -----------------------------------------------------------------------------------

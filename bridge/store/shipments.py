@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from .db import Database, fetch_all, fetch_one, now
+from .db import Database, fetch_all, fetch_one, marks, now
 
 EVENT_COLUMNS = ("received_at", "carrier", "tracking", "order_ref", "order_id", "carrier_status", "status",
                  "event_at", "cod_amount", "state", "reason", "dedupe_key", "raw", "kind", "carrier_reason", "happened")
@@ -21,7 +21,7 @@ def insert_event(c: sqlite3.Connection, row: dict[str, Any]) -> int | None:
     """The call's row id; None when a call with its dedupe key is stored already."""
     row = {**row, "happened": row["event_at"] if row.get("event_at") is not None else row["received_at"]}
     cur = c.execute(f"INSERT OR IGNORE INTO shipment_events({', '.join(EVENT_COLUMNS)})"
-                    f" VALUES ({', '.join('?' * len(EVENT_COLUMNS))})", tuple(row.get(k) for k in EVENT_COLUMNS))
+                    f" VALUES ({marks(EVENT_COLUMNS)})", tuple(row.get(k) for k in EVENT_COLUMNS))
     return cur.lastrowid if cur.rowcount else None
 
 
