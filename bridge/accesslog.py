@@ -24,11 +24,7 @@ class RedactedAtoms(SafeAtoms):
         dict.__init__(self, atoms)
 
     def __getitem__(self, k: str) -> Any:
-        if k.startswith("{"):
-            k = k.lower()
-        if k not in self:
-            return "-"
-        v = dict.__getitem__(self, k)
+        v = super().__getitem__(k)   # gunicorn's look-up ("{name}" in any case, "-" when missing)
         return redact(v).replace('"', '\\"') if isinstance(v, str) else v
 
 

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -234,7 +234,7 @@ class HeaderMap(Mapping[str, str]):
     as they came. The web server's own view (werkzeug's EnvironHeaders) walks every environ key
     on each look-up, and a webhook reads a dozen headers while it is acknowledged."""
 
-    def __init__(self, items: Mapping[str, str]):
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]]):
         self._items = dict(items)
         self._lower = {k.lower(): v for k, v in self._items.items()}
 

@@ -48,7 +48,7 @@ def make_view(hook: Webhook):
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _refuse(hook, Refused(413, f"body of {request.content_length} bytes is over the 1 MiB limit"), b"")
         req = Request(method=request.method, path=request.path, args=request.args.to_dict(flat=True),
-                      headers=HeaderMap(dict(request.headers.items())), body=request.get_data(cache=True), remote_addr=request.remote_addr,
+                      headers=HeaderMap(request.headers.items()), body=request.get_data(cache=True), remote_addr=request.remote_addr,
                       at=b.clock())
         try:
             hook.validate(req, b.settings)
