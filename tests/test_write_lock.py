@@ -58,17 +58,17 @@ def test_a_writer_gives_up_when_its_busy_timeout_has_passed(tmp_path):
 
 def test_the_wait_is_the_connections_timeout_as_set_now_as_the_schema_upgrade_sets_it(tmp_path):
     """The upgrade tries once (timeout 0), then waits up to an hour for another process's
-    upgrade (store/schema.py migrate): the write lock is waited for as long as the connection
-    says at that moment, and that setting is kept."""
+    upgrade (store/schema.py migrate, through Database.set_busy_timeout): the write lock is
+    waited for as long as the connection is set to at that moment, and that setting is kept."""
     db, release, other = locked(tmp_path, 100)
     c = db.conn()
     try:
-        c.execute("PRAGMA busy_timeout=0")
+        db.set_busy_timeout(c, 0)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             with db.tx():
                 pass
         assert db.scalar("PRAGMA busy_timeout") == 0
-        c.execute("PRAGMA busy_timeout=20000")
+        db.set_busy_timeout(c, 20000)
         threading.Timer(0.5, release.set).start()   # longer than the Database's own 100 ms
         with db.tx() as t:
             t.execute("INSERT INTO t VALUES ('ours')")

@@ -97,11 +97,17 @@ class Database:
                 c = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
                                     check_same_thread=False)
                 c.row_factory = sqlite3.Row
-                c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+                self.set_busy_timeout(c, self.busy_timeout_ms)
                 c.execute("PRAGMA journal_mode=WAL")
             c.execute(f"PRAGMA synchronous={self.synchronous}")
             self._local.conn = c
         return c
+
+    def set_busy_timeout(self, c: sqlite3.Connection, ms: float) -> None:
+        """The connection's busy timeout, remembered here: a write transaction reads it on every
+        BEGIN (_begin_immediate), and asking SQLite for it was a statement per acknowledgement."""
+        c.execute(f"PRAGMA busy_timeout={int(ms)}")
+        self._local.busy_ms = int(ms)
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -133,9 +139,9 @@ class Database:
         found the lock taken by the worker process (deciding, sending) slept on long after the
         lock was free: those sleeps were the acknowledgement's latency tail and left the CPU idle
         under load. The wait is the connection's busy timeout as it is set now (the schema upgrade
-        sets 0 to try once, then an hour to wait for another process's upgrade), restored after;
-        the other statements keep it."""
-        timeout_ms = c.execute("PRAGMA busy_timeout").fetchone()[0]
+        sets 0 to try once, then an hour to wait for another process's upgrade, through
+        set_busy_timeout), restored after; the other statements keep it."""
+        timeout_ms = self._local.busy_ms
         c.execute("PRAGMA busy_timeout=0")
         try:
             deadline, pause = time.monotonic() + timeout_ms / 1000, 0.0002

@@ -34,7 +34,7 @@ def migrate(db: Database) -> None:
     log.info("database schema v%d is older than v%d: upgrading (at a year of data this takes minutes)",
              found, SCHEMA_VERSION)
     try:
-        c.execute("PRAGMA busy_timeout=0")
+        db.set_busy_timeout(c, 0)
         try:
             _upgrade(db, c)
         except sqlite3.OperationalError as exc:
@@ -42,10 +42,10 @@ def migrate(db: Database) -> None:
                 raise
             log.warning("another process holds the database, likely upgrading its schema: waiting up to %d s"
                         " for it", UPGRADE_WAIT_S)
-            c.execute(f"PRAGMA busy_timeout={UPGRADE_WAIT_S * 1000}")
+            db.set_busy_timeout(c, UPGRADE_WAIT_S * 1000)
             _upgrade(db, c)
     finally:
-        c.execute(f"PRAGMA busy_timeout={int(db.busy_timeout_ms)}")
+        db.set_busy_timeout(c, db.busy_timeout_ms)
     log.info("database schema upgraded to v%d", SCHEMA_VERSION)
 
 
