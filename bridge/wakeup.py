@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import select
 import socket
 import threading
 from pathlib import Path
@@ -75,6 +76,7 @@ class Listener:
         while not self._stop.is_set():
             try:
                 self._sock.recv(64)
+                self._drain()
             except socket.timeout:
                 continue
             except OSError:
@@ -83,6 +85,15 @@ class Listener:
                 self.on_wake()
             except Exception:  # never let the listener die on a bug in the callback
                 log.exception("wake-up handler failed")
+
+    def _drain(self) -> None:
+        """The datagrams that came meanwhile ask for the same thing: one wake-up answers them all
+        (at hundreds of acknowledgements a second, one per datagram kept the worker's threads
+        switching for nothing)."""
+        assert self._sock is not None
+        # select, not recv(MSG_DONTWAIT): on a socket with a timeout Python waits for data first
+        while select.select([self._sock], [], [], 0)[0]:
+            self._sock.recv(64)
 
     def stop(self) -> None:
         self._stop.set()
