@@ -235,15 +235,16 @@ class Worker:
         longest = min(CLAIM_AHEAD, self.settings.send_lease / 4)
         out: dict[str, int] = {}
         for name, ch in self.channels.items():
-            if not ch.configured:
-                continue
             budgets = ch.budgets()
+            rates = [rate for _, rate in budgets if rate > 0]
+            # an unpaced channel has no quota: asked first, its `configured` (for the shop's
+            # channel, a read of the database while no shop is connected) is not asked each pass
+            if not rates or not ch.configured:
+                continue
             if self.pacer.held(budgets):   # the provider's wait: claimed and given back, so it counts toward its bound
                 continue
-            rates = [rate for _, rate in budgets if rate > 0]
             room = longest - self.pacer.wait(budgets)
-            if rates:
-                out[name] = max(0, int(room / spacing(min(rates))) + 1) if room > 0 else 0
+            out[name] = max(0, int(room / spacing(min(rates))) + 1) if room > 0 else 0
         return out
 
     def _outcome(self, row: sqlite3.Row, future: Future) -> Attempt:
