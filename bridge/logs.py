@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import uuid
+import secrets
 from collections.abc import Iterable
 
 from pythonjsonlogger.json import JsonFormatter
@@ -66,8 +66,8 @@ class RedactFilter(logging.Filter):
 
 def current_request_id() -> str:
     try:
-        from flask import g, has_request_context
-        if has_request_context():
+        from flask import g, has_app_context
+        if has_app_context():   # g lives on the app context: the webhook gate answers in one, without a request context
             return getattr(g, "request_id", "-")
     except ImportError:  # pragma: no cover - flask is a dependency
         pass
@@ -106,4 +106,4 @@ def request_id_from(header: str | None) -> str:
     """The caller's X-Request-ID when it is a sane token (a proxy's), else a new one."""
     if header and REQUEST_ID.match(header):
         return header
-    return uuid.uuid4().hex[:16]
+    return secrets.token_hex(8)

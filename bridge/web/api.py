@@ -190,7 +190,7 @@ def storage_unavailable(exc: sqlite3.Error):
 
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception):
-    from .app import HOSTILE_INPUT
+    from .answers import HOSTILE_INPUT
     if isinstance(exc, HOSTILE_INPUT):
         return _answer(400, "unreadable", f"the request could not be read: {type(exc).__name__}")
     rid = g.get("request_id", "-")

@@ -11,13 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from .. import logs
 from ..config import Settings, load_settings
-from ..rejections import MAX_BODY, record_rejection
+from ..rejections import MAX_BODY
 from ..service import Bridge
-from . import error
-
-
-# What Python or SQLite raise on input they cannot represent (not our bugs): a 400, not a 500.
-HOSTILE_INPUT = (RecursionError, OverflowError, UnicodeError)
+from . import answers, error
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -79,18 +75,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(413)
     def too_large(_exc):
-        record_rejection(b.db, request.path, 413, "body over the 1 MiB limit", request.remote_addr,
-                         request.headers, b"")
-        return error(413, "body over the 1 MiB limit")
+        return answers.too_large(b, request)
 
     @app.errorhandler(sqlite3.Error)
     def storage_unavailable(exc):
-        # Nothing was committed, so nothing may be acknowledged: a 2xx here would lose the delivery.
-        # 503 tells WooCommerce (and every provider) this one failed; reconcile catches up later.
-        logging.getLogger("bridge").error("storage unavailable on %s %s: %s", request.method, request.path, exc)
-        resp, status = error(503, f"storage unavailable, nothing was accepted ({exc}); try again later")
-        resp.headers["Retry-After"] = "60"
-        return resp, status
+        return answers.storage_unavailable(request, exc)
 
     @app.errorhandler(404)
     def not_found(exc):
@@ -110,30 +99,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def last_resort(exc):
-        """Nothing is answered with an HTML 500 page. Input Python or SQLite cannot represent
-        (nesting deeper than the recursion limit, integers over 64 bits or 4,300 digits, lone
-        surrogates) is the caller's: 400 with the reason, recorded like any refusal. Anything else
-        is our bug: 500 in JSON with the request id to find the traceback in the log."""
+        """Nothing is answered with an HTML 500 page (answers.exception says what is answered);
+        on the admin's pages a person sees the admin's own page."""
         if isinstance(exc, HTTPException):
             if request.path.startswith("/admin/"):
                 return exc
             return error(exc.code or 500, exc.description or exc.name)
-        rid = getattr(g, "request_id", "-")
-        if isinstance(exc, HOSTILE_INPUT):
-            reason = f"the request could not be read: {type(exc).__name__} ({str(exc)[:120]})"
-            logging.getLogger("bridge").warning("refused %s %s: %s", request.method, request.path, reason)
-            if request.path.startswith("/admin/"):
-                from .admin import bad_request
-                return bad_request(exc)
-            try:
-                record_rejection(b.db, request.path, 400, reason, request.remote_addr, request.headers,
-                                 request.get_data(cache=True)[:1024])
-            except Exception:   # noqa: BLE001 - the answer matters more than the record
-                logging.getLogger("bridge").exception("could not record the refusal")
-            return error(400, reason)
-        logging.getLogger("bridge").exception("unexpected error on %s %s (request id %s)", request.method,
-                                              request.path, rid)
-        return error(500, f"internal error; the log has the details under request id {rid}")
+        if isinstance(exc, answers.HOSTILE_INPUT) and request.path.startswith("/admin/"):
+            logging.getLogger("bridge").warning("refused %s %s: %s", request.method, request.path,
+                                                answers.hostile_reason(exc))
+            from .admin import bad_request
+            return bad_request(exc)
+        return answers.exception(b, request, exc, getattr(g, "request_id", "-"))
 
     @app.errorhandler(405)
     def not_allowed(exc):

@@ -1,21 +1,37 @@
 """The one view every provider webhook goes through: bounded body, validate, parse, hand the
 normalized events to the core, answer in the provider's format, and record every refusal (bounded)
 where the admin sees it. A provider declares its webhooks (providers/<name>/__init__.py) and writes
-neither Flask code nor SQL."""
+neither Flask code nor SQL.
+
+A webhook's request reaches that view by two doors with the same answers. `WebhookGate`, in front
+of the Flask app, hands a request whose path and method are a webhook's straight to `handle`:
+Flask's request dispatch (its request context, URL matching, session and hooks) cost about 0.3 ms
+of a 1.2 ms acknowledgement here, about a quarter of the web process's work per webhook, and a
+webhook uses none of it. The same view is also registered on the app as a route, so the URL map
+knows the webhooks (405 for another method, HEAD and OPTIONS, `url_for`), and a request the gate
+does not take still gets the same answer."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request as WsgiRequest
 
 from .. import providers
+from ..logs import redact, request_id_from
 from ..rejections import MAX_BODY, record_rejection
-from ..logs import redact
 from ..providers.base import HeaderMap, Refused, Request, Text, Webhook
-from . import bridge
+from ..service import Bridge
+from . import answers
 
 log = logging.getLogger(__name__)
+
+
+class WebhookRequest(WsgiRequest):
+    """werkzeug's request with the app's body limit (Flask's request reads MAX_CONTENT_LENGTH)."""
+    max_content_length = MAX_BODY
 
 
 def _respond(answer: Any) -> Response:
@@ -31,55 +47,96 @@ def _respond(answer: Any) -> Response:
     return Response(text + "\n", status=status, content_type="application/json")
 
 
-def _recorded_body(hook: Webhook, req: Request) -> bytes:
+def _recorded_body(hook: Webhook, r: WsgiRequest, req: Request) -> bytes:
     if hook.secret_in_query:
         # the admin page lists refusals: the secret (right or wrong) is not kept
-        return redact(request.query_string[:4096].decode("utf-8", "replace")).encode()
+        return redact(r.query_string[:4096].decode("utf-8", "replace")).encode()
     return req.body
 
 
-def _refuse(hook: Webhook, refused: Refused, kept: bytes) -> Response | tuple[Any, int]:
-    record_rejection(bridge().db, request.path, refused.status, refused.reason, request.remote_addr,
-                     request.headers, kept)
-    log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
+def _refuse(b: Bridge, hook: Webhook, r: WsgiRequest, refused: Refused, kept: bytes) -> Response:
+    record_rejection(b.db, r.path, refused.status, refused.reason, r.remote_addr, r.headers, kept)
+    log.warning("refused %s %s: %s", r.method, r.path, refused.reason)
     return _respond(hook.refusal(refused.status, refused.reason))
 
 
-def make_view(hook: Webhook):
-    def view():
-        b = bridge()
-        r = request._get_current_object()   # type: ignore[attr-defined]  # one proxy look-up, not a dozen
-        length = r.content_length
-        if length is not None and length > MAX_BODY:
-            return _refuse(hook, Refused(413, f"body of {length} bytes is over the 1 MiB limit"), b"")
-        req = Request(method=r.method, path=r.path,
-                      args=r.args.to_dict(flat=True) if r.environ.get("QUERY_STRING") else {},
-                      headers=HeaderMap(r.headers.items()), body=r.get_data(cache=True), remote_addr=r.remote_addr,
-                      at=b.clock())
-        try:
-            hook.validate(req, b.settings)
-            events = hook.parse(req, b.settings)
-        except Refused as refused:
-            return _refuse(hook, refused, _recorded_body(hook, req))
-        try:
-            results = [b.accept(e) for e in events]
-        except Exception as exc:
-            answer = hook.failed(exc)
-            if answer is None:
-                raise
-            log.exception("could not take %s %s", request.method, request.path)
-            return _respond(answer)
-        return _respond(hook.answer(events, results))
+def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
+    """A webhook's answer. Raises what the app's error answers handle (storage down: 503; input
+    Python cannot represent: 400; a body over the limit without a length: 413; a bug: 500)."""
+    length = r.content_length
+    if length is not None and length > MAX_BODY:
+        return _refuse(b, hook, r, Refused(413, f"body of {length} bytes is over the 1 MiB limit"), b"")
+    body = r.get_data(cache=True)
+    if length is None and len(body) >= MAX_BODY and r.environ["wsgi.input"].read(1):
+        # chunked, no length: werkzeug stops reading at the limit and would hand over the first
+        # MiB as if it were the body (then refused for its signature, a misleading reason)
+        return _refuse(b, hook, r, Refused(413, "body over the 1 MiB limit (sent without a length)"), b"")
+    req = Request(method=r.method, path=r.path,
+                  args=r.args.to_dict(flat=True) if r.environ.get("QUERY_STRING") else {},
+                  headers=HeaderMap(r.headers.items()), body=body, remote_addr=r.remote_addr, at=b.clock())
+    try:
+        hook.validate(req, b.settings)
+        events = hook.parse(req, b.settings)
+    except Refused as refused:
+        return _refuse(b, hook, r, refused, _recorded_body(hook, r, req))
+    try:
+        results = [b.accept(e) for e in events]
+    except Exception as exc:
+        answer = hook.failed(exc)
+        if answer is None:
+            raise
+        log.exception("could not take %s %s", r.method, r.path)
+        return _respond(answer)
+    return _respond(hook.answer(events, results))
+
+
+def make_view(hook: Webhook) -> Callable[[], Response]:
+    def view() -> Response:
+        return handle(hook, request._get_current_object(), current_app.extensions["bridge"])  # type: ignore[attr-defined]
     view.__name__ = f"webhook_{hook.rule.strip('/').replace('/', '_')}_{'_'.join(hook.methods).lower()}"
     return view
 
 
+class WebhookGate:
+    """WSGI middleware: a request for a webhook's path and method is answered by `handle` inside
+    an app context (current_app, g and the request id the logs print), with the same error
+    answers and X-Request-ID as the app's; every other request goes on to the app."""
+
+    def __init__(self, app: Flask, inner: Callable[[dict, Callable], Iterable[bytes]], hooks: Iterable[Webhook]):
+        self.app, self.inner = app, inner
+        self.bridge: Bridge = app.extensions["bridge"]
+        self.routes: dict[str, dict[str, Webhook]] = {}
+        for hook in hooks:
+            for method in hook.methods:
+                self.routes.setdefault(hook.rule, {})[method] = hook
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        by_method = self.routes.get(environ.get("PATH_INFO", ""))
+        hook = by_method.get(environ.get("REQUEST_METHOD", "")) if by_method else None
+        if hook is None:
+            return self.inner(environ, start_response)
+        with self.app.app_context():
+            g.request_id = rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+            r = WebhookRequest(environ)
+            try:
+                response = handle(hook, r, self.bridge)
+            except HTTPException as exc:
+                response = answers.http_error(self.bridge, r, exc)
+            except Exception as exc:   # noqa: BLE001 - answered as the app's error handlers answer
+                response = answers.exception(self.bridge, r, exc, rid)
+            response.headers["X-Request-ID"] = rid
+            return response(environ, start_response)
+
+
 def register(app: Flask) -> None:
-    """Every installed provider's webhooks and blueprints on the app."""
+    """Every installed provider's webhooks and blueprints on the app, and the gate in front of it."""
+    hooks: list[Webhook] = []
     for p in providers.installed():
         for target in p.webhooks:
             hook: Webhook = providers.resolve(target)
+            hooks.append(hook)
             view = make_view(hook)
             app.add_url_rule(hook.rule, endpoint=view.__name__, view_func=view, methods=list(hook.methods))
         for target in p.blueprints:
             app.register_blueprint(providers.resolve(target))
+    app.wsgi_app = WebhookGate(app, app.wsgi_app, hooks)  # type: ignore[method-assign]
