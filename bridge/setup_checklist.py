@@ -168,7 +168,9 @@ def check_public_url(bridge: Any, timeout: float = 10.0) -> str:
             state = "reached"
         else:
             state = "status" if r.status_code != 200 else "other"
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:
+        # ValueError: a name no resolver takes (a label over 63 characters) is urllib3's
+        # LocationParseError, which requests lets through; the address is as unreachable
         log.info("PUBLIC_URL check: %s/healthz did not answer: %s", url, type(exc).__name__)
         state = "unreachable"
     bridge.db.kv_set(RESULT_KEY, json.dumps({"url": url, "state": state, "status": status, "at": bridge.clock()}))

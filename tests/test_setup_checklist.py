@@ -106,6 +106,11 @@ def test_public_url_must_use_a_port_wordpress_delivers_to_and_reach_this_service
     gone = service_factory(**{**FRESH, "db_path": svc.settings.db_path, "public_url": elsewhere.url})
     assert setup_checklist.check_public_url(gone.bridge, timeout=2) == "unreachable"
     assert steps_of(gone)[1]["public_url"] == "todo"
+    # a name no resolver takes (a label of more than 63 characters): unreachable, said, not a crash of the job
+    unusable = service_factory(**{**FRESH, "db_path": svc.settings.db_path,
+                                  "public_url": "http://" + "cua-hang-" * 8 + "ngoc.example.vn"})
+    assert setup_checklist.check_public_url(unusable.bridge, timeout=2) == "unreachable"
+    assert steps_of(unusable)[1]["public_url"] == "todo"
 
 
 def test_the_phone_step_appears_with_smsgate_and_is_done_once_the_phone_reports(service_factory, fake_smsgate):
