@@ -2,7 +2,7 @@
 what a real shop accumulates: long Vietnamese names, long URLs and ids, more messages than a page
 holds, an order with a long story. Nothing may be wider than the screen, the list of messages
 stays a list (not 10,000 px of table), and what a thumb taps is at least 44 px high.
-Screenshots go to tests/artifacts/admin-e-*-{phone,desktop}.png."""
+Screenshots go to tests/artifacts/admin-e-*-{phone,desktop}.jpg."""
 from __future__ import annotations
 
 import json

@@ -2,7 +2,7 @@
 the header, as tests/admin_walk.py does) at 390x844 and at 1366x900, with a busy shop's data
 (names longer than the screen, long addresses, many rows), and fails on a page wider than the
 screen or a button, link or field smaller than a fingertip (44 px). Screenshots of both widths go
-to tests/artifacts/admin-<page>-<width>.png for a person to look at."""
+to tests/artifacts/admin-<page>-<width>.jpg for a person to look at."""
 from __future__ import annotations
 
 import pytest

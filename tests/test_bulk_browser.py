@@ -1,7 +1,7 @@
 """The bulk send pages in Chromium at a phone's width (390 px) and a desktop's: a CSV uploaded and
 customers picked by their orders, the preview with its lists of skipped numbers, the progress of a
 started bulk and the opt-out list all fit the screen, tap targets are at least 44 px high, and the
-Vietnamese interface shows no English sentence. Screenshots: tests/artifacts/admin-bulk-*.png."""
+Vietnamese interface shows no English sentence. Screenshots: tests/artifacts/admin-bulk-*.jpg."""
 from __future__ import annotations
 
 import re
