@@ -60,6 +60,15 @@ def _refuse(b: Bridge, hook: Webhook, r: WsgiRequest, refused: Refused, kept: by
     return _respond(hook.refusal(refused.status, refused.reason))
 
 
+def _more_after(r: WsgiRequest) -> bool:
+    """Whether the server's stream still holds body after what werkzeug read (a chunked body
+    has no length to compare with)."""
+    try:
+        return bool(r.environ["wsgi.input"].read(1))
+    except OSError:   # the chunked encoding broke past the first MiB (gunicorn's NoMoreData, ...)
+        return True
+
+
 def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
     """A webhook's answer. Raises what the app's error answers handle (storage down: 503; input
     Python cannot represent: 400; a body over the limit without a length: 413; a bug: 500)."""
@@ -67,7 +76,7 @@ def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
     if length is not None and length > MAX_BODY:
         return _refuse(b, hook, r, Refused(413, f"body of {length} bytes is over the 1 MiB limit"), b"")
     body = r.get_data(cache=True)
-    if length is None and len(body) >= MAX_BODY and r.environ["wsgi.input"].read(1):
+    if length is None and len(body) >= MAX_BODY and _more_after(r):
         # chunked, no length: werkzeug stops reading at the limit and would hand over the first
         # MiB as if it were the body (then refused for its signature, a misleading reason)
         return _refuse(b, hook, r, Refused(413, "body over the 1 MiB limit (sent without a length)"), b"")
@@ -120,12 +129,18 @@ class WebhookGate:
             r = WebhookRequest(environ)
             try:
                 response = handle(hook, r, self.bridge)
-            except HTTPException as exc:
-                response = answers.http_error(self.bridge, r, exc)
             except Exception as exc:   # noqa: BLE001 - answered as the app's error handlers answer
-                response = answers.exception(self.bridge, r, exc, rid)
+                response = self._error(r, exc, rid)
             response.headers["X-Request-ID"] = rid
             return response(environ, start_response)
+
+    def _error(self, r: WsgiRequest, exc: Exception, rid: str) -> Response:
+        try:
+            if isinstance(exc, HTTPException):
+                return answers.http_error(self.bridge, r, exc)
+            return answers.exception(self.bridge, r, exc, rid)
+        except Exception as again:   # noqa: BLE001 - recording the refusal failed (storage down: 503),
+            return answers.exception(self.bridge, r, again, rid)   # never the server's own HTML page
 
 
 def register(app: Flask) -> None:
