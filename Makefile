@@ -41,6 +41,7 @@ test: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	$(PY) bench/woolab.py
 	$(PY) bench/intake.py
+	$(PY) bench/cpu.py
 	$(PY) bench/inbound.py
 	$(PY) bench/memory.py
 	$(PY) bench/match.py
