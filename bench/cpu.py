@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.loadgen import closed_loop, open_loop, pct  # noqa: E402
-from tests.conftest import BANK_ENV  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -74,9 +73,7 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     srv = None
     try:
-        srv = harness.start_deployment(tmp, "woo-bridge", pin, {
-            "ESMS_API_KEY": "test-api-key", "ESMS_SECRET_KEY": "test-secret-key", "ESMS_BRANDNAME": "SHOPDEMO",
-            "ESMS_BASE_URL": esms.info["base_url"], **BANK_ENV})
+        srv = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
         make = harness.OrderWebhooks("127.0.0.1")
 
         def at_fake() -> int:

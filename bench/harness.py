@@ -141,6 +141,14 @@ def start_deployment(tmp: Path, name: str, pin: bool, env_extra: dict[str, str],
     return _ready(Served(name, port, web, worker, Path(env["BRIDGE_DB"]), [worker_log]))
 
 
+def esms_env(esms: "FakeProcess") -> dict[str, str]:
+    """woo-bridge's settings for the benches' shop: eSMS pointed at the fake eSMS process, and
+    the bank accounts the tests use (order notices go out as SMS)."""
+    from tests.conftest import BANK_ENV
+    return {"ESMS_API_KEY": "test-api-key", "ESMS_SECRET_KEY": "test-secret-key", "ESMS_BRANDNAME": "SHOPDEMO",
+            "ESMS_BASE_URL": esms.info["base_url"], **BANK_ENV}
+
+
 def start_baseline(tmp: Path, kind: str, pin: bool) -> Served:
     """A bare Flask app (b1 "bare", b2 "insert") under the same gunicorn config."""
     port = free_port()

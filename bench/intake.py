@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402
 from bench.baseline import synchronous  # noqa: E402
 from bench.loadgen import Run, acks_per_second, closed_loop, open_loop, pct  # noqa: E402
-from tests.conftest import BANK_ENV  # noqa: E402
 
 OURS, B1, B2 = "woo-bridge", "b1 bare Flask", "b2 bare + insert"
 LAG_OK = 0.010    # the client kept the schedule when its p99 lateness stays under 10 ms
@@ -160,9 +159,7 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     servers: dict[str, harness.Served] = {}
     try:
-        servers[OURS] = harness.start_deployment(tmp, "woo-bridge", pin, {
-            "ESMS_API_KEY": "test-api-key", "ESMS_SECRET_KEY": "test-secret-key", "ESMS_BRANDNAME": "SHOPDEMO",
-            "ESMS_BASE_URL": esms.info["base_url"], **BANK_ENV})
+        servers[OURS] = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
         servers[B1] = harness.start_baseline(tmp, "bare", pin)
         servers[B2] = harness.start_baseline(tmp, "insert", pin)
         make = harness.OrderWebhooks("127.0.0.1")

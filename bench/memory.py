@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.loadgen import closed_loop  # noqa: E402
-from tests.conftest import BANK_ENV  # noqa: E402
 
 
 def sample(served: harness.Served) -> dict[str, int]:
@@ -59,9 +58,8 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     served = None
     try:
-        served = harness.start_deployment(tmp, "woo-bridge", pin, {
-            "ESMS_API_KEY": "test-api-key", "ESMS_SECRET_KEY": "test-secret-key", "ESMS_BRANDNAME": "SHOPDEMO",
-            "ESMS_BASE_URL": esms.info["base_url"], **BANK_ENV}, gunicorn_args=("--max-requests", "0"))
+        served = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms),
+                                          gunicorn_args=("--max-requests", "0"))
         time.sleep(2)
         workers_at_start = set(harness.children(served.web.pid))
         samples: list[tuple[str, float, int, dict[str, int]]] = [("idle", 0.0, 0, sample(served))]
