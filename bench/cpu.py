@@ -76,8 +76,12 @@ def main() -> None:
         srv = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
         make = harness.OrderWebhooks("127.0.0.1")
 
-        def at_fake() -> int:
-            return len(esms.call("accepted_since", 0))
+        accepted = 0
+
+        def at_fake() -> int:   # the fake's count, asked for what it accepted since the last look
+            nonlocal accepted
+            accepted += len(esms.call("accepted_since", accepted))
+            return accepted
         closed_loop("127.0.0.1", srv.port, make, 8, 2, 10_000_000, 2)   # imports, connections, first pages
         seen = -1
         while (now := at_fake()) != seen:   # the warm-up's SMS sent: the worker is idle

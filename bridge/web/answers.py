@@ -21,10 +21,10 @@ log = logging.getLogger("bridge")
 HOSTILE_INPUT = (RecursionError, OverflowError, UnicodeError)
 
 
-def _response(answer: tuple[Response, int] | Response) -> Response:
-    body, status = answer if isinstance(answer, tuple) else (answer, None)
-    if status is not None:
-        body.status_code = status
+def _response(answer: tuple[Response, int]) -> Response:
+    """`error`'s (response, status) as one response."""
+    body, status = answer
+    body.status_code = status
     return body
 
 
@@ -43,7 +43,8 @@ def storage_unavailable(r: Request, exc: sqlite3.Error) -> Response:
 
 
 def http_error(b: Bridge, r: Request, exc: HTTPException) -> Response:
-    """An HTTP error raised while answering a webhook outside Flask (a chunked body over the limit)."""
+    """An HTTP error as JSON (the app's last resort for those without a handler of their own; the
+    webhook gate's for any), 413 recorded as the app's own handler records it."""
     if exc.code == 413:
         return too_large(b, r)
     return _response(error(exc.code or 500, exc.description or exc.name))

@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         if isinstance(exc, HTTPException):
             if request.path.startswith("/admin/"):
                 return exc
-            return error(exc.code or 500, exc.description or exc.name)
+            return answers.http_error(b, request, exc)
         if isinstance(exc, answers.HOSTILE_INPUT) and request.path.startswith("/admin/"):
             logging.getLogger("bridge").warning("refused %s %s: %s", request.method, request.path,
                                                 answers.hostile_reason(exc))

@@ -24,7 +24,7 @@ from ..logs import redact, request_id_from
 from ..rejections import MAX_BODY, record_rejection
 from ..providers.base import HeaderMap, Refused, Request, Text, Webhook
 from ..service import Bridge
-from . import answers
+from . import answers, bridge
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
 
 def make_view(hook: Webhook) -> Callable[[], Response]:
     def view() -> Response:
-        return handle(hook, request._get_current_object(), current_app.extensions["bridge"])  # type: ignore[attr-defined]
+        return handle(hook, request._get_current_object(), bridge())  # type: ignore[attr-defined]
     view.__name__ = f"webhook_{hook.rule.strip('/').replace('/', '_')}_{'_'.join(hook.methods).lower()}"
     return view
 
