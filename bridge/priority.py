@@ -33,14 +33,26 @@ log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0   # seconds between two looks at the oldest waiting work (and at new threads)
 
 _current: "Yielder | None" = None   # this process's, once it yields
+_refused = False
+
+
+def _set(tid: int, idle: bool) -> None:
+    """Set a thread's policy (0: the calling thread); raises what the kernel refuses."""
+    os.sched_setscheduler(tid, os.SCHED_IDLE if idle else os.SCHED_OTHER, os.sched_param(0))
 
 
 def _policy(tid: int, idle: bool) -> None:
-    """Set a thread's policy (0: the calling thread); a thread that ended meanwhile is skipped."""
+    """`_set`, never raising: a thread that ended meanwhile is skipped, and a refusal (the limits
+    changed under a running process) costs speed, never the write transaction that asked."""
     try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE if idle else os.SCHED_OTHER, os.sched_param(0))
+        _set(tid, idle)
     except ProcessLookupError:
         pass
+    except OSError as exc:
+        global _refused
+        if not _refused:   # once: a refusal would otherwise be logged on every transaction
+            _refused = True
+            log.warning("could not set a thread's CPU policy: %s", exc)
 
 
 def policy_of(tid: int = 0) -> str:
@@ -57,8 +69,8 @@ def can_leave_idle() -> bool:
 
     def probe() -> None:
         try:
-            _policy(0, True)
-            _policy(0, False)
+            _set(0, True)
+            _set(0, False)
             result.append(True)
         except OSError:
             result.append(False)
