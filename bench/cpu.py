@@ -8,8 +8,14 @@ deploy/gunicorn.conf.py, `python -m bridge worker`, eSMS pointed at the fake ans
 --send-delay seconds, servers pinned to CPU 0). After a warm-up and once the worker is idle, --n
 signed order webhooks arrive open loop at --rate a second (latency from each one's due time).
 
+With --clients, the webhooks come closed loop instead (that many clients, each sending again as
+soon as it is answered, for --seconds): acknowledgements per second and the CPU per
+acknowledgement of each process while they arrive, the worker's share at saturation. --env sets
+a woo-bridge setting for the run (WORKER_YIELD_MAX_WAIT=0: the worker at its nice only).
+
     .venv/bin/python bench/cpu.py                    # 3,000 webhooks at 200/s, about 2 minutes
     .venv/bin/python bench/cpu.py --rate 50 --n 800 [--send-delay 0.1] [--no-pin]
+    .venv/bin/python bench/cpu.py --clients 16 --seconds 8 [--env WORKER_YIELD_MAX_WAIT=0]
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from bench.loadgen import closed_loop, open_loop, pct  # noqa: E402
+from bench.loadgen import acks_per_second, closed_loop, open_loop, pct  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -57,23 +63,44 @@ def thread_names(pid: int) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]+)"', dump, re.M)}
 
 
+def saturation(port: int, make: harness.OrderWebhooks, pids: dict[str, int], args: argparse.Namespace) -> None:
+    """Closed loop: acknowledgements per second and each process's CPU per acknowledgement while
+    they arrive (what the worker takes meanwhile is CPU the answers did not get)."""
+    before = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+    run = closed_loop("127.0.0.1", port, make, args.clients, args.seconds, 20_000_000, 2)
+    after = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+    n = len(run.ok)
+    print(f"saturation: {acks_per_second(run):.0f} acks/s from {args.clients} clients for {args.seconds:g} s, "
+          f"{len(run.results) - n} non-200/errors")
+    web = sum(after[k] - before[k] for k in pids if k.startswith("gunicorn"))
+    wk = after["worker process"] - before["worker process"]
+    print(f"CPU per acknowledgement meanwhile: web processes {web / n * 1000:.3f} ms, "
+          f"worker process {wk / n * 1000:.3f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=200, help="webhooks a second, open loop")
     ap.add_argument("--n", type=int, default=3000, help="webhooks sent")
     ap.add_argument("--send-delay", type=float, default=0.1, help="seconds the fake eSMS takes to answer a send")
     ap.add_argument("--drain-timeout", type=float, default=600)
+    ap.add_argument("--clients", type=int, default=0, help="closed loop with this many clients instead")
+    ap.add_argument("--seconds", type=float, default=8, help="length of the closed loop")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a woo-bridge setting for the run")
     ap.add_argument("--no-pin", action="store_true")
     args = ap.parse_args()
+    extra = dict(e.split("=", 1) for e in args.env)
     harness.exit_on_term()
     pin = harness.pinning(args.no_pin)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
     print(f"woo-bridge CPU per webhook: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-          f"{harness.pin_text(pin)}; {args.n} webhooks at {args.rate:g}/s; fake eSMS answers after {args.send_delay:g} s")
+          f"{harness.pin_text(pin)}; " + (f"closed loop, {args.clients} clients for {args.seconds:g} s" if args.clients
+                                          else f"{args.n} webhooks at {args.rate:g}/s")
+          + f"; fake eSMS answers after {args.send_delay:g} s" + (f"; {', '.join(args.env)}" if args.env else ""))
     esms = harness.fake_esms(args.send_delay)
     srv = None
     try:
-        srv = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
+        srv = harness.start_deployment(tmp, "woo-bridge", pin, {**harness.esms_env(esms), **extra})
         make = harness.OrderWebhooks("127.0.0.1")
 
         accepted = 0
@@ -91,6 +118,9 @@ def main() -> None:
         worker = pids["worker process"]
         before = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
         before_threads = threads(worker)
+        if args.clients:
+            saturation(srv.port, make, pids, args)
+            return
         run = open_loop("127.0.0.1", srv.port, make, args.rate, args.n, 20_000_000, 2)
         names = thread_names(worker)
         end = time.time() + args.drain_timeout

@@ -10,7 +10,7 @@ master, each gunicorn worker and the worker process is sampled idle, after each 
 and once the worker has sent everything; printed with the growth.
 
     .venv/bin/python bench/memory.py [--n 100000] [--minutes 0] [--clients 8] [--batch-seconds 30] [--send-delay 0]
-        [--drain-timeout 900] [--no-pin] [--keep]
+        [--drain-timeout 900] [--env NAME=VALUE] [--no-pin] [--keep]
 """
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2, help="load-generating processes")
     ap.add_argument("--send-delay", type=float, default=0.0)
     ap.add_argument("--drain-timeout", type=float, default=900, help="longest wait for the worker to send it all")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a woo-bridge setting (ESMS_MAX_PER_SECOND=1000: the eSMS budget does not pace the run)")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -58,8 +60,8 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     served = None
     try:
-        served = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms),
-                                          gunicorn_args=("--max-requests", "0"))
+        settings = {**harness.esms_env(esms), **dict(e.split("=", 1) for e in args.env)}
+        served = harness.start_deployment(tmp, "woo-bridge", pin, settings, gunicorn_args=("--max-requests", "0"))
         time.sleep(2)
         workers_at_start = set(harness.children(served.web.pid))
         samples: list[tuple[str, float, int, dict[str, int]]] = [("idle", 0.0, 0, sample(served))]
