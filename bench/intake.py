@@ -24,13 +24,14 @@ acknowledgement that was (the end-to-end backlog); nothing else runs meanwhile.
     .venv/bin/python bench/intake.py                 # 3 rounds, about 8 minutes
     .venv/bin/python bench/intake.py --quick         # 1 round of short modes, about 2 minutes
     .venv/bin/python bench/intake.py [--rounds 3] [--seconds 8] [--sat-seconds 8] [--clients 16]
-        [--rates 50,200] [--processes 2] [--send-delay 0.1] [--drain-timeout 300] [--no-pin] [--keep]
+        [--rates 50,200] [--processes 2] [--send-delay 0.1] [--drain-timeout 300] [--db-from PATH] [--no-pin] [--keep]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -141,6 +142,8 @@ def main() -> None:
     ap.add_argument("--send-delay", type=float, default=0.1, help="seconds the fake eSMS takes to answer a send")
     ap.add_argument("--drain-timeout", type=float, default=300)
     ap.add_argument("--quick", action="store_true", help="1 round, 3 s modes (a smoke run; figures are rough)")
+    ap.add_argument("--db-from", default="", help="start woo-bridge on a copy of this database (one bench/admin_pages.py "
+                    "seeded: a year of data, 1,000,000 messages)")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the databases and logs (path printed)")
     args = ap.parse_args()
@@ -159,6 +162,12 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     servers: dict[str, harness.Served] = {}
     try:
+        if args.db_from:   # the deployment's `bridge init` upgrades the copy as it would the shop's database
+            print(f"woo-bridge starts on a copy of {args.db_from}", flush=True)
+            src, dst = sqlite3.connect(args.db_from), sqlite3.connect(tmp / "woo-bridge.db")
+            src.backup(dst)
+            dst.close()
+            src.close()
         servers[OURS] = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
         servers[B1] = harness.start_baseline(tmp, "bare", pin)
         servers[B2] = harness.start_baseline(tmp, "insert", pin)

@@ -12,7 +12,6 @@ from typing import Any
 
 from . import logs, providers, reasons
 from .config import ConfigError, load_settings, settings_with
-from .priority import Yielder
 from .rules import RulesError
 
 
@@ -140,20 +139,12 @@ def cmd_worker(_args) -> int:
     # acknowledge get the CPU first, and the backlog is decided as soon as they leave some.
     os.nice(settings.worker_nice)
     b = _bridge(True, shows=True)
-    # ... and, for up to WORKER_YIELD_MAX_WAIT seconds of waiting work, only the CPU they leave
-    # (bridge/priority.py); the threads the scheduler starts inherit it
-    yielder = Yielder(b.oldest_wait, settings.worker_yield_max_wait)
-    yielding = settings.worker_yield_max_wait > 0 and yielder.start()
     b.start_scheduler()
     print(b.banner(), flush=True)
-    if yielding:
-        print(f"worker: deciding and sending use the CPU the answers leave (work waits at most "
-              f"{settings.worker_yield_max_wait:g} s for it: WORKER_YIELD_MAX_WAIT)", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    yielder.stop()
     b.shutdown()
     return 0
 

@@ -90,7 +90,6 @@ class CoreSettings:
     in_doubt_after: float = 600.0        # seconds an in-doubt message waits for a receipt before its next channel
     worker_interval: float = 1.0
     worker_nice: int = 10
-    worker_yield_max_wait: float = 30.0  # seconds work may wait while the worker yields the CPU (0: never yields)
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
     decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
@@ -209,7 +208,6 @@ CORE_ENV = {
     "IN_DOUBT_AFTER": ("in_doubt_after", p.positive_float),
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
     "WORKER_NICE": ("worker_nice", p.int_between(0, 19)),
-    "WORKER_YIELD_MAX_WAIT": ("worker_yield_max_wait", p.non_negative_float),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "DECIDE_IN": ("decide_in", p.choice("process", "worker")),

@@ -18,7 +18,6 @@ from .providers.base import load_channels
 from .config import Settings, settings_with
 from .context import sample_contexts
 from .store import intake as stored_intake
-from .store import messages as stored_messages
 from .store.db import Database
 from .store.templates import Overrides
 from .text_handlers import load_handlers
@@ -192,14 +191,6 @@ class Bridge:
         """Decide received rows in this process (bridge/intake.py), from now on and whatever was
         left undecided before (a restart)."""
         self.decider.start()
-
-    def oldest_wait(self) -> float | None:
-        """Seconds the longest-waiting work has waited: a row acknowledged and not decided, or a
-        message due and not sent; None when nothing waits (bridge/priority.py's bound)."""
-        t = self.clock()
-        since = [x for x in (stored_intake.oldest_undecided(self.db), stored_messages.oldest_due(self.db, t))
-                 if x is not None]
-        return t - min(since) if since else None
 
     def acknowledged(self) -> None:
         """A row was committed to be decided: wake the decider, here or in the worker process."""

@@ -339,8 +339,6 @@ def test_systemd_units_run_web_and_worker_as_separate_restarting_services():
     assert "woo-bridge-web.service" in worker.ini["Unit"]["After"]   # the database is initialised first
     # the answers get the CPU first: the worker's cgroup weighs less than the web unit's default 100
     assert int(worker.service["CPUWeight"]) < 100 and "CPUWeight" not in web.service
-    # ... and the worker's threads may come back from the idle policy (bridge/priority.py)
-    assert worker.service["LimitNICE"] == "+0"
     for u in (web, worker):
         s = u.service
         assert s["Restart"] in ("always", "on-failure") and s["User"] == "woobridge"
@@ -446,7 +444,6 @@ def test_container_files_run_web_and_worker_on_one_volume_as_non_root():
     assert "command" not in web                           # the image's CMD: bridge init, then gunicorn
     assert worker["command"] == ["python", "-m", "bridge", "worker"]
     assert worker["cpu_shares"] < 1024 and "cpu_shares" not in web   # 1024: the default, the web's
-    assert worker["ulimits"] == {"nice": 20}   # RLIMIT_NICE 20: back from the idle policy (bridge/priority.py)
     assert web["environment"]["RUN_SCHEDULER"] == "0" and web["environment"]["PROXY_COUNT"] == "1"
     for s in (web, worker):   # environment wins over env_file: the database stays on the shared volume
         assert s["volumes"] == ["woo-bridge-data:/data"] and s["environment"]["BRIDGE_DB"] == "/data/bridge.db"

@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import priority
-
 PRIVATE_UMASK = 0o077
 BEGIN_PAUSE_MAX = 0.002   # the longest wait between two tries for another process's write lock
 log = logging.getLogger(__name__)
@@ -124,7 +122,7 @@ class Database:
         if c.in_transaction:  # nested use joins the outer transaction
             yield c
             return
-        with priority.raised(), self._write_lock:
+        with self._write_lock:
             self._begin_immediate(c)
             try:
                 yield c

@@ -90,14 +90,6 @@ def due_ids(c: sqlite3.Connection, t: float, limit: int, only: str | None = None
     return [r["id"] for r in sorted(rows, key=lambda r: r["due_at"])[:limit]]
 
 
-def oldest_due(db: Database, t: float) -> float | None:
-    """When the longest-waiting message (or job) due at `t` and not sent was due; None: none."""
-    found = [r[0] for status in ("pending", "scheduled")
-             if (r := db.one("SELECT due_at FROM messages WHERE status=? AND due_at <= ? ORDER BY due_at LIMIT 1",
-                             (status, t))) is not None]
-    return min(found) if found else None
-
-
 def lease(c: sqlite3.Connection, ids: list[str], until: float, t: float) -> list[sqlite3.Row]:
     """Lease the rows until `until`, count the attempt; return them, oldest due first."""
     places = marks(ids)
