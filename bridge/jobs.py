@@ -18,7 +18,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from . import alerts, bank_details, bulk, cod, intake, outgoing, retention, setup_checklist, shipments
 from . import providers
 from .payments import expiry
-from .store import messages
+from .store import messages, search
 from .store.db import now
 from .outbox import advance_stalled, apply_report, resolve_in_doubt
 
@@ -73,6 +73,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     scheduler.add_job(lambda: outgoing.run(bridge), "interval", seconds=outgoing.EVERY, id="outgoing_events",
                       name="status changes to outgoing events; each subject's next event once the last is done",
                       **common)
+    scheduler.add_job(lambda: search.keep_terms(bridge.db), "interval", seconds=search.KEEP_EVERY, id="search_terms",
+                      name="the new messages' words for the admin's search, in small batches", **common)
     if retention.any_kept_limit(s):
         scheduler.add_job(lambda: retention.run(bridge), "interval", seconds=s.retain_every, id="retention",
                           name="prune what is older than RETAIN_* days, in small batches", **common)

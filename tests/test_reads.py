@@ -154,6 +154,24 @@ def test_a_typed_prefix_read_as_the_index_terms_finds_what_the_prefix_finds(db, 
                                " WHERE messages_fts MATCH ?)", (query,))} >= {f"late{i}" for i in range(10)}
 
 
+def test_the_periodic_job_indexes_new_words_in_small_transactions_so_that_a_search_need_not(db, monkeypatch):
+    """Messages sent between two searches wait in PENDING; the scheduler's job (keep_terms) empties
+    it a few at a time, so the next search expands a prefix into terms at once instead of
+    tokenizing the backlog inside its own write transaction, or reading the prefix merged whole."""
+    monkeypatch.setattr(search, "REFRESH_MAX", 3)
+    monkeypatch.setattr(search, "KEEP_BATCH", 4)
+    for i in range(10):
+        add_message(db, f"m{i}", "Đông Hải", at=1_000.0 + i)
+    assert search.lazy_query(db, '"dong"*') == '"dong"*'   # 7 still wait after the search's own 3
+    assert search.keep_terms(db, budget=0) is False         # one transaction of 4
+    assert db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 3
+    assert search.keep_terms(db) is True
+    assert not db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+    assert search.lazy_query(db, '"dong"*') == '("dong")'
+    assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query("đông")), 100).rows} == {
+        f"m{i}" for i in range(10)}
+
+
 def test_a_text_with_a_status_pages_through_the_newest_matching_rows(db, monkeypatch):
     """A text in many messages with a status is walked newest first by the status index, its text
     checked in windows: every matching row once, in time order, both ways; its total counted
@@ -629,3 +647,16 @@ def test_an_orders_search_reads_its_narrow_index_newest_first_and_counts_a_short
     assert len(scans) == 1 and "COUNT" not in scans[0], seen
     plan = " | ".join(r[3] for r in db.query("EXPLAIN QUERY PLAN " + scans[0]))
     assert "COVERING INDEX orders_search_recent" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+def test_the_scheduler_keeps_the_search_terms_in_the_leading_process(service_factory):
+    from bridge.jobs import make_scheduler
+    svc = service_factory()
+    add_message(svc.db, "later", "Đông Hải", at=1_000.0)
+    job = make_scheduler(svc.bridge).get_job("search_terms")
+    assert job is not None and job.trigger.interval.total_seconds() == search.KEEP_EVERY
+    job.func()                                  # another process leads: its job does it
+    assert svc.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 1
+    assert svc.bridge.leader.renew()
+    job.func()
+    assert not svc.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
