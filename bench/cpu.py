@@ -63,17 +63,25 @@ def thread_names(pid: int) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]+)"', dump, re.M)}
 
 
+def processes(pids: dict[str, int]) -> dict[str, float]:
+    return {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+
+
+def web_and_worker(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:
+    """CPU seconds between two readings: the gunicorn workers together, the worker process."""
+    web = sum(after[k] - before[k] for k in after if k.startswith("gunicorn"))
+    return web, after["worker process"] - before["worker process"]
+
+
 def saturation(port: int, make: harness.OrderWebhooks, pids: dict[str, int], args: argparse.Namespace) -> None:
     """Closed loop: acknowledgements per second and each process's CPU per acknowledgement while
     they arrive (what the worker takes meanwhile is CPU the answers did not get)."""
-    before = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+    before = processes(pids)
     run = closed_loop("127.0.0.1", port, make, args.clients, args.seconds, 20_000_000, 2)
-    after = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+    web, wk = web_and_worker(before, processes(pids))
     n = len(run.ok)
     print(f"saturation: {acks_per_second(run):.0f} acks/s from {args.clients} clients for {args.seconds:g} s, "
           f"{len(run.results) - n} non-200/errors")
-    web = sum(after[k] - before[k] for k in pids if k.startswith("gunicorn"))
-    wk = after["worker process"] - before["worker process"]
     print(f"CPU per acknowledgement meanwhile: web processes {web / n * 1000:.3f} ms, "
           f"worker process {wk / n * 1000:.3f} ms")
 
@@ -89,7 +97,7 @@ def main() -> None:
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a woo-bridge setting for the run")
     ap.add_argument("--no-pin", action="store_true")
     args = ap.parse_args()
-    extra = dict(e.split("=", 1) for e in args.env)
+    extra = harness.settings_from(args.env)
     harness.exit_on_term()
     pin = harness.pinning(args.no_pin)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
@@ -115,12 +123,12 @@ def main() -> None:
             seen = now
             time.sleep(2)
         pids = {k: v for k, v in srv.pids().items() if k != "gunicorn master"}
-        worker = pids["worker process"]
-        before = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
-        before_threads = threads(worker)
         if args.clients:
             saturation(srv.port, make, pids, args)
             return
+        worker = pids["worker process"]
+        before = processes(pids)
+        before_threads = threads(worker)
         run = open_loop("127.0.0.1", srv.port, make, args.rate, args.n, 20_000_000, 2)
         names = thread_names(worker)
         end = time.time() + args.drain_timeout
@@ -128,13 +136,12 @@ def main() -> None:
             time.sleep(0.5)
         sent = at_fake() - seen
         time.sleep(1)   # the last sends' records
-        after = {k: cpu_seconds(f"/proc/{p}/stat") for k, p in pids.items()}
+        after = processes(pids)
         after_threads = threads(worker)
         lat = run.latencies()
         print(f"answers: {len(run.ok)} of {args.n} 200, p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms "
               f"(client lateness p99 {pct(run.lags(), 99) * 1000:.1f} ms); SMS at the fake: {sent}")
-        web = sum(after[k] - before[k] for k in pids if k.startswith("gunicorn"))
-        wk = after["worker process"] - before["worker process"]
+        web, wk = web_and_worker(before, after)
         print(f"CPU per webhook: web processes {web / args.n * 1000:.2f} ms, worker process {wk / args.n * 1000:.2f} ms")
         groups: dict[str, float] = {}
         for tid, t in after_threads.items():

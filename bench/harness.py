@@ -149,6 +149,26 @@ def esms_env(esms: "FakeProcess") -> dict[str, str]:
             "ESMS_BASE_URL": esms.info["base_url"], **BANK_ENV}
 
 
+def settings_from(pairs: list[str]) -> dict[str, str]:
+    """A bench's repeated `--env NAME=VALUE` as woo-bridge settings for the run."""
+    return dict(e.split("=", 1) for e in pairs)
+
+
+def copy_database(src: str | Path, dst: str | Path) -> None:
+    """A consistent copy of a (seeded) database: the source opened read only, never written; a
+    copy left at `dst` before (with its -wal and -shm) replaced."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{dst}{suffix}"):
+            os.remove(f"{dst}{suffix}")
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
 def start_baseline(tmp: Path, kind: str, pin: bool) -> Served:
     """A bare Flask app (b1 "bare", b2 "insert") under the same gunicorn config."""
     port = free_port()

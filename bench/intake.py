@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -164,10 +163,7 @@ def main() -> None:
     try:
         if args.db_from:   # the deployment's `bridge init` upgrades the copy as it would the shop's database
             print(f"woo-bridge starts on a copy of {args.db_from}", flush=True)
-            src, dst = sqlite3.connect(args.db_from), sqlite3.connect(tmp / "woo-bridge.db")
-            src.backup(dst)
-            dst.close()
-            src.close()
+            harness.copy_database(args.db_from, tmp / "woo-bridge.db")
         servers[OURS] = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
         servers[B1] = harness.start_baseline(tmp, "bare", pin)
         servers[B2] = harness.start_baseline(tmp, "insert", pin)

@@ -60,7 +60,7 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     served = None
     try:
-        settings = {**harness.esms_env(esms), **dict(e.split("=", 1) for e in args.env)}
+        settings = {**harness.esms_env(esms), **harness.settings_from(args.env)}
         served = harness.start_deployment(tmp, "woo-bridge", pin, settings, gunicorn_args=("--max-requests", "0"))
         time.sleep(2)
         workers_at_start = set(harness.children(served.web.pid))

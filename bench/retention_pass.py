@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -21,23 +20,11 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.harness import copy_database  # noqa: E402
 from bridge import retention  # noqa: E402
 from bridge.config import load_settings  # noqa: E402
 from bridge.store.db import Database  # noqa: E402
 from bridge.store.schema import migrate  # noqa: E402
-
-
-def copy(src: str, dst: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(dst + suffix):
-            os.remove(dst + suffix)
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
-    target = sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
 
 
 def main() -> None:
@@ -52,7 +39,7 @@ def main() -> None:
         sys.exit("--copy must not be the database itself")
     if not a.reuse:
         started = time.monotonic()
-        copy(a.db, a.copy)
+        copy_database(a.db, a.copy)
         print(f"copied {os.path.getsize(a.copy) / 1e6:.0f} MB in {time.monotonic() - started:.1f} s")
     env = {k: v for k, v in os.environ.items() if k.startswith("RETAIN_")}
     settings = load_settings(environ={**env, "BRIDGE_DB": a.copy}, env_file=None)

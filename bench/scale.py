@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from admin_pages import Seeder, measure, percentile  # noqa: E402
+from harness import copy_database  # noqa: E402
 from match import ACCOUNT, bank_sms, total_of  # noqa: E402
 from bridge.store.db import Database  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -79,11 +80,7 @@ def prepare(path: Path, size: int, source: str | None, reseed: bool) -> dict[str
     if not path.exists():
         t0 = time.perf_counter()
         if size == MILLION and source and Path(source).exists():
-            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-            dst = sqlite3.connect(path)
-            src.backup(dst)
-            dst.close()
-            src.close()
+            copy_database(source, path)
             out["copied from --from-1m (s)"] = time.perf_counter() - t0
         else:
             db = Database(str(path), synchronous="OFF")
