@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 from bridge.store.db import Database  # noqa: E402
 from bridge.store import reports, search  # noqa: E402
 from bridge.web.admin.messages import fts_query  # noqa: E402
-from bridge.store.schema import RECIPIENTS  # noqa: E402
 from bridge.store.prices import PER_MESSAGE, PER_PART, Price, set_prices  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 
@@ -219,23 +218,19 @@ class Seeder:
         """The outbox: per order a few customer messages and an owner alert, and for a paid
         transfer its mark-paid job (dedupe key tx:<id>:mark-paid, as the matcher writes it).
 
-        The full-text indexes (text, recipients) are built once at the end (FTS5 'rebuild')
-        instead of row by row by their insert triggers (8 times faster here); the triggers are
-        put back exactly as they were."""
+        The full-text indexes (text, recipients) and the search terms are built once at the end
+        (search.rebuild) instead of batch by batch from the rows the insert trigger lists as
+        waiting; that trigger is put back exactly as it was."""
         c = self.db.conn()
-        indexes = {f"{search.FTS}_ai": search.FTS, f"{RECIPIENTS}_ai": RECIPIENTS}
-        triggers = [c.execute("SELECT sql FROM sqlite_master WHERE type='trigger' AND name=?", (name,)).fetchone()[0]
-                    for name in indexes]
-        for name in indexes:
-            c.execute(f"DROP TRIGGER {name}")
+        name = f"{search.PENDING}_ai"
+        trigger = c.execute("SELECT sql FROM sqlite_master WHERE type='trigger' AND name=?", (name,)).fetchone()[0]
+        c.execute(f"DROP TRIGGER {name}")
         try:
             n = self._seed_messages()
             with self.db.tx() as c:
-                for fts in indexes.values():
-                    c.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+                search.rebuild(c)
         finally:
-            for sql in triggers:
-                c.execute(sql)
+            c.execute(trigger)
         return n
 
     def _seed_messages(self) -> int:
@@ -484,7 +479,7 @@ def main() -> int:
               f" {db.scalar('SELECT COUNT(*) FROM orders'):,} orders); --reseed to seed again")
     db.migrate()   # this version's indexes on a database seeded by an older one
     t0 = time.perf_counter()
-    search.keep_terms(db, budget=float("inf"))   # the scheduler's job, as a running service keeps it
+    search.keep_index(db, budget=float("inf"))   # the scheduler's job, as a running service keeps it
     print(f"search terms of the seeded messages kept ({time.perf_counter() - t0:.1f} s)")
     db.close()
     print(f"server time per page (Flask test client, signed in), {args.repeat} requests each:")

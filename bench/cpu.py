@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=0, help="closed loop with this many clients instead")
     ap.add_argument("--seconds", type=float, default=8, help="length of the closed loop")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a woo-bridge setting for the run")
+    ap.add_argument("--db-from", default="", help="start woo-bridge on a copy of this database (one bench/admin_pages.py "
+                    "seeded: a year of data, 1,000,000 messages)")
     ap.add_argument("--no-pin", action="store_true")
     args = ap.parse_args()
     extra = harness.settings_from(args.env)
@@ -108,6 +110,9 @@ def main() -> None:
     esms = harness.fake_esms(args.send_delay)
     srv = None
     try:
+        if args.db_from:   # the deployment's `bridge init` upgrades the copy as it would the shop's database
+            print(f"woo-bridge starts on a copy of {args.db_from}", flush=True)
+            harness.copy_database(args.db_from, tmp / "woo-bridge.db")
         srv = harness.start_deployment(tmp, "woo-bridge", pin, {**harness.esms_env(esms), **extra})
         make = harness.OrderWebhooks("127.0.0.1")
 

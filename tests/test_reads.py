@@ -66,13 +66,14 @@ def test_a_database_upgraded_from_the_unfolded_index_finds_d_with_stroke(tmp_pat
     d.migrate()
     add_message(d, "a", "đơn hàng")
     with d.tx() as c:
-        for name in ("messages_fts_ai", "messages_fts_ad", "messages_fts_au"):
+        for name in ("messages_index_au", "messages_index_ad"):   # they name the folded index
             c.execute(f"DROP TRIGGER {name}")
         c.execute("DROP TABLE messages_fts")
         c.execute("DROP VIEW messages_folded")
         c.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(text, recipient, recipient_raw, content='messages',"
                   " content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
         c.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+        c.execute("DELETE FROM search_terms_pending")   # v11 indexed each message as it was inserted
     assert not found(d, "don")   # the issue: stored "đơn" was not found by "don"
     d.migrate()
     assert found(d, "don") == found(d, "ĐƠN") == {"a"}
@@ -119,7 +120,7 @@ def matched(db: Database, query: str) -> set[int]:
 def test_a_typed_prefix_read_as_the_index_terms_finds_what_the_prefix_finds(db, monkeypatch):
     """A search writes each typed prefix as the OR of the index's terms that start with it (read
     lazily, newest first) instead of a prefix FTS5 merges whole: the same rows, while messages
-    are added, edited and deleted (search_terms kept by the searches from the triggers' marks)."""
+    are added, edited and deleted (search_terms kept with the index, in the same batches)."""
     rng = random.Random(8)
 
     def text() -> str:
@@ -143,33 +144,52 @@ def test_a_typed_prefix_read_as_the_index_terms_finds_what_the_prefix_finds(db, 
     assert not db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
     lazy = search.lazy_query(db, search.fold_typed(db, fts_query("Hà ngọc")))
     assert "*" not in lazy and '"hang"' in lazy and '"ngoc"' in lazy, lazy   # read as terms: no prefix left
-    # more messages waiting than a search tokenizes: the query stays a prefix (merged, still right)
-    monkeypatch.setattr(search, "REFRESH_MAX", 3)
-    for i in range(10):
-        add_message(db, f"late{i}", "Đông Hải", at=2_000.0 + i)
-    assert search.lazy_query(db, '"dong"*') == '"dong"*'
-    query = search.fold_typed(db, fts_query("đông hả"))
-    assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query("đông hả")), 1_000).rows} == {
-        r[0] for r in db.query("SELECT id FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts"
-                               " WHERE messages_fts MATCH ?)", (query,))} >= {f"late{i}" for i in range(10)}
 
 
-def test_the_periodic_job_indexes_new_words_in_small_transactions_so_that_a_search_need_not(db, monkeypatch):
-    """Messages sent between two searches wait in PENDING; the scheduler's job (keep_terms) empties
-    it a few at a time, so the next search expands a prefix into terms at once instead of
-    tokenizing the backlog inside its own write transaction, or reading the prefix merged whole."""
-    monkeypatch.setattr(search, "REFRESH_MAX", 3)
-    monkeypatch.setattr(search, "KEEP_BATCH", 4)
+def test_new_messages_wait_for_the_index_job_and_a_search_indexes_them_first(db, monkeypatch):
+    """An insert only lists its message as waiting; the job (keep_index) indexes the waiting ones
+    a batch per write transaction, text, recipients and terms together; a search first indexes
+    what still waits, so it finds the newest message, and an edit or a delete of a message that
+    is waiting or indexed leaves both indexes consistent with the rows."""
+    monkeypatch.setattr(search, "BATCH", 4)
     for i in range(10):
-        add_message(db, f"m{i}", "Đông Hải", at=1_000.0 + i)
-    assert search.lazy_query(db, '"dong"*') == '"dong"*'   # 7 still wait after the search's own 3
-    assert search.keep_terms(db, budget=0) is False         # one transaction of 4
-    assert db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 3
-    assert search.keep_terms(db) is True
+        add_message(db, f"m{i}", "Đông Hải", at=1_000.0 + i, recipient="+8490000000" + str(i))
+    assert db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 10
+    assert not matched(db, '"dong"')                       # nothing indexed by the insert itself
+    assert search.keep_index(db, budget=0) is False         # one transaction of 4
+    assert len(matched(db, '"dong"')) == 4 and db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 6
+    assert db.scalar("SELECT COUNT(*) FROM messages_recipients WHERE recipient LIKE '%0000000%'") == 4
+    with db.tx() as c:   # an indexed message edited, a waiting one edited, one of each deleted
+        c.execute("UPDATE messages SET text = 'Bích Ngọc' WHERE id IN ('m0', 'm9')")
+        c.execute("DELETE FROM messages WHERE id IN ('m1', 'm8')")
+    # the phone filter finds a waiting message without indexing it (its row is a candidate)
+    phone = search_messages(db, MessageFilter(phone_raw="900000007", phone_e164=None), 50)
+    assert [r["id"] for r in phone.rows] == ["m7"] and db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 6
+    assert found(db, "đông") == {f"m{i}" for i in range(2, 8)}   # the search indexed the rest first
+    assert found(db, "ngọc") == {"m0", "m9"} and found(db, "ngo") == {"m0", "m9"}
     assert not db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
-    assert search.lazy_query(db, '"dong"*') == '("dong")'
-    assert {r["id"] for r in search_messages(db, MessageFilter(fts=fts_query("đông")), 100).rows} == {
-        f"m{i}" for i in range(10)}
+    with db.tx() as c:
+        for index in (search.FTS, search.RECIPIENTS):   # raises when an index lost step with its rows
+            c.execute(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_search_that_cannot_index_every_waiting_message_says_so(service_factory, monkeypatch):
+    """Past its budget a search reads the index as it is: the page says how many of the newest
+    messages it could not find, in Vietnamese."""
+    from tests.test_admin import PASSWORD, Admin
+    svc = service_factory(admin_password=PASSWORD)
+    admin = Admin(svc)
+    assert admin.sign_in().status_code == 302
+    for i in range(6):
+        add_message(svc.db, f"w{i}", "Đông Hải", at=1_000.0 + i)
+    monkeypatch.setattr(search, "BATCH", 2)
+    monkeypatch.setattr(search, "SEARCH_BUDGET", 0)
+    page = search_messages(svc.db, MessageFilter(fts=fts_query("đông")), 50)
+    assert page.unindexed == 4 and len(page.rows) == 2
+    html = admin.get("/admin/messages?q=%C4%91%C3%B4ng").text
+    assert "2 tin nhắn mới nhất chưa vào chỉ mục tìm kiếm" in html
+    monkeypatch.setattr(search, "SEARCH_BUDGET", 5.0)
+    assert "chưa vào chỉ mục" not in admin.get("/admin/messages?q=%C4%91%C3%B4ng").text
 
 
 def test_a_text_with_a_status_pages_through_the_newest_matching_rows(db, monkeypatch):
@@ -265,6 +285,7 @@ def test_keyset_pages_walk_every_message_once_both_ways_with_ties_on_time(db):
     for i in range(137):
         add_message(db, f"m{i:03d}", at=1_000.0 + rng.randrange(20) + rng.choice((0, 0.5, 0.123456789)),
                     status=rng.choice(STATUSES), kind=rng.choice(("message", "order_update")))
+    assert search.keep_index(db)   # the reference query below reads the full-text index as it is
     for f in (MessageFilter(), MessageFilter(kind="all"), MessageFilter(status="failed"),
               MessageFilter(fts=fts_query("tin"), kind="all"), MessageFilter(from_ts=1_005.0, to_ts=1_015.0)):
         where, params = f.sql()
@@ -649,14 +670,46 @@ def test_an_orders_search_reads_its_narrow_index_newest_first_and_counts_a_short
     assert "COVERING INDEX orders_search_recent" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
-def test_the_scheduler_keeps_the_search_terms_in_the_leading_process(service_factory):
+def test_the_scheduler_keeps_the_search_index_in_the_leading_process(service_factory):
     from bridge.jobs import make_scheduler
     svc = service_factory()
     add_message(svc.db, "later", "Đông Hải", at=1_000.0)
-    job = make_scheduler(svc.bridge).get_job("search_terms")
+    job = make_scheduler(svc.bridge).get_job("search_index")
     assert job is not None and job.trigger.interval.total_seconds() == search.KEEP_EVERY
     job.func()                                  # another process leads: its job does it
     assert svc.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 1
     assert svc.bridge.leader.renew()
     job.func()
     assert not svc.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+
+
+def test_the_worker_s_timed_passes_read_only_the_messages_they_may_move(db):
+    """advance_stalled and resolve_in_doubt run every few seconds inside a write transaction:
+    through the (status, ...) indexes they read every message in flight and every in-doubt one
+    (170-350 ms of the lock at a year of data). Each reads its partial index, and moves only what
+    is due."""
+    from bridge import outbox
+    for i in range(30):   # in flight without a next channel, and in doubt waiting for a person
+        add_message(db, f"flight{i}", status="sent", fallback="", fallback_after=None)
+        add_message(db, f"doubt{i}", status="in-doubt", due_at=1_000.0, fallback="")
+    add_message(db, "stalled", status="sent", fallback="smsgate", fallback_after=60.0)
+    add_message(db, "waiting", status="sent", fallback="smsgate", fallback_after=600.0)
+    add_message(db, "doubt-due", status="in-doubt", due_at=1_000.0, fallback="smsgate")
+    with db.tx() as c:   # a new row has no sending time: the channel's taking sets it
+        c.execute("UPDATE messages SET sent_at = 1000.0 WHERE status = 'sent'")
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        assert outbox.advance_stalled(db, at=1_100.0) == 1
+        assert outbox.resolve_in_doubt(db) == 1
+    finally:
+        db.conn().set_trace_callback(None)
+    assert db.one("SELECT channel, status FROM messages WHERE id='stalled'")["channel"] == "smsgate"
+    assert db.one("SELECT channel FROM messages WHERE id='waiting'")["channel"] == "esms"
+    assert db.one("SELECT channel FROM messages WHERE id='doubt-due'")["channel"] == "smsgate"
+    assert {r[0] for r in db.query("SELECT status FROM messages WHERE id GLOB 'flight*' OR id GLOB 'doubt[0-9]*'")} \
+        == {"sent", "in-doubt"}
+    passes = [s for s in seen if s.lstrip().startswith("SELECT") and "fallback" in s and "FROM messages" in s]
+    assert len(passes) == 2, seen
+    plans = [" | ".join(r[3] for r in db.query("EXPLAIN QUERY PLAN " + s)) for s in passes]
+    assert "idx_messages_fallback_due" in plans[0] and "idx_messages_doubts_due" in plans[1], plans

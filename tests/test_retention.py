@@ -28,7 +28,8 @@ from bridge.jobs import make_scheduler
 from bridge.shop_events import RECEIVED, store_delivery
 from bridge.providers.woocommerce.webhook import delivery
 from bridge.store import deliveries, orders as stored_orders
-from bridge.store.schema import RECIPIENTS
+from bridge.store import search
+from bridge.store.search import RECIPIENTS
 from tests.orders import order_body
 from tests.test_admin import PASSWORD, Admin, bank_sms
 
@@ -75,9 +76,10 @@ def counts_match(svc) -> None:
     real = {tuple(r[:3]): r[3] for r in svc.db.query(
         "SELECT COALESCE(kind, 'message'), status, COALESCE(channel, ''), COUNT(*) FROM messages GROUP BY 1, 2, 3")}
     assert tally == real
+    assert search.keep_index(svc.db)   # the messages waiting for the index job, indexed
     with svc.db.tx() as c:   # raise when an index lost step with its table
-        c.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
-        c.execute(f"INSERT INTO {RECIPIENTS}({RECIPIENTS}) VALUES ('integrity-check')")
+        c.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+        c.execute(f"INSERT INTO {RECIPIENTS}({RECIPIENTS}, rank) VALUES ('integrity-check', 1)")
 
 
 def ids(svc, sql: str) -> set:

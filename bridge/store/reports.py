@@ -16,7 +16,7 @@ from . import search, tallies
 from .db import Database, marks
 from .messages import IS_MESSAGE
 from .orders import fold
-from .schema import RECIPIENTS
+from .search import RECIPIENTS
 
 
 @dataclass
@@ -56,10 +56,13 @@ class MessageFilter:
             exact, part, typed = self.phone_e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"
             # the trigram index finds the candidates (a superset: it folds case more widely than
             # LIKE); the LIKEs on the row decide. Under 3 characters it has no trigram to look up.
+            # The messages not indexed yet (search.PENDING, a few: the index is written in batches)
+            # are candidates too.
             if len(raw) >= 3:
                 where.append(f"m.rowid IN (SELECT rowid FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid"
                              f" FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid FROM {RECIPIENTS}"
-                             " WHERE recipient_raw LIKE ?)")   # one LIKE each: FTS5 answers no OR from its index
+                             f" WHERE recipient_raw LIKE ? UNION SELECT rid FROM {search.PENDING})")   # one LIKE each:
+                # FTS5 answers no OR from its index
                 params += [exact, part, typed]
             where.append("(m.recipient = ? OR m.recipient LIKE ? OR m.recipient_raw LIKE ?)")
             params += [exact, part, typed]
@@ -115,6 +118,7 @@ class Page:
     more: bool
     newer: str | None
     older: str | None
+    unindexed: int = 0   # messages a text search could not find yet (store/search.catch_up)
 
 
 def cursor(raw: str | None, parts: int) -> tuple[float, ...] | None:
@@ -196,7 +200,9 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     among its newest EXAMINE matches only (a text in most messages with a rare status would
     otherwise look every match up): past them the page says "more than" the rows it counted."""
     f = replace(f, fts=search.fold_typed(db, f.fts))
-    if f.fts:
+    unindexed = 0
+    if f.fts:   # the newest messages into the index first (the job leaves few, or none)
+        unindexed = search.catch_up(db)
         f = replace(f, fts=search.lazy_query(db, f.fts))
     where, params = f.sql()
     counted = f.counted()
@@ -227,7 +233,7 @@ def search_messages(db: Database, f: MessageFilter, limit: int, before: str | No
     rows = db.query(f"SELECT *, rowid AS rid FROM messages WHERE rowid IN ({', '.join('?' for _ in ids)})"
                     f" ORDER BY {order.replace('m.', '')}", tuple(ids))
     rows, newer, older = _page(rows, limit, rising, bool(cond), lambda r: (r["created_at"], r["rid"]))
-    return Page(rows, total, more, newer, older)
+    return Page(rows, total, more, newer, older, unindexed)
 
 
 # A text with other filters is counted among its newest this many matches (each looked up).

@@ -11,6 +11,7 @@ import sqlite3
 import sqlite_utils
 
 from .db import Database
+from .search import RECIPIENTS
 
 SCHEMA_VERSION = 14
 # How long a process starting beside an upgrade waits for it. v11 -> v12 at a year of data
@@ -514,7 +515,7 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
     # -- reads (issue 17): searches and pages that stop at their page at a year of data
     # Every term of the messages' folded full-text index, so a typed prefix is read as its terms,
     # lazily (store/search.py); built once from the index's vocabulary (about 1.5 s at 1,000,000
-    # messages), then kept by the searches from the messages triggers mark.
+    # messages), then kept with the index, in the same batches.
     from . import search as _search
     _search.create_terms(db.conn)
     # The COD list of every question pages by (asked_at, order id): this index reads it in that
@@ -544,6 +545,20 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
         db.execute(f"DROP INDEX IF EXISTS {old}")
     db.execute("CREATE INDEX IF NOT EXISTS idx_deliveries_undecided ON deliveries(id) WHERE state = 'received'")
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_deliveries_by_id_replay ON deliveries(resource_id, replay_key)")
+    # The worker's periodic passes over messages waiting on a time (store/messages.py stalled and
+    # doubts_due): each reads only the rows it may act on. Through the (status, ...) indexes they
+    # read every message in flight and every in-doubt one, in the write transaction: 170-350 ms of
+    # the lock every few seconds at a year of data, the acknowledgements' p99 (bench/cpu.py
+    # --db-from). Both stay small: a message leaves them when it is delivered, falls back or waits
+    # for a person. Built in about half a second at 1,000,000 messages.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_messages_fallback_due ON messages(sent_at + fallback_after)"
+               " WHERE status IN ('queued','sent') AND fallback_after IS NOT NULL AND fallback != ''")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_messages_doubts_due ON messages(due_at)"
+               " WHERE status = 'in-doubt' AND fallback != ''")
+    # Both full-text indexes of messages written in batches from search_terms_pending, not by a
+    # trigger on each insert (store/search.py defer_indexing; at a year of data FTS5's segment
+    # writes and merges were most of the time a new message held the write lock).
+    _search.defer_indexing(db.conn)
 
 
 def _kinds_for_old_rows(db: sqlite_utils.Database) -> None:
@@ -589,14 +604,12 @@ def _message_counts(db: sqlite_utils.Database) -> None:
                f" BEGIN {remove} {add} END")
 
 
-RECIPIENTS = "messages_recipients"
-
-
 def _recipient_trigrams(db: sqlite_utils.Database) -> None:
     """A trigram index of each message's recipient (as stored and as typed): the messages page's
     phone filter matches any part of a number (LIKE '%345678%'), which no B-tree index serves;
     FTS5's trigram tokenizer answers such a LIKE from its index. It only narrows the rows: the
-    filter's own LIKE still decides (reports.MessageFilter). Built once, kept by triggers."""
+    filter's own LIKE still decides (reports.MessageFilter). Built once, then kept in batches with
+    the text's index (store/search.py defer_indexing)."""
     if db[RECIPIENTS].exists():
         return
     db.execute(f"CREATE VIRTUAL TABLE {RECIPIENTS} USING fts5(recipient, recipient_raw, content='messages',"

@@ -6,6 +6,14 @@ not d with a mark. So the index holds the text with đ/Đ replaced by d/D, and w
 goes through the very same SQL expression (`fold_typed`) before the tokenizer folds both alike.
 The index reads its rows through the `messages_folded` view (external content), so FTS5's own
 'rebuild' re-reads them folded.
+
+Both full-text indexes of messages (this one and the recipients' trigrams) are written in
+batches, not by a trigger on every insert: a message's rowid waits in PENDING (a trigger: plain
+SQL, no tokenizer) until the scheduler's job (keep_index) or the next search indexes the waiting
+ones, a few hundred per write transaction. Inserted one message per transaction, FTS5 wrote a new
+segment and merged older ones each time: at a year of data that was most of the time the
+decider held the write lock, and the acknowledgements' p99 waited behind it (README, "Intake at
+a year of data"). In a batch of 100 the same index costs about 1/20 per message.
 """
 from __future__ import annotations
 
@@ -18,6 +26,9 @@ from .db import Database
 FTS = "messages_fts"
 VIEW = "messages_folded"
 COLUMNS = ("text", "recipient", "recipient_raw")
+# the recipients' trigram index (the phone filter: any part of a number), created by schema.py
+RECIPIENTS = "messages_recipients"
+RECIPIENT_COLUMNS = ("recipient", "recipient_raw")
 
 
 def fold_sql(expr: str) -> str:
@@ -63,41 +74,92 @@ def create(db: sqlite3.Connection) -> None:
 # into one list before returning its first row: "ha"* includes "hang" (in every message's "đơn
 # hàng"), 955,000 rows at a year of data, 50-70 ms of CPU for each query whatever its LIMIT. The
 # same query written as the terms themselves ("ha" OR "hai" OR "hang" OR "hanh") is read lazily,
-# newest rowid first, and stops at its LIMIT. So every term of the index is kept in TERMS, and
-# the messages whose terms may be missing from it (inserted, or their text changed) in PENDING
-# (by triggers: plain SQL, no tokenizer); a search first adds those messages' terms (tokenized by
-# a private in-memory FTS5 table with the index's tokenizer), then expands each typed prefix.
+# newest rowid first, and stops at its LIMIT. So every term of the index is kept in TERMS, added
+# in the transaction that indexes the messages they come from (tokenized by a private in-memory
+# FTS5 table with the index's tokenizer): TERMS always holds every term of the indexed messages.
 TERMS = "search_terms"
+# The messages not indexed yet (inserted, or their text or recipient changed): the name is from
+# when it listed only the messages whose terms were missing from TERMS.
 PENDING = "search_terms_pending"
 TOKENIZE = "unicode61 remove_diacritics 2"
 EXPAND_MAX = 32          # a prefix of more terms than this ("d", "dh1") stays a prefix query
-REFRESH_MAX = 1_000      # pending messages tokenized per search (in its write transaction); past it, prefixes
-KEEP_EVERY = 60          # seconds between two passes of the job that empties PENDING (keep_terms)
-KEEP_BATCH = 500         # messages per write transaction of that job: a few ms of the write lock
+BATCH = 100              # messages indexed per write transaction: a few ms of the write lock at a year of data
+KEEP_EVERY = 10          # seconds between two passes of the job that empties PENDING (keep_index)
 KEEP_BUDGET = 2.0        # seconds a pass may take; what is left waits for the next
+SEARCH_BUDGET = 5.0      # seconds a search may spend indexing what waits before it reads the index
 _SCRATCH = "temp.search_scratch"
 _SCRATCH_TERMS = "temp.search_scratch_terms"
 _SCRATCH_TOKENS = "temp.search_scratch_tokens"
+TRIGGERS = (f"{PENDING}_ai", "messages_index_au", "messages_index_ad")
 
 
 def create_terms(db: sqlite3.Connection) -> None:
     """TERMS from the index's vocabulary (once: about 1.5 s at 1,000,000 messages), PENDING
-    empty, and the triggers that fill PENDING. A deleted message needs nothing: its terms left
-    in TERMS only add a term that matches no row to an expansion."""
+    empty. A deleted message needs nothing in TERMS: its terms left there only add a term that
+    matches no row to an expansion."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TERMS,)).fetchone():
         return
     db.execute(f"CREATE TABLE {TERMS} (term TEXT PRIMARY KEY) WITHOUT ROWID")
     db.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (rid INTEGER PRIMARY KEY)")
     db.execute(f"DELETE FROM {PENDING}")   # (after create() rebuilt the index) its vocabulary has them all
+    _terms_from_vocabulary(db)
+
+
+def _terms_from_vocabulary(db: sqlite3.Connection) -> None:
     db.execute(f"CREATE VIRTUAL TABLE temp.search_vocab USING fts5vocab(main, {FTS}, row)")
     try:
-        db.execute(f"INSERT INTO {TERMS} SELECT term FROM temp.search_vocab")
+        db.execute(f"INSERT OR IGNORE INTO {TERMS} SELECT term FROM temp.search_vocab")
     finally:
         db.execute("DROP TABLE temp.search_vocab")
+
+
+def _delete_unless_pending(index: str, columns: tuple[str, ...], values: str) -> str:
+    """An external-content FTS5 index is told what a row held when it was indexed ('delete' with
+    the old values); a row still waiting in PENDING was never indexed, and telling the index to
+    delete it would corrupt it."""
+    return (f"INSERT INTO {index}({index}, rowid, {', '.join(columns)}) SELECT 'delete', old.rowid, {values}"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {PENDING} WHERE rid = old.rowid);")
+
+
+def defer_indexing(db: sqlite3.Connection) -> None:
+    """Both full-text indexes kept in batches from PENDING (each start; the change once).
+
+    Before, triggers indexed every inserted message at once, and PENDING listed the messages
+    whose terms were not in TERMS yet (but which were indexed): their terms are added here, then
+    the old triggers are replaced. After, an insert only lists its rowid; an update of the text
+    or a recipient takes the old values out of the indexes (if they were in) and lists the row
+    again; a delete takes them out and unlists it."""
+    old = [f"{FTS}_ai", f"{FTS}_ad", f"{FTS}_au", f"{RECIPIENTS}_ai", f"{RECIPIENTS}_ad", f"{RECIPIENTS}_au",
+           f"{PENDING}_au"]
+    if db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(old))})",
+                  old).fetchone():
+        last = db.execute(f"SELECT MAX(rid) FROM {PENDING}").fetchone()[0]
+        if last is not None:   # indexed already, by the old triggers: only their terms wait
+            _scratch(db)
+            _add_terms(db, last)
+            db.execute(f"DELETE FROM {PENDING}")
+        for name in old:
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
     pend = f"INSERT OR IGNORE INTO {PENDING} VALUES (new.rowid);"
+    folded = ", ".join(fold_sql(f"old.{c}") for c in COLUMNS)
+    plain = ", ".join(f"old.{c}" for c in RECIPIENT_COLUMNS)
+    out = (_delete_unless_pending(FTS, COLUMNS, folded) + " "
+           + _delete_unless_pending(RECIPIENTS, RECIPIENT_COLUMNS, plain))
     db.execute(f"CREATE TRIGGER IF NOT EXISTS {PENDING}_ai AFTER INSERT ON messages BEGIN {pend} END")
-    db.execute(f"CREATE TRIGGER IF NOT EXISTS {PENDING}_au AFTER UPDATE OF {', '.join(COLUMNS)} ON messages"
-               f" BEGIN {pend} END")
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS messages_index_au AFTER UPDATE OF {', '.join(COLUMNS)} ON messages"
+               f" BEGIN {out} {pend} END")
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS messages_index_ad AFTER DELETE ON messages"
+               f" BEGIN {out} DELETE FROM {PENDING} WHERE rid = old.rowid; END")
+
+
+def rebuild(db: sqlite3.Connection) -> None:
+    """Both indexes and TERMS read again from every message, none left waiting (a bulk load that
+    listed nothing in PENDING: bench/admin_pages.py)."""
+    db.execute(f"DELETE FROM {PENDING}")
+    for index in (FTS, RECIPIENTS):
+        db.execute(f"INSERT INTO {index}({index}) VALUES ('rebuild')")
+    db.execute(f"DELETE FROM {TERMS}")
+    _terms_from_vocabulary(db)
 
 
 def _scratch(c: sqlite3.Connection) -> None:
@@ -114,37 +176,55 @@ def _clear(c: sqlite3.Connection) -> None:
     c.execute(f"INSERT INTO {_SCRATCH}(search_scratch) VALUES ('delete-all')")
 
 
-def refresh_terms(db: Database, limit: int | None = None) -> bool:
-    """Add the terms of the messages in PENDING to TERMS (up to `limit`, REFRESH_MAX by default);
-    True when none is left, so that TERMS holds every term of the index."""
+def _add_terms(c: sqlite3.Connection, last: int) -> None:
+    """The terms of the messages in PENDING up to rowid `last`, into TERMS."""
+    _clear(c)
+    folded = ", ".join(fold_sql(col) for col in COLUMNS)
+    c.execute(f"INSERT INTO {_SCRATCH}(rowid, {', '.join(COLUMNS)}) SELECT rowid, {folded} FROM messages"
+              f" WHERE rowid IN (SELECT rid FROM {PENDING} WHERE rid <= ?)", (last,))
+    c.execute(f"INSERT OR IGNORE INTO {TERMS} SELECT term FROM {_SCRATCH_TERMS}")
+    _clear(c)
+
+
+def index_pending(db: Database, limit: int | None = None) -> bool:
+    """Index the oldest `limit` (BATCH) messages waiting in PENDING (both indexes and their
+    terms, in one write transaction); True when none is left."""
     if not db.scalar(f"SELECT EXISTS (SELECT 1 FROM {PENDING})"):
         return True
     _scratch(db.conn())
     with db.tx() as c:
         last = c.execute(f"SELECT MAX(rid) FROM (SELECT rid FROM {PENDING} ORDER BY rid LIMIT ?)",
-                         (REFRESH_MAX if limit is None else limit,)).fetchone()[0]
+                         (BATCH if limit is None else limit,)).fetchone()[0]
         if last is not None:
-            _clear(c)
-            folded = ", ".join(fold_sql(col) for col in COLUMNS)
-            c.execute(f"INSERT INTO {_SCRATCH}(rowid, {', '.join(COLUMNS)}) SELECT rowid, {folded} FROM messages"
-                      f" WHERE rowid IN (SELECT rid FROM {PENDING} WHERE rid <= ?)", (last,))
-            c.execute(f"INSERT OR IGNORE INTO {TERMS} SELECT term FROM {_SCRATCH_TERMS}")
+            waiting = f"SELECT rid FROM {PENDING} WHERE rid <= ?"
+            c.execute(f"INSERT INTO {FTS}(rowid, {', '.join(COLUMNS)}) SELECT rid, {', '.join(COLUMNS)} FROM {VIEW}"
+                      f" WHERE rid IN ({waiting})", (last,))
+            c.execute(f"INSERT INTO {RECIPIENTS}(rowid, {', '.join(RECIPIENT_COLUMNS)})"
+                      f" SELECT rowid, {', '.join(RECIPIENT_COLUMNS)} FROM messages WHERE rowid IN ({waiting})", (last,))
+            _add_terms(c, last)
             c.execute(f"DELETE FROM {PENDING} WHERE rid <= ?", (last,))
-            _clear(c)
         return not c.execute(f"SELECT EXISTS (SELECT 1 FROM {PENDING})").fetchone()[0]
 
 
-def keep_terms(db: Database, budget: float = KEEP_BUDGET) -> bool:
-    """The periodic job: PENDING emptied KEEP_BATCH messages per transaction. Left to the searches
-    alone, PENDING grew by every message sent between two searches (a few thousand a day in a busy
-    shop): the first search after a quiet spell tokenized 5,000 messages inside its own write
-    transaction, which the webhooks' acknowledgements wait behind, and past 5,000 the search read
-    prefixes, merged whole (200 ms at a year of data). True when PENDING is empty."""
+def keep_index(db: Database, budget: float = KEEP_BUDGET) -> bool:
+    """The periodic job: PENDING emptied BATCH messages per transaction, so that a search rarely
+    finds any waiting (it would index them first, in its own request). True when PENDING is empty."""
     end = time.monotonic() + budget
-    while not refresh_terms(db, KEEP_BATCH):
+    while not index_pending(db):
         if time.monotonic() >= end:
             return False
     return True
+
+
+def catch_up(db: Database, budget: float | None = None) -> int:
+    """Before a search reads the full-text index: index what waits (in batches, the lock let go
+    between them), for at most `budget` seconds. The number of messages still waiting, that the
+    search cannot find (0 nearly always: the job keeps PENDING short). `budget`: SEARCH_BUDGET."""
+    end = time.monotonic() + (SEARCH_BUDGET if budget is None else budget)
+    while not index_pending(db):
+        if time.monotonic() >= end:
+            return db.scalar(f"SELECT COUNT(*) FROM {PENDING}")
+    return 0
 
 
 def _tokens(c: sqlite3.Connection, word: str) -> list[str]:
@@ -164,11 +244,11 @@ def lazy_query(db: Database, query: str) -> str:
     """`query` (the admin's: quoted phrases, each maybe a prefix, as web/admin/messages.fts_query
     writes them, folded) with each one-word prefix replaced by the OR of the terms of the index
     that start with it: the same rows, read lazily. A prefix of more than EXPAND_MAX terms, a
-    phrase of several tokens, or a query while too many messages wait in PENDING stays as typed
-    (the same rows, merged whole by FTS5)."""
+    phrase of several tokens stays as typed (the same rows, merged whole by FTS5). TERMS holds
+    every term of the indexed messages (index_pending adds both in one transaction), so the
+    expansion misses no row the prefix finds."""
     phrases = re.findall(r'"((?:[^"]|"")*)"(\*?)', query)
-    if not phrases or " ".join(_quoted(w.replace('""', '"')) + s for w, s in phrases) != query \
-            or not refresh_terms(db):
+    if not phrases or " ".join(_quoted(w.replace('""', '"')) + s for w, s in phrases) != query:
         return query
     c = db.conn()
     _scratch(c)
