@@ -713,3 +713,34 @@ def test_the_worker_s_timed_passes_read_only_the_messages_they_may_move(db):
     assert len(passes) == 2, seen
     plans = [" | ".join(r[3] for r in db.query("EXPLAIN QUERY PLAN " + s)) for s in passes]
     assert "idx_messages_fallback_due" in plans[0] and "idx_messages_doubts_due" in plans[1], plans
+
+
+def test_the_owner_alert_pass_reads_only_what_it_may_report(db):
+    """bridge/alerts.watch runs every minute: its failures by rule, template failures and the
+    channels' last attempts each read an index of only what they report (they read every failed
+    message, every message and every attempt: half a second a pass at a year of data), and find
+    the same rows."""
+    add_message(db, "paid-old", rule="payment-mark-paid", status="failed", at=100.0)
+    add_message(db, "paid-new", rule="payment-mark-paid", status="failed", at=2_000.0)
+    add_message(db, "paid-ok", rule="payment-mark-paid", status="delivered", at=2_000.0)
+    add_message(db, "tpl", rule="r", status="sent", at=2_000.0, reason='{"code":"rules.template_failed","x":1}')
+    add_message(db, "other", rule="r", status="failed", at=2_000.0, reason='{"code":"outbox.no_report"}')
+    with db.tx() as c:
+        c.executemany("INSERT INTO attempts(message_id, at, channel, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+                      [("a", 100.0 + i, ch, "permanent" if ch == "esms" else "accepted", f"{ch}{i}")
+                       for i in range(5) for ch in ("esms", "smsgate", "zalo")]
+                      + [("a", 50.0, "messenger", "accepted", "old")])
+    seen: list[str] = []
+    db.conn().set_trace_callback(seen.append)
+    try:
+        assert [r["id"] for r in stored.failed_since(db, "payment-mark-paid", 1_000.0)] == ["paid-new"]
+        assert [r["id"] for r in stored.with_reason_since(db, "rules.template_failed", 1_000.0)] == ["tpl"]
+        assert not stored.with_reason_since(db, "rules.override_failed", 1_000.0)
+        assert stored.recent_channels(db, 60.0) == ["esms", "smsgate", "zalo"]   # messenger's last is older
+        assert [r["detail"] for r in stored.last_attempts(db, "esms", 60.0, 3)] == ["esms4", "esms3", "esms2"]
+    finally:
+        db.conn().set_trace_callback(None)
+    plans = " | ".join(r[3] for s in seen for r in db.query("EXPLAIN QUERY PLAN " + s.replace("?", "NULL")))
+    for index in ("idx_messages_failed_rule", "idx_messages_template_failed", "idx_attempts_channel_at"):
+        assert index in plans, plans
+    assert "SCAN messages" not in plans and "SCAN m " not in plans and "SCAN attempts" not in plans, plans
