@@ -11,11 +11,13 @@ signed order webhooks arrive open loop at --rate a second (latency from each one
 With --clients, the webhooks come closed loop instead (that many clients, each sending again as
 soon as it is answered, for --seconds): acknowledgements per second and the CPU per
 acknowledgement of each process while they arrive, the worker's share at saturation. --env sets
-a woo-bridge setting for the run (WORKER_NICE=19, say).
+a woo-bridge setting for the run (WORKER_NICE=19, say). --db-from starts woo-bridge on a copy of
+a seeded database (bench/admin_pages.py: a year of data, 1,000,000 messages).
 
     .venv/bin/python bench/cpu.py                    # 3,000 webhooks at 200/s, about 2 minutes
     .venv/bin/python bench/cpu.py --rate 50 --n 800 [--send-delay 0.1] [--no-pin]
     .venv/bin/python bench/cpu.py --clients 16 --seconds 8 [--env WORKER_NICE=19]
+    .venv/bin/python bench/cpu.py --db-from /work/bench1m/admin.db --n 6000   # at a year of data
 """
 from __future__ import annotations
 

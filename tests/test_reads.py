@@ -77,6 +77,9 @@ def test_a_database_upgraded_from_the_unfolded_index_finds_d_with_stroke(tmp_pat
     assert not found(d, "don")   # the issue: stored "đơn" was not found by "don"
     d.migrate()
     assert found(d, "don") == found(d, "ĐƠN") == {"a"}
+    with d.tx() as c:   # both indexes hold the message the rebuild emptied PENDING of
+        for index in (search.FTS, search.RECIPIENTS):
+            c.execute(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
     d.close()
 
 
@@ -744,3 +747,56 @@ def test_the_owner_alert_pass_reads_only_what_it_may_report(db):
     for index in ("idx_messages_failed_rule", "idx_messages_template_failed", "idx_attempts_channel_at"):
         assert index in plans, plans
     assert "SCAN messages" not in plans and "SCAN m " not in plans and "SCAN attempts" not in plans, plans
+
+
+def old_immediate_triggers(c, indexes: tuple[str, ...]) -> None:
+    """v14's triggers: these indexes written on every insert, update and delete of a message;
+    PENDING listing the messages whose terms were not in search_terms yet."""
+    for name in ("messages_index_au", "messages_index_ad"):
+        c.execute(f"DROP TRIGGER {name}")
+    for index, cols, value in ((search.FTS, search.COLUMNS, search.fold_sql),
+                               (search.RECIPIENTS, search.RECIPIENT_COLUMNS, lambda e: e)):
+        if index not in indexes:
+            continue
+        new = ", ".join(value(f"new.{x}") for x in cols)
+        old = ", ".join(value(f"old.{x}") for x in cols)
+        add = f"INSERT INTO {index}(rowid, {', '.join(cols)}) VALUES (new.rowid, {new});"
+        remove = f"INSERT INTO {index}({index}, rowid, {', '.join(cols)}) VALUES ('delete', old.rowid, {old});"
+        c.execute(f"CREATE TRIGGER {index}_ai AFTER INSERT ON messages BEGIN {add} END")
+        c.execute(f"CREATE TRIGGER {index}_ad AFTER DELETE ON messages BEGIN {remove} END")
+        c.execute(f"CREATE TRIGGER {index}_au AFTER UPDATE OF {', '.join(cols)} ON messages BEGIN {remove} {add} END")
+    c.execute(f"CREATE TRIGGER {search.PENDING}_au AFTER UPDATE OF text, recipient, recipient_raw ON messages"
+              f" BEGIN INSERT OR IGNORE INTO {search.PENDING} VALUES (new.rowid); END")
+
+
+@pytest.mark.parametrize("immediate", [(search.FTS, search.RECIPIENTS), (search.RECIPIENTS,)],
+                         ids=["v14-both-indexes", "one-index-created-again"])
+def test_converting_to_batched_indexing_keeps_every_waiting_message_once_in_both_indexes(tmp_path, immediate):
+    """The first start of this version finds messages listed in PENDING that the old triggers had
+    already indexed (only their terms waited): they are not indexed twice; a message that one
+    index never held (that index alone was created again) goes into it. Afterwards both indexes
+    pass FTS5's check against the rows, find every message, and survive deletes and edits."""
+    d = Database(str(tmp_path / "v14.db"))
+    d.migrate()
+    with d.tx() as c:
+        old_immediate_triggers(c, immediate)
+        c.execute("PRAGMA user_version=14")
+    # indexed at once by the old triggers (by those present), listed for their terms
+    add_message(d, "before", "Đông Hải", recipient="+84911111111")
+    add_message(d, "old", "Bích Ngọc", recipient="+84922222222")
+    assert d.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 2
+    d.migrate()
+    assert not d.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+    with d.tx() as c:
+        for index in (search.FTS, search.RECIPIENTS):
+            c.execute(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
+    assert found(d, "đông") == {"before"} and found(d, "ngọc") == {"old"} and found(d, "ngo") == {"old"}
+    assert {r["id"] for r in search_messages(d, MessageFilter(phone_raw="911111111"), 50).rows} == {"before"}
+    with d.tx() as c:
+        c.execute("UPDATE messages SET text = 'Hạnh' WHERE id = 'before'")
+        c.execute("DELETE FROM messages WHERE id = 'old'")
+    assert found(d, "hạnh") == {"before"} and not found(d, "ngọc")
+    with d.tx() as c:
+        for index in (search.FTS, search.RECIPIENTS):
+            c.execute(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
+    d.close()

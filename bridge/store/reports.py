@@ -56,13 +56,12 @@ class MessageFilter:
             exact, part, typed = self.phone_e164 or raw, f"%{digits[-9:]}%" if len(digits) >= 6 else raw, f"%{raw}%"
             # the trigram index finds the candidates (a superset: it folds case more widely than
             # LIKE); the LIKEs on the row decide. Under 3 characters it has no trigram to look up.
-            # The messages not indexed yet (search.PENDING, a few: the index is written in batches)
-            # are candidates too.
+            # One LIKE each: FTS5 answers no OR from its index. The messages not indexed yet
+            # (search.PENDING, a few: the index is written in batches) are candidates too.
             if len(raw) >= 3:
                 where.append(f"m.rowid IN (SELECT rowid FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid"
                              f" FROM {RECIPIENTS} WHERE recipient LIKE ? UNION SELECT rowid FROM {RECIPIENTS}"
-                             f" WHERE recipient_raw LIKE ? UNION SELECT rid FROM {search.PENDING})")   # one LIKE each:
-                # FTS5 answers no OR from its index
+                             f" WHERE recipient_raw LIKE ? UNION SELECT rid FROM {search.PENDING})")
                 params += [exact, part, typed]
             where.append("(m.recipient = ? OR m.recipient LIKE ? OR m.recipient_raw LIKE ?)")
             params += [exact, part, typed]

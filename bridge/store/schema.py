@@ -14,7 +14,7 @@ from .db import Database
 from .messages import TEMPLATE_FAILURES
 from .search import RECIPIENTS
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 # How long a process starting beside an upgrade waits for it. v11 -> v12 at a year of data
 # (1,000,000 messages: the folded search index and the tallies are built from every row) held
 # the write lock about 3 minutes on a loaded 2-CPU machine; the default busy timeout (15 s) made
@@ -546,6 +546,7 @@ def _create_schema(db: sqlite_utils.Database, found: int) -> None:
         db.execute(f"DROP INDEX IF EXISTS {old}")
     db.execute("CREATE INDEX IF NOT EXISTS idx_deliveries_undecided ON deliveries(id) WHERE state = 'received'")
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_deliveries_by_id_replay ON deliveries(resource_id, replay_key)")
+    # -- v15 (issue 17): the worker's and the scheduler's reads at a year of data
     # The worker's periodic passes over messages waiting on a time (store/messages.py stalled and
     # doubts_due): each reads only the rows it may act on. Through the (status, ...) indexes they
     # read every message in flight and every in-doubt one, in the write transaction: 170-350 ms of

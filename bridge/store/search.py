@@ -58,6 +58,9 @@ def create(db: sqlite3.Connection) -> None:
     db.execute(f"CREATE VIRTUAL TABLE {FTS} USING fts5({', '.join(COLUMNS)}, content='{VIEW}', content_rowid='rid',"
                " tokenize='unicode61 remove_diacritics 2')")
     db.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (RECIPIENTS,)).fetchone():
+        # create_terms empties PENDING next: the recipients' index must hold those rows too
+        db.execute(f"INSERT INTO {RECIPIENTS}({RECIPIENTS}) VALUES ('rebuild')")
     cols = ", ".join(COLUMNS)
 
     def values(r: str) -> str:
@@ -90,7 +93,6 @@ SEARCH_BUDGET = 5.0      # seconds a search may spend indexing what waits before
 _SCRATCH = "temp.search_scratch"
 _SCRATCH_TERMS = "temp.search_scratch_terms"
 _SCRATCH_TOKENS = "temp.search_scratch_tokens"
-TRIGGERS = (f"{PENDING}_ai", "messages_index_au", "messages_index_ad")
 
 
 def create_terms(db: sqlite3.Connection) -> None:
@@ -131,10 +133,15 @@ def defer_indexing(db: sqlite3.Connection) -> None:
     again; a delete takes them out and unlists it."""
     old = [f"{FTS}_ai", f"{FTS}_ad", f"{FTS}_au", f"{RECIPIENTS}_ai", f"{RECIPIENTS}_ad", f"{RECIPIENTS}_au",
            f"{PENDING}_au"]
-    if db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(old))})",
-                  old).fetchone():
+    present = {r[0] for r in db.execute(
+        f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(old))})", old)}
+    if present:
         last = db.execute(f"SELECT MAX(rid) FROM {PENDING}").fetchone()[0]
-        if last is not None:   # indexed already, by the old triggers: only their terms wait
+        if last is not None:
+            # an index whose insert trigger was there holds the waiting rows already (only their
+            # terms wait); one without it (rebuilt and converted before, then one of the two
+            # created again) does not: those rows go into it now
+            _index(db, last, [i for i in (FTS, RECIPIENTS) if f"{i}_ai" not in present])
             _scratch(db)
             _add_terms(db, last)
             db.execute(f"DELETE FROM {PENDING}")
@@ -186,6 +193,17 @@ def _add_terms(c: sqlite3.Connection, last: int) -> None:
     _clear(c)
 
 
+def _index(c: sqlite3.Connection, last: int, indexes: list[str]) -> None:
+    """The messages waiting in PENDING up to rowid `last` into these full-text indexes."""
+    waiting = f"SELECT rid FROM {PENDING} WHERE rid <= ?"
+    if FTS in indexes:
+        c.execute(f"INSERT INTO {FTS}(rowid, {', '.join(COLUMNS)}) SELECT rid, {', '.join(COLUMNS)} FROM {VIEW}"
+                  f" WHERE rid IN ({waiting})", (last,))
+    if RECIPIENTS in indexes:
+        c.execute(f"INSERT INTO {RECIPIENTS}(rowid, {', '.join(RECIPIENT_COLUMNS)})"
+                  f" SELECT rowid, {', '.join(RECIPIENT_COLUMNS)} FROM messages WHERE rowid IN ({waiting})", (last,))
+
+
 def index_pending(db: Database, limit: int | None = None) -> bool:
     """Index the oldest `limit` (BATCH) messages waiting in PENDING (both indexes and their
     terms, in one write transaction); True when none is left."""
@@ -196,11 +214,7 @@ def index_pending(db: Database, limit: int | None = None) -> bool:
         last = c.execute(f"SELECT MAX(rid) FROM (SELECT rid FROM {PENDING} ORDER BY rid LIMIT ?)",
                          (BATCH if limit is None else limit,)).fetchone()[0]
         if last is not None:
-            waiting = f"SELECT rid FROM {PENDING} WHERE rid <= ?"
-            c.execute(f"INSERT INTO {FTS}(rowid, {', '.join(COLUMNS)}) SELECT rid, {', '.join(COLUMNS)} FROM {VIEW}"
-                      f" WHERE rid IN ({waiting})", (last,))
-            c.execute(f"INSERT INTO {RECIPIENTS}(rowid, {', '.join(RECIPIENT_COLUMNS)})"
-                      f" SELECT rowid, {', '.join(RECIPIENT_COLUMNS)} FROM messages WHERE rowid IN ({waiting})", (last,))
+            _index(c, last, [FTS, RECIPIENTS])
             _add_terms(c, last)
             c.execute(f"DELETE FROM {PENDING} WHERE rid <= ?", (last,))
         return not c.execute(f"SELECT EXISTS (SELECT 1 FROM {PENDING})").fetchone()[0]

@@ -136,7 +136,8 @@ def messages():
             for k in ("status", "channel", "order", "phone", "from", "to", "q", "kind")}
     rows, page = search(b.db, args, *cursor_args())
     return render_template("admin/messages.html", rows=rows, total=page.total, more=page.more,
-                           pager=keyset_pager(page), unindexed=page.unindexed, args=args, statuses=STATUSES, channels=sorted(b.channels),
+                           pager=keyset_pager(page), unindexed=page.unindexed,
+                           args=args, statuses=STATUSES, channels=sorted(b.channels),
                            kinds=KINDS)
 
 
