@@ -480,7 +480,7 @@ def main() -> int:
     db.migrate()   # this version's indexes on a database seeded by an older one
     t0 = time.perf_counter()
     search.keep_index(db, budget=float("inf"))   # the scheduler's job, as a running service keeps it
-    print(f"search terms of the seeded messages kept ({time.perf_counter() - t0:.1f} s)")
+    print(f"search indexes of the seeded messages kept ({time.perf_counter() - t0:.1f} s)")
     db.close()
     print(f"server time per page (Flask test client, signed in), {args.repeat} requests each:")
     rows = measure(str(path), args.repeat)

@@ -234,11 +234,9 @@ def catch_up(db: Database, budget: float | None = None) -> int:
     """Before a search reads the full-text index: index what waits (in batches, the lock let go
     between them), for at most `budget` seconds. The number of messages still waiting, that the
     search cannot find (0 nearly always: the job keeps PENDING short). `budget`: SEARCH_BUDGET."""
-    end = time.monotonic() + (SEARCH_BUDGET if budget is None else budget)
-    while not index_pending(db):
-        if time.monotonic() >= end:
-            return db.scalar(f"SELECT COUNT(*) FROM {PENDING}")
-    return 0
+    if keep_index(db, SEARCH_BUDGET if budget is None else budget):
+        return 0
+    return db.scalar(f"SELECT COUNT(*) FROM {PENDING}")
 
 
 def _tokens(c: sqlite3.Connection, word: str) -> list[str]:
