@@ -90,6 +90,7 @@ class CoreSettings:
     in_doubt_after: float = 600.0        # seconds an in-doubt message waits for a receipt before its next channel
     worker_interval: float = 1.0
     worker_nice: int = 10
+    worker_yield: float = 0.2            # seconds a deciding or sending transaction waits while webhooks queue (bridge/pressure.py)
     scheduler_lease: float = 30.0        # seconds a process holds the periodic jobs without renewing
     run_scheduler: bool = True
     decide_in: str = "process"           # where received rows are decided: "process" (each one that answers) or "worker"
@@ -208,6 +209,7 @@ CORE_ENV = {
     "IN_DOUBT_AFTER": ("in_doubt_after", p.positive_float),
     "WORKER_INTERVAL": ("worker_interval", p.positive_float),
     "WORKER_NICE": ("worker_nice", p.int_between(0, 19)),
+    "WORKER_YIELD": ("worker_yield", p.float_between(0, 5)),
     "SCHEDULER_LEASE": ("scheduler_lease", p.positive_float),
     "RUN_SCHEDULER": ("run_scheduler", p.boolean),
     "DECIDE_IN": ("decide_in", p.choice("process", "worker")),

@@ -94,6 +94,15 @@ def int_between(lo: int, hi: int):
     return parse
 
 
+def float_between(lo: float, hi: float):
+    def parse(v: str) -> float:
+        n = float(v)
+        if not lo <= n <= hi:   # NaN fails too
+            raise ValueError(f"must be from {lo:g} to {hi:g}")
+        return n
+    return parse
+
+
 def positive_float(v: str) -> float:
     n = float(v)
     if n <= 0:

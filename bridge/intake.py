@@ -99,6 +99,8 @@ class Decider:
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # between deciding transactions: waits (bounded) while webhooks queue for an answer
+        self.give_way: Callable[[], object] = lambda: None
 
     @property
     def running(self) -> bool:
@@ -129,6 +131,7 @@ class Decider:
                 n = 0
                 while not self._stop.is_set() and (k := self.first(self.batch, TX_BUDGET, self.others_head())):
                     n += k
+                    self.give_way()
                 for step in self.then:
                     n += step(self.batch, TX_BUDGET)
                 if n:

@@ -27,6 +27,7 @@ from .jobs import make_scheduler
 from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
+from .pressure import Board
 from .wakeup import Listener, Waker
 from .events import (Acknowledged, BankTransaction, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText,
                      ShipmentUpdate, ShopDelivery, ShopPing)
@@ -168,6 +169,10 @@ class Bridge:
         self.scheduler = None
         self.leader = LeaderLock(self.db, self.settings.scheduler_lease)
         self.waker = Waker(self.settings.db_path)
+        # webhooks queueing in a web process make the deciding and sending here give way (bridge/pressure.py)
+        self.board = Board(self.settings.db_path)
+        self.decider.give_way = lambda: self.board.give_way(self.settings.worker_yield)
+        self.worker.pressure = self.board
         self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
         # "now" for security decisions (ref expiry, sign-in limits) and for the outbox (what is due,

@@ -24,6 +24,7 @@ from .bulk import RULE as BULK_RULE, stopped_at_send
 from .outbox import EVENT, MESSAGE, pin_device, Attempt, claim, kind_of, payload_of, record_results, send_id
 from .outgoing import pump
 from .pacing import STOPPED, Pacer, spacing
+from .pressure import Board
 from .store.db import Database
 from .quiet import quiet_until
 
@@ -31,12 +32,17 @@ log = logging.getLogger(__name__)
 # Seconds ahead a paced channel's backlog is claimed: its lanes then wait at most about this long
 # for their turn, and the other lanes stay free for the other channels.
 CLAIM_AHEAD = 2.0
+# Rows claimed at once while webhooks still queue for an answer after the sending loop gave way
+# (bridge/pressure.py): sending goes on, a little at a time, instead of taking the core.
+PRESSED_CLAIM = 2
 
 
 class Worker:
     def __init__(self, db: Database, settings: Settings, channels: dict[str, Channel],
                  clock: Callable[[], float] = time.time):
         self.db = db
+        # the mark of webhooks queueing in the web processes (Bridge: bridge/pressure.py)
+        self.pressure: Board | None = None
         self.clock = clock   # "now" for what is due and for quiet hours (Bridge.clock; tests move it forward)
         self.settings = settings
         self.channels = channels
@@ -181,6 +187,7 @@ class Worker:
         sending: set[str] = set()        # claimed and not recorded yet: never claimed again meanwhile
         unrecorded: list[Attempt] = []   # finished sends whose record failed: kept and recorded again
         pause = 0.0
+        claimed = False
         while True:
             in_flight = len(sending) - len(unrecorded)
             if in_flight or unrecorded:
@@ -208,13 +215,19 @@ class Worker:
                     total += len(unrecorded)
                     sending.difference_update(a.message["id"] for a in unrecorded)
                     unrecorded, pause = [], 0.0
+            # webhooks queueing for an answer: claim a few rows only, and after the first claim
+            # of this drain, wait (bounded) before each
+            pressed = in_flight < s.send_concurrency and self.pressure is not None and s.worker_yield > 0 and (
+                self.pressure.give_way(s.worker_yield) if claimed else self.pressure.pressed())
             try:
                 rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
-                    claim(self.db, s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
+                    claim(self.db, min(PRESSED_CLAIM, s.send_concurrency - in_flight) if pressed
+                          else s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
                           doubt=(s.in_doubt_after, self.route_names), skip=sending, quotas=self._quotas())
             except Exception:
                 log.exception("claiming due messages failed")
                 rows = []
+            claimed = claimed or bool(rows)
             for row in rows:
                 sending.add(row["id"])
                 try:

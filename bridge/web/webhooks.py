@@ -127,10 +127,11 @@ class WebhookGate:
         with self.app.app_context():
             g.request_id = rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
             r = WebhookRequest(environ)
-            try:
-                response = handle(hook, r, self.bridge)
-            except Exception as exc:   # noqa: BLE001 - answered as the app's error handlers answer
-                response = self._error(r, exc, rid)
+            with self.bridge.board.handling():   # many in hand: the worker gives way (bridge/pressure.py)
+                try:
+                    response = handle(hook, r, self.bridge)
+                except Exception as exc:   # noqa: BLE001 - answered as the app's error handlers answer
+                    response = self._error(r, exc, rid)
             response.headers["X-Request-ID"] = rid
             return response(environ, start_response)
 

@@ -1,0 +1,161 @@
+"""Acknowledgements first (bridge/pressure.py): while webhooks queue in a web process, the
+worker's deciding and sending wait between their transactions, never longer than WORKER_YIELD
+each, and everything acknowledged is still decided and sent."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bridge import pressure
+from bridge.pressure import HOLD, STEP, Board
+from bridge.worker import PRESSED_CLAIM
+from tests.conftest import ROOT, SECRET, make_settings, signed_headers
+from tests.orders import order_body
+from tests.test_intake import acknowledge_order, in_process
+
+
+class Web:
+    """A fake clock the worker's waits advance, and web processes that begin a webhook with
+    BUSY_MIN in hand at every step until `until` (None: never stop)."""
+
+    def __init__(self, board: Board, until: float | None):
+        self.now, self.until, self.board, self.waits = 1000.0, until, board, []
+        board.clock, board.sleep = (lambda: self.now), self.step
+
+    def busy(self) -> None:
+        for _ in range(pressure.BUSY_MIN):
+            self.board.in_hand += 1
+        with self.board.handling():
+            pass
+        self.board.in_hand -= pressure.BUSY_MIN
+
+    def step(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.until is None or self.now < self.until:
+            self.busy()
+
+
+def waited(web: Web) -> float:
+    return round(sum(web.waits), 6)
+
+
+def test_deciding_waits_while_webhooks_queue_and_decides_everything_once_they_stop(tmp_path):
+    b = in_process(tmp_path)
+    for i, order in enumerate(range(7000, 7006)):
+        acknowledge_order(b, order, str(i))
+    web = Web(b.board, until=1000.0 + 0.12)
+    web.busy()
+    b.decide_pending()
+    assert b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+    assert b.db.scalar("SELECT COUNT(DISTINCT order_id) FROM messages") == 6
+    # it waited out the burst (0.12 s) and the mark's HOLD after it, and not the bound
+    assert 0.12 + HOLD - STEP <= waited(web) <= 0.12 + HOLD + STEP
+    assert waited(web) < b.settings.worker_yield
+
+
+def test_a_burst_that_never_ends_delays_each_deciding_transaction_by_the_bound_only(tmp_path):
+    b = in_process(tmp_path, worker_yield=0.2, decide_batch=1)
+    for i, order in enumerate(range(7100, 7106)):
+        acknowledge_order(b, order, str(i))
+    web = Web(b.board, until=None)
+    web.busy()
+    b.decide_pending()
+    assert b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+    # six transactions of one row, a wait of 0.2 s after each; the looks that find nothing to
+    # decide do not wait
+    assert max(web.waits) == STEP and 6 * 0.2 <= waited(web) <= 6 * (0.2 + STEP)
+
+
+@pytest.mark.parametrize("mark", ["none", "old", "future"])
+def test_no_wait_without_a_fresh_mark(tmp_path, mark):
+    b = in_process(tmp_path)
+    acknowledge_order(b, 7200)
+    web = Web(b.board, until=0)   # the web side marks nothing while the worker waits
+    if mark != "none":
+        web.now += {"old": -2 * HOLD, "future": 60.0}[mark]
+        web.busy()
+        web.now -= {"old": -2 * HOLD, "future": 60.0}[mark]
+    b.decide_pending()
+    assert web.waits == []
+    assert b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+
+
+def test_worker_yield_zero_turns_the_waiting_off(tmp_path):
+    b = in_process(tmp_path, worker_yield=0.0)
+    acknowledge_order(b, 7300)
+    web = Web(b.board, until=None)
+    web.busy()
+    b.decide_pending()
+    assert web.waits == [] and b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
+
+
+def test_sending_claims_a_few_rows_at_a_time_while_webhooks_queue_and_sends_them_all(tmp_path):
+    b = in_process(tmp_path, worker_yield=0.2)
+    for i, order in enumerate(range(7400, 7406)):
+        acknowledge_order(b, order, str(i))
+    b.decide_pending()
+    queued = b.db.scalar("SELECT COUNT(*) FROM messages WHERE status='pending'")
+    assert queued >= 6
+    web = Web(b.board, until=None)
+    web.busy()
+    sent = b.worker.drain()
+    assert sent == queued
+    assert b.db.scalar("SELECT COUNT(*) FROM messages WHERE status='pending'") == 0
+    # PRESSED_CLAIM rows per claim, each claim after the drain's first after waiting out the bound
+    assert waited(web) >= (queued // PRESSED_CLAIM - 1) * 0.2
+    b.settings = b.worker.settings = replace(b.settings, worker_yield=0.0)   # WORKER_YIELD=0: all at once
+    for i, order in enumerate(range(7410, 7416)):
+        acknowledge_order(b, order, str(10 + i))
+    web.waits.clear()
+    b.decide_pending()
+    assert b.worker.drain() >= 6 and web.waits == []
+
+
+def test_a_webhook_begun_with_enough_in_hand_marks_the_board_that_another_process_reads(tmp_path, monkeypatch):
+    s = make_settings(tmp_path)
+    from app import create_app
+    app = create_app(s, start_scheduler=False)
+    b = app.extensions["bridge"]
+    client = app.test_client()
+    body = order_body(7500, status="on-hold", total=300_000)
+    client.post("/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created"))
+    assert b.board.marked_at() is None   # one webhook in hand is no queue
+
+    monkeypatch.setattr(pressure, "BUSY_MIN", 1)
+    before = time.monotonic()
+    r = client.post("/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created", delivery_id="2"))
+    assert r.status_code == 200 and json.loads(r.data)["state"] == "received"
+    assert before <= b.board.marked_at() <= time.monotonic()
+    assert b.board.in_hand == 0
+
+    path = Path(s.db_path).with_name(".bridge.db.busy")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # another process (the worker) reads the same mark, on the same machine-wide clock
+    seen = subprocess.run([sys.executable, "-c", "import sys, time; from bridge.pressure import Board; "
+                           "print(time.monotonic() - Board(sys.argv[1]).marked_at())", s.db_path],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    assert 0 <= float(seen.stdout) < 30
+
+
+def test_without_a_usable_board_nothing_waits_and_webhooks_are_answered(tmp_path):
+    s = make_settings(tmp_path)
+    Path(s.db_path).with_name(".bridge.db.busy").mkdir()   # something that cannot be mapped
+    from app import create_app
+    app = create_app(s, start_scheduler=False)
+    b = app.extensions["bridge"]
+    with b.board.handling(), b.board.handling(), b.board.handling():
+        pass
+    assert b.board.marked_at() is None and b.board.give_way(1.0) is False
+    body = order_body(7600, status="on-hold", total=300_000)
+    r = app.test_client().post("/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created"))
+    assert r.status_code == 200
+    assert SECRET
