@@ -38,8 +38,8 @@ from typing import Callable, Iterator
 log = logging.getLogger(__name__)
 
 # Webhooks in hand in one web process (with deploy/gunicorn.conf.py's four threads) at which
-# acknowledgements are queueing: at saturation 60% of them began with three or more in hand,
-# at 50 a second almost none.
+# acknowledgements are queueing: at saturation (bench/intake.py) 60% of them began with three or
+# more in hand, 40% with all four threads busy.
 BUSY_MIN = 3
 HOLD = 0.05     # seconds a mark keeps the worker waiting after the last busy webhook began
 STEP = 0.005    # seconds between the worker's looks while it waits
