@@ -133,7 +133,9 @@ class Decider:
                     n += k
                     self.give_way()
                 for step in self.then:
-                    n += step(self.batch, TX_BUDGET)
+                    if k := step(self.batch, TX_BUDGET):
+                        n += k
+                        self.give_way()
                 if n:
                     total, idle = total + n, 0
                     self.decided()

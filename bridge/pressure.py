@@ -7,19 +7,22 @@ lower priority (WORKER_NICE), yet at saturation it still took a sixth of the one
 gives the deployment, and the write lock whenever its transactions ran: whenever an answer
 waited for the lock or for I/O, the CPU went to the worker, which then held the lock longer.
 The answer is what WooCommerce waits for (it gives up after a few seconds, and disables a
-webhook after repeated failures); a decision or an SMS a few hundred milliseconds later costs a
+webhook after repeated failures); after a burst, a decision or an SMS a little later costs a
 customer nothing. Nice values cannot say that: this does, and only between transactions, so the
 worker never waits while it holds a lock.
 
 How: a file of 8 bytes next to the database, mapped into memory by every process that uses it
 (no system call per request): the monotonic clock, in microseconds, when a web process last
 began a webhook with BUSY_MIN or more in hand. CLOCK_MONOTONIC is the machine's, the same in
-every process that can share the SQLite file. The worker reads it after each deciding
+every process that can share the SQLite file (a process in another time namespace sees marks as
+stale or from the future: it never waits, as if the board were off). The worker reads it after each deciding
 transaction and before each claim of messages to send (a drain's first claim does not wait, and
 takes PRESSED_CLAIM rows only); while the mark is younger than HOLD it sleeps in steps, at most
 WORKER_YIELD seconds each time, then goes on, so a server that is never quiet still decides and
-sends (a transaction per WORKER_YIELD seconds at least, a few rows each). Recording a finished
-send never waits: the provider already has the message.
+sends (a transaction per WORKER_YIELD seconds at least, a few rows each: under pressure that
+lasts, the backlog grows while it lasts and is worked off after). Nothing waits on shutdown, and
+finished sends are recorded as soon as the loop comes back from a wait: the provider already has
+them. Only webhooks that passed their checks mark: a flood of refused requests does not.
 
 A torn or garbled value (another writer, an odd clock) can only start or end a wait early: a
 mark from the future or older than HOLD is no mark, and no wait outlasts its bound.
@@ -90,18 +93,22 @@ class Board:
             slot[0] = int(self.clock() * 1_000_000)
 
     @contextmanager
-    def handling(self) -> Iterator[None]:
-        """Around one webhook's answer: marks the board when it begins with BUSY_MIN in hand."""
+    def handling(self) -> Iterator[int]:
+        """Around one webhook's answer: how many this process has in hand, this one included."""
         with self._lock:
             self.in_hand += 1
             n = self.in_hand
-        if n >= BUSY_MIN:
-            self.mark()
         try:
-            yield
+            yield n
         finally:
             with self._lock:
                 self.in_hand -= 1
+
+    def began(self, in_hand: int) -> None:
+        """A webhook that passed its checks began with `in_hand` in hand: mark when they queue.
+        Only after the checks, so requests anyone can send (unsigned, refused) never mark."""
+        if in_hand >= BUSY_MIN:
+            self.mark()
 
     # -- worker side -------------------------------------------------------------------
     def marked_at(self) -> float | None:

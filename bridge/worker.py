@@ -217,8 +217,10 @@ class Worker:
                     unrecorded, pause = [], 0.0
             # webhooks queueing for an answer: claim a few rows only, and after the first claim
             # of this drain, wait (bounded) before each
-            pressed = in_flight < s.send_concurrency and self.pressure is not None and s.worker_yield > 0 and (
-                self.pressure.give_way(s.worker_yield) if claimed else self.pressure.pressed())
+            pressed = False
+            if (self.pressure is not None and s.worker_yield > 0 and in_flight < s.send_concurrency
+                    and not self._stopping.is_set()):
+                pressed = self.pressure.give_way(s.worker_yield) if claimed else self.pressure.pressed()
             try:
                 rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
                     claim(self.db, min(PRESSED_CLAIM, s.send_concurrency - in_flight) if pressed

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from bridge import pressure
+from bridge import worker as worker_module
 from bridge.pressure import HOLD, STEP, Board
 from bridge.worker import PRESSED_CLAIM
 from tests.conftest import ROOT, SECRET, make_settings, signed_headers
 from tests.orders import order_body
-from tests.test_intake import acknowledge_order, in_process
+from tests.test_intake import acknowledge_bank_text, acknowledge_order, in_process
 
 
 class Web:
@@ -31,11 +32,7 @@ class Web:
         board.clock, board.sleep = (lambda: self.now), self.step
 
     def busy(self) -> None:
-        for _ in range(pressure.BUSY_MIN):
-            self.board.in_hand += 1
-        with self.board.handling():
-            pass
-        self.board.in_hand -= pressure.BUSY_MIN
+        self.board.began(pressure.BUSY_MIN)
 
     def step(self, seconds: float) -> None:
         self.waits.append(seconds)
@@ -98,7 +95,7 @@ def test_worker_yield_zero_turns_the_waiting_off(tmp_path):
     assert web.waits == [] and b.db.scalar("SELECT COUNT(*) FROM deliveries WHERE state='received'") == 0
 
 
-def test_sending_claims_a_few_rows_at_a_time_while_webhooks_queue_and_sends_them_all(tmp_path):
+def test_sending_claims_a_few_rows_at_a_time_while_webhooks_queue_and_sends_them_all(tmp_path, monkeypatch):
     b = in_process(tmp_path, worker_yield=0.2)
     for i, order in enumerate(range(7400, 7406)):
         acknowledge_order(b, order, str(i))
@@ -107,17 +104,28 @@ def test_sending_claims_a_few_rows_at_a_time_while_webhooks_queue_and_sends_them
     assert queued >= 6
     web = Web(b.board, until=None)
     web.busy()
+    claims: list[tuple[int, float]] = []   # (rows asked for, seconds waited before), each claim
+    real_claim = worker_module.claim
+
+    def claim(db, limit, *args, **kwargs):
+        claims.append((limit, waited(web)))
+        return real_claim(db, limit, *args, **kwargs)
+    monkeypatch.setattr(worker_module, "claim", claim)
     sent = b.worker.drain()
     assert sent == queued
     assert b.db.scalar("SELECT COUNT(*) FROM messages WHERE status='pending'") == 0
-    # PRESSED_CLAIM rows per claim, each claim after the drain's first after waiting out the bound
-    assert waited(web) >= (queued // PRESSED_CLAIM - 1) * 0.2
+    # PRESSED_CLAIM rows per claim; the drain's first claim at once, each later one after the bound
+    assert {n for n, _ in claims} == {PRESSED_CLAIM}
+    assert claims[0][1] == 0 and all(after - before >= 0.2 for (_, before), (_, after) in zip(claims, claims[1:]))
+
     b.settings = b.worker.settings = replace(b.settings, worker_yield=0.0)   # WORKER_YIELD=0: all at once
     for i, order in enumerate(range(7410, 7416)):
         acknowledge_order(b, order, str(10 + i))
-    web.waits.clear()
     b.decide_pending()
+    web.waits.clear()
+    claims.clear()
     assert b.worker.drain() >= 6 and web.waits == []
+    assert claims[0][0] == b.settings.send_concurrency
 
 
 def test_a_webhook_begun_with_enough_in_hand_marks_the_board_that_another_process_reads(tmp_path, monkeypatch):
@@ -131,6 +139,9 @@ def test_a_webhook_begun_with_enough_in_hand_marks_the_board_that_another_proces
     assert b.board.marked_at() is None   # one webhook in hand is no queue
 
     monkeypatch.setattr(pressure, "BUSY_MIN", 1)
+    refused = client.post("/webhooks/woocommerce", data=body, headers={"X-WC-Webhook-Signature": "forged",
+                                                                       "X-WC-Webhook-Topic": "order.created"})
+    assert refused.status_code == 401 and b.board.marked_at() is None   # anyone can send that: it never marks
     before = time.monotonic()
     r = client.post("/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created", delivery_id="2"))
     assert r.status_code == 200 and json.loads(r.data)["state"] == "received"
@@ -152,10 +163,20 @@ def test_without_a_usable_board_nothing_waits_and_webhooks_are_answered(tmp_path
     from app import create_app
     app = create_app(s, start_scheduler=False)
     b = app.extensions["bridge"]
-    with b.board.handling(), b.board.handling(), b.board.handling():
-        pass
+    b.board.began(pressure.BUSY_MIN)
     assert b.board.marked_at() is None and b.board.give_way(1.0) is False
     body = order_body(7600, status="on-hold", total=300_000)
     r = app.test_client().post("/webhooks/woocommerce", data=body, headers=signed_headers(body, "order.created"))
     assert r.status_code == 200
     assert SECRET
+
+
+def test_texts_reports_and_carrier_calls_give_way_too(tmp_path):
+    b = in_process(tmp_path, worker_yield=0.2)
+    acknowledge_bank_text(b, 7700, 1)
+    acknowledge_bank_text(b, 7701, 2)
+    web = Web(b.board, until=None)
+    web.busy()
+    b.decide_pending()
+    assert b.db.scalar("SELECT COUNT(*) FROM inbox WHERE state='received'") == 0
+    assert 0.2 <= waited(web) <= 2 * (0.2 + STEP)   # after the texts' transaction(s), not before

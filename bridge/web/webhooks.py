@@ -69,9 +69,11 @@ def _more_after(r: WsgiRequest) -> bool:
         return True
 
 
-def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
+def handle(hook: Webhook, r: WsgiRequest, b: Bridge, in_hand: int = 0) -> Response:
     """A webhook's answer. Raises what the app's error answers handle (storage down: 503; input
-    Python cannot represent: 400; a body over the limit without a length: 413; a bug: 500)."""
+    Python cannot represent: 400; a body over the limit without a length: 413; a bug: 500).
+    `in_hand`: webhooks this process had in hand when this one began (WebhookGate); once this
+    one proves to be genuine, enough of them make the worker give way (bridge/pressure.py)."""
     length = r.content_length
     if length is not None and length > MAX_BODY:
         return _refuse(b, hook, r, Refused(413, f"body of {length} bytes is over the 1 MiB limit"), b"")
@@ -88,6 +90,7 @@ def handle(hook: Webhook, r: WsgiRequest, b: Bridge) -> Response:
         events = hook.parse(req, b.settings)
     except Refused as refused:
         return _refuse(b, hook, r, refused, _recorded_body(hook, r, req))
+    b.board.began(in_hand)   # after the checks: a flood of refused requests never slows the worker
     try:
         results = [b.accept(e) for e in events]
     except Exception as exc:
@@ -127,9 +130,9 @@ class WebhookGate:
         with self.app.app_context():
             g.request_id = rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
             r = WebhookRequest(environ)
-            with self.bridge.board.handling():   # many in hand: the worker gives way (bridge/pressure.py)
+            with self.bridge.board.handling() as in_hand:
                 try:
-                    response = handle(hook, r, self.bridge)
+                    response = handle(hook, r, self.bridge, in_hand)
                 except Exception as exc:   # noqa: BLE001 - answered as the app's error handlers answer
                     response = self._error(r, exc, rid)
             response.headers["X-Request-ID"] = rid
