@@ -20,11 +20,16 @@ this machine's speed drifted by up to half between minutes in the same run:
 After each woo-bridge mode the bench waits until every acknowledged webhook is decided (its
 message queued) and its SMS accepted by the fake eSMS, and prints how long after the last
 acknowledgement that was (the end-to-end backlog); nothing else runs meanwhile.
+--compare NAME=VALUE[,NAME=VALUE] also runs a second woo-bridge deployment with those settings
+(WORKER_YIELD=0, say), its own database (a copy of --db-from too), right after the first in every
+round: b1, b2, woo-bridge, woo-bridge with the settings; each compared with the baselines it ran
+beside.
 
     .venv/bin/python bench/intake.py                 # 3 rounds, about 8 minutes
     .venv/bin/python bench/intake.py --quick         # 1 round of short modes, about 2 minutes
     .venv/bin/python bench/intake.py [--rounds 3] [--seconds 8] [--sat-seconds 8] [--clients 16]
         [--rates 50,200] [--processes 2] [--send-delay 0.1] [--drain-timeout 300] [--db-from PATH] [--no-pin] [--keep]
+        [--compare WORKER_YIELD=0]
 """
 from __future__ import annotations
 
@@ -143,6 +148,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 round, 3 s modes (a smoke run; figures are rough)")
     ap.add_argument("--db-from", default="", help="start woo-bridge on a copy of this database (one bench/admin_pages.py "
                     "seeded: a year of data, 1,000,000 messages)")
+    ap.add_argument("--compare", default="", metavar="NAME=VALUE[,NAME=VALUE]",
+                    help="also run woo-bridge with these settings in every round, after the shipped one")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the databases and logs (path printed)")
     args = ap.parse_args()
@@ -165,31 +172,39 @@ def main() -> None:
             print(f"woo-bridge starts on a copy of {args.db_from}", flush=True)
             harness.copy_database(args.db_from, tmp / "woo-bridge.db")
         servers[OURS] = harness.start_deployment(tmp, "woo-bridge", pin, harness.esms_env(esms))
+        ours = [OURS]
+        if args.compare:
+            alt = f"{OURS} {args.compare}"
+            if args.db_from:
+                harness.copy_database(args.db_from, tmp / "woo-bridge-alt.db")
+            servers[alt] = harness.start_deployment(tmp, "woo-bridge-alt", pin, {
+                **harness.esms_env(esms), **harness.settings_from(args.compare.split(","))})
+            ours.append(alt)
         servers[B1] = harness.start_baseline(tmp, "bare", pin)
         servers[B2] = harness.start_baseline(tmp, "insert", pin)
         make = harness.OrderWebhooks("127.0.0.1")
-        backlog = Backlog(servers[OURS].db, esms)
+        backlogs = {name: Backlog(servers[name].db, esms) for name in ours}
         next_id = iter(range(10_000_000, 10 ** 12, 10_000_000))
         for name, srv in servers.items():   # first requests of each gunicorn worker (imports, connections)
             run = closed_loop("127.0.0.1", srv.port, make, 8, 2, next(next_id), args.processes)
-            if name == OURS:
-                backlog.drain(run, args.drain_timeout)
+            if name in backlogs:
+                backlogs[name].drain(run, args.drain_timeout)
         runs: dict[tuple[str, str], list[Run]] = {}
-        drains: dict[str, list[dict]] = {}
+        drains: dict[tuple[str, str], list[dict]] = {}
         for r in range(args.rounds):
             for mode in modes:
-                for name in (B1, B2, OURS):
+                for name in (B1, B2, *ours):
                     srv = servers[name]
                     run = phase(name, srv, mode, args, make, next(next_id))
                     runs.setdefault((name, mode), []).append(run)
                     print(f"round {r + 1} {mode:>10} {name:<17} {describe(run, mode)}", flush=True)
-                    if name == OURS:
-                        d = backlog.drain(run, args.drain_timeout)
-                        drains.setdefault(mode, []).append(d)
+                    if name in backlogs:
+                        d = backlogs[name].drain(run, args.drain_timeout)
+                        drains.setdefault((name, mode), []).append(d)
                         print(f"{'':>29} backlog: {d['decided']} of {d['orders']} decided {d['decided_after']:+.1f} s "
                               f"after the last ack, SMS of {d['at_fake']} at the fake {d['sms_after']:+.1f} s after "
                               f"it ({d['messages']} messages)", flush=True)
-        report(runs, drains, backlog, modes, servers, args, pin, time.time() - started)
+        report(runs, drains, backlogs, modes, servers, args, pin, time.time() - started)
     finally:
         for srv in servers.values():
             srv.stop()
@@ -200,28 +215,34 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(runs: dict[tuple[str, str], list[Run]], drains: dict[str, list[dict]], backlog: Backlog, modes: list[str],
+def report(runs: dict[tuple[str, str], list[Run]], drains: dict[tuple[str, str], list[dict]],
+           backlogs: dict[str, Backlog], modes: list[str],
            servers: dict[str, harness.Served], args: argparse.Namespace, pin: bool, elapsed: float) -> None:
     names = list(servers)
+    w = max(24, *(len(n) + 2 for n in names))   # a column per server
     print(f"\n== summary: {args.rounds} interleaved rounds, {elapsed / 60:.1f} min, load average now "
           f"{os.getloadavg()[0]:.2f}; {harness.pin_text(pin)}")
-    print(f"{'':<28}" + "".join(f"{n:>24}" for n in names) + f"{'ours/b1':>10}{'ours/b2':>10}")
+    print(f"{'':<28}" + "".join(f"{n:>{w}}" for n in names) + f"{'ours/b1':>10}{'ours/b2':>10}")
 
     def row(label: str, values: dict[str, float], per_round: dict[str, list[float]] | None = None,
             fmt: str = "{:.1f}") -> None:
-        cells = "".join(f"{fmt.format(values[n]):>24}" for n in names)
+        cells = "".join(f"{fmt.format(values[n]):>{w}}" for n in names)
         print(f"{label:<28}{cells}{values[OURS] / values[B1]:>10.2f}{values[OURS] / values[B2]:>10.2f}")
         if per_round and args.rounds > 1:
-            cells = "".join(f"{' / '.join(f'{v:.0f}' for v in per_round[n]):>24}" for n in names)
+            cells = "".join(f"{' / '.join(f'{v:.0f}' for v in per_round[n]):>{w}}" for n in names)
             print(f"{'  per round':<28}{cells}")
 
     sat = {n: [acks_per_second(x) for x in runs[(n, "saturation")]] for n in names}
     row("acks/s at saturation (med)", {n: statistics.median(v) for n, v in sat.items()}, sat, "{:.0f}")
-    if args.rounds > 1:   # each round's woo-bridge against the baselines it ran beside
-        for base in (B1, B2):
-            ratios = [o / b for o, b in zip(sat[OURS], sat[base])]
-            print(f"{'  ours/' + base[:2] + ' within each round':<28}{' / '.join(f'{r:.2f}' for r in ratios):>24}"
-                  f"   median {statistics.median(ratios):.2f}")
+    for name in backlogs:   # each round's woo-bridge against the baselines it ran beside
+        if name != OURS:
+            print(f"  {name}: {statistics.median(sat[name]):.0f} acks/s, ours/b2 "
+                  f"{statistics.median(sat[name]) / statistics.median(sat[B2]):.2f} (medians)")
+        for base in (B1, B2) if args.rounds > 1 else ():
+            ratios = [o / b for o, b in zip(sat[name], sat[base])]
+            label = "ours" if name == OURS else name[len(OURS) + 1:]
+            print(f"{'  ' + label + '/' + base[:2] + ' within each round':<28}"
+                  f"{' / '.join(f'{r:.2f}' for r in ratios):>24}   median {statistics.median(ratios):.2f}")
     for mode in modes[1:]:
         for p in (50, 99):
             pooled = {n: pct([x for run in runs[(n, mode)] for x in run.latencies()], p) * 1000 for n in names}
@@ -233,14 +254,16 @@ def report(runs: dict[tuple[str, str], list[Run]], drains: dict[str, list[dict]]
           "those latencies include the client's own delay")
     errors = {n: sum(len(r.results) - len(r.ok) for m in modes for r in runs[(n, m)]) for n in names}
     print("non-200 answers or errors: " + ", ".join(f"{n} {v}" for n, v in errors.items()))
-    print("woo-bridge end to end (last ack -> every webhook decided / its SMS accepted by the fake eSMS):")
-    for mode in modes:
-        ds = drains.get(mode, [])
-        e2e = [x for d in ds for x in d.get("ack_to_sms", [])]
-        print(f"  {mode:>10}: decided " + ", ".join(f"{d['decided_after']:+.1f}" for d in ds) + " s; SMS at the fake "
-              + ", ".join(f"{d['sms_after']:+.1f}" for d in ds) + f" s; per webhook ack -> SMS p50 "
-              f"{pct(e2e, 50):.2f} s p99 {pct(e2e, 99):.2f} s; "
-              f"{sum(d['at_fake'] for d in ds)} of {sum(d['orders'] for d in ds)} webhooks' SMS at the fake")
+    for name, backlog in backlogs.items():
+        print(f"{name} end to end (last ack -> every webhook decided / its SMS accepted by the fake eSMS):")
+        for mode in modes:
+            ds = drains.get((name, mode), [])
+            e2e = [x for d in ds for x in d.get("ack_to_sms", [])]
+            print(f"  {mode:>10}: decided " + ", ".join(f"{d['decided_after']:+.1f}" for d in ds) + " s; SMS at the "
+                  "fake " + ", ".join(f"{d['sms_after']:+.1f}" for d in ds) + f" s; per webhook ack -> SMS p50 "
+                  f"{pct(e2e, 50):.2f} s p99 {pct(e2e, 99):.2f} s; "
+                  f"{sum(d['at_fake'] for d in ds)} of {sum(d['orders'] for d in ds)} webhooks' SMS at the fake")
+    backlog = backlogs[OURS]   # every Backlog reads every RequestId the fake accepted
     backlog.poll_fake()
     print(f"SMS accepted by the fake eSMS: {len(backlog.accepted) + backlog.repeats}, distinct RequestIds "
           f"{len(backlog.accepted)}; duplicates: {backlog.repeats}")
