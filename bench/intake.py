@@ -254,7 +254,7 @@ def report(runs: dict[tuple[str, str], list[Run]], drains: dict[tuple[str, str],
           "those latencies include the client's own delay")
     errors = {n: sum(len(r.results) - len(r.ok) for m in modes for r in runs[(n, m)]) for n in names}
     print("non-200 answers or errors: " + ", ".join(f"{n} {v}" for n, v in errors.items()))
-    for name, backlog in backlogs.items():
+    for name in backlogs:
         print(f"{name} end to end (last ack -> every webhook decided / its SMS accepted by the fake eSMS):")
         for mode in modes:
             ds = drains.get((name, mode), [])

@@ -215,16 +215,15 @@ class Worker:
                     total += len(unrecorded)
                     sending.difference_update(a.message["id"] for a in unrecorded)
                     unrecorded, pause = [], 0.0
+            free = 0 if self._stopping.is_set() else s.send_concurrency - in_flight
             # webhooks queueing for an answer: claim a few rows only, and after the first claim
             # of this drain, wait (bounded) before each
-            pressed = False
-            if (self.pressure is not None and s.worker_yield > 0 and in_flight < s.send_concurrency
-                    and not self._stopping.is_set()):
-                pressed = self.pressure.give_way(s.worker_yield) if claimed else self.pressure.pressed()
+            if free > 0 and self.pressure is not None and s.worker_yield > 0 and (
+                    self.pressure.give_way(s.worker_yield) if claimed else self.pressure.pressed()):
+                free = min(free, PRESSED_CLAIM)
             try:
-                rows = [] if self._stopping.is_set() or in_flight >= s.send_concurrency else \
-                    claim(self.db, min(PRESSED_CLAIM, s.send_concurrency - in_flight) if pressed
-                          else s.send_concurrency - in_flight, s.send_lease, at=self.clock(),
+                rows = [] if free <= 0 or self._stopping.is_set() else \
+                    claim(self.db, free, s.send_lease, at=self.clock(),
                           doubt=(s.in_doubt_after, self.route_names), skip=sending, quotas=self._quotas())
             except Exception:
                 log.exception("claiming due messages failed")
