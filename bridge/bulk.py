@@ -527,6 +527,7 @@ def step(bridge: Any) -> int:
             if not handled:
                 break
             time.sleep(PAUSE_BETWEEN)
+            bridge.give_way()   # webhooks queueing in a web process go first (bridge/pressure.py)
         _maybe_done(bridge, b["id"])
     return queued
 

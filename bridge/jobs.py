@@ -73,7 +73,8 @@ def install_jobs(scheduler: BaseScheduler, bridge) -> None:
     scheduler.add_job(lambda: outgoing.run(bridge), "interval", seconds=outgoing.EVERY, id="outgoing_events",
                       name="status changes to outgoing events; each subject's next event once the last is done",
                       **common)
-    scheduler.add_job(lambda: search.keep_index(bridge.db), "interval", seconds=search.KEEP_EVERY, id="search_index",
+    scheduler.add_job(lambda: search.keep_index(bridge.db, between=bridge.give_way), "interval",
+                      seconds=search.KEEP_EVERY, id="search_index",
                       name="the new messages into the admin's search indexes, in small batches", **common)
     if retention.any_kept_limit(s):
         scheduler.add_job(lambda: retention.run(bridge), "interval", seconds=s.retain_every, id="retention",

@@ -78,6 +78,9 @@ class Pass:
     deadline: float
     done: dict[str, int]
     locks: list[tuple[str, int, float]] = field(default_factory=list)   # per write: kind, rows, seconds
+    # between two writes, after PAUSE: waits while webhooks queue (Bridge.give_way), so a pass
+    # that meets a burst lets the acknowledgements have the lock and the cores
+    give_way: Callable[[], object] = lambda: None
 
     def more(self) -> bool:
         return time.monotonic() < self.deadline
@@ -100,6 +103,10 @@ class Pass:
         growing at most twofold (up to RETAIN_BATCH)."""
         return max(1, min(self.batch, size * 2, int(size * TX_SECONDS / max(took, 1e-4))))
 
+    def pause(self) -> None:
+        time.sleep(PAUSE)
+        self.give_way()
+
     def batches(self, kind: str, find: Callable[[int], list[Any]], apply: Callable[[Any, list[Any]], int]) -> None:
         """find(n) a batch of at most n with a read, apply() it in one short write transaction,
         pause, repeat until a batch comes back short or the pass is out of time."""
@@ -113,7 +120,7 @@ class Pass:
                 size = self.size(size, took)
             if len(ids) < asked:
                 return
-            time.sleep(PAUSE)
+            self.pause()
 
 
 def run(bridge: Any) -> dict[str, int]:
@@ -126,7 +133,7 @@ def run_pass(bridge: Any) -> Pass:
     s = bridge.settings
     db = bridge.db
     t = bridge.clock()
-    p = Pass(db, s.retain_batch, time.monotonic() + RUN_SECONDS, {})
+    p = Pass(db, s.retain_batch, time.monotonic() + RUN_SECONDS, {}, give_way=bridge.give_way)
     if s.retain_messages_days:
         before = t - s.retain_messages_days * DAY
         p.batches("messages", lambda n: store.old_messages(db, before, FINAL, n),
@@ -200,7 +207,7 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
         if short:
             return
         cursor, size = last, p.size(size, took)
-        time.sleep(PAUSE)
+        p.pause()
 
 
 def _raw(p: Pass, table: str, time_col: str, columns: tuple[str, ...], decided: tuple[str, ...] | None,

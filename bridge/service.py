@@ -171,7 +171,7 @@ class Bridge:
         self.waker = Waker(self.settings.db_path)
         # webhooks queueing in a web process make the deciding and sending here give way (bridge/pressure.py)
         self.board = Board(self.settings.db_path)
-        self.decider.give_way = lambda: self.board.give_way(self.settings.worker_yield)
+        self.decider.give_way = self.give_way
         self.worker.pressure = self.board
         self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
@@ -180,6 +180,12 @@ class Bridge:
         self.clock: Callable[[], float] = time.time
         self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
         self.heard_written: dict[str, float] = {}
+
+    def give_way(self) -> bool:
+        """Between two of a background writer's transactions (deciding, retention, the search
+        index, a bulk send): wait, at most WORKER_YIELD seconds, while webhooks queue in a web
+        process. True when they still queue at the end."""
+        return self.board.give_way(self.settings.worker_yield)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:

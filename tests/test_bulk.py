@@ -347,3 +347,24 @@ def test_a_list_larger_than_a_transaction_is_stored_paused_and_cancelled_whole(s
     assert svc.db.scalar("SELECT COUNT(*) FROM bulk_recipients WHERE bulk_id=? AND state='dropped'", (bid,)) == n - queued
     run_all(svc)
     assert fake_smsgate.accepted == []
+
+
+def test_the_leaders_bulk_step_waits_between_its_batches_while_webhooks_queue(svc, fake_smsgate):
+    """Queueing a running bulk is background work: between two of its transactions it lets queued
+    webhooks have the lock first (bridge/pressure.py), and still queues the window's slots."""
+    from dataclasses import replace
+    from tests.test_pressure import Web, waited
+    svc.bridge.settings = replace(svc.bridge.settings, bulk_batch=20)   # BULK_BATCH: rows per transaction
+    admin = Admin(svc)
+    bid = bulk_id_of(admin.upload(("phone\n" + "\n".join(f"0914{i:06d}" for i in range(400))).encode(), "Sale"))
+    admin.post(f"/admin/bulk/{bid}/start")
+    svc.clock.advance(bulk.WINDOW)     # the first window's slots have come: sent
+    svc.bridge.worker.drain()
+    before = len(svc.messages(rule="bulk"))
+    web = Web(svc.bridge.board, until=None)
+    web.busy()
+    bulk.step(svc.bridge)
+    after = len(svc.messages(rule="bulk"))
+    batches = -(-(after - before) // 20)
+    assert batches >= 3, (before, after)
+    assert waited(web) >= (batches - 1) * svc.bridge.settings.worker_yield

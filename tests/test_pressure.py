@@ -180,3 +180,62 @@ def test_texts_reports_and_carrier_calls_give_way_too(tmp_path):
     b.decide_pending()
     assert b.db.scalar("SELECT COUNT(*) FROM inbox WHERE state='received'") == 0
     assert 0.2 <= waited(web) <= 2 * (0.2 + STEP)   # after the texts' transaction(s), not before
+
+
+def _old_final_messages(b, first_order: int, n: int) -> int:
+    """`n` orders whose messages were sent (dry-run: final) 401 days ago; how many messages."""
+    from tests.test_retention import age
+    for i in range(n):
+        acknowledge_order(b, first_order + i, f"r{first_order + i}")
+    b.decide_pending()
+    b.worker.drain()
+    age(b, 401)
+    return b.db.scalar("SELECT COUNT(*) FROM messages")
+
+
+@pytest.mark.parametrize("worker_yield", [0.2, 0.0])
+def test_retention_waits_between_its_batches_while_webhooks_queue(tmp_path, worker_yield):
+    """A pass that meets a burst lets the acknowledgements go first between its transactions, and
+    still prunes everything it should; WORKER_YIELD=0 turns the waiting off."""
+    from bridge import retention
+    b = in_process(tmp_path, retain_batch=2, worker_yield=worker_yield)
+    messages = _old_final_messages(b, 7800, 6)
+    assert messages >= 6
+    web = Web(b.board, until=None)
+    web.busy()
+    p = retention.run_pass(b)
+    assert b.db.scalar("SELECT COUNT(*) FROM messages") == 0
+    writes = len(p.locks)
+    assert writes >= messages // 2
+    if worker_yield:
+        # after each write but the last of a kind, a wait of the bound (the burst never ends)
+        assert waited(web) >= (messages // 2 - 1) * worker_yield and max(web.waits) == STEP
+        assert waited(web) <= writes * (worker_yield + STEP)
+    else:
+        assert web.waits == []
+
+
+def test_the_search_index_job_waits_between_its_batches_and_a_search_does_not(tmp_path, monkeypatch):
+    from bridge.jobs import make_scheduler
+    from bridge.store import search
+    monkeypatch.setattr(search, "BATCH", 2)
+    b = in_process(tmp_path, worker_yield=0.2)
+    for i in range(6):
+        acknowledge_order(b, 7900 + i, f"s{i}")
+    b.decide_pending()
+    waiting = b.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}")
+    assert waiting >= 6
+    web = Web(b.board, until=None)
+    web.busy()
+    assert search.catch_up(b.db) == 0          # a person waits for a search: it never gives way
+    assert web.waits == []
+
+    for i in range(6):
+        acknowledge_order(b, 7910 + i, f"t{i}")
+    b.decide_pending()
+    web.waits.clear()                          # deciding them gave way too: not the job's waits
+    assert b.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") >= 6
+    assert b.leader.renew()
+    make_scheduler(b).get_job("search_index").func()
+    assert b.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 0
+    assert waited(web) >= 2 * 0.2              # between its transactions of two messages each

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from typing import Callable
 
 from .db import Database
 
@@ -220,13 +221,17 @@ def index_pending(db: Database, limit: int | None = None) -> bool:
         return not c.execute(f"SELECT EXISTS (SELECT 1 FROM {PENDING})").fetchone()[0]
 
 
-def keep_index(db: Database, budget: float = KEEP_BUDGET) -> bool:
+def keep_index(db: Database, budget: float = KEEP_BUDGET, between: Callable[[], object] | None = None) -> bool:
     """The periodic job: PENDING emptied BATCH messages per transaction, so that a search rarely
-    finds any waiting (it would index them first, in its own request). True when PENDING is empty."""
+    finds any waiting (it would index them first, in its own request). True when PENDING is empty.
+    `between()` runs between two transactions: the job's waits while webhooks queue (a search,
+    which a person waits for, passes none)."""
     end = time.monotonic() + budget
     while not index_pending(db):
         if time.monotonic() >= end:
             return False
+        if between is not None:
+            between()
     return True
 
 
