@@ -73,3 +73,43 @@ def test_unknown_log_format_is_refused_at_start(tmp_path):
     r = subprocess.run([sys.executable, "-m", "bridge", "check-config"], cwd=ROOT, env=env, capture_output=True,
                        text=True)
     assert r.returncode != 0 and "LOG_FORMAT" in r.stderr
+
+
+def test_a_job_still_running_when_its_trigger_fires_again_is_logged_once_per_quiet_period(caplog):
+    """A drain that sends through a burst outlasts its one-second trigger: APScheduler's warning
+    that it skipped a run reaches the log once, then once per QUIET with the count left out."""
+    import logging
+    import threading
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from bridge import logs
+
+    logs.setup()
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    assert logs.OVERLAPS in scheduler_log.filters   # what the service and the worker install
+    now = [0.0]
+    overlaps = logs.OverlapFilter(clock=lambda: now[0])
+    scheduler_log.removeFilter(logs.OVERLAPS)
+    scheduler_log.addFilter(overlaps)
+    release, skipped = threading.Event(), []
+    sched = BackgroundScheduler(timezone="UTC")
+    sched.add_listener(skipped.append, EVENT_JOB_MAX_INSTANCES)
+    sched.add_job(release.wait, "interval", seconds=0.02, id="drain_outbox", max_instances=1, coalesce=True)
+    caplog.set_level(logging.WARNING, logger="apscheduler.scheduler")
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "maximum number of running instances" in str(r.msg)]
+    sched.start()
+    try:
+        wait_until(lambda: len(skipped) >= 10, what="ten runs skipped")
+        assert len(warned()) == 1
+        now[0] += overlaps.QUIET
+        seen = len(skipped)
+        wait_until(lambda: len(skipped) >= seen + 10, what="ten more skipped")
+        assert len(warned()) == 2
+        assert "more time(s) in the last 600 s, not logged" in warned()[1]
+    finally:
+        release.set()
+        sched.shutdown()
+        scheduler_log.removeFilter(overlaps)
+        scheduler_log.addFilter(logs.OVERLAPS)
