@@ -229,7 +229,9 @@ def report(runs: dict[tuple[str, str], list[Run]], drains: dict[tuple[str, str],
         cells = "".join(f"{fmt.format(values[n]):>{w}}" for n in names)
         print(f"{label:<28}{cells}{values[OURS] / values[B1]:>10.2f}{values[OURS] / values[B2]:>10.2f}")
         if per_round and args.rounds > 1:
-            cells = "".join(f"{' / '.join(f'{v:.0f}' for v in per_round[n]):>{w}}" for n in names)
+            # five rounds of four digits are wider than a column: each cell at least two spaces apart
+            joined = [" / ".join(f"{v:.0f}" for v in per_round[n]) for n in names]
+            cells = "".join(f"{j:>{max(w, len(j) + 2)}}" for j in joined)
             print(f"{'  per round':<28}{cells}")
 
     sat = {n: [acks_per_second(x) for x in runs[(n, "saturation")]] for n in names}
