@@ -516,6 +516,7 @@ def step(bridge: Any) -> int:
     sending (stopped_at_send), so those bulks need no pass."""
     queued = 0
     t = bridge.clock()
+    end = time.monotonic() + EVERY   # the next pass goes on (each bulk gets a batch at least)
     _recent_opt_outs(bridge, t)
     for b in store.in_states(bridge.db, (RUNNING,)):
         _catch_up(bridge, b, t)
@@ -524,7 +525,7 @@ def step(bridge: Any) -> int:
             if n:
                 queued += n
                 bridge.wake_worker()
-            if not handled:
+            if not handled or time.monotonic() >= end:
                 break
             time.sleep(PAUSE_BETWEEN)
             bridge.give_way()   # webhooks queueing in a web process go first (bridge/pressure.py)

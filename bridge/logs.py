@@ -113,8 +113,13 @@ class OverlapFilter(logging.Filter):
                 return False
             self._last[job] = (now, 0)
         if left_out:
-            record.msg = f"{record.msg} (the same %d more time(s) in the last %d s, not logged)"
-            record.args = (*args, left_out, round(now - shown))
+            try:
+                said = record.getMessage()
+            except Exception:   # a broken format: left to the handler's own error path
+                return True
+            record.msg = said + \
+                f" (the same {left_out} more time(s) in the last {round(now - shown)} s, not logged)"
+            record.args = None
         return True
 
 

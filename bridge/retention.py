@@ -105,7 +105,8 @@ class Pass:
 
     def pause(self) -> None:
         time.sleep(PAUSE)
-        self.give_way()
+        if self.more():   # a pass out of time stops now, not after one more wait
+            self.give_way()
 
     def batches(self, kind: str, find: Callable[[int], list[Any]], apply: Callable[[Any, list[Any]], int]) -> None:
         """find(n) a batch of at most n with a read, apply() it in one short write transaction,
@@ -207,7 +208,8 @@ def _walk(p: Pass, key: str, table: str, step: Step, apply: Callable[[Any, list[
         if short:
             return
         cursor, size = last, p.size(size, took)
-        p.pause()
+        if took:
+            p.pause()   # after a write; two reads in a row need no pause
 
 
 def _raw(p: Pass, table: str, time_col: str, columns: tuple[str, ...], decided: tuple[str, ...] | None,

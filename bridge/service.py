@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -172,6 +173,7 @@ class Bridge:
         # webhooks queueing in a web process make the deciding and sending here give way (bridge/pressure.py)
         self.board = Board(self.settings.db_path)
         self.decider.give_way = self.give_way
+        self._stopping = threading.Event()   # set by shutdown: nothing gives way any more
         self.worker.pressure = self.board
         self.listener: Listener | None = None
         self.started_at = datetime.now(timezone.utc)
@@ -184,7 +186,9 @@ class Bridge:
     def give_way(self) -> bool:
         """Between two of a background writer's transactions (deciding, retention, the search
         index, a bulk send): wait, at most WORKER_YIELD seconds, while webhooks queue in a web
-        process. True when they still queue at the end."""
+        process. True when they still queue at the end. No wait once the service is stopping."""
+        if self._stopping.is_set():
+            return False
         return self.board.give_way(self.settings.worker_yield)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -239,6 +243,7 @@ class Bridge:
             pass
 
     def shutdown(self) -> None:
+        self._stopping.set()
         self.decider.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)

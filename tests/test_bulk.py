@@ -368,3 +368,20 @@ def test_the_leaders_bulk_step_waits_between_its_batches_while_webhooks_queue(sv
     batches = -(-(after - before) // 20)
     assert batches >= 3, (before, after)
     assert waited(web) >= (batches - 1) * svc.bridge.settings.worker_yield
+
+
+def test_one_pass_of_the_bulk_step_stops_after_its_time_and_the_next_goes_on(svc, fake_smsgate, monkeypatch):
+    from dataclasses import replace
+    svc.bridge.settings = replace(svc.bridge.settings, bulk_batch=20)
+    admin = Admin(svc)
+    bid = bulk_id_of(admin.upload(("phone\n" + "\n".join(f"0915{i:06d}" for i in range(400))).encode(), "Sale"))
+    admin.post(f"/admin/bulk/{bid}/start")
+    svc.clock.advance(bulk.WINDOW)
+    svc.bridge.worker.drain()
+    before = len(svc.messages(rule="bulk"))
+    monkeypatch.setattr(bulk, "EVERY", 0.0)   # out of time at once: one batch, then the pass ends
+    bulk.step(svc.bridge)
+    assert len(svc.messages(rule="bulk")) == before + 20
+    monkeypatch.setattr(bulk, "EVERY", 2.0)
+    bulk.step(svc.bridge)
+    assert len(svc.messages(rule="bulk")) > before + 40

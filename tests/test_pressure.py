@@ -239,3 +239,13 @@ def test_the_search_index_job_waits_between_its_batches_and_a_search_does_not(tm
     make_scheduler(b).get_job("search_index").func()
     assert b.db.scalar(f"SELECT COUNT(*) FROM {search.PENDING}") == 0
     assert waited(web) >= 2 * 0.2              # between its transactions of two messages each
+
+
+def test_nothing_gives_way_once_the_service_is_stopping(tmp_path):
+    b = in_process(tmp_path, worker_yield=0.2)
+    web = Web(b.board, until=None)
+    web.busy()
+    assert b.give_way() is True and waited(web) >= 0.2   # running: it waits out the bound
+    web.waits.clear()
+    b.shutdown()
+    assert b.give_way() is False and web.waits == []
