@@ -46,6 +46,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/memory.py
 	$(PY) bench/match.py
 	$(PY) bench/admin_pages.py
+	$(PY) bench/retention_burst.py
 
 soak: $(VENV)/.test-deps
 	$(PY) bench/soak.py --minutes 10

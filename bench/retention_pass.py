@@ -48,7 +48,8 @@ def main() -> None:
     migrate(db)
     print(f"schema brought up to date in {time.monotonic() - started:.1f} s")
     at = time.time() + a.ahead * retention.DAY
-    bridge = SimpleNamespace(settings=settings, db=db, clock=lambda: at)
+    bridge = SimpleNamespace(settings=settings, db=db, clock=lambda: at,
+                             give_way=lambda up_to=None: False)   # no webhooks here: nothing to give way to
     for n in range(1, a.passes + 1):
         started = time.monotonic()
         p = retention.run_pass(bridge)

@@ -121,14 +121,15 @@ class Board:
         at = self.marked_at()
         return at is not None and -0.001 <= self.clock() - at < HOLD   # (a mark is kept to the microsecond)
 
-    def give_way(self, limit: float) -> bool:
-        """Wait while webhooks queue, at most `limit` seconds. True when they still queue at
-        the end (the caller goes on, and takes a small step: Worker claims fewer rows)."""
+    def give_way(self, limit: float, stopping: threading.Event | None = None) -> bool:
+        """Wait while webhooks queue, at most `limit` seconds (less once `stopping` is set).
+        True when they still queue at the end (the caller goes on, and takes a small step:
+        Worker claims fewer rows)."""
         if limit <= 0:
             return False
         start = self.clock()
         while self.pressed():
-            if self.clock() - start >= limit:
+            if self.clock() - start >= limit or (stopping is not None and stopping.is_set()):
                 return True
             self.sleep(STEP)
         return False

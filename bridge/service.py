@@ -183,13 +183,14 @@ class Bridge:
         self.login_limiter = LoginLimiter(self.db, clock=lambda: self.clock())
         self.heard_written: dict[str, float] = {}
 
-    def give_way(self) -> bool:
+    def give_way(self, up_to: float | None = None) -> bool:
         """Between two of a background writer's transactions (deciding, retention, the search
-        index, a bulk send): wait, at most WORKER_YIELD seconds, while webhooks queue in a web
-        process. True when they still queue at the end. No wait once the service is stopping."""
-        if self._stopping.is_set():
+        index, a bulk send): wait while webhooks queue in a web process, at most WORKER_YIELD
+        seconds, or `up_to` (housekeeping that can wait out a burst: retention). True when they
+        still queue at the end. No wait once the service is stopping, or with WORKER_YIELD=0."""
+        if self._stopping.is_set() or self.settings.worker_yield <= 0:
             return False
-        return self.board.give_way(self.settings.worker_yield)
+        return self.board.give_way(self.settings.worker_yield if up_to is None else up_to, self._stopping)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_scheduler(self) -> None:
