@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from bench.loadgen import Run, acks_per_second, closed_loop, open_loop, pct  # noqa: E402
+from bench.loadgen import acks_per_second, closed_loop, open_loop, pct  # noqa: E402
 
 
 def run_pass() -> None:
@@ -59,8 +59,7 @@ class Pass:
 
     def __init__(self, served: harness.Served, pin: bool):
         env = harness.base_env(served.db.parent, served.name, served.port)
-        self.proc = subprocess.Popen([*(["taskset", "-c", str(harness.SERVER_CPU)] if pin else []),
-                                      sys.executable, __file__, "--run-pass"], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen([*harness._cpu(pin), sys.executable, __file__, "--run-pass"], cwd=ROOT, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         assert self.proc.stdout is not None and self.proc.stdin is not None
@@ -134,7 +133,7 @@ def main() -> None:
         rows: dict[str, list] = {k: [] for k in ("b2", "sat", "sat+pass", "rate", "rate+pass")}
         passes: list[dict] = []
 
-        def mode(key: str, srv: harness.Served, with_pass: bool) -> Run:
+        def mode(r: int, key: str, srv: harness.Served, with_pass: bool) -> None:
             p = Pass(srv, pin) if with_pass else None
             if p is not None:
                 p.go()
@@ -158,14 +157,13 @@ def main() -> None:
             rows[key].append((acks_per_second(run), pct(lat, 99) * 1000, bad))
             print(f"round {r + 1} {key:<10} {acks_per_second(run):7.1f} acks/s  p50 {pct(lat, 50) * 1000:6.1f} ms"
                   f"  p99 {pct(lat, 99) * 1000:7.1f} ms  errors {bad}{extra}", flush=True)
-            return run
 
         for r in range(args.rounds):
-            mode("b2", b2, False)
-            mode("sat", ours, False)
-            mode("sat+pass", ours, True)
-            mode("rate", ours, False)
-            mode("rate+pass", ours, True)
+            mode(r, "b2", b2, False)
+            mode(r, "sat", ours, False)
+            mode(r, "sat+pass", ours, True)
+            mode(r, "rate", ours, False)
+            mode(r, "rate+pass", ours, True)
 
         def med(key: str, i: int) -> float:
             return statistics.median(x[i] for x in rows[key])
