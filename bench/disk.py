@@ -60,7 +60,7 @@ time.time = SIM   # before the app is imported: every `now()` and the bridge's c
 from bridge import retention  # noqa: E402
 from bridge.envparse import bank_accounts  # noqa: E402
 from bridge.store import deliveries as stored_deliveries  # noqa: E402
-from tests.conftest import Service, esms_settings, free_port, make_settings  # noqa: E402
+from tests.conftest import Service, esms_settings, make_settings, reserved_port  # noqa: E402
 from tests.fakes.esms import FakeEsms  # noqa: E402
 from tests.orders import order_body  # noqa: E402
 
@@ -129,12 +129,13 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(args.db + suffix).unlink(missing_ok=True)
     with FakeEsms(balance=10**12) as esms:
-        port = free_port()
-        settings = make_settings(Path(args.db).parent, db_path=args.db, public_url=f"http://127.0.0.1:{port}",
+        sock = reserved_port()
+        settings = make_settings(Path(args.db).parent, db_path=args.db,
+                                 public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
                                  quiet_hours=None, bank_accounts=bank_accounts(f"Vietcombank:{ACCOUNT}"),
                                  **esms_settings(esms))
         defaults = make_settings(Path(args.db).parent)
-        svc = Service(settings, port=port)
+        svc = Service(settings, sock=sock)
         shop = Shop(svc, esms)
         oid = 1000
         yesterday: list[int] = []

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import socket
 import sqlite3
 import subprocess
@@ -79,10 +80,41 @@ TEST_PASSWORD_HASH = "scrypt:1024:8:1"   # same algorithm, 32x less work than we
 POLL_INTERVAL = 0.01
 
 
+_PORTS = random.SystemRandom()   # not the random module's state, which a test may seed alike in both workers
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now, for a child process to bind later. It is drawn below the kernel's
+    ephemeral range: a port the kernel hands out for bind(0) is also what it gives the next
+    outgoing connection, and a CI run lost a test to that ("Address already in use"). Someone may
+    still take it in between, so users that can retry do. A server in this process takes a
+    `reserved_port()` instead, which nobody else can take."""
+    top = _ephemeral_floor()
+    for _ in range(100):
+        port = _PORTS.randrange(10000, top) if top > 10001 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise AssertionError("no free loopback port below the ephemeral range")
+
+
+def reserved_port() -> socket.socket:
+    """A loopback socket bound to a port of its own and not yet listening: connections to it are
+    refused (nobody there) until a `Service` serves on it, and no one else can bind the port in
+    between. A CI run lost a test to free_port()'s gap ("Address already in use")."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def make_settings(tmp_path: Path, **changes) -> Settings:
@@ -134,14 +166,20 @@ class Clock:
 class Service:
     """The real app behind a real HTTP server on 127.0.0.1 (threaded), in this process."""
 
-    def __init__(self, settings: Settings, start_scheduler: bool = False, port: int = 0):
+    def __init__(self, settings: Settings, start_scheduler: bool = False, port: int = 0,
+                 sock: socket.socket | None = None):
         from app import create_app
         self.app = create_app(settings, start_scheduler=start_scheduler)
         self.bridge = self.app.extensions["bridge"]
         self.clock = self.bridge.clock = Clock()
         self.app.wsgi_app = self._answered_when_decided(self.app.wsgi_app)
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        if sock is None:
+            self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        else:   # the port PUBLIC_URL already names (reserved_port()): serve on that very socket
+            sock.listen()
+            self.server = make_server("127.0.0.1", 0, self.app, threaded=True, fd=sock.fileno())
+            sock.close()   # the server holds its own duplicate
+        self.url = f"http://127.0.0.1:{self.server.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
         self.thread.start()
         self.settings = self.bridge.settings
@@ -223,9 +261,9 @@ def service_factory(tmp_path):
     made: list[Service] = []
 
     def make(start_scheduler: bool = False, **changes) -> Service:
-        port = free_port()
-        changes.setdefault("public_url", f"http://127.0.0.1:{port}")
-        svc = Service(make_settings(tmp_path, **changes), start_scheduler=start_scheduler, port=port)
+        sock = reserved_port()
+        changes.setdefault("public_url", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        svc = Service(make_settings(tmp_path, **changes), start_scheduler=start_scheduler, sock=sock)
         made.append(svc)
         return svc
 

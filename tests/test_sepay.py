@@ -14,7 +14,7 @@ import requests
 from bridge.envparse import bank_accounts
 from bridge.providers.sepay.client import SepayClient
 from bridge.providers.sepay.jobs import CURSOR_KEY, LAST_KEY, reconcile
-from tests.conftest import Service, free_port, make_settings, wait_until
+from tests.conftest import Service, make_settings, reserved_port, wait_until
 from tests.fakes.sepay import RETRY_MINUTES, FakeSepay
 from tests.orders import order_body
 
@@ -148,11 +148,12 @@ def test_the_same_transfer_from_the_shops_phone_and_from_sepay_pays_once(sepay, 
 
 
 def test_a_delivery_while_we_are_down_is_taken_on_sepays_retry(sepay, tmp_path):
-    port = free_port()
+    sock = reserved_port()
+    port = sock.getsockname()[1]
     tx = sepay.transaction(513_000, "DH705")
     d = sepay.push(f"http://127.0.0.1:{port}/inbound/sepay", tx, api_key=KEY)
     assert d.statuses == [None]                                # nobody listening
-    svc = Service(make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}", **sepay_settings(sepay)), port=port)
+    svc = Service(make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}", **sepay_settings(sepay)), sock=sock)
     try:
         order(svc, 705, 513_000)
         sepay.retry()                                          # a minute later, by SePay's schedule

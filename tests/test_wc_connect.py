@@ -37,7 +37,7 @@ from bridge.providers.woocommerce import cli, connection, ownership, shop
 from bridge.setup_checklist import DONE, TODO, steps
 from bridge.store import woo_connection as woo_store
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
-from tests.conftest import ROOT, SECRET, Clock, free_port, make_settings, signed_headers, wait_until, woo_settings
+from tests.conftest import ROOT, SECRET, Clock, make_settings, reserved_port, signed_headers, wait_until, woo_settings
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body
 from tests.test_admin import VCB
@@ -71,14 +71,18 @@ class TlsService:
 
     def __init__(self, tmp_path: Path, cert: Path, key: Path, **changes):
         from app import create_app
-        port = free_port()
+        sock = reserved_port()
+        port = sock.getsockname()[1]
         self.url = f"https://127.0.0.1:{port}"
         settings = make_settings(tmp_path, **{"public_url": self.url, "admin_password": PASSWORD,
                                               "db_path": str(tmp_path / f"bridge-{port}.db"), **changes})
         self.app = create_app(settings, start_scheduler=False)
         self.bridge = self.app.extensions["bridge"]
         self.clock = self.bridge.clock = Clock()
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True, ssl_context=(str(cert), str(key)))
+        sock.listen()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, ssl_context=(str(cert), str(key)),
+                                  fd=sock.fileno())
+        sock.close()
         threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
         self.cert = cert
 

@@ -21,7 +21,7 @@ import pytest
 
 from bridge.providers.woocommerce import connection, ownership
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
-from tests.conftest import Service, free_port, make_settings, wait_until
+from tests.conftest import Service, free_port, make_settings, reserved_port, wait_until
 from tests.test_wc_connect import KEY_RE, PASSWORD, self_signed
 from tests.woolab import Lab, require
 
@@ -89,9 +89,10 @@ def behind_tls(tmp_path, lab_tls):
     """Our service on a plain loopback port with nginx terminating TLS in front of it."""
     lab, cert, key, proxy_port = lab_tls
     public = f"https://127.0.0.1:{proxy_port}"
-    port = free_port()
+    sock = reserved_port()
+    port = sock.getsockname()[1]
     svc = Service(make_settings(tmp_path, public_url=public, proxy_count=1, admin_password=PASSWORD,
-                                woo_timeout=60.0), start_scheduler=True, port=port)
+                                woo_timeout=60.0), start_scheduler=True, sock=sock)
     ngx = tmp_path / "nginx"
     (ngx / "tmp").mkdir(parents=True)
     user = "user root;" if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() == "0" else ""
