@@ -29,7 +29,7 @@ from .leader import LeaderLock
 from .login_limit import LoginLimiter
 from .rules import load_rules
 from .pressure import Board
-from .wakeup import Listener, Waker
+from .wakeup import DECIDE, Listener, Waker
 from .events import (Acknowledged, BankTransaction, ChatLinked, ChatRead, ChatSeen, DeliveryReport, ReceivedText,
                      ShipmentUpdate, ShopDelivery, ShopPing)
 from .rejections import record_rejection
@@ -48,6 +48,9 @@ CORE_SECRETS = {"secret_key": "SECRET_KEY", "cod_link_secret": "COD_LINK_SECRET"
 GENERATED_SECRETS = {**CORE_SECRETS, **providers.generated_secrets()}
 # Generated secrets INBOUND_TOKEN still stands in for while unset -> what it opens through them.
 INBOUND_FALLBACK = providers.inbound_token_fallbacks()
+# the longest a wake-up waits while webhooks queue (Bridge._settle): deciding gives way to them
+# for WORKER_YIELD anyway; this only gathers the wake-ups meanwhile into one
+SETTLE = 0.02
 
 
 def new_secret() -> str:
@@ -199,7 +202,8 @@ class Bridge:
             self.scheduler = make_scheduler(self)
             self.scheduler.start()
             self.start_decider()   # the worker decides whatever the web processes leave to it
-            self.listener = Listener(self.settings.db_path, self._woken)
+            self.listener = Listener(self.settings.db_path, self._woken, on_decide=self.decider.wake,
+                                     settle=self._settle)
             self.listener.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
 
@@ -213,7 +217,7 @@ class Bridge:
         if self.decider.running:
             self.decider.wake()
         else:   # DECIDE_IN=worker: the process running the scheduler decides
-            self.waker.notify()
+            self.waker.notify(DECIDE)
 
     def calls_out(self) -> bool:
         """Whether deciding here may ask the outside world (the shop, a carrier): in the process
@@ -224,6 +228,12 @@ class Bridge:
     def decide_pending(self) -> int:
         """Decide everything received and undecided now, in the calling thread (commands, benches)."""
         return self.decider.decide_all()
+
+    def _settle(self) -> None:
+        """A wake-up came while webhooks may be queueing in a web process: the decider would give
+        way to them anyway, so the wake-up waits too (SETTLE at most) and answers every datagram
+        that came meanwhile at once."""
+        self.give_way(SETTLE)
 
     def _woken(self) -> None:
         """Another process committed something: rows to decide, messages to send."""
