@@ -84,12 +84,14 @@ class Stored:
 
 
 def _insert_delivery(c: sqlite3.Connection, d: ShopDelivery, state: str, reason: str) -> Stored:
-    if d.replay_key:
+    if d.replay_key and d.resource_id is None:   # NULLs never meet in the unique index: looked up
         row = deliveries.replayed(c, d.resource_id, d.replay_key)
         if row:
             return Stored(row["id"], True)
     row_id = deliveries.insert(c, now(), d.delivery_id, d.webhook, d.topic, d.resource, d.resource_id, d.source_url,
                                dumps(dict(d.headers)), d.raw, state, reason, d.replay_key)
+    if row_id is None:   # the same delivery again (resource id and replay key)
+        return Stored(deliveries.replayed(c, d.resource_id, d.replay_key)["id"], True)
     return Stored(row_id, False, state)
 
 

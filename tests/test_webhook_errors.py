@@ -65,6 +65,23 @@ def test_malformed_json_is_400_and_recorded(service_factory):
     assert r.status_code == 400 and "JSON object" in r.json()["error"]
 
 
+def test_a_signed_body_broken_after_woocommerces_leading_id_is_kept_with_the_reason(service_factory):
+    """The acknowledgement reads only the id WooCommerce writes first (`{"id":20,"...`); the body
+    is parsed when it is decided. A signed body that breaks after that is the shop's, and
+    WooCommerce never sends it again: it is kept, marked error with the parser's reason, and its
+    replay is still a replay."""
+    svc = service_factory()
+    body = b'{"id":20,"status":"on-hold","total":'
+    r = svc.post_json(body, delivery_id="d-broken")
+    assert r.status_code == 200 and r.json()["state"] == "received"
+    row = svc.db.one("SELECT * FROM deliveries WHERE id=?", (r.json()["delivery"],))
+    assert row["resource_id"] == 20 and row["state"] == "error", dict(row)
+    assert row["reason"].startswith("order.updated: body is not valid JSON"), row["reason"]
+    again = svc.post_json(body, delivery_id="d-broken").json()
+    assert again == {"ok": True, "duplicate": True, "delivery": r.json()["delivery"]}
+    assert svc.messages() == [] and rejections(svc) == []
+
+
 def test_body_over_one_mebibyte_is_413(service_factory):
     svc = service_factory()
     body = b'{"id": 1, "pad": "' + b"x" * (1024 * 1024) + b'"}'

@@ -52,6 +52,9 @@ def _requests():
         ("the creation ping", dict(method="POST", path="/webhooks/woocommerce", data=ping, headers=ping_headers)),
         ("broken JSON", dict(method="POST", path="/webhooks/woocommerce", data=b'{"id": 20,',
                              headers=signed_headers(b'{"id": 20,', "order.updated"))),
+        ("broken after WooCommerce's leading id", dict(method="POST", path="/webhooks/woocommerce",
+                                                       data=b'{"id":20,"status":',
+                                                       headers=signed_headers(b'{"id":20,"status":', "order.updated"))),
         ("JSON nested past the recursion limit", dict(method="POST", path="/webhooks/woocommerce", data=DEEP,
                                                       headers=signed_headers(DEEP, "order.updated"))),
         ("a body over 1 MiB with its length", dict(method="POST", path="/webhooks/woocommerce", data=big,
@@ -77,7 +80,7 @@ def _requests():
 
 EXPECTED = {
     "an order": 200, "the same order again": 200, "a wrong signature": 401, "the creation ping": 200,
-    "broken JSON": 400, "JSON nested past the recursion limit": 400, "a body over 1 MiB with its length": 413,
+    "broken JSON": 400, "broken after WooCommerce's leading id": 200, "JSON nested past the recursion limit": 400, "a body over 1 MiB with its length": 413,
     "a body over 1 MiB without its length (chunked)": 413, "a caller's request id": 401,
     "a query secret that is wrong": 403, "Messenger's verification": 200, "an unsigned Messenger event": 401,
     "a carrier without its secret": 401, "input Python cannot hold": 400, "a bug": 500, "storage failing": 503}
@@ -218,3 +221,20 @@ def test_a_chunked_body_that_breaks_past_the_limit_is_413_not_a_500(pair):
         answers.append(_seen(Response(out, status, headers)))
     assert answers[0] == answers[1]
     assert answers[0]["status"] == 413 and "1 MiB" in answers[0]["body"]["error"]
+
+
+def test_the_gate_reads_the_headers_as_werkzeug_lists_them():
+    """The gate walks the environ once for the headers (headers_of); what it hands the provider
+    must be what werkzeug's view lists: names spelt alike, Content-Type and Content-Length from
+    the CGI keys (not a header smuggled as HTTP_CONTENT_TYPE), empty content keys left out."""
+    from werkzeug.datastructures import EnvironHeaders
+    from bridge.web.webhooks import headers_of
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "",
+               "HTTP_CONTENT_TYPE": "text/evil", "HTTP_X_WC_WEBHOOK_DELIVERY_ID": "abc", "HTTP_HOST": "shop",
+               "HTTP_X_WC_WEBHOOK_SIGNATURE": "c2ln", "HTTP_ACCEPT_ENCODING": "", "wsgi.input": None}
+    for k in range(300):   # more names than the gate remembers spellings of
+        environ[f"HTTP_X_ODD_{k}"] = str(k)
+    ours = headers_of(environ)
+    assert list(ours.items()) == list(EnvironHeaders(environ).items())
+    assert ours["content-type"] == "application/json" and ours.get("X-WC-Webhook-Delivery-ID") == "abc"
+    assert "Content-Length" not in ours and ours["X-Odd-299"] == "299"

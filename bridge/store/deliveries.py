@@ -27,15 +27,18 @@ def replayed(c: sqlite3.Connection, resource_id: int | None, key: str) -> sqlite
 
 def insert(c: sqlite3.Connection, t: float, delivery_id: str | None, webhook_id: str, topic: str, resource: str,
            resource_id: int | None, source_url: str, headers: str, body: bytes, state: str, reason: str,
-           replay_key: str | None) -> int:
-    """The body is kept as it came until the delivery is decided (set_outcome compresses it then):
+           replay_key: str | None) -> int | None:
+    """The new row's id; None when a delivery with the same resource id and replay key is stored
+    already (the unique index decides, in the same statement: a look-up first was a statement
+    per acknowledgement; with no resource id nothing is ever a conflict, see `replayed`).
+    The body is kept as it came until the delivery is decided (set_outcome compresses it then):
     compressing costs more than the rest of the acknowledgement's write."""
     cur = c.execute(
         "INSERT INTO deliveries(received_at, delivery_id, webhook_id, topic, resource, resource_id, source_url,"
-        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " headers, body, state, reason, replay_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         (t, delivery_id, webhook_id, topic, resource, resource_id, source_url, headers, body, state, reason,
          replay_key))
-    return cur.lastrowid
+    return cur.lastrowid if cur.rowcount == 1 else None
 
 
 # A decided delivery's body and headers live in delivery_bodies (moved there by set_outcome), so

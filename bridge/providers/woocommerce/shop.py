@@ -8,6 +8,7 @@ differ, so every answer is checked against `number` and an order is never taken 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,8 +39,12 @@ def stored_delivery(headers: Mapping[str, str], raw: bytes) -> ShopDelivery:
     from .webhook import delivery
     try:
         body = json.loads(raw.decode("utf-8-sig"))
-    except (ValueError, RecursionError):
-        body = None
+    except (ValueError, RecursionError) as exc:
+        # the acknowledgement read only the leading id (webhook.LEADING_ID): kept, with the reason
+        found = delivery(HeaderMap(headers), raw, None)
+        why = "body is JSON nested deeper than we read" if isinstance(exc, RecursionError) else \
+            f"body is not valid JSON: {exc}"
+        return replace(found, problem=f"{found.topic}: {why}") if found.problem else found
     return delivery(HeaderMap(headers), raw, body)
 
 

@@ -26,6 +26,9 @@ from ..base import Refused, Request, Webhook
 from .payload import PayloadError, parse_customer, parse_order, resource_id
 
 PING_RE = re.compile(rb"^webhook_id=(\d{1,18})$")   # more digits than any id: not a ping
+# How WooCommerce begins every resource it delivers (wp_json_encode of the REST answer: the id
+# first, no spaces): the id read from there, the body is parsed once, when it is decided.
+LEADING_ID = re.compile(rb'\{"id":([1-9]\d{0,17}),"')
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
 # WordPress hooks a shop can deliver as WooCommerce "Action" webhooks when a password reset is asked.
 # a delivery ignored (deliveries.reason), in the owner's language where it is shown
@@ -153,6 +156,9 @@ class WooCommerceWebhook(Webhook):
             return [ShopPing(delivery(headers, req.body, None), str(ping))]
         if not req.headers.get("X-WC-Webhook-Topic", ""):
             raise Refused(400, "missing X-WC-Webhook-Topic header")
+        lead = LEADING_ID.match(req.body)
+        if lead is not None:
+            return [received(req.headers, req.body, {"id": int(lead.group(1))})]
         return [received(req.headers, req.body, req.json_object())]
 
     def answer(self, events: list[Any], results: list[Any]) -> tuple[Any, int]:
