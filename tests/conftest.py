@@ -117,6 +117,14 @@ def reserved_port() -> socket.socket:
     return sock
 
 
+def serve_on(sock: socket.socket, app, **kw):
+    """werkzeug's server for `app` on a `reserved_port()` socket (kw: threaded, ssl_context)."""
+    sock.listen()
+    server = make_server("127.0.0.1", 0, app, fd=sock.fileno(), **kw)
+    sock.close()   # the server holds its own duplicate
+    return server
+
+
 def make_settings(tmp_path: Path, **changes) -> Settings:
     base = load_settings(environ={}, env_file=None)
     defaults = dict(
@@ -176,9 +184,7 @@ class Service:
         if sock is None:
             self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         else:   # the port PUBLIC_URL already names (reserved_port()): serve on that very socket
-            sock.listen()
-            self.server = make_server("127.0.0.1", 0, self.app, threaded=True, fd=sock.fileno())
-            sock.close()   # the server holds its own duplicate
+            self.server = serve_on(sock, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
         self.thread.start()

@@ -28,7 +28,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from werkzeug.serving import make_server
 
 from bridge import providers, reasons
 from bridge.payments.handler import shop_action
@@ -37,7 +36,8 @@ from bridge.providers.woocommerce import cli, connection, ownership, shop
 from bridge.setup_checklist import DONE, TODO, steps
 from bridge.store import woo_connection as woo_store
 from tests.browser import WIDTHS, assert_fits, browser, shot, sign_in  # noqa: F401 (fixture)
-from tests.conftest import ROOT, SECRET, Clock, make_settings, reserved_port, signed_headers, wait_until, woo_settings
+from tests.conftest import (ROOT, SECRET, Clock, make_settings, reserved_port, serve_on, signed_headers, wait_until,
+                            woo_settings)
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.orders import order_body
 from tests.test_admin import VCB
@@ -79,10 +79,7 @@ class TlsService:
         self.app = create_app(settings, start_scheduler=False)
         self.bridge = self.app.extensions["bridge"]
         self.clock = self.bridge.clock = Clock()
-        sock.listen()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, ssl_context=(str(cert), str(key)),
-                                  fd=sock.fileno())
-        sock.close()
+        self.server = serve_on(sock, self.app, threaded=True, ssl_context=(str(cert), str(key)))
         threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
         self.cert = cert
 

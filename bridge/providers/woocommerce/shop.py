@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...events import ShopDelivery
 from ...orders import CustomerSnapshot, FoundOrder, OrderSnapshot
-from ..base import HeaderMap
+from ..base import HeaderMap, Refused, json_of
 from .client import WooClient
 from .connection import effective
 from .payload import PayloadError, parse_customer, parse_order
@@ -38,13 +38,11 @@ def stored_delivery(headers: Mapping[str, str], raw: bytes) -> ShopDelivery:
     what the core decides from after the answer."""
     from .webhook import delivery
     try:
-        body = json.loads(raw.decode("utf-8-sig"))
-    except (ValueError, RecursionError) as exc:
+        body = json_of(raw)
+    except Refused as refused:
         # the acknowledgement read only the leading id (webhook.LEADING_ID): kept, with the reason
         found = delivery(HeaderMap(headers), raw, None)
-        why = "body is JSON nested deeper than we read" if isinstance(exc, RecursionError) else \
-            f"body is not valid JSON: {exc}"
-        return replace(found, problem=f"{found.topic}: {why}") if found.problem else found
+        return replace(found, problem=f"{found.topic}: {refused.reason}") if found.problem else found
     return delivery(HeaderMap(headers), raw, body)
 
 
