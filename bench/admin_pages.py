@@ -417,6 +417,13 @@ def pages(db: Database) -> list[tuple[str, str]]:
         ("COD unmatched carrier calls", "/admin/cod/unmatched"),
         *([("a COD order with its parcel", f"/admin/orders/{cod_order['order_id']}")] if cod_order else []),
         ("templates", "/admin/templates"),
+        # not seeded (no bulk sends, outgoing-event endpoints or API keys): their lists are
+        # empty, but each page's queries run against the year of messages and orders
+        ("bulk sends", "/admin/bulk"),
+        ("bulk opt-outs", "/admin/bulk/optouts"),
+        ("outgoing events", "/admin/hooks"),
+        ("API keys", "/admin/api"),
+        ("connect WooCommerce", "/admin/woocommerce"),
         ("settings", "/admin/settings"),
         ("messenger", "/admin/messenger"),
         ("health (JSON)", "/admin/health"),
